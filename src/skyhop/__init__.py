@@ -1,0 +1,54 @@
+"""skyhop: run AI and batch jobs on the cheapest infra that can take them.
+
+The package root stays import-light (a test guards it): the public names are
+resolved on first attribute access, so `import skyhop` costs only this file.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Task": "skyhop.spec.task",
+    "Resources": "skyhop.spec.resources",
+    "Accelerator": "skyhop.spec.resources",
+    "Infra": "skyhop.spec.infra",
+    "Pipeline": "skyhop.spec.pipeline",
+    "ServiceSpec": "skyhop.spec.service",
+    "SpecError": "skyhop.spec.errors",
+    "SkyhopError": "skyhop.errors",
+    "optimize": "skyhop.sdk",
+    "optimize_pipeline": "skyhop.sdk",
+    "show_gpus": "skyhop.sdk",
+    "check": "skyhop.sdk",
+    "load_catalog": "skyhop.sdk",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from skyhop.errors import SkyhopError
+    from skyhop.sdk import check, load_catalog, optimize, optimize_pipeline, show_gpus
+    from skyhop.spec.errors import SpecError
+    from skyhop.spec.infra import Infra
+    from skyhop.spec.pipeline import Pipeline
+    from skyhop.spec.resources import Accelerator, Resources
+    from skyhop.spec.service import ServiceSpec
+    from skyhop.spec.task import Task
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'skyhop' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

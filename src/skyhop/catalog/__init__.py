@@ -1,0 +1,1 @@
+"""Price catalogs: every offer on the market, indexed for fast filtering."""

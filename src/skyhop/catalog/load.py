@@ -1,0 +1,66 @@
+"""Load catalog files into a `Catalog`, through a parsed cache on disk.
+
+Parsing CSV is most of the cost of a cold load; each file's parsed rows are
+kept with `marshal` (the fastest serializer for plain tuples) keyed by the
+file's path, size and mtime, so an unchanged file is never parsed twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from skyhop import paths
+from skyhop.catalog.index import Catalog
+from skyhop.catalog.offer import Offer
+from skyhop.catalog.parse import Row, parse_rows
+from skyhop.catalog.source import CatalogFiles, locate
+
+_CACHE_FORMAT = 1
+
+
+def _cache_path(csv_path: Path) -> Path:
+    stat = csv_path.stat()
+    ident = f"{_CACHE_FORMAT}|{sys.version_info[:2]}|{csv_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    digest = hashlib.sha1(ident.encode()).hexdigest()[:20]
+    return paths.parsed_cache_dir() / f"{csv_path.parent.name}-{digest}.marshal"
+
+
+def read_rows(csv_path: Path, cloud: str, *, use_cache: bool = True) -> list[Row]:
+    """Rows of one file, from the parsed cache when it is current."""
+    if not use_cache:
+        return parse_rows(csv_path, cloud)
+    cache = _cache_path(csv_path)
+    try:
+        return marshal.loads(cache.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        pass
+    rows = parse_rows(csv_path, cloud)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(marshal.dumps(rows))
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a read-only home only costs speed
+    return rows
+
+
+def load_files(files: CatalogFiles, *, use_cache: bool = True) -> Catalog:
+    offers: list[Offer] = []
+    make = Offer._make
+    for cloud, csv_path in sorted(files.files.items()):
+        offers.extend(map(make, read_rows(csv_path, cloud, use_cache=use_cache)))
+    return Catalog(offers)
+
+
+def load_catalog(clouds: Iterable[str] | None = None, *, refresh: bool = False, use_cache: bool = True) -> Catalog:
+    """The catalog for `clouds` (None = all), located per `skyhop.catalog.source`."""
+    files = locate(clouds, refresh=refresh)
+    for note in files.notes:
+        print(f"Warning: {note}; using the cached copy.", file=sys.stderr)
+    return load_files(files, use_cache=use_cache)

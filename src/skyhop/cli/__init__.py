@@ -1,0 +1,1 @@
+"""The `skyhop` command line (click), a thin layer over `skyhop.sdk`."""

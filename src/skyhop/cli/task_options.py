@@ -1,0 +1,89 @@
+"""Resource flags shared by every command that takes a task, and task loading."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from skyhop.spec.errors import SpecError
+
+# flag name -> resources field it sets
+_FLAG_FIELDS = {
+    "gpus": "accelerators",
+    "cpus": "cpus",
+    "memory": "memory",
+    "infra": "infra",
+    "use_spot": "use_spot",
+    "instance_type": "instance_type",
+}
+
+
+def resource_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--gpus --cpus --memory --num-nodes --infra --use-spot --instance-type --env`."""
+    options = [
+        click.option("--gpus", help="Accelerators per node, e.g. H100:8 (overrides the task's)."),
+        click.option("--cpus", help="vCPUs per node: 8 (exactly) or 8+ (at least)."),
+        click.option("--memory", help="Memory per node in GB: 32 or 32+."),
+        click.option("--num-nodes", type=int, help="Number of nodes."),
+        click.option("--infra", help="Where to run: aws, aws/us-east-1, gcp/*/us-central1-a, k8s/ctx, ssh/pool."),
+        click.option("--use-spot/--no-use-spot", default=None, help="Use spot (preemptible) machines."),
+        click.option("--instance-type", help="An exact instance type, e.g. gpu_8x_h100_sxm5."),
+        click.option("--env", "envs", multiple=True, metavar="NAME=VALUE", help="Set or supply an env var (repeatable)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def parse_env_flags(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SpecError("--env", "expects NAME=VALUE", value=item)
+        out[name] = value
+    return out
+
+
+def resource_overrides(flags: dict[str, Any]) -> dict[str, Any]:
+    """Validated overrides from flags; errors name the flag, not a YAML path."""
+    from skyhop.spec.resources import Resources
+
+    overrides = {}
+    for flag, field in _FLAG_FIELDS.items():
+        value = flags.get(flag)
+        if value is None:
+            continue
+        try:
+            Resources.from_dict({field: value})
+        except SpecError as error:
+            raise SpecError(f"--{flag.replace('_', '-')}", error.detail, value=value, expected=error.expected, hint=error.hint) from None
+        overrides[field] = value
+    return overrides
+
+
+def load_pipeline(entrypoint: str | None, flags: dict[str, Any]):  # -> Pipeline
+    """The task(s) from a YAML file (or none), with the flags applied to each."""
+    from dataclasses import replace
+
+    from skyhop.spec.pipeline import Pipeline
+    from skyhop.spec.task import Task
+
+    envs = parse_env_flags(flags.get("envs") or ())
+    if entrypoint:
+        pipeline = Pipeline.from_yaml(entrypoint, env_overrides=envs)
+    else:
+        pipeline = Pipeline.chain([Task.from_dict({}, env_overrides=envs)])
+    overrides = resource_overrides(flags)
+    num_nodes = flags.get("num_nodes")
+    if num_nodes is not None and num_nodes < 1:
+        raise SpecError("--num-nodes", "must be at least 1", value=num_nodes)
+    tasks = []
+    for task in pipeline.tasks:
+        if overrides:
+            task = replace(task, resources=task.resources.with_overrides(**overrides))
+        if num_nodes is not None:
+            task = replace(task, num_nodes=num_nodes)
+        tasks.append(task)
+    return replace(pipeline, tasks=tuple(tasks))

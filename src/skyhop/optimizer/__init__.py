@@ -1,0 +1,1 @@
+"""The cost optimizer: from a task and the enabled infra to the cheapest plan."""

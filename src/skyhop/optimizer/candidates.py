@@ -1,0 +1,102 @@
+"""Which offers satisfy one concrete request, best first.
+
+A concrete request has at most one accelerator and no alternatives (see
+`Resources.expand`). Offers come pre-sorted by price per shape and cloud, so
+the best offer of a cloud is usually the first one that passes the checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Collection, Iterable
+
+from skyhop.catalog.index import Catalog
+from skyhop.catalog.offer import Offer
+from skyhop.optimizer.blocklist import Blocked
+from skyhop.spec.quantities import Quantity
+from skyhop.spec.resources import Resources
+
+# A task with no accelerator, cpus, memory or instance type gets a small general machine.
+DEFAULT_CPUS = Quantity(4, at_least=True)
+
+Check = Callable[[Offer], bool]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One named test an offer must pass; names feed the infeasibility report."""
+
+    name: str
+    check: Check
+
+
+def effective(request: Resources) -> Resources:
+    """The request with skyhop's defaults filled in."""
+    if request.accelerators or request.cpus or request.memory or request.instance_type:
+        return request
+    from dataclasses import replace
+
+    return replace(request, cpus=DEFAULT_CPUS)
+
+
+def constraints(request: Resources, blocked: Collection[Blocked]) -> list[Constraint]:
+    """Every filter except shape (accelerator/count) and spot, in report order."""
+    out: list[Constraint] = []
+    infra = request.infra
+    if infra is not None and not infra.is_any:
+        out.append(Constraint(f"infra {infra}", lambda o: infra.matches(o.cloud, o.region, o.zone)))
+    if request.instance_type:
+        wanted = request.instance_type
+        out.append(Constraint(f"instance_type {wanted}", lambda o: o.instance_type == wanted))
+    if request.cpus is not None:
+        cpus = request.cpus
+        out.append(Constraint(f"cpus {cpus}", lambda o: o.vcpus is not None and cpus.satisfied_by(o.vcpus)))
+    if request.memory is not None:
+        memory = request.memory
+        out.append(Constraint(f"memory {memory} GB", lambda o: o.memory_gib is not None and memory.satisfied_by(o.memory_gib)))
+    if blocked:
+        blocks = tuple(blocked)
+        out.append(Constraint("blocked resources", lambda o: not any(b.matches(o) for b in blocks)))
+    if request.max_hourly_cost is not None:
+        limit = request.max_hourly_cost
+        spot = request.spot
+        out.append(Constraint(f"max_hourly_cost ${limit:g}/h", lambda o: (o.hourly(spot) or 0) <= limit + 1e-9))
+    return out
+
+
+def shape_pool(catalog: Catalog, request: Resources, cloud: str) -> list[Offer]:
+    """Offers of the requested shape on one cloud, cheapest first."""
+    acc = request.accelerator
+    if acc is None and request.instance_type:
+        return catalog.of_instance_type(request.instance_type, request.spot, cloud)
+    return catalog.cheapest_first(acc.name if acc else None, acc.count if acc else 0, request.spot, cloud)
+
+
+def searchable_clouds(request: Resources, clouds: Iterable[str]) -> list[str]:
+    pinned = request.infra.cloud if request.infra else None
+    return sorted(c for c in clouds if pinned is None or c == pinned)
+
+
+def best_offers(
+    catalog: Catalog,
+    request: Resources,
+    clouds: Iterable[str],
+    blocked: Collection[Blocked] = (),
+    *,
+    per_region: bool = False,
+) -> list[Offer]:
+    """The cheapest satisfying offer per cloud (or per cloud and region)."""
+    request = effective(request)
+    checks = [c.check for c in constraints(request, blocked)]
+    found: list[Offer] = []
+    for cloud in searchable_clouds(request, clouds):
+        seen_regions: set[str] = set()
+        for offer in shape_pool(catalog, request, cloud):
+            if per_region and offer.region in seen_regions:
+                continue
+            if all(check(offer) for check in checks):
+                found.append(offer)
+                if not per_region:
+                    break
+                seen_regions.add(offer.region)
+    return found

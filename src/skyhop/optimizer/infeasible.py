@@ -1,0 +1,108 @@
+"""Why nothing fits: a per-constraint explanation with the nearest offers.
+
+Runs only after the search found nothing, so it may be slow-ish: it replays
+the filters one at a time and reports the first one that empties the set,
+plus the cheapest offers that pass every filter before it.
+"""
+
+from __future__ import annotations
+
+from typing import Collection, Iterable
+
+from skyhop.catalog.index import Catalog
+from skyhop.catalog.offer import Offer
+from skyhop.optimizer.blocklist import Blocked
+from skyhop.optimizer.candidates import constraints, effective, searchable_clouds, shape_pool
+from skyhop.spec.errors import did_you_mean
+from skyhop.spec.fields import format_number
+from skyhop.spec.resources import Resources
+
+NEAREST = 3
+
+
+def _offer_text(offer: Offer, spot: bool) -> str:
+    price = offer.hourly(spot)
+    shape = offer.describe_accelerators()
+    shape = f"{shape}, " if shape != "-" else ""
+    cpus = f"{format_number(offer.vcpus)} vCPUs, " if offer.vcpus is not None else ""
+    mem = f"{format_number(offer.memory_gib)} GB, " if offer.memory_gib is not None else ""
+    return f"{offer.cloud}/{offer.region} {offer.instance_type} ({shape}{cpus}{mem}${price:g}/h{' spot' if spot else ''})"
+
+
+def _list(items: list[str], limit: int = 6) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def explain(
+    catalog: Catalog,
+    request: Resources,
+    clouds: Collection[str],
+    blocked: Collection[Blocked] = (),
+    all_clouds: bool = False,
+) -> str:
+    """One sentence (or two) on why `request` has no offer."""
+    request = effective(request)
+    acc = request.accelerator
+    spot = request.spot
+    kind = "spot " if spot else ""
+    scope = "in the catalog" if all_clouds else f"on the enabled clouds ({', '.join(sorted(clouds)) or 'none'})"
+    if acc is not None:
+        if not catalog.has_accelerator(acc.name):
+            guess = did_you_mean(acc.name, catalog.accelerator_names())
+            hint = f" Did you mean '{guess}'?" if guess else f" Known: {_list(catalog.accelerator_names(), 12)}."
+            return f"resources.accelerators: no cloud in the catalog offers '{acc.name}'.{hint}"
+        counts = catalog.accelerator_counts(acc.name)
+        if acc.count not in counts:
+            largest = max(counts)
+            if acc.count > largest:
+                where = sorted({o.cloud for o in catalog.offers_of(acc.name) if o.accelerator_count == largest})
+                return (
+                    f"resources.accelerators: {acc} does not exist on one node; {acc.name}:{format_number(largest)} "
+                    f"is the largest, on {_list(where)}. Use num_nodes for more."
+                )
+            return (
+                f"resources.accelerators: no machine has exactly {acc}; counts on offer: "
+                f"{', '.join(format_number(c) for c in counts)}."
+            )
+    pools = {cloud: shape_pool(catalog, request, cloud) for cloud in sorted(catalog.clouds)}
+    everywhere = [o for offers in pools.values() for o in offers]
+    shape = str(acc) if acc else (f"instance type {request.instance_type}" if request.instance_type else "CPU-only machines")
+    if not everywhere:
+        other = [o for o in (catalog.offers_of(acc.name if acc else None)) if o.hourly(not spot) is not None]
+        if request.instance_type and acc is None:
+            known = [t for t in catalog.instance_types()]
+            guess = did_you_mean(request.instance_type, known)
+            if not any(o.instance_type == request.instance_type for o in catalog.offers):
+                return f"resources.instance_type: '{request.instance_type}' is in no catalog." + (f" Did you mean '{guess}'?" if guess else "")
+        if other:
+            return f"resources.use_spot: no {kind}offers of {shape} anywhere in the catalog; {'on-demand' if spot else 'spot'} offers exist."
+        return f"no {kind}offers of {shape} in the catalog."
+    allowed = searchable_clouds(request, clouds)
+    in_scope = [o for cloud in allowed for o in pools.get(cloud, [])]
+    if not in_scope:
+        having = sorted({o.cloud for o in everywhere})
+        if request.infra and request.infra.cloud and request.infra.cloud not in clouds:
+            state = "not in the catalog" if request.infra.cloud not in catalog.clouds else "not enabled (see `skyhop check`)"
+            return f"resources.infra: pinned to {request.infra.cloud}, which is {state}. {kind.capitalize()}{shape} is offered on {_list(having)}."
+        return f"no {kind}offers of {shape} {scope}; they exist on {_list(having)} (use --all-clouds to compare)."
+    survivors = in_scope
+    for constraint in constraints(request, blocked):
+        passing = [o for o in survivors if constraint.check(o)]
+        if not passing:
+            nearest = sorted(survivors, key=lambda o: (o.hourly(spot), o.cloud, o.region, o.instance_type))
+            near_text = "; ".join(_offer_text(o, spot) for o in _dedupe(nearest)[:NEAREST])
+            return f"{kind}{shape}: nothing satisfies {constraint.name} {scope}. Nearest: {near_text}."
+        survivors = passing
+    return f"{kind}{shape}: no offer left {scope}."
+
+
+def _dedupe(offers: Iterable[Offer]) -> list[Offer]:
+    seen: set[tuple] = set()
+    out = []
+    for offer in offers:
+        key = (offer.cloud, offer.instance_type)
+        if key not in seen:
+            seen.add(key)
+            out.append(offer)
+    return out

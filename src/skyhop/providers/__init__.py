@@ -1,0 +1,1 @@
+"""Providers: the clouds, clusters and machine pools skyhop can run on."""

@@ -1,0 +1,163 @@
+"""Small value types of a resources request: accelerators, cpus/memory, autostop, recovery."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from skyhop.spec.accelerators import canonical_accelerator
+from skyhop.spec.errors import SpecError
+from skyhop.spec.fields import as_bool, as_int, as_mapping, as_str, check_keys, format_number, number_out
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One accelerator request: canonical name and count per node."""
+
+    name: str
+    count: float = 1
+
+    @classmethod
+    def parse(cls, text: Any, path: str) -> "Accelerator":
+        if not isinstance(text, str):
+            raise SpecError(path, "wrong type", value=text, expected="'<name>' or '<name>:<count>', e.g. 'H100:8'")
+        name, sep, count_text = text.strip().rpartition(":")
+        if not sep:
+            name, count_text = count_text, "1"
+        return cls.of(name, count_text, path, original=text)
+
+    @classmethod
+    def of(cls, name: Any, count: Any, path: str, *, original: Any = None) -> "Accelerator":
+        shown = original if original is not None else f"{name}:{count}"
+        if not isinstance(name, str) or not name.strip():
+            raise SpecError(path, "missing accelerator name", value=shown, expected="'<name>:<count>', e.g. 'H100:8'")
+        try:
+            number = float(count)
+        except (TypeError, ValueError):
+            raise SpecError(path, "accelerator count is not a number", value=shown, expected="'<name>:<count>', e.g. 'H100:8'") from None
+        if not number > 0 or number != number or number == float("inf"):
+            raise SpecError(path, "accelerator count must be positive", value=shown, expected="a count > 0")
+        if number > 1 and not number.is_integer():
+            raise SpecError(path, "fractional counts are only allowed below 1", value=shown, expected="a whole count, or a fraction < 1")
+        return cls(canonical_accelerator(name), number_out(number))
+
+    def __str__(self) -> str:
+        return f"{self.name}:{format_number(self.count)}"
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A cpus or memory request: exactly `value`, or at least it (`"4+"`)."""
+
+    value: float
+    at_least: bool = False
+
+    @classmethod
+    def parse(cls, raw: Any, path: str, unit: str) -> "Quantity":
+        expected = f"a number of {unit} like 4 (exactly) or '4+' (at least)"
+        if isinstance(raw, bool):
+            raise SpecError(path, "wrong type", value=raw, expected=expected)
+        at_least = False
+        text = raw
+        if isinstance(raw, str):
+            text = raw.strip()
+            if text.endswith("+"):
+                at_least, text = True, text[:-1].strip()
+        try:
+            number = float(text)
+        except (TypeError, ValueError):
+            raise SpecError(path, "not a quantity", value=raw, expected=expected) from None
+        if not number > 0 or number == float("inf"):
+            raise SpecError(path, "must be positive", value=raw, expected=expected)
+        return cls(number_out(number), at_least)
+
+    def satisfied_by(self, amount: float) -> bool:
+        return amount >= self.value if self.at_least else abs(amount - self.value) < 1e-6
+
+    def __str__(self) -> str:
+        return format_number(self.value) + ("+" if self.at_least else "")
+
+    def dump(self) -> Any:
+        return str(self) if self.at_least else number_out(self.value)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd]?)\s*$", re.IGNORECASE)
+_UNIT_MINUTES = {"": 1, "m": 1, "h": 60, "d": 1440}
+DEFAULT_AUTOSTOP_MINUTES = 5
+
+
+def parse_minutes(raw: Any, path: str) -> int:
+    """`30`, `'30m'`, `'2h'`, `'1d'` -> minutes."""
+    if isinstance(raw, bool):
+        raise SpecError(path, "wrong type", value=raw, expected="minutes, or a duration like '30m', '2h', '1d'")
+    if isinstance(raw, (int, float)):
+        return as_int(raw, path, minimum=0)
+    match = _DURATION.match(raw) if isinstance(raw, str) else None
+    if not match:
+        raise SpecError(path, "not a duration", value=raw, expected="minutes, or a duration like '30m', '2h', '1d'")
+    return int(float(match.group(1)) * _UNIT_MINUTES[match.group(2).lower()])
+
+
+@dataclass(frozen=True)
+class Autostop:
+    """Stop (or tear down, with `down`) a cluster idle for `idle_minutes`."""
+
+    idle_minutes: int = DEFAULT_AUTOSTOP_MINUTES
+    down: bool = False
+    enabled: bool = True
+
+    @classmethod
+    def parse(cls, raw: Any, path: str) -> "Autostop":
+        if isinstance(raw, bool):
+            return cls() if raw else cls(idle_minutes=0, enabled=False)
+        if isinstance(raw, dict):
+            check_keys(raw, ("idle_minutes", "down"), path, "autostop")
+            minutes = raw.get("idle_minutes", DEFAULT_AUTOSTOP_MINUTES)
+            down = raw.get("down", False)
+            return cls(parse_minutes(minutes, f"{path}.idle_minutes"), as_bool(down, f"{path}.down"))
+        return cls(parse_minutes(raw, path))
+
+    def dump(self) -> Any:
+        if not self.enabled:
+            return False
+        if self.down:
+            return {"idle_minutes": self.idle_minutes, "down": True}
+        return self.idle_minutes
+
+
+RECOVERY_STRATEGIES = ("FAILOVER", "EAGER_NEXT_REGION")
+
+
+@dataclass(frozen=True)
+class JobRecovery:
+    """How a managed job recovers from preemption (used by the jobs issue)."""
+
+    strategy: str | None = None
+    max_restarts_on_errors: int = 0
+
+    @classmethod
+    def parse(cls, raw: Any, path: str) -> "JobRecovery":
+        if isinstance(raw, str) or raw is None:
+            return cls(cls._strategy(raw, path))
+        mapping = as_mapping(raw, path, "a strategy name or {strategy, max_restarts_on_errors}")
+        check_keys(mapping, ("strategy", "max_restarts_on_errors"), path, "job_recovery")
+        restarts = as_int(mapping.get("max_restarts_on_errors", 0), f"{path}.max_restarts_on_errors", minimum=0)
+        return cls(cls._strategy(mapping.get("strategy"), f"{path}.strategy"), restarts)
+
+    @staticmethod
+    def _strategy(raw: Any, path: str) -> str | None:
+        if raw is None:
+            return None
+        name = as_str(raw, path).strip().upper()
+        if name not in RECOVERY_STRATEGIES:
+            raise SpecError(path, "unknown recovery strategy", value=raw, expected=" or ".join(RECOVERY_STRATEGIES))
+        return name
+
+    def dump(self) -> Any:
+        if self.strategy and not self.max_restarts_on_errors:
+            return self.strategy
+        out: dict[str, Any] = {"max_restarts_on_errors": self.max_restarts_on_errors}
+        if self.strategy:
+            out["strategy"] = self.strategy
+        return out

@@ -1,0 +1,144 @@
+"""`service:`: how a task is served behind skyhop's load balancer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from skyhop.spec.errors import SpecError, join_path
+from skyhop.spec.fields import as_bool, as_int, as_mapping, as_number, as_str, check_keys, number_out
+
+LOAD_BALANCING_POLICIES = ("round_robin", "least_load")
+_SERVICE_KEYS = ("readiness_probe", "replicas", "replica_policy", "load_balancing_policy", "ports", "tls")
+_PROBE_KEYS = ("path", "post_data", "initial_delay_seconds", "timeout_seconds", "headers")
+_POLICY_KEYS = (
+    "min_replicas", "max_replicas", "target_qps_per_replica", "upscale_delay_seconds",
+    "downscale_delay_seconds", "base_ondemand_fallback_replicas", "dynamic_ondemand_fallback",
+)
+_PROBE_DEFAULTS = {"initial_delay_seconds": 1200, "timeout_seconds": 15}
+_POLICY_DEFAULTS = {"upscale_delay_seconds": 300, "downscale_delay_seconds": 1200, "base_ondemand_fallback_replicas": 0}
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A flattened SkyServe `service:` section with SkyServe's defaults filled in."""
+
+    readiness_path: str = "/"
+    post_data: Any = None
+    initial_delay_seconds: int = 1200
+    readiness_timeout_seconds: int = 15
+    readiness_headers: Mapping[str, str] = field(default_factory=dict)
+    min_replicas: int = 1
+    max_replicas: int | None = None
+    target_qps_per_replica: float | None = None
+    upscale_delay_seconds: int = 300
+    downscale_delay_seconds: int = 1200
+    base_ondemand_fallback_replicas: int = 0
+    dynamic_ondemand_fallback: bool = False
+    load_balancing_policy: str | None = None
+    port: int | None = None
+    tls_keyfile: str | None = None
+    tls_certfile: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "service") -> "ServiceSpec":
+        mapping = as_mapping(data, path, "a mapping with readiness_probe and replicas or replica_policy")
+        check_keys(mapping, _SERVICE_KEYS, path, "service")
+        p = lambda key: join_path(path, key)  # noqa: E731
+        values: dict[str, Any] = {}
+        probe = mapping.get("readiness_probe", "/")
+        if isinstance(probe, str):
+            values["readiness_path"] = probe
+        else:
+            probe_map = as_mapping(probe, p("readiness_probe"), "a path such as /health, or a mapping with path")
+            check_keys(probe_map, _PROBE_KEYS, p("readiness_probe"), "readiness_probe")
+            pp = lambda key: join_path(p("readiness_probe"), key)  # noqa: E731
+            values["readiness_path"] = as_str(probe_map.get("path", "/"), pp("path"))
+            values["post_data"] = probe_map.get("post_data")
+            values["initial_delay_seconds"] = as_int(probe_map.get("initial_delay_seconds", 1200), pp("initial_delay_seconds"), minimum=0)
+            values["readiness_timeout_seconds"] = as_int(probe_map.get("timeout_seconds", 15), pp("timeout_seconds"), minimum=1)
+            headers = as_mapping(probe_map.get("headers") or {}, pp("headers"))
+            values["readiness_headers"] = {str(k): as_str(v, join_path(pp("headers"), str(k)), allow_numbers=True) for k, v in headers.items()}
+        if not values["readiness_path"].startswith("/"):
+            raise SpecError(p("readiness_probe"), "path must start with '/'", value=values["readiness_path"])
+        if "replicas" in mapping and "replica_policy" in mapping:
+            raise SpecError(p("replicas"), "cannot be combined with 'replica_policy'", hint="Use replicas for a fixed count, replica_policy to autoscale.")
+        if "replicas" in mapping:
+            values["min_replicas"] = as_int(mapping["replicas"], p("replicas"), minimum=0)
+        elif "replica_policy" in mapping:
+            values.update(cls._policy(mapping["replica_policy"], p("replica_policy")))
+        if mapping.get("load_balancing_policy") is not None:
+            policy = as_str(mapping["load_balancing_policy"], p("load_balancing_policy"))
+            if policy not in LOAD_BALANCING_POLICIES:
+                raise SpecError(p("load_balancing_policy"), "unknown policy", value=policy, expected=" or ".join(LOAD_BALANCING_POLICIES))
+            values["load_balancing_policy"] = policy
+        if mapping.get("ports") is not None:
+            values["port"] = as_int(mapping["ports"], p("ports"), minimum=1)
+            if values["port"] > 65535:
+                raise SpecError(p("ports"), "not a port", value=values["port"], expected="1-65535")
+        if mapping.get("tls") is not None:
+            tls = as_mapping(mapping["tls"], p("tls"), "a mapping with keyfile and certfile")
+            check_keys(tls, ("keyfile", "certfile"), p("tls"), "tls")
+            for key in ("keyfile", "certfile"):
+                if key not in tls:
+                    raise SpecError(join_path(p("tls"), key), "is required")
+            values["tls_keyfile"] = as_str(tls["keyfile"], join_path(p("tls"), "keyfile"))
+            values["tls_certfile"] = as_str(tls["certfile"], join_path(p("tls"), "certfile"))
+        return cls(**values)
+
+    @staticmethod
+    def _policy(data: Any, path: str) -> dict[str, Any]:
+        policy = as_mapping(data, path, "a mapping with min_replicas, max_replicas, target_qps_per_replica")
+        check_keys(policy, _POLICY_KEYS, path, "replica_policy")
+        p = lambda key: join_path(path, key)  # noqa: E731
+        if "min_replicas" not in policy:
+            raise SpecError(p("min_replicas"), "is required")
+        out: dict[str, Any] = {"min_replicas": as_int(policy["min_replicas"], p("min_replicas"), minimum=0)}
+        if policy.get("max_replicas") is not None:
+            out["max_replicas"] = as_int(policy["max_replicas"], p("max_replicas"), minimum=1)
+            if out["max_replicas"] < out["min_replicas"]:
+                raise SpecError(p("max_replicas"), "is below min_replicas", value=out["max_replicas"], expected=f">= {out['min_replicas']}")
+        if policy.get("target_qps_per_replica") is not None:
+            out["target_qps_per_replica"] = number_out(as_number(policy["target_qps_per_replica"], p("target_qps_per_replica"), positive=True))
+        if ("max_replicas" in out) != ("target_qps_per_replica" in out):
+            missing = "target_qps_per_replica" if "max_replicas" in out else "max_replicas"
+            raise SpecError(p(missing), "is required for autoscaling", hint="Autoscaling needs both max_replicas and target_qps_per_replica.")
+        for key in ("upscale_delay_seconds", "downscale_delay_seconds", "base_ondemand_fallback_replicas"):
+            if policy.get(key) is not None:
+                out[key] = as_int(policy[key], p(key), minimum=0)
+        if policy.get("dynamic_ondemand_fallback") is not None:
+            out["dynamic_ondemand_fallback"] = as_bool(policy["dynamic_ondemand_fallback"], p("dynamic_ondemand_fallback"))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        probe: dict[str, Any] = {"path": self.readiness_path}
+        if self.post_data is not None:
+            probe["post_data"] = self.post_data
+        if self.initial_delay_seconds != _PROBE_DEFAULTS["initial_delay_seconds"]:
+            probe["initial_delay_seconds"] = self.initial_delay_seconds
+        if self.readiness_timeout_seconds != _PROBE_DEFAULTS["timeout_seconds"]:
+            probe["timeout_seconds"] = self.readiness_timeout_seconds
+        if self.readiness_headers:
+            probe["headers"] = dict(self.readiness_headers)
+        out["readiness_probe"] = probe if len(probe) > 1 else self.readiness_path
+        policy: dict[str, Any] = {"min_replicas": self.min_replicas}
+        if self.max_replicas is not None:
+            policy["max_replicas"] = self.max_replicas
+            policy["target_qps_per_replica"] = self.target_qps_per_replica
+        for key, default in _POLICY_DEFAULTS.items():
+            if getattr(self, key) != default:
+                policy[key] = getattr(self, key)
+        if self.dynamic_ondemand_fallback:
+            policy["dynamic_ondemand_fallback"] = True
+        if len(policy) == 1:
+            out["replicas"] = self.min_replicas
+        else:
+            out["replica_policy"] = policy
+        if self.load_balancing_policy:
+            out["load_balancing_policy"] = self.load_balancing_policy
+        if self.port is not None:
+            out["ports"] = self.port
+        if self.tls_keyfile:
+            out["tls"] = {"keyfile": self.tls_keyfile, "certfile": self.tls_certfile}
+        return out

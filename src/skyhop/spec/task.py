@@ -1,0 +1,269 @@
+"""`Task`: one job as the user describes it (SkyPilot task YAML schema)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from skyhop.spec.errors import SpecError, join_path
+from skyhop.spec.fields import (
+    as_env_map,
+    as_int,
+    as_mapping,
+    as_number,
+    as_optional_str,
+    as_str,
+    check_keys,
+    number_out,
+)
+from skyhop.spec.resources import Resources
+from skyhop.spec.service import ServiceSpec
+
+TASK_KEYS = (
+    "name", "workdir", "num_nodes", "resources", "envs", "secrets", "file_mounts", "volumes",
+    "setup", "run", "service", "inputs", "outputs", "config",
+)
+MOUNT_MODES = ("MOUNT", "COPY", "MOUNT_CACHED")
+STORE_TYPES = ("s3", "gcs", "azure", "r2", "ibm", "oci", "nebius")
+URL_SCHEMES = ("s3", "gs", "r2", "cos", "oci", "azure", "https", "http", "nebius")
+REDACTED = "<redacted>"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_MOUNT_KEYS = ("source", "store", "mode", "name", "persistent")
+
+
+@dataclass(frozen=True)
+class FileMount:
+    """A `file_mounts` entry: a local path or bucket URL, or a bucket to create."""
+
+    source: str | None = None
+    store: str | None = None
+    mode: str | None = None
+    name: str | None = None
+    persistent: bool | None = None
+
+    @classmethod
+    def parse(cls, raw: Any, path: str) -> "FileMount":
+        if isinstance(raw, str):
+            if not raw.strip():
+                raise SpecError(path, "empty source", expected="a local path or a bucket URL like s3://bucket/dir")
+            return cls(source=raw)
+        mapping = as_mapping(raw, path, "a source path/URL, or a mapping with source/name/store/mode")
+        check_keys(mapping, _MOUNT_KEYS, path, "a file mount")
+        p = lambda key: join_path(path, key)  # noqa: E731
+        source = as_optional_str(mapping.get("source"), p("source"))
+        name = as_optional_str(mapping.get("name"), p("name"))
+        if source is None and name is None:
+            raise SpecError(path, "needs 'source' or 'name'", expected="a mapping with a source path/URL or a bucket name")
+        store = as_optional_str(mapping.get("store"), p("store"))
+        if store is not None and store.lower() not in STORE_TYPES:
+            raise SpecError(p("store"), "unknown store", value=store, expected=" or ".join(STORE_TYPES))
+        mode = as_optional_str(mapping.get("mode"), p("mode"))
+        if mode is not None and mode.upper() not in MOUNT_MODES:
+            raise SpecError(p("mode"), "unknown mode", value=mode, expected=" or ".join(MOUNT_MODES))
+        persistent = mapping.get("persistent")
+        if persistent is not None and not isinstance(persistent, bool):
+            raise SpecError(p("persistent"), "wrong type", value=persistent, expected="true or false")
+        return cls(source, store.lower() if store else None, mode.upper() if mode else None, name, persistent)
+
+    @property
+    def is_remote(self) -> bool:
+        return self.source is not None and self.source.split("://", 1)[0] in URL_SCHEMES and "://" in self.source
+
+    def dump(self) -> Any:
+        if self.source is not None and (self.store, self.mode, self.name, self.persistent) == (None, None, None, None):
+            return self.source
+        return {k: getattr(self, k) for k in _MOUNT_KEYS if getattr(self, k) is not None}
+
+    def substituted(self, envs: Mapping[str, str | None]) -> "FileMount":
+        return replace(self, source=substitute(self.source, envs), name=substitute(self.name, envs))
+
+
+def substitute(text: str | None, envs: Mapping[str, str | None]) -> str | None:
+    """`${VAR}` -> the env's value, as SkyPilot does in file_mounts and workdir.
+
+    Unknown or unset variables are left as written so a later `--env` can
+    still fill them and the user sees what was not substituted.
+    """
+    if text is None:
+        return None
+
+    def repl(match: re.Match[str]) -> str:
+        value = envs.get(match.group(1))
+        return match.group(0) if value is None else value
+
+    return _VAR.sub(repl, text)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A job: what to run, on which resources, with which files."""
+
+    name: str | None = None
+    run: str | None = None
+    setup: str | None = None
+    workdir: str | Mapping[str, str] | None = None
+    num_nodes: int = 1
+    resources: Resources = field(default_factory=Resources)
+    envs: Mapping[str, str | None] = field(default_factory=dict)
+    secrets: Mapping[str, str | None] = field(default_factory=dict, repr=False)
+    file_mounts: Mapping[str, FileMount] = field(default_factory=dict)
+    volumes: Mapping[str, str] = field(default_factory=dict)
+    service: ServiceSpec | None = None
+    inputs: Mapping[str, float] = field(default_factory=dict)
+    outputs: Mapping[str, float] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.resources, dict):
+            object.__setattr__(self, "resources", Resources.from_dict(self.resources))
+        if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or self.num_nodes < 1:
+            raise SpecError("num_nodes", "must be a whole number >= 1", value=self.num_nodes)
+        mounts = {k: v if isinstance(v, FileMount) else FileMount.parse(v, join_path("file_mounts", k)) for k, v in self.file_mounts.items()}
+        object.__setattr__(self, "file_mounts", mounts)
+
+    # -- loading -----------------------------------------------------------
+    @classmethod
+    def from_dict(
+        cls,
+        data: Any,
+        env_overrides: Mapping[str, str] | None = None,
+        secret_overrides: Mapping[str, str] | None = None,
+    ) -> "Task":
+        """Build a task from parsed YAML; overrides act like `--env`/`--secret`."""
+        if data is None:
+            data = {}
+        mapping = as_mapping(data, "", "a mapping of task fields (name, resources, setup, run, ...)")
+        check_keys(mapping, TASK_KEYS, "", "a task")
+        envs = as_env_map(mapping.get("envs"), "envs", allow_null=True)
+        secrets = as_env_map(mapping.get("secrets"), "secrets", allow_null=True)
+        envs.update(env_overrides or {})
+        secrets.update(secret_overrides or {})
+        overlap = sorted(set(envs) & set(secrets))
+        if overlap:
+            raise SpecError(join_path("secrets", overlap[0]), "is also defined in envs", hint="A name must be either an env or a secret.")
+        values: dict[str, Any] = {"envs": envs, "secrets": secrets}
+        if mapping.get("name") is not None:
+            values["name"] = as_str(mapping["name"], "name", allow_numbers=True)
+        for key in ("setup", "run"):
+            if mapping.get(key) is not None:
+                values[key] = as_str(mapping[key], key, allow_numbers=True)
+        values["workdir"] = _parse_workdir(mapping.get("workdir"), envs)
+        if mapping.get("num_nodes") is not None:
+            values["num_nodes"] = as_int(mapping["num_nodes"], "num_nodes", minimum=1)
+        values["resources"] = Resources.from_dict(mapping.get("resources"))
+        mounts = as_mapping(mapping.get("file_mounts") or {}, "file_mounts", "a mapping of destination: source")
+        values["file_mounts"] = {
+            substitute(as_str(dst, join_path("file_mounts", str(dst))), envs): FileMount.parse(src, join_path("file_mounts", str(dst))).substituted(envs)
+            for dst, src in mounts.items()
+        }
+        volumes = as_mapping(mapping.get("volumes") or {}, "volumes", "a mapping of mount path: volume name")
+        values["volumes"] = {as_str(k, "volumes"): as_str(v, join_path("volumes", str(k))) for k, v in volumes.items()}
+        if mapping.get("service") is not None:
+            values["service"] = ServiceSpec.from_dict(mapping["service"])
+        for key in ("inputs", "outputs"):
+            values[key] = _parse_data_sizes(mapping.get(key), key)
+        if mapping.get("config") is not None:
+            values["config"] = as_mapping(mapping["config"], "config", "a mapping of skyhop config overrides")
+        return cls(**values)
+
+    @classmethod
+    def from_yaml_str(cls, text: str, env_overrides: Mapping[str, str] | None = None) -> "Task":
+        from skyhop.spec.pipeline import Pipeline
+
+        pipeline = Pipeline.from_yaml_str(text, env_overrides=env_overrides)
+        if len(pipeline.tasks) != 1:
+            raise SpecError("", f"holds a pipeline of {len(pipeline.tasks)} tasks, not one task", hint="Load it with skyhop.Pipeline.from_yaml().")
+        return pipeline.tasks[0]
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, env_overrides: Mapping[str, str] | None = None) -> "Task":
+        from skyhop.spec.yaml_io import read_text
+
+        try:
+            return cls.from_yaml_str(read_text(path), env_overrides=env_overrides)
+        except SpecError as error:
+            raise error.with_source(str(path)) from None
+
+    # -- checks ------------------------------------------------------------
+    def missing_envs(self) -> list[str]:
+        """Names declared with a null value that must be given with `--env`/`--secret`."""
+        return sorted(k for k, v in {**self.envs, **self.secrets}.items() if v is None)
+
+    def require_envs(self) -> None:
+        missing = self.missing_envs()
+        if missing:
+            flags = " ".join(f"--env {name}=..." for name in missing)
+            raise SpecError(
+                join_path("secrets" if missing[0] in self.secrets else "envs", missing[0]),
+                f"{'these variables have' if len(missing) > 1 else 'this variable has'} no value: {', '.join(missing)}",
+                hint=f"Pass them on the command line: {flags}",
+            )
+
+    # -- dumping -----------------------------------------------------------
+    def to_dict(self, *, redact_secrets: bool = True) -> dict[str, Any]:
+        """The YAML form. Secrets are redacted unless asked otherwise, so a
+        task printed or logged never shows them."""
+        out: dict[str, Any] = {}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.workdir is not None:
+            out["workdir"] = self.workdir if isinstance(self.workdir, str) else dict(self.workdir)
+        if self.num_nodes != 1:
+            out["num_nodes"] = self.num_nodes
+        resources = self.resources.to_dict()
+        if resources:
+            out["resources"] = resources
+        if self.envs:
+            out["envs"] = dict(self.envs)
+        if self.secrets:
+            out["secrets"] = {k: (REDACTED if redact_secrets and v is not None else v) for k, v in self.secrets.items()}
+        if self.file_mounts:
+            out["file_mounts"] = {k: v.dump() for k, v in self.file_mounts.items()}
+        if self.volumes:
+            out["volumes"] = dict(self.volumes)
+        if self.service is not None:
+            out["service"] = self.service.to_dict()
+        for key in ("inputs", "outputs"):
+            sizes = getattr(self, key)
+            if sizes:
+                out[key] = {k: number_out(v) for k, v in sizes.items()}
+        if self.config:
+            out["config"] = dict(self.config)
+        if self.setup is not None:
+            out["setup"] = self.setup
+        if self.run is not None:
+            out["run"] = self.run
+        return out
+
+    def to_yaml(self, *, redact_secrets: bool = True) -> str:
+        from skyhop.spec.yaml_io import dump_yaml
+
+        return dump_yaml(self.to_dict(redact_secrets=redact_secrets))
+
+    @property
+    def egress_gb(self) -> float:
+        """Data this task hands to the next pipeline stage."""
+        return float(sum(self.outputs.values()))
+
+
+def _parse_workdir(raw: Any, envs: Mapping[str, str | None]) -> str | dict[str, str] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        check_keys(raw, ("url", "ref"), "workdir", "a git workdir")
+        if "url" not in raw:
+            raise SpecError("workdir.url", "is required", expected="a git URL")
+        return {k: as_str(substitute(as_str(v, join_path("workdir", k)), envs), join_path("workdir", k)) for k, v in raw.items()}
+    text = as_str(raw, "workdir")
+    if not text.strip():
+        raise SpecError("workdir", "is empty", expected="a local directory")
+    return substitute(text, envs)
+
+
+def _parse_data_sizes(raw: Any, path: str) -> dict[str, float]:
+    if raw is None:
+        return {}
+    mapping = as_mapping(raw, path, "a mapping of location: size in GB, e.g. {s3://bucket/data: 100}")
+    return {as_str(k, path): number_out(as_number(v, join_path(path, str(k)), minimum=0)) for k, v in mapping.items()}
