@@ -117,10 +117,10 @@ def _cached(clouds: list[str], refresh: bool) -> CatalogFiles:
             elif outcome == "absent":
                 meta[cloud] = {"absent": True, "fetched_at": now}
             else:
-                failures.append(f"{cloud}: {outcome}")
+                failures.append((cloud, outcome))
         _write_meta(root, meta)
         if failures:
-            notes.append("Could not refresh " + "; ".join(failures))
+            notes.append("could not download " + _summarize(failures))
     files = list_local(root, clouds)
     if not files:
         detail = f" ({notes[0]})" if notes else ""
@@ -130,6 +130,16 @@ def _cached(clouds: list[str], refresh: bool) -> CatalogFiles:
             "local copy of the catalogs/v8 tree, e.g. `export SKYHOP_CATALOG_DIR=../shared/catalogs/v8`."
         )
     return CatalogFiles(root, files, tuple(notes))
+
+
+def _summarize(failures: list[tuple[str, str]]) -> str:
+    """`aws, gcp: unreachable (...)` grouped by reason, so 27 failures read as one line."""
+    by_reason: dict[str, list[str]] = {}
+    for cloud, reason in failures:
+        by_reason.setdefault(reason, []).append(cloud)
+    return "; ".join(
+        f"{', '.join(clouds) if len(clouds) <= 4 else f'{len(clouds)} clouds'}: {reason}" for reason, clouds in by_reason.items()
+    )
 
 
 def _fetch(cloud: str) -> bytes | str:

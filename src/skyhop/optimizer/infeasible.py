@@ -70,11 +70,9 @@ def explain(
     shape = str(acc) if acc else (f"instance type {request.instance_type}" if request.instance_type else "CPU-only machines")
     if not everywhere:
         other = [o for o in (catalog.offers_of(acc.name if acc else None)) if o.hourly(not spot) is not None]
-        if request.instance_type and acc is None:
-            known = [t for t in catalog.instance_types()]
-            guess = did_you_mean(request.instance_type, known)
-            if not any(o.instance_type == request.instance_type for o in catalog.offers):
-                return f"resources.instance_type: '{request.instance_type}' is in no catalog." + (f" Did you mean '{guess}'?" if guess else "")
+        if request.instance_type and acc is None and request.instance_type not in catalog.instance_types():
+            guess = did_you_mean(request.instance_type, catalog.instance_types())
+            return f"resources.instance_type: '{request.instance_type}' is in no catalog." + (f" Did you mean '{guess}'?" if guess else "")
         if other:
             return f"resources.use_spot: no {kind}offers of {shape} anywhere in the catalog; {'on-demand' if spot else 'spot'} offers exist."
         return f"no {kind}offers of {shape} in the catalog."
@@ -85,7 +83,10 @@ def explain(
         if request.infra and request.infra.cloud and request.infra.cloud not in clouds:
             state = "not in the catalog" if request.infra.cloud not in catalog.clouds else "not enabled (see `skyhop check`)"
             return f"resources.infra: pinned to {request.infra.cloud}, which is {state}. {kind.capitalize()}{shape} is offered on {_list(having)}."
-        return f"no {kind}offers of {shape} {scope}; they exist on {_list(having)} (use --all-clouds to compare)."
+        if request.infra and not request.infra.is_any:
+            return f"resources.infra: no {kind}offers of {shape} on {request.infra}; they exist on {_list(having)}."
+        compare = "" if all_clouds else " (use --all-clouds to compare)"
+        return f"no {kind}offers of {shape} {scope}; they exist on {_list(having)}{compare}."
     survivors = in_scope
     for constraint in constraints(request, blocked):
         passing = [o for o in survivors if constraint.check(o)]

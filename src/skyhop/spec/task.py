@@ -138,7 +138,8 @@ class Task:
         check_keys(mapping, TASK_KEYS, "", "a task")
         envs = as_env_map(mapping.get("envs"), "envs", allow_null=True)
         secrets = as_env_map(mapping.get("secrets"), "secrets", allow_null=True)
-        envs.update(env_overrides or {})
+        for name, value in (env_overrides or {}).items():
+            (secrets if name in secrets else envs)[name] = value  # `--env` may fill a declared secret
         secrets.update(secret_overrides or {})
         overlap = sorted(set(envs) & set(secrets))
         if overlap:
