@@ -1,0 +1,54 @@
+"""Shared test set-up: every test runs with its own SKYHOP_HOME and HOME.
+
+The real public catalogs in ../shared/catalogs/v8 are the default catalog;
+nothing on the developer's machine (credentials, caches, config) leaks in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from skyhop.providers.credentials import RULES
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CATALOG = (REPO.parent / "shared" / "catalogs" / "v8").resolve()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not (SHARED_CATALOG / "lambda" / "vms.csv").is_file():
+        raise pytest.UsageError(f"The shared catalogs are missing: expected {SHARED_CATALOG} (../shared beside the clone).")
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("SKYHOP_HOME", str(home / ".skyhop"))
+    monkeypatch.setenv("SKYHOP_CATALOG_DIR", str(SHARED_CATALOG))
+    for var in ("SKYHOP_CATALOG_URL", "SKYHOP_CATALOG_TTL_HOURS"):
+        monkeypatch.delenv(var, raising=False)
+    for rule in RULES.values():
+        for var in rule.env:
+            monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def shared_catalog():
+    """The parsed shared catalog (no disk cache, so it is safe to share)."""
+    from skyhop.catalog.load import load_files
+    from skyhop.catalog.source import CatalogFiles, list_local
+
+    return load_files(CatalogFiles(SHARED_CATALOG, list_local(SHARED_CATALOG)), use_cache=False)
+
+
+def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
+    """Environment for running the real `skyhop` CLI in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYHOP_")}
+    env.update(HOME=str(home), SKYHOP_HOME=str(home / ".skyhop"), SKYHOP_CATALOG_DIR=str(SHARED_CATALOG))
+    env.update(extra)
+    return env
