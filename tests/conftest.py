@@ -6,15 +6,12 @@ nothing on the developer's machine (credentials, caches, config) leaks in.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
+from helpers import SHARED_CATALOG
 
 from skyhop.providers.credentials import RULES
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_CATALOG = (REPO.parent / "shared" / "catalogs" / "v8").resolve()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,11 +41,3 @@ def shared_catalog():
     from skyhop.catalog.source import CatalogFiles, list_local
 
     return load_files(CatalogFiles(SHARED_CATALOG, list_local(SHARED_CATALOG)), use_cache=False)
-
-
-def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
-    """Environment for running the real `skyhop` CLI in a subprocess."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYHOP_")}
-    env.update(HOME=str(home), SKYHOP_HOME=str(home / ".skyhop"), SKYHOP_CATALOG_DIR=str(SHARED_CATALOG))
-    env.update(extra)
-    return env

@@ -1,0 +1,30 @@
+"""Helpers importable from any test (`pythonpath = tests` in pyproject)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CATALOG = (REPO.parent / "shared" / "catalogs" / "v8").resolve()
+
+
+def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
+    """Environment for running the real `skyhop` CLI in a subprocess."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYHOP_")}
+    env.update(HOME=str(home), SKYHOP_HOME=str(home / ".skyhop"), SKYHOP_CATALOG_DIR=str(SHARED_CATALOG))
+    env.update(extra)
+    return env
+
+
+def run_cli(home: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+    """Run the real `skyhop` CLI in a subprocess (as a user would)."""
+    return subprocess.run(
+        [sys.executable, "-m", "skyhop.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(home, **extra_env),
+        timeout=120,
+    )
