@@ -76,6 +76,9 @@ class Infra:
     def from_legacy(cls, cloud: str | None, region: str | None, zone: str | None, path: str = "resources") -> "Infra":
         """The `cloud:`/`region:`/`zone:` fields of older task files."""
         canonical = canonical_cloud(cloud, f"{path}.cloud") if cloud else None
+        if canonical in _NAMED_SECOND_SEGMENT and zone:
+            # A context or node pool has no zones; keeping one would be lost on dump.
+            raise SpecError(f"{path}.zone", f"{canonical} has no zones", value=zone, hint=f"Write infra: {canonical}/<name>.")
         return cls(canonical, region, zone)
 
     def __str__(self) -> str:

@@ -36,6 +36,12 @@ class Pipeline:
     def chain(cls, tasks: list[Task] | tuple[Task, ...], name: str | None = None) -> "Pipeline":
         return cls(tuple(tasks), tuple((i, i + 1) for i in range(len(tasks) - 1)), name)
 
+    def single_task(self) -> Task:
+        """The one task of a single-document file; a pipeline here is a mistake."""
+        if len(self.tasks) != 1:
+            raise SpecError("", f"holds a pipeline of {len(self.tasks)} tasks, not one task", hint="Load it with skyhop.Pipeline.from_yaml().")
+        return self.tasks[0]
+
     @property
     def is_chain(self) -> bool:
         return set(self.edges) == {(i, i + 1) for i in range(len(self.tasks) - 1)}
@@ -51,7 +57,7 @@ class Pipeline:
             docs.pop()
         name = None
         if len(docs) > 1 and isinstance(docs[0], dict) and set(docs[0]) == {"name"}:
-            name = str(docs[0]["name"])
+            name = None if docs[0]["name"] is None else str(docs[0]["name"])  # `name:` alone is no name, not "None"
             docs = docs[1:]
         tasks = []
         for index, doc in enumerate(docs):

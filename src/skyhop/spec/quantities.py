@@ -33,6 +33,8 @@ class Accelerator:
         if not isinstance(name, str) or not name.strip():
             raise SpecError(path, "missing accelerator name", value=shown, expected="'<name>:<count>', e.g. 'H100:8'")
         try:
+            if isinstance(count, bool):  # `{H100: true}` is a typo, not a count of 1
+                raise TypeError
             number = float(count)
         except (TypeError, ValueError):
             raise SpecError(path, "accelerator count is not a number", value=shown, expected="'<name>:<count>', e.g. 'H100:8'") from None

@@ -300,7 +300,10 @@ def _parse_mapping(data: Any, path: str, *, nested: bool) -> Resources:
             values[name] = Quantity.parse(mapping[name], p(name), unit)
     if mapping.get("use_spot") is not None:
         values["use_spot"] = as_bool(mapping["use_spot"], p("use_spot"))
-    recovery_key = "job_recovery" if "job_recovery" in mapping else "spot_recovery"
+    if mapping.get("job_recovery") is not None and mapping.get("spot_recovery") is not None:
+        # The legacy name must not be dropped silently when both are written.
+        raise SpecError(p("spot_recovery"), "cannot be combined with 'job_recovery' (it is the legacy name of the same field)")
+    recovery_key = "job_recovery" if mapping.get("job_recovery") is not None else "spot_recovery"
     if mapping.get(recovery_key) is not None:
         values["job_recovery"] = JobRecovery.parse(mapping[recovery_key], p(recovery_key))
     if mapping.get("disk_size") is not None:
@@ -380,6 +383,10 @@ def _dump_accelerators(accs: tuple[Accelerator, ...], ordered: bool) -> Any:
         return str(accs[0])
     if ordered:
         return [str(a) for a in accs]
+    if len({a.name for a in accs}) != len(accs):
+        # `{H100:8, H100:4}` would collapse to one key as {name: count}; the
+        # flow-set spelling keeps every alternative.
+        return {str(a): None for a in accs}
     return {a.name: number_out(a.count) for a in accs}
 
 

@@ -173,17 +173,15 @@ class Task:
     def from_yaml_str(cls, text: str, env_overrides: Mapping[str, str] | None = None) -> "Task":
         from skyhop.spec.pipeline import Pipeline
 
-        pipeline = Pipeline.from_yaml_str(text, env_overrides=env_overrides)
-        if len(pipeline.tasks) != 1:
-            raise SpecError("", f"holds a pipeline of {len(pipeline.tasks)} tasks, not one task", hint="Load it with skyhop.Pipeline.from_yaml().")
-        return pipeline.tasks[0]
+        return Pipeline.from_yaml_str(text, env_overrides=env_overrides).single_task()
 
     @classmethod
     def from_yaml(cls, path: str | Path, env_overrides: Mapping[str, str] | None = None) -> "Task":
-        from skyhop.spec.yaml_io import read_text
+        from skyhop.spec.pipeline import Pipeline
 
+        pipeline = Pipeline.from_yaml(path, env_overrides=env_overrides)
         try:
-            return cls.from_yaml_str(read_text(path), env_overrides=env_overrides)
+            return pipeline.single_task()
         except SpecError as error:
             raise error.with_source(str(path)) from None
 
