@@ -28,6 +28,8 @@ class Constraint:
 
     name: str
     check: Check
+    # How far a failing offer is from passing (numeric limits only); ranks "nearest" offers.
+    distance: Callable[[Offer], float] | None = None
 
 
 def effective(request: Resources) -> Resources:
@@ -50,10 +52,22 @@ def constraints(request: Resources, blocked: Collection[Blocked]) -> list[Constr
         out.append(Constraint(f"instance_type {wanted}", lambda o: o.instance_type == wanted))
     if request.cpus is not None:
         cpus = request.cpus
-        out.append(Constraint(f"cpus {cpus}", lambda o: o.vcpus is not None and cpus.satisfied_by(o.vcpus)))
+        out.append(
+            Constraint(
+                f"cpus {cpus}",
+                lambda o: o.vcpus is not None and cpus.satisfied_by(o.vcpus),
+                lambda o: abs(o.vcpus - cpus.value) if o.vcpus is not None else float("inf"),
+            )
+        )
     if request.memory is not None:
         memory = request.memory
-        out.append(Constraint(f"memory {memory} GB", lambda o: o.memory_gib is not None and memory.satisfied_by(o.memory_gib)))
+        out.append(
+            Constraint(
+                f"memory {memory} GB",
+                lambda o: o.memory_gib is not None and memory.satisfied_by(o.memory_gib),
+                lambda o: abs(o.memory_gib - memory.value) if o.memory_gib is not None else float("inf"),
+            )
+        )
     if blocked:
         blocks = tuple(blocked)
         out.append(Constraint("blocked resources", lambda o: not any(b.matches(o) for b in blocks)))

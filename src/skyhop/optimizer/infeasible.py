@@ -91,7 +91,8 @@ def explain(
     for constraint in constraints(request, blocked):
         passing = [o for o in survivors if constraint.check(o)]
         if not passing:
-            nearest = sorted(survivors, key=lambda o: (o.hourly(spot), o.cloud, o.region, o.instance_type))
+            distance = constraint.distance or (lambda o: 0.0)
+            nearest = sorted(survivors, key=lambda o: (distance(o), o.hourly(spot), o.cloud, o.region, o.instance_type))
             near_text = "; ".join(_offer_text(o, spot) for o in _dedupe(nearest)[:NEAREST])
             return f"{kind}{shape}: nothing satisfies {constraint.name} {scope}. Nearest: {near_text}."
         survivors = passing

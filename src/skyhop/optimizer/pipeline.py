@@ -55,6 +55,7 @@ def solve_dag(pipeline: Pipeline, choices: list[StageChoices], prices: Mapping[s
 
     model = highspy.Highs()
     model.setOptionValue("output_flag", False)
+    model.setOptionValue("mip_rel_gap", 0.0)  # exact: the default 1e-4 gap can stop at a costlier placement
     locations = [sorted(stage) for stage in choices]
     pick = [{loc: model.addBinary(obj=choices[s][loc].total_cost) for loc in locations[s]} for s in range(len(choices))]
     for stage_vars in pick:
@@ -94,6 +95,10 @@ def optimize_pipeline(
     method: str | None = None,
 ) -> PipelinePlan:
     """Plans for every stage minimizing total cost; `method` forces "chain-dp" or "ilp"."""
+    if method not in (None, "chain-dp", "ilp"):
+        raise ValueError(f"Unknown placement method {method!r}; use 'chain-dp' or 'ilp'.")
+    if method == "chain-dp" and not pipeline.is_chain:
+        raise ValueError("method='chain-dp' only places a chain (edges i -> i+1); use 'ilp' for this pipeline.")
     if len(pipeline.tasks) == 1:
         plan = optimize_task(pipeline.tasks[0], catalog, clouds, blocked=blocked, hours=hours, egress_prices=egress_prices, all_clouds=all_clouds)
         return PipelinePlan(pipeline.name, (plan,), 0.0, "single")

@@ -27,7 +27,7 @@ def input_locations(task: Task) -> list[tuple[Location, float]]:
 
 
 def input_egress(inputs: list[tuple[Location, float]], dest: Location, prices: Mapping[str, EgressPrice]) -> float:
-    return sum(size * transfer_price(source, dest, prices) for source, size in inputs)
+    return float(sum(size * transfer_price(source, dest, prices) for source, size in inputs))
 
 
 def stage_candidates(
