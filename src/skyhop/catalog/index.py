@@ -8,6 +8,7 @@ own shape and usually stops at the first one that fits.
 from __future__ import annotations
 
 from collections import defaultdict
+from operator import itemgetter
 from typing import Iterable, Iterator
 
 from skyhop.catalog.offer import Offer
@@ -20,6 +21,23 @@ GroupKey = tuple  # (accelerator key, count, spot)
 
 def _sort_key(offer: Offer, spot: bool) -> tuple:
     return (offer.hourly(spot), offer.region, offer.zone or "", offer.instance_type)
+
+
+def _fields(*names: str) -> itemgetter:
+    return itemgetter(*(Offer._fields.index(name) for name in names))
+
+
+# `_sort_key` with the key built in C: a Python key function per offer was
+# most of the index build on a 100k catalog.
+_FAST_SORT_KEY = {False: _fields("price", "region", "zone", "instance_type"), True: _fields("spot_price", "region", "zone", "instance_type")}
+
+
+def _sorted_cheapest_first(offers: list[Offer], spot: bool) -> list[Offer]:
+    """`sorted(offers, key=lambda o: _sort_key(o, spot))`, faster."""
+    try:
+        return sorted(offers, key=_FAST_SORT_KEY[spot])
+    except TypeError:  # zones blank on some rows only: None and str do not compare
+        return sorted(offers, key=lambda o: _sort_key(o, spot))
 
 
 class Catalog:
@@ -43,10 +61,10 @@ class Catalog:
                 groups[(key, offer.accelerator_count, False)][offer.cloud].append(offer)
             if offer.spot_price is not None:
                 groups[(key, offer.accelerator_count, True)][offer.cloud].append(offer)
-        for (_, _, spot), by_cloud in groups.items():
-            for cloud_offers in by_cloud.values():
-                cloud_offers.sort(key=lambda o, s=spot: _sort_key(o, s))
-        self._groups = {k: dict(v) for k, v in groups.items()}
+        self._groups = {
+            (key, count, spot): {cloud: _sorted_cheapest_first(offers, spot) for cloud, offers in by_cloud.items()}
+            for (key, count, spot), by_cloud in groups.items()
+        }
         self._names = names
         self._counts = {k: sorted(v) for k, v in counts.items()}
         self.clouds: frozenset[str] = frozenset(clouds)

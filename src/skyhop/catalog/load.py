@@ -7,12 +7,14 @@ file's path, size and mtime, so an unchanged file is never parsed twice.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import marshal
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from skyhop import paths
 from skyhop.catalog.index import Catalog
@@ -20,7 +22,7 @@ from skyhop.catalog.offer import Offer
 from skyhop.catalog.parse import Row, parse_rows
 from skyhop.catalog.source import CatalogFiles, locate
 
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # bumped whenever parsed rows change meaning
 
 
 def _cache_path(csv_path: Path) -> Path:
@@ -50,12 +52,26 @@ def read_rows(csv_path: Path, cloud: str, *, use_cache: bool = True) -> list[Row
     return rows
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Creating 100k+ tuples sets off the cyclic GC again and again, each time
+    walking everything built so far, while nothing here can form a cycle."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def load_files(files: CatalogFiles, *, use_cache: bool = True) -> Catalog:
     offers: list[Offer] = []
     make = Offer._make
-    for cloud, csv_path in sorted(files.files.items()):
-        offers.extend(map(make, read_rows(csv_path, cloud, use_cache=use_cache)))
-    return Catalog(offers)
+    with _gc_paused():
+        for cloud, csv_path in sorted(files.files.items()):
+            offers.extend(map(make, read_rows(csv_path, cloud, use_cache=use_cache)))
+        return Catalog(offers)
 
 
 def load_catalog(clouds: Iterable[str] | None = None, *, refresh: bool = False, use_cache: bool = True) -> Catalog:

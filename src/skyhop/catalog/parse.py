@@ -9,6 +9,7 @@ row would dominate load time.
 from __future__ import annotations
 
 import csv
+import math
 import re
 from pathlib import Path
 from typing import Iterator
@@ -33,21 +34,22 @@ def _number(text: str) -> float | None:
         value = float(text)
     except ValueError:
         return None
-    return value if value == value else None
+    return value if math.isfinite(value) else None
 
 
 def _price(text: str) -> float | None:
-    """Blank, zero, negative or unparsable prices mean "not offered"."""
+    """Blank, zero, negative, infinite or unparsable prices mean "not offered"."""
     value = _number(text)
     return value if value is not None and value > 0 else None
 
 
-def gpu_memory_gib(gpu_info: str, count: float) -> float | None:
-    """Per-device GPU memory in GiB from a `GpuInfo` cell, when it says.
+def gpu_memory_gib(gpu_info: str) -> float | None:
+    """GPU memory in GiB as a `GpuInfo` cell writes it, when it says.
 
     Catalogs disagree on what `SizeInMiB` holds (per device in most, the
-    total in some) and some write GiB where MiB is meant; no device has more
-    than `_MAX_DEVICE_GIB`, which tells the cases apart.
+    node's total in some) and some write GiB where MiB is meant:
+    `per_device_memory` settles the first for a whole file; small numbers
+    are taken as GiB.
     """
     if not gpu_info:
         return None
@@ -56,15 +58,60 @@ def gpu_memory_gib(gpu_info: str, count: float) -> float | None:
         return None
     value = float(size.group(1))
     gib = value if value < 1024 else value / 1024  # small numbers are GiB already
-    if gib > _MAX_DEVICE_GIB and count > 1:
-        gib /= count
-    return round(gib, 1) if gib > 0 else None
+    return gib if gib > 0 else None
+
+
+def _near(a: float, b: float) -> bool:
+    return abs(a - b) <= 0.02 * b
+
+
+def size_is_node_total(rows: list[Row]) -> bool | None:
+    """Whether a file's `SizeInMiB` is the node's total rather than per device.
+
+    A file's own rows tell: where an accelerator has single-device rows, a
+    multi-device row's size either matches them (per device, e.g. lambda) or
+    is `count` times them (node total, e.g. vast, primeintellect). None when
+    the file has no such pair.
+    """
+    singles: dict[str, set[float]] = {}
+    multiples: dict[tuple, int] = {}  # (accelerator, count, size) -> rows
+    for row in rows:
+        gib = row[10]
+        if gib:
+            count = row[3]
+            if count == 1:
+                singles.setdefault(row[2], set()).add(gib)
+            elif count > 1:
+                shape = (row[2], count, gib)
+                multiples[shape] = multiples.get(shape, 0) + 1
+    votes = 0
+    for (accelerator, count, gib), rows_of_shape in multiples.items():
+        known = singles.get(accelerator, ())
+        if any(_near(gib / count, single) for single in known):
+            votes += rows_of_shape
+        elif any(_near(gib, single) for single in known):
+            votes -= rows_of_shape
+    return None if votes == 0 else votes > 0
+
+
+def per_device_memory(rows: list[Row]) -> list[Row]:
+    """`rows`, in place, with GPU memory per device and rounded; without evidence
+    from the file (`size_is_node_total`), no device has more than `_MAX_DEVICE_GIB`."""
+    total = size_is_node_total(rows)
+    for index, row in enumerate(rows):
+        gib = row[10]
+        if gib is not None:
+            count = row[3]
+            if count > 1 and (total or (total is None and gib > _MAX_DEVICE_GIB)):
+                gib /= count
+            rows[index] = row[:10] + (round(gib, 1),)
+    return rows
 
 
 def parse_rows(path: Path, cloud: str) -> list[Row]:
     """All offers in one `vms.csv`, as plain tuples in `Offer` field order."""
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        handle = path.open(newline="", encoding="utf-8-sig")  # -sig: a BOM from a spreadsheet
     except OSError as error:
         raise CatalogError(f"Cannot read catalog file {path}: {error}") from None
     with handle:
@@ -76,12 +123,10 @@ def parse_rows(path: Path, cloud: str) -> list[Row]:
         missing = [c for c in REQUIRED_COLUMNS if c not in column]
         if missing:
             raise CatalogError(f"Catalog file {path} lacks column(s) {', '.join(missing)}; is it a SkyPilot v8 vms.csv?")
-        return list(_rows(reader, column, cloud))
+        return per_device_memory(list(_rows(reader, column, cloud, len(header))))
 
 
-def _rows(reader: Iterator[list[str]], column: dict[str, int], cloud: str) -> Iterator[Row]:
-    width = len(column)
-
+def _rows(reader: Iterator[list[str]], column: dict[str, int], cloud: str, width: int) -> Iterator[Row]:
     def index(name: str) -> int:
         return column.get(name, width)
 
@@ -90,8 +135,8 @@ def _rows(reader: Iterator[list[str]], column: dict[str, int], cloud: str) -> It
     i_spot, i_region, i_zone, i_gpu = index("SpotPrice"), index("Region"), index("AvailabilityZone"), index("GpuInfo")
     canonical_names: dict[str, str] = {}
     for raw in reader:
-        if len(raw) < width:
-            raw = raw + [""] * (width - len(raw))
+        if len(raw) != width:  # short rows are padded, extra fields ignored
+            raw = (raw + [""] * width)[:width]
         raw.append("")  # the slot that absent columns point at
         price, spot = _price(raw[i_price]), _price(raw[i_spot])
         if price is None and spot is None:
@@ -106,7 +151,7 @@ def _rows(reader: Iterator[list[str]], column: dict[str, int], cloud: str) -> It
             acc = canonical_names.get(acc_raw)
             if acc is None:
                 acc = canonical_names[acc_raw] = canonical_accelerator(acc_raw)
-            gpu_mem = gpu_memory_gib(raw[i_gpu], count)
+            gpu_mem = gpu_memory_gib(raw[i_gpu])  # as written; per_device_memory divides
         else:
             acc, count, gpu_mem = None, 0.0, None
         zone = raw[i_zone].strip() or None

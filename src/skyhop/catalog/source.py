@@ -13,11 +13,7 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -80,9 +76,11 @@ def locate(clouds: Iterable[str] | None = None, *, refresh: bool = False) -> Cat
                 f"SKYHOP_CATALOG_DIR={override} is not a directory. Point it at a catalog tree in the "
                 "SkyPilot v8 layout (<cloud>/vms.csv), or unset it to use the downloaded cache."
             )
-        files = list_local(root, clouds)
+        wanted = list(clouds) if clouds is not None else None
+        files = list_local(root, wanted)
         if not files:
-            raise CatalogError(f"SKYHOP_CATALOG_DIR={override} holds no <cloud>/vms.csv files.")
+            what = f"no catalog for {', '.join(wanted)}" if wanted else "no <cloud>/vms.csv files"
+            raise CatalogError(f"SKYHOP_CATALOG_DIR={override} holds {what}.")
         return CatalogFiles(root, files)
     return _cached(list(clouds) if clouds is not None else list(HOSTED_CLOUDS), refresh)
 
@@ -106,6 +104,10 @@ def _cached(clouds: list[str], refresh: bool) -> CatalogFiles:
         elif refresh or now - record.get("fetched_at", 0) > ttl_seconds():
             stale.append(cloud)
     if stale:
+        # Imported here (~15 ms at start-up otherwise), before the threads start.
+        import urllib.request  # noqa: F401
+        from concurrent.futures import ThreadPoolExecutor
+
         print(f"Fetching price catalogs for {len(stale)} cloud(s) from {catalog_url()} ...", file=sys.stderr)
         with ThreadPoolExecutor(max_workers=8) as pool:
             results = list(pool.map(lambda c: (c, _fetch(c)), stale))
@@ -122,6 +124,9 @@ def _cached(clouds: list[str], refresh: bool) -> CatalogFiles:
         if failures:
             notes.append("could not download " + _summarize(failures))
     files = list_local(root, clouds)
+    if not files and clouds and not notes and all((meta.get(c) or {}).get("absent") for c in clouds):
+        names = ", ".join(clouds) if len(clouds) <= 4 else f"any of {len(clouds)} clouds"
+        raise CatalogError(f"The price catalog at {catalog_url()} has no vms.csv for {names}.")
     if not files:
         detail = f" ({notes[0]})" if notes else ""
         raise CatalogError(
@@ -143,6 +148,9 @@ def _summarize(failures: list[tuple[str, str]]) -> str:
 
 
 def _fetch(cloud: str) -> bytes | str:
+    import urllib.error
+    import urllib.request
+
     url = f"{catalog_url()}/{cloud}/vms.csv"
     try:
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:
@@ -159,6 +167,8 @@ def _sha256(path: Path) -> str:
 
 
 def _write_atomic(target: Path, data: bytes) -> None:
+    import tempfile
+
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".vms-", suffix=".tmp")
     with os.fdopen(fd, "wb") as handle:

@@ -1,0 +1,239 @@
+"""Measure skyhop's latency budgets: CLI start-up, catalog load, optimize.
+
+    .venv/bin/python benchmarks/run.py                 # everything, markdown table on stdout
+    .venv/bin/python benchmarks/run.py --json          # ...and benchmarks/out/results-<date>.json
+    .venv/bin/python benchmarks/run.py --only optimize --repeat 50
+
+Start-up is timed as whole subprocesses (what a user waits for); catalog
+loads and optimize run in this process on a synthetic 100,000-offer catalog
+made by `gen_catalog.py` (generated into benchmarks/out/ when missing). Every
+number is the median (and p90) of repeated runs timed with
+`time.perf_counter`. Nothing here touches the network: SKYHOP_CATALOG_DIR
+always points at the synthetic catalog and SKYHOP_HOME at a scratch directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+DEFAULT_CATALOG = OUT / "catalog-100k"
+SECTIONS = ("startup", "load", "optimize")
+
+# Budgets in milliseconds (median). None: reported for reference only.
+BUDGET_HELP_MS = 150.0
+BUDGET_IMPORT_MS = 45.0
+BUDGET_OPTIMIZE_MS = 20.0
+
+# ~20 representative requests: (label, task as a YAML-shaped dict).
+REQUESTS: list[tuple[str, dict[str, Any]]] = [
+    ("H100:8", {"resources": {"accelerators": "H100:8"}}),
+    ("H100:8 spot", {"resources": {"accelerators": "H100:8", "use_spot": True}}),
+    ("H100:1", {"resources": {"accelerators": "H100:1"}}),
+    ("A100-80GB:8", {"resources": {"accelerators": "A100-80GB:8"}}),
+    ("L4:1 (many offers)", {"resources": {"accelerators": "L4:1"}}),
+    ("T4:1 spot", {"resources": {"accelerators": "T4:1", "use_spot": True}}),
+    ("any_of H100:8|A100-80GB:8|H200:8", {"resources": {"any_of": [{"accelerators": "H100:8"}, {"accelerators": "A100-80GB:8"}, {"accelerators": "H200:8"}]}}),
+    ("set {H100:8, H200:8} spot", {"resources": {"accelerators": {"H100": 8, "H200": 8}, "use_spot": True}}),
+    ("ordered B200:8 on lambda, then H100:8", {"resources": {"ordered": [{"accelerators": "B200:8", "infra": "lambda"}, {"accelerators": "H100:8"}]}}),
+    ("list [MI300X:8, H200:8]", {"resources": {"accelerators": ["MI300X:8", "H200:8"]}}),
+    ("cpus 8+ memory 32+", {"resources": {"cpus": "8+", "memory": "32+"}}),
+    ("cpus 4 exactly", {"resources": {"cpus": 4}}),
+    ("defaults (4+ cpus)", {}),
+    ("cpus 16+ spot, infra aws", {"resources": {"cpus": "16+", "use_spot": True, "infra": "aws"}}),
+    ("H100:8 infra aws/us-east-1", {"resources": {"accelerators": "H100:8", "infra": "aws/us-east-1"}}),
+    ("L4:1 zone gcp/*/us-east1-b", {"resources": {"accelerators": "L4:1", "infra": "gcp/*/us-east1-b"}}),
+    ("H100:1 max_hourly_cost 2.5", {"resources": {"accelerators": "H100:1", "max_hourly_cost": 2.5}}),
+    ("H100:8 x 4 nodes", {"num_nodes": 4, "resources": {"accelerators": "H100:8"}}),
+    ("instance_type m7i.8xlarge", {"resources": {"instance_type": "m7i.8xlarge"}}),
+    ("cpus 8+ with an s3 input (per region)", {"resources": {"cpus": "8+"}, "inputs": {"s3://bucket/data": 500}}),
+    ("infeasible: H100:16", {"resources": {"accelerators": "H100:16"}}),
+    ("infeasible: cpus 64+ under $0.01/h", {"resources": {"cpus": "64+", "max_hourly_cost": 0.01}}),
+]
+
+
+def summary(samples_s: list[float]) -> dict[str, float]:
+    ms = sorted(s * 1000 for s in samples_s)
+    p90 = ms[max(0, math.ceil(0.9 * len(ms)) - 1)]  # nearest rank
+    return {"runs": len(ms), "median_ms": statistics.median(ms), "p90_ms": p90, "min_ms": ms[0]}
+
+
+def timed(func: Callable[[], Any], repeat: int, warmup: int = 1, setup: Callable[[], Any] | None = None) -> list[float]:
+    samples = []
+    for index in range(warmup + repeat):
+        if setup is not None:
+            setup()
+        start = time.perf_counter()
+        func()
+        elapsed = time.perf_counter() - start
+        if index >= warmup:
+            samples.append(elapsed)
+    return samples
+
+
+def scratch_env(catalog: Path, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYHOP_")}
+    env.update(HOME=str(home), SKYHOP_HOME=str(home / ".skyhop"), SKYHOP_CATALOG_DIR=str(catalog))
+    return env
+
+
+def skyhop_command() -> list[str]:
+    """The installed `skyhop` entry point beside this interpreter, else `python -m`."""
+    script = Path(sys.executable).with_name("skyhop")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "skyhop.cli.main"]
+
+
+def run_process(argv: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr.strip()}")
+
+
+def bench_startup(catalog: Path, home: Path, repeat: int) -> list[dict[str, Any]]:
+    env = scratch_env(catalog, home)
+    py = sys.executable
+    cases = [
+        ("python -c pass (reference)", [py, "-c", "pass"], None),
+        ('python -c "import skyhop"', [py, "-c", "import skyhop"], BUDGET_IMPORT_MS),
+        ("skyhop --help", skyhop_command() + ["--help"], BUDGET_HELP_MS),
+        ("skyhop show-gpus --help", skyhop_command() + ["show-gpus", "--help"], None),
+    ]
+    rows = []
+    for label, argv, budget in cases:
+        samples = timed(lambda: run_process(argv, env), repeat, warmup=2)
+        rows.append({"section": "startup", "name": label, "budget_ms": budget, **summary(samples)})
+    # End to end, with the parsed cache of the 100k catalog warm (first run fills it).
+    argv = skyhop_command() + ["optimize", "--gpus", "H100:8", "--all-clouds", "--output", "json"]
+    samples = timed(lambda: run_process(argv, env), max(3, repeat // 3), warmup=1)
+    rows.append({"section": "startup", "name": "skyhop optimize --gpus H100:8 --all-clouds (100k, cache warm)", "budget_ms": None, **summary(samples)})
+    return rows
+
+
+def bench_load(catalog: Path, home: Path, repeat: int) -> list[dict[str, Any]]:
+    from skyhop.catalog import load
+    from skyhop.catalog.index import Catalog
+    from skyhop.catalog.offer import Offer
+    from skyhop.catalog.source import CatalogFiles, list_local
+
+    files = CatalogFiles(catalog, list_local(catalog))
+    os.environ["SKYHOP_CATALOG_DIR"] = str(catalog)
+    counter = iter(range(10**6))
+
+    def fresh_home() -> None:  # an empty parsed cache for every cold run
+        os.environ["SKYHOP_HOME"] = str(home / f"cold-{next(counter)}")
+
+    rows = []
+    size = len(load.load_files(files, use_cache=False))
+    samples = timed(lambda: load.load_catalog(), repeat, setup=fresh_home)
+    rows.append({"section": "load", "name": f"load_catalog() cold: parse + write cache + index ({size:,} offers)", "budget_ms": None, **summary(samples)})
+    samples = timed(lambda: load.load_files(files, use_cache=False), repeat)
+    rows.append({"section": "load", "name": "  of which: parse CSV + index, no cache (use_cache=False)", "budget_ms": None, **summary(samples)})
+    os.environ["SKYHOP_HOME"] = str(home / "warm")
+    load.load_catalog()
+    samples = timed(lambda: load.load_catalog(), repeat)
+    rows.append({"section": "load", "name": "load_catalog() with the parsed cache", "budget_ms": None, **summary(samples)})
+    rows_only = lambda: [load.read_rows(p, c) for c, p in sorted(files.files.items())]  # noqa: E731
+    samples = timed(rows_only, repeat)
+    rows.append({"section": "load", "name": "  of which: read + unmarshal cached rows", "budget_ms": None, **summary(samples)})
+    offers = [Offer._make(r) for rows_ in rows_only() for r in rows_]
+    samples = timed(lambda: Catalog(offers), repeat)
+    rows.append({"section": "load", "name": "  of which: Catalog(...) index build", "budget_ms": None, **summary(samples)})
+    return rows
+
+
+def bench_optimize(catalog_dir: Path, home: Path, repeat: int) -> list[dict[str, Any]]:
+    from skyhop.catalog.load import load_catalog
+    from skyhop.errors import InfeasibleError
+    from skyhop.optimizer.search import optimize_task
+    from skyhop.spec.task import Task
+
+    os.environ["SKYHOP_CATALOG_DIR"] = str(catalog_dir)
+    os.environ["SKYHOP_HOME"] = str(home / "warm")
+    catalog = load_catalog()
+    clouds = sorted(catalog.clouds)
+    rows = []
+    for label, spec in REQUESTS:
+        task = Task.from_dict(spec)
+        outcome: list[str] = []
+
+        def once() -> None:
+            try:
+                plan = optimize_task(task, catalog, clouds, all_clouds=True)
+                outcome[:] = [f"{plan.chosen.offer.cloud} {plan.chosen.offer.instance_type} ${plan.chosen.total_cost:.2f}"]
+            except InfeasibleError as error:
+                outcome[:] = ["infeasible: " + str(error)[:60] + "..."]
+
+        samples = timed(once, repeat, warmup=2)
+        rows.append({"section": "optimize", "name": label, "budget_ms": BUDGET_OPTIMIZE_MS, "result": outcome[0], **summary(samples)})
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| measurement | runs | median ms | p90 ms | budget ms | within |", "| --- | ---: | ---: | ---: | ---: | :---: |"]
+    for row in rows:
+        budget = row["budget_ms"]
+        within = "" if budget is None else ("yes" if row["median_ms"] < budget else "**no**")
+        name = row["name"].replace("|", "\\|")
+        lines.append(f"| {name} | {row['runs']} | {row['median_ms']:.2f} | {row['p90_ms']:.2f} | {'' if budget is None else f'{budget:g}'} | {within} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="skyhop latency benchmarks")
+    parser.add_argument("--catalog", type=Path, default=DEFAULT_CATALOG, help="catalog tree (generated with gen_catalog.py when missing)")
+    parser.add_argument("--repeat", type=int, default=None, help="runs per measurement (default: 21 start-up, 7 load, 31 optimize)")
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run only this section (repeatable)")
+    parser.add_argument("--json", nargs="?", const="", default=None, metavar="PATH", help="also write JSON (default benchmarks/out/results-<date>.json)")
+    args = parser.parse_args(argv)
+    sections = args.only or list(SECTIONS)
+
+    if not (args.catalog / "aws" / "vms.csv").is_file():
+        sys.path.insert(0, str(HERE))
+        import gen_catalog
+
+        print(f"Generating the synthetic catalog in {args.catalog} ...", file=sys.stderr)
+        gen_catalog.write(args.catalog)
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="skyhop-bench-") as scratch:
+        home = Path(scratch)
+        for var in [v for v in os.environ if v.startswith("SKYHOP_")]:
+            del os.environ[var]
+        if "startup" in sections:
+            rows += bench_startup(args.catalog, home, args.repeat or 21)
+        if "load" in sections:
+            rows += bench_load(args.catalog, home, args.repeat or 7)
+        if "optimize" in sections:
+            rows += bench_optimize(args.catalog, home, args.repeat or 31)
+
+    print(markdown(rows))
+    optimize_rows = [r for r in rows if r["section"] == "optimize"]
+    if optimize_rows:
+        worst = max(optimize_rows, key=lambda r: r["median_ms"])
+        print(f"\nSlowest optimize request: {worst['name']} ({worst['median_ms']:.2f} ms median); results:")
+        for row in optimize_rows:
+            print(f"  {row['name']}: {row['result']}")
+    if args.json is not None:
+        path = Path(args.json) if args.json else OUT / f"results-{datetime.date.today().isoformat()}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(), "catalog": str(args.catalog)}
+        path.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+        print(f"\nWrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""`skyhop check`, and how credentials limit `skyhop optimize`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import run_cli
+
+from skyhop.providers.credentials import RULES
+
+
+def add_lambda_key(home: Path) -> Path:
+    key = home / ".lambda_cloud" / "lambda_keys"
+    key.parent.mkdir()
+    key.write_text("api_key = not-a-real-key\n")
+    return key
+
+
+def test_check_with_no_credentials(skyhop):
+    result = skyhop("check")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["PROVIDER", "ENABLED", "DETAIL"]
+    lambda_line = next(line for line in lines if line.startswith("lambda "))
+    assert lambda_line.split()[1] == "no" and "~/.lambda_cloud/lambda_keys" in lambda_line
+    assert lines[-1] == "Enabled: none"
+
+
+def test_check_json_schema(skyhop):
+    result = skyhop("check", "--output", "json")
+    assert result.code == 0, result.err
+    rows = json.loads(result.out)
+    assert [r["name"] for r in rows] == sorted(RULES)
+    assert all(set(r) == {"name", "enabled", "reason"} for r in rows)
+    assert not any(r["enabled"] for r in rows)
+    assert all(r["reason"].startswith("no credentials (looked for ") for r in rows)
+
+
+def test_a_credentials_file_enables_its_cloud(skyhop, isolated_home):
+    add_lambda_key(isolated_home)
+    rows = {r["name"]: r for r in json.loads(skyhop("check", "-o", "json").out)}
+    assert rows["lambda"] == {"name": "lambda", "enabled": True, "reason": "found ~/.lambda_cloud/lambda_keys"}
+    assert [name for name, r in rows.items() if r["enabled"]] == ["lambda"]
+    assert skyhop("check").out.splitlines()[-1] == "Enabled: lambda"
+
+
+def test_an_env_var_enables_its_cloud(skyhop, monkeypatch):
+    monkeypatch.setenv("VAST_API_KEY", "x")
+    rows = {r["name"]: r for r in json.loads(skyhop("check", "-o", "json").out)}
+    assert rows["vast"]["enabled"] and rows["vast"]["reason"] == "$VAST_API_KEY is set"
+    monkeypatch.setenv("VAST_API_KEY", "")
+    rows = {r["name"]: r for r in json.loads(skyhop("check", "-o", "json").out)}
+    assert not rows["vast"]["enabled"]
+
+
+def test_a_directory_is_not_a_credentials_file(skyhop, isolated_home):
+    (isolated_home / ".lambda_cloud" / "lambda_keys").mkdir(parents=True)
+    rows = {r["name"]: r for r in json.loads(skyhop("check", "-o", "json").out)}
+    assert not rows["lambda"]["enabled"]
+
+
+def test_optimize_without_all_clouds_searches_only_enabled_clouds(skyhop, isolated_home, shared_catalog):
+    add_lambda_key(isolated_home)
+    result = skyhop("optimize", "--gpus", "H100:8", "--output", "json")
+    assert result.code == 0, result.err
+    plan = json.loads(result.out)
+    assert plan["considered_clouds"] == ["lambda"]
+    assert {c["cloud"] for c in plan["candidates"]} == {"lambda"}
+    lambda_prices = [o.price for o in shared_catalog.offers if o.cloud == "lambda" and o.accelerator == "H100" and o.accelerator_count == 8]
+    assert plan["cloud"] == "lambda" and plan["hourly_price"] == min(lambda_prices)
+    # Every cloud, for comparison: something cheaper exists elsewhere.
+    everywhere = json.loads(skyhop("optimize", "--gpus", "H100:8", "--all-clouds", "-o", "json").out)
+    assert len(everywhere["considered_clouds"]) == len(shared_catalog.clouds)
+    assert everywhere["hourly_price"] < plan["hourly_price"] and everywhere["cloud"] != "lambda"
+
+
+def test_optimize_text_names_the_scope(skyhop, isolated_home):
+    add_lambda_key(isolated_home)
+    result = skyhop("optimize", "--gpus", "H100:8")
+    assert result.code == 0, result.err
+    assert result.out.startswith("Considered 1 cloud(s) (enabled clouds): lambda")
+    assert "Chosen: lambda gpu_8x_h100_sxm5" in result.out
+
+
+def test_optimize_with_nothing_enabled_says_what_to_do(skyhop):
+    result = skyhop("optimize", "--gpus", "H100:8")
+    assert result.code == 1
+    assert "No infra is enabled" in result.err and "--all-clouds" in result.err and "skyhop check" in result.err
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sdk._scope loads only the enabled clouds' catalogs, so the infeasibility report "
+    "says no cloud in the catalog offers H100 (owned by the sdk/optimizer; reported)",
+)
+def test_enabled_cloud_without_the_gpu_explains(skyhop, monkeypatch):
+    monkeypatch.setenv("YOTTA_API_KEY", "x")  # yotta only has RTX 5090s
+    result = skyhop("optimize", "--gpus", "H100:8")
+    assert result.code == 1
+    assert "no cloud in the catalog offers 'H100'" not in result.err
+    assert "yotta" in result.err and "--all-clouds" in result.err
+
+
+@pytest.mark.parametrize("output", ["table", "json"])
+def test_check_in_a_subprocess_sees_the_isolated_home(isolated_home, output):
+    add_lambda_key(isolated_home)
+    result = run_cli(isolated_home, "check", "--output", output)
+    assert result.returncode == 0, result.stderr
+    if output == "json":
+        assert [r["name"] for r in json.loads(result.stdout) if r["enabled"]] == ["lambda"]
+    else:
+        assert result.stdout.splitlines()[-1] == "Enabled: lambda"
+
+
+def test_optimize_in_a_subprocess_with_lambda_enabled(isolated_home):
+    add_lambda_key(isolated_home)
+    result = run_cli(isolated_home, "optimize", "--gpus", "H100:8", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["considered_clouds"] == ["lambda"]

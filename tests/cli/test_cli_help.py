@@ -1,0 +1,70 @@
+"""`skyhop --help`, subcommand help and mistyped commands."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from helpers import run_cli
+
+from skyhop import __version__
+from skyhop.cli.main import COMMANDS, cli
+
+
+def test_top_level_help_lists_commands_and_examples(isolated_home):
+    result = run_cli(isolated_home, "--help")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("Usage: skyhop [OPTIONS] COMMAND [ARGS]...")
+    commands = out.split("Commands:")[1].split("Examples:")[0]
+    assert [line.split()[0] for line in commands.strip().splitlines()] == sorted(COMMANDS) == ["check", "optimize", "show-gpus"]
+    for name, (_, _, summary) in COMMANDS.items():
+        assert f"{name}  " in commands and summary in " ".join(commands.split())
+    examples = out.split("Examples:")[1]
+    assert "skyhop optimize" in examples and "skyhop show-gpus" in examples and "skyhop check" in examples
+    assert "SKYHOP_CATALOG_DIR" in out
+
+
+def test_short_help_flag(skyhop):
+    assert skyhop("-h").out == skyhop("--help").out != ""
+
+
+def test_version(skyhop):
+    result = skyhop("--version")
+    assert result.code == 0 and result.out.strip() == f"skyhop, version {__version__}"
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_subcommand_has_help_with_examples(skyhop, name):
+    result = skyhop(name, "--help")
+    assert result.code == 0, result.err
+    assert result.out.startswith(f"Usage: skyhop {name} ")
+    examples = result.out.split("Examples:")[1]
+    assert f"skyhop {name}" in examples
+    assert "--output" in result.out
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_lazy_summary_matches_the_command(name):
+    """`skyhop --help` shows COMMANDS' summaries without importing the commands; they must not drift."""
+    command = cli.get_command(click.Context(cli), name)
+    assert command is not None and command.name == name
+    assert (command.help or "").splitlines()[0] == COMMANDS[name][2]
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("chek", "check"), ("show-gpu", "show-gpus"), ("optimise", "optimize")])
+def test_unknown_command_suggests_the_nearest(skyhop, typed, meant):
+    result = skyhop(typed)
+    assert result.code == 2
+    assert f"No such command '{typed}'. Did you mean '{meant}'?" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_unknown_command_with_nothing_close(isolated_home):
+    result = run_cli(isolated_home, "xyzzy")
+    assert result.returncode == 2
+    assert "No such command 'xyzzy'." in result.stderr and "Did you mean" not in result.stderr
+
+
+def test_unknown_option_is_a_usage_error(skyhop):
+    result = skyhop("show-gpus", "--regions")
+    assert result.code == 2 and "No such option" in result.err and "Did you mean '--all-regions'?" in result.err

@@ -1,0 +1,89 @@
+"""`import skyhop` and `skyhop --help` stay light: no heavy dependency is imported.
+
+Checked in a fresh interpreter, since this test process has imported plenty.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from helpers import subprocess_env
+
+HEAVY = ("sqlalchemy", "fastapi", "uvicorn", "rich", "yaml", "highspy", "boto3", "google", "kubernetes", "pandas", "numpy")
+
+IMPORT_ONLY = "import skyhop"
+HELP = """
+import skyhop.cli.main
+try:
+    skyhop.cli.main.main(['--help'])
+except SystemExit as exit:
+    assert exit.code in (0, None), exit.code
+"""
+REPORT = "\nimport json, sys\nprint('MODULES=' + json.dumps(sorted(sys.modules)))\n"
+
+
+def modules_after(code: str, home) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", code + REPORT], capture_output=True, text=True, env=subprocess_env(home), timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("MODULES="))
+    return json.loads(line[len("MODULES=") :])
+
+
+def heavy_in(modules: list[str]) -> list[str]:
+    return sorted({m.split(".")[0] for m in modules} & set(HEAVY))
+
+
+@pytest.mark.parametrize("code", [IMPORT_ONLY, HELP], ids=["import", "help"])
+def test_no_heavy_imports(code, isolated_home):
+    modules = modules_after(code, isolated_home)
+    assert "skyhop" in modules
+    assert heavy_in(modules) == []
+
+
+def test_help_does_not_import_the_commands(isolated_home):
+    modules = modules_after(HELP, isolated_home)
+    assert "skyhop.cli.main" in modules
+    assert not {"skyhop.cli.optimize_cmd", "skyhop.cli.gpus_cmd", "skyhop.cli.check_cmd", "skyhop.sdk", "skyhop.catalog.load"} & set(modules)
+
+
+def test_the_guard_can_see_a_heavy_import(isolated_home):
+    """The check itself works: importing yaml is noticed."""
+    assert heavy_in(modules_after("import skyhop, yaml", isolated_home)) == ["yaml"]
+
+
+def test_public_names_resolve_lazily(isolated_home):
+    code = (
+        "import sys, skyhop\n"
+        "assert 'skyhop.spec.task' not in sys.modules\n"
+        "task = skyhop.Task(name='t', resources={'accelerators': 'H100:8'})\n"
+        "assert 'skyhop.spec.task' in sys.modules\n"
+        "assert skyhop.Task is sys.modules['skyhop.spec.task'].Task\n"
+        "print(type(task).__name__, task.resources.accelerator)\n"
+        "try:\n"
+        "    skyhop.NoSuchThing\n"
+        "except AttributeError as error:\n"
+        "    print('AttributeError', error)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(isolated_home), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["Task H100:8", "AttributeError module 'skyhop' has no attribute 'NoSuchThing'"]
+
+
+def test_every_lazy_name_resolves():
+    import skyhop
+
+    for name in skyhop.__all__:
+        assert getattr(skyhop, name) is not None, name
+
+
+def test_a_local_catalog_needs_no_http_client(isolated_home):
+    """urllib/http.client cost ~15 ms; only a download may import them."""
+    code = "from skyhop import sdk\nassert len(sdk.load_catalog()) > 1000\n"
+    modules = set(modules_after(code, isolated_home))
+    assert "skyhop.catalog.load" in modules
+    assert not {"urllib.request", "http.client", "concurrent.futures.thread"} & modules
