@@ -59,7 +59,7 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("H100:1 max_hourly_cost 2.5", {"resources": {"accelerators": "H100:1", "max_hourly_cost": 2.5}}),
     ("H100:8 x 4 nodes", {"num_nodes": 4, "resources": {"accelerators": "H100:8"}}),
     ("instance_type m7i.8xlarge", {"resources": {"instance_type": "m7i.8xlarge"}}),
-    ("cpus 8+ with an s3 input (per region)", {"resources": {"cpus": "8+"}, "inputs": {"s3://bucket/data": 500}}),
+    ("cpus 8+ with an s3 input", {"resources": {"cpus": "8+"}, "inputs": {"s3://bucket/data": 500}}),
     ("infeasible: H100:16", {"resources": {"accelerators": "H100:16"}}),
     ("infeasible: cpus 64+ under $0.01/h", {"resources": {"cpus": "64+", "max_hourly_cost": 0.01}}),
 ]

@@ -90,11 +90,6 @@ def test_optimize_with_nothing_enabled_says_what_to_do(skyhop):
     assert "No infra is enabled" in result.err and "--all-clouds" in result.err and "skyhop check" in result.err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sdk._scope loads only the enabled clouds' catalogs, so the infeasibility report "
-    "says no cloud in the catalog offers H100 (owned by the sdk/optimizer; reported)",
-)
 def test_enabled_cloud_without_the_gpu_explains(skyhop, monkeypatch):
     monkeypatch.setenv("YOTTA_API_KEY", "x")  # yotta only has RTX 5090s
     result = skyhop("optimize", "--gpus", "H100:8")

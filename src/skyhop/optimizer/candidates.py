@@ -103,9 +103,12 @@ def best_offers(
     request = effective(request)
     checks = [c.check for c in constraints(request, blocked)]
     found: list[Offer] = []
+    limit = request.max_hourly_cost
     for cloud in searchable_clouds(request, clouds):
         seen_regions: set[str] = set()
         for offer in shape_pool(catalog, request, cloud):
+            if limit is not None and (offer.hourly(request.spot) or 0) > limit + 1e-9:
+                break  # pools are cheapest first: nothing further is under the cap
             if per_region and offer.region in seen_regions:
                 continue
             if all(check(offer) for check in checks):

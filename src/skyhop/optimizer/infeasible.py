@@ -7,7 +7,8 @@ plus the cheapest offers that pass every filter before it.
 
 from __future__ import annotations
 
-from typing import Collection, Iterable
+import heapq
+from typing import Callable, Collection, Iterable
 
 from skyhop.catalog.index import Catalog
 from skyhop.catalog.offer import Offer
@@ -51,6 +52,11 @@ def explain(
         if not catalog.has_accelerator(acc.name):
             guess = did_you_mean(acc.name, catalog.accelerator_names())
             hint = f" Did you mean '{guess}'?" if guess else f" Known: {_list(catalog.accelerator_names(), 12)}."
+            if not all_clouds:
+                return (
+                    f"resources.accelerators: no enabled cloud ({', '.join(sorted(clouds)) or 'none'}) offers "
+                    f"'{acc.name}'; use --all-clouds to search every cloud in the catalog."
+                )
             return f"resources.accelerators: no cloud in the catalog offers '{acc.name}'.{hint}"
         counts = catalog.accelerator_counts(acc.name)
         if acc.count not in counts:
@@ -92,19 +98,19 @@ def explain(
         passing = [o for o in survivors if constraint.check(o)]
         if not passing:
             distance = constraint.distance or (lambda o: 0.0)
-            nearest = sorted(survivors, key=lambda o: (distance(o), o.hourly(spot), o.cloud, o.region, o.instance_type))
-            near_text = "; ".join(_offer_text(o, spot) for o in _dedupe(nearest)[:NEAREST])
+            nearest = _nearest(survivors, lambda o: (distance(o), o.hourly(spot), o.cloud, o.region, o.instance_type))
+            near_text = "; ".join(_offer_text(o, spot) for o in nearest)
             return f"{kind}{shape}: nothing satisfies {constraint.name} {scope}. Nearest: {near_text}."
         survivors = passing
     return f"{kind}{shape}: no offer left {scope}."
 
 
-def _dedupe(offers: Iterable[Offer]) -> list[Offer]:
-    seen: set[tuple] = set()
-    out = []
+def _nearest(offers: Iterable[Offer], key: Callable[[Offer], tuple]) -> list[Offer]:
+    """The NEAREST best offers by `key`, one per (cloud, instance type), without sorting them all."""
+    best: dict[tuple[str, str], tuple[tuple, Offer]] = {}
     for offer in offers:
-        key = (offer.cloud, offer.instance_type)
-        if key not in seen:
-            seen.add(key)
-            out.append(offer)
-    return out
+        rank = key(offer)
+        slot = (offer.cloud, offer.instance_type)
+        if slot not in best or rank < best[slot][0]:
+            best[slot] = (rank, offer)
+    return [offer for _, offer in heapq.nsmallest(NEAREST, best.values(), key=lambda item: item[0])]

@@ -46,7 +46,9 @@ def stage_candidates(
     Raises InfeasibleError explaining every alternative when no tier has one.
     """
     inputs = input_locations(task)
-    per_region = per_region or bool(inputs)
+    # Egress from an input with no region is the same for every region of a cloud,
+    # so only inputs pinned to a region make the per-region search worth its cost.
+    per_region = per_region or any(location[1] is not None for location, _ in inputs)
     notes: list[str] = []
     reasons: list[str] = []
     for tier_index, tier in enumerate(task.resources.expand()):
