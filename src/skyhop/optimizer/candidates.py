@@ -7,7 +7,7 @@ the best offer of a cloud is usually the first one that passes the checks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Collection, Iterable
 
 from skyhop.catalog.index import Catalog
@@ -36,8 +36,6 @@ def effective(request: Resources) -> Resources:
     """The request with skyhop's defaults filled in."""
     if request.accelerators or request.cpus or request.memory or request.instance_type:
         return request
-    from dataclasses import replace
-
     return replace(request, cpus=DEFAULT_CPUS)
 
 
