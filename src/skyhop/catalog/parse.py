@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
+from skyhop.catalog.offer import Offer
 from skyhop.errors import CatalogError
 from skyhop.spec.accelerators import canonical_accelerator
 
@@ -24,6 +25,7 @@ _MAX_DEVICE_GIB = 320
 
 # A row tuple as stored in the parsed cache; `Offer._make` turns it into an Offer.
 Row = tuple
+_ACC, _COUNT, _GPU_MEM = (Offer._fields.index(name) for name in ("accelerator", "accelerator_count", "gpu_memory_gib"))
 
 
 def _number(text: str) -> float | None:
@@ -76,13 +78,13 @@ def size_is_node_total(rows: list[Row]) -> bool | None:
     singles: dict[str, set[float]] = {}
     multiples: dict[tuple, int] = {}  # (accelerator, count, size) -> rows
     for row in rows:
-        gib = row[10]
+        gib = row[_GPU_MEM]
         if gib:
-            count = row[3]
+            count = row[_COUNT]
             if count == 1:
-                singles.setdefault(row[2], set()).add(gib)
+                singles.setdefault(row[_ACC], set()).add(gib)
             elif count > 1:
-                shape = (row[2], count, gib)
+                shape = (row[_ACC], count, gib)
                 multiples[shape] = multiples.get(shape, 0) + 1
     votes = 0
     for (accelerator, count, gib), rows_of_shape in multiples.items():
@@ -99,12 +101,12 @@ def per_device_memory(rows: list[Row]) -> list[Row]:
     from the file (`size_is_node_total`), no device has more than `_MAX_DEVICE_GIB`."""
     total = size_is_node_total(rows)
     for index, row in enumerate(rows):
-        gib = row[10]
+        gib = row[_GPU_MEM]
         if gib is not None:
-            count = row[3]
+            count = row[_COUNT]
             if count > 1 and (total or (total is None and gib > _MAX_DEVICE_GIB)):
                 gib /= count
-            rows[index] = row[:10] + (round(gib, 1),)
+            rows[index] = row[:_GPU_MEM] + (round(gib, 1),) + row[_GPU_MEM + 1 :]
     return rows
 
 

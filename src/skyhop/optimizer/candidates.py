@@ -8,6 +8,7 @@ the best offer of a cloud is usually the first one that passes the checks.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from operator import attrgetter
 from typing import Callable, Collection, Iterable
 
 from skyhop.catalog.index import Catalog
@@ -39,6 +40,20 @@ def effective(request: Resources) -> Resources:
     return replace(request, cpus=DEFAULT_CPUS)
 
 
+def _quantity_constraint(name: str, wanted: Quantity, amount_of: Callable[[Offer], float | None]) -> Constraint:
+    """A cpus/memory test; offers lacking the figure fail and rank last among the nearest."""
+
+    def check(offer: Offer) -> bool:
+        amount = amount_of(offer)
+        return amount is not None and wanted.satisfied_by(amount)
+
+    def distance(offer: Offer) -> float:
+        amount = amount_of(offer)
+        return float("inf") if amount is None else abs(amount - wanted.value)
+
+    return Constraint(name, check, distance)
+
+
 def constraints(request: Resources, blocked: Collection[Blocked]) -> list[Constraint]:
     """Every filter except shape (accelerator/count) and spot, in report order."""
     out: list[Constraint] = []
@@ -49,23 +64,9 @@ def constraints(request: Resources, blocked: Collection[Blocked]) -> list[Constr
         wanted = request.instance_type
         out.append(Constraint(f"instance_type {wanted}", lambda o: o.instance_type == wanted))
     if request.cpus is not None:
-        cpus = request.cpus
-        out.append(
-            Constraint(
-                f"cpus {cpus}",
-                lambda o: o.vcpus is not None and cpus.satisfied_by(o.vcpus),
-                lambda o: abs(o.vcpus - cpus.value) if o.vcpus is not None else float("inf"),
-            )
-        )
+        out.append(_quantity_constraint(f"cpus {request.cpus}", request.cpus, attrgetter("vcpus")))
     if request.memory is not None:
-        memory = request.memory
-        out.append(
-            Constraint(
-                f"memory {memory} GB",
-                lambda o: o.memory_gib is not None and memory.satisfied_by(o.memory_gib),
-                lambda o: abs(o.memory_gib - memory.value) if o.memory_gib is not None else float("inf"),
-            )
-        )
+        out.append(_quantity_constraint(f"memory {request.memory} GB", request.memory, attrgetter("memory_gib")))
     if blocked:
         blocks = tuple(blocked)
         out.append(Constraint("blocked resources", lambda o: not any(b.matches(o) for b in blocks)))

@@ -34,11 +34,11 @@ class Accelerator:
             raise SpecError(path, "missing accelerator name", value=shown, expected="'<name>:<count>', e.g. 'H100:8'")
         try:
             if isinstance(count, bool):  # `{H100: true}` is a typo, not a count of 1
-                raise TypeError
+                raise ValueError(count)
             number = float(count)
         except (TypeError, ValueError):
             raise SpecError(path, "accelerator count is not a number", value=shown, expected="'<name>:<count>', e.g. 'H100:8'") from None
-        if not number > 0 or number != number or number == float("inf"):
+        if not number > 0 or number == float("inf"):  # also NaN
             raise SpecError(path, "accelerator count must be positive", value=shown, expected="a count > 0")
         if number > 1 and not number.is_integer():
             raise SpecError(path, "fractional counts are only allowed below 1", value=shown, expected="a whole count, or a fraction < 1")
@@ -70,7 +70,7 @@ class Quantity:
             number = float(text)
         except (TypeError, ValueError):
             raise SpecError(path, "not a quantity", value=raw, expected=expected) from None
-        if not number > 0 or number == float("inf"):
+        if not number > 0 or number == float("inf"):  # also NaN
             raise SpecError(path, "must be positive", value=raw, expected=expected)
         return cls(number_out(number), at_least)
 
