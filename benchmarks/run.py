@@ -157,6 +157,7 @@ def bench_load(catalog: Path, home: Path, repeat: int) -> list[dict[str, Any]]:
 def bench_optimize(catalog_dir: Path, home: Path, repeat: int) -> list[dict[str, Any]]:
     from skyhop.catalog.load import load_catalog
     from skyhop.errors import InfeasibleError
+    from skyhop.optimizer.scope import Scope
     from skyhop.optimizer.search import optimize_task
     from skyhop.spec.task import Task
 
@@ -171,7 +172,7 @@ def bench_optimize(catalog_dir: Path, home: Path, repeat: int) -> list[dict[str,
 
         def once() -> None:
             try:
-                plan = optimize_task(task, catalog, clouds, all_clouds=True)
+                plan = optimize_task(task, catalog, Scope(clouds, all_clouds=True))
                 outcome[:] = [f"{plan.chosen.offer.cloud} {plan.chosen.offer.instance_type} ${plan.chosen.total_cost:.2f}"]
             except InfeasibleError as error:
                 outcome[:] = ["infeasible: " + str(error)[:60] + "..."]

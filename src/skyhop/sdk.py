@@ -38,19 +38,27 @@ def _egress_prices(overrides: Mapping[str, object] | None):
     return parse_prices({**configured, **(overrides or {})})
 
 
-def _scope(all_clouds: bool, catalog):  # -> (catalog, clouds)
+def _search(all_clouds: bool, catalog, blocked: Collection, hours: float, egress_prices: Mapping[str, object] | None):  # -> (Catalog, Scope)
+    """The catalog to search and the optimizer's scope: every cloud, or the enabled ones."""
+    from skyhop.optimizer.scope import Scope
+
+    if not hours > 0:
+        raise SkyhopError(f"The estimated run time must be positive, got {hours} hours.")
     if all_clouds:
         catalog = catalog if catalog is not None else load_catalog()
-        return catalog, sorted(catalog.clouds)
-    enabled = enabled_clouds()
-    if not enabled:
-        raise SkyhopError(
-            "No infra is enabled: `skyhop check` found no cloud credentials on this machine. "
-            "Pass --all-clouds to see where this would run across every cloud in the catalog, "
-            "or set up credentials for a cloud (see `skyhop check`)."
-        )
-    catalog = catalog if catalog is not None else load_catalog(enabled)
-    return catalog, sorted(set(enabled) & set(catalog.clouds))
+        clouds = catalog.clouds
+    else:
+        enabled = enabled_clouds()
+        if not enabled:
+            raise SkyhopError(
+                "No infra is enabled: `skyhop check` found no cloud credentials on this machine. "
+                "Pass --all-clouds to see where this would run across every cloud in the catalog, "
+                "or set up credentials for a cloud (see `skyhop check`)."
+            )
+        catalog = catalog if catalog is not None else load_catalog(enabled)
+        clouds = set(enabled) & set(catalog.clouds)
+    scope = Scope(tuple(clouds), tuple(blocked), float(hours), _egress_prices(egress_prices), all_clouds)
+    return catalog, scope
 
 
 def optimize(
@@ -71,8 +79,7 @@ def optimize(
     from skyhop.optimizer.search import optimize_task
 
     task.require_envs()
-    catalog, clouds = _scope(all_clouds, catalog)
-    return optimize_task(task, catalog, clouds, blocked=blocked, hours=_hours(hours), egress_prices=_egress_prices(egress_prices), all_clouds=all_clouds)
+    return optimize_task(task, *_search(all_clouds, catalog, blocked, hours, egress_prices))
 
 
 def optimize_pipeline(
@@ -90,8 +97,7 @@ def optimize_pipeline(
 
     for task in pipeline.tasks:
         task.require_envs()
-    catalog, clouds = _scope(all_clouds, catalog)
-    return _optimize(pipeline, catalog, clouds, blocked=blocked, hours=_hours(hours), egress_prices=_egress_prices(egress_prices), all_clouds=all_clouds, method=method)
+    return _optimize(pipeline, *_search(all_clouds, catalog, blocked, hours, egress_prices), method=method)
 
 
 def show_gpus(name: str | None = None, *, infra: str | None = None, all_regions: bool = False, catalog=None) -> list:
@@ -118,9 +124,3 @@ def show_gpus(name: str | None = None, *, infra: str | None = None, all_regions:
         where = f" on {pin}" if pin else ""
         raise SkyhopError(f"No offers of {name}{':' + str(int(count)) if count else ''}{where}; counts on offer: {', '.join(str(int(c)) for c in catalog.accelerator_counts(name))}.")
     return rows
-
-
-def _hours(hours: float) -> float:
-    if not hours > 0:
-        raise SkyhopError(f"The estimated run time must be positive, got {hours} hours.")
-    return float(hours)

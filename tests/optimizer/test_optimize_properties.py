@@ -23,6 +23,7 @@ from skyhop.catalog.offer import Offer
 from skyhop.errors import InfeasibleError
 from skyhop.optimizer.blocklist import Blocked
 from skyhop.optimizer.search import optimize_task
+from skyhop.optimizer.scope import Scope
 from skyhop.spec.infra import Infra
 from skyhop.spec.quantities import Accelerator, Quantity
 from skyhop.spec.resources import Resources
@@ -214,7 +215,7 @@ def test_optimizer_agrees_with_brute_force(shared_catalog: Catalog, request_stra
     clouds = sorted(shared_catalog.clouds)
     satisfying = [o for o in shared_catalog.offers if request.satisfied_by(o)]
     try:
-        plan = optimize_task(request.task(), shared_catalog, clouds, blocked=request.blocks())
+        plan = optimize_task(request.task(), shared_catalog, Scope(clouds, blocked=request.blocks()))
     except InfeasibleError as error:
         event("infeasible")
         assert not satisfying, f"skyhop said infeasible ({error}) but e.g. {satisfying[0]} satisfies the request"

@@ -9,6 +9,7 @@ import pytest
 from skyhop.catalog.index import Catalog
 from skyhop.catalog.offer import Offer
 from skyhop.optimizer.search import optimize_task
+from skyhop.optimizer.scope import Scope
 from skyhop.spec.task import Task
 
 
@@ -33,7 +34,7 @@ def test_tie_break_order_does_not_depend_on_input_order(seed):
     offers = list(TIED)
     random.Random(seed).shuffle(offers)
     catalog = Catalog(offers)
-    plan = optimize_task(Task.from_dict({"resources": {"accelerators": "L4:1"}}), catalog, sorted(catalog.clouds))
+    plan = optimize_task(Task.from_dict({"resources": {"accelerators": "L4:1"}}), catalog, Scope(sorted(catalog.clouds)))
     chosen = plan.chosen.offer
     # cloud first (aws), then region, then zone (9a before 9b), then instance type.
     assert (chosen.cloud, chosen.region, chosen.zone, chosen.instance_type) == ("aws", "zz-west-9", "zz-west-9a", "g6.2xlarge")
@@ -44,13 +45,13 @@ def test_tie_break_order_does_not_depend_on_input_order(seed):
 
 def test_a_cheaper_offer_beats_every_tie_break():
     catalog = Catalog(TIED + [l4("zzz", "zz", None, "last-by-name", 0.99)])
-    plan = optimize_task(Task.from_dict({"resources": {"accelerators": "L4:1"}}), catalog, sorted(catalog.clouds))
+    plan = optimize_task(Task.from_dict({"resources": {"accelerators": "L4:1"}}), catalog, Scope(sorted(catalog.clouds)))
     assert plan.chosen.offer.instance_type == "last-by-name"
 
 
 def test_ties_are_broken_on_the_cluster_cost_not_the_node_price():
     # Same per-node price everywhere: node count does not change the order.
     catalog = Catalog(TIED)
-    plan = optimize_task(Task.from_dict({"num_nodes": 3, "resources": {"accelerators": "L4:1"}}), catalog, sorted(catalog.clouds), hours=7)
+    plan = optimize_task(Task.from_dict({"num_nodes": 3, "resources": {"accelerators": "L4:1"}}), catalog, Scope(sorted(catalog.clouds), hours=7))
     assert plan.chosen.offer.instance_type == "g6.2xlarge"
     assert plan.chosen.total_cost == pytest.approx(21.0)

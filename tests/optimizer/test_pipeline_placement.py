@@ -22,6 +22,7 @@ from skyhop.catalog.offer import Offer
 from skyhop.errors import InfeasibleError
 from skyhop.optimizer.egress import EgressPrice
 from skyhop.optimizer.pipeline import optimize_pipeline
+from skyhop.optimizer.scope import Scope
 from skyhop.spec.pipeline import Pipeline
 from skyhop.spec.resources import Resources
 from skyhop.spec.task import Task
@@ -190,15 +191,15 @@ def test_chain_dp_and_ilp_both_match_brute_force(scenario):
     if expected is None:
         for method in ("chain-dp", "ilp"):
             with pytest.raises(InfeasibleError, match="Pipeline stage"):
-                optimize_pipeline(pipeline, catalog, clouds, hours=hours, egress_prices=EGRESS, method=method)
+                optimize_pipeline(pipeline, catalog, Scope(clouds, hours=hours, egress_prices=EGRESS), method=method)
         return
     plans = {}
     for method in ("chain-dp", "ilp"):
-        plans[method] = optimize_pipeline(pipeline, catalog, clouds, hours=hours, egress_prices=EGRESS, method=method)
+        plans[method] = optimize_pipeline(pipeline, catalog, Scope(clouds, hours=hours, egress_prices=EGRESS), method=method)
         assert plans[method].method == method
         check_plan(plans[method], catalog, stages, edges, hours, expected)
     assert plans["chain-dp"].total_cost == pytest.approx(plans["ilp"].total_cost, rel=1e-9, abs=1e-6)
-    default = optimize_pipeline(pipeline, catalog, clouds, hours=hours, egress_prices=EGRESS)
+    default = optimize_pipeline(pipeline, catalog, Scope(clouds, hours=hours, egress_prices=EGRESS))
     assert default.method == "chain-dp"
 
 
@@ -212,14 +213,14 @@ def test_ilp_matches_brute_force_on_random_dags(scenario):
     event("infeasible" if expected is None else "feasible")
     if expected is None:
         with pytest.raises(InfeasibleError):
-            optimize_pipeline(pipeline, catalog, clouds, hours=hours, egress_prices=EGRESS, method="ilp")
+            optimize_pipeline(pipeline, catalog, Scope(clouds, hours=hours, egress_prices=EGRESS), method="ilp")
         return
-    plan = optimize_pipeline(pipeline, catalog, clouds, hours=hours, egress_prices=EGRESS, method="ilp")
+    plan = optimize_pipeline(pipeline, catalog, Scope(clouds, hours=hours, egress_prices=EGRESS), method="ilp")
     greedy = sum(min(stage_costs(catalog, s, hours).values()) for s in stages)
     event("placement trades compute for transfer" if expected > greedy + 1e-6 else "independent choices are optimal")
     assert plan.method == "ilp" and plan.name == "dag"
     check_plan(plan, catalog, stages, edges, hours, expected)
-    default = optimize_pipeline(pipeline, catalog, clouds, hours=hours, egress_prices=EGRESS)
+    default = optimize_pipeline(pipeline, catalog, Scope(clouds, hours=hours, egress_prices=EGRESS))
     assert default.method == ("chain-dp" if pipeline.is_chain else "ilp")
     assert default.total_cost == pytest.approx(expected, rel=1e-9, abs=1e-6)
 
@@ -246,14 +247,14 @@ def test_big_output_pulls_the_next_stage_to_the_same_region():
     evaluate = Task.from_dict({"name": "eval", "resources": {"accelerators": "L4:1"}})
     pipeline = Pipeline.chain([train, evaluate])
     for method in ("chain-dp", "ilp"):
-        plan = optimize_pipeline(pipeline, catalog, sorted(catalog.clouds), egress_prices=EGRESS, method=method)
+        plan = optimize_pipeline(pipeline, catalog, Scope(sorted(catalog.clouds), egress_prices=EGRESS), method=method)
         # us-east-1: 3 + 0; us-west-2: 1 + 1000 * 0.02 = 21; lambda: 2 + 1000 * 0.09 = 92.
         assert plan.stages[1].chosen.offer.location == ("aws", "us-east-1")
         assert plan.transfer_cost == 0.0
         assert plan.total_cost == pytest.approx(13.0)
     # With a small output the cheap region wins and pays for the move.
     small = Pipeline.chain([Task.from_dict({**train.to_dict(), "outputs": {"s3://ckpt": 10}}), evaluate])
-    plan = optimize_pipeline(small, catalog, sorted(catalog.clouds), egress_prices=EGRESS)
+    plan = optimize_pipeline(small, catalog, Scope(sorted(catalog.clouds), egress_prices=EGRESS))
     assert plan.stages[1].chosen.offer.location == ("aws", "us-west-2")
     assert plan.transfer_cost == pytest.approx(0.2)
     assert plan.total_cost == pytest.approx(11.2)
@@ -278,7 +279,7 @@ def test_diamond_dag_shares_the_upstream_location():
     )
     pipeline = Pipeline(tasks, ((0, 1), (0, 2), (1, 3), (2, 3)))
     assert not pipeline.is_chain
-    plan = optimize_pipeline(pipeline, catalog, sorted(catalog.clouds), egress_prices=EGRESS)
+    plan = optimize_pipeline(pipeline, catalog, Scope(sorted(catalog.clouds), egress_prices=EGRESS))
     assert plan.method == "ilp"
     # Moving 500 GB out of gcp costs $60 per edge, far more than the $1.50 saved on lambda,
     # so 1 and 2 stay in us-central1; 3 then compares europe-west4 ($0.4 + 2 x 10 GB x $0.01)
@@ -296,7 +297,7 @@ def test_diamond_dag_shares_the_upstream_location():
 def test_single_task_pipeline_is_a_plain_plan():
     catalog = Catalog([offer("aws", "us-east-1", "l4x1", 1.0), offer("lambda", "us-east-1", "l4x1", 0.7)])
     pipeline = Pipeline.chain([Task.from_dict({"resources": {"accelerators": "L4:1"}, "outputs": {"s3://a": 1000}})])
-    plan = optimize_pipeline(pipeline, catalog, sorted(catalog.clouds), egress_prices=EGRESS)
+    plan = optimize_pipeline(pipeline, catalog, Scope(sorted(catalog.clouds), egress_prices=EGRESS))
     assert plan.method == "single" and plan.transfer_cost == 0.0
     assert plan.stages[0].chosen.offer.cloud == "lambda"
 
@@ -305,7 +306,7 @@ def test_infeasible_stage_is_named():
     catalog = Catalog([offer("aws", "us-east-1", "l4x1", 1.0)])
     pipeline = Pipeline.chain([Task.from_dict({"name": "a", "resources": {"accelerators": "L4:1"}}), Task.from_dict({"name": "b", "resources": {"accelerators": "A100:8"}})])
     with pytest.raises(InfeasibleError, match=r"Pipeline stage 1 \(b\)"):
-        optimize_pipeline(pipeline, catalog, sorted(catalog.clouds), egress_prices=EGRESS)
+        optimize_pipeline(pipeline, catalog, Scope(sorted(catalog.clouds), egress_prices=EGRESS))
 
 
 def test_chain_dp_is_refused_for_a_pipeline_that_is_not_a_chain():
@@ -313,9 +314,9 @@ def test_chain_dp_is_refused_for_a_pipeline_that_is_not_a_chain():
     task = Task.from_dict({"resources": {"accelerators": "L4:1"}, "outputs": {"s3://a": 100}})
     pipeline = Pipeline((task, task, task), ((0, 2), (1, 2)))
     with pytest.raises(ValueError, match="chain"):
-        optimize_pipeline(pipeline, catalog, sorted(catalog.clouds), egress_prices=EGRESS, method="chain-dp")
+        optimize_pipeline(pipeline, catalog, Scope(sorted(catalog.clouds), egress_prices=EGRESS), method="chain-dp")
     with pytest.raises(ValueError, match="method"):
-        optimize_pipeline(pipeline, catalog, sorted(catalog.clouds), egress_prices=EGRESS, method="greedy")
+        optimize_pipeline(pipeline, catalog, Scope(sorted(catalog.clouds), egress_prices=EGRESS), method="greedy")
 
 
 # Found by a random search: nearly equal prices, where HiGHS' default relative MIP gap
@@ -360,5 +361,5 @@ def test_ilp_is_exact_when_placements_nearly_tie():
     edges = [(0, 1), (0, 3), (0, 4), (1, 2), (1, 3), (2, 3), (2, 4), (3, 4)]
     pipeline = Pipeline(tuple(s.task(i) for i, s in enumerate(stages)), tuple(edges))
     expected = brute_force(catalog, stages, edges, 1.0)
-    plan = optimize_pipeline(pipeline, catalog, sorted(catalog.clouds), egress_prices=EGRESS, method="ilp")
+    plan = optimize_pipeline(pipeline, catalog, Scope(sorted(catalog.clouds), egress_prices=EGRESS), method="ilp")
     check_plan(plan, catalog, stages, edges, 1.0, expected)

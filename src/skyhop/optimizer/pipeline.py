@@ -9,14 +9,14 @@ flow per edge that ties the two endpoints' choices together.
 
 from __future__ import annotations
 
-from typing import Collection, Mapping
+from typing import Mapping
 
 from skyhop.catalog.index import Catalog
 from skyhop.errors import InfeasibleError
-from skyhop.optimizer.blocklist import Blocked
-from skyhop.optimizer.egress import DEFAULT_EGRESS_PRICES, EgressPrice, Location, transfer_price
+from skyhop.optimizer.egress import EgressPrice, Location, transfer_price
 from skyhop.optimizer.plan import Candidate, Plan, PipelinePlan
-from skyhop.optimizer.search import DEFAULT_HOURS, best_per_group, optimize_task, stage_candidates
+from skyhop.optimizer.scope import Scope
+from skyhop.optimizer.search import best_per_group, optimize_task, stage_candidates
 from skyhop.spec.pipeline import Pipeline
 
 StageChoices = dict  # Location -> Candidate
@@ -83,44 +83,32 @@ def placement_cost(pipeline: Pipeline, choices: list[StageChoices], placement: l
     return compute, transfer
 
 
-def optimize_pipeline(
-    pipeline: Pipeline,
-    catalog: Catalog,
-    clouds: Collection[str],
-    *,
-    blocked: Collection[Blocked] = (),
-    hours: float = DEFAULT_HOURS,
-    egress_prices: Mapping[str, EgressPrice] = DEFAULT_EGRESS_PRICES,
-    all_clouds: bool = False,
-    method: str | None = None,
-) -> PipelinePlan:
+def optimize_pipeline(pipeline: Pipeline, catalog: Catalog, scope: Scope, *, method: str | None = None) -> PipelinePlan:
     """Plans for every stage minimizing total cost; `method` forces "chain-dp" or "ilp"."""
     if method not in (None, "chain-dp", "ilp"):
         raise ValueError(f"Unknown placement method {method!r}; use 'chain-dp' or 'ilp'.")
     if method == "chain-dp" and not pipeline.is_chain:
         raise ValueError("method='chain-dp' only places a chain (edges i -> i+1); use 'ilp' for this pipeline.")
     if len(pipeline.tasks) == 1:
-        plan = optimize_task(pipeline.tasks[0], catalog, clouds, blocked=blocked, hours=hours, egress_prices=egress_prices, all_clouds=all_clouds)
+        plan = optimize_task(pipeline.tasks[0], catalog, scope)
         return PipelinePlan(pipeline.name, (plan,), 0.0, "single")
     found = []
     for index, task in enumerate(pipeline.tasks):
         try:
-            candidates, notes = stage_candidates(
-                task, catalog, clouds, blocked=blocked, hours=hours, egress_prices=egress_prices, per_region=True, all_clouds=all_clouds
-            )
+            candidates, notes = stage_candidates(task, catalog, scope, per_region=True)
         except InfeasibleError as error:
             raise InfeasibleError(f"Pipeline stage {index} ({task.name or 'unnamed'}): {error}") from None
         found.append((candidates, notes))
     choices = [best_per_location(c) for c, _ in found]
     method = method or ("chain-dp" if pipeline.is_chain else "ilp")
     solver = solve_chain if method == "chain-dp" else solve_dag
-    placement = solver(pipeline, choices, egress_prices)
-    _, transfer = placement_cost(pipeline, choices, placement, egress_prices)
+    placement = solver(pipeline, choices, scope.egress_prices)
+    _, transfer = placement_cost(pipeline, choices, placement, scope.egress_prices)
     plans = []
     for index, (task, (candidates, notes)) in enumerate(zip(pipeline.tasks, found)):
         chosen = choices[index][placement[index]]
         table = best_per_group(candidates)
         if chosen not in table:
             table = [chosen] + table
-        plans.append(Plan(task.name, chosen, tuple(table), tuple(sorted(clouds)), tuple(notes)))
+        plans.append(Plan(task.name, chosen, tuple(table), scope.clouds, tuple(notes)))
     return PipelinePlan(pipeline.name, tuple(plans), transfer, method)

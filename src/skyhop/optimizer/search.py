@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Collection, Mapping
+from typing import Mapping
 
 from skyhop.catalog.index import Catalog
 from skyhop.errors import InfeasibleError
-from skyhop.optimizer.blocklist import Blocked
 from skyhop.optimizer.candidates import best_offers
-from skyhop.optimizer.egress import DEFAULT_EGRESS_PRICES, EgressPrice, Location, data_location, transfer_price
+from skyhop.optimizer.egress import EgressPrice, Location, data_location, transfer_price
 from skyhop.optimizer.infeasible import explain
 from skyhop.optimizer.plan import Candidate, Plan
+from skyhop.optimizer.scope import Scope
 from skyhop.spec.task import Task
-
-DEFAULT_HOURS = 1.0
 
 
 def input_locations(task: Task) -> list[tuple[Location, float]]:
@@ -30,17 +28,7 @@ def input_egress(inputs: list[tuple[Location, float]], dest: Location, prices: M
     return float(sum(size * transfer_price(source, dest, prices) for source, size in inputs))
 
 
-def stage_candidates(
-    task: Task,
-    catalog: Catalog,
-    clouds: Collection[str],
-    *,
-    blocked: Collection[Blocked] = (),
-    hours: float = DEFAULT_HOURS,
-    egress_prices: Mapping[str, EgressPrice] = DEFAULT_EGRESS_PRICES,
-    per_region: bool = False,
-    all_clouds: bool = False,
-) -> tuple[list[Candidate], list[str]]:
+def stage_candidates(task: Task, catalog: Catalog, scope: Scope, *, per_region: bool = False) -> tuple[list[Candidate], list[str]]:
     """Candidates of the first tier that has any, and notes on skipped tiers.
 
     Raises InfeasibleError explaining every alternative when no tier has one.
@@ -54,15 +42,15 @@ def stage_candidates(
     for tier_index, tier in enumerate(task.resources.expand()):
         found: list[Candidate] = []
         for request in tier:
-            for offer in best_offers(catalog, request, clouds, blocked, per_region=per_region):
-                egress = input_egress(inputs, offer.location, egress_prices)
-                found.append(Candidate(offer, request, request.spot, task.num_nodes, hours, egress))
+            for offer in best_offers(catalog, request, scope.clouds, scope.blocked, per_region=per_region):
+                egress = input_egress(inputs, offer.location, scope.egress_prices)
+                found.append(Candidate(offer, request, request.spot, task.num_nodes, scope.hours, egress))
         if found:
             if tier_index:
                 notes.append(f"Earlier preference(s) had no offer: {' '.join(reasons)}")
             return sorted(found, key=Candidate.sort_key), notes
         reasons.extend(
-            f"[{request.describe()}] {explain(catalog, request, clouds, blocked, all_clouds)}" for request in tier
+            f"[{request.describe()}] {explain(catalog, request, scope.clouds, scope.blocked, scope.all_clouds)}" for request in tier
         )
     label = f"task '{task.name}'" if task.name else "the task"
     raise InfeasibleError(f"No offer can run {label} ({task.num_nodes} node(s)). " + " ".join(reasons))
@@ -77,19 +65,8 @@ def best_per_group(candidates: list[Candidate]) -> list[Candidate]:
     return list(best.values())
 
 
-def optimize_task(
-    task: Task,
-    catalog: Catalog,
-    clouds: Collection[str],
-    *,
-    blocked: Collection[Blocked] = (),
-    hours: float = DEFAULT_HOURS,
-    egress_prices: Mapping[str, EgressPrice] = DEFAULT_EGRESS_PRICES,
-    all_clouds: bool = False,
-) -> Plan:
-    """The cheapest plan for one task over `clouds` (names present in the catalog)."""
-    found, notes = stage_candidates(
-        task, catalog, clouds, blocked=blocked, hours=hours, egress_prices=egress_prices, all_clouds=all_clouds
-    )
+def optimize_task(task: Task, catalog: Catalog, scope: Scope) -> Plan:
+    """The cheapest plan for one task within `scope`."""
+    found, notes = stage_candidates(task, catalog, scope)
     table = best_per_group(found)
-    return Plan(task.name, table[0], tuple(table), tuple(sorted(clouds)), tuple(notes))
+    return Plan(task.name, table[0], tuple(table), scope.clouds, tuple(notes))
