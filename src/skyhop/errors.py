@@ -24,3 +24,7 @@ class InfeasibleError(SkyhopError):
 
 class ConfigError(SkyhopError):
     """`config.yaml` is malformed."""
+
+
+class NotFoundError(SkyhopError):
+    """A named cluster, job or request does not exist."""

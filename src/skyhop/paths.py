@@ -26,3 +26,12 @@ def catalog_cache_dir() -> Path:
 
 def parsed_cache_dir() -> Path:
     return home() / "cache"
+
+
+def api_dir() -> Path:
+    """The local API server's files: server.json (url, pid, token), its log, request logs."""
+    return home() / "api"
+
+
+def server_info_file() -> Path:
+    return api_dir() / "server.json"

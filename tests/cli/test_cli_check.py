@@ -25,25 +25,28 @@ def test_check_with_no_credentials(skyhop):
     assert lines[0].split() == ["PROVIDER", "ENABLED", "DETAIL"]
     lambda_line = next(line for line in lines if line.startswith("lambda "))
     assert lambda_line.split()[1] == "no" and "~/.lambda_cloud/lambda_keys" in lambda_line
-    assert lines[-1] == "Enabled: none"
+    local_line = next(line for line in lines if line.startswith("local "))
+    assert local_line.split()[1] == "yes" and "this machine" in local_line
+    assert lines[-1] == "Enabled: local"
 
 
 def test_check_json_schema(skyhop):
     result = skyhop("check", "--output", "json")
     assert result.code == 0, result.err
     rows = json.loads(result.out)
-    assert [r["name"] for r in rows] == sorted(RULES)
+    assert [r["name"] for r in rows] == sorted([*RULES, "local"])
     assert all(set(r) == {"name", "enabled", "reason"} for r in rows)
-    assert not any(r["enabled"] for r in rows)
-    assert all(r["reason"].startswith("no credentials (looked for ") for r in rows)
+    clouds = [r for r in rows if r["name"] != "local"]
+    assert not any(r["enabled"] for r in clouds)
+    assert all(r["reason"].startswith("no credentials (looked for ") for r in clouds)
 
 
 def test_a_credentials_file_enables_its_cloud(skyhop, isolated_home):
     add_lambda_key(isolated_home)
     rows = {r["name"]: r for r in json.loads(skyhop("check", "-o", "json").out)}
     assert rows["lambda"] == {"name": "lambda", "enabled": True, "reason": "found ~/.lambda_cloud/lambda_keys"}
-    assert [name for name, r in rows.items() if r["enabled"]] == ["lambda"]
-    assert skyhop("check").out.splitlines()[-1] == "Enabled: lambda"
+    assert [name for name, r in rows.items() if r["enabled"]] == ["lambda", "local"]
+    assert skyhop("check").out.splitlines()[-1] == "Enabled: lambda, local"
 
 
 def test_an_env_var_enables_its_cloud(skyhop, monkeypatch):
@@ -84,10 +87,26 @@ def test_optimize_text_names_the_scope(skyhop, isolated_home):
     assert "Chosen: lambda gpu_8x_h100_sxm5" in result.out
 
 
-def test_optimize_with_nothing_enabled_says_what_to_do(skyhop):
+def test_optimize_with_nothing_enabled_searches_this_machine(skyhop):
     result = skyhop("optimize", "--gpus", "H100:8")
     assert result.code == 1
-    assert "No infra is enabled" in result.err and "--all-clouds" in result.err and "skyhop check" in result.err
+    assert "no enabled cloud (local) offers 'H100'" in result.err and "--all-clouds" in result.err
+    plan = json.loads(skyhop("optimize", "--cpus", "1+", "-o", "json").out)
+    assert (plan["cloud"], plan["hourly_price"], plan["considered_clouds"]) == ("local", 0, ["local"])
+    assert plan["notes"] == ["local: considered because no cloud is enabled (see `skyhop check`)."]
+
+
+def test_local_is_not_searched_when_a_cloud_is_enabled_unless_named(skyhop, isolated_home):
+    add_lambda_key(isolated_home)
+    plan = json.loads(skyhop("optimize", "--cpus", "1+", "-o", "json").out)
+    assert "local" not in plan["considered_clouds"] and plan["cloud"] != "local"
+    assert "local: not considered" in plan["notes"][-1]
+    named = json.loads(skyhop("optimize", "--infra", "local", "-o", "json").out)
+    assert named["cloud"] == "local" and "task names it" in named["notes"][-1]
+    (isolated_home / ".skyhop").mkdir(exist_ok=True)
+    (isolated_home / ".skyhop" / "config.yaml").write_text("infra:\n  local: true\n")
+    opted = json.loads(skyhop("optimize", "--cpus", "1+", "-o", "json").out)
+    assert "local" in opted["considered_clouds"] and opted["cloud"] == "local"
 
 
 def test_enabled_cloud_without_the_gpu_explains(skyhop, monkeypatch):
@@ -104,9 +123,9 @@ def test_check_in_a_subprocess_sees_the_isolated_home(isolated_home, output):
     result = run_cli(isolated_home, "check", "--output", output)
     assert result.returncode == 0, result.stderr
     if output == "json":
-        assert [r["name"] for r in json.loads(result.stdout) if r["enabled"]] == ["lambda"]
+        assert [r["name"] for r in json.loads(result.stdout) if r["enabled"]] == ["lambda", "local"]
     else:
-        assert result.stdout.splitlines()[-1] == "Enabled: lambda"
+        assert result.stdout.splitlines()[-1] == "Enabled: lambda, local"
 
 
 def test_optimize_in_a_subprocess_with_lambda_enabled(isolated_home):

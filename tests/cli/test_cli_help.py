@@ -16,11 +16,13 @@ def test_top_level_help_lists_commands_and_examples(isolated_home):
     out = result.stdout
     assert out.startswith("Usage: skyhop [OPTIONS] COMMAND [ARGS]...")
     commands = out.split("Commands:")[1].split("Examples:")[0]
-    assert [line.split()[0] for line in commands.strip().splitlines()] == sorted(COMMANDS) == ["check", "optimize", "show-gpus"]
-    for name, (_, _, summary) in COMMANDS.items():
-        assert f"{name}  " in commands and summary in " ".join(commands.split())
+    listed = [line.split()[0] for line in commands.splitlines() if line.startswith("  ") and not line.startswith("   ") and line.strip()]
+    assert listed == sorted(COMMANDS)
+    assert {"launch", "exec", "status", "queue", "logs", "cancel", "stop", "start", "down", "autostop", "cost-report", "api"} <= set(COMMANDS)
+    for name in COMMANDS:
+        assert f"  {name}  " in commands
     examples = out.split("Examples:")[1]
-    assert "skyhop optimize" in examples and "skyhop show-gpus" in examples and "skyhop check" in examples
+    assert "skyhop launch" in examples and "skyhop optimize" in examples and "skyhop show-gpus" in examples and "skyhop check" in examples
     assert "SKYHOP_CATALOG_DIR" in out
 
 
@@ -33,6 +35,9 @@ def test_version(skyhop):
     assert result.code == 0 and result.out.strip() == f"skyhop, version {__version__}"
 
 
+LISTINGS = ("check", "optimize", "show-gpus", "status", "queue", "cost-report")
+
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_subcommand_has_help_with_examples(skyhop, name):
     result = skyhop(name, "--help")
@@ -40,7 +45,8 @@ def test_every_subcommand_has_help_with_examples(skyhop, name):
     assert result.out.startswith(f"Usage: skyhop {name} ")
     examples = result.out.split("Examples:")[1]
     assert f"skyhop {name}" in examples
-    assert "--output" in result.out
+    if name in LISTINGS:
+        assert "--output" in result.out
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -16,9 +16,21 @@ from skyhop.errors import SkyhopError
 
 # name -> (module, attribute, one-line help shown by `skyhop --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
+    "api": ("skyhop.cli.api_cmd", "api", "Manage the API server every cluster command goes through."),
+    "autostop": ("skyhop.cli.cluster_cmds", "autostop", "Stop (or tear down) a cluster once it has been idle for a while."),
+    "cancel": ("skyhop.cli.job_cmds", "cancel", "Cancel jobs: their processes on every node are ended, with all their children."),
     "check": ("skyhop.cli.check_cmd", "check", "Show which clouds and infra are enabled, and why not."),
+    "cost-report": ("skyhop.cli.cluster_cmds", "cost_report", "What each cluster cost: time up (stopped time is free) x hourly price, including removed clusters."),
+    "down": ("skyhop.cli.cluster_cmds", "down", "Tear clusters down: end their jobs, remove their machines and files."),
+    "exec": ("skyhop.cli.launch_cmd", "exec_", "Run a command or task on an existing cluster (no setup; the workdir is synced)."),
+    "launch": ("skyhop.cli.launch_cmd", "launch", "Launch a task: pick the cheapest infra, provision a cluster, set it up and run."),
+    "logs": ("skyhop.cli.job_cmds", "logs", "Show (and follow) a job's output; the latest job by default."),
     "optimize": ("skyhop.cli.optimize_cmd", "optimize", "Show the cheapest place to run a task, and the alternatives."),
+    "queue": ("skyhop.cli.job_cmds", "queue", "Show the job queue of clusters (all of them by default)."),
     "show-gpus": ("skyhop.cli.gpus_cmd", "show_gpus", "List accelerators on the market with counts and prices."),
+    "start": ("skyhop.cli.cluster_cmds", "start", "Start stopped clusters again; their job history is kept."),
+    "status": ("skyhop.cli.cluster_cmds", "status", "Show clusters: status, resources, price, autostop."),
+    "stop": ("skyhop.cli.cluster_cmds", "stop", "Stop clusters: end their jobs and stop the machines, keeping disks and job history."),
 }
 
 
@@ -56,6 +68,10 @@ class LazyGroup(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="""\b
 Examples:
+  skyhop launch -y examples/hello.yaml
+  skyhop status
+  skyhop exec CLUSTER 'echo hi'
+  skyhop down -y CLUSTER
   skyhop optimize examples/hello.yaml --all-clouds
   skyhop optimize --gpus H100:8 --use-spot --all-clouds --output json
   skyhop show-gpus H100 --all-regions

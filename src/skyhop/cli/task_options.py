@@ -87,3 +87,44 @@ def load_pipeline(entrypoint: str | None, flags: dict[str, Any]):  # -> Pipeline
             task = replace(task, num_nodes=num_nodes)
         tasks.append(task)
     return replace(pipeline, tasks=tuple(tasks))
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """`NAME=VALUE` lines (dotenv style: `#` comments, optional `export `, optional quotes)."""
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpecError("--env-file", f"cannot read {path}: {error.strerror or error}") from None
+    out = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip():
+            raise SpecError(f"--env-file {path}:{number}", "expects NAME=VALUE", value=raw)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[name.strip()] = value
+    return out
+
+
+def with_absolute_paths(task):  # -> Task
+    """Local paths as the user meant them (relative to where they ran the command)."""
+    import os
+    from dataclasses import replace
+
+    def absolute(path: str) -> str:
+        return os.path.abspath(os.path.expanduser(path))
+
+    workdir = absolute(task.workdir) if isinstance(task.workdir, str) else task.workdir
+    mounts = {
+        dest: replace(mount, source=absolute(mount.source)) if mount.source and "://" not in mount.source else mount
+        for dest, mount in task.file_mounts.items()
+    }
+    return replace(task, workdir=workdir, file_mounts=mounts)

@@ -20,6 +20,10 @@ from skyhop.spec.resources import Resources
 # A task with no accelerator, cpus, memory or instance type gets a small general machine.
 DEFAULT_CPUS = Quantity(4, at_least=True)
 
+# Infra made of machines that already exist: the size default is for choosing a
+# new VM, so an unsized task simply takes the machine as it is.
+EXISTING_MACHINES = frozenset({"local", "ssh"})
+
 Check = Callable[[Offer], bool]
 
 
@@ -99,18 +103,21 @@ def best_offers(
     per_region: bool = False,
 ) -> list[Offer]:
     """The cheapest satisfying offer per cloud (or per cloud and region)."""
+    as_asked = request
     request = effective(request)
     checks = [c.check for c in constraints(request, blocked)]
+    checks_as_asked = [c.check for c in constraints(as_asked, blocked)]
     found: list[Offer] = []
     limit = request.max_hourly_cost
     for cloud in searchable_clouds(request, clouds):
+        cloud_checks = checks_as_asked if cloud in EXISTING_MACHINES else checks
         seen_regions: set[str] = set()
         for offer in shape_pool(catalog, request, cloud):
             if limit is not None and (offer.hourly(request.spot) or 0) > limit + 1e-9:
                 break  # pools are cheapest first: nothing further is under the cap
             if per_region and offer.region in seen_regions:
                 continue
-            if all(check(offer) for check in checks):
+            if all(check(offer) for check in cloud_checks):
                 found.append(offer)
                 if not per_region:
                     break

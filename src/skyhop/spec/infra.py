@@ -31,6 +31,16 @@ def register_cloud_name(name: str) -> None:
     _KNOWN_CLOUDS.add(name.lower())
 
 
+def _plugin_clouds() -> set[str]:
+    """Names of installed provider plugins (entry points of the `skyhop.providers` group).
+
+    Read only when a name is not known already, so the common path costs nothing.
+    """
+    from importlib.metadata import entry_points
+
+    return {entry.name.lower() for entry in entry_points(group="skyhop.providers")}
+
+
 def known_clouds() -> list[str]:
     return sorted(_KNOWN_CLOUDS)
 
@@ -38,6 +48,8 @@ def known_clouds() -> list[str]:
 def canonical_cloud(name: str, path: str = "resources.infra") -> str:
     lowered = name.strip().lower()
     lowered = _CLOUD_ALIASES.get(lowered, lowered)
+    if lowered not in _KNOWN_CLOUDS and lowered in _plugin_clouds():
+        _KNOWN_CLOUDS.add(lowered)
     if lowered not in _KNOWN_CLOUDS:
         guess = did_you_mean(lowered, list(_KNOWN_CLOUDS) + list(_CLOUD_ALIASES))
         hint = f"Did you mean '{guess}'?" if guess else f"Known: {', '.join(known_clouds())}."

@@ -1,0 +1,120 @@
+"""Job commands: queue, logs, cancel."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from skyhop.cli.output import OUTPUT_OPTION, emit_json, number, table
+from skyhop.errors import SkyhopError
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _duration(job: dict) -> str:
+    start, end = job.get("started_at"), job.get("ended_at") or (time.time() if job.get("started_at") else None)
+    return f"{end - start:.1f}s" if start and end else "-"
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  skyhop queue dev
+  skyhop queue              # every cluster
+  skyhop queue dev --output json
+"""
+)
+@click.argument("clusters", nargs=-1)
+@OUTPUT_OPTION
+def queue(clusters: tuple[str, ...], output: str) -> None:
+    """Show the job queue of clusters (all of them by default)."""
+    from skyhop.client import sdk
+
+    names = list(clusters) or [r["name"] for r in sdk.status()]
+    rows = [job for name in names for job in sdk.queue(name)]
+    if output == "json":
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("No jobs.")
+        return
+    table(
+        ("CLUSTER", "ID", "NAME", "USER", "SUBMITTED", "DURATION", "RESOURCES", "STATUS", "EXIT"),
+        [
+            (
+                j["cluster"], j["job_id"], j["name"] or "-", j["user"] or "-", _when(j["submitted_at"]), _duration(j),
+                ", ".join(f"{k}:{number(v)}" for k, v in (j["resources"].get("gpus") or {}).items())
+                or (f"{number(j['resources'].get('cpus'))} CPU" if j["resources"].get("cpus") else "-"),
+                j["status"], "-" if j["exit_code"] is None else j["exit_code"],
+            )
+            for j in rows
+        ],
+    )
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  skyhop logs dev            # the latest job, following until it ends
+  skyhop logs dev 3 --no-follow
+  skyhop logs dev 3 --status # exit code 0 only if job 3 succeeded
+"""
+)
+@click.argument("cluster")
+@click.argument("job_id", required=False, type=int)
+@click.option("--follow/--no-follow", default=True, show_default=True, help="Keep streaming until the job ends.")
+@click.option("--tail", type=int, help="Only the last N lines.")
+@click.option("--status", "status_only", is_flag=True, help="Print the job's status instead; exit 0 only if it succeeded.")
+def logs(cluster: str, job_id: int | None, follow: bool, tail: int | None, status_only: bool) -> None:
+    """Show (and follow) a job's output; the latest job by default."""
+    from skyhop.client import sdk
+
+    if status_only:
+        if job_id is None:
+            jobs = sdk.queue(cluster)
+            if not jobs:
+                raise SkyhopError(f"Cluster '{cluster}' has no jobs yet.")
+            job_id = max(j["job_id"] for j in jobs)
+        job = sdk.job(cluster, job_id)
+        click.echo(f"Job {job_id}: {job['status']}")
+        if job["status"] != "SUCCEEDED":
+            raise SystemExit(job["exit_code"] if isinstance(job.get("exit_code"), int) and 0 < job["exit_code"] < 256 else 1)
+        return
+    try:
+        for chunk in sdk.logs(cluster, job_id, follow=follow, tail=tail):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        click.echo("\nStopped following; the job keeps running.", err=True)
+        raise SystemExit(130) from None
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  skyhop cancel dev 3 4
+  skyhop cancel dev          # the latest running or pending job
+  skyhop cancel dev --all
+"""
+)
+@click.argument("cluster")
+@click.argument("job_ids", nargs=-1, type=int)
+@click.option("-a", "--all", "all_", is_flag=True, help="Cancel every running and pending job.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def cancel(cluster: str, job_ids: tuple[int, ...], all_: bool, yes: bool) -> None:
+    """Cancel jobs: their processes on every node are ended, with all their children."""
+    from skyhop.client import sdk
+
+    if all_ and job_ids:
+        raise SkyhopError("Give job ids or --all, not both.")
+    result = sdk.cancel(cluster, list(job_ids), all_jobs=all_)
+    if result.get("message"):
+        click.echo(result["message"])
+    if result.get("cancelled"):
+        click.echo(f"Cancelled job(s) {', '.join(map(str, result['cancelled']))} on '{cluster}'.")
+    if result.get("already_done"):
+        click.echo(f"Already finished: {', '.join(map(str, result['already_done']))}.")

@@ -1,0 +1,104 @@
+"""Show a running request: a spinner with the current phase, messages, and the job's output.
+
+Ctrl-C detaches: the request keeps running in the API server, and the user
+is told how to re-attach or cancel it. A launch is never killed half-way by
+a client going away.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+
+
+class _Phases:
+    """Phase display: a rich spinner on a terminal, plain lines otherwise (logs, CI)."""
+
+    def __init__(self) -> None:
+        self._shown = ""
+        self._status = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+
+            self._status = Console(stderr=True).status("")
+
+    def phase(self, name: str) -> None:
+        if self._status is not None:
+            self._status.update(f"[bold]{name}[/bold]...")
+            self._status.start()
+        elif name != self._shown:
+            click.echo(f"[skyhop] {name}...", err=True)
+        self._shown = name
+
+    def pause(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def close(self) -> None:
+        self.pause()
+
+
+def follow_request(request_id: str, *, quiet_phases: bool = False) -> dict[str, Any]:
+    """Render a request to its end; returns its record (raises its error)."""
+    from skyhop.client import sdk
+
+    phases = _Phases() if not quiet_phases else None
+    current = ""
+
+    def on_event(event: dict[str, Any]) -> None:
+        nonlocal current
+        if "phase" in event and phases is not None:
+            current = event["phase"]
+            if current == "running":
+                phases.pause()  # the job's own output speaks from here on
+                click.echo(f"[skyhop] {current}...", err=True)
+            else:
+                phases.phase(current)
+        elif "msg" in event:
+            if phases is not None:
+                phases.pause()
+            click.echo(event["msg"], err=True)
+            if phases is not None and current and current != "running":
+                phases.phase(current)
+        elif "out" in event:
+            if phases is not None:
+                phases.pause()
+            sys.stdout.write(event["out"])
+            sys.stdout.flush()
+
+    try:
+        return sdk.follow(request_id, on_event)
+    except KeyboardInterrupt:
+        if phases is not None:
+            phases.close()
+        click.echo(
+            f"\nDetached; the request keeps running in the API server.\n"
+            f"  Re-attach: skyhop api logs {request_id}\n  Cancel:    skyhop api cancel {request_id}",
+            err=True,
+        )
+        raise SystemExit(130) from None
+    finally:
+        if phases is not None:
+            phases.close()
+
+
+def run_request(name: str, body: dict[str, Any]) -> Any:
+    from skyhop.client import sdk
+
+    request_id = sdk.submit(name, body)
+    record = follow_request(request_id)
+    return record.get("result")
+
+
+def exit_for_job(result: dict[str, Any]) -> None:
+    """launch/exec without -d exit like the job: 0, its exit code, or 1."""
+    if result.get("detached") or result.get("job_status") == "SUCCEEDED":
+        return
+    status = result.get("job_status")
+    code = result.get("exit_code")
+    reason = f" ({result['failure_reason']})" if result.get("failure_reason") else ""
+    click.echo(f"Job {result.get('job_id')} on '{result.get('cluster')}' ended {status}{reason}.", err=True)
+    raise SystemExit(code if isinstance(code, int) and 0 < code < 256 else 1)

@@ -1,0 +1,78 @@
+"""JSON over HTTP with `http.client`: no third-party client, so the CLI stays light."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from typing import Any, Iterator
+from urllib.parse import urlencode, urlsplit
+
+from skyhop.errors import NotFoundError, SkyhopError
+
+
+class ServerUnreachable(SkyhopError):
+    """The API server did not answer."""
+
+
+def _connection(url: str, timeout: float | None) -> tuple[http.client.HTTPConnection, str]:
+    parts = urlsplit(url)
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    return cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout), parts.path.rstrip("/")
+
+
+def _headers(endpoint) -> dict[str, str]:
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if endpoint.token:
+        headers["Authorization"] = f"Bearer {endpoint.token}"
+    return headers
+
+
+def open_response(endpoint, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, timeout: float | None = None) -> http.client.HTTPResponse:
+    conn, prefix = _connection(endpoint.url, timeout)
+    query = "?" + urlencode([(k, v) for k, v in _flatten(params or {})]) if params else ""
+    try:
+        conn.request(method, prefix + path + query, body=None if body is None else json.dumps(body), headers=_headers(endpoint))
+        response = conn.getresponse()
+    except OSError as error:
+        raise ServerUnreachable(f"Cannot reach the skyhop API server at {endpoint.url}: {error}.") from None
+    if response.status >= 400:
+        raw = response.read()
+        conn.close()
+        try:
+            detail = json.loads(raw).get("detail")
+        except (ValueError, AttributeError):
+            detail = raw.decode(errors="replace")[:500]
+        if isinstance(detail, list):  # FastAPI validation errors
+            detail = "; ".join(f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" for d in detail)
+        if response.status == 401:
+            raise SkyhopError(f"The API server at {endpoint.url} refused the request: {detail} (check SKYHOP_API_TOKEN).")
+        raise (NotFoundError if response.status == 404 else SkyhopError)(str(detail))
+    return response
+
+
+def _flatten(params: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                yield key, item
+        elif isinstance(value, bool):
+            yield key, "true" if value else "false"
+        else:
+            yield key, value
+
+
+def call(endpoint, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, timeout: float | None = 120) -> Any:
+    response = open_response(endpoint, method, path, params=params, body=body, timeout=timeout)
+    try:
+        return json.loads(response.read() or b"null")
+    finally:
+        response.close()
+
+
+def health(endpoint, timeout: float = 2.0) -> bool:
+    try:
+        return bool(call(endpoint, "GET", "/api/v1/health", timeout=timeout).get("ok"))
+    except SkyhopError:
+        return False

@@ -1,0 +1,136 @@
+"""The cluster verbs, over HTTP: what the CLI calls and what `skyhop.launch(...)` is.
+
+Long operations return a request id at once; `follow` streams its events
+(phases, messages, job output) and returns the finished request record.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable, Iterator
+
+from skyhop.client import http
+from skyhop.client.server_process import endpoint
+from skyhop.errors import SkyhopError
+
+Event = dict[str, Any]
+
+
+def _server():
+    found = endpoint()
+    assert found is not None
+    return found
+
+
+def submit(name: str, body: dict[str, Any]) -> str:
+    """Start a long operation (launch, exec, stop, start, down); returns its request id."""
+    return http.call(_server(), "POST", "/api/v1/requests", body={"name": name, "body": body})["request_id"]
+
+
+def events(request_id: str, *, follow: bool = True) -> Iterator[Event]:
+    """The request's events as they happen; the last one is `{"done": record}`."""
+    response = http.open_response(_server(), "GET", f"/api/v1/requests/{request_id}/events", params={"follow": follow}, timeout=None)
+    try:
+        for line in iter(response.readline, b""):
+            if line.strip():
+                yield json.loads(line)
+    finally:
+        response.close()
+
+
+def follow(request_id: str, on_event: Callable[[Event], None] | None = None) -> dict[str, Any]:
+    """Stream a request to its end; raise its error if it failed; return its record."""
+    record: dict[str, Any] | None = None
+    for event in events(request_id):
+        if "done" in event:
+            record = event["done"]
+        elif on_event is not None:
+            on_event(event)
+    if record is None:
+        raise SkyhopError(f"The API server stopped streaming request {request_id}; re-attach with `skyhop api logs {request_id}`.")
+    if record["status"] != "SUCCEEDED":
+        raise SkyhopError(record.get("error") or f"Request {request_id} ended {record['status']}.")
+    return record
+
+
+def _print_output(event: Event) -> None:
+    if "out" in event:
+        sys.stdout.write(event["out"])
+        sys.stdout.flush()
+    elif "msg" in event:
+        print(event["msg"], file=sys.stderr)
+
+
+def run(name: str, body: dict[str, Any], *, stream: bool = True) -> Any:
+    """Submit and wait; the SDK's blocking form of every long verb."""
+    return follow(submit(name, body), _print_output if stream else None)["result"]
+
+
+def launch(task, cluster: str | None = None, *, detach_run: bool = False, down: bool = False, idle_minutes: float | None = None, no_setup: bool = False, dryrun: bool = False, stream: bool = True) -> dict[str, Any]:
+    """Launch `task` (a `skyhop.Task`) on a new or existing cluster; returns the job's result."""
+    from skyhop.execution.names import check_cluster_name, new_cluster_name
+
+    body = {
+        "task": task.to_dict(redact_secrets=False),
+        "cluster": check_cluster_name(cluster) if cluster else new_cluster_name(),
+        "detach_run": detach_run, "down": down, "idle_minutes": idle_minutes, "no_setup": no_setup, "dryrun": dryrun,
+    }
+    return run("launch", body, stream=stream)
+
+
+def exec(task, cluster: str, *, detach_run: bool = False, stream: bool = True) -> dict[str, Any]:  # noqa: A001 - the verb's name
+    return run("exec", {"task": task.to_dict(redact_secrets=False), "cluster": cluster, "detach_run": detach_run}, stream=stream)
+
+
+def stop(cluster: str) -> dict[str, Any]:
+    return run("stop", {"cluster": cluster})
+
+
+def start(cluster: str) -> dict[str, Any]:
+    return run("start", {"cluster": cluster})
+
+
+def down(cluster: str) -> dict[str, Any]:
+    return run("down", {"cluster": cluster})
+
+
+def status(names: list[str] | None = None, *, refresh: bool = False) -> list[dict[str, Any]]:
+    return http.call(_server(), "GET", "/api/v1/clusters", params={"refresh": refresh, "name": names or []})
+
+
+def queue(cluster: str) -> list[dict[str, Any]]:
+    return http.call(_server(), "GET", f"/api/v1/clusters/{cluster}/jobs")
+
+
+def job(cluster: str, job_id: int) -> dict[str, Any]:
+    return http.call(_server(), "GET", f"/api/v1/clusters/{cluster}/jobs/{job_id}")
+
+
+def logs(cluster: str, job_id: int | None = None, *, follow: bool = True, tail: int | None = None) -> Iterator[bytes]:
+    response = http.open_response(_server(), "GET", f"/api/v1/clusters/{cluster}/logs", params={"job_id": job_id, "follow": follow, "tail": tail}, timeout=None)
+    try:
+        yield from iter(lambda: response.read1(65536), b"")
+    finally:
+        response.close()
+
+
+def cancel(cluster: str, job_ids: list[int] | None = None, *, all_jobs: bool = False) -> dict[str, Any]:
+    return http.call(_server(), "POST", f"/api/v1/clusters/{cluster}/cancel", body={"job_ids": job_ids or [], "all": all_jobs})
+
+
+def autostop(cluster: str, idle_minutes: float | None, *, down: bool = False) -> dict[str, Any]:
+    body = {"idle_minutes": idle_minutes, "down": down, "cancel": idle_minutes is None}
+    return http.call(_server(), "POST", f"/api/v1/clusters/{cluster}/autostop", body=body)
+
+
+def cost_report() -> list[dict[str, Any]]:
+    return http.call(_server(), "GET", "/api/v1/cost-report")
+
+
+def requests(*, active: bool = False) -> list[dict[str, Any]]:
+    return http.call(_server(), "GET", "/api/v1/requests", params={"active": active})
+
+
+def cancel_request(request_id: str) -> dict[str, Any]:
+    return http.call(_server(), "POST", f"/api/v1/requests/{request_id}/cancel")

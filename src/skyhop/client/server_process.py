@@ -1,0 +1,136 @@
+"""Find the API server, starting a local one on first use.
+
+The local server publishes `SKYHOP_HOME/api/server.json` (url, pid, token).
+A file lock makes concurrent first uses start exactly one server; the others
+wait for it and reuse it. `SKYHOP_API_SERVER_URL` (with `SKYHOP_API_TOKEN`)
+points the client at a remote server instead (team mode).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from skyhop import paths
+from skyhop.errors import SkyhopError
+
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    token: str | None
+    pid: int | None = None  # local servers only
+
+
+def read_info() -> Endpoint | None:
+    try:
+        data = json.loads(paths.server_info_file().read_text(encoding="utf-8"))
+        return Endpoint(str(data["url"]), data.get("token"), int(data["pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def healthy(endpoint: Endpoint) -> bool:
+    from skyhop.client.http import health
+
+    return health(endpoint)
+
+
+def running_local() -> Endpoint | None:
+    info = read_info()
+    if info is not None and info.pid is not None and _alive(info.pid) and healthy(info):
+        return info
+    return None
+
+
+@contextmanager
+def _start_lock() -> Iterator[None]:
+    paths.api_dir().mkdir(parents=True, exist_ok=True)
+    with open(paths.api_dir() / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def start_local() -> Endpoint:
+    """Start a local server (unless one runs) and wait until it answers."""
+    with _start_lock():
+        running = running_local()
+        if running is not None:
+            return running
+        log_path = paths.api_dir() / "server.log"
+        with open(log_path, "ab") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "skyhop.server"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            info = read_info()
+            if info is not None and info.pid == child.pid and healthy(info):
+                return info
+            if child.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise SkyhopError(f"The API server failed to start (exit code {child.returncode}). Its log ({log_path}) ends with:\n{tail}")
+            time.sleep(0.02)
+        child.kill()
+        raise SkyhopError(f"The API server did not answer within {START_TIMEOUT_S:g} s; see {log_path}.")
+
+
+def endpoint(*, autostart: bool = True) -> Endpoint | None:
+    """The server to talk to: remote if configured, else the local one (started if needed)."""
+    url = os.environ.get("SKYHOP_API_SERVER_URL")
+    if url:
+        return Endpoint(url.rstrip("/"), os.environ.get("SKYHOP_API_TOKEN"))
+    running = running_local()
+    if running is not None or not autostart:
+        return running
+    return start_local()
+
+
+def stop_local(timeout: float = 15.0) -> bool:
+    """Stop the local server (requests in flight are marked failed at the next start)."""
+    info = read_info()
+    if info is None or info.pid is None or not _alive(info.pid):
+        paths.server_info_file().unlink(missing_ok=True)
+        return False
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(info.pid) and time.monotonic() < deadline:
+        if _zombie(info.pid):
+            break
+        time.sleep(0.05)
+    if _alive(info.pid) and not _zombie(info.pid):
+        os.kill(info.pid, signal.SIGKILL)
+    paths.server_info_file().unlink(missing_ok=True)
+    return True
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False

@@ -1,0 +1,102 @@
+"""Talking to the node agent on a cluster's head: install it, then call its verbs.
+
+The agent prints one JSON object per verb (`logs` streams text) and reports
+bad input as `{"error": ...}` on stderr with exit code 2; this module turns
+those into records and `AgentError`s.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from skyhop.errors import SkyhopError
+from skyhop.providers.base import ClusterInfo
+from skyhop.providers.runner import CommandRunner
+
+AGENT_DIR = "agent"  # under the head's base directory
+
+
+class AgentError(SkyhopError):
+    """The agent refused a request (unknown job, a job that can never fit, ...)."""
+
+
+def agent_package() -> Path:
+    import skyhop_agent
+
+    return Path(skyhop_agent.__file__).resolve().parent
+
+
+class AgentClient:
+    def __init__(self, cluster: ClusterInfo, runner: CommandRunner) -> None:
+        self.cluster = cluster
+        self.runner = runner
+        self.base = cluster.head.base
+        self.python = str(cluster.data.get("python") or "python3")
+
+    def _argv(self, verb: str, *args: str) -> list[str]:
+        root = f"{self.base}/{AGENT_DIR}"
+        return ["env", f"PYTHONPATH={root}", self.python, "-m", "skyhop_agent", "--base", self.base, verb, *args]
+
+    def call(self, verb: str, *args: str, input: str | None = None, timeout: float = 60) -> dict[str, Any]:
+        result = self.runner.run(self._argv(verb, *args), input=input, timeout=timeout)
+        if result.returncode == 0:
+            try:
+                return json.loads(result.stdout)
+            except ValueError:
+                raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' answered {verb} with something that is not JSON: {result.stdout[:200]!r}") from None
+        message = _error_message(result.stderr) or f"exit code {result.returncode}: {(result.stderr or result.stdout).strip()[-500:]}"
+        if result.returncode == 2:
+            raise AgentError(message)
+        raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' failed ({verb}): {message}")
+
+    def install(self, config: Mapping[str, Any]) -> None:
+        """Copy the agent to the head, write its cluster config and start its daemon."""
+        self.runner.sync_up(str(agent_package()), f"{self.base}/{AGENT_DIR}/skyhop_agent", delete=True)
+        config_path = f"{self.base}/cluster.init.json"
+        self.runner.run(["mkdir", "-p", self.base])
+        result = self.runner.run(["sh", "-c", 'cat > "$1"', "sh", config_path], input=json.dumps(dict(config)))
+        if result.returncode != 0:
+            raise SkyhopError(f"Could not write the agent config on '{self.cluster.cluster_name}': {result.stderr.strip()}")
+        self.call("init", "--config", config_path)
+        self.call("daemon-start")
+
+    def submit(self, spec: Mapping[str, Any]) -> int:
+        return int(self.call("submit", "--spec", "-", input=json.dumps(dict(spec)))["job_id"])
+
+    def jobs(self, job_ids: Sequence[int] = ()) -> list[dict[str, Any]]:
+        if job_ids:
+            return self.call("status", *map(str, job_ids))["jobs"]
+        return self.call("queue")["jobs"]
+
+    def cancel(self, job_ids: Sequence[int] = (), *, all_jobs: bool = False) -> dict[str, Any]:
+        return self.call("cancel", *(["--all"] if all_jobs else [str(j) for j in job_ids]))
+
+    def stop_jobs(self) -> None:
+        self.call("stop-jobs")
+
+    def autostop(self, idle_minutes: float | None, down: bool) -> None:
+        if idle_minutes is None:
+            self.call("autostop", "--cancel")
+        else:
+            self.call("autostop", "--idle-minutes", f"{idle_minutes:g}", *(["--down"] if down else []))
+
+    def health(self) -> dict[str, Any]:
+        return self.call("health", timeout=20)
+
+    def logs(self, job_id: int, *, follow: bool, tail: int | None = None) -> "subprocess.Popen[bytes]":
+        args = [str(job_id)] + (["--follow"] if follow else []) + (["--tail", str(tail)] if tail else [])
+        return self.runner.popen(self._argv("logs", *args))
+
+
+def _error_message(stderr: str) -> str | None:
+    for line in reversed(stderr.strip().splitlines()):
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and "error" in data:
+            return str(data["error"])
+    return None

@@ -1,0 +1,125 @@
+"""Jobs on a cluster: submit, follow, list, cancel; the broker's job mirror stays in step."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from typing import Any, Sequence
+
+from skyhop.errors import SkyhopError
+from skyhop.execution.agent import AgentClient
+from skyhop.execution.progress import Progress, RequestCancelled
+from skyhop.providers.runner import read_lines
+from skyhop.spec.task import Task
+
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "FAILED_SETUP", "CANCELLED"})
+
+
+def setup_fingerprint(task: Task) -> str | None:
+    """Changes when setup (or what it sees) changes: a re-launch re-runs setup only then."""
+    if not task.setup:
+        return None
+    envs = {k: v for k, v in {**task.envs, **task.secrets}.items() if v is not None}
+    return hashlib.sha256(json.dumps([task.setup, envs], sort_keys=True).encode()).hexdigest()
+
+
+def job_spec(task: Task, *, with_setup: bool, cluster_name: str, user: str) -> dict[str, Any]:
+    envs = {k: str(v) for k, v in {**task.envs, **task.secrets}.items() if v is not None}
+    cpus = task.resources.cpus.value if task.resources.cpus is not None else None
+    acc = task.resources.accelerator
+    return {
+        "name": task.name,
+        "setup": task.setup if with_setup else None,
+        "run": task.run,
+        "envs": envs,
+        "num_nodes": task.num_nodes,
+        "cpus": cpus,
+        "gpus": {acc.name: acc.count} if acc is not None else None,
+        "task_id": f"skyhop-{cluster_name}-{int(time.time() * 1000)}",
+        "user": user,
+    }
+
+
+def follow(agent: AgentClient, job_id: int, progress: Progress) -> dict[str, Any]:
+    """Stream the job's output into the request log until it ends; return its final record.
+
+    A cancelled request stops following at once (even when the job prints
+    nothing) and cancels the job.
+    """
+    stream = agent.logs(job_id, follow=True)
+    finished = threading.Event()
+
+    def stop_on_cancel() -> None:
+        while not finished.wait(0.1):
+            if progress.cancel_event.is_set():
+                stream.terminate()
+                return
+
+    watcher = threading.Thread(target=stop_on_cancel, daemon=True)
+    watcher.start()
+    try:
+        assert stream.stdout is not None
+        for line in read_lines(stream.stdout):
+            progress.out(line)
+    finally:
+        finished.set()
+        if stream.poll() is None:
+            stream.terminate()
+        stream.wait()
+    if progress.cancel_event.is_set():
+        agent.cancel([job_id])
+        raise RequestCancelled(f"The request was cancelled; job {job_id} was cancelled too.")
+    return agent.jobs([job_id])[0]
+
+
+def record_jobs(store, cluster: str, jobs: Sequence[dict[str, Any]]) -> None:
+    from skyhop.state.records import JobRecord
+
+    store.upsert_jobs(cluster, [job_record(cluster, j, JobRecord) for j in jobs])
+
+
+def job_record(cluster: str, job: dict[str, Any], record_type):
+    return record_type(
+        cluster=cluster,
+        job_id=int(job["job_id"]),
+        name=job.get("name"),
+        user=job.get("user"),
+        status=job["status"],
+        submitted_at=job.get("submitted_at") or 0.0,
+        started_at=job.get("started_at"),
+        ended_at=job.get("ended_at"),
+        exit_code=job.get("exit_code"),
+        failure_reason=job.get("failure_reason"),
+        num_nodes=job.get("num_nodes") or 1,
+        resources={"cpus": job.get("cpus"), "gpus": job.get("gpus")},
+    )
+
+
+def exit_code_of(job: dict[str, Any]) -> int:
+    """The CLI's exit code for a finished job: 0, the job's own code, or 1."""
+    if job["status"] == "SUCCEEDED":
+        return 0
+    code = job.get("exit_code")
+    return code if isinstance(code, int) and 0 < code < 256 else 1
+
+
+def job_result(cluster: str, job: dict[str, Any], *, detached: bool) -> dict[str, Any]:
+    return {
+        "cluster": cluster,
+        "job_id": int(job["job_id"]),
+        "job_status": job["status"],
+        "exit_code": job.get("exit_code"),
+        "failure_reason": job.get("failure_reason"),
+        "detached": detached,
+    }
+
+
+def require_job_ids(values: Sequence[str]) -> list[int]:
+    out = []
+    for value in values:
+        if not str(value).isdigit():
+            raise SkyhopError(f"Job ids are whole numbers; got {value!r}.")
+        out.append(int(value))
+    return out

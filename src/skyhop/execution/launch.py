@@ -1,0 +1,243 @@
+"""`launch`: optimize -> provision (failing over between candidates) -> bootstrap -> sync -> setup -> run.
+
+A cluster row is written (INIT) before any machine is created, so a crash at
+any later point leaves a record that `status --refresh` reconciles and `down`
+removes: nothing is created that the state store does not know about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from skyhop.errors import SkyhopError
+from skyhop.execution import handles, jobs
+from skyhop.execution.locks import cluster_lock
+from skyhop.execution.progress import Progress, RequestCancelled
+from skyhop.execution.sync import check_sources, sync_task_files
+from skyhop.providers.base import ClusterInfo, LaunchRequest
+from skyhop.providers.errors import AuthError, CapacityError, NotSupportedError, QuotaError
+from skyhop.spec.task import Task
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    cluster_name: str
+    detach_run: bool = False
+    dryrun: bool = False
+    down: bool = False
+    idle_minutes: float | None = None
+    no_setup: bool = False
+
+
+def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dict[str, Any]:
+    from skyhop.execution import lifecycle
+
+    task.require_envs()
+    check_sources(task)
+    name = options.cluster_name
+    with cluster_lock(name):
+        record = lifecycle.refreshed(store, name)
+        if options.dryrun:
+            return _dryrun(task, record, progress)
+        created = record is None
+        if record is None:
+            info = _provision(task, name, progress, store)
+        else:
+            info = _reuse(task, record, progress, store)
+        try:
+            sync_task_files(task, info, progress)
+            record = store.get_cluster(name)
+            fingerprint = jobs.setup_fingerprint(task)
+            with_setup = bool(task.setup) and not options.no_setup and (created or fingerprint != record.setup_hash)
+            agent = handles.agent_of(info)
+            progress.phase("setup" if with_setup else "running")
+            spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or handles.current_user())
+            job_id = agent.submit(spec)
+            if with_setup:
+                store.update_cluster(name, setup_hash=fingerprint)
+            idle, down = _autostop_wanted(task, options)
+            if idle is not None:
+                agent.autostop(idle, down)
+                store.update_cluster(name, autostop_minutes=idle, autostop_down=down)
+        except BaseException:
+            if created:
+                progress.info(f"Launch failed before the job started; removing the new cluster '{name}'.")
+                lifecycle.teardown(store, name)
+            raise
+    try:
+        return _run_job(store, name, info, job_id, progress, options.detach_run, down_after=options.down and not options.detach_run)
+    except RequestCancelled:
+        if created:
+            progress.info(f"Cancelled; removing the new cluster '{name}'.")
+            with cluster_lock(name):
+                lifecycle.teardown(store, name)
+        raise
+
+
+def _run_job(store, name: str, info: ClusterInfo, job_id: int, progress: Progress, detach: bool, *, down_after: bool = False) -> dict[str, Any]:
+    from skyhop.execution import lifecycle
+
+    agent = handles.agent_of(info)
+    if detach:
+        job = agent.jobs([job_id])[0]
+        jobs.record_jobs(store, name, [job])
+        progress.info(f"Job {job_id} submitted to '{name}'. Follow it: skyhop logs {name} {job_id}")
+        return jobs.job_result(name, job, detached=True)
+    progress.phase("running")
+    job = jobs.follow(agent, job_id, progress)
+    jobs.record_jobs(store, name, [job])
+    if down_after:
+        progress.phase("tearing down")
+        with cluster_lock(name):
+            lifecycle.teardown(store, name)
+    return jobs.job_result(name, job, detached=False)
+
+
+def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) -> dict[str, Any]:
+    """Run a task's `run` on an existing cluster (never setup), syncing its workdir first."""
+    from skyhop.execution import lifecycle
+
+    task.require_envs()
+    check_sources(task)
+    with cluster_lock(name):
+        record = lifecycle.require_up(store, name)
+        info = handles.cluster_info(record)
+        _check_fits(task, record)
+        sync_task_files(task, info, progress)
+        spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=record.user or handles.current_user())
+        job_id = handles.agent_of(info).submit(spec)
+    return _run_job(store, name, info, job_id, progress, detach)
+
+
+def _autostop_wanted(task: Task, options: LaunchOptions) -> tuple[float | None, bool]:
+    if options.down and options.detach_run:
+        return (options.idle_minutes if options.idle_minutes is not None else 0.0), True
+    if options.idle_minutes is not None:
+        return options.idle_minutes, options.down
+    autostop = task.resources.autostop
+    if autostop is not None and autostop.enabled and autostop.idle_minutes is not None:
+        return float(autostop.idle_minutes), bool(autostop.down)
+    return None, False
+
+
+def _dryrun(task: Task, record, progress: Progress) -> dict[str, Any]:
+    if record is not None:
+        _check_fits(task, record)
+        return {"dryrun": True, "reuse": record.name, "plan": None}
+    from skyhop import sdk
+
+    progress.phase("optimizing")
+    plan = sdk.optimize(task)
+    return {"dryrun": True, "reuse": None, "plan": plan.to_json()}
+
+
+def _provision(task: Task, name: str, progress: Progress, store) -> ClusterInfo:
+    """Try candidates cheapest first; a capacity/quota/auth failure moves on to the next."""
+    from skyhop import sdk
+    from skyhop.providers import registry
+    from skyhop.state.records import ClusterRecord
+
+    progress.phase("optimizing")
+    plan = sdk.optimize(task)
+    for note in plan.notes:
+        progress.info(note)
+    user = handles.current_user()
+    failures: list[str] = []
+    for candidate in plan.candidates:
+        offer = candidate.offer
+        where = f"{offer.cloud}/{offer.region}" + (f"/{offer.zone}" if offer.zone else "")
+        try:
+            provider = registry.get(offer.cloud)
+        except SkyhopError as error:
+            failures.append(f"{where} {offer.instance_type}: {error}")
+            continue
+        progress.phase("provisioning")
+        progress.info(f"Provisioning {task.num_nodes}x {offer.instance_type} on {where} (${candidate.cluster_hourly_price:.4g}/h).")
+        resources = handles.launched_resources(offer, candidate.spot)
+        store.add_cluster(
+            ClusterRecord(
+                name=name, provider=offer.cloud, region=offer.region, zone=offer.zone, num_nodes=task.num_nodes,
+                resources=resources, hourly_price=candidate.cluster_hourly_price, user=user,
+            )
+        )
+        request = LaunchRequest(
+            name, offer, task.num_nodes, candidate.spot,
+            cpus=task.resources.cpus.value if task.resources.cpus else None,
+            memory_gib=task.resources.memory.value if task.resources.memory else None,
+        )
+        try:
+            info = provider.launch(request)
+        except (CapacityError, QuotaError, AuthError, NotSupportedError) as error:
+            failures.append(f"{where} {offer.instance_type}: {error}")
+            progress.info(f"{where}: {error} Trying the next candidate.")
+            store.remove_cluster(name)
+            continue
+        except BaseException:
+            store.remove_cluster(name)
+            raise
+        try:
+            store.update_cluster(name, handle=info.to_json(), region=info.region, zone=info.zone)
+            handles.agent_of(info).install(handles.agent_config(info, resources, user))
+            store.set_cluster_status(name, "UP", hourly_price=candidate.cluster_hourly_price)
+        except BaseException:
+            progress.info(f"Setting up the nodes failed; removing what was created on {where}.")
+            provider.terminate(info)
+            store.remove_cluster(name)
+            raise
+        return info
+    raise SkyhopError("Every candidate failed to provision: " + " | ".join(failures))
+
+
+def _reuse(task: Task, record, progress: Progress, store) -> ClusterInfo:
+    from skyhop.execution import lifecycle
+
+    _check_fits(task, record)
+    if record.status == "STOPPED":
+        progress.phase("starting")
+        return lifecycle.start_cluster(store, record)
+    if record.status != "UP":
+        raise SkyhopError(f"Cluster '{record.name}' is {record.status}: its launch did not finish. Run `skyhop down {record.name}` and launch again.")
+    progress.info(f"Reusing cluster '{record.name}'.")
+    return handles.cluster_info(record)
+
+
+def _check_fits(task: Task, record) -> None:
+    """A task sent to an existing cluster must fit what the cluster is; say what differs."""
+    have = record.resources or {}
+    problems: list[str] = []
+    if task.num_nodes > record.num_nodes:
+        problems.append(f"{task.num_nodes} nodes (the cluster has {record.num_nodes})")
+    for tier in task.resources.expand():
+        for request in tier:
+            missing = _mismatches(request, record, have)
+            if not missing and not problems:
+                return
+            problems.extend(missing)
+    unique = ", ".join(dict.fromkeys(problems))
+    raise SkyhopError(
+        f"Cluster '{record.name}' is {record.provider} {handles.describe_resources(have, record.num_nodes)}; "
+        f"the task asks for {unique}. Use another cluster name (-c NAME), or `skyhop down {record.name}` first."
+    )
+
+
+def _mismatches(request, record, have) -> list[str]:
+    problems = []
+    if request.infra is not None and not request.infra.matches(record.provider, record.region, record.zone):
+        problems.append(f"infra {request.infra}")
+    acc = request.accelerator
+    had = have.get("accelerators") or {}
+    if acc is not None and not any(_same_acc(acc.name, n) and c >= acc.count for n, c in had.items()):
+        problems.append(f"{acc.name}:{acc.count:g}")
+    if request.cpus is not None and have.get("cpus") is not None and request.cpus.value > have["cpus"]:
+        problems.append(f"{request.cpus.value:g} CPUs")
+    if request.memory is not None and have.get("memory_gib") is not None and request.memory.value > have["memory_gib"]:
+        problems.append(f"{request.memory.value:g} GB of memory")
+    return problems
+
+
+def _same_acc(a: str, b: str) -> bool:
+    from skyhop.spec.accelerators import accelerator_key
+
+    return accelerator_key(a) == accelerator_key(b)
+

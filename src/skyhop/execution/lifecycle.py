@@ -1,0 +1,175 @@
+"""Cluster lifecycle: refresh (reconcile with the infra), stop, start, down, autostop.
+
+The state store is the broker's memory, the provider and the agent are the
+truth: `refresh` brings the former in line with the latter, which is how a
+cluster that stopped itself (autostop) or a launch cut short by a crash ends
+up with the right status.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from skyhop.errors import NotFoundError, SkyhopError
+from skyhop.execution import handles, jobs
+from skyhop.execution.agent import AgentError
+from skyhop.execution.locks import cluster_lock, is_busy
+from skyhop.providers import base
+from skyhop.providers.base import ClusterInfo
+
+
+def refresh(store, record, *, have_lock: bool):
+    """The record after asking the infra; None when the cluster no longer exists.
+
+    Without the cluster's lock, a cluster with an operation in flight is left
+    alone: its INIT means "launching", not "crashed".
+    """
+    if not have_lock and is_busy(record.name):
+        return record
+    provider = handles.provider_of(record)
+    info = ClusterInfo.from_json(record.handle) if record.handle else provider.find(record.name)
+    if info is None:
+        store.remove_cluster(record.name)  # nothing was ever created
+        return None
+    if not record.handle:
+        store.update_cluster(record.name, handle=info.to_json())
+    state = provider.query(info)
+    if state == base.TERMINATED:
+        store.remove_cluster(record.name)
+        return None
+    if state == base.STOPPED and record.status != "STOPPED":
+        store.set_cluster_status(record.name, "STOPPED")
+    elif state == base.RUNNING and record.status != "UP":
+        if record.status == "INIT" and not _agent_alive(info):
+            return store.get_cluster(record.name)
+        if record.status == "STOPPED" and not _agent_alive(info):
+            return store.get_cluster(record.name)
+        store.set_cluster_status(record.name, "UP", hourly_price=record.hourly_price)
+    return store.get_cluster(record.name)
+
+
+def _agent_alive(info: ClusterInfo) -> bool:
+    try:
+        return bool(handles.agent_of(info).health().get("daemon_alive"))
+    except SkyhopError:
+        return False
+
+
+def refreshed(store, name: str, *, have_lock: bool = True):
+    record = store.get_cluster(name)
+    return refresh(store, record, have_lock=have_lock) if record is not None else None
+
+
+def require(store, name: str, *, have_lock: bool = True):
+    record = refreshed(store, name, have_lock=have_lock)
+    if record is None:
+        raise NotFoundError(f"Cluster '{name}' does not exist. See `skyhop status` for your clusters.")
+    return record
+
+
+def require_up(store, name: str, *, have_lock: bool = True):
+    record = require(store, name, have_lock=have_lock)
+    if record.status == "STOPPED":
+        raise SkyhopError(f"Cluster '{name}' is stopped. Start it first: skyhop start {name}")
+    if record.status != "UP":
+        raise SkyhopError(f"Cluster '{name}' is {record.status}: its launch did not finish. Run `skyhop down {name}` and launch again.")
+    return record
+
+
+def status(store, names: list[str] | None = None, *, refresh_all: bool = False) -> list:
+    """Clusters, reconciled with the infra (always for cheap local checks, for all with `refresh_all`)."""
+    out = []
+    for record in store.list_clusters():
+        if names and record.name not in names:
+            continue
+        if refresh_all or record.provider == "local":
+            record = refresh(store, record, have_lock=False)
+        if record is not None:
+            out.append(record)
+    return out
+
+
+def start_cluster(store, record) -> ClusterInfo:
+    info = handles.cluster_info(record)
+    provider = handles.provider_of(record)
+    info = provider.start(info)
+    resources = record.resources or {}
+    handles.agent_of(info).install(handles.agent_config(info, resources, record.user or handles.current_user()))
+    store.update_cluster(record.name, handle=info.to_json())
+    store.set_cluster_status(record.name, "UP", hourly_price=record.hourly_price)
+    return info
+
+
+def start(store, name: str) -> dict[str, Any]:
+    with cluster_lock(name):
+        record = require(store, name)
+        if record.status == "UP":
+            return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is already up."}
+        start_cluster(store, record)
+    return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is up."}
+
+
+def stop(store, name: str) -> dict[str, Any]:
+    with cluster_lock(name):
+        record = require(store, name)
+        if record.status == "STOPPED":
+            return {"cluster": name, "status": "STOPPED", "message": f"Cluster '{name}' is already stopped."}
+        info = handles.cluster_info(record)
+        _stop_jobs(store, name, info)
+        handles.provider_of(record).stop(info)
+        store.set_cluster_status(name, "STOPPED")
+    return {"cluster": name, "status": "STOPPED", "message": f"Cluster '{name}' is stopped."}
+
+
+def _stop_jobs(store, name: str, info: ClusterInfo) -> None:
+    """End the cluster's jobs through the agent (recording them) before its machines go."""
+    try:
+        agent = handles.agent_of(info)
+        agent.stop_jobs()
+        jobs.record_jobs(store, name, agent.jobs())
+    except SkyhopError:
+        pass  # the agent may be gone already; the provider ends what is left
+
+
+def teardown(store, name: str) -> bool:
+    """Remove the cluster's machines and its record; False when there was nothing. Caller holds the lock."""
+    record = store.get_cluster(name)
+    if record is None:
+        return False
+    provider = handles.provider_of(record)
+    info = ClusterInfo.from_json(record.handle) if record.handle else provider.find(name)
+    if info is not None:
+        if provider.query(info) == base.RUNNING:
+            _stop_jobs(store, name, info)
+        provider.terminate(info)
+    store.remove_cluster(name, at=time.time())
+    return True
+
+
+def down(store, name: str) -> dict[str, Any]:
+    with cluster_lock(name):
+        removed = teardown(store, name)
+    message = f"Cluster '{name}' is removed." if removed else f"Cluster '{name}' does not exist; nothing to do."
+    return {"cluster": name, "removed": removed, "message": message}
+
+
+def autostop(store, name: str, idle_minutes: float | None, down_after: bool) -> dict[str, Any]:
+    with cluster_lock(name):
+        record = require_up(store, name)
+        handles.agent_of(handles.cluster_info(record)).autostop(idle_minutes, down_after)
+        store.update_cluster(name, autostop_minutes=idle_minutes, autostop_down=down_after if idle_minutes is not None else False)
+    if idle_minutes is None:
+        return {"cluster": name, "message": f"Autostop cancelled for '{name}'."}
+    action = "torn down" if down_after else "stopped"
+    return {"cluster": name, "message": f"Cluster '{name}' will be {action} after {idle_minutes:g} idle minute(s)."}
+
+
+def queue(store, name: str) -> list:
+    record = require(store, name, have_lock=False)
+    if record.status == "UP":
+        try:
+            jobs.record_jobs(store, name, handles.agent_of(handles.cluster_info(record)).jobs())
+        except AgentError:
+            pass
+    return store.list_jobs(name)

@@ -1,0 +1,58 @@
+"""A request's event log: phases, messages and job output, one JSON object per line.
+
+The server writes it to a file; clients stream the file (and can re-attach
+later), rendering phases as a spinner and `out` events as the job's output.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import IO
+
+from skyhop.errors import SkyhopError
+
+
+class RequestCancelled(SkyhopError):
+    """The user cancelled the request (`skyhop api cancel`)."""
+
+
+class Progress:
+    """Thread-safe writer of one request's events, and its cancel flag."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._file: IO[str] | None = path.open("a", encoding="utf-8", buffering=1) if path else None
+        self._lock = threading.Lock()
+        self.cancel_event = threading.Event()
+        self.phase_name = ""
+
+    def _emit(self, event: dict[str, str]) -> None:
+        if self._file is None:
+            return
+        line = json.dumps(event, ensure_ascii=False) + "\n"
+        with self._lock:
+            self._file.write(line)
+
+    def phase(self, name: str) -> None:
+        """A new stage of long work (optimizing, provisioning, syncing, setup, running)."""
+        self.check_cancelled()
+        self.phase_name = name
+        self._emit({"phase": name})
+
+    def info(self, text: str) -> None:
+        self._emit({"msg": text})
+
+    def out(self, text: str) -> None:
+        """Job output, passed through verbatim."""
+        self._emit({"out": text})
+
+    def check_cancelled(self) -> None:
+        if self.cancel_event.is_set():
+            raise RequestCancelled("The request was cancelled.")
+
+    def close(self) -> None:
+        if self._file is not None:
+            with self._lock:
+                self._file.close()
+                self._file = None

@@ -1,0 +1,58 @@
+"""Put the task's workdir and local file_mounts on every node.
+
+The workdir lands in each node's `workdir` (jobs run there); a mount's
+destination is a path on the node, with `~/` meaning the node's home (for
+local nodes, the node directory, so clusters do not write into the real home).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from skyhop.errors import SkyhopError
+from skyhop.execution.progress import Progress
+from skyhop.providers import registry
+from skyhop.providers.base import ClusterInfo, NodeInfo
+from skyhop.spec.task import Task
+
+_BUCKET_SCHEMES = ("s3://", "gs://", "r2://", "az://", "https://", "http://", "cos://", "oci://", "nebius://")
+
+
+def node_path(node: NodeInfo, dest: str) -> str:
+    home = str(node.extra.get("home") or "~")
+    if dest == "~":
+        return home
+    if dest.startswith("~/"):
+        return f"{home}/{dest[2:]}"
+    if not dest.startswith("/"):
+        return f"{home}/{dest}"
+    return dest
+
+
+def check_sources(task: Task) -> None:
+    """Fail before any machine is created when a local source is missing."""
+    if isinstance(task.workdir, str) and not Path(task.workdir).expanduser().is_dir():
+        raise SkyhopError(f"workdir: {task.workdir} is not a directory on this machine.")
+    if isinstance(task.workdir, dict):
+        raise SkyhopError("workdir: git workdirs are not supported yet; use a local directory.")
+    for dest, mount in task.file_mounts.items():
+        source = mount.source
+        if source is None or source.startswith(_BUCKET_SCHEMES):
+            raise SkyhopError(f"file_mounts.{dest}: buckets are not supported yet; use a local path.")
+        if not Path(source).expanduser().exists():
+            raise SkyhopError(f"file_mounts.{dest}: {source} does not exist on this machine.")
+
+
+def sync_task_files(task: Task, info: ClusterInfo, progress: Progress) -> None:
+    if task.workdir is None and not task.file_mounts:
+        return
+    progress.phase("syncing")
+    provider = registry.get(info.provider)
+    for node in info.nodes:
+        runner = provider.runner(info, node)
+        if isinstance(task.workdir, str):
+            runner.sync_up(os.path.abspath(os.path.expanduser(task.workdir)), node.workdir, delete=True)
+        for dest, mount in task.file_mounts.items():
+            assert mount.source is not None  # check_sources ran first
+            runner.sync_up(os.path.abspath(os.path.expanduser(mount.source)), node_path(node, dest))

@@ -1,0 +1,1 @@
+"""The `local` provider: clusters made of directories and processes on this machine."""

@@ -1,0 +1,132 @@
+"""`local`: a cluster is `SKYHOP_HOME/clusters/<name>/node-<rank>/` plus processes.
+
+Always available and free. Every node is this machine (IP 127.0.0.1), so a
+node may ask for at most what the machine has; several nodes or clusters
+share it the way containers without limits would. Stop = end the cluster's
+processes and leave a marker; start = remove the marker (the execution layer
+restarts the agent); terminate = end the processes and delete the directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Iterable
+
+from skyhop import paths
+from skyhop.catalog.offer import Offer
+from skyhop.providers import base
+from skyhop.providers.base import ClusterInfo, LaunchRequest, NodeInfo
+from skyhop.providers.credentials import CheckResult
+from skyhop.providers.errors import CapacityError
+from skyhop.providers.local.machine import this_machine
+from skyhop.providers.local.processes import MARKER, kill_cluster_processes
+from skyhop.providers.runner import LocalRunner
+
+NAME = "local"
+REGION = "local"
+INSTANCE_TYPE = "local"
+STOPPED_MARKER = "stopped"  # written in the head's base dir; the agent's self-stop writes the same file
+
+
+def clusters_dir() -> Path:
+    return paths.home() / "clusters"
+
+
+class LocalProvider:
+    name = NAME
+
+    def check(self) -> CheckResult:
+        m = this_machine()
+        gpus = f", {len(m.gpu_ids)}x {m.gpu_name}" if m.gpu_ids else ""
+        return CheckResult(NAME, True, f"this machine: {m.cpus} CPUs, {m.memory_gib:g} GiB{gpus}")
+
+    def offers(self) -> Iterable[Offer]:
+        """This machine as it is, plus each smaller GPU count so `H100:1` lands on an 8-GPU box."""
+        m = this_machine()
+        yield Offer(NAME, INSTANCE_TYPE, None, 0.0, float(m.cpus), m.memory_gib, REGION, None, 0.0, None, None)
+        for count in range(1, len(m.gpu_ids) + 1):
+            yield Offer(NAME, INSTANCE_TYPE, m.gpu_name, float(count), float(m.cpus), m.memory_gib, REGION, None, 0.0, None, m.gpu_memory_gib)
+
+    def _check_capacity(self, request: LaunchRequest) -> None:
+        m = this_machine()
+        offer = request.offer
+        problems = []
+        if request.cpus is not None and request.cpus > m.cpus:
+            problems.append(f"{request.cpus:g} CPUs asked, this machine has {m.cpus}")
+        if request.memory_gib is not None and request.memory_gib > m.memory_gib:
+            problems.append(f"{request.memory_gib:g} GiB of memory asked, this machine has {m.memory_gib:g}")
+        if offer.accelerator and (offer.accelerator != m.gpu_name or offer.accelerator_count > len(m.gpu_ids)):
+            have = f"{len(m.gpu_ids)}x {m.gpu_name}" if m.gpu_ids else "no GPUs"
+            problems.append(f"{offer.accelerator}:{offer.accelerator_count:g} asked, this machine has {have}")
+        if request.use_spot:
+            problems.append("spot was asked, this machine is not a spot market")
+        if problems:
+            raise CapacityError("The local machine cannot fit this request: " + "; ".join(problems) + ".")
+
+    def launch(self, request: LaunchRequest) -> ClusterInfo:
+        self._check_capacity(request)
+        root = clusters_dir() / request.cluster_name
+        nodes = []
+        try:
+            for rank in range(request.num_nodes):
+                base_dir = root / f"node-{rank}"
+                base_dir.mkdir(parents=True, exist_ok=True)
+                # "home" is where `~/` file_mount destinations land on this node.
+                nodes.append(NodeInfo(rank, "127.0.0.1", str(base_dir), {"home": str(base_dir)}))
+            offer = request.offer
+            gpu_ids = {offer.accelerator: list(this_machine().gpu_ids[: int(offer.accelerator_count)])} if offer.accelerator else {}
+            data = {"root": str(root), "python": sys.executable, "gpu_ids": gpu_ids, "created_at": time.time()}
+            info = ClusterInfo(NAME, request.cluster_name, REGION, None, tuple(nodes), data)
+            _write_json(root / "provider.json", info.to_json())
+        except OSError as error:
+            shutil.rmtree(root, ignore_errors=True)
+            raise CapacityError(f"Could not create the local cluster directory {root}: {error.strerror or error}.") from None
+        return info
+
+    def find(self, cluster_name: str) -> ClusterInfo | None:
+        """What a launch interrupted by a crash left behind, from the directory alone."""
+        path = clusters_dir() / cluster_name / "provider.json"
+        try:
+            return ClusterInfo.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def query(self, cluster: ClusterInfo) -> str:
+        present = [Path(n.base).is_dir() for n in cluster.nodes]
+        if not any(present):
+            return base.TERMINATED
+        if not all(present):
+            return base.PARTIAL
+        if (Path(cluster.head.base) / STOPPED_MARKER).exists():
+            return base.STOPPED
+        return base.RUNNING
+
+    def stop(self, cluster: ClusterInfo) -> None:
+        root = cluster.data["root"]
+        kill_cluster_processes(root)
+        head = Path(cluster.head.base)
+        if head.is_dir():
+            _write_json(head / STOPPED_MARKER, {"reason": "stopped by skyhop", "at": time.time()})
+
+    def start(self, cluster: ClusterInfo) -> ClusterInfo:
+        (Path(cluster.head.base) / STOPPED_MARKER).unlink(missing_ok=True)
+        return cluster
+
+    def terminate(self, cluster: ClusterInfo) -> None:
+        root = cluster.data["root"]
+        kill_cluster_processes(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+    def runner(self, cluster: ClusterInfo, node: NodeInfo) -> LocalRunner:
+        return LocalRunner({MARKER: cluster.data["root"]})
+
+
+def _write_json(path: Path, data: object) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,69 @@
+"""How commands reach a node and files get onto it.
+
+Orchestration talks to every node through a `CommandRunner`; the local
+provider runs plain subprocesses, the SSH provider (later) wraps the same
+calls in ssh/rsync. Commands are argv lists, never shell strings, so user
+text is never re-parsed by a shell on the way.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Mapping, Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class RunResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class CommandRunner(Protocol):
+    def run(self, argv: Sequence[str], *, input: str | None = None, timeout: float | None = None) -> RunResult:
+        """Run to completion and capture output."""
+
+    def popen(self, argv: Sequence[str]) -> "subprocess.Popen[bytes]":
+        """Start a command whose stdout is read as it comes (log streaming)."""
+
+    def sync_up(self, source: str, dest: str, *, delete: bool = False) -> None:
+        """Copy a local file or directory tree to `dest` on the node."""
+
+
+@dataclass(frozen=True)
+class LocalRunner:
+    """Runs on this machine. `env` is added to every process it starts."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
+
+    def run(self, argv: Sequence[str], *, input: str | None = None, timeout: float | None = None) -> RunResult:
+        done = subprocess.run(
+            list(argv), input=input, capture_output=True, text=True, env=self._env(), timeout=timeout, stdin=None if input is not None else subprocess.DEVNULL
+        )
+        return RunResult(done.returncode, done.stdout, done.stderr)
+
+    def popen(self, argv: Sequence[str]) -> "subprocess.Popen[bytes]":
+        return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self._env())
+
+    def sync_up(self, source: str, dest: str, *, delete: bool = False) -> None:
+        src, dst = Path(source), Path(dest)
+        if src.is_dir():
+            if delete and dst.exists():
+                shutil.rmtree(dst)
+            shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+
+
+def read_lines(stream: IO[bytes]):
+    """Decoded lines of a byte stream, as they arrive."""
+    for raw in iter(stream.readline, b""):
+        yield raw.decode("utf-8", errors="replace")

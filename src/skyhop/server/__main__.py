@@ -1,0 +1,78 @@
+"""`python -m skyhop.server`: run the API server (what `skyhop api start` spawns).
+
+Binds first, then publishes `server.json` (url, pid, token; mode 0600) so a
+client that sees the file can connect at once; removes it on a clean exit.
+Requests that a previous, crashed server left running are marked failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+
+from skyhop import __version__, paths
+
+
+def write_info(host: str, port: int, token: str) -> None:
+    info = {"url": f"http://{host}:{port}", "pid": os.getpid(), "token": token, "version": __version__, "started_at": time.time()}
+    path = paths.server_info_file()
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f)
+    os.replace(tmp, path)
+
+
+def remove_info() -> None:
+    path = paths.server_info_file()
+    try:
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m skyhop.server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    args = parser.parse_args(argv)
+
+    paths.api_dir().mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    import uvicorn
+
+    from skyhop.server.app import create_app
+    from skyhop.state.store import StateStore
+
+    store = StateStore()
+    orphans = store.fail_orphaned_requests(os.getpid())
+    if orphans:
+        logging.getLogger("skyhop.server").warning("marked %d request(s) of a previous server as failed", len(orphans))
+    token = secrets.token_urlsafe(24)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(128)
+    sock.set_inheritable(False)
+    app = create_app(store, token)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    write_info(args.host, sock.getsockname()[1], token)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        remove_info()
+        app.state.executor.shutdown()
+
+
+if __name__ == "__main__":
+    main()

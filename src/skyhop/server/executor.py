@@ -1,0 +1,82 @@
+"""Long operations as requests: run in background threads, logged, cancellable.
+
+A request outlives the HTTP call that made it: its events go to a log file a
+client can re-attach to, and a client that goes away (Ctrl-C) leaves it
+running. Cancelling sets a flag the operation checks between phases; the
+operation then removes what it created.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+from skyhop import paths
+from skyhop.errors import SkyhopError
+from skyhop.execution.progress import Progress, RequestCancelled
+
+log = logging.getLogger("skyhop.server")
+
+Operation = Callable[[dict[str, Any], Progress], Any]
+
+
+class Executor:
+    def __init__(self, store, operations: dict[str, Operation], workers: int = 32) -> None:
+        self.store = store
+        self.operations = operations
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="request")
+        self._running: dict[str, Progress] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, name: str, body: dict[str, Any], *, stored_body: dict[str, Any], cluster: str | None, user: str | None) -> str:
+        if name not in self.operations:
+            raise SkyhopError(f"Unknown request type '{name}'. Known: {', '.join(sorted(self.operations))}.")
+        request_id = uuid.uuid4().hex
+        log_path = paths.api_dir() / "requests" / f"{request_id}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.touch()
+        self.store.create_request(name, stored_body, cluster=cluster, user=user, log_path=str(log_path), request_id=request_id)
+        progress = Progress(log_path)
+        with self._lock:
+            self._running[request_id] = progress
+        self._pool.submit(self._run, request_id, name, body, progress)
+        return request_id
+
+    def _run(self, request_id: str, name: str, body: dict[str, Any], progress: Progress) -> None:
+        started = self.store.start_request(request_id, os.getpid())
+        try:
+            if started.status != "RUNNING":
+                return  # ended while queued (e.g. failed as an orphan)
+            progress.check_cancelled()
+            result = self.operations[name](body, progress)
+        except RequestCancelled as error:
+            self.store.finish_request(request_id, "CANCELLED", error=str(error))
+        except SkyhopError as error:
+            self.store.finish_request(request_id, "FAILED", error=str(error))
+        except BaseException as error:  # a bug: keep the server alive, tell the user where to look
+            log.error("request %s (%s) failed:\n%s", request_id, name, traceback.format_exc())
+            self.store.finish_request(
+                request_id, "FAILED", error=f"Internal error in the API server ({type(error).__name__}: {error}); details in {paths.api_dir() / 'server.log'}."
+            )
+        else:
+            self.store.finish_request(request_id, "SUCCEEDED", result=result)
+        finally:
+            progress.close()
+            with self._lock:
+                self._running.pop(request_id, None)
+
+    def cancel(self, request_id: str) -> bool:
+        with self._lock:
+            progress = self._running.get(request_id)
+        if progress is None:
+            return False
+        progress.cancel_event.set()
+        return True
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,56 @@
+"""What each request type does: JSON body in, JSON result out, via `skyhop.execution`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skyhop.errors import SkyhopError
+from skyhop.execution.progress import Progress
+
+
+def _task(body: dict[str, Any]):
+    from skyhop.spec.task import Task
+
+    return Task.from_dict(body["task"], env_overrides=body.get("envs") or None)
+
+
+def _cluster_name(body: dict[str, Any]) -> str:
+    from skyhop.execution.names import check_cluster_name
+
+    name = body.get("cluster")
+    if not isinstance(name, str):
+        raise SkyhopError("A cluster name is required.")
+    return check_cluster_name(name)
+
+
+def make_operations(store) -> dict[str, Any]:
+    from skyhop.execution import launch as launching
+    from skyhop.execution import lifecycle
+
+    def launch(body: dict[str, Any], progress: Progress) -> Any:
+        options = launching.LaunchOptions(
+            cluster_name=_cluster_name(body),
+            detach_run=bool(body.get("detach_run")),
+            dryrun=bool(body.get("dryrun")),
+            down=bool(body.get("down")),
+            idle_minutes=body.get("idle_minutes"),
+            no_setup=bool(body.get("no_setup")),
+        )
+        return launching.launch(_task(body), options, progress, store)
+
+    def exec_(body: dict[str, Any], progress: Progress) -> Any:
+        return launching.exec_task(_task(body), _cluster_name(body), bool(body.get("detach_run")), progress, store)
+
+    def stop(body: dict[str, Any], progress: Progress) -> Any:
+        progress.phase("stopping")
+        return lifecycle.stop(store, _cluster_name(body))
+
+    def start(body: dict[str, Any], progress: Progress) -> Any:
+        progress.phase("starting")
+        return lifecycle.start(store, _cluster_name(body))
+
+    def down(body: dict[str, Any], progress: Progress) -> Any:
+        progress.phase("tearing down")
+        return lifecycle.down(store, _cluster_name(body))
+
+    return {"launch": launch, "exec": exec_, "stop": stop, "start": start, "down": down}

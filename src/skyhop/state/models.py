@@ -1,0 +1,125 @@
+"""The SQLAlchemy tables of the state database.
+
+Kept portable between SQLite (default) and PostgreSQL (team servers): JSON
+columns use `sqlalchemy.JSON`, times are unix seconds in DOUBLE columns (no
+timezone handling, no backend-specific date functions), and there are no server
+defaults: every value is written by Python, so both backends store the same.
+
+The schema is created and changed only by the Alembic migrations in
+`skyhop.state.migrations`; a test checks that they produce exactly these
+tables. Change both together (see that package's docstring).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Double, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Deterministic constraint and index names, so later migrations can refer to
+#: them by name on every backend (SQLite batch migrations need names).
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+NAME = String(255)
+STATUS = String(32)
+TIME = Double()
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, float: Double(), str: String(255)}
+
+
+class Cluster(Base):
+    """A live cluster; the row is deleted when the cluster is terminated."""
+
+    __tablename__ = "clusters"
+
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(128))
+    zone: Mapped[str | None] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(STATUS)
+    num_nodes: Mapped[int] = mapped_column(Integer)
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON)
+    handle: Mapped[dict[str, Any]] = mapped_column(JSON)
+    hourly_price: Mapped[float] = mapped_column(Double)
+    autostop_minutes: Mapped[float | None] = mapped_column(Double)
+    autostop_down: Mapped[bool]
+    setup_hash: Mapped[str | None] = mapped_column(String(128))
+    user: Mapped[str | None] = mapped_column(NAME)
+    launched_at: Mapped[float] = mapped_column(TIME)
+    status_updated_at: Mapped[float] = mapped_column(TIME)
+
+
+class ClusterEventRow(Base):
+    """Append-only history of billable transitions; outlives the cluster row.
+
+    `cluster` is deliberately not a foreign key: TERMINATE is written as the
+    cluster row is deleted, and the history must stay for cost reports.
+    """
+
+    __tablename__ = "cluster_events"
+    __table_args__ = (Index("ix_cluster_events_cluster_id", "cluster", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    cluster: Mapped[str] = mapped_column(NAME)
+    event: Mapped[str] = mapped_column(STATUS)
+    at: Mapped[float] = mapped_column(TIME)
+    hourly_price: Mapped[float] = mapped_column(Double)
+    provider: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(128))
+    num_nodes: Mapped[int] = mapped_column(Integer)
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON)
+    user: Mapped[str | None] = mapped_column(NAME)
+
+
+class Job(Base):
+    """The broker's mirror of one job in a cluster's node agent queue."""
+
+    __tablename__ = "jobs"
+
+    cluster: Mapped[str] = mapped_column(NAME, ForeignKey("clusters.name", ondelete="CASCADE"), primary_key=True)
+    job_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name: Mapped[str | None] = mapped_column(NAME)
+    user: Mapped[str | None] = mapped_column(NAME)
+    status: Mapped[str] = mapped_column(STATUS)
+    submitted_at: Mapped[float] = mapped_column(TIME)
+    started_at: Mapped[float | None] = mapped_column(TIME)
+    ended_at: Mapped[float | None] = mapped_column(TIME)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    num_nodes: Mapped[int] = mapped_column(Integer)
+    resources: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Request(Base):
+    """One API server request and its outcome."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_status", "status"),
+        Index("ix_requests_created_at", "created_at"),
+    )
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(STATUS)
+    cluster: Mapped[str | None] = mapped_column(NAME)
+    user: Mapped[str | None] = mapped_column(NAME)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # none_as_null: a missing result is SQL NULL, not the JSON text 'null'.
+    result: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(TIME)
+    started_at: Mapped[float | None] = mapped_column(TIME)
+    finished_at: Mapped[float | None] = mapped_column(TIME)
+    server_pid: Mapped[int | None] = mapped_column(Integer)
+    log_path: Mapped[str] = mapped_column(Text)

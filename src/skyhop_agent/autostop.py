@@ -1,0 +1,85 @@
+"""Autostop: the stored setting, how long the cluster has been idle, and the action.
+
+The setting lives in a file (`BASE/autostop.json`) rather than in the daemon's
+memory so it survives daemon restarts and any CLI call can change it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from typing import Any
+
+from skyhop_agent import jobtable, lifecycle
+from skyhop_agent.config import Cluster
+from skyhop_agent.errors import AgentError
+from skyhop_agent.paths import Layout, write_json_atomically
+
+OFF = {"idle_minutes": None, "down": False, "set_at": None}
+
+
+def read(layout: Layout) -> dict[str, Any] | None:
+    try:
+        with open(layout.autostop) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def enable(layout: Layout, idle_minutes: float, down: bool) -> dict[str, Any]:
+    if idle_minutes < 0:
+        raise AgentError(f"--idle-minutes must be >= 0, got {idle_minutes:g}.")
+    setting = {"idle_minutes": idle_minutes, "down": down, "set_at": time.time()}
+    write_json_atomically(layout.autostop, setting)
+    return setting
+
+
+def disable(layout: Layout) -> dict[str, Any]:
+    try:
+        os.remove(layout.autostop)
+    except FileNotFoundError:
+        pass
+    return OFF
+
+
+def idle_since(conn: sqlite3.Connection, floor: float, setting: dict[str, Any]) -> float | None:
+    """When the cluster became idle, or None while a job is queued or running.
+
+    Idle time counts from the latest of `floor` (the daemon's start, or its
+    last failed attempt), the setting's time, and any job's submission or end.
+    """
+    if jobtable.in_states(conn, (jobtable.PENDING, jobtable.SETTING_UP, jobtable.RUNNING)):
+        return None
+    return max(t for t in (floor, setting["set_at"], jobtable.last_activity(conn)) if t is not None)
+
+
+def act(layout: Layout, cluster: Cluster, conn: sqlite3.Connection, setting: dict[str, Any]) -> bool:
+    """Stop or take down the cluster; True when done (the daemon then exits).
+
+    A cluster config with `autostop_hooks` gets its hook command instead of the
+    built-in action, which only fits the local provider; for a cloud node the
+    hook asks the cloud to stop or delete this very machine.
+    """
+    action = "down" if setting["down"] else "stop"
+    hook = (cluster.autostop_hooks or {}).get(action)
+    if hook is None:
+        lifecycle.halt(layout, cluster, conn, reason="autostop")
+        if setting["down"]:
+            lifecycle.remove_dirs(cluster)
+        return True
+    sys.stdout.flush()
+    try:
+        code = subprocess.run(hook, stdin=subprocess.DEVNULL, stdout=sys.stdout, stderr=sys.stderr).returncode
+    except OSError as e:
+        code, why = None, str(e)
+    else:
+        why = f"exit code {code}"
+    if code != 0:
+        print(f"autostop: the {action} hook {hook} failed ({why})", flush=True)
+        return False
+    write_json_atomically(layout.stopped, {"reason": "autostop", "at": time.time()})
+    return True

@@ -1,0 +1,139 @@
+"""The head daemon: the background half of the job queue, and autostop.
+
+Scheduling already happens inline on submit and when a driver finishes; the
+daemon is the safety net that notices drivers that died without reporting
+(SIGKILL, OOM killer), starts what a crash left queued, and stops the cluster
+once it has been idle long enough.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+import traceback
+
+from skyhop_agent import DAEMON_VERB, DRIVER_VERB, autostop, cancel, config, jobtable, proctree, scheduler, selfexec
+from skyhop_agent.paths import Layout
+
+TICK_S = 0.5
+
+
+def _log(message: str) -> None:
+    """A line in daemon.log (the daemon's stdout)."""
+    print(time.strftime("%Y-%m-%d %H:%M:%S ") + message, flush=True)
+
+
+def recorded_pid(layout: Layout) -> int | None:
+    """The pid in `daemon.pid`, alive or not."""
+    try:
+        with open(layout.daemon_pid) as f:
+            return int(f.read().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def running_pid(layout: Layout) -> int | None:
+    """The pid of this cluster's daemon if it is running (not merely a reused pid)."""
+    pid = recorded_pid(layout)
+    return pid if proctree.is_agent_process(pid, layout.base, DAEMON_VERB) else None
+
+
+def start(layout: Layout) -> int:
+    """Start the daemon unless it runs already; clears the `stopped` marker. Returns its pid."""
+    with open(layout.daemon_lock, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two concurrent starts must not make two daemons
+        pid = running_pid(layout)
+        if pid is None:
+            pid = selfexec.spawn(layout, [DAEMON_VERB], layout.daemon_log).pid
+            with open(layout.daemon_pid + ".tmp", "w") as f:
+                f.write(str(pid))
+            os.replace(layout.daemon_pid + ".tmp", layout.daemon_pid)
+        try:
+            os.remove(layout.stopped)
+        except FileNotFoundError:
+            pass
+        return pid
+
+
+def stop(layout: Layout) -> None:
+    """Stop the daemon (SIGTERM, then SIGKILL after a grace period); running jobs are left alone."""
+    pid = recorded_pid(layout)
+    if proctree.is_agent_process(pid, layout.base, DAEMON_VERB):
+        proctree.terminate(pid)
+    _forget_pid(layout, pid)
+
+
+def _forget_pid(layout: Layout, pid: int | None) -> None:
+    """Remove `daemon.pid` if it still names `pid` (a newer daemon may have replaced it)."""
+    if recorded_pid(layout) == pid:
+        try:
+            os.remove(layout.daemon_pid)
+        except FileNotFoundError:
+            pass
+
+
+class _Daemon:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.conn: sqlite3.Connection = jobtable.connect(layout)
+        # Idle time never counts from before the daemon ran (or last tried to stop).
+        self.idle_floor = time.time()
+        # Drivers we spawned; polled so they do not stay zombies (which would look alive to `kill -0`).
+        self.drivers: list[subprocess.Popen] = []
+
+    def _fail_orphaned_jobs(self) -> None:
+        for job in jobtable.in_states(self.conn, jobtable.ACTIVE):
+            if proctree.is_agent_process(job.driver_pid, self.layout.base, DRIVER_VERB):
+                continue
+            reason = "job driver exited unexpectedly"
+            if jobtable.finish(self.conn, job.job_id, jobtable.FAILED, None, reason, only_from=jobtable.ACTIVE):
+                _log(f"job {job.job_id}: {reason}; ending its processes")
+                cancel.kill_job_processes(self.layout, [job])
+
+    def tick(self) -> bool:
+        """One round of upkeep; True when autostop stopped the cluster."""
+        cluster = config.load(self.layout)
+        self.drivers = [driver for driver in self.drivers if driver.poll() is None]
+        self._fail_orphaned_jobs()
+        self.drivers += scheduler.schedule(self.layout, cluster, self.conn)
+        setting = autostop.read(self.layout)
+        if setting is None:
+            return False
+        since = autostop.idle_since(self.conn, self.idle_floor, setting)
+        if since is None or time.time() - since < setting["idle_minutes"] * 60:
+            return False
+        action = "down" if setting["down"] else "stop"
+        _log(f"autostop: idle for {setting['idle_minutes']:g} min; {action}")
+        if autostop.act(self.layout, cluster, self.conn, setting):
+            return True
+        self.idle_floor = time.time()  # try again after another idle period
+        return False
+
+
+def serve(layout: Layout) -> None:
+    """Run the daemon until SIGTERM, autostop, or the cluster's files vanish."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    daemon = _Daemon(layout)
+    _log(f"daemon started (pid {os.getpid()})")
+    try:
+        while not stopping.is_set():
+            if not os.path.exists(layout.cluster_json):
+                _log("cluster config is gone; exiting")
+                return
+            try:
+                if daemon.tick():
+                    return
+            except Exception:
+                traceback.print_exc()
+            stopping.wait(TICK_S)
+        _log("daemon stopped by signal")
+    finally:
+        if os.path.isdir(layout.base):
+            _forget_pid(layout, os.getpid())

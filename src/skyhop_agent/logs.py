@@ -1,0 +1,107 @@
+"""Job log files: copying node output into them, and streaming them back out.
+
+Each node's output goes to `node-R.log` raw and to the job's `run.log`, which
+is what users read; with several nodes every `run.log` line carries a
+`(node-R) ` prefix, so only whole lines go there (a partial line would be
+interleaved with other nodes' output). Output is read in chunks as it comes
+so progress shows up at once, and decoded leniently: a job printing bytes
+that are not UTF-8 must not break its own logging.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import threading
+import time
+from typing import IO, Callable
+
+from skyhop_agent.paths import Layout
+
+_CHUNK = 65536
+# How often `logs --follow` looks for more output; short so `exec` stays snappy.
+FOLLOW_POLL_S = 0.02
+
+
+class JobLogs:
+    """The open log files of one job, written by one pump thread per node process."""
+
+    def __init__(self, layout: Layout, job_id: int, num_nodes: int) -> None:
+        os.makedirs(layout.job_dir(job_id), exist_ok=True)
+        self._combined = open(layout.run_log(job_id), "a", encoding="utf-8")
+        self._nodes = [open(layout.node_log(job_id, rank), "a", encoding="utf-8") for rank in range(num_nodes)]
+        self._prefixed = num_nodes > 1
+        self._lock = threading.Lock()
+
+    def pump(self, rank: int, pipe: IO[bytes]) -> None:
+        """Copy one node process's output until it closes its end of the pipe."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        partial = ""
+        while True:
+            chunk = pipe.read1(_CHUNK)  # type: ignore[attr-defined]  # returns whatever has arrived
+            text = decoder.decode(chunk, final=not chunk)
+            if text:
+                self._nodes[rank].write(text)
+                self._nodes[rank].flush()
+            if self._prefixed:
+                complete, newline, partial = (partial + text).rpartition("\n")
+                lines = complete.split("\n") if newline else []
+                if not chunk and partial:
+                    lines.append(partial)
+                text = "".join(f"(node-{rank}) {line}\n" for line in lines)
+            if text:
+                with self._lock:
+                    self._combined.write(text)
+                    self._combined.flush()
+            if not chunk:
+                return
+
+    def close(self) -> None:
+        for f in [self._combined] + self._nodes:
+            f.close()
+
+
+def _tail_offset(f: IO[bytes], lines: int) -> int:
+    """Where the last `lines` lines of `f` begin."""
+    end = f.seek(0, os.SEEK_END)
+    if lines <= 0:
+        return end
+    pos, data = end, b""
+    while pos > 0 and data.count(b"\n") <= lines:
+        step = min(_CHUNK, pos)
+        pos -= step
+        f.seek(pos)
+        data = f.read(step) + data
+    trailing = data.endswith(b"\n")
+    parts = (data[:-1] if trailing else data).split(b"\n")
+    if len(parts) <= lines:
+        return pos
+    return end - len(b"\n".join(parts[-lines:])) - int(trailing)
+
+
+def stream(path: str, out: IO[bytes], follow: bool, tail: int | None, finished: Callable[[], bool]) -> None:
+    """Copy the log at `path` to `out`; with `follow`, until `finished()` and nothing is left.
+
+    `finished()` is asked before each drain, so output written before the job
+    became terminal is always copied before we stop.
+    """
+    f = None
+    try:
+        while True:
+            done = follow and finished()
+            if f is None and os.path.exists(path):
+                f = open(path, "rb")
+                if tail is not None:
+                    f.seek(_tail_offset(f, tail))
+            if f is not None:
+                chunk = f.read(_CHUNK)
+                while chunk:
+                    out.write(chunk)
+                    out.flush()
+                    chunk = f.read(_CHUNK)
+            if not follow or done:
+                return
+            time.sleep(FOLLOW_POLL_S)
+    finally:
+        if f is not None:
+            f.close()

@@ -1,0 +1,129 @@
+"""Processes: liveness, identity, descendants, and killing whole trees.
+
+A job can start background processes, and some of them (`setsid`, daemons)
+leave the job's process group, so killing the group alone is not enough; we
+also walk the parent links to find every descendant. Zombies count as gone:
+they hold no resources and their parent may never reap them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Iterable
+
+# How long a process tree gets to exit after SIGTERM before it gets SIGKILL.
+GRACE_S = 2.0
+_POLL_S = 0.02
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return not os.path.isdir("/proc")  # without /proc, kill(0) is all we know
+    return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] not in (b"Z", b"X")
+
+
+def is_agent_process(pid: int | None, base: str, verb: str) -> bool:
+    """Whether `pid` is (still) our `verb` process for this base, not a reused pid."""
+    if not pid or not pid_alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except FileNotFoundError:
+        return not os.path.isdir("/proc")
+    except OSError:
+        return False
+    return b"skyhop_agent" in argv and verb.encode() in argv and base.encode() in argv
+
+
+def _parent_links() -> list[tuple[int, int]]:
+    """(pid, ppid) of every process: from /proc, else from `ps`."""
+    if os.path.isdir("/proc"):
+        links = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue  # exited while we looked
+            fields = stat[stat.rindex(b")") + 2 :].split()
+            links.append((int(name), int(fields[1])))
+        return links
+    out = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], stdout=subprocess.PIPE, check=True).stdout
+    return [(int(pid), int(ppid)) for pid, ppid in (line.split() for line in out.decode().splitlines() if line.strip())]
+
+
+def descendants(roots: Iterable[int]) -> set[int]:
+    """Every live process below `roots` (the roots themselves not included)."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in _parent_links():
+        children.setdefault(ppid, []).append(pid)
+    found: set[int] = set()
+    todo = list(roots)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _signal_all(pids: Iterable[int], pgids: Iterable[int], sig: int) -> None:
+    for pgid in pgids:
+        try:
+            os.killpg(pgid, sig)
+        except OSError:
+            pass
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+
+
+def _wait_gone(pids: set[int], grace: float) -> set[int]:
+    """The processes of `pids` still alive after up to `grace` seconds."""
+    deadline = time.monotonic() + grace
+    while pids and time.monotonic() < deadline:
+        time.sleep(_POLL_S)
+        pids = {pid for pid in pids if pid_alive(pid)}
+    return pids
+
+
+def terminate(pid: int, grace: float = GRACE_S) -> None:
+    """SIGTERM one process, SIGKILL it if still there after `grace`; its children are left alone."""
+    _signal_all([pid], (), signal.SIGTERM)
+    _signal_all(_wait_gone({pid}, grace), (), signal.SIGKILL)
+
+
+def kill_tree(roots: Iterable[int], pgids: Iterable[int] = (), grace: float = GRACE_S) -> None:
+    """SIGTERM `roots`, their descendants and the process groups `pgids`; SIGKILL what is left after `grace`.
+
+    The tree is listed before any signal is sent, since a killed parent's
+    children get reparented and could no longer be found through it.
+    The caller's own pid and process group are never targets, so a driver can
+    pass its own pid to clear out everything it started.
+    """
+    me = os.getpid()
+    pgids = {g for g in pgids if g > 1 and g != os.getpgrp()}
+    roots = {pid for pid in roots if pid > 1}
+    targets = (roots | descendants(roots)) - {me}
+    _signal_all(targets, pgids, signal.SIGTERM)
+    survivors = _wait_gone({pid for pid in targets if pid_alive(pid)}, grace)
+    # A stubborn process may have started children during the grace period.
+    survivors = {pid for pid in survivors | descendants(survivors | roots) if pid != me and pid_alive(pid)}
+    _signal_all(survivors, pgids, signal.SIGKILL)

@@ -1,0 +1,69 @@
+"""Crash safety: kill -9 the API server mid-launch and while jobs run; Ctrl-C detaches; api cancel cleans up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+from conftest import cluster_processes, pid_gone, wait_for
+
+
+def _kill_server(sky) -> None:
+    pid = sky.server_pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: pid_gone(pid), what="server to die")
+
+
+def test_server_killed_while_a_job_runs(sky):
+    sky("launch", "-y", "-d", "-c", "crash", "sleep 3; echo survived", check=True)
+    _kill_server(sky)
+    rows = sky.clusters()  # auto-starts a new server
+    assert rows["crash"]["status"] == "UP"
+    wait_for(lambda: sky.jobs("crash")[1]["status"] == "SUCCEEDED", what="the job to finish without the server")
+    assert "survived" in sky("logs", "crash", "1", check=True).out
+    sky("down", "-y", "crash", check=True)
+    assert cluster_processes(sky.skyhop_home) == []
+
+
+def test_server_killed_during_launch(sky):
+    task = sky.task("slow.yaml", "setup: sleep 2\nrun: sleep 1; echo done\n")
+    client = sky.popen("launch", "-y", "-c", "mid", task)
+    wait_for(lambda: (sky.node_dir("mid") / "agent").is_dir(), what="provisioning to start")
+    _kill_server(sky)
+    client.wait(timeout=60)
+    assert client.returncode != 0
+    rows = sky.json("status", "--refresh")
+    assert [r["name"] for r in rows] == ["mid"]  # not forgotten
+    requests = sky.json("api", "status")["requests"]
+    launch = next(r for r in requests if r["name"] == "launch")
+    assert launch["status"] == "FAILED" and "restarted" in launch["error"]
+    sky("down", "-y", "mid", check=True)
+    assert not sky.node_dir("mid").exists() and cluster_processes(sky.skyhop_home) == []
+
+
+def test_ctrl_c_detaches_and_api_logs_reattaches(sky):
+    client = sky.popen("launch", "-y", "-c", "detach", "sleep 2; echo finished-anyway")
+    wait_for(lambda: (sky.node_dir("detach") / "jobs.db").exists(), what="the job to be submitted")
+    client.send_signal(signal.SIGINT)
+    _, err = client.communicate(timeout=60)
+    assert client.returncode == 130 and "Detached" in err and "Traceback" not in err
+    request_id = err.split("skyhop api logs ")[1].split()[0]
+    reattached = sky("api", "logs", request_id, check=True)
+    assert "finished-anyway" in reattached.out
+    assert sky.jobs("detach")[1]["status"] == "SUCCEEDED"
+
+
+def test_api_cancel_removes_what_the_launch_created(sky):
+    task = sky.task("cancel.yaml", "setup: sleep 300\nrun: echo never\n")
+    client = sky.popen("launch", "-y", "-c", "cxl", task)
+    wait_for(lambda: sky.json("api", "status")["requests"], what="the request")
+    request_id = next(r["request_id"] for r in sky.json("api", "status")["requests"] if r["name"] == "launch")
+    wait_for(lambda: (sky.node_dir("cxl") / "jobs.db").exists(), what="setup to start")
+    sky("api", "cancel", request_id, check=True)
+    client.wait(timeout=60)
+    assert client.returncode != 0
+    wait_for(lambda: "cxl" not in sky.clusters(), what="the cancelled launch's cluster to go")
+    assert cluster_processes(sky.skyhop_home) == []
+    record = json.loads(sky("api", "status", "--output", "json", check=True).out)["requests"]
+    assert next(r for r in record if r["request_id"] == request_id)["status"] == "CANCELLED"

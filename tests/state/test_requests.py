@@ -1,0 +1,70 @@
+"""API server requests: lifecycle, listing, and failing orphans after a crash."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from skyhop.state.errors import RequestNotFoundError
+from skyhop.state.records import ORPHANED_REQUEST_ERROR
+
+
+def test_request_lifecycle(store):
+    created = store.create_request("launch", {"task": {"run": "echo hi"}}, cluster="c1", user="alice", log_path="/l/1.log")
+    assert (created.status, created.server_pid, created.started_at, created.result) == ("PENDING", os.getpid(), None, None)
+    assert len(created.request_id) == 32
+    running = store.start_request(created.request_id, server_pid=4242)
+    assert (running.status, running.server_pid) == ("RUNNING", 4242)
+    assert running.started_at is not None
+    done = store.finish_request(created.request_id, "SUCCEEDED", result={"job_id": 1, "ips": ["1.2.3.4"]})
+    assert done.status == "SUCCEEDED" and done.result == {"job_id": 1, "ips": ["1.2.3.4"]} and done.finished_at is not None
+    assert store.get_request(created.request_id) == done
+    assert store.get_request("nope") is None
+
+
+def test_first_outcome_wins_and_cancelled_requests_do_not_start(store):
+    request = store.create_request("exec", {}, log_path="/l", request_id="r1")
+    assert store.finish_request("r1", "CANCELLED").status == "CANCELLED"
+    assert store.start_request("r1", server_pid=1).status == "CANCELLED"
+    late = store.finish_request("r1", "FAILED", error="boom")
+    assert (late.status, late.error) == ("CANCELLED", None)
+    assert request.request_id == "r1"
+
+
+def test_bad_finish_status_and_unknown_ids(store):
+    store.create_request("exec", {}, log_path="/l", request_id="r1")
+    with pytest.raises(ValueError, match="RUNNING"):
+        store.finish_request("r1", "RUNNING")
+    with pytest.raises(RequestNotFoundError):
+        store.start_request("nope", 1)
+    with pytest.raises(RequestNotFoundError):
+        store.finish_request("nope", "FAILED")
+
+
+def test_list_requests_newest_first_and_active_only(store):
+    for i in range(5):
+        store.create_request("status", {"i": i}, log_path="/l", request_id=f"r{i}")
+    store.finish_request("r1", "SUCCEEDED", result=[1, 2])
+    store.start_request("r2", 1)
+    assert [r.request_id for r in store.list_requests()] == ["r4", "r3", "r2", "r1", "r0"]
+    assert [r.request_id for r in store.list_requests(limit=2)] == ["r4", "r3"]
+    assert [r.request_id for r in store.list_requests(active_only=True)] == ["r4", "r3", "r2", "r0"]
+    assert store.get_request("r1").result == [1, 2]
+
+
+def test_fail_orphaned_requests(store):
+    store.create_request("launch", {}, log_path="/l", request_id="old-pending", server_pid=111)
+    store.create_request("launch", {}, log_path="/l", request_id="old-running", server_pid=111)
+    store.start_request("old-running", 111)
+    store.create_request("launch", {}, log_path="/l", request_id="old-done", server_pid=111)
+    store.finish_request("old-done", "SUCCEEDED")
+    store.create_request("launch", {}, log_path="/l", request_id="mine", server_pid=222)
+    assert store.fail_orphaned_requests(alive_pid=222) == ["old-pending", "old-running"]
+    for request_id in ("old-pending", "old-running"):
+        request = store.get_request(request_id)
+        assert (request.status, request.error) == ("FAILED", ORPHANED_REQUEST_ERROR)
+        assert request.finished_at is not None
+    assert store.get_request("old-done").status == "SUCCEEDED"
+    assert store.get_request("mine").status == "PENDING"
+    assert store.fail_orphaned_requests(alive_pid=222) == []
