@@ -1,8 +1,9 @@
-"""Measure skyhop's latency budgets: CLI start-up, catalog load, optimize.
+"""Measure skyhop's latency budgets: CLI start-up, catalog load, optimize, launch/exec.
 
     .venv/bin/python benchmarks/run.py                 # everything, markdown table on stdout
     .venv/bin/python benchmarks/run.py --json          # ...and benchmarks/out/results-<date>.json
     .venv/bin/python benchmarks/run.py --only optimize --repeat 50
+    .venv/bin/python benchmarks/run.py --only run      # launch/exec on the local provider
 
 Start-up is timed as whole subprocesses (what a user waits for); catalog
 loads and optimize run in this process on a synthetic 100,000-offer catalog
@@ -31,12 +32,14 @@ from typing import Any, Callable
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 DEFAULT_CATALOG = OUT / "catalog-100k"
-SECTIONS = ("startup", "load", "optimize")
+SECTIONS = ("startup", "load", "optimize", "run")
 
 # Budgets in milliseconds (median). None: reported for reference only.
 BUDGET_HELP_MS = 150.0
 BUDGET_IMPORT_MS = 45.0
 BUDGET_OPTIMIZE_MS = 20.0
+BUDGET_LAUNCH_MS = 1500.0
+BUDGET_EXEC_MS = 300.0
 
 # ~20 representative requests: (label, task as a YAML-shaped dict).
 REQUESTS: list[tuple[str, dict[str, Any]]] = [
@@ -182,6 +185,46 @@ def bench_optimize(catalog_dir: Path, home: Path, repeat: int) -> list[dict[str,
     return rows
 
 
+def bench_run(catalog: Path, home: Path, repeat: int) -> list[dict[str, Any]]:
+    """Launch and exec on the local provider, as whole CLI processes (to process exit).
+
+    "cold launch" is a new cluster each time with the API server already up
+    (the budget); "fully cold" also starts the API server. Clusters are taken
+    down between runs, outside the timing.
+    """
+    env = scratch_env(catalog, home)
+    sky = skyhop_command()
+    counter = iter(range(10**6))
+    names: list[str] = []
+
+    def launch() -> None:
+        names.append(f"bench-{next(counter)}")
+        run_process(sky + ["launch", "-y", "-c", names[-1], "echo hi"], env)
+
+    def down_last() -> None:
+        if names:
+            run_process(sky + ["down", "-y", names.pop()], env)
+
+    def stop_server() -> None:
+        down_last()
+        run_process(sky + ["api", "stop"], env)
+
+    rows = []
+    try:
+        samples = timed(launch, max(3, repeat // 3), warmup=0, setup=stop_server)
+        rows.append({"section": "run", "name": "launch `echo hi` on local, fully cold (starts the API server too)", "budget_ms": None, **summary(samples)})
+        samples = timed(launch, repeat, warmup=1, setup=down_last)
+        rows.append({"section": "run", "name": "launch `echo hi` on local, new cluster (API server up)", "budget_ms": BUDGET_LAUNCH_MS, **summary(samples)})
+        samples = timed(lambda: run_process(sky + ["exec", names[-1], "echo hi"], env), repeat, warmup=2)
+        rows.append({"section": "run", "name": "exec `echo hi` on a warm local cluster", "budget_ms": BUDGET_EXEC_MS, **summary(samples)})
+        samples = timed(lambda: run_process(sky + ["status", "--output", "json"], env), repeat, warmup=1)
+        rows.append({"section": "run", "name": "status --output json (1 local cluster)", "budget_ms": None, **summary(samples)})
+    finally:
+        down_last()
+        subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
+    return rows
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| measurement | runs | median ms | p90 ms | budget ms | within |", "| --- | ---: | ---: | ---: | ---: | :---: |"]
     for row in rows:
@@ -219,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += bench_load(args.catalog, home, args.repeat or 7)
         if "optimize" in sections:
             rows += bench_optimize(args.catalog, home, args.repeat or 31)
+        if "run" in sections:
+            rows += bench_run(args.catalog, home, args.repeat or 15)
 
     print(markdown(rows))
     optimize_rows = [r for r in rows if r["section"] == "optimize"]
