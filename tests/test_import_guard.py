@@ -51,6 +51,17 @@ def test_help_does_not_import_the_commands(isolated_home):
     assert not {"skyhop.cli.optimize_cmd", "skyhop.cli.gpus_cmd", "skyhop.cli.check_cmd", "skyhop.sdk", "skyhop.catalog.load"} & set(modules)
 
 
+CLIENT = "import skyhop.cli.launch_cmd, skyhop.cli.cluster_cmds, skyhop.cli.job_cmds, skyhop.cli.api_cmd, skyhop.client.sdk\n"
+
+
+def test_the_client_side_of_cluster_verbs_stays_off_the_server_stack(isolated_home):
+    """The CLI talks HTTP with the stdlib: the server's libraries load only in the server."""
+    modules = modules_after(CLIENT, isolated_home)
+    loaded = {m.split(".")[0] for m in modules} | set(modules)
+    assert "skyhop.client.http" in loaded
+    assert not {"sqlalchemy", "fastapi", "uvicorn", "starlette", "pydantic", "alembic", "skyhop.state.store", "skyhop.server.app"} & loaded
+
+
 def test_the_guard_can_see_a_heavy_import(isolated_home):
     """The check itself works: importing yaml is noticed."""
     assert heavy_in(modules_after("import skyhop, yaml", isolated_home)) == ["yaml"]

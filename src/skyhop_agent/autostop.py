@@ -7,6 +7,7 @@ memory so it survives daemon restarts and any CLI call can change it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import subprocess
@@ -31,8 +32,8 @@ def read(layout: Layout) -> dict[str, Any] | None:
 
 
 def enable(layout: Layout, idle_minutes: float, down: bool) -> dict[str, Any]:
-    if idle_minutes < 0:
-        raise AgentError(f"--idle-minutes must be >= 0, got {idle_minutes:g}.")
+    if not (math.isfinite(idle_minutes) and idle_minutes >= 0):
+        raise AgentError(f"--idle-minutes must be a number >= 0, got {idle_minutes:g}.")
     setting = {"idle_minutes": idle_minutes, "down": down, "set_at": time.time()}
     write_json_atomically(layout.autostop, setting)
     return setting

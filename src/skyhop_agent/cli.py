@@ -126,6 +126,8 @@ def cmd_cancel(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
 def cmd_logs(layout: Layout, args: argparse.Namespace) -> None:
     from skyhop_agent import logs
 
+    if args.tail is not None and args.tail < 0:
+        raise AgentError(f"--tail must be >= 0, got {args.tail}.")
     cluster, conn = _open(layout)
     job_id = jobtable.get_many(conn, [args.job_id], cluster.name)[0].job_id
 
@@ -133,13 +135,16 @@ def cmd_logs(layout: Layout, args: argparse.Namespace) -> None:
         job = jobtable.get(conn, job_id)
         return job is None or job.terminal
 
-    if args.tail is not None and args.tail < 0:
-        raise AgentError(f"--tail must be >= 0, got {args.tail}.")
     try:
         logs.stream(layout.run_log(job_id), sys.stdout.buffer, args.follow, args.tail, finished)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); that ends the stream, not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    if args.record:
+        # The job's record after the log, on stderr (stdout is the log itself):
+        # a follower learns how the job ended without a second agent call.
+        sys.stderr.write(json.dumps({"job": _records(layout, [jobtable.get(conn, job_id)])["jobs"][0]}) + "\n")
 
 
 def cmd_wait(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
@@ -222,6 +227,7 @@ def _parser() -> _Parser:
     sub.add_argument("job_id", type=int)
     sub.add_argument("--follow", action="store_true", help="keep streaming until the job ends")
     sub.add_argument("--tail", type=int, help="start with the last N lines")
+    sub.add_argument("--record", action="store_true", help="then print the job's record as JSON on stderr")
     verb("wait", cmd_wait, "block until a job ends").add_argument("job_id", type=int)
     sub = verb("autostop", cmd_autostop, "set, cancel or show autostop")
     exclusive = sub.add_mutually_exclusive_group()

@@ -8,6 +8,7 @@ instead of deep inside a job driver.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -18,8 +19,7 @@ from skyhop_agent.paths import Layout
 class Node:
     """One node of the cluster: where its processes run and what IP jobs see."""
 
-    def __init__(self, rank: int, ip: str, base: str, workdir: str | None, exec_prefix: list[str] | None) -> None:
-        self.rank = rank
+    def __init__(self, ip: str, base: str, workdir: str | None, exec_prefix: list[str] | None) -> None:
         self.ip = ip
         self.base = base
         self.workdir = workdir
@@ -30,13 +30,10 @@ class Cluster:
     """The parsed `cluster.json`; `resources` describe each node (all nodes are alike)."""
 
     def __init__(self, raw: dict[str, Any]) -> None:
-        self.raw = raw
         self.name: str = raw["cluster_name"]
         self.provider: str = raw["provider"]
         self.user: str = raw["user"]
-        self.nodes = [
-            Node(n["rank"], n["ip"], n["base"], n.get("workdir"), n.get("exec_prefix")) for n in raw["nodes"]
-        ]
+        self.nodes = [Node(n["ip"], n["base"], n.get("workdir"), n.get("exec_prefix")) for n in raw["nodes"]]
         resources = raw["resources"]
         self.cpus = float(resources["cpus"])
         self.gpu_ids: dict[str, list[int]] = resources["gpu_ids"]
@@ -52,7 +49,7 @@ def _fail(message: str) -> AgentError:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _string_list(value: object, what: str) -> list[str]:

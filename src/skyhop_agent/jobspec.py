@@ -7,6 +7,7 @@ checking capacity here.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from skyhop_agent.config import Cluster
@@ -77,7 +78,7 @@ def parse(raw: object, cluster: Cluster) -> dict[str, Any]:
     cpus = raw.get("cpus")
     if cpus is None:
         cpus = DEFAULT_CPUS
-    if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or cpus < 0:
+    if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not (math.isfinite(cpus) and cpus >= 0):
         raise _fail(f"'cpus' must be a number >= 0 or null, got {cpus!r}.")
     spec["cpus"] = float(cpus)
     spec["gpus"] = _gpus(raw.get("gpus"))

@@ -20,6 +20,7 @@ from typing import Callable
 import pytest
 from helpers import REPO, subprocess_env
 
+from skyhop.processes import alive
 from skyhop.providers.local.processes import MARKER
 
 
@@ -82,11 +83,7 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "
 
 
 def pid_gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return True
+    return not alive(pid)
 
 
 def cluster_processes(skyhop_home: Path) -> list[int]:

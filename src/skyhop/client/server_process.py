@@ -21,6 +21,7 @@ from typing import Iterator
 
 from skyhop import paths
 from skyhop.errors import SkyhopError
+from skyhop.processes import alive
 
 START_TIMEOUT_S = 60.0
 
@@ -40,16 +41,6 @@ def read_info() -> Endpoint | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def healthy(endpoint: Endpoint) -> bool:
     from skyhop.client.http import health
 
@@ -58,7 +49,7 @@ def healthy(endpoint: Endpoint) -> bool:
 
 def running_local() -> Endpoint | None:
     info = read_info()
-    if info is not None and info.pid is not None and _alive(info.pid) and healthy(info):
+    if info is not None and info.pid is not None and alive(info.pid) and healthy(info):
         return info
     return None
 
@@ -113,24 +104,14 @@ def endpoint(*, autostart: bool = True) -> Endpoint | None:
 def stop_local(timeout: float = 15.0) -> bool:
     """Stop the local server (requests in flight are marked failed at the next start)."""
     info = read_info()
-    if info is None or info.pid is None or not _alive(info.pid):
+    if info is None or info.pid is None or not alive(info.pid):
         paths.server_info_file().unlink(missing_ok=True)
         return False
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _alive(info.pid) and time.monotonic() < deadline:
-        if _zombie(info.pid):
-            break
+    while alive(info.pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(info.pid) and not _zombie(info.pid):
+    if alive(info.pid):
         os.kill(info.pid, signal.SIGKILL)
     paths.server_info_file().unlink(missing_ok=True)
     return True
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False

@@ -55,6 +55,9 @@ class AgentClient:
     def install(self, config: Mapping[str, Any]) -> None:
         """Copy the agent to the head, write its cluster config and start its daemon."""
         self.runner.sync_up(str(agent_package()), f"{self.base}/{AGENT_DIR}/skyhop_agent", delete=True)
+        # Bytecode now, so no later agent call pays for compiling (or recompiles every
+        # time where PYTHONDONTWRITEBYTECODE is set).
+        self.runner.run([self.python, "-m", "compileall", "-q", f"{self.base}/{AGENT_DIR}/skyhop_agent"])
         config_path = f"{self.base}/cluster.init.json"
         self.runner.run(["mkdir", "-p", self.base])
         result = self.runner.run(["sh", "-c", 'cat > "$1"', "sh", config_path], input=json.dumps(dict(config)))
@@ -86,9 +89,22 @@ class AgentClient:
     def health(self) -> dict[str, Any]:
         return self.call("health", timeout=20)
 
-    def logs(self, job_id: int, *, follow: bool, tail: int | None = None) -> "subprocess.Popen[bytes]":
-        args = [str(job_id)] + (["--follow"] if follow else []) + (["--tail", str(tail)] if tail else [])
+    def logs(self, job_id: int, *, follow: bool, tail: int | None = None, record: bool = False) -> "subprocess.Popen[bytes]":
+        """The job's log on stdout; with `record`, its final record as JSON on stderr afterwards."""
+        args = [str(job_id)] + (["--follow"] if follow else []) + (["--tail", str(tail)] if tail else []) + (["--record"] if record else [])
         return self.runner.popen(self._argv("logs", *args))
+
+
+def final_record(stderr: bytes) -> dict[str, Any] | None:
+    """The `{"job": record}` line `logs --record` ends with, if it got that far."""
+    for line in reversed(stderr.decode(errors="replace").strip().splitlines()):
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("job"), dict):
+            return data["job"]
+    return None
 
 
 def _error_message(stderr: str) -> str | None:

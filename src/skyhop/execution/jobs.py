@@ -9,7 +9,7 @@ import time
 from typing import Any, Sequence
 
 from skyhop.errors import SkyhopError
-from skyhop.execution.agent import AgentClient
+from skyhop.execution.agent import AgentClient, final_record
 from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.providers.runner import read_lines
 from skyhop.spec.task import Task
@@ -48,7 +48,7 @@ def follow(agent: AgentClient, job_id: int, progress: Progress) -> dict[str, Any
     A cancelled request stops following at once (even when the job prints
     nothing) and cancels the job.
     """
-    stream = agent.logs(job_id, follow=True)
+    stream = agent.logs(job_id, follow=True, record=True)
     finished = threading.Event()
 
     def stop_on_cancel() -> None:
@@ -60,9 +60,10 @@ def follow(agent: AgentClient, job_id: int, progress: Progress) -> dict[str, Any
     watcher = threading.Thread(target=stop_on_cancel, daemon=True)
     watcher.start()
     try:
-        assert stream.stdout is not None
+        assert stream.stdout is not None and stream.stderr is not None
         for line in read_lines(stream.stdout):
             progress.out(line)
+        stderr = stream.stderr.read()
     finally:
         finished.set()
         if stream.poll() is None:
@@ -71,7 +72,7 @@ def follow(agent: AgentClient, job_id: int, progress: Progress) -> dict[str, Any
     if progress.cancel_event.is_set():
         agent.cancel([job_id])
         raise RequestCancelled(f"The request was cancelled; job {job_id} was cancelled too.")
-    return agent.jobs([job_id])[0]
+    return final_record(stderr) or agent.jobs([job_id])[0]
 
 
 def record_jobs(store, cluster: str, jobs: Sequence[dict[str, Any]]) -> None:

@@ -28,7 +28,7 @@ class CommandRunner(Protocol):
         """Run to completion and capture output."""
 
     def popen(self, argv: Sequence[str]) -> "subprocess.Popen[bytes]":
-        """Start a command whose stdout is read as it comes (log streaming)."""
+        """Start a command whose stdout is read as it comes (log streaming); stderr is a separate pipe."""
 
     def sync_up(self, source: str, dest: str, *, delete: bool = False) -> None:
         """Copy a local file or directory tree to `dest` on the node."""
@@ -50,7 +50,7 @@ class LocalRunner:
         return RunResult(done.returncode, done.stdout, done.stderr)
 
     def popen(self, argv: Sequence[str]) -> "subprocess.Popen[bytes]":
-        return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self._env())
+        return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env())
 
     def sync_up(self, source: str, dest: str, *, delete: bool = False) -> None:
         src, dst = Path(source), Path(dest)

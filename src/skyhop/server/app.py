@@ -29,7 +29,7 @@ from skyhop.server.operations import make_operations
 log = logging.getLogger("skyhop.server")
 
 OPEN_PATHS = ("/api/v1/health", "/docs", "/openapi.json", "/docs/oauth2-redirect")
-POLL_S = 0.03
+POLL_S = 0.015
 
 
 def cluster_json(record) -> dict[str, Any]:

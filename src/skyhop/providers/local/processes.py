@@ -13,6 +13,8 @@ import signal
 import time
 from pathlib import Path
 
+from skyhop.processes import alive
+
 MARKER = "SKYHOP_LOCAL_CLUSTER"
 
 
@@ -24,14 +26,6 @@ def _environ_has(pid: int, needle: bytes) -> bool:
         return False
 
 
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return True
-
-
 def cluster_pids(root: str) -> list[int]:
     """Live processes started for the cluster at `root` (Linux /proc)."""
     needle = f"{MARKER}={root}".encode()
@@ -40,7 +34,7 @@ def cluster_pids(root: str) -> list[int]:
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
         if entry.name.isdigit():
             pid = int(entry.name)
-            if pid != me and _environ_has(pid, needle) and not _is_zombie(pid):
+            if pid != me and _environ_has(pid, needle) and alive(pid):
                 found.append(pid)
     return found
 
@@ -53,20 +47,10 @@ def kill_cluster_processes(root: str, grace: float = 3.0) -> list[int]:
     deadline = time.monotonic() + grace
     while pids and time.monotonic() < deadline:
         time.sleep(0.05)
-        pids = [p for p in pids if not _is_zombie(p) and _alive(p)]
+        pids = [p for p in pids if alive(p)]
     for pid in cluster_pids(root):
         _signal(pid, signal.SIGKILL)
     return pids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _signal(pid: int, sig: int) -> None:
