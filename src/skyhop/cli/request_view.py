@@ -25,12 +25,15 @@ class _Phases:
 
             self._status = Console(stderr=True).status("")
 
-    def phase(self, name: str) -> None:
-        if self._status is not None:
+    def phase(self, name: str, *, spin: bool = True) -> None:
+        """Show a phase: spinning on a terminal, else (or with `spin=False`) one line per new phase."""
+        if self._status is not None and spin:
             self._status.update(f"[bold]{name}[/bold]...")
             self._status.start()
-        elif name != self._shown:
-            click.echo(f"[skyhop] {name}...", err=True)
+        else:
+            self.pause()
+            if name != self._shown:
+                click.echo(f"[skyhop] {name}...", err=True)
         self._shown = name
 
     def pause(self) -> None:
@@ -52,11 +55,7 @@ def follow_request(request_id: str, *, quiet_phases: bool = False) -> dict[str, 
         nonlocal current
         if "phase" in event and phases is not None:
             current = event["phase"]
-            if current == "running":
-                phases.pause()  # the job's own output speaks from here on
-                click.echo(f"[skyhop] {current}...", err=True)
-            else:
-                phases.phase(current)
+            phases.phase(current, spin=current != "running")  # from "running" on, the job's output speaks
         elif "msg" in event:
             if phases is not None:
                 phases.pause()

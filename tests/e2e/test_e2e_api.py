@@ -1,0 +1,74 @@
+"""The API server as a user meets it: start/status/stop, auth, OpenAPI docs, reuse."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+
+def _info(sky) -> dict:
+    return json.loads((sky.skyhop_home / "api" / "server.json").read_text())
+
+
+def test_api_start_status_stop_and_reuse(sky):
+    started = sky("api", "start", check=True)
+    assert "started at http://127.0.0.1:" in started.out
+    info = _info(sky)
+    assert oct((sky.skyhop_home / "api" / "server.json").stat().st_mode & 0o777) == "0o600"
+    assert "already running" in sky("api", "start", check=True).out
+    sky("status", check=True)
+    assert _info(sky)["pid"] == info["pid"]  # reused, not restarted
+    status = sky.json("api", "status")
+    assert status["running"] and status["url"] == info["url"]
+    assert "API server stopped." in sky("api", "stop", check=True).out
+    assert not (sky.skyhop_home / "api" / "server.json").exists()
+    assert sky.json("api", "status")["running"] is False
+
+
+def test_requests_need_the_token_and_docs_are_served(sky):
+    sky("api", "start", check=True)
+    url = _info(sky)["url"]
+    try:
+        urllib.request.urlopen(f"{url}/api/v1/clusters", timeout=10)
+        raise AssertionError("an unauthenticated request was served")
+    except urllib.error.HTTPError as error:
+        assert error.code == 401
+    request = urllib.request.Request(f"{url}/api/v1/clusters", headers={"Authorization": f"Bearer {_info(sky)['token']}"})
+    assert json.loads(urllib.request.urlopen(request, timeout=10).read()) == []
+    docs = urllib.request.urlopen(f"{url}/docs", timeout=10).read().decode()
+    assert "swagger" in docs.lower()
+    schema = json.loads(urllib.request.urlopen(f"{url}/openapi.json", timeout=10).read())
+    assert "/api/v1/requests" in schema["paths"]
+
+
+def test_env_file_and_secrets_stay_out_of_stored_requests(sky, tmp_path):
+    env_file = tmp_path / "vars.env"
+    env_file.write_text("# comment\nexport GREETING='hello there'\nTOKEN=s3cr3t-value\n")
+    task = sky.task("envs.yaml", "envs:\n  GREETING: null\nsecrets:\n  TOKEN: null\nrun: echo \"$GREETING / ${#TOKEN}\"\n")
+    result = sky("launch", "-y", "-c", "envs", task, "--env-file", str(env_file), check=True)
+    assert "hello there / 12" in result.out
+    stored = json.dumps(sky.json("api", "status"))
+    assert "s3cr3t-value" not in stored and "<redacted>" in stored
+    bad = tmp_path / "bad.env"
+    bad.write_text("JUSTANAME\n")
+    result = sky("launch", "-y", task, "--env-file", str(bad))
+    assert result.code != 0 and "bad.env:1" in result.err
+
+
+def test_relaunch_with_other_resources_is_refused(sky):
+    sky("launch", "-y", "-c", "fixed", "echo hi", check=True)
+    result = sky("launch", "-y", "-c", "fixed", "--gpus", "H100:1", "echo hi")
+    assert result.code != 0
+    assert "Cluster 'fixed' is local" in result.err and "H100:1" in result.err and "skyhop down fixed" in result.err
+
+
+def test_status_refresh_sees_a_cluster_removed_behind_our_back(sky):
+    import shutil
+
+    sky("launch", "-y", "-c", "gone", "echo hi", check=True)
+    sky("stop", "-y", "gone", check=True)
+    shutil.rmtree(sky.skyhop_home / "clusters" / "gone")
+    assert "gone" not in [r["name"] for r in sky.json("status", "--refresh")]
+    row = next(r for r in sky.json("cost-report") if r["cluster"] == "gone")
+    assert row["status"] == "TERMINATED"
