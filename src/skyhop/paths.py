@@ -13,7 +13,7 @@ from pathlib import Path
 def home() -> Path:
     """`SKYHOP_HOME`, default `~/.skyhop`."""
     value = os.environ.get("SKYHOP_HOME")
-    return Path(value).expanduser() if value else Path.home() / ".skyhop"
+    return Path(value).expanduser().absolute() if value else Path.home() / ".skyhop"
 
 
 def config_file() -> Path:
@@ -26,6 +26,16 @@ def catalog_cache_dir() -> Path:
 
 def parsed_cache_dir() -> Path:
     return home() / "cache"
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and SKYHOP_HOME) readable by the owner only: state, logs and job
+    tables can hold secret values."""
+    for directory in (home(), path):
+        directory.mkdir(parents=True, exist_ok=True)
+        if directory.stat().st_mode & 0o077:
+            directory.chmod(0o700)
+    return path
 
 
 def api_dir() -> Path:

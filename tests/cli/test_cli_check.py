@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,10 @@ def test_optimize_in_a_subprocess_with_lambda_enabled(isolated_home):
     result = run_cli(isolated_home, "optimize", "--gpus", "H100:8", "--output", "json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["considered_clouds"] == ["lambda"]
+
+
+def test_existing_machines_take_requests_up_to_their_size(skyhop):
+    """`cpus: 1` on this machine means "needs 1", not "exactly a 1-CPU machine"."""
+    plan = json.loads(skyhop("optimize", "--cpus", "1", "--memory", "1", "-o", "json").out)
+    assert plan["cloud"] == "local"
+    assert plan["vcpus"] == os.cpu_count()

@@ -59,9 +59,10 @@ def status(clusters: tuple[str, ...], refresh: bool, output: str) -> None:
     )
 
 
-def _lifecycle(verb: str, names: tuple[str, ...], all_: bool, yes: bool) -> None:
+def _lifecycle(verb: str, names: tuple[str, ...], all_: bool, yes: bool, purge: bool = False) -> None:
     from skyhop.cli.request_view import run_request
     from skyhop.client import sdk
+    from skyhop.execution.names import check_cluster_name
 
     if all_:
         names = tuple(r["name"] for r in sdk.status())
@@ -70,12 +71,14 @@ def _lifecycle(verb: str, names: tuple[str, ...], all_: bool, yes: bool) -> None
             return
     if not names:
         raise SkyhopError(f"Name the cluster(s) to {verb}, or pass --all.")
+    for name in names:
+        check_cluster_name(name)
     if not yes and verb in ("down", "stop") and not click.confirm(f"{verb.capitalize()} {', '.join(names)}?", default=True, err=True):
         raise SystemExit(1)
     failed = 0
     for name in names:
         try:
-            click.echo(run_request(verb, {"cluster": name})["message"])
+            click.echo(run_request(verb, {"cluster": name, "purge": purge})["message"])
         except SkyhopError as error:
             failed += 1
             click.echo(f"Error: {error}", err=True)
@@ -94,11 +97,24 @@ def _lifecycle_command(verb: str, summary: str, examples: str):
     return command
 
 
-down = _lifecycle_command(
-    "down",
-    "Tear clusters down: end their jobs, remove their machines and files.\n\nSafe to repeat: a missing cluster is a no-op.",
-    "\b\nExamples:\n  skyhop down dev -y\n  skyhop down --all -y\n",
+@click.command(
+    epilog="""\b
+Examples:
+  skyhop down dev -y
+  skyhop down --all -y
+  skyhop down old -y --purge    # forget a cluster whose provider is gone
+"""
 )
+@click.argument("clusters", nargs=-1)
+@click.option("-a", "--all", "all_", is_flag=True, help="Down every cluster.")
+@click.option("--purge", is_flag=True, help="Remove the record even if its provider cannot be reached (check your cloud console).")
+@YES
+def down(clusters: tuple[str, ...], all_: bool, purge: bool, yes: bool) -> None:
+    """Tear clusters down: end their jobs, remove their machines and files.
+
+    Safe to repeat: a missing cluster is a no-op.
+    """
+    _lifecycle("down", clusters, all_, yes, purge)
 stop = _lifecycle_command(
     "stop",
     "Stop clusters: end their jobs and stop the machines, keeping disks and job history.\n\nBring them back with `skyhop start`.",

@@ -67,7 +67,7 @@ Examples:
 @click.argument("cluster")
 @click.argument("job_id", required=False, type=int)
 @click.option("--follow/--no-follow", default=True, show_default=True, help="Keep streaming until the job ends.")
-@click.option("--tail", type=int, help="Only the last N lines.")
+@click.option("--tail", type=click.IntRange(min=0), help="Only the last N lines.")
 @click.option("--status", "status_only", is_flag=True, help="Print the job's status instead; exit 0 only if it succeeded.")
 def logs(cluster: str, job_id: int | None, follow: bool, tail: int | None, status_only: bool) -> None:
     """Show (and follow) a job's output; the latest job by default."""

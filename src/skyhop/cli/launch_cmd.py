@@ -19,7 +19,8 @@ def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str 
     """A YAML file, or an inline command, with the resource flags applied."""
     from dataclasses import replace
 
-    from skyhop.cli.task_options import load_pipeline, with_absolute_paths
+    from skyhop.cli.task_options import load_pipeline
+    from skyhop.client.sdk import with_absolute_paths
     from skyhop.spec.task import Task
 
     if env_file:

@@ -113,18 +113,3 @@ def read_env_file(path: str) -> dict[str, str]:
         out[name.strip()] = value
     return out
 
-
-def with_absolute_paths(task):  # -> Task
-    """Local paths as the user meant them (relative to where they ran the command)."""
-    import os
-    from dataclasses import replace
-
-    def absolute(path: str) -> str:
-        return os.path.abspath(os.path.expanduser(path))
-
-    workdir = absolute(task.workdir) if isinstance(task.workdir, str) else task.workdir
-    mounts = {
-        dest: replace(mount, source=absolute(mount.source)) if mount.source and "://" not in mount.source else mount
-        for dest, mount in task.file_mounts.items()
-    }
-    return replace(task, workdir=workdir, file_mounts=mounts)

@@ -35,6 +35,8 @@ def open_response(endpoint, method: str, path: str, *, params: dict[str, Any] | 
         response = conn.getresponse()
     except OSError as error:
         raise ServerUnreachable(f"Cannot reach the skyhop API server at {endpoint.url}: {error}.") from None
+    except (ValueError, http.client.HTTPException) as error:
+        raise SkyhopError(f"Could not send the request to the API server: {error}.") from None
     if response.status >= 400:
         raw = response.read()
         conn.close()

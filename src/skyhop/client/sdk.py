@@ -17,6 +17,20 @@ from skyhop.errors import SkyhopError
 Event = dict[str, Any]
 
 
+def _segment(value: str) -> str:
+    """A user-typed name as one URL path segment (`a/b` or `a b` must not change the route)."""
+    from urllib.parse import quote
+
+    return quote(str(value), safe="")
+
+
+def _cluster(name: str) -> str:
+    """A cluster name checked before it is sent: a typo gets the naming rule, not a 404."""
+    from skyhop.execution.names import check_cluster_name
+
+    return check_cluster_name(name)
+
+
 def _server():
     found = endpoint()
     assert found is not None
@@ -30,7 +44,7 @@ def submit(name: str, body: dict[str, Any]) -> str:
 
 def events(request_id: str, *, follow: bool = True) -> Iterator[Event]:
     """The request's events as they happen; the last one is `{"done": record}`."""
-    response = http.open_response(_server(), "GET", f"/api/v1/requests/{request_id}/events", params={"follow": follow}, timeout=None)
+    response = http.open_response(_server(), "GET", f"/api/v1/requests/{_segment(request_id)}/events", params={"follow": follow}, timeout=None)
     try:
         for line in iter(response.readline, b""):
             if line.strip():
@@ -67,12 +81,28 @@ def run(name: str, body: dict[str, Any], *, stream: bool = True) -> Any:
     return follow(submit(name, body), _print_output if stream else None)["result"]
 
 
+def with_absolute_paths(task):  # -> Task
+    """Local paths as the caller meant them (relative to its working directory, not the server's)."""
+    import os
+    from dataclasses import replace
+
+    def absolute(path: str) -> str:
+        return os.path.abspath(os.path.expanduser(path))
+
+    workdir = absolute(task.workdir) if isinstance(task.workdir, str) else task.workdir
+    mounts = {
+        dest: replace(mount, source=absolute(mount.source)) if mount.source and "://" not in mount.source else mount
+        for dest, mount in task.file_mounts.items()
+    }
+    return replace(task, workdir=workdir, file_mounts=mounts)
+
+
 def launch(task, cluster: str | None = None, *, detach_run: bool = False, down: bool = False, idle_minutes: float | None = None, no_setup: bool = False, dryrun: bool = False, stream: bool = True) -> dict[str, Any]:
     """Launch `task` (a `skyhop.Task`) on a new or existing cluster; returns the job's result."""
     from skyhop.execution.names import check_cluster_name, new_cluster_name
 
     body = {
-        "task": task.to_dict(redact_secrets=False),
+        "task": with_absolute_paths(task).to_dict(redact_secrets=False),
         "cluster": check_cluster_name(cluster) if cluster else new_cluster_name(),
         "detach_run": detach_run, "down": down, "idle_minutes": idle_minutes, "no_setup": no_setup, "dryrun": dryrun,
     }
@@ -80,19 +110,19 @@ def launch(task, cluster: str | None = None, *, detach_run: bool = False, down: 
 
 
 def exec(task, cluster: str, *, detach_run: bool = False, stream: bool = True) -> dict[str, Any]:  # noqa: A001 - the verb's name
-    return run("exec", {"task": task.to_dict(redact_secrets=False), "cluster": cluster, "detach_run": detach_run}, stream=stream)
+    return run("exec", {"task": with_absolute_paths(task).to_dict(redact_secrets=False), "cluster": cluster, "detach_run": detach_run}, stream=stream)
 
 
 def stop(cluster: str) -> dict[str, Any]:
-    return run("stop", {"cluster": cluster})
+    return run("stop", {"cluster": _cluster(cluster)})
 
 
 def start(cluster: str) -> dict[str, Any]:
-    return run("start", {"cluster": cluster})
+    return run("start", {"cluster": _cluster(cluster)})
 
 
-def down(cluster: str) -> dict[str, Any]:
-    return run("down", {"cluster": cluster})
+def down(cluster: str, *, purge: bool = False) -> dict[str, Any]:
+    return run("down", {"cluster": _cluster(cluster), "purge": purge})
 
 
 def status(names: list[str] | None = None, *, refresh: bool = False) -> list[dict[str, Any]]:
@@ -100,15 +130,15 @@ def status(names: list[str] | None = None, *, refresh: bool = False) -> list[dic
 
 
 def queue(cluster: str) -> list[dict[str, Any]]:
-    return http.call(_server(), "GET", f"/api/v1/clusters/{cluster}/jobs")
+    return http.call(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/jobs")
 
 
 def job(cluster: str, job_id: int) -> dict[str, Any]:
-    return http.call(_server(), "GET", f"/api/v1/clusters/{cluster}/jobs/{job_id}")
+    return http.call(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/jobs/{job_id}")
 
 
 def logs(cluster: str, job_id: int | None = None, *, follow: bool = True, tail: int | None = None) -> Iterator[bytes]:
-    response = http.open_response(_server(), "GET", f"/api/v1/clusters/{cluster}/logs", params={"job_id": job_id, "follow": follow, "tail": tail}, timeout=None)
+    response = http.open_response(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/logs", params={"job_id": job_id, "follow": follow, "tail": tail}, timeout=None)
     try:
         yield from iter(lambda: response.read1(65536), b"")
     finally:
@@ -116,12 +146,12 @@ def logs(cluster: str, job_id: int | None = None, *, follow: bool = True, tail: 
 
 
 def cancel(cluster: str, job_ids: list[int] | None = None, *, all_jobs: bool = False) -> dict[str, Any]:
-    return http.call(_server(), "POST", f"/api/v1/clusters/{cluster}/cancel", body={"job_ids": job_ids or [], "all": all_jobs})
+    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/cancel", body={"job_ids": job_ids or [], "all": all_jobs})
 
 
 def autostop(cluster: str, idle_minutes: float | None, *, down: bool = False) -> dict[str, Any]:
     body = {"idle_minutes": idle_minutes, "down": down, "cancel": idle_minutes is None}
-    return http.call(_server(), "POST", f"/api/v1/clusters/{cluster}/autostop", body=body)
+    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/autostop", body=body)
 
 
 def cost_report() -> list[dict[str, Any]]:
@@ -133,4 +163,4 @@ def requests(*, active: bool = False) -> list[dict[str, Any]]:
 
 
 def cancel_request(request_id: str) -> dict[str, Any]:
-    return http.call(_server(), "POST", f"/api/v1/requests/{request_id}/cancel")
+    return http.call(_server(), "POST", f"/api/v1/requests/{_segment(request_id)}/cancel")

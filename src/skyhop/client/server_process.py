@@ -47,16 +47,35 @@ def healthy(endpoint: Endpoint) -> bool:
     return health(endpoint)
 
 
+BUSY_WAIT_S = 30.0
+
+
 def running_local() -> Endpoint | None:
+    """The local server if its process lives; None if there is none.
+
+    A live server that does not answer (busy, or stuck) is waited for and
+    then reported, never replaced: two servers on one home would each think
+    they own its requests and clusters.
+    """
     info = read_info()
-    if info is not None and info.pid is not None and alive(info.pid) and healthy(info):
-        return info
-    return None
+    if info is None or info.pid is None or not alive(info.pid):
+        return None
+    deadline = time.monotonic() + BUSY_WAIT_S
+    while not healthy(info):
+        if not alive(info.pid):
+            return None
+        if time.monotonic() > deadline:
+            raise SkyhopError(
+                f"The API server (pid {info.pid}, {info.url}) is running but has not answered for {BUSY_WAIT_S:g} s; "
+                f"see {paths.api_dir() / 'server.log'}. `skyhop api stop` stops it; the next command starts a fresh one."
+            )
+        time.sleep(0.2)
+    return info
 
 
 @contextmanager
 def _start_lock() -> Iterator[None]:
-    paths.api_dir().mkdir(parents=True, exist_ok=True)
+    paths.private_dir(paths.api_dir())
     with open(paths.api_dir() / "start.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

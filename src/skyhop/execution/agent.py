@@ -41,7 +41,12 @@ class AgentClient:
         return ["env", f"PYTHONPATH={root}", self.python, "-m", "skyhop_agent", "--base", self.base, verb, *args]
 
     def call(self, verb: str, *args: str, input: str | None = None, timeout: float = 60) -> dict[str, Any]:
-        result = self.runner.run(self._argv(verb, *args), input=input, timeout=timeout)
+        try:
+            result = self.runner.run(self._argv(verb, *args), input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' did not answer {verb} within {timeout:g} s.") from None
+        except OSError as error:
+            raise SkyhopError(f"Could not reach the node agent on '{self.cluster.cluster_name}' ({verb}): {error}.") from None
         if result.returncode == 0:
             try:
                 return json.loads(result.stdout)
@@ -77,8 +82,8 @@ class AgentClient:
     def cancel(self, job_ids: Sequence[int] = (), *, all_jobs: bool = False) -> dict[str, Any]:
         return self.call("cancel", *(["--all"] if all_jobs else [str(j) for j in job_ids]))
 
-    def stop_jobs(self) -> None:
-        self.call("stop-jobs")
+    def stop_jobs(self, timeout: float = 60) -> None:
+        self.call("stop-jobs", timeout=timeout)
 
     def autostop(self, idle_minutes: float | None, down: bool) -> None:
         if idle_minutes is None:

@@ -49,13 +49,16 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
             sync_task_files(task, info, progress)
             record = store.get_cluster(name)
             fingerprint = jobs.setup_fingerprint(task)
-            with_setup = bool(task.setup) and not options.no_setup and (created or fingerprint != record.setup_hash)
             agent = handles.agent_of(info)
+            with_setup = bool(task.setup) and not options.no_setup and (created or _setup_needed(record.setup_hash, fingerprint, agent))
             progress.phase("setup" if with_setup else "running")
             spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or handles.current_user())
             job_id = agent.submit(spec)
             if with_setup:
-                store.update_cluster(name, setup_hash=fingerprint)
+                # Which job ran this setup: a re-launch checks it succeeded before skipping setup.
+                store.update_cluster(name, setup_hash=f"{fingerprint}:{job_id}")
+            # Set right after submitting (earlier, an idle timer could fire before the
+            # job exists); for --down it is the backstop if this server dies.
             idle, down = _autostop_wanted(task, options)
             if idle is not None:
                 agent.autostop(idle, down)
@@ -66,7 +69,8 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
                 lifecycle.teardown(store, name)
             raise
     try:
-        return _run_job(store, name, info, job_id, progress, options.detach_run, down_after=options.down and not options.detach_run)
+        down_now = options.down and not options.detach_run and options.idle_minutes is None
+        return _run_job(store, name, info, job_id, progress, options.detach_run, down_after=down_now)
     except RequestCancelled:
         if created:
             progress.info(f"Cancelled; removing the new cluster '{name}'.")
@@ -110,11 +114,23 @@ def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) ->
     return _run_job(store, name, info, job_id, progress, detach)
 
 
+def _setup_needed(stored: str | None, fingerprint: str | None, agent) -> bool:
+    """Setup runs again when it changed, or when the job that last ran it did not get through it."""
+    digest, _, job_id = (stored or "").partition(":")
+    if digest != fingerprint or not job_id.isdigit():
+        return True
+    try:
+        job = agent.jobs([int(job_id)])[0]
+    except SkyhopError:
+        return True
+    return job["status"] == "FAILED_SETUP" or (job["status"] == "CANCELLED" and not job.get("started_at"))
+
+
 def _autostop_wanted(task: Task, options: LaunchOptions) -> tuple[float | None, bool]:
-    if options.down and options.detach_run:
+    if options.down:
         return (options.idle_minutes if options.idle_minutes is not None else 0.0), True
     if options.idle_minutes is not None:
-        return options.idle_minutes, options.down
+        return options.idle_minutes, False
     autostop = task.resources.autostop
     if autostop is not None and autostop.enabled and autostop.idle_minutes is not None:
         return float(autostop.idle_minutes), bool(autostop.down)

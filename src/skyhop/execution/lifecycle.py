@@ -8,6 +8,7 @@ up with the right status.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -18,12 +19,15 @@ from skyhop.execution.locks import cluster_lock, is_busy
 from skyhop.providers import base
 from skyhop.providers.base import ClusterInfo
 
+log = logging.getLogger("skyhop.execution")
 
-def refresh(store, record, *, have_lock: bool):
+
+def refresh(store, record, *, have_lock: bool, deep: bool = False):
     """The record after asking the infra; None when the cluster no longer exists.
 
     Without the cluster's lock, a cluster with an operation in flight is left
-    alone: its INIT means "launching", not "crashed".
+    alone: its INIT means "launching", not "crashed". `deep` also checks that
+    an UP cluster's agent daemon is alive (one agent call per cluster).
     """
     if not have_lock and is_busy(record.name):
         return record
@@ -36,8 +40,13 @@ def refresh(store, record, *, have_lock: bool):
         store.update_cluster(record.name, handle=info.to_json())
     state = provider.query(info)
     if state == base.TERMINATED:
+        provider.terminate(info)  # idempotent; ends processes whose directory was removed under them
         store.remove_cluster(record.name)
         return None
+    if state == base.PARTIAL:
+        if record.status != "INIT":
+            store.set_cluster_status(record.name, "INIT")
+        return store.get_cluster(record.name)
     if state == base.STOPPED and record.status != "STOPPED":
         store.set_cluster_status(record.name, "STOPPED")
     elif state == base.RUNNING and record.status != "UP":
@@ -46,6 +55,10 @@ def refresh(store, record, *, have_lock: bool):
         if record.status == "STOPPED" and not _agent_alive(info):
             return store.get_cluster(record.name)
         store.set_cluster_status(record.name, "UP", hourly_price=record.hourly_price)
+    elif state == base.RUNNING and deep and not _agent_alive(info):
+        # Machines up but the agent's daemon gone (a reboot, a kill): without it
+        # neither the queue nor autostop runs. Start it again.
+        handles.agent_of(info).call("daemon-start")
     return store.get_cluster(record.name)
 
 
@@ -84,7 +97,10 @@ def status(store, names: list[str] | None = None, *, refresh_all: bool = False) 
         if names and record.name not in names:
             continue
         if refresh_all or record.provider == "local":
-            record = refresh(store, record, have_lock=False)
+            try:
+                record = refresh(store, record, have_lock=False, deep=refresh_all)
+            except SkyhopError as error:  # one broken cluster must not hide the others
+                log.warning("refreshing cluster %s failed: %s", record.name, error)
         if record is not None:
             out.append(record)
     return out
@@ -123,33 +139,51 @@ def stop(store, name: str) -> dict[str, Any]:
 
 
 def _stop_jobs(store, name: str, info: ClusterInfo) -> None:
-    """End the cluster's jobs through the agent (recording them) before its machines go."""
+    """End the cluster's jobs through the agent (recording them) before its machines go.
+
+    Best effort with a short timeout: the provider ends whatever is left, and
+    a broken agent must never keep a cluster (and its bill) alive.
+    """
     try:
         agent = handles.agent_of(info)
-        agent.stop_jobs()
+        agent.stop_jobs(timeout=20)
         jobs.record_jobs(store, name, agent.jobs())
-    except SkyhopError:
-        pass  # the agent may be gone already; the provider ends what is left
+    except SkyhopError as error:
+        log.info("stopping jobs on %s through the agent failed (%s); the provider ends what is left", name, error)
 
 
-def teardown(store, name: str) -> bool:
-    """Remove the cluster's machines and its record; False when there was nothing. Caller holds the lock."""
+def teardown(store, name: str, *, purge: bool = False) -> bool:
+    """Remove the cluster's machines and its record; False when there was nothing. Caller holds the lock.
+
+    With `purge`, a provider that cannot be loaded (an uninstalled plugin) or
+    fails to terminate does not keep the record: it is removed anyway.
+    """
     record = store.get_cluster(name)
     if record is None:
         return False
+    try:
+        _terminate(store, record)
+    except SkyhopError as error:
+        if not purge:
+            raise
+        log.warning("purging %s although its provider failed: %s", name, error)
+    store.remove_cluster(name, at=time.time())
+    return True
+
+
+def _terminate(store, record) -> None:
+    name = record.name
     provider = handles.provider_of(record)
     info = ClusterInfo.from_json(record.handle) if record.handle else provider.find(name)
     if info is not None:
         if provider.query(info) == base.RUNNING:
             _stop_jobs(store, name, info)
         provider.terminate(info)
-    store.remove_cluster(name, at=time.time())
-    return True
 
 
-def down(store, name: str) -> dict[str, Any]:
+def down(store, name: str, *, purge: bool = False) -> dict[str, Any]:
     with cluster_lock(name):
-        removed = teardown(store, name)
+        removed = teardown(store, name, purge=purge)
     message = f"Cluster '{name}' is removed." if removed else f"Cluster '{name}' does not exist; nothing to do."
     return {"cluster": name, "removed": removed, "message": message}
 

@@ -52,7 +52,14 @@ def sync_task_files(task: Task, info: ClusterInfo, progress: Progress) -> None:
     for node in info.nodes:
         runner = provider.runner(info, node)
         if isinstance(task.workdir, str):
-            runner.sync_up(os.path.abspath(os.path.expanduser(task.workdir)), node.workdir, delete=True)
+            _copy(runner, task.workdir, node.workdir, "workdir", delete=True)
         for dest, mount in task.file_mounts.items():
             assert mount.source is not None  # check_sources ran first
-            runner.sync_up(os.path.abspath(os.path.expanduser(mount.source)), node_path(node, dest))
+            _copy(runner, mount.source, node_path(node, dest), f"file_mounts.{dest}")
+
+
+def _copy(runner, source: str, dest: str, field: str, *, delete: bool = False) -> None:
+    try:
+        runner.sync_up(os.path.abspath(os.path.expanduser(source)), dest, delete=delete)
+    except OSError as error:
+        raise SkyhopError(f"{field}: copying {source} to {dest} on the node failed: {error.strerror or error}.") from None

@@ -44,6 +44,12 @@ def effective(request: Resources) -> Resources:
     return replace(request, cpus=DEFAULT_CPUS)
 
 
+def as_needs(request: Resources) -> Resources:
+    """On machines that already exist, `cpus: 1` means "needs 1": any bigger machine serves it."""
+    at_least = lambda q: Quantity(q.value, at_least=True) if q is not None else None  # noqa: E731
+    return replace(request, cpus=at_least(request.cpus), memory=at_least(request.memory))
+
+
 def _quantity_constraint(name: str, wanted: Quantity, amount_of: Callable[[Offer], float | None]) -> Constraint:
     """A cpus/memory test; offers lacking the figure fail and rank last among the nearest."""
 
@@ -106,7 +112,7 @@ def best_offers(
     as_asked = request
     request = effective(request)
     checks = [c.check for c in constraints(request, blocked)]
-    checks_as_asked = [c.check for c in constraints(as_asked, blocked)]
+    checks_as_asked = [c.check for c in constraints(as_needs(as_asked), blocked)]
     found: list[Offer] = []
     limit = request.max_hourly_cost
     for cloud in searchable_clouds(request, clouds):

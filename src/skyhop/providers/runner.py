@@ -53,14 +53,39 @@ class LocalRunner:
         return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env())
 
     def sync_up(self, source: str, dest: str, *, delete: bool = False) -> None:
+        """Copy in place: running jobs keep their working directory (never removed and re-created)."""
         src, dst = Path(source), Path(dest)
         if src.is_dir():
-            if delete and dst.exists():
-                shutil.rmtree(dst)
-            shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", ".git"))
+            shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=True, ignore=_IGNORED)
+            if delete:
+                _prune(src, dst)
         else:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
+
+
+_IGNORED = shutil.ignore_patterns("__pycache__", ".git")
+
+
+def _prune(src: Path, dst: Path) -> None:
+    """Remove what is in `dst` but not in `src` (rsync --delete), leaving ignored names alone."""
+    for root, dirs, files in os.walk(dst, topdown=True):
+        rel = Path(root).relative_to(dst)
+        kept = set(_IGNORED(root, dirs + files))
+        for name in [d for d in dirs if d not in kept]:
+            if not (src / rel / name).is_dir() or (src / rel / name).is_symlink():
+                _remove(Path(root) / name)
+                dirs.remove(name)
+        for name in files:
+            if name not in kept and not (src / rel / name).exists() and not (src / rel / name).is_symlink():
+                (Path(root) / name).unlink(missing_ok=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def read_lines(stream: IO[bytes]):

@@ -8,6 +8,7 @@ the message as is.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -15,7 +16,7 @@ import os
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncIterator
 
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -37,6 +38,7 @@ def cluster_json(record) -> dict[str, Any]:
 
     data = asdict(record)
     data.pop("handle", None)
+    data.pop("setup_hash", None)  # a digest over setup and secret values: not for display
     data["infra"] = "/".join(p for p in (record.provider, record.region, record.zone) if p)
     data["resources_str"] = describe_resources(record.resources or {}, record.num_nodes)
     return data
@@ -99,7 +101,13 @@ def create_app(store, token: str | None) -> FastAPI:
             raise NotFoundError(f"Request {request_id} does not exist. See `skyhop api status`.")
         return record
 
-    def _follow_request(record, follow: bool) -> Iterator[bytes]:
+    async def _follow_request(record, follow: bool) -> AsyncIterator[bytes]:
+        """The request's event log as it grows, then its final record.
+
+        Async, sleeping between polls: a follower costs the server nothing
+        while it waits (a blocking generator would hold a worker thread per
+        follower, and enough followers would starve every other route).
+        """
         path = Path(record.log_path)
         with path.open("rb") as f:
             while True:
@@ -114,7 +122,7 @@ def create_app(store, token: str | None) -> FastAPI:
                         yield rest
                     yield (json.dumps({"done": asdict(current)}) + "\n").encode()
                     return
-                time.sleep(POLL_S)
+                await asyncio.sleep(POLL_S)
 
     # -- clusters and jobs (quick reads and small writes) ------------------
     from skyhop.execution import handles, jobs, lifecycle
@@ -175,16 +183,31 @@ def create_app(store, token: str | None) -> FastAPI:
 
     @app.get("/api/v1/cost-report")
     def cost_report() -> list[dict[str, Any]]:
+        lifecycle.status(store)  # reconcile local clusters first (an autostop is a STOP)
         return [asdict(line) for line in store.cost_report()]
 
     return app
 
 
-def _pipe(stream) -> Iterator[bytes]:
+async def _pipe(stream) -> AsyncIterator[bytes]:
+    """A subprocess's stdout, read without blocking a thread; the process ends with the stream.
+
+    Starlette closes this generator when the client disconnects, which
+    terminates the agent process that was following the log for it.
+    """
+    assert stream.stdout is not None
+    fd = stream.stdout.fileno()
+    os.set_blocking(fd, False)
     try:
-        assert stream.stdout is not None
-        for chunk in iter(lambda: stream.stdout.read1(65536), b""):
-            yield chunk
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                await asyncio.sleep(POLL_S)
+                continue
+            if not data:
+                return
+            yield data
     finally:
         if stream.poll() is None:
             stream.terminate()

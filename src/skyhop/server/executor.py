@@ -24,12 +24,17 @@ log = logging.getLogger("skyhop.server")
 
 Operation = Callable[[dict[str, Any], Progress], Any]
 
+# Requests that may follow a job for hours get their own pool, so they can never
+# leave `stop`/`down` waiting for a free thread.
+FOLLOWING = frozenset({"launch", "exec"})
+
 
 class Executor:
-    def __init__(self, store, operations: dict[str, Operation], workers: int = 32) -> None:
+    def __init__(self, store, operations: dict[str, Operation], workers: int = 64, lifecycle_workers: int = 16) -> None:
         self.store = store
         self.operations = operations
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="request")
+        self._following = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="request")
+        self._lifecycle = ThreadPoolExecutor(max_workers=lifecycle_workers, thread_name_prefix="lifecycle")
         self._running: dict[str, Progress] = {}
         self._lock = threading.Lock()
 
@@ -44,7 +49,8 @@ class Executor:
         progress = Progress(log_path)
         with self._lock:
             self._running[request_id] = progress
-        self._pool.submit(self._run, request_id, name, body, progress)
+        pool = self._following if name in FOLLOWING else self._lifecycle
+        pool.submit(self._run, request_id, name, body, progress)
         return request_id
 
     def _run(self, request_id: str, name: str, body: dict[str, Any], progress: Progress) -> None:
@@ -79,4 +85,5 @@ class Executor:
         return True
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._following, self._lifecycle):
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -51,6 +51,6 @@ def make_operations(store) -> dict[str, Any]:
 
     def down(body: dict[str, Any], progress: Progress) -> Any:
         progress.phase("tearing down")
-        return lifecycle.down(store, _cluster_name(body))
+        return lifecycle.down(store, _cluster_name(body), purge=bool(body.get("purge")))
 
     return {"launch": launch, "exec": exec_, "stop": stop, "start": start, "down": down}

@@ -70,19 +70,19 @@ class LocalProvider:
 
     def launch(self, request: LaunchRequest) -> ClusterInfo:
         self._check_capacity(request)
-        root = clusters_dir() / request.cluster_name
-        nodes = []
+        root = paths.private_dir(clusters_dir()) / request.cluster_name
+        # "home" is where `~/` file_mount destinations land on a node.
+        nodes = [NodeInfo(r, "127.0.0.1", str(root / f"node-{r}"), {"home": str(root / f"node-{r}")}) for r in range(request.num_nodes)]
+        offer = request.offer
+        gpu_ids = {offer.accelerator: list(this_machine().gpu_ids[: int(offer.accelerator_count)])} if offer.accelerator else {}
+        data = {"root": str(root), "python": sys.executable, "gpu_ids": gpu_ids, "created_at": time.time()}
+        info = ClusterInfo(NAME, request.cluster_name, REGION, None, tuple(nodes), data)
         try:
-            for rank in range(request.num_nodes):
-                base_dir = root / f"node-{rank}"
-                base_dir.mkdir(parents=True, exist_ok=True)
-                # "home" is where `~/` file_mount destinations land on this node.
-                nodes.append(NodeInfo(rank, "127.0.0.1", str(base_dir), {"home": str(base_dir)}))
-            offer = request.offer
-            gpu_ids = {offer.accelerator: list(this_machine().gpu_ids[: int(offer.accelerator_count)])} if offer.accelerator else {}
-            data = {"root": str(root), "python": sys.executable, "gpu_ids": gpu_ids, "created_at": time.time()}
-            info = ClusterInfo(NAME, request.cluster_name, REGION, None, tuple(nodes), data)
+            # The handle first: a crash after any directory exists leaves what `find` needs.
+            root.mkdir(parents=True, exist_ok=True)
             _write_json(root / "provider.json", info.to_json())
+            for node in nodes:
+                Path(node.base).mkdir(parents=True, exist_ok=True)
         except OSError as error:
             shutil.rmtree(root, ignore_errors=True)
             raise CapacityError(f"Could not create the local cluster directory {root}: {error.strerror or error}.") from None

@@ -1,0 +1,33 @@
+"""LocalRunner.sync_up: an in-place copy that behaves like `rsync -a --delete`."""
+
+from __future__ import annotations
+
+import os
+
+from skyhop.providers.runner import LocalRunner
+
+
+def test_sync_updates_in_place_and_prunes(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "pkg").mkdir(parents=True)
+    (src / "pkg" / "a.py").write_text("a")
+    (src / "old.txt").write_text("old")
+    runner = LocalRunner()
+    runner.sync_up(str(src), str(dst), delete=True)
+    inode = os.stat(dst).st_ino
+    (dst / "output.log").write_text("written by a job")
+    (dst / "__pycache__").mkdir()
+    (src / "old.txt").unlink()
+    (src / "new.txt").write_text("new")
+    (src / "pkg" / "a.py").write_text("a2")
+    runner.sync_up(str(src), str(dst), delete=True)
+    assert sorted(p.relative_to(dst).as_posix() for p in dst.rglob("*")) == ["__pycache__", "new.txt", "pkg", "pkg/a.py"]
+    assert (dst / "pkg" / "a.py").read_text() == "a2"
+    assert os.stat(dst).st_ino == inode  # a job running in dst keeps its working directory
+
+
+def test_sync_without_delete_keeps_extras_and_copies_files(tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+    runner = LocalRunner()
+    runner.sync_up(str(tmp_path / "f.txt"), str(tmp_path / "deep" / "dir" / "f.txt"))
+    assert (tmp_path / "deep" / "dir" / "f.txt").read_text() == "x"
