@@ -115,3 +115,13 @@ def test_jobs_queue_when_cpus_are_busy(sky):
     wait_for(lambda: sky.jobs("q")[3]["status"] == "SUCCEEDED", what="job 3 to run once job 2 was cancelled")
     assert sky.jobs("q")[2]["status"] == "CANCELLED"
     assert "second-ran" in sky("logs", "q", "3", "--no-follow", check=True).out
+
+
+def test_a_script_file_runs_as_a_command(sky):
+    script = sky.cwd / "run.sh"
+    script.write_text("echo from-the-script\n")
+    sky("launch", "-y", "-c", "sh", "echo ready", check=True)
+    result = sky("exec", "sh", f"bash {script}", check=True)
+    assert "from-the-script" in result.out
+    missing = sky("launch", "-y", "nope.yaml")
+    assert missing.code != 0 and "nope.yaml does not exist" in missing.err

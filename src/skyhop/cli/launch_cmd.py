@@ -27,7 +27,8 @@ def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str 
         from skyhop.cli.task_options import read_env_file
 
         flags = dict(flags, envs=tuple(f"{k}={v}" for k, v in read_env_file(env_file).items()) + tuple(flags.get("envs") or ()))
-    yaml_path = entrypoint[0] if len(entrypoint) == 1 and (os.path.isfile(entrypoint[0]) or entrypoint[0].endswith((".yaml", ".yml"))) else None
+    # A task file is named *.yaml/*.yml; anything else (`run.sh`, `python train.py`) is a command.
+    yaml_path = entrypoint[0] if len(entrypoint) == 1 and entrypoint[0].endswith((".yaml", ".yml")) else None
     if yaml_path and not os.path.isfile(yaml_path):
         raise SkyhopError(f"Task file {yaml_path} does not exist.")
     pipeline = load_pipeline(yaml_path, flags)
