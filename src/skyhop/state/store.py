@@ -12,11 +12,13 @@ concurrent writers cannot interleave. Methods return frozen records from
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from dataclasses import fields, replace
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -49,6 +51,8 @@ from skyhop.state.records import (
     JobRecord,
     RequestRecord,
 )
+
+R = TypeVar("R")
 
 #: Fields `update_cluster` may change. Not `name` (the key) nor `status`
 #: (use `set_cluster_status`, which keeps the cost history in step).
@@ -472,74 +476,30 @@ def _event_row(cluster: Cluster, kind: str, at: float) -> ClusterEventRow:
     )
 
 
+def _record(row: Any, record_type: type[R]) -> R:
+    """The frozen record of an ORM row: same field names; JSON values copied, so a
+    record never shares (or writes back through) the row's mutable state."""
+    values = {}
+    for spec in fields(record_type):  # type: ignore[arg-type]
+        value = getattr(row, spec.name)
+        values[spec.name] = copy.deepcopy(value) if isinstance(value, (dict, list)) else value
+    return record_type(**values)
+
+
 def _cluster_record(row: Cluster) -> ClusterRecord:
-    return ClusterRecord(
-        name=row.name,
-        provider=row.provider,
-        region=row.region,
-        num_nodes=row.num_nodes,
-        zone=row.zone,
-        status=row.status,
-        resources=dict(row.resources),
-        handle=dict(row.handle),
-        hourly_price=row.hourly_price,
-        autostop_minutes=row.autostop_minutes,
-        autostop_down=bool(row.autostop_down),
-        setup_hash=row.setup_hash,
-        user=row.user,
-        launched_at=row.launched_at,
-        status_updated_at=row.status_updated_at,
-    )
+    return replace(_record(row, ClusterRecord), autostop_down=bool(row.autostop_down))
 
 
 def _event_record(row: ClusterEventRow) -> ClusterEvent:
-    return ClusterEvent(
-        id=row.id,
-        cluster=row.cluster,
-        event=row.event,
-        at=row.at,
-        hourly_price=row.hourly_price,
-        provider=row.provider,
-        region=row.region,
-        num_nodes=row.num_nodes,
-        resources=dict(row.resources),
-        user=row.user,
-    )
+    return _record(row, ClusterEvent)
 
 
 def _job_record(row: Job) -> JobRecord:
-    return JobRecord(
-        job_id=row.job_id,
-        status=row.status,
-        submitted_at=row.submitted_at,
-        name=row.name,
-        user=row.user,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        exit_code=row.exit_code,
-        failure_reason=row.failure_reason,
-        num_nodes=row.num_nodes,
-        resources=dict(row.resources),
-        cluster=row.cluster,
-    )
+    return _record(row, JobRecord)
 
 
 def _request_record(row: Request) -> RequestRecord:
-    return RequestRecord(
-        request_id=row.request_id,
-        name=row.name,
-        status=row.status,
-        body=dict(row.body),
-        created_at=row.created_at,
-        log_path=row.log_path,
-        cluster=row.cluster,
-        user=row.user,
-        result=row.result,
-        error=row.error,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        server_pid=row.server_pid,
-    )
+    return _record(row, RequestRecord)
 
 
 __all__: Sequence[str] = ("StateStore", "UPDATABLE_CLUSTER_FIELDS")
