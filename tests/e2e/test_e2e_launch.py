@@ -25,6 +25,22 @@ def test_hello_launch_status_down(sky, hello_yaml):
     assert "does not exist; nothing to do" in again.out
 
 
+def test_readme_flow_without_naming_the_cluster(sky, hello_yaml):
+    """The quick start as a newcomer runs it: launch, status --output json, down -y."""
+    launched = sky("launch", "-y", hello_yaml, check=True)
+    assert "hello from" in launched.out
+    rows = sky.json("status")
+    assert len(rows) == 1 and rows[0]["status"] == "UP" and rows[0]["name"].startswith("skyhop-")
+    down = sky("down", "-y", check=True)
+    assert f"Cluster '{rows[0]['name']}' is removed." in down.out
+    assert sky.json("status") == [] and cluster_processes(sky.skyhop_home) == []
+    assert "No clusters." in sky("down", "-y", check=True).out
+    sky("launch", "-y", "-c", "one", "echo 1", check=True)
+    sky("launch", "-y", "-c", "two", "echo 2", check=True)
+    ambiguous = sky("down", "-y")
+    assert ambiguous.code != 0 and "one, two" in ambiguous.err
+
+
 def test_multi_node_ranks_and_ips(sky):
     task = sky.task(
         "multi.yaml",

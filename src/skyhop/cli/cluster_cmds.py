@@ -70,7 +70,14 @@ def _lifecycle(verb: str, names: tuple[str, ...], all_: bool, yes: bool, purge: 
             click.echo("No clusters.")
             return
     if not names:
-        raise SkyhopError(f"Name the cluster(s) to {verb}, or pass --all.")
+        existing = [r["name"] for r in sdk.status()]
+        if not existing:
+            click.echo("No clusters.")
+            return
+        if len(existing) > 1:
+            raise SkyhopError(f"Name the cluster(s) to {verb} ({', '.join(existing)}), or pass --all.")
+        names = tuple(existing)  # the only cluster: what a user fresh from `launch` means
+        click.echo(f"Cluster: {names[0]}")
     for name in names:
         check_cluster_name(name)
     if not yes and verb in ("down", "stop") and not click.confirm(f"{verb.capitalize()} {', '.join(names)}?", default=True, err=True):
@@ -112,7 +119,8 @@ Examples:
 def down(clusters: tuple[str, ...], all_: bool, purge: bool, yes: bool) -> None:
     """Tear clusters down: end their jobs, remove their machines and files.
 
-    Safe to repeat: a missing cluster is a no-op.
+    Safe to repeat: a missing cluster is a no-op. With no name and a single
+    cluster, that cluster is meant.
     """
     _lifecycle("down", clusters, all_, yes, purge)
 stop = _lifecycle_command(
