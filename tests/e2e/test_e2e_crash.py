@@ -6,7 +6,7 @@ import json
 import os
 import signal
 
-from conftest import cluster_processes, pid_gone, wait_for
+from e2e_support import cluster_processes, pid_gone, wait_for
 
 
 def _kill_server(sky) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import cluster_processes, wait_for
+from e2e_support import cluster_processes, wait_for
 
 
 def test_hello_launch_status_down(sky, hello_yaml):

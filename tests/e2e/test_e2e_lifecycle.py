@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import pid_gone, wait_for
+from e2e_support import pid_gone, wait_for
 
 
 def test_cancel_kills_the_whole_process_tree(sky):

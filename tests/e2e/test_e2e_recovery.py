@@ -8,7 +8,7 @@ import os
 import signal
 import urllib.request
 
-from conftest import cluster_processes, pid_gone, wait_for
+from e2e_support import cluster_processes, pid_gone, wait_for
 
 
 def test_failed_setup_runs_again_on_relaunch(sky, tmp_path):

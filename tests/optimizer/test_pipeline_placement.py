@@ -24,7 +24,6 @@ from skyhop.optimizer.egress import EgressPrice
 from skyhop.optimizer.pipeline import optimize_pipeline
 from skyhop.optimizer.scope import Scope
 from skyhop.spec.pipeline import Pipeline
-from skyhop.spec.resources import Resources
 from skyhop.spec.task import Task
 
 LOCATIONS = [

@@ -21,7 +21,6 @@ def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str 
 
     from skyhop.cli.task_options import load_pipeline
     from skyhop.client.sdk import with_absolute_paths
-    from skyhop.spec.task import Task
 
     if env_file:
         from skyhop.cli.task_options import read_env_file

@@ -13,7 +13,6 @@ import hmac
 import json
 import logging
 import os
-import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, AsyncIterator

@@ -8,7 +8,7 @@ wrote them; `expand()` turns them into the tiers the optimizer searches.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Mapping
 
 from skyhop.spec.errors import SpecError, join_path
