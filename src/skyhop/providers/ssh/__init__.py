@@ -1,0 +1,1 @@
+"""The `ssh` provider's parts: reaching machines the user already has, over OpenSSH."""

@@ -1,0 +1,149 @@
+"""`SSHRunner`: the CommandRunner for remote nodes, over the OpenSSH client and rsync.
+
+One TCP connection per host is opened by the first command and reused by all
+later ones (ControlMaster), so a command costs one round trip, not a
+handshake. Nothing ever prompts: BatchMode is on, and host keys follow an
+explicit policy (default accept-new) recorded in skyhop's own known_hosts.
+Commands are argv lists, quoted once with `shlex.join` for the remote shell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from skyhop import paths
+from skyhop.errors import SkyhopError
+from skyhop.providers.runner import RunResult
+
+HOST_KEY_POLICIES = ("accept-new", "yes", "no")
+CONNECT_TIMEOUT_S = 10
+SSH_FAILED = 255  # ssh's own exit code for "could not connect / authenticate"
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    """How to reach one host."""
+
+    host: str
+    user: str | None = None
+    port: int = 22
+    identity_file: str | None = None
+    jump: str | None = None  # ProxyJump, e.g. "user@bastion:22"
+    host_key_policy: str = "accept-new"
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+    def describe(self) -> str:
+        return f"{self.destination}:{self.port}"
+
+
+def control_dir() -> Path:
+    """Where ControlMaster sockets live. Unix socket paths are limited to ~100 bytes,
+    so a long SKYHOP_HOME falls back to a short per-home directory under /tmp."""
+    preferred = paths.home() / "ssh" / "cm"
+    if len(str(preferred)) + 45 < 100:
+        return paths.private_dir(preferred)
+    digest = hashlib.sha1(str(paths.home()).encode()).hexdigest()[:10]
+    return paths.private_dir(Path(tempfile.gettempdir()) / f"skyhop-{os.getuid()}-{digest}")
+
+
+def known_hosts_file() -> Path:
+    return paths.private_dir(paths.home() / "ssh") / "known_hosts"
+
+
+class SSHRunner:
+    def __init__(self, target: SSHTarget) -> None:
+        if target.host_key_policy not in HOST_KEY_POLICIES:
+            raise SkyhopError(f"host_key_policy must be one of {', '.join(HOST_KEY_POLICIES)}, got {target.host_key_policy!r}.")
+        self.target = target
+
+    def ssh_options(self) -> list[str]:
+        t = self.target
+        options = [
+            "-o", "BatchMode=yes",
+            "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
+            "-o", f"StrictHostKeyChecking={t.host_key_policy}",
+            "-o", f"UserKnownHostsFile={known_hosts_file()}",
+            "-o", "HashKnownHosts=no",  # skyhop's own file: readable beats hidden
+            "-o", "ControlMaster=auto",
+            "-o", f"ControlPath={control_dir()}/%C",
+            "-o", "ControlPersist=300",
+            "-o", "ServerAliveInterval=15",
+            "-o", "LogLevel=ERROR",
+            "-p", str(t.port),
+        ]
+        if t.identity_file:
+            options += ["-i", os.path.expanduser(t.identity_file), "-o", "IdentitiesOnly=yes"]
+        if t.jump:
+            options += ["-J", t.jump]
+        return options
+
+    def _ssh_argv(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
+        return ["ssh", *self.ssh_options(), *(["-tt"] if tty else ["-T"]), self.target.destination, shlex.join(argv)]
+
+    def run(self, argv: Sequence[str], *, input: str | None = None, timeout: float | None = None) -> RunResult:
+        done = subprocess.run(
+            self._ssh_argv(argv), input=input, capture_output=True, text=True, timeout=timeout,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+        if done.returncode == SSH_FAILED and _looks_like_ssh_failure(done.stderr):
+            raise unreachable(self.target, done.stderr)
+        return RunResult(done.returncode, done.stdout, done.stderr)
+
+    def popen(self, argv: Sequence[str]) -> "subprocess.Popen[bytes]":
+        return subprocess.Popen(self._ssh_argv(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def sync_up(self, source: str, dest: str, *, delete: bool = False) -> None:
+        """rsync: only changed files travel; a directory's contents land in `dest`."""
+        src = source.rstrip("/") + "/" if os.path.isdir(source) else source
+        parent = dest.rstrip("/") if os.path.isdir(source) else os.path.dirname(dest) or "."
+        self.run(["mkdir", "-p", parent])
+        shell = shlex.join(["ssh", *self.ssh_options()])
+        # -s (protect args): paths travel verbatim, never re-split by the remote shell.
+        argv = ["rsync", "-a", "-s", "--exclude", "__pycache__", "--exclude", ".git", "-e", shell]
+        if delete:
+            argv.append("--delete")
+        argv += [src, f"{self.target.destination}:{dest}"]
+        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            if _looks_like_ssh_failure(done.stderr):
+                raise unreachable(self.target, done.stderr)
+            raise SkyhopError(f"Copying {source} to {self.target.describe()}:{dest} failed (rsync exit {done.returncode}): {done.stderr.strip()[-400:]}")
+
+    def close(self) -> None:
+        """End the shared connection (the next command opens a new one)."""
+        subprocess.run(["ssh", *self.ssh_options(), "-O", "exit", self.target.destination], capture_output=True, stdin=subprocess.DEVNULL)
+
+
+class HostUnreachable(SkyhopError):
+    """ssh itself failed: network, authentication or host key, not the remote command."""
+
+
+_SSH_ERRORS = (
+    "Permission denied", "Connection refused", "Connection timed out", "No route to host", "Could not resolve hostname",
+    "Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "Connection closed by", "Network is unreachable",
+    "kex_exchange_identification", "connect to host", "Operation timed out",
+)
+
+
+def _looks_like_ssh_failure(stderr: str) -> bool:
+    return any(marker in stderr for marker in _SSH_ERRORS)
+
+
+def unreachable(target: SSHTarget, stderr: str) -> HostUnreachable:
+    line = next((ln.strip() for ln in stderr.splitlines() if any(m in ln for m in _SSH_ERRORS)), stderr.strip()[-300:])
+    hint = ""
+    if "Permission denied" in line:
+        hint = " Check the user and identity_file (skyhop never types passwords: BatchMode)."
+    elif "Host key" in line or "IDENTIFICATION HAS CHANGED" in line:
+        hint = f" The host's key does not match {known_hosts_file()}; if the host was rebuilt, remove its line there."
+    return HostUnreachable(f"Cannot reach {target.describe()} over SSH: {line}.{hint}")

@@ -1,0 +1,208 @@
+"""Real SSH hosts on this machine: one Linux network namespace per host, each with its
+own IP on a veth pair to the root namespace and its own `sshd`.
+
+Used by the SSH tests through the `ssh_hosts` fixture, and by hand:
+
+    python3 tests/netns_hosts.py up 2 --dir /tmp/skyhop-hosts     # prints the hosts as JSON
+    ssh -i /tmp/skyhop-hosts/id_ed25519 root@10.213.X.2 true
+    python3 tests/netns_hosts.py down --dir /tmp/skyhop-hosts
+
+Only addresses created here are ever used (10.213.T.0/24, T a free octet
+derived from the pid); everything is removed by `down`, which is also safe to run twice.
+Needs root, `ip` (iproute2) and `sshd` (openssh-server): `tests/setup_system.sh`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+SUBNET = "10.213"
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    namespace: str
+    ip: str
+    port: int
+    user: str
+    identity_file: str
+    base_dir: str  # where skyhop keeps its files on this host (hosts share one filesystem)
+
+
+def missing_requirements() -> str | None:
+    """Why hosts cannot be made here, or None."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces); CI runs as root"
+    if not shutil.which("ip"):
+        return "needs iproute2 (`ip`); run tests/setup_system.sh"
+    if not os.path.exists(SSHD):
+        return "needs openssh-server (`sshd`); run tests/setup_system.sh"
+    if not shutil.which("ssh"):
+        return "needs openssh-client (`ssh`); run tests/setup_system.sh"
+    return None
+
+
+def _run(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, text=True)
+
+
+def _used_third_octets() -> set[int]:
+    out = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
+    return {int(part.split(".")[2]) for part in out.split() if part.startswith(SUBNET + ".")}
+
+
+def _sshd_config(workdir: Path, index: int, ip: str) -> Path:
+    config = workdir / f"sshd-{index}.conf"
+    config.write_text(
+        "\n".join(
+            [
+                f"ListenAddress {ip}",
+                "Port 22",
+                f"HostKey {workdir / 'host_ed25519'}",
+                f"PidFile {workdir / f'sshd-{index}.pid'}",
+                f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
+                "PermitRootLogin prohibit-password",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "StrictModes no",
+                "PrintMotd no",
+                "MaxSessions 64",
+                "MaxStartups 64:30:128",
+                "Subsystem sftp internal-sftp",
+                "",
+            ]
+        )
+    )
+    return config
+
+
+def _wait_for_port(ip: str, port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((ip, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"sshd on {ip}:{port} did not come up within {timeout} s")
+
+
+def up(count: int, workdir: Path) -> list[Host]:
+    """Create `count` hosts; their state lives in `workdir` (for `down`)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    used = _used_third_octets()
+    # Start from the pid so parallel test workers (different pids) pick different subnets.
+    start = os.getpid() % 254
+    third = next(t for t in [(start + k) % 254 + 1 for k in range(254)] if t not in used)
+    tag = f"{third:02x}{os.getpid() % 4096:03x}"
+    key = workdir / "id_ed25519"
+    if not key.exists():
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "skyhop-test", "-f", str(key))
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(workdir / "host_ed25519"))
+        shutil.copy(workdir / "id_ed25519.pub", workdir / "authorized_keys")
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation dir
+    hosts: list[Host] = []
+    state = {"namespaces": [], "links": [], "pid_files": []}
+    try:
+        for index in range(count):
+            namespace, link = f"skh{tag}{index}", f"skv{tag}{index}"
+            host_ip, node_ip = f"{SUBNET}.{third}.{4 * index + 1}", f"{SUBNET}.{third}.{4 * index + 2}"
+            _run("ip", "netns", "add", namespace)
+            state["namespaces"].append(namespace)
+            _run("ip", "link", "add", link, "type", "veth", "peer", "name", f"{link}n")
+            state["links"].append(link)
+            _run("ip", "link", "set", f"{link}n", "netns", namespace)
+            _run("ip", "addr", "add", f"{host_ip}/30", "dev", link)
+            _run("ip", "link", "set", link, "up")
+            _run("ip", "netns", "exec", namespace, "ip", "addr", "add", f"{node_ip}/30", "dev", f"{link}n")
+            _run("ip", "netns", "exec", namespace, "ip", "link", "set", f"{link}n", "up")
+            _run("ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up")
+            config = _sshd_config(workdir, index, node_ip)
+            log = workdir / f"sshd-{index}.log"
+            _run("ip", "netns", "exec", namespace, SSHD, "-f", str(config), "-E", str(log))
+            state["pid_files"].append(str(workdir / f"sshd-{index}.pid"))
+            base = workdir / f"host-{index}"
+            base.mkdir(exist_ok=True)
+            hosts.append(Host(f"host-{index}", namespace, node_ip, 22, "root", str(key), str(base)))
+        for host in hosts:
+            _wait_for_port(host.ip, host.port)
+    finally:
+        (workdir / "state.json").write_text(json.dumps(state))
+    (workdir / "hosts.json").write_text(json.dumps([asdict(h) for h in hosts], indent=1))
+    return hosts
+
+
+def down(workdir: Path) -> None:
+    """Remove everything `up` made in `workdir`; idempotent."""
+    try:
+        state = json.loads((workdir / "state.json").read_text())
+    except (OSError, ValueError):
+        return
+    for pid_file in state.get("pid_files", []):
+        try:
+            os.kill(int(Path(pid_file).read_text().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+    for namespace in state.get("namespaces", []):
+        # Anything still running inside (jobs started over ssh) goes with the namespace.
+        pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+    for link in state.get("links", []):
+        subprocess.run(["ip", "link", "del", link], capture_output=True)
+    _end_clients(workdir)
+    (workdir / "state.json").unlink(missing_ok=True)
+
+
+def _end_clients(workdir: Path) -> None:
+    """ssh ControlMaster processes that used this farm's key outlive their commands: end them."""
+    needle = str(workdir).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                os.kill(int(entry.name), signal.SIGTERM)
+        except OSError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="SSH test hosts in network namespaces")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    start = sub.add_parser("up")
+    start.add_argument("count", type=int)
+    start.add_argument("--dir", type=Path, required=True)
+    stop = sub.add_parser("down")
+    stop.add_argument("--dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    problem = missing_requirements()
+    if problem:
+        print(f"Cannot make test hosts: {problem}", file=sys.stderr)
+        return 2
+    if args.verb == "up":
+        print(json.dumps([asdict(h) for h in up(args.count, args.dir)], indent=1))
+    else:
+        down(args.dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
