@@ -35,9 +35,11 @@ def test_check_json_schema(skyhop):
     result = skyhop("check", "--output", "json")
     assert result.code == 0, result.err
     rows = json.loads(result.out)
-    assert [r["name"] for r in rows] == sorted([*RULES, "local"])
+    assert [r["name"] for r in rows] == sorted([*RULES, "local", "ssh"])
     assert all(set(r) == {"name", "enabled", "reason"} for r in rows)
-    clouds = [r for r in rows if r["name"] != "local"]
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["ssh"] == {"name": "ssh", "enabled": False, "reason": "no ssh_node_pools in config.yaml"}
+    clouds = [r for r in rows if r["name"] not in ("local", "ssh")]
     assert not any(r["enabled"] for r in clouds)
     assert all(r["reason"].startswith("no credentials (looked for ") for r in clouds)
 

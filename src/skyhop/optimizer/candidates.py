@@ -116,16 +116,19 @@ def best_offers(
     found: list[Offer] = []
     limit = request.max_hourly_cost
     for cloud in searchable_clouds(request, clouds):
-        cloud_checks = checks_as_asked if cloud in EXISTING_MACHINES else checks
+        existing = cloud in EXISTING_MACHINES
+        cloud_checks = checks_as_asked if existing else checks
+        # Each pool of existing machines is its own candidate: when one is full, the next is tried.
+        by_region = per_region or existing
         seen_regions: set[str] = set()
         for offer in shape_pool(catalog, request, cloud):
             if limit is not None and (offer.hourly(request.spot) or 0) > limit + 1e-9:
                 break  # pools are cheapest first: nothing further is under the cap
-            if per_region and offer.region in seen_regions:
+            if by_region and offer.region in seen_regions:
                 continue
             if all(check(offer) for check in cloud_checks):
                 found.append(offer)
-                if not per_region:
+                if not by_region:
                     break
                 seen_regions.add(offer.region)
     return found

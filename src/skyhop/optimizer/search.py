@@ -6,7 +6,7 @@ from typing import Mapping
 
 from skyhop.catalog.index import Catalog
 from skyhop.errors import InfeasibleError
-from skyhop.optimizer.candidates import best_offers
+from skyhop.optimizer.candidates import EXISTING_MACHINES, best_offers
 from skyhop.optimizer.egress import EgressPrice, Location, data_location, transfer_price
 from skyhop.optimizer.infeasible import explain
 from skyhop.optimizer.plan import Candidate, Plan
@@ -60,7 +60,9 @@ def best_per_group(candidates: list[Candidate]) -> list[Candidate]:
     """The table users see: the best candidate per cloud x accelerator x spot."""
     best: dict[tuple, Candidate] = {}
     for candidate in candidates:  # already cheapest first
-        key = (candidate.offer.cloud, candidate.offer.accelerator, candidate.offer.accelerator_count, candidate.spot)
+        offer = candidate.offer
+        pool = offer.region if offer.cloud in EXISTING_MACHINES else None  # every pool stays a candidate
+        key = (offer.cloud, pool, offer.accelerator, offer.accelerator_count, candidate.spot)
         best.setdefault(key, candidate)
     return list(best.values())
 

@@ -20,6 +20,7 @@ ENTRY_POINT_GROUP = "skyhop.providers"
 # name -> "module:attribute"; clouds without a provider yet are only priced, not launched.
 BUILTIN: dict[str, str] = {
     "local": "skyhop.providers.local.provider:LocalProvider",
+    "ssh": "skyhop.providers.ssh.provider:SSHProvider",
 }
 
 
