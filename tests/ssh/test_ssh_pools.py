@@ -88,3 +88,9 @@ def test_unknown_pool_and_unreachable_host(pools_sky, ssh_hosts):
     assert unreachable.code != 0 and "Connection refused" in unreachable.err
     assert "x" not in sky.clusters()
     assert json.loads((sky.skyhop_home / "ssh" / "leases.json").read_text()) == {}
+
+
+def test_multi_node_on_pools_is_refused_until_gangs_run_over_ssh(pools_sky):
+    result = pools_sky("launch", "-y", "-c", "gang", "--infra", "ssh", "--num-nodes", "2", "echo")
+    assert result.code != 0 and "multi-node clusters on SSH pools are not supported yet" in result.err
+    assert "gang" not in pools_sky.clusters()

@@ -19,7 +19,7 @@ from skyhop.errors import SkyhopError
 from skyhop.providers import base
 from skyhop.providers.base import ClusterInfo, LaunchRequest, NodeInfo
 from skyhop.providers.credentials import CheckResult
-from skyhop.providers.errors import CapacityError
+from skyhop.providers.errors import CapacityError, NotSupportedError
 from skyhop.providers.ssh import leases
 from skyhop.providers.ssh.pools import Pool, PoolHost, configured_pools
 from skyhop.providers.ssh.runner import SSHRunner, SSHTarget
@@ -55,6 +55,10 @@ class SSHProvider:
         return pools[name]
 
     def launch(self, request: LaunchRequest) -> ClusterInfo:
+        if request.num_nodes > 1:
+            # Until the head agent starts each rank on its own host (cluster key + ssh gang),
+            # a multi-node job would run every rank on the head: refuse rather than mislead.
+            raise NotSupportedError("multi-node clusters on SSH pools are not supported yet (one node per cluster for now).")
         pool = self._pool(request.offer.region)
         by_key = {h.key: h for h in pool.hosts}
         chosen = leases.acquire(request.cluster_name, list(by_key), request.num_nodes)
