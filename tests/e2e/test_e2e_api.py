@@ -72,3 +72,11 @@ def test_status_refresh_sees_a_cluster_removed_behind_our_back(sky):
     assert "gone" not in [r["name"] for r in sky.json("status", "--refresh")]
     row = next(r for r in sky.json("cost-report") if r["cluster"] == "gone")
     assert row["status"] == "TERMINATED"
+
+
+def test_relaunch_fits_when_any_alternative_fits(sky):
+    """any_of: the cluster serves the task if one alternative fits, even when an earlier one does not."""
+    sky("launch", "-y", "-c", "alt", "echo hi", check=True)
+    task = sky.task("alt.yaml", "resources:\n  any_of:\n    - accelerators: H100:1\n    - cpus: 1\nrun: echo fits\n")
+    result = sky("exec", "alt", task, check=True)
+    assert "fits" in result.out

@@ -221,19 +221,18 @@ def _reuse(task: Task, record, progress: Progress, store) -> ClusterInfo:
 def _check_fits(task: Task, record) -> None:
     """A task sent to an existing cluster must fit what the cluster is; say what differs."""
     have = record.resources or {}
+    nodes = [f"{task.num_nodes} nodes (the cluster has {record.num_nodes})"] if task.num_nodes > record.num_nodes else []
     problems: list[str] = []
-    if task.num_nodes > record.num_nodes:
-        problems.append(f"{task.num_nodes} nodes (the cluster has {record.num_nodes})")
     for tier in task.resources.expand():
         for request in tier:
             missing = _mismatches(request, record, have)
-            if not missing and not problems:
-                return
+            if not missing and not nodes:
+                return  # one alternative that fits is enough
             problems.extend(missing)
-    unique = ", ".join(dict.fromkeys(problems))
+    unique = ", ".join(dict.fromkeys(nodes + problems))
     raise SkyhopError(
         f"Cluster '{record.name}' is {record.provider} {handles.describe_resources(have, record.num_nodes)}; "
-        f"the task asks for {unique}. Use another cluster name (-c NAME), or `skyhop down {record.name}` first."
+        f"the task asks for {unique}. Use another cluster, or `skyhop down {record.name}` first."
     )
 
 
