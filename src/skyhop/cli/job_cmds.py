@@ -82,7 +82,9 @@ def logs(cluster: str, job_id: int | None, follow: bool, tail: int | None, statu
         job = sdk.job(cluster, job_id)
         click.echo(f"Job {job_id}: {job['status']}")
         if job["status"] != "SUCCEEDED":
-            raise SystemExit(job["exit_code"] if isinstance(job.get("exit_code"), int) and 0 < job["exit_code"] < 256 else 1)
+            from skyhop.cli.request_view import job_exit_code
+
+            raise SystemExit(job_exit_code(job["status"], job.get("exit_code")))
         return
     try:
         for chunk in sdk.logs(cluster, job_id, follow=follow, tail=tail):

@@ -82,10 +82,7 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
         _print_plan_line(plan, name)
         if not click.confirm("Launch?", default=True, err=True):
             raise SystemExit(1)
-    body = {
-        "task": task.to_dict(redact_secrets=False), "cluster": name, "detach_run": detach_run, "dryrun": dryrun,
-        "down": down, "idle_minutes": idle_minutes, "no_setup": no_setup,
-    }
+    body = client.launch_body(task, name, detach_run=detach_run, dryrun=dryrun, down=down, idle_minutes=idle_minutes, no_setup=no_setup)
     result = run_request("launch", body)
     if dryrun:
         _print_dryrun(result)

@@ -40,39 +40,33 @@ class _Phases:
         if self._status is not None:
             self._status.stop()
 
-    def close(self) -> None:
-        self.pause()
 
-
-def follow_request(request_id: str, *, quiet_phases: bool = False) -> dict[str, Any]:
+def follow_request(request_id: str) -> dict[str, Any]:
     """Render a request to its end; returns its record (raises its error)."""
     from skyhop.client import sdk
 
-    phases = _Phases() if not quiet_phases else None
+    phases = _Phases()
     current = ""
 
     def on_event(event: dict[str, Any]) -> None:
         nonlocal current
-        if "phase" in event and phases is not None:
+        if "phase" in event:
             current = event["phase"]
             phases.phase(current, spin=current != "running")  # from "running" on, the job's output speaks
         elif "msg" in event:
-            if phases is not None:
-                phases.pause()
+            phases.pause()
             click.echo(event["msg"], err=True)
-            if phases is not None and current and current != "running":
+            if current and current != "running":
                 phases.phase(current)
         elif "out" in event:
-            if phases is not None:
-                phases.pause()
+            phases.pause()
             sys.stdout.write(event["out"])
             sys.stdout.flush()
 
     try:
         return sdk.follow(request_id, on_event)
     except KeyboardInterrupt:
-        if phases is not None:
-            phases.close()
+        phases.pause()
         click.echo(
             f"\nDetached; the request keeps running in the API server.\n"
             f"  Re-attach: skyhop api logs {request_id}\n  Cancel:    skyhop api cancel {request_id}",
@@ -80,8 +74,7 @@ def follow_request(request_id: str, *, quiet_phases: bool = False) -> dict[str, 
         )
         raise SystemExit(130) from None
     finally:
-        if phases is not None:
-            phases.close()
+        phases.pause()
 
 
 def run_request(name: str, body: dict[str, Any]) -> Any:
@@ -92,12 +85,18 @@ def run_request(name: str, body: dict[str, Any]) -> Any:
     return record.get("result")
 
 
+def job_exit_code(status: str, code: Any) -> int:
+    """What the CLI exits with for a finished job: 0 on success, else the job's own code, or 1."""
+    if status == "SUCCEEDED":
+        return 0
+    return code if isinstance(code, int) and 0 < code < 256 else 1
+
+
 def exit_for_job(result: dict[str, Any]) -> None:
-    """launch/exec without -d exit like the job: 0, its exit code, or 1."""
+    """launch/exec without -d exit like the job."""
     if result.get("detached") or result.get("job_status") == "SUCCEEDED":
         return
     status = result.get("job_status")
-    code = result.get("exit_code")
     reason = f" ({result['failure_reason']})" if result.get("failure_reason") else ""
     click.echo(f"Job {result.get('job_id')} on '{result.get('cluster')}' ended {status}{reason}.", err=True)
-    raise SystemExit(code if isinstance(code, int) and 0 < code < 256 else 1)
+    raise SystemExit(job_exit_code(status, result.get("exit_code")))

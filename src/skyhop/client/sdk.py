@@ -97,15 +97,19 @@ def with_absolute_paths(task):  # -> Task
     return replace(task, workdir=workdir, file_mounts=mounts)
 
 
-def launch(task, cluster: str | None = None, *, detach_run: bool = False, down: bool = False, idle_minutes: float | None = None, no_setup: bool = False, dryrun: bool = False, stream: bool = True) -> dict[str, Any]:
-    """Launch `task` (a `skyhop.Task`) on a new or existing cluster; returns the job's result."""
-    from skyhop.execution.names import check_cluster_name, new_cluster_name
-
-    body = {
-        "task": with_absolute_paths(task).to_dict(redact_secrets=False),
-        "cluster": check_cluster_name(cluster) if cluster else new_cluster_name(),
+def launch_body(task, cluster: str, *, detach_run: bool = False, down: bool = False, idle_minutes: float | None = None, no_setup: bool = False, dryrun: bool = False) -> dict[str, Any]:
+    """The `launch` request: the task with its secrets (the server redacts what it stores)."""
+    return {
+        "task": with_absolute_paths(task).to_dict(redact_secrets=False), "cluster": _cluster(cluster),
         "detach_run": detach_run, "down": down, "idle_minutes": idle_minutes, "no_setup": no_setup, "dryrun": dryrun,
     }
+
+
+def launch(task, cluster: str | None = None, *, detach_run: bool = False, down: bool = False, idle_minutes: float | None = None, no_setup: bool = False, dryrun: bool = False, stream: bool = True) -> dict[str, Any]:
+    """Launch `task` (a `skyhop.Task`) on a new or existing cluster; returns the job's result."""
+    from skyhop.execution.names import new_cluster_name
+
+    body = launch_body(task, cluster or new_cluster_name(), detach_run=detach_run, down=down, idle_minutes=idle_minutes, no_setup=no_setup, dryrun=dryrun)
     return run("launch", body, stream=stream)
 
 

@@ -52,7 +52,8 @@ class AgentClient:
                 return json.loads(result.stdout)
             except ValueError:
                 raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' answered {verb} with something that is not JSON: {result.stdout[:200]!r}") from None
-        message = _error_message(result.stderr) or f"exit code {result.returncode}: {(result.stderr or result.stdout).strip()[-500:]}"
+        error = _last_json_line(result.stderr, "error")
+        message = str(error) if error is not None else f"exit code {result.returncode}: {(result.stderr or result.stdout).strip()[-500:]}"
         if result.returncode == 2:
             raise AgentError(message)
         raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' failed ({verb}): {message}")
@@ -63,8 +64,7 @@ class AgentClient:
         # Bytecode now, so no later agent call pays for compiling (or recompiles every
         # time where PYTHONDONTWRITEBYTECODE is set).
         self.runner.run([self.python, "-m", "compileall", "-q", f"{self.base}/{AGENT_DIR}/skyhop_agent"])
-        config_path = f"{self.base}/cluster.init.json"
-        self.runner.run(["mkdir", "-p", self.base])
+        config_path = f"{self.base}/cluster.init.json"  # the base exists now: the sync created it
         result = self.runner.run(["sh", "-c", 'cat > "$1"', "sh", config_path], input=json.dumps(dict(config)))
         if result.returncode != 0:
             raise SkyhopError(f"Could not write the agent config on '{self.cluster.cluster_name}': {result.stderr.strip()}")
@@ -96,28 +96,23 @@ class AgentClient:
 
     def logs(self, job_id: int, *, follow: bool, tail: int | None = None, record: bool = False) -> "subprocess.Popen[bytes]":
         """The job's log on stdout; with `record`, its final record as JSON on stderr afterwards."""
-        args = [str(job_id)] + (["--follow"] if follow else []) + (["--tail", str(tail)] if tail else []) + (["--record"] if record else [])
+        args = [str(job_id)] + (["--follow"] if follow else []) + (["--tail", str(tail)] if tail is not None else []) + (["--record"] if record else [])
         return self.runner.popen(self._argv("logs", *args))
 
 
 def final_record(stderr: bytes) -> dict[str, Any] | None:
     """The `{"job": record}` line `logs --record` ends with, if it got that far."""
-    for line in reversed(stderr.decode(errors="replace").strip().splitlines()):
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and isinstance(data.get("job"), dict):
-            return data["job"]
-    return None
+    record = _last_json_line(stderr.decode(errors="replace"), "job")
+    return record if isinstance(record, dict) else None
 
 
-def _error_message(stderr: str) -> str | None:
+def _last_json_line(stderr: str, key: str) -> Any:
+    """`value` of the last stderr line that is a JSON object `{key: value}` (the agent's side channel)."""
     for line in reversed(stderr.strip().splitlines()):
         try:
             data = json.loads(line)
         except ValueError:
             continue
-        if isinstance(data, dict) and "error" in data:
-            return str(data["error"])
+        if isinstance(data, dict) and key in data:
+            return data[key]
     return None

@@ -25,6 +25,11 @@ def cluster_info(record) -> ClusterInfo:
     return ClusterInfo.from_json(record.handle)
 
 
+def handle_or_find(record, provider: Provider) -> ClusterInfo | None:
+    """The stored handle, else what the provider finds under the name (a launch cut short before storing it)."""
+    return ClusterInfo.from_json(record.handle) if record.handle else provider.find(record.name)
+
+
 def provider_of(record) -> Provider:
     return registry.get(record.provider)
 
@@ -77,6 +82,6 @@ def agent_config(info: ClusterInfo, resources: Mapping[str, Any], user: str) -> 
             "gpus": gpus,
             "gpu_ids": {name: list(machine_gpu_ids.get(name) or range(int(count))) for name, count in gpus.items()},
         },
-        "remove_on_down": [info.data["root"]] if info.provider == "local" else [],
+        "remove_on_down": list(info.data.get("remove_on_down") or []),
         "autostop_hooks": None,
     }

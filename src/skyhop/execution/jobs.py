@@ -14,19 +14,20 @@ from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.providers.runner import read_lines
 from skyhop.spec.task import Task
 
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "FAILED_SETUP", "CANCELLED"})
+def _job_envs(task: Task) -> dict[str, str]:
+    """What the job's processes see: envs and secrets with a value."""
+    return {k: str(v) for k, v in {**task.envs, **task.secrets}.items() if v is not None}
 
 
 def setup_fingerprint(task: Task) -> str | None:
     """Changes when setup (or what it sees) changes: a re-launch re-runs setup only then."""
     if not task.setup:
         return None
-    envs = {k: v for k, v in {**task.envs, **task.secrets}.items() if v is not None}
-    return hashlib.sha256(json.dumps([task.setup, envs], sort_keys=True).encode()).hexdigest()
+    return hashlib.sha256(json.dumps([task.setup, _job_envs(task)], sort_keys=True).encode()).hexdigest()
 
 
 def job_spec(task: Task, *, with_setup: bool, cluster_name: str, user: str) -> dict[str, Any]:
-    envs = {k: str(v) for k, v in {**task.envs, **task.secrets}.items() if v is not None}
+    envs = _job_envs(task)
     cpus = task.resources.cpus.value if task.resources.cpus is not None else None
     acc = task.resources.accelerator
     return {
@@ -96,14 +97,6 @@ def job_record(cluster: str, job: dict[str, Any], record_type):
         num_nodes=job.get("num_nodes") or 1,
         resources={"cpus": job.get("cpus"), "gpus": job.get("gpus")},
     )
-
-
-def exit_code_of(job: dict[str, Any]) -> int:
-    """The CLI's exit code for a finished job: 0, the job's own code, or 1."""
-    if job["status"] == "SUCCEEDED":
-        return 0
-    code = job.get("exit_code")
-    return code if isinstance(code, int) and 0 < code < 256 else 1
 
 
 def job_result(cluster: str, job: dict[str, Any], *, detached: bool) -> dict[str, Any]:

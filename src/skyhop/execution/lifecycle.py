@@ -18,6 +18,7 @@ from skyhop.execution.agent import AgentError
 from skyhop.execution.locks import cluster_lock, is_busy
 from skyhop.providers import base
 from skyhop.providers.base import ClusterInfo
+from skyhop.state.records import JOB_FINISHED
 
 log = logging.getLogger("skyhop.execution")
 
@@ -32,7 +33,7 @@ def refresh(store, record, *, have_lock: bool, deep: bool = False):
     if not have_lock and is_busy(record.name):
         return record
     provider = handles.provider_of(record)
-    info = ClusterInfo.from_json(record.handle) if record.handle else provider.find(record.name)
+    info = handles.handle_or_find(record, provider)
     if info is None:
         store.remove_cluster(record.name)  # nothing was ever created
         return None
@@ -50,9 +51,7 @@ def refresh(store, record, *, have_lock: bool, deep: bool = False):
     if state == base.STOPPED and record.status != "STOPPED":
         store.set_cluster_status(record.name, "STOPPED")
     elif state == base.RUNNING and record.status != "UP":
-        if record.status == "INIT" and not _agent_alive(info):
-            return store.get_cluster(record.name)
-        if record.status == "STOPPED" and not _agent_alive(info):
+        if not _agent_alive(info):  # machines there, agent not (yet): not usable, stays as it was
             return store.get_cluster(record.name)
         store.set_cluster_status(record.name, "UP", hourly_price=record.hourly_price)
     elif state == base.RUNNING and deep and not _agent_alive(info):
@@ -174,7 +173,7 @@ def teardown(store, name: str, *, purge: bool = False) -> bool:
 def _terminate(store, record) -> None:
     name = record.name
     provider = handles.provider_of(record)
-    info = ClusterInfo.from_json(record.handle) if record.handle else provider.find(name)
+    info = handles.handle_or_find(record, provider)
     if info is not None:
         if provider.query(info) == base.RUNNING:
             _stop_jobs(store, name, info)
@@ -207,3 +206,47 @@ def queue(store, name: str) -> list:
         except AgentError:
             pass
     return store.list_jobs(name)
+
+
+def job(store, name: str, job_id: int):
+    """One job's record, fresh from the agent when the cluster is up (else as last seen)."""
+    record = require(store, name, have_lock=False)
+    if record.status == "UP":
+        jobs.record_jobs(store, name, handles.agent_of(handles.cluster_info(record)).jobs([job_id]))
+    stored = store.get_job(name, job_id)
+    if stored is None:
+        raise NotFoundError(f"No job {job_id} on cluster '{name}'. See `skyhop queue {name}`.")
+    return stored
+
+
+def _agent_of_up(store, name: str):
+    return handles.agent_of(handles.cluster_info(require_up(store, name, have_lock=False)))
+
+
+def _latest_job_id(agent, *, active: bool) -> int | None:
+    listed = [j for j in agent.jobs() if not active or j["status"] not in JOB_FINISHED]
+    return max((int(j["job_id"]) for j in listed), default=None)
+
+
+def log_stream(store, name: str, job_id: int | None, *, follow: bool, tail: int | None):
+    """(job id, the agent process streaming its log); the latest job when none is named."""
+    agent = _agent_of_up(store, name)
+    if job_id is None:
+        job_id = _latest_job_id(agent, active=False)
+        if job_id is None:
+            raise SkyhopError(f"Cluster '{name}' has no jobs yet.")
+    agent.jobs([job_id])  # an unknown id fails here, with the agent's message, before streaming starts
+    return job_id, agent.logs(job_id, follow=follow, tail=tail)
+
+
+def cancel(store, name: str, job_ids: list[int], *, all_jobs: bool) -> dict[str, Any]:
+    """Cancel jobs (the latest running or pending one when none is named)."""
+    agent = _agent_of_up(store, name)
+    if not job_ids and not all_jobs:
+        latest = _latest_job_id(agent, active=True)
+        if latest is None:
+            return {"cancelled": [], "already_done": [], "message": f"No running or pending jobs on '{name}'."}
+        job_ids = [latest]
+    result = agent.cancel(job_ids, all_jobs=all_jobs)
+    jobs.record_jobs(store, name, agent.jobs())
+    return result

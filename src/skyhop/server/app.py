@@ -22,7 +22,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from skyhop import __version__
 from skyhop.errors import NotFoundError, SkyhopError
-from skyhop.execution.agent import AgentError
 from skyhop.server.executor import Executor
 from skyhop.server.operations import make_operations
 
@@ -124,7 +123,7 @@ def create_app(store, token: str | None) -> FastAPI:
                 await asyncio.sleep(POLL_S)
 
     # -- clusters and jobs (quick reads and small writes) ------------------
-    from skyhop.execution import handles, jobs, lifecycle
+    from skyhop.execution import jobs, lifecycle
 
     @app.get("/api/v1/clusters")
     def clusters(refresh: bool = False, name: list[str] = Query(default=[])) -> list[dict[str, Any]]:
@@ -136,44 +135,17 @@ def create_app(store, token: str | None) -> FastAPI:
 
     @app.get("/api/v1/clusters/{name}/jobs/{job_id}")
     def job(name: str, job_id: int) -> dict[str, Any]:
-        record = lifecycle.require(store, name, have_lock=False)
-        if record.status == "UP":
-            found = handles.agent_of(handles.cluster_info(record)).jobs([job_id])
-            jobs.record_jobs(store, name, found)
-        stored = store.get_job(name, job_id)
-        if stored is None:
-            raise NotFoundError(f"No job {job_id} on cluster '{name}'. See `skyhop queue {name}`.")
-        return asdict(stored)
+        return asdict(lifecycle.job(store, name, job_id))
 
     @app.get("/api/v1/clusters/{name}/logs")
     def logs(name: str, job_id: int | None = None, follow: bool = True, tail: int | None = None) -> StreamingResponse:
-        record = lifecycle.require_up(store, name, have_lock=False)
-        agent = handles.agent_of(handles.cluster_info(record))
-        if job_id is None:
-            listed = agent.jobs()
-            if not listed:
-                raise SkyhopError(f"Cluster '{name}' has no jobs yet.")
-            job_id = max(int(j["job_id"]) for j in listed)
-        agent.jobs([job_id])  # unknown ids fail here, as a clear 404, before streaming starts
-        stream = agent.logs(job_id, follow=follow, tail=tail)
+        job_id, stream = lifecycle.log_stream(store, name, job_id, follow=follow, tail=tail)
         return StreamingResponse(_pipe(stream), media_type="text/plain", headers={"X-Skyhop-Job-Id": str(job_id)})
 
     @app.post("/api/v1/clusters/{name}/cancel")
     def cancel(name: str, payload: dict[str, Any] = Body(default={})) -> dict[str, Any]:
-        record = lifecycle.require_up(store, name, have_lock=False)
-        agent = handles.agent_of(handles.cluster_info(record))
         ids = jobs.require_job_ids([str(j) for j in payload.get("job_ids") or []])
-        if not ids and not payload.get("all"):
-            listed = [j for j in agent.jobs() if j["status"] not in jobs.TERMINAL]
-            if not listed:
-                return {"cancelled": [], "already_done": [], "message": f"No running or pending jobs on '{name}'."}
-            ids = [max(int(j["job_id"]) for j in listed)]
-        try:
-            result = agent.cancel(ids, all_jobs=bool(payload.get("all")))
-        except AgentError as error:
-            raise SkyhopError(str(error)) from None
-        jobs.record_jobs(store, name, agent.jobs())
-        return result
+        return lifecycle.cancel(store, name, ids, all_jobs=bool(payload.get("all")))
 
     @app.post("/api/v1/clusters/{name}/autostop")
     def autostop(name: str, payload: dict[str, Any] = Body(...)) -> dict[str, Any]:

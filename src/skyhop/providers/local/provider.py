@@ -75,7 +75,8 @@ class LocalProvider:
         nodes = [NodeInfo(r, "127.0.0.1", str(root / f"node-{r}"), {"home": str(root / f"node-{r}")}) for r in range(request.num_nodes)]
         offer = request.offer
         gpu_ids = {offer.accelerator: list(this_machine().gpu_ids[: int(offer.accelerator_count)])} if offer.accelerator else {}
-        data = {"root": str(root), "python": sys.executable, "gpu_ids": gpu_ids, "created_at": time.time()}
+        # remove_on_down: what the agent deletes when autostop tears the cluster down by itself.
+        data = {"root": str(root), "remove_on_down": [str(root)], "python": sys.executable, "gpu_ids": gpu_ids, "created_at": time.time()}
         info = ClusterInfo(NAME, request.cluster_name, REGION, None, tuple(nodes), data)
         try:
             # The handle first: a crash after any directory exists leaves what `find` needs.
