@@ -1,5 +1,8 @@
 """Real SSH hosts on this machine: one Linux network namespace per host, each with its
-own IP on a veth pair to the root namespace and its own `sshd`.
+own IP on a veth pair to the root namespace (whose ends share one bridge, so
+hosts reach each other as machines on one LAN do) and its own `sshd`, started in a
+private mount namespace where `/root` is the host's own home directory (so
+`~/.ssh/authorized_keys` and `~/.skyhop-node` differ per host, as on real machines).
 
 Used by the SSH tests through the `ssh_hosts` fixture, and by hand:
 
@@ -8,7 +11,7 @@ Used by the SSH tests through the `ssh_hosts` fixture, and by hand:
     python3 tests/netns_hosts.py down --dir /tmp/skyhop-hosts
 
 Only addresses created here are ever used (10.213.T.0/24, T a free octet
-derived from the pid); everything is removed by `down`, which is also safe to run twice.
+derived from the pid; .1 is the bridge, hosts from .2); everything is removed by `down`, which is also safe to run twice.
 Needs root, `ip` (iproute2) and `sshd` (openssh-server): `tests/setup_system.sh`.
 """
 
@@ -38,7 +41,8 @@ class Host:
     port: int
     user: str
     identity_file: str
-    base_dir: str  # where skyhop keeps its files on this host (hosts share one filesystem)
+    base_dir: str  # a directory for skyhop's files outside the homes (visible from this namespace)
+    home: str  # this host's home directory, as seen from the root namespace
 
 
 def missing_requirements() -> str | None:
@@ -49,6 +53,8 @@ def missing_requirements() -> str | None:
         return "needs iproute2 (`ip`); run tests/setup_system.sh"
     if not os.path.exists(SSHD):
         return "needs openssh-server (`sshd`); run tests/setup_system.sh"
+    if not shutil.which("unshare"):
+        return "needs util-linux (`unshare`)"
     if not shutil.which("ssh"):
         return "needs openssh-client (`ssh`); run tests/setup_system.sh"
     return None
@@ -72,7 +78,7 @@ def _sshd_config(workdir: Path, index: int, ip: str) -> Path:
                 "Port 22",
                 f"HostKey {workdir / 'host_ed25519'}",
                 f"PidFile {workdir / f'sshd-{index}.pid'}",
-                f"AuthorizedKeysFile {workdir / 'authorized_keys'}",
+                f"AuthorizedKeysFile {workdir / 'authorized_keys'} .ssh/authorized_keys",
                 "PermitRootLogin prohibit-password",
                 "PasswordAuthentication no",
                 "KbdInteractiveAuthentication no",
@@ -100,8 +106,12 @@ def _wait_for_port(ip: str, port: int, timeout: float = 20.0) -> None:
     raise RuntimeError(f"sshd on {ip}:{port} did not come up within {timeout} s")
 
 
-def up(count: int, workdir: Path) -> list[Host]:
-    """Create `count` hosts; their state lives in `workdir` (for `down`)."""
+def up(count: int, workdir: Path, without_python: tuple[int, ...] = ()) -> list[Host]:
+    """Create `count` hosts; their state lives in `workdir` (for `down`).
+
+    Hosts whose index is in `without_python` cannot run `python3` (its binary
+    is covered by /dev/null in their mount namespace), like a minimal image.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     used = _used_third_octets()
     # Start from the pid so parallel test workers (different pids) pick different subnets.
@@ -116,27 +126,40 @@ def up(count: int, workdir: Path) -> list[Host]:
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation dir
     hosts: list[Host] = []
     state = {"namespaces": [], "links": [], "pid_files": []}
+    bridge = f"skb{tag}"
     try:
+        _run("ip", "link", "add", bridge, "type", "bridge")
+        state["links"].append(bridge)
+        _run("ip", "addr", "add", f"{SUBNET}.{third}.1/24", "dev", bridge)
+        _run("ip", "link", "set", bridge, "up")
         for index in range(count):
             namespace, link = f"skh{tag}{index}", f"skv{tag}{index}"
-            host_ip, node_ip = f"{SUBNET}.{third}.{4 * index + 1}", f"{SUBNET}.{third}.{4 * index + 2}"
+            node_ip = f"{SUBNET}.{third}.{index + 2}"
             _run("ip", "netns", "add", namespace)
             state["namespaces"].append(namespace)
             _run("ip", "link", "add", link, "type", "veth", "peer", "name", f"{link}n")
             state["links"].append(link)
             _run("ip", "link", "set", f"{link}n", "netns", namespace)
-            _run("ip", "addr", "add", f"{host_ip}/30", "dev", link)
+            _run("ip", "link", "set", link, "master", bridge)
             _run("ip", "link", "set", link, "up")
-            _run("ip", "netns", "exec", namespace, "ip", "addr", "add", f"{node_ip}/30", "dev", f"{link}n")
+            _run("ip", "netns", "exec", namespace, "ip", "addr", "add", f"{node_ip}/24", "dev", f"{link}n")
             _run("ip", "netns", "exec", namespace, "ip", "link", "set", f"{link}n", "up")
             _run("ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up")
             config = _sshd_config(workdir, index, node_ip)
             log = workdir / f"sshd-{index}.log"
-            _run("ip", "netns", "exec", namespace, SSHD, "-f", str(config), "-E", str(log))
-            state["pid_files"].append(str(workdir / f"sshd-{index}.pid"))
             base = workdir / f"host-{index}"
+            home = workdir / f"home-{index}"
             base.mkdir(exist_ok=True)
-            hosts.append(Host(f"host-{index}", namespace, node_ip, 22, "root", str(key), str(base)))
+            home.mkdir(mode=0o700, exist_ok=True)
+            # sshd and every session it starts see `home` as /root.
+            own_home = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+            if index in without_python:
+                hide = 'for p in /usr/local/bin/python3 /usr/bin/python3; do [ -e "$p" ] && mount --bind /dev/null "$(readlink -f "$p")"; done; '
+                own_home = hide + own_home
+            _run("ip", "netns", "exec", namespace, "unshare", "--mount", "--propagation", "private",
+                 "sh", "-c", own_home, "sh", str(home), os.path.expanduser("~root"), SSHD, "-f", str(config), "-E", str(log))
+            state["pid_files"].append(str(workdir / f"sshd-{index}.pid"))
+            hosts.append(Host(f"host-{index}", namespace, node_ip, 22, "root", str(key), str(base), str(home)))
         for host in hosts:
             _wait_for_port(host.ip, host.port)
     finally:
@@ -190,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     start = sub.add_parser("up")
     start.add_argument("count", type=int)
     start.add_argument("--dir", type=Path, required=True)
+    start.add_argument("--without-python", type=int, nargs="*", default=[], metavar="INDEX", help="hosts that cannot run python3")
     stop = sub.add_parser("down")
     stop.add_argument("--dir", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -198,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Cannot make test hosts: {problem}", file=sys.stderr)
         return 2
     if args.verb == "up":
-        print(json.dumps([asdict(h) for h in up(args.count, args.dir)], indent=1))
+        print(json.dumps([asdict(h) for h in up(args.count, args.dir, tuple(args.without_python))], indent=1))
     else:
         down(args.dir)
     return 0

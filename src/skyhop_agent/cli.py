@@ -129,14 +129,19 @@ def cmd_logs(layout: Layout, args: argparse.Namespace) -> None:
     if args.tail is not None and args.tail < 0:
         raise AgentError(f"--tail must be >= 0, got {args.tail}.")
     cluster, conn = _open(layout)
-    job_id = jobtable.get_many(conn, [args.job_id], cluster.name)[0].job_id
+    job = jobtable.get_many(conn, [args.job_id], cluster.name)[0]
+    job_id = job.job_id
+    if args.node is not None and not 0 <= args.node < job.num_nodes:
+        raise AgentError(f"Job {job_id} runs on nodes 0..{job.num_nodes - 1}; there is no node {args.node}.")
+    # One node's own output (unprefixed), or the job's combined log.
+    path = layout.run_log(job_id) if args.node is None else layout.node_log(job_id, args.node)
 
     def finished() -> bool:
         job = jobtable.get(conn, job_id)
         return job is None or job.terminal
 
     try:
-        logs.stream(layout.run_log(job_id), sys.stdout.buffer, args.follow, args.tail, finished)
+        logs.stream(path, sys.stdout.buffer, args.follow, args.tail, finished)
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); that ends the stream, not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -227,6 +232,7 @@ def _parser() -> _Parser:
     sub.add_argument("job_id", type=int)
     sub.add_argument("--follow", action="store_true", help="keep streaming until the job ends")
     sub.add_argument("--tail", type=int, help="start with the last N lines")
+    sub.add_argument("--node", type=int, help="only this node's output (job-relative rank)")
     sub.add_argument("--record", action="store_true", help="then print the job's record as JSON on stderr")
     verb("wait", cmd_wait, "block until a job ends").add_argument("job_id", type=int)
     sub = verb("autostop", cmd_autostop, "set, cancel or show autostop")

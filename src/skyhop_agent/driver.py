@@ -73,9 +73,11 @@ class _Gang:
     def _start(self, rank: int, script: str, phase: str, results: queue.Queue) -> tuple[subprocess.Popen, threading.Thread]:
         assert self.job.placement is not None
         node = self.cluster.nodes[self.job.placement[rank]["node"]]
-        argv, cwd, env = node_command(node, script, job_env(self.cluster, self.job, rank, phase))
+        command = node_command(node, script, job_env(self.cluster, self.job, rank, phase))
+        # A watched stdin stays open (never written) until this driver or the process ends.
+        stdin = subprocess.PIPE if command.watch_stdin else subprocess.DEVNULL
         proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            command.argv, cwd=command.cwd, env=command.env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         with open(self.layout.pids_file(self.job.job_id), "a") as pids:
             pids.write(f"{proc.pid}\n")

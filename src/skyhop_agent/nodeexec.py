@@ -1,30 +1,66 @@
 """How a script is started on one node: the single place that knows about remoteness.
 
-Today every node of the local provider is a directory on this machine, so a
-node command is `bash -c SCRIPT` run there. A node with an `exec_prefix` (for
-instance an ssh command line) gets `PREFIX + ["bash", "-c", ...]` instead, with
-the environment and working directory carried inside the script, since a
-prefix like ssh passes neither along.
+A node without an `exec_prefix` is this machine: the script runs as
+`bash -c SCRIPT` in the node's directory. A node with one (an ssh command line
+to a worker) gets `PREFIX + [COMMAND_LINE]`: the prefix must run its last
+argument as a shell command line, as ssh does, and carries neither environment
+nor working directory, so both travel inside that command line.
+
+On a remote node nothing kills the script when its ssh client dies, so the
+command line starts the script in its own session and watches its stdin: the
+driver holds that stdin open for the life of the node process, and EOF (the
+driver or its ssh client ended, the job was cancelled, the other ranks failed)
+ends the script's whole process group there.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+from dataclasses import dataclass
 
 from skyhop_agent.config import Node
 
+#: Every process skyhop starts on a node carries this, so a provider can find them all.
+NODE_MARKER = "SKYHOP_NODE_BASE"
 
-def node_command(node: Node, script: str, env: dict[str, str]) -> tuple[list[str], str | None, dict[str, str]]:
-    """`(argv, cwd, env)` for `subprocess.Popen` to run `script` on `node` with the job variables `env`.
+# $1 is the user's script; fd 3 keeps our stdin (the watch line) for the watcher.
+_REMOTE_WRAPPER = """exec 3<&0
+setsid bash -c "$1" </dev/null &
+job=$!
+{ cat <&3 >/dev/null; kill -TERM -- "-$job"; sleep 2; kill -KILL -- "-$job"; } </dev/null >/dev/null 2>&1 &
+watch=$!
+exec 3<&-
+wait "$job"
+code=$?
+kill -TERM -- "-$job" 2>/dev/null
+kill "$watch" 2>/dev/null
+exit "$code"
+"""
+
+
+@dataclass(frozen=True)
+class NodeCommand:
+    """What `subprocess.Popen` needs; `watch_stdin` asks for a stdin pipe held open while it runs."""
+
+    argv: list[str]
+    cwd: str | None
+    env: dict[str, str]
+    watch_stdin: bool
+
+
+def node_command(node: Node, script: str, env: dict[str, str]) -> NodeCommand:
+    """How to run `script` on `node` with the job variables `env`.
 
     Jobs start in the node's workdir once the broker has synced one, else in
     its base directory.
     """
+    env = {**env, NODE_MARKER: node.base}
     if node.exec_prefix is None:
         cwd = node.workdir if node.workdir and os.path.isdir(node.workdir) else node.base
-        return ["bash", "-c", script], cwd, {**os.environ, **env}
+        return NodeCommand(["bash", "-c", script], cwd, {**os.environ, **env}, watch_stdin=False)
     exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(env.items()))
     goto = f"cd {shlex.quote(node.workdir)} 2>/dev/null || " if node.workdir else ""
-    wrapped = f"{exports}{goto}cd {shlex.quote(node.base)} || exit 1\n{script}"
-    return list(node.exec_prefix) + ["bash", "-c", wrapped], None, dict(os.environ)
+    wrapper = f"{exports}{goto}cd {shlex.quote(node.base)} || exit 1\n{_REMOTE_WRAPPER}"
+    command_line = shlex.join(["bash", "-c", wrapper, "skyhop-node", script])
+    return NodeCommand(list(node.exec_prefix) + [command_line], None, dict(os.environ), watch_stdin=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -18,22 +19,66 @@ def _node(tmp_path: Path, **extra: object) -> config.Node:
 
 
 def test_local_node_command_runs_in_workdir_else_base(tmp_path: Path) -> None:
-    argv, cwd, env = nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), "echo hi", {"X": "1"})
-    assert argv == ["bash", "-c", "echo hi"] and cwd == str(tmp_path) and env["X"] == "1" and "PATH" in env
+    command = nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), "echo hi", {"X": "1"})
+    assert command.argv == ["bash", "-c", "echo hi"] and command.cwd == str(tmp_path) and not command.watch_stdin
+    assert command.env["X"] == "1" and "PATH" in command.env and command.env[nodeexec.NODE_MARKER] == str(tmp_path)
     (tmp_path / "wd").mkdir()
-    assert nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), "true", {})[1] == str(tmp_path / "wd")
+    assert nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), "true", {}).cwd == str(tmp_path / "wd")
 
 
-def test_prefixed_node_command_carries_env_and_cwd_in_the_script(tmp_path: Path) -> None:
+def _remote(tmp_path: Path, script: str, env: dict[str, str]) -> nodeexec.NodeCommand:
+    """A prefixed node whose prefix runs the command line with `sh -c`, as ssh would."""
+    return nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd"), exec_prefix=["env", "FROM_PREFIX=yes", "sh", "-c"]), script, env)
+
+
+def test_prefixed_node_command_carries_env_and_cwd_in_one_command_line(tmp_path: Path) -> None:
     (tmp_path / "wd").mkdir()
-    node = _node(tmp_path, workdir=str(tmp_path / "wd"), exec_prefix=["env", "FROM_PREFIX=yes"])
-    argv, cwd, env = nodeexec.node_command(node, 'echo "$X|$FROM_PREFIX|$(pwd)"', {"X": "it's quoted"})
-    assert argv[:4] == ["env", "FROM_PREFIX=yes", "bash", "-c"] and cwd is None
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
-    assert out == f"it's quoted|yes|{tmp_path / 'wd'}\n"
+    command = _remote(tmp_path, 'echo "$X|$FROM_PREFIX|$(pwd)|$SKYHOP_NODE_BASE"', {"X": "it's quoted"})
+    assert command.argv[:4] == ["env", "FROM_PREFIX=yes", "sh", "-c"] and len(command.argv) == 5 and command.cwd is None
+    assert command.watch_stdin
+    code, out = _held_open(command)
+    assert code == 0 and out == f"it's quoted|yes|{tmp_path / 'wd'}|{tmp_path}\n"
     os.rmdir(tmp_path / "wd")  # no workdir yet: the base
-    out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
-    assert out.endswith(f"|{tmp_path}\n")
+    assert _held_open(command)[1].endswith(f"|{tmp_path}|{tmp_path}\n")
+    assert _held_open(_remote(tmp_path, "exit 7", {}))[0] == 7
+
+
+def _held_open(command: nodeexec.NodeCommand) -> tuple[int, str]:
+    """Run it the way the driver does: stdin open (unwritten) until the process ends."""
+    proc = subprocess.Popen(command.argv, env=command.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdin is not None
+    out = proc.stdout.read()
+    code = proc.wait(timeout=30)
+    proc.stdin.close()
+    return code, out
+
+
+def test_prefixed_node_process_group_ends_when_its_stdin_closes(tmp_path: Path) -> None:
+    """The remote-kill path: the driver's end of stdin going away ends the job there, background children too."""
+    pid_file = tmp_path / "pids"
+    script = f"sleep 300 & echo $! > {pid_file}; sleep 301"
+    command = _remote(tmp_path, script, {})
+    proc = subprocess.Popen(command.argv, env=command.env, stdin=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    background = int(pid_file.read_text())
+    assert proc.poll() is None
+    assert proc.stdin is not None
+    proc.stdin.close()
+    assert proc.wait(timeout=10) == 143  # the script's group got SIGTERM
+    deadline = time.monotonic() + 10
+    while _running(background) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _running(background)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ def ssh_hosts(tmp_path_factory):
         pytest.skip(f"SSH test hosts unavailable: {problem}")
     workdir = tmp_path_factory.mktemp("hosts")
     try:
-        yield up(2, workdir)
+        # Hosts 0-2 are ordinary; host 3 has no python3 (for the bad-input tests).
+        yield up(4, workdir, without_python=(3,))
     finally:
         down(workdir)

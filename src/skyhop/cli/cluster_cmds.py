@@ -57,6 +57,9 @@ def status(clusters: tuple[str, ...], refresh: bool, output: str) -> None:
             for r in rows
         ],
     )
+    for r in rows:
+        if r.get("status_reason"):
+            click.echo(f"{r['name']}: {r['status']} because {r['status_reason']}")
 
 
 def _lifecycle(verb: str, names: tuple[str, ...], all_: bool, yes: bool, purge: bool = False) -> None:

@@ -62,6 +62,7 @@ Examples:
   skyhop logs dev            # the latest job, following until it ends
   skyhop logs dev 3 --no-follow
   skyhop logs dev 3 --status # exit code 0 only if job 3 succeeded
+  skyhop logs dev 3 --node 1 # only node 1's output (all nodes, prefixed, by default)
 """
 )
 @click.argument("cluster")
@@ -69,7 +70,8 @@ Examples:
 @click.option("--follow/--no-follow", default=True, show_default=True, help="Keep streaming until the job ends.")
 @click.option("--tail", type=click.IntRange(min=0), help="Only the last N lines.")
 @click.option("--status", "status_only", is_flag=True, help="Print the job's status instead; exit 0 only if it succeeded.")
-def logs(cluster: str, job_id: int | None, follow: bool, tail: int | None, status_only: bool) -> None:
+@click.option("--node", type=click.IntRange(min=0), help="Only this node's output (0 is the head); default: every node, lines prefixed (node-R).")
+def logs(cluster: str, job_id: int | None, follow: bool, tail: int | None, status_only: bool, node: int | None) -> None:
     """Show (and follow) a job's output; the latest job by default."""
     from skyhop.client import sdk
 
@@ -87,7 +89,7 @@ def logs(cluster: str, job_id: int | None, follow: bool, tail: int | None, statu
             raise SystemExit(job_exit_code(job["status"], job.get("exit_code")))
         return
     try:
-        for chunk in sdk.logs(cluster, job_id, follow=follow, tail=tail):
+        for chunk in sdk.logs(cluster, job_id, follow=follow, tail=tail, node=node):
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
     except KeyboardInterrupt:

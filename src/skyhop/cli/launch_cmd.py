@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from skyhop.cli.output import OUTPUT_OPTION, emit_json
 from skyhop.cli.task_options import resource_options
 from skyhop.errors import SkyhopError
 
@@ -60,13 +61,16 @@ Examples:
 @click.option("--down", is_flag=True, help="Tear the cluster down when the job ends (or after the idle time with -i).")
 @click.option("-i", "--idle-minutes-to-autostop", "idle_minutes", type=float, help="Stop the cluster after this many idle minutes.")
 @click.option("--no-setup", is_flag=True, help="Skip the task's setup.")
-def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | None, detach_run: bool, yes: bool, dryrun: bool, down: bool, idle_minutes: float | None, no_setup: bool, **flags: Any) -> None:
+@OUTPUT_OPTION
+def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | None, detach_run: bool, yes: bool, dryrun: bool, down: bool, idle_minutes: float | None, no_setup: bool, output: str, **flags: Any) -> None:
     """Launch a task: pick the cheapest infra, provision a cluster, set it up and run.
 
     TASK.yaml is a SkyPilot-compatible task file; anything else is taken as a
     command to run. Re-using an existing cluster name runs the task there
     (setup only runs again if it changed). Without -d the command streams the
-    job's output and exits with the job's exit code.
+    job's output and exits with the job's exit code. With --output json the
+    job's output goes to stderr and stdout gets the result: the job's status
+    and the plan as it played out (each candidate, and why it was skipped).
     """
     from skyhop import sdk
     from skyhop.cli.request_view import exit_for_job, run_request
@@ -83,11 +87,15 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
         if not click.confirm("Launch?", default=True, err=True):
             raise SystemExit(1)
     body = client.launch_body(task, name, detach_run=detach_run, dryrun=dryrun, down=down, idle_minutes=idle_minutes, no_setup=no_setup)
-    result = run_request("launch", body)
-    if dryrun:
+    as_json = output == "json"
+    result = run_request("launch", body, output_to_stderr=as_json)
+    if as_json:
+        emit_json(result)
+    elif dryrun:
         _print_dryrun(result)
         return
-    exit_for_job(result)
+    if not dryrun:
+        exit_for_job(result)
 
 
 def _print_plan_line(plan, name: str) -> None:

@@ -41,8 +41,11 @@ class _Phases:
             self._status.stop()
 
 
-def follow_request(request_id: str) -> dict[str, Any]:
-    """Render a request to its end; returns its record (raises its error)."""
+def follow_request(request_id: str, *, output_to_stderr: bool = False) -> dict[str, Any]:
+    """Render a request to its end; returns its record (raises its error).
+
+    With `output_to_stderr` the job's output goes to stderr, keeping stdout for JSON.
+    """
     from skyhop.client import sdk
 
     phases = _Phases()
@@ -60,8 +63,9 @@ def follow_request(request_id: str) -> dict[str, Any]:
                 phases.phase(current)
         elif "out" in event:
             phases.pause()
-            sys.stdout.write(event["out"])
-            sys.stdout.flush()
+            stream = sys.stderr if output_to_stderr else sys.stdout
+            stream.write(event["out"])
+            stream.flush()
 
     try:
         return sdk.follow(request_id, on_event)
@@ -77,11 +81,11 @@ def follow_request(request_id: str) -> dict[str, Any]:
         phases.pause()
 
 
-def run_request(name: str, body: dict[str, Any]) -> Any:
+def run_request(name: str, body: dict[str, Any], *, output_to_stderr: bool = False) -> Any:
     from skyhop.client import sdk
 
     request_id = sdk.submit(name, body)
-    record = follow_request(request_id)
+    record = follow_request(request_id, output_to_stderr=output_to_stderr)
     return record.get("result")
 
 

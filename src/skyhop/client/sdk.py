@@ -141,8 +141,10 @@ def job(cluster: str, job_id: int) -> dict[str, Any]:
     return http.call(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/jobs/{job_id}")
 
 
-def logs(cluster: str, job_id: int | None = None, *, follow: bool = True, tail: int | None = None) -> Iterator[bytes]:
-    response = http.open_response(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/logs", params={"job_id": job_id, "follow": follow, "tail": tail}, timeout=None)
+def logs(cluster: str, job_id: int | None = None, *, follow: bool = True, tail: int | None = None, node: int | None = None) -> Iterator[bytes]:
+    """A job's output as it comes: all nodes (lines prefixed `(node-R)`) or one node's own."""
+    params = {"job_id": job_id, "follow": follow, "tail": tail, "node": node}
+    response = http.open_response(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/logs", params=params, timeout=None)
     try:
         yield from iter(lambda: response.read1(65536), b"")
     finally:
@@ -156,6 +158,11 @@ def cancel(cluster: str, job_ids: list[int] | None = None, *, all_jobs: bool = F
 def autostop(cluster: str, idle_minutes: float | None, *, down: bool = False) -> dict[str, Any]:
     body = {"idle_minutes": idle_minutes, "down": down, "cancel": idle_minutes is None}
     return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/autostop", body=body)
+
+
+def chaos_preempt(cluster: str, node: int = 0) -> dict[str, Any]:
+    """Make one node of a cluster vanish as a spot reclaim would (local and ssh clusters)."""
+    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/chaos/preempt", body={"node": node})
 
 
 def cost_report() -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 from skyhop.errors import SkyhopError
 from skyhop.providers.base import ClusterInfo
 from skyhop.providers.runner import CommandRunner
+from skyhop_agent.nodeexec import NODE_MARKER
 
 AGENT_DIR = "agent"  # under the head's base directory
 
@@ -38,7 +39,8 @@ class AgentClient:
 
     def _argv(self, verb: str, *args: str) -> list[str]:
         root = f"{self.base}/{AGENT_DIR}"
-        return ["env", f"PYTHONPATH={root}", self.python, "-m", "skyhop_agent", "--base", self.base, verb, *args]
+        # The marker lets a provider find every process of this cluster on the node, detached ones too.
+        return ["env", f"PYTHONPATH={root}", f"{NODE_MARKER}={self.base}", self.python, "-m", "skyhop_agent", "--base", self.base, verb, *args]
 
     def call(self, verb: str, *args: str, input: str | None = None, timeout: float = 60) -> dict[str, Any]:
         try:
@@ -94,9 +96,10 @@ class AgentClient:
     def health(self) -> dict[str, Any]:
         return self.call("health", timeout=20)
 
-    def logs(self, job_id: int, *, follow: bool, tail: int | None = None, record: bool = False) -> "subprocess.Popen[bytes]":
-        """The job's log on stdout; with `record`, its final record as JSON on stderr afterwards."""
+    def logs(self, job_id: int, *, follow: bool, tail: int | None = None, record: bool = False, node: int | None = None) -> "subprocess.Popen[bytes]":
+        """The job's log (or one node's) on stdout; with `record`, its final record as JSON on stderr afterwards."""
         args = [str(job_id)] + (["--follow"] if follow else []) + (["--tail", str(tail)] if tail is not None else []) + (["--record"] if record else [])
+        args += ["--node", str(node)] if node is not None else []
         return self.runner.popen(self._argv("logs", *args))
 
 

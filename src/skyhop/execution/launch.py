@@ -41,8 +41,9 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
         if options.dryrun:
             return _dryrun(task, record, progress)
         created = record is None
+        placement = None
         if record is None:
-            info = _provision(task, name, progress, store)
+            info, placement = _provision(task, name, progress, store)
         else:
             info = _reuse(task, record, progress, store)
         try:
@@ -70,7 +71,8 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
             raise
     try:
         down_now = options.down and not options.detach_run and options.idle_minutes is None
-        return _run_job(store, name, info, job_id, progress, options.detach_run, down_after=down_now)
+        result = _run_job(store, name, info, job_id, progress, options.detach_run, down_after=down_now)
+        return dict(result, plan=placement)
     except RequestCancelled:
         if created:
             progress.info(f"Cancelled; removing the new cluster '{name}'.")
@@ -148,8 +150,12 @@ def _dryrun(task: Task, record, progress: Progress) -> dict[str, Any]:
     return {"dryrun": True, "reuse": None, "plan": plan.to_json()}
 
 
-def _provision(task: Task, name: str, progress: Progress, store) -> ClusterInfo:
-    """Try candidates cheapest first; a capacity/quota/auth failure moves on to the next."""
+def _provision(task: Task, name: str, progress: Progress, store) -> tuple[ClusterInfo, dict[str, Any]]:
+    """Try candidates cheapest first; a capacity/quota/auth failure moves on to the next.
+
+    Also returns the plan as it played out: each candidate with its outcome
+    (`chosen`, `skipped` with the reason, or `not tried`), for `--output json`.
+    """
     from skyhop import sdk
     from skyhop.providers import registry
     from skyhop.state.records import ClusterRecord
@@ -160,13 +166,15 @@ def _provision(task: Task, name: str, progress: Progress, store) -> ClusterInfo:
         progress.info(note)
     user = handles.current_user()
     failures: list[str] = []
-    for candidate in plan.candidates:
+    outcomes = [{"infra": _where(c.offer), "instance_type": c.offer.instance_type, "cluster_hourly_price": c.cluster_hourly_price, "outcome": "not tried", "reason": None} for c in plan.candidates]
+    for candidate, outcome in zip(plan.candidates, outcomes):
         offer = candidate.offer
-        where = f"{offer.cloud}/{offer.region}" + (f"/{offer.zone}" if offer.zone else "")
+        where = outcome["infra"]
         try:
             provider = registry.get(offer.cloud)
         except SkyhopError as error:
             failures.append(f"{where} {offer.instance_type}: {error}")
+            outcome.update(outcome="skipped", reason=str(error))
             continue
         progress.phase("provisioning")
         progress.info(f"Provisioning {task.num_nodes}x {offer.instance_type} on {where} (${candidate.cluster_hourly_price:.4g}/h).")
@@ -186,6 +194,7 @@ def _provision(task: Task, name: str, progress: Progress, store) -> ClusterInfo:
             info = provider.launch(request)
         except (CapacityError, QuotaError, AuthError, NotSupportedError) as error:
             failures.append(f"{where} {offer.instance_type}: {error}")
+            outcome.update(outcome="skipped", reason=str(error))
             progress.info(f"{where}: {error} Trying the next candidate.")
             store.remove_cluster(name)
             continue
@@ -201,8 +210,13 @@ def _provision(task: Task, name: str, progress: Progress, store) -> ClusterInfo:
             provider.terminate(info)
             store.remove_cluster(name)
             raise
-        return info
+        outcome["outcome"] = "chosen"
+        return info, {"chosen": where, "candidates": outcomes, "notes": list(plan.notes)}
     raise SkyhopError("Every candidate failed to provision: " + " | ".join(failures))
+
+
+def _where(offer) -> str:
+    return f"{offer.cloud}/{offer.region}" + (f"/{offer.zone}" if offer.zone else "")
 
 
 def _reuse(task: Task, record, progress: Progress, store) -> ClusterInfo:

@@ -39,17 +39,20 @@ def refresh(store, record, *, have_lock: bool, deep: bool = False):
         return None
     if not record.handle:
         store.update_cluster(record.name, handle=info.to_json())
-    state = provider.query(info)
+    state, reason = observe(provider, info)
     if state == base.TERMINATED:
         provider.terminate(info)  # idempotent; ends processes whose directory was removed under them
         store.remove_cluster(record.name)
         return None
     if state == base.PARTIAL:
-        if record.status != "INIT":
-            store.set_cluster_status(record.name, "INIT")
+        reason = reason or "some of its nodes are gone"
+        if record.status != "INIT" or record.status_reason != reason:
+            store.set_cluster_status(record.name, "INIT", reason=reason)
         return store.get_cluster(record.name)
     if state == base.STOPPED and record.status != "STOPPED":
-        store.set_cluster_status(record.name, "STOPPED")
+        # It stopped itself (autostop): let the provider finish the job (release hosts, end stragglers).
+        provider.stop(info)
+        store.set_cluster_status(record.name, "STOPPED", reason="stopped by autostop" if record.status == "UP" else None)
     elif state == base.RUNNING and record.status != "UP":
         if not _agent_alive(info):  # machines there, agent not (yet): not usable, stays as it was
             return store.get_cluster(record.name)
@@ -59,6 +62,14 @@ def refresh(store, record, *, have_lock: bool, deep: bool = False):
         # neither the queue nor autostop runs. Start it again.
         handles.agent_of(info).call("daemon-start")
     return store.get_cluster(record.name)
+
+
+def observe(provider, info: ClusterInfo) -> tuple[str, str | None]:
+    """The provider's `query` as `(state, reason)`; providers may answer with a bare state."""
+    observed = provider.query(info)
+    if isinstance(observed, str):
+        return observed, None
+    return observed.state, observed.reason
 
 
 def _agent_alive(info: ClusterInfo) -> bool:
@@ -175,7 +186,7 @@ def _terminate(store, record) -> None:
     provider = handles.provider_of(record)
     info = handles.handle_or_find(record, provider)
     if info is not None:
-        if provider.query(info) == base.RUNNING:
+        if observe(provider, info)[0] == base.RUNNING:
             _stop_jobs(store, name, info)
         provider.terminate(info)
 
@@ -228,15 +239,17 @@ def _latest_job_id(agent, *, active: bool) -> int | None:
     return max((int(j["job_id"]) for j in listed), default=None)
 
 
-def log_stream(store, name: str, job_id: int | None, *, follow: bool, tail: int | None):
-    """(job id, the agent process streaming its log); the latest job when none is named."""
+def log_stream(store, name: str, job_id: int | None, *, follow: bool, tail: int | None, node: int | None = None):
+    """(job id, the agent process streaming its log, or one node's); the latest job when none is named."""
     agent = _agent_of_up(store, name)
     if job_id is None:
         job_id = _latest_job_id(agent, active=False)
         if job_id is None:
             raise SkyhopError(f"Cluster '{name}' has no jobs yet.")
-    agent.jobs([job_id])  # an unknown id fails here, with the agent's message, before streaming starts
-    return job_id, agent.logs(job_id, follow=follow, tail=tail)
+    job = agent.jobs([job_id])[0]  # an unknown id fails here, with the agent's message, before streaming starts
+    if node is not None and not 0 <= node < int(job.get("num_nodes") or 1):
+        raise SkyhopError(f"Job {job_id} on '{name}' runs on nodes 0..{int(job.get('num_nodes') or 1) - 1}; there is no node {node}.")
+    return job_id, agent.logs(job_id, follow=follow, tail=tail, node=node)
 
 
 def cancel(store, name: str, job_ids: list[int], *, all_jobs: bool) -> dict[str, Any]:

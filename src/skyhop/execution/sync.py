@@ -8,6 +8,7 @@ local nodes, the node directory, so clusters do not write into the real home).
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from skyhop.errors import SkyhopError
@@ -49,13 +50,20 @@ def sync_task_files(task: Task, info: ClusterInfo, progress: Progress) -> None:
         return
     progress.phase("syncing")
     provider = registry.get(info.provider)
-    for node in info.nodes:
+
+    def to_node(node: NodeInfo) -> None:
         runner = provider.runner(info, node)
         if isinstance(task.workdir, str):
             _copy(runner, task.workdir, node.workdir, "workdir", delete=True)
         for dest, mount in task.file_mounts.items():
             assert mount.source is not None  # check_sources ran first
             _copy(runner, mount.source, node_path(node, dest), f"file_mounts.{dest}")
+
+    # All nodes at once: a gang's sync costs one node's time, not the sum.
+    with ThreadPoolExecutor(max_workers=len(info.nodes)) as threads:
+        futures = [threads.submit(to_node, node) for node in info.nodes]
+    for future in futures:
+        future.result()
 
 
 def _copy(runner, source: str, dest: str, field: str, *, delete: bool = False) -> None:

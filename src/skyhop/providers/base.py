@@ -23,6 +23,14 @@ PARTIAL = "PARTIAL"  # some nodes exist, others do not: needs `down` or a relaun
 
 
 @dataclass(frozen=True)
+class Observed:
+    """A `query` answer with the reason behind it (which node is missing, and why)."""
+
+    state: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class NodeInfo:
     """One machine of a cluster as the agent sees it."""
 
@@ -113,8 +121,8 @@ class Provider(Protocol):
     def find(self, cluster_name: str) -> ClusterInfo | None:
         """What exists for a cluster name (by tags or paths): recovery after a crash mid-launch."""
 
-    def query(self, cluster: ClusterInfo) -> str:
-        """RUNNING, STOPPED, TERMINATED or PARTIAL, from the infra itself."""
+    def query(self, cluster: ClusterInfo) -> "str | Observed":
+        """RUNNING, STOPPED, TERMINATED or PARTIAL, from the infra itself (an `Observed` adds the reason)."""
 
     def stop(self, cluster: ClusterInfo) -> None:
         """Stop the nodes, keeping their disks."""

@@ -138,8 +138,8 @@ def create_app(store, token: str | None) -> FastAPI:
         return asdict(lifecycle.job(store, name, job_id))
 
     @app.get("/api/v1/clusters/{name}/logs")
-    def logs(name: str, job_id: int | None = None, follow: bool = True, tail: int | None = None) -> StreamingResponse:
-        job_id, stream = lifecycle.log_stream(store, name, job_id, follow=follow, tail=tail)
+    def logs(name: str, job_id: int | None = None, follow: bool = True, tail: int | None = None, node: int | None = None) -> StreamingResponse:
+        job_id, stream = lifecycle.log_stream(store, name, job_id, follow=follow, tail=tail, node=node)
         return StreamingResponse(_pipe(stream), media_type="text/plain", headers={"X-Skyhop-Job-Id": str(job_id)})
 
     @app.post("/api/v1/clusters/{name}/cancel")
@@ -151,6 +151,15 @@ def create_app(store, token: str | None) -> FastAPI:
     def autostop(name: str, payload: dict[str, Any] = Body(...)) -> dict[str, Any]:
         minutes = payload.get("idle_minutes")
         return lifecycle.autostop(store, name, None if payload.get("cancel") else float(minutes), bool(payload.get("down")))
+
+    @app.post("/api/v1/clusters/{name}/chaos/preempt")
+    def chaos_preempt(name: str, payload: dict[str, Any] = Body(default={})) -> dict[str, Any]:
+        from skyhop.execution import chaos
+
+        node = payload.get("node", 0)
+        if not isinstance(node, int) or isinstance(node, bool):
+            raise SkyhopError(f"'node' must be a node index, got {node!r}.")
+        return chaos.preempt(store, name, node)
 
     @app.get("/api/v1/cost-report")
     def cost_report() -> list[dict[str, Any]]:

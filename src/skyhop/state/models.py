@@ -47,6 +47,7 @@ class Cluster(Base):
     region: Mapped[str] = mapped_column(String(128))
     zone: Mapped[str | None] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(STATUS)
+    status_reason: Mapped[str | None] = mapped_column(Text)
     num_nodes: Mapped[int] = mapped_column(Integer)
     resources: Mapped[dict[str, Any]] = mapped_column(JSON)
     handle: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -90,6 +90,7 @@ class ClusterRecord:
     num_nodes: int = 1
     zone: str | None = None
     status: str = INIT
+    status_reason: str | None = None  # why it is in that status, when that is not obvious (INIT after a lost node)
     resources: dict[str, Any] = field(default_factory=dict)
     handle: dict[str, Any] = field(default_factory=dict)
     hourly_price: float = 0.0

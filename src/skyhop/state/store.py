@@ -189,7 +189,7 @@ class StateStore:
             return _cluster_record(row)
 
     def set_cluster_status(
-        self, name: str, status: str, *, at: float | None = None, hourly_price: float | None = None
+        self, name: str, status: str, *, at: float | None = None, hourly_price: float | None = None, reason: str | None = None
     ) -> ClusterRecord:
         """Move a cluster to `status` and, in the same transaction, record the billable event.
 
@@ -198,7 +198,8 @@ class StateStore:
         STOP is START, to STOPPED while billed is STOP; anything else (e.g. UP
         -> INIT while a node is being repaired, still billed) adds nothing.
         Setting the current status again changes nothing but `hourly_price`
-        (if given; the price applies from the next billed interval on).
+        (if given; the price applies from the next billed interval on) and the
+        reason, which always describes the status just set (None clears it).
         """
         if status not in CLUSTER_STATUSES:
             raise ValueError(f"Unknown cluster status {status!r}; expected one of {', '.join(CLUSTER_STATUSES)}.")
@@ -207,6 +208,7 @@ class StateStore:
             row = _locked_cluster(session, name)
             if hourly_price is not None:
                 row.hourly_price = hourly_price
+            row.status_reason = reason
             if row.status != status:
                 kind = _event_for(_last_event(session, name), status)
                 row.status = status

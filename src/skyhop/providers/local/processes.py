@@ -26,9 +26,9 @@ def _environ_has(pid: int, needle: bytes) -> bool:
         return False
 
 
-def cluster_pids(root: str) -> list[int]:
-    """Live processes started for the cluster at `root` (Linux /proc)."""
-    needle = f"{MARKER}={root}".encode()
+def cluster_pids(root: str, marker: str = MARKER) -> list[int]:
+    """Live processes started for the cluster at `root` (Linux /proc), or with `marker=root`."""
+    needle = f"{marker}={root}".encode()
     me = os.getpid()
     found = []
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
@@ -39,16 +39,16 @@ def cluster_pids(root: str) -> list[int]:
     return found
 
 
-def kill_cluster_processes(root: str, grace: float = 3.0) -> list[int]:
-    """SIGTERM everything of the cluster, then SIGKILL what is left after `grace` seconds."""
-    pids = cluster_pids(root)
+def kill_cluster_processes(root: str, grace: float = 3.0, marker: str = MARKER) -> list[int]:
+    """SIGTERM everything of the cluster (or carrying `marker=root`), then SIGKILL what is left after `grace` seconds."""
+    pids = cluster_pids(root, marker)
     for pid in pids:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while pids and time.monotonic() < deadline:
         time.sleep(0.05)
         pids = [p for p in pids if alive(p)]
-    for pid in cluster_pids(root):
+    for pid in cluster_pids(root, marker):
         _signal(pid, signal.SIGKILL)
     return pids
 

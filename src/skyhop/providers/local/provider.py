@@ -20,17 +20,19 @@ from typing import Iterable
 from skyhop import paths
 from skyhop.catalog.offer import Offer
 from skyhop.providers import base
-from skyhop.providers.base import ClusterInfo, LaunchRequest, NodeInfo
+from skyhop.providers.base import ClusterInfo, LaunchRequest, NodeInfo, Observed
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError
 from skyhop.providers.local.machine import this_machine
 from skyhop.providers.local.processes import MARKER, kill_cluster_processes
 from skyhop.providers.runner import LocalRunner
+from skyhop_agent.nodeexec import NODE_MARKER
 
 NAME = "local"
 REGION = "local"
 INSTANCE_TYPE = "local"
 STOPPED_MARKER = "stopped"  # written in the head's base dir; the agent's self-stop writes the same file
+PREEMPTED_MARKER = "preempted"  # written in a node's dir by `skyhop chaos preempt`
 
 
 def clusters_dir() -> Path:
@@ -97,15 +99,17 @@ class LocalProvider:
         except (OSError, ValueError, KeyError):
             return None
 
-    def query(self, cluster: ClusterInfo) -> str:
+    def query(self, cluster: ClusterInfo) -> Observed:
         present = [Path(n.base).is_dir() for n in cluster.nodes]
         if not any(present):
-            return base.TERMINATED
-        if not all(present):
-            return base.PARTIAL
+            return Observed(base.TERMINATED)
+        lost = [f"node {n.rank}: its directory {n.base} is gone" for n, there in zip(cluster.nodes, present) if not there]
+        lost += [f"node {n.rank}: {_preempted_reason(n)}" for n in cluster.nodes if (Path(n.base) / PREEMPTED_MARKER).exists()]
+        if lost:
+            return Observed(base.PARTIAL, "; ".join(lost))
         if (Path(cluster.head.base) / STOPPED_MARKER).exists():
-            return base.STOPPED
-        return base.RUNNING
+            return Observed(base.STOPPED)
+        return Observed(base.RUNNING)
 
     def stop(self, cluster: ClusterInfo) -> None:
         root = cluster.data["root"]
@@ -123,8 +127,25 @@ class LocalProvider:
         kill_cluster_processes(root)
         shutil.rmtree(root, ignore_errors=True)
 
+    def preempt(self, cluster: ClusterInfo, rank: int) -> None:
+        """Chaos: the node's processes die (all of the cluster's, for the head) and it counts as lost until `down`."""
+        node = cluster.nodes[rank]
+        _write_json(Path(node.base) / PREEMPTED_MARKER, {"at": time.time()})
+        if rank == 0:
+            kill_cluster_processes(cluster.data["root"])
+        else:
+            kill_cluster_processes(node.base, marker=NODE_MARKER)
+
     def runner(self, cluster: ClusterInfo, node: NodeInfo) -> LocalRunner:
         return LocalRunner({MARKER: cluster.data["root"]})
+
+
+def _preempted_reason(node: NodeInfo) -> str:
+    try:
+        at = json.loads((Path(node.base) / PREEMPTED_MARKER).read_text())["at"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "preempted"
+    return f"preempted at {time.strftime('%H:%M:%S', time.localtime(at))} (skyhop chaos preempt)"
 
 
 def _write_json(path: Path, data: object) -> None:

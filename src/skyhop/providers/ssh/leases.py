@@ -2,6 +2,13 @@
 
 Hosts are finite: a cluster takes whole hosts and gives them back on stop
 and down. The lock makes two launches racing for the last host safe.
+
+The file also remembers each cluster's head (so a launch short of hosts can
+check whether a holder stopped itself by autostop while no client was
+running) and which hosts `skyhop chaos preempt` made disappear.
+
+    {"hosts": {HOST: CLUSTER}, "heads": {CLUSTER: {"target": {...}, "base": DIR}},
+     "preempted": {HOST: CLUSTER}}
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from skyhop import paths
 
@@ -20,23 +27,26 @@ def _file():
 
 
 @contextmanager
-def _locked() -> Iterator[dict[str, str]]:
+def _locked() -> Iterator[dict[str, dict[str, Any]]]:
     path = _file()
     with open(path.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            leases = json.loads(path.read_text()) if path.exists() else {}
+            data = json.loads(path.read_text()) if path.exists() else {}
         except ValueError:
-            leases = {}
-        yield leases
+            data = {}
+        for section in ("hosts", "heads", "preempted"):
+            data.setdefault(section, {})
+        yield data
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(leases, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         os.replace(tmp, path)
 
 
 def acquire(cluster: str, candidates: Sequence[str], count: int, prefer: Sequence[str] = ()) -> list[str] | None:
     """Lease `count` free hosts (preferring `prefer`, e.g. the ones held before a stop); None if too few."""
-    with _locked() as leases:
+    with _locked() as data:
+        leases = data["hosts"]
         mine = [h for h in candidates if leases.get(h) == cluster]
         free = [h for h in candidates if h not in leases]
         ordered = mine + [h for h in prefer if h in free] + [h for h in free if h not in prefer]
@@ -49,11 +59,34 @@ def acquire(cluster: str, candidates: Sequence[str], count: int, prefer: Sequenc
 
 
 def release(cluster: str) -> None:
-    with _locked() as leases:
-        for host in [h for h, owner in leases.items() if owner == cluster]:
-            del leases[host]
+    """Give back the cluster's hosts (a preempted host becomes reachable again)."""
+    with _locked() as data:
+        for section in ("hosts", "preempted"):
+            for host in [h for h, owner in data[section].items() if owner == cluster]:
+                del data[section][host]
+        data["heads"].pop(cluster, None)
 
 
 def holders(candidates: Sequence[str]) -> dict[str, str]:
-    with _locked() as leases:
-        return {h: leases[h] for h in candidates if h in leases}
+    with _locked() as data:
+        return {h: data["hosts"][h] for h in candidates if h in data["hosts"]}
+
+
+def note_head(cluster: str, target: Mapping[str, Any], base: str) -> None:
+    with _locked() as data:
+        data["heads"][cluster] = {"target": dict(target), "base": base}
+
+
+def head_of(cluster: str) -> dict[str, Any] | None:
+    with _locked() as data:
+        return data["heads"].get(cluster)
+
+
+def mark_preempted(cluster: str, host: str) -> None:
+    with _locked() as data:
+        data["preempted"][host] = cluster
+
+
+def is_preempted(host: str) -> bool:
+    with _locked() as data:
+        return host in data["preempted"]

@@ -36,8 +36,7 @@ class PoolHost:
 
     @property
     def key(self) -> str:
-        """Identity of a host within skyhop (for leases)."""
-        return f"{self.target.user or ''}@{self.target.host}:{self.target.port}"
+        return self.target.key
 
 
 @dataclass(frozen=True)

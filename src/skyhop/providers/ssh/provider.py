@@ -4,33 +4,60 @@ A cluster leases whole hosts from one pool (`infra: ssh/POOL`); too few free
 hosts, an unreachable host or one without Python 3.8 is a CapacityError, so
 the launch fails over to the next pool in price order. Everything skyhop puts
 on a host for a cluster lives in `BASE/CLUSTER` (BASE defaults to `~/.skyhop-node`).
+The first host is the head: it runs the node agent, which starts the other
+ranks over SSH with the cluster key (cluster_key.py).
 """
 
 from __future__ import annotations
 
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from typing import Iterable
+from typing import Callable, Iterable, TypeVar
 
 from skyhop.catalog.offer import Offer
 from skyhop.errors import SkyhopError
 from skyhop.providers import base
-from skyhop.providers.base import ClusterInfo, LaunchRequest, NodeInfo
+from skyhop.providers.base import ClusterInfo, LaunchRequest, NodeInfo, Observed
 from skyhop.providers.credentials import CheckResult
-from skyhop.providers.errors import CapacityError, NotSupportedError
-from skyhop.providers.ssh import leases
-from skyhop.providers.ssh.pools import Pool, PoolHost, configured_pools
-from skyhop.providers.ssh.runner import SSHRunner, SSHTarget
+from skyhop.providers.errors import CapacityError
+from skyhop.providers.ssh import cluster_key, host_ops, leases
+from skyhop.providers.ssh.pools import Pool, configured_pools
+from skyhop.providers.ssh.runner import HostUnreachable, SSHRunner, SSHTarget
 
 NAME = "ssh"
-STOPPED_MARKER = "stopped"  # the same file the agent's self-stop writes
-PROBE = 'echo "$HOME"; python3 -c "import sys; print(int(sys.version_info >= (3, 8)))" 2>/dev/null || echo 0'
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _target(node: NodeInfo) -> SSHTarget:
+    return SSHTarget(**node.extra["ssh"])
 
 
 def _runner(node: NodeInfo) -> SSHRunner:
-    return SSHRunner(SSHTarget(**node.extra["ssh"]))
+    """The way to a live node; a preempted one (`skyhop chaos`) is gone until the cluster is released."""
+    target = _target(node)
+    if leases.is_preempted(target.key):
+        raise HostUnreachable(f"Cannot reach {target.describe()}: it was preempted (skyhop chaos preempt).")
+    return SSHRunner(target)
+
+
+def _each(items: Iterable[T], work: Callable[[T], R]) -> list[R]:
+    """`work` on every item at once (one SSH round trip each); the first error is raised after all finish."""
+    items = list(items)
+    with ThreadPoolExecutor(max_workers=max(1, len(items))) as threads:
+        futures = [threads.submit(work, item) for item in items]
+    return [f.result() for f in futures]
+
+
+def _best_effort(work: Callable[[NodeInfo], None]) -> Callable[[NodeInfo], None]:
+    def attempt(node: NodeInfo) -> None:
+        try:
+            work(node)
+        except (SkyhopError, OSError):
+            pass  # an unreachable host keeps what it has; releasing it is what matters for the bill
+
+    return attempt
 
 
 class SSHProvider:
@@ -55,51 +82,58 @@ class SSHProvider:
         return pools[name]
 
     def launch(self, request: LaunchRequest) -> ClusterInfo:
-        if request.num_nodes > 1:
-            # Until the head agent starts each rank on its own host (cluster key + ssh gang),
-            # a multi-node job would run every rank on the head: refuse rather than mislead.
-            raise NotSupportedError("multi-node clusters on SSH pools are not supported yet (one node per cluster for now).")
         pool = self._pool(request.offer.region)
         by_key = {h.key: h for h in pool.hosts}
-        chosen = leases.acquire(request.cluster_name, list(by_key), request.num_nodes)
-        if chosen is None:
-            held = leases.holders(list(by_key))
-            raise CapacityError(
-                f"pool '{pool.name}' has {len(by_key) - len(held)} free host(s) of {len(by_key)}; {request.num_nodes} needed."
-            )
+        chosen = self._acquire(pool, request.cluster_name, request.num_nodes)
+        hosts = [by_key[key] for key in chosen]
         try:
-            with ThreadPoolExecutor(max_workers=len(chosen)) as pool_threads:
-                nodes = list(pool_threads.map(lambda item: _prepare(pool, request.cluster_name, item[0], by_key[item[1]]), enumerate(chosen)))
+            bases = _each(hosts, lambda h: host_ops.probe(SSHRunner(h.target), pool.name, h.base_dir, request.cluster_name))
+            nodes = [NodeInfo(rank, h.target.host, node_base, {"ssh": asdict(h.target), "home": home}) for rank, (h, (home, node_base)) in enumerate(zip(hosts, bases))]
+            data = {"python": "python3", "hosts": chosen, "created_at": time.time(), "remove_on_down": [nodes[0].base]}
+            if len(nodes) > 1:
+                nodes, data["key_comment"] = _link_workers(request.cluster_name, nodes)
+            leases.note_head(request.cluster_name, nodes[0].extra["ssh"], nodes[0].base)
         except BaseException:
+            _each(hosts, _best_effort(lambda h: host_ops.wipe_unprobed(SSHRunner(h.target), h.base_dir, request.cluster_name)))
             leases.release(request.cluster_name)
             raise
-        return ClusterInfo(NAME, request.cluster_name, pool.name, None, tuple(nodes), {"python": "python3", "hosts": chosen, "created_at": time.time()})
+        return ClusterInfo(NAME, request.cluster_name, pool.name, None, tuple(nodes), data)
+
+    def _acquire(self, pool: Pool, cluster_name: str, count: int) -> list[str]:
+        keys = [h.key for h in pool.hosts]
+        chosen = leases.acquire(cluster_name, keys, count)
+        if chosen is None and _reclaim_self_stopped(keys):
+            chosen = leases.acquire(cluster_name, keys, count)
+        if chosen is None:
+            held = leases.holders(keys)
+            owners = f" (in use by {', '.join(sorted(set(held.values())))})" if held else ""
+            raise CapacityError(f"pool '{pool.name}' has {len(keys) - len(held)} free host(s) of {len(keys)}; {count} needed{owners}.")
+        return chosen
 
     def find(self, cluster_name: str) -> ClusterInfo | None:
         return None  # the handle is stored before any host is touched; leases are released by terminate
 
-    def query(self, cluster: ClusterInfo) -> str:
-        def probe(node: NodeInfo) -> str:
+    def query(self, cluster: ClusterInfo) -> Observed:
+        def probe(node: NodeInfo) -> tuple[str, str | None]:
             try:
-                done = _runner(node).run(["sh", "-c", 'test -d "$1" || exit 3; test -e "$1/$2" && exit 4; exit 0', "sh", node.base, STOPPED_MARKER], timeout=30)
-            except (SkyhopError, OSError):
-                return "unreachable"
-            return {0: base.RUNNING, 3: base.TERMINATED, 4: base.STOPPED}.get(done.returncode, "unreachable")
+                return host_ops.state(_runner(node), node.base), None
+            except (SkyhopError, OSError) as error:
+                return "unreachable", f"node {node.rank} ({node.ip}): {error}"
 
-        with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as threads:
-            states = list(threads.map(probe, cluster.nodes))
-        if all(s == base.TERMINATED for s in states):
-            return base.TERMINATED
+        observed = _each(cluster.nodes, probe)
+        states = [state for state, _ in observed]
+        if states[0] == base.TERMINATED:
+            return Observed(base.TERMINATED)  # the head's directory is the cluster (autodown removes it)
         if states[0] == base.STOPPED:
-            return base.STOPPED
+            return Observed(base.STOPPED)
         if all(s == base.RUNNING for s in states):
-            return base.RUNNING
-        return base.PARTIAL
+            return Observed(base.RUNNING)
+        reasons = [why or f"node {node.rank} ({node.ip}): its directory {node.base} is gone" for node, (s, why) in zip(cluster.nodes, observed) if s != base.RUNNING]
+        return Observed(base.PARTIAL, "; ".join(reasons))
 
     def stop(self, cluster: ClusterInfo) -> None:
-        self._end_processes(cluster)
-        head = cluster.head
-        _runner(head).run(["sh", "-c", 'date +%s > "$1/$2"', "sh", head.base, STOPPED_MARKER])
+        _each(cluster.nodes, lambda node: host_ops.end_processes(_runner(node), node.base))
+        host_ops.mark_stopped(_runner(cluster.head), cluster.head.base)
         leases.release(cluster.cluster_name)  # stopped hosts go back to the pool; files stay
 
     def start(self, cluster: ClusterInfo) -> ClusterInfo:
@@ -111,52 +145,74 @@ class SSHProvider:
             taken = leases.holders(hosts)
             raise CapacityError(f"Cannot start '{cluster.cluster_name}': its hosts are in use ({', '.join(f'{h} by {c}' for h, c in taken.items())}).")
         head = cluster.head
-        _runner(head).run(["rm", "-f", f"{head.base}/{STOPPED_MARKER}"])
+        leases.note_head(cluster.cluster_name, head.extra["ssh"], head.base)
+        host_ops.clear_stopped(_runner(head), head.base)
         return cluster
 
     def terminate(self, cluster: ClusterInfo) -> None:
-        """End skyhop's processes and remove its files on every host, then release the hosts."""
-        self._end_processes(cluster, best_effort=True)
+        """End skyhop's processes, revoke the cluster key and remove its files on every host, then release them.
 
-        def wipe(node: NodeInfo) -> None:
-            try:
-                _runner(node).run(["rm", "-rf", node.base], timeout=120)
-            except (SkyhopError, OSError):
-                pass  # an unreachable host keeps its files; releasing it is what matters for the bill
+        Preempted hosts are cleaned too: the chaos was make-believe, the files are real.
+        """
+        comment = cluster.data.get("key_comment")
 
-        with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as threads:
-            list(threads.map(wipe, cluster.nodes))
+        def clean(node: NodeInfo) -> None:
+            runner = SSHRunner(_target(node))
+            host_ops.end_processes(runner, node.base)
+            if comment and node.rank > 0:
+                cluster_key.revoke(runner, comment)
+            host_ops.wipe(runner, node.base)
+
+        _each(cluster.nodes, _best_effort(clean))
         leases.release(cluster.cluster_name)
 
-    def _end_processes(self, cluster: ClusterInfo, best_effort: bool = False) -> None:
-        def end(node: NodeInfo) -> None:
-            pattern = f"skyhop_agent --base {re.escape(node.base)}( |$)"
-            try:
-                _runner(node).run(["sh", "-c", 'pkill -TERM -f -- "$1"; sleep 0.5; pkill -KILL -f -- "$1"; exit 0', "sh", pattern], timeout=60)
-            except (SkyhopError, OSError):
-                if not best_effort:
-                    raise
-
-        with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as threads:
-            list(threads.map(end, cluster.nodes))
+    def preempt(self, cluster: ClusterInfo, rank: int) -> None:
+        """Chaos: the node's processes die and skyhop (the head included) cannot reach it until the cluster is released."""
+        node = cluster.nodes[rank]
+        runner = _runner(node)
+        host_ops.end_processes(runner, node.base)
+        comment = cluster.data.get("key_comment")
+        if comment and rank > 0:
+            cluster_key.revoke(runner, comment)
+        leases.mark_preempted(cluster.cluster_name, _target(node).key)
+        runner.close()
 
     def runner(self, cluster: ClusterInfo, node: NodeInfo) -> SSHRunner:
         return _runner(node)
 
 
-def _prepare(pool: Pool, cluster_name: str, rank: int, host: PoolHost) -> NodeInfo:
-    """Reach the host, learn its home, check its Python: a NodeInfo, or a CapacityError saying why not."""
-    runner = SSHRunner(host.target)
-    try:
-        done = runner.run(["sh", "-c", PROBE], timeout=60)
-    except SkyhopError as error:
-        raise CapacityError(f"pool '{pool.name}': {error}") from None
-    lines = done.stdout.split()
-    if done.returncode != 0 or len(lines) < 2:
-        raise CapacityError(f"pool '{pool.name}': probing {host.target.describe()} failed: {done.stderr.strip()[-300:]}")
-    home, python_ok = lines[0], lines[-1] == "1"
-    if not python_ok:
-        raise CapacityError(f"pool '{pool.name}': {host.target.describe()} has no Python 3.8+ (`python3`), which skyhop's node agent needs.")
-    # One directory per cluster: a stopped cluster's files stay while another cluster uses the host.
-    node_base = f"{host.base_dir or home + '/.skyhop-node'}/{cluster_name}"
-    return NodeInfo(rank, host.target.host, node_base, {"ssh": asdict(host.target), "home": home})
+def _link_workers(cluster_name: str, nodes: list[NodeInfo]) -> tuple[list[NodeInfo], str]:
+    """Give the head a key the workers accept, and each worker the command line that reaches it."""
+    head = nodes[0]
+    comment = cluster_key.new_comment(cluster_name)
+    public_key = cluster_key.create_on_head(SSHRunner(_target(head)), head.base, comment)
+    _each(nodes[1:], lambda node: cluster_key.authorize(SSHRunner(_target(node)), public_key))
+    linked = [head] + [
+        NodeInfo(node.rank, node.ip, node.base, {**node.extra, "exec_prefix": cluster_key.exec_prefix(head.base, _target(node))})
+        for node in nodes[1:]
+    ]
+    return linked, comment
+
+
+def _reclaim_self_stopped(keys: list[str]) -> bool:
+    """Release the hosts of clusters whose head stopped or removed itself (autostop with no client running).
+
+    The lease file lives with the client, so a cluster that stopped itself
+    still holds its hosts here until someone looks; a launch short of hosts
+    looks. True when something was released.
+    """
+    owners = sorted(set(leases.holders(keys).values()))
+
+    def gone_idle(owner: str) -> bool:
+        head = leases.head_of(owner)
+        if head is None:
+            return False
+        try:
+            return host_ops.state(SSHRunner(SSHTarget(**head["target"])), head["base"]) != base.RUNNING
+        except (SkyhopError, OSError):
+            return False
+
+    idle = [owner for owner, is_idle in zip(owners, _each(owners, gone_idle)) if is_idle]
+    for owner in idle:
+        leases.release(owner)
+    return bool(idle)

@@ -45,6 +45,11 @@ class SSHTarget:
     def describe(self) -> str:
         return f"{self.destination}:{self.port}"
 
+    @property
+    def key(self) -> str:
+        """Identity of a host within skyhop (for leases)."""
+        return f"{self.user or ''}@{self.host}:{self.port}"
+
 
 def control_dir() -> Path:
     """Where ControlMaster sockets live. Unix socket paths are limited to ~100 bytes,

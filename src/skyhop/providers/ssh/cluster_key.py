@@ -1,0 +1,81 @@
+"""The cluster-internal key: how a multi-node cluster's head reaches its workers.
+
+The head's agent starts each rank on its worker over SSH, so the head needs a
+key the workers accept. It is generated on the head (the private half never
+travels), and its public half is appended to each worker's
+`~/.ssh/authorized_keys` with a comment naming the cluster, which is how
+`down` removes exactly that line again.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from skyhop.errors import SkyhopError
+from skyhop.providers.errors import CapacityError
+from skyhop.providers.ssh.runner import CONNECT_TIMEOUT_S, SSHRunner, SSHTarget
+
+KEY_FILE = "cluster_key"
+KNOWN_HOSTS_FILE = "cluster_known_hosts"
+
+_CREATE = """command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || { echo no-ssh; exit 0; }
+test -f "$1" || ssh-keygen -q -t ed25519 -N '' -C "$2" -f "$1" || exit 1
+cat "$1.pub"
+"""
+_AUTHORIZE = """umask 077; mkdir -p "$HOME/.ssh" || exit 1
+f="$HOME/.ssh/authorized_keys"
+touch "$f" && { grep -qxF -- "$1" "$f" || printf '%s\\n' "$1" >> "$f"; }
+"""
+_REVOKE = """f="$HOME/.ssh/authorized_keys"
+test -f "$f" || exit 0
+grep -vF -- " $1" "$f" > "$f.skyhop-tmp"
+cat "$f.skyhop-tmp" > "$f" && rm -f "$f.skyhop-tmp"
+"""
+
+
+def new_comment(cluster_name: str) -> str:
+    """Unique per cluster incarnation, so revoking one never touches another's line."""
+    return f"skyhop-cluster:{cluster_name}:{secrets.token_hex(4)}"
+
+
+def create_on_head(head: SSHRunner, head_base: str, comment: str) -> str:
+    """The public key (created on first use); CapacityError when the head has no OpenSSH client."""
+    done = head.run(["sh", "-c", _CREATE, "sh", f"{head_base}/{KEY_FILE}", comment], timeout=60)
+    out = done.stdout.strip()
+    if done.returncode == 0 and out == "no-ssh":
+        raise CapacityError(f"{head.target.describe()} has no OpenSSH client (ssh, ssh-keygen), which a multi-node head needs to start its workers.")
+    if done.returncode != 0 or not out.startswith("ssh-"):
+        raise SkyhopError(f"Creating the cluster key on {head.target.describe()} failed: {done.stderr.strip()[-300:]}")
+    return out
+
+
+def authorize(worker: SSHRunner, public_key: str) -> None:
+    done = worker.run(["sh", "-c", _AUTHORIZE, "sh", public_key], timeout=60)
+    if done.returncode != 0:
+        raise SkyhopError(f"Authorizing the cluster key on {worker.target.describe()} failed: {done.stderr.strip()[-300:]}")
+
+
+def revoke(worker: SSHRunner, comment: str) -> None:
+    worker.run(["sh", "-c", _REVOKE, "sh", comment], timeout=60)
+
+
+def exec_prefix(head_base: str, worker: SSHTarget) -> list[str]:
+    """The command line the head's agent puts before a worker's command (see skyhop_agent.nodeexec).
+
+    The worker's pool address is used as seen from the head; keep-alives make a
+    vanished worker fail its rank in about a minute instead of hanging the gang.
+    """
+    return [
+        "ssh", "-T",
+        "-i", f"{head_base}/{KEY_FILE}",
+        "-o", "IdentitiesOnly=yes",
+        "-o", "BatchMode=yes",
+        "-o", "StrictHostKeyChecking=accept-new",
+        "-o", f"UserKnownHostsFile={head_base}/{KNOWN_HOSTS_FILE}",
+        "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
+        "-o", "ServerAliveInterval=15",
+        "-o", "ServerAliveCountMax=4",
+        "-o", "LogLevel=ERROR",
+        "-p", str(worker.port),
+        worker.destination,
+    ]

@@ -1,0 +1,101 @@
+"""What skyhop does on a pool host, each as one SSH round trip.
+
+Every process skyhop starts for a cluster on a host (the head's agent, its
+job drivers, the job processes on every node) carries
+`SKYHOP_NODE_BASE=<the cluster's directory on that host>` in its environment,
+and children inherit it even when they detach; ending a cluster on a host is
+signalling every process that carries it. Python 3 is on every host (the probe
+checks it), so the search is a few lines of it rather than `pkill` patterns.
+"""
+
+from __future__ import annotations
+
+from skyhop.errors import SkyhopError
+from skyhop.providers import base
+from skyhop.providers.errors import CapacityError
+from skyhop.providers.ssh.runner import SSHRunner
+from skyhop_agent.nodeexec import NODE_MARKER
+
+STOPPED_MARKER = "stopped"  # the same file the agent's self-stop writes
+
+# $1: the host's base_dir from the pool ('' for the default), $2: the cluster name.
+_PROBE = """python3 -c 'import sys; sys.exit(sys.version_info < (3, 8))' 2>/dev/null || { echo no-python; exit 0; }
+base="${1:-$HOME/.skyhop-node}/$2"
+mkdir -p "$base" || exit 1
+printf '%s\\n%s\\n' "$HOME" "$base"
+"""
+
+_END_PROCESSES = f"""
+import os, signal, sys, time
+needle = ("{NODE_MARKER}=" + sys.argv[1]).encode()
+me = os.getpid()
+def marked():
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != me:
+            try:
+                with open("/proc/%s/environ" % entry, "rb") as f:
+                    if needle in f.read().split(b"\\0"):
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 1.0)):
+    pids = marked()
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+    deadline = time.time() + grace
+    while pids and time.time() < deadline:
+        time.sleep(0.05)
+        pids = marked()
+"""
+
+_STATE = 'test -d "$1" || exit 3; test -e "$1/$2" && exit 4; exit 0'
+
+
+def probe(runner: SSHRunner, pool: str, base_dir: str | None, cluster_name: str) -> tuple[str, str]:
+    """`(home, base)` of a usable host, creating the cluster's directory; CapacityError saying why not."""
+    try:
+        done = runner.run(["sh", "-c", _PROBE, "sh", base_dir or "", cluster_name], timeout=60)
+    except SkyhopError as error:
+        raise CapacityError(f"pool '{pool}': {error}") from None
+    where = runner.target.describe()
+    lines = done.stdout.split("\n")
+    if done.returncode == 0 and lines[0] == "no-python":
+        raise CapacityError(f"pool '{pool}': {where} has no Python 3.8+ (`python3`), which skyhop's node agent needs.")
+    if done.returncode != 0 or len(lines) < 2:
+        raise CapacityError(f"pool '{pool}': preparing {where} failed: {(done.stderr or done.stdout).strip()[-300:]}")
+    return lines[0], lines[1]
+
+
+def state(runner: SSHRunner, node_base: str) -> str:
+    """RUNNING, STOPPED or TERMINATED for one host; raises SkyhopError when it cannot be reached."""
+    done = runner.run(["sh", "-c", _STATE, "sh", node_base, STOPPED_MARKER], timeout=30)
+    result = {0: base.RUNNING, 3: base.TERMINATED, 4: base.STOPPED}.get(done.returncode)
+    if result is None:
+        raise SkyhopError(f"checking {runner.target.describe()} failed: {done.stderr.strip()[-200:]}")
+    return result
+
+
+def end_processes(runner: SSHRunner, node_base: str) -> None:
+    runner.run(["python3", "-c", _END_PROCESSES, node_base], timeout=60)
+
+
+def mark_stopped(runner: SSHRunner, node_base: str) -> None:
+    runner.run(["sh", "-c", 'date +%s > "$1/$2"', "sh", node_base, STOPPED_MARKER])
+
+
+def clear_stopped(runner: SSHRunner, node_base: str) -> None:
+    runner.run(["rm", "-f", f"{node_base}/{STOPPED_MARKER}"])
+
+
+def wipe(runner: SSHRunner, node_base: str) -> None:
+    runner.run(["rm", "-rf", "--", node_base], timeout=120)
+
+
+def wipe_unprobed(runner: SSHRunner, base_dir: str | None, cluster_name: str) -> None:
+    """Remove a cluster's directory on a host whose probe may not have answered (a failed launch)."""
+    runner.run(["sh", "-c", 'rm -rf -- "${1:-$HOME/.skyhop-node}/$2"', "sh", base_dir or "", cluster_name], timeout=120)
