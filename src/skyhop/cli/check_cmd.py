@@ -20,14 +20,34 @@ def check(output: str) -> None:
 
     A cloud is enabled when its credentials are found on this machine (the
     files or environment variables its own tools use); only enabled clouds
-    are searched by `skyhop optimize` unless --all-clouds is given.
+    are searched by `skyhop optimize` unless --all-clouds is given. Every
+    host of every SSH node pool is reached over SSH and reported.
     """
     from skyhop import sdk
 
     results = sdk.check()
+    hosts = _pool_hosts() if any(r.name == "ssh" and r.enabled for r in results) else []
     if output == "json":
-        emit_json([r.to_json() for r in results])
+        rows = [r.to_json() for r in results]
+        for row in rows:
+            if row["name"] == "ssh":
+                row["hosts"] = [h.to_json() for h in hosts]
+        emit_json(rows)
         return
     table(("PROVIDER", "ENABLED", "DETAIL"), [(r.name, "yes" if r.enabled else "no", r.reason) for r in results])
+    if hosts:
+        table(
+            ("POOL", "HOST", "REACHABLE", "DETAIL"),
+            [(h.pool, h.host, "yes" if h.reachable else "no", f"{h.seconds * 1000:.0f} ms" if h.reachable else h.detail) for h in hosts],
+            title="SSH node pools",
+        )
     enabled = [r.name for r in results if r.enabled]
     click.echo(f"Enabled: {', '.join(enabled) if enabled else 'none'}")
+
+
+def _pool_hosts():
+    """Every pool host, reached over SSH now (in parallel; a dead host costs the connect timeout)."""
+    from skyhop.providers.ssh.pools import configured_pools
+    from skyhop.providers.ssh.reach import reach
+
+    return reach(list(configured_pools().values()))

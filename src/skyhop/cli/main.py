@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "optimize": ("skyhop.cli.optimize_cmd", "optimize", "Show the cheapest place to run a task, and the alternatives."),
     "queue": ("skyhop.cli.job_cmds", "queue", "Show the job queue of clusters (all of them by default)."),
     "show-gpus": ("skyhop.cli.gpus_cmd", "show_gpus", "List accelerators on the market with counts and prices."),
+    "ssh": ("skyhop.cli.ssh_cmd", "ssh", "Manage SSH node pools: machines you already have, by name."),
     "start": ("skyhop.cli.cluster_cmds", "start", "Start stopped clusters again; their job history is kept."),
     "status": ("skyhop.cli.cluster_cmds", "status", "Show clusters: status, resources, price, autostop."),
     "stop": ("skyhop.cli.cluster_cmds", "stop", "Stop clusters: end their jobs and stop the machines, keeping disks and job history."),

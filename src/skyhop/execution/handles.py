@@ -70,6 +70,7 @@ def describe_resources(resources: Mapping[str, Any], num_nodes: int) -> str:
 def agent_config(info: ClusterInfo, resources: Mapping[str, Any], user: str) -> dict[str, Any]:
     """The agent's cluster.json: nodes, per-node capacity, and what autodown removes."""
     machine_gpu_ids = info.data.get("gpu_ids") or {}
+    measured = info.data.get("measured") or {}  # what the provider found on the machines (ssh pools without sizes)
     gpus = dict(resources.get("accelerators") or {})
     return {
         "cluster_name": info.cluster_name,
@@ -77,8 +78,8 @@ def agent_config(info: ClusterInfo, resources: Mapping[str, Any], user: str) -> 
         "user": user,
         "nodes": [n.to_json() for n in info.nodes],
         "resources": {
-            "cpus": resources.get("cpus"),
-            "memory_gib": resources.get("memory_gib"),
+            "cpus": resources.get("cpus") or measured.get("cpus"),
+            "memory_gib": resources.get("memory_gib") or measured.get("memory_gib"),
             "gpus": gpus,
             "gpu_ids": {name: list(machine_gpu_ids.get(name) or range(int(count))) for name, count in gpus.items()},
         },

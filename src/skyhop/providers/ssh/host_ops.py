@@ -10,6 +10,8 @@ checks it), so the search is a few lines of it rather than `pkill` patterns.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from skyhop.errors import SkyhopError
 from skyhop.providers import base
 from skyhop.providers.errors import CapacityError
@@ -23,6 +25,8 @@ _PROBE = """python3 -c 'import sys; sys.exit(sys.version_info < (3, 8))' 2>/dev/
 base="${1:-$HOME/.skyhop-node}/$2"
 mkdir -p "$base" || exit 1
 printf '%s\\n%s\\n' "$HOME" "$base"
+nproc 2>/dev/null || echo 0
+awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0
 """
 
 _END_PROCESSES = f"""
@@ -56,8 +60,16 @@ for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 1.0)):
 _STATE = 'test -d "$1" || exit 3; test -e "$1/$2" && exit 4; exit 0'
 
 
-def probe(runner: SSHRunner, pool: str, base_dir: str | None, cluster_name: str) -> tuple[str, str]:
-    """`(home, base)` of a usable host, creating the cluster's directory; CapacityError saying why not."""
+@dataclass(frozen=True)
+class HostFacts:
+    home: str
+    base: str  # the cluster's directory on the host
+    cpus: float
+    memory_gib: float
+
+
+def probe(runner: SSHRunner, pool: str, base_dir: str | None, cluster_name: str) -> HostFacts:
+    """What a usable host is, creating the cluster's directory; CapacityError saying why not."""
     try:
         done = runner.run(["sh", "-c", _PROBE, "sh", base_dir or "", cluster_name], timeout=60)
     except SkyhopError as error:
@@ -66,9 +78,9 @@ def probe(runner: SSHRunner, pool: str, base_dir: str | None, cluster_name: str)
     lines = done.stdout.split("\n")
     if done.returncode == 0 and lines[0] == "no-python":
         raise CapacityError(f"pool '{pool}': {where} has no Python 3.8+ (`python3`), which skyhop's node agent needs.")
-    if done.returncode != 0 or len(lines) < 2:
+    if done.returncode != 0 or len(lines) < 4:
         raise CapacityError(f"pool '{pool}': preparing {where} failed: {(done.stderr or done.stdout).strip()[-300:]}")
-    return lines[0], lines[1]
+    return HostFacts(lines[0], lines[1], float(lines[2] or 0), round(float(lines[3] or 0) / 2**20, 1))
 
 
 def state(runner: SSHRunner, node_base: str) -> str:

@@ -71,9 +71,16 @@ class SSHProvider:
         return CheckResult(NAME, True, f"pools: {described}")
 
     def offers(self) -> Iterable[Offer]:
+        """Each pool as a whole host: for CPU-only tasks, and for every GPU count up to what a host has.
+
+        A task asking for fewer GPUs than a host carries still gets (and pays for) the whole host.
+        """
         for pool in configured_pools().values():
-            acc, count = next(iter(pool.accelerators.items()), (None, 0.0))
-            yield Offer(NAME, f"pool-{pool.name}", acc, float(count), pool.cpus, pool.memory_gib, pool.name, None, pool.price, None, None)
+            shape = f"pool-{pool.name}"
+            yield Offer(NAME, shape, None, 0.0, pool.cpus, pool.memory_gib, pool.name, None, pool.price, None, None)
+            for acc, count in pool.accelerators.items():
+                for n in range(1, int(count) + 1):
+                    yield Offer(NAME, shape, acc, float(n), pool.cpus, pool.memory_gib, pool.name, None, pool.price, None, None)
 
     def _pool(self, name: str) -> Pool:
         pools = configured_pools()
@@ -87,9 +94,11 @@ class SSHProvider:
         chosen = self._acquire(pool, request.cluster_name, request.num_nodes)
         hosts = [by_key[key] for key in chosen]
         try:
-            bases = _each(hosts, lambda h: host_ops.probe(SSHRunner(h.target), pool.name, h.base_dir, request.cluster_name))
-            nodes = [NodeInfo(rank, h.target.host, node_base, {"ssh": asdict(h.target), "home": home}) for rank, (h, (home, node_base)) in enumerate(zip(hosts, bases))]
-            data = {"python": "python3", "hosts": chosen, "created_at": time.time(), "remove_on_down": [nodes[0].base]}
+            facts = _each(hosts, lambda h: host_ops.probe(SSHRunner(h.target), pool.name, h.base_dir, request.cluster_name))
+            nodes = [NodeInfo(rank, h.target.host, f.base, {"ssh": asdict(h.target), "home": f.home}) for rank, (h, f) in enumerate(zip(hosts, facts))]
+            # What the smallest host has: the capacity the agent schedules with when the pool does not say.
+            measured = {"cpus": min(f.cpus for f in facts), "memory_gib": min(f.memory_gib for f in facts)}
+            data = {"python": "python3", "hosts": chosen, "created_at": time.time(), "remove_on_down": [nodes[0].base], "measured": measured}
             if len(nodes) > 1:
                 nodes, data["key_comment"] = _link_workers(request.cluster_name, nodes)
             leases.note_head(request.cluster_name, nodes[0].extra["ssh"], nodes[0].base)

@@ -1,0 +1,61 @@
+"""`skyhop ssh add|ls|rm` and the pool report of `skyhop check`, against namespace hosts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from e2e_support import Sky
+
+
+@pytest.fixture
+def sky(ssh_hosts, isolated_home, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    runner = Sky(isolated_home, work)
+    yield runner
+    runner("down", "--all", "-y")
+    subprocess.run([sys.executable, "-m", "skyhop.cli.main", "api", "stop"], env=runner.env, capture_output=True, timeout=60)
+
+
+def test_add_ls_check_and_rm(sky, ssh_hosts):
+    host = ssh_hosts[0]
+    added = sky("ssh", "add", "lab", host.ip, "--user", "root", "--identity-file", host.identity_file, "--price", "0.5", "--accelerators", "T4:1", check=True)
+    assert f"added {host.ip}" in added.out
+    sky("ssh", "add", "lab", "127.0.0.1", "--port", "1", check=True)  # a pool-wide port would break the first host...
+    rows = sky.json("ssh", "ls", "--check")
+    reach = {r["host"]: r["reachable"] for r in rows}
+    assert reach == {f"root@{host.ip}:1": False, "root@127.0.0.1:1": False}  # ...and it does: settings apply pool-wide
+    sky("ssh", "rm", "lab", "127.0.0.1", check=True)
+    sky("ssh", "add", "lab", host.ip, "--port", "22", check=True)
+    assert sky.json("ssh", "ls", "--check") == [
+        {"pool": "lab", "host": f"root@{host.ip}:22", "price": 0.5, "accelerators": {"T4": 1.0}, "cluster": None, "reachable": True, "detail": "ok"}
+    ]
+    ssh_row = next(r for r in sky.json("check") if r["name"] == "ssh")
+    assert ssh_row["enabled"] and [h["reachable"] for h in ssh_row["hosts"]] == [True]
+    assert "SSH node pools" in sky("check", check=True).out
+
+    sky("launch", "-y", "-c", "holder", "--infra", "ssh/lab", "echo hi", check=True)
+    assert sky.json("ssh", "ls")[0]["cluster"] == "holder"
+    refused = sky("ssh", "rm", "lab", "-y")
+    assert refused.code != 0 and f"{host.ip} by cluster 'holder'" in refused.err
+    sky("down", "-y", "holder", check=True)
+    sky("ssh", "rm", "lab", "-y", check=True)
+    assert sky.json("ssh", "ls") == []
+
+
+def test_bad_pool_edits_are_refused_and_change_nothing(sky):
+    sky("ssh", "add", "lab", "10.9.9.9", check=True)
+    before = (sky.skyhop_home / "config.yaml").read_text()
+    for args, expected in [
+        (("--accelerators", "H100:x"), "--accelerators: expected NAME:COUNT"),
+        (("--host-key-policy", "maybe"), "Invalid value for '--host-key-policy'"),
+        (("--port", "70000"), "Invalid value for '--port'"),
+    ]:
+        result = sky("ssh", "add", "lab", "10.9.9.8", *args)
+        assert result.code != 0 and expected in result.err, result.err
+    assert (sky.skyhop_home / "config.yaml").read_text() == before
+    missing = sky("ssh", "rm", "nope", "-y")
+    assert missing.code != 0 and "No SSH node pool named 'nope'" in missing.err
+    assert oct((sky.skyhop_home / "config.yaml").stat().st_mode & 0o777) == "0o600"
