@@ -1,4 +1,4 @@
-"""Put the task's workdir and local file_mounts on every node.
+"""Put the task's workdir and file_mounts on every node (URL sources are fetched by the node).
 
 The workdir lands in each node's `workdir` (jobs run there); a mount's
 destination is a path on the node, with `~/` meaning the node's home (for
@@ -13,11 +13,11 @@ from pathlib import Path
 
 from skyhop.errors import SkyhopError
 from skyhop.execution.progress import Progress
+from skyhop.execution.url_mounts import check_url_mount, fetch, scheme_of
 from skyhop.providers import registry
 from skyhop.providers.base import ClusterInfo, NodeInfo
 from skyhop.spec.task import Task
 
-_BUCKET_SCHEMES = ("s3://", "gs://", "r2://", "az://", "https://", "http://", "cos://", "oci://", "nebius://")
 
 
 def node_path(node: NodeInfo, dest: str) -> str:
@@ -39,8 +39,11 @@ def check_sources(task: Task) -> None:
         raise SkyhopError("workdir: git workdirs are not supported yet; use a local directory.")
     for dest, mount in task.file_mounts.items():
         source = mount.source
-        if source is None or source.startswith(_BUCKET_SCHEMES):
-            raise SkyhopError(f"file_mounts.{dest}: buckets are not supported yet; use a local path.")
+        if source is None:
+            raise SkyhopError(f"file_mounts.{dest}: creating buckets (a mount with only a name) is not supported yet; give a source path or URL.")
+        if scheme_of(source) is not None:
+            check_url_mount(f"file_mounts.{dest}", source, mount.mode)
+            continue
         if not Path(source).expanduser().exists():
             raise SkyhopError(f"file_mounts.{dest}: {source} does not exist on this machine.")
 
@@ -57,7 +60,10 @@ def sync_task_files(task: Task, info: ClusterInfo, progress: Progress) -> None:
             _copy(runner, task.workdir, node.workdir, "workdir", delete=True)
         for dest, mount in task.file_mounts.items():
             assert mount.source is not None  # check_sources ran first
-            _copy(runner, mount.source, node_path(node, dest), f"file_mounts.{dest}")
+            if scheme_of(mount.source) is not None:
+                fetch(runner, f"file_mounts.{dest}", mount.source, node_path(node, dest), f"node {node.rank} ({node.ip})")
+            else:
+                _copy(runner, mount.source, node_path(node, dest), f"file_mounts.{dest}")
 
     # All nodes at once: a gang's sync costs one node's time, not the sum.
     with ThreadPoolExecutor(max_workers=len(info.nodes)) as threads:
