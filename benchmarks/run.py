@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/run.py --json          # ...and benchmarks/out/results-<date>.json
     .venv/bin/python benchmarks/run.py --only optimize --repeat 50
     .venv/bin/python benchmarks/run.py --only run      # launch/exec on the local provider
+    .venv/bin/python benchmarks/run.py --only ssh      # 2-node launch/exec on SSH namespace hosts (root)
 
 Start-up is timed as whole subprocesses (what a user waits for); catalog
 loads and optimize run in this process on a synthetic 100,000-offer catalog
@@ -32,7 +33,7 @@ from typing import Any, Callable
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 DEFAULT_CATALOG = OUT / "catalog-100k"
-SECTIONS = ("startup", "load", "optimize", "run")
+SECTIONS = ("startup", "load", "optimize", "run", "ssh")
 
 # Budgets in milliseconds (median). None: reported for reference only.
 BUDGET_HELP_MS = 150.0
@@ -40,6 +41,8 @@ BUDGET_IMPORT_MS = 45.0
 BUDGET_OPTIMIZE_MS = 20.0
 BUDGET_LAUNCH_MS = 1500.0
 BUDGET_EXEC_MS = 300.0
+BUDGET_SSH_LAUNCH_MS = 4000.0
+SSH_EXEC_FACTOR = 2.0  # exec on an ssh cluster: within 2x a bare `ssh host true`
 
 # ~20 representative requests: (label, task as a YAML-shaped dict).
 REQUESTS: list[tuple[str, dict[str, Any]]] = [
@@ -225,6 +228,70 @@ def bench_run(catalog: Path, home: Path, repeat: int) -> list[dict[str, Any]]:
     return rows
 
 
+def bench_ssh(catalog: Path, home: Path, repeat: int) -> list[dict[str, Any]]:
+    """A pool of two real SSH hosts (network namespaces, tests/netns_hosts.py): the floor, launch, exec.
+
+    The floor is a bare `ssh host true` with a new connection each time (what
+    any tool pays at least once per host); launch is a new 2-node cluster to
+    job exit with the API server up; exec runs on the warm cluster.
+    """
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    import netns_hosts
+
+    problem = netns_hosts.missing_requirements()
+    if problem:
+        print(f"Skipping the ssh section: {problem}", file=sys.stderr)
+        return []
+    farm = home / "hosts"
+    hosts = netns_hosts.up(2, farm)
+    env = scratch_env(catalog, home)
+    (home / ".skyhop").mkdir(exist_ok=True)
+    (home / ".skyhop" / "config.yaml").write_text(
+        "ssh_node_pools:\n  bench:\n    user: root\n"
+        f"    identity_file: {hosts[0].identity_file}\n    cpus: 2\n    hosts: [{hosts[0].ip}, {hosts[1].ip}]\n"
+    )
+    sky = skyhop_command()
+    bare = ["ssh", "-i", hosts[0].identity_file, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", f"root@{hosts[0].ip}", "true"]
+    counter = iter(range(10**6))
+    names: list[str] = []
+
+    def launch() -> None:
+        names.append(f"gang-{next(counter)}")
+        run_process(sky + ["launch", "-y", "-c", names[-1], "--infra", "ssh", "--num-nodes", "2", "echo hi"], env)
+
+    def down_last() -> None:
+        if names:
+            run_process(sky + ["down", "-y", names.pop()], env)
+
+    def down_and_disconnect() -> None:
+        """Also end skyhop's shared SSH connections, so the launch pays every handshake."""
+        down_last()
+        control_dir = str(home / ".skyhop" / "ssh" / "cm")
+        subprocess.run(["pkill", "-f", f"ssh: {control_dir}/"], capture_output=True)  # masters show as "ssh: PATH [mux]"
+        time.sleep(0.2)
+
+    rows = []
+    try:
+        floor = summary(timed(lambda: run_process(bare, env), repeat, warmup=2))
+        rows.append({"section": "ssh", "name": "bare `ssh host true` (new connection: the floor)", "budget_ms": None, **floor})
+        run_process(sky + ["api", "start"], env)
+        samples = timed(launch, max(3, repeat // 2), warmup=1, setup=down_and_disconnect)
+        rows.append({"section": "ssh", "name": "launch `echo hi` on 2 SSH hosts, new cluster, no open connections, to exit", "budget_ms": BUDGET_SSH_LAUNCH_MS, **summary(samples)})
+        samples = timed(launch, max(3, repeat // 2), warmup=1, setup=down_last)
+        rows.append({"section": "ssh", "name": "launch `echo hi` on 2 SSH hosts, new cluster, connections warm, to exit", "budget_ms": BUDGET_SSH_LAUNCH_MS, **summary(samples)})
+        budget = SSH_EXEC_FACTOR * floor["median_ms"]
+        samples = timed(lambda: run_process(sky + ["exec", names[-1], "echo hi"], env), repeat, warmup=2)
+        rows.append({"section": "ssh", "name": "exec `echo hi` on the warm 2-node cluster (head)", "budget_ms": budget, **summary(samples)})
+        samples = timed(lambda: run_process(sky + ["exec", names[-1], "--num-nodes", "2", "echo hi"], env), repeat, warmup=2)
+        rows.append({"section": "ssh", "name": "exec `echo hi` on both nodes (gang over ssh)", "budget_ms": None, **summary(samples)})
+    finally:
+        down_last()
+        subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
+        netns_hosts.down(farm)
+    return rows
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| measurement | runs | median ms | p90 ms | budget ms | within |", "| --- | ---: | ---: | ---: | ---: | :---: |"]
     for row in rows:
@@ -264,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += bench_optimize(args.catalog, home, args.repeat or 31)
         if "run" in sections:
             rows += bench_run(args.catalog, home, args.repeat or 15)
+        if "ssh" in sections:
+            rows += bench_ssh(args.catalog, home, args.repeat or 15)
 
     print(markdown(rows))
     optimize_rows = [r for r in rows if r["section"] == "optimize"]
