@@ -79,6 +79,13 @@ class _Gang:
         proc = subprocess.Popen(
             command.argv, cwd=command.cwd, env=command.env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
+        if command.preamble:
+            assert proc.stdin is not None
+            try:
+                proc.stdin.write(command.preamble)
+                proc.stdin.flush()
+            except BrokenPipeError:
+                pass  # it already exited; its exit code tells why
         with open(self.layout.pids_file(self.job.job_id), "a") as pids:
             pids.write(f"{proc.pid}\n")
         assert proc.stdout is not None

@@ -4,7 +4,9 @@ A node without an `exec_prefix` is this machine: the script runs as
 `bash -c SCRIPT` in the node's directory. A node with one (an ssh command line
 to a worker) gets `PREFIX + [COMMAND_LINE]`: the prefix must run its last
 argument as a shell command line, as ssh does, and carries neither environment
-nor working directory, so both travel inside that command line.
+nor working directory. The directory travels in the command line; the
+environment (which holds the task's secrets) travels on stdin, never in an
+argv that `ps` on either machine would show.
 
 On a remote node nothing kills the script when its ssh client dies, so the
 command line starts the script in its own session and watches its stdin: the
@@ -16,6 +18,7 @@ ends the script's whole process group there.
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 from dataclasses import dataclass
 
@@ -24,7 +27,17 @@ from skyhop_agent.config import Node
 #: Every process skyhop starts on a node carries this, so a provider can find them all.
 NODE_MARKER = "SKYHOP_NODE_BASE"
 
-# $1 is the user's script; fd 3 keeps our stdin (the watch line) for the watcher.
+# $1 is the user's script, $2 the line that ends the environment block on stdin.
+_REMOTE_WRAPPER_HEAD = """env_block=
+while IFS= read -r line; do
+  [ "$line" = "$2" ] && break
+  env_block="$env_block$line
+"
+done
+eval "$env_block"
+unset env_block line
+"""
+# Then (after the cd) fd 3 keeps the rest of stdin, the watch line, for the watcher.
 _REMOTE_WRAPPER = """exec 3<&0
 setsid bash -c "$1" </dev/null &
 job=$!
@@ -41,12 +54,17 @@ exit "$code"
 
 @dataclass(frozen=True)
 class NodeCommand:
-    """What `subprocess.Popen` needs; `watch_stdin` asks for a stdin pipe held open while it runs."""
+    """What `subprocess.Popen` needs.
+
+    `watch_stdin` asks for a stdin pipe that gets `preamble` written to it and
+    then stays open (unwritten) while the process runs.
+    """
 
     argv: list[str]
     cwd: str | None
     env: dict[str, str]
     watch_stdin: bool
+    preamble: bytes = b""
 
 
 def node_command(node: Node, script: str, env: dict[str, str]) -> NodeCommand:
@@ -60,7 +78,9 @@ def node_command(node: Node, script: str, env: dict[str, str]) -> NodeCommand:
         cwd = node.workdir if node.workdir and os.path.isdir(node.workdir) else node.base
         return NodeCommand(["bash", "-c", script], cwd, {**os.environ, **env}, watch_stdin=False)
     exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(env.items()))
+    end = f"#skyhop-env-end-{secrets.token_hex(8)}"
     goto = f"cd {shlex.quote(node.workdir)} 2>/dev/null || " if node.workdir else ""
-    wrapper = f"{exports}{goto}cd {shlex.quote(node.base)} || exit 1\n{_REMOTE_WRAPPER}"
-    command_line = shlex.join(["bash", "-c", wrapper, "skyhop-node", script])
-    return NodeCommand(list(node.exec_prefix) + [command_line], None, dict(os.environ), watch_stdin=True)
+    wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\n{_REMOTE_WRAPPER}"
+    command_line = shlex.join(["bash", "-c", wrapper, "skyhop-node", script, end])
+    preamble = f"{exports}{end}\n".encode()
+    return NodeCommand(list(node.exec_prefix) + [command_line], None, dict(os.environ), watch_stdin=True, preamble=preamble)

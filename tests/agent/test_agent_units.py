@@ -33,7 +33,8 @@ def _remote(tmp_path: Path, script: str, env: dict[str, str]) -> nodeexec.NodeCo
 
 def test_prefixed_node_command_carries_env_and_cwd_in_one_command_line(tmp_path: Path) -> None:
     (tmp_path / "wd").mkdir()
-    command = _remote(tmp_path, 'echo "$X|$FROM_PREFIX|$(pwd)|$SKYHOP_NODE_BASE"', {"X": "it's quoted"})
+    command = _remote(tmp_path, 'echo "$X|$FROM_PREFIX|$(pwd)|$SKYHOP_NODE_BASE"', {"X": "it's quoted", "SECRET": "multi\nline hunter2"})
+    assert "hunter2" not in " ".join(command.argv)  # secrets travel on stdin, never in a visible argv
     assert command.argv[:4] == ["env", "FROM_PREFIX=yes", "sh", "-c"] and len(command.argv) == 5 and command.cwd is None
     assert command.watch_stdin
     code, out = _held_open(command)
@@ -41,12 +42,16 @@ def test_prefixed_node_command_carries_env_and_cwd_in_one_command_line(tmp_path:
     os.rmdir(tmp_path / "wd")  # no workdir yet: the base
     assert _held_open(command)[1].endswith(f"|{tmp_path}|{tmp_path}\n")
     assert _held_open(_remote(tmp_path, "exit 7", {}))[0] == 7
+    tricky = "multi\nline 'q' $HOME `x` #skyhop-env-end-0"
+    assert _held_open(_remote(tmp_path, 'printf %s "$SECRET"', {"SECRET": tricky})) == (0, tricky)
 
 
 def _held_open(command: nodeexec.NodeCommand) -> tuple[int, str]:
     """Run it the way the driver does: stdin open (unwritten) until the process ends."""
     proc = subprocess.Popen(command.argv, env=command.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdin is not None
+    proc.stdin.write(command.preamble.decode())
+    proc.stdin.flush()
     out = proc.stdout.read()
     code = proc.wait(timeout=30)
     proc.stdin.close()
@@ -59,12 +64,14 @@ def test_prefixed_node_process_group_ends_when_its_stdin_closes(tmp_path: Path) 
     script = f"sleep 300 & echo $! > {pid_file}; sleep 301"
     command = _remote(tmp_path, script, {})
     proc = subprocess.Popen(command.argv, env=command.env, stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(command.preamble)
+    proc.stdin.flush()
     deadline = time.monotonic() + 10
     while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.02)
     background = int(pid_file.read_text())
     assert proc.poll() is None
-    assert proc.stdin is not None
     proc.stdin.close()
     assert proc.wait(timeout=10) == 143  # the script's group got SIGTERM
     deadline = time.monotonic() + 10

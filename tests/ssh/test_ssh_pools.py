@@ -40,6 +40,21 @@ else:
 '''
 
 
+# Counts processes (on the whole machine: test hosts share one process table) whose argv shows the secret.
+SCAN_ARGV = '''
+import os
+secret = os.environ["API_TOKEN"].encode()
+seen = 0
+for pid in os.listdir("/proc"):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            seen += secret in f.read()
+    except OSError:
+        pass
+print("argv showing the secret:", seen, "| secret arrived:", secret == b"hunter2-gang")
+'''
+
+
 def pools_config(hosts, *, extra: str = "") -> str:
     a, b1, b2 = hosts[0], hosts[1], hosts[2]
     return f"""ssh_node_pools:
@@ -114,6 +129,7 @@ def test_two_node_gang_on_the_pool_that_fits(pools_sky, ssh_hosts, tmp_path):
     workdir.mkdir()
     (workdir / "marker.txt").write_text("from-workdir")
     (workdir / "rendezvous.py").write_text(RENDEZVOUS)
+    (workdir / "scan_argv.py").write_text(SCAN_ARGV)
     data = tmp_path / "config.txt"
     data.write_text("from-mount")
     task = sky.task("gang.yaml", f"""
@@ -124,7 +140,10 @@ resources:
 workdir: {workdir}
 file_mounts:
   ~/data/config.txt: {data}
+secrets:
+  API_TOKEN: hunter2-gang
 run: |
+  python3 scan_argv.py
   echo "rank=$SKYPILOT_NODE_RANK twin=$SKYHOP_NODE_RANK n=$SKYPILOT_NUM_NODES ips=$(echo $SKYPILOT_NODE_IPS | tr ' ' ,)"
   echo "rank=$SKYPILOT_NODE_RANK files=$(cat marker.txt),$(cat ~/data/config.txt)"
   python3 rendezvous.py
@@ -135,6 +154,9 @@ run: |
     for rank in (0, 1):
         assert f"(node-{rank}) rank={rank} twin={rank} n=2 ips={ips}" in launched.err
         assert f"(node-{rank}) rank={rank} files=from-workdir,from-mount" in launched.err
+    for rank in (0, 1):
+        assert f"(node-{rank}) argv showing the secret: 0 | secret arrived: True" in launched.err
+    assert "hunter2" not in launched.out
     assert "(node-0) rendezvous ok: head saw ranks [1]" in launched.err and "(node-1) rendezvous ok: rank 1 got go" in launched.err
     # Why `a` was skipped: in the progress output and in the JSON plan.
     assert "pool 'a' has 1 free host(s) of 1; 2 needed" in launched.err
@@ -142,7 +164,7 @@ run: |
     assert result["job_status"] == "SUCCEEDED" and plan["chosen"] == "ssh/b"
     skipped = {c["infra"]: c for c in plan["candidates"]}["ssh/a"]
     assert skipped["outcome"] == "skipped" and "1 free host(s) of 1; 2 needed" in skipped["reason"]
-    assert sky("logs", "gang", "1", "--node", "1", "--no-follow", check=True).out.startswith(f"rank=1 twin=1 n=2 ips={ips}\n")
+    assert f"\nrank=1 twin=1 n=2 ips={ips}\n" in sky("logs", "gang", "1", "--node", "1", "--no-follow", check=True).out  # unprefixed
     bad_node = sky("logs", "gang", "1", "--node", "2", "--no-follow")
     assert bad_node.code != 0 and "no node 2" in bad_node.err
 
