@@ -311,3 +311,21 @@ def test_url_mounts_are_fetched_by_the_host_itself(pools_sky, ssh_hosts, tmp_pat
     assert result.code != 0 and "file_mounts./data: fetching s3://some-bucket/dir/ on node 0" in result.err
     assert "needs the AWS CLI (`aws`) there" in result.err
     assert "s3" not in sky.clusters() and leases(sky)["hosts"] == {"root@%s:22" % ssh_hosts[0].ip: "fetch"}
+
+
+def test_a_host_that_drops_off_the_network_is_seen_and_comes_back(pools_sky, ssh_hosts):
+    sky = pools_sky
+    sky("launch", "-y", "-c", "net", "--infra", "ssh/a", "echo hi", check=True)
+    link = "skv" + ssh_hosts[0].namespace[3:]  # the root-side end of the host's veth (netns_hosts naming)
+    subprocess.run(["ip", "link", "set", link, "down"], check=True)
+    try:
+        started = time.monotonic()
+        row = sky.json("status", "net", "--refresh")[0]
+        assert time.monotonic() - started < 15
+        assert row["status"] == "INIT" and row["status_reason"].startswith(f"node 0 ({ssh_hosts[0].ip}): ")
+        assert "did not answer" in row["status_reason"] or "Cannot reach" in row["status_reason"]
+    finally:
+        subprocess.run(["ip", "link", "set", link, "up"], check=True)
+    back = wait_for(lambda: (r := sky.json("status", "net", "--refresh")[0])["status"] == "UP" and r, 60, "the host to be back")
+    assert back["status_reason"] is None
+    assert "again" in sky("exec", "net", "echo again", check=True).out

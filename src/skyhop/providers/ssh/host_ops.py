@@ -57,6 +57,7 @@ for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 1.0)):
         pids = marked()
 """
 
+STATE_TIMEOUT_S = 10  # a status refresh waits at most this long for a host that went quiet
 _STATE = 'test -d "$1" || exit 3; test -e "$1/$2" && exit 4; exit 0'
 
 
@@ -85,7 +86,7 @@ def probe(runner: SSHRunner, pool: str, base_dir: str | None, cluster_name: str)
 
 def state(runner: SSHRunner, node_base: str) -> str:
     """RUNNING, STOPPED or TERMINATED for one host; raises SkyhopError when it cannot be reached."""
-    done = runner.run(["sh", "-c", _STATE, "sh", node_base, STOPPED_MARKER], timeout=30)
+    done = runner.run(["sh", "-c", _STATE, "sh", node_base, STOPPED_MARKER], timeout=STATE_TIMEOUT_S)
     result = {0: base.RUNNING, 3: base.TERMINATED, 4: base.STOPPED}.get(done.returncode)
     if result is None:
         raise SkyhopError(f"checking {runner.target.describe()} failed: {done.stderr.strip()[-200:]}")

@@ -96,10 +96,13 @@ class SSHRunner:
         return ["ssh", *self.ssh_options(), *(["-tt"] if tty else ["-T"]), self.target.destination, shlex.join(argv)]
 
     def run(self, argv: Sequence[str], *, input: str | None = None, timeout: float | None = None) -> RunResult:
-        done = subprocess.run(
-            self._ssh_argv(argv), input=input, capture_output=True, text=True, timeout=timeout,
-            stdin=None if input is not None else subprocess.DEVNULL,
-        )
+        try:
+            done = subprocess.run(
+                self._ssh_argv(argv), input=input, capture_output=True, text=True, timeout=timeout,
+                stdin=None if input is not None else subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise HostUnreachable(f"{self.target.describe()} did not answer within {timeout:g} s (host down or network gone?).") from None
         if done.returncode == SSH_FAILED and _looks_like_ssh_failure(done.stderr):
             raise unreachable(self.target, done.stderr)
         return RunResult(done.returncode, done.stdout, done.stderr)
