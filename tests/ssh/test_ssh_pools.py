@@ -329,3 +329,25 @@ def test_a_host_that_drops_off_the_network_is_seen_and_comes_back(pools_sky, ssh
     back = wait_for(lambda: (r := sky.json("status", "net", "--refresh")[0])["status"] == "UP" and r, 60, "the host to be back")
     assert back["status_reason"] is None
     assert "again" in sky("exec", "net", "echo again", check=True).out
+
+
+def test_a_host_behind_a_jump_host(pools_sky, ssh_hosts):
+    """Host 1 is unreachable from here (a blackhole route) but reachable from host 0, the bastion."""
+    sky = pools_sky
+    bastion, hidden = ssh_hosts[0], ssh_hosts[1]
+    extra = f"""  behind:
+    user: root
+    identity_file: {hidden.identity_file}
+    jump: root@{bastion.ip}:22
+    hosts: [{hidden.ip}]
+"""
+    (sky.skyhop_home / "config.yaml").write_text(pools_config(ssh_hosts, extra=extra))
+    subprocess.run(["ip", "route", "add", "blackhole", f"{hidden.ip}/32"], check=True)
+    try:
+        assert on_host(hidden, "true").returncode != 0  # really hidden from this machine
+        out = sky("launch", "-y", "-c", "hop", "--infra", "ssh/behind", 'echo "on $(hostname -I)"', check=True).out
+        assert hidden.ip in out
+        sky("down", "-y", "hop", check=True)
+    finally:
+        subprocess.run(["ip", "route", "del", "blackhole", f"{hidden.ip}/32"], check=True)
+    assert_clean(hidden)

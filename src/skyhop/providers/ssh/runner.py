@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -35,7 +36,7 @@ class SSHTarget:
     user: str | None = None
     port: int = 22
     identity_file: str | None = None
-    jump: str | None = None  # ProxyJump, e.g. "user@bastion:22"
+    jump: str | None = None  # a bastion, "[user@]host[:port]", reached with the same key and policy
     host_key_policy: str = "accept-new"
 
     @property
@@ -89,8 +90,28 @@ class SSHRunner:
         if t.identity_file:
             options += ["-i", os.path.expanduser(t.identity_file), "-o", "IdentitiesOnly=yes"]
         if t.jump:
-            options += ["-J", t.jump]
+            options += ["-o", f"ProxyCommand={self._proxy_command()}"]
         return options
+
+    def _proxy_command(self) -> str:
+        """The hop through the jump host as an explicit ssh command.
+
+        Not `-J`: options on the command line (the key, BatchMode, the host-key
+        policy and known_hosts) would apply to the destination only, and the
+        bastion would be tried with whatever ~/.ssh/config says.
+        """
+        t = self.target
+        assert t.jump is not None
+        login, _, port = t.jump.rpartition(":") if re.fullmatch(r".+:\d+", t.jump) else (t.jump, "", "22")
+        argv = [
+            "ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
+            "-o", f"StrictHostKeyChecking={t.host_key_policy}", "-o", f"UserKnownHostsFile={known_hosts_file()}",
+            "-o", "HashKnownHosts=no", "-o", "LogLevel=ERROR", "-p", port,
+        ]
+        if t.identity_file:
+            argv += ["-i", os.path.expanduser(t.identity_file), "-o", "IdentitiesOnly=yes"]
+        # ssh expands %h/%p itself and runs the line with the user's shell: quote the rest.
+        return shlex.join(argv + [login]).replace("%", "%%") + " -W %h:%p"
 
     def _ssh_argv(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
         return ["ssh", *self.ssh_options(), *(["-tt"] if tty else ["-T"]), self.target.destination, shlex.join(argv)]
