@@ -83,7 +83,9 @@ def _search(tasks, all_clouds: bool, catalog, blocked: Collection, hours: float,
         catalog = catalog if catalog is not None else load_catalog()
         clouds = set(catalog.clouds)
     else:
-        enabled = enabled_clouds()
+        results = check()
+        enabled = [r.name for r in results if r.enabled and r.name != "local"]
+        _refuse_disabled_pins(tasks, {r.name: r for r in results if not r.enabled and r.name in registry.names()})
         use_local, why = _local_rule(tasks, enabled)
         notes.append(why)
         priced = [c for c in enabled if c not in registry.names()]
@@ -99,6 +101,16 @@ def _search(tasks, all_clouds: bool, catalog, blocked: Collection, hours: float,
         catalog = catalog.merged(extra)
     scope = Scope(tuple(clouds), tuple(blocked), float(hours), _egress_prices(egress_prices), all_clouds)
     return catalog, scope, notes
+
+
+def _refuse_disabled_pins(tasks, disabled: Mapping[str, object]) -> None:
+    """A task pinned to infra skyhop runs itself (ssh pools, plugins) that is not usable: say why, not "no offer"."""
+    for task in tasks:
+        for tier in task.resources.expand():
+            for request in tier:
+                name = request.infra.cloud if request.infra else None
+                if name in disabled:
+                    raise SkyhopError(f"infra: {name} is not usable here: {disabled[name].reason}.")
 
 
 @contextmanager

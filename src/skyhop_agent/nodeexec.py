@@ -28,18 +28,33 @@ from skyhop_agent.config import Node
 NODE_MARKER = "SKYHOP_NODE_BASE"
 
 # $1 is the user's script, $2 the line that ends the environment block on stdin.
+# Without that line (stdin closed early: the driver died) the script must not run
+# with half an environment.
 _REMOTE_WRAPPER_HEAD = """env_block=
+complete=
 while IFS= read -r line; do
-  [ "$line" = "$2" ] && break
+  if [ "$line" = "$2" ]; then complete=1; break; fi
   env_block="$env_block$line
 "
 done
+[ -n "$complete" ] || exit 1
 eval "$env_block"
-unset env_block line
+unset env_block line complete
 """
 # Then (after the cd) fd 3 keeps the rest of stdin, the watch line, for the watcher.
+# The script is started through python3 (every node has it): a background job of a
+# non-interactive bash starts with SIGINT/SIGQUIT ignored, which bash cannot undo
+# (python itself ignores SIGPIPE/SIGXFSZ: those go back to default too), and the
+# job must get its own session (its process group is what gets killed).
+_START = (
+    "import os, signal, sys\n"
+    "for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ):\n"
+    "    signal.signal(sig, signal.SIG_DFL)\n"
+    "os.setsid()\n"
+    "os.execvp('bash', ['bash', '-c', sys.argv[1]])\n"
+)
 _REMOTE_WRAPPER = """exec 3<&0
-setsid bash -c "$1" </dev/null &
+python3 -c "$START" "$1" </dev/null 3<&- &
 job=$!
 { cat <&3 >/dev/null; kill -TERM -- "-$job"; sleep 2; kill -KILL -- "-$job"; } </dev/null >/dev/null 2>&1 &
 watch=$!
@@ -80,7 +95,7 @@ def node_command(node: Node, script: str, env: dict[str, str]) -> NodeCommand:
     exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(env.items()))
     end = f"#skyhop-env-end-{secrets.token_hex(8)}"
     goto = f"cd {shlex.quote(node.workdir)} 2>/dev/null || " if node.workdir else ""
-    wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\n{_REMOTE_WRAPPER}"
+    wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\nSTART={shlex.quote(_START)}\n{_REMOTE_WRAPPER}"
     command_line = shlex.join(["bash", "-c", wrapper, "skyhop-node", script, end])
     preamble = f"{exports}{end}\n".encode()
     return NodeCommand(list(node.exec_prefix) + [command_line], None, dict(os.environ), watch_stdin=True, preamble=preamble)

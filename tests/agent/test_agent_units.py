@@ -46,6 +46,21 @@ def test_prefixed_node_command_carries_env_and_cwd_in_one_command_line(tmp_path:
     assert _held_open(_remote(tmp_path, 'printf %s "$SECRET"', {"SECRET": tricky})) == (0, tricky)
 
 
+def test_prefixed_node_runs_nothing_without_its_whole_environment(tmp_path: Path) -> None:
+    command = _remote(tmp_path, f"touch {tmp_path / 'ran'}", {"X": "1"})
+    cut = command.preamble[: command.preamble.index(b"#skyhop-env-end")]  # the driver died mid-write
+    done = subprocess.run(command.argv, env=command.env, input=cut)
+    assert done.returncode == 1 and not (tmp_path / "ran").exists()
+
+
+def test_prefixed_node_job_can_be_interrupted_like_a_local_one(tmp_path: Path) -> None:
+    """Background jobs of a non-interactive bash start with SIGINT/SIGQUIT ignored; ranks must not."""
+    show = "grep -E '^SigIgn' /proc/$$/status"
+    local = subprocess.run(nodeexec.node_command(_node(tmp_path), show, {}).argv, capture_output=True, text=True).stdout
+    code, remote = _held_open(_remote(tmp_path, show, {}))
+    assert code == 0 and remote == local
+
+
 def _held_open(command: nodeexec.NodeCommand) -> tuple[int, str]:
     """Run it the way the driver does: stdin open (unwritten) until the process ends."""
     proc = subprocess.Popen(command.argv, env=command.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

@@ -38,6 +38,8 @@ def test_add_ls_check_and_rm(sky, ssh_hosts):
 
     sky("launch", "-y", "-c", "holder", "--infra", "ssh/lab", "echo hi", check=True)
     assert sky.json("ssh", "ls")[0]["cluster"] == "holder"
+    rekey = sky("ssh", "add", "lab", host.ip, "--port", "2222")
+    assert rekey.code != 0 and "change how hosts in use are reached" in rekey.err and "holder" in rekey.err
     refused = sky("ssh", "rm", "lab", "-y")
     assert refused.code != 0 and f"{host.ip} by cluster 'holder'" in refused.err
     sky("down", "-y", "holder", check=True)
@@ -50,6 +52,7 @@ def test_bad_pool_edits_are_refused_and_change_nothing(sky):
     before = (sky.skyhop_home / "config.yaml").read_text()
     for args, expected in [
         (("--accelerators", "H100:x"), "--accelerators: expected NAME:COUNT"),
+        (("--accelerators", "H100:inf"), "--accelerators: expected NAME:COUNT"),
         (("--host-key-policy", "maybe"), "Invalid value for '--host-key-policy'"),
         (("--port", "70000"), "Invalid value for '--port'"),
     ]:
@@ -59,3 +62,6 @@ def test_bad_pool_edits_are_refused_and_change_nothing(sky):
     missing = sky("ssh", "rm", "nope", "-y")
     assert missing.code != 0 and "No SSH node pool named 'nope'" in missing.err
     assert oct((sky.skyhop_home / "config.yaml").stat().st_mode & 0o777) == "0o600"
+    (sky.skyhop_home / "config.yaml").write_text("ssh_node_pools:\n  lab:\n    accelerators: {H100: .inf}\n    hosts: [10.9.9.9]\n")
+    broken = sky("optimize", "--infra", "ssh")
+    assert broken.code != 0 and "ssh_node_pools.lab.accelerators.H100: expected a whole number" in broken.err

@@ -148,7 +148,12 @@ run: |
   echo "rank=$SKYPILOT_NODE_RANK files=$(cat marker.txt),$(cat ~/data/config.txt)"
   python3 rendezvous.py
 """)
+    # The workers' owner has a key of their own, on a last line without a newline.
+    own_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOwnersOwnKeyOwnersOwnKeyOwnersOwnKey1234 owner@laptop"
+    for host in ssh_hosts[1:3]:
+        on_host(host, f"mkdir -p ~/.ssh && printf %s '{own_key}' > ~/.ssh/authorized_keys")
     launched = sky("launch", "-y", "-c", "gang", task, "--output", "json", check=True)
+    assert "skyhop-cluster:gang:" in on_host(ssh_hosts[2], "cat ~/.ssh/authorized_keys").stdout
     result = json.loads(launched.out)
     ips = f"{ssh_hosts[1].ip},{ssh_hosts[2].ip}"  # pool b, head first
     for rank in (0, 1):
@@ -181,6 +186,8 @@ run: |
     sky("down", "-y", "gang", check=True)
     for host in ssh_hosts[1:3]:
         assert_clean(host)
+        assert on_host(host, "cat ~/.ssh/authorized_keys").stdout.strip() == own_key  # theirs untouched
+        on_host(host, "rm -f ~/.ssh/authorized_keys")
     assert leases(sky)["hosts"] == {}
 
 

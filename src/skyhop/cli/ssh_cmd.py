@@ -30,13 +30,10 @@ def _parse_accelerators(value: str | None) -> dict[str, float] | None:
     if value is None:
         return None
     name, _, count = value.partition(":")
-    try:
-        amount = float(count or 1)
-    except ValueError:
-        raise SkyhopError(f"--accelerators: expected NAME:COUNT like H100:8, got {value!r}.") from None
-    if not name or amount <= 0:
-        raise SkyhopError(f"--accelerators: expected NAME:COUNT like H100:8, got {value!r}.")
-    return {name: int(amount) if amount.is_integer() else amount}
+    count = count or "1"
+    if not name or not count.isdigit() or int(count) < 1:
+        raise SkyhopError(f"--accelerators: expected NAME:COUNT with a whole count, like H100:8; got {value!r}.")
+    return {name: int(count)}
 
 
 def _note_comments(dropped: bool) -> None:
@@ -67,11 +64,14 @@ def add(pool: str, hosts: tuple[str, ...], accelerators: str | None, **settings:
     Options given here apply to the whole pool; per-host ports, users and
     base directories can be set in config.yaml.
     """
+    from skyhop.providers.ssh import leases
     from skyhop.providers.ssh.pool_config import add_hosts
+    from skyhop.providers.ssh.pools import configured_pools
 
     settings["accelerators"] = _parse_accelerators(accelerators)
-    settings["identity_file"] = settings["identity_file"]
-    added, dropped = add_hosts(pool, list(hosts), settings)
+    current = configured_pools().get(pool)
+    leased = leases.holders([h.key for h in current.hosts]) if current else {}
+    added, dropped = add_hosts(pool, list(hosts), settings, leased)
     _note_comments(dropped)
     skipped = [h for h in hosts if h not in added]
     click.echo(f"Pool '{pool}': added {', '.join(added) or 'no new host'}" + (f" ({', '.join(skipped)} already there)" if skipped else "") + ".")

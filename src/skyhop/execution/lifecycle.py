@@ -121,7 +121,11 @@ def start_cluster(store, record) -> ClusterInfo:
     provider = handles.provider_of(record)
     info = provider.start(info)
     resources = record.resources or {}
-    handles.agent_of(info).install(handles.agent_config(info, resources, record.user or handles.current_user()))
+    try:
+        handles.agent_of(info).install(handles.agent_config(info, resources, record.user or handles.current_user()))
+    except BaseException:
+        provider.stop(info)  # back to a consistent STOPPED (for ssh pools: the hosts go back too)
+        raise
     store.update_cluster(record.name, handle=info.to_json())
     store.set_cluster_status(record.name, "UP", hourly_price=record.hourly_price)
     return info

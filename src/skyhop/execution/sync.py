@@ -61,7 +61,7 @@ def sync_task_files(task: Task, info: ClusterInfo, progress: Progress) -> None:
         for dest, mount in task.file_mounts.items():
             assert mount.source is not None  # check_sources ran first
             if scheme_of(mount.source) is not None:
-                fetch(runner, f"file_mounts.{dest}", mount.source, node_path(node, dest), f"node {node.rank} ({node.ip})")
+                fetch(runner, f"file_mounts.{dest}", mount.source, node_path(node, dest), f"node {node.rank} ({node.ip})", node.base)
             else:
                 _copy(runner, mount.source, node_path(node, dest), f"file_mounts.{dest}")
 

@@ -3,8 +3,9 @@
 Going through this machine would double the transfer and need the
 credentials here; the node usually sits next to the bucket and has its own.
 So the fetch runs on the node, and when the tool for a scheme is missing there
-the error says which one to install. URLs are shown without credentials or
-query strings (signed URLs carry their signature there).
+the error says which one to install. A URL can be a secret (signed URLs,
+`user:password@`): it reaches the node on stdin, never in an argv that `ps`
+would show, and messages show it without credentials or query string.
 """
 
 from __future__ import annotations
@@ -14,27 +15,41 @@ from urllib.parse import urlsplit, urlunsplit
 
 from skyhop.errors import SkyhopError
 
-# scheme -> (what to install, the fetch script; $1 URL, $2 destination)
+FETCH_TIMEOUT_S = 3600
+TOOL_MISSING = 127
+TIMED_OUT = 124
+
+# Common to every fetch: the URL on stdin, $1 the destination, $2 the cluster's
+# directory on the node (the marker `down` finds processes by), and a time limit
+# when `timeout` exists.
+_PRELUDE = f"""IFS= read -r url || exit 1
+dest=$1
+export SKYHOP_NODE_BASE="$2"
+t=; command -v timeout >/dev/null 2>&1 && t="timeout {FETCH_TIMEOUT_S}"
+mkdir -p "$(dirname "$dest")" || exit 1
+"""
+
+# scheme -> (what to install, the fetch)
 FETCHERS: dict[str, tuple[str, str]] = {
     "s3": ("the AWS CLI (`aws`)", """command -v aws >/dev/null 2>&1 || exit 127
-mkdir -p "$(dirname "$2")" || exit 1
-case "$1" in
-  */) aws s3 sync --only-show-errors "$1" "$2" ;;
-  *) aws s3 cp --only-show-errors "$1" "$2" 2>/dev/null || aws s3 sync --only-show-errors "$1" "$2" ;;
+case "$url" in
+  */) $t aws s3 sync --only-show-errors "$url" "$dest" ;;
+  *) $t aws s3 cp --only-show-errors "$url" "$dest" 2>/dev/null || $t aws s3 sync --only-show-errors "$url" "$dest" ;;
 esac
 """),
     "gs": ("the Google Cloud SDK (`gsutil`)", """command -v gsutil >/dev/null 2>&1 || exit 127
-mkdir -p "$(dirname "$2")" || exit 1
-if gsutil -q stat "$1" 2>/dev/null; then gsutil -q cp "$1" "$2"; else mkdir -p "$2" && gsutil -m -q rsync -r "$1" "$2"; fi
+if gsutil -q stat "$url" 2>/dev/null; then $t gsutil -q cp "$url" "$dest"
+else mkdir -p "$dest" && $t gsutil -m -q rsync -r "$url" "$dest"; fi
 """),
-    "https": ("`curl` or `wget`", """mkdir -p "$(dirname "$2")" || exit 1
-if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 3 -o "$2" "$1"
-elif command -v wget >/dev/null 2>&1; then wget -q -O "$2" "$1"
+    # curl and wget both read the URL from stdin here (`-K -`, `-i -`), not from argv.
+    "https": ("`curl` or `wget`", """if command -v curl >/dev/null 2>&1; then
+  printf 'url = "%s"\\n' "$url" | $t curl -fsSL --retry 3 -o "$dest" -K -
+elif command -v wget >/dev/null 2>&1; then
+  printf '%s\\n' "$url" | $t wget -q -O "$dest" -i -
 else exit 127; fi
 """),
 }
 FETCHERS["http"] = FETCHERS["https"]
-TOOL_MISSING = 127
 
 
 def scheme_of(source: str) -> str | None:
@@ -50,6 +65,8 @@ def check_url_mount(field: str, source: str, mode: str | None) -> None:
         raise SkyhopError(f"{field}: {scheme}:// sources are not supported yet (supported: {supported}).")
     if mode not in (None, "COPY"):
         raise SkyhopError(f"{field}: mode {mode} (a FUSE mount) is not supported yet; use mode: COPY, which copies the data onto each node.")
+    if re.search(r'[\s"\\]', source):
+        raise SkyhopError(f"{field}: {shown(source)} has spaces, quotes or backslashes; percent-encode them (%20, %22, %5C).")
 
 
 def shown(url: str) -> str:
@@ -59,11 +76,13 @@ def shown(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def fetch(runner, field: str, source: str, dest: str, where: str) -> None:
+def fetch(runner, field: str, source: str, dest: str, where: str, node_base: str) -> None:
     scheme = scheme_of(source)
     assert scheme is not None
     tool, script = FETCHERS[scheme]
-    done = runner.run(["sh", "-c", script, "sh", source, dest], timeout=3600)
+    done = runner.run(["sh", "-c", _PRELUDE + script, "sh", dest, node_base], input=source + "\n", timeout=FETCH_TIMEOUT_S + 60)
+    if done.returncode == TIMED_OUT:
+        raise SkyhopError(f"{field}: fetching {shown(source)} on {where} took longer than {FETCH_TIMEOUT_S} s and was stopped.")
     if done.returncode == TOOL_MISSING:
         raise SkyhopError(f"{field}: fetching {shown(source)} on {where} needs {tool} there; install it on the machine (or its image) and launch again.")
     if done.returncode != 0:

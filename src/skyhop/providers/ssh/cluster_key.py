@@ -18,18 +18,27 @@ from skyhop.providers.ssh.runner import CONNECT_TIMEOUT_S, SSHRunner, SSHTarget
 KEY_FILE = "cluster_key"
 KNOWN_HOSTS_FILE = "cluster_known_hosts"
 
+# A fresh key every launch: a leftover one would carry an older comment, which revoke would miss.
 _CREATE = """command -v ssh >/dev/null && command -v ssh-keygen >/dev/null || { echo no-ssh; exit 0; }
-test -f "$1" || ssh-keygen -q -t ed25519 -N '' -C "$2" -f "$1" || exit 1
+rm -f "$1" "$1.pub" && ssh-keygen -q -t ed25519 -N '' -C "$2" -f "$1" || exit 1
 cat "$1.pub"
 """
+# The user's own keys are in this file: never glue ours onto their last line, never
+# replace the file with a partial copy (grep exit 2: read error, disk full).
 _AUTHORIZE = """umask 077; mkdir -p "$HOME/.ssh" || exit 1
 f="$HOME/.ssh/authorized_keys"
-touch "$f" && { grep -qxF -- "$1" "$f" || printf '%s\\n' "$1" >> "$f"; }
+touch "$f" || exit 1
+grep -qxF -- "$1" "$f" && exit 0
+if [ -s "$f" ] && [ "$(tail -c 1 "$f" | wc -l)" -eq 0 ]; then printf '\\n' >> "$f" || exit 1; fi
+printf '%s\\n' "$1" >> "$f"
 """
 _REVOKE = """f="$HOME/.ssh/authorized_keys"
 test -f "$f" || exit 0
 grep -vF -- " $1" "$f" > "$f.skyhop-tmp"
-cat "$f.skyhop-tmp" > "$f" && rm -f "$f.skyhop-tmp"
+rc=$?
+[ "$rc" -le 1 ] && cat "$f.skyhop-tmp" > "$f"
+rm -f "$f.skyhop-tmp"
+[ "$rc" -le 1 ]
 """
 
 
@@ -59,18 +68,28 @@ def revoke(worker: SSHRunner, comment: str) -> None:
     worker.run(["sh", "-c", _REVOKE, "sh", comment], timeout=60)
 
 
+def seed_known_hosts(head: SSHRunner, head_base: str, workers: list[SSHTarget], client_known_hosts: str) -> None:
+    """Give the head the workers' host keys this machine already trusts (for the strict policy)."""
+    names = {w.host if w.port == 22 else f"[{w.host}]:{w.port}" for w in workers}
+    lines = [line for line in client_known_hosts.splitlines() if line.split(" ", 1)[0] in names]
+    done = head.run(["sh", "-c", 'umask 077; cat > "$1"', "sh", f"{head_base}/{KNOWN_HOSTS_FILE}"], input="".join(f"{line}\n" for line in lines))
+    if done.returncode != 0:
+        raise SkyhopError(f"Writing the workers' host keys on {head.target.describe()} failed: {done.stderr.strip()[-300:]}")
+
+
 def exec_prefix(head_base: str, worker: SSHTarget) -> list[str]:
     """The command line the head's agent puts before a worker's command (see skyhop_agent.nodeexec).
 
-    The worker's pool address is used as seen from the head; keep-alives make a
-    vanished worker fail its rank in about a minute instead of hanging the gang.
+    The worker's pool address is used as seen from the head, with the pool's
+    host-key policy; keep-alives make a vanished worker fail its rank in about
+    a minute instead of hanging the gang.
     """
     return [
         "ssh", "-T",
         "-i", f"{head_base}/{KEY_FILE}",
         "-o", "IdentitiesOnly=yes",
         "-o", "BatchMode=yes",
-        "-o", "StrictHostKeyChecking=accept-new",
+        "-o", f"StrictHostKeyChecking={worker.host_key_policy}",
         "-o", f"UserKnownHostsFile={head_base}/{KNOWN_HOSTS_FILE}",
         "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
         "-o", "ServerAliveInterval=15",

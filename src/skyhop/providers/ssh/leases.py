@@ -8,7 +8,10 @@ check whether a holder stopped itself by autostop while no client was
 running) and which hosts `skyhop chaos preempt` made disappear.
 
     {"hosts": {HOST: CLUSTER}, "heads": {CLUSTER: {"target": {...}, "base": DIR}},
-     "preempted": {HOST: CLUSTER}}
+     "preempted": {HOST: CLUSTER}, "keys": {CLUSTER: KEY_COMMENT}}
+
+`keys` is written before a launch touches any host, so a launch cut short by a
+crash (no handle stored yet) can still be found and cleaned up from here.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Mapping, Sequence
 
 from skyhop import paths
+
+SECTIONS = ("hosts", "heads", "preempted", "keys")
 
 
 def _file():
@@ -35,7 +40,7 @@ def _locked() -> Iterator[dict[str, dict[str, Any]]]:
             data = json.loads(path.read_text()) if path.exists() else {}
         except ValueError:
             data = {}
-        for section in ("hosts", "heads", "preempted"):
+        for section in SECTIONS:
             data.setdefault(section, {})
         yield data
         tmp = path.with_suffix(".tmp")
@@ -65,6 +70,22 @@ def release(cluster: str) -> None:
             for host in [h for h, owner in data[section].items() if owner == cluster]:
                 del data[section][host]
         data["heads"].pop(cluster, None)
+        data["keys"].pop(cluster, None)
+
+
+def held_by(cluster: str) -> list[str]:
+    with _locked() as data:
+        return [h for h, owner in data["hosts"].items() if owner == cluster]
+
+
+def note_key(cluster: str, comment: str) -> None:
+    with _locked() as data:
+        data["keys"][cluster] = comment
+
+
+def key_of(cluster: str) -> str | None:
+    with _locked() as data:
+        return data["keys"].get(cluster)
 
 
 def holders(candidates: Sequence[str]) -> dict[str, str]:

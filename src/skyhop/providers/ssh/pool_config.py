@@ -31,10 +31,16 @@ def _write(config: Mapping[str, Any]) -> bool:
     return had_comments
 
 
-def add_hosts(pool: str, hosts: list[str], settings: Mapping[str, Any]) -> tuple[list[str], bool]:
-    """Add hosts (and pool-wide settings) to a pool, creating it; returns (hosts added, comments dropped)."""
+def add_hosts(pool: str, hosts: list[str], settings: Mapping[str, Any], leased: Mapping[str, str]) -> tuple[list[str], bool]:
+    """Add hosts (and pool-wide settings) to a pool, creating it; returns (hosts added, comments dropped).
+
+    `leased` maps host keys (user@address:port) to the cluster holding them: a
+    change of user or port would give those hosts new keys and make them look
+    free while in use, so it is refused.
+    """
     config = load_config()
     pools = dict(config.get("ssh_node_pools") or {})
+    before = {h.key for p in parse_pools(pools).values() for h in p.hosts}
     spec = dict(pools.get(pool) or {})
     spec.update({key: value for key, value in settings.items() if value is not None})
     current = list(spec.get("hosts") or [])
@@ -42,7 +48,13 @@ def add_hosts(pool: str, hosts: list[str], settings: Mapping[str, Any]) -> tuple
     added = [h for h in dict.fromkeys(hosts) if h not in known]
     spec["hosts"] = current + added
     pools[pool] = spec
-    parse_pools(pools)  # raises ConfigError naming the field when the result would be invalid
+    after = {h.key for p in parse_pools(pools).values() for h in p.hosts}  # ConfigError naming the field if invalid
+    orphaned = {key: cluster for key, cluster in leased.items() if key in before and key not in after}
+    if orphaned:
+        raise SkyhopError(
+            "That would change how hosts in use are reached: " + ", ".join(f"{k} (cluster '{c}')" for k, c in orphaned.items())
+            + ". Stop or down those clusters first."
+        )
     return added, _write({**config, "ssh_node_pools": pools})
 
 

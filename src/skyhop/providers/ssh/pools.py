@@ -19,6 +19,7 @@ A cluster takes whole hosts; which host belongs to which cluster is kept in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -54,8 +55,14 @@ def _fail(path: str, message: str) -> ConfigError:
 
 
 def _number(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise _fail(path, f"expected a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _count(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(path, f"expected a whole number of devices per host (>= 1), got {value!r}")
     return float(value)
 
 
@@ -90,7 +97,7 @@ def _parse_pool(name: str, spec: Any) -> Pool:
         price=_number(spec.get("price", 0), f"{name}.price"),
         cpus=_number(spec["cpus"], f"{name}.cpus") if spec.get("cpus") is not None else None,
         memory_gib=_number(spec["memory_gib"], f"{name}.memory_gib") if spec.get("memory_gib") is not None else None,
-        accelerators={str(k): _number(v, f"{name}.accelerators.{k}") for k, v in accelerators.items()},
+        accelerators={str(k): _count(v, f"{name}.accelerators.{k}") for k, v in accelerators.items()},
     )
 
 

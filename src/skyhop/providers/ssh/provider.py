@@ -22,8 +22,8 @@ from skyhop.providers.base import ClusterInfo, LaunchRequest, NodeInfo, Observed
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError
 from skyhop.providers.ssh import cluster_key, host_ops, leases
-from skyhop.providers.ssh.pools import Pool, configured_pools
-from skyhop.providers.ssh.runner import HostUnreachable, SSHRunner, SSHTarget
+from skyhop.providers.ssh.pools import Pool, PoolHost, configured_pools
+from skyhop.providers.ssh.runner import HostUnreachable, SSHRunner, SSHTarget, known_hosts_file
 
 NAME = "ssh"
 T = TypeVar("T")
@@ -93,18 +93,20 @@ class SSHProvider:
         by_key = {h.key: h for h in pool.hosts}
         chosen = self._acquire(pool, request.cluster_name, request.num_nodes)
         hosts = [by_key[key] for key in chosen]
+        comment = cluster_key.new_comment(request.cluster_name)
         try:
+            leases.note_key(request.cluster_name, comment)  # before any host is touched: find() can clean up after a crash
             facts = _each(hosts, lambda h: host_ops.probe(SSHRunner(h.target), pool.name, h.base_dir, request.cluster_name))
             nodes = [NodeInfo(rank, h.target.host, f.base, {"ssh": asdict(h.target), "home": f.home}) for rank, (h, f) in enumerate(zip(hosts, facts))]
             # What the smallest host has: the capacity the agent schedules with when the pool does not say.
             measured = {"cpus": min(f.cpus for f in facts), "memory_gib": min(f.memory_gib for f in facts)}
             data = {"python": "python3", "hosts": chosen, "created_at": time.time(), "remove_on_down": [nodes[0].base], "measured": measured}
             if len(nodes) > 1:
-                nodes, data["key_comment"] = _link_workers(request.cluster_name, nodes)
+                nodes = _link_workers(nodes, comment, pool.hosts[0].target.host_key_policy)
+                data["key_comment"] = comment
             leases.note_head(request.cluster_name, nodes[0].extra["ssh"], nodes[0].base)
         except BaseException:
-            _each(hosts, _best_effort(lambda h: host_ops.wipe_unprobed(SSHRunner(h.target), h.base_dir, request.cluster_name)))
-            leases.release(request.cluster_name)
+            _undo_launch(request.cluster_name, hosts, comment)
             raise
         return ClusterInfo(NAME, request.cluster_name, pool.name, None, tuple(nodes), data)
 
@@ -120,9 +122,22 @@ class SSHProvider:
         return chosen
 
     def find(self, cluster_name: str) -> ClusterInfo | None:
-        return None  # the handle is stored before any host is touched; leases are released by terminate
+        """A launch cut short before its handle was stored: its hosts, from the lease file, to clean up."""
+        keys = leases.held_by(cluster_name)
+        if not keys:
+            return None
+        by_key = {h.key: (pool, h) for pool in configured_pools().values() for h in pool.hosts}
+        found = [by_key[k] for k in keys if k in by_key]
+        nodes = tuple(
+            NodeInfo(rank, h.target.host, f"{h.base_dir or '~/.skyhop-node'}/{cluster_name}", {"ssh": asdict(h.target), "base_dir": h.base_dir})
+            for rank, (_, h) in enumerate(found)
+        )
+        region = found[0][0].name if found else None
+        return ClusterInfo(NAME, cluster_name, region, None, nodes, {"hosts": keys, "key_comment": leases.key_of(cluster_name), "unfinished": True})
 
     def query(self, cluster: ClusterInfo) -> Observed:
+        if cluster.data.get("unfinished"):
+            return Observed(base.TERMINATED)  # a launch that never finished: nothing worth keeping
         def probe(node: NodeInfo) -> tuple[str, str | None]:
             try:
                 return host_ops.state(_runner(node), node.base), None
@@ -141,9 +156,16 @@ class SSHProvider:
         return Observed(base.PARTIAL, "; ".join(reasons))
 
     def stop(self, cluster: ClusterInfo) -> None:
-        _each(cluster.nodes, lambda node: host_ops.end_processes(_runner(node), node.base))
-        host_ops.mark_stopped(_runner(cluster.head), cluster.head.base)
-        leases.release(cluster.cluster_name)  # stopped hosts go back to the pool; files stay
+        """End the cluster's processes and give its hosts back (files stay), as far as hosts answer.
+
+        An unreachable or preempted host must not keep the others leased: the
+        hosts are released whatever happens.
+        """
+        try:
+            _each(cluster.nodes, _best_effort(lambda node: host_ops.end_processes(_runner(node), node.base)))
+            _best_effort(lambda head: host_ops.mark_stopped(_runner(head), head.base))(cluster.head)
+        finally:
+            leases.release(cluster.cluster_name)
 
     def start(self, cluster: ClusterInfo) -> ClusterInfo:
         hosts = list(cluster.data.get("hosts") or [])
@@ -154,8 +176,14 @@ class SSHProvider:
             taken = leases.holders(hosts)
             raise CapacityError(f"Cannot start '{cluster.cluster_name}': its hosts are in use ({', '.join(f'{h} by {c}' for h, c in taken.items())}).")
         head = cluster.head
-        leases.note_head(cluster.cluster_name, head.extra["ssh"], head.base)
-        host_ops.clear_stopped(_runner(head), head.base)
+        try:
+            # The marker goes first: once the head is noted, a launch short of hosts asks it
+            # whether this cluster stopped itself, and must not hear "stopped".
+            host_ops.clear_stopped(_runner(head), head.base)
+            leases.note_head(cluster.cluster_name, head.extra["ssh"], head.base)
+        except BaseException:
+            leases.release(cluster.cluster_name)
+            raise
         return cluster
 
     def terminate(self, cluster: ClusterInfo) -> None:
@@ -163,6 +191,10 @@ class SSHProvider:
 
         Preempted hosts are cleaned too: the chaos was make-believe, the files are real.
         """
+        if cluster.data.get("unfinished"):
+            hosts = [PoolHost(SSHTarget(**node.extra["ssh"]), node.extra.get("base_dir")) for node in cluster.nodes]
+            _undo_launch(cluster.cluster_name, hosts, cluster.data.get("key_comment"))
+            return
         comment = cluster.data.get("key_comment")
 
         def clean(node: NodeInfo) -> None:
@@ -172,8 +204,10 @@ class SSHProvider:
                 cluster_key.revoke(runner, comment)
             host_ops.wipe(runner, node.base)
 
-        _each(cluster.nodes, _best_effort(clean))
-        leases.release(cluster.cluster_name)
+        try:
+            _each(cluster.nodes, _best_effort(clean))
+        finally:
+            leases.release(cluster.cluster_name)
 
     def preempt(self, cluster: ClusterInfo, rank: int) -> None:
         """Chaos: the node's processes die and skyhop (the head included) cannot reach it until the cluster is released."""
@@ -190,17 +224,35 @@ class SSHProvider:
         return _runner(node)
 
 
-def _link_workers(cluster_name: str, nodes: list[NodeInfo]) -> tuple[list[NodeInfo], str]:
+def _undo_launch(cluster_name: str, hosts: list[PoolHost], comment: str | None) -> None:
+    """Everything a launch may have done on its hosts, undone as far as they answer; then the leases go."""
+
+    def undo(host: PoolHost) -> None:
+        runner = SSHRunner(host.target)
+        if comment:
+            cluster_key.revoke(runner, comment)
+        host_ops.wipe_unprobed(runner, host.base_dir, cluster_name)
+
+    try:
+        _each(hosts, _best_effort(undo))
+    finally:
+        leases.release(cluster_name)
+
+
+def _link_workers(nodes: list[NodeInfo], comment: str, policy: str) -> list[NodeInfo]:
     """Give the head a key the workers accept, and each worker the command line that reaches it."""
     head = nodes[0]
-    comment = cluster_key.new_comment(cluster_name)
-    public_key = cluster_key.create_on_head(SSHRunner(_target(head)), head.base, comment)
+    head_runner = SSHRunner(_target(head))
+    public_key = cluster_key.create_on_head(head_runner, head.base, comment)
+    workers = [_target(node) for node in nodes[1:]]
+    if policy == "yes":  # strict: the head may only trust the host keys this machine already trusts
+        cluster_key.seed_known_hosts(head_runner, head.base, workers, known_hosts_file().read_text() if known_hosts_file().exists() else "")
     _each(nodes[1:], lambda node: cluster_key.authorize(SSHRunner(_target(node)), public_key))
     linked = [head] + [
         NodeInfo(node.rank, node.ip, node.base, {**node.extra, "exec_prefix": cluster_key.exec_prefix(head.base, _target(node))})
         for node in nodes[1:]
     ]
-    return linked, comment
+    return linked
 
 
 def _reclaim_self_stopped(keys: list[str]) -> bool:
