@@ -114,7 +114,7 @@ def processes(host) -> str:
 
 def assert_clean(host) -> None:
     """No skyhop process, file or key left on the host."""
-    done = on_host(host, SKYHOP_PROCESSES + '; ls -A ~/.skyhop-node 2>/dev/null; grep -c skyhop-cluster ~/.ssh/authorized_keys 2>/dev/null; true')
+    done = on_host(host, SKYHOP_PROCESSES + '; ls -d ~/.skyhop-node 2>/dev/null; grep -c skyhop-cluster ~/.ssh/authorized_keys 2>/dev/null; true')
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() in ("", "0"), f"left on {host.ip}:\n{done.stdout}"
 

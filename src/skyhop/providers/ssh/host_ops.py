@@ -105,10 +105,19 @@ def clear_stopped(runner: SSHRunner, node_base: str) -> None:
     runner.run(["rm", "-f", f"{node_base}/{STOPPED_MARKER}"])
 
 
+# $1: the cluster's directory. skyhop's default parent goes too once empty; a base_dir the user chose stays.
+_WIPE = """rm -rf -- "$1" || exit 1
+parent=$(dirname -- "$1")
+[ "$(basename -- "$parent")" = .skyhop-node ] && rmdir -- "$parent" 2>/dev/null
+exit 0
+"""
+
+
 def wipe(runner: SSHRunner, node_base: str) -> None:
-    runner.run(["rm", "-rf", "--", node_base], timeout=120)
+    runner.run(["sh", "-c", _WIPE, "sh", node_base], timeout=120)
 
 
 def wipe_unprobed(runner: SSHRunner, base_dir: str | None, cluster_name: str) -> None:
     """Remove a cluster's directory on a host whose probe may not have answered (a failed launch)."""
-    runner.run(["sh", "-c", 'rm -rf -- "${1:-$HOME/.skyhop-node}/$2"', "sh", base_dir or "", cluster_name], timeout=120)
+    script = 'set -- "${1:-$HOME/.skyhop-node}/$2"\n' + _WIPE
+    runner.run(["sh", "-c", script, "sh", base_dir or "", cluster_name], timeout=120)
