@@ -13,7 +13,7 @@ from typing import Callable
 from helpers import subprocess_env
 
 from skyhop.processes import alive
-from skyhop.providers.local.processes import MARKER
+from skyhop.providers.local.provider import MARKER
 
 
 @dataclass

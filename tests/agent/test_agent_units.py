@@ -136,3 +136,24 @@ def test_cluster_config_defaults_gpu_ids_from_counts() -> None:
         config.validate(dict(raw, resources={"cpus": 4, "gpus": {"L4": 2}, "gpu_ids": {"L4": [7]}}))
     with pytest.raises(AgentError, match="autostop_hooks"):
         config.validate(dict(raw, autostop_hooks={"pause": ["x"]}))
+
+
+def test_end_marked_ends_detached_marked_processes_only(tmp_path: Path) -> None:
+    from skyhop_agent import marked
+
+    value = str(tmp_path)
+    env = dict(os.environ, SKYHOP_TEST_MARK=value)
+    # A marked process that detaches into its own session, and an unmarked one.
+    detached = subprocess.Popen(["setsid", "sleep", "300"], env=env)
+    other = subprocess.Popen(["sleep", "300"])
+    try:
+        deadline = time.monotonic() + 10
+        while detached.pid not in marked.marked_pids("SKYHOP_TEST_MARK", value) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert marked.end_marked("SKYHOP_TEST_MARK", value) == [detached.pid]
+        assert detached.wait(timeout=10) == -15 and other.poll() is None
+        assert marked.marked_pids("SKYHOP_TEST_MARK", value) == []
+    finally:
+        other.kill()
+        detached.kill()
+        other.wait()

@@ -24,13 +24,16 @@ from skyhop.providers.base import ClusterInfo, LaunchRequest, NodeInfo, Observed
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError
 from skyhop.providers.local.machine import this_machine
-from skyhop.providers.local.processes import MARKER, kill_cluster_processes
 from skyhop.providers.runner import LocalRunner
+from skyhop_agent.marked import end_marked
 from skyhop_agent.nodeexec import NODE_MARKER
 
 NAME = "local"
 REGION = "local"
 INSTANCE_TYPE = "local"
+#: Every process started for a local cluster carries MARKER=<cluster dir>: powering the
+#: cluster off is ending every process that carries it (skyhop_agent.marked).
+MARKER = "SKYHOP_LOCAL_CLUSTER"
 STOPPED_MARKER = "stopped"  # written in the head's base dir; the agent's self-stop writes the same file
 PREEMPTED_MARKER = "preempted"  # written in a node's dir by `skyhop chaos preempt`
 
@@ -113,7 +116,7 @@ class LocalProvider:
 
     def stop(self, cluster: ClusterInfo) -> None:
         root = cluster.data["root"]
-        kill_cluster_processes(root)
+        end_marked(MARKER, root)
         head = Path(cluster.head.base)
         if head.is_dir():
             _write_json(head / STOPPED_MARKER, {"reason": "stopped by skyhop", "at": time.time()})
@@ -124,7 +127,7 @@ class LocalProvider:
 
     def terminate(self, cluster: ClusterInfo) -> None:
         root = cluster.data["root"]
-        kill_cluster_processes(root)
+        end_marked(MARKER, root)
         shutil.rmtree(root, ignore_errors=True)
 
     def preempt(self, cluster: ClusterInfo, rank: int) -> None:
@@ -132,9 +135,9 @@ class LocalProvider:
         node = cluster.nodes[rank]
         _write_json(Path(node.base) / PREEMPTED_MARKER, {"at": time.time()})
         if rank == 0:
-            kill_cluster_processes(cluster.data["root"])
+            end_marked(MARKER, cluster.data["root"])
         else:
-            kill_cluster_processes(node.base, marker=NODE_MARKER)
+            end_marked(NODE_MARKER, node.base)
 
     def runner(self, cluster: ClusterInfo, node: NodeInfo) -> LocalRunner:
         return LocalRunner({MARKER: cluster.data["root"]})

@@ -5,17 +5,20 @@ job drivers, the job processes on every node) carries
 `SKYHOP_NODE_BASE=<the cluster's directory on that host>` in its environment,
 and children inherit it even when they detach; ending a cluster on a host is
 signalling every process that carries it. Python 3 is on every host (the probe
-checks it), so the search is a few lines of it rather than `pkill` patterns.
+checks it), so the search is the agent's own `marked.py`, sent over stdin, rather
+than `pkill` patterns (which miss detached children and renamed processes).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from skyhop.errors import SkyhopError
 from skyhop.providers import base
 from skyhop.providers.errors import CapacityError
 from skyhop.providers.ssh.runner import SSHRunner
+from skyhop_agent import marked
 from skyhop_agent.nodeexec import NODE_MARKER
 
 STOPPED_MARKER = "stopped"  # the same file the agent's self-stop writes
@@ -27,34 +30,6 @@ mkdir -p "$base" || exit 1
 printf '%s\\n%s\\n' "$HOME" "$base"
 nproc 2>/dev/null || echo 0
 awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0
-"""
-
-_END_PROCESSES = f"""
-import os, signal, sys, time
-needle = ("{NODE_MARKER}=" + sys.argv[1]).encode()
-me = os.getpid()
-def marked():
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != me:
-            try:
-                with open("/proc/%s/environ" % entry, "rb") as f:
-                    if needle in f.read().split(b"\\0"):
-                        found.append(int(entry))
-            except OSError:
-                pass
-    return found
-for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 1.0)):
-    pids = marked()
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
-    deadline = time.time() + grace
-    while pids and time.time() < deadline:
-        time.sleep(0.05)
-        pids = marked()
 """
 
 STATE_TIMEOUT_S = 10  # a status refresh waits at most this long for a host that went quiet
@@ -94,7 +69,8 @@ def state(runner: SSHRunner, node_base: str) -> str:
 
 
 def end_processes(runner: SSHRunner, node_base: str) -> None:
-    runner.run(["python3", "-c", _END_PROCESSES, node_base], timeout=60)
+    """The agent's own marker search (skyhop_agent/marked.py), sent as a script: workers have no agent."""
+    runner.run(["python3", "-", NODE_MARKER, node_base], input=Path(marked.__file__).read_text(encoding="utf-8"), timeout=60)
 
 
 def mark_stopped(runner: SSHRunner, node_base: str) -> None:
