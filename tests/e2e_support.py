@@ -12,7 +12,7 @@ from typing import Callable
 
 from helpers import subprocess_env
 
-from skyhop.processes import alive
+from skyhop_agent.proctree import pid_alive as alive
 from skyhop.providers.local.provider import MARKER
 
 

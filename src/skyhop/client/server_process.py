@@ -21,7 +21,7 @@ from typing import Iterator
 
 from skyhop import paths
 from skyhop.errors import SkyhopError
-from skyhop.processes import alive
+from skyhop_agent.proctree import pid_alive as alive
 
 START_TIMEOUT_S = 60.0
 
