@@ -13,7 +13,7 @@ import secrets
 
 from skyhop.errors import SkyhopError
 from skyhop.providers.errors import CapacityError
-from skyhop.providers.ssh.runner import CONNECT_TIMEOUT_S, SSHRunner, SSHTarget
+from skyhop.providers.ssh.runner import SSHRunner, SSHTarget, batch_options
 
 KEY_FILE = "cluster_key"
 KNOWN_HOSTS_FILE = "cluster_known_hosts"
@@ -81,20 +81,10 @@ def exec_prefix(head_base: str, worker: SSHTarget) -> list[str]:
     """The command line the head's agent puts before a worker's command (see skyhop_agent.nodeexec).
 
     The worker's pool address is used as seen from the head, with the pool's
-    host-key policy; keep-alives make a vanished worker fail its rank in about
-    a minute instead of hanging the gang.
+    host-key policy and the batch options every ssh skyhop starts has.
     """
-    return [
-        "ssh", "-T",
-        "-i", f"{head_base}/{KEY_FILE}",
-        "-o", "IdentitiesOnly=yes",
-        "-o", "BatchMode=yes",
-        "-o", f"StrictHostKeyChecking={worker.host_key_policy}",
-        "-o", f"UserKnownHostsFile={head_base}/{KNOWN_HOSTS_FILE}",
-        "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
-        "-o", "ServerAliveInterval=15",
-        "-o", "ServerAliveCountMax=4",
-        "-o", "LogLevel=ERROR",
-        "-p", str(worker.port),
-        worker.destination,
-    ]
+    options = batch_options(
+        port=worker.port, policy=worker.host_key_policy,
+        known_hosts=f"{head_base}/{KNOWN_HOSTS_FILE}", identity_file=f"{head_base}/{KEY_FILE}",
+    )
+    return ["ssh", "-T", *options, worker.destination]

@@ -66,6 +66,30 @@ def known_hosts_file() -> Path:
     return paths.private_dir(paths.home() / "ssh") / "known_hosts"
 
 
+def batch_options(*, port: int, policy: str, known_hosts: str, identity_file: str | None) -> list[str]:
+    """What every ssh skyhop starts has (from this machine, or a head to its workers).
+
+    Nothing ever prompts; host keys follow an explicit policy against a
+    known_hosts file of skyhop's own (unhashed: readable beats hidden); only
+    the given key is offered; keep-alives turn a vanished host into an error
+    within a minute instead of a hang.
+    """
+    options = [
+        "-o", "BatchMode=yes",
+        "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
+        "-o", f"StrictHostKeyChecking={policy}",
+        "-o", f"UserKnownHostsFile={known_hosts}",
+        "-o", "HashKnownHosts=no",
+        "-o", "ServerAliveInterval=15",
+        "-o", "ServerAliveCountMax=4",
+        "-o", "LogLevel=ERROR",
+        "-p", str(port),
+    ]
+    if identity_file:
+        options += ["-i", identity_file, "-o", "IdentitiesOnly=yes"]
+    return options
+
+
 class SSHRunner:
     def __init__(self, target: SSHTarget) -> None:
         if target.host_key_policy not in HOST_KEY_POLICIES:
@@ -74,21 +98,11 @@ class SSHRunner:
 
     def ssh_options(self) -> list[str]:
         t = self.target
-        options = [
-            "-o", "BatchMode=yes",
-            "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
-            "-o", f"StrictHostKeyChecking={t.host_key_policy}",
-            "-o", f"UserKnownHostsFile={known_hosts_file()}",
-            "-o", "HashKnownHosts=no",  # skyhop's own file: readable beats hidden
+        options = self._batch_options(t.port) + [
             "-o", "ControlMaster=auto",
             "-o", f"ControlPath={control_dir()}/%C",
             "-o", "ControlPersist=300",
-            "-o", "ServerAliveInterval=15",
-            "-o", "LogLevel=ERROR",
-            "-p", str(t.port),
         ]
-        if t.identity_file:
-            options += ["-i", os.path.expanduser(t.identity_file), "-o", "IdentitiesOnly=yes"]
         if t.jump:
             options += ["-o", f"ProxyCommand={self._proxy_command()}"]
         return options
@@ -103,15 +117,13 @@ class SSHRunner:
         t = self.target
         assert t.jump is not None
         login, _, port = t.jump.rpartition(":") if re.fullmatch(r".+:\d+", t.jump) else (t.jump, "", "22")
-        argv = [
-            "ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}",
-            "-o", f"StrictHostKeyChecking={t.host_key_policy}", "-o", f"UserKnownHostsFile={known_hosts_file()}",
-            "-o", "HashKnownHosts=no", "-o", "LogLevel=ERROR", "-p", port,
-        ]
-        if t.identity_file:
-            argv += ["-i", os.path.expanduser(t.identity_file), "-o", "IdentitiesOnly=yes"]
         # ssh expands %h/%p itself and runs the line with the user's shell: quote the rest.
-        return shlex.join(argv + [login]).replace("%", "%%") + " -W %h:%p"
+        return shlex.join(["ssh", *self._batch_options(int(port)), login]).replace("%", "%%") + " -W %h:%p"
+
+    def _batch_options(self, port: int) -> list[str]:
+        t = self.target
+        key = os.path.expanduser(t.identity_file) if t.identity_file else None
+        return batch_options(port=port, policy=t.host_key_policy, known_hosts=str(known_hosts_file()), identity_file=key)
 
     def _ssh_argv(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
         return ["ssh", *self.ssh_options(), *(["-tt"] if tty else ["-T"]), self.target.destination, shlex.join(argv)]
