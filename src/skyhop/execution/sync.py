@@ -8,12 +8,12 @@ local nodes, the node directory, so clusters do not write into the real home).
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from skyhop.errors import SkyhopError
 from skyhop.execution.progress import Progress
 from skyhop.execution.url_mounts import check_url_mount, fetch, scheme_of
+from skyhop.parallel import each
 from skyhop.providers import registry
 from skyhop.providers.base import ClusterInfo, NodeInfo
 from skyhop.spec.task import Task
@@ -65,11 +65,7 @@ def sync_task_files(task: Task, info: ClusterInfo, progress: Progress) -> None:
             else:
                 _copy(runner, mount.source, node_path(node, dest), f"file_mounts.{dest}")
 
-    # All nodes at once: a gang's sync costs one node's time, not the sum.
-    with ThreadPoolExecutor(max_workers=len(info.nodes)) as threads:
-        futures = [threads.submit(to_node, node) for node in info.nodes]
-    for future in futures:
-        future.result()
+    each(info.nodes, to_node)
 
 
 def _copy(runner, source: str, dest: str, field: str, *, delete: bool = False) -> None:

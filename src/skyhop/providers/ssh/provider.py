@@ -11,12 +11,12 @@ ranks over SSH with the cluster key (cluster_key.py).
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable
 
 from skyhop.catalog.offer import Offer
 from skyhop.errors import SkyhopError
+from skyhop.parallel import each
 from skyhop.providers import base
 from skyhop.providers.base import ClusterInfo, LaunchRequest, NodeInfo, Observed
 from skyhop.providers.credentials import CheckResult
@@ -26,8 +26,6 @@ from skyhop.providers.ssh.pools import Pool, PoolHost, configured_pools
 from skyhop.providers.ssh.runner import HostUnreachable, SSHRunner, SSHTarget, known_hosts_file
 
 NAME = "ssh"
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 def _target(node: NodeInfo) -> SSHTarget:
@@ -40,14 +38,6 @@ def _runner(node: NodeInfo) -> SSHRunner:
     if leases.is_preempted(target.key):
         raise HostUnreachable(f"Cannot reach {target.describe()}: it was preempted (skyhop chaos preempt).")
     return SSHRunner(target)
-
-
-def _each(items: Iterable[T], work: Callable[[T], R]) -> list[R]:
-    """`work` on every item at once (one SSH round trip each); the first error is raised after all finish."""
-    items = list(items)
-    with ThreadPoolExecutor(max_workers=max(1, len(items))) as threads:
-        futures = [threads.submit(work, item) for item in items]
-    return [f.result() for f in futures]
 
 
 def _best_effort(work: Callable[[NodeInfo], None]) -> Callable[[NodeInfo], None]:
@@ -96,7 +86,7 @@ class SSHProvider:
         comment = cluster_key.new_comment(request.cluster_name)
         try:
             leases.note_key(request.cluster_name, comment)  # before any host is touched: find() can clean up after a crash
-            facts = _each(hosts, lambda h: host_ops.probe(SSHRunner(h.target), pool.name, h.base_dir, request.cluster_name))
+            facts = each(hosts, lambda h: host_ops.probe(SSHRunner(h.target), pool.name, h.base_dir, request.cluster_name))
             nodes = [NodeInfo(rank, h.target.host, f.base, {"ssh": asdict(h.target), "home": f.home}) for rank, (h, f) in enumerate(zip(hosts, facts))]
             # What the smallest host has: the capacity the agent schedules with when the pool does not say.
             measured = {"cpus": min(f.cpus for f in facts), "memory_gib": min(f.memory_gib for f in facts)}
@@ -144,7 +134,7 @@ class SSHProvider:
             except (SkyhopError, OSError) as error:
                 return "unreachable", f"node {node.rank} ({node.ip}): {error}"
 
-        observed = _each(cluster.nodes, probe)
+        observed = each(cluster.nodes, probe)
         states = [state for state, _ in observed]
         if states[0] == base.TERMINATED:
             return Observed(base.TERMINATED)  # the head's directory is the cluster (autodown removes it)
@@ -162,7 +152,7 @@ class SSHProvider:
         hosts are released whatever happens.
         """
         try:
-            _each(cluster.nodes, _best_effort(lambda node: host_ops.end_processes(_runner(node), node.base)))
+            each(cluster.nodes, _best_effort(lambda node: host_ops.end_processes(_runner(node), node.base)))
             _best_effort(lambda head: host_ops.mark_stopped(_runner(head), head.base))(cluster.head)
         finally:
             leases.release(cluster.cluster_name)
@@ -205,7 +195,7 @@ class SSHProvider:
             host_ops.wipe(runner, node.base)
 
         try:
-            _each(cluster.nodes, _best_effort(clean))
+            each(cluster.nodes, _best_effort(clean))
         finally:
             leases.release(cluster.cluster_name)
 
@@ -234,7 +224,7 @@ def _undo_launch(cluster_name: str, hosts: list[PoolHost], comment: str | None) 
         host_ops.wipe_unprobed(runner, host.base_dir, cluster_name)
 
     try:
-        _each(hosts, _best_effort(undo))
+        each(hosts, _best_effort(undo))
     finally:
         leases.release(cluster_name)
 
@@ -247,7 +237,7 @@ def _link_workers(nodes: list[NodeInfo], comment: str, policy: str) -> list[Node
     workers = [_target(node) for node in nodes[1:]]
     if policy == "yes":  # strict: the head may only trust the host keys this machine already trusts
         cluster_key.seed_known_hosts(head_runner, head.base, workers, known_hosts_file().read_text() if known_hosts_file().exists() else "")
-    _each(nodes[1:], lambda node: cluster_key.authorize(SSHRunner(_target(node)), public_key))
+    each(nodes[1:], lambda node: cluster_key.authorize(SSHRunner(_target(node)), public_key))
     linked = [head] + [
         NodeInfo(node.rank, node.ip, node.base, {**node.extra, "exec_prefix": cluster_key.exec_prefix(head.base, _target(node))})
         for node in nodes[1:]
@@ -273,7 +263,7 @@ def _reclaim_self_stopped(keys: list[str]) -> bool:
         except (SkyhopError, OSError):
             return False
 
-    idle = [owner for owner, is_idle in zip(owners, _each(owners, gone_idle)) if is_idle]
+    idle = [owner for owner, is_idle in zip(owners, each(owners, gone_idle)) if is_idle]
     for owner in idle:
         leases.release(owner)
     return bool(idle)

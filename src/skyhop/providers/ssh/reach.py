@@ -7,10 +7,10 @@ so a host that passes here passes the launch's probe too (Python aside).
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from skyhop.errors import SkyhopError
+from skyhop.parallel import each
 from skyhop.providers.ssh.pools import Pool
 from skyhop.providers.ssh.runner import SSHRunner
 
@@ -42,8 +42,4 @@ def _try(pool: str, runner: SSHRunner) -> HostReach:
 
 
 def reach(pools: list[Pool]) -> list[HostReach]:
-    runners = [(pool.name, SSHRunner(host.target)) for pool in pools for host in pool.hosts]
-    if not runners:
-        return []
-    with ThreadPoolExecutor(max_workers=min(32, len(runners))) as threads:
-        return list(threads.map(lambda item: _try(*item), runners))
+    return each([(pool.name, SSHRunner(host.target)) for pool in pools for host in pool.hosts], lambda item: _try(*item))
