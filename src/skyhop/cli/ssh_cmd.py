@@ -29,11 +29,16 @@ def ssh() -> None:
 def _parse_accelerators(value: str | None) -> dict[str, float] | None:
     if value is None:
         return None
-    name, _, count = value.partition(":")
-    count = count or "1"
-    if not name or not count.isdigit() or int(count) < 1:
+    from skyhop.spec.errors import SpecError
+    from skyhop.spec.quantities import Accelerator
+
+    try:
+        accelerator = Accelerator.parse(value, "--accelerators")  # the task syntax, and its canonical names
+    except SpecError:
+        accelerator = None
+    if accelerator is None or not float(accelerator.count).is_integer():
         raise SkyhopError(f"--accelerators: expected NAME:COUNT with a whole count, like H100:8; got {value!r}.")
-    return {name: int(count)}
+    return {accelerator.name: int(accelerator.count)}
 
 
 def _note_comments(dropped: bool) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from skyhop.errors import ConfigError
+from skyhop.spec.accelerators import canonical_accelerator
 from skyhop.providers.ssh.runner import HOST_KEY_POLICIES, SSHTarget
 
 _POOL_KEYS = {"price", "user", "identity_file", "host_key_policy", "cpus", "memory_gib", "accelerators", "hosts", "port", "jump"}
@@ -97,7 +98,8 @@ def _parse_pool(name: str, spec: Any) -> Pool:
         price=_number(spec.get("price", 0), f"{name}.price"),
         cpus=_number(spec["cpus"], f"{name}.cpus") if spec.get("cpus") is not None else None,
         memory_gib=_number(spec["memory_gib"], f"{name}.memory_gib") if spec.get("memory_gib") is not None else None,
-        accelerators={str(k): _count(v, f"{name}.accelerators.{k}") for k, v in accelerators.items()},
+        # Canonical names (`h100` -> `H100`), as tasks' requests are, so the two match.
+        accelerators={canonical_accelerator(str(k)): _count(v, f"{name}.accelerators.{k}") for k, v in accelerators.items()},
     )
 
 
