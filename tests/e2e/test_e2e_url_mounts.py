@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
-import threading
-
 import pytest
+from e2e_support import serve_directory
 
 from skyhop.errors import SkyhopError
 from skyhop.execution.url_mounts import check_url_mount, shown
@@ -17,14 +14,8 @@ def http_files(tmp_path):
     """A real HTTP server on this machine serving `served/`; yields (base URL, directory)."""
     served = tmp_path / "served"
     served.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", served
-    finally:
-        server.shutdown()
+    with serve_directory(served) as url:
+        yield url, served
 
 
 def test_http_source_is_fetched_on_every_node(sky, http_files):

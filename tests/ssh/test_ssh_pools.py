@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from e2e_support import Sky, wait_for
+from e2e_support import Sky, serve_directory, wait_for
 
 RENDEZVOUS = '''
 import os, socket, sys, time
@@ -293,25 +293,15 @@ def test_bad_input_is_a_clear_message_and_leaves_nothing(pools_sky, ssh_hosts, t
 
 
 def test_url_mounts_are_fetched_by_the_host_itself(pools_sky, ssh_hosts, tmp_path):
-    import functools
-    import http.server
-    import threading
-
     sky = pools_sky
     served = tmp_path / "served"
     served.mkdir()
     (served / "w.bin").write_bytes(b"w" * 1234)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
     bridge = ssh_hosts[0].ip.rsplit(".", 1)[0] + ".1"  # this machine, as the hosts see it
-    server = http.server.ThreadingHTTPServer((bridge, 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        task = sky.task("fetch.yaml", f"file_mounts:\n  ~/w.bin: http://{bridge}:{server.server_address[1]}/w.bin\nrun: wc -c < ~/w.bin\n")
+    with serve_directory(served, bridge) as url:
+        task = sky.task("fetch.yaml", f"file_mounts:\n  ~/w.bin: {url}/w.bin\nrun: wc -c < ~/w.bin\n")
         out = sky("launch", "-y", "-c", "fetch", "--infra", "ssh/a", task, check=True).out
         assert "1234" in out
-    finally:
-        server.shutdown()
     # The hosts have no AWS CLI: the message says what to install, and the new cluster is gone.
     task = sky.task("s3.yaml", "file_mounts:\n  /data: s3://some-bucket/dir/\nrun: echo never\n")
     result = sky("launch", "-y", "-c", "s3", "--infra", "ssh/b", task)
