@@ -32,10 +32,11 @@ def _file():
 
 
 @contextmanager
-def _locked() -> Iterator[dict[str, dict[str, Any]]]:
+def _locked(*, write: bool = True) -> Iterator[dict[str, dict[str, Any]]]:
+    """The file's contents under its lock; written back (atomically) unless `write` is False."""
     path = _file()
     with open(path.with_suffix(".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
         try:
             data = json.loads(path.read_text()) if path.exists() else {}
         except ValueError:
@@ -43,9 +44,10 @@ def _locked() -> Iterator[dict[str, dict[str, Any]]]:
         for section in SECTIONS:
             data.setdefault(section, {})
         yield data
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(tmp, path)
+        if write:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            os.replace(tmp, path)
 
 
 def acquire(cluster: str, candidates: Sequence[str], count: int, prefer: Sequence[str] = ()) -> list[str] | None:
@@ -74,7 +76,7 @@ def release(cluster: str) -> None:
 
 
 def held_by(cluster: str) -> list[str]:
-    with _locked() as data:
+    with _locked(write=False) as data:
         return [h for h, owner in data["hosts"].items() if owner == cluster]
 
 
@@ -84,12 +86,12 @@ def note_key(cluster: str, comment: str) -> None:
 
 
 def key_of(cluster: str) -> str | None:
-    with _locked() as data:
+    with _locked(write=False) as data:
         return data["keys"].get(cluster)
 
 
 def holders(candidates: Sequence[str]) -> dict[str, str]:
-    with _locked() as data:
+    with _locked(write=False) as data:
         return {h: data["hosts"][h] for h in candidates if h in data["hosts"]}
 
 
@@ -99,7 +101,7 @@ def note_head(cluster: str, target: Mapping[str, Any], base: str) -> None:
 
 
 def head_of(cluster: str) -> dict[str, Any] | None:
-    with _locked() as data:
+    with _locked(write=False) as data:
         return data["heads"].get(cluster)
 
 
@@ -109,5 +111,5 @@ def mark_preempted(cluster: str, host: str) -> None:
 
 
 def is_preempted(host: str) -> bool:
-    with _locked() as data:
+    with _locked(write=False) as data:
         return host in data["preempted"]
