@@ -105,7 +105,11 @@ class LaunchRequest:
 
 
 class Provider(Protocol):
-    """One kind of infra. Implementations raise `skyhop.providers.errors` types only."""
+    """One kind of infra. Implementations raise `skyhop.providers.errors` types only.
+
+    Optional: `preempt(cluster, rank)`, which makes one node vanish the way a
+    spot reclaim does (`skyhop chaos preempt`; see execution/chaos.py).
+    """
 
     name: str
 
