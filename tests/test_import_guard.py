@@ -51,7 +51,7 @@ def test_help_does_not_import_the_commands(isolated_home):
     assert not {"skyhop.cli.optimize_cmd", "skyhop.cli.gpus_cmd", "skyhop.cli.check_cmd", "skyhop.sdk", "skyhop.catalog.load"} & set(modules)
 
 
-CLIENT = "import skyhop.cli.launch_cmd, skyhop.cli.cluster_cmds, skyhop.cli.job_cmds, skyhop.cli.api_cmd, skyhop.client.sdk\n"
+CLIENT = "import skyhop.cli.launch_cmd, skyhop.cli.cluster_cmds, skyhop.cli.job_cmds, skyhop.cli.api_cmd, skyhop.client.api\n"
 
 
 def test_the_client_side_of_cluster_verbs_stays_off_the_server_stack(isolated_home):

@@ -24,17 +24,17 @@ _LAZY = {
     "check": "skyhop.sdk",
     "load_catalog": "skyhop.sdk",
     # Cluster verbs go through the API server (started locally on first use).
-    "launch": "skyhop.client.sdk",
-    "exec": "skyhop.client.sdk",
-    "status": "skyhop.client.sdk",
-    "queue": "skyhop.client.sdk",
-    "logs": "skyhop.client.sdk",
-    "cancel": "skyhop.client.sdk",
-    "stop": "skyhop.client.sdk",
-    "start": "skyhop.client.sdk",
-    "down": "skyhop.client.sdk",
-    "autostop": "skyhop.client.sdk",
-    "cost_report": "skyhop.client.sdk",
+    "launch": "skyhop.client.api",
+    "exec": "skyhop.client.api",
+    "status": "skyhop.client.api",
+    "queue": "skyhop.client.api",
+    "logs": "skyhop.client.api",
+    "cancel": "skyhop.client.api",
+    "stop": "skyhop.client.api",
+    "start": "skyhop.client.api",
+    "down": "skyhop.client.api",
+    "autostop": "skyhop.client.api",
+    "cost_report": "skyhop.client.api",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -42,7 +42,7 @@ __all__ = sorted(_LAZY) + ["__version__"]
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from typing import Any
 
-    from skyhop.client.sdk import autostop, cancel, cost_report, down, exec, launch, logs, queue, start, status, stop
+    from skyhop.client.api import autostop, cancel, cost_report, down, exec, launch, logs, queue, start, status, stop
     from skyhop.errors import SkyhopError
     from skyhop.sdk import check, load_catalog, optimize, optimize_pipeline, show_gpus
     from skyhop.spec.errors import SpecError

@@ -47,7 +47,7 @@ def stop() -> None:
 @OUTPUT_OPTION
 def status(output: str) -> None:
     """The server's address, and its recent requests."""
-    from skyhop.client import sdk
+    from skyhop.client import api
     from skyhop.client.server_process import endpoint
 
     info = endpoint(autostart=False)
@@ -57,7 +57,7 @@ def status(output: str) -> None:
         else:
             click.echo("API server: not running (it starts on the next command that needs it).")
         return
-    rows = sdk.requests()
+    rows = api.requests()
     if output == "json":
         emit_json({"running": True, "url": info.url, "pid": info.pid, "requests": rows})
         return
@@ -81,6 +81,6 @@ def logs(request_id: str) -> None:
 @click.argument("request_id")
 def cancel(request_id: str) -> None:
     """Cancel a running request; what it created so far is removed."""
-    from skyhop.client import sdk
+    from skyhop.client import api
 
-    click.echo(sdk.cancel_request(request_id)["message"])
+    click.echo(api.cancel_request(request_id)["message"])

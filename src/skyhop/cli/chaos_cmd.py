@@ -32,6 +32,6 @@ def preempt(cluster: str, node: int) -> None:
     taken down; the job running there fails like it would on a real
     preemption, and `status --refresh` marks the cluster INIT with the reason.
     """
-    from skyhop.client import sdk
+    from skyhop.client import api
 
-    click.echo(sdk.chaos_preempt(cluster, node)["message"])
+    click.echo(api.chaos_preempt(cluster, node)["message"])

@@ -38,9 +38,9 @@ def status(clusters: tuple[str, ...], refresh: bool, output: str) -> None:
     Local clusters are always checked against the machine; --refresh checks
     every cluster's provider and agent (e.g. after a crash or an autostop).
     """
-    from skyhop.client import sdk
+    from skyhop.client import api
 
-    rows = sdk.status(list(clusters), refresh=refresh)
+    rows = api.status(list(clusters), refresh=refresh)
     if output == "json":
         emit_json(rows)
         return
@@ -64,16 +64,16 @@ def status(clusters: tuple[str, ...], refresh: bool, output: str) -> None:
 
 def _lifecycle(verb: str, names: tuple[str, ...], all_: bool, yes: bool, purge: bool = False) -> None:
     from skyhop.cli.request_view import run_request
-    from skyhop.client import sdk
+    from skyhop.client import api
     from skyhop.execution.names import check_cluster_name
 
     if all_:
-        names = tuple(r["name"] for r in sdk.status())
+        names = tuple(r["name"] for r in api.status())
         if not names:
             click.echo("No clusters.")
             return
     if not names:
-        existing = [r["name"] for r in sdk.status()]
+        existing = [r["name"] for r in api.status()]
         if not existing:
             click.echo("No clusters.")
             return
@@ -152,13 +152,13 @@ Examples:
 @click.option("--cancel", is_flag=True, help="Cancel autostop.")
 def autostop(cluster: str, idle_minutes: float | None, down: bool, cancel: bool) -> None:
     """Stop (or tear down) a cluster once it has been idle for a while."""
-    from skyhop.client import sdk
+    from skyhop.client import api
 
     if cancel == (idle_minutes is not None):
         raise SkyhopError("Give either -i/--idle-minutes MINUTES or --cancel.")
     if idle_minutes is not None and idle_minutes < 0:
         raise SkyhopError("--idle-minutes must be 0 or more.")
-    click.echo(sdk.autostop(cluster, None if cancel else idle_minutes, down=down)["message"])
+    click.echo(api.autostop(cluster, None if cancel else idle_minutes, down=down)["message"])
 
 
 @click.command(
@@ -175,9 +175,9 @@ def cost_report(output: str) -> None:
 
     Computed from the cluster history (every launch, stop, start and teardown).
     """
-    from skyhop.client import sdk
+    from skyhop.client import api
 
-    rows = sdk.cost_report()
+    rows = api.cost_report()
     if output == "json":
         emit_json(rows)
         return

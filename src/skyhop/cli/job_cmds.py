@@ -32,10 +32,10 @@ Examples:
 @OUTPUT_OPTION
 def queue(clusters: tuple[str, ...], output: str) -> None:
     """Show the job queue of clusters (all of them by default)."""
-    from skyhop.client import sdk
+    from skyhop.client import api
 
-    names = list(clusters) or [r["name"] for r in sdk.status()]
-    rows = [job for name in names for job in sdk.queue(name)]
+    names = list(clusters) or [r["name"] for r in api.status()]
+    rows = [job for name in names for job in api.queue(name)]
     if output == "json":
         emit_json(rows)
         return
@@ -73,15 +73,15 @@ Examples:
 @click.option("--node", type=click.IntRange(min=0), help="Only this node's output (0 is the head); default: every node, lines prefixed (node-R).")
 def logs(cluster: str, job_id: int | None, follow: bool, tail: int | None, status_only: bool, node: int | None) -> None:
     """Show (and follow) a job's output; the latest job by default."""
-    from skyhop.client import sdk
+    from skyhop.client import api
 
     if status_only:
         if job_id is None:
-            jobs = sdk.queue(cluster)
+            jobs = api.queue(cluster)
             if not jobs:
                 raise SkyhopError(f"Cluster '{cluster}' has no jobs yet.")
             job_id = max(j["job_id"] for j in jobs)
-        job = sdk.job(cluster, job_id)
+        job = api.job(cluster, job_id)
         click.echo(f"Job {job_id}: {job['status']}")
         if job["status"] != "SUCCEEDED":
             from skyhop.cli.request_view import job_exit_code
@@ -89,7 +89,7 @@ def logs(cluster: str, job_id: int | None, follow: bool, tail: int | None, statu
             raise SystemExit(job_exit_code(job["status"], job.get("exit_code")))
         return
     try:
-        for chunk in sdk.logs(cluster, job_id, follow=follow, tail=tail, node=node):
+        for chunk in api.logs(cluster, job_id, follow=follow, tail=tail, node=node):
             sys.stdout.buffer.write(chunk)
             sys.stdout.flush()
     except KeyboardInterrupt:
@@ -111,11 +111,11 @@ Examples:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 def cancel(cluster: str, job_ids: tuple[int, ...], all_: bool, yes: bool) -> None:
     """Cancel jobs: their processes on every node are ended, with all their children."""
-    from skyhop.client import sdk
+    from skyhop.client import api
 
     if all_ and job_ids:
         raise SkyhopError("Give job ids or --all, not both.")
-    result = sdk.cancel(cluster, list(job_ids), all_jobs=all_)
+    result = api.cancel(cluster, list(job_ids), all_jobs=all_)
     if result.get("message"):
         click.echo(result["message"])
     if result.get("cancelled"):

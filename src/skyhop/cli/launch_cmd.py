@@ -21,7 +21,7 @@ def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str 
     from dataclasses import replace
 
     from skyhop.cli.task_options import load_pipeline
-    from skyhop.client.sdk import with_absolute_paths
+    from skyhop.client.api import with_absolute_paths
 
     if env_file:
         from skyhop.cli.task_options import read_env_file
@@ -74,7 +74,7 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
     """
     from skyhop import sdk
     from skyhop.cli.request_view import exit_for_job, run_request
-    from skyhop.client import sdk as client
+    from skyhop.client import api as client
     from skyhop.execution.names import check_cluster_name, new_cluster_name
 
     if idle_minutes is not None and idle_minutes < 0:

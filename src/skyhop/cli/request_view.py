@@ -46,7 +46,7 @@ def follow_request(request_id: str, *, output_to_stderr: bool = False) -> dict[s
 
     With `output_to_stderr` the job's output goes to stderr, keeping stdout for JSON.
     """
-    from skyhop.client import sdk
+    from skyhop.client import api
 
     phases = _Phases()
     current = ""
@@ -68,7 +68,7 @@ def follow_request(request_id: str, *, output_to_stderr: bool = False) -> dict[s
             stream.flush()
 
     try:
-        return sdk.follow(request_id, on_event)
+        return api.follow(request_id, on_event)
     except KeyboardInterrupt:
         phases.pause()
         click.echo(
@@ -82,9 +82,9 @@ def follow_request(request_id: str, *, output_to_stderr: bool = False) -> dict[s
 
 
 def run_request(name: str, body: dict[str, Any], *, output_to_stderr: bool = False) -> Any:
-    from skyhop.client import sdk
+    from skyhop.client import api
 
-    request_id = sdk.submit(name, body)
+    request_id = api.submit(name, body)
     record = follow_request(request_id, output_to_stderr=output_to_stderr)
     return record.get("result")
 
