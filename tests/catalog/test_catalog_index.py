@@ -5,15 +5,21 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+import rawgcp
+from helpers import SHARED_CATALOG
 
 from skyhop.catalog.index import Catalog
 from skyhop.catalog.offer import Offer
 
 
 def test_the_index_holds_every_offer_once(shared_catalog):
-    assert len(shared_catalog) == len(shared_catalog.offers) == 1411
+    # 1411 priced rows in the files that price each machine in one row, and GCP's
+    # machines joined with their accelerators (31728 offers from 31285 rows).
+    gcp = len(rawgcp.offers(SHARED_CATALOG / "gcp" / "vms.csv"))
+    assert gcp == 31728
+    assert len(shared_catalog) == len(shared_catalog.offers) == 1411 + gcp
     assert shared_catalog.clouds == {
-        "cudo", "daytona", "hyperbolic", "hyperstack", "jarvislabs", "lambda", "lium", "mithril",
+        "cudo", "daytona", "gcp", "hyperbolic", "hyperstack", "jarvislabs", "lambda", "lium", "mithril",
         "nebius", "primeintellect", "seeweb", "shadeform", "spheron", "vast", "verda", "yotta",
     }  # fmt: skip
 

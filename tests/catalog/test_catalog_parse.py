@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import rawgcp
 from helpers import SHARED_CATALOG
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,8 @@ from skyhop.catalog.parse import parse_rows
 from skyhop.errors import CatalogError
 
 CLOUD_FILES = sorted(SHARED_CATALOG.glob("*/vms.csv"))
+# Files that price every machine in one row; GCP's prices accelerators apart (see rawgcp).
+ONE_ROW_FILES = [p for p in CLOUD_FILES if not rawgcp.has_accelerator_rows(p)]
 HEADER = "InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,Price,Region,GpuInfo,SpotPrice\n"
 
 
@@ -30,6 +33,11 @@ def _positive(text: str | None) -> float | None:
 def csv_rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+def csv_header(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return next(csv.reader(handle))
 
 
 def priced_rows(path: Path) -> list[dict[str, str]]:
@@ -47,11 +55,12 @@ def offers(path: Path) -> list[Offer]:
 
 def test_the_shared_catalog_has_the_expected_clouds():
     clouds = [p.parent.name for p in CLOUD_FILES]
-    assert len(clouds) == 16
-    assert {"lambda", "vast", "primeintellect", "verda", "spheron", "shadeform", "yotta"} <= set(clouds)
+    assert len(clouds) == 17
+    assert {"gcp", "lambda", "vast", "primeintellect", "verda", "spheron", "shadeform", "yotta"} <= set(clouds)
+    assert [p.parent.name for p in CLOUD_FILES if p not in ONE_ROW_FILES] == ["gcp"]
 
 
-@pytest.mark.parametrize("path", CLOUD_FILES, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("path", ONE_ROW_FILES, ids=lambda p: p.parent.name)
 def test_every_shared_file_parses_to_one_offer_per_priced_row(path: Path):
     parsed = offers(path)
     expected = priced_rows(path)
@@ -114,7 +123,10 @@ def test_availability_zone_becomes_zone():
 
 
 def test_files_without_a_zone_column_have_no_zones(shared_catalog):
-    assert {o.zone for o in shared_catalog.offers if o.cloud != "primeintellect"} == {None}
+    with_zones = {p.parent.name for p in CLOUD_FILES if "AvailabilityZone" in csv_header(p)}
+    assert with_zones == {"gcp", "primeintellect"}
+    assert {o.zone for o in shared_catalog.offers if o.cloud not in with_zones} == {None}
+    assert None not in {o.zone for o in shared_catalog.offers if o.cloud == "gcp"}
 
 
 def _one(path: Path, instance_type: str, **where) -> Offer:

@@ -2,6 +2,8 @@
 
 Expected answers in the optimizer tests come from here, never from skyhop's
 parser, alias table or index, so a bug there cannot hide in the expectation.
+A file that prices machines and accelerators in separate rows (GCP's) is
+read through `rawgcp`, which restates that layout's documented rules.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+import rawgcp
+
 # Raw AcceleratorName spellings in the shared catalogs that mean an H100 SXM
 # (checked with grep). PCIe and NVL parts are spelled H100_PCIE, H100-80G-PCIe,
 # H100-80G-PCIe-NVLink, H100_PCIE_BAREMETAL and H100_NVL and are not included.
 # Caveat, from the data itself: lambda also writes plain "H100" for its
 # gpu_1x_h100_pcie machines, and primeintellect for the PCIe n3-H100x8 it resells
 # from hyperstack; a raw "H100" is taken at its word here, as skyhop does.
-H100_SXM_SPELLINGS = frozenset({"H100", "H100-SXM", "H100_SXM5", "H100-80G-SXM5"})
+# GCP's "H100-MEGA" (a3-megagpu-8g) is the same H100 SXM device with more network
+# bandwidth, and skyhop folds it into H100 like the other spellings.
+H100_SXM_SPELLINGS = frozenset({"H100", "H100-SXM", "H100_SXM5", "H100-80G-SXM5", "H100-MEGA"})
 # The shared catalogs spell H200 one way only.
 H200_SPELLINGS = frozenset({"H200"})
 # Used for ordered-preference tests: the consumer card has one spelling.
@@ -70,6 +76,21 @@ class RawRow:
         return (self.cloud, self.instance_type, self.region, self.zone)
 
 
+def _raw_row(cloud: str, row: dict, price: float | None, spot_price: float | None) -> RawRow:
+    return RawRow(
+        cloud=cloud,
+        instance_type=(row.get("InstanceType") or "").strip(),
+        accelerator=(row.get("AcceleratorName") or "").strip(),
+        count=_number(str(row.get("AcceleratorCount") or "")) or 0.0,
+        vcpus=_number(row.get("vCPUs")),
+        memory=_number(row.get("MemoryGiB")),
+        region=(row.get("Region") or "").strip(),
+        zone=(row.get("AvailabilityZone") or "").strip() or None,
+        price=price,
+        spot_price=spot_price,
+    )
+
+
 class RawCatalog:
     def __init__(self, root: Path) -> None:
         self.rows: list[RawRow] = []
@@ -77,22 +98,12 @@ class RawCatalog:
         for csv_path in sorted(root.glob("*/vms.csv")):
             cloud = csv_path.parent.name
             self.clouds.append(cloud)
+            if rawgcp.has_accelerator_rows(csv_path):
+                self.rows.extend(_raw_row(cloud, offer, offer["Price"], offer["SpotPrice"]) for offer in rawgcp.offers(csv_path))
+                continue
             with csv_path.open(newline="", encoding="utf-8") as handle:
                 for row in csv.DictReader(handle):
-                    self.rows.append(
-                        RawRow(
-                            cloud=cloud,
-                            instance_type=(row.get("InstanceType") or "").strip(),
-                            accelerator=(row.get("AcceleratorName") or "").strip(),
-                            count=_number(row.get("AcceleratorCount")) or 0.0,
-                            vcpus=_number(row.get("vCPUs")),
-                            memory=_number(row.get("MemoryGiB")),
-                            region=(row.get("Region") or "").strip(),
-                            zone=(row.get("AvailabilityZone") or "").strip() or None,
-                            price=_price(row.get("Price")),
-                            spot_price=_price(row.get("SpotPrice")),
-                        )
-                    )
+                    self.rows.append(_raw_row(cloud, row, _price(row.get("Price")), _price(row.get("SpotPrice"))))
 
     def select(
         self,

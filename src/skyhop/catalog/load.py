@@ -22,7 +22,7 @@ from skyhop.catalog.offer import Offer
 from skyhop.catalog.parse import Row, parse_rows
 from skyhop.catalog.source import CatalogFiles, locate
 
-_CACHE_FORMAT = 2  # bumped whenever parsed rows change meaning
+_CACHE_FORMAT = 3  # bumped whenever parsed rows change meaning
 
 
 def _cache_path(csv_path: Path) -> Path:

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
+from skyhop.catalog.attached import combine, is_accelerator_row
 from skyhop.catalog.offer import Offer
 from skyhop.errors import CatalogError
 from skyhop.spec.accelerators import canonical_accelerator
@@ -125,7 +126,10 @@ def parse_rows(path: Path, cloud: str) -> list[Row]:
         missing = [c for c in REQUIRED_COLUMNS if c not in column]
         if missing:
             raise CatalogError(f"Catalog file {path} lacks column(s) {', '.join(missing)}; is it a SkyPilot v8 vms.csv?")
-        return per_device_memory(list(_rows(reader, column, cloud, len(header))))
+        rows = list(_rows(reader, column, cloud, len(header)))
+    if any(map(is_accelerator_row, rows)):
+        rows = combine(rows)
+    return per_device_memory(rows)
 
 
 def _rows(reader: Iterator[list[str]], column: dict[str, int], cloud: str, width: int) -> Iterator[Row]:
@@ -145,13 +149,14 @@ def _rows(reader: Iterator[list[str]], column: dict[str, int], cloud: str, width
             continue
         region = raw[i_region].strip()
         instance = raw[i_type].strip()
-        if not region or not instance:
-            continue
         acc_raw = raw[i_acc].strip()
         count = _number(raw[i_count]) or 0.0
+        if not region or not (instance or (acc_raw and count > 0)):
+            continue
         if acc_raw and count > 0:
-            acc = canonical_names.get(acc_raw)
-            if acc is None:
+            if not instance:  # an accelerator priced alone: `attached.combine` needs the name as written
+                acc = acc_raw
+            elif (acc := canonical_names.get(acc_raw)) is None:
                 acc = canonical_names[acc_raw] = canonical_accelerator(acc_raw)
             gpu_mem = gpu_memory_gib(raw[i_gpu])  # as written; per_device_memory divides
         else:
