@@ -7,7 +7,8 @@ accelerators apart") in a different form from skyhop's `catalog.attached`, so
 that a mistake there does not reappear in the expectation:
 
 - a machine type that comes with its GPUs is offered once per zone where both
-  its row and the row of exactly its GPU model and count exist, at the sum;
+  its row and the row of exactly its GPU model and count exist, at the sum
+  (a machine price of 0.0 or blank counts as 0: a4's rows put it all on B200);
 - T4/V100/P100/P4 go onto n1-standard/highmem/highcpu hosts no smaller than
   SkyPilot's default for the count (vCPUs, and 4 GiB per such vCPU) and no
   bigger than GCP's limit for the count, again at the sum, in the same zone;
@@ -71,9 +72,13 @@ def _host_fits(machine: dict[str, str], gpu: tuple[str, int]) -> bool:
     return cpus is not None and mem is not None and least <= cpus <= most_cpus and 4 * least <= mem <= most_mem
 
 
-def _sum(a: str, b: str) -> float | None:
-    x, y = _positive(a), _positive(b)
-    return None if x is None or y is None else x + y
+def _sum(machine: str, gpu: str, machine_free: bool) -> float | None:
+    x, y = _positive(machine), _positive(gpu)
+    if y is None:
+        return None
+    if x is None:
+        return y if machine_free else None
+    return x + y
 
 
 def offers(path: Path) -> list[dict]:
@@ -97,6 +102,7 @@ def offers(path: Path) -> list[dict]:
             continue
         for m in by_zone.get((g["Region"], g["AvailabilityZone"]), ()):
             if GPU_MACHINES.get(m["InstanceType"]) == gpu or _host_fits(m, gpu):
-                price, spot = _sum(m["Price"], g["Price"]), _sum(m["SpotPrice"], g["SpotPrice"])
+                free = m["InstanceType"] in GPU_MACHINES  # a4 rows say 0.0: the B200 row holds the price
+                price, spot = _sum(m["Price"], g["Price"], free), _sum(m["SpotPrice"], g["SpotPrice"], free)
                 out.append({**m, "AcceleratorName": gpu[0], "AcceleratorCount": float(gpu[1]), "Price": price, "SpotPrice": spot})
     return [o for o in out if o["Price"] is not None or o["SpotPrice"] is not None]

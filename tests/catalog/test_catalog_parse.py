@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -326,3 +327,65 @@ def test_any_column_order_and_price_spelling(tmp_path: Path, rows, columns, crlf
     for offer in parsed:
         assert offer.accelerator in (None, "H100", "RTXA6000", "L4")
         assert (offer.accelerator is None) == (offer.accelerator_count == 0)
+
+
+# -- a file that prices machines and accelerators apart (GCP) ---------------------
+
+# skyhop's one rename among GCP's accelerator names (the same H100 SXM device).
+_GCP_RENAMED = {"H100-MEGA": "H100"}
+
+
+def test_gcp_offers_are_the_machine_and_accelerator_rows_joined():
+    path = SHARED_CATALOG / "gcp" / "vms.csv"
+
+    def key(instance, acc, count, region, zone, price, spot, vcpus):
+        return (instance, acc or None, float(count), region, zone, None if price is None else round(price, 9), None if spot is None else round(spot, 9), vcpus)
+
+    parsed = Counter(key(o.instance_type, o.accelerator, o.accelerator_count, o.region, o.zone, o.price, o.spot_price, o.vcpus) for o in offers(path))
+    expected = Counter(
+        key(o["InstanceType"], _GCP_RENAMED.get(o["AcceleratorName"], o["AcceleratorName"]), o["AcceleratorCount"], o["Region"], o["AvailabilityZone"], o["Price"], o["SpotPrice"], _positive(o["vCPUs"]))
+        for o in rawgcp.offers(path)
+    )
+    assert parsed == expected
+    names = {name for (_, name, *_rest) in parsed}
+    assert {"T4", "V100", "P100", "P4", "A100", "A100-80GB", "H100", "H200", "B200", "L4", "tpu-v5litepod-8", "tpu-v2-8"} <= names
+
+
+def _gcp_like(tmp_path: Path, body: str) -> list[Offer]:
+    path = tmp_path / "gcp" / "vms.csv"
+    path.parent.mkdir()
+    path.write_text("InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,GpuInfo,Region,AvailabilityZone,Price,SpotPrice\n" + body)
+    return offers(path)
+
+
+def test_attached_accelerators_join_only_within_their_zone(tmp_path):
+    parsed = _gcp_like(
+        tmp_path,
+        "n1-highmem-4,4,26,,,,r1,r1-a,0.2,0.05\n"
+        "n1-standard-1,1,3.75,,,,r1,r1-a,0.05,0.01\n"  # too small a host for a T4 (4+ vCPUs by default)
+        "n1-highmem-4,4,26,,,,r1,r1-b,0.2,\n"  # no spot host here: the joined offer is on-demand only
+        ",,,T4,1,,r1,r1-a,0.35,0.1\n"
+        ",,,T4,1,,r1,r1-b,0.35,0.1\n"
+        ",,,T4,1,,r1,r1-c,0.35,0.1\n"  # no host in r1-c: no offer
+        "a2-highgpu-1g,12,85,,,,r1,r1-a,0.9,0.4\n"  # never offered alone
+        ",,,A100,1,\"{'Gpus': [{'MemoryInfo': {'SizeInMiB': 40960}}]}\",r1,r1-a,1.7,1.3\n"
+        "a3-edgegpu-8g,208,1872,,,,r1,r1-a,9.0,3.0\n"  # a GPU family no rule covers: dropped
+        ",,,X9,1,,r1,r1-a,1.0,0.5\n"  # an accelerator with no known host: dropped
+        ",,,tpu-v2-8,1,tpu-v2-8,r1,r1-a,4.5,1.35\n"
+        "a4-highgpu-8g,224,3968,,,,r1,r1-a,0.0,0.0\n"  # 0.0: the B200 row holds the whole price
+        ",,,B200,8,,r1,r1-a,64.44,41.08\n"
+        ",,,L4,1,,r1,r1-a,0.3,0.1\n",  # its g2 machines are not in this zone: no offer
+    )
+    got = {(o.instance_type, o.accelerator, o.zone): (o.price, o.spot_price) for o in parsed}
+    assert got == {
+        ("n1-highmem-4", None, "r1-a"): (0.2, 0.05),
+        ("n1-standard-1", None, "r1-a"): (0.05, 0.01),
+        ("n1-highmem-4", None, "r1-b"): (0.2, None),
+        ("n1-highmem-4", "T4", "r1-a"): (pytest.approx(0.55), pytest.approx(0.15)),
+        ("n1-highmem-4", "T4", "r1-b"): (pytest.approx(0.55), None),
+        ("a2-highgpu-1g", "A100", "r1-a"): (pytest.approx(2.6), pytest.approx(1.7)),
+        ("TPU-VM", "tpu-v2-8", "r1-a"): (4.5, 1.35),
+        ("a4-highgpu-8g", "B200", "r1-a"): (64.44, 41.08),
+    }
+    a100 = next(o for o in parsed if o.accelerator == "A100")
+    assert (a100.vcpus, a100.memory_gib, a100.gpu_memory_gib) == (12, 85, 40.0)

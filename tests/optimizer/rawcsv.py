@@ -93,6 +93,7 @@ def _raw_row(cloud: str, row: dict, price: float | None, spot_price: float | Non
 
 class RawCatalog:
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.rows: list[RawRow] = []
         self.clouds: list[str] = []
         for csv_path in sorted(root.glob("*/vms.csv")):
@@ -104,6 +105,11 @@ class RawCatalog:
             with csv_path.open(newline="", encoding="utf-8") as handle:
                 for row in csv.DictReader(handle):
                     self.rows.append(_raw_row(cloud, row, _price(row.get("Price")), _price(row.get("SpotPrice"))))
+
+    def csv_rows(self, cloud: str) -> list[dict[str, str]]:
+        """One file's rows exactly as written."""
+        with (self.root / cloud / "vms.csv").open(newline="", encoding="utf-8") as handle:
+            return list(csv.DictReader(handle))
 
     def select(
         self,

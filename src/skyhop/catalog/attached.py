@@ -8,7 +8,8 @@ the two kinds of rows, per zone, into the offers a user can actually rent:
 
 - Bundled GPUs come with their own machine family (A100 with a2, H100 with
   a3, L4 with g2, B200 with a4): the VM row and the accelerator row in the
-  same zone add up to the price. Those VM rows are never offered alone.
+  same zone add up to the price (a VM row of 0.0 means the accelerator row
+  holds the whole price, as for a4). Those VM rows are never offered alone.
 - Attachable GPUs (T4, V100, P100, P4) go onto general n1 hosts. Like
   SkyPilot, a host qualifies when it is at least the default size for that
   GPU count (`min_vcpus`, and `GPU_HOST_MEMORY_PER_VCPU` GiB per such vCPU)
@@ -89,13 +90,25 @@ def is_accelerator_row(row: Row) -> bool:
     return not row[_TYPE] and bool(row[_ACC])
 
 
-def _add(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a + b
+def is_priced(row: Row) -> bool:
+    """Offered on demand or as spot (catalogs write a blank or 0 for "not offered")."""
+    return row[_PRICE] is not None or row[_SPOT] is not None
 
 
-def _joined(vm: Row, accelerator: Row, name: str) -> Row | None:
-    """The offer of `vm` with `accelerator` attached; None when neither price exists."""
-    price, spot = _add(vm[_PRICE], accelerator[_PRICE]), _add(vm[_SPOT], accelerator[_SPOT])
+def _add(vm: float | None, accelerator: float | None, vm_free: bool) -> float | None:
+    if accelerator is None or (vm is None and not vm_free):
+        return None
+    return accelerator if vm is None else vm + accelerator
+
+
+def _joined(vm: Row, accelerator: Row, name: str, vm_free: bool) -> Row | None:
+    """The offer of `vm` with `accelerator` attached; None when neither price exists.
+
+    `vm_free`: a machine that comes with its GPUs and has no price of its own
+    is priced by its accelerator row alone (GCP writes 0.0 for a4-highgpu-8g
+    and puts the whole price on the B200 row).
+    """
+    price, spot = _add(vm[_PRICE], accelerator[_PRICE], vm_free), _add(vm[_SPOT], accelerator[_SPOT], vm_free)
     if price is None and spot is None:
         return None
     return vm[:_ACC] + (name, accelerator[_COUNT]) + vm[_CPU:_PRICE] + (price, spot, accelerator[_GPU_MEM])
@@ -136,6 +149,8 @@ def combine(rows: list[Row]) -> list[Row]:
             if instance in _BUNDLED_TYPES:
                 vms[(instance, row[_REGION], row[_ZONE])] = row
             continue
+        if not is_priced(row):
+            continue
         if instance.startswith(GPU_HOST_FAMILIES):
             hosts.setdefault((row[_REGION], row[_ZONE]), []).append(row)
         out.append(row)
@@ -143,11 +158,13 @@ def combine(rows: list[Row]) -> list[Row]:
         raw = accelerator[_ACC]
         name = canonical_accelerator(raw)
         if raw.lower().startswith(TPU_PREFIX):
-            out.append(_tpu_vm(accelerator, name))
+            if is_priced(accelerator):
+                out.append(_tpu_vm(accelerator, name))
             continue
         count = _count(accelerator[_COUNT])
         where = (accelerator[_REGION], accelerator[_ZONE])
-        if raw in BUNDLED:
+        vm_free = raw in BUNDLED
+        if vm_free:
             candidates = [vms.get((t, *where)) for t in BUNDLED[raw].get(count, ())]
         elif raw in ATTACHABLE and count in ATTACHABLE[raw]:
             limits = ATTACHABLE[raw][count]
@@ -155,7 +172,7 @@ def combine(rows: list[Row]) -> list[Row]:
         else:
             continue
         for vm in candidates:
-            joined = _joined(vm, accelerator, name) if vm is not None else None
+            joined = _joined(vm, accelerator, name, vm_free) if vm is not None else None
             if joined is not None:
                 out.append(joined)
     return out

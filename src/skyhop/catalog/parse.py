@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from skyhop.catalog.attached import combine, is_accelerator_row
+from skyhop.catalog.attached import combine, is_accelerator_row, is_priced
 from skyhop.catalog.offer import Offer
 from skyhop.errors import CatalogError
 from skyhop.spec.accelerators import canonical_accelerator
@@ -127,8 +127,9 @@ def parse_rows(path: Path, cloud: str) -> list[Row]:
         if missing:
             raise CatalogError(f"Catalog file {path} lacks column(s) {', '.join(missing)}; is it a SkyPilot v8 vms.csv?")
         rows = list(_rows(reader, column, cloud, len(header)))
-    if any(map(is_accelerator_row, rows)):
-        rows = combine(rows)
+    # Unpriced rows are kept until here: in a file that prices accelerators apart,
+    # a machine row of 0.0 can be the free half of a priced pair.
+    rows = combine(rows) if any(map(is_accelerator_row, rows)) else [row for row in rows if is_priced(row)]
     return per_device_memory(rows)
 
 
@@ -145,8 +146,6 @@ def _rows(reader: Iterator[list[str]], column: dict[str, int], cloud: str, width
             raw = (raw + [""] * width)[:width]
         raw.append("")  # the slot that absent columns point at
         price, spot = _price(raw[i_price]), _price(raw[i_spot])
-        if price is None and spot is None:
-            continue
         region = raw[i_region].strip()
         instance = raw[i_type].strip()
         acc_raw = raw[i_acc].strip()
