@@ -40,7 +40,7 @@ TPU_PREFIX = "tpu-"
 
 # Raw accelerator name -> count -> machine types that come with exactly that
 # many (https://cloud.google.com/compute/docs/gpus; the mapping SkyPilot uses).
-BUNDLED: dict[str, dict[int, tuple[str, ...]]] = {
+BUNDLED: dict[str, dict[float, tuple[str, ...]]] = {
     "A100": {1: ("a2-highgpu-1g",), 2: ("a2-highgpu-2g",), 4: ("a2-highgpu-4g",), 8: ("a2-highgpu-8g",), 16: ("a2-megagpu-16g",)},
     "A100-80GB": {1: ("a2-ultragpu-1g",), 2: ("a2-ultragpu-2g",), 4: ("a2-ultragpu-4g",), 8: ("a2-ultragpu-8g",)},
     "H100": {1: ("a3-highgpu-1g",), 2: ("a3-highgpu-2g",), 4: ("a3-highgpu-4g",), 8: ("a3-highgpu-8g",)},
@@ -73,7 +73,7 @@ class HostLimits(NamedTuple):
 
 # Raw accelerator name -> count -> limits (max figures from GCP's GPU page;
 # minimums are SkyPilot's defaults: 4/8/48 vCPUs for T4, 8 per GPU otherwise).
-ATTACHABLE: dict[str, dict[int, HostLimits]] = {
+ATTACHABLE: dict[str, dict[float, HostLimits]] = {
     "T4": {1: HostLimits(4, 48, 312), 2: HostLimits(8, 48, 312), 4: HostLimits(48, 96, 624)},
     "V100": {1: HostLimits(8, 12, 78), 2: HostLimits(16, 24, 156), 4: HostLimits(32, 48, 312), 8: HostLimits(64, 96, 624)},
     "P100": {1: HostLimits(8, 16, 104), 2: HostLimits(16, 32, 208), 4: HostLimits(32, 96, 624)},
@@ -125,10 +125,6 @@ def _tpu_vm(accelerator: Row, name: str) -> Row:
     return accelerator[:_TYPE] + (TPU_VM, name) + accelerator[_COUNT:]
 
 
-def _count(value: float) -> int | None:
-    return int(value) if float(value).is_integer() else None
-
-
 def combine(rows: list[Row]) -> list[Row]:
     """VM rows and accelerator rows (accelerator names as written) -> offers.
 
@@ -161,7 +157,7 @@ def combine(rows: list[Row]) -> list[Row]:
             if is_priced(accelerator):
                 out.append(_tpu_vm(accelerator, name))
             continue
-        count = _count(accelerator[_COUNT])
+        count = accelerator[_COUNT]  # a float; 8.0 finds the key 8
         where = (accelerator[_REGION], accelerator[_ZONE])
         vm_free = raw in BUNDLED
         if vm_free:

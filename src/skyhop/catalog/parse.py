@@ -153,9 +153,9 @@ def _rows(reader: Iterator[list[str]], column: dict[str, int], cloud: str, width
         if not region or not (instance or (acc_raw and count > 0)):
             continue
         if acc_raw and count > 0:
-            if not instance:  # an accelerator priced alone: `attached.combine` needs the name as written
-                acc = acc_raw
-            elif (acc := canonical_names.get(acc_raw)) is None:
+            # An accelerator priced alone keeps the name as written: `attached.combine` needs it.
+            acc = canonical_names.get(acc_raw) if instance else acc_raw
+            if acc is None:
                 acc = canonical_names[acc_raw] = canonical_accelerator(acc_raw)
             gpu_mem = gpu_memory_gib(raw[i_gpu])  # as written; per_device_memory divides
         else:
