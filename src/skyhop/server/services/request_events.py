@@ -4,9 +4,8 @@ A follower polls only what changes: the log file grows (a read that returns
 nothing is the cheap check), and whether the request still runs is asked of
 this server's executor (a dict lookup); the database is read once at the end
 for the final record (and once a second for a request that another server
-process runs). The log is
-read in bounded chunks, so a request that wrote megabytes without a newline
-never sits whole in memory.
+process runs). The log is read in bounded chunks, so a request that wrote
+megabytes without a newline never sits whole in memory.
 """
 
 from __future__ import annotations
