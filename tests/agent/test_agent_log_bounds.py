@@ -35,23 +35,25 @@ def test_tail_matches_a_plain_reading_of_the_file(tmp_path: Path, seed: int) -> 
     assert out.getvalue() == _naive_tail(content, lines)
 
 
+# VmHWM, not ru_maxrss: the latter keeps the forking parent's (pytest's) size across exec.
 PEAK = """
-import io, resource, sys
+import sys
 from skyhop_agent import logs
-out = io.BytesIO() if sys.argv[2] == "keep" else open("/dev/null", "wb")
-logs.stream(sys.argv[1], out, follow=False, tail=int(sys.argv[3]), finished=lambda: True)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+out = open("/dev/null", "wb")
+logs.stream(sys.argv[1], out, follow=False, tail=int(sys.argv[2]), finished=lambda: True)
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 
 
 def test_tail_of_a_log_without_newlines_does_not_load_it(tmp_path: Path) -> None:
     path = tmp_path / "log"
     with open(path, "wb") as f:
-        for _ in range(100):
-            f.write(b"=" * (1 << 20))  # 100 MiB, one endless line
+        for _ in range(48):
+            f.write(b"=" * (1 << 20))  # 48 MiB, one endless line: reading it whole would show
     env = {**os.environ, "PYTHONPATH": str(Path(logs.__file__).parent.parent)}
-    done = subprocess.run([sys.executable, "-c", PEAK, str(path), "drop", "3"], capture_output=True, text=True, env=env, check=True)
-    assert int(done.stdout) < 60 * 1024, f"peak RSS {int(done.stdout)} KiB"
+    done = subprocess.run([sys.executable, "-c", PEAK, str(path), "3"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) < 32 * 1024, f"peak RSS {int(done.stdout)} KiB"  # an interpreter alone is ~10 MiB
 
 
 def test_multi_node_run_log_cuts_endless_lines_into_prefixed_pieces(tmp_path: Path) -> None:

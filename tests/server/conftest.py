@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from api_http import start_server, stop_server
+from server.api_http import start_server, stop_server
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import json
 import socket
 
 import pytest
-from api_http import send, start_server, stop_server
+from server.api_http import send, start_server, stop_server
 
 LIMIT_KB = 16
 

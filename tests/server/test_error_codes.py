@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from api_http import send
+from server.api_http import send
 
 from skyhop.errors import InfeasibleError, NotFoundError, SkyhopError
 from skyhop.providers.errors import AuthError, CapacityError, NotSupportedError, QuotaError

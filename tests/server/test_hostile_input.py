@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_http import send
+from server.api_http import send
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
