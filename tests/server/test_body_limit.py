@@ -11,6 +11,7 @@ import json
 import socket
 
 import pytest
+
 from server.api_http import send, start_server, stop_server
 
 LIMIT_KB = 16

@@ -10,10 +10,15 @@ from __future__ import annotations
 import threading
 
 import pytest
-from server.api_http import send
 
+from server.api_http import send
 from skyhop.errors import InfeasibleError, NotFoundError, SkyhopError
-from skyhop.providers.errors import AuthError, CapacityError, NotSupportedError, QuotaError
+from skyhop.providers.errors import (
+    AuthError,
+    CapacityError,
+    NotSupportedError,
+    QuotaError,
+)
 from skyhop.server import error_codes
 
 

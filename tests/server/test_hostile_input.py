@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from server.api_http import send
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from server.api_http import send
 
 REQUESTS = "/api/v1/requests"
 TASK = {"run": "echo hi"}

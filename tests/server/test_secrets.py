@@ -59,7 +59,7 @@ class ArgvWatch:
             self.scans += 1
             self._stop.wait(0.05)
 
-    def __enter__(self) -> "ArgvWatch":
+    def __enter__(self) -> ArgvWatch:
         self._thread.start()
         return self
 
@@ -126,3 +126,25 @@ def _get(info: dict, path: str) -> str:
     request = urllib.request.Request(info["url"] + path, headers={"Authorization": f"Bearer {info['token']}"})
     with urllib.request.urlopen(request, timeout=60) as response:
         return response.read().decode()
+
+
+def test_a_bare_name_missing_from_the_environment_is_a_clear_error(isolated_home: Path):
+    from helpers import run_cli
+
+    for flag in ("--secret", "--env"):
+        done = run_cli(isolated_home, "launch", "-y", flag, "SURELY_NOT_SET_XYZ", "echo hi")
+        assert done.returncode == 1 and "Traceback" not in done.stderr
+        assert flag in done.stderr and "SURELY_NOT_SET_XYZ is not set in your environment" in done.stderr
+    done = run_cli(isolated_home, "launch", "-y", "--secret", "=hunter2-value", "echo hi")
+    assert done.returncode == 1 and "--secret" in done.stderr and "hunter2-value" not in done.stderr
+
+
+def test_secret_flags_make_secrets_and_bare_env_names_read_the_environment(monkeypatch):
+    from skyhop.cli.task_options import load_pipeline
+
+    monkeypatch.setenv("FROM_ENV", "env-value")
+    monkeypatch.setenv("HF_TOKEN", "hf-value")
+    task = load_pipeline(None, {"envs": ("FROM_ENV", "PLAIN=1"), "secrets": ("HF_TOKEN", "OTHER=x=y")}).tasks[0]
+    assert task.envs == {"FROM_ENV": "env-value", "PLAIN": "1"}
+    assert task.secrets == {"HF_TOKEN": "hf-value", "OTHER": "x=y"}
+    assert "hf-value" not in repr(task) and "hf-value" not in str(task.to_dict())

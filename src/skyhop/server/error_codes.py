@@ -11,10 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skyhop.errors import CatalogError, ConfigError, InfeasibleError, NotFoundError, SkyhopError
+from skyhop.errors import (
+    CatalogError,
+    ConfigError,
+    InfeasibleError,
+    NotFoundError,
+    SkyhopError,
+)
 from skyhop.execution.progress import RequestCancelled
+from skyhop.providers.errors import (
+    AuthError,
+    CapacityError,
+    NotSupportedError,
+    ProviderError,
+    QuotaError,
+)
 from skyhop.spec.errors import SpecError
-from skyhop.providers.errors import AuthError, CapacityError, NotSupportedError, ProviderError, QuotaError
 from skyhop.state.errors import ClusterExistsError
 
 #: Codes with no exception class of their own on the client (it raises SkyhopError for them).

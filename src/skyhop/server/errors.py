@@ -43,7 +43,7 @@ async def _invalid(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, RequestValidationError)
     problems = error.errors()
     fields = [_field(p.get("loc", ())) for p in problems]
-    detail = "; ".join(f"{field}: {p.get('msg', 'invalid')}" for field, p in zip(fields, problems)) or "The request is malformed."
+    detail = "; ".join(f"{field}: {p.get('msg', 'invalid')}" for field, p in zip(fields, problems, strict=True)) or "The request is malformed."
     return error_response(422, INVALID_REQUEST, detail[:2000], fields[:50])
 
 

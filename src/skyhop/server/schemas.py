@@ -76,7 +76,7 @@ class LifecycleRequest(_Body):
     user: str | None = Field(default=None, max_length=256)
 
     @model_validator(mode="after")
-    def _purge_only_down(self) -> "LifecycleRequest":
+    def _purge_only_down(self) -> LifecycleRequest:
         if self.body.purge and self.name != "down":
             raise ValueError(f"purge applies to down, not {self.name}")
         return self
@@ -98,7 +98,7 @@ class CancelJobsBody(_Body):
     all: bool = False
 
     @model_validator(mode="after")
-    def _not_both(self) -> "CancelJobsBody":
+    def _not_both(self) -> CancelJobsBody:
         if self.all and self.job_ids:
             raise ValueError("give job_ids or all=true, not both")
         return self
@@ -110,7 +110,7 @@ class AutostopBody(_Body):
     cancel: bool = False
 
     @model_validator(mode="after")
-    def _minutes_unless_cancel(self) -> "AutostopBody":
+    def _minutes_unless_cancel(self) -> AutostopBody:
         if not self.cancel and self.idle_minutes is None:
             raise ValueError("idle_minutes is required unless cancel is true")
         return self

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
 
@@ -26,16 +26,17 @@ def cluster_json(record) -> dict[str, Any]:
 
 
 @router.get("")
-def clusters(store: Store, refresh: bool = False, name: list[str] = Query(default=[], max_length=1000)) -> list[dict[str, Any]]:
+def clusters(store: Store, refresh: bool = False, name: Annotated[list[str] | None, Query(max_length=1000)] = None) -> list[dict[str, Any]]:
     from skyhop.execution import lifecycle
 
     return [cluster_json(r) for r in lifecycle.status(store, name or None, refresh_all=refresh)]
 
 
 @router.post("/{name}/cancel")
-def cancel(store: Store, name: schemas.ClusterPath, payload: schemas.CancelJobsBody = Body(default_factory=schemas.CancelJobsBody)) -> dict[str, Any]:
+def cancel(store: Store, name: schemas.ClusterPath, payload: Annotated[schemas.CancelJobsBody | None, Body()] = None) -> dict[str, Any]:
     from skyhop.execution import lifecycle
 
+    payload = payload or schemas.CancelJobsBody()
     return lifecycle.cancel(store, name, list(payload.job_ids), all_jobs=payload.all)
 
 
@@ -47,7 +48,7 @@ def autostop(store: Store, name: schemas.ClusterPath, payload: schemas.AutostopB
 
 
 @router.post("/{name}/chaos/preempt")
-def chaos_preempt(store: Store, name: schemas.ClusterPath, payload: schemas.ChaosPreemptBody = Body(default_factory=schemas.ChaosPreemptBody)) -> dict[str, Any]:
+def chaos_preempt(store: Store, name: schemas.ClusterPath, payload: Annotated[schemas.ChaosPreemptBody | None, Body()] = None) -> dict[str, Any]:
     from skyhop.execution import chaos
 
-    return chaos.preempt(store, name, payload.node)
+    return chaos.preempt(store, name, (payload or schemas.ChaosPreemptBody()).node)

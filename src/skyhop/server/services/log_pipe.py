@@ -11,7 +11,7 @@ CHUNK = 65536
 POLL_S = 0.02
 
 
-async def pipe(stream: "subprocess.Popen[bytes]") -> AsyncIterator[bytes]:
+async def pipe(stream: subprocess.Popen[bytes]) -> AsyncIterator[bytes]:
     """A subprocess's stdout, read without blocking a thread; the process ends with the stream.
 
     Chunks are at most `CHUNK` bytes whatever the output looks like (a
