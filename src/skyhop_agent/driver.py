@@ -70,10 +70,10 @@ class _Gang:
         self.job = job
         self.logs = logs
 
-    def _start(self, rank: int, script: str, phase: str, results: queue.Queue) -> tuple[subprocess.Popen, threading.Thread]:
+    def _start(self, rank: int, script_file: str, phase: str, results: queue.Queue) -> tuple[subprocess.Popen, threading.Thread]:
         assert self.job.placement is not None
         node = self.cluster.nodes[self.job.placement[rank]["node"]]
-        command = node_command(node, script, job_env(self.cluster, self.job, rank, phase))
+        command = node_command(node, script_file, job_env(self.cluster, self.job, rank, phase))
         # A watched stdin stays open (never written) until this driver or the process ends.
         stdin = subprocess.PIPE if command.watch_stdin else subprocess.DEVNULL
         proc = subprocess.Popen(
@@ -94,14 +94,23 @@ class _Gang:
         threading.Thread(target=lambda: results.put((rank, proc.wait())), daemon=True).start()
         return proc, pump
 
+    def _write_script(self, script: str, phase: str) -> str:
+        """The script as a private file: scripts never travel in an argv (128 KiB cap, visible in `ps`)."""
+        path = os.path.join(self.layout.job_dir(self.job.job_id), f"{phase}.sh")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(script)
+        return path
+
     def run(self, script: str, phase: str) -> tuple[int, int]:
         """`(exit code, rank)` of the first failing node in rank order, or `(0, -1)` when all succeed."""
         results: queue.Queue = queue.Queue()
         pumps = []
+        script_file = self._write_script(script, phase)
         try:
             procs = []
             for rank in range(self.job.num_nodes):
-                proc, pump = self._start(rank, script, phase, results)
+                proc, pump = self._start(rank, script_file, phase, results)
                 procs.append(proc)
                 pumps.append(pump)
             finished: dict[int, int] = {}

@@ -3,9 +3,12 @@
 Each node's output goes to `node-R.log` raw and to the job's `run.log`, which
 is what users read; with several nodes every `run.log` line carries a
 `(node-R) ` prefix, so only whole lines go there (a partial line would be
-interleaved with other nodes' output). Output is read in chunks as it comes
-so progress shows up at once, and decoded leniently: a job printing bytes
-that are not UTF-8 must not break its own logging.
+interleaved with other nodes' output); a line longer than `MAX_LINE` (a
+progress bar redrawn with `\r` forever) is cut into prefixed pieces rather
+than held in memory. Output is read in chunks as it comes so progress shows
+up at once, and decoded leniently: a job printing bytes that are not UTF-8
+must not break its own logging. Nothing here holds more than a chunk or a
+line piece, whatever the job prints.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ from typing import IO, Callable
 from skyhop_agent.paths import Layout
 
 _CHUNK = 65536
+#: The longest piece of one line that goes to a multi-node `run.log` in one go.
+MAX_LINE = 65536
 # How often `logs --follow` looks for more output; short so `exec` stays snappy.
 FOLLOW_POLL_S = 0.02
+# How often it asks the job table whether the job ended (a database read, so rarer).
+FINISHED_POLL_S = 0.1
 
 
 class JobLogs:
@@ -48,7 +55,11 @@ class JobLogs:
                 lines = complete.split("\n") if newline else []
                 if not chunk and partial:
                     lines.append(partial)
-                text = "".join(f"(node-{rank}) {line}\n" for line in lines)
+                elif len(partial) > MAX_LINE:  # keep at most one piece back
+                    cut = len(partial) - len(partial) % MAX_LINE
+                    lines.append(partial[:cut])
+                    partial = partial[cut:]
+                text = "".join(f"(node-{rank}) {line[i : i + MAX_LINE]}\n" for line in lines for i in range(0, max(len(line), 1), MAX_LINE))
             if text:
                 with self._lock:
                     self._combined.write(text)
@@ -62,21 +73,30 @@ class JobLogs:
 
 
 def _tail_offset(f: IO[bytes], lines: int) -> int:
-    """Where the last `lines` lines of `f` begin."""
+    """Where the last `lines` lines of `f` begin (a trailing newline ends the last line).
+
+    Scans backwards a chunk at a time, holding one chunk: a log without
+    newlines costs a scan, not its size in memory.
+    """
     end = f.seek(0, os.SEEK_END)
     if lines <= 0:
         return end
-    pos, data = end, b""
-    while pos > 0 and data.count(b"\n") <= lines:
+    f.seek(end - 1 if end else 0)
+    wanted = lines + 1 if end and f.read(1) == b"\n" else lines  # newlines to pass, counting the trailing one
+    pos = end
+    while pos > 0:
         step = min(_CHUNK, pos)
         pos -= step
         f.seek(pos)
-        data = f.read(step) + data
-    trailing = data.endswith(b"\n")
-    parts = (data[:-1] if trailing else data).split(b"\n")
-    if len(parts) <= lines:
-        return pos
-    return end - len(b"\n".join(parts[-lines:])) - int(trailing)
+        data = f.read(step)
+        count = data.count(b"\n")
+        if count >= wanted:
+            cut = len(data)
+            for _ in range(wanted):
+                cut = data.rindex(b"\n", 0, cut)
+            return pos + cut + 1
+        wanted -= count
+    return 0
 
 
 def stream(path: str, out: IO[bytes], follow: bool, tail: int | None, finished: Callable[[], bool]) -> None:
@@ -86,9 +106,13 @@ def stream(path: str, out: IO[bytes], follow: bool, tail: int | None, finished: 
     became terminal is always copied before we stop.
     """
     f = None
+    next_check = 0.0
     try:
         while True:
-            done = follow and finished()
+            done = False
+            if follow and time.monotonic() >= next_check:
+                done = finished()
+                next_check = time.monotonic() + FINISHED_POLL_S
             if f is None and os.path.exists(path):
                 f = open(path, "rb")
                 if tail is not None:

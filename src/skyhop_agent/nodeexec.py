@@ -1,12 +1,13 @@
 """How a script is started on one node: the single place that knows about remoteness.
 
-A node without an `exec_prefix` is this machine: the script runs as
-`bash -c SCRIPT` in the node's directory. A node with one (an ssh command line
+A node without an `exec_prefix` is this machine: the script file runs as
+`bash FILE` in the node's directory. A node with one (an ssh command line
 to a worker) gets `PREFIX + [COMMAND_LINE]`: the prefix must run its last
 argument as a shell command line, as ssh does, and carries neither environment
 nor working directory. The directory travels in the command line; the
-environment (which holds the task's secrets) travels on stdin, never in an
-argv that `ps` on either machine would show.
+environment (which holds the task's secrets) and then the script travel on
+stdin, never in an argv that `ps` on either machine would show (and that the
+kernel caps at 128 KiB per argument: a long `run:` would not start).
 
 On a remote node nothing kills the script when its ssh client dies, so the
 command line starts the script in its own session and watches its stdin: the
@@ -27,9 +28,10 @@ from skyhop_agent.config import Node
 #: Every process skyhop starts on a node carries this, so a provider can find them all.
 NODE_MARKER = "SKYHOP_NODE_BASE"
 
-# $1 is the user's script, $2 the line that ends the environment block on stdin.
-# Without that line (stdin closed early: the driver died) the script must not run
-# with half an environment.
+# $1 is the script's size in bytes, $2 the line that ends the environment block on
+# stdin; the script follows that line. Without the whole of both (stdin closed
+# early: the driver died) the script must not run. The script goes to a private
+# temporary file, removed when it ends.
 _REMOTE_WRAPPER_HEAD = """env_block=
 complete=
 while IFS= read -r line; do
@@ -40,6 +42,10 @@ done
 [ -n "$complete" ] || exit 1
 eval "$env_block"
 unset env_block line complete
+script_file=$(mktemp) || exit 1
+trap 'rm -f "$script_file"' EXIT
+head -c "$1" > "$script_file"
+[ "$(wc -c < "$script_file")" -eq "$1" ] || exit 1
 """
 # Then (after the cd) fd 3 keeps the rest of stdin, the watch line, for the watcher.
 # The script is started through python3 (every node has it): a background job of a
@@ -51,10 +57,10 @@ _START = (
     "for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ):\n"
     "    signal.signal(sig, signal.SIG_DFL)\n"
     "os.setsid()\n"
-    "os.execvp('bash', ['bash', '-c', sys.argv[1]])\n"
+    "os.execvp('bash', ['bash', sys.argv[1]])\n"
 )
 _REMOTE_WRAPPER = """exec 3<&0
-python3 -c "$START" "$1" </dev/null 3<&- &
+python3 -c "$START" "$script_file" </dev/null 3<&- &
 job=$!
 { cat <&3 >/dev/null; kill -TERM -- "-$job"; sleep 2; kill -KILL -- "-$job"; } </dev/null >/dev/null 2>&1 &
 watch=$!
@@ -82,8 +88,8 @@ class NodeCommand:
     preamble: bytes = b""
 
 
-def node_command(node: Node, script: str, env: dict[str, str]) -> NodeCommand:
-    """How to run `script` on `node` with the job variables `env`.
+def node_command(node: Node, script_file: str, env: dict[str, str]) -> NodeCommand:
+    """How to run the script in `script_file` (on this machine) on `node` with the job variables `env`.
 
     Jobs start in the node's workdir once the broker has synced one, else in
     its base directory.
@@ -91,11 +97,13 @@ def node_command(node: Node, script: str, env: dict[str, str]) -> NodeCommand:
     env = {**env, NODE_MARKER: node.base}
     if node.exec_prefix is None:
         cwd = node.workdir if node.workdir and os.path.isdir(node.workdir) else node.base
-        return NodeCommand(["bash", "-c", script], cwd, {**os.environ, **env}, watch_stdin=False)
+        return NodeCommand(["bash", script_file], cwd, {**os.environ, **env}, watch_stdin=False)
+    with open(script_file, "rb") as f:
+        script = f.read()
     exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(env.items()))
     end = f"#skyhop-env-end-{secrets.token_hex(8)}"
     goto = f"cd {shlex.quote(node.workdir)} 2>/dev/null || " if node.workdir else ""
     wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\nSTART={shlex.quote(_START)}\n{_REMOTE_WRAPPER}"
-    command_line = shlex.join(["bash", "-c", wrapper, "skyhop-node", script, end])
-    preamble = f"{exports}{end}\n".encode()
+    command_line = shlex.join(["bash", "-c", wrapper, "skyhop-node", str(len(script)), end])
+    preamble = f"{exports}{end}\n".encode() + script
     return NodeCommand(list(node.exec_prefix) + [command_line], None, dict(os.environ), watch_stdin=True, preamble=preamble)

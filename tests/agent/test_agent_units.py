@@ -18,17 +18,23 @@ def _node(tmp_path: Path, **extra: object) -> config.Node:
     return config.Node("127.0.0.1", str(tmp_path), extra.get("workdir"), extra.get("exec_prefix"))  # type: ignore[arg-type]
 
 
+def _script(tmp_path: Path, text: str) -> str:
+    path = tmp_path / f"script-{abs(hash(text))}.sh"
+    path.write_text(text)
+    return str(path)
+
+
 def test_local_node_command_runs_in_workdir_else_base(tmp_path: Path) -> None:
-    command = nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), "echo hi", {"X": "1"})
-    assert command.argv == ["bash", "-c", "echo hi"] and command.cwd == str(tmp_path) and not command.watch_stdin
+    command = nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), _script(tmp_path, "echo hi"), {"X": "1"})
+    assert command.argv == ["bash", _script(tmp_path, "echo hi")] and command.cwd == str(tmp_path) and not command.watch_stdin
     assert command.env["X"] == "1" and "PATH" in command.env and command.env[nodeexec.NODE_MARKER] == str(tmp_path)
     (tmp_path / "wd").mkdir()
-    assert nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), "true", {}).cwd == str(tmp_path / "wd")
+    assert nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), _script(tmp_path, "true"), {}).cwd == str(tmp_path / "wd")
 
 
 def _remote(tmp_path: Path, script: str, env: dict[str, str]) -> nodeexec.NodeCommand:
     """A prefixed node whose prefix runs the command line with `sh -c`, as ssh would."""
-    return nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd"), exec_prefix=["env", "FROM_PREFIX=yes", "sh", "-c"]), script, env)
+    return nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd"), exec_prefix=["env", "FROM_PREFIX=yes", "sh", "-c"]), _script(tmp_path, script), env)
 
 
 def test_prefixed_node_command_carries_env_and_cwd_in_one_command_line(tmp_path: Path) -> None:
@@ -56,7 +62,7 @@ def test_prefixed_node_runs_nothing_without_its_whole_environment(tmp_path: Path
 def test_prefixed_node_job_can_be_interrupted_like_a_local_one(tmp_path: Path) -> None:
     """Background jobs of a non-interactive bash start with SIGINT/SIGQUIT ignored; ranks must not."""
     show = "grep -E '^SigIgn' /proc/$$/status"
-    local = subprocess.run(nodeexec.node_command(_node(tmp_path), show, {}).argv, capture_output=True, text=True).stdout
+    local = subprocess.run(nodeexec.node_command(_node(tmp_path), _script(tmp_path, show), {}).argv, capture_output=True, text=True).stdout
     code, remote = _held_open(_remote(tmp_path, show, {}))
     assert code == 0 and remote == local
 

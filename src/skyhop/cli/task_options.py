@@ -20,7 +20,7 @@ _FLAG_FIELDS = {
 
 
 def resource_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """`--gpus --cpus --memory --num-nodes --infra --use-spot --instance-type --env`."""
+    """`--gpus --cpus --memory --num-nodes --infra --use-spot --instance-type --env --secret`."""
     options = [
         click.option("--gpus", help="Accelerators per node, e.g. H100:8 (overrides the task's)."),
         click.option("--cpus", help="vCPUs per node: 8 (exactly) or 8+ (at least)."),
@@ -29,19 +29,34 @@ def resource_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--infra", help="Where to run: aws, aws/us-east-1, gcp/*/us-central1-a, k8s/ctx, ssh/pool."),
         click.option("--use-spot/--no-use-spot", default=None, help="Use spot (preemptible) machines."),
         click.option("--instance-type", help="An exact instance type, e.g. gpu_8x_h100_sxm5."),
-        click.option("--env", "envs", multiple=True, metavar="NAME=VALUE", help="Set or supply an env var (repeatable)."),
+        click.option(
+            "--env", "envs", multiple=True, metavar="NAME[=VALUE]",
+            help="Set or supply an env var (repeatable); NAME alone takes the value from your environment.",
+        ),
+        click.option(
+            "--secret", "secrets", multiple=True, metavar="NAME[=VALUE]",
+            help="Set or supply a secret (repeatable): never stored, logged or shown; NAME alone takes the value "
+            "from your environment (keeps it out of `ps`).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
-def parse_env_flags(values: tuple[str, ...]) -> dict[str, str]:
+def parse_env_flags(values: tuple[str, ...], flag: str = "--env") -> dict[str, str]:
+    """`NAME=VALUE` pairs; a bare `NAME` takes its value from this process's environment, as SkyPilot does."""
+    import os
+
     out = {}
     for item in values:
         name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise SpecError("--env", "expects NAME=VALUE", value=item)
+        if not name:
+            raise SpecError(flag, "expects NAME=VALUE or NAME", **({} if flag == "--secret" else {"value": item}))  # a secret is never echoed
+        if not sep:
+            if name not in os.environ:
+                raise SpecError(flag, f"{name} is not set in your environment", hint=f"Export it first, or give {flag} {name}=VALUE.")
+            value = os.environ[name]
         out[name] = value
     return out
 
@@ -71,6 +86,7 @@ def load_pipeline(entrypoint: str | None, flags: dict[str, Any]):  # -> Pipeline
     from skyhop.spec.task import Task
 
     envs = parse_env_flags(flags.get("envs") or ())
+    secrets = parse_env_flags(flags.get("secrets") or (), "--secret")
     if entrypoint:
         pipeline = Pipeline.from_yaml(entrypoint, env_overrides=envs)
     else:
@@ -81,12 +97,22 @@ def load_pipeline(entrypoint: str | None, flags: dict[str, Any]):  # -> Pipeline
         raise SpecError("--num-nodes", "must be at least 1", value=num_nodes)
     tasks = []
     for task in pipeline.tasks:
+        if secrets:
+            task = with_secrets(task, secrets)
         if overrides:
             task = replace(task, resources=task.resources.with_overrides(**overrides))
         if num_nodes is not None:
             task = replace(task, num_nodes=num_nodes)
         tasks.append(task)
     return replace(pipeline, tasks=tuple(tasks))
+
+
+def with_secrets(task, secrets: dict[str, str]):  # -> Task
+    """`--secret` values: secrets of the task whether or not it declares them (an env of that name becomes one)."""
+    from dataclasses import replace
+
+    envs = {k: v for k, v in task.envs.items() if k not in secrets}
+    return replace(task, envs=envs, secrets={**task.secrets, **secrets})
 
 
 def read_env_file(path: str) -> dict[str, str]:

@@ -64,7 +64,9 @@ def follow(request_id: str, on_event: Callable[[Event], None] | None = None) -> 
     if record is None:
         raise SkyhopError(f"The API server stopped streaming request {request_id}; re-attach with `skyhop api logs {request_id}`.")
     if record["status"] != "SUCCEEDED":
-        raise SkyhopError(record.get("error") or f"Request {request_id} ended {record['status']}.")
+        from skyhop.server.error_codes import error_for
+
+        raise error_for(record.get("error_code"), record.get("error") or f"Request {request_id} ended {record['status']}.")
     return record
 
 

@@ -7,7 +7,10 @@ import json
 from typing import Any, Iterator
 from urllib.parse import urlencode, urlsplit
 
-from skyhop.errors import NotFoundError, SkyhopError
+from skyhop.errors import SkyhopError
+from skyhop.server import error_codes
+
+_ERROR_BODY_MAX = 1024 * 1024
 
 
 class ServerUnreachable(SkyhopError):
@@ -38,18 +41,24 @@ def open_response(endpoint, method: str, path: str, *, params: dict[str, Any] | 
     except (ValueError, http.client.HTTPException) as error:
         raise SkyhopError(f"Could not send the request to the API server: {error}.") from None
     if response.status >= 400:
-        raw = response.read()
+        raw = response.read(_ERROR_BODY_MAX)
         conn.close()
-        try:
-            detail = json.loads(raw).get("detail")
-        except (ValueError, AttributeError):
-            detail = raw.decode(errors="replace")[:500]
-        if isinstance(detail, list):  # FastAPI validation errors
-            detail = "; ".join(f"{'.'.join(str(p) for p in d.get('loc', []))}: {d.get('msg')}" for d in detail)
-        if response.status == 401:
-            raise SkyhopError(f"The API server at {endpoint.url} refused the request: {detail} (check SKYHOP_API_TOKEN).")
-        raise (NotFoundError if response.status == 404 else SkyhopError)(str(detail))
+        raise _error(endpoint, response.status, raw)
     return response
+
+
+def _error(endpoint, status: int, raw: bytes) -> SkyhopError:
+    """The exception the server raised, rebuilt from the answer's `code` (see docs/json-output.md)."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):  # not our server's answer (a proxy's error page...)
+        return SkyhopError(f"The API server at {endpoint.url} answered HTTP {status}: {raw.decode(errors='replace')[:500]}")
+    detail, code = str(body.get("detail")), body.get("code")
+    if code == error_codes.UNAUTHORIZED:
+        return SkyhopError(f"The API server at {endpoint.url} refused the request: {detail} (check SKYHOP_API_TOKEN).")
+    return error_codes.error_for(code if isinstance(code, str) else None, detail)
 
 
 def _flatten(params: dict[str, Any]) -> Iterator[tuple[str, Any]]:

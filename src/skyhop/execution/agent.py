@@ -55,7 +55,7 @@ class AgentClient:
             except ValueError:
                 raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' answered {verb} with something that is not JSON: {result.stdout[:200]!r}") from None
         error = _last_json_line(result.stderr, "error")
-        message = str(error) if error is not None else f"exit code {result.returncode}: {(result.stderr or result.stdout).strip()[-500:]}"
+        message = str(error) if error is not None else f"exit code {result.returncode}: {_last_words(result.stderr or result.stdout)}"
         if result.returncode == 2:
             raise AgentError(message)
         raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' failed ({verb}): {message}")
@@ -101,6 +101,14 @@ class AgentClient:
         args = [str(job_id)] + (["--follow"] if follow else []) + (["--tail", str(tail)] if tail is not None else []) + (["--record"] if record else [])
         args += ["--node", str(node)] if node is not None else []
         return self.runner.popen(self._argv("logs", *args))
+
+
+def _last_words(output: str) -> str:
+    """What a crashed agent said, for a user: a traceback's last line (the error), not the traceback."""
+    text = output.strip()
+    if "Traceback (most recent call last)" in text:
+        return text.splitlines()[-1][-500:]
+    return text[-500:]
 
 
 def final_record(stderr: bytes) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import threading
@@ -11,8 +12,12 @@ from typing import Any, Sequence
 from skyhop.errors import SkyhopError
 from skyhop.execution.agent import AgentClient, final_record
 from skyhop.execution.progress import Progress, RequestCancelled
-from skyhop.providers.runner import read_lines
 from skyhop.spec.task import Task
+
+#: Most job output one `out` event carries.
+OUTPUT_CHUNK = 65536
+#: The agent's stderr after the log is one JSON record: more than this is not one.
+STDERR_MAX = 4 * 1024 * 1024
 
 def _job_envs(task: Task) -> dict[str, str]:
     """What the job's processes see: envs and secrets with a value."""
@@ -62,9 +67,17 @@ def follow(agent: AgentClient, job_id: int, progress: Progress) -> dict[str, Any
     watcher.start()
     try:
         assert stream.stdout is not None and stream.stderr is not None
-        for line in read_lines(stream.stdout):
-            progress.out(line)
-        stderr = stream.stderr.read()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        # Chunks as they arrive, never whole lines: output without newlines (a `\r`
+        # progress bar) must not pile up in memory.
+        for chunk in iter(lambda: stream.stdout.read1(OUTPUT_CHUNK), b""):  # type: ignore[union-attr]
+            text = decoder.decode(chunk)
+            if text:
+                progress.out(text)
+        rest = decoder.decode(b"", final=True)
+        if rest:
+            progress.out(rest)
+        stderr = stream.stderr.read(STDERR_MAX)
     finally:
         finished.set()
         if stream.poll() is None:

@@ -2,6 +2,10 @@
 
 The server writes it to a file; clients stream the file (and can re-attach
 later), rendering phases as a spinner and `out` events as the job's output.
+Job output arrives in bounded chunks (never "a line", which a progress bar
+drawn with `\r` can make endless), and the file has a size cap: past it,
+output is dropped with one note saying where the full log is, while phases
+and messages still get through.
 """
 
 from __future__ import annotations
@@ -21,18 +25,30 @@ class RequestCancelled(SkyhopError):
 class Progress:
     """Thread-safe writer of one request's events, and its cancel flag."""
 
-    def __init__(self, path: Path | None = None) -> None:
-        self._file: IO[str] | None = path.open("a", encoding="utf-8", buffering=1) if path else None
+    def __init__(self, path: Path | None = None, *, max_bytes: int | None = None) -> None:
+        self._file: IO[bytes] | None = path.open("ab", buffering=0) if path else None
         self._lock = threading.Lock()
+        self._max_bytes = max_bytes
+        self._written = self._file.tell() if self._file is not None else 0
+        self._truncated = False
         self.cancel_event = threading.Event()
         self.phase_name = ""
 
     def _emit(self, event: dict[str, str]) -> None:
         if self._file is None:
             return
-        line = json.dumps(event, ensure_ascii=False) + "\n"
+        line = (json.dumps(event, ensure_ascii=False) + "\n").encode()
         with self._lock:
+            if self._file is None:
+                return
+            if "out" in event and self._max_bytes is not None and self._written + len(line) > self._max_bytes:
+                if self._truncated:
+                    return
+                self._truncated = True
+                note = f"[skyhop] The request log reached its size cap ({self._max_bytes} bytes); further output is in `skyhop logs`."
+                line = (json.dumps({"msg": note}) + "\n").encode()
             self._file.write(line)
+            self._written += len(line)
 
     def phase(self, name: str) -> None:
         """A new stage of long work (optimizing, provisioning, syncing, setup, running)."""

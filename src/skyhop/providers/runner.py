@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Mapping, Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,3 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
     else:
         shutil.rmtree(path, ignore_errors=True)
-
-
-def read_lines(stream: IO[bytes]):
-    """Decoded lines of a byte stream, as they arrive."""
-    for raw in iter(stream.readline, b""):
-        yield raw.decode("utf-8", errors="replace")

@@ -2,7 +2,8 @@
 
 Binds first, then publishes `server.json` (url, pid, token; mode 0600) so a
 client that sees the file can connect at once; removes it on a clean exit.
-Requests that a previous, crashed server left running are marked failed.
+Requests that a previous, crashed server left running are marked failed;
+finished requests past their retention are deleted now and every hour.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import secrets
 import signal
 import socket
 import sys
+import threading
 import time
 
 from skyhop import __version__, paths
@@ -49,9 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     import uvicorn
 
+    from skyhop.config import load_config
+    from skyhop.server import settings as server_settings
     from skyhop.server.app import create_app
+    from skyhop.server.services import retention
     from skyhop.state.store import StateStore
 
+    settings = server_settings.from_config(load_config().get("api_server"))
     store = StateStore()
     orphans = store.fail_orphaned_requests(os.getpid())
     if orphans:
@@ -62,7 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     sock.bind((args.host, args.port))
     sock.listen(128)
     sock.set_inheritable(False)
-    app = create_app(store, token)
+    app = create_app(store, token, settings)
+    stop_sweeping = threading.Event()
+    retention.start(store, settings.request_retention_s, stop_sweeping)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     write_info(args.host, sock.getsockname()[1], token)
@@ -71,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         server.run(sockets=[sock])
     finally:
         remove_info()
+        stop_sweeping.set()
         app.state.executor.shutdown()
 
 

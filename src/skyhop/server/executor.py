@@ -19,6 +19,7 @@ from typing import Any, Callable
 from skyhop import paths
 from skyhop.errors import SkyhopError
 from skyhop.execution.progress import Progress, RequestCancelled
+from skyhop.server.error_codes import INTERNAL, code_of
 
 log = logging.getLogger("skyhop.server")
 
@@ -30,9 +31,10 @@ FOLLOWING = frozenset({"launch", "exec"})
 
 
 class Executor:
-    def __init__(self, store, operations: dict[str, Operation], workers: int = 64, lifecycle_workers: int = 16) -> None:
+    def __init__(self, store, operations: dict[str, Operation], workers: int = 64, lifecycle_workers: int = 16, log_max_bytes: int | None = None) -> None:
         self.store = store
         self.operations = operations
+        self.log_max_bytes = log_max_bytes
         self._following = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="request")
         self._lifecycle = ThreadPoolExecutor(max_workers=lifecycle_workers, thread_name_prefix="lifecycle")
         self._running: dict[str, Progress] = {}
@@ -46,7 +48,7 @@ class Executor:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.touch()
         self.store.create_request(name, stored_body, cluster=cluster, user=user, log_path=str(log_path), request_id=request_id)
-        progress = Progress(log_path)
+        progress = Progress(log_path, max_bytes=self.log_max_bytes)
         with self._lock:
             self._running[request_id] = progress
         pool = self._following if name in FOLLOWING else self._lifecycle
@@ -61,13 +63,16 @@ class Executor:
             progress.check_cancelled()
             result = self.operations[name](body, progress)
         except RequestCancelled as error:
-            self.store.finish_request(request_id, "CANCELLED", error=str(error))
+            self.store.finish_request(request_id, "CANCELLED", error=str(error), error_code=code_of(error))
         except SkyhopError as error:
-            self.store.finish_request(request_id, "FAILED", error=str(error))
+            self.store.finish_request(request_id, "FAILED", error=str(error), error_code=code_of(error))
         except BaseException as error:  # a bug: keep the server alive, tell the user where to look
             log.error("request %s (%s) failed:\n%s", request_id, name, traceback.format_exc())
             self.store.finish_request(
-                request_id, "FAILED", error=f"Internal error in the API server ({type(error).__name__}: {error}); details in {paths.api_dir() / 'server.log'}."
+                request_id,
+                "FAILED",
+                error=f"Internal error in the API server ({type(error).__name__}: {error}); details in {paths.api_dir() / 'server.log'}.",
+                error_code=INTERNAL,
             )
         else:
             self.store.finish_request(request_id, "SUCCEEDED", result=result)
@@ -75,6 +80,11 @@ class Executor:
             progress.close()
             with self._lock:
                 self._running.pop(request_id, None)
+
+    def is_active(self, request_id: str) -> bool:
+        """Queued or running in this process (cheap: no database read)."""
+        with self._lock:
+            return request_id in self._running
 
     def cancel(self, request_id: str) -> bool:
         with self._lock:

@@ -119,6 +119,8 @@ class Request(Base):
     # none_as_null: a missing result is SQL NULL, not the JSON text 'null'.
     result: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
     error: Mapped[str | None] = mapped_column(Text)
+    #: The API error code of `error` (skyhop.server.error_codes), so clients re-raise its type.
+    error_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[float] = mapped_column(TIME)
     started_at: Mapped[float | None] = mapped_column(TIME)
     finished_at: Mapped[float | None] = mapped_column(TIME)

@@ -162,6 +162,7 @@ class RequestRecord:
     started_at: float | None = None
     finished_at: float | None = None
     server_pid: int | None = None
+    error_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

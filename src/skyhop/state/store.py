@@ -348,9 +348,9 @@ class StateStore:
             return _request_record(row)
 
     def finish_request(
-        self, request_id: str, status: str, *, result: Any = None, error: str | None = None
+        self, request_id: str, status: str, *, result: Any = None, error: str | None = None, error_code: str | None = None
     ) -> RequestRecord:
-        """Record the outcome (SUCCEEDED, FAILED or CANCELLED).
+        """Record the outcome (SUCCEEDED, FAILED or CANCELLED); `error_code` is the API's code for `error`.
 
         The first outcome wins: finishing an already finished request (a worker
         completing after a cancel) returns it unchanged.
@@ -363,6 +363,7 @@ class StateStore:
                 row.status = status
                 row.result = result
                 row.error = error
+                row.error_code = error_code
                 row.finished_at = time.time()
                 session.flush()
             return _request_record(row)
@@ -379,6 +380,25 @@ class StateStore:
             query = query.where(Request.status.in_(REQUEST_ACTIVE))
         with self._read() as session:
             return [_request_record(row) for row in session.scalars(query)]
+
+    def delete_finished_requests(self, finished_before: float) -> list[RequestRecord]:
+        """Delete requests that ended before `finished_before`; returns them (their logs are the caller's)."""
+        with self._write() as session:
+            query = (
+                select(Request)
+                .where(Request.status.in_(REQUEST_FINISHED), Request.finished_at < finished_before)
+                .with_for_update()
+            )
+            rows = list(session.scalars(query))
+            records = [_request_record(row) for row in rows]
+            ids = [r.request_id for r in records]
+            for start in range(0, len(ids), _IN_CHUNK):
+                session.execute(
+                    delete(Request)
+                    .where(Request.request_id.in_(ids[start : start + _IN_CHUNK]))
+                    .execution_options(synchronize_session=False)
+                )
+            return records
 
     def fail_orphaned_requests(self, alive_pid: int) -> list[str]:
         """Fail every PENDING/RUNNING request not owned by `alive_pid`; returns their ids.

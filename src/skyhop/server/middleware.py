@@ -1,0 +1,105 @@
+"""ASGI middleware: the bearer token, then the request body cap.
+
+Both answer before the body is read: a client without the token gets 401
+without the server reading what it sent, and a body over the cap gets 413
+as soon as its declared length (or, for a chunked body, the bytes read so
+far) passes the limit. The cap is enforced while reading, so at most
+`max_body_bytes` of a body is ever held.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any, Awaitable, Callable
+
+from fastapi import FastAPI
+
+from skyhop.server.error_codes import PAYLOAD_TOO_LARGE, UNAUTHORIZED
+
+OPEN_PATHS = frozenset({"/api/v1/health", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def _answer(send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps({"code": code, "detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return value
+    return None
+
+
+class TokenAuth:
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+            if not hmac.compare_digest(_header(scope, b"authorization") or b"", self.expected):
+                await _answer(send, 401, UNAUTHORIZED, "Not authenticated: a valid API token is required.")
+                return
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _too_large(self, send: Send) -> Awaitable[None]:
+        limit_mb = self.max_bytes / (1024 * 1024)
+        detail = f"The request body is larger than the API server accepts ({limit_mb:g} MiB; api_server.max_body_mb in config.yaml)."
+        return _answer(send, 413, PAYLOAD_TOO_LARGE, detail)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(send)
+            return
+        # Read the body here, counting, and replay it: chunked bodies carry no length to check up front.
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                parts = []
+                replay = message  # a disconnect: let the app see it
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._too_large(send)
+                return
+            parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                replay = {"type": "http.request", "body": b"".join(parts), "more_body": False}
+                break
+        delivered = False
+
+        async def replayed() -> dict[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return replay
+            return await receive()
+
+        await self.app(scope, replayed, send)
+
+
+def install(app: FastAPI, *, token: str | None, max_body_bytes: int) -> None:
+    """Body cap inside, token outside: the token is checked first."""
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if token:
+        app.add_middleware(TokenAuth, token=token)

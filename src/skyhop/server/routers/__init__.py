@@ -1,0 +1,10 @@
+"""The API's routes, one module per area; `ALL` is what `create_app` mounts.
+
+Adding an area is one module here plus one import and one entry below.
+"""
+
+from __future__ import annotations
+
+from skyhop.server.routers import clusters, cost, health, jobs, requests
+
+ALL = (health.router, requests.router, clusters.router, jobs.router, cost.router)

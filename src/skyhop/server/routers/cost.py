@@ -1,0 +1,20 @@
+"""`/api/v1/cost-report`: what every cluster lifetime cost."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter
+
+from skyhop.server.deps import Store
+
+router = APIRouter(tags=["cost"])
+
+
+@router.get("/api/v1/cost-report")
+def cost_report(store: Store) -> list[dict[str, Any]]:
+    from skyhop.execution import lifecycle
+
+    lifecycle.status(store)  # reconcile local clusters first (an autostop is a STOP)
+    return [asdict(line) for line in store.cost_report()]

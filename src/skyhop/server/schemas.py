@@ -1,0 +1,134 @@
+"""What the API accepts and answers: pydantic models and typed parameters.
+
+Every body and query parameter is typed and bounded here, so a malformed
+request is refused by FastAPI with a 4xx that names the field before any
+route code runs (a list where an object belongs, `idle_minutes: "abc"`, a job
+id too big for the agent's integer, `tail=-5`). Limits are generous for
+real use and small enough that nothing downstream overflows.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from fastapi import Body, Path, Query
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+#: Largest job id, node rank or count the API passes on (SQLite integers are 64-bit).
+MAX_ID = 2**31 - 1
+#: A cluster name as typed; the naming rule itself is checked by `skyhop.execution.names`.
+ClusterName = Annotated[str, Field(min_length=1, max_length=256)]
+JobId = Annotated[int, Field(ge=1, le=MAX_ID)]
+#: Idle minutes for autostop: up to a year.
+IdleMinutes = Annotated[float, Field(ge=0, le=525_600, allow_inf_nan=False)]
+
+ClusterPath = Annotated[str, Path(min_length=1, max_length=256)]
+JobIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+RequestIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
+JobIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+TailQuery = Annotated[int | None, Query(ge=0, le=10_000_000)]
+NodeQuery = Annotated[int | None, Query(ge=0, le=MAX_ID)]
+LimitQuery = Annotated[int, Query(ge=1, le=10_000)]
+
+
+class _Body(BaseModel):
+    """Unknown fields are refused: a misspelt option must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TaskBody(_Body):
+    """Fields every task-running request shares; `task` is a task mapping (`Task.to_dict` shape)."""
+
+    task: dict[str, Any]
+    cluster: ClusterName
+    detach_run: bool = False
+    envs: dict[str, str] | None = None
+
+
+class LaunchBody(TaskBody):
+    down: bool = False
+    idle_minutes: IdleMinutes | None = None
+    no_setup: bool = False
+    dryrun: bool = False
+
+
+class LifecycleBody(_Body):
+    cluster: ClusterName
+    purge: bool = Field(default=False, description="down only: forget the cluster even if its provider is unreachable")
+
+
+class LaunchRequest(_Body):
+    name: Literal["launch"]
+    body: LaunchBody
+    user: str | None = Field(default=None, max_length=256)
+
+
+class ExecRequest(_Body):
+    name: Literal["exec"]
+    body: TaskBody
+    user: str | None = Field(default=None, max_length=256)
+
+
+class LifecycleRequest(_Body):
+    name: Literal["stop", "start", "down"]
+    body: LifecycleBody
+    user: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="after")
+    def _purge_only_down(self) -> LifecycleRequest:
+        if self.body.purge and self.name != "down":
+            raise ValueError(f"purge applies to down, not {self.name}")
+        return self
+
+
+AnyRequest = Union[LaunchRequest, ExecRequest, LifecycleRequest]
+#: `POST /api/v1/requests`: the request type (`name`) picks the body's model.
+SubmitRequest = Annotated[AnyRequest, Body(discriminator="name")]
+
+
+class Submitted(BaseModel):
+    request_id: str
+
+
+class CancelJobsBody(_Body):
+    """Neither ids nor `all`: the latest running or pending job."""
+
+    job_ids: list[JobId] = Field(default_factory=list, max_length=10_000)
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _not_both(self) -> CancelJobsBody:
+        if self.all and self.job_ids:
+            raise ValueError("give job_ids or all=true, not both")
+        return self
+
+
+class AutostopBody(_Body):
+    idle_minutes: IdleMinutes | None = None
+    down: bool = False
+    cancel: bool = False
+
+    @model_validator(mode="after")
+    def _minutes_unless_cancel(self) -> AutostopBody:
+        if not self.cancel and self.idle_minutes is None:
+            raise ValueError("idle_minutes is required unless cancel is true")
+        return self
+
+
+class ChaosPreemptBody(_Body):
+    node: int = Field(default=0, ge=0, le=MAX_ID)
+
+
+class RequestCancelAnswer(BaseModel):
+    request_id: str
+    cancelled: bool
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a stable `code` (see docs/json-output.md) and a readable `detail`."""
+
+    code: str
+    detail: str
+    fields: list[str] = Field(default_factory=list, description="the offending fields, for invalid_request")

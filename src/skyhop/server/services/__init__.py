@@ -1,0 +1,1 @@
+"""The server's logic that is not a route and not orchestration: submitting, streaming, retention."""

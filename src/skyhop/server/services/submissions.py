@@ -1,0 +1,36 @@
+"""Turning a validated `POST /api/v1/requests` into a running request.
+
+The task is parsed here, before a request exists, so a malformed task is a
+400 naming the field rather than a request that fails later. What is stored
+with the request never holds secret values or `--env` values: those live
+only in memory, for the operation that needs them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skyhop.server import schemas
+from skyhop.server.executor import Executor
+
+REDACTED = "<redacted>"
+
+
+def submit(executor: Executor, payload: schemas.AnyRequest) -> str:
+    body = payload.body.model_dump()
+    if isinstance(payload.body, schemas.TaskBody):
+        from skyhop.spec.task import Task
+
+        Task.from_dict(body["task"], env_overrides=body.get("envs") or None)  # raises a SpecError naming the field
+    return executor.submit(payload.name, body, stored_body=redacted(body), cluster=body.get("cluster"), user=payload.user)
+
+
+def redacted(body: dict[str, Any]) -> dict[str, Any]:
+    """What is stored with a request: the task without secret values, no `--env` values."""
+    out = dict(body)
+    task = out.get("task")
+    if isinstance(task, dict) and isinstance(task.get("secrets"), dict):
+        out["task"] = dict(task, secrets={k: REDACTED for k in task["secrets"]})
+    if isinstance(out.get("envs"), dict):
+        out["envs"] = {k: REDACTED for k in out["envs"]}
+    return out

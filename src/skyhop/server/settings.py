@@ -1,0 +1,52 @@
+"""The API server's limits, from the `api_server:` section of config.yaml.
+
+    api_server:
+      max_body_mb: 8                # request bodies above this get 413
+      request_log_max_mb: 64        # a request's event log stops taking job output here
+      request_retention_days: 14    # finished requests older than this are deleted, logs too
+
+Bounds keep one careless or hostile client from filling the server's memory
+or disk; the job's full output always stays on the cluster (`skyhop logs`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from skyhop.errors import ConfigError
+
+MIB = 1024 * 1024
+_LIMITS = {  # key: (default, lowest allowed)
+    "max_body_mb": (8.0, 0.001),
+    "request_log_max_mb": (64.0, 0.001),
+    "request_retention_days": (14.0, 0.0),
+}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    max_body_bytes: int = int(_LIMITS["max_body_mb"][0] * MIB)
+    request_log_max_bytes: int = int(_LIMITS["request_log_max_mb"][0] * MIB)
+    request_retention_s: float = _LIMITS["request_retention_days"][0] * 86400
+
+
+def from_config(section: Any) -> ServerSettings:
+    """Settings from config.yaml's `api_server:` mapping (None: all defaults); a bad value is a ConfigError."""
+    section = section or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"config.yaml: api_server must be a mapping, got {type(section).__name__}.")
+    unknown = sorted(set(section) - set(_LIMITS))
+    if unknown:
+        raise ConfigError(f"config.yaml: unknown api_server setting(s) {', '.join(map(str, unknown))}; known: {', '.join(_LIMITS)}.")
+    values = {}
+    for key, (default, lowest) in _LIMITS.items():
+        value = section.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lowest <= value < 1e9:
+            raise ConfigError(f"config.yaml: api_server.{key} must be a number >= {lowest:g}, got {value!r}.")
+        values[key] = float(value)
+    return ServerSettings(
+        max_body_bytes=int(values["max_body_mb"] * MIB),
+        request_log_max_bytes=int(values["request_log_max_mb"] * MIB),
+        request_retention_s=values["request_retention_days"] * 86400,
+    )

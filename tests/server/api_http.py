@@ -1,0 +1,86 @@
+"""A real API server process for tests, and raw HTTP to it: any bytes, any method, status and text back."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from helpers import subprocess_env
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    token: str
+    pid: int
+    home: Path
+    env: dict[str, str]
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, port = self.url.removeprefix("http://").split(":")
+        return host, int(port)
+
+
+def start_server(home: Path, config: str | None = None) -> tuple[subprocess.Popen, Server]:
+    env = subprocess_env(home)
+    skyhop_home = Path(env["SKYHOP_HOME"])
+    skyhop_home.mkdir(parents=True, exist_ok=True)
+    if config is not None:
+        (skyhop_home / "config.yaml").write_text(config)
+    info_file = skyhop_home / "api" / "server.json"
+    log = open(home / "server.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "skyhop.server"], env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 60
+    while not info_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"the API server did not start:\n{(home / 'server.log').read_text()}")
+        time.sleep(0.05)
+    info = json.loads(info_file.read_text())
+    return proc, Server(info["url"], info["token"], proc.pid, home, env)
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    text: str
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+def send(server, method: str, path: str, body: bytes | str | None = None, *, json_body: Any = None, headers: dict[str, str] | None = None, auth: bool = True, timeout: float = 60) -> Answer:
+    host, port = server.host_port
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    sent = dict(headers or {})
+    if auth:
+        sent.setdefault("Authorization", f"Bearer {server.token}")
+    if json_body is not None:
+        body = json.dumps(json_body)
+        sent.setdefault("Content-Type", "application/json")
+    try:
+        conn.request(method, path, body=body.encode() if isinstance(body, str) else body, headers=sent)
+        response = conn.getresponse()
+        return Answer(response.status, response.read().decode(errors="replace"))
+    finally:
+        conn.close()
