@@ -1,0 +1,82 @@
+"""A real second Unix user, for tests of what another local user can (not) reach.
+
+`second_user` creates a fresh account with `useradd` and removes it after the
+test; it skips, saying why, where that is impossible (not root, no useradd).
+Commands run as that user through `SecondUser.run`: a plain fork with the
+user's uid and gid and no supplementary groups, so nothing of root's leaks in.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pytest
+
+
+@dataclass(frozen=True)
+class SecondUser:
+    name: str
+    uid: int
+    gid: int
+    home: Path
+
+    def run(self, argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess[str]:
+        """`argv` as this user, in its home, with a minimal environment of its own."""
+        env = {"HOME": str(self.home), "USER": self.name, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        env.update(kwargs.pop("env", {}))
+        kwargs.setdefault("timeout", 60)
+        return subprocess.run(
+            list(argv), user=self.uid, group=self.gid, extra_groups=[], cwd=self.home, env=env,
+            capture_output=True, text=True, **kwargs,
+        )
+
+
+def _retry(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """useradd/userdel lock /etc/passwd; parallel tests may hold it for a moment."""
+    for _ in range(50):
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode == 0 or "lock" not in done.stderr.lower():
+            return done
+        time.sleep(0.1)
+    return done
+
+
+def open_to_others(path: Path) -> None:
+    """Let other users traverse every directory above `path` (as a home opened with 0755 would be).
+
+    pytest makes its temporary directories owner-only, which alone would keep a
+    second user out and hide what skyhop's own permissions do.
+    """
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if mode & 0o001 == 0:
+            parent.chmod(mode | 0o001)
+
+
+@pytest.fixture
+def second_user() -> Iterator[SecondUser]:
+    if os.geteuid() != 0:
+        pytest.skip("second_user needs root to create a Unix user (useradd); CI runs as root")
+    if not shutil.which("useradd") or not shutil.which("userdel"):
+        pytest.skip("second_user needs useradd/userdel (package passwd)")
+    name = f"skyo{secrets.token_hex(4)}"
+    home = Path(tempfile.mkdtemp(prefix=f"{name}-home-", dir="/tmp"))
+    done = _retry(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh", "--user-group", name])
+    if done.returncode != 0:
+        pytest.skip(f"useradd failed: {done.stderr.strip()}")
+    entry = pwd.getpwnam(name)
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    try:
+        yield SecondUser(name, entry.pw_uid, entry.pw_gid, home)
+    finally:
+        _retry(["userdel", name])
+        shutil.rmtree(home, ignore_errors=True)
