@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import pytest
+from e2e.conftest import sky  # noqa: F401  (the e2e CLI runner, for the API-level tests here)
 
 
 @dataclass(frozen=True)

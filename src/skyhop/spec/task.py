@@ -15,6 +15,7 @@ from skyhop.spec.fields import (
     as_number,
     as_optional_str,
     as_str,
+    check_env_name,
     check_keys,
     number_out,
 )
@@ -120,6 +121,9 @@ class Task:
             object.__setattr__(self, "resources", Resources.from_dict(self.resources))
         if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or self.num_nodes < 1:
             raise SpecError("num_nodes", "must be a whole number >= 1", value=self.num_nodes)
+        for kind in ("envs", "secrets"):  # every way of building a task, the SDK's and replace() included
+            for name in getattr(self, kind):
+                check_env_name(name, kind)
         mounts = {k: v if isinstance(v, FileMount) else FileMount.parse(v, join_path("file_mounts", k)) for k, v in self.file_mounts.items()}
         object.__setattr__(self, "file_mounts", mounts)
 
@@ -138,9 +142,10 @@ class Task:
         check_keys(mapping, TASK_KEYS, "", "a task")
         envs = as_env_map(mapping.get("envs"), "envs", allow_null=True)
         secrets = as_env_map(mapping.get("secrets"), "secrets", allow_null=True)
-        for name, value in (env_overrides or {}).items():
+        # Overrides are checked like the task's own names: the raw API does not go through the CLI.
+        for name, value in as_env_map(env_overrides, "envs", allow_null=True).items():
             (secrets if name in secrets else envs)[name] = value  # `--env` may fill a declared secret
-        secrets.update(secret_overrides or {})
+        secrets.update(as_env_map(secret_overrides, "secrets", allow_null=True))
         overlap = sorted(set(envs) & set(secrets))
         if overlap:
             raise SpecError(join_path("secrets", overlap[0]), "is also defined in envs", hint="A name must be either an env or a secret.")
