@@ -15,30 +15,12 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import pytest
 from e2e.conftest import sky  # noqa: F401  (the e2e CLI runner, for the API-level tests here)
-
-
-@dataclass(frozen=True)
-class SecondUser:
-    name: str
-    uid: int
-    gid: int
-    home: Path
-
-    def run(self, argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess[str]:
-        """`argv` as this user, in its home, with a minimal environment of its own."""
-        env = {"HOME": str(self.home), "USER": self.name, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        env.update(kwargs.pop("env", {}))
-        kwargs.setdefault("timeout", 60)
-        return subprocess.run(
-            list(argv), user=self.uid, group=self.gid, extra_groups=[], cwd=self.home, env=env,
-            capture_output=True, text=True, **kwargs,
-        )
+from security_support import SecondUser
 
 
 def _retry(argv: list[str]) -> subprocess.CompletedProcess[str]:
@@ -49,18 +31,6 @@ def _retry(argv: list[str]) -> subprocess.CompletedProcess[str]:
             return done
         time.sleep(0.1)
     return done
-
-
-def open_to_others(path: Path) -> None:
-    """Let other users traverse every directory above `path` (as a home opened with 0755 would be).
-
-    pytest makes its temporary directories owner-only, which alone would keep a
-    second user out and hide what skyhop's own permissions do.
-    """
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if mode & 0o001 == 0:
-            parent.chmod(mode | 0o001)
 
 
 @pytest.fixture
