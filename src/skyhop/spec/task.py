@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -81,6 +82,24 @@ class FileMount:
         return replace(self, source=substitute(self.source, envs), name=substitute(self.name, envs))
 
 
+def check_mount_destination(dest: str) -> str:
+    """`dest` unless it is empty or, being relative to the home (`~/x`, `x`), climbs out of it with `..`.
+
+    Such a destination would land outside the node: on the local provider,
+    outside the cluster's directory, where `down` never removes it.
+    """
+    path = join_path("file_mounts", dest)
+    if not isinstance(dest, str) or not dest.strip():
+        raise SpecError(path, "empty destination", expected="a path on the node, like /data or ~/data")
+    if dest.startswith("/"):
+        return dest
+    relative = dest[2:] if dest.startswith("~/") else "" if dest == "~" else dest
+    normal = posixpath.normpath(relative) if relative else "."
+    if normal == ".." or normal.startswith("../"):
+        raise SpecError(path, "climbs out of the home directory with '..'", expected="a path inside the home (~/data) or an absolute path (/data)")
+    return dest
+
+
 def substitute(text: str | None, envs: Mapping[str, str | None]) -> str | None:
     """`${VAR}` -> the env's value, as SkyPilot does in file_mounts and workdir.
 
@@ -124,7 +143,7 @@ class Task:
         for kind in ("envs", "secrets"):  # every way of building a task, the SDK's and replace() included
             for name in getattr(self, kind):
                 check_env_name(name, kind)
-        mounts = {k: v if isinstance(v, FileMount) else FileMount.parse(v, join_path("file_mounts", k)) for k, v in self.file_mounts.items()}
+        mounts = {check_mount_destination(k): v if isinstance(v, FileMount) else FileMount.parse(v, join_path("file_mounts", k)) for k, v in self.file_mounts.items()}
         object.__setattr__(self, "file_mounts", mounts)
 
     # -- loading -----------------------------------------------------------
