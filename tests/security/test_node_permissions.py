@@ -8,7 +8,6 @@ keep the second user out.
 
 from __future__ import annotations
 
-import os
 import stat
 import subprocess
 import sys
