@@ -90,7 +90,7 @@ def check_mount_destination(dest: str) -> str:
     """
     path = join_path("file_mounts", dest)
     if not isinstance(dest, str) or not dest.strip():
-        raise SpecError(path, "empty destination", expected="a path on the node, like /data or ~/data")
+        raise SpecError(path, "the destination is empty or not a string", value=dest, expected="a path on the node, like /data or ~/data")
     if dest.startswith("/"):
         return dest
     relative = dest[2:] if dest.startswith("~/") else "" if dest == "~" else dest
