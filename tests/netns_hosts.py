@@ -125,7 +125,8 @@ def up(count: int, workdir: Path, without_python: tuple[int, ...] = ()) -> list[
         shutil.copy(workdir / "id_ed25519.pub", workdir / "authorized_keys")
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation dir
     hosts: list[Host] = []
-    state = {"namespaces": [], "links": [], "pid_files": []}
+    state: dict = {"namespaces": [], "links": [], "processes": []}
+    pid_files: list[Path] = []
     bridge = f"skb{tag}"
     try:
         _run("ip", "link", "add", bridge, "type", "bridge")
@@ -158,29 +159,64 @@ def up(count: int, workdir: Path, without_python: tuple[int, ...] = ()) -> list[
                 own_home = hide + own_home
             _run("ip", "netns", "exec", namespace, "unshare", "--mount", "--propagation", "private",
                  "sh", "-c", own_home, "sh", str(home), os.path.expanduser("~root"), SSHD, "-f", str(config), "-E", str(log))
-            state["pid_files"].append(str(workdir / f"sshd-{index}.pid"))
+            pid_files.append(workdir / f"sshd-{index}.pid")
             hosts.append(Host(f"host-{index}", namespace, node_ip, 22, "root", str(key), str(base), str(home)))
         for host in hosts:
             _wait_for_port(host.ip, host.port)
     finally:
+        state["processes"] = _started_sshds(pid_files)
         (workdir / "state.json").write_text(json.dumps(state))
     (workdir / "hosts.json").write_text(json.dumps([asdict(h) for h in hosts], indent=1))
     return hosts
 
 
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (field 22 of /proc/PID/stat): a pid plus this names one process, even after pid reuse."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _started_sshds(pid_files: list[Path]) -> list[list]:
+    """`[pid, start time]` of each sshd `up` started, from the pid files sshd writes once it has detached."""
+    started = []
+    for pid_file in pid_files:
+        deadline, pid = time.monotonic() + 10, None
+        while pid is None and time.monotonic() < deadline:
+            try:
+                pid = int(pid_file.read_text().strip())
+            except (OSError, ValueError):
+                time.sleep(0.05)
+        since = _start_time(pid) if pid is not None else None
+        if since is not None:
+            started.append([pid, since])
+    return started
+
+
 def down(workdir: Path) -> None:
-    """Remove everything `up` made in `workdir`; idempotent."""
+    """Remove everything `up` made in `workdir`; idempotent.
+
+    Only what `up` started is ended: the sshd processes it recorded (pid and
+    start time, so a reused pid is left alone) and whatever runs inside the
+    namespaces it created. Processes elsewhere on the machine are never
+    touched, even when their command line mentions `workdir` (an ssh client
+    of the user's that uses the farm's key keeps running until its connection
+    to the vanished host times out).
+    """
     try:
         state = json.loads((workdir / "state.json").read_text())
     except (OSError, ValueError):
         return
-    for pid_file in state.get("pid_files", []):
-        try:
-            os.kill(int(Path(pid_file).read_text().strip()), signal.SIGTERM)
-        except (OSError, ValueError):
-            pass
+    for pid, since in state.get("processes", []):
+        if _start_time(pid) == since:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
     for namespace in state.get("namespaces", []):
-        # Anything still running inside (jobs started over ssh) goes with the namespace.
+        # Anything still running inside (jobs started over ssh) is part of the host and goes with it.
         pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True).stdout.split()
         for pid in pids:
             try:
@@ -190,21 +226,7 @@ def down(workdir: Path) -> None:
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
     for link in state.get("links", []):
         subprocess.run(["ip", "link", "del", link], capture_output=True)
-    _end_clients(workdir)
     (workdir / "state.json").unlink(missing_ok=True)
-
-
-def _end_clients(workdir: Path) -> None:
-    """ssh ControlMaster processes that used this farm's key outlive their commands: end them."""
-    needle = str(workdir).encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "cmdline").read_bytes():
-                os.kill(int(entry.name), signal.SIGTERM)
-        except OSError:
-            pass
 
 
 def main(argv: list[str] | None = None) -> int:

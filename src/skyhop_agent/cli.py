@@ -48,6 +48,7 @@ def cmd_init(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
 
     raw = config.read_json_file(args.config, "cluster config")
     cluster = config.validate(raw)
+    os.chmod(layout.base, 0o700)  # the provider made it; whatever its mode, it is private from now on
     os.makedirs(layout.jobs_dir, exist_ok=True)
     write_json_atomically(layout.cluster_json, cluster)
     jobtable.create(layout)
@@ -254,6 +255,9 @@ def _error(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Everything the agent and its children write on a node (job table and WAL, logs,
+    # job processes) is the node owner's alone: the job table holds secret values.
+    os.umask(0o077)
     try:
         args = _parser().parse_args(argv)
         layout = Layout(os.path.expanduser(args.base))

@@ -8,6 +8,7 @@ checking capacity here.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from skyhop_agent.config import Cluster
@@ -16,6 +17,10 @@ from skyhop_agent.errors import AgentError
 # What a job asks for when it names no CPUs (as SkyPilot does), so that a few
 # small jobs can share a node.
 DEFAULT_CPUS = 0.5
+
+# The broker checks names too; the agent checks again because anything that can
+# write to its stdin (a raw API, a future client) reaches it directly.
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _OPTIONAL_STRINGS = ("name", "setup", "run", "task_id", "user")
 _KEYS = set(_OPTIONAL_STRINGS) | {"envs", "num_nodes", "cpus", "gpus"}
@@ -36,8 +41,8 @@ def _envs(value: object) -> dict[str, str]:
         raise _fail(f"'envs' must be an object, got {value!r}.")
     envs = {}
     for key, val in value.items():
-        if not key or "=" in key or "\0" in key:
-            raise _fail(f"{key!r} is not a valid environment variable name.")
+        if not isinstance(key, str) or not _ENV_NAME.fullmatch(key):
+            raise _fail(f"{key!r} is not a valid environment variable name (letters, digits and _, not starting with a digit).")
         if isinstance(val, bool) or not isinstance(val, (str, int, float)):
             raise _fail(f"env {key} must be a string or a number, got {val!r}.")
         envs[key] = str(val)

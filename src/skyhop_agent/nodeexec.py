@@ -7,7 +7,11 @@ argument as a shell command line, as ssh does, and carries neither environment
 nor working directory. The directory travels in the command line; the
 environment (which holds the task's secrets) and then the script travel on
 stdin, never in an argv that `ps` on either machine would show (and that the
-kernel caps at 128 KiB per argument: a long `run:` would not start).
+kernel caps at 128 KiB per argument: a long `run:` would not start). The
+environment travels as data, one base64
+line of JSON that python turns into the script's environment: no shell text is
+ever built from a variable's name or value, so a name like `X;touch /tmp/p`
+could at worst be a strange variable, never a command.
 
 On a remote node nothing kills the script when its ssh client dies, so the
 command line starts the script in its own session and watches its stdin: the
@@ -18,6 +22,8 @@ ends the script's whole process group there.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import secrets
 import shlex
@@ -31,37 +37,38 @@ NODE_MARKER = "SKYHOP_NODE_BASE"
 # $1 is the script's size in bytes, $2 the line that ends the environment block on
 # stdin; the script follows that line. Without the whole of both (stdin closed
 # early: the driver died) the script must not run. The script goes to a private
-# temporary file, removed when it ends.
-_REMOTE_WRAPPER_HEAD = """env_block=
-complete=
-while IFS= read -r line; do
-  if [ "$line" = "$2" ]; then complete=1; break; fi
-  env_block="$env_block$line
-"
-done
-[ -n "$complete" ] || exit 1
-eval "$env_block"
-unset env_block line complete
+# temporary file, removed when it ends. umask 077: what skyhop and the job create on the node
+# is the node owner's alone (the job table and logs there hold secret values).
+_REMOTE_WRAPPER_HEAD = """umask 077
+IFS= read -r env_block || exit 1
+IFS= read -r line || exit 1
+[ "$line" = "$2" ] || exit 1
+unset line
 script_file=$(mktemp) || exit 1
 trap 'rm -f "$script_file"' EXIT
 head -c "$1" > "$script_file"
 [ "$(wc -c < "$script_file")" -eq "$1" ] || exit 1
 """
 # Then (after the cd) fd 3 keeps the rest of stdin, the watch line, for the watcher.
-# The script is started through python3 (every node has it): a background job of a
-# non-interactive bash starts with SIGINT/SIGQUIT ignored, which bash cannot undo
-# (python itself ignores SIGPIPE/SIGXFSZ: those go back to default too), and the
-# job must get its own session (its process group is what gets killed).
+# The script is started through python3 (every node has it), which also turns the
+# environment block (on its stdin, from the builtin printf: in no argv) into the
+# script's environment: a background job of a non-interactive bash starts with
+# SIGINT/SIGQUIT ignored, which bash cannot undo (python itself ignores
+# SIGPIPE/SIGXFSZ: those go back to default too), and the job must get its own
+# session (its process group is what gets killed).
 _START = (
-    "import os, signal, sys\n"
+    "import base64, json, os, signal, sys\n"
+    "os.environ.update(json.loads(base64.b64decode(sys.stdin.buffer.read())))\n"
+    "os.dup2(os.open(os.devnull, os.O_RDONLY), 0)\n"
     "for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ):\n"
     "    signal.signal(sig, signal.SIG_DFL)\n"
     "os.setsid()\n"
     "os.execvp('bash', ['bash', sys.argv[1]])\n"
 )
 _REMOTE_WRAPPER = """exec 3<&0
-python3 -c "$START" "$script_file" </dev/null 3<&- &
+printf '%s' "$env_block" | python3 -c "$START" "$script_file" 3<&- &
 job=$!
+unset env_block
 { cat <&3 >/dev/null; kill -TERM -- "-$job"; sleep 2; kill -KILL -- "-$job"; } </dev/null >/dev/null 2>&1 &
 watch=$!
 exec 3<&-
@@ -100,10 +107,10 @@ def node_command(node: Node, script_file: str, env: dict[str, str]) -> NodeComma
         return NodeCommand(["bash", script_file], cwd, {**os.environ, **env}, watch_stdin=False)
     with open(script_file, "rb") as f:
         script = f.read()
-    exports = "".join(f"export {key}={shlex.quote(value)}\n" for key, value in sorted(env.items()))
+    block = base64.b64encode(json.dumps(env).encode()).decode()
     end = f"#skyhop-env-end-{secrets.token_hex(8)}"
     goto = f"cd {shlex.quote(node.workdir)} 2>/dev/null || " if node.workdir else ""
     wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\nSTART={shlex.quote(_START)}\n{_REMOTE_WRAPPER}"
     command_line = shlex.join(["bash", "-c", wrapper, "skyhop-node", str(len(script)), end])
-    preamble = f"{exports}{end}\n".encode() + script
+    preamble = f"{block}\n{end}\n".encode() + script
     return NodeCommand(list(node.exec_prefix) + [command_line], None, dict(os.environ), watch_stdin=True, preamble=preamble)

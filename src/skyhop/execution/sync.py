@@ -8,6 +8,7 @@ local nodes, the node directory, so clusters do not write into the real home).
 from __future__ import annotations
 
 import os
+import posixpath
 from pathlib import Path
 
 from skyhop.errors import SkyhopError
@@ -21,14 +22,20 @@ from skyhop.spec.task import Task
 
 
 def node_path(node: NodeInfo, dest: str) -> str:
+    """Where a mount's destination is on `node`; one that would leave the node's home is refused.
+
+    The spec refuses such destinations already; this is where the path is
+    actually resolved, so it is checked again for tasks built any other way.
+    """
     home = str(node.extra.get("home") or "~")
-    if dest == "~":
-        return home
-    if dest.startswith("~/"):
-        return f"{home}/{dest[2:]}"
-    if not dest.startswith("/"):
-        return f"{home}/{dest}"
-    return dest
+    if dest.startswith("/"):
+        return dest
+    relative = dest[2:] if dest.startswith("~/") else "" if dest == "~" else dest
+    resolved = posixpath.normpath(posixpath.join(home, relative))
+    root = posixpath.normpath(home)
+    if resolved != root and not resolved.startswith(root.rstrip("/") + "/"):
+        raise SkyhopError(f"file_mounts.{dest}: the destination leaves the node's home directory ({home}); refusing to write outside it.")
+    return f"{home}/{relative}" if relative else home
 
 
 def check_sources(task: Task) -> None:

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 from skyhop.spec.errors import SpecError, did_you_mean, join_path
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def check_keys(data: Mapping[str, Any], allowed: Iterable[str], path: str, what: str) -> None:
@@ -83,6 +83,19 @@ def as_number(value: Any, path: str, *, positive: bool = False, minimum: float |
     return number
 
 
+def check_env_name(name: Any, parent: str) -> str:
+    """`name` if it is an environment variable name, else a SpecError naming `parent.name`.
+
+    Names end up in process environments on every node; one that is not a
+    plain identifier (`X;touch /tmp/p`, `A=B`, a newline) has no meaning there
+    and is the first thing an injection attempt tries.
+    """
+    if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
+        shown = join_path(parent, name) if isinstance(name, str) and name.isprintable() else f"{parent}[{name!r}]"
+        raise SpecError(shown, "not a valid variable name", value=name, expected="letters, digits and _ (not starting with a digit)")
+    return name
+
+
 def as_env_map(value: Any, path: str, *, allow_null: bool) -> dict[str, str | None]:
     """`envs`/`secrets`: names are shell identifiers, values strings (numbers coerced)."""
     if value is None:
@@ -90,9 +103,7 @@ def as_env_map(value: Any, path: str, *, allow_null: bool) -> dict[str, str | No
     mapping = as_mapping(value, path, "a mapping of NAME: value")
     out: dict[str, str | None] = {}
     for key, item in mapping.items():
-        key_path = join_path(path, str(key))
-        if not isinstance(key, str) or not _ENV_NAME.match(key):
-            raise SpecError(key_path, "not a valid variable name", value=key, expected="letters, digits and _ (not starting with a digit)")
+        key_path = join_path(path, check_env_name(key, path))
         if item is None:
             if not allow_null:
                 raise SpecError(key_path, "has no value", expected="a string")

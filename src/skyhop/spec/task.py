@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from skyhop.spec.fields import (
     as_number,
     as_optional_str,
     as_str,
+    check_env_name,
     check_keys,
     number_out,
 )
@@ -80,6 +82,24 @@ class FileMount:
         return replace(self, source=substitute(self.source, envs), name=substitute(self.name, envs))
 
 
+def check_mount_destination(dest: str) -> str:
+    """`dest` unless it is empty or, being relative to the home (`~/x`, `x`), climbs out of it with `..`.
+
+    Such a destination would land outside the node: on the local provider,
+    outside the cluster's directory, where `down` never removes it.
+    """
+    path = join_path("file_mounts", dest)
+    if not isinstance(dest, str) or not dest.strip():
+        raise SpecError(path, "the destination is empty or not a string", value=dest, expected="a path on the node, like /data or ~/data")
+    if dest.startswith("/"):
+        return dest
+    relative = dest[2:] if dest.startswith("~/") else "" if dest == "~" else dest
+    normal = posixpath.normpath(relative) if relative else "."
+    if normal == ".." or normal.startswith("../"):
+        raise SpecError(path, "climbs out of the home directory with '..'", expected="a path inside the home (~/data) or an absolute path (/data)")
+    return dest
+
+
 def substitute(text: str | None, envs: Mapping[str, str | None]) -> str | None:
     """`${VAR}` -> the env's value, as SkyPilot does in file_mounts and workdir.
 
@@ -120,7 +140,10 @@ class Task:
             object.__setattr__(self, "resources", Resources.from_dict(self.resources))
         if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or self.num_nodes < 1:
             raise SpecError("num_nodes", "must be a whole number >= 1", value=self.num_nodes)
-        mounts = {k: v if isinstance(v, FileMount) else FileMount.parse(v, join_path("file_mounts", k)) for k, v in self.file_mounts.items()}
+        for kind in ("envs", "secrets"):  # every way of building a task, the SDK's and replace() included
+            for name in getattr(self, kind):
+                check_env_name(name, kind)
+        mounts = {check_mount_destination(k): v if isinstance(v, FileMount) else FileMount.parse(v, join_path("file_mounts", k)) for k, v in self.file_mounts.items()}
         object.__setattr__(self, "file_mounts", mounts)
 
     # -- loading -----------------------------------------------------------
@@ -138,9 +161,10 @@ class Task:
         check_keys(mapping, TASK_KEYS, "", "a task")
         envs = as_env_map(mapping.get("envs"), "envs", allow_null=True)
         secrets = as_env_map(mapping.get("secrets"), "secrets", allow_null=True)
-        for name, value in (env_overrides or {}).items():
+        # Overrides are checked like the task's own names: the raw API does not go through the CLI.
+        for name, value in as_env_map(env_overrides, "envs", allow_null=True).items():
             (secrets if name in secrets else envs)[name] = value  # `--env` may fill a declared secret
-        secrets.update(secret_overrides or {})
+        secrets.update(as_env_map(secret_overrides, "secrets", allow_null=True))
         overlap = sorted(set(envs) & set(secrets))
         if overlap:
             raise SpecError(join_path("secrets", overlap[0]), "is also defined in envs", hint="A name must be either an env or a secret.")

@@ -85,10 +85,11 @@ class LocalProvider:
         info = ClusterInfo(NAME, request.cluster_name, REGION, None, tuple(nodes), data)
         try:
             # The handle first: a crash after any directory exists leaves what `find` needs.
-            root.mkdir(parents=True, exist_ok=True)
+            # Owner-only, like a node's home: job tables and logs inside hold secret values.
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
             _write_json(root / "provider.json", info.to_json())
             for node in nodes:
-                Path(node.base).mkdir(parents=True, exist_ok=True)
+                Path(node.base).mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as error:
             shutil.rmtree(root, ignore_errors=True)
             raise CapacityError(f"Could not create the local cluster directory {root}: {error.strerror or error}.") from None

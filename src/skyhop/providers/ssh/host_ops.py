@@ -24,9 +24,12 @@ from skyhop_agent.nodeexec import NODE_MARKER
 STOPPED_MARKER = "stopped"  # the same file the agent's self-stop writes
 
 # $1: the host's base_dir from the pool ('' for the default), $2: the cluster name.
+# The cluster's directory is owner-only (other users of the host must not read
+# its job table or logs); directories mkdir creates above it are too.
 _PROBE = """python3 -c 'import sys; sys.exit(sys.version_info < (3, 8))' 2>/dev/null || { echo no-python; exit 0; }
 base="${1:-$HOME/.skyhop-node}/$2"
-mkdir -p "$base" || exit 1
+umask 077
+mkdir -p "$base" && chmod 700 "$base" || exit 1
 printf '%s\\n%s\\n' "$HOME" "$base"
 nproc 2>/dev/null || echo 0
 awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0

@@ -9,10 +9,10 @@ Commands are argv lists, quoted once with `shlex.join` for the remote shell.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -52,14 +52,72 @@ class SSHTarget:
         return f"{self.user or ''}@{self.host}:{self.port}"
 
 
+#: Room a socket path needs after its directory: "/" + ssh's %C (40 hex) + the
+#: temporary suffix ssh adds while binding, within sun_path's 108 bytes.
+_SOCKET_ROOM = 45
+_SUN_PATH_MAX = 100
+
+
 def control_dir() -> Path:
-    """Where ControlMaster sockets live. Unix socket paths are limited to ~100 bytes,
-    so a long SKYHOP_HOME falls back to a short per-home directory under /tmp."""
+    """Where ControlMaster sockets live: a directory only this user can enter.
+
+    Whoever controls that directory can put a fake master in it and read every
+    command skyhop sends (job environments with their secrets) and forge the
+    agent's answers, so it is never a directory another user could have made.
+    The default is `SKYHOP_HOME/ssh/cm`. Unix socket paths are short (~100
+    bytes), so a long SKYHOP_HOME uses a fresh directory instead, in
+    `$XDG_RUNTIME_DIR` or else made by `mkdtemp`, never a predictable name in
+    /tmp; its path is recorded in `SKYHOP_HOME/ssh/control_dir` so that every
+    later call (the CLI, the API server, after restarts) shares the same
+    connections.
+    """
     preferred = paths.home() / "ssh" / "cm"
-    if len(str(preferred)) + 45 < 100:
-        return paths.private_dir(preferred)
-    digest = hashlib.sha1(str(paths.home()).encode()).hexdigest()[:10]
-    return paths.private_dir(Path(tempfile.gettempdir()) / f"skyhop-{os.getuid()}-{digest}")
+    if len(str(preferred)) + _SOCKET_ROOM < _SUN_PATH_MAX:
+        paths.private_dir(preferred)
+        if not _is_private_dir(preferred):
+            raise SkyhopError(f"{preferred} (for SSH connection sockets) is not a directory of this user's with mode 0700; remove it and try again.")
+        return preferred
+    record = paths.private_dir(paths.home() / "ssh") / "control_dir"
+    for _ in range(3):
+        recorded = _read_record(record)
+        if recorded is not None and _is_private_dir(recorded):
+            return recorded
+        record.unlink(missing_ok=True)  # gone (a reboot cleared /tmp) or not trustworthy: choose again
+        chosen = Path(tempfile.mkdtemp(prefix="skyhop-cm-", dir=_short_private_parent()))  # 0700, a name nobody could predict
+        try:
+            fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            chosen.rmdir()  # another process chose first: use its directory
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(chosen))
+        return chosen
+    raise SkyhopError(f"Could not settle on a directory for SSH connection sockets (see {record}).")
+
+
+def _is_private_dir(path: Path) -> bool:
+    """A real directory (not a symlink), owned by this user, that nobody else can enter."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and st.st_mode & 0o077 == 0
+
+
+def _read_record(record: Path) -> Path | None:
+    try:
+        return Path(record.read_text(encoding="utf-8").strip())
+    except OSError:
+        return None
+
+
+def _short_private_parent() -> str:
+    """$XDG_RUNTIME_DIR when it is this user's own (as systemd makes it), else the temp directory."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and _is_private_dir(Path(runtime)) and len(runtime) + 20 + _SOCKET_ROOM < _SUN_PATH_MAX:
+        return runtime
+    temp = tempfile.gettempdir()
+    return temp if len(temp) + 20 + _SOCKET_ROOM < _SUN_PATH_MAX else "/tmp"
 
 
 def known_hosts_file() -> Path:

@@ -1,0 +1,45 @@
+"""A file_mounts destination cannot climb out of the node with `..` (on the local provider: out of the cluster's directory)."""
+
+from __future__ import annotations
+
+import pytest
+
+from skyhop.errors import SkyhopError
+from skyhop.execution.sync import node_path
+from skyhop.providers.base import NodeInfo
+from skyhop.spec.errors import SpecError
+from skyhop.spec.task import Task
+
+ESCAPES = ["../../../x", "~/../x", "a/../../x", "..", "~/..", "./../x"]
+
+
+@pytest.mark.parametrize("dest", ESCAPES)
+def test_spec_refuses_destinations_that_leave_the_home(dest):
+    with pytest.raises(SpecError, match=r"field 'file_mounts\..*climbs out of the home directory"):
+        Task.from_dict({"run": "true", "file_mounts": {dest: "/etc/hostname"}})
+    with pytest.raises(SpecError, match="climbs out"):
+        Task(run="true", file_mounts={dest: "/etc/hostname"})  # the SDK's way in
+
+
+@pytest.mark.parametrize("dest", ["~/a/../b", "data", "~", "~/x/..", "/abs/../elsewhere", "/data"])
+def test_destinations_inside_the_home_or_absolute_are_kept(dest):
+    assert dest in Task.from_dict({"run": "true", "file_mounts": {dest: "/etc/hostname"}}).file_mounts
+
+
+@pytest.mark.parametrize("dest", ESCAPES)
+def test_where_the_path_is_resolved_it_is_checked_again(dest, tmp_path):
+    node = NodeInfo(0, "127.0.0.1", str(tmp_path / "node-0"), {"home": str(tmp_path / "node-0")})
+    with pytest.raises(SkyhopError, match="leaves the node's home directory"):
+        node_path(node, dest)
+    assert node_path(node, "~/a/../b") == f"{tmp_path / 'node-0'}/a/../b"
+
+
+def test_local_launch_writes_nothing_outside_the_cluster(sky):
+    source = sky.cwd / "payload.txt"
+    source.write_text("escaped\n")
+    task = sky.task("escape.yaml", f"file_mounts:\n  ../../../x: {source}\nrun: echo ran\n")
+    result = sky("launch", "-y", "-c", "esc", task)
+    assert result.code != 0 and "file_mounts.../../../x" in result.err and "climbs out" in result.err
+    assert "ran" not in result.out
+    escaped = sky.skyhop_home / "x"  # node-0/../../../x on the local provider
+    assert not escaped.exists() and not list(sky.home.rglob("x"))
