@@ -59,8 +59,11 @@ def test_a_worker_gets_its_environment_as_data_not_shell_text(tmp_path):
     marker = tmp_path / "pwned"
     node = config.Node("127.0.0.1", str(tmp_path), None, ["sh", "-c"])  # a prefix that runs its last argument as ssh does
     value = "it's $(touch " + str(marker) + ") `x` \n #end"
-    command = nodeexec.node_command(node, 'printf %s "$GOOD"', {hostile_name(marker): "v", "GOOD": value})
-    assert "GOOD" not in command.preamble.decode() and value not in " ".join(command.argv)
+    script = tmp_path / "script.sh"
+    script.write_text('printf %s "$GOOD"')
+    command = nodeexec.node_command(node, str(script), {hostile_name(marker): "v", "GOOD": value})
+    env_part = command.preamble.decode().split("#skyhop-env-end-")[0]
+    assert "GOOD" not in env_part and value not in " ".join(command.argv)
     proc = subprocess.Popen(command.argv, env=command.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(command.preamble)
