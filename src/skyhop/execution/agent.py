@@ -54,8 +54,8 @@ class AgentClient:
                 return json.loads(result.stdout)
             except ValueError:
                 raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' answered {verb} with something that is not JSON: {result.stdout[:200]!r}") from None
-        error = _last_json_line(result.stderr, "error")
-        message = str(error) if error is not None else f"exit code {result.returncode}: {_last_words(result.stderr or result.stdout)}"
+        refusal = _last_json_line(result.stderr, "error")
+        message = str(refusal) if refusal is not None else f"exit code {result.returncode}: {_last_words(result.stderr or result.stdout)}"
         if result.returncode == 2:
             raise AgentError(message)
         raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' failed ({verb}): {message}")

@@ -70,7 +70,8 @@ def follow(agent: AgentClient, job_id: int, progress: Progress) -> dict[str, Any
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # Chunks as they arrive, never whole lines: output without newlines (a `\r`
         # progress bar) must not pile up in memory.
-        for chunk in iter(lambda: stream.stdout.read1(OUTPUT_CHUNK), b""):  # type: ignore[union-attr]
+        out = stream.stdout
+        for chunk in iter(lambda: out.read1(OUTPUT_CHUNK), b""):  # type: ignore[attr-defined]  # a BufferedReader
             text = decoder.decode(chunk)
             if text:
                 progress.out(text)
