@@ -48,7 +48,7 @@ def crash_loop(store: StateStore, tag: str, n: int) -> None:
 
 
 def die_in_transaction(store: StateStore, tag: str, n: int) -> None:
-    """Write inside a transaction, flush it to SQLite, then SIGKILL before commit."""
+    """Write inside a transaction, flush it to the database, then SIGKILL before commit."""
     store.add_cluster(ClusterRecord(name="committed", provider="local", region="local"))
     print("committed", flush=True)
     with store._write() as session:  # the store's own transaction helper
