@@ -68,12 +68,15 @@ def display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def create_engine(url: str) -> Engine:
-    """An engine for `url`, configured for safe concurrent use (see module doc)."""
+def create_engine(url: str, **options: Any) -> Engine:
+    """An engine for `url`, configured for safe concurrent use (see module doc).
+
+    `options` go to `sqlalchemy.create_engine` (e.g. `poolclass`).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         try:
-            engine = sqlalchemy.create_engine(parsed, pool_pre_ping=True)
+            engine = sqlalchemy.create_engine(parsed, pool_pre_ping=True, **options)
         except (ImportError, NoSuchModuleError) as error:  # the driver is an optional extra
             raise StateError(
                 f"The state database {display_url(url)} needs the Python driver {parsed.get_driver_name()!r}, "
@@ -83,7 +86,7 @@ def create_engine(url: str) -> Engine:
     else:
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sqlalchemy.create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_S})
+        engine = sqlalchemy.create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_S}, **options)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
     # A forked child must not use the parent's pooled connections (two
