@@ -60,6 +60,10 @@ def create_app(store, token: str | None) -> FastAPI:
         status = 404 if isinstance(error, NotFoundError) else 400
         return JSONResponse({"detail": str(error)}, status_code=status)
 
+    from skyhop.server.routers import ssh as ssh_routes
+
+    app.include_router(ssh_routes.router)
+
     @app.get("/api/v1/health")
     def health() -> dict[str, Any]:
         return {"ok": True, "version": __version__, "pid": os.getpid()}

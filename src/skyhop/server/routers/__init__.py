@@ -1,0 +1,1 @@
+"""The API server's routes, one module per area (an `APIRouter` each, included by `create_app`)."""
