@@ -79,3 +79,39 @@ def test_pools_in_config_yaml_keep_working_and_are_read_only_to_ssh_commands(sky
     (sky.skyhop_home / "config.yaml").write_text("ssh_node_pools:\n  hand:\n    accelerators: {H100: .inf}\n    hosts: [10.9.9.9]\n")
     broken = sky("optimize", "--infra", "ssh")
     assert broken.code != 0 and "ssh_node_pools.hand.accelerators.H100: expected a whole number" in broken.err
+
+
+def test_the_pool_api_answers_malformed_requests_with_4xx_naming_the_field(sky):
+    import json
+    import urllib.error
+    import urllib.request
+
+    sky("api", "start", check=True)
+    info = json.loads((sky.skyhop_home / "api" / "server.json").read_text())
+
+    def call(method: str, path: str, body=None) -> tuple[int, str]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {info['token']}", "Content-Type": "application/json"}
+        request = urllib.request.Request(info["url"] + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    for body, field in [
+        ([], "body"),
+        ({"hosts": "10.0.0.1"}, "hosts"),
+        ({"hosts": []}, "hosts"),
+        ({"hosts": ["10.0.0.1"], "settings": {"port": 70000}}, "port"),
+        ({"hosts": ["10.0.0.1"], "settings": {"price": "abc"}}, "price"),
+        ({"hosts": ["10.0.0.1"], "settings": {"accelerators": {"H100": "x"}}}, "accelerators"),
+        ({"hosts": ["10.0.0.1"], "settings": {"password": "x"}}, "password"),
+    ]:
+        status, detail = call("POST", "/api/v1/ssh/pools/lab/hosts", body)
+        assert 400 <= status < 500 and field in detail, (body, status, detail)
+    status, detail = call("DELETE", "/api/v1/ssh/pools/nope")
+    assert status == 400 and "No SSH node pool named 'nope'" in detail
+    status, detail = call("POST", "/api/v1/ssh/pools/lab/hosts", {"hosts": ["10.0.0.1"], "settings": {"accelerators": {"H100": 0}}})
+    assert status == 400 and "SSH node pool lab.accelerators.H100: expected a whole number" in detail
+    assert call("GET", "/api/v1/ssh/pools") == (200, "[]")

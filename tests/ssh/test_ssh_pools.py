@@ -127,7 +127,7 @@ def leases(sky) -> dict:
     from skyhop.state.store import StateStore
 
     with StateStore(f"sqlite:///{sky.skyhop_home / 'state.db'}") as store, store._read() as session:
-        return {"hosts": dict(session.execute(select(HostLease.host, HostLease.cluster)).tuples().all())}
+        return {"hosts": dict(session.execute(select(HostLease.host, HostLease.cluster)).all())}
 
 
 def test_two_node_gang_on_the_pool_that_fits(pools_sky, ssh_hosts, tmp_path):

@@ -8,11 +8,18 @@ config.yaml are read-only here (they are edited in that file).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from skyhop.errors import SkyhopError
+from skyhop.errors import ConfigError, SkyhopError
 from skyhop.providers.ssh import leases
-from skyhop.providers.ssh.pools import PROVIDER, Pool, configured_pools, declared_pools, parse_pools
+from skyhop.providers.ssh.pools import (
+    PROVIDER,
+    Pool,
+    configured_pools,
+    declared_pools,
+    parse_pools,
+)
 
 Spec = dict[str, Any]
 
@@ -21,7 +28,7 @@ def _address(host: Any) -> str:
     return host if isinstance(host, str) else str(host.get("ip"))
 
 
-def _edit(pool: str, change) -> Spec | None:  # change: (Spec | None) -> Spec | None
+def _edit(pool: str, change: Callable[[Spec | None], Spec | None]) -> Spec | None:
     from skyhop.state.pools import HostPools
 
     if pool in declared_pools():
@@ -30,7 +37,11 @@ def _edit(pool: str, change) -> Spec | None:  # change: (Spec | None) -> Spec | 
 
 
 def _parsed(pool: str, spec: Spec) -> Pool:
-    return parse_pools({pool: spec})[pool]  # ConfigError naming the field if invalid
+    """The pool as a launch would read it; a ConfigError names the field (not config.yaml: it is not there)."""
+    try:
+        return parse_pools({pool: spec})[pool]
+    except ConfigError as error:
+        raise ConfigError(str(error).replace("config.yaml: ssh_node_pools.", "SSH node pool ", 1)) from None
 
 
 def add_hosts(pool: str, hosts: list[str], settings: Mapping[str, Any]) -> list[str]:

@@ -8,7 +8,7 @@ Bodies are typed: a malformed one is a 422 that names the field.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,10 +54,10 @@ def add_hosts(pool: str, body: AddHosts) -> dict[str, Any]:
 
 
 @router.delete("/pools/{pool}")
-def remove_hosts(pool: str, host: list[str] = Query(default_factory=list, max_length=1000)) -> dict[str, Any]:
+def remove_hosts(pool: str, host: Annotated[list[str] | None, Query(max_length=1000)] = None) -> dict[str, Any]:
     from skyhop.providers.ssh.pool_config import remove
 
-    return {"pool": pool, "removed": remove(pool, host)}
+    return {"pool": pool, "removed": remove(pool, host or [])}
 
 
 @router.get("/reach")
