@@ -49,19 +49,69 @@ def test_add_ls_check_and_rm(sky, ssh_hosts):
 
 def test_bad_pool_edits_are_refused_and_change_nothing(sky):
     sky("ssh", "add", "lab", "10.9.9.9", check=True)
-    before = (sky.skyhop_home / "config.yaml").read_text()
+    before = sky.json("ssh", "ls")
     for args, expected in [
         (("--accelerators", "H100:x"), "--accelerators: expected NAME:COUNT"),
         (("--accelerators", "H100:inf"), "--accelerators: expected NAME:COUNT"),
         (("--host-key-policy", "maybe"), "Invalid value for '--host-key-policy'"),
         (("--port", "70000"), "Invalid value for '--port'"),
+        (("--identity-file", ""), "settings.identity_file"),  # the server's typed body names the field
     ]:
         result = sky("ssh", "add", "lab", "10.9.9.8", *args)
         assert result.code != 0 and expected in result.err, result.err
-    assert (sky.skyhop_home / "config.yaml").read_text() == before
+    assert sky.json("ssh", "ls") == before
     missing = sky("ssh", "rm", "nope", "-y")
     assert missing.code != 0 and "No SSH node pool named 'nope'" in missing.err
-    assert oct((sky.skyhop_home / "config.yaml").stat().st_mode & 0o777) == "0o600"
-    (sky.skyhop_home / "config.yaml").write_text("ssh_node_pools:\n  lab:\n    accelerators: {H100: .inf}\n    hosts: [10.9.9.9]\n")
+    assert not (sky.skyhop_home / "config.yaml").exists(), "pools go to the state store, not config.yaml"
+
+
+def test_pools_in_config_yaml_keep_working_and_are_read_only_to_ssh_commands(sky):
+    sky.skyhop_home.mkdir(parents=True, exist_ok=True)
+    (sky.skyhop_home / "config.yaml").write_text("ssh_node_pools:\n  hand:\n    price: 2\n    hosts: [10.9.9.7]\n")
+    sky("ssh", "add", "lab", "10.9.9.9", check=True)
+    assert {(r["pool"], r["host"]) for r in sky.json("ssh", "ls")} == {("hand", "10.9.9.7:22"), ("lab", "10.9.9.9:22")}
+    for args in (("add", "hand", "10.9.9.6"), ("rm", "hand", "-y")):
+        refused = sky("ssh", *args)
+        assert refused.code != 0 and "defined in config.yaml" in refused.err, refused.err
+    (sky.skyhop_home / "config.yaml").write_text("ssh_node_pools:\n  lab:\n    hosts: [10.9.9.5]\n")
+    clash = sky("ssh", "ls")
+    assert clash.code != 0 and "defined both in config.yaml" in clash.err
+    (sky.skyhop_home / "config.yaml").write_text("ssh_node_pools:\n  hand:\n    accelerators: {H100: .inf}\n    hosts: [10.9.9.9]\n")
     broken = sky("optimize", "--infra", "ssh")
-    assert broken.code != 0 and "ssh_node_pools.lab.accelerators.H100: expected a whole number" in broken.err
+    assert broken.code != 0 and "ssh_node_pools.hand.accelerators.H100: expected a whole number" in broken.err
+
+
+def test_the_pool_api_answers_malformed_requests_with_4xx_naming_the_field(sky):
+    import json
+    import urllib.error
+    import urllib.request
+
+    sky("api", "start", check=True)
+    info = json.loads((sky.skyhop_home / "api" / "server.json").read_text())
+
+    def call(method: str, path: str, body=None) -> tuple[int, str]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Authorization": f"Bearer {info['token']}", "Content-Type": "application/json"}
+        request = urllib.request.Request(info["url"] + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    for body, field in [
+        ([], "body"),
+        ({"hosts": "10.0.0.1"}, "hosts"),
+        ({"hosts": []}, "hosts"),
+        ({"hosts": ["10.0.0.1"], "settings": {"port": 70000}}, "port"),
+        ({"hosts": ["10.0.0.1"], "settings": {"price": "abc"}}, "price"),
+        ({"hosts": ["10.0.0.1"], "settings": {"accelerators": {"H100": "x"}}}, "accelerators"),
+        ({"hosts": ["10.0.0.1"], "settings": {"password": "x"}}, "password"),
+    ]:
+        status, detail = call("POST", "/api/v1/ssh/pools/lab/hosts", body)
+        assert 400 <= status < 500 and field in detail, (body, status, detail)
+    status, detail = call("DELETE", "/api/v1/ssh/pools/nope")
+    assert status == 400 and "No SSH node pool named 'nope'" in detail
+    status, detail = call("POST", "/api/v1/ssh/pools/lab/hosts", {"hosts": ["10.0.0.1"], "settings": {"accelerators": {"H100": 0}}})
+    assert status == 400 and "SSH node pool lab.accelerators.H100: expected a whole number" in detail
+    assert call("GET", "/api/v1/ssh/pools") == (200, "[]")

@@ -120,7 +120,14 @@ def assert_clean(host) -> None:
 
 
 def leases(sky) -> dict:
-    return json.loads((sky.skyhop_home / "ssh" / "leases.json").read_text())
+    """The host leases as the server's state store holds them."""
+    from sqlalchemy import select
+
+    from skyhop.state.models import HostLease
+    from skyhop.state.store import StateStore
+
+    with StateStore(f"sqlite:///{sky.skyhop_home / 'state.db'}") as store, store._read() as session:
+        return {"hosts": dict(session.execute(select(HostLease.host, HostLease.cluster)).all())}
 
 
 def test_two_node_gang_on_the_pool_that_fits(pools_sky, ssh_hosts, tmp_path):

@@ -1,19 +1,25 @@
-"""Fixtures for the state store tests: a real SQLite file per test."""
+"""Fixtures for the state store tests: each runs on a real SQLite file AND on a
+fresh database of a real PostgreSQL server (tests/postgres_db.py; skipped with
+the reason where no server runs)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import postgres_db
 import pytest
 
 from skyhop.state.records import ClusterRecord
 from skyhop.state.store import StateStore
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        yield from postgres_db.fresh_database()
 
 
 @pytest.fixture

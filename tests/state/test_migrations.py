@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ def test_migrations_produce_exactly_the_models(db_url):
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
             tables = set(Base.metadata.tables)
-            assert tables == {"clusters", "cluster_events", "jobs", "requests"}
+            assert tables == {"clusters", "cluster_events", "jobs", "requests", "host_leases", "lease_holders", "host_pools"}
     finally:
         engine.dispose()
 
@@ -98,13 +97,33 @@ def test_importing_the_package_stays_light(isolated_home):
     assert result.stdout.strip() == "[]"
 
 
-def test_a_newer_schema_is_refused_clearly(tmp_path):
-    path = tmp_path / "state.db"
-    StateStore(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as connection:
-        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+def test_a_newer_schema_is_refused_clearly(db_url):
+    StateStore(db_url).close()
+    engine = db.create_engine(db_url)
+    try:
+        with db.writer(engine).begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    finally:
+        engine.dispose()
     with pytest.raises(SchemaError, match="'9999'.*newer skyhop"):
-        StateStore(f"sqlite:///{path}")
+        StateStore(db_url)
+
+
+def test_every_revision_downgrades_and_upgrades_again(db_url):
+    """Each script's downgrade undoes its upgrade on this backend (run for real, not rendered)."""
+    engine = db.create_engine(db_url)
+    try:
+        db.upgrade(engine)
+        for revision in reversed(REVISIONS[:-1]):
+            with db.migration_connection(engine) as connection:
+                from alembic import command
+
+                command.downgrade(db.alembic_config(connection), revision)
+            assert db.current_revision(engine) == revision
+        db.upgrade(engine)
+        assert db.current_revision(engine) == HEAD
+    finally:
+        engine.dispose()
 
 
 def test_a_file_that_is_not_a_database_is_a_state_error(tmp_path):
@@ -145,3 +164,12 @@ def test_migrations_are_shipped_as_package_files():
     root = Path(migrations.__file__).parent
     for name in ("__init__.py", "env.py", "script.py.mako", "versions/__init__.py", "versions/0001_initial.py"):
         assert (root / name).is_file(), name
+
+
+def test_a_missing_database_driver_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the `postgres` extra were not installed
+    with pytest.raises(StateError, match=r"driver 'psycopg'.*skyhop\[postgres\]") as error:
+        StateStore("postgresql+psycopg://u:secret@localhost/db")
+    assert "secret" not in str(error.value)
+    with pytest.raises(StateError, match=r"driver 'nosuchdriver'"):
+        StateStore("postgresql+nosuchdriver://u:secret@localhost/db")

@@ -1,6 +1,7 @@
 """Several processes on one database, and processes killed mid-way.
 
-The children are real interpreters (workers.py) on a real SQLite file; they
+The children are real interpreters (workers.py) on a real SQLite file or a
+real PostgreSQL database (the `db_url` fixture runs each test on both); they
 open their store, say "ready", and start together when told on stdin.
 """
 
@@ -45,12 +46,14 @@ def go(*children: subprocess.Popen[str]) -> None:
         child.stdin.flush()
 
 
-def assert_consistent(path: Path) -> None:
-    """SQLite's own checks, plus the store's invariants between tables."""
-    with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
-    with StateStore(f"sqlite:///{path}") as store:
+def assert_consistent(url: str) -> None:
+    """SQLite's own checks (PostgreSQL enforces its constraints on every write),
+    plus the store's invariants between tables."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            assert connection.execute("PRAGMA foreign_key_check").fetchall() == []
+    with StateStore(url) as store:
         live = {c.name: c for c in store.list_clusters()}
         names = live.keys() | {e.cluster for e in store.list_events()}
         for name in names:
@@ -67,9 +70,8 @@ def assert_consistent(path: Path) -> None:
         store.cost_report()
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path, isolated_home):
-    path = tmp_path / "state.db"
-    url = f"sqlite:///{path}"
+def test_two_processes_writing_at_once_lose_nothing(db_url, isolated_home):
+    url = db_url
     with StateStore(url) as store:
         store.add_cluster(cluster("shared"))
     children = [spawn(isolated_home, url, "concurrent", tag, 50) for tag in ("a", "b")]
@@ -85,12 +87,11 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path, isolated_home):
         assert len(store.list_requests(limit=1000)) == 100
         assert sorted(j.job_id for j in store.list_jobs("shared")) == list(range(50)) + list(range(1000, 1050))
         assert store.list_events("shared")[0].event == "LAUNCH"
-    assert_consistent(path)
+    assert_consistent(url)
 
 
-def test_a_process_killed_while_writing_leaves_a_consistent_database(tmp_path, isolated_home):
-    path = tmp_path / "state.db"
-    url = f"sqlite:///{path}"
+def test_a_process_killed_while_writing_leaves_a_consistent_database(db_url, isolated_home):
+    url = db_url
     StateStore(url).close()
     child = spawn(isolated_home, url, "crash", "k")
     wait_ready(child)
@@ -100,7 +101,7 @@ def test_a_process_killed_while_writing_leaves_a_consistent_database(tmp_path, i
     child.send_signal(signal.SIGKILL)
     child.communicate(timeout=60)
     assert child.returncode == -signal.SIGKILL
-    assert_consistent(path)
+    assert_consistent(url)
     with StateStore(url) as store:
         for record in store.list_clusters():
             assert len(store.list_jobs(record.name)) in (0, 20), "upsert_jobs is all or nothing"
@@ -108,16 +109,15 @@ def test_a_process_killed_while_writing_leaves_a_consistent_database(tmp_path, i
         assert store.get_cluster("after") is not None
 
 
-def test_a_process_killed_inside_a_transaction_leaves_nothing_of_it(tmp_path, isolated_home):
-    path = tmp_path / "state.db"
-    url = f"sqlite:///{path}"
+def test_a_process_killed_inside_a_transaction_leaves_nothing_of_it(db_url, isolated_home):
+    url = db_url
     StateStore(url).close()
     child = spawn(isolated_home, url, "die", "d")
     wait_ready(child)
     go(child)
     child.communicate(timeout=60)
     assert child.returncode == -signal.SIGKILL
-    assert_consistent(path)
+    assert_consistent(url)
     with StateStore(url) as store:
         assert [c.name for c in store.list_clusters()] == ["committed"]
         assert store.get_cluster("committed").status == "INIT"
@@ -125,9 +125,8 @@ def test_a_process_killed_inside_a_transaction_leaves_nothing_of_it(tmp_path, is
         store.set_cluster_status("committed", "UP")
 
 
-def test_a_process_killed_while_migrating_leaves_a_fresh_database(tmp_path, isolated_home):
-    path = tmp_path / "state.db"
-    url = f"sqlite:///{path}"
+def test_a_process_killed_while_migrating_leaves_a_fresh_database(db_url, isolated_home):
+    url = db_url
     child = spawn(isolated_home, url, "migration")
     out, err = child.communicate(timeout=120)
     assert child.returncode == -signal.SIGKILL, err
@@ -142,9 +141,9 @@ def test_a_process_killed_while_migrating_leaves_a_fresh_database(tmp_path, isol
         assert db.current_revision(store._engine) == HEAD
 
 
-def test_two_processes_creating_the_database_at_once(tmp_path, isolated_home):
+def test_two_processes_creating_the_database_at_once(db_url, isolated_home):
     """Both find no schema; the migration lock makes the second one wait and find it done."""
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+    url = db_url
     children = [spawn(isolated_home, url, "concurrent", tag, 0) for tag in ("a", "b")]
     for child in children:
         wait_ready(child)
@@ -152,7 +151,7 @@ def test_two_processes_creating_the_database_at_once(tmp_path, isolated_home):
     for child in children:
         _, err = child.communicate(timeout=120)
         assert child.returncode == 0, err
-    assert_consistent(tmp_path / "state.db")
+    assert_consistent(url)
 
 
 def _child_writes(store: StateStore) -> None:

@@ -48,7 +48,7 @@ def crash_loop(store: StateStore, tag: str, n: int) -> None:
 
 
 def die_in_transaction(store: StateStore, tag: str, n: int) -> None:
-    """Write inside a transaction, flush it to SQLite, then SIGKILL before commit."""
+    """Write inside a transaction, flush it to the database, then SIGKILL before commit."""
     store.add_cluster(ClusterRecord(name="committed", provider="local", region="local"))
     print("committed", flush=True)
     with store._write() as session:  # the store's own transaction helper
@@ -77,6 +77,15 @@ def die_in_migration(url: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def race_for_hosts(store: StateStore, tag: str, n: int) -> None:
+    """n rounds of claiming the single host h<i> for cluster <tag>; prints who got it."""
+    from skyhop.state.leases import HostLeases
+
+    leases = HostLeases(store)
+    for i in range(n):
+        print(i, leases.acquire(tag, [f"h{i}"], 1) is not None, flush=True)
+
+
 def main() -> None:
     url, mode, tag = sys.argv[1:4]
     n = int(sys.argv[4]) if len(sys.argv) > 4 else 0
@@ -86,7 +95,7 @@ def main() -> None:
     store = StateStore(url)
     print("ready", flush=True)
     sys.stdin.readline()
-    {"concurrent": concurrent_writes, "crash": crash_loop, "die": die_in_transaction}[mode](store, tag, n)
+    {"concurrent": concurrent_writes, "crash": crash_loop, "die": die_in_transaction, "race": race_for_hosts}[mode](store, tag, n)
 
 
 if __name__ == "__main__":

@@ -46,8 +46,8 @@ def check(output: str) -> None:
 
 
 def _pool_hosts():
-    """Every pool host, reached over SSH now (in parallel; a dead host costs the connect timeout)."""
-    from skyhop.providers.ssh.pools import configured_pools
-    from skyhop.providers.ssh.reach import reach
+    """Every pool host, reached over SSH by the API server now (in parallel; a dead host costs the connect timeout)."""
+    from skyhop.client import pools
+    from skyhop.providers.ssh.reach import HostReach
 
-    return reach(list(configured_pools().values()))
+    return [HostReach(**row) for row in pools.reach()]

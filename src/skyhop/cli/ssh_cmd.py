@@ -1,4 +1,4 @@
-"""`skyhop ssh add|ls|rm`: the SSH node pools in config.yaml."""
+"""`skyhop ssh add|ls|rm`: SSH node pools, kept by the API server in its state store."""
 
 from __future__ import annotations
 
@@ -20,9 +20,11 @@ Examples:
 def ssh() -> None:
     """Manage SSH node pools: machines you already have, by name.
 
-    Pools live in SKYHOP_HOME/config.yaml under `ssh_node_pools`; a cluster
-    takes whole hosts of one pool (`--infra ssh/POOL`, or `--infra ssh` for
-    the cheapest pool with enough free hosts).
+    Pools added here live in the API server's state store (pools written by
+    hand under `ssh_node_pools` in the server's config.yaml work too, and are
+    edited there); a cluster takes whole hosts of one pool (`--infra ssh/POOL`,
+    or `--infra ssh` for the cheapest pool with enough free hosts). Key files
+    are paths on the API server's machine.
     """
 
 
@@ -39,11 +41,6 @@ def _parse_accelerators(value: str | None) -> dict[str, float] | None:
     if accelerator is None or not float(accelerator.count).is_integer():
         raise SkyhopError(f"--accelerators: expected NAME:COUNT with a whole count, like H100:8; got {value!r}.")
     return {accelerator.name: int(accelerator.count)}
-
-
-def _note_comments(dropped: bool) -> None:
-    if dropped:
-        click.echo("Note: config.yaml was rewritten; the comments it had are not kept.", err=True)
 
 
 @ssh.command(epilog="""\b
@@ -67,17 +64,12 @@ def add(pool: str, hosts: tuple[str, ...], accelerators: str | None, **settings:
     """Add hosts to a pool, creating the pool if needed.
 
     Options given here apply to the whole pool; per-host ports, users and
-    base directories can be set in config.yaml.
+    base directories can be set in a pool written in config.yaml.
     """
-    from skyhop.providers.ssh import leases
-    from skyhop.providers.ssh.pool_config import add_hosts
-    from skyhop.providers.ssh.pools import configured_pools
+    from skyhop.client import pools
 
     settings["accelerators"] = _parse_accelerators(accelerators)
-    current = configured_pools().get(pool)
-    leased = leases.holders([h.key for h in current.hosts]) if current else {}
-    added, dropped = add_hosts(pool, list(hosts), settings, leased)
-    _note_comments(dropped)
+    added = pools.add_hosts(pool, list(hosts), settings)
     skipped = [h for h in hosts if h not in added]
     click.echo(f"Pool '{pool}': added {', '.join(added) or 'no new host'}" + (f" ({', '.join(skipped)} already there)" if skipped else "") + ".")
     click.echo(f"Check it: skyhop ssh ls --check; use it: skyhop launch --infra ssh/{pool} ...")
@@ -93,25 +85,9 @@ Examples:
 @OUTPUT_OPTION
 def ls(probe: bool, output: str) -> None:
     """List pools, their hosts, and which cluster holds each host."""
-    from skyhop.providers.ssh import leases
-    from skyhop.providers.ssh.pools import configured_pools
+    from skyhop.client import pools
 
-    pools = configured_pools()
-    held = leases.holders([h.key for p in pools.values() for h in p.hosts])
-    reached = {}
-    if probe:
-        from skyhop.providers.ssh.reach import reach
-
-        reached = {(r.pool, r.host): r for r in reach(list(pools.values()))}
-    rows = []
-    for pool in pools.values():
-        for host in pool.hosts:
-            r = reached.get((pool.name, host.target.describe()))
-            rows.append({
-                "pool": pool.name, "host": host.target.describe(), "price": pool.price,
-                "accelerators": dict(pool.accelerators), "cluster": held.get(host.key),
-                "reachable": None if r is None else r.reachable, "detail": None if r is None else r.detail,
-            })
+    rows = pools.list_pools(check=probe)
     if output == "json":
         emit_json(rows)
         return
@@ -136,17 +112,11 @@ Examples:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 def rm(pool: str, hosts: tuple[str, ...], yes: bool) -> None:
     """Remove hosts from a pool, or the whole pool; hosts a cluster holds are refused."""
-    from skyhop.providers.ssh import leases
-    from skyhop.providers.ssh.pool_config import remove
-    from skyhop.providers.ssh.pools import configured_pools
+    from skyhop.client import pools
 
-    found = configured_pools().get(pool)
-    if found is None:
-        raise SkyhopError(f"No SSH node pool named '{pool}' (pools: {', '.join(configured_pools()) or 'none'}).")
-    if not hosts and not yes and not click.confirm(f"Remove the whole pool '{pool}' ({len(found.hosts)} hosts)?", default=False, err=True):
-        raise SystemExit(1)
-    by_key = leases.holders([h.key for h in found.hosts])
-    leased = {h.target.host: by_key[h.key] for h in found.hosts if h.key in by_key}
-    removed, dropped = remove(pool, list(hosts), leased)
-    _note_comments(dropped)
+    if not hosts and not yes:
+        count = sum(1 for row in pools.list_pools() if row["pool"] == pool)
+        if count and not click.confirm(f"Remove the whole pool '{pool}' ({count} hosts)?", default=False, err=True):
+            raise SystemExit(1)
+    removed = pools.remove_hosts(pool, list(hosts))
     click.echo(f"Pool '{pool}': removed {', '.join(removed)}.")

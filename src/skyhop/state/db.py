@@ -17,8 +17,10 @@ then writes fails with "database is locked" at once, without waiting, when
 another process wrote in between; taking the lock first makes read-modify-write
 operations serial and lets `busy_timeout` do its job. Reads use plain BEGIN.
 
-PostgreSQL (team servers) needs none of this: row locks (`FOR UPDATE` in the
-store) serialise writers. Only the migration takes an advisory lock there.
+PostgreSQL (team servers, `SKYHOP_DB_URL=postgresql+psycopg://...`, driver in
+the `postgres` extra) needs none of this and has no BEGIN IMMEDIATE: row locks
+(`FOR UPDATE` in the store) serialise writers, the migration takes an advisory
+lock. The state tests run on both backends (tests/state/conftest.py).
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 
 from skyhop import paths
-from skyhop.state.errors import SchemaError
+from skyhop.state.errors import SchemaError, StateError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -66,15 +68,25 @@ def display_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def create_engine(url: str) -> Engine:
-    """An engine for `url`, configured for safe concurrent use (see module doc)."""
+def create_engine(url: str, **options: Any) -> Engine:
+    """An engine for `url`, configured for safe concurrent use (see module doc).
+
+    `options` go to `sqlalchemy.create_engine` (e.g. `poolclass`).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        engine = sqlalchemy.create_engine(parsed, pool_pre_ping=True)
+        try:
+            engine = sqlalchemy.create_engine(parsed, pool_pre_ping=True, **options)
+        except (ImportError, NoSuchModuleError) as error:  # the driver is an optional extra
+            raise StateError(
+                f"The state database {display_url(url)} needs the Python driver {parsed.get_driver_name()!r}, "
+                "which is not installed; for PostgreSQL install skyhop's `postgres` extra "
+                "(pip install 'skyhop[postgres]') and use a postgresql+psycopg:// URL."
+            ) from error
     else:
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sqlalchemy.create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_S})
+        engine = sqlalchemy.create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_S}, **options)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
     # A forked child must not use the parent's pooled connections (two

@@ -126,3 +126,48 @@ class Request(Base):
     finished_at: Mapped[float | None] = mapped_column(TIME)
     server_pid: Mapped[int | None] = mapped_column(Integer)
     log_path: Mapped[str] = mapped_column(Text)
+
+
+class HostLease(Base):
+    """Which cluster holds a host of an existing-machines pool (one row per held host).
+
+    `host` is the provider's key for the machine (e.g. user@address:port). A
+    free host has no row: claiming one is an INSERT, so two claims of the
+    same host conflict on the primary key on every backend.
+    """
+
+    __tablename__ = "host_leases"
+    __table_args__ = (Index("ix_host_leases_cluster", "cluster"),)
+
+    host: Mapped[str] = mapped_column(String(512), primary_key=True)
+    cluster: Mapped[str] = mapped_column(NAME)
+    preempted: Mapped[bool]
+    leased_at: Mapped[float] = mapped_column(TIME)
+
+
+class LeaseHolder(Base):
+    """What a provider remembers about a cluster holding leased hosts (opaque JSON to the store).
+
+    Written before the hosts are touched, so a launch cut short by a crash
+    can still be found and undone; deleted when the cluster's hosts are released.
+    """
+
+    __tablename__ = "lease_holders"
+
+    cluster: Mapped[str] = mapped_column(NAME, primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class HostPool(Base):
+    """A named pool of existing machines managed through the API (`skyhop ssh add|rm`).
+
+    `spec` is the pool as its provider validates it (the same shape as a pool
+    in config.yaml); `provider` says whose pool it is.
+    """
+
+    __tablename__ = "host_pools"
+
+    provider: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[float] = mapped_column(TIME)

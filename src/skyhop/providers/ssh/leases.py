@@ -1,115 +1,124 @@
-"""Which pool host belongs to which cluster: a small JSON file under a file lock.
+"""Which pool host belongs to which cluster: leases in the state store.
 
 Hosts are finite: a cluster takes whole hosts and gives them back on stop
-and down. The lock makes two launches racing for the last host safe.
+and down. The leases live in the state store (`skyhop.state.leases`), so every
+API server process on one database sees the same ones and two launches
+racing for the last host cannot both win.
 
-The file also remembers each cluster's head (so a launch short of hosts can
-check whether a holder stopped itself by autostop while no client was
-running) and which hosts `skyhop chaos preempt` made disappear.
+Per cluster the store also keeps the cluster's head (so a launch short of
+hosts can check whether a holder stopped itself by autostop while no client
+was running) and its key comment, written before a launch touches any host,
+so a launch cut short by a crash (no handle stored yet) can still be found
+and cleaned up from here. `skyhop chaos preempt` marks hosts preempted.
 
-    {"hosts": {HOST: CLUSTER}, "heads": {CLUSTER: {"target": {...}, "base": DIR}},
-     "preempted": {HOST: CLUSTER}, "keys": {CLUSTER: KEY_COMMENT}}
-
-`keys` is written before a launch touches any host, so a launch cut short by a
-crash (no handle stored yet) can still be found and cleaned up from here.
+Older versions kept all this in SKYHOP_HOME/ssh/leases.json under a file
+lock; that file is imported once, on first use, and renamed `.imported`.
 """
 
 from __future__ import annotations
 
-import fcntl
+import functools
 import json
-import os
-from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from skyhop import paths
 
-SECTIONS = ("hosts", "heads", "preempted", "keys")
+if TYPE_CHECKING:
+    from skyhop.state.leases import HostLeases
+    from skyhop.state.store import StateStore
+
+log = logging.getLogger(__name__)
 
 
-def _file():
-    return paths.private_dir(paths.home() / "ssh") / "leases.json"
+def state_store() -> StateStore:
+    """The state store of this process (`SKYHOP_DB_URL` or SKYHOP_HOME's), opened once per URL."""
+    from skyhop.state import db
+
+    return _store_of(db.default_url())
 
 
-@contextmanager
-def _locked(*, write: bool = True) -> Iterator[dict[str, dict[str, Any]]]:
-    """The file's contents under its lock; written back (atomically) unless `write` is False."""
-    path = _file()
-    with open(path.with_suffix(".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
-        try:
-            data = json.loads(path.read_text()) if path.exists() else {}
-        except ValueError:
-            data = {}
-        for section in SECTIONS:
-            data.setdefault(section, {})
-        yield data
-        if write:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            os.replace(tmp, path)
+@functools.cache
+def _store_of(url: str) -> StateStore:
+    from skyhop.state.store import StateStore
+
+    return StateStore(url)
+
+
+def _store() -> HostLeases:
+    return _leases_of(state_store())
+
+
+@functools.cache
+def _leases_of(store: StateStore) -> HostLeases:
+    from skyhop.state.leases import HostLeases
+
+    leases = HostLeases(store)
+    _import_legacy_file(leases)
+    return leases
+
+
+def _import_legacy_file(leases: HostLeases) -> None:
+    path = paths.home() / "ssh" / "leases.json"
+    if not path.is_file():
+        return
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        data = {}
+    clusters: dict[str, list[str]] = {}
+    for host, cluster in (data.get("hosts") or {}).items():
+        clusters.setdefault(cluster, []).append(host)
+    for cluster, hosts in clusters.items():
+        leases.acquire(cluster, hosts, len(hosts))
+    for host, cluster in (data.get("preempted") or {}).items():
+        leases.mark_preempted(cluster, host)
+    for cluster, head in (data.get("heads") or {}).items():
+        leases.update_holder_data(cluster, {"head": head})
+    for cluster, comment in (data.get("keys") or {}).items():
+        leases.update_holder_data(cluster, {"key": comment})
+    path.rename(path.with_name("leases.json.imported"))
+    log.info("imported %d SSH host lease(s) from %s into the state store", sum(map(len, clusters.values())), path)
 
 
 def acquire(cluster: str, candidates: Sequence[str], count: int, prefer: Sequence[str] = ()) -> list[str] | None:
     """Lease `count` free hosts (preferring `prefer`, e.g. the ones held before a stop); None if too few."""
-    with _locked() as data:
-        leases = data["hosts"]
-        mine = [h for h in candidates if leases.get(h) == cluster]
-        free = [h for h in candidates if h not in leases]
-        ordered = mine + [h for h in prefer if h in free] + [h for h in free if h not in prefer]
-        if len(ordered) < count:
-            return None
-        chosen = ordered[:count]
-        for host in chosen:
-            leases[host] = cluster
-        return chosen
+    return _store().acquire(cluster, candidates, count, prefer)
 
 
 def release(cluster: str) -> None:
     """Give back the cluster's hosts (a preempted host becomes reachable again)."""
-    with _locked() as data:
-        for section in ("hosts", "preempted"):
-            for host in [h for h, owner in data[section].items() if owner == cluster]:
-                del data[section][host]
-        data["heads"].pop(cluster, None)
-        data["keys"].pop(cluster, None)
+    _store().release(cluster)
 
 
 def held_by(cluster: str) -> list[str]:
-    with _locked(write=False) as data:
-        return [h for h, owner in data["hosts"].items() if owner == cluster]
+    return _store().held_by(cluster)
 
 
 def note_key(cluster: str, comment: str) -> None:
-    with _locked() as data:
-        data["keys"][cluster] = comment
+    _store().update_holder_data(cluster, {"key": comment})
 
 
 def key_of(cluster: str) -> str | None:
-    with _locked(write=False) as data:
-        return data["keys"].get(cluster)
+    return (_store().holder_data(cluster) or {}).get("key")
 
 
 def holders(candidates: Sequence[str]) -> dict[str, str]:
-    with _locked(write=False) as data:
-        return {h: data["hosts"][h] for h in candidates if h in data["hosts"]}
+    return _store().holders(candidates)
 
 
 def note_head(cluster: str, target: Mapping[str, Any], base: str) -> None:
-    with _locked() as data:
-        data["heads"][cluster] = {"target": dict(target), "base": base}
+    _store().update_holder_data(cluster, {"head": {"target": dict(target), "base": base}})
 
 
 def head_of(cluster: str) -> dict[str, Any] | None:
-    with _locked(write=False) as data:
-        return data["heads"].get(cluster)
+    return (_store().holder_data(cluster) or {}).get("head")
 
 
 def mark_preempted(cluster: str, host: str) -> None:
-    with _locked() as data:
-        data["preempted"][host] = cluster
+    _store().mark_preempted(cluster, host)
 
 
 def is_preempted(host: str) -> bool:
-    with _locked(write=False) as data:
-        return host in data["preempted"]
+    return _store().is_preempted(host)

@@ -1,4 +1,10 @@
-"""SSH node pools from `config.yaml`: named groups of machines the user already has.
+"""SSH node pools: named groups of machines the user already has.
+
+Pools come from two places: the ones added with `skyhop ssh add` live in the
+state store (through the API server, so they work with a remote or shared
+server), and the ones written by hand in the server's `config.yaml` under
+`ssh_node_pools` keep working as before (read-only to `skyhop ssh`). A name
+defined in both is an error. Both have this shape:
 
     ssh_node_pools:
       a:                          # infra: ssh/a
@@ -14,7 +20,7 @@
           - {ip: 10.0.0.6, port: 2222, user: root, base_dir: /data/skyhop, jump: bastion}
 
 A cluster takes whole hosts; which host belongs to which cluster is kept in
-`SKYHOP_HOME/ssh/leases.json` (see leases.py).
+the state store (see leases.py).
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from typing import Any, Mapping
 from skyhop.errors import ConfigError
 from skyhop.spec.accelerators import canonical_accelerator
 from skyhop.providers.ssh.runner import HOST_KEY_POLICIES, SSHTarget
+
+#: The provider name under which the state store keeps these pools.
+PROVIDER = "ssh"
 
 _POOL_KEYS = {"price", "user", "identity_file", "host_key_policy", "cpus", "memory_gib", "accelerators", "hosts", "port", "jump"}
 _HOST_KEYS = {"ip", "port", "user", "identity_file", "base_dir", "jump"}
@@ -122,7 +131,29 @@ def _parse_host(path: str, raw: Any, defaults: dict[str, Any], policy: str) -> P
     return PoolHost(target, values.get("base_dir"))
 
 
-def configured_pools() -> dict[str, Pool]:
+def declared_pools() -> dict[str, Pool]:
+    """The pools written by hand in config.yaml."""
     from skyhop.config import load_config
 
     return parse_pools(load_config().get("ssh_node_pools"))
+
+
+def managed_specs() -> dict[str, dict[str, Any]]:
+    """The specs of the pools added with `skyhop ssh add`, from the state store."""
+    from skyhop.providers.ssh.leases import state_store
+    from skyhop.state.pools import HostPools
+
+    return HostPools(state_store()).specs(PROVIDER)
+
+
+def configured_pools() -> dict[str, Pool]:
+    """Every pool: config.yaml's and the state store's."""
+    declared = declared_pools()
+    managed = parse_pools(managed_specs())
+    both = sorted(declared.keys() & managed.keys())
+    if both:
+        raise ConfigError(
+            f"SSH node pool(s) {', '.join(both)} are defined both in config.yaml (ssh_node_pools) and with "
+            "`skyhop ssh add`; remove one: delete it from config.yaml, or `skyhop ssh rm POOL -y`."
+        )
+    return {**declared, **managed}
