@@ -21,7 +21,7 @@ from skyhop.spec.task import Task
 
 
 def node_path(node: NodeInfo, dest: str) -> str:
-    home = str(node.extra.get("home") or "~")
+    home = node.home or "~"
     if dest == "~":
         return home
     if dest.startswith("~/"):
