@@ -118,3 +118,43 @@ def test_when_every_offer_fails_the_error_and_json_list_every_attempt(isolated_h
         assert json.loads(_run(isolated_home, plugin_site, "status", "-o", "json").stdout) == []
     finally:
         _run(isolated_home, plugin_site, "api", "stop")
+
+
+@pytest.fixture
+def plugins_in_process(plugin_site, monkeypatch):
+    """The installed plugins, visible to this process's registry (as in a server started with them)."""
+    from skyhop.providers import registry
+
+    monkeypatch.syspath_prepend(str(plugin_site))
+    for cached in (registry.plugin_factories, registry.get):
+        cached.cache_clear()
+    yield
+    for cached in (registry.plugin_factories, registry.get):
+        cached.cache_clear()
+
+
+def test_a_resumed_launch_starts_from_the_blocked_set_in_its_request_log(isolated_home, plugins_in_process, tmp_path):
+    """The attempts are events in the request's log: a request run again on that log does not retry what failed."""
+    from skyhop.execution import launch, lifecycle
+    from skyhop.execution.progress import Progress
+    from skyhop.spec.task import Task
+    from skyhop.state.store import StateStore
+
+    _script(isolated_home, {})  # nothing fails now: only the log can keep the launch off FI
+    log = tmp_path / "request.log"
+    earlier = Progress(log)
+    for zone in ("FIN-02", "eu-north1"):
+        blocked = {"cloud": "primeintellect", "region": "FI", "zone": zone, "instance_type": None}
+        earlier.attempt({"infra": f"primeintellect/FI/{zone}", "resources": "1x h (H100:8)", "cluster_hourly_price": 16.0, "outcome": "failed", "reason": "full", "blocked": blocked})
+    earlier.close()
+    task = Task.from_dict({"resources": {"accelerators": "H100:8", "any_of": [{"infra": "primeintellect/FI"}, {"infra": "lambda/us-east-1"}]}, "run": "true"})
+    with StateStore() as store:
+        progress = Progress(log)
+        try:
+            info, plan = launch._provision(task, "resumed", progress, store)
+            assert (info.provider, info.region) == ("lambda", "us-east-1")
+            assert _calls(isolated_home) == ["lambda/us-east-1 launched"]
+            assert [a["outcome"] for a in plan["attempts"]] == ["failed", "failed", "launched"]
+        finally:
+            lifecycle.teardown(store, "resumed")
+            progress.close()
