@@ -15,7 +15,7 @@ from skyhop.execution import handles, jobs
 from skyhop.execution.locks import cluster_lock
 from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.execution.sync import check_sources, sync_task_files
-from skyhop.providers.base import ClusterInfo, LaunchRequest
+from skyhop.providers.base import ClusterInfo, LaunchRequest, PortOpener
 from skyhop.providers.errors import ProviderError
 from skyhop.spec.task import Task
 
@@ -199,6 +199,10 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
         except SkyhopError as error:
             failed(candidate, str(error), Blocked(offer.cloud))
             continue
+        ports = candidate.request.ports
+        if ports and not isinstance(provider, PortOpener):
+            failed(candidate, f"opening ports (resources.ports) is not supported yet on {offer.cloud}.", Blocked(offer.cloud))
+            continue
         progress.phase("provisioning")
         progress.info(f"Provisioning {task.num_nodes}x {offer.instance_type} on {where} (${candidate.cluster_hourly_price:.4g}/h).")
         resources = handles.launched_resources(offer, candidate.spot)
@@ -228,6 +232,8 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
             raise
         try:
             store.update_cluster(name, handle=info.to_json(), region=info.region, zone=info.zone)
+            if ports:
+                provider.open_ports(info, ports)
             handles.agent_of(info).install(handles.agent_config(info, resources, user))
             store.set_cluster_status(name, "UP", hourly_price=candidate.cluster_hourly_price)
         except BaseException:

@@ -13,7 +13,7 @@ from typing import Collection, Mapping
 from skyhop.errors import SkyhopError
 from skyhop.optimizer.scope import Scope
 from skyhop.planning.infra import Infra, survey
-from skyhop.providers.base import OfferSource
+from skyhop.providers.base import OfferLister, OfferSource
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,21 @@ def search_space(
         catalog = load_catalog(priced) if priced else Catalog(())
     listed = sorted(n for n in chosen if source[n] is not OfferSource.CATALOG)
     if listed:
-        from skyhop.providers import registry
-
-        catalog = catalog.merged([offer for name in listed for offer in registry.get(name).offers()])
+        catalog = catalog.merged([offer for name in listed for offer in _listed_offers(name, source[name])])
     clouds = {n for n in chosen if n in catalog.clouds or enabled[n].has_provider}
     existing = {n for n in chosen if source[n] is OfferSource.EXISTING}
     scope = Scope(tuple(clouds), (), float(hours), prices, False, frozenset(existing))
     return SearchSpace(catalog, scope, tuple(notes), only_opt_in=not regular)
+
+
+def _listed_offers(name: str, source: OfferSource) -> list:
+    """Offers a LIVE or EXISTING provider lists itself."""
+    from skyhop.providers import registry
+
+    provider = registry.get(name)
+    if not isinstance(provider, OfferLister):
+        raise SkyhopError(f"The provider '{name}' declares {source.value} offers but cannot list them (it has no offers()).")
+    return list(provider.offers())
 
 
 def _opt_in_rule(name: str, tasks, regular: Collection[str]) -> tuple[bool, str]:
