@@ -200,7 +200,8 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
             failed(candidate, str(error), Blocked(offer.cloud))
             continue
         ports = candidate.request.ports
-        if ports and not isinstance(provider, PortOpener):
+        opener = provider if isinstance(provider, PortOpener) else None
+        if ports and opener is None:
             failed(candidate, f"opening ports (resources.ports) is not supported yet on {offer.cloud}.", Blocked(offer.cloud))
             continue
         progress.phase("provisioning")
@@ -232,8 +233,8 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
             raise
         try:
             store.update_cluster(name, handle=info.to_json(), region=info.region, zone=info.zone)
-            if ports:
-                provider.open_ports(info, ports)
+            if ports and opener is not None:
+                opener.open_ports(info, ports)
             handles.agent_of(info).install(handles.agent_config(info, resources, user))
             store.set_cluster_status(name, "UP", hourly_price=candidate.cluster_hourly_price)
         except BaseException:

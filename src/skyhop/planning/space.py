@@ -8,19 +8,22 @@ per attempt.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Collection, Mapping
+from typing import TYPE_CHECKING, Collection, Mapping
 
 from skyhop.errors import SkyhopError
 from skyhop.optimizer.scope import Scope
 from skyhop.planning.infra import Infra, survey
 from skyhop.providers.base import OfferLister, OfferSource
 
+if TYPE_CHECKING:
+    from skyhop.catalog.index import Catalog
+
 
 @dataclass(frozen=True)
 class SearchSpace:
     """The catalog to search (live and existing offers merged in), the optimizer's scope, and notes on why."""
 
-    catalog: object  # skyhop.catalog.index.Catalog (imported lazily: it is heavy)
+    catalog: "Catalog"
     scope: Scope
     notes: tuple[str, ...]
     # Only opt-in infra (this machine) was searched because no cloud is enabled: infeasibility says so.
@@ -109,7 +112,7 @@ def _refuse_disabled_pins(tasks, disabled: Mapping[str, Infra]) -> None:
         for tier in task.resources.expand():
             for request in tier:
                 name = request.infra.cloud if request.infra else None
-                if name in disabled:
+                if name is not None and name in disabled:
                     raise SkyhopError(f"infra: {name} is not usable here: {disabled[name].check.reason}.")
 
 
