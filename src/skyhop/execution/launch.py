@@ -167,13 +167,11 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
     from skyhop.planning.plan import plan_task
     from skyhop.planning.space import search_space
     from skyhop.providers import registry
-    from skyhop.state.records import ClusterRecord
 
     progress.phase("optimizing")
     space = search_space([task])
     attempts = [failover.Attempt.from_json(a) for a in progress.recorded("attempt")]
     first = None
-    user = handles.current_user()
 
     def failed(candidate, reason: str, blocked: Blocked) -> None:
         attempt = failover.Attempt(failover.where(candidate.offer), failover.describe(candidate), candidate.cluster_hourly_price, failover.FAILED, reason, blocked)
@@ -204,44 +202,15 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
         if ports and opener is None:
             failed(candidate, f"opening ports (resources.ports) is not supported yet on {offer.cloud}.", Blocked(offer.cloud))
             continue
-        progress.phase("provisioning")
-        progress.info(f"Provisioning {task.num_nodes}x {offer.instance_type} on {where} (${candidate.cluster_hourly_price:.4g}/h).")
-        resources = handles.launched_resources(offer, candidate.spot)
-        store.add_cluster(
-            ClusterRecord(
-                name=name, provider=offer.cloud, region=offer.region, zone=offer.zone, num_nodes=task.num_nodes,
-                resources=resources, hourly_price=candidate.cluster_hourly_price, user=user,
-            )
-        )
-        request = LaunchRequest(
-            name, offer, task.num_nodes, candidate.spot,
-            cpus=task.resources.cpus.value if task.resources.cpus else None,
-            memory_gib=task.resources.memory.value if task.resources.memory else None,
-        )
         try:
-            info = provider.launch(request)
+            info = _bring_up(provider, opener, candidate, task, name, store, progress)
         except ProviderError as error:
-            store.remove_cluster(name)
             if error.scope is None:
                 raise
             failed(candidate, str(error), Blocked.around(offer, error.scope))
             progress.info(f"{where}: {error} Trying the next candidate.")
             progress.check_cancelled()
             continue
-        except BaseException:
-            store.remove_cluster(name)
-            raise
-        try:
-            store.update_cluster(name, handle=info.to_json(), region=info.region, zone=info.zone)
-            if ports and opener is not None:
-                opener.open_ports(info, ports)
-            handles.agent_of(info).install(handles.agent_config(info, resources, user))
-            store.set_cluster_status(name, "UP", hourly_price=candidate.cluster_hourly_price)
-        except BaseException:
-            progress.info(f"Setting up the nodes failed; removing what was created on {where}.")
-            provider.terminate(info)
-            store.remove_cluster(name)
-            raise
         attempts.append(failover.Attempt(where, failover.describe(candidate), candidate.cluster_hourly_price, failover.LAUNCHED))
         return info, {
             "chosen": where,
@@ -249,6 +218,51 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
             "candidates": _outcomes(first.candidates, attempts),
             "notes": list(first.notes),
         }
+
+
+def _bring_up(provider, opener: PortOpener | None, candidate, task: Task, name: str, store, progress: Progress) -> ClusterInfo:
+    """Create the candidate's machines under a write-ahead INIT record, then open ports and install the agent.
+
+    A provider failure leaves no record (failover tries elsewhere); a failure
+    after the machines exist removes them too.
+    """
+    from skyhop.planning.failover import where as where_of
+    from skyhop.state.records import ClusterRecord
+
+    offer = candidate.offer
+    where = where_of(offer)
+    user = handles.current_user()
+    progress.phase("provisioning")
+    progress.info(f"Provisioning {task.num_nodes}x {offer.instance_type} on {where} (${candidate.cluster_hourly_price:.4g}/h).")
+    resources = handles.launched_resources(offer, candidate.spot)
+    store.add_cluster(
+        ClusterRecord(
+            name=name, provider=offer.cloud, region=offer.region, zone=offer.zone, num_nodes=task.num_nodes,
+            resources=resources, hourly_price=candidate.cluster_hourly_price, user=user,
+        )
+    )
+    request = LaunchRequest(
+        name, offer, task.num_nodes, candidate.spot,
+        cpus=task.resources.cpus.value if task.resources.cpus else None,
+        memory_gib=task.resources.memory.value if task.resources.memory else None,
+    )
+    try:
+        info = provider.launch(request)
+    except BaseException:
+        store.remove_cluster(name)
+        raise
+    try:
+        store.update_cluster(name, handle=info.to_json(), region=info.region, zone=info.zone)
+        if opener is not None and candidate.request.ports:
+            opener.open_ports(info, candidate.request.ports)
+        handles.agent_of(info).install(handles.agent_config(info, resources, user))
+        store.set_cluster_status(name, "UP", hourly_price=candidate.cluster_hourly_price)
+    except BaseException:
+        progress.info(f"Setting up the nodes failed; removing what was created on {where}.")
+        provider.terminate(info)
+        store.remove_cluster(name)
+        raise
+    return info
 
 
 def _outcomes(candidates, attempts) -> list[dict[str, Any]]:
