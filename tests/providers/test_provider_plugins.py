@@ -3,30 +3,8 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
 from helpers import run_cli
-
-PLUGIN = Path(__file__).parent / "plugin_pkg"
-
-
-@pytest.fixture(scope="module")
-def plugin_site(tmp_path_factory) -> Path:
-    """The plugin package, really installed (pip, no network) into its own directory."""
-    target = tmp_path_factory.mktemp("site")
-    build = tmp_path_factory.mktemp("build")
-    source = build / "plugin_pkg"  # a copy: setuptools writes build files next to the sources
-    shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target), str(source)],
-        check=True, capture_output=True, text=True, cwd=build, timeout=300,
-    )
-    assert list(target.glob("skyhop_toycloud-*.dist-info"))
-    return target
 
 
 def test_installed_plugin_shows_in_check(isolated_home, plugin_site):

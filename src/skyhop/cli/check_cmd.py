@@ -25,29 +25,17 @@ def check(output: str) -> None:
     """
     from skyhop import sdk
 
-    results = sdk.check()
-    hosts = _pool_hosts() if any(r.name == "ssh" and r.enabled for r in results) else []
+    results = sdk.check(reach_machines=True)
     if output == "json":
-        rows = [r.to_json() for r in results]
-        for row in rows:
-            if row["name"] == "ssh":
-                row["hosts"] = [h.to_json() for h in hosts]
-        emit_json(rows)
+        emit_json([r.to_json() for r in results])
         return
     table(("PROVIDER", "ENABLED", "DETAIL"), [(r.name, "yes" if r.enabled else "no", r.reason) for r in results])
-    if hosts:
-        table(
-            ("POOL", "HOST", "REACHABLE", "DETAIL"),
-            [(h.pool, h.host, "yes" if h.reachable else "no", f"{h.seconds * 1000:.0f} ms" if h.reachable else h.detail) for h in hosts],
-            title="SSH node pools",
-        )
+    for r in results:
+        if r.machines:
+            table(
+                ("POOL", "HOST", "REACHABLE", "DETAIL"),
+                [(h.pool, h.host, "yes" if h.reachable else "no", f"{h.seconds * 1000:.0f} ms" if h.reachable else h.detail) for h in r.machines],
+                title=f"{r.name.upper()} node pools",
+            )
     enabled = [r.name for r in results if r.enabled]
     click.echo(f"Enabled: {', '.join(enabled) if enabled else 'none'}")
-
-
-def _pool_hosts():
-    """Every pool host, reached over SSH by the API server now (in parallel; a dead host costs the connect timeout)."""
-    from skyhop.client import pools
-    from skyhop.providers.ssh.reach import HostReach
-
-    return [HostReach(**row) for row in pools.reach()]

@@ -88,7 +88,13 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
             raise SystemExit(1)
     body = client.launch_body(task, name, detach_run=detach_run, dryrun=dryrun, down=down, idle_minutes=idle_minutes, no_setup=no_setup)
     as_json = output == "json"
-    result = run_request("launch", body, output_to_stderr=as_json)
+    attempts: list = []
+    try:
+        result = run_request("launch", body, output_to_stderr=as_json, attempts=attempts)
+    except SkyhopError as error:
+        if as_json and attempts:  # a failed failover: stdout still says what was tried
+            emit_json({"error": str(error), "attempts": attempts})
+        raise
     if as_json:
         emit_json(result)
     elif dryrun:

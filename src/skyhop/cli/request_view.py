@@ -41,10 +41,11 @@ class _Phases:
             self._status.stop()
 
 
-def follow_request(request_id: str, *, output_to_stderr: bool = False) -> dict[str, Any]:
+def follow_request(request_id: str, *, output_to_stderr: bool = False, attempts: list | None = None) -> dict[str, Any]:
     """Render a request to its end; returns its record (raises its error).
 
     With `output_to_stderr` the job's output goes to stderr, keeping stdout for JSON.
+    A launch's attempts (each offer tried and why it failed) are appended to `attempts`.
     """
     from skyhop.client import api
 
@@ -66,6 +67,8 @@ def follow_request(request_id: str, *, output_to_stderr: bool = False) -> dict[s
             stream = sys.stderr if output_to_stderr else sys.stdout
             stream.write(event["out"])
             stream.flush()
+        elif "attempt" in event and attempts is not None:
+            attempts.append(event["attempt"])
 
     try:
         return api.follow(request_id, on_event)
@@ -81,11 +84,11 @@ def follow_request(request_id: str, *, output_to_stderr: bool = False) -> dict[s
         phases.pause()
 
 
-def run_request(name: str, body: dict[str, Any], *, output_to_stderr: bool = False) -> Any:
+def run_request(name: str, body: dict[str, Any], *, output_to_stderr: bool = False, attempts: list | None = None) -> Any:
     from skyhop.client import api
 
     request_id = api.submit(name, body)
-    record = follow_request(request_id, output_to_stderr=output_to_stderr)
+    record = follow_request(request_id, output_to_stderr=output_to_stderr, attempts=attempts)
     return record.get("result")
 
 

@@ -35,7 +35,7 @@ class AgentClient:
         self.cluster = cluster
         self.runner = runner
         self.base = cluster.head.base
-        self.python = str(cluster.data.get("python") or "python3")
+        self.python = cluster.python
 
     def _argv(self, verb: str, *args: str) -> list[str]:
         root = f"{self.base}/{AGENT_DIR}"

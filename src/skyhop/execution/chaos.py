@@ -15,6 +15,7 @@ from typing import Any
 from skyhop.errors import SkyhopError
 from skyhop.execution import handles
 from skyhop.execution.locks import cluster_lock
+from skyhop.providers.base import Preemptible
 
 
 def preempt(store, name: str, node: int) -> dict[str, Any]:
@@ -26,10 +27,9 @@ def preempt(store, name: str, node: int) -> dict[str, Any]:
         if not 0 <= node < len(info.nodes):
             raise SkyhopError(f"Cluster '{name}' has nodes 0..{len(info.nodes) - 1}; there is no node {node}.")
         provider = handles.provider_of(record)
-        hook = getattr(provider, "preempt", None)
-        if hook is None:
-            raise SkyhopError(f"The {record.provider} provider cannot simulate a preemption (chaos works on local and ssh clusters).")
-        hook(info, node)
+        if not isinstance(provider, Preemptible):
+            raise SkyhopError(f"The {record.provider} provider cannot simulate a preemption (its nodes cannot be made to vanish on demand).")
+        provider.preempt(info, node)
     return {
         "cluster": name,
         "node": node,

@@ -9,7 +9,7 @@ from skyhop.catalog.offer import Offer
 from skyhop.errors import SkyhopError
 from skyhop.execution.agent import AgentClient
 from skyhop.providers import registry
-from skyhop.providers.base import ClusterInfo, Provider
+from skyhop.providers.base import ClusterInfo, Provider, SelfStopping
 
 
 def current_user() -> str:
@@ -69,20 +69,21 @@ def describe_resources(resources: Mapping[str, Any], num_nodes: int) -> str:
 
 def agent_config(info: ClusterInfo, resources: Mapping[str, Any], user: str) -> dict[str, Any]:
     """The agent's cluster.json: nodes, per-node capacity, and what autodown removes."""
-    machine_gpu_ids = info.data.get("gpu_ids") or {}
-    measured = info.data.get("measured") or {}  # what the provider found on the machines (ssh pools without sizes)
+    measured = info.measured  # what the provider found on the machines (pools that do not say their size)
     gpus = dict(resources.get("accelerators") or {})
+    provider = registry.get(info.provider)
     return {
         "cluster_name": info.cluster_name,
         "provider": info.provider,
         "user": user,
         "nodes": [n.to_json() for n in info.nodes],
         "resources": {
-            "cpus": resources.get("cpus") or measured.get("cpus"),
-            "memory_gib": resources.get("memory_gib") or measured.get("memory_gib"),
+            "cpus": resources.get("cpus") or (measured.cpus if measured else None),
+            "memory_gib": resources.get("memory_gib") or (measured.memory_gib if measured else None),
             "gpus": gpus,
-            "gpu_ids": {name: list(machine_gpu_ids.get(name) or range(int(count))) for name, count in gpus.items()},
+            "gpu_ids": {name: list(info.gpu_ids.get(name) or range(int(count))) for name, count in gpus.items()},
         },
-        "remove_on_down": list(info.data.get("remove_on_down") or []),
-        "autostop_hooks": None,
+        "remove_on_down": list(info.remove_on_down),
+        # Cloud VMs stop or delete themselves when autostop fires with no client around.
+        "autostop_hooks": dict(provider.autostop_hooks(info)) if isinstance(provider, SelfStopping) else None,
     }

@@ -15,8 +15,8 @@ from skyhop.execution import handles, jobs
 from skyhop.execution.locks import cluster_lock
 from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.execution.sync import check_sources, sync_task_files
-from skyhop.providers.base import ClusterInfo, LaunchRequest
-from skyhop.providers.errors import AuthError, CapacityError, NotSupportedError, QuotaError
+from skyhop.providers.base import ClusterInfo, LaunchRequest, PortOpener
+from skyhop.providers.errors import ProviderError
 from skyhop.spec.task import Task
 
 
@@ -151,72 +151,134 @@ def _dryrun(task: Task, record, progress: Progress) -> dict[str, Any]:
 
 
 def _provision(task: Task, name: str, progress: Progress, store) -> tuple[ClusterInfo, dict[str, Any]]:
-    """Try candidates cheapest first; a capacity/quota/auth failure moves on to the next.
+    """Launch the cheapest offer; each typed provider failure blocks what it names, then plan again.
 
-    Also returns the plan as it played out: each candidate with its outcome
-    (`chosen`, `skipped` with the reason, or `not tried`), for `--output json`.
+    Capacity blocks that zone, quota that region, auth that cloud (the error
+    types carry the scope), so a full zone moves the launch to the next zone,
+    then region, then cloud, in price order. Every attempt is an event in the
+    request's log: that is the blocked set, persisted with the request, and a
+    request resumed on the same log starts from it. Returns the plan as it
+    played out (`--output json`): the chosen infra, every attempt, and the
+    first plan's candidates with their outcome.
     """
-    from skyhop import sdk
+    from skyhop.errors import InfeasibleError
+    from skyhop.optimizer.blocklist import Blocked
+    from skyhop.planning import failover
+    from skyhop.planning.plan import plan_task
+    from skyhop.planning.space import search_space
     from skyhop.providers import registry
-    from skyhop.state.records import ClusterRecord
 
     progress.phase("optimizing")
-    plan = sdk.optimize(task)
-    for note in plan.notes:
-        progress.info(note)
-    user = handles.current_user()
-    failures: list[str] = []
-    outcomes = [{"infra": _where(c.offer), "instance_type": c.offer.instance_type, "cluster_hourly_price": c.cluster_hourly_price, "outcome": "not tried", "reason": None} for c in plan.candidates]
-    for candidate, outcome in zip(plan.candidates, outcomes):
+    space = search_space([task])
+    attempts = [failover.Attempt.from_json(a) for a in progress.recorded("attempt")]
+    first = None
+
+    def failed(candidate, reason: str, blocked: Blocked) -> None:
+        attempt = failover.Attempt(failover.where(candidate.offer), failover.describe(candidate), candidate.cluster_hourly_price, failover.FAILED, reason, blocked)
+        attempts.append(attempt)
+        progress.attempt(attempt.to_json())
+
+    while True:
+        try:
+            plan = plan_task(task, space, failover.blocked_by(attempts))
+        except InfeasibleError as error:
+            if not attempts:
+                raise
+            raise failover.FailoverError(attempts, str(error)) from None
+        if first is None:
+            first = plan
+            for note in plan.notes:
+                progress.info(note)
+        candidate = plan.chosen
         offer = candidate.offer
-        where = outcome["infra"]
+        where = failover.where(offer)
         try:
             provider = registry.get(offer.cloud)
         except SkyhopError as error:
-            failures.append(f"{where} {offer.instance_type}: {error}")
-            outcome.update(outcome="skipped", reason=str(error))
+            failed(candidate, str(error), Blocked(offer.cloud))
             continue
-        progress.phase("provisioning")
-        progress.info(f"Provisioning {task.num_nodes}x {offer.instance_type} on {where} (${candidate.cluster_hourly_price:.4g}/h).")
-        resources = handles.launched_resources(offer, candidate.spot)
-        store.add_cluster(
-            ClusterRecord(
-                name=name, provider=offer.cloud, region=offer.region, zone=offer.zone, num_nodes=task.num_nodes,
-                resources=resources, hourly_price=candidate.cluster_hourly_price, user=user,
-            )
-        )
-        request = LaunchRequest(
-            name, offer, task.num_nodes, candidate.spot,
-            cpus=task.resources.cpus.value if task.resources.cpus else None,
-            memory_gib=task.resources.memory.value if task.resources.memory else None,
-        )
+        ports = candidate.request.ports
+        opener = provider if isinstance(provider, PortOpener) else None
+        if ports and opener is None:
+            failed(candidate, f"opening ports (resources.ports) is not supported yet on {offer.cloud}.", Blocked(offer.cloud))
+            continue
         try:
-            info = provider.launch(request)
-        except (CapacityError, QuotaError, AuthError, NotSupportedError) as error:
-            failures.append(f"{where} {offer.instance_type}: {error}")
-            outcome.update(outcome="skipped", reason=str(error))
+            info = _bring_up(provider, opener, candidate, task, name, store, progress)
+        except ProviderError as error:
+            if error.scope is None:
+                raise
+            failed(candidate, str(error), Blocked.around(offer, error.scope))
             progress.info(f"{where}: {error} Trying the next candidate.")
-            store.remove_cluster(name)
+            progress.check_cancelled()
             continue
-        except BaseException:
-            store.remove_cluster(name)
-            raise
-        try:
-            store.update_cluster(name, handle=info.to_json(), region=info.region, zone=info.zone)
-            handles.agent_of(info).install(handles.agent_config(info, resources, user))
-            store.set_cluster_status(name, "UP", hourly_price=candidate.cluster_hourly_price)
-        except BaseException:
-            progress.info(f"Setting up the nodes failed; removing what was created on {where}.")
-            provider.terminate(info)
-            store.remove_cluster(name)
-            raise
-        outcome["outcome"] = "chosen"
-        return info, {"chosen": where, "candidates": outcomes, "notes": list(plan.notes)}
-    raise SkyhopError("Every candidate failed to provision: " + " | ".join(failures))
+        attempts.append(failover.Attempt(where, failover.describe(candidate), candidate.cluster_hourly_price, failover.LAUNCHED))
+        return info, {
+            "chosen": where,
+            "attempts": [a.to_json() for a in attempts],
+            "candidates": _outcomes(first.candidates, attempts),
+            "notes": list(first.notes),
+        }
 
 
-def _where(offer) -> str:
-    return f"{offer.cloud}/{offer.region}" + (f"/{offer.zone}" if offer.zone else "")
+def _bring_up(provider, opener: PortOpener | None, candidate, task: Task, name: str, store, progress: Progress) -> ClusterInfo:
+    """Create the candidate's machines under a write-ahead INIT record, then open ports and install the agent.
+
+    A provider failure leaves no record (failover tries elsewhere); a failure
+    after the machines exist removes them too.
+    """
+    from skyhop.planning.failover import where as where_of
+    from skyhop.state.records import ClusterRecord
+
+    offer = candidate.offer
+    where = where_of(offer)
+    user = handles.current_user()
+    progress.phase("provisioning")
+    progress.info(f"Provisioning {task.num_nodes}x {offer.instance_type} on {where} (${candidate.cluster_hourly_price:.4g}/h).")
+    resources = handles.launched_resources(offer, candidate.spot)
+    store.add_cluster(
+        ClusterRecord(
+            name=name, provider=offer.cloud, region=offer.region, zone=offer.zone, num_nodes=task.num_nodes,
+            resources=resources, hourly_price=candidate.cluster_hourly_price, user=user,
+        )
+    )
+    request = LaunchRequest(
+        name, offer, task.num_nodes, candidate.spot,
+        cpus=task.resources.cpus.value if task.resources.cpus else None,
+        memory_gib=task.resources.memory.value if task.resources.memory else None,
+    )
+    try:
+        info = provider.launch(request)
+    except BaseException:
+        store.remove_cluster(name)
+        raise
+    try:
+        store.update_cluster(name, handle=info.to_json(), region=info.region, zone=info.zone)
+        if opener is not None and candidate.request.ports:
+            opener.open_ports(info, candidate.request.ports)
+        handles.agent_of(info).install(handles.agent_config(info, resources, user))
+        store.set_cluster_status(name, "UP", hourly_price=candidate.cluster_hourly_price)
+    except BaseException:
+        progress.info(f"Setting up the nodes failed; removing what was created on {where}.")
+        provider.terminate(info)
+        store.remove_cluster(name)
+        raise
+    return info
+
+
+def _outcomes(candidates, attempts) -> list[dict[str, Any]]:
+    """The first plan's candidates, each `chosen`, `skipped` (with the reason) or `not tried`."""
+    from skyhop.planning import failover
+
+    by_offer = {(a.infra, a.resources): a for a in attempts}
+    out = []
+    for c in candidates:
+        attempt = by_offer.get((failover.where(c.offer), failover.describe(c)))
+        outcome = "not tried" if attempt is None else "chosen" if attempt.outcome == failover.LAUNCHED else "skipped"
+        out.append({
+            "infra": failover.where(c.offer), "instance_type": c.offer.instance_type, "cluster_hourly_price": c.cluster_hourly_price,
+            "outcome": outcome, "reason": attempt.reason if attempt else None,
+        })
+    return out
 
 
 def _reuse(task: Task, record, progress: Progress, store) -> ClusterInfo:

@@ -106,7 +106,7 @@ def status(store, names: list[str] | None = None, *, refresh_all: bool = False) 
     for record in store.list_clusters():
         if names and record.name not in names:
             continue
-        if refresh_all or record.provider == "local":
+        if refresh_all or _cheap_to_query(record.provider):
             try:
                 record = refresh(store, record, have_lock=False, deep=refresh_all)
             except SkyhopError as error:  # one broken cluster must not hide the others
@@ -114,6 +114,16 @@ def status(store, names: list[str] | None = None, *, refresh_all: bool = False) 
         if record is not None:
             out.append(record)
     return out
+
+
+def _cheap_to_query(provider_name: str) -> bool:
+    """Providers whose `query` reads local files only are reconciled on every `status`."""
+    from skyhop.providers import registry
+
+    try:
+        return registry.capabilities(provider_name).cheap_query
+    except SkyhopError:
+        return False  # a provider that no longer loads: `status --refresh` and `down --purge` say so
 
 
 def start_cluster(store, record) -> ClusterInfo:
@@ -146,8 +156,11 @@ def stop(store, name: str) -> dict[str, Any]:
         if record.status == "STOPPED":
             return {"cluster": name, "status": "STOPPED", "message": f"Cluster '{name}' is already stopped."}
         info = handles.cluster_info(record)
+        provider = handles.provider_of(record)
+        if not base.capabilities_of(provider).can_stop:
+            raise SkyhopError(f"The {record.provider} provider cannot stop machines, only remove them: `skyhop down {name}`.")
         _stop_jobs(store, name, info)
-        handles.provider_of(record).stop(info)
+        provider.stop(info)
         store.set_cluster_status(name, "STOPPED")
     return {"cluster": name, "status": "STOPPED", "message": f"Cluster '{name}' is stopped."}
 

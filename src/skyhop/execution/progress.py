@@ -26,6 +26,7 @@ class Progress:
     """Thread-safe writer of one request's events, and its cancel flag."""
 
     def __init__(self, path: Path | None = None, *, max_bytes: int | None = None) -> None:
+        self._path = path
         self._file: IO[bytes] | None = path.open("ab", buffering=0) if path else None
         self._lock = threading.Lock()
         self._max_bytes = max_bytes
@@ -34,7 +35,7 @@ class Progress:
         self.cancel_event = threading.Event()
         self.phase_name = ""
 
-    def _emit(self, event: dict[str, str]) -> None:
+    def _emit(self, event: dict[str, object]) -> None:
         if self._file is None:
             return
         line = (json.dumps(event, ensure_ascii=False) + "\n").encode()
@@ -58,6 +59,25 @@ class Progress:
 
     def info(self, text: str) -> None:
         self._emit({"msg": text})
+
+    def attempt(self, record: dict) -> None:
+        """One launch attempt and what it ruled out: the persisted blocked set of a failing-over launch."""
+        self._emit({"attempt": record})
+
+    def recorded(self, key: str) -> list:
+        """The `key` events already in this request's log (what a resumed request did before)."""
+        if self._path is None or not self._path.exists():
+            return []
+        found = []
+        with self._lock, self._path.open(encoding="utf-8") as log:
+            for line in log:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a crash
+                if isinstance(event, dict) and key in event:
+                    found.append(event[key])
+        return found
 
     def out(self, text: str) -> None:
         """Job output, passed through verbatim."""

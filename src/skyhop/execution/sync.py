@@ -27,7 +27,7 @@ def node_path(node: NodeInfo, dest: str) -> str:
     The spec refuses such destinations already; this is where the path is
     actually resolved, so it is checked again for tasks built any other way.
     """
-    home = str(node.extra.get("home") or "~")
+    home = node.home or "~"
     if dest.startswith("/"):
         return dest
     relative = dest[2:] if dest.startswith("~/") else "" if dest == "~" else dest

@@ -30,3 +30,22 @@ class Blocked:
 
     def to_json(self) -> dict[str, Any]:
         return {"cloud": self.cloud, "region": self.region, "zone": self.zone, "instance_type": self.instance_type}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Blocked":
+        return cls(data.get("cloud"), data.get("region"), data.get("zone"), data.get("instance_type"))
+
+    @classmethod
+    def around(cls, offer: Offer, scope: str) -> "Blocked":
+        """What a failure of `offer` rules out: its zone, region, cloud, or only this instance type there.
+
+        An offer without a zone is a whole region (existing-machine pools,
+        clouds whose catalog has no zones), so blocking its zone blocks the region.
+        """
+        if scope == "cloud":
+            return cls(offer.cloud)
+        if scope == "region":
+            return cls(offer.cloud, offer.region)
+        if scope == "instance":
+            return cls(offer.cloud, offer.region, offer.zone, offer.instance_type)
+        return cls(offer.cloud, offer.region, offer.zone)

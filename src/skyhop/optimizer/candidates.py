@@ -20,10 +20,6 @@ from skyhop.spec.resources import Resources
 # A task with no accelerator, cpus, memory or instance type gets a small general machine.
 DEFAULT_CPUS = Quantity(4, at_least=True)
 
-# Infra made of machines that already exist: the size default is for choosing a
-# new VM, so an unsized task simply takes the machine as it is.
-EXISTING_MACHINES = frozenset({"local", "ssh"})
-
 Check = Callable[[Offer], bool]
 
 
@@ -107,8 +103,14 @@ def best_offers(
     blocked: Collection[Blocked] = (),
     *,
     per_region: bool = False,
+    existing: Collection[str] = frozenset(),
 ) -> list[Offer]:
-    """The cheapest satisfying offer per cloud (or per cloud and region)."""
+    """The cheapest satisfying offer per cloud (or per cloud and region).
+
+    On `existing` clouds (machines that already exist) the size default is for
+    choosing a new VM, so an unsized task simply takes the machine as it is,
+    and every region (pool) is its own candidate.
+    """
     as_asked = request
     request = effective(request)
     checks = [c.check for c in constraints(request, blocked)]
@@ -116,10 +118,10 @@ def best_offers(
     found: list[Offer] = []
     limit = request.max_hourly_cost
     for cloud in searchable_clouds(request, clouds):
-        existing = cloud in EXISTING_MACHINES
-        cloud_checks = checks_as_asked if existing else checks
+        is_existing = cloud in existing
+        cloud_checks = checks_as_asked if is_existing else checks
         # Each pool of existing machines is its own candidate: when one is full, the next is tried.
-        by_region = per_region or existing
+        by_region = per_region or is_existing
         seen_regions: set[str] = set()
         for offer in shape_pool(catalog, request, cloud):
             if limit is not None and (offer.hourly(request.spot) or 0) > limit + 1e-9:

@@ -107,7 +107,7 @@ def optimize_pipeline(pipeline: Pipeline, catalog: Catalog, scope: Scope, *, met
     plans = []
     for index, (task, (candidates, notes)) in enumerate(zip(pipeline.tasks, found)):
         chosen = choices[index][placement[index]]
-        table = best_per_group(candidates)
+        table = best_per_group(candidates, scope.existing)
         if chosen not in table:
             table = [chosen] + table
         plans.append(Plan(task.name, chosen, tuple(table), scope.clouds, tuple(notes)))

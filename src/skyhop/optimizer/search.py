@@ -6,7 +6,7 @@ from typing import Mapping
 
 from skyhop.catalog.index import Catalog
 from skyhop.errors import InfeasibleError
-from skyhop.optimizer.candidates import EXISTING_MACHINES, best_offers
+from skyhop.optimizer.candidates import best_offers
 from skyhop.optimizer.egress import EgressPrice, Location, data_location, transfer_price
 from skyhop.optimizer.infeasible import explain
 from skyhop.optimizer.plan import Candidate, Plan
@@ -42,7 +42,7 @@ def stage_candidates(task: Task, catalog: Catalog, scope: Scope, *, per_region: 
     for tier_index, tier in enumerate(task.resources.expand()):
         found: list[Candidate] = []
         for request in tier:
-            for offer in best_offers(catalog, request, scope.clouds, scope.blocked, per_region=per_region):
+            for offer in best_offers(catalog, request, scope.clouds, scope.blocked, per_region=per_region, existing=scope.existing):
                 egress = input_egress(inputs, offer.location, scope.egress_prices)
                 found.append(Candidate(offer, request, request.spot, task.num_nodes, scope.hours, egress))
         if found:
@@ -56,12 +56,12 @@ def stage_candidates(task: Task, catalog: Catalog, scope: Scope, *, per_region: 
     raise InfeasibleError(f"No offer can run {label} ({task.num_nodes} node(s)). " + " ".join(reasons))
 
 
-def best_per_group(candidates: list[Candidate]) -> list[Candidate]:
+def best_per_group(candidates: list[Candidate], existing: frozenset[str] = frozenset()) -> list[Candidate]:
     """The table users see: the best candidate per cloud x accelerator x spot."""
     best: dict[tuple, Candidate] = {}
     for candidate in candidates:  # already cheapest first
         offer = candidate.offer
-        pool = offer.region if offer.cloud in EXISTING_MACHINES else None  # every pool stays a candidate
+        pool = offer.region if offer.cloud in existing else None  # every pool stays a candidate
         key = (offer.cloud, pool, offer.accelerator, offer.accelerator_count, candidate.spot)
         best.setdefault(key, candidate)
     return list(best.values())
@@ -70,5 +70,5 @@ def best_per_group(candidates: list[Candidate]) -> list[Candidate]:
 def optimize_task(task: Task, catalog: Catalog, scope: Scope) -> Plan:
     """The cheapest plan for one task within `scope`."""
     found, notes = stage_candidates(task, catalog, scope)
-    table = best_per_group(found)
+    table = best_per_group(found, scope.existing)
     return Plan(task.name, table[0], tuple(table), scope.clouds, tuple(notes))

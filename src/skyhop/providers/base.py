@@ -8,7 +8,8 @@ provider hands out, so the execution layer is the same for every provider.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:
     from skyhop.catalog.offer import Offer
@@ -32,31 +33,66 @@ class Observed:
 
 @dataclass(frozen=True)
 class NodeInfo:
-    """One machine of a cluster as the agent sees it."""
+    """One machine of a cluster as the agent sees it.
+
+    `home` and `exec_prefix` are facts execution reads; `extra` is what only
+    the provider reads (e.g. the SSH target). The JSON form is one flat object
+    (the agent's cluster.json reads it too), so handles stored by older
+    versions, which kept `home`/`exec_prefix` among the extras, still load.
+    """
 
     rank: int
     ip: str
     base: str  # the agent's base directory on that node
     extra: Mapping[str, Any] = field(default_factory=dict)
+    home: str | None = None  # where `~/` in file_mount destinations lands; None: the login home
+    exec_prefix: tuple[str, ...] | None = None  # argv the head prefixes to reach this node (None: it is local to the head)
 
     @property
     def workdir(self) -> str:
         return f"{self.base}/workdir"
 
     def to_json(self) -> dict[str, Any]:
-        return {"rank": self.rank, "ip": self.ip, "base": self.base, "workdir": self.workdir, **dict(self.extra)}
+        out = {"rank": self.rank, "ip": self.ip, "base": self.base, "workdir": self.workdir, **dict(self.extra)}
+        if self.home is not None:
+            out["home"] = self.home
+        if self.exec_prefix is not None:
+            out["exec_prefix"] = list(self.exec_prefix)
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "NodeInfo":
-        extra = {k: v for k, v in data.items() if k not in ("rank", "ip", "base", "workdir")}
-        return cls(int(data["rank"]), str(data["ip"]), str(data["base"]), extra)
+        typed = ("rank", "ip", "base", "workdir", "home", "exec_prefix")
+        extra = {k: v for k, v in data.items() if k not in typed}
+        prefix = data.get("exec_prefix")
+        return cls(
+            int(data["rank"]), str(data["ip"]), str(data["base"]), extra,
+            home=str(data["home"]) if data.get("home") else None,
+            exec_prefix=tuple(str(p) for p in prefix) if prefix else None,
+        )
+
+
+@dataclass(frozen=True)
+class MeasuredSize:
+    """What a provider found on the machines (the smallest node), for pools that do not say their size."""
+
+    cpus: float
+    memory_gib: float
+
+
+# Keys of the typed cluster facts inside the stored handle's "data" object: where older
+# versions kept them, and where they stay, so handles load in both directions.
+_FACT_KEYS = ("python", "gpu_ids", "measured", "remove_on_down")
 
 
 @dataclass(frozen=True)
 class ClusterInfo:
     """What a provider created: enough to find, reach and remove it again.
 
-    Stored as JSON in the state store (`handle`), so it must round-trip.
+    The typed fields are what execution reads (which Python runs the agent,
+    which GPU ids a node owns, measured sizes, what the agent's autodown
+    removes); `data` is private to the provider (its ids and paths). Stored
+    as JSON in the state store (`handle`), so it must round-trip.
     """
 
     provider: str
@@ -65,30 +101,43 @@ class ClusterInfo:
     zone: str | None
     nodes: tuple[NodeInfo, ...]
     data: Mapping[str, Any] = field(default_factory=dict)  # provider-private ids and paths
+    python: str = "python3"  # the interpreter that runs the agent on the head
+    gpu_ids: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # accelerator -> device ids a node owns
+    measured: MeasuredSize | None = None
+    remove_on_down: tuple[str, ...] = ()  # what the agent deletes when autostop removes the cluster by itself
 
     @property
     def head(self) -> NodeInfo:
         return self.nodes[0]
 
     def to_json(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {"python": self.python, "gpu_ids": {k: list(v) for k, v in self.gpu_ids.items()}, "remove_on_down": list(self.remove_on_down)}
+        if self.measured is not None:
+            facts["measured"] = {"cpus": self.measured.cpus, "memory_gib": self.measured.memory_gib}
         return {
             "provider": self.provider,
             "cluster_name": self.cluster_name,
             "region": self.region,
             "zone": self.zone,
             "nodes": [n.to_json() for n in self.nodes],
-            "data": dict(self.data),
+            "data": {**dict(self.data), **facts},
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "ClusterInfo":
+        stored = dict(data.get("data") or {})
+        measured = stored.get("measured")
         return cls(
             str(data["provider"]),
             str(data["cluster_name"]),
             data.get("region"),
             data.get("zone"),
             tuple(NodeInfo.from_json(n) for n in data.get("nodes") or ()),
-            dict(data.get("data") or {}),
+            {k: v for k, v in stored.items() if k not in _FACT_KEYS},
+            python=str(stored.get("python") or "python3"),
+            gpu_ids={str(k): tuple(int(i) for i in v) for k, v in (stored.get("gpu_ids") or {}).items()},
+            measured=MeasuredSize(float(measured["cpus"]), float(measured["memory_gib"])) if measured else None,
+            remove_on_down=tuple(str(p) for p in stored.get("remove_on_down") or ()),
         )
 
 
@@ -104,20 +153,60 @@ class LaunchRequest:
     memory_gib: float | None = None
 
 
+class OfferSource(Enum):
+    """Where a provider's offers come from: it decides how the optimizer treats them."""
+
+    CATALOG = "catalog"  # the price catalog, under the provider's name: VMs created on demand
+    LIVE = "live"  # asked from the provider (`offers()`) at planning time: marketplaces, live price lists
+    EXISTING = "existing"  # machines that already exist (`offers()`): taken as they are, each region (pool) its own candidate
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider is and can do; the rest of skyhop asks these, never the provider's name.
+
+    `opt_in`: searched only when a task names it, when nothing else is
+    enabled, or when config.yaml sets `infra.<name>: true` (the machine
+    skyhop runs on, which users do not expect to get jobs by surprise).
+    `cheap_query`: `query()` reads local files only, so `status` reconciles
+    the provider's clusters on every call instead of on `--refresh` only.
+    Optional behaviour (preempting a node, opening ports, self-stop hooks,
+    reaching machines for `check`) is a method, declared by the protocols below.
+    """
+
+    offers: OfferSource = OfferSource.CATALOG
+    can_stop: bool = True
+    opt_in: bool = False
+    cheap_query: bool = False
+
+
+#: What a provider that declares nothing is assumed to be: a cloud priced from the catalog.
+DEFAULT_CAPABILITIES = Capabilities()
+
+
+def capabilities_of(provider: object) -> Capabilities:
+    """The provider's declared capabilities; plugins written before they existed get the defaults,
+    or LIVE offers when they only implement `offers()`."""
+    declared = getattr(provider, "capabilities", None)
+    if isinstance(declared, Capabilities):
+        return declared
+    return Capabilities(offers=OfferSource.LIVE) if callable(getattr(provider, "offers", None)) else DEFAULT_CAPABILITIES
+
+
 class Provider(Protocol):
     """One kind of infra. Implementations raise `skyhop.providers.errors` types only.
 
-    Optional: `preempt(cluster, rank)`, which makes one node vanish the way a
-    spot reclaim does (`skyhop chaos preempt`; see execution/chaos.py).
+    `capabilities` says where offers come from and what the provider can do;
+    `offers()` is needed only for LIVE and EXISTING offer sources. Optional
+    behaviour is one of the small protocols below (`Preemptible`,
+    `PortOpener`, `SelfStopping`, `MachineChecker`), found with isinstance.
     """
 
     name: str
+    capabilities: Capabilities
 
     def check(self) -> "CheckResult":
         """Whether this provider is usable here, and why (not)."""
-
-    def offers(self) -> Iterable["Offer"]:
-        """Offers beyond the price catalog (machines that exist: local, SSH pools)."""
 
     def launch(self, request: LaunchRequest) -> ClusterInfo:
         """Create the nodes; on failure remove whatever was created, then raise."""
@@ -129,7 +218,7 @@ class Provider(Protocol):
         """RUNNING, STOPPED, TERMINATED or PARTIAL, from the infra itself (an `Observed` adds the reason)."""
 
     def stop(self, cluster: ClusterInfo) -> None:
-        """Stop the nodes, keeping their disks."""
+        """Stop the nodes, keeping their disks (only when `capabilities.can_stop`)."""
 
     def start(self, cluster: ClusterInfo) -> ClusterInfo:
         """Start stopped nodes again; IPs may change, so the info is returned anew."""
@@ -139,3 +228,51 @@ class Provider(Protocol):
 
     def runner(self, cluster: ClusterInfo, node: NodeInfo) -> "CommandRunner":
         """How to run commands on and copy files to one node."""
+
+
+@runtime_checkable
+class OfferLister(Protocol):
+    """Providers whose offers are LIVE or EXISTING list them themselves."""
+
+    def offers(self) -> Iterable["Offer"]: ...
+
+
+@runtime_checkable
+class Preemptible(Protocol):
+    """Can make one node vanish the way a spot reclaim does (`skyhop chaos preempt`)."""
+
+    def preempt(self, cluster: ClusterInfo, rank: int) -> None: ...
+
+
+@runtime_checkable
+class PortOpener(Protocol):
+    """Can open ports on a cluster's nodes to the outside (`resources.ports`)."""
+
+    def open_ports(self, cluster: ClusterInfo, ports: Sequence[str]) -> None: ...
+
+
+@runtime_checkable
+class SelfStopping(Protocol):
+    """Cloud VMs: argv the head's agent runs to stop (`stop`) or delete (`down`) its own
+    machines when autostop fires, with no client around (the agent's `autostop_hooks`)."""
+
+    def autostop_hooks(self, cluster: ClusterInfo) -> Mapping[str, list[str]]: ...
+
+
+class MachineReach(Protocol):
+    """One existing machine reached now: a row of `skyhop check`."""
+
+    pool: str
+    host: str
+    reachable: bool
+    detail: str
+    seconds: float
+
+    def to_json(self) -> dict[str, object]: ...
+
+
+@runtime_checkable
+class MachineChecker(Protocol):
+    """Providers of existing machines: reach every machine now, for `skyhop check`."""
+
+    def check_machines(self) -> Sequence[MachineReach]: ...

@@ -10,6 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from skyhop.providers.base import MachineReach
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,14 @@ class CheckResult:
     name: str
     enabled: bool
     reason: str
+    # Existing machines reached now (providers that are `MachineChecker`s); None: not that kind.
+    machines: "tuple[MachineReach, ...] | None" = None
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "enabled": self.enabled, "reason": self.reason}
+        out: dict[str, object] = {"name": self.name, "enabled": self.enabled, "reason": self.reason}
+        if self.machines is not None:
+            out["hosts"] = [m.to_json() for m in self.machines]
+        return out
 
 
 def check_cloud(name: str) -> CheckResult:

@@ -3,7 +3,9 @@
 A third-party package adds a provider by declaring, in its own metadata,
 an entry point in the `skyhop.providers` group whose object is a Provider
 class (or any zero-argument callable returning one). Plugins are loaded on
-first use only, so `import skyhop` stays light.
+first use only, so `import skyhop` stays light. A plugin may take the name of
+a cloud in the price catalog (`lambda`): it then launches that cloud's offers,
+which stay in the search as long as it declares catalog offers (the default).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import importlib
 from typing import Callable
 
 from skyhop.errors import SkyhopError
-from skyhop.providers.base import Provider
+from skyhop.providers.base import Capabilities, Provider, capabilities_of
 
 ENTRY_POINT_GROUP = "skyhop.providers"
 
@@ -73,3 +75,8 @@ def get(name: str) -> Provider:
             f"Providers available: {', '.join(names())}."
         )
     return factory()
+
+
+def capabilities(name: str) -> Capabilities:
+    """What the provider called `name` declares (loads it)."""
+    return capabilities_of(get(name))

@@ -20,7 +20,7 @@ from typing import Iterable
 from skyhop import paths
 from skyhop.catalog.offer import Offer
 from skyhop.providers import base
-from skyhop.providers.base import ClusterInfo, LaunchRequest, NodeInfo, Observed
+from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OfferSource
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError
 from skyhop.providers.local.machine import this_machine
@@ -44,6 +44,9 @@ def clusters_dir() -> Path:
 
 class LocalProvider:
     name = NAME
+    # This machine exists already; it joins a search only when asked (users with clouds do not
+    # expect jobs on their laptop), and its state is files, cheap to read on every `status`.
+    capabilities = Capabilities(offers=OfferSource.EXISTING, can_stop=True, opt_in=True, cheap_query=True)
 
     def check(self) -> CheckResult:
         m = this_machine()
@@ -76,13 +79,14 @@ class LocalProvider:
     def launch(self, request: LaunchRequest) -> ClusterInfo:
         self._check_capacity(request)
         root = paths.private_dir(clusters_dir()) / request.cluster_name
-        # "home" is where `~/` file_mount destinations land on a node.
-        nodes = [NodeInfo(r, "127.0.0.1", str(root / f"node-{r}"), {"home": str(root / f"node-{r}")}) for r in range(request.num_nodes)]
+        # `~/` in file_mount destinations lands in the node's directory.
+        nodes = [NodeInfo(r, "127.0.0.1", str(root / f"node-{r}"), home=str(root / f"node-{r}")) for r in range(request.num_nodes)]
         offer = request.offer
-        gpu_ids = {offer.accelerator: list(this_machine().gpu_ids[: int(offer.accelerator_count)])} if offer.accelerator else {}
-        # remove_on_down: what the agent deletes when autostop tears the cluster down by itself.
-        data = {"root": str(root), "remove_on_down": [str(root)], "python": sys.executable, "gpu_ids": gpu_ids, "created_at": time.time()}
-        info = ClusterInfo(NAME, request.cluster_name, REGION, None, tuple(nodes), data)
+        gpu_ids = {offer.accelerator: tuple(this_machine().gpu_ids[: int(offer.accelerator_count)])} if offer.accelerator else {}
+        info = ClusterInfo(
+            NAME, request.cluster_name, REGION, None, tuple(nodes), {"root": str(root), "created_at": time.time()},
+            python=sys.executable, gpu_ids=gpu_ids, remove_on_down=(str(root),),
+        )
         try:
             # The handle first: a crash after any directory exists leaves what `find` needs.
             # Owner-only, like a node's home: job tables and logs inside hold secret values.

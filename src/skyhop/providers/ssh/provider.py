@@ -11,18 +11,19 @@ ranks over SSH with the cluster key (cluster_key.py).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Callable, Iterable
 
 from skyhop.catalog.offer import Offer
 from skyhop.errors import SkyhopError
 from skyhop.parallel import each
 from skyhop.providers import base
-from skyhop.providers.base import ClusterInfo, LaunchRequest, NodeInfo, Observed
+from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, MeasuredSize, NodeInfo, Observed, OfferSource
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError
 from skyhop.providers.ssh import cluster_key, host_ops, leases
 from skyhop.providers.ssh.pools import Pool, PoolHost, configured_pools
+from skyhop.providers.ssh.reach import HostReach, reach
 from skyhop.providers.ssh.runner import HostUnreachable, SSHRunner, SSHTarget, known_hosts_file
 
 NAME = "ssh"
@@ -52,6 +53,8 @@ def _best_effort(work: Callable[[NodeInfo], None]) -> Callable[[NodeInfo], None]
 
 class SSHProvider:
     name = NAME
+    # Pools are machines that exist: each pool is its own candidate, an unsized task takes a host as it is.
+    capabilities = Capabilities(offers=OfferSource.EXISTING, can_stop=True)
 
     def check(self) -> CheckResult:
         pools = configured_pools()
@@ -59,6 +62,10 @@ class SSHProvider:
             return CheckResult(NAME, False, "no ssh_node_pools in config.yaml")
         described = ", ".join(f"{p.name} ({len(p.hosts)} host{'s' * (len(p.hosts) != 1)}, ${p.price:g}/h)" for p in pools.values())
         return CheckResult(NAME, True, f"pools: {described}")
+
+    def check_machines(self) -> list[HostReach]:
+        """Every pool host, reached over SSH now (in parallel; a dead host costs the connect timeout)."""
+        return reach(list(configured_pools().values()))
 
     def offers(self) -> Iterable[Offer]:
         """Each pool as a whole host: for CPU-only tasks, and for every GPU count up to what a host has.
@@ -87,10 +94,10 @@ class SSHProvider:
         try:
             leases.note_key(request.cluster_name, comment)  # before any host is touched: find() can clean up after a crash
             facts = each(hosts, lambda h: host_ops.probe(SSHRunner(h.target), pool.name, h.base_dir, request.cluster_name))
-            nodes = [NodeInfo(rank, h.target.host, f.base, {"ssh": asdict(h.target), "home": f.home}) for rank, (h, f) in enumerate(zip(hosts, facts))]
+            nodes = [NodeInfo(rank, h.target.host, f.base, {"ssh": asdict(h.target)}, home=f.home) for rank, (h, f) in enumerate(zip(hosts, facts))]
             # What the smallest host has: the capacity the agent schedules with when the pool does not say.
-            measured = {"cpus": min(f.cpus for f in facts), "memory_gib": min(f.memory_gib for f in facts)}
-            data = {"python": "python3", "hosts": chosen, "created_at": time.time(), "remove_on_down": [nodes[0].base], "measured": measured}
+            measured = MeasuredSize(min(f.cpus for f in facts), min(f.memory_gib for f in facts))
+            data = {"hosts": chosen, "created_at": time.time()}
             if len(nodes) > 1:
                 nodes = _link_workers(nodes, comment, pool.hosts[0].target.host_key_policy)
                 data["key_comment"] = comment
@@ -98,7 +105,7 @@ class SSHProvider:
         except BaseException:
             _undo_launch(request.cluster_name, hosts, comment)
             raise
-        return ClusterInfo(NAME, request.cluster_name, pool.name, None, tuple(nodes), data)
+        return ClusterInfo(NAME, request.cluster_name, pool.name, None, tuple(nodes), data, python="python3", measured=measured, remove_on_down=(nodes[0].base,))
 
     def _acquire(self, pool: Pool, cluster_name: str, count: int) -> list[str]:
         keys = [h.key for h in pool.hosts]
@@ -239,7 +246,7 @@ def _link_workers(nodes: list[NodeInfo], comment: str, policy: str) -> list[Node
         cluster_key.seed_known_hosts(head_runner, head.base, workers, known_hosts_file().read_text() if known_hosts_file().exists() else "")
     each(nodes[1:], lambda node: cluster_key.authorize(SSHRunner(_target(node)), public_key))
     linked = [head] + [
-        NodeInfo(node.rank, node.ip, node.base, {**node.extra, "exec_prefix": cluster_key.exec_prefix(head.base, _target(node))})
+        replace(node, exec_prefix=tuple(cluster_key.exec_prefix(head.base, _target(node))))
         for node in nodes[1:]
     ]
     return linked

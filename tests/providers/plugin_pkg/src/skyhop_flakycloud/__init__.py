@@ -46,7 +46,7 @@ class FlakyCloud:
         root.mkdir(parents=True)
         node = NodeInfo(0, "127.0.0.1", str(root / "node-0"))
         # A python that does not exist: installing the agent fails after the machine exists.
-        return ClusterInfo("flakycloud", request.cluster_name, "flaky-region", None, (node,), {"root": str(root), "python": "/nonexistent/python3"})
+        return ClusterInfo("flakycloud", request.cluster_name, "flaky-region", None, (node,), {"root": str(root)}, python="/nonexistent/python3")
 
     def find(self, cluster_name):
         return None

@@ -1,0 +1,96 @@
+"""Providers for two clouds of the price catalog (`lambda`, `primeintellect`), as a third party adds one.
+
+What the acceptance test of issue 9 needs: a plugin that takes a catalog
+cloud's name still plans with that cloud's catalog offers (it declares
+`OfferSource.CATALOG` and lists no offers of its own), and launches "nodes"
+for real as directories on this machine, so the job runs. A cloud cannot be
+made to run out of capacity on demand, so failures are scripted: the JSON file
+`$SKYHOP_HOME/catalogcloud.json` maps infra (`cloud`, `cloud/region` or
+`cloud/region/zone`) to `capacity`, `quota` or `auth`, and doubles as the
+credentials (no file: the cloud is not enabled). Every launch is appended to
+`$SKYHOP_HOME/catalogcloud-calls` as `CLOUD/REGION/ZONE RESULT`.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from skyhop.providers.base import Capabilities, ClusterInfo, NodeInfo, OfferSource
+from skyhop.providers.credentials import CheckResult
+from skyhop.providers.errors import AuthError, CapacityError, NotSupportedError, QuotaError
+from skyhop.providers.runner import LocalRunner
+from skyhop_agent.marked import end_marked
+
+MARKER = "SKYHOP_CATALOGCLOUD_CLUSTER"  # carried by every process of a cluster, as the local provider does
+ERRORS = {"capacity": CapacityError, "quota": QuotaError, "auth": AuthError}
+
+
+def _home() -> Path:
+    return Path(os.environ["SKYHOP_HOME"])
+
+
+def _script():
+    path = _home() / "catalogcloud.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+class _CatalogCloud:
+    name = ""
+    # The registration line's counterpart: offers come from the price catalog under this name.
+    capabilities = Capabilities(offers=OfferSource.CATALOG, can_stop=False)
+
+    def check(self):
+        if _script() is None:
+            return CheckResult(self.name, False, "no scripted credentials")
+        return CheckResult(self.name, True, "scripted credentials")
+
+    def launch(self, request):
+        offer = request.offer
+        where = "/".join(p for p in (offer.cloud, offer.region, offer.zone) if p)
+        failures = _script() or {}
+        # The most specific entry wins: zone, then region, then the whole cloud.
+        keys = [where, f"{offer.cloud}/{offer.region}", offer.cloud]
+        failure = next((failures[k] for k in keys if k in failures), None)
+        with open(_home() / "catalogcloud-calls", "a") as calls:
+            calls.write(f"{where} {failure or 'launched'}\n")
+        if failure:
+            raise ERRORS[failure](f"{self.name}: scripted {failure} failure in {where}.")
+        root = _home() / "catalogcloud" / request.cluster_name
+        nodes = [NodeInfo(r, "127.0.0.1", str(root / f"node-{r}"), home=str(root / f"node-{r}")) for r in range(request.num_nodes)]
+        for node in nodes:
+            Path(node.base).mkdir(parents=True)
+        gpus = {offer.accelerator: tuple(range(int(offer.accelerator_count)))} if offer.accelerator else {}
+        return ClusterInfo(
+            self.name, request.cluster_name, offer.region, offer.zone, tuple(nodes), {"root": str(root), "created_at": time.time()},
+            python=sys.executable, gpu_ids=gpus, remove_on_down=(str(root),),
+        )
+
+    def find(self, cluster_name):
+        return None
+
+    def query(self, cluster):
+        return "RUNNING" if Path(cluster.data["root"]).exists() else "TERMINATED"
+
+    def stop(self, cluster):
+        raise NotSupportedError(f"{self.name} machines cannot be stopped.")
+
+    def start(self, cluster):
+        raise NotSupportedError(f"{self.name} machines cannot be started.")
+
+    def terminate(self, cluster):
+        end_marked(MARKER, cluster.data["root"])
+        shutil.rmtree(cluster.data["root"], ignore_errors=True)
+
+    def runner(self, cluster, node):
+        return LocalRunner({MARKER: cluster.data["root"]})
+
+
+class LambdaCloud(_CatalogCloud):
+    name = "lambda"
+
+
+class PrimeIntellectCloud(_CatalogCloud):
+    name = "primeintellect"
