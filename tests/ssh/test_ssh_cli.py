@@ -108,10 +108,10 @@ def test_the_pool_api_answers_malformed_requests_with_4xx_naming_the_field(sky):
         ({"hosts": ["10.0.0.1"], "settings": {"accelerators": {"H100": "x"}}}, "accelerators"),
         ({"hosts": ["10.0.0.1"], "settings": {"password": "x"}}, "password"),
     ]:
-        status, detail = call("POST", "/api/v1/ssh/pools/lab/hosts", body)
+        status, detail = call("POST", "/api/v1/pools/lab/hosts", body)
         assert 400 <= status < 500 and field in detail, (body, status, detail)
-    status, detail = call("DELETE", "/api/v1/ssh/pools/nope")
+    status, detail = call("DELETE", "/api/v1/pools/nope")
     assert status == 400 and "No SSH node pool named 'nope'" in detail
-    status, detail = call("POST", "/api/v1/ssh/pools/lab/hosts", {"hosts": ["10.0.0.1"], "settings": {"accelerators": {"H100": 0}}})
+    status, detail = call("POST", "/api/v1/pools/lab/hosts", {"hosts": ["10.0.0.1"], "settings": {"accelerators": {"H100": 0}}})
     assert status == 400 and "SSH node pool lab.accelerators.H100: expected a whole number" in detail
-    assert call("GET", "/api/v1/ssh/pools") == (200, "[]")
+    assert call("GET", "/api/v1/pools") == (200, "[]")

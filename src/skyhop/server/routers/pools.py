@@ -1,4 +1,4 @@
-"""`/api/v1/ssh/...`: SSH node pools, their hosts' leases and reachability.
+"""`/api/v1/pools/...`: SSH node pools, their hosts' leases and reachability.
 
 The CLI's `skyhop ssh add|ls|rm` and `skyhop check` come through here, so
 pools and leases are read and changed where the clusters run (the server's
@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-router = APIRouter(prefix="/api/v1/ssh", tags=["ssh"])
+router = APIRouter(prefix="/api/v1/pools", tags=["pools"])
 
 
 class PoolSettings(BaseModel):
@@ -39,21 +39,21 @@ class AddHosts(BaseModel):
     settings: PoolSettings = PoolSettings()
 
 
-@router.get("/pools")
+@router.get("")
 def list_pools(check: bool = False) -> list[dict[str, Any]]:
     from skyhop.providers.ssh.pool_config import listing
 
     return listing(check)
 
 
-@router.post("/pools/{pool}/hosts")
+@router.post("/{pool}/hosts")
 def add_hosts(pool: str, body: AddHosts) -> dict[str, Any]:
     from skyhop.providers.ssh.pool_config import add_hosts as add
 
     return {"pool": pool, "added": add(pool, body.hosts, body.settings.model_dump())}
 
 
-@router.delete("/pools/{pool}")
+@router.delete("/{pool}")
 def remove_hosts(pool: str, host: Annotated[list[str] | None, Query(max_length=1000)] = None) -> dict[str, Any]:
     from skyhop.providers.ssh.pool_config import remove
 
