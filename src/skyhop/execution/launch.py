@@ -15,6 +15,7 @@ from skyhop.execution import handles, jobs
 from skyhop.execution.locks import cluster_lock
 from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.execution.sync import check_sources, sync_task_files
+from skyhop.execution.unsupported import check_supported
 from skyhop.providers.base import ClusterInfo, LaunchRequest
 from skyhop.providers.errors import AuthError, CapacityError, NotSupportedError, QuotaError
 from skyhop.spec.task import Task
@@ -33,6 +34,7 @@ class LaunchOptions:
 def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dict[str, Any]:
     from skyhop.execution import lifecycle
 
+    check_supported(task)
     task.require_envs()
     check_sources(task)
     name = options.cluster_name
@@ -104,6 +106,7 @@ def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) ->
     """Run a task's `run` on an existing cluster (never setup), syncing its workdir first."""
     from skyhop.execution import lifecycle
 
+    check_supported(task)
     task.require_envs()
     check_sources(task)
     with cluster_lock(name):
