@@ -14,6 +14,7 @@ from skyhop.errors import SkyhopError
 from skyhop.execution import handles, jobs
 from skyhop.execution.locks import cluster_lock
 from skyhop.execution.progress import Progress, RequestCancelled
+from skyhop.execution.retry import until_up
 from skyhop.execution.sync import check_sources, sync_task_files
 from skyhop.execution.unsupported import check_supported
 from skyhop.providers.base import ClusterInfo, LaunchRequest
@@ -29,6 +30,7 @@ class LaunchOptions:
     down: bool = False
     idle_minutes: float | None = None
     no_setup: bool = False
+    retry_until_up: bool = False
 
 
 def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dict[str, Any]:
@@ -45,7 +47,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
         created = record is None
         placement = None
         if record is None:
-            info, placement = _provision(task, name, progress, store)
+            info, placement = until_up(lambda: _provision(task, name, progress, store), progress, retry=options.retry_until_up)
         else:
             info = _reuse(task, record, progress, store)
         try:
