@@ -99,6 +99,9 @@ class Resources:
         for name, unit in (("cpus", "vCPUs"), ("memory", "GB")):
             if values[name] is not None and not isinstance(values[name], Quantity):
                 values[name] = Quantity.parse(values[name], f"resources.{name}", unit)
+        for name in _TIERS:
+            if values[name] is not None:
+                values[name] = _tier(name, values[name], f"resources.{name}")
         if disk_size is not None and (isinstance(disk_size, bool) or not isinstance(disk_size, int)):
             values["disk_size"] = parse_disk_gb(disk_size, "resources.disk_size")
         if isinstance(job_recovery, (str, dict)):
@@ -309,12 +312,9 @@ def _parse_mapping(data: Any, path: str, *, nested: bool) -> Resources:
         values["job_recovery"] = JobRecovery.parse(mapping[recovery_key], p(recovery_key))
     if mapping.get("disk_size") is not None:
         values["disk_size"] = parse_disk_gb(mapping["disk_size"], p("disk_size"))
-    for name, choices in (("disk_tier", DISK_TIERS), ("network_tier", NETWORK_TIERS)):
+    for name in _TIERS:
         if mapping.get(name) is not None:
-            tier = as_str(mapping[name], p(name)).lower()
-            if tier not in choices:
-                raise SpecError(p(name), "unknown tier", value=mapping[name], expected=" or ".join(choices))
-            values[name] = tier
+            values[name] = _tier(name, mapping[name], p(name))
     if mapping.get("ports") is not None:
         values["ports"] = _parse_ports(mapping["ports"], p("ports"))
     if mapping.get("labels") is not None:
@@ -342,6 +342,16 @@ def _parse_mapping(data: Any, path: str, *, nested: bool) -> Resources:
     if values.get("any_of") and values.get("ordered"):
         raise SpecError(p("ordered"), "cannot be combined with 'any_of'", hint="Use one or the other.")
     return Resources(**values)
+
+
+_TIERS = {"disk_tier": DISK_TIERS, "network_tier": NETWORK_TIERS}
+
+
+def _tier(name: str, raw: Any, path: str) -> str:
+    tier = as_str(raw, path).lower()
+    if tier not in _TIERS[name]:
+        raise SpecError(path, "unknown tier", value=raw, expected=" or ".join(_TIERS[name]))
+    return tier
 
 
 def parse_disk_gb(raw: Any, path: str) -> int:
