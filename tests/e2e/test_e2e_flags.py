@@ -84,7 +84,8 @@ def test_cluster_and_job_flags(sky, isolated_home):
     row = sky.clusters()["g1"]
 
     # status --ip / --endpoint(s) / -v / -u
-    assert sky("status", "--ip", "g1", check=True).out.strip() == row["head_ip"] != None  # noqa: E711
+    assert row["head_ip"]
+    assert sky("status", "--ip", "g1", check=True).out.strip() == row["head_ip"]
     no_name = sky("status", "--ip")
     assert no_name.code != 0 and "exactly one cluster name" in no_name.err
     for flags in (("--endpoints",), ("--endpoint", "8080")):

@@ -18,7 +18,7 @@ def sky(ssh_hosts, isolated_home, tmp_path):
     runner = Sky(isolated_home, work)
     yield runner
     runner("down", "--all", "-y")
-    subprocess.run([sys.executable, "-m", "skyhop.cli.main", "api", "stop"], env=runner.env, capture_output=True, timeout=60)
+    subprocess.run([sys.executable, "-m", "skyhop.cli.main", "api", "stop"], check=False, env=runner.env, capture_output=True, timeout=60)
 
 
 def test_start_retries_until_the_host_is_free(sky, ssh_hosts):

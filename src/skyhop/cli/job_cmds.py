@@ -10,7 +10,6 @@ import click
 from skyhop.cli.output import OUTPUT_OPTION, emit_json, number, table
 from skyhop.errors import SkyhopError
 
-
 FINISHED = ("SUCCEEDED", "FAILED", "FAILED_SETUP", "CANCELLED")
 ALL_USERS = click.option("-u", "--all-users", is_flag=True, help="Include other users' jobs (default: only yours).")
 

@@ -9,9 +9,16 @@ the request at once.
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
-from skyhop.errors import CatalogError, ConfigError, InfeasibleError, NotFoundError, SkyhopError
+from skyhop.errors import (
+    CatalogError,
+    ConfigError,
+    InfeasibleError,
+    NotFoundError,
+    SkyhopError,
+)
 from skyhop.execution.progress import Progress, RequestCancelled
 
 T = TypeVar("T")

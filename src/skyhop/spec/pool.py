@@ -30,10 +30,10 @@ class PoolSpec:
     downscale_delay_seconds: float | None = None
 
     @classmethod
-    def from_dict(cls, data: Any, path: str = "pool") -> "PoolSpec":
+    def from_dict(cls, data: Any, path: str = "pool") -> PoolSpec:
         mapping = as_mapping(data, path, "a mapping such as {workers: 3}")
         check_keys(mapping, _COUNT_KEYS + _DELAY_KEYS, path, "pool")
-        p = lambda key: join_path(path, key)  # noqa: E731
+        p = lambda key: join_path(path, key)
         values: dict[str, Any] = {}
         for key in _COUNT_KEYS:
             if mapping.get(key) is not None:

@@ -9,8 +9,9 @@ launch until a provider supports it (`skyhop.execution.unsupported`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from skyhop.spec.errors import SpecError, join_path
 from skyhop.spec.fields import as_mapping, as_str, check_keys
@@ -53,7 +54,7 @@ def parse_volume(raw: Any, path: str) -> str | VolumeMount:
         return raw
     mapping = as_mapping(raw, path, "a volume name, or a mapping with name/sub_path or size/labels")
     check_keys(mapping, _VOLUME_KEYS, path, "a volume")
-    p = lambda key: join_path(path, key)  # noqa: E731
+    p = lambda key: join_path(path, key)
     text = {k: as_str(mapping[k], p(k)) for k in ("name", "sub_path", "size", "type") if mapping.get(k) is not None}
     if "name" in text and not text["name"].strip():
         raise SpecError(p("name"), "is empty", expected="the name of an existing volume")
