@@ -74,6 +74,7 @@ Examples:
   skyhop launch -y --async -c dev task.yaml       # print the request id and return
   skyhop launch -y --fast -c dev task.yaml        # cluster already up: skip setup
   skyhop launch -y -r --gpus H100:8 task.yaml     # keep retrying until some cloud has capacity
+  skyhop launch -y --ports 8080 --disk-size 512 --disk-tier high --image-id docker:ubuntu:22.04 task.yaml
 """
 )
 @TASK_ARG

@@ -9,6 +9,8 @@ task that is invalid: that is the parser's job, at load time.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from skyhop.errors import SkyhopError
 from skyhop.spec.resources import Resources
 from skyhop.spec.task import Task
@@ -35,7 +37,7 @@ def check_supported(task: Task) -> None:
         raise NotSupportedYet(problem)
 
 
-def _task_problems(task: Task):
+def _task_problems(task: Task) -> Iterator[str]:
     if task.pool is not None:
         yield "pool: worker pools for managed jobs are not supported yet; launch the task without 'pool:'."
     if task.api_server_access:
@@ -52,7 +54,7 @@ def _task_problems(task: Task):
             yield f"file_mounts.{dest}.source: uploading a list of local paths into a bucket is not supported yet; mount each path separately."
 
 
-def _resource_problems(resources: Resources):
+def _resource_problems(resources: Resources) -> Iterator[str]:
     requests = [resources, *resources.any_of, *resources.ordered]
     for field, flag, what in _RESOURCE_FEATURES:
         request = next((r for r in requests if getattr(r, field) not in (None, ())), None)
