@@ -130,3 +130,29 @@ def test_cluster_and_job_flags(sky, isolated_home):
     sky("api", "logs", down_id, check=True)
     assert "g1" in sky("cost-report", "--all", check=True).out
     assert sky.clusters() == {}
+
+
+def test_other_users_clusters_and_jobs_need_u(sky):
+    """A team server holds other users' clusters and jobs: listed only with -u (or by name)."""
+    import time as clock
+
+    from skyhop.state.records import ClusterRecord, JobRecord
+    from skyhop.state.store import StateStore
+
+    store = StateStore()  # this test's SKYHOP_HOME, the same database the API server uses
+    store.add_cluster(ClusterRecord(name="bobs", provider="ssh", region="lab", user="bob-the-other"))
+    store.set_cluster_status("bobs", "STOPPED")
+    try:
+        assert "bobs" not in {r["name"] for r in sky.json("status")}
+        everyone = {r["name"]: r for r in sky.json("status", "-u")}
+        assert everyone["bobs"]["user"] == "bob-the-other"
+        assert [r["name"] for r in sky.json("status", "bobs")] == ["bobs"]
+        assert "bob-the-other" in sky("status", "-u", "-v", check=True).out
+    finally:
+        store.remove_cluster("bobs")
+
+    sky("launch", "-y", "-c", "shared", "echo mine", check=True)
+    store.upsert_jobs("shared", [JobRecord(job_id=99, status="SUCCEEDED", submitted_at=clock.time(), name="bobs-job", user="bob-the-other")])
+    assert [j["job_id"] for j in sky.json("queue", "shared")] == [1]
+    assert sorted(j["job_id"] for j in sky.json("queue", "shared", "-u")) == [1, 99]
+    assert sky.json("queue", "shared", "-u", "-s") == []
