@@ -20,7 +20,7 @@ def add_lambda_key(home: Path) -> Path:
 
 
 def test_check_with_no_credentials(skyhop):
-    result = skyhop("check")
+    result = skyhop("check", "-v")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0].split() == ["PROVIDER", "ENABLED", "DETAIL"]
@@ -29,6 +29,30 @@ def test_check_with_no_credentials(skyhop):
     local_line = next(line for line in lines if line.startswith("local "))
     assert local_line.split()[1] == "yes" and "this machine" in local_line
     assert lines[-1] == "Enabled: local"
+
+
+def test_check_without_verbose_is_terse_and_points_to_v(skyhop):
+    lines = skyhop("check").out.splitlines()
+    lambda_line = next(line for line in lines if line.startswith("lambda "))
+    assert lambda_line.split()[1:] == ["no", "no", "credentials"]
+    assert lines[-2:] == ["Run `skyhop check -v` to see where the missing credentials are looked for.", "Enabled: local"]
+
+
+def test_check_named_clouds_only(skyhop, isolated_home):
+    add_lambda_key(isolated_home)
+    result = skyhop("check", "lambda", "LOCAL", "lambda")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert [line.split()[0] for line in lines[2:-1] if line.strip()] == ["lambda", "local"]
+    assert lines[-1] == "Enabled: lambda, local"
+    rows = json.loads(skyhop("check", "vast", "-o", "json").out)
+    assert [r["name"] for r in rows] == ["vast"] and rows[0]["reason"].startswith("no credentials (looked for ")
+
+
+@pytest.mark.parametrize(("typed", "hint"), [("lamda", "Did you mean 'lambda'?"), ("../../etc", "Known: ")])
+def test_check_unknown_cloud_is_a_user_error(skyhop, typed, hint):
+    result = skyhop("check", typed)
+    assert result.code != 0 and f"Unknown cloud or infra '{typed}'." in result.err and hint in result.err
 
 
 def test_check_json_schema(skyhop):

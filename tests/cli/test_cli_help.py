@@ -72,5 +72,5 @@ def test_unknown_command_with_nothing_close(isolated_home):
 
 
 def test_unknown_option_is_a_usage_error(skyhop):
-    result = skyhop("show-gpus", "--regions")
-    assert result.code == 2 and "No such option" in result.err and "Did you mean '--all-regions'?" in result.err
+    result = skyhop("show-gpus", "--all-regons")
+    assert result.code == 2 and "No such option" in result.err and "'--all-regions'" in result.err and "Did you mean" in result.err

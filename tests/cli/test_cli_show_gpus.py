@@ -20,7 +20,7 @@ def as_json(result) -> list[dict]:
 
 
 def test_summary_table_lists_every_accelerator_per_cloud(skyhop, shared_catalog):
-    result = skyhop("show-gpus")
+    result = skyhop("show-gpus", "--all")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0].split() == ["ACCELERATOR", "CLOUD", "COUNTS", "PER", "NODE", "CHEAPEST", "$/GPU/H", "CHEAPEST", "SPOT", "$/GPU/H"]
@@ -29,8 +29,31 @@ def test_summary_table_lists_every_accelerator_per_cloud(skyhop, shared_catalog)
     assert {line.split()[0] for line in lines[2:] if line.strip()} == set(shared_catalog.accelerator_names())
 
 
+def test_summary_without_all_shows_the_common_accelerators_and_says_so(skyhop, shared_catalog):
+    from skyhop.cli.gpus_cmd import COMMON_ACCELERATORS
+
+    result = skyhop("show-gpus")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    shown = {line.split()[0] for line in lines[2:-1] if line.strip()}
+    every = set(shared_catalog.accelerator_names())
+    assert shown == every & COMMON_ACCELERATORS and "H100" in shown
+    assert lines[-1] == f"{len(every - COMMON_ACCELERATORS)} less common accelerator(s) not shown; use -a/--all to list every one."
+    assert {r["accelerator"] for r in as_json(skyhop("show-gpus", "-a", "-o", "json"))} == every
+
+
+def test_legacy_cloud_and_region_flags_pin_like_infra(skyhop):
+    legacy = as_json(skyhop("show-gpus", "H100", "--cloud", "lambda", "--region", "us-east-1", "-o", "json"))
+    assert legacy == as_json(skyhop("show-gpus", "H100", "--infra", "lambda/us-east-1", "-o", "json"))
+    assert {(r["cloud"], r["region"]) for r in legacy} == {("lambda", "us-east-1")}
+    both = skyhop("show-gpus", "--cloud", "lambda", "--infra", "aws")
+    assert both.code != 0 and "cannot be combined with --cloud" in both.err
+    hostile = skyhop("show-gpus", "--cloud", "lambda", "--region", "../../etc")
+    assert hostile.code != 0 and "--region" in hostile.err and "Traceback" not in hostile.err
+
+
 def test_summary_json_schema_and_values(skyhop, shared_catalog):
-    rows = as_json(skyhop("show-gpus", "--output", "json"))
+    rows = as_json(skyhop("show-gpus", "--all", "--output", "json"))
     assert rows and all(set(row) == SUMMARY_KEYS for row in rows)
     assert len({(r["accelerator"], r["cloud"]) for r in rows}) == len(rows)
     assert [(r["accelerator"].lower(), r["cloud"]) for r in rows] == sorted((r["accelerator"].lower(), r["cloud"]) for r in rows)

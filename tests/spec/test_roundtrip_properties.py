@@ -128,7 +128,8 @@ def _resource_fields() -> dict[str, st.SearchStrategy[Any]]:
         "cpus": QUANTITY,
         "memory": QUANTITY,
         "use_spot": st.booleans(),
-        "disk_size": st.integers(1, 10_000),
+        "disk_size": st.integers(1, 10_000)
+        | st.builds(lambda n, unit: f"{n}{unit}", st.integers(1, 4096), st.sampled_from(["GB", "gb", "G", "Gi", "TB", "T", "ti"])),
         "disk_tier": st.sampled_from(["low", "medium", "high", "ultra", "best", "HIGH"]),
         "network_tier": st.sampled_from(["standard", "best"]),
         "ports": PORTS,
@@ -163,7 +164,7 @@ def resources_dicts(draw: st.DrawFn, nested: bool = False) -> dict[str, Any]:
 
 @st.composite
 def file_mount_values(draw: st.DrawFn, env_names: list[str]) -> Any:
-    ref = st.sampled_from(env_names).map(lambda n: "${" + n + "}") if env_names else st.just("")
+    ref = st.sampled_from(env_names).flatmap(lambda n: st.sampled_from(["${" + n + "}", "$" + n])) if env_names else st.just("")
     source = st.builds(
         lambda scheme, a, b: f"{scheme}{a}{b}",
         st.sampled_from(["", "./", "~/", "s3://", "gs://", "r2://", "https://example.com/"]),
@@ -176,8 +177,8 @@ def file_mount_values(draw: st.DrawFn, env_names: list[str]) -> Any:
         st.fixed_dictionaries(
             {},
             optional={
-                "source": source,
-                "name": NAMES,
+                "source": source | st.lists(st.builds(lambda a, r: f"./{a}{r}", NAMES, ref), min_size=1, max_size=3),
+                "name": NAMES | st.just("") | ref,
                 "store": st.sampled_from(["s3", "gcs", "azure", "r2", "ibm", "oci", "nebius", "S3"]),
                 "mode": st.sampled_from(["MOUNT", "COPY", "MOUNT_CACHED", "mount"]),
                 "persistent": st.booleans(),
@@ -190,6 +191,10 @@ def file_mount_values(draw: st.DrawFn, env_names: list[str]) -> Any:
 
 
 PATH_TEXT = st.builds(lambda a, b: f"/{a}/{b}", NAMES, NAMES)
+VOLUME_MAPPINGS = st.fixed_dictionaries({"name": NAMES}, optional={"sub_path": st.builds(lambda a, b: f"{a}/{b}", NAMES, NAMES)}) | st.fixed_dictionaries(
+    {"size": st.sampled_from(["1Gi", "10Gi", "100GB", "1TB"])},
+    optional={"labels": st.dictionaries(NAMES, NAMES, max_size=2), "type": st.just("k8s-pvc")},
+)
 
 
 @st.composite
@@ -219,7 +224,12 @@ def service_dicts(draw: st.DrawFn) -> dict[str, Any]:
         policy: dict[str, Any] = {"min_replicas": low}
         if scaling == "autoscale":
             policy["max_replicas"] = draw(st.integers(max(low, 1), 20))
-            policy["target_qps_per_replica"] = draw(st.sampled_from([0.5, 1, 2.5, 10]))
+            policy["target_qps_per_replica"] = draw(
+                st.sampled_from([0.5, 1, 2.5, 10])
+                | st.dictionaries(st.sampled_from(["H100", "A100:1", "L4", "T4:2"]), st.sampled_from([0.5, 1, 7]), min_size=1, max_size=3)
+            )
+        elif draw(st.booleans()):
+            policy["max_replicas"] = low  # fixed size: no QPS target needed
         policy.update(
             draw(
                 st.fixed_dictionaries(
@@ -229,6 +239,7 @@ def service_dicts(draw: st.DrawFn) -> dict[str, Any]:
                         "downscale_delay_seconds": st.integers(0, 5000),
                         "base_ondemand_fallback_replicas": st.integers(0, 3),
                         "dynamic_ondemand_fallback": st.booleans(),
+                        "num_overprovision": st.integers(0, 3),
                     },
                 )
             )
@@ -270,7 +281,10 @@ def task_dicts(draw: st.DrawFn) -> dict[str, Any]:
         "file_mounts": st.dictionaries(
             st.builds(lambda a, r: f"/{a}{r}", NAMES, st.just("") | ref), file_mount_values(env_names), max_size=4
         ),
-        "volumes": st.dictionaries(PATH_TEXT, NAMES, max_size=2),
+        "volumes": st.dictionaries(PATH_TEXT, NAMES | VOLUME_MAPPINGS, max_size=2),
+        "pool": st.fixed_dictionaries({"workers": st.integers(0, 8)})
+        | st.fixed_dictionaries({}, optional={"min_workers": st.integers(0, 2), "max_workers": st.integers(2, 8), "queue_length_threshold": st.integers(1, 9)}),
+        "api_server_access": st.booleans(),
         "setup": FREE_TEXT,
         "run": FREE_TEXT,
         "service": service_dicts(),

@@ -133,10 +133,25 @@ def _features(path: Path) -> set[str]:
         for dst, src in (doc.get("file_mounts") or {}).items():
             if "${" in f"{dst}{src}":
                 found.add("substitution:file_mounts")
+            if re.search(r"\$[A-Za-z_]", f"{dst}{src}"):
+                found.add("substitution:$VAR")
             if isinstance(src, str):
                 found.add("file_mounts:url" if "://" in src else "file_mounts:local")
             else:
                 found.update(f"file_mounts.object.{k}" for k in src)
+                if isinstance(src.get("source"), list):
+                    found.add("file_mounts:source-list")
+                if src.get("mode") == "MOUNT" and src.get("name") in ("", "${BUCKET_NAME}"):
+                    found.add("file_mounts:mount-empty-name")
+                for key in ("name", "store", "source"):
+                    if "$" in str(src.get(key, "")):
+                        found.add(f"substitution:file_mounts.{key}")
+        for value in (doc.get("volumes") or {}).values():
+            if isinstance(value, str):
+                found.add("volumes:name")
+            else:
+                found.add("volumes:sub_path" if "sub_path" in value else "volumes:inline-new" if "size" in value else "volumes:mapping")
+        found.update(f"pool.{k}" for k in doc.get("pool") or {})
         service = doc.get("service")
         if isinstance(service, dict):
             found.update(f"service.{k}" for k in service)
@@ -144,7 +159,12 @@ def _features(path: Path) -> set[str]:
             found.add("readiness_probe:str" if isinstance(probe, str) else "readiness_probe:dict")
             if isinstance(probe, dict):
                 found.update(f"readiness_probe.{k}" for k in probe)
-            found.update(f"replica_policy.{k}" for k in service.get("replica_policy") or {})
+            policy = service.get("replica_policy") or {}
+            found.update(f"replica_policy.{k}" for k in policy)
+            if "max_replicas" in policy and policy["max_replicas"] == policy["min_replicas"] and "target_qps_per_replica" not in policy:
+                found.add("replica_policy:fixed-size")
+            if isinstance(policy.get("target_qps_per_replica"), dict):
+                found.add("target_qps_per_replica:per-accelerator")
         for resources in _resource_mappings(doc.get("resources")):
             found.update(f"resources.{k}" for k in resources)
             infra = resources.get("infra")
@@ -159,6 +179,8 @@ def _features(path: Path) -> set[str]:
             ports = resources.get("ports")
             if ports is not None:
                 found.add("ports:list" if isinstance(ports, list) else f"ports:{type(ports).__name__}")
+            if isinstance(resources.get("disk_size"), str):
+                found.add("disk_size:with-unit")
             if "image_id" in resources:
                 found.add(f"image_id:{type(resources['image_id']).__name__}")
             if "autostop" in resources:
@@ -184,7 +206,12 @@ REQUIRED_FEATURES = (
     | {"envs:null", "envs:value", "secrets:null", "secrets:value"}
     | {"file_mounts:local", "file_mounts:url"}
     | {f"file_mounts.object.{k}" for k in ("source", "name", "store", "mode", "persistent")}
-    | {"substitution:workdir", "substitution:file_mounts"}
+    | {"substitution:workdir", "substitution:file_mounts", "substitution:$VAR"}
+    | {f"substitution:file_mounts.{k}" for k in ("name", "store", "source")}
+    | {"file_mounts:source-list", "file_mounts:mount-empty-name", "disk_size:with-unit"}
+    | {"volumes:name", "volumes:sub_path", "volumes:inline-new"}
+    | {f"pool.{k}" for k in ("workers", "min_workers", "max_workers", "queue_length_threshold", "upscale_delay_seconds", "downscale_delay_seconds")}
+    | {"replica_policy:fixed-size", "target_qps_per_replica:per-accelerator"}
     | {f"service.{k}" for k in ("readiness_probe", "replicas", "replica_policy", "load_balancing_policy", "ports", "tls")}
     | {"readiness_probe:str", "readiness_probe:dict"}
     | {f"readiness_probe.{k}" for k in ("path", "post_data", "initial_delay_seconds", "timeout_seconds", "headers")}
@@ -193,6 +220,7 @@ REQUIRED_FEATURES = (
         for k in (
             "min_replicas", "max_replicas", "target_qps_per_replica", "upscale_delay_seconds",
             "downscale_delay_seconds", "base_ondemand_fallback_replicas", "dynamic_ondemand_fallback",
+            "num_overprovision",
         )
     }
 )

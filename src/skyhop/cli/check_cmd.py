@@ -11,11 +11,15 @@ from skyhop.cli.output import OUTPUT_OPTION, emit_json, table
     epilog="""\b
 Examples:
   skyhop check
+  skyhop check lambda ssh      # only these
+  skyhop check -v              # where each cloud's credentials are looked for
   skyhop check --output json
 """
 )
+@click.argument("clouds", nargs=-1)
+@click.option("-v", "--verbose", is_flag=True, help="Show every detail: where missing credentials were looked for.")
 @OUTPUT_OPTION
-def check(output: str) -> None:
+def check(clouds: tuple[str, ...], verbose: bool, output: str) -> None:
     """Show which clouds and infra are enabled, and why not.
 
     A cloud is enabled when its credentials are found on this machine (the
@@ -25,11 +29,11 @@ def check(output: str) -> None:
     """
     from skyhop import sdk
 
-    results = sdk.check(reach_machines=True)
+    results = _only(sdk.check(reach_machines=True), clouds)
     if output == "json":
         emit_json([r.to_json() for r in results])
         return
-    table(("PROVIDER", "ENABLED", "DETAIL"), [(r.name, "yes" if r.enabled else "no", r.reason) for r in results])
+    table(("PROVIDER", "ENABLED", "DETAIL"), [(r.name, "yes" if r.enabled else "no", r.reason if verbose else _short(r.reason)) for r in results])
     for r in results:
         if r.machines:
             table(
@@ -37,5 +41,30 @@ def check(output: str) -> None:
                 [(h.pool, h.host, "yes" if h.reachable else "no", f"{h.seconds * 1000:.0f} ms" if h.reachable else h.detail) for h in r.machines],
                 title=f"{r.name.upper()} node pools",
             )
+    if not verbose and any(_short(r.reason) != r.reason for r in results):
+        click.echo("Run `skyhop check -v` to see where the missing credentials are looked for.")
     enabled = [r.name for r in results if r.enabled]
     click.echo(f"Enabled: {', '.join(enabled) if enabled else 'none'}")
+
+
+def _only(results: list, clouds: tuple[str, ...]) -> list:
+    """The rows of the named providers (all without names); a typo gets "did you mean"."""
+    if not clouds:
+        return results
+    from skyhop.errors import SkyhopError
+    from skyhop.spec.errors import did_you_mean
+
+    known = {r.name: r for r in results}
+    wanted = [c.lower() for c in clouds]
+    for name in wanted:
+        if name not in known:
+            guess = did_you_mean(name, known)
+            raise SkyhopError(f"Unknown cloud or infra '{name}'." + (f" Did you mean '{guess}'?" if guess else f" Known: {', '.join(known)}."))
+    return [known[name] for name in dict.fromkeys(wanted)]
+
+
+def _short(reason: str) -> str:
+    """The one-line detail: the list of places looked at is for -v."""
+    head, sep, _ = reason.partition(" (looked for ")
+    return head if sep else reason
+

@@ -5,10 +5,22 @@ from __future__ import annotations
 import time
 import click
 
+from skyhop.cli.async_request import ASYNC_OPTION, submit_async
 from skyhop.cli.output import OUTPUT_OPTION, emit_json, money, table
 from skyhop.errors import SkyhopError
 
 YES = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+ALL_USERS = click.option("-u", "--all-users", is_flag=True, help="Include other users' clusters (default: only yours).")
+
+
+def mine(rows: list[dict], all_users: bool) -> list[dict]:
+    """Rows owned by the current user (or by nobody), unless every user's are wanted."""
+    if all_users:
+        return rows
+    from skyhop.execution.handles import current_user
+
+    me = current_user()
+    return [r for r in rows if r.get("user") in (None, me)]
 
 
 def _age(since: float | None) -> str:
@@ -27,33 +39,49 @@ Examples:
   skyhop status
   skyhop status dev --refresh
   skyhop status --output json
+  skyhop status -u -v            # every user's clusters, with user, nodes and head IP
+  skyhop status --ip dev         # the head node's IP only (for scripts)
+  skyhop status --endpoint 8080 dev
 """
 )
 @click.argument("clusters", nargs=-1)
 @click.option("-r", "--refresh", is_flag=True, help="Ask every cluster's infra for its real state first.")
+@ALL_USERS
+@click.option("--ip", "head_ip", is_flag=True, help="Print only the head node's IP of the one named cluster.")
+@click.option("--endpoints", is_flag=True, help="Print the cluster's opened ports as IP:PORT, one per line.")
+@click.option("--endpoint", type=click.IntRange(1, 65535), help="Print the IP:PORT of one opened port.")
+@click.option("-v", "--verbose", is_flag=True, help="More columns: user, nodes, head IP, why the status.")
 @OUTPUT_OPTION
-def status(clusters: tuple[str, ...], refresh: bool, output: str) -> None:
+def status(clusters: tuple[str, ...], refresh: bool, all_users: bool, head_ip: bool, endpoints: bool, endpoint: int | None, verbose: bool, output: str) -> None:
     """Show clusters: status, resources, price, autostop.
 
     Local clusters are always checked against the machine; --refresh checks
     every cluster's provider and agent (e.g. after a crash or an autostop).
+    Only your own clusters are listed unless -u is given or clusters are named.
     """
     from skyhop.client import api
 
     rows = api.status(list(clusters), refresh=refresh)
+    if not clusters:
+        rows = mine(rows, all_users)
+    if head_ip or endpoints or endpoint is not None:
+        _print_address(rows, clusters, head_ip, endpoint)
+        return
     if output == "json":
         emit_json(rows)
         return
     if not rows:
         click.echo("No clusters." if not clusters else f"No cluster named {', '.join(clusters)}.")
         return
+    headers = ("NAME", "STATUS", "INFRA", "RESOURCES", "$/H", "LAUNCHED", "AUTOSTOP")
     table(
-        ("NAME", "STATUS", "INFRA", "RESOURCES", "$/H", "LAUNCHED", "AUTOSTOP"),
+        headers + (("USER", "NODES", "HEAD IP") if verbose else ()),
         [
             (
                 r["name"], r["status"], r["infra"], r["resources_str"], money(r["hourly_price"]), _age(r["launched_at"]),
                 "-" if r["autostop_minutes"] is None else f"{r['autostop_minutes']:g}m" + (" (down)" if r["autostop_down"] else ""),
             )
+            + ((r.get("user") or "-", r["num_nodes"], r.get("head_ip") or "-") if verbose else ())
             for r in rows
         ],
     )
@@ -62,7 +90,24 @@ def status(clusters: tuple[str, ...], refresh: bool, output: str) -> None:
             click.echo(f"{r['name']}: {r['status']} because {r['status_reason']}")
 
 
-def _lifecycle(verb: str, names: tuple[str, ...], all_: bool, yes: bool, purge: bool = False) -> None:
+def _print_address(rows: list[dict], clusters: tuple[str, ...], head_ip: bool, endpoint: int | None) -> None:
+    """`--ip` / `--endpoints` / `--endpoint`: one cluster, named, and up."""
+    if len(clusters) != 1:
+        raise SkyhopError("--ip, --endpoints and --endpoint need exactly one cluster name, e.g. skyhop status --ip dev.")
+    if not rows:
+        raise SkyhopError(f"No cluster named {clusters[0]}.")
+    row = rows[0]
+    if row["status"] != "UP" or not row.get("head_ip"):
+        raise SkyhopError(f"Cluster '{row['name']}' is {row['status']}; its address is known once it is UP (skyhop start {row['name']}).")
+    if head_ip:
+        click.echo(row["head_ip"])
+        return
+    # No provider opens ports yet (see `resources.ports`), so no cluster has endpoints.
+    wanted = f"port {endpoint}" if endpoint is not None else "endpoints"
+    raise SkyhopError(f"Cluster '{row['name']}' has no {wanted}: opening ports is not supported yet on {row['provider']}.")
+
+
+def _lifecycle(verb: str, names: tuple[str, ...], all_: bool, yes: bool, purge: bool = False, *, async_: bool = False, extra: dict | None = None, then=None) -> None:
     from skyhop.cli.request_view import run_request
     from skyhop.client import api
     from skyhop.execution.names import check_cluster_name
@@ -88,7 +133,13 @@ def _lifecycle(verb: str, names: tuple[str, ...], all_: bool, yes: bool, purge: 
     failed = 0
     for name in names:
         try:
-            click.echo(run_request(verb, {"cluster": name, "purge": purge})["message"])
+            body = {"cluster": name, "purge": purge, **(extra or {})}
+            if async_:
+                submit_async(verb, body)
+                continue
+            click.echo(run_request(verb, body)["message"])
+            if then is not None:
+                then(name)
         except SkyhopError as error:
             failed += 1
             click.echo(f"Error: {error}", err=True)
@@ -96,15 +147,6 @@ def _lifecycle(verb: str, names: tuple[str, ...], all_: bool, yes: bool, purge: 
         raise SystemExit(1)
 
 
-def _lifecycle_command(verb: str, summary: str, examples: str):
-    @click.command(verb, epilog=examples, help=summary)
-    @click.argument("clusters", nargs=-1)
-    @click.option("-a", "--all", "all_", is_flag=True, help=f"{verb.capitalize()} every cluster.")
-    @YES
-    def command(clusters: tuple[str, ...], all_: bool, yes: bool) -> None:
-        _lifecycle(verb, clusters, all_, yes)
-
-    return command
 
 
 @click.command(
@@ -113,29 +155,82 @@ Examples:
   skyhop down dev -y
   skyhop down --all -y
   skyhop down old -y --purge    # forget a cluster whose provider is gone
+  skyhop down dev -y --async    # print the request id and return
 """
 )
 @click.argument("clusters", nargs=-1)
 @click.option("-a", "--all", "all_", is_flag=True, help="Down every cluster.")
 @click.option("--purge", is_flag=True, help="Remove the record even if its provider cannot be reached (check your cloud console).")
 @YES
-def down(clusters: tuple[str, ...], all_: bool, purge: bool, yes: bool) -> None:
+@ASYNC_OPTION
+def down(clusters: tuple[str, ...], all_: bool, purge: bool, yes: bool, async_: bool) -> None:
     """Tear clusters down: end their jobs, remove their machines and files.
 
     Safe to repeat: a missing cluster is a no-op. With no name and a single
     cluster, that cluster is meant.
     """
-    _lifecycle("down", clusters, all_, yes, purge)
-stop = _lifecycle_command(
-    "stop",
-    "Stop clusters: end their jobs and stop the machines, keeping disks and job history.\n\nBring them back with `skyhop start`.",
-    "\b\nExamples:\n  skyhop stop dev -y\n  skyhop stop --all -y\n",
+    _lifecycle("down", clusters, all_, yes, purge, async_=async_)
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  skyhop stop dev -y
+  skyhop stop --all -y
+  skyhop stop dev -y --async    # print the request id and return
+"""
 )
-start = _lifecycle_command(
-    "start",
-    "Start stopped clusters again; their job history is kept.",
-    "\b\nExamples:\n  skyhop start dev\n",
+@click.argument("clusters", nargs=-1)
+@click.option("-a", "--all", "all_", is_flag=True, help="Stop every cluster.")
+@YES
+@ASYNC_OPTION
+def stop(clusters: tuple[str, ...], all_: bool, yes: bool, async_: bool) -> None:
+    """Stop clusters: end their jobs and stop the machines, keeping disks and job history.
+
+    Bring them back with `skyhop start`.
+    """
+    _lifecycle("stop", clusters, all_, yes, async_=async_)
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  skyhop start dev
+  skyhop start dev -i 30            # and stop again after 30 idle minutes
+  skyhop start dev -i 10 --down     # tear down after 10 idle minutes
+  skyhop start dev -r               # hosts busy? keep trying until they are free
+  skyhop start dev --force          # already up: re-install its agent
+"""
 )
+@click.argument("clusters", nargs=-1)
+@click.option("-a", "--all", "all_", is_flag=True, help="Start every cluster.")
+@click.option("-i", "--idle-minutes-to-autostop", "idle_minutes", type=click.FloatRange(min=0), help="Once up, stop after this many idle minutes.")
+@click.option("--down", is_flag=True, help="With -i: tear the cluster down instead of stopping it.")
+@click.option("-r", "--retry-until-up", is_flag=True, help="If starting fails (e.g. its hosts are busy), keep retrying until it is up.")
+@click.option("--force", is_flag=True, help="Also act on clusters that are already up (re-install their agent).")
+@YES
+@ASYNC_OPTION
+def start(clusters: tuple[str, ...], all_: bool, idle_minutes: float | None, down: bool, retry_until_up: bool, force: bool, yes: bool, async_: bool) -> None:
+    """Start stopped clusters again; their job history is kept."""
+    if down and idle_minutes is None:
+        raise SkyhopError("--down needs -i/--idle-minutes-to-autostop MINUTES (the idle time before the teardown).")
+    if async_ and idle_minutes is not None:
+        raise SkyhopError("-i cannot be combined with --async: the autostop is set once the cluster is up.")
+    extra = {"force": force, "retry_until_up": retry_until_up}
+    _lifecycle("start", clusters, all_, yes, async_=async_, extra=extra, then=_autostop_after(idle_minutes, down))
+
+
+def _autostop_after(idle_minutes: float | None, down: bool):
+    """What `start -i/--down` does to each cluster once it is up."""
+    if idle_minutes is None:
+        return None
+
+    def apply(name: str) -> None:
+        from skyhop.client import api
+
+        click.echo(api.autostop(name, idle_minutes, down=down)["message"])
+
+    return apply
 
 
 @click.command(
@@ -166,18 +261,26 @@ def autostop(cluster: str, idle_minutes: float | None, down: bool, cancel: bool)
     epilog="""\b
 Examples:
   skyhop cost-report
+  skyhop cost-report --days 7      # clusters up in the last week
+  skyhop cost-report --all         # every cluster ever launched
   skyhop cost-report --output json
 """,
 )
+@click.option("-a", "--all", "all_", is_flag=True, help="Every cluster ever launched, however long ago it was removed.")
+@click.option("--days", type=click.IntRange(min=1), default=30, show_default=True, help="Clusters up at some point in the last N days.")
 @OUTPUT_OPTION
-def cost_report(output: str) -> None:
+def cost_report(all_: bool, days: int, output: str) -> None:
     """What each cluster cost: time up (stopped time is free) x hourly price, including removed clusters.
 
     Computed from the cluster history (every launch, stop, start and teardown).
+    Clusters removed more than --days days ago are left out unless --all is given.
     """
     from skyhop.client import api
 
     rows = api.cost_report()
+    if not all_:
+        since = time.time() - days * 86400
+        rows = [r for r in rows if r.get("ended_at") is None or r["ended_at"] >= since]
     if output == "json":
         emit_json(rows)
         return

@@ -6,6 +6,11 @@ import click
 
 from skyhop.cli.output import OUTPUT_OPTION, emit_json, money, number, table
 
+# What `show-gpus` lists without NAME or -a, as SkyPilot shows its common GPUs first.
+COMMON_ACCELERATORS = frozenset(
+    {"A10", "A10G", "A100", "A100-80GB", "B200", "B300", "GB200", "H100", "H200", "L4", "L40S", "MI300X", "T4", "V100"}
+)
+
 
 @click.command(
     "show-gpus",
@@ -15,22 +20,34 @@ Examples:
   skyhop show-gpus H100               # every H100 shape, cheapest region each
   skyhop show-gpus H100:8 --all-regions
   skyhop show-gpus A100-80GB --infra lambda --output json
+  skyhop show-gpus -a                 # every accelerator, also the ones usually hidden
+  skyhop show-gpus H100 --cloud lambda --region us-east-1   # = --infra lambda/us-east-1
 """,
 )
 @click.argument("name", required=False)
 @click.option("--infra", help="Only this cloud (and region): lambda, lambda/us-east-1.")
+@click.option("--cloud", help="Legacy spelling of --infra CLOUD.")
+@click.option("--region", help="With --cloud: legacy spelling of --infra CLOUD/REGION.")
 @click.option("--all-regions", is_flag=True, help="One row per region instead of the cheapest region.")
+@click.option("-a", "--all", "all_", is_flag=True, help="Without NAME: list every accelerator, including the uncommon ones.")
 @OUTPUT_OPTION
-def show_gpus(name: str | None, infra: str | None, all_regions: bool, output: str) -> None:
+def show_gpus(name: str | None, infra: str | None, cloud: str | None, region: str | None, all_regions: bool, all_: bool, output: str) -> None:
     """List accelerators on the market with counts and prices.
 
-    Without NAME: each accelerator per cloud, the counts per node on offer and
-    the cheapest price per GPU-hour. With NAME (or NAME:COUNT): every instance
+    Without NAME: each common accelerator (every one with -a) per cloud, the
+    counts per node on offer and the cheapest price per GPU-hour. With NAME (or NAME:COUNT): every instance
     shape carrying it, with on-demand and spot prices per instance-hour.
     """
     from skyhop import sdk
+    from skyhop.cli.task_options import resource_overrides
 
+    infra = resource_overrides({"infra": infra, "cloud": cloud, "region": region}).get("infra")
     rows = sdk.show_gpus(name, infra=infra, all_regions=all_regions)
+    hidden = 0
+    if name is None and not all_:
+        common = [r for r in rows if r.accelerator in COMMON_ACCELERATORS]
+        hidden = len({r.accelerator for r in rows}) - len({r.accelerator for r in common})
+        rows = common
     if output == "json":
         emit_json([row.to_json() for row in rows])
         return
@@ -42,6 +59,8 @@ def show_gpus(name: str | None, infra: str | None, all_regions: bool, output: st
                 for r in rows
             ],
         )
+        if hidden:
+            click.echo(f"{hidden} less common accelerator(s) not shown; use -a/--all to list every one.")
         return
     table(
         ("ACCELERATOR", "QTY", "CLOUD", "INSTANCE", "GPU MEM(GB)", "vCPUs", "MEM(GB)", "$/H", "SPOT $/H", "REGION"),

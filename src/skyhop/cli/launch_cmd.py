@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from skyhop.cli.async_request import ASYNC_OPTION, submit_async
 from skyhop.cli.output import OUTPUT_OPTION, emit_json
 from skyhop.cli.task_options import resource_options
 from skyhop.errors import SkyhopError
@@ -14,10 +15,12 @@ from skyhop.errors import SkyhopError
 TASK_ARG = click.argument("entrypoint", nargs=-1, metavar="[TASK.yaml | COMMAND...]")
 ENV_FILE = click.option("--env-file", type=click.Path(dir_okay=False), help="Read NAME=VALUE lines (dotenv style) as --env values.")
 DETACH = click.option("-d", "--detach-run", is_flag=True, help="Return once the job is submitted; follow it with `skyhop logs`.")
+NAME = click.option("-n", "--name", "task_name", help="Task name (overrides the task file's `name`).")
+WORKDIR = click.option("--workdir", type=click.Path(file_okay=False), help="Local directory synced to the nodes' working directory (overrides `workdir`).")
 
 
 def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str | None):  # -> Task
-    """A YAML file, or an inline command, with the resource flags applied."""
+    """A YAML file, or an inline command, with the resource flags, `--name` and `--workdir` applied."""
     from dataclasses import replace
 
     from skyhop.cli.task_options import load_pipeline
@@ -37,8 +40,25 @@ def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str 
     task = pipeline.tasks[0]
     if not yaml_path and entrypoint:
         task = replace(task, run=" ".join(entrypoint))
+    task = _with_name_and_workdir(task, flags.get("task_name"), flags.get("workdir"))
     task.require_envs()
     return with_absolute_paths(task)
+
+
+def _with_name_and_workdir(task, name: str | None, workdir: str | None):  # -> Task
+    from dataclasses import replace
+
+    from skyhop.spec.errors import SpecError
+
+    if name is not None:
+        if not name.strip():
+            raise SpecError("--name", "is empty", expected="a task name")
+        task = replace(task, name=name)
+    if workdir is not None:
+        if not workdir.strip():
+            raise SpecError("--workdir", "is empty", expected="a local directory")
+        task = replace(task, workdir=workdir)
+    return task
 
 
 @click.command(
@@ -49,20 +69,31 @@ Examples:
   skyhop launch -c dev -d task.yaml               # submit and return
   skyhop launch --dryrun task.yaml                # show the plan only
   skyhop launch -c batch -i 10 --down task.yaml   # tear down after 10 idle minutes
+  skyhop launch -y -n train --workdir ./src 'python train.py'
+  skyhop launch -y --cloud lambda --region us-east-1 --gpus H100:8 task.yaml   # = --infra lambda/us-east-1
+  skyhop launch -y --async -c dev task.yaml       # print the request id and return
+  skyhop launch -y --fast -c dev task.yaml        # cluster already up: skip setup
+  skyhop launch -y -r --gpus H100:8 task.yaml     # keep retrying until some cloud has capacity
+  skyhop launch -y --ports 8080 --disk-size 512 --disk-tier high --image-id docker:ubuntu:22.04 task.yaml
 """
 )
 @TASK_ARG
 @click.option("-c", "--cluster", help="Cluster name (new or existing). Default: a generated name.")
+@NAME
+@WORKDIR
 @resource_options
 @ENV_FILE
 @DETACH
+@click.option("-r", "--retry-until-up", is_flag=True, help="If every candidate fails to provision, wait and try them all again until one comes up.")
+@ASYNC_OPTION
+@click.option("--fast", is_flag=True, help="If the cluster is already up, skip provisioning and setup (the workdir is still synced).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--dryrun", is_flag=True, help="Show what would be launched, and stop there.")
 @click.option("--down", is_flag=True, help="Tear the cluster down when the job ends (or after the idle time with -i).")
 @click.option("-i", "--idle-minutes-to-autostop", "idle_minutes", type=float, help="Stop the cluster after this many idle minutes.")
 @click.option("--no-setup", is_flag=True, help="Skip the task's setup.")
 @OUTPUT_OPTION
-def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | None, detach_run: bool, yes: bool, dryrun: bool, down: bool, idle_minutes: float | None, no_setup: bool, output: str, **flags: Any) -> None:
+def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | None, detach_run: bool, retry_until_up: bool, async_: bool, fast: bool, yes: bool, dryrun: bool, down: bool, idle_minutes: float | None, no_setup: bool, output: str, **flags: Any) -> None:
     """Launch a task: pick the cheapest infra, provision a cluster, set it up and run.
 
     TASK.yaml is a SkyPilot-compatible task file; anything else is taken as a
@@ -86,8 +117,15 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
         _print_plan_line(plan, name)
         if not click.confirm("Launch?", default=True, err=True):
             raise SystemExit(1)
+    if fast and cluster and any(r["status"] == "UP" for r in client.status([name])):
+        no_setup = True  # SkyPilot's --fast: an up cluster is reused as it is
     body = client.launch_body(task, name, detach_run=detach_run, dryrun=dryrun, down=down, idle_minutes=idle_minutes, no_setup=no_setup)
+    if retry_until_up:
+        body["retry_until_up"] = True
     as_json = output == "json"
+    if async_:
+        submit_async("launch", body, as_json=as_json)
+        return
     attempts: list = []
     try:
         result = run_request("launch", body, output_to_stderr=as_json, attempts=attempts)
@@ -132,14 +170,19 @@ Examples:
   skyhop exec dev 'nvidia-smi'
   skyhop exec dev task.yaml --env LR=0.1
   skyhop exec dev -d 'python long_job.py'
+  skyhop exec dev -n eval --workdir ./src 'python eval.py'
+  skyhop exec dev --async 'python long_job.py'    # print the request id and return
 """,
 )
 @click.argument("cluster")
 @TASK_ARG
+@NAME
+@WORKDIR
 @resource_options
 @ENV_FILE
 @DETACH
-def exec_(cluster: str, entrypoint: tuple[str, ...], env_file: str | None, detach_run: bool, **flags: Any) -> None:
+@ASYNC_OPTION
+def exec_(cluster: str, entrypoint: tuple[str, ...], env_file: str | None, detach_run: bool, async_: bool, **flags: Any) -> None:
     """Run a command or task on an existing cluster (no setup; the workdir is synced).
 
     Jobs queue on the cluster: one that does not fit the free CPUs/GPUs waits
@@ -150,5 +193,9 @@ def exec_(cluster: str, entrypoint: tuple[str, ...], env_file: str | None, detac
     if not entrypoint:
         raise SkyhopError("Give a command or a task file to run, e.g. skyhop exec CLUSTER 'echo hi'.")
     task = load_task(entrypoint, flags, env_file)
-    result = run_request("exec", {"task": task.to_dict(redact_secrets=False), "cluster": cluster, "detach_run": detach_run})
+    body = {"task": task.to_dict(redact_secrets=False), "cluster": cluster, "detach_run": detach_run}
+    if async_:
+        submit_async("exec", body)
+        return
+    result = run_request("exec", body)
     exit_for_job(result)

@@ -17,6 +17,7 @@ _HEADERS = ("CLOUD", "INSTANCE", "vCPUs", "MEM(GB)", "ACCELERATORS", "REGION/ZON
 Examples:
   skyhop optimize examples/hello.yaml --all-clouds
   skyhop optimize --gpus H100:8 --all-clouds
+  skyhop optimize --gpus H100:8 --cloud lambda --region us-east-1 --all-clouds   # = --infra lambda/us-east-1
   skyhop optimize train.yaml --use-spot --infra lambda --hours 12 --output json
   skyhop optimize pipeline.yaml --all-clouds      # multi-document YAML
 """

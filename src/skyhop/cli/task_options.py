@@ -16,17 +16,31 @@ _FLAG_FIELDS = {
     "infra": "infra",
     "use_spot": "use_spot",
     "instance_type": "instance_type",
+    "image_id": "image_id",
+    "disk_size": "disk_size",
+    "disk_tier": "disk_tier",
+    "ports": "ports",
 }
+# SkyPilot's legacy placement flags: `--cloud aws --region us-east-1` = `--infra aws/us-east-1`.
+_LEGACY_PLACEMENT = ("cloud", "region", "zone")
 
 
 def resource_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """`--gpus --cpus --memory --num-nodes --infra --use-spot --instance-type --env --secret`."""
+    """`--gpus --cpus --memory --num-nodes --infra (--cloud --region --zone) --use-spot
+    --instance-type --image-id --disk-size --disk-tier --ports --env --secret`."""
     options = [
         click.option("--gpus", help="Accelerators per node, e.g. H100:8 (overrides the task's)."),
         click.option("--cpus", help="vCPUs per node: 8 (exactly) or 8+ (at least)."),
         click.option("--memory", help="Memory per node in GB: 32 or 32+."),
         click.option("--num-nodes", type=int, help="Number of nodes."),
         click.option("--infra", help="Where to run: aws, aws/us-east-1, gcp/*/us-central1-a, k8s/ctx, ssh/pool."),
+        click.option("--cloud", help="Legacy spelling of --infra CLOUD (combine with --region/--zone)."),
+        click.option("--region", help="Legacy spelling of --infra CLOUD/REGION."),
+        click.option("--zone", help="Legacy spelling of --infra CLOUD/REGION/ZONE."),
+        click.option("--image-id", help="Machine or container image, e.g. docker:ubuntu:22.04 (overrides the task's)."),
+        click.option("--disk-size", help="OS disk size per node: GB (256) or with a unit (1TB)."),
+        click.option("--disk-tier", help="Disk tier: low, medium, high, ultra or best."),
+        click.option("--ports", multiple=True, metavar="PORT[-PORT]", help="Ports to open on the nodes, e.g. 8080 or 9000-9010 (repeatable)."),
         click.option("--use-spot/--no-use-spot", default=None, help="Use spot (preemptible) machines."),
         click.option("--instance-type", help="An exact instance type, e.g. gpu_8x_h100_sxm5."),
         click.option(
@@ -66,6 +80,7 @@ def resource_overrides(flags: dict[str, Any]) -> dict[str, Any]:
     from skyhop.spec.resources import Resources
 
     overrides = {}
+    flags = dict(flags, infra=_infra_flag(flags), ports=list(flags.get("ports") or ()) or None)
     for flag, field in _FLAG_FIELDS.items():
         value = flags.get(flag)
         if value is None:
@@ -73,9 +88,28 @@ def resource_overrides(flags: dict[str, Any]) -> dict[str, Any]:
         try:
             Resources.from_dict({field: value})
         except SpecError as error:
-            raise SpecError(f"--{flag.replace('_', '-')}", error.detail, value=value, expected=error.expected, hint=error.hint) from None
+            legacy = [f"--{n}" for n in _LEGACY_PLACEMENT if flag == "infra" and flags.get(n) is not None]
+            label = "/".join(legacy) or f"--{flag.replace('_', '-')}"
+            raise SpecError(label, error.detail, value=value, expected=error.expected, hint=error.hint) from None
         overrides[field] = value
     return overrides
+
+
+def _infra_flag(flags: dict[str, Any]) -> str | None:
+    """`--infra`, or the infra that `--cloud/--region/--zone` spell (unset parts are `*`)."""
+    legacy = {name: flags.get(name) for name in _LEGACY_PLACEMENT if flags.get(name) is not None}
+    if not legacy:
+        return flags.get("infra")
+    if flags.get("infra") is not None:
+        raise SpecError("--infra", f"cannot be combined with --{', --'.join(legacy)}", hint="Use only --infra, e.g. --infra aws/us-east-1.")
+    for name, value in legacy.items():
+        if not value.strip() or "/" in value:
+            raise SpecError(f"--{name}", "must be one name without '/'", value=value)
+    parts = [legacy.get("cloud", "*"), legacy.get("region", "*"), legacy.get("zone")]
+    text = "/".join(p for p in parts if p is not None)
+    while text.endswith("/*"):
+        text = text[:-2]
+    return text
 
 
 def load_pipeline(entrypoint: str | None, flags: dict[str, Any]):  # -> Pipeline

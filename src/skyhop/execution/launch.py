@@ -14,9 +14,11 @@ from skyhop.errors import SkyhopError
 from skyhop.execution import handles, jobs
 from skyhop.execution.locks import cluster_lock
 from skyhop.execution.progress import Progress, RequestCancelled
+from skyhop.execution.retry import until_up
 from skyhop.execution.sync import check_sources, sync_task_files
 from skyhop.providers.base import ClusterInfo, LaunchRequest, PortOpener
 from skyhop.providers.errors import ProviderError
+from skyhop.execution.unsupported import check_supported
 from skyhop.spec.task import Task
 
 
@@ -28,11 +30,13 @@ class LaunchOptions:
     down: bool = False
     idle_minutes: float | None = None
     no_setup: bool = False
+    retry_until_up: bool = False
 
 
 def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dict[str, Any]:
     from skyhop.execution import lifecycle
 
+    check_supported(task)
     task.require_envs()
     check_sources(task)
     name = options.cluster_name
@@ -43,7 +47,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
         created = record is None
         placement = None
         if record is None:
-            info, placement = _provision(task, name, progress, store)
+            info, placement = until_up(lambda: _provision(task, name, progress, store), progress, retry=options.retry_until_up)
         else:
             info = _reuse(task, record, progress, store)
         try:
@@ -104,6 +108,7 @@ def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) ->
     """Run a task's `run` on an existing cluster (never setup), syncing its workdir first."""
     from skyhop.execution import lifecycle
 
+    check_supported(task)
     task.require_envs()
     check_sources(task)
     with cluster_lock(name):

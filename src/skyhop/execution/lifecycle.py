@@ -141,11 +141,16 @@ def start_cluster(store, record) -> ClusterInfo:
     return info
 
 
-def start(store, name: str) -> dict[str, Any]:
+def start(store, name: str, *, force: bool = False) -> dict[str, Any]:
+    """Start a stopped cluster; `force` (SkyPilot's `start --force`) re-installs an up cluster's agent."""
     with cluster_lock(name):
         record = require(store, name)
-        if record.status == "UP":
+        if record.status == "UP" and not force:
             return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is already up."}
+        if record.status == "UP":
+            info = handles.cluster_info(record)
+            handles.agent_of(info).install(handles.agent_config(info, record.resources or {}, record.user or handles.current_user()))
+            return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is up; its agent was re-installed (--force)."}
         start_cluster(store, record)
     return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is up."}
 

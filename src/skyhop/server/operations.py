@@ -26,6 +26,7 @@ def _cluster_name(body: dict[str, Any]) -> str:
 def make_operations(store) -> dict[str, Any]:
     from skyhop.execution import launch as launching
     from skyhop.execution import lifecycle
+    from skyhop.execution.retry import until_up
 
     def launch(body: dict[str, Any], progress: Progress) -> Any:
         options = launching.LaunchOptions(
@@ -35,6 +36,7 @@ def make_operations(store) -> dict[str, Any]:
             down=bool(body.get("down")),
             idle_minutes=body.get("idle_minutes"),
             no_setup=bool(body.get("no_setup")),
+            retry_until_up=bool(body.get("retry_until_up")),
         )
         return launching.launch(_task(body), options, progress, store)
 
@@ -47,7 +49,8 @@ def make_operations(store) -> dict[str, Any]:
 
     def start(body: dict[str, Any], progress: Progress) -> Any:
         progress.phase("starting")
-        return lifecycle.start(store, _cluster_name(body))
+        name, force = _cluster_name(body), bool(body.get("force"))
+        return until_up(lambda: lifecycle.start(store, name, force=force), progress, retry=bool(body.get("retry_until_up")))
 
     def down(body: dict[str, Any], progress: Progress) -> Any:
         progress.phase("tearing down")

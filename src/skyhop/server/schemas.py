@@ -51,11 +51,14 @@ class LaunchBody(TaskBody):
     idle_minutes: IdleMinutes | None = None
     no_setup: bool = False
     dryrun: bool = False
+    retry_until_up: bool = False
 
 
 class LifecycleBody(_Body):
     cluster: ClusterName
     purge: bool = Field(default=False, description="down only: forget the cluster even if its provider is unreachable")
+    force: bool = Field(default=False, description="start only: re-install an up cluster's agent")
+    retry_until_up: bool = Field(default=False, description="start only: keep retrying while capacity is short")
 
 
 class LaunchRequest(_Body):

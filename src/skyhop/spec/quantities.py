@@ -84,6 +84,28 @@ class Quantity:
         return str(self) if self.at_least else number_out(self.value)
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:([kmgtp])(i?b?))?\s*$", re.IGNORECASE)
+_SIZE_TO_GB = {"k": 2.0**-20, "m": 2.0**-10, "g": 1.0, "t": 2.0**10, "p": 2.0**20}
+
+
+def parse_size_gb(raw: Any, path: str) -> float:
+    """`256`, `'1024GB'`, `'1TB'`, `'10Gi'` -> GB, as SkyPilot reads disk and
+    volume sizes (a bare number is GB; units are binary, 1 TB = 1024 GB)."""
+    expected = "a size in GB like 256, or with a unit like '1024GB', '1TB', '10Gi'"
+    if isinstance(raw, bool):
+        raise SpecError(path, "wrong type", value=raw, expected=expected)
+    if isinstance(raw, (int, float)):
+        number = float(raw)
+    else:
+        match = _SIZE.match(raw) if isinstance(raw, str) else None
+        if not match:
+            raise SpecError(path, "not a size", value=raw, expected=expected)
+        number = float(match.group(1)) * _SIZE_TO_GB[(match.group(2) or "g").lower()]
+    if not number > 0 or number == float("inf"):
+        raise SpecError(path, "must be positive", value=raw, expected=expected)
+    return number
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd]?)\s*$", re.IGNORECASE)
 _UNIT_MINUTES = {"": 1, "m": 1, "h": 60, "d": 1440}
 DEFAULT_AUTOSTOP_MINUTES = 5

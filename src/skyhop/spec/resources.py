@@ -14,7 +14,6 @@ from typing import Any, Mapping
 from skyhop.spec.errors import SpecError, join_path
 from skyhop.spec.fields import (
     as_bool,
-    as_int,
     as_list,
     as_mapping,
     as_number,
@@ -24,7 +23,7 @@ from skyhop.spec.fields import (
     number_out,
 )
 from skyhop.spec.infra import Infra
-from skyhop.spec.quantities import Accelerator, Autostop, JobRecovery, Quantity
+from skyhop.spec.quantities import Accelerator, Autostop, JobRecovery, Quantity, parse_size_gb
 
 DISK_TIERS = ("low", "medium", "high", "ultra", "best")
 NETWORK_TIERS = ("standard", "best")
@@ -73,7 +72,7 @@ class Resources:
         memory: Quantity | int | float | str | None = None,
         use_spot: bool | None = None,
         job_recovery: JobRecovery | str | None = None,
-        disk_size: int | None = None,
+        disk_size: int | str | None = None,
         disk_tier: str | None = None,
         network_tier: str | None = None,
         ports: Any = (),
@@ -100,6 +99,11 @@ class Resources:
         for name, unit in (("cpus", "vCPUs"), ("memory", "GB")):
             if values[name] is not None and not isinstance(values[name], Quantity):
                 values[name] = Quantity.parse(values[name], f"resources.{name}", unit)
+        for name in _TIERS:
+            if values[name] is not None:
+                values[name] = _tier(name, values[name], f"resources.{name}")
+        if disk_size is not None and (isinstance(disk_size, bool) or not isinstance(disk_size, int)):
+            values["disk_size"] = parse_disk_gb(disk_size, "resources.disk_size")
         if isinstance(job_recovery, (str, dict)):
             values["job_recovery"] = JobRecovery.parse(job_recovery, "resources.job_recovery")
         if autostop is not None and not isinstance(autostop, Autostop):
@@ -307,13 +311,10 @@ def _parse_mapping(data: Any, path: str, *, nested: bool) -> Resources:
     if mapping.get(recovery_key) is not None:
         values["job_recovery"] = JobRecovery.parse(mapping[recovery_key], p(recovery_key))
     if mapping.get("disk_size") is not None:
-        values["disk_size"] = as_int(mapping["disk_size"], p("disk_size"), minimum=1)
-    for name, choices in (("disk_tier", DISK_TIERS), ("network_tier", NETWORK_TIERS)):
+        values["disk_size"] = parse_disk_gb(mapping["disk_size"], p("disk_size"))
+    for name in _TIERS:
         if mapping.get(name) is not None:
-            tier = as_str(mapping[name], p(name)).lower()
-            if tier not in choices:
-                raise SpecError(p(name), "unknown tier", value=mapping[name], expected=" or ".join(choices))
-            values[name] = tier
+            values[name] = _tier(name, mapping[name], p(name))
     if mapping.get("ports") is not None:
         values["ports"] = _parse_ports(mapping["ports"], p("ports"))
     if mapping.get("labels") is not None:
@@ -341,6 +342,24 @@ def _parse_mapping(data: Any, path: str, *, nested: bool) -> Resources:
     if values.get("any_of") and values.get("ordered"):
         raise SpecError(p("ordered"), "cannot be combined with 'any_of'", hint="Use one or the other.")
     return Resources(**values)
+
+
+_TIERS = {"disk_tier": DISK_TIERS, "network_tier": NETWORK_TIERS}
+
+
+def _tier(name: str, raw: Any, path: str) -> str:
+    tier = as_str(raw, path).lower()
+    if tier not in _TIERS[name]:
+        raise SpecError(path, "unknown tier", value=raw, expected=" or ".join(_TIERS[name]))
+    return tier
+
+
+def parse_disk_gb(raw: Any, path: str) -> int:
+    """`disk_size`: whole GB, given as a number or with a unit (`'1024GB'`, `'1TB'`)."""
+    size = parse_size_gb(raw, path)
+    if not float(size).is_integer():
+        raise SpecError(path, "is not a whole number of GB", value=raw, expected="a size in whole GB, e.g. 256 or '1TB'")
+    return int(size)
 
 
 def _parse_accelerators(raw: Any, path: str) -> tuple[tuple[Accelerator, ...], bool]:

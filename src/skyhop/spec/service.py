@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from skyhop.spec.errors import SpecError, join_path
 from skyhop.spec.fields import as_bool, as_int, as_mapping, as_number, as_str, check_keys, number_out
 
+_QPS_ACCELERATOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(?::[0-9]+)?$")
 LOAD_BALANCING_POLICIES = ("round_robin", "least_load")
 _SERVICE_KEYS = ("readiness_probe", "replicas", "replica_policy", "load_balancing_policy", "ports", "tls")
 _PROBE_KEYS = ("path", "post_data", "initial_delay_seconds", "timeout_seconds", "headers")
 _POLICY_KEYS = (
     "min_replicas", "max_replicas", "target_qps_per_replica", "upscale_delay_seconds",
     "downscale_delay_seconds", "base_ondemand_fallback_replicas", "dynamic_ondemand_fallback",
+    "num_overprovision",
 )
 _PROBE_DEFAULTS = {"initial_delay_seconds": 1200, "timeout_seconds": 15}
 _POLICY_DEFAULTS = {"upscale_delay_seconds": 300, "downscale_delay_seconds": 1200, "base_ondemand_fallback_replicas": 0}
@@ -30,7 +33,9 @@ class ServiceSpec:
     readiness_headers: Mapping[str, str] = field(default_factory=dict)
     min_replicas: int = 1
     max_replicas: int | None = None
-    target_qps_per_replica: float | None = None
+    # A number, or accelerator -> QPS for instance-aware autoscaling.
+    target_qps_per_replica: float | Mapping[str, float] | None = None
+    num_overprovision: int | None = None
     upscale_delay_seconds: int = 300
     downscale_delay_seconds: int = 1200
     base_ondemand_fallback_replicas: int = 0
@@ -99,11 +104,12 @@ class ServiceSpec:
             if out["max_replicas"] < out["min_replicas"]:
                 raise SpecError(p("max_replicas"), "is below min_replicas", value=out["max_replicas"], expected=f">= {out['min_replicas']}")
         if policy.get("target_qps_per_replica") is not None:
-            out["target_qps_per_replica"] = number_out(as_number(policy["target_qps_per_replica"], p("target_qps_per_replica"), positive=True))
-        if ("max_replicas" in out) != ("target_qps_per_replica" in out):
+            out["target_qps_per_replica"] = _target_qps(policy["target_qps_per_replica"], p("target_qps_per_replica"))
+        fixed_size = out.get("max_replicas") == out["min_replicas"] and "target_qps_per_replica" not in out
+        if not fixed_size and ("max_replicas" in out) != ("target_qps_per_replica" in out):
             missing = "target_qps_per_replica" if "max_replicas" in out else "max_replicas"
             raise SpecError(p(missing), "is required for autoscaling", hint="Autoscaling needs both max_replicas and target_qps_per_replica.")
-        for key in ("upscale_delay_seconds", "downscale_delay_seconds", "base_ondemand_fallback_replicas"):
+        for key in ("upscale_delay_seconds", "downscale_delay_seconds", "base_ondemand_fallback_replicas", "num_overprovision"):
             if policy.get(key) is not None:
                 out[key] = as_int(policy[key], p(key), minimum=0)
         if policy.get("dynamic_ondemand_fallback") is not None:
@@ -125,7 +131,12 @@ class ServiceSpec:
         policy: dict[str, Any] = {"min_replicas": self.min_replicas}
         if self.max_replicas is not None:
             policy["max_replicas"] = self.max_replicas
+        if isinstance(self.target_qps_per_replica, Mapping):
+            policy["target_qps_per_replica"] = dict(self.target_qps_per_replica)
+        elif self.target_qps_per_replica is not None:
             policy["target_qps_per_replica"] = self.target_qps_per_replica
+        if self.num_overprovision is not None:
+            policy["num_overprovision"] = self.num_overprovision
         for key, default in _POLICY_DEFAULTS.items():
             if getattr(self, key) != default:
                 policy[key] = getattr(self, key)
@@ -142,3 +153,19 @@ class ServiceSpec:
         if self.tls_keyfile:
             out["tls"] = {"keyfile": self.tls_keyfile, "certfile": self.tls_certfile}
         return out
+
+
+def _target_qps(raw: Any, path: str) -> float | dict[str, float]:
+    """A QPS number, or a mapping accelerator -> QPS (`{H100: 10, A100:1: 5}`):
+    SkyServe then weighs each replica by the accelerator it landed on."""
+    if not isinstance(raw, dict):
+        return number_out(as_number(raw, path, positive=True))
+    if not raw:
+        raise SpecError(path, "is empty", expected="a number, or a mapping of accelerator: QPS")
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        name = as_str(key, path)
+        if not _QPS_ACCELERATOR.match(name):
+            raise SpecError(join_path(path, name), "not an accelerator name", value=name, expected="an accelerator like H100 or A100:1")
+        out[name] = number_out(as_number(value, join_path(path, name), positive=True))
+    return out

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from skyhop.spec.errors import SpecError, join_path
 from skyhop.spec.fields import (
+    as_bool,
     as_env_map,
     as_int,
     as_mapping,
@@ -20,30 +21,39 @@ from skyhop.spec.fields import (
     check_keys,
     number_out,
 )
+from skyhop.spec.pool import PoolSpec
 from skyhop.spec.resources import Resources
 from skyhop.spec.service import ServiceSpec
+from skyhop.spec.volumes import VolumeMount, dump_volume, parse_volume
 
 TASK_KEYS = (
     "name", "workdir", "num_nodes", "resources", "envs", "secrets", "file_mounts", "volumes",
-    "setup", "run", "service", "inputs", "outputs", "config",
+    "setup", "run", "service", "inputs", "outputs", "config", "pool", "api_server_access",
 )
 MOUNT_MODES = ("MOUNT", "COPY", "MOUNT_CACHED")
 STORE_TYPES = ("s3", "gcs", "azure", "r2", "ibm", "oci", "nebius")
 URL_SCHEMES = ("s3", "gs", "r2", "cos", "oci", "azure", "https", "http", "nebius")
 REDACTED = "<redacted>"
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# `${VAR}` and `$VAR`, the two spellings SkyPilot fills from `envs`.
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _MOUNT_KEYS = ("source", "store", "mode", "name", "persistent")
 
 
 @dataclass(frozen=True)
 class FileMount:
-    """A `file_mounts` entry: a local path or bucket URL, or a bucket to create."""
+    """A `file_mounts` entry: a local path or bucket URL, or a bucket to create.
+
+    `sources` holds SkyPilot's list form (`source: [./a, ./b]`: several local
+    paths uploaded into one bucket); `source` is then None. An empty `name`
+    is accepted here and refused at launch, as SkyPilot does.
+    """
 
     source: str | None = None
     store: str | None = None
     mode: str | None = None
     name: str | None = None
     persistent: bool | None = None
+    sources: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, raw: Any, path: str) -> "FileMount":
@@ -54,12 +64,19 @@ class FileMount:
         mapping = as_mapping(raw, path, "a source path/URL, or a mapping with source/name/store/mode")
         check_keys(mapping, _MOUNT_KEYS, path, "a file mount")
         p = lambda key: join_path(path, key)  # noqa: E731
-        source = as_optional_str(mapping.get("source"), p("source"))
+        raw_source = mapping.get("source")
+        sources: tuple[str, ...] = ()
+        if isinstance(raw_source, list):
+            if not raw_source:
+                raise SpecError(p("source"), "is an empty list", expected="a path or URL, or a non-empty list of local paths")
+            sources = tuple(as_str(item, join_path(p("source"), i)) for i, item in enumerate(raw_source))
+            raw_source = None
+        source = as_optional_str(raw_source, p("source"))
         name = as_optional_str(mapping.get("name"), p("name"))
-        if source is None and name is None:
+        if source is None and name is None and not sources:
             raise SpecError(path, "needs 'source' or 'name'", expected="a mapping with a source path/URL or a bucket name")
         store = as_optional_str(mapping.get("store"), p("store"))
-        if store is not None and store.lower() not in STORE_TYPES:
+        if store is not None and store.lower() not in STORE_TYPES and not _VAR.fullmatch(store):
             raise SpecError(p("store"), "unknown store", value=store, expected=" or ".join(STORE_TYPES))
         mode = as_optional_str(mapping.get("mode"), p("mode"))
         if mode is not None and mode.upper() not in MOUNT_MODES:
@@ -67,7 +84,8 @@ class FileMount:
         persistent = mapping.get("persistent")
         if persistent is not None and not isinstance(persistent, bool):
             raise SpecError(p("persistent"), "wrong type", value=persistent, expected="true or false")
-        return cls(source, store.lower() if store else None, mode.upper() if mode else None, name, persistent)
+        store = store if store is None or _VAR.fullmatch(store) else store.lower()  # `$STORE` waits for --env
+        return cls(source, store, mode.upper() if mode else None, name, persistent, sources)
 
     @property
     def is_remote(self) -> bool:
@@ -76,10 +94,10 @@ class FileMount:
     def dump(self) -> Any:
         if self.source is not None and (self.store, self.mode, self.name, self.persistent) == (None, None, None, None):
             return self.source
-        return {k: getattr(self, k) for k in _MOUNT_KEYS if getattr(self, k) is not None}
-
-    def substituted(self, envs: Mapping[str, str | None]) -> "FileMount":
-        return replace(self, source=substitute(self.source, envs), name=substitute(self.name, envs))
+        out = {k: getattr(self, k) for k in _MOUNT_KEYS if getattr(self, k) is not None}
+        if self.sources:
+            out["source"] = list(self.sources)
+        return out
 
 
 def check_mount_destination(dest: str) -> str:
@@ -101,7 +119,7 @@ def check_mount_destination(dest: str) -> str:
 
 
 def substitute(text: str | None, envs: Mapping[str, str | None]) -> str | None:
-    """`${VAR}` -> the env's value, as SkyPilot does in file_mounts and workdir.
+    """`${VAR}` or `$VAR` -> the env's value, as SkyPilot does in file_mounts and workdir.
 
     Unknown or unset variables are left as written so a later `--env` can
     still fill them and the user sees what was not substituted.
@@ -110,10 +128,21 @@ def substitute(text: str | None, envs: Mapping[str, str | None]) -> str | None:
         return None
 
     def repl(match: re.Match[str]) -> str:
-        value = envs.get(match.group(1))
+        value = envs.get(match.group(1) or match.group(2))
         return match.group(0) if value is None else value
 
     return _VAR.sub(repl, text)
+
+
+def _substitute_all(raw: Any, envs: Mapping[str, str | None]) -> Any:
+    """Every string in a file_mounts entry (source, name, store, list items)."""
+    if isinstance(raw, str):
+        return substitute(raw, envs)
+    if isinstance(raw, list):
+        return [_substitute_all(item, envs) for item in raw]
+    if isinstance(raw, dict):
+        return {key: _substitute_all(value, envs) for key, value in raw.items()}
+    return raw
 
 
 @dataclass(frozen=True)
@@ -129,8 +158,12 @@ class Task:
     envs: Mapping[str, str | None] = field(default_factory=dict)
     secrets: Mapping[str, str | None] = field(default_factory=dict, repr=False)
     file_mounts: Mapping[str, FileMount] = field(default_factory=dict)
-    volumes: Mapping[str, str] = field(default_factory=dict)
+    volumes: Mapping[str, str | VolumeMount] = field(default_factory=dict)
     service: ServiceSpec | None = None
+    pool: PoolSpec | None = None
+    # The job may call the API server with the user's identity (SkyPilot's
+    # `api_server_access: true`).
+    api_server_access: bool = False
     inputs: Mapping[str, float] = field(default_factory=dict)
     outputs: Mapping[str, float] = field(default_factory=dict)
     config: Mapping[str, Any] = field(default_factory=dict)
@@ -145,6 +178,8 @@ class Task:
                 check_env_name(name, kind)
         mounts = {check_mount_destination(k): v if isinstance(v, FileMount) else FileMount.parse(v, join_path("file_mounts", k)) for k, v in self.file_mounts.items()}
         object.__setattr__(self, "file_mounts", mounts)
+        volumes = {k: v if isinstance(v, VolumeMount) else parse_volume(v, join_path("volumes", k)) for k, v in self.volumes.items()}
+        object.__setattr__(self, "volumes", volumes)
 
     # -- loading -----------------------------------------------------------
     @classmethod
@@ -180,13 +215,17 @@ class Task:
         values["resources"] = Resources.from_dict(mapping.get("resources"))
         mounts = as_mapping(mapping.get("file_mounts") or {}, "file_mounts", "a mapping of destination: source")
         values["file_mounts"] = {
-            substitute(as_str(dst, join_path("file_mounts", str(dst))), envs): FileMount.parse(src, join_path("file_mounts", str(dst))).substituted(envs)
+            substitute(as_str(dst, join_path("file_mounts", str(dst))), envs): FileMount.parse(_substitute_all(src, envs), join_path("file_mounts", str(dst)))
             for dst, src in mounts.items()
         }
-        volumes = as_mapping(mapping.get("volumes") or {}, "volumes", "a mapping of mount path: volume name")
-        values["volumes"] = {as_str(k, "volumes"): as_str(v, join_path("volumes", str(k))) for k, v in volumes.items()}
+        volumes = as_mapping(mapping.get("volumes") or {}, "volumes", "a mapping of mount path: volume name or volume mapping")
+        values["volumes"] = {as_str(k, "volumes"): parse_volume(v, join_path("volumes", str(k))) for k, v in volumes.items()}
         if mapping.get("service") is not None:
             values["service"] = ServiceSpec.from_dict(mapping["service"])
+        if mapping.get("pool") is not None:
+            values["pool"] = PoolSpec.from_dict(mapping["pool"])
+        if mapping.get("api_server_access") is not None:
+            values["api_server_access"] = as_bool(mapping["api_server_access"], "api_server_access")
         for key in ("inputs", "outputs"):
             values[key] = _parse_data_sizes(mapping.get(key), key)
         if mapping.get("config") is not None:
@@ -245,9 +284,13 @@ class Task:
         if self.file_mounts:
             out["file_mounts"] = {k: v.dump() for k, v in self.file_mounts.items()}
         if self.volumes:
-            out["volumes"] = dict(self.volumes)
+            out["volumes"] = {k: dump_volume(v) for k, v in self.volumes.items()}
         if self.service is not None:
             out["service"] = self.service.to_dict()
+        if self.pool is not None:
+            out["pool"] = self.pool.to_dict()
+        if self.api_server_access:
+            out["api_server_access"] = True
         for key in ("inputs", "outputs"):
             sizes = getattr(self, key)
             if sizes:

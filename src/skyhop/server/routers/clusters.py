@@ -18,6 +18,7 @@ def cluster_json(record) -> dict[str, Any]:
     from skyhop.execution.handles import describe_resources
 
     data = asdict(record)
+    data["head_ip"] = next((n.get("ip") for n in (record.handle or {}).get("nodes", []) if n.get("rank") == 0), None)
     data.pop("handle", None)
     data.pop("setup_hash", None)  # a digest over setup and secret values: not for display
     data["infra"] = "/".join(p for p in (record.provider, record.region, record.zone) if p)
