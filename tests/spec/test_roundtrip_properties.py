@@ -228,8 +228,8 @@ def service_dicts(draw: st.DrawFn) -> dict[str, Any]:
                 st.sampled_from([0.5, 1, 2.5, 10])
                 | st.dictionaries(st.sampled_from(["H100", "A100:1", "L4", "T4:2"]), st.sampled_from([0.5, 1, 7]), min_size=1, max_size=3)
             )
-        elif draw(st.booleans()):
-            policy["max_replicas"] = low  # fixed size: no QPS target needed
+        elif low >= 1 and draw(st.booleans()):
+            policy["max_replicas"] = low  # fixed size: no QPS target needed (max_replicas is at least 1)
         policy.update(
             draw(
                 st.fixed_dictionaries(
