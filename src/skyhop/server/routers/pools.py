@@ -21,13 +21,13 @@ class PoolSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    user: str | None = Field(None, min_length=1, max_length=255)
-    identity_file: str | None = Field(None, min_length=1, max_length=4096)
-    port: int | None = Field(None, ge=1, le=65535)
-    jump: str | None = Field(None, min_length=1, max_length=1024)
-    price: float | None = Field(None, ge=0, allow_inf_nan=False)
-    cpus: float | None = Field(None, ge=0, allow_inf_nan=False)
-    memory_gib: float | None = Field(None, ge=0, allow_inf_nan=False)
+    user: str | None = Field(default=None, min_length=1, max_length=255)
+    identity_file: str | None = Field(default=None, min_length=1, max_length=4096)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    jump: str | None = Field(default=None, min_length=1, max_length=1024)
+    price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    cpus: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    memory_gib: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     accelerators: dict[str, int] | None = None
     host_key_policy: Literal["accept-new", "yes", "no"] | None = None
 
@@ -36,7 +36,7 @@ class AddHosts(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hosts: list[str] = Field(..., min_length=1, max_length=1000)
-    settings: PoolSettings = PoolSettings()
+    settings: PoolSettings = Field(default_factory=PoolSettings)
 
 
 @router.get("")
