@@ -16,8 +16,8 @@ from typing import Callable, Iterator
 
 from helpers import subprocess_env
 
-from skyhop_agent.proctree import pid_alive as alive
 from skyhop.providers.local.provider import MARKER
+from skyhop_agent.proctree import pid_alive as alive
 
 
 @dataclass

@@ -150,7 +150,9 @@ def cmd_logs(layout: Layout, args: argparse.Namespace) -> None:
     if args.record:
         # The job's record after the log, on stderr (stdout is the log itself):
         # a follower learns how the job ended without a second agent call.
-        sys.stderr.write(json.dumps({"job": _records(layout, [jobtable.get(conn, job_id)])["jobs"][0]}) + "\n")
+        record = jobtable.get(conn, job_id)
+        assert record is not None  # the log exists, so the job does
+        sys.stderr.write(json.dumps({"job": _records(layout, [record])["jobs"][0]}) + "\n")
 
 
 def cmd_wait(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:

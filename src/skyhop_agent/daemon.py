@@ -63,7 +63,7 @@ def start(layout: Layout) -> int:
 def stop(layout: Layout) -> None:
     """Stop the daemon (SIGTERM, then SIGKILL after a grace period); running jobs are left alone."""
     pid = recorded_pid(layout)
-    if proctree.is_agent_process(pid, layout.base, DAEMON_VERB):
+    if pid is not None and proctree.is_agent_process(pid, layout.base, DAEMON_VERB):
         proctree.terminate(pid)
     _forget_pid(layout, pid)
 

@@ -148,6 +148,7 @@ def insert(conn: sqlite3.Connection, spec: dict[str, Any], user: str, submitted_
             json.dumps({key: spec[key] for key in ("setup", "run", "envs", "task_id")}),
         ),
     )
+    assert cursor.lastrowid is not None  # an INSERT always sets it
     return int(cursor.lastrowid)
 
 

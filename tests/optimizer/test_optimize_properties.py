@@ -22,8 +22,8 @@ from skyhop.catalog.index import Catalog
 from skyhop.catalog.offer import Offer
 from skyhop.errors import InfeasibleError
 from skyhop.optimizer.blocklist import Blocked
-from skyhop.optimizer.search import optimize_task
 from skyhop.optimizer.scope import Scope
+from skyhop.optimizer.search import optimize_task
 from skyhop.spec.infra import Infra
 from skyhop.spec.quantities import Accelerator, Quantity
 from skyhop.spec.resources import Resources

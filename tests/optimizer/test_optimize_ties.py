@@ -8,8 +8,8 @@ import pytest
 
 from skyhop.catalog.index import Catalog
 from skyhop.catalog.offer import Offer
-from skyhop.optimizer.search import optimize_task
 from skyhop.optimizer.scope import Scope
+from skyhop.optimizer.search import optimize_task
 from skyhop.spec.task import Task
 
 

@@ -126,9 +126,9 @@ def _features(path: Path) -> set[str]:
             found.add("workdir:git" if isinstance(workdir, dict) else "workdir:str")
             if "${" in str(workdir):
                 found.add("substitution:workdir")
-        for name, value in (doc.get("envs") or {}).items():
+        for _name, value in (doc.get("envs") or {}).items():
             found.add("envs:null" if value is None else "envs:value")
-        for name, value in (doc.get("secrets") or {}).items():
+        for _name, value in (doc.get("secrets") or {}).items():
             found.add("secrets:null" if value is None else "secrets:value")
         for dst, src in (doc.get("file_mounts") or {}).items():
             if "${" in f"{dst}{src}":

@@ -233,7 +233,8 @@ def test_autostop_releases_hosts_with_no_client_running(pools_sky, ssh_hosts):
     sky = pools_sky
     sky("launch", "-y", "-c", "idle", "--infra", "ssh/a", "-i", "0.02", "echo done", check=True)
     sky("api", "stop", check=True)  # nobody is watching from here on
-    stopped = lambda: on_host(ssh_hosts[0], "test -e ~/.skyhop-node/idle/stopped").returncode == 0
+    def stopped():
+        return on_host(ssh_hosts[0], "test -e ~/.skyhop-node/idle/stopped").returncode == 0
     wait_for(stopped, 60, "the head agent to stop the cluster by itself")
     assert processes(ssh_hosts[0]).strip() == ""
     # The host is free for the next launch, and status catches up.

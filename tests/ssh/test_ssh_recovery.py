@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from skyhop.providers import base
 from skyhop.providers.ssh import cluster_key, host_ops, leases
 from skyhop.providers.ssh.provider import SSHProvider

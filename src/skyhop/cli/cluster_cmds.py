@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+
 import click
 
 from skyhop.cli.async_request import ASYNC_OPTION, submit_async

@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 
-
 class _Phases:
     """Phase display: a rich spinner on a terminal, plain lines otherwise (logs, CI)."""
 
@@ -92,7 +91,7 @@ def run_request(name: str, body: dict[str, Any], *, output_to_stderr: bool = Fal
     return record.get("result")
 
 
-def job_exit_code(status: str, code: Any) -> int:
+def job_exit_code(status: str | None, code: Any) -> int:
     """What the CLI exits with for a finished job: 0 on success, else the job's own code, or 1."""
     if status == "SUCCEEDED":
         return 0

@@ -97,7 +97,7 @@ def resource_overrides(flags: dict[str, Any]) -> dict[str, Any]:
 
 def _infra_flag(flags: dict[str, Any]) -> str | None:
     """`--infra`, or the infra that `--cloud/--region/--zone` spell (unset parts are `*`)."""
-    legacy = {name: flags.get(name) for name in _LEGACY_PLACEMENT if flags.get(name) is not None}
+    legacy: dict[str, str] = {name: flags[name] for name in _LEGACY_PLACEMENT if flags.get(name) is not None}
     if not legacy:
         return flags.get("infra")
     if flags.get("infra") is not None:

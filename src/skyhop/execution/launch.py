@@ -16,9 +16,9 @@ from skyhop.execution.locks import cluster_lock
 from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.execution.retry import until_up
 from skyhop.execution.sync import check_sources, sync_task_files
+from skyhop.execution.unsupported import check_supported
 from skyhop.providers.base import ClusterInfo, LaunchRequest, PortOpener
 from skyhop.providers.errors import ProviderError
-from skyhop.execution.unsupported import check_supported
 from skyhop.spec.task import Task
 
 

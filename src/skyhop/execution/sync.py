@@ -20,7 +20,6 @@ from skyhop.providers.base import ClusterInfo, NodeInfo
 from skyhop.spec.task import Task
 
 
-
 def node_path(node: NodeInfo, dest: str) -> str:
     """Where a mount's destination is on `node`; one that would leave the node's home is refused.
 

@@ -80,7 +80,7 @@ def parse_prices(raw: Mapping[str, object] | None) -> dict[str, EgressPrice]:
             raise SpecError(f"optimizer.egress_prices.{cloud}", "wrong type", value=value, expected="{internet: <USD/GB>, inter_region: <USD/GB>}")
         base = prices.get(cloud, FREE)
         try:
-            prices[cloud] = EgressPrice(float(value.get("internet", base.internet)), float(value.get("inter_region", base.inter_region)))  # type: ignore[arg-type]
+            prices[cloud] = EgressPrice(float(value.get("internet", base.internet)), float(value.get("inter_region", base.inter_region)))
         except (TypeError, ValueError):
             raise SpecError(f"optimizer.egress_prices.{cloud}", "prices must be numbers", value=dict(value)) from None
     return prices

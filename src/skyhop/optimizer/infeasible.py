@@ -98,7 +98,7 @@ def explain(
         passing = [o for o in survivors if constraint.check(o)]
         if not passing:
             distance = constraint.distance or (lambda o: 0.0)
-            nearest = _nearest(survivors, lambda o: (distance(o), o.hourly(spot), o.cloud, o.region, o.instance_type))
+            nearest = _nearest(survivors, lambda o: (distance(o), o.hourly(spot), o.cloud, o.region, o.instance_type))  # noqa: B023 - used before the loop moves on
             near_text = "; ".join(_offer_text(o, spot) for o in nearest)
             return f"{kind}{shape}: nothing satisfies {constraint.name} {scope}. Nearest: {near_text}."
         survivors = passing

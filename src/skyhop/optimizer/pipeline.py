@@ -14,7 +14,7 @@ from typing import Mapping
 from skyhop.catalog.index import Catalog
 from skyhop.errors import InfeasibleError
 from skyhop.optimizer.egress import EgressPrice, Location, transfer_price
-from skyhop.optimizer.plan import Candidate, Plan, PipelinePlan
+from skyhop.optimizer.plan import Candidate, PipelinePlan, Plan
 from skyhop.optimizer.scope import Scope
 from skyhop.optimizer.search import best_per_group, optimize_task, stage_candidates
 from skyhop.spec.pipeline import Pipeline

@@ -33,7 +33,8 @@ class PoolSpec:
     def from_dict(cls, data: Any, path: str = "pool") -> PoolSpec:
         mapping = as_mapping(data, path, "a mapping such as {workers: 3}")
         check_keys(mapping, _COUNT_KEYS + _DELAY_KEYS, path, "pool")
-        p = lambda key: join_path(path, key)
+        def p(key):
+            return join_path(path, key)
         values: dict[str, Any] = {}
         for key in _COUNT_KEYS:
             if mapping.get(key) is not None:

@@ -379,15 +379,15 @@ def _parse_accelerators(raw: Any, path: str) -> tuple[tuple[Accelerator, ...], b
     if isinstance(raw, list):
         if not raw:
             raise SpecError(path, "is empty", expected="an accelerator such as 'H100:8'")
-        accs = []
+        listed: list[Accelerator] = []
         for index, item in enumerate(raw):
             item_path = join_path(path, index)
             if isinstance(item, dict) and len(item) == 1:
                 (name, count), = item.items()
-                accs.append(Accelerator.parse(name, item_path) if count is None else Accelerator.of(name, count, item_path))
+                listed.append(Accelerator.parse(name, item_path) if count is None else Accelerator.of(name, count, item_path))
             else:
-                accs.append(Accelerator.parse(item, item_path))
-        return _unique(tuple(accs), path), True
+                listed.append(Accelerator.parse(item, item_path))
+        return _unique(tuple(listed), path), True
     raise SpecError(path, "wrong type", value=raw, expected="'H100:8', {H100: 8}, a list (ordered) or a set (any of)")
 
 

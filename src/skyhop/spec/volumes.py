@@ -54,7 +54,8 @@ def parse_volume(raw: Any, path: str) -> str | VolumeMount:
         return raw
     mapping = as_mapping(raw, path, "a volume name, or a mapping with name/sub_path or size/labels")
     check_keys(mapping, _VOLUME_KEYS, path, "a volume")
-    p = lambda key: join_path(path, key)
+    def p(key):
+        return join_path(path, key)
     text = {k: as_str(mapping[k], p(k)) for k in ("name", "sub_path", "size", "type") if mapping.get(k) is not None}
     if "name" in text and not text["name"].strip():
         raise SpecError(p("name"), "is empty", expected="the name of an existing volume")

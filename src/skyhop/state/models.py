@@ -29,7 +29,7 @@ NAMING_CONVENTION = {
 
 NAME = String(255)
 STATUS = String(32)
-TIME = Double()
+TIME: Double[float] = Double()
 
 
 class Base(DeclarativeBase):

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from skyhop.errors import ConfigError
-from skyhop.spec.accelerators import canonical_accelerator
 from skyhop.providers.ssh.runner import HOST_KEY_POLICIES, SSHTarget
+from skyhop.spec.accelerators import canonical_accelerator
 
 #: The provider name under which the state store keeps these pools.
 PROVIDER = "ssh"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, replace
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from skyhop.catalog.offer import Offer
 from skyhop.errors import SkyhopError
@@ -41,10 +41,12 @@ def _runner(node: NodeInfo) -> SSHRunner:
     return SSHRunner(target)
 
 
-def _best_effort(work: Callable[[NodeInfo], None]) -> Callable[[NodeInfo], None]:
-    def attempt(node: NodeInfo) -> None:
+def _best_effort(work: Callable[[Any], None]) -> Callable[[Any], None]:
+    """`work` on one node or host, ignoring that it cannot be reached."""
+
+    def attempt(item: Any) -> None:
         try:
-            work(node)
+            work(item)
         except (SkyhopError, OSError):
             pass  # an unreachable host keeps what it has; releasing it is what matters for the bill
 
