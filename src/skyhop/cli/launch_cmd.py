@@ -101,9 +101,13 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
 def _print_plan_line(plan, name: str) -> None:
     c = plan.chosen
     o = c.offer
-    acc = f", {o.describe_accelerators()}" if o.accelerator else ""
+    # Existing machines (SSH pools) may not know their sizes until they are reached.
+    sizes = [f"{o.vcpus:g} vCPUs" if o.vcpus is not None else None, f"{o.memory_gib:g} GB" if o.memory_gib is not None else None]
+    sizes.append(o.describe_accelerators() if o.accelerator else None)
+    shape = ", ".join(s for s in sizes if s)
     where = f"{o.cloud}/{o.region}" + (f"/{o.zone}" if o.zone else "")
-    click.echo(f"Cluster '{name}': {c.nodes}x {o.instance_type} ({o.vcpus:g} vCPUs, {o.memory_gib:g} GB{acc}) on {where}, ${c.cluster_hourly_price:.4g}/h.", err=True)
+    price = f"${c.cluster_hourly_price:.4g}/h" if c.cluster_hourly_price is not None else "price unknown"
+    click.echo(f"Cluster '{name}': {c.nodes}x {o.instance_type}{f' ({shape})' if shape else ''} on {where}, {price}.", err=True)
     for note in plan.notes:
         click.echo(f"  {note}", err=True)
 

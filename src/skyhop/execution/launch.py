@@ -128,9 +128,18 @@ def _setup_needed(stored: str | None, fingerprint: str | None, agent) -> bool:
     return job["status"] == "FAILED_SETUP" or (job["status"] == "CANCELLED" and not job.get("started_at"))
 
 
+#: With `--down` and a server that follows the job, the server tears the cluster
+#: down itself right after the job; the agent's autodown is only the backstop for a
+#: server that died, so it waits this long after the job (and after the last log
+#: follower) instead of racing the server's own follow-then-teardown.
+DOWN_BACKSTOP_MINUTES = 0.5
+
+
 def _autostop_wanted(task: Task, options: LaunchOptions) -> tuple[float | None, bool]:
     if options.down:
-        return (options.idle_minutes if options.idle_minutes is not None else 0.0), True
+        if options.idle_minutes is not None:
+            return options.idle_minutes, True
+        return (0.0 if options.detach_run else DOWN_BACKSTOP_MINUTES), True
     if options.idle_minutes is not None:
         return options.idle_minutes, False
     autostop = task.resources.autostop
