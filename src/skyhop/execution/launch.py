@@ -44,6 +44,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
         placement = None
         if record is None:
             info, placement = _provision(task, name, progress, store)
+            progress.info(f"New cluster '{name}' is up.")  # a generated name is what logs/exec/down need
         else:
             info = _reuse(task, record, progress, store)
         try:
