@@ -149,7 +149,6 @@ def optimize(
     """
     from skyhop.optimizer.search import optimize_task
 
-    task.require_envs()
     catalog, scope, notes = _search([task], all_clouds, catalog, blocked, hours, egress_prices)
     with _nothing_enabled_hint(scope):
         return _with_notes(optimize_task(task, catalog, scope), notes)
@@ -170,8 +169,6 @@ def optimize_pipeline(
 
     from skyhop.optimizer.pipeline import optimize_pipeline as _optimize
 
-    for task in pipeline.tasks:
-        task.require_envs()
     catalog, scope, notes = _search(pipeline.tasks, all_clouds, catalog, blocked, hours, egress_prices)
     with _nothing_enabled_hint(scope):
         plan = _optimize(pipeline, catalog, scope, method=method)

@@ -29,3 +29,11 @@ def test_a_pin_to_a_cloud_without_credentials_says_so(sky):
 def test_optimize_header_counts_only_the_pinned_cloud(sky):
     out = sky("optimize", "--all-clouds", "--gpus", "H100:8", "--infra", "lambda", check=True).out
     assert out.startswith("Considered 1 cloud(s) (the catalog): lambda")
+
+
+def test_plans_need_no_env_values_but_runs_do(sky):
+    task = sky.task("nullenv.yaml", "envs:\n  TOKEN:\nsecrets:\n  KEY: null\nrun: echo $TOKEN\n")
+    assert "Chosen: local" in sky("optimize", task, check=True).out
+    assert "Nothing was created" in sky("launch", "--dryrun", task, check=True).out
+    refused = sky("launch", "-y", task)
+    assert refused.code != 0 and "--env KEY=..." in refused.err and sky.clusters() == {}

@@ -16,8 +16,8 @@ ENV_FILE = click.option("--env-file", type=click.Path(dir_okay=False), help="Rea
 DETACH = click.option("-d", "--detach-run", is_flag=True, help="Return once the job is submitted; follow it with `skyhop logs`.")
 
 
-def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str | None):  # -> Task
-    """A YAML file, or an inline command, with the resource flags applied."""
+def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str | None, *, need_values: bool = True):  # -> Task
+    """A YAML file, or an inline command, with the resource flags applied; `need_values`: envs must have values (to run)."""
     from dataclasses import replace
 
     from skyhop.cli.task_options import load_pipeline
@@ -37,7 +37,8 @@ def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str 
     task = pipeline.tasks[0]
     if not yaml_path and entrypoint:
         task = replace(task, run=" ".join(entrypoint))
-    task.require_envs()
+    if need_values:
+        task.require_envs()
     return with_absolute_paths(task)
 
 
@@ -79,7 +80,7 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
 
     if idle_minutes is not None and idle_minutes < 0:
         raise SkyhopError("--idle-minutes-to-autostop must be 0 or more.")
-    task = load_task(entrypoint, flags, env_file)
+    task = load_task(entrypoint, flags, env_file, need_values=not dryrun)
     name = check_cluster_name(cluster) if cluster else new_cluster_name()
     if not yes and not dryrun and not (cluster and client.status([name])):
         plan = sdk.optimize(task)

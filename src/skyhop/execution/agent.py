@@ -55,7 +55,7 @@ class AgentClient:
             except ValueError:
                 raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' answered {verb} with something that is not JSON: {result.stdout[:200]!r}") from None
         error = _last_json_line(result.stderr, "error")
-        message = str(error) if error is not None else f"exit code {result.returncode}: {(result.stderr or result.stdout).strip()[-500:]}"
+        message = str(error) if error is not None else f"exit code {result.returncode}: {(result.stderr or result.stdout).strip()[-500:] or 'no output (was the node lost?)'}"
         if result.returncode == 2:
             raise AgentError(message)
         raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' failed ({verb}): {message}")

@@ -7,6 +7,7 @@ removes: nothing is created that the state store does not know about.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from skyhop.execution.sync import check_sources, sync_task_files
 from skyhop.providers.base import ClusterInfo, LaunchRequest
 from skyhop.providers.errors import AuthError, CapacityError, NotSupportedError, QuotaError
 from skyhop.spec.task import Task
+from skyhop.state.records import JOB_FINISHED
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,8 @@ class LaunchOptions:
 def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dict[str, Any]:
     from skyhop.execution import lifecycle
 
-    task.require_envs()
+    if not options.dryrun:  # a plan needs no values; running does
+        task.require_envs()
     check_sources(task)
     name = options.cluster_name
     with cluster_lock(name):
@@ -92,13 +95,40 @@ def _run_job(store, name: str, info: ClusterInfo, job_id: int, progress: Progres
         progress.info(f"Job {job_id} submitted to '{name}'. Follow it: skyhop logs {name} {job_id}")
         return jobs.job_result(name, job, detached=True)
     progress.phase("running")
-    job = jobs.follow(agent, job_id, progress)
+    # In the history from the start: `queue` shows it while it runs, and after a lost head.
+    jobs.record_jobs(store, name, agent.jobs([job_id]))
+    try:
+        job = jobs.follow(agent, job_id, progress)
+    except RequestCancelled:
+        raise
+    except SkyhopError as error:
+        job = _lost_job(store, name, job_id, error)
+    if job["status"] not in JOB_FINISHED:  # the follower ended with the job still running: its head is gone
+        job = _lost_job(store, name, job_id, SkyhopError(f"Following job {job_id} on '{name}' stopped before the job ended."))
+    lost = lifecycle.lost_nodes(store, name) if job["status"] != "SUCCEEDED" else None
+    if lost:  # the job's own reason says which rank failed; this says why
+        job = dict(job, failure_reason="; ".join(filter(None, [job.get("failure_reason"), f"lost {lost}"])))
     jobs.record_jobs(store, name, [job])
     if down_after:
         progress.phase("tearing down")
         with cluster_lock(name):
             lifecycle.teardown(store, name)
     return jobs.job_result(name, job, detached=False)
+
+
+def _lost_job(store, name: str, job_id: int, error: SkyhopError) -> dict[str, Any]:
+    """The job's record when its head stopped answering mid-job: FAILED, saying which node was lost and why."""
+    from skyhop.execution import lifecycle
+
+    lost = lifecycle.lost_nodes(store, name)
+    if lost is None:
+        raise error
+    previous = store.get_job(name, job_id)
+    return {
+        "job_id": job_id, "status": "FAILED", "exit_code": None, "failure_reason": f"the cluster lost {lost}",
+        "name": previous.name if previous else None, "user": previous.user if previous else None,
+        "submitted_at": previous.submitted_at if previous else time.time(), "ended_at": time.time(),
+    }
 
 
 def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) -> dict[str, Any]:
