@@ -49,7 +49,6 @@ def optimize(
     from skyhop.planning.plan import plan_task
     from skyhop.planning.space import search_space
 
-    task.require_envs()
     space = search_space([task], all_clouds=all_clouds, catalog=catalog, hours=hours, egress_prices=egress_prices)
     return plan_task(task, space, blocked)
 
@@ -68,8 +67,6 @@ def optimize_pipeline(
     from skyhop.planning.plan import plan_pipeline
     from skyhop.planning.space import search_space
 
-    for task in pipeline.tasks:
-        task.require_envs()
     space = search_space(pipeline.tasks, all_clouds=all_clouds, catalog=catalog, hours=hours, egress_prices=egress_prices)
     return plan_pipeline(pipeline, space, blocked, method=method)
 

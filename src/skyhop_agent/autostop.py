@@ -6,6 +6,7 @@ memory so it survives daemon restarts and any CLI call can change it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -47,15 +48,39 @@ def disable(layout: Layout) -> dict[str, Any]:
     return OFF
 
 
-def idle_since(conn: sqlite3.Connection, floor: float, setting: dict[str, Any]) -> float | None:
-    """When the cluster became idle, or None while a job is queued or running.
+def idle_since(layout: Layout, conn: sqlite3.Connection, floor: float, setting: dict[str, Any]) -> float | None:
+    """When the cluster became idle, or None while a job is queued or running or a log is followed.
 
     Idle time counts from the latest of `floor` (the daemon's start, or its
     last failed attempt), the setting's time, and any job's submission or end.
+    A follower still copying a finished job's log counts as activity: taking
+    the cluster down under it would lose the output it has not read yet (that
+    is how `launch --down` lost short jobs' output).
     """
-    if jobtable.in_states(conn, (jobtable.PENDING, jobtable.SETTING_UP, jobtable.RUNNING)):
+    if followed(layout) or jobtable.in_states(conn, (jobtable.PENDING, jobtable.SETTING_UP, jobtable.RUNNING)):
         return None
     return max(t for t in (floor, setting["set_at"], jobtable.last_activity(conn)) if t is not None)
+
+
+def hold_while_following(layout: Layout):
+    """Open and share-lock the followers lock; the lock lasts as long as the returned file stays open."""
+    lock = open(layout.followers_lock, "a")
+    fcntl.flock(lock, fcntl.LOCK_SH)
+    return lock
+
+
+def followed(layout: Layout) -> bool:
+    """True while some `logs --follow` holds the followers lock."""
+    try:
+        lock = open(layout.followers_lock, "a")
+    except FileNotFoundError:
+        return False  # the directory is gone: nothing left to follow
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
 
 
 def act(layout: Layout, cluster: Cluster, conn: sqlite3.Connection, setting: dict[str, Any]) -> bool:

@@ -10,6 +10,7 @@ short calls (submit, status, logs) quick to start.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -125,7 +126,7 @@ def cmd_cancel(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_logs(layout: Layout, args: argparse.Namespace) -> None:
-    from skyhop_agent import logs
+    from skyhop_agent import autostop, logs
 
     if args.tail is not None and args.tail < 0:
         raise AgentError(f"--tail must be >= 0, got {args.tail}.")
@@ -141,18 +142,20 @@ def cmd_logs(layout: Layout, args: argparse.Namespace) -> None:
         job = jobtable.get(conn, job_id)
         return job is None or job.terminal
 
-    try:
-        logs.stream(path, sys.stdout.buffer, args.follow, args.tail, finished)
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`); that ends the stream, not an error.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return
-    if args.record:
-        # The job's record after the log, on stderr (stdout is the log itself):
-        # a follower learns how the job ended without a second agent call.
-        record = jobtable.get(conn, job_id)
-        assert record is not None  # the log exists, so the job does
-        sys.stderr.write(json.dumps({"job": _records(layout, [record])["jobs"][0]}) + "\n")
+    # A follower holds autodown off until it has read everything (and the final record).
+    with autostop.hold_while_following(layout) if args.follow else contextlib.nullcontext():
+        try:
+            logs.stream(path, sys.stdout.buffer, args.follow, args.tail, finished)
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`); that ends the stream, not an error.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
+        if args.record:
+            # The job's record after the log, on stderr (stdout is the log itself):
+            # a follower learns how the job ended without a second agent call.
+            record = jobtable.get(conn, job_id)
+            assert record is not None  # the log exists, so the job does
+            sys.stderr.write(json.dumps({"job": _records(layout, [record])["jobs"][0]}) + "\n")
 
 
 def cmd_wait(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:

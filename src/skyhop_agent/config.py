@@ -19,11 +19,14 @@ from skyhop_agent.paths import Layout
 class Node:
     """One node of the cluster: where its processes run and what IP jobs see."""
 
-    def __init__(self, ip: str, base: str, workdir: str | None, exec_prefix: list[str] | None) -> None:
+    def __init__(self, ip: str, base: str, workdir: str | None, exec_prefix: list[str] | None, home: str | None = None) -> None:
         self.ip = ip
         self.base = base
         self.workdir = workdir
         self.exec_prefix = exec_prefix
+        # Where `~` points for the job's processes when not the user's own home
+        # (a node that shares this machine must not edit the real ~/.bashrc).
+        self.home = home
 
 
 class Cluster:
@@ -33,7 +36,7 @@ class Cluster:
         self.name: str = raw["cluster_name"]
         self.provider: str = raw["provider"]
         self.user: str = raw["user"]
-        self.nodes = [Node(n["ip"], n["base"], n.get("workdir"), n.get("exec_prefix")) for n in raw["nodes"]]
+        self.nodes = [Node(n["ip"], n["base"], n.get("workdir"), n.get("exec_prefix"), n.get("home")) for n in raw["nodes"]]
         resources = raw["resources"]
         self.cpus = float(resources["cpus"])
         self.gpu_ids: dict[str, list[int]] = resources["gpu_ids"]
@@ -69,6 +72,8 @@ def _check_nodes(nodes: object) -> list[dict[str, Any]]:
                 raise _fail(f"node {node!r} needs a string {key!r}.")
         if node.get("workdir") is not None and not isinstance(node["workdir"], str):
             raise _fail(f"node 'workdir' must be a string, got {node['workdir']!r}.")
+        if node.get("home") is not None and not isinstance(node["home"], str):
+            raise _fail(f"node 'home' must be a string, got {node['home']!r}.")
         if node.get("exec_prefix") is not None:
             _string_list(node["exec_prefix"], "node 'exec_prefix'")
     ranks = [node.get("rank") for node in nodes]

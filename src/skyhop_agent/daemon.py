@@ -104,7 +104,7 @@ class _Daemon:
         setting = autostop.read(self.layout)
         if setting is None:
             return False
-        since = autostop.idle_since(self.conn, self.idle_floor, setting)
+        since = autostop.idle_since(self.layout, self.conn, self.idle_floor, setting)
         if since is None or time.time() - since < setting["idle_minutes"] * 60:
             return False
         action = "down" if setting["down"] else "stop"

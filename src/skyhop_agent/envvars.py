@@ -31,11 +31,12 @@ def job_env(cluster: Cluster, job: Job, rank: int, phase: str) -> dict[str, str]
     assert job.placement is not None
     nodes = [cluster.nodes[slot["node"]] for slot in job.placement]
     ips = "\n".join(node.ip for node in nodes)
-    prefix = "SKYPILOT_SETUP_" if phase == "setup" else "SKYPILOT_"
+    # Setup also sees the run names: SkyPilot's own failed_worker_setup task tells ranks apart by SKYPILOT_NODE_RANK.
+    prefixes = ("SKYPILOT_SETUP_", "SKYPILOT_") if phase == "setup" else ("SKYPILOT_",)
     info = {"cluster_name": cluster.name, "num_nodes": len(cluster.nodes), "provider": cluster.provider, "user": job.user}
     skypilot = {
-        prefix + "NODE_RANK": str(rank),
-        prefix + "NODE_IPS": ips,
+        **{prefix + "NODE_RANK": str(rank) for prefix in prefixes},
+        **{prefix + "NODE_IPS": ips for prefix in prefixes},
         "SKYPILOT_NUM_NODES": str(job.num_nodes),
         "SKYPILOT_NUM_GPUS_PER_NODE": str(sum(job.gpus.values())),
         "SKYPILOT_TASK_ID": task_id(cluster, job),

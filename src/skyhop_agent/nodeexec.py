@@ -1,7 +1,8 @@
 """How a script is started on one node: the single place that knows about remoteness.
 
-A node without an `exec_prefix` is this machine: the script file runs as
-`bash FILE` in the node's directory. A node with one (an ssh command line
+A node without an `exec_prefix` is this machine: the script file runs in an
+interactive bash (see INTERACTIVE) in the node's directory, with `HOME` set to
+the node's home when the node has one of its own. A node with one (an ssh command line
 to a worker) gets `PREFIX + [COMMAND_LINE]`: the prefix must run its last
 argument as a shell command line, as ssh does, and carries neither environment
 nor working directory. The directory travels in the command line; the
@@ -63,10 +64,10 @@ _START = (
     "for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ):\n"
     "    signal.signal(sig, signal.SIG_DFL)\n"
     "os.setsid()\n"
-    "os.execvp('bash', ['bash', sys.argv[1]])\n"
+    "os.execvp('bash', ['bash', '-c', sys.argv[2], 'skyhop-job', sys.argv[1]])\n"
 )
 _REMOTE_WRAPPER = """exec 3<&0
-printf '%s' "$env_block" | python3 -c "$START" "$script_file" 3<&- &
+printf '%s' "$env_block" | python3 -c "$START" "$script_file" "$INTERACTIVE" 3<&- &
 job=$!
 unset env_block
 { cat <&3 >/dev/null; kill -TERM -- "-$job"; sleep 2; kill -KILL -- "-$job"; } </dev/null >/dev/null 2>&1 &
@@ -77,6 +78,22 @@ code=$?
 kill -TERM -- "-$job" 2>/dev/null
 kill "$watch" 2>/dev/null
 exit "$code"
+"""
+
+
+# The user's script (the file $1) runs as SkyPilot runs it: in an interactive bash
+# reading it from a file (the prelude below, then the script), so ~/.bashrc is sourced (a `conda activate` or `export` that
+# setup appends there reaches run). Without a terminal, an interactive bash
+# first complains that it has no job control: that goes to /dev/null, and the
+# script's first line gives it back its stderr (fd 3). History expansion would
+# make a `!` in a string an error, job control would put background commands in
+# process groups of their own, and an interactive bash ignores SIGTERM (which
+# cancel relies on) and survives SIGINT: all of that is undone before the user's lines.
+INTERACTIVE = """prelude='exec 2>&3 3>&- 5<&-
+set +H +m +o history
+trap "exit 143" TERM
+trap "exit 130" INT'
+exec bash -i /dev/fd/5 3>&2 2>/dev/null 5< <(printf '%s\n' "$prelude"; cat -- "$1")
 """
 
 
@@ -104,13 +121,14 @@ def node_command(node: Node, script_file: str, env: dict[str, str]) -> NodeComma
     env = {**env, NODE_MARKER: node.base}
     if node.exec_prefix is None:
         cwd = node.workdir if node.workdir and os.path.isdir(node.workdir) else node.base
-        return NodeCommand(["bash", script_file], cwd, {**os.environ, **env}, watch_stdin=False)
+        home = {"HOME": node.home} if node.home else {}
+        return NodeCommand(["bash", "-c", INTERACTIVE, "skyhop-job", script_file], cwd, {**os.environ, **home, **env}, watch_stdin=False)
     with open(script_file, "rb") as f:
         script = f.read()
     block = base64.b64encode(json.dumps(env).encode()).decode()
     end = f"#skyhop-env-end-{secrets.token_hex(8)}"
     goto = f"cd {shlex.quote(node.workdir)} 2>/dev/null || " if node.workdir else ""
-    wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\nSTART={shlex.quote(_START)}\n{_REMOTE_WRAPPER}"
+    wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\nSTART={shlex.quote(_START)}\nINTERACTIVE={shlex.quote(INTERACTIVE)}\n{_REMOTE_WRAPPER}"
     command_line = shlex.join(["bash", "-c", wrapper, "skyhop-node", str(len(script)), end])
     preamble = f"{block}\n{end}\n".encode() + script
     return NodeCommand(list(node.exec_prefix) + [command_line], None, dict(os.environ), watch_stdin=True, preamble=preamble)

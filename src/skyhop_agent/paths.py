@@ -23,6 +23,8 @@ class Layout:
         self.daemon_lock = os.path.join(self.base, "daemon.lock")
         self.stopped = os.path.join(self.base, "stopped")
         self.autostop = os.path.join(self.base, "autostop.json")
+        # Held (shared flock) by every `logs --follow`: autostop waits while anyone still reads a log.
+        self.followers_lock = os.path.join(self.base, "followers.lock")
 
     def job_dir(self, job_id: int) -> str:
         return os.path.join(self.jobs_dir, str(job_id))

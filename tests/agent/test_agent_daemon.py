@@ -119,3 +119,19 @@ def test_autostop_hook_replaces_the_builtin_action(make_cluster: MakeCluster, tm
     agent.ok("autostop", "--idle-minutes", "0.005")
     poll(lambda: marker.exists() and gone(pid), what="the stop hook")
     assert agent.ok("health")["stopped"] is True
+
+
+def test_autodown_waits_for_a_follower_still_reading_the_log(cluster: Agent) -> None:
+    """`launch --down` lost short jobs' output when autodown removed the cluster under its follower."""
+    pid = cluster.ok("daemon-start")["pid"]
+    # More output than a pipe holds: the follower blocks writing until we read, holding its lock.
+    job_id = cluster.submit(run="head -c 1000000 /dev/zero | tr '\\0' x; echo; echo END")
+    cluster.wait(job_id)
+    follower = cluster.popen("logs", str(job_id), "--follow", "--record")
+    poll(lambda: (cluster.base / "followers.lock").exists(), what="the follower to take its lock")
+    cluster.ok("autostop", "--idle-minutes", "0", "--down")
+    time.sleep(4 * TICK_S)  # the daemon looks a few times (a slow machine only makes this weaker)
+    assert cluster.cluster_dir.exists() and not gone(pid)
+    out, err = follower.communicate(timeout=60)
+    assert out.decode().endswith("END\n") and b'"SUCCEEDED"' in err
+    poll(lambda: not cluster.cluster_dir.exists() and gone(pid), what="autodown once the follower finished")

@@ -15,7 +15,7 @@ from skyhop_agent.errors import AgentError
 
 
 def _node(tmp_path: Path, **extra: object) -> config.Node:
-    return config.Node("127.0.0.1", str(tmp_path), extra.get("workdir"), extra.get("exec_prefix"))  # type: ignore[arg-type]
+    return config.Node("127.0.0.1", str(tmp_path), extra.get("workdir"), extra.get("exec_prefix"), extra.get("home"))  # type: ignore[arg-type]
 
 
 def _script(tmp_path: Path, text: str) -> str:
@@ -25,8 +25,10 @@ def _script(tmp_path: Path, text: str) -> str:
 
 
 def test_local_node_command_runs_in_workdir_else_base(tmp_path: Path) -> None:
-    command = nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), _script(tmp_path, "echo hi"), {"X": "1"})
-    assert command.argv == ["bash", _script(tmp_path, "echo hi")] and command.cwd == str(tmp_path) and not command.watch_stdin
+    script = _script(tmp_path, "echo hi")
+    command = nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), script, {"X": "1"})
+    assert command.argv[:2] == ["bash", "-c"] and command.argv[-1] == script
+    assert command.cwd == str(tmp_path) and not command.watch_stdin
     assert command.env["X"] == "1" and "PATH" in command.env and command.env[nodeexec.NODE_MARKER] == str(tmp_path)
     (tmp_path / "wd").mkdir()
     assert nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), _script(tmp_path, "true"), {}).cwd == str(tmp_path / "wd")
@@ -65,6 +67,40 @@ def test_prefixed_node_job_can_be_interrupted_like_a_local_one(tmp_path: Path) -
     local = subprocess.run(nodeexec.node_command(_node(tmp_path), _script(tmp_path, show), {}).argv, capture_output=True, text=True).stdout
     code, remote = _held_open(_remote(tmp_path, show, {}))
     assert code == 0 and remote == local
+
+
+# What Debian/Ubuntu's default ~/.bashrc begins with: nothing below it runs in a non-interactive shell.
+_BASHRC = 'case $- in *i*) ;; *) return;; esac\nexport FROM_RC=yes\nalias greet="echo hello"\n'
+_SHELL_FACTS = 'echo "$FROM_RC|$HOME|wow!"\ngreet\nsleep 0.01 & wait\necho oops >&2\n'
+
+
+def test_scripts_run_in_an_interactive_bash_that_sources_bashrc(tmp_path: Path) -> None:
+    """As SkyPilot: a `conda activate` or `export` that setup appends to ~/.bashrc reaches run."""
+    home = tmp_path / "nodehome"
+    home.mkdir()
+    (home / ".bashrc").write_text(_BASHRC)
+    local = nodeexec.node_command(_node(tmp_path, home=str(home)), _script(tmp_path, _SHELL_FACTS), {})
+    done = subprocess.run(local.argv, cwd=local.cwd, env=local.env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    # Only the script's own stderr: not the "no job control" complaints of a bash without a terminal.
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"yes|{home}|wow!\nhello\n", "oops\n")
+    assert not (home / ".bash_history").exists()
+    remote = _remote(tmp_path, _SHELL_FACTS, {"HOME": str(home)})
+    assert _held_open(remote) == (0, f"yes|{home}|wow!\nhello\n")
+
+
+def test_interactive_job_shell_still_dies_on_sigterm(tmp_path: Path) -> None:
+    """An interactive bash ignores SIGTERM; a job's must not (cancel and gang stops send it)."""
+    command = nodeexec.node_command(_node(tmp_path), _script(tmp_path, "sleep 30 & wait"), {})
+    proc = subprocess.Popen(command.argv, cwd=command.cwd, env=command.env, stdin=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(1)
+    proc.terminate()
+    try:
+        assert proc.wait(timeout=10) == 143
+    finally:
+        try:
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
 
 
 def _held_open(command: nodeexec.NodeCommand) -> tuple[int, str]:

@@ -31,3 +31,20 @@ def test_sync_without_delete_keeps_extras_and_copies_files(tmp_path):
     runner = LocalRunner()
     runner.sync_up(str(tmp_path / "f.txt"), str(tmp_path / "deep" / "dir" / "f.txt"))
     assert (tmp_path / "deep" / "dir" / "f.txt").read_text() == "x"
+
+
+def test_sync_honours_skyignore_else_gitignore_and_keeps_symlinked_dirs(tmp_path):
+    from sync_cases import EXPECTED, listing, make_workdir
+
+    from skyhop.execution.sync import ignore_file
+
+    src = make_workdir(tmp_path / "src")
+    dst = tmp_path / "dst"
+    runner = LocalRunner()
+    for _ in range(2):  # the second pass prunes: the link and excluded names must survive it
+        runner.sync_up(str(src), str(dst), delete=True, exclude_from=ignore_file(str(src)))
+        assert listing(dst) == sorted(EXPECTED + ["gitonly.tmp"])  # .skyignore wins: .gitignore is not read
+    assert os.readlink(dst / "data-link") == "data"
+    (src / ".skyignore").unlink()
+    runner.sync_up(str(src), str(tmp_path / "git"), delete=True, exclude_from=ignore_file(str(src)))
+    assert "gitonly.tmp" not in listing(tmp_path / "git") and "secret.env" in listing(tmp_path / "git")

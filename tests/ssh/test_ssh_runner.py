@@ -104,3 +104,19 @@ def test_the_node_agent_runs_a_job_over_ssh(ssh_hosts):
         assert agent.health()["daemon_alive"]
     finally:
         agent.call("self-stop")
+
+
+def test_sync_up_honours_skyignore_and_keeps_symlinked_dirs(ssh_hosts, tmp_path):
+    from sync_cases import EXPECTED, make_workdir
+
+    from skyhop.execution.sync import ignore_file
+
+    host = ssh_hosts[1]
+    runner = SSHRunner(target(host))
+    src = make_workdir(tmp_path / "src")
+    dest = f"{host.base_dir}/ignored-workdir"
+    for _ in range(2):
+        runner.sync_up(str(src), dest, delete=True, exclude_from=ignore_file(str(src)))
+    found = runner.run(["sh", "-c", 'cd "$1" && find . \\( -type f -o -type l \\) | sort', "sh", dest]).stdout.split()
+    assert found == sorted(f"./{rel}" for rel in EXPECTED + ["gitonly.tmp"])
+    assert runner.run(["readlink", f"{dest}/data-link"]).stdout.strip() == "data"

@@ -19,8 +19,8 @@ NAME = click.option("-n", "--name", "task_name", help="Task name (overrides the 
 WORKDIR = click.option("--workdir", type=click.Path(file_okay=False), help="Local directory synced to the nodes' working directory (overrides `workdir`).")
 
 
-def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str | None):  # -> Task
-    """A YAML file, or an inline command, with the resource flags, `--name` and `--workdir` applied."""
+def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str | None, *, need_values: bool = True):  # -> Task
+    """A YAML file, or an inline command, with the resource flags, `--name` and `--workdir` applied; `need_values`: envs must have values (to run)."""
     from dataclasses import replace
 
     from skyhop.cli.task_options import load_pipeline
@@ -41,7 +41,8 @@ def load_task(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str 
     if not yaml_path and entrypoint:
         task = replace(task, run=" ".join(entrypoint))
     task = _with_name_and_workdir(task, flags.get("task_name"), flags.get("workdir"))
-    task.require_envs()
+    if need_values:
+        task.require_envs()
     return with_absolute_paths(task)
 
 
@@ -110,7 +111,7 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
 
     if idle_minutes is not None and idle_minutes < 0:
         raise SkyhopError("--idle-minutes-to-autostop must be 0 or more.")
-    task = load_task(entrypoint, flags, env_file)
+    task = load_task(entrypoint, flags, env_file, need_values=not dryrun)
     name = check_cluster_name(cluster) if cluster else new_cluster_name()
     if not yes and not dryrun and not (cluster and client.status([name])):
         plan = sdk.optimize(task)
@@ -145,9 +146,13 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
 def _print_plan_line(plan, name: str) -> None:
     c = plan.chosen
     o = c.offer
-    acc = f", {o.describe_accelerators()}" if o.accelerator else ""
+    # Existing machines (SSH pools) may not know their sizes until they are reached.
+    sizes = [f"{o.vcpus:g} vCPUs" if o.vcpus is not None else None, f"{o.memory_gib:g} GB" if o.memory_gib is not None else None]
+    sizes.append(o.describe_accelerators() if o.accelerator else None)
+    shape = ", ".join(s for s in sizes if s)
     where = f"{o.cloud}/{o.region}" + (f"/{o.zone}" if o.zone else "")
-    click.echo(f"Cluster '{name}': {c.nodes}x {o.instance_type} ({o.vcpus:g} vCPUs, {o.memory_gib:g} GB{acc}) on {where}, ${c.cluster_hourly_price:.4g}/h.", err=True)
+    price = f"${c.cluster_hourly_price:.4g}/h" if c.cluster_hourly_price is not None else "price unknown"
+    click.echo(f"Cluster '{name}': {c.nodes}x {o.instance_type}{f' ({shape})' if shape else ''} on {where}, {price}.", err=True)
     for note in plan.notes:
         click.echo(f"  {note}", err=True)
 

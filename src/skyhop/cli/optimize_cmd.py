@@ -57,7 +57,7 @@ def optimize(entrypoint: str | None, all_clouds: bool, hours: float, output: str
 
 
 def _print_plan(plan: Any, all_clouds: bool) -> None:
-    scope = "every cloud in the catalog" if all_clouds else "enabled clouds"
+    scope = "the catalog" if all_clouds else "enabled clouds"
     click.echo(f"Considered {len(plan.considered_clouds)} cloud(s) ({scope}): {', '.join(plan.considered_clouds)}")
     rows = []
     chosen_index = set()

@@ -55,7 +55,7 @@ class AgentClient:
             except ValueError:
                 raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' answered {verb} with something that is not JSON: {result.stdout[:200]!r}") from None
         refusal = _last_json_line(result.stderr, "error")
-        message = str(refusal) if refusal is not None else f"exit code {result.returncode}: {_last_words(result.stderr or result.stdout)}"
+        message = str(refusal) if refusal is not None else f"exit code {result.returncode}: {_last_words(result.stderr or result.stdout) or 'no output (was the node lost?)'}"
         if result.returncode == 2:
             raise AgentError(message)
         raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' failed ({verb}): {message}")

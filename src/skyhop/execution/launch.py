@@ -7,6 +7,7 @@ removes: nothing is created that the state store does not know about.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from skyhop.execution.unsupported import check_supported
 from skyhop.providers.base import ClusterInfo, LaunchRequest, PortOpener
 from skyhop.providers.errors import ProviderError
 from skyhop.spec.task import Task
+from skyhop.state.records import JOB_FINISHED
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
     from skyhop.execution import lifecycle
 
     check_supported(task)
-    task.require_envs()
+    if not options.dryrun:  # a plan needs no values; running does
+        task.require_envs()
     check_sources(task)
     name = options.cluster_name
     with cluster_lock(name):
@@ -48,6 +51,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
         placement = None
         if record is None:
             info, placement = until_up(lambda: _provision(task, name, progress, store), progress, retry=options.retry_until_up)
+            progress.info(f"New cluster '{name}' is up.")  # a generated name is what logs/exec/down need
         else:
             info = _reuse(task, record, progress, store)
         try:
@@ -95,13 +99,40 @@ def _run_job(store, name: str, info: ClusterInfo, job_id: int, progress: Progres
         progress.info(f"Job {job_id} submitted to '{name}'. Follow it: skyhop logs {name} {job_id}")
         return jobs.job_result(name, job, detached=True)
     progress.phase("running")
-    job = jobs.follow(agent, job_id, progress)
+    # In the history from the start: `queue` shows it while it runs, and after a lost head.
+    jobs.record_jobs(store, name, agent.jobs([job_id]))
+    try:
+        job = jobs.follow(agent, job_id, progress)
+    except RequestCancelled:
+        raise
+    except SkyhopError as error:
+        job = _lost_job(store, name, job_id, error)
+    if job["status"] not in JOB_FINISHED:  # the follower ended with the job still running: its head is gone
+        job = _lost_job(store, name, job_id, SkyhopError(f"Following job {job_id} on '{name}' stopped before the job ended."))
+    lost = lifecycle.lost_nodes(store, name) if job["status"] != "SUCCEEDED" else None
+    if lost:  # the job's own reason says which rank failed; this says why
+        job = dict(job, failure_reason="; ".join(filter(None, [job.get("failure_reason"), f"lost {lost}"])))
     jobs.record_jobs(store, name, [job])
     if down_after:
         progress.phase("tearing down")
         with cluster_lock(name):
             lifecycle.teardown(store, name)
     return jobs.job_result(name, job, detached=False)
+
+
+def _lost_job(store, name: str, job_id: int, error: SkyhopError) -> dict[str, Any]:
+    """The job's record when its head stopped answering mid-job: FAILED, saying which node was lost and why."""
+    from skyhop.execution import lifecycle
+
+    lost = lifecycle.lost_nodes(store, name)
+    if lost is None:
+        raise error
+    previous = store.get_job(name, job_id)
+    return {
+        "job_id": job_id, "status": "FAILED", "exit_code": None, "failure_reason": f"the cluster lost {lost}",
+        "name": previous.name if previous else None, "user": previous.user if previous else None,
+        "submitted_at": previous.submitted_at if previous else time.time(), "ended_at": time.time(),
+    }
 
 
 def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) -> dict[str, Any]:
@@ -133,9 +164,18 @@ def _setup_needed(stored: str | None, fingerprint: str | None, agent) -> bool:
     return job["status"] == "FAILED_SETUP" or (job["status"] == "CANCELLED" and not job.get("started_at"))
 
 
+#: With `--down` and a server that follows the job, the server tears the cluster
+#: down itself right after the job; the agent's autodown is only the backstop for a
+#: server that died, so it waits this long after the job (and after the last log
+#: follower) instead of racing the server's own follow-then-teardown.
+DOWN_BACKSTOP_MINUTES = 0.5
+
+
 def _autostop_wanted(task: Task, options: LaunchOptions) -> tuple[float | None, bool]:
     if options.down:
-        return (options.idle_minutes if options.idle_minutes is not None else 0.0), True
+        if options.idle_minutes is not None:
+            return options.idle_minutes, True
+        return (0.0 if options.detach_run else DOWN_BACKSTOP_MINUTES), True
     if options.idle_minutes is not None:
         return options.idle_minutes, False
     autostop = task.resources.autostop

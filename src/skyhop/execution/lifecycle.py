@@ -96,8 +96,35 @@ def require_up(store, name: str, *, have_lock: bool = True):
     if record.status == "STOPPED":
         raise SkyhopError(f"Cluster '{name}' is stopped. Start it first: skyhop start {name}")
     if record.status != "UP":
-        raise SkyhopError(f"Cluster '{name}' is {record.status}: its launch did not finish. Run `skyhop down {name}` and launch again.")
+        raise SkyhopError(_not_up(record))
     return record
+
+
+def _not_up(record) -> str:
+    """Why an INIT cluster cannot take work: lost nodes (with the provider's reason), or a launch cut short."""
+    name = record.name
+    if record.status_reason:
+        return f"Cluster '{name}' is INIT: it lost nodes ({record.status_reason}) and takes no new jobs. Its job history and logs stay readable; `skyhop down {name}` removes it."
+    return f"Cluster '{name}' is {record.status}: its launch did not finish. Run `skyhop down {name}` and launch again."
+
+
+def lost_nodes(store, name: str) -> str | None:
+    """The provider's account of the cluster's lost nodes (after a refresh), or None when none are lost.
+
+    Waits for the cluster's lock: the operation that just broke the job (chaos,
+    a `down`) may still hold it, and a refresh without it would see nothing.
+    """
+    try:
+        with cluster_lock(name):
+            record = refreshed(store, name)
+    except SkyhopError:
+        return None
+    return record.status_reason if record is not None and record.status == "INIT" else None
+
+
+def _readable(record) -> bool:
+    """Up, or up except for lost nodes: the head may still answer for the job history and logs."""
+    return record.status == "UP" or (record.status == "INIT" and bool(record.status_reason))
 
 
 def status(store, names: list[str] | None = None, *, refresh_all: bool = False) -> list:
@@ -233,27 +260,54 @@ def autostop(store, name: str, idle_minutes: float | None, down_after: bool) -> 
 
 def queue(store, name: str) -> list:
     record = require(store, name, have_lock=False)
-    if record.status == "UP":
+    if _readable(record):
         try:
-            jobs.record_jobs(store, name, handles.agent_of(handles.cluster_info(record)).jobs())
+            _mirror(store, record, handles.agent_of(handles.cluster_info(record)).jobs())
         except AgentError:
             pass
+        except SkyhopError:  # a lost head: what was recorded is what there is
+            if record.status == "UP":
+                raise
     return store.list_jobs(name)
 
 
 def job(store, name: str, job_id: int):
     """One job's record, fresh from the agent when the cluster is up (else as last seen)."""
     record = require(store, name, have_lock=False)
-    if record.status == "UP":
-        jobs.record_jobs(store, name, handles.agent_of(handles.cluster_info(record)).jobs([job_id]))
+    if _readable(record):
+        try:
+            _mirror(store, record, handles.agent_of(handles.cluster_info(record)).jobs([job_id]))
+        except SkyhopError:
+            if record.status == "UP":
+                raise
     stored = store.get_job(name, job_id)
     if stored is None:
         raise NotFoundError(f"No job {job_id} on cluster '{name}'. See `skyhop queue {name}`.")
     return stored
 
 
+def _mirror(store, record, listed: list[dict[str, Any]]) -> None:
+    """Bring the broker's job rows in line with the agent's, except, after lost nodes, rows that already ended.
+
+    Those carry what the agent cannot know (which node was lost, and why), and a
+    lost head leaves its jobs RUNNING in its own table forever.
+    """
+    if record.status != "UP":
+        ended = {job.job_id for job in store.list_jobs(record.name) if job.status in JOB_FINISHED}
+        listed = [job for job in listed if int(job["job_id"]) not in ended]
+    jobs.record_jobs(store, record.name, listed)
+
+
 def _agent_of_up(store, name: str):
     return handles.agent_of(handles.cluster_info(require_up(store, name, have_lock=False)))
+
+
+def _agent_for_reading(store, name: str):
+    """(the head's agent, whether the cluster is whole) for reading logs: also after lost nodes (the head keeps every node's log)."""
+    record = require(store, name, have_lock=False)
+    if not _readable(record):
+        _agent_of_up(store, name)  # raises the right message
+    return handles.agent_of(handles.cluster_info(record)), record.status == "UP"
 
 
 def _latest_job_id(agent, *, active: bool) -> int | None:
@@ -263,7 +317,8 @@ def _latest_job_id(agent, *, active: bool) -> int | None:
 
 def log_stream(store, name: str, job_id: int | None, *, follow: bool, tail: int | None, node: int | None = None):
     """(job id, the agent process streaming its log, or one node's); the latest job when none is named."""
-    agent = _agent_of_up(store, name)
+    agent, whole = _agent_for_reading(store, name)
+    follow = follow and whole  # after a lost node nothing progresses (a lost head leaves its jobs RUNNING forever)
     if job_id is None:
         job_id = _latest_job_id(agent, active=False)
         if job_id is None:

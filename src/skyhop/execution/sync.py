@@ -63,7 +63,7 @@ def sync_task_files(task: Task, info: ClusterInfo, progress: Progress) -> None:
     def to_node(node: NodeInfo) -> None:
         runner = provider.runner(info, node)
         if isinstance(task.workdir, str):
-            _copy(runner, task.workdir, node.workdir, "workdir", delete=True)
+            _copy(runner, task.workdir, node.workdir, "workdir", delete=True, exclude_from=ignore_file(task.workdir))
         for dest, mount in task.file_mounts.items():
             assert mount.source is not None  # check_sources ran first
             if scheme_of(mount.source) is not None:
@@ -74,8 +74,17 @@ def sync_task_files(task: Task, info: ClusterInfo, progress: Progress) -> None:
     each(info.nodes, to_node)
 
 
-def _copy(runner, source: str, dest: str, field: str, *, delete: bool = False) -> None:
+def ignore_file(workdir: str) -> str | None:
+    """What the workdir sync leaves out, as SkyPilot: `.skyignore`, else `.gitignore`, else nothing more."""
+    root = Path(workdir).expanduser()
+    for name in (".skyignore", ".gitignore"):
+        if (root / name).is_file():
+            return str(root / name)
+    return None
+
+
+def _copy(runner, source: str, dest: str, field: str, *, delete: bool = False, exclude_from: str | None = None) -> None:
     try:
-        runner.sync_up(os.path.abspath(os.path.expanduser(source)), dest, delete=delete)
+        runner.sync_up(os.path.abspath(os.path.expanduser(source)), dest, delete=delete, exclude_from=exclude_from)
     except OSError as error:
         raise SkyhopError(f"{field}: copying {source} to {dest} on the node failed: {error.strerror or error}.") from None

@@ -48,6 +48,13 @@ def explain(
     spot = request.spot
     kind = "spot " if spot else ""
     scope = "in the catalog" if all_clouds else f"on the enabled clouds ({', '.join(sorted(clouds)) or 'none'})"
+    pinned = request.infra.cloud if request.infra is not None else None
+    if pinned and not all_clouds and pinned not in clouds:
+        # Say what is wrong with the pin itself, not that the other clouds lack the shape.
+        from skyhop.providers.credentials import RULES
+
+        state = "not enabled here: no credentials were found for it (see `skyhop check`)" if pinned in RULES else "not a cloud or infra skyhop knows"
+        return f"resources.infra: the task is pinned to {pinned}, which is {state}."
     if acc is not None:
         if not catalog.has_accelerator(acc.name):
             guess = did_you_mean(acc.name, catalog.accelerator_names())
@@ -55,7 +62,7 @@ def explain(
             if not all_clouds:
                 return (
                     f"resources.accelerators: no enabled cloud ({', '.join(sorted(clouds)) or 'none'}) offers "
-                    f"'{acc.name}'; use --all-clouds to search every cloud in the catalog."
+                    f"'{acc.name}'; `skyhop optimize --all-clouds` shows where the catalog offers it."
                 )
             return f"resources.accelerators: no cloud in the catalog offers '{acc.name}'.{hint}"
         counts = catalog.accelerator_counts(acc.name)
@@ -91,7 +98,7 @@ def explain(
             return f"resources.infra: pinned to {request.infra.cloud}, which is {state}. {kind.capitalize()}{shape} is offered on {_list(having)}."
         if request.infra and not request.infra.is_any:
             return f"resources.infra: no {kind}offers of {shape} on {request.infra}; they exist on {_list(having)}."
-        compare = "" if all_clouds else " (use --all-clouds to compare)"
+        compare = "" if all_clouds else " (`skyhop optimize --all-clouds` compares them)"
         return f"no {kind}offers of {shape} {scope}; they exist on {_list(having)}{compare}."
     survivors = in_scope
     for constraint in constraints(request, blocked):

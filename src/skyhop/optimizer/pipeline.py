@@ -16,7 +16,7 @@ from skyhop.errors import InfeasibleError
 from skyhop.optimizer.egress import EgressPrice, Location, transfer_price
 from skyhop.optimizer.plan import Candidate, PipelinePlan, Plan
 from skyhop.optimizer.scope import Scope
-from skyhop.optimizer.search import best_per_group, optimize_task, stage_candidates
+from skyhop.optimizer.search import best_per_group, considered_clouds, optimize_task, stage_candidates
 from skyhop.spec.pipeline import Pipeline
 
 StageChoices = dict  # Location -> Candidate
@@ -110,5 +110,5 @@ def optimize_pipeline(pipeline: Pipeline, catalog: Catalog, scope: Scope, *, met
         table = best_per_group(candidates, scope.existing)
         if chosen not in table:
             table = [chosen] + table
-        plans.append(Plan(task.name, chosen, tuple(table), scope.clouds, tuple(notes)))
+        plans.append(Plan(task.name, chosen, tuple(table), considered_clouds(task, scope), tuple(notes)))
     return PipelinePlan(pipeline.name, tuple(plans), transfer, method)

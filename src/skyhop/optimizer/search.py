@@ -6,7 +6,7 @@ from typing import Mapping
 
 from skyhop.catalog.index import Catalog
 from skyhop.errors import InfeasibleError
-from skyhop.optimizer.candidates import best_offers
+from skyhop.optimizer.candidates import best_offers, searchable_clouds
 from skyhop.optimizer.egress import EgressPrice, Location, data_location, transfer_price
 from skyhop.optimizer.infeasible import explain
 from skyhop.optimizer.plan import Candidate, Plan
@@ -71,4 +71,10 @@ def optimize_task(task: Task, catalog: Catalog, scope: Scope) -> Plan:
     """The cheapest plan for one task within `scope`."""
     found, notes = stage_candidates(task, catalog, scope)
     table = best_per_group(found, scope.existing)
-    return Plan(task.name, table[0], tuple(table), scope.clouds, tuple(notes))
+    return Plan(task.name, table[0], tuple(table), considered_clouds(task, scope), tuple(notes))
+
+
+def considered_clouds(task: Task, scope: Scope) -> tuple[str, ...]:
+    """The clouds the task's requests could go to: a pin (`--infra lambda`) narrows the scope to it."""
+    requests = [request for tier in task.resources.expand() for request in tier]
+    return tuple(sorted({cloud for request in requests for cloud in searchable_clouds(request, scope.clouds)}))

@@ -13,7 +13,6 @@ def plan_task(task, space: SearchSpace, blocked: Collection = ()):  # -> Plan
     """The cheapest plan for `task` in `space`, avoiding every `Blocked` entry."""
     from skyhop.optimizer.search import optimize_task
 
-    task.require_envs()
     scope = replace(space.scope, blocked=tuple(space.scope.blocked) + tuple(blocked))
     with _nothing_enabled_hint(space):
         plan = optimize_task(task, space.catalog, scope)
@@ -24,8 +23,6 @@ def plan_pipeline(pipeline, space: SearchSpace, blocked: Collection = (), *, met
     """Place every stage of a pipeline in `space`, counting data moved between stages."""
     from skyhop.optimizer.pipeline import optimize_pipeline
 
-    for task in pipeline.tasks:
-        task.require_envs()
     scope = replace(space.scope, blocked=tuple(space.scope.blocked) + tuple(blocked))
     with _nothing_enabled_hint(space):
         plan = optimize_pipeline(pipeline, space.catalog, scope, method=method)

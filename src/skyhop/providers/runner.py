@@ -8,6 +8,7 @@ text is never re-parsed by a shell on the way.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -30,8 +31,13 @@ class CommandRunner(Protocol):
     def popen(self, argv: Sequence[str]) -> "subprocess.Popen[bytes]":
         """Start a command whose stdout is read as it comes (log streaming); stderr is a separate pipe."""
 
-    def sync_up(self, source: str, dest: str, *, delete: bool = False) -> None:
-        """Copy a local file or directory tree to `dest` on the node."""
+    def sync_up(self, source: str, dest: str, *, delete: bool = False, exclude_from: str | None = None) -> None:
+        """Copy a local file or directory tree to `dest` on the node.
+
+        `exclude_from` names a file of patterns (rsync `--exclude-from`, the
+        gitignore subset SkyPilot relies on) whose matches are neither copied
+        nor, with `delete`, removed on the node.
+        """
 
 
 @dataclass(frozen=True)
@@ -52,29 +58,81 @@ class LocalRunner:
     def popen(self, argv: Sequence[str]) -> "subprocess.Popen[bytes]":
         return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env())
 
-    def sync_up(self, source: str, dest: str, *, delete: bool = False) -> None:
+    def sync_up(self, source: str, dest: str, *, delete: bool = False, exclude_from: str | None = None) -> None:
         """Copy in place: running jobs keep their working directory (never removed and re-created)."""
         src, dst = Path(source), Path(dest)
         if src.is_dir():
-            shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=True, ignore=_IGNORED)
+            ignored = _Excludes(read_patterns(exclude_from) if exclude_from else [])
+            _clear_links(src, dst)
+            shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=True, ignore=ignored.for_tree(src))
             if delete:
-                _prune(src, dst)
+                _prune(src, dst, ignored.for_tree(dst))
         else:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
 
 
-_IGNORED = shutil.ignore_patterns("__pycache__", ".git")
+ALWAYS_EXCLUDED = ("__pycache__", ".git")
 
 
-def _prune(src: Path, dst: Path) -> None:
-    """Remove what is in `dst` but not in `src` (rsync --delete), leaving ignored names alone."""
+def read_patterns(path: str) -> list[str]:
+    """Exclude patterns, one a line; blank lines and `#` comments skipped (negations are not supported)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = [line.strip() for line in f]
+    return [line for line in lines if line and not line.startswith(("#", "!"))]
+
+
+class _Excludes:
+    """rsync's exclude rules for the patterns we use: no slash matches a name at any depth,
+    a leading slash (or one inside) anchors to the top, a trailing slash matches directories only."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        self.patterns = list(ALWAYS_EXCLUDED) + patterns
+
+    def matches(self, rel: str, is_dir: bool) -> bool:
+        name = rel.rsplit("/", 1)[-1]
+        for pattern in self.patterns:
+            dir_only = pattern.endswith("/")
+            pattern = pattern.rstrip("/")
+            if dir_only and not is_dir:
+                continue
+            anchored = "/" in pattern
+            if fnmatch.fnmatchcase(rel if anchored else name, pattern.lstrip("/") if anchored else pattern):
+                return True
+        return False
+
+    def for_tree(self, root: Path):
+        """A `shutil.copytree` ignore function for the tree at `root`."""
+
+        def ignore(directory: str, names: list[str]) -> set[str]:
+            rel_dir = os.path.relpath(directory, root)
+            prefix = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+            return {n for n in names if self.matches(prefix + n, os.path.isdir(os.path.join(directory, n)))}
+
+        return ignore
+
+
+def _clear_links(src: Path, dst: Path) -> None:
+    """Remove what stands where the source has a symlink: copytree re-creates links and cannot overwrite one."""
+    for root, dirs, files in os.walk(src):
+        rel = Path(root).relative_to(src)
+        for name in dirs + files:
+            if os.path.islink(os.path.join(root, name)):
+                target = dst / rel / name
+                if target.is_symlink() or target.exists():
+                    _remove(target)
+
+
+def _prune(src: Path, dst: Path, ignore) -> None:
+    """Remove what is in `dst` but not in `src` (rsync --delete), leaving excluded names alone."""
     for root, dirs, files in os.walk(dst, topdown=True):
         rel = Path(root).relative_to(dst)
-        kept = set(_IGNORED(root, dirs + files))
+        kept = ignore(root, dirs + files)
         for name in [d for d in dirs if d not in kept]:
-            if not (src / rel / name).is_dir() or (src / rel / name).is_symlink():
-                _remove(Path(root) / name)
+            there, here = src / rel / name, Path(root) / name
+            # A symlinked directory stays when the source has the same link (os.walk lists it among dirs).
+            if not there.is_dir() or there.is_symlink() != here.is_symlink():
+                _remove(here)
                 dirs.remove(name)
         for name in files:
             if name not in kept and not (src / rel / name).exists() and not (src / rel / name).is_symlink():

@@ -201,7 +201,7 @@ class SSHRunner:
     def popen(self, argv: Sequence[str]) -> "subprocess.Popen[bytes]":
         return subprocess.Popen(self._ssh_argv(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    def sync_up(self, source: str, dest: str, *, delete: bool = False) -> None:
+    def sync_up(self, source: str, dest: str, *, delete: bool = False, exclude_from: str | None = None) -> None:
         """rsync: only changed files travel; a directory's contents land in `dest`."""
         src = source.rstrip("/") + "/" if os.path.isdir(source) else source
         parent = dest.rstrip("/") if os.path.isdir(source) else os.path.dirname(dest) or "."
@@ -211,6 +211,8 @@ class SSHRunner:
         argv = ["rsync", "-a", "-s", "--exclude", "__pycache__", "--exclude", ".git", "-e", shell]
         if delete:
             argv.append("--delete")
+        if exclude_from:
+            argv += ["--exclude-from", exclude_from]
         argv += [src, f"{self.target.destination}:{dest}"]
         done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
