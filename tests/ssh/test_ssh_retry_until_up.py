@@ -4,21 +4,7 @@ the host is free."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-import pytest
-from e2e_support import Sky
-
-
-@pytest.fixture
-def sky(ssh_hosts, isolated_home, tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    runner = Sky(isolated_home, work)
-    yield runner
-    runner("down", "--all", "-y")
-    subprocess.run([sys.executable, "-m", "skyhop.cli.main", "api", "stop"], check=False, env=runner.env, capture_output=True, timeout=60)
+from test_ssh_cli import sky  # noqa: F401  (the fixture: a Sky runner next to the namespace hosts)
 
 
 def test_start_retries_until_the_host_is_free(sky, ssh_hosts):

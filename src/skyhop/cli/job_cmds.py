@@ -97,10 +97,7 @@ def logs(cluster: str, job_id: int | None, follow: bool, tail: int | None, statu
         return
     if status_only:
         if job_id is None:
-            jobs = api.queue(cluster)
-            if not jobs:
-                raise SkyhopError(f"Cluster '{cluster}' has no jobs yet.")
-            job_id = max(j["job_id"] for j in jobs)
+            job_id = api.latest_job_id(cluster)
         job = api.job(cluster, job_id)
         click.echo(f"Job {job_id}: {job['status']}")
         if job["status"] != "SUCCEEDED":

@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from skyhop.errors import SkyhopError
-
 LOGS_ROOT = "skyhop_logs"
 
 
@@ -21,10 +19,7 @@ def download_logs(cluster: str, job_id: int | None) -> Path:
     from skyhop.client import api
 
     if job_id is None:
-        jobs = api.queue(cluster)
-        if not jobs:
-            raise SkyhopError(f"Cluster '{cluster}' has no jobs yet.")
-        job_id = max(j["job_id"] for j in jobs)
+        job_id = api.latest_job_id(cluster)
     job = api.job(cluster, job_id)
     target = Path.home() / LOGS_ROOT / cluster / f"job-{int(job_id)}"
     for part in (target.parent.parent, target.parent, target):

@@ -139,6 +139,14 @@ def queue(cluster: str) -> list[dict[str, Any]]:
     return http.call(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/jobs")
 
 
+def latest_job_id(cluster: str) -> int:
+    """The newest job's id on `cluster` (what `logs` and `logs --status` mean without an id)."""
+    jobs = queue(cluster)
+    if not jobs:
+        raise SkyhopError(f"Cluster '{cluster}' has no jobs yet.")
+    return max(j["job_id"] for j in jobs)
+
+
 def job(cluster: str, job_id: int) -> dict[str, Any]:
     return http.call(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/jobs/{job_id}")
 
