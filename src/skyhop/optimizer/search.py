@@ -70,8 +70,35 @@ def best_per_group(candidates: list[Candidate], existing: frozenset[str] = froze
 def optimize_task(task: Task, catalog: Catalog, scope: Scope) -> Plan:
     """The cheapest plan for one task within `scope`."""
     found, notes = stage_candidates(task, catalog, scope)
+    found, cpu_note = prefer_machines_without_accelerators(found, catalog)
     table = best_per_group(found, scope.existing)
-    return Plan(task.name, table[0], tuple(table), considered_clouds(task, scope), tuple(notes))
+    return Plan(task.name, table[0], tuple(table), considered_clouds(task, scope), tuple(notes) + cpu_note)
+
+
+def prefer_machines_without_accelerators(found: list[Candidate], catalog: Catalog) -> tuple[list[Candidate], tuple[str, ...]]:
+    """CPU-only requests go to machines without accelerators first; the note says when one could not.
+
+    Catalog VMs with GPUs are never CPU-only offers, but a pool of existing
+    machines with GPUs also serves CPU-only tasks (the whole host is taken and
+    paid for). Nobody asking for CPUs wants to hold an idle A100:8 host while a
+    plain machine would do, so such hosts come after every plain one.
+    """
+
+    def carries(candidate: Candidate) -> bool:
+        offer = candidate.offer
+        if candidate.request.accelerator is not None or offer.accelerator:
+            return False
+        same = catalog.of_instance_type(offer.instance_type, candidate.spot, offer.cloud)
+        return any(o.accelerator and o.region == offer.region and o.zone == offer.zone for o in same)
+
+    with_gpus = [c for c in found if carries(c)]
+    if not with_gpus:
+        return found, ()
+    plain = [c for c in found if not carries(c)]
+    where = ", ".join(dict.fromkeys(f"{c.offer.cloud}/{c.offer.region}" for c in with_gpus))
+    if plain:
+        return plain + with_gpus, (f"CPU-only task: machines without accelerators come first; {where} (hosts with accelerators) only if they fail.",)
+    return with_gpus, (f"CPU-only task: no machine without accelerators fits, so it takes a host with accelerators on {where}.",)
 
 
 def considered_clouds(task: Task, scope: Scope) -> tuple[str, ...]:
