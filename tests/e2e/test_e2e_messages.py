@@ -37,3 +37,13 @@ def test_plans_need_no_env_values_but_runs_do(sky):
     assert "Nothing was created" in sky("launch", "--dryrun", task, check=True).out
     refused = sky("launch", "-y", task)
     assert refused.code != 0 and "--env KEY=..." in refused.err and sky.clusters() == {}
+
+
+def test_a_task_name_that_cannot_be_a_job_name_is_refused_before_anything_is_created(sky):
+    """Parsing takes any name (SkyPilot files must load); the job name it becomes is checked at launch."""
+    task = sky.task("escape.yaml", 'name: "train\\e[31m\\nforged line"\nrun: echo never\n')
+    refused = sky("launch", "-y", "-c", "named", task)
+    assert refused.code != 0 and "Invalid task name" in refused.err and "Traceback" not in refused.err
+    assert sky.clusters() == {}
+    fine = sky.task("fine.yaml", "name: train-llama.v2\nrun: echo ran\n")
+    assert "ran" in sky("launch", "-y", "-c", "named", fine, check=True).out

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 from skyhop.errors import SkyhopError
 from skyhop.execution.agent import AgentClient, final_record
+from skyhop.execution.names import check_job_name
 from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.spec.task import Task
 
@@ -36,7 +37,7 @@ def job_spec(task: Task, *, with_setup: bool, cluster_name: str, user: str) -> d
     cpus = task.resources.cpus.value if task.resources.cpus is not None else None
     acc = task.resources.accelerator
     return {
-        "name": task.name,
+        "name": check_job_name(task.name),
         "setup": task.setup if with_setup else None,
         "run": task.run,
         "envs": envs,

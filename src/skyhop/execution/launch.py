@@ -14,6 +14,7 @@ from typing import Any
 from skyhop.errors import SkyhopError
 from skyhop.execution import handles, jobs
 from skyhop.execution.locks import cluster_lock
+from skyhop.execution.names import check_job_name
 from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.execution.retry import until_up
 from skyhop.execution.sync import check_sources, sync_task_files
@@ -39,6 +40,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
     from skyhop.execution import lifecycle
 
     check_supported(task)
+    check_job_name(task.name)  # before anything is created: the name becomes the job's
     if not options.dryrun:  # a plan needs no values; running does
         task.require_envs()
     check_sources(task)
@@ -140,6 +142,7 @@ def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) ->
     from skyhop.execution import lifecycle
 
     check_supported(task)
+    check_job_name(task.name)  # before anything is created: the name becomes the job's
     task.require_envs()
     check_sources(task)
     with cluster_lock(name):

@@ -19,5 +19,25 @@ def check_cluster_name(name: str) -> str:
     return name
 
 
+#: A job name is shown in tables and stored on the node: one printable line, bounded.
+MAX_JOB_NAME = 256
+
+
+def check_job_name(name: str | None) -> str | None:
+    """A task's `name` where it becomes a job's name (the queue, logs, the node's job table).
+
+    Parsing accepts any string (SkyPilot files must load), so the check sits where the
+    name is used: a newline or an escape sequence would forge lines of `skyhop queue`.
+    """
+    if name is None:
+        return None
+    if len(name) > MAX_JOB_NAME or not name.strip() or not name.isprintable():
+        raise SkyhopError(
+            f"Invalid task name {name[:80]!r}: a task's name becomes its job's name, which must be one line of "
+            f"printable characters, at most {MAX_JOB_NAME} long (e.g. 'train-llama')."
+        )
+    return name
+
+
 def new_cluster_name() -> str:
     return f"skyhop-{secrets.token_hex(2)}"
