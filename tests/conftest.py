@@ -7,6 +7,7 @@ nothing on the developer's machine (credentials, caches, config) leaks in.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from helpers import SHARED_CATALOG
@@ -20,7 +21,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -31,7 +32,36 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for rule in RULES.values():
         for var in rule.env:
             monkeypatch.delenv(var, raising=False)
-    return home
+    yield home
+    _stop_api_server(home / ".skyhop")
+
+
+def _stop_api_server(skyhop_home: Path) -> None:
+    """A test that ran a verb through the API server leaves no server behind."""
+    import json
+    import os
+    import signal
+    import time
+
+    info = skyhop_home / "api" / "server.json"
+    try:
+        pid = int(json.loads(info.read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(100):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture(scope="session")

@@ -81,6 +81,9 @@ def test_an_env_var_enables_its_cloud(skyhop, monkeypatch):
     rows = {r["name"]: r for r in json.loads(skyhop("check", "-o", "json").out)}
     assert rows["vast"]["enabled"] and rows["vast"]["reason"] == "$VAST_API_KEY is set"
     monkeypatch.setenv("VAST_API_KEY", "")
+    # `check` asks the API server, which launches and so holds the credentials: a new
+    # environment counts from its next start (as with SkyPilot's API server).
+    assert skyhop("api", "stop").code == 0
     rows = {r["name"]: r for r in json.loads(skyhop("check", "-o", "json").out)}
     assert not rows["vast"]["enabled"]
 

@@ -27,34 +27,34 @@ def check(clouds: tuple[str, ...], verbose: bool, output: str) -> None:
     are searched by `skyhop optimize` unless --all-clouds is given. Every
     host of every SSH node pool is reached over SSH and reported.
     """
-    from skyhop import sdk
+    from skyhop.client import api
 
-    results = _only(sdk.check(reach_machines=True), clouds)
+    results = _only(api.check(), clouds)
     if output == "json":
-        emit_json([r.to_json() for r in results])
+        emit_json(results)
         return
-    table(("PROVIDER", "ENABLED", "DETAIL"), [(r.name, "yes" if r.enabled else "no", r.reason if verbose else _short(r.reason)) for r in results])
+    table(("PROVIDER", "ENABLED", "DETAIL"), [(r["name"], "yes" if r["enabled"] else "no", r["reason"] if verbose else _short(r["reason"])) for r in results])
     for r in results:
-        if r.machines:
+        if r.get("hosts"):
             table(
                 ("POOL", "HOST", "REACHABLE", "DETAIL"),
-                [(h.pool, h.host, "yes" if h.reachable else "no", f"{h.seconds * 1000:.0f} ms" if h.reachable else h.detail) for h in r.machines],
-                title=f"{r.name.upper()} node pools",
+                [(h["pool"], h["host"], "yes" if h["reachable"] else "no", f"{h['seconds'] * 1000:.0f} ms" if h["reachable"] else h["detail"]) for h in r["hosts"]],
+                title=f"{r['name'].upper()} node pools",
             )
-    if not verbose and any(_short(r.reason) != r.reason for r in results):
+    if not verbose and any(_short(r["reason"]) != r["reason"] for r in results):
         click.echo("Run `skyhop check -v` to see where the missing credentials are looked for.")
-    enabled = [r.name for r in results if r.enabled]
+    enabled = [r["name"] for r in results if r["enabled"]]
     click.echo(f"Enabled: {', '.join(enabled) if enabled else 'none'}")
 
 
-def _only(results: list, clouds: tuple[str, ...]) -> list:
+def _only(results: list[dict], clouds: tuple[str, ...]) -> list[dict]:
     """The rows of the named providers (all without names); a typo gets "did you mean"."""
     if not clouds:
         return results
     from skyhop.errors import SkyhopError
     from skyhop.spec.errors import did_you_mean
 
-    known = {r.name: r for r in results}
+    known = {r["name"]: r for r in results}
     wanted = [c.lower() for c in clouds]
     for name in wanted:
         if name not in known:

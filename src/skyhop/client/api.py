@@ -175,6 +175,11 @@ def chaos_preempt(cluster: str, node: int = 0) -> dict[str, Any]:
     return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/chaos/preempt", body={"node": node})
 
 
+def check(*, reach: bool = True) -> list[dict[str, Any]]:
+    """`skyhop check` as the API server sees it: its credentials, its pools' hosts reached now."""
+    return http.call(_server(), "GET", "/api/v1/check", params={"reach": reach})
+
+
 def cost_report() -> list[dict[str, Any]]:
     return http.call(_server(), "GET", "/api/v1/cost-report")
 
