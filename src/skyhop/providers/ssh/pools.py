@@ -26,10 +26,11 @@ the state store (see leases.py).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from skyhop.errors import ConfigError
+from skyhop.errors import ConfigError, SkyhopError
 from skyhop.providers.ssh.runner import HOST_KEY_POLICIES, SSHTarget
 from skyhop.spec.accelerators import canonical_accelerator
 
@@ -84,7 +85,13 @@ def parse_pools(raw: Any) -> dict[str, Pool]:
     return {str(name): _parse_pool(str(name), spec) for name, spec in raw.items()}
 
 
+#: A pool's name is a region in plans and part of `infra: ssh/NAME`.
+POOL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
 def _parse_pool(name: str, spec: Any) -> Pool:
+    if not POOL_NAME.fullmatch(name):
+        raise _fail(name[:80], "a pool name is 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
     if not isinstance(spec, dict):
         raise _fail(name, "expected a mapping with at least 'hosts'")
     unknown = set(spec) - _POOL_KEYS
@@ -124,10 +131,13 @@ def _parse_host(path: str, raw: Any, defaults: dict[str, Any], policy: str) -> P
     port = values.get("port", 22)
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise _fail(f"{path}.port", f"expected a port number, got {port!r}")
-    target = SSHTarget(
-        host=raw["ip"].strip(), user=values.get("user"), port=port, identity_file=values.get("identity_file"),
-        jump=values.get("jump"), host_key_policy=policy,
-    )
+    try:
+        target = SSHTarget(
+            host=raw["ip"].strip(), user=values.get("user"), port=port, identity_file=values.get("identity_file"),
+            jump=values.get("jump"), host_key_policy=policy,
+        )
+    except SkyhopError as error:
+        raise _fail(path, str(error)) from None
     return PoolHost(target, values.get("base_dir"))
 
 

@@ -28,6 +28,26 @@ CONNECT_TIMEOUT_S = 10
 SSH_FAILED = 255  # ssh's own exit code for "could not connect / authenticate"
 
 
+# A host name, IPv4 or IPv6 address; a login name. Neither may start with '-' (ssh would
+# read it as an option: `-oProxyCommand=...` runs a command on this machine) nor hold
+# spaces, quotes or shell characters (they travel inside rsync's and ProxyCommand's lines).
+_HOST = re.compile(r"[A-Za-z0-9_\[][A-Za-z0-9_.:%\[\]-]{0,252}")
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+_JUMP = re.compile(r"(?:(?P<user>[^@]+)@)?(?P<host>[^@]+?)(?::\d{1,5})?")
+
+
+def check_target(host: str, user: str | None, jump: str | None) -> None:
+    """Refuse addresses, users and jump hosts that ssh could take for options or that carry shell text."""
+    if not isinstance(host, str) or not _HOST.fullmatch(host):
+        raise SkyhopError(f"Invalid SSH host {str(host)[:80]!r}: expected a host name or an IP address.")
+    if user is not None and (not isinstance(user, str) or not _USER.fullmatch(user)):
+        raise SkyhopError(f"Invalid SSH user {str(user)[:80]!r}: expected a login name (letters, digits, '.', '_', '-').")
+    if jump is not None:
+        match = _JUMP.fullmatch(jump) if isinstance(jump, str) else None
+        if match is None or not _HOST.fullmatch(match["host"]) or (match["user"] is not None and not _USER.fullmatch(match["user"])):
+            raise SkyhopError(f"Invalid SSH jump host {str(jump)[:80]!r}: expected [user@]host[:port].")
+
+
 @dataclass(frozen=True)
 class SSHTarget:
     """How to reach one host."""
@@ -38,6 +58,9 @@ class SSHTarget:
     identity_file: str | None = None
     jump: str | None = None  # a bastion, "[user@]host[:port]", reached with the same key and policy
     host_key_policy: str = "accept-new"
+
+    def __post_init__(self) -> None:
+        check_target(self.host, self.user, self.jump)
 
     @property
     def destination(self) -> str:
@@ -184,7 +207,7 @@ class SSHRunner:
         return batch_options(port=port, policy=t.host_key_policy, known_hosts=str(known_hosts_file()), identity_file=key)
 
     def _ssh_argv(self, argv: Sequence[str], *, tty: bool = False) -> list[str]:
-        return ["ssh", *self.ssh_options(), *(["-tt"] if tty else ["-T"]), self.target.destination, shlex.join(argv)]
+        return ["ssh", *self.ssh_options(), *(["-tt"] if tty else ["-T"]), "--", self.target.destination, shlex.join(argv)]
 
     def run(self, argv: Sequence[str], *, input: str | None = None, timeout: float | None = None) -> RunResult:
         try:

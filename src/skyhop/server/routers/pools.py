@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 router = APIRouter(prefix="/api/v1/pools", tags=["pools"])
+
+#: A pool name as config.yaml allows it (providers.ssh.pools.POOL_NAME): a 422 names the field.
+PoolName = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")]
 
 
 class PoolSettings(BaseModel):
@@ -47,14 +50,14 @@ def list_pools(check: bool = False) -> list[dict[str, Any]]:
 
 
 @router.post("/{pool}/hosts")
-def add_hosts(pool: str, body: AddHosts) -> dict[str, Any]:
+def add_hosts(pool: PoolName, body: AddHosts) -> dict[str, Any]:
     from skyhop.providers.ssh.pool_config import add_hosts as add
 
     return {"pool": pool, "added": add(pool, body.hosts, body.settings.model_dump())}
 
 
 @router.delete("/{pool}")
-def remove_hosts(pool: str, host: Annotated[list[str] | None, Query(max_length=1000)] = None) -> dict[str, Any]:
+def remove_hosts(pool: PoolName, host: Annotated[list[str] | None, Query(max_length=1000)] = None) -> dict[str, Any]:
     from skyhop.providers.ssh.pool_config import remove
 
     return {"pool": pool, "removed": remove(pool, host or [])}
