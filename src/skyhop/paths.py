@@ -33,9 +33,33 @@ def private_dir(path: Path) -> Path:
     tables can hold secret values."""
     for directory in (home(), path):
         directory.mkdir(parents=True, exist_ok=True)
+        require_own(directory)
         if directory.stat().st_mode & 0o077:
             directory.chmod(0o700)
     return path
+
+
+def require_own(path: Path) -> None:
+    """Refuse a skyhop file or directory that another user owns.
+
+    Whoever owns SKYHOP_HOME (or `api/server.json` in it) can read the state and
+    request logs, or point the client at a server of theirs that receives every
+    request, secrets included. A directory created for us by someone else (a
+    world-writable /tmp path) is never adopted, not even by making it 0700.
+    """
+    import os
+
+    try:
+        owner = path.stat().st_uid
+    except FileNotFoundError:
+        return
+    if owner != os.geteuid():
+        from skyhop.errors import SkyhopError
+
+        raise SkyhopError(
+            f"{path} belongs to another user (uid {owner}); skyhop keeps state and secrets there and will not use it. "
+            "Point SKYHOP_HOME at a directory of your own."
+        )
 
 
 def api_dir() -> Path:

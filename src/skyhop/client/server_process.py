@@ -34,6 +34,9 @@ class Endpoint:
 
 
 def read_info() -> Endpoint | None:
+    """The local server's address and token, from a file only this user may have written."""
+    for owned in (paths.home(), paths.api_dir(), paths.server_info_file()):
+        paths.require_own(owned)
     try:
         data = json.loads(paths.server_info_file().read_text(encoding="utf-8"))
         return Endpoint(str(data["url"]), data.get("token"), int(data["pid"]))
