@@ -94,7 +94,7 @@ def start_local() -> Endpoint:
         if running is not None:
             return running
         log_path = paths.api_dir() / "server.log"
-        with open(log_path, "ab") as log:
+        with open(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
             child = subprocess.Popen(
                 [sys.executable, "-m", "skyhop.server"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     args = parser.parse_args(argv)
 
+    # Everything the server writes (state DB and its WAL, request logs, its own log,
+    # local clusters' files) is the owner's alone, not only behind a 0700 directory.
+    os.umask(0o077)
     paths.private_dir(paths.api_dir())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     import uvicorn
