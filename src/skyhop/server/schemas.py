@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 #: Largest job id, node rank or count the API passes on (SQLite integers are 64-bit).
 MAX_ID = 2**31 - 1
 #: A cluster name as typed; the naming rule itself is checked by `skyhop.execution.names`.
-ClusterName = Annotated[str, Field(min_length=1, max_length=256)]
+#: The rule of `execution.names.check_cluster_name`, so a bad name is a 422 naming the field.
+CLUSTER_NAME_PATTERN = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+ClusterName = Annotated[str, Field(min_length=1, max_length=63, pattern=CLUSTER_NAME_PATTERN)]
 JobId = Annotated[int, Field(ge=1, le=MAX_ID)]
 #: Idle minutes for autostop: up to a year.
 IdleMinutes = Annotated[float, Field(ge=0, le=525_600, allow_inf_nan=False)]

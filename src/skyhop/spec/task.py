@@ -36,6 +36,9 @@ URL_SCHEMES = ("s3", "gs", "r2", "cos", "oci", "azure", "https", "http", "nebius
 REDACTED = "<redacted>"
 # `${VAR}` and `$VAR`, the two spellings SkyPilot fills from `envs`.
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+#: More nodes than any cluster skyhop could gang-schedule; bounds what a typo or a hostile request can ask.
+MAX_NODES = 10_000
+
 _MOUNT_KEYS = ("source", "store", "mode", "name", "persistent")
 
 
@@ -171,8 +174,8 @@ class Task:
     def __post_init__(self) -> None:
         if isinstance(self.resources, dict):
             object.__setattr__(self, "resources", Resources.from_dict(self.resources))
-        if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or self.num_nodes < 1:
-            raise SpecError("num_nodes", "must be a whole number >= 1", value=self.num_nodes)
+        if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or not 1 <= self.num_nodes <= MAX_NODES:
+            raise SpecError("num_nodes", f"must be a whole number from 1 to {MAX_NODES}", value=self.num_nodes)
         for kind in ("envs", "secrets"):  # every way of building a task, the SDK's and replace() included
             for name in getattr(self, kind):
                 check_env_name(name, kind)
