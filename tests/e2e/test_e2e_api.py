@@ -51,9 +51,11 @@ def test_env_file_and_secrets_stay_out_of_stored_requests(sky, tmp_path):
     stored = json.dumps(sky.json("api", "status"))
     assert "s3cr3t-value" not in stored and "<redacted>" in stored
     bad = tmp_path / "bad.env"
-    bad.write_text("JUSTANAME\n")
+    bad.write_text("hunter2-not-a-pair\n")
     result = sky("launch", "-y", task, "--env-file", str(bad))
-    assert result.code != 0 and "bad.env:1" in result.err
+    assert result.code != 0 and "bad.env:1" in result.err and "hunter2" not in result.err  # the line may be a secret
+    result = sky("launch", "-y", task, "--env-file", "/dev/zero")  # read in bounded pieces, refused
+    assert result.code != 0 and "larger than" in result.err
 
 
 def test_relaunch_with_other_resources_is_refused(sky):

@@ -149,14 +149,27 @@ def with_secrets(task, secrets: dict[str, str]):  # -> Task
     return replace(task, envs=envs, secrets={**task.secrets, **secrets})
 
 
-def read_env_file(path: str) -> dict[str, str]:
-    """`NAME=VALUE` lines (dotenv style: `#` comments, optional `export `, optional quotes)."""
-    from pathlib import Path
+#: A dotenv file is small; anything bigger (`/dev/zero`, a dataset given by mistake) is refused unread.
+MAX_ENV_FILE = 1 << 20
 
+
+def read_env_file(path: str) -> dict[str, str]:
+    """`NAME=VALUE` lines (dotenv style: `#` comments, optional `export `, optional quotes).
+
+    A line that does not parse is reported by its number only: env files hold
+    secrets, and the line may be one.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MAX_ENV_FILE + 1)
     except OSError as error:
         raise SpecError("--env-file", f"cannot read {path}: {error.strerror or error}") from None
+    if len(data) > MAX_ENV_FILE:
+        raise SpecError("--env-file", f"{path} is larger than {MAX_ENV_FILE // 1024} KiB; expected a small file of NAME=VALUE lines")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("--env-file", f"{path} is not UTF-8 text") from None
     out = {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
@@ -166,7 +179,7 @@ def read_env_file(path: str) -> dict[str, str]:
             line = line[len("export "):].lstrip()
         name, sep, value = line.partition("=")
         if not sep or not name.strip():
-            raise SpecError(f"--env-file {path}:{number}", "expects NAME=VALUE", value=raw)
+            raise SpecError(f"--env-file {path}:{number}", "expects NAME=VALUE (the line is not shown: it may hold a secret)")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
