@@ -66,19 +66,16 @@ class LifecycleBody(_Body):
 class LaunchRequest(_Body):
     name: Literal["launch"]
     body: LaunchBody
-    user: str | None = Field(default=None, max_length=256)
 
 
 class ExecRequest(_Body):
     name: Literal["exec"]
     body: TaskBody
-    user: str | None = Field(default=None, max_length=256)
 
 
 class LifecycleRequest(_Body):
     name: Literal["stop", "start", "down"]
     body: LifecycleBody
-    user: str | None = Field(default=None, max_length=256)
 
     @model_validator(mode="after")
     def _purge_only_down(self) -> LifecycleRequest:

@@ -22,7 +22,15 @@ def submit(executor: Executor, payload: schemas.AnyRequest) -> str:
         from skyhop.spec.task import Task
 
         Task.from_dict(body["task"], env_overrides=body.get("envs") or None)  # raises a SpecError naming the field
-    return executor.submit(payload.name, body, stored_body=redacted(body), cluster=body.get("cluster"), user=payload.user)
+    return executor.submit(payload.name, body, stored_body=redacted(body), cluster=body.get("cluster"), user=requester())
+
+
+def requester() -> str:
+    """Who asks: never a field of the request body. A local server acts for the user it runs as;
+    a team server (a later issue) takes the identity from the token."""
+    from skyhop.execution.handles import current_user
+
+    return current_user()
 
 
 def redacted(body: dict[str, Any]) -> dict[str, Any]:
