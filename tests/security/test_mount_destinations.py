@@ -28,7 +28,7 @@ def test_destinations_inside_the_home_or_absolute_are_kept(dest):
 
 @pytest.mark.parametrize("dest", ESCAPES)
 def test_where_the_path_is_resolved_it_is_checked_again(dest, tmp_path):
-    node = NodeInfo(0, "127.0.0.1", str(tmp_path / "node-0"), {"home": str(tmp_path / "node-0")})
+    node = NodeInfo(0, "127.0.0.1", str(tmp_path / "node-0"), home=str(tmp_path / "node-0"))
     with pytest.raises(SkyhopError, match="leaves the node's home directory"):
         node_path(node, dest)
     assert node_path(node, "~/a/../b") == f"{tmp_path / 'node-0'}/a/../b"
