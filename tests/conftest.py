@@ -71,3 +71,8 @@ def shared_catalog():
     from skyhop.catalog.source import CatalogFiles, list_local
 
     return load_files(CatalogFiles(SHARED_CATALOG, list_local(SHARED_CATALOG)), use_cache=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` run first: started last, a 80 s test would leave the other worker idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -7,6 +7,8 @@ import re
 import stat
 import time
 
+import pytest
+
 
 def _request_id(out: str) -> str:
     match = re.search(r"Submitted \w+ request (\S+)\.", out)
@@ -14,6 +16,7 @@ def _request_id(out: str) -> str:
     return match.group(1)
 
 
+@pytest.mark.slow
 def test_launch_and_exec_flags(sky, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
@@ -79,6 +82,7 @@ def test_launch_and_exec_flags(sky, tmp_path):
     assert "exec-async" in sky("api", "logs", exec_id, check=True).out
 
 
+@pytest.mark.slow
 def test_cluster_and_job_flags(sky, isolated_home):
     sky("launch", "-y", "-c", "g1", "echo first-job", check=True)
     row = sky.clusters()["g1"]

@@ -8,6 +8,7 @@ import os
 import signal
 import urllib.request
 
+import pytest
 from e2e_support import cluster_processes, pid_gone, wait_for
 
 
@@ -23,6 +24,7 @@ def test_failed_setup_runs_again_on_relaunch(sky, tmp_path):
     assert "SETUP-OK" not in third.out and "RUN-OK" in third.out
 
 
+@pytest.mark.slow
 def test_launch_down_survives_the_server_dying(sky):
     client = sky.popen("launch", "-y", "-c", "dn", "--down", "sleep 3; echo done")
     wait_for(lambda: (sky.node_dir("dn") / "autostop.json").exists(), what="the autodown backstop to be set")

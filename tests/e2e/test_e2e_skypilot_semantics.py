@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 ENV_CHECK = """\
 num_nodes: 2
 setup: |
@@ -110,6 +112,7 @@ run: |
 """
 
 
+@pytest.mark.slow
 def test_logs_follow_streams_ticks_as_they_happen(sky):
     sky("launch", "-y", "-c", "tick", "-d", sky.task("tick.yaml", STREAMING), check=True)
     follower = sky.popen("logs", "tick", "1", "--follow")

@@ -318,6 +318,7 @@ def test_url_mounts_are_fetched_by_the_host_itself(pools_sky, ssh_hosts, tmp_pat
     assert "s3" not in sky.clusters() and leases(sky)["hosts"] == {"root@%s:22" % ssh_hosts[0].ip: "fetch"}
 
 
+@pytest.mark.slow
 def test_a_host_that_drops_off_the_network_is_seen_and_comes_back(pools_sky, ssh_hosts):
     sky = pools_sky
     sky("launch", "-y", "-c", "net", "--infra", "ssh/a", "echo hi", check=True)

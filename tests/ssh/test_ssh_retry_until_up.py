@@ -4,9 +4,11 @@ the host is free."""
 
 from __future__ import annotations
 
+import pytest
 from test_ssh_cli import sky  # noqa: F401  (the fixture: a Sky runner next to the namespace hosts)
 
 
+@pytest.mark.slow
 def test_start_retries_until_the_host_is_free(sky, ssh_hosts):
     host = ssh_hosts[0]
     sky("ssh", "add", "solo", host.ip, "--user", "root", "--identity-file", host.identity_file, check=True)
