@@ -57,7 +57,23 @@ class Terminal:
                 raise AssertionError(f"{text!r} never appeared; the screen so far:\n{self.screen}")
 
     def type(self, keys: str) -> None:
+        """Type once the program waits on the terminal: keys that arrive while the prompt is
+        still being set up can be flushed by it (readline prepares the terminal with a flush)."""
+        self._wait_until_reading()
         os.write(self.master, keys.encode())
+
+    def _wait_until_reading(self, timeout: float = 10) -> None:
+        """Until the process sleeps in a terminal read (Linux's wchan); elsewhere, a short pause."""
+        wchan = Path(f"/proc/{self.proc.pid}/wchan")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                if wchan.read_text().strip() in ("wait_woken", "n_tty_read"):
+                    return
+            except OSError:
+                time.sleep(0.2)
+                return
+            time.sleep(0.01)
 
     def finish(self, timeout: float = 180) -> int:
         """Read to the end; the exit code."""
