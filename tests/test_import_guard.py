@@ -98,3 +98,18 @@ def test_a_local_catalog_needs_no_http_client(isolated_home):
     modules = set(modules_after(code, isolated_home))
     assert "skyhop.catalog.load" in modules
     assert not {"urllib.request", "http.client", "concurrent.futures.thread"} & modules
+
+
+STATUS = (
+    "import skyhop.cli.main\n"
+    "try:\n"
+    "    skyhop.cli.main.main(['status', '--output', 'json'])\n"
+    "except SystemExit as exit:\n"
+    "    assert exit.code in (0, None), exit.code\n"
+)
+
+
+def test_status_does_not_load_the_execution_layer(isolated_home):
+    """`skyhop status` runs often: it must not pay for the agent client, providers or the registry (~40 ms)."""
+    modules = set(modules_after(STATUS, isolated_home))
+    assert not {"skyhop.execution.handles", "skyhop.execution.agent", "skyhop.providers.registry", "skyhop_agent.nodeexec"} & modules

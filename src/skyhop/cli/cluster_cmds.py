@@ -18,7 +18,7 @@ def mine(rows: list[dict], all_users: bool) -> list[dict]:
     """Rows owned by the current user (or by nobody), unless every user's are wanted."""
     if all_users:
         return rows
-    from skyhop.execution.handles import current_user
+    from skyhop.identity import current_user
 
     me = current_user()
     return [r for r in rows if r.get("user") in (None, me)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Any, Mapping
 
 from skyhop.catalog.offer import Offer
@@ -10,13 +9,6 @@ from skyhop.errors import SkyhopError
 from skyhop.execution.agent import AgentClient
 from skyhop.providers import registry
 from skyhop.providers.base import ClusterInfo, Provider, SelfStopping
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def cluster_info(record) -> ClusterInfo:

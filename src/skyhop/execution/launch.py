@@ -19,6 +19,7 @@ from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.execution.retry import until_up
 from skyhop.execution.sync import check_sources, sync_task_files
 from skyhop.execution.unsupported import check_supported
+from skyhop.identity import current_user
 from skyhop.providers.base import ClusterInfo, LaunchRequest, PortOpener
 from skyhop.providers.errors import ProviderError
 from skyhop.spec.task import Task
@@ -63,7 +64,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
             agent = handles.agent_of(info)
             with_setup = bool(task.setup) and not options.no_setup and (created or _setup_needed(record.setup_hash, fingerprint, agent))
             progress.phase("setup" if with_setup else "running")
-            spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or handles.current_user())
+            spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or current_user())
             job_id = agent.submit(spec)
             if with_setup:
                 # Which job ran this setup: a re-launch checks it succeeded before skipping setup.
@@ -150,7 +151,7 @@ def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) ->
         info = handles.cluster_info(record)
         _check_fits(task, record)
         sync_task_files(task, info, progress)
-        spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=record.user or handles.current_user())
+        spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=record.user or current_user())
         job_id = handles.agent_of(info).submit(spec)
     return _run_job(store, name, info, job_id, progress, detach)
 
@@ -279,7 +280,7 @@ def _bring_up(provider, opener: PortOpener | None, candidate, task: Task, name: 
 
     offer = candidate.offer
     where = where_of(offer)
-    user = handles.current_user()
+    user = current_user()
     progress.phase("provisioning")
     progress.info(f"Provisioning {task.num_nodes}x {offer.instance_type} on {where} (${candidate.cluster_hourly_price:.4g}/h).")
     resources = handles.launched_resources(offer, candidate.spot)

@@ -16,6 +16,7 @@ from skyhop.errors import NotFoundError, SkyhopError
 from skyhop.execution import handles, jobs
 from skyhop.execution.agent import AgentError
 from skyhop.execution.locks import cluster_lock, is_busy
+from skyhop.identity import current_user
 from skyhop.providers import base
 from skyhop.providers.base import ClusterInfo
 from skyhop.state.records import JOB_FINISHED
@@ -159,7 +160,7 @@ def start_cluster(store, record) -> ClusterInfo:
     info = provider.start(info)
     resources = record.resources or {}
     try:
-        handles.agent_of(info).install(handles.agent_config(info, resources, record.user or handles.current_user()))
+        handles.agent_of(info).install(handles.agent_config(info, resources, record.user or current_user()))
     except BaseException:
         provider.stop(info)  # back to a consistent STOPPED (for ssh pools: the hosts go back too)
         raise
@@ -176,7 +177,7 @@ def start(store, name: str, *, force: bool = False) -> dict[str, Any]:
             return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is already up."}
         if record.status == "UP":
             info = handles.cluster_info(record)
-            handles.agent_of(info).install(handles.agent_config(info, record.resources or {}, record.user or handles.current_user()))
+            handles.agent_of(info).install(handles.agent_config(info, record.resources or {}, record.user or current_user()))
             return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is up; its agent was re-installed (--force)."}
         start_cluster(store, record)
     return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is up."}

@@ -28,7 +28,7 @@ def submit(executor: Executor, payload: schemas.AnyRequest) -> str:
 def requester() -> str:
     """Who asks: never a field of the request body. A local server acts for the user it runs as;
     a team server (a later issue) takes the identity from the token."""
-    from skyhop.execution.handles import current_user
+    from skyhop.identity import current_user
 
     return current_user()
 
