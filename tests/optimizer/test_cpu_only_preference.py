@@ -43,3 +43,14 @@ def test_gpu_tasks_and_plain_pools_are_unaffected():
     assert _plan(GPU_POOL + CPU_POOL, {"accelerators": "A100:8"}).chosen.offer.region == "gpu"
     plain = _plan(CPU_POOL)
     assert plain.chosen.offer.region == "cpu" and not any("CPU-only" in note for note in plain.notes)
+
+
+def test_catalog_vms_whose_gpus_are_attached_apart_stay_plain_machines():
+    """GCP prices n1 hosts and their T4s apart: the bare n1 host is a plain VM, not a GPU host."""
+    n1 = [
+        Offer("gcp", "n1-standard-8", None, 0.0, 8.0, 30.0, "us-central1", "us-central1-a", 0.38, None, None),
+        Offer("gcp", "n1-standard-8", "T4", 1.0, 8.0, 30.0, "us-central1", "us-central1-a", 0.73, None, None),
+    ]
+    task = Task.from_dict({"run": "echo hi"})
+    plan = optimize_task(task, Catalog(n1 + CPU_POOL), Scope(("gcp", "ssh"), existing=frozenset({"ssh"})))
+    assert plan.chosen.offer.cloud == "gcp" and not any("CPU-only" in note for note in plan.notes)

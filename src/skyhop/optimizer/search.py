@@ -70,23 +70,25 @@ def best_per_group(candidates: list[Candidate], existing: frozenset[str] = froze
 def optimize_task(task: Task, catalog: Catalog, scope: Scope) -> Plan:
     """The cheapest plan for one task within `scope`."""
     found, notes = stage_candidates(task, catalog, scope)
-    found, cpu_note = prefer_machines_without_accelerators(found, catalog)
+    found, cpu_note = prefer_machines_without_accelerators(found, catalog, scope.existing)
     table = best_per_group(found, scope.existing)
     return Plan(task.name, table[0], tuple(table), considered_clouds(task, scope), tuple(notes) + cpu_note)
 
 
-def prefer_machines_without_accelerators(found: list[Candidate], catalog: Catalog) -> tuple[list[Candidate], tuple[str, ...]]:
+def prefer_machines_without_accelerators(
+    found: list[Candidate], catalog: Catalog, existing: frozenset[str]
+) -> tuple[list[Candidate], tuple[str, ...]]:
     """CPU-only requests go to machines without accelerators first; the note says when one could not.
 
-    Catalog VMs with GPUs are never CPU-only offers, but a pool of existing
-    machines with GPUs also serves CPU-only tasks (the whole host is taken and
-    paid for). Nobody asking for CPUs wants to hold an idle A100:8 host while a
+    Catalog VMs are what they are priced as (a GCP n1 host without its attached
+    T4 is a plain VM), but a pool of existing machines with GPUs also serves
+    CPU-only tasks with the GPUs still in the host (taken and paid for whole). Nobody asking for CPUs wants to hold an idle A100:8 host while a
     plain machine would do, so such hosts come after every plain one.
     """
 
     def carries(candidate: Candidate) -> bool:
         offer = candidate.offer
-        if candidate.request.accelerator is not None or offer.accelerator:
+        if offer.cloud not in existing or candidate.request.accelerator is not None or offer.accelerator:
             return False
         same = catalog.of_instance_type(offer.instance_type, candidate.spot, offer.cloud)
         return any(o.accelerator and o.region == offer.region and o.zone == offer.zone for o in same)
