@@ -31,8 +31,10 @@ def test_job_ids_survive_daemon_restart_and_self_stop(cluster: Agent) -> None:
     running = cluster.submit(run="sleep 300")
     cluster.ok("daemon-stop")
     cluster.ok("daemon-start")
-    assert cluster.submit(run="true") == running + 1
+    after_restart = cluster.submit(run="true")
+    assert after_restart == running + 1
     assert cluster.record(running)["status"] == "RUNNING"  # a daemon restart leaves jobs alone
+    cluster.wait(after_restart)  # else self-stop may catch it still running and cancel it too
 
     result = cluster.ok("self-stop")
     assert result == {"ok": True, "cancelled": [running]}
