@@ -97,7 +97,8 @@ def cmd_submit(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
     job_id = jobtable.insert(conn, spec, spec["user"] or cluster.user, time.time())
     scheduler.schedule(layout, cluster, conn)
     job = jobtable.get_many(conn, [job_id], cluster.name)[0]
-    return {"job_id": job_id, "status": job.status}
+    # The whole record, so the broker can show the job in its history at once without a `status` call.
+    return {"job_id": job_id, "status": job.status, "job": job.record(layout)}
 
 
 def cmd_queue(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:

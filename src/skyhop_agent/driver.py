@@ -22,7 +22,7 @@ from skyhop_agent.config import Cluster
 from skyhop_agent.envvars import job_env
 from skyhop_agent.jobtable import Job
 from skyhop_agent.logs import JobLogs
-from skyhop_agent.nodeexec import node_command
+from skyhop_agent.nodeexec import node_command, write_script
 from skyhop_agent.paths import Layout
 
 _PR_SET_CHILD_SUBREAPER = 36
@@ -77,7 +77,8 @@ class _Gang:
         # A watched stdin stays open (never written) until this driver or the process ends.
         stdin = subprocess.PIPE if command.watch_stdin else subprocess.DEVNULL
         proc = subprocess.Popen(
-            command.argv, cwd=command.cwd, env=command.env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            command.argv, cwd=command.cwd, env=command.env, stdin=stdin, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if command.mute_stderr else subprocess.STDOUT,
         )
         if command.preamble:
             assert proc.stdin is not None
@@ -95,11 +96,8 @@ class _Gang:
         return proc, pump
 
     def _write_script(self, script: str, phase: str) -> str:
-        """The script as a private file: scripts never travel in an argv (128 KiB cap, visible in `ps`)."""
         path = os.path.join(self.layout.job_dir(self.job.job_id), f"{phase}.sh")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(script)
+        write_script(path, script)
         return path
 
     def run(self, script: str, phase: str) -> tuple[int, int]:

@@ -1,7 +1,7 @@
 """How a script is started on one node: the single place that knows about remoteness.
 
-A node without an `exec_prefix` is this machine: the script file runs in an
-interactive bash (see INTERACTIVE) in the node's directory, with `HOME` set to
+A node without an `exec_prefix` is this machine: the script file (written by
+`write_script`) runs in an interactive bash in the node's directory, with `HOME` set to
 the node's home when the node has one of its own. A node with one (an ssh command line
 to a worker) gets `PREFIX + [COMMAND_LINE]`: the prefix must run its last
 argument as a shell command line, as ssh does, and carries neither environment
@@ -56,7 +56,8 @@ head -c "$1" > "$script_file"
 # script's environment: a background job of a non-interactive bash starts with
 # SIGINT/SIGQUIT ignored, which bash cannot undo (python itself ignores
 # SIGPIPE/SIGXFSZ: those go back to default too), and the job must get its own
-# session (its process group is what gets killed).
+# session (its process group is what gets killed). Its last step is the
+# interactive bash of PRELUDE, with stderr muted until the prelude gives it back.
 _START = (
     "import base64, json, os, signal, sys\n"
     "os.environ.update(json.loads(base64.b64decode(sys.stdin.buffer.read())))\n"
@@ -64,10 +65,11 @@ _START = (
     "for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ):\n"
     "    signal.signal(sig, signal.SIG_DFL)\n"
     "os.setsid()\n"
-    "os.execvp('bash', ['bash', '-c', sys.argv[2], 'skyhop-job', sys.argv[1]])\n"
+    "os.dup2(os.open(os.devnull, os.O_WRONLY), 2)\n"
+    "os.execvp('bash', ['bash', '-i', sys.argv[1]])\n"
 )
 _REMOTE_WRAPPER = """exec 3<&0
-printf '%s' "$env_block" | python3 -c "$START" "$script_file" "$INTERACTIVE" 3<&- &
+printf '%s' "$env_block" | python3 -c "$START" "$script_file" 3<&- &
 job=$!
 unset env_block
 { cat <&3 >/dev/null; kill -TERM -- "-$job"; sleep 2; kill -KILL -- "-$job"; } </dev/null >/dev/null 2>&1 &
@@ -81,20 +83,29 @@ exit "$code"
 """
 
 
-# The user's script (the file $1) runs as SkyPilot runs it: in an interactive bash
-# reading it from a file (the prelude below, then the script), so ~/.bashrc is sourced (a `conda activate` or `export` that
+# The user's script runs as SkyPilot runs it: `bash -i FILE`, an interactive bash
+# reading it from a file, so ~/.bashrc is sourced (a `conda activate` or `export` that
 # setup appends there reaches run). Without a terminal, an interactive bash
-# first complains that it has no job control: that goes to /dev/null, and the
-# script's first line gives it back its stderr (fd 3). History expansion would
+# first complains that it has no job control: bash starts with stderr on
+# /dev/null, and this line, the file's first, sends stderr where stdout goes
+# (the job's log, as for any command). History expansion would
 # make a `!` in a string an error, job control would put background commands in
 # process groups of their own, and an interactive bash ignores SIGTERM (which
-# cancel relies on) and survives SIGINT: all of that is undone before the user's lines.
-INTERACTIVE = """prelude='exec 2>&3 3>&- 5<&-
-set +H +m +o history
-trap "exit 143" TERM
-trap "exit 130" INT'
-exec bash -i /dev/fd/5 3>&2 2>/dev/null 5< <(printf '%s\n' "$prelude"; cat -- "$1")
-"""
+# cancel relies on) and survives SIGINT: all of that is undone before the user's
+# lines. One line, so bash's line numbers in errors are off by one only.
+PRELUDE = 'exec 2>&1; set +H +m +o history; trap "exit 143" TERM; trap "exit 130" INT\n'
+
+
+def write_script(path: str, script: str) -> None:
+    """Write the file `node_command` runs: PRELUDE, then the script; private (0600) to the node's owner.
+
+    A file, not an argv: scripts over the kernel's 128 KiB per-argument cap
+    run, and nothing of them shows in `ps`.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(PRELUDE)
+        f.write(script)
 
 
 @dataclass(frozen=True)
@@ -102,18 +113,21 @@ class NodeCommand:
     """What `subprocess.Popen` needs.
 
     `watch_stdin` asks for a stdin pipe that gets `preamble` written to it and
-    then stays open (unwritten) while the process runs.
+    then stays open (unwritten) while the process runs. `mute_stderr`: the
+    process's stderr goes to /dev/null (the script sends its own to stdout);
+    otherwise it goes where stdout goes (an ssh client's own errors).
     """
 
     argv: list[str]
     cwd: str | None
     env: dict[str, str]
     watch_stdin: bool
+    mute_stderr: bool
     preamble: bytes = b""
 
 
 def node_command(node: Node, script_file: str, env: dict[str, str]) -> NodeCommand:
-    """How to run the script in `script_file` (on this machine) on `node` with the job variables `env`.
+    """How to run `script_file` (on this machine, made by `write_script`) on `node` with the job variables `env`.
 
     Jobs start in the node's workdir once the broker has synced one, else in
     its base directory.
@@ -122,13 +136,13 @@ def node_command(node: Node, script_file: str, env: dict[str, str]) -> NodeComma
     if node.exec_prefix is None:
         cwd = node.workdir if node.workdir and os.path.isdir(node.workdir) else node.base
         home = {"HOME": node.home} if node.home else {}
-        return NodeCommand(["bash", "-c", INTERACTIVE, "skyhop-job", script_file], cwd, {**os.environ, **home, **env}, watch_stdin=False)
+        return NodeCommand(["bash", "-i", script_file], cwd, {**os.environ, **home, **env}, watch_stdin=False, mute_stderr=True)
     with open(script_file, "rb") as f:
         script = f.read()
     block = base64.b64encode(json.dumps(env).encode()).decode()
     end = f"#skyhop-env-end-{secrets.token_hex(8)}"
     goto = f"cd {shlex.quote(node.workdir)} 2>/dev/null || " if node.workdir else ""
-    wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\nSTART={shlex.quote(_START)}\nINTERACTIVE={shlex.quote(INTERACTIVE)}\n{_REMOTE_WRAPPER}"
+    wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\nSTART={shlex.quote(_START)}\n{_REMOTE_WRAPPER}"
     command_line = shlex.join(["bash", "-c", wrapper, "skyhop-node", str(len(script)), end])
     preamble = f"{block}\n{end}\n".encode() + script
-    return NodeCommand(list(node.exec_prefix) + [command_line], None, dict(os.environ), watch_stdin=True, preamble=preamble)
+    return NodeCommand(list(node.exec_prefix) + [command_line], None, dict(os.environ), watch_stdin=True, mute_stderr=False, preamble=preamble)

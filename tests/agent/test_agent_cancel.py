@@ -22,8 +22,10 @@ def _parent(pid: int) -> int:
 def test_cancel_kills_the_whole_tree_on_every_node(make_cluster: MakeCluster, tmp_path: Path) -> None:
     agent = make_cluster(num_nodes=2)
     job_id = agent.submit(run=TREE, envs={"D": str(tmp_path)})
-    started = [tmp_path / f"{kind}-{rank}" for kind in ("ready", "nested") for rank in (0, 1)]
-    poll(lambda: all(path.exists() for path in started), what="the job's process tree")
+    ready = [tmp_path / f"ready-{rank}" for rank in (0, 1)]
+    nested = [tmp_path / f"nested-{rank}" for rank in (0, 1)]
+    # Written, not just created: `echo $! > file` in a background subshell may still be on its way.
+    poll(lambda: all(p.exists() for p in ready) and all(p.exists() and p.stat().st_size for p in nested), what="the job's process tree")
     node_pids = agent.recorded_pids(job_id)
     assert len(node_pids) == 2
     pids = set(node_pids) | {_parent(node_pids[0])}  # the driver

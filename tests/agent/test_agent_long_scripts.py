@@ -22,7 +22,7 @@ def _big_script() -> str:
 
 def test_a_long_script_runs_on_a_local_node(tmp_path: Path) -> None:
     script = tmp_path / "run.sh"
-    script.write_text(_big_script())
+    nodeexec.write_script(str(script), _big_script())
     command = nodeexec.node_command(config.Node("127.0.0.1", str(tmp_path), None, None), str(script), {"X": "locally"})
     assert all(len(arg) < 4096 for arg in command.argv)
     done = subprocess.run(command.argv, cwd=command.cwd, env=command.env, capture_output=True, timeout=60)
@@ -31,7 +31,7 @@ def test_a_long_script_runs_on_a_local_node(tmp_path: Path) -> None:
 
 def test_a_long_script_runs_on_a_remote_node_and_is_not_in_its_argv(tmp_path: Path) -> None:
     script = tmp_path / "run.sh"
-    script.write_text(_big_script() + "sleep 0.5\n")  # still running when stdin closes: the wrapper has the whole script
+    nodeexec.write_script(str(script), _big_script() + "sleep 0.5\n")  # still running when stdin closes: the wrapper has the whole script
     node = config.Node("127.0.0.1", str(tmp_path), None, ["sh", "-c"])  # a prefix that runs its last argument, as ssh does
     command = nodeexec.node_command(node, str(script), {"X": "remotely"})
     assert all(len(arg) < 8192 for arg in command.argv) and "filler line" not in " ".join(command.argv)
@@ -46,7 +46,7 @@ def test_a_long_script_runs_on_a_remote_node_and_is_not_in_its_argv(tmp_path: Pa
 
 def test_a_remote_node_runs_nothing_of_a_script_cut_short(tmp_path: Path) -> None:
     script = tmp_path / "run.sh"
-    script.write_text(f"touch {tmp_path / 'ran'}\n" + _big_script())
+    nodeexec.write_script(str(script), f"touch {tmp_path / 'ran'}\n" + _big_script())
     node = config.Node("127.0.0.1", str(tmp_path), None, ["sh", "-c"])
     command = nodeexec.node_command(node, str(script), {})
     done = subprocess.run(command.argv, env=command.env, input=command.preamble[:-1000], capture_output=True, timeout=60)

@@ -20,15 +20,15 @@ def _node(tmp_path: Path, **extra: object) -> config.Node:
 
 def _script(tmp_path: Path, text: str) -> str:
     path = tmp_path / f"script-{abs(hash(text))}.sh"
-    path.write_text(text)
+    nodeexec.write_script(str(path), text)
     return str(path)
 
 
 def test_local_node_command_runs_in_workdir_else_base(tmp_path: Path) -> None:
     script = _script(tmp_path, "echo hi")
     command = nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), script, {"X": "1"})
-    assert command.argv[:2] == ["bash", "-c"] and command.argv[-1] == script
-    assert command.cwd == str(tmp_path) and not command.watch_stdin
+    assert command.argv == ["bash", "-i", script]
+    assert command.cwd == str(tmp_path) and not command.watch_stdin and command.mute_stderr
     assert command.env["X"] == "1" and "PATH" in command.env and command.env[nodeexec.NODE_MARKER] == str(tmp_path)
     (tmp_path / "wd").mkdir()
     assert nodeexec.node_command(_node(tmp_path, workdir=str(tmp_path / "wd")), _script(tmp_path, "true"), {}).cwd == str(tmp_path / "wd")
@@ -80,12 +80,13 @@ def test_scripts_run_in_an_interactive_bash_that_sources_bashrc(tmp_path: Path) 
     home.mkdir()
     (home / ".bashrc").write_text(_BASHRC)
     local = nodeexec.node_command(_node(tmp_path, home=str(home)), _script(tmp_path, _SHELL_FACTS), {})
-    done = subprocess.run(local.argv, cwd=local.cwd, env=local.env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    # Only the script's own stderr: not the "no job control" complaints of a bash without a terminal.
-    assert (done.returncode, done.stdout, done.stderr) == (0, f"yes|{home}|wow!\nhello\n", "oops\n")
+    stderr = subprocess.DEVNULL if local.mute_stderr else subprocess.STDOUT  # as the driver starts it
+    done = subprocess.run(local.argv, cwd=local.cwd, env=local.env, stdout=subprocess.PIPE, stderr=stderr, text=True, stdin=subprocess.DEVNULL)
+    # The script's own stderr joins its output: not the "no job control" complaints of a bash without a terminal.
+    assert (done.returncode, done.stdout) == (0, f"yes|{home}|wow!\nhello\noops\n")
     assert not (home / ".bash_history").exists()
     remote = _remote(tmp_path, _SHELL_FACTS, {"HOME": str(home)})
-    assert _held_open(remote) == (0, f"yes|{home}|wow!\nhello\n")
+    assert _held_open(remote) == (0, f"yes|{home}|wow!\nhello\noops\n")
 
 
 def test_interactive_job_shell_still_dies_on_sigterm(tmp_path: Path) -> None:

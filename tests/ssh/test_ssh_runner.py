@@ -95,7 +95,7 @@ def test_the_node_agent_runs_a_job_over_ssh(ssh_hosts):
     }
     agent.install(config)
     try:
-        job_id = agent.submit({"name": "hi", "run": 'echo "rank $SKYPILOT_NODE_RANK on $SKYPILOT_NODE_IPS"', "envs": {}, "num_nodes": 1})
+        job_id = agent.submit({"name": "hi", "run": 'echo "rank $SKYPILOT_NODE_RANK on $SKYPILOT_NODE_IPS"', "envs": {}, "num_nodes": 1})["job_id"]
         stream = agent.logs(job_id, follow=True, record=True)
         out, err = stream.communicate(timeout=60)
         assert out.decode().strip() == f"rank 0 on {host.ip}"

@@ -73,8 +73,9 @@ class AgentClient:
         self.call("init", "--config", config_path)
         self.call("daemon-start")
 
-    def submit(self, spec: Mapping[str, Any]) -> int:
-        return int(self.call("submit", "--spec", "-", input=json.dumps(dict(spec)))["job_id"])
+    def submit(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue a job; its record as the agent stored it (job id, status, times)."""
+        return self.call("submit", "--spec", "-", input=json.dumps(dict(spec)))["job"]
 
     def jobs(self, job_ids: Sequence[int] = ()) -> list[dict[str, Any]]:
         if job_ids:

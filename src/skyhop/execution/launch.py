@@ -65,7 +65,8 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
             with_setup = bool(task.setup) and not options.no_setup and (created or _setup_needed(record.setup_hash, fingerprint, agent))
             progress.phase("setup" if with_setup else "running")
             spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or current_user())
-            job_id = agent.submit(spec)
+            job = agent.submit(spec)
+            job_id = job["job_id"]
             if with_setup:
                 # Which job ran this setup: a re-launch checks it succeeded before skipping setup.
                 store.update_cluster(name, setup_hash=f"{fingerprint}:{job_id}")
@@ -82,7 +83,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
             raise
     try:
         down_now = options.down and not options.detach_run and options.idle_minutes is None
-        result = _run_job(store, name, info, job_id, progress, options.detach_run, down_after=down_now)
+        result = _run_job(store, name, info, job, progress, options.detach_run, down_after=down_now)
         return dict(result, plan=placement)
     except RequestCancelled:
         if created:
@@ -92,18 +93,18 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
         raise
 
 
-def _run_job(store, name: str, info: ClusterInfo, job_id: int, progress: Progress, detach: bool, *, down_after: bool = False) -> dict[str, Any]:
+def _run_job(store, name: str, info: ClusterInfo, submitted: dict[str, Any], progress: Progress, detach: bool, *, down_after: bool = False) -> dict[str, Any]:
+    """Follow the job the agent just queued (`submitted`: its record then) to its end, unless `detach`."""
     from skyhop.execution import lifecycle
 
     agent = handles.agent_of(info)
-    if detach:
-        job = agent.jobs([job_id])[0]
-        jobs.record_jobs(store, name, [job])
-        progress.info(f"Job {job_id} submitted to '{name}'. Follow it: skyhop logs {name} {job_id}")
-        return jobs.job_result(name, job, detached=True)
-    progress.phase("running")
+    job_id = submitted["job_id"]
     # In the history from the start: `queue` shows it while it runs, and after a lost head.
-    jobs.record_jobs(store, name, agent.jobs([job_id]))
+    jobs.record_jobs(store, name, [submitted])
+    if detach:
+        progress.info(f"Job {job_id} submitted to '{name}'. Follow it: skyhop logs {name} {job_id}")
+        return jobs.job_result(name, submitted, detached=True)
+    progress.phase("running")
     try:
         job = jobs.follow(agent, job_id, progress)
     except RequestCancelled:
@@ -152,8 +153,8 @@ def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) ->
         _check_fits(task, record)
         sync_task_files(task, info, progress)
         spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=record.user or current_user())
-        job_id = handles.agent_of(info).submit(spec)
-    return _run_job(store, name, info, job_id, progress, detach)
+        job = handles.agent_of(info).submit(spec)
+    return _run_job(store, name, info, job, progress, detach)
 
 
 def _setup_needed(stored: str | None, fingerprint: str | None, agent) -> bool:
