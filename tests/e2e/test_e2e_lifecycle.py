@@ -55,3 +55,16 @@ def test_cost_report_lists_clusters(sky):
     row = next(r for r in rows if r["cluster"] == "cost")
     assert row["status"] == "TERMINATED" and row["cost"] == 0 and row["duration_s"] > 0 and row["provider"] == "local"
     assert "Total: $0.00" in sky("cost-report", check=True).out
+
+
+def test_exec_on_a_cluster_whose_agent_an_older_skyhop_installed(sky):
+    """Upgrading skyhop leaves running clusters' agents as they were: their shorter submit answer still works."""
+    sky("launch", "-y", "-c", "old", "echo first", check=True)
+    cli = sky.node_dir("old") / "agent" / "skyhop_agent" / "cli.py"
+    source = cli.read_text()
+    newer = '"job": job.record(layout)}'
+    assert newer in source
+    cli.write_text(source.replace(newer, "}").replace(', "status": job.status, }', ', "status": job.status}'))
+    result = sky("exec", "old", "echo second", check=True)
+    assert "second" in result.out
+    assert sky.jobs("old")[2]["status"] == "SUCCEEDED"

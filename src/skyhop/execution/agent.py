@@ -75,7 +75,10 @@ class AgentClient:
 
     def submit(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Queue a job; its record as the agent stored it (job id, status, times)."""
-        return self.call("submit", "--spec", "-", input=json.dumps(dict(spec)))["job"]
+        reply = self.call("submit", "--spec", "-", input=json.dumps(dict(spec)))
+        if "job" not in reply:  # an agent installed by an older skyhop answers with the id only
+            return self.jobs([int(reply["job_id"])])[0]
+        return reply["job"]
 
     def jobs(self, job_ids: Sequence[int] = ()) -> list[dict[str, Any]]:
         if job_ids:
