@@ -118,3 +118,13 @@ def test_raw_api_refuses_hostile_names_with_the_field(sky, tmp_path):
         assert "envs" in error and "not a valid variable name" in error, error
     assert not marker.exists()
     assert sky.clusters() == {}
+
+
+@pytest.mark.parametrize("flag", ["--secret", "--env"])
+def test_cli_flags_name_a_bad_variable_name_before_looking_it_up(flag):
+    """`--secret 'A;B'` is a bad name, not a variable missing from the caller's environment."""
+    from skyhop.cli.task_options import parse_env_flags
+
+    for item in ("A;B", "A;B=1"):
+        with pytest.raises(SpecError, match=r"'" + flag + r".*not a valid variable name"):
+            parse_env_flags((item,), flag)

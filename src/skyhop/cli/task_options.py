@@ -62,11 +62,14 @@ def parse_env_flags(values: tuple[str, ...], flag: str = "--env") -> dict[str, s
     """`NAME=VALUE` pairs; a bare `NAME` takes its value from this process's environment, as SkyPilot does."""
     import os
 
+    from skyhop.spec.fields import check_env_name
+
     out = {}
     for item in values:
         name, sep, value = item.partition("=")
         if not name:
             raise SpecError(flag, "expects NAME=VALUE or NAME", **({} if flag == "--secret" else {"value": item}))  # a secret is never echoed
+        check_env_name(name, flag)  # before the environment lookup: a bad name is the error to report
         if not sep:
             if name not in os.environ:
                 raise SpecError(flag, f"{name} is not set in your environment", hint=f"Export it first, or give {flag} {name}=VALUE.")
