@@ -46,6 +46,9 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
         task.require_envs()
     check_sources(task)
     name = options.cluster_name
+    submitted = progress.recorded("job")
+    if submitted and not options.dryrun:  # resumed after its job was submitted: follow it, never run it twice
+        return _follow_submitted(store, name, int(submitted[-1]), options, progress)
     with cluster_lock(name):
         record = lifecycle.refreshed(store, name)
         if options.dryrun:
@@ -66,6 +69,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
             progress.phase("setup" if with_setup else "running")
             spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or current_user())
             job_id = agent.submit(spec)
+            progress.submitted(job_id)
             if with_setup:
                 # Which job ran this setup: a re-launch checks it succeeded before skipping setup.
                 store.update_cluster(name, setup_hash=f"{fingerprint}:{job_id}")
@@ -153,7 +157,21 @@ def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) ->
         sync_task_files(task, info, progress)
         spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=record.user or current_user())
         job_id = handles.agent_of(info).submit(spec)
+        progress.submitted(job_id)
     return _run_job(store, name, info, job_id, progress, detach)
+
+
+def _follow_submitted(store, name: str, job_id: int, options: LaunchOptions, progress: Progress) -> dict[str, Any]:
+    """A launch resumed after it had submitted its job: the cluster exists, the job runs (or ran); follow it."""
+    from skyhop.execution import lifecycle
+
+    with cluster_lock(name):
+        record = lifecycle.refreshed(store, name)
+    if record is None:
+        raise SkyhopError(f"Job {job_id} was submitted to '{name}' before the API server stopped, and the cluster is gone since; `skyhop queue` no longer has it.")
+    down_now = options.down and not options.detach_run and options.idle_minutes is None
+    result = _run_job(store, name, handles.cluster_info(record), job_id, progress, options.detach_run, down_after=down_now)
+    return dict(result, plan={"attempts": progress.recorded("attempt")})
 
 
 def _setup_needed(stored: str | None, fingerprint: str | None, agent) -> bool:
