@@ -168,7 +168,8 @@ def _follow_submitted(store, name: str, job_id: int, options: LaunchOptions, pro
     with cluster_lock(name):
         record = lifecycle.refreshed(store, name)
     if record is None:
-        raise SkyhopError(f"Job {job_id} was submitted to '{name}' before the API server stopped, and the cluster is gone since; `skyhop queue` no longer has it.")
+        gone = "it was taken down when the job ended (--down)" if options.down else "it was removed since"
+        raise SkyhopError(f"Job {job_id} was submitted to '{name}' before the API server stopped, and the cluster is gone: {gone}.")
     down_now = options.down and not options.detach_run and options.idle_minutes is None
     result = _run_job(store, name, handles.cluster_info(record), job_id, progress, options.detach_run, down_after=down_now)
     return dict(result, plan={"attempts": progress.recorded("attempt")})
