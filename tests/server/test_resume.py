@@ -233,3 +233,41 @@ def _reaped_pid() -> int:
     child = subprocess.Popen(["true"])
     child.wait()
     return child.pid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running a process as another Unix user needs root")
+def test_another_users_process_never_passes_for_the_dead_server(isolated_home, tmp_path):
+    """A pid that now belongs to another user's process (named like a server, which anyone can do) is not our server."""
+    import subprocess
+
+    from skyhop.server.executor import Executor
+    from skyhop.server.operations import make_operations
+    from skyhop.server.services import resume
+    from skyhop.state.store import StateStore
+
+    nobody = 65534
+    impostor = subprocess.Popen(
+        ["/bin/sh", "-c", "sleep 120; true", "python3", "-m", "skyhop.server"], user=nobody, group=nobody, extra_groups=[], cwd="/",
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while b"skyhop.server" not in Path(f"/proc/{impostor.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with StateStore() as store:
+            log = tmp_path / "down.log"
+            log.touch()
+            store.create_request("down", {"cluster": "nothing-here", "purge": False}, cluster="nothing-here", log_path=str(log), request_id="held", server_pid=impostor.pid)
+            store.start_request("held", impostor.pid)
+            executor = Executor(store, make_operations(store))
+            try:
+                assert resume.resume_orphans(store, executor).resumed == ("held",)
+                while executor.is_active("held"):
+                    assert time.monotonic() < deadline + 60
+                    time.sleep(0.05)
+            finally:
+                executor.shutdown()
+            assert store.get_request("held").status == "SUCCEEDED"
+    finally:
+        impostor.kill()
+        impostor.wait()

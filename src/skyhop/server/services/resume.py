@@ -59,11 +59,15 @@ def resume_orphans(store: Any, executor: Executor) -> Outcome:
         if orphan.server_pid is not None and server_alive(orphan.server_pid):
             alive.append(orphan.request_id)
             continue
-        record = store.adopt_request(orphan.request_id, orphan.server_pid, me)
-        if record is None:
-            continue  # finished, or another starting server took it
-        operation, note, resumable = _plan(store, executor, record)
-        executor.resume(record, operation, note)
+        try:
+            record = store.adopt_request(orphan.request_id, orphan.server_pid, me)
+            if record is None:
+                continue  # finished, or another starting server took it
+            operation, note, resumable = _plan(store, executor, record)
+            executor.resume(record, operation, note)
+        except Exception:  # a bug here must not keep the server from starting; the request stays for the next one
+            log.exception("could not resume request %s", orphan.request_id)
+            continue
         (resumed if resumable else failed).append(record.request_id)
     if resumed or failed:
         log.warning("previous API server's requests: %d resumed, %d ended as interrupted", len(resumed), len(failed))
@@ -71,33 +75,36 @@ def resume_orphans(store: Any, executor: Executor) -> Outcome:
 
 
 def server_alive(pid: int) -> bool:
-    """Whether `pid` is a living skyhop API server (a pid reused by another program is not one)."""
+    """Whether `pid` is a living skyhop API server of this user.
+
+    A pid reused by another program, or any process of another user (whose
+    command line anyone can make look like a server's), is not one: otherwise
+    such a process would keep a dead server's requests from ever resuming.
+    """
     from skyhop_agent.proctree import pid_alive
 
     if not pid_alive(pid):
         return False
+    proc = Path(f"/proc/{pid}")
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"skyhop.server" in f.read()
-    except PermissionError:
-        return True  # another user's process: not ours to judge, and not ours to take over
+        return proc.stat().st_uid == os.getuid() and b"skyhop.server" in (proc / "cmdline").read_bytes()
     except OSError:
         return not os.path.isdir("/proc")  # gone meanwhile, or no /proc: kill(0) is all we know
 
 
-def _plan(store: Any, executor: Executor, record: Any) -> tuple[Any, str, bool]:
+def _plan(store: Any, executor: Executor, record: Any) -> tuple[Operation, str, bool]:
     """The operation that continues `record`, the note for its log, and whether it really resumes."""
     name, body = record.name, record.body
-    cluster = body.get("cluster") if isinstance(body, dict) else None
+    cluster = body.get("cluster")
+    missing = withheld(body) if name == "launch" else []
     if name == "launch":
-        missing = withheld(body)
         if not missing:
             attempts = len(_recorded(record, "attempt"))
             note = f"[skyhop] Resumed after an API server restart; {attempts} earlier attempt(s) carried over."
             return _launch_again(store, record, executor.operations["launch"]), note, True
     elif name in REPEATABLE:
         return executor.operations[name], "[skyhop] Resumed after an API server restart.", True
-    why = _why_not(record, cluster, missing if name == "launch" else [])
+    why = _why_not(record, cluster, missing)
     return _cleanup_then_fail(store, record, why), f"[skyhop] The API server restarted; this {name} request is not repeated.", False
 
 
