@@ -1,4 +1,4 @@
-"""API server requests: lifecycle, listing, and failing orphans after a crash."""
+"""API server requests: lifecycle, listing, and adopting orphans after a crash."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import pytest
 
 from skyhop.state.errors import RequestNotFoundError
-from skyhop.state.records import ORPHANED_REQUEST_ERROR
 
 
 def test_request_lifecycle(store):
@@ -53,18 +52,18 @@ def test_list_requests_newest_first_and_active_only(store):
     assert store.get_request("r1").result == [1, 2]
 
 
-def test_fail_orphaned_requests(store):
+def test_orphaned_requests_are_listed_and_adopted_once(store):
     store.create_request("launch", {}, log_path="/l", request_id="old-pending", server_pid=111)
     store.create_request("launch", {}, log_path="/l", request_id="old-running", server_pid=111)
     store.start_request("old-running", 111)
     store.create_request("launch", {}, log_path="/l", request_id="old-done", server_pid=111)
     store.finish_request("old-done", "SUCCEEDED")
     store.create_request("launch", {}, log_path="/l", request_id="mine", server_pid=222)
-    assert store.fail_orphaned_requests(alive_pid=222) == ["old-pending", "old-running"]
-    for request_id in ("old-pending", "old-running"):
-        request = store.get_request(request_id)
-        assert (request.status, request.error) == ("FAILED", ORPHANED_REQUEST_ERROR)
-        assert request.finished_at is not None
+    assert [r.request_id for r in store.orphaned_requests(alive_pid=222)] == ["old-pending", "old-running"]
+    adopted = store.adopt_request("old-running", 111, 222)
+    assert (adopted.status, adopted.server_pid) == ("RUNNING", 222)  # the status is kept: the new owner runs it again
+    assert store.adopt_request("old-running", 111, 333) is None  # a second starting server finds it taken
+    assert store.adopt_request("old-done", 111, 222) is None  # finished: nothing to adopt
+    assert store.adopt_request("old-pending", 111, 222).status == "PENDING"
+    assert store.orphaned_requests(alive_pid=222) == []
     assert store.get_request("old-done").status == "SUCCEEDED"
-    assert store.get_request("mine").status == "PENDING"
-    assert store.fail_orphaned_requests(alive_pid=222) == []

@@ -124,7 +124,7 @@ def endpoint(*, autostart: bool = True) -> Endpoint | None:
 
 
 def stop_local(timeout: float = 15.0) -> bool:
-    """Stop the local server (requests in flight are marked failed at the next start)."""
+    """Stop the local server (requests in flight are resumed, or failed saying why, at the next start)."""
     info = read_info()
     if info is None or info.pid is None or not alive(info.pid):
         paths.server_info_file().unlink(missing_ok=True)

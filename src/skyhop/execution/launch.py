@@ -46,6 +46,9 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
         task.require_envs()
     check_sources(task)
     name = options.cluster_name
+    submitted = progress.recorded("job")
+    if submitted and not options.dryrun:  # resumed after its job was submitted: follow it, never run it twice
+        return _follow_submitted(store, name, int(submitted[-1]), options, progress)
     with cluster_lock(name):
         record = lifecycle.refreshed(store, name)
         if options.dryrun:
@@ -67,6 +70,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
             spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or current_user())
             job = agent.submit(spec)
             job_id = job["job_id"]
+            progress.submitted(job_id)
             if with_setup:
                 # Which job ran this setup: a re-launch checks it succeeded before skipping setup.
                 store.update_cluster(name, setup_hash=f"{fingerprint}:{job_id}")
@@ -154,7 +158,24 @@ def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) ->
         sync_task_files(task, info, progress)
         spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=record.user or current_user())
         job = handles.agent_of(info).submit(spec)
+        progress.submitted(job["job_id"])
     return _run_job(store, name, info, job, progress, detach)
+
+
+def _follow_submitted(store, name: str, job_id: int, options: LaunchOptions, progress: Progress) -> dict[str, Any]:
+    """A launch resumed after it had submitted its job: the cluster exists, the job runs (or ran); follow it."""
+    from skyhop.execution import lifecycle
+
+    with cluster_lock(name):
+        record = lifecycle.refreshed(store, name)
+    if record is None:
+        gone = "it was taken down when the job ended (--down)" if options.down else "it was removed since"
+        raise SkyhopError(f"Job {job_id} was submitted to '{name}' before the API server stopped, and the cluster is gone: {gone}.")
+    info = handles.cluster_info(record)
+    submitted = handles.agent_of(info).jobs([job_id])[0]
+    down_now = options.down and not options.detach_run and options.idle_minutes is None
+    result = _run_job(store, name, info, submitted, progress, options.detach_run, down_after=down_now)
+    return dict(result, plan={"attempts": progress.recorded("attempt")})
 
 
 def _setup_needed(stored: str | None, fingerprint: str | None, agent) -> bool:

@@ -22,6 +22,10 @@ class RequestCancelled(SkyhopError):
     """The user cancelled the request (`skyhop api cancel`)."""
 
 
+class RequestInterrupted(SkyhopError):
+    """The API server stopped while the request ran, and the next server could not resume it."""
+
+
 class Progress:
     """Thread-safe writer of one request's events, and its cancel flag."""
 
@@ -63,6 +67,10 @@ class Progress:
     def attempt(self, record: dict) -> None:
         """One launch attempt and what it ruled out: the persisted blocked set of a failing-over launch."""
         self._emit({"attempt": record})
+
+    def submitted(self, job_id: int) -> None:
+        """The job this request started: a resumed request follows it rather than running it twice."""
+        self._emit({"job": job_id})
 
     def recorded(self, key: str) -> list:
         """The `key` events already in this request's log (what a resumed request did before)."""

@@ -2,8 +2,9 @@
 
 Binds first, then publishes `server.json` (url, pid, token; mode 0600) so a
 client that sees the file can connect at once; removes it on a clean exit.
-Requests that a previous, crashed server left running are marked failed;
-finished requests past their retention are deleted now and every hour.
+Requests that a previous, dead server left unfinished are resumed under their
+ids (or failed, saying why: services/resume.py) before the first client is
+served; finished requests past their retention are deleted now and every hour.
 """
 
 from __future__ import annotations
@@ -57,14 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     from skyhop.config import load_config
     from skyhop.server import settings as server_settings
     from skyhop.server.app import create_app
-    from skyhop.server.services import retention
+    from skyhop.server.services import resume, retention
     from skyhop.state.store import StateStore
 
     settings = server_settings.from_config(load_config().get("api_server"))
     store = StateStore()
-    orphans = store.fail_orphaned_requests(os.getpid())
-    if orphans:
-        logging.getLogger("skyhop.server").warning("marked %d request(s) of a previous server as failed", len(orphans))
     token = secrets.token_urlsafe(24)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -72,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     sock.listen(128)
     sock.set_inheritable(False)
     app = create_app(store, token, settings)
+    resume.resume_orphans(store, app.state.executor)
     stop_sweeping = threading.Event()
     retention.start(store, settings.request_retention_s, stop_sweeping)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)

@@ -18,7 +18,7 @@ from skyhop.errors import (
     NotFoundError,
     SkyhopError,
 )
-from skyhop.execution.progress import RequestCancelled
+from skyhop.execution.progress import RequestCancelled, RequestInterrupted
 from skyhop.providers.errors import (
     AuthError,
     CapacityError,
@@ -47,6 +47,8 @@ class ErrorCode:
 
 # Most specific first: an error takes the first entry it is an instance of.
 _TABLE: tuple[ErrorCode, ...] = (
+    # A request outcome only (never an HTTP answer): the server restarted and could not resume it.
+    ErrorCode("interrupted", 503, RequestInterrupted),
     ErrorCode("capacity", 503, CapacityError),
     ErrorCode("quota", 403, QuotaError),
     ErrorCode("auth", 403, AuthError),

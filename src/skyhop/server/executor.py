@@ -14,6 +14,7 @@ import threading
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, Callable
 
 from skyhop import paths
@@ -48,20 +49,34 @@ class Executor:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.touch()
         self.store.create_request(name, stored_body, cluster=cluster, user=user, log_path=str(log_path), request_id=request_id)
-        progress = Progress(log_path, max_bytes=self.log_max_bytes)
+        self._start(request_id, name, body, Progress(log_path, max_bytes=self.log_max_bytes), self.operations[name])
+        return request_id
+
+    def resume(self, record, operation: Operation, note: str) -> None:
+        """Run a request a dead server left unfinished again, under its id and on its log.
+
+        The caller has adopted it (`StateStore.adopt_request`). The log is
+        opened for appending, so the operation sees what the request recorded
+        before (`Progress.recorded`: a launch's attempts, its submitted job)
+        and a client re-attaching reads the whole story, `note` included.
+        """
+        progress = Progress(Path(record.log_path), max_bytes=self.log_max_bytes)
+        progress.info(note)
+        self._start(record.request_id, record.name, record.body, progress, operation)
+
+    def _start(self, request_id: str, name: str, body: dict[str, Any], progress: Progress, operation: Operation) -> None:
         with self._lock:
             self._running[request_id] = progress
         pool = self._following if name in FOLLOWING else self._lifecycle
-        pool.submit(self._run, request_id, name, body, progress)
-        return request_id
+        pool.submit(self._run, request_id, name, body, progress, operation)
 
-    def _run(self, request_id: str, name: str, body: dict[str, Any], progress: Progress) -> None:
-        started = self.store.start_request(request_id, os.getpid())
+    def _run(self, request_id: str, name: str, body: dict[str, Any], progress: Progress, operation: Operation) -> None:
+        started = self.store.start_request(request_id, os.getpid())  # a resumed RUNNING request stays as it is
         try:
             if started.status != "RUNNING":
-                return  # ended while queued (e.g. failed as an orphan)
+                return  # ended while queued (e.g. cancelled)
             progress.check_cancelled()
-            result = self.operations[name](body, progress)
+            result = operation(body, progress)
         except RequestCancelled as error:
             self.store.finish_request(request_id, "CANCELLED", error=str(error), error_code=code_of(error))
         except SkyhopError as error:

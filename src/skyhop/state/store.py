@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,11 +31,9 @@ from skyhop.state.models import Cluster, ClusterEventRow, Job, Request
 from skyhop.state.records import (
     BILLING_EVENTS,
     CLUSTER_STATUSES,
-    FAILED,
     INIT,
     JOB_STATUSES,
     LAUNCH,
-    ORPHANED_REQUEST_ERROR,
     PENDING,
     REQUEST_ACTIVE,
     REQUEST_FINISHED,
@@ -309,7 +307,7 @@ class StateStore:
         """Record a new PENDING request; `request_id` defaults to a fresh uuid4 hex.
 
         `server_pid` (default: this process) owns the request until a worker
-        starts it, so `fail_orphaned_requests` can tell live from dead owners.
+        starts it, so a starting server (`orphaned_requests`) can tell live from dead owners.
         """
         row = Request(
             request_id=request_id or uuid.uuid4().hex,
@@ -400,30 +398,36 @@ class StateStore:
                 )
             return records
 
-    def fail_orphaned_requests(self, alive_pid: int) -> list[str]:
-        """Fail every PENDING/RUNNING request not owned by `alive_pid`; returns their ids.
+    def orphaned_requests(self, alive_pid: int) -> list[RequestRecord]:
+        """PENDING/RUNNING requests not owned by `alive_pid`, oldest first.
 
-        Called at API server start-up: requests owned by an earlier server
-        process will never finish, and clients polling them must be told.
+        Read at API server start-up: whoever owns them is another server
+        process, alive (leave them alone) or dead (resume or fail them); the
+        caller tells which and claims each with `adopt_request`.
         """
-        now = time.time()
+        owner = Request.server_pid
+        query = (
+            select(Request)
+            .where(Request.status.in_(REQUEST_ACTIVE), (owner != alive_pid) | owner.is_(None))
+            .order_by(Request.created_at, Request.request_id)
+        )
+        with self._read() as session:
+            return [_request_record(row) for row in session.scalars(query)]
+
+    def adopt_request(self, request_id: str, from_pid: int | None, to_pid: int) -> RequestRecord | None:
+        """Make `to_pid` the owner of a still-active request that `from_pid` owned; None if it changed meanwhile.
+
+        A compare-and-set: of two servers starting on one database, one adopts
+        a dead server's request and the other leaves it alone. The status is
+        kept (a PENDING request is started by its new owner as usual).
+        """
         with self._write() as session:
-            owner = Request.server_pid
-            query = (
-                select(Request.request_id)
-                .where(Request.status.in_(REQUEST_ACTIVE), (owner != alive_pid) | owner.is_(None))
-                .order_by(Request.created_at, Request.request_id)
-                .with_for_update()
-            )
-            ids = list(session.scalars(query))
-            for start in range(0, len(ids), _IN_CHUNK):
-                session.execute(
-                    update(Request)
-                    .where(Request.request_id.in_(ids[start : start + _IN_CHUNK]))
-                    .values(status=FAILED, error=ORPHANED_REQUEST_ERROR, finished_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-            return ids
+            row = _locked_request(session, request_id)
+            if row.status not in REQUEST_ACTIVE or row.server_pid != from_pid:
+                return None
+            row.server_pid = to_pid
+            session.flush()
+            return _request_record(row)
 
     # --- cost -----------------------------------------------------------------
 

@@ -42,3 +42,12 @@ def redacted(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("envs"), dict):
         out["envs"] = {k: REDACTED for k in out["envs"]}
     return out
+
+
+def withheld(stored: dict[str, Any]) -> list[str]:
+    """What a stored body lacks to run again: the secrets and `--env` names whose values were redacted."""
+    task = stored.get("task")
+    secrets = task.get("secrets") if isinstance(task, dict) else None
+    names = [f"secret {k}" for k, v in secrets.items() if v == REDACTED] if isinstance(secrets, dict) else []
+    envs = stored.get("envs")
+    return names + ([f"--env {k}" for k in envs] if isinstance(envs, dict) else [])

@@ -7,7 +7,9 @@ for real as directories on this machine, so the job runs. A cloud cannot be
 made to run out of capacity on demand, so failures are scripted: the JSON file
 `$SKYHOP_HOME/catalogcloud.json` maps infra (`cloud`, `cloud/region` or
 `cloud/region/zone`) to `capacity`, `quota` or `auth`, and doubles as the
-credentials (no file: the cloud is not enabled). Every launch is appended to
+credentials (no file: the cloud is not enabled). `hang` creates the nodes and
+then never returns, as a provider call does when the API server dies under it
+(the crash tests kill the server there). Every launch is appended to
 `$SKYHOP_HOME/catalogcloud-calls` as `CLOUD/REGION/ZONE RESULT`.
 """
 
@@ -56,20 +58,27 @@ class _CatalogCloud:
         failure = next((failures[k] for k in keys if k in failures), None)
         with open(_home() / "catalogcloud-calls", "a") as calls:
             calls.write(f"{where} {failure or 'launched'}\n")
-        if failure:
+        if failure in ERRORS:
             raise ERRORS[failure](f"{self.name}: scripted {failure} failure in {where}.")
         root = _home() / "catalogcloud" / request.cluster_name
         nodes = [NodeInfo(r, "127.0.0.1", str(root / f"node-{r}"), home=str(root / f"node-{r}")) for r in range(request.num_nodes)]
-        for node in nodes:
-            Path(node.base).mkdir(parents=True)
         gpus = {offer.accelerator: tuple(range(int(offer.accelerator_count)))} if offer.accelerator else {}
-        return ClusterInfo(
+        info = ClusterInfo(
             self.name, request.cluster_name, offer.region, offer.zone, tuple(nodes), {"root": str(root), "created_at": time.time()},
             python=sys.executable, gpu_ids=gpus, remove_on_down=(str(root),),
         )
+        for node in nodes:
+            Path(node.base).mkdir(parents=True)
+        (root / "provider.json").write_text(json.dumps(info.to_json()))  # what `find` recovers after a crash
+        while failure == "hang":
+            time.sleep(1)
+        return info
 
     def find(self, cluster_name):
-        return None
+        try:
+            return ClusterInfo.from_json(json.loads((_home() / "catalogcloud" / cluster_name / "provider.json").read_text()))
+        except (OSError, ValueError, KeyError):
+            return None
 
     def query(self, cluster):
         return "RUNNING" if Path(cluster.data["root"]).exists() else "TERMINATED"
