@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from e2e_support import stop_api_server
+from e2e_support import seed_state, stop_api_server
 from helpers import SHARED_CATALOG
 
 from skyhop.providers.credentials import RULES
@@ -46,6 +46,14 @@ def migrated_state_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     StateStore(f"sqlite:///{path}").close()
     assert not path.with_name("state.db-wal").exists(), "closed cleanly: the file holds everything"
     return path
+
+
+@pytest.fixture
+def migrated_home(isolated_home: Path, migrated_state_db: Path) -> Path:
+    """`isolated_home` whose SKYHOP_HOME already holds a migrated state database (for tests of
+    something else than the first run, that start an API server)."""
+    seed_state(isolated_home / ".skyhop", migrated_state_db)
+    return isolated_home
 
 
 @pytest.fixture(scope="session")

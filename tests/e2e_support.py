@@ -71,14 +71,7 @@ class Sky:
         return str(path)
 
     def seed_state(self, template: Path) -> None:
-        """Start from a copy of an already migrated state database, as every later run of a
-        user's skyhop does: the first server start then skips the migrations (about half a
-        CPU second each). The first run's migration stays tested by tests that do not seed."""
-        private = self.skyhop_home
-        private.mkdir(mode=0o700, exist_ok=True)
-        target = private / "state.db"
-        shutil.copyfile(template, target)
-        target.chmod(0o600)
+        seed_state(self.skyhop_home, template)
 
     def teardown(self) -> None:
         """Take down whatever the test left up, then stop its API server.
@@ -122,6 +115,16 @@ def serve_directory(directory: Path, address: str = "127.0.0.1") -> Iterator[str
     finally:
         server.shutdown()
         server.server_close()
+
+
+def seed_state(skyhop_home: Path, template: Path) -> None:
+    """Start `skyhop_home` from a copy of an already migrated state database, as every later
+    run of a user's skyhop does: the first server start then skips the migrations (about half
+    a CPU second each). The first run's migration stays tested by tests that do not seed."""
+    skyhop_home.mkdir(mode=0o700, exist_ok=True)
+    target = skyhop_home / "state.db"
+    shutil.copyfile(template, target)
+    target.chmod(0o600)
 
 
 def stop_api_server(skyhop_home: Path) -> None:
