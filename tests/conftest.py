@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from e2e_support import seed_state, stop_api_server
 from helpers import SHARED_CATALOG
 
 from skyhop.providers.credentials import RULES
@@ -33,35 +34,26 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
         for var in rule.env:
             monkeypatch.delenv(var, raising=False)
     yield home
-    _stop_api_server(home / ".skyhop")
+    stop_api_server(home / ".skyhop")  # a test that ran a verb through the API server leaves no server behind
 
 
-def _stop_api_server(skyhop_home: Path) -> None:
-    """A test that ran a verb through the API server leaves no server behind."""
-    import json
-    import os
-    import signal
-    import time
+@pytest.fixture(scope="session")
+def migrated_state_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite state database migrated to the head revision, to copy into a test's home (Sky.seed_state)."""
+    from skyhop.state.store import StateStore
 
-    info = skyhop_home / "api" / "server.json"
-    try:
-        pid = int(json.loads(info.read_text())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    for _ in range(100):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    path = tmp_path_factory.mktemp("state-template") / "state.db"
+    StateStore(f"sqlite:///{path}").close()
+    assert not path.with_name("state.db-wal").exists(), "closed cleanly: the file holds everything"
+    return path
+
+
+@pytest.fixture
+def migrated_home(isolated_home: Path, migrated_state_db: Path) -> Path:
+    """`isolated_home` whose SKYHOP_HOME already holds a migrated state database (for tests of
+    something else than the first run, that start an API server)."""
+    seed_state(isolated_home / ".skyhop", migrated_state_db)
+    return isolated_home
 
 
 @pytest.fixture(scope="session")

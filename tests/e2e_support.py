@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
+import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -67,6 +70,38 @@ class Sky:
         path.write_text(text)
         return str(path)
 
+    def seed_state(self, template: Path) -> None:
+        seed_state(self.skyhop_home, template)
+
+    def teardown(self) -> None:
+        """Take down whatever the test left up, then stop its API server.
+
+        `down --all` runs only when something may be up (a cluster record or a
+        cluster directory): for the many tests that took their clusters down
+        themselves, it would start a server just to find nothing. The server is
+        stopped in-process, as `skyhop api stop` does (that verb has its own tests).
+        """
+        try:
+            if self.anything_up():
+                self("down", "--all", "-y", timeout=120)
+        finally:
+            stop_api_server(self.skyhop_home)
+
+    def anything_up(self) -> bool:
+        if "SKYHOP_DB_URL" in self.env:
+            return True  # the records live elsewhere: ask the server
+        clusters = self.skyhop_home / "clusters"
+        if clusters.is_dir() and any(clusters.iterdir()):
+            return True
+        database = self.skyhop_home / "state.db"
+        if not database.exists():
+            return False
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)) as db:
+                return db.execute("SELECT count(*) FROM clusters").fetchone()[0] > 0
+        except sqlite3.Error:
+            return True  # cannot tell: take down whatever there is
+
 
 @contextmanager
 def serve_directory(directory: Path, address: str = "127.0.0.1") -> Iterator[str]:
@@ -80,6 +115,39 @@ def serve_directory(directory: Path, address: str = "127.0.0.1") -> Iterator[str
     finally:
         server.shutdown()
         server.server_close()
+
+
+def seed_state(skyhop_home: Path, template: Path) -> None:
+    """Start `skyhop_home` from a copy of an already migrated state database, as every later
+    run of a user's skyhop does: the first server start then skips the migrations (about half
+    a CPU second each). The first run's migration stays tested by tests that do not seed."""
+    skyhop_home.mkdir(mode=0o700, exist_ok=True)
+    target = skyhop_home / "state.db"
+    shutil.copyfile(template, target)
+    target.chmod(0o600)
+
+
+def stop_api_server(skyhop_home: Path) -> None:
+    """Stop the API server of `skyhop_home`, if one runs (SIGTERM, then SIGKILL after 5 s)."""
+    import os
+    import signal
+
+    try:
+        pid = int(json.loads((skyhop_home / "api" / "server.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "condition") -> object:

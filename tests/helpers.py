@@ -28,3 +28,13 @@ def run_cli(home: Path, *args: str, **extra_env: str) -> subprocess.CompletedPro
         env=subprocess_env(home, **extra_env),
         timeout=120,
     )
+
+
+def examples(thorough: int) -> int:
+    """How many examples a hypothesis property draws: `thorough` with SKYHOP_TEST_THOROUGH=1, else a
+    half of it (at least 25). The every-commit suite must stay within its time budget; the
+    brute-force comparisons are still run on every shape their strategies draw, only fewer times,
+    and a failure once found is replayed first from hypothesis's example database."""
+    if os.environ.get("SKYHOP_TEST_THOROUGH") == "1":
+        return thorough
+    return max(25, thorough // 2)

@@ -11,6 +11,7 @@ import fcntl
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import termios
@@ -30,6 +31,9 @@ class Terminal:
 
         def take_terminal() -> None:  # runs in the child, after setsid: the pty becomes its controlling tty
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+            # A shell starts background jobs with SIGINT ignored, and children inherit that: the
+            # Ctrl-C cases would then wait out `finish`'s timeout. A user's terminal has the default.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
 
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "skyhop.cli.main", *args], stdin=slave, stdout=slave, stderr=slave,

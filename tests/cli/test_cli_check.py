@@ -11,6 +11,9 @@ from helpers import run_cli
 
 from skyhop.providers.credentials import RULES
 
+# `check` asks the API server, which each test here starts in its own home: from a migrated state database.
+pytestmark = pytest.mark.usefixtures("migrated_home")
+
 
 def add_lambda_key(home: Path) -> Path:
     key = home / ".lambda_cloud" / "lambda_keys"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from e2e_support import cluster_processes, wait_for
 
 
@@ -25,6 +26,7 @@ def test_hello_launch_status_down(sky, hello_yaml):
     assert "does not exist; nothing to do" in again.out
 
 
+@pytest.mark.fresh_home  # a newcomer's first run: the server creates the state database
 def test_readme_flow_without_naming_the_cluster(sky, hello_yaml):
     """The quick start as a newcomer runs it: launch, status --output json, down -y."""
     launched = sky("launch", "-y", hello_yaml, check=True)

@@ -33,10 +33,11 @@ def test_stop_start_keeps_job_history(sky):
 
 
 def test_autostop_stops_then_autodown_removes(sky):
-    sky("launch", "-y", "-c", "auto", "-i", "0.02", "echo idle-soon", check=True)
+    sky("launch", "-y", "-c", "auto", "-i", "0.05", "echo idle-soon", check=True)
     wait_for(lambda: sky.clusters()["auto"]["status"] == "STOPPED", timeout=90, what="autostop")
-    # Without -i the 1.2 s autostop stays armed and may stop it again before the next command.
-    sky("start", "auto", "-i", "30", check=True)
+    # The restarted cluster keeps its 3 s autostop: `-i 5` replaces it at once, else on a busy
+    # machine it could stop again before the next command (seen: "Cluster 'auto' is stopped").
+    sky("start", "auto", "-i", "5", check=True)
     assert sky.jobs("auto")[1]["status"] == "SUCCEEDED"
     sky("autostop", "auto", "-i", "0.02", "--down", check=True)
     wait_for(lambda: "auto" not in sky.clusters(), timeout=90, what="autodown")

@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass
 
 import pytest
+from helpers import examples
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -176,7 +177,7 @@ def check_plan(plan, catalog, stages, edges, hours, expected: float) -> None:
         assert sum(c["chosen"] for c in stage_doc["candidates"]) == 1
 
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 @SETTINGS

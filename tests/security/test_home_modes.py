@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import stat
 
+import pytest
 
+
+@pytest.mark.fresh_home  # every file, the state database included, as skyhop itself creates it
 def test_nothing_under_skyhop_home_is_readable_by_others_after_a_launch(sky):
     sky("launch", "-y", "-c", "modes", "--secret", "TOK=abc123", "echo hi", check=True)
     loose = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import string
 from typing import Any
 
+from helpers import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ from skyhop.spec.resources import Resources
 from skyhop.spec.task import REDACTED, Task
 from skyhop.spec.yaml_io import dump_yaml
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # -- building blocks -------------------------------------------------------------
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from e2e_support import Sky
 
 
 @pytest.fixture
-def sky(ssh_hosts, isolated_home, tmp_path):
+def sky(ssh_hosts, isolated_home, tmp_path, migrated_state_db):
     work = tmp_path / "work"
     work.mkdir()
     runner = Sky(isolated_home, work)
+    runner.seed_state(migrated_state_db)
     yield runner
-    runner("down", "--all", "-y")
-    subprocess.run([sys.executable, "-m", "skyhop.cli.main", "api", "stop"], env=runner.env, capture_output=True, timeout=60)
+    runner.teardown()
 
 
 def test_add_ls_check_and_rm(sky, ssh_hosts):

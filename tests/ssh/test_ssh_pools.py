@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 
 import pytest
@@ -76,15 +75,14 @@ def pools_config(hosts, *, extra: str = "") -> str:
 
 
 @pytest.fixture
-def pools_sky(ssh_hosts, isolated_home, tmp_path):
+def pools_sky(ssh_hosts, isolated_home, tmp_path, migrated_state_db):
     work = tmp_path / "work"
     work.mkdir()
     sky = Sky(isolated_home, work)
-    sky.skyhop_home.mkdir(exist_ok=True)
+    sky.seed_state(migrated_state_db)
     (sky.skyhop_home / "config.yaml").write_text(pools_config(ssh_hosts))
     yield sky
-    sky("down", "--all", "-y")
-    subprocess.run([sys.executable, "-m", "skyhop.cli.main", "api", "stop"], env=sky.env, capture_output=True, timeout=60)
+    sky.teardown()
 
 
 def on_host(host, script: str) -> subprocess.CompletedProcess:
