@@ -74,7 +74,8 @@ def search_space(
         catalog = catalog.merged([offer for name in listed for offer in _listed_offers(name, source[name])])
     clouds = {n for n in chosen if n in catalog.clouds or enabled[n].has_provider}
     existing = {n for n in chosen if source[n] is OfferSource.EXISTING}
-    scope = Scope(tuple(clouds), (), float(hours), prices, False, frozenset(existing))
+    port_openers = frozenset(n for n in chosen if enabled[n].opens_ports)  # a task with ports goes only there
+    scope = Scope(tuple(clouds), (), float(hours), prices, False, frozenset(existing), port_openers)
     return SearchSpace(catalog, scope, tuple(notes), only_opt_in=not regular)
 
 

@@ -8,7 +8,8 @@ made to run out of capacity on demand, so failures are scripted: the JSON file
 `$SKYHOP_HOME/catalogcloud.json` maps infra (`cloud`, `cloud/region` or
 `cloud/region/zone`) to `capacity`, `quota` or `auth`, and doubles as the
 credentials (no file: the cloud is not enabled). Every launch is appended to
-`$SKYHOP_HOME/catalogcloud-calls` as `CLOUD/REGION/ZONE RESULT`.
+`$SKYHOP_HOME/catalogcloud-calls` as `CLOUD/REGION/ZONE RESULT`. `lambda` can
+open ports, `primeintellect` cannot.
 """
 
 import json
@@ -89,7 +90,13 @@ class _CatalogCloud:
 
 
 class LambdaCloud(_CatalogCloud):
+    """Can open ports (a `PortOpener`): each call is appended to the calls file as `open_ports CLUSTER PORTS`."""
+
     name = "lambda"
+
+    def open_ports(self, cluster, ports):
+        with open(_home() / "catalogcloud-calls", "a") as calls:
+            calls.write(f"open_ports {cluster.cluster_name} {','.join(ports)}\n")
 
 
 class PrimeIntellectCloud(_CatalogCloud):
