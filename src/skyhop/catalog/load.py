@@ -12,6 +12,8 @@ import hashlib
 import marshal
 import os
 import sys
+import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -74,9 +76,34 @@ def load_files(files: CatalogFiles, *, use_cache: bool = True) -> Catalog:
         return Catalog(offers)
 
 
+#: Catalogs built in this process, by the identity of their files (a few: every cloud, the enabled ones).
+_LOADED: OrderedDict[tuple, Catalog] = OrderedDict()
+_LOADED_MAX = 4
+_LOADED_LOCK = threading.Lock()
+
+
 def load_catalog(clouds: Iterable[str] | None = None, *, refresh: bool = False, use_cache: bool = True) -> Catalog:
-    """The catalog for `clouds` (None = all), located per `skyhop.catalog.source`."""
+    """The catalog for `clouds` (None = all), located per `skyhop.catalog.source`.
+
+    Kept in memory while its files stay the same (path, size, mtime): the API
+    server plans every optimize and launch, and building the index of a large
+    catalog costs far more than looking at its files. A `Catalog` is immutable,
+    so threads share it.
+    """
     files = locate(clouds, refresh=refresh)
     for note in files.notes:
         print(f"Warning: {note}; using the cached copy.", file=sys.stderr)
-    return load_files(files, use_cache=use_cache)
+    if not use_cache:
+        return load_files(files, use_cache=False)
+    key = tuple((cloud, str(path), stat.st_size, stat.st_mtime_ns) for cloud, path in sorted(files.files.items()) for stat in [path.stat()])
+    with _LOADED_LOCK:
+        catalog = _LOADED.get(key)
+        if catalog is not None:
+            _LOADED.move_to_end(key)
+            return catalog
+    catalog = load_files(files)
+    with _LOADED_LOCK:
+        _LOADED[key] = catalog
+        while len(_LOADED) > _LOADED_MAX:
+            _LOADED.popitem(last=False)
+    return catalog

@@ -8,8 +8,7 @@ made to run out of capacity on demand, so failures are scripted: the JSON file
 `$SKYHOP_HOME/catalogcloud.json` maps infra (`cloud`, `cloud/region` or
 `cloud/region/zone`) to `capacity`, `quota` or `auth`, and doubles as the
 credentials (no file: the cloud is not enabled). Every launch is appended to
-`$SKYHOP_HOME/catalogcloud-calls` as `CLOUD/REGION/ZONE RESULT`. `lambda` can
-open ports, `primeintellect` cannot.
+`$SKYHOP_HOME/catalogcloud-calls` as `CLOUD/REGION/ZONE RESULT`.
 """
 
 import json
