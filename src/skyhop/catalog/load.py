@@ -85,7 +85,7 @@ _LOADED_LOCK = threading.Lock()
 def load_catalog(clouds: Iterable[str] | None = None, *, refresh: bool = False, use_cache: bool = True) -> Catalog:
     """The catalog for `clouds` (None = all), located per `skyhop.catalog.source`.
 
-    Kept in memory while its files stay the same (path, size, mtime): the API
+    Kept in memory while its files stay the same (path, inode, size, mtime): the API
     server plans every optimize and launch, and building the index of a large
     catalog costs far more than looking at its files. A `Catalog` is immutable,
     so threads share it.
@@ -95,7 +95,8 @@ def load_catalog(clouds: Iterable[str] | None = None, *, refresh: bool = False, 
         print(f"Warning: {note}; using the cached copy.", file=sys.stderr)
     if not use_cache:
         return load_files(files, use_cache=False)
-    key = tuple((cloud, str(path), stat.st_size, stat.st_mtime_ns) for cloud, path in sorted(files.files.items()) for stat in [path.stat()])
+    # The inode too: a file replaced within one mtime tick by one of the same size is still new.
+    key = tuple((cloud, str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns) for cloud, path in sorted(files.files.items()) for stat in [path.stat()])
     with _LOADED_LOCK:
         catalog = _LOADED.get(key)
         if catalog is not None:
