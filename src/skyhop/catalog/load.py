@@ -76,35 +76,42 @@ def load_files(files: CatalogFiles, *, use_cache: bool = True) -> Catalog:
         return Catalog(offers)
 
 
-#: Catalogs built in this process, by the identity of their files (a few: every cloud, the enabled ones).
-_LOADED: OrderedDict[tuple, Catalog] = OrderedDict()
-_LOADED_MAX = 4
-_LOADED_LOCK = threading.Lock()
-
-
 def load_catalog(clouds: Iterable[str] | None = None, *, refresh: bool = False, use_cache: bool = True) -> Catalog:
-    """The catalog for `clouds` (None = all), located per `skyhop.catalog.source`.
+    """The catalog for `clouds` (None = all), located per `skyhop.catalog.source`, built anew."""
+    return load_files(_located(clouds, refresh), use_cache=use_cache)
 
-    Kept in memory while its files stay the same (path, inode, size, mtime): the API
-    server plans every optimize and launch, and building the index of a large
-    catalog costs far more than looking at its files. A `Catalog` is immutable,
-    so threads share it.
+
+#: Catalogs built in this process, by the identity of their files (a few: every cloud, the enabled ones).
+_SHARED: OrderedDict[tuple, Catalog] = OrderedDict()
+_SHARED_MAX = 4
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_catalog(clouds: Iterable[str] | None = None, *, refresh: bool = False) -> Catalog:
+    """`load_catalog`, kept in memory while its files stay the same (path, inode, size, mtime).
+
+    The API server plans every optimize and launch, and building the index of
+    a large catalog costs far more than looking at its files. A `Catalog` is
+    immutable, so threads share it.
     """
+    files = _located(clouds, refresh)
+    # The inode too: a file replaced within one mtime tick by one of the same size is still new.
+    key = tuple((cloud, str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns) for cloud, path in sorted(files.files.items()) for stat in [path.stat()])
+    with _SHARED_LOCK:
+        catalog = _SHARED.get(key)
+        if catalog is not None:
+            _SHARED.move_to_end(key)
+            return catalog
+    catalog = load_files(files)
+    with _SHARED_LOCK:
+        _SHARED[key] = catalog
+        while len(_SHARED) > _SHARED_MAX:
+            _SHARED.popitem(last=False)
+    return catalog
+
+
+def _located(clouds: Iterable[str] | None, refresh: bool) -> CatalogFiles:
     files = locate(clouds, refresh=refresh)
     for note in files.notes:
         print(f"Warning: {note}; using the cached copy.", file=sys.stderr)
-    if not use_cache:
-        return load_files(files, use_cache=False)
-    # The inode too: a file replaced within one mtime tick by one of the same size is still new.
-    key = tuple((cloud, str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns) for cloud, path in sorted(files.files.items()) for stat in [path.stat()])
-    with _LOADED_LOCK:
-        catalog = _LOADED.get(key)
-        if catalog is not None:
-            _LOADED.move_to_end(key)
-            return catalog
-    catalog = load_files(files)
-    with _LOADED_LOCK:
-        _LOADED[key] = catalog
-        while len(_LOADED) > _LOADED_MAX:
-            _LOADED.popitem(last=False)
-    return catalog
+    return files

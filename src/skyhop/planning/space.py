@@ -31,10 +31,11 @@ class SearchSpace:
 
 
 def load_catalog(clouds: Collection[str] | None = None, *, refresh: bool = False):  # -> Catalog
-    """The price catalog for `clouds` (None = all), see `skyhop.catalog.source`."""
-    from skyhop.catalog.load import load_catalog as _load
+    """The price catalog for `clouds` (None = all), see `skyhop.catalog.source`; built once per
+    process while its files are unchanged (the API server plans many times)."""
+    from skyhop.catalog.load import shared_catalog
 
-    return _load(clouds, refresh=refresh)
+    return shared_catalog(clouds, refresh=refresh)
 
 
 def search_space(
