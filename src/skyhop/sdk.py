@@ -1,10 +1,10 @@
-"""The Python SDK: the verbs the CLI is a thin layer over.
+"""The Python SDK: planning verbs over the catalog and this process's credentials.
 
-These are pure computations over the catalog and the local credentials (no
-state, no machines), so the CLI runs them in its own process; the planning
-itself lives server-side in `skyhop.planning`, and the API server calls the
-same code when it launches. Verbs that touch clusters go through the API
-server (`skyhop.client`).
+No state, no machines: they run in the calling process. The planning itself
+lives in `skyhop.planning`; the API server calls these same functions to
+answer `skyhop optimize` and `check` and when it launches, so the CLI's plans
+are the server's (its credentials and pools). Verbs that touch clusters go
+through the API server (`skyhop.client`).
 """
 
 from __future__ import annotations

@@ -33,10 +33,11 @@ def write_catalog(root: Path, rows: list[tuple]) -> Path:
     return root
 
 
-@pytest.fixture
-def egress_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = write_catalog(
-        tmp_path / "catalog",
+@pytest.fixture(scope="session")
+def egress_catalog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Written once per worker: the planning server that serves it (conftest `cli`) starts once too."""
+    return write_catalog(
+        tmp_path_factory.mktemp("egress") / "catalog",
         [
             ("aws", "p4d.24xlarge", "A100", 8, 96, 1152, 100.0, 40.0, "us-east-1", "us-east-1a"),
             ("aws", "p4d.24xlarge", "A100", 8, 96, 1152, 120.0, None, "us-west-2", "us-west-2a"),
@@ -47,8 +48,12 @@ def egress_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             ("lambda", "gpu_1x_l4", "L4", 1, 8, 32, 3.0, "", "us-south-1", None),
         ],
     )
-    monkeypatch.setenv("SKYHOP_CATALOG_DIR", str(root))
-    return root
+
+
+@pytest.fixture
+def egress_catalog(egress_catalog_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SKYHOP_CATALOG_DIR", str(egress_catalog_dir))
+    return egress_catalog_dir
 
 
 def task_file(tmp_path: Path, inputs: dict, accelerators: str = "A100:8") -> str:

@@ -114,9 +114,9 @@ def test_h100x8_all_clouds_is_the_cheapest_row_in_the_csv_files(cli, raw_catalog
     assert doc["notes"] == []
 
 
-def test_h100x8_through_a_real_subprocess(isolated_home, raw_catalog: RawCatalog):
+def test_h100x8_through_a_real_subprocess(planning_home, raw_catalog: RawCatalog):
     rows = raw_catalog.select(spellings=H100_SXM_SPELLINGS, count=8)
-    result = run_cli(isolated_home, "optimize", "--all-clouds", "--gpus", "H100:8", "--output", "json")
+    result = run_cli(planning_home, "optimize", "--all-clouds", "--gpus", "H100:8", "--output", "json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     check_plan_json(doc)

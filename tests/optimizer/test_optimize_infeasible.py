@@ -115,8 +115,8 @@ def test_every_alternative_is_explained(cli, tmp_path):
         (("--infra", "aws", "--gpus", "H100:8"), "not in the catalog"),
     ],
 )
-def test_infeasible_through_a_real_subprocess(isolated_home, args, needle):
-    result = run_cli(isolated_home, "optimize", "--all-clouds", *args, "--output", "json")
+def test_infeasible_through_a_real_subprocess(planning_home, args, needle):
+    result = run_cli(planning_home, "optimize", "--all-clouds", *args, "--output", "json")
     message = assert_one_paragraph_error(result.returncode, result.stdout, result.stderr)
     assert needle in message
 

@@ -61,8 +61,8 @@ def test_pipeline_example_table(cli, raw_catalog: RawCatalog):
     assert float(total.group(1).replace(",", "")) == pytest.approx(train.price + evaluate.price, abs=0.005)
 
 
-def test_pipeline_example_in_a_subprocess(isolated_home, raw_catalog: RawCatalog):
-    result = run_cli(isolated_home, "optimize", EXAMPLE, "--all-clouds", "--hours", "2", "--output", "json")
+def test_pipeline_example_in_a_subprocess(planning_home, raw_catalog: RawCatalog):
+    result = run_cli(planning_home, "optimize", EXAMPLE, "--all-clouds", "--hours", "2", "--output", "json")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     train, evaluate = expected_stages(raw_catalog)

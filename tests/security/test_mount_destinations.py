@@ -43,3 +43,33 @@ def test_local_launch_writes_nothing_outside_the_cluster(sky):
     assert "ran" not in result.out
     escaped = sky.skyhop_home / "x"  # node-0/../../../x on the local provider
     assert not escaped.exists() and not list(sky.home.rglob("x"))
+
+
+def test_an_absolute_destination_is_the_node_machines_own_path_only_where_nodes_are_machines(tmp_path):
+    node = NodeInfo(0, "127.0.0.1", str(tmp_path / "node-0"), home=str(tmp_path / "node-0"))
+    assert node_path(node, "/data") == "/data"  # a VM or pool host: its own /data
+    with pytest.raises(SkyhopError, match=r"would write into this machine's own /data and stay there after `skyhop down`.*~/data"):
+        node_path(node, "/data", own_filesystem=False)
+    with pytest.raises(SkyhopError, match=r"own \S*/node-0/\.\./elsewhere and stay there"):
+        node_path(node, f"{tmp_path}/node-0/../elsewhere", own_filesystem=False)
+    inside = f"{tmp_path}/node-0/data"  # inside the node's directory: nothing outlives `down`
+    assert node_path(node, inside, own_filesystem=False) == inside
+
+
+def test_local_launch_refuses_an_absolute_destination_and_writes_nothing_there(sky, tmp_path):
+    source = sky.cwd / "payload.txt"
+    source.write_text("escaped\n")
+    outside = tmp_path / "outside" / "data"  # stands for /data: an absolute path outside the node
+    task = sky.task("abs.yaml", f"file_mounts:\n  {outside}: {source}\nrun: echo ran\n")
+    result = sky("launch", "-y", "-c", "abs", task)
+    assert result.code != 0 and "Traceback" not in result.err
+    assert f"file_mounts.{outside}: this cluster's nodes are directories on this machine" in result.err
+    assert f"would write into this machine's own {outside} and stay there after `skyhop down`" in result.err
+    assert f"e.g. ~/{str(outside).strip('/')}" in result.err
+    assert "ran" not in result.out
+    assert not (tmp_path / "outside").exists()
+    assert "abs" not in sky.clusters()
+    # What the message recommends works, and lands inside the node.
+    fixed = sky.task("home.yaml", f"file_mounts:\n  ~/data: {source}\nrun: cat ~/data\n")
+    assert "escaped" in sky("launch", "-y", "-c", "abs", fixed, check=True).out
+    assert (sky.skyhop_home / "clusters" / "abs" / "node-0" / "data").read_text() == "escaped\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from e2e_support import Sky, serve_directory, wait_for
@@ -308,6 +309,14 @@ def test_url_mounts_are_fetched_by_the_host_itself(pools_sky, ssh_hosts, tmp_pat
         task = sky.task("fetch.yaml", f"file_mounts:\n  ~/w.bin: {url}/w.bin\nrun: wc -c < ~/w.bin\n")
         out = sky("launch", "-y", "-c", "fetch", "--infra", "ssh/a", task, check=True).out
         assert "1234" in out
+    # A pool host is a machine of its own (`own_filesystem`): an absolute destination is its path,
+    # unlike on local. /root is each namespace host's own home, so this lands on that host only.
+    payload = tmp_path / "abs.txt"
+    payload.write_text("absolute-ok")
+    absolute = sky.task("abs.yaml", f"file_mounts:\n  /root/skyhop-abs-mount/x.txt: {payload}\nrun: cat /root/skyhop-abs-mount/x.txt\n")
+    assert "absolute-ok" in sky("exec", "fetch", absolute, check=True).out
+    assert on_host(ssh_hosts[0], "cat /root/skyhop-abs-mount/x.txt").stdout == "absolute-ok"
+    assert not Path("/root/skyhop-abs-mount").exists()  # not this machine's own /root
     # The hosts have no AWS CLI: the message says what to install, and the new cluster is gone.
     task = sky.task("s3.yaml", "file_mounts:\n  /data: s3://some-bucket/dir/\nrun: echo never\n")
     result = sky("launch", "-y", "-c", "s3", "--infra", "ssh/b", task)

@@ -12,6 +12,8 @@ import hashlib
 import marshal
 import os
 import sys
+import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -75,8 +77,41 @@ def load_files(files: CatalogFiles, *, use_cache: bool = True) -> Catalog:
 
 
 def load_catalog(clouds: Iterable[str] | None = None, *, refresh: bool = False, use_cache: bool = True) -> Catalog:
-    """The catalog for `clouds` (None = all), located per `skyhop.catalog.source`."""
+    """The catalog for `clouds` (None = all), located per `skyhop.catalog.source`, built anew."""
+    return load_files(_located(clouds, refresh), use_cache=use_cache)
+
+
+#: Catalogs built in this process, by the identity of their files (a few: every cloud, the enabled ones).
+_SHARED: OrderedDict[tuple, Catalog] = OrderedDict()
+_SHARED_MAX = 4
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_catalog(clouds: Iterable[str] | None = None, *, refresh: bool = False) -> Catalog:
+    """`load_catalog`, kept in memory while its files stay the same (path, inode, size, mtime).
+
+    The API server plans every optimize and launch, and building the index of
+    a large catalog costs far more than looking at its files. A `Catalog` is
+    immutable, so threads share it.
+    """
+    files = _located(clouds, refresh)
+    # The inode too: a file replaced within one mtime tick by one of the same size is still new.
+    key = tuple((cloud, str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns) for cloud, path in sorted(files.files.items()) for stat in [path.stat()])
+    with _SHARED_LOCK:
+        catalog = _SHARED.get(key)
+        if catalog is not None:
+            _SHARED.move_to_end(key)
+            return catalog
+    catalog = load_files(files)
+    with _SHARED_LOCK:
+        _SHARED[key] = catalog
+        while len(_SHARED) > _SHARED_MAX:
+            _SHARED.popitem(last=False)
+    return catalog
+
+
+def _located(clouds: Iterable[str] | None, refresh: bool) -> CatalogFiles:
     files = locate(clouds, refresh=refresh)
     for note in files.notes:
         print(f"Warning: {note}; using the cached copy.", file=sys.stderr)
-    return load_files(files, use_cache=use_cache)
+    return files

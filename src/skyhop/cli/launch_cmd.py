@@ -104,7 +104,6 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
     job's output goes to stderr and stdout gets the result: the job's status
     and the plan as it played out (each candidate, and why it was skipped).
     """
-    from skyhop import sdk
     from skyhop.cli.request_view import exit_for_job, run_request
     from skyhop.client import api as client
     from skyhop.execution.names import check_cluster_name, new_cluster_name
@@ -114,8 +113,9 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
     task = load_task(entrypoint, flags, env_file, need_values=not dryrun)
     name = check_cluster_name(cluster) if cluster else new_cluster_name()
     if not yes and not dryrun and not (cluster and client.status([name])):
-        plan = sdk.optimize(task)
-        _print_plan_line(plan, name)
+        from skyhop.spec.pipeline import Pipeline
+
+        _print_plan_line(client.optimize(Pipeline.chain([task])), name)  # the server's plan: the one it will launch
         if not click.confirm("Launch?", default=True, err=True):
             raise SystemExit(1)
     if fast and cluster and any(r["status"] == "UP" for r in client.status([name])):
@@ -143,17 +143,16 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
         exit_for_job(result)
 
 
-def _print_plan_line(plan, name: str) -> None:
-    c = plan.chosen
-    o = c.offer
+def _print_plan_line(plan: dict[str, Any], name: str) -> None:
+    """One line from the plan document (docs/json-output.md) and its notes, before asking to launch."""
     # Existing machines (SSH pools) may not know their sizes until they are reached.
-    sizes = [f"{o.vcpus:g} vCPUs" if o.vcpus is not None else None, f"{o.memory_gib:g} GB" if o.memory_gib is not None else None]
-    sizes.append(o.describe_accelerators() if o.accelerator else None)
+    sizes = [f"{plan['vcpus']:g} vCPUs" if plan["vcpus"] is not None else None, f"{plan['memory_gib']:g} GB" if plan["memory_gib"] is not None else None]
+    sizes.append(plan["accelerators"])
     shape = ", ".join(s for s in sizes if s)
-    where = f"{o.cloud}/{o.region}" + (f"/{o.zone}" if o.zone else "")
-    price = f"${c.cluster_hourly_price:.4g}/h" if c.cluster_hourly_price is not None else "price unknown"
-    click.echo(f"Cluster '{name}': {c.nodes}x {o.instance_type}{f' ({shape})' if shape else ''} on {where}, {price}.", err=True)
-    for note in plan.notes:
+    where = f"{plan['cloud']}/{plan['region']}" + (f"/{plan['zone']}" if plan["zone"] else "")
+    price = f"${plan['cluster_hourly_price']:.4g}/h" if plan["cluster_hourly_price"] is not None else "price unknown"
+    click.echo(f"Cluster '{name}': {plan['nodes']}x {plan['instance_type']}{f' ({shape})' if shape else ''} on {where}, {price}.", err=True)
+    for note in plan["notes"]:
         click.echo(f"  {note}", err=True)
 
 

@@ -32,63 +32,61 @@ def optimize(entrypoint: str | None, all_clouds: bool, hours: float, output: str
 
     Reads TASK.yaml (SkyPilot task schema; several documents make a pipeline)
     or builds a task from the resource flags alone. Without --all-clouds only
-    clouds that `skyhop check` finds credentials for are considered.
+    clouds that `skyhop check` finds credentials for are considered. The API
+    server plans it, with its credentials and pools: the plan `launch` follows.
     """
-    from skyhop import sdk
+    from skyhop.client import api
 
     pipeline = load_pipeline(entrypoint, flags)
-    if len(pipeline.tasks) == 1:
-        plan = sdk.optimize(pipeline.tasks[0], all_clouds=all_clouds, hours=hours)
-        if output == "json":
-            emit_json(plan.to_json())
-        else:
-            _print_plan(plan, all_clouds)
-        return
-    result = sdk.optimize_pipeline(pipeline, all_clouds=all_clouds, hours=hours)
+    result = api.optimize(pipeline, all_clouds=all_clouds, hours=hours)
     if output == "json":
-        emit_json(result.to_json())
+        emit_json(result)
         return
-    for index, plan in enumerate(result.stages):
-        click.echo(f"Stage {index}: {plan.task_name or 'unnamed'}")
+    if "stages" not in result:
+        _print_plan(result, all_clouds)
+        return
+    for index, plan in enumerate(result["stages"]):
+        click.echo(f"Stage {index}: {plan['task'] or 'unnamed'}")
         _print_plan(plan, all_clouds)
         click.echo()
-    click.echo(f"Data moved between stages: {money(result.transfer_cost)}")
-    click.echo(f"Estimated total: {money(result.total_cost)} (placement by {result.method})")
+    click.echo(f"Data moved between stages: {money(result['transfer_cost'])}")
+    click.echo(f"Estimated total: {money(result['estimated_cost'])} (placement by {result['method']})")
 
 
-def _print_plan(plan: Any, all_clouds: bool) -> None:
+def _print_plan(plan: dict[str, Any], all_clouds: bool) -> None:
+    """The table and lines of one plan, from its JSON document (docs/json-output.md)."""
     scope = "the catalog" if all_clouds else "enabled clouds"
-    click.echo(f"Considered {len(plan.considered_clouds)} cloud(s) ({scope}): {', '.join(plan.considered_clouds)}")
+    click.echo(f"Considered {len(plan['considered_clouds'])} cloud(s) ({scope}): {', '.join(plan['considered_clouds'])}")
     rows = []
     chosen_index = set()
-    for index, candidate in enumerate(plan.candidates):
-        offer = candidate.offer
-        if candidate == plan.chosen:
+    for index, c in enumerate(plan["candidates"]):
+        if c["chosen"]:
             chosen_index.add(index)
         rows.append(
             (
-                offer.cloud,
-                offer.instance_type,
-                number(offer.vcpus),
-                number(offer.memory_gib),
-                offer.describe_accelerators(),
-                offer.region + (f"/{offer.zone}" if offer.zone else ""),
-                "yes" if candidate.spot else "no",
-                money(candidate.hourly_price),
-                candidate.nodes,
-                money(candidate.total_cost),
-                "<- chosen" if candidate == plan.chosen else "",
+                c["cloud"],
+                c["instance_type"],
+                number(c["vcpus"]),
+                number(c["memory_gib"]),
+                c["accelerators"] or "-",
+                _where(c),
+                "yes" if c["use_spot"] else "no",
+                money(c["hourly_price"]),
+                c["nodes"],
+                money(c["estimated_cost"]),
+                "<- chosen" if c["chosen"] else "",
             )
         )
     table(_HEADERS, rows, title="Best offer per cloud, accelerator and spot choice", highlight=chosen_index)
-    for note in plan.notes:
+    for note in plan["notes"]:
         click.echo(f"Note: {note}")
-    chosen = plan.chosen
-    o = chosen.offer
-    where = o.region + (f"/{o.zone}" if o.zone else "")
-    egress = f" + {money(chosen.egress_cost)} egress" if chosen.egress_cost else ""
+    egress = f" + {money(plan['egress_cost'])} egress" if plan["egress_cost"] else ""
     click.echo(
-        f"Chosen: {o.cloud} {o.instance_type} in {where} ({o.describe_accelerators()}, "
-        f"{'spot' if chosen.spot else 'on-demand'}), {money(chosen.hourly_price)}/h x {chosen.nodes} node(s) "
-        f"= {money(chosen.cluster_hourly_price)}/h; estimated {money(chosen.total_cost)} for {chosen.hours:g} h{egress}."
+        f"Chosen: {plan['cloud']} {plan['instance_type']} in {_where(plan)} ({plan['accelerators'] or '-'}, "
+        f"{'spot' if plan['use_spot'] else 'on-demand'}), {money(plan['hourly_price'])}/h x {plan['nodes']} node(s) "
+        f"= {money(plan['cluster_hourly_price'])}/h; estimated {money(plan['estimated_cost'])} for {plan['estimated_hours']:g} h{egress}."
     )
+
+
+def _where(candidate: dict[str, Any]) -> str:
+    return candidate["region"] + (f"/{candidate['zone']}" if candidate["zone"] else "")

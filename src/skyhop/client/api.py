@@ -180,6 +180,17 @@ def check(*, reach: bool = True) -> list[dict[str, Any]]:
     return http.call(_server(), "GET", "/api/v1/check", params={"reach": reach})
 
 
+def optimize(pipeline, *, all_clouds: bool = False, hours: float = 1.0) -> dict[str, Any]:
+    """The plan the API server would launch `pipeline` (a `skyhop.Pipeline`) with, as `optimize --output json`.
+
+    One task gives a plan, several a pipeline placement. Secret values stay here:
+    planning needs none (`to_dict` redacts them).
+    """
+    body = {"tasks": [task.to_dict() for task in pipeline.tasks], "edges": [list(edge) for edge in pipeline.edges],
+            "name": pipeline.name, "all_clouds": all_clouds, "hours": hours}
+    return http.call(_server(), "POST", "/api/v1/optimize", body=body, timeout=600)
+
+
 def cost_report() -> list[dict[str, Any]]:
     return http.call(_server(), "GET", "/api/v1/cost-report")
 

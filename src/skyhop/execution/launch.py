@@ -268,13 +268,8 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
         except SkyhopError as error:
             failed(candidate, str(error), Blocked(offer.cloud))
             continue
-        ports = candidate.request.ports
-        opener = provider if isinstance(provider, PortOpener) else None
-        if ports and opener is None:
-            failed(candidate, f"opening ports (resources.ports) is not supported yet on {offer.cloud}.", Blocked(offer.cloud))
-            continue
         try:
-            info = _bring_up(provider, opener, candidate, task, name, store, progress)
+            info = _bring_up(provider, candidate, task, name, store, progress)
         except ProviderError as error:
             if error.scope is None:
                 raise
@@ -291,7 +286,7 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
         }
 
 
-def _bring_up(provider, opener: PortOpener | None, candidate, task: Task, name: str, store, progress: Progress) -> ClusterInfo:
+def _bring_up(provider, candidate, task: Task, name: str, store, progress: Progress) -> ClusterInfo:
     """Create the candidate's machines under a write-ahead INIT record, then open ports and install the agent.
 
     A provider failure leaves no record (failover tries elsewhere); a failure
@@ -324,8 +319,9 @@ def _bring_up(provider, opener: PortOpener | None, candidate, task: Task, name: 
         raise
     try:
         store.update_cluster(name, handle=info.to_json(), region=info.region, zone=info.zone)
-        if opener is not None and candidate.request.ports:
-            opener.open_ports(info, candidate.request.ports)
+        # Planning puts a request with ports only on providers that can open them (`Scope.port_openers`).
+        if candidate.request.ports and isinstance(provider, PortOpener):
+            provider.open_ports(info, candidate.request.ports)
         handles.agent_of(info).install(handles.agent_config(info, resources, user))
         store.set_cluster_status(name, "UP", hourly_price=candidate.cluster_hourly_price)
     except BaseException:
@@ -395,7 +391,18 @@ def _mismatches(request, record, have) -> list[str]:
         problems.append(f"{request.cpus.value:g} CPUs")
     if request.memory is not None and have.get("memory_gib") is not None and request.memory.value > have["memory_gib"]:
         problems.append(f"{request.memory.value:g} GB of memory")
+    if request.ports and not _opens_ports(record.provider):  # a new cluster gets this from planning (`Scope.port_openers`)
+        problems.append(f"ports {', '.join(request.ports)} (opening ports is not supported yet on {record.provider})")
     return problems
+
+
+def _opens_ports(provider_name: str) -> bool:
+    from skyhop.providers import registry
+
+    try:
+        return isinstance(registry.get(provider_name), PortOpener)
+    except SkyhopError:
+        return False
 
 
 def _same_acc(a: str, b: str) -> bool:

@@ -16,25 +16,38 @@ from skyhop.execution.progress import Progress
 from skyhop.execution.url_mounts import check_url_mount, fetch, scheme_of
 from skyhop.parallel import each
 from skyhop.providers import registry
-from skyhop.providers.base import ClusterInfo, NodeInfo
+from skyhop.providers.base import ClusterInfo, NodeInfo, capabilities_of
 from skyhop.spec.task import Task
 
 
-def node_path(node: NodeInfo, dest: str) -> str:
+def node_path(node: NodeInfo, dest: str, *, own_filesystem: bool = True) -> str:
     """Where a mount's destination is on `node`; one that would leave the node's home is refused.
 
     The spec refuses such destinations already; this is where the path is
     actually resolved, so it is checked again for tasks built any other way.
+    An absolute destination is the machine's own path, unless the node has no
+    filesystem of its own (`Capabilities.own_filesystem`: a local node is a
+    directory here), where only paths inside the node are allowed.
     """
     home = node.home or "~"
     if dest.startswith("/"):
+        if not own_filesystem and not _inside(posixpath.normpath(dest), node.base):
+            raise SkyhopError(
+                f"file_mounts.{dest}: this cluster's nodes are directories on this machine ({node.base}), not machines "
+                f"of their own, so an absolute destination would write into this machine's own {dest} and stay there after "
+                f"`skyhop down`. Write a path in the node's home instead, e.g. ~/{dest.strip('/')} (jobs get the node "
+                "directory as HOME), or run the task where nodes are machines (an SSH pool, a cloud)."
+            )
         return dest
     relative = dest[2:] if dest.startswith("~/") else "" if dest == "~" else dest
-    resolved = posixpath.normpath(posixpath.join(home, relative))
-    root = posixpath.normpath(home)
-    if resolved != root and not resolved.startswith(root.rstrip("/") + "/"):
+    if not _inside(posixpath.normpath(posixpath.join(home, relative)), home):
         raise SkyhopError(f"file_mounts.{dest}: the destination leaves the node's home directory ({home}); refusing to write outside it.")
     return f"{home}/{relative}" if relative else home
+
+
+def _inside(path: str, root: str) -> bool:
+    root = posixpath.normpath(root)
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def check_sources(task: Task) -> None:
@@ -57,8 +70,11 @@ def check_sources(task: Task) -> None:
 def sync_task_files(task: Task, info: ClusterInfo, progress: Progress) -> None:
     if task.workdir is None and not task.file_mounts:
         return
-    progress.phase("syncing")
     provider = registry.get(info.provider)
+    own_filesystem = capabilities_of(provider).own_filesystem
+    # Every destination is resolved (and refused) before anything is copied to any node.
+    targets = {node.rank: {dest: node_path(node, dest, own_filesystem=own_filesystem) for dest in task.file_mounts} for node in info.nodes}
+    progress.phase("syncing")
 
     def to_node(node: NodeInfo) -> None:
         runner = provider.runner(info, node)
@@ -66,10 +82,11 @@ def sync_task_files(task: Task, info: ClusterInfo, progress: Progress) -> None:
             _copy(runner, task.workdir, node.workdir, "workdir", delete=True, exclude_from=ignore_file(task.workdir))
         for dest, mount in task.file_mounts.items():
             assert mount.source is not None  # check_sources ran first
+            target = targets[node.rank][dest]
             if scheme_of(mount.source) is not None:
-                fetch(runner, f"file_mounts.{dest}", mount.source, node_path(node, dest), f"node {node.rank} ({node.ip})", node.base)
+                fetch(runner, f"file_mounts.{dest}", mount.source, target, f"node {node.rank} ({node.ip})", node.base)
             else:
-                _copy(runner, mount.source, node_path(node, dest), f"file_mounts.{dest}")
+                _copy(runner, mount.source, target, f"file_mounts.{dest}")
 
     each(info.nodes, to_node)
 

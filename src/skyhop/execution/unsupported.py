@@ -1,10 +1,13 @@
 """Refuse, at launch, what a task file may say but skyhop does not run yet.
 
 Task files parse with SkyPilot's semantics even when they use features that
-arrive with later work (buckets, volumes, worker pools, opened ports, ...);
+arrive with later work (buckets, volumes, worker pools, disk sizes, ...);
 the refusal happens here, before any machine is created, with one message
 that names the field and says "not supported yet". Nothing here refuses a
-task that is invalid: that is the parser's job, at load time.
+task that is invalid: that is the parser's job, at load time. Opened ports
+are not refused here: they depend on the provider, so planning keeps such a
+task on providers that can open ports (`PortOpener`) and says "not supported
+yet on <provider>" when none is left.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from skyhop.spec.task import Task
 
 # Resource fields no provider honours yet, with the CLI flag that sets them.
 _RESOURCE_FEATURES = (
-    ("ports", "--ports", "opening ports"),
     ("image_id", "--image-id", "custom machine images"),
     ("disk_size", "--disk-size", "choosing the disk size"),
     ("disk_tier", "--disk-tier", "choosing the disk tier"),

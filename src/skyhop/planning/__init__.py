@@ -1,6 +1,7 @@
 """Planning: which infra is in the search space, the optimizer call, and failover's blocked set.
 
-Runs in the API server when it launches; `skyhop.sdk` is the thin public
-facade over it (optimize, show-gpus and check also run in the CLI process,
-as pure functions of the catalog and the local credentials).
+Runs in the API server, which launches, answers `check` and plans `optimize`
+(`server/routers/optimize.py`), so every plan a user sees is made with the
+server's credentials, pools and config; `skyhop.sdk` is the thin public facade
+over it (the Python SDK and `show-gpus` call it in their own process).
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from skyhop.errors import SkyhopError
-from skyhop.providers.base import DEFAULT_CAPABILITIES, Capabilities, MachineChecker
+from skyhop.providers.base import DEFAULT_CAPABILITIES, Capabilities, MachineChecker, PortOpener
 from skyhop.providers.credentials import CheckResult
 
 
@@ -21,6 +21,7 @@ class Infra:
     check: CheckResult
     capabilities: Capabilities
     has_provider: bool  # False: priced from the catalog only, no provider can launch it yet
+    opens_ports: bool = False  # its provider is a `PortOpener`: tasks with `ports` may be planned onto it
 
     @property
     def name(self) -> str:
@@ -40,7 +41,7 @@ def survey(*, reach_machines: bool = False) -> dict[str, Infra]:
             result = provider.check()
             if reach_machines and isinstance(provider, MachineChecker):
                 result = replace(result, machines=tuple(provider.check_machines()) if result.enabled else ())
-            found[name] = Infra(result, capabilities_of(provider), True)
+            found[name] = Infra(result, capabilities_of(provider), True, opens_ports=isinstance(provider, PortOpener))
         except SkyhopError as error:
             found[name] = Infra(CheckResult(name, False, str(error)), DEFAULT_CAPABILITIES, True)
     return dict(sorted(found.items()))

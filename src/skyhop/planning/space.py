@@ -31,10 +31,11 @@ class SearchSpace:
 
 
 def load_catalog(clouds: Collection[str] | None = None, *, refresh: bool = False):  # -> Catalog
-    """The price catalog for `clouds` (None = all), see `skyhop.catalog.source`."""
-    from skyhop.catalog.load import load_catalog as _load
+    """The price catalog for `clouds` (None = all), see `skyhop.catalog.source`; built once per
+    process while its files are unchanged (the API server plans many times)."""
+    from skyhop.catalog.load import shared_catalog
 
-    return _load(clouds, refresh=refresh)
+    return shared_catalog(clouds, refresh=refresh)
 
 
 def search_space(
@@ -74,7 +75,8 @@ def search_space(
         catalog = catalog.merged([offer for name in listed for offer in _listed_offers(name, source[name])])
     clouds = {n for n in chosen if n in catalog.clouds or enabled[n].has_provider}
     existing = {n for n in chosen if source[n] is OfferSource.EXISTING}
-    scope = Scope(tuple(clouds), (), float(hours), prices, False, frozenset(existing))
+    port_openers = frozenset(n for n in chosen if enabled[n].opens_ports)  # a task with ports goes only there
+    scope = Scope(tuple(clouds), (), float(hours), prices, False, frozenset(existing), port_openers)
     return SearchSpace(catalog, scope, tuple(notes), only_opt_in=not regular)
 
 

@@ -170,6 +170,11 @@ class Capabilities:
     skyhop runs on, which users do not expect to get jobs by surprise).
     `cheap_query`: `query()` reads local files only, so `status` reconciles
     the provider's clusters on every call instead of on `--refresh` only.
+    `own_filesystem`: each node is a machine with a filesystem of its own (a
+    VM, a pool host), so an absolute `file_mounts` destination is a path on
+    that machine. False when a node is a directory on the machine skyhop runs
+    on: an absolute destination would write into that machine's own files and
+    outlive `down`, so only paths inside the node are allowed.
     Optional behaviour (preempting a node, opening ports, self-stop hooks,
     reaching machines for `check`) is a method, declared by the protocols below.
     """
@@ -178,6 +183,7 @@ class Capabilities:
     can_stop: bool = True
     opt_in: bool = False
     cheap_query: bool = False
+    own_filesystem: bool = True
 
 
 #: What a provider that declares nothing is assumed to be: a cloud priced from the catalog.

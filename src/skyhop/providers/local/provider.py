@@ -46,7 +46,8 @@ class LocalProvider:
     name = NAME
     # This machine exists already; it joins a search only when asked (users with clouds do not
     # expect jobs on their laptop), and its state is files, cheap to read on every `status`.
-    capabilities = Capabilities(offers=OfferSource.EXISTING, can_stop=True, opt_in=True, cheap_query=True)
+    # A node is a directory here, not a machine: `/data` would be this machine's own /data.
+    capabilities = Capabilities(offers=OfferSource.EXISTING, can_stop=True, opt_in=True, cheap_query=True, own_filesystem=False)
 
     def check(self) -> CheckResult:
         m = this_machine()

@@ -98,7 +98,13 @@ class _CatalogCloud:
 
 
 class LambdaCloud(_CatalogCloud):
+    """Can open ports (a `PortOpener`): each call is appended to the calls file as `open_ports CLUSTER PORTS`."""
+
     name = "lambda"
+
+    def open_ports(self, cluster, ports):
+        with open(_home() / "catalogcloud-calls", "a") as calls:
+            calls.write(f"open_ports {cluster.cluster_name} {','.join(ports)}\n")
 
 
 class PrimeIntellectCloud(_CatalogCloud):
