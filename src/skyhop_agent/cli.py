@@ -139,9 +139,11 @@ def cmd_logs(layout: Layout, args: argparse.Namespace) -> None:
     # One node's own output (unprefixed), or the job's combined log.
     path = layout.run_log(job_id) if args.node is None else layout.node_log(job_id, args.node)
 
-    def finished() -> bool:
+    def ended() -> bool:
         job = jobtable.get(conn, job_id)
         return job is None or job.terminal
+
+    finished = logs.asked_on_change(ended, [layout.jobs_db, layout.jobs_db + "-wal"])
 
     # A follower holds autodown off until it has read everything (and the final record).
     with autostop.hold_while_following(layout) if args.follow else contextlib.nullcontext():

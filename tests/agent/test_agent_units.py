@@ -200,3 +200,17 @@ def test_end_marked_ends_detached_marked_processes_only(tmp_path: Path) -> None:
         other.kill()
         detached.kill()
         other.wait()
+
+
+def test_a_follower_asks_the_job_table_again_only_when_it_changed(tmp_path: Path) -> None:
+    """Many followers poll every 20 ms for hours: the database read happens only after a write."""
+    table = tmp_path / "jobs.db"
+    table.write_text("v1")
+    asked: list[int] = []
+    finished = logs.asked_on_change(lambda: bool(asked.append(1)) or len(asked) >= 2, [str(table), str(tmp_path / "jobs.db-wal")], backstop_s=3600)
+    assert [finished() for _ in range(5)] == [False] * 5 and len(asked) == 1
+    (tmp_path / "jobs.db-wal").write_text("a commit")  # the job ended: a write, seen at the next poll
+    assert finished() is True and len(asked) == 2
+    every_time = logs.asked_on_change(lambda: bool(asked.append(1)), [str(table)], backstop_s=0)
+    every_time(), every_time()
+    assert len(asked) == 4  # the backstop alone (0 s here) asks again
