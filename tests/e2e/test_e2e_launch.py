@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from e2e_support import cluster_processes, wait_for
@@ -143,3 +146,18 @@ def test_a_script_file_runs_as_a_command(sky):
     assert "from-the-script" in result.out
     missing = sky("launch", "-y", "nope.yaml")
     assert missing.code != 0 and "nope.yaml does not exist" in missing.err
+
+
+def test_modules_in_the_callers_directory_do_not_shadow_the_servers(sky):
+    """`python -m` puts the working directory first on sys.path: the server must not start in the user's."""
+    shadows = [sky.cwd / f"{name}.py" for name in ("re", "json", "logging")]
+    for shadow in shadows:
+        shadow.write_text('raise SystemExit("a project module shadowed the stdlib")\n')
+    # The installed `skyhop` script, as users run it (`python -m` here would shadow the CLI itself).
+    script = Path(sys.executable).parent / "skyhop"
+    try:
+        done = subprocess.run([str(script), "launch", "-y", "-c", "shadow", "echo still fine"], capture_output=True, text=True, env=sky.env, cwd=sky.cwd, timeout=300)
+    finally:
+        for shadow in shadows:  # the fixture's teardown runs `python -m` in this directory
+            shadow.unlink()
+    assert done.returncode == 0 and "still fine" in done.stdout, done.stderr[-2000:]

@@ -95,8 +95,11 @@ def start_local() -> Endpoint:
             return running
         log_path = paths.api_dir() / "server.log"
         with open(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
+            # In skyhop's own directory, not the caller's: `python -m` puts the working
+            # directory first on sys.path, so a `json.py` or `re.py` in the user's project
+            # would replace the stdlib module in the server (and the agents it starts).
             child = subprocess.Popen(
-                [sys.executable, "-m", "skyhop.server"],
+                [sys.executable, "-m", "skyhop.server"], cwd=paths.api_dir(),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
