@@ -113,3 +113,5 @@ def test_status_does_not_load_the_execution_layer(isolated_home):
     """`skyhop status` runs often: it must not pay for the agent client, providers or the registry (~40 ms)."""
     modules = set(modules_after(STATUS, isolated_home))
     assert not {"skyhop.execution.handles", "skyhop.execution.agent", "skyhop.providers.registry", "skyhop_agent.nodeexec"} & modules
+    # The error families (execution, providers, state) are for an answer that is an error (~10 ms).
+    assert "skyhop.server.error_codes" not in modules

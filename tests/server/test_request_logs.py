@@ -105,3 +105,46 @@ def test_a_follower_reads_the_record_once_not_every_poll(store):
     executor.shutdown()
     assert b"tick 9" in out and json.loads(out.splitlines()[-1])["done"]["result"] == "ok"
     assert counting.reads - before <= 2, counting.reads - before  # ~2 s of following at 50 ms polls
+
+
+def test_progress_listeners_hear_every_event_and_the_close(tmp_path: Path):
+    progress = Progress(tmp_path / "r.log")
+    heard: list[int] = []
+    stop = progress.listen(lambda: heard.append(1))
+    progress.phase("running")
+    progress.out("x")
+    stop()
+    progress.info("unheard")
+    progress.listen(lambda: heard.append(2))
+    progress.close()
+    assert heard == [1, 1, 2]
+
+
+def test_a_follower_is_woken_by_the_request_not_by_a_timer(store, monkeypatch):
+    """With the backstop an hour away, a follower still sees each event and the end at once."""
+    monkeypatch.setattr(request_events, "WAKE_BACKSTOP_S", 3600)
+    steps = [threading.Event() for _ in range(3)]
+
+    def stepwise(body: dict, progress: Progress) -> str:
+        for i, step in enumerate(steps):
+            assert step.wait(30)
+            progress.out(f"step {i}\n")
+        return "ok"
+
+    executor = Executor(store, {"launch": stepwise})
+    request_id = executor.submit("launch", {}, stored_body={}, cluster=None, user=None)
+    assert executor.listen("no-such-request", lambda: None) is None
+
+    async def collect() -> list[bytes]:
+        chunks = []
+        async for chunk in request_events.follow(store, executor, store.get_request(request_id), True):
+            chunks.append(chunk)
+            if len(chunks) <= len(steps) - 1:
+                steps[len(chunks)].set()  # the next step only once this one arrived
+        return chunks
+
+    steps[0].set()
+    chunks = asyncio.run(asyncio.wait_for(collect(), 60))
+    text = b"".join(chunks).decode()
+    assert [f"step {i}" in text for i in range(3)] == [True] * 3 and '"SUCCEEDED"' in text
+    executor.shutdown()

@@ -8,7 +8,6 @@ from typing import Any, Iterator
 from urllib.parse import urlencode, urlsplit
 
 from skyhop.errors import SkyhopError
-from skyhop.server import error_codes
 
 _ERROR_BODY_MAX = 1024 * 1024
 
@@ -49,6 +48,8 @@ def open_response(endpoint, method: str, path: str, *, params: dict[str, Any] | 
 
 def _error(endpoint, status: int, raw: bytes) -> SkyhopError:
     """The exception the server raised, rebuilt from the answer's `code` (see docs/json-output.md)."""
+    from skyhop.server import error_codes  # the error path only: it imports every error family (~10 ms)
+
     try:
         body = json.loads(raw)
     except ValueError:

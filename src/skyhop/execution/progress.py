@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, Callable
 
 from skyhop.errors import SkyhopError
 
@@ -38,6 +38,30 @@ class Progress:
         self._truncated = False
         self.cancel_event = threading.Event()
         self.phase_name = ""
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` (from the writing thread) after each event written and at close; returns the way to stop.
+
+        Followers streaming the log wait for this instead of polling the file
+        every few milliseconds: output reaches them at once, and an idle
+        follower costs nothing.
+        """
+        with self._lock:
+            self._listeners.append(callback)
+
+        def stop() -> None:
+            with self._lock:
+                if callback in self._listeners:
+                    self._listeners.remove(callback)
+
+        return stop
+
+    def _notify(self) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            callback()
 
     def _emit(self, event: dict[str, object]) -> None:
         if self._file is None:
@@ -54,6 +78,7 @@ class Progress:
                 line = (json.dumps({"msg": note}) + "\n").encode()
             self._file.write(line)
             self._written += len(line)
+        self._notify()
 
     def phase(self, name: str) -> None:
         """A new stage of long work (optimizing, provisioning, syncing, setup, running)."""
@@ -100,3 +125,4 @@ class Progress:
             with self._lock:
                 self._file.close()
                 self._file = None
+        self._notify()

@@ -92,14 +92,24 @@ class Executor:
         else:
             self.store.finish_request(request_id, "SUCCEEDED", result=result)
         finally:
-            progress.close()
+            # No longer active before the close wakes followers: they then read the final record.
             with self._lock:
                 self._running.pop(request_id, None)
+            progress.close()
 
     def is_active(self, request_id: str) -> bool:
         """Queued or running in this process (cheap: no database read)."""
         with self._lock:
             return request_id in self._running
+
+    def listen(self, request_id: str, callback: Callable[[], None]) -> Callable[[], None] | None:
+        """Have `callback` called on each event of a request running here, and when it ends (see `Progress.listen`).
+
+        Returns the way to stop listening, or None when the request does not run in this process.
+        """
+        with self._lock:
+            progress = self._running.get(request_id)
+        return progress.listen(callback) if progress is not None else None
 
     def cancel(self, request_id: str) -> bool:
         with self._lock:
