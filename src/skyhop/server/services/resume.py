@@ -14,7 +14,7 @@ sees it through to its end:
 - `down` and `stop` are idempotent and run again: a half-done teardown must
   not keep machines (and their bill) alive.
 - A launch that needs values never stored with the request (secrets and
-  `--env` values are redacted) cannot run again; `exec` and `start` are not
+  a raw body's `envs` overrides are redacted) cannot run again; `exec` and `start` are not
   repeated either (a job must not run twice; a start is quickly re-typed).
   They end FAILED with the `interrupted` code and a message saying what to run.
 

@@ -2,8 +2,11 @@
 
 The task is parsed here, before a request exists, so a malformed task is a
 400 naming the field rather than a request that fails later. What is stored
-with the request never holds secret values or `--env` values: those live
-only in memory, for the operation that needs them.
+with the request never holds secret values (the task's `secrets`, whether
+filled by `--secret` or by `--env` on a declared secret, and a raw API body's
+`envs` overrides): those live only in memory, for the operation that needs
+them. Plain `envs` values are part of the task and stored with it, as in
+SkyPilot: a sensitive value belongs in `secrets` / `--secret`.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def requester() -> str:
 
 
 def redacted(body: dict[str, Any]) -> dict[str, Any]:
-    """What is stored with a request: the task without secret values, no `--env` values."""
+    """What is stored with a request: the task without secret values, the body's `envs` overrides without values."""
     out = dict(body)
     task = out.get("task")
     if isinstance(task, dict) and isinstance(task.get("secrets"), dict):
