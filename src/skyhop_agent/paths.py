@@ -13,6 +13,14 @@ import os
 class Layout:
     """The files of one cluster under its head node's base directory `BASE`."""
 
+    #: What skyhop keeps directly in a node's base directory (the agent, the job table and
+    #: logs, the daemon's files). On a local node that directory is also the jobs' HOME, so
+    #: a `file_mounts` destination there must not land on one of these.
+    RESERVED = (
+        "agent", "cluster.json", "cluster.init.json", "jobs", "jobs.db", "jobs.db-wal", "jobs.db-shm",
+        "jobs.db-journal", "daemon.pid", "daemon.log", "daemon.lock", "stopped", "autostop.json", "followers.lock",
+    )
+
     def __init__(self, base: str) -> None:
         self.base = os.path.abspath(base)
         self.cluster_json = os.path.join(self.base, "cluster.json")

@@ -73,3 +73,23 @@ def test_local_launch_refuses_an_absolute_destination_and_writes_nothing_there(s
     fixed = sky.task("home.yaml", f"file_mounts:\n  ~/data: {source}\nrun: cat ~/data\n")
     assert "escaped" in sky("launch", "-y", "-c", "abs", fixed, check=True).out
     assert (sky.skyhop_home / "clusters" / "abs" / "node-0" / "data").read_text() == "escaped\n"
+
+
+@pytest.mark.parametrize("dest", ["~", "~/jobs.db", "~/agent", "~/agent/skyhop_agent/cli.py", "~/jobs/1/run.log", "~/cluster.json", "~/x/../daemon.pid"])
+def test_a_destination_on_the_nodes_own_state_is_refused(dest, tmp_path):
+    """On local the jobs' HOME is the node's base directory, beside the job table and the agent."""
+    base = str(tmp_path / "node-0")
+    node = NodeInfo(0, "127.0.0.1", base, home=base)
+    with pytest.raises(SkyhopError, match=r"where skyhop keeps this node's own state"):
+        node_path(node, dest, own_filesystem=False)
+    with pytest.raises(SkyhopError, match=r"own state"):  # a machine whose base sits in the home: the same
+        node_path(NodeInfo(0, "10.0.0.2", "/home/u/.sky/c1", home="/home/u"), dest.replace("~", "/home/u/.sky/c1", 1))
+    assert node_path(node, "~/jobsdata") == f"{base}/jobsdata"
+
+
+def test_local_launch_refuses_a_mount_onto_the_job_table(sky):
+    (sky.cwd / "x").write_text("not a database\n")
+    task = sky.task("clobber.yaml", f"file_mounts:\n  ~/jobs.db: {sky.cwd / 'x'}\nrun: echo ran\n")
+    result = sky("launch", "-y", "-c", "clobber", task)
+    assert result.code != 0 and "own state" in result.err and "Traceback" not in result.err
+    assert "ran" not in result.out and "clobber" not in sky.clusters()

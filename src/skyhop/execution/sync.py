@@ -38,11 +38,30 @@ def node_path(node: NodeInfo, dest: str, *, own_filesystem: bool = True) -> str:
                 f"`skyhop down`. Write a path in the node's home instead, e.g. ~/{dest.strip('/')} (jobs get the node "
                 "directory as HOME), or run the task where nodes are machines (an SSH pool, a cloud)."
             )
-        return dest
+        return _not_node_state(dest, node.base)
     relative = dest[2:] if dest.startswith("~/") else "" if dest == "~" else dest
     if not _inside(posixpath.normpath(posixpath.join(home, relative)), home):
         raise SkyhopError(f"file_mounts.{dest}: the destination leaves the node's home directory ({home}); refusing to write outside it.")
-    return f"{home}/{relative}" if relative else home
+    path = f"{home}/{relative}" if relative else home
+    return _not_node_state(path, node.base, dest) if home.startswith("/") else path
+
+
+def _not_node_state(path: str, base: str, dest: str | None = None) -> str:
+    """`path`, unless a mount there would overwrite what skyhop keeps on the node (`Layout.RESERVED`).
+
+    On a local node the jobs' HOME is the node's base directory, beside the
+    job table and the agent: `~/jobs.db` or `~` itself would clobber them
+    (the launch then failed with "file is not a database").
+    """
+    from skyhop_agent.paths import Layout
+
+    normal = posixpath.normpath(path)
+    if _inside(posixpath.normpath(base), normal) or any(_inside(normal, posixpath.join(base, name)) for name in Layout.RESERVED):
+        raise SkyhopError(
+            f"file_mounts.{dest or path}: that is where skyhop keeps this node's own state ({base}: the agent, the job "
+            f"table, logs); a mount there would overwrite it. Choose another destination, e.g. ~/data."
+        )
+    return path
 
 
 def _inside(path: str, root: str) -> bool:
