@@ -12,7 +12,11 @@ import sys
 import pytest
 from helpers import subprocess_env
 
-HEAVY = ("sqlalchemy", "fastapi", "uvicorn", "rich", "yaml", "highspy", "boto3", "google", "kubernetes", "pandas", "numpy")
+HEAVY = (
+    "sqlalchemy", "fastapi", "uvicorn", "rich", "yaml", "highspy", "kubernetes", "pandas", "numpy",
+    # Cloud SDKs and what they pull in: loaded only inside the provider that uses them.
+    "boto3", "botocore", "moto", "google", "grpc", "requests", "urllib3", "cryptography", "httpx",
+)
 
 IMPORT_ONLY = "import skyhop"
 HELP = """
