@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 from cloudsim.aws import FOREIGN, AwsNetwork, MotoServer, environment, moto_available, seed
 from e2e_support import seed_state, stop_api_server
-from helpers import SHARED_CATALOG
+from helpers import AWS_CATALOG_FIXTURE, SHARED_CATALOG
 
 from skyhop.providers.credentials import RULES
 
@@ -95,6 +95,16 @@ def aws_cloud(moto_server: MotoServer, aws_prefix: str, monkeypatch: pytest.Monk
     for name, value in environment(moto_server.url).items():
         monkeypatch.setenv(name, value)
     return network
+
+
+@pytest.fixture(scope="session")
+def aws_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A catalog tree: the shared clouds plus the AWS fixture of real v8 rows (tests/catalog/fixtures/aws)."""
+    root = tmp_path_factory.mktemp("catalog-with-aws")
+    for cloud in sorted(p for p in SHARED_CATALOG.iterdir() if p.is_dir()):
+        (root / cloud.name).symlink_to(cloud, target_is_directory=True)
+    (root / "aws").symlink_to(AWS_CATALOG_FIXTURE, target_is_directory=True)
+    return root
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
