@@ -11,6 +11,7 @@ from typing import Iterator
 
 import pytest
 from cloudsim.aws import FOREIGN, AwsNetwork, MotoServer, environment, moto_available, seed
+from cloudsim.aws_proxy import AwsProxy
 from e2e_support import seed_state, stop_api_server
 from helpers import AWS_CATALOG_FIXTURE, SHARED_CATALOG
 
@@ -95,6 +96,15 @@ def aws_cloud(moto_server: MotoServer, aws_prefix: str, monkeypatch: pytest.Monk
     for name, value in environment(moto_server.url).items():
         monkeypatch.setenv(name, value)
     return network
+
+
+@pytest.fixture
+def aws_proxy(aws_cloud: AwsNetwork, moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsProxy]:
+    """The fault-injecting proxy in front of moto; AWS_ENDPOINT_URL names it, so every call passes it."""
+    proxy = AwsProxy(moto_server.url, aws_cloud.zone_of_subnet())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture(scope="session")

@@ -66,6 +66,11 @@ def test_the_client_side_of_cluster_verbs_stays_off_the_server_stack(isolated_ho
     assert not {"sqlalchemy", "fastapi", "uvicorn", "starlette", "pydantic", "alembic", "skyhop.state.store", "skyhop.server.app"} & loaded
 
 
+def test_cloud_provider_modules_load_their_sdk_only_when_called(isolated_home):
+    """A provider module is imported when its cloud is planned or launched; its SDK only when it calls the cloud."""
+    assert heavy_in(modules_after("import skyhop.providers.aws, skyhop.providers.aws.errors", isolated_home)) == []
+
+
 def test_the_guard_can_see_a_heavy_import(isolated_home):
     """The check itself works: importing yaml is noticed."""
     assert heavy_in(modules_after("import skyhop, yaml", isolated_home)) == ["yaml"]
