@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from cloudsim.aws import FOREIGN, AwsNetwork, MotoServer, environment, moto_available, seed
+from cloudsim.aws_proxy import AwsProxy
 from e2e_support import seed_state, stop_api_server
-from helpers import SHARED_CATALOG
+from helpers import AWS_CATALOG_FIXTURE, SHARED_CATALOG
 
 from skyhop.providers.credentials import RULES
 
@@ -63,6 +65,56 @@ def shared_catalog():
     from skyhop.catalog.source import CatalogFiles, list_local
 
     return load_files(CatalogFiles(SHARED_CATALOG, list_local(SHARED_CATALOG)), use_cache=False)
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """One moto_server per worker (seconds to start under load); tests reset it (`aws_cloud`)."""
+    problem = moto_available()
+    if problem:
+        pytest.skip(problem)
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto_server.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_prefix() -> str:
+    """The /24 the test VPC claims. 10.213.0 is no namespace farm's (farms take 10.213.1-254), so a test
+    whose instances must be adopted by farm hosts overrides this with its farm's prefix."""
+    return "10.213.0"
+
+
+@pytest.fixture
+def aws_cloud(moto_server: MotoServer, aws_prefix: str, monkeypatch: pytest.MonkeyPatch) -> AwsNetwork:
+    """Emulated AWS in a known state: moto reset, the test VPC and subnets seeded, and this process's
+    environment (inherited by the CLI and API server it starts) pointed at moto with fake credentials."""
+    moto_server.reset()
+    network = seed(moto_server.url, aws_prefix)
+    for name in FOREIGN:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment(moto_server.url).items():
+        monkeypatch.setenv(name, value)
+    return network
+
+
+@pytest.fixture
+def aws_proxy(aws_cloud: AwsNetwork, moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsProxy]:
+    """The fault-injecting proxy in front of moto; AWS_ENDPOINT_URL names it, so every call passes it."""
+    proxy = AwsProxy(moto_server.url, aws_cloud.zone_of_subnet())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A catalog tree: the shared clouds plus the AWS fixture of real v8 rows (tests/catalog/fixtures/aws)."""
+    root = tmp_path_factory.mktemp("catalog-with-aws")
+    for cloud in sorted(p for p in SHARED_CATALOG.iterdir() if p.is_dir()):
+        (root / cloud.name).symlink_to(cloud, target_is_directory=True)
+    (root / "aws").symlink_to(AWS_CATALOG_FIXTURE, target_is_directory=True)
+    return root
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

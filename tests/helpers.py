@@ -9,6 +9,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CATALOG = (REPO.parent / "shared" / "catalogs" / "v8").resolve()
+# Real rows of SkyPilot's public v8 AWS catalog (too large for ../shared); SOURCE.md says where from.
+AWS_CATALOG_FIXTURE = REPO / "tests" / "catalog" / "fixtures" / "aws"
 
 
 def subprocess_env(home: Path, **extra: str) -> dict[str, str]:

@@ -11,8 +11,16 @@ Used by the SSH tests through the `ssh_hosts` fixture, and by hand:
     python3 tests/netns_hosts.py down --dir /tmp/skyhop-hosts
 
 Only addresses created here are ever used (10.213.T.0/24, T a free octet
-derived from the pid; .1 is the bridge, hosts from .2); everything is removed by `down`, which is also safe to run twice.
+derived from the pid; .1 is the bridge, hosts from .2 to .31); everything is removed by `down`, which is also safe to run twice.
 Needs root, `ip` (iproute2) and `sshd` (openssh-server): `tests/setup_system.sh`.
+
+A host can also *adopt* a further address of the farm's /24 (`adopt`, `release`):
+the cloud tests give each instance that an emulated cloud API reports (moto, the
+replay servers) to a waiting host, so skyhop's unchanged SSH path reaches "the
+instance" at the private IP the API answered. Addresses from .32 up are never
+given to hosts by `up`, so the emulated clouds' subnets live there
+(docs/architecture.md, "Cloud test boundary"). Each sshd listens on every address
+of its own namespace, so an address added later is served at once.
 """
 
 from __future__ import annotations
@@ -31,6 +39,8 @@ from pathlib import Path
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 SUBNET = "10.213"
+FIRST_HOST = 2  # .1 is the bridge
+LAST_HOST = 31  # .32 and up stay free for addresses hosts adopt (cloud subnets)
 
 
 @dataclass(frozen=True)
@@ -69,12 +79,13 @@ def _used_third_octets() -> set[int]:
     return {int(part.split(".")[2]) for part in out.split() if part.startswith(SUBNET + ".")}
 
 
-def _sshd_config(workdir: Path, index: int, ip: str) -> Path:
+def _sshd_config(workdir: Path, index: int) -> Path:
     config = workdir / f"sshd-{index}.conf"
     config.write_text(
         "\n".join(
             [
-                f"ListenAddress {ip}",
+                # Every address of this host's own namespace (it has no other), including ones adopted later.
+                "ListenAddress 0.0.0.0",
                 "Port 22",
                 f"HostKey {workdir / 'host_ed25519'}",
                 f"PidFile {workdir / f'sshd-{index}.pid'}",
@@ -112,6 +123,8 @@ def up(count: int, workdir: Path, without_python: tuple[int, ...] = ()) -> list[
     Hosts whose index is in `without_python` cannot run `python3` (its binary
     is covered by /dev/null in their mount namespace), like a minimal image.
     """
+    if count > LAST_HOST - FIRST_HOST + 1:
+        raise ValueError(f"at most {LAST_HOST - FIRST_HOST + 1} hosts per farm (.{FIRST_HOST}-.{LAST_HOST}); .{LAST_HOST + 1} and up are for adopted addresses")
     workdir.mkdir(parents=True, exist_ok=True)
     used = _used_third_octets()
     # Start from the pid so parallel test workers (different pids) pick different subnets.
@@ -125,7 +138,7 @@ def up(count: int, workdir: Path, without_python: tuple[int, ...] = ()) -> list[
         shutil.copy(workdir / "id_ed25519.pub", workdir / "authorized_keys")
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)  # sshd's privilege separation dir
     hosts: list[Host] = []
-    state: dict = {"namespaces": [], "links": [], "processes": []}
+    state: dict = {"namespaces": [], "links": [], "processes": [], "devices": [], "prefix": f"{SUBNET}.{third}"}
     pid_files: list[Path] = []
     bridge = f"skb{tag}"
     try:
@@ -135,7 +148,7 @@ def up(count: int, workdir: Path, without_python: tuple[int, ...] = ()) -> list[
         _run("ip", "link", "set", bridge, "up")
         for index in range(count):
             namespace, link = f"skh{tag}{index}", f"skv{tag}{index}"
-            node_ip = f"{SUBNET}.{third}.{index + 2}"
+            node_ip = f"{SUBNET}.{third}.{index + FIRST_HOST}"
             _run("ip", "netns", "add", namespace)
             state["namespaces"].append(namespace)
             _run("ip", "link", "add", link, "type", "veth", "peer", "name", f"{link}n")
@@ -146,7 +159,8 @@ def up(count: int, workdir: Path, without_python: tuple[int, ...] = ()) -> list[
             _run("ip", "netns", "exec", namespace, "ip", "addr", "add", f"{node_ip}/24", "dev", f"{link}n")
             _run("ip", "netns", "exec", namespace, "ip", "link", "set", f"{link}n", "up")
             _run("ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up")
-            config = _sshd_config(workdir, index, node_ip)
+            state["devices"].append(f"{link}n")
+            config = _sshd_config(workdir, index)
             log = workdir / f"sshd-{index}.log"
             base = workdir / f"host-{index}"
             home = workdir / f"home-{index}"
@@ -227,6 +241,58 @@ def down(workdir: Path) -> None:
     for link in state.get("links", []):
         subprocess.run(["ip", "link", "del", link], capture_output=True)
     (workdir / "state.json").unlink(missing_ok=True)
+
+
+def _adoptable(workdir: Path, ip: str) -> dict:
+    """The farm's state, after checking that `ip` is an adoptable address of it."""
+    state = json.loads((workdir / "state.json").read_text())
+    prefix, _, last = ip.rpartition(".")
+    if prefix != state["prefix"] or not last.isdigit() or not LAST_HOST < int(last) < 255:
+        raise ValueError(f"{ip} is not an adoptable address of this farm ({state['prefix']}.{LAST_HOST + 1}-254)")
+    return state
+
+
+def _forget_neighbour(state: dict, ip: str) -> None:
+    """Drop what the root namespace and every host cached about `ip`'s link address: a failed lookup
+    (someone tried it before it was adopted) or the previous holder's MAC would otherwise
+    stick for a while, where a new cloud instance is reachable at once."""
+    subprocess.run(["ip", "neigh", "flush", "to", ip], capture_output=True)
+    for namespace in state["namespaces"]:
+        subprocess.run(["ip", "netns", "exec", namespace, "ip", "neigh", "flush", "to", ip], capture_output=True)
+
+
+def adopt(workdir: Path, index: int, ip: str) -> None:
+    """Give host `index` the further address `ip` (one `ip addr add`): its sshd serves it at once.
+
+    /32, on the host's own interface: the bridge's /24 route in the root
+    namespace already leads there, and Linux answers ARP for any local address,
+    so the root namespace and the other hosts reach it with no route change
+    (their neighbour caches are flushed for it). The address goes when the
+    host's namespace does (`down`).
+    """
+    state = _adoptable(workdir, ip)
+    _run("ip", "netns", "exec", state["namespaces"][index], "ip", "addr", "add", f"{ip}/32", "dev", state["devices"][index])
+    _forget_neighbour(state, ip)
+
+
+def release(workdir: Path, index: int, ip: str) -> None:
+    """Take `ip` back from host `index`: the host drops what is sent to it, so connections to it fail."""
+    state = _adoptable(workdir, ip)
+    _run("ip", "netns", "exec", state["namespaces"][index], "ip", "addr", "del", f"{ip}/32", "dev", state["devices"][index])
+    _forget_neighbour(state, ip)
+
+
+def install_key(home: Path, public_key: str) -> None:
+    """Let `public_key` log in as root on the host whose home directory is `home` (Host.home), as a
+    cloud does with the key pair named at launch. Appended to that home's own authorized_keys."""
+    if not public_key.startswith(("ssh-", "ecdsa-")) or "\n" in public_key.strip():
+        raise ValueError("expected one OpenSSH public key line")
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    keys = ssh_dir / "authorized_keys"
+    with keys.open("a") as handle:
+        handle.write(public_key.strip() + "\n")
+    keys.chmod(0o600)
 
 
 def main(argv: list[str] | None = None) -> int:

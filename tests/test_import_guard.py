@@ -12,7 +12,11 @@ import sys
 import pytest
 from helpers import subprocess_env
 
-HEAVY = ("sqlalchemy", "fastapi", "uvicorn", "rich", "yaml", "highspy", "boto3", "google", "kubernetes", "pandas", "numpy")
+HEAVY = (
+    "sqlalchemy", "fastapi", "uvicorn", "rich", "yaml", "highspy", "kubernetes", "pandas", "numpy",
+    # Cloud SDKs and what they pull in: loaded only inside the provider that uses them.
+    "boto3", "botocore", "moto", "google", "grpc", "requests", "urllib3", "cryptography", "httpx",
+)
 
 IMPORT_ONLY = "import skyhop"
 HELP = """
@@ -60,6 +64,11 @@ def test_the_client_side_of_cluster_verbs_stays_off_the_server_stack(isolated_ho
     loaded = {m.split(".")[0] for m in modules} | set(modules)
     assert "skyhop.client.http" in loaded
     assert not {"sqlalchemy", "fastapi", "uvicorn", "starlette", "pydantic", "alembic", "skyhop.state.store", "skyhop.server.app"} & loaded
+
+
+def test_cloud_provider_modules_load_their_sdk_only_when_called(isolated_home):
+    """A provider module is imported when its cloud is planned or launched; its SDK only when it calls the cloud."""
+    assert heavy_in(modules_after("import skyhop.providers.aws, skyhop.providers.aws.errors", isolated_home)) == []
 
 
 def test_the_guard_can_see_a_heavy_import(isolated_home):

@@ -1,0 +1,166 @@
+"""A fault-injecting HTTP proxy in front of moto_server.
+
+moto cannot run out of capacity, hit a quota or time out, so the tests put this
+proxy between the code under test and moto (`AWS_ENDPOINT_URL` names the proxy).
+It forwards every request unchanged and returns moto's answer unchanged, except
+for calls a `Rule` matches: those get AWS's documented error answer
+(cloudsim/aws_wire.py), or are held first (an API that does not answer in
+time). It logs every call, so tests can assert the exact sequence of EC2 calls.
+
+A rule matches on the action and, where given, region, zone, instance type and
+market. The zone of a RunInstances is `Placement.AvailabilityZone`, or the zone
+of its subnet (`SubnetId` or `NetworkInterface.1.SubnetId`; the test network
+tells the proxy which subnet is where).
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from cloudsim.aws_wire import Call, error_response, parse_call
+
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"})
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Answer matching calls with error `code` (HTTP `status`), after holding them `hold_s` seconds.
+
+    With no `code` a held call is then forwarded (a slow API). `times` limits how
+    many calls the rule answers (None: all)."""
+
+    action: str
+    code: str | None = None
+    message: str = ""
+    status: int = 400
+    region: str | None = None
+    zone: str | None = None
+    instance_type: str | None = None
+    market: str | None = None  # "spot" or "on-demand"
+    hold_s: float = 0.0
+    times: int | None = None
+
+
+@dataclass(frozen=True)
+class Logged:
+    call: Call
+    zone: str | None
+    status: int
+    injected: bool  # answered by a rule, not by moto
+
+
+class AwsProxy:
+    def __init__(self, upstream: str, zone_of_subnet: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> None:
+        target = urlsplit(upstream)
+        self.upstream = (target.hostname or "127.0.0.1", target.port or 80)
+        self.zone_of_subnet = dict(zone_of_subnet or {})
+        self._rules: list[Rule] = []
+        self._log: list[Logged] = []
+        self._lock = threading.Lock()
+        self._release = threading.Event()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                proxy._handle(self)
+
+            do_GET = do_POST
+            do_DELETE = do_POST
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def add(self, rule: Rule) -> None:
+        with self._lock:
+            self._rules.append(rule)
+
+    def clear(self) -> None:
+        """Drop every rule and let held calls go on."""
+        with self._lock:
+            self._rules.clear()
+            self._log.clear()
+        self._release.set()
+        self._release = threading.Event()
+
+    def calls(self, action: str | None = None) -> list[Logged]:
+        with self._lock:
+            return [entry for entry in self._log if action is None or entry.call.action == action]
+
+    def stop(self) -> None:
+        self._release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+    def _zone(self, call: Call) -> str | None:
+        zone = call.params.get("Placement.AvailabilityZone")
+        subnet = call.params.get("SubnetId") or call.params.get("NetworkInterface.1.SubnetId")
+        return zone or (self.zone_of_subnet.get(subnet) if subnet else None)
+
+    def _match(self, call: Call, zone: str | None) -> Rule | None:
+        market = "spot" if call.params.get("InstanceMarketOptions.MarketType") == "spot" else "on-demand"
+        with self._lock:
+            for index, rule in enumerate(self._rules):
+                if rule.action != call.action or (rule.region and rule.region != call.region) or (rule.zone and rule.zone != zone):
+                    continue
+                if (rule.instance_type and rule.instance_type != call.params.get("InstanceType")) or (rule.market and rule.market != market):
+                    continue
+                if rule.times is not None:
+                    if rule.times <= 1:
+                        del self._rules[index]
+                    else:
+                        self._rules[index] = replace(rule, times=rule.times - 1)
+                return rule
+        return None
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        headers = {name: value for name, value in request.headers.items()}
+        call = parse_call(headers, body)
+        zone = self._zone(call)
+        rule = self._match(call, zone)
+        if rule is not None and rule.hold_s:
+            self._release.wait(rule.hold_s)
+        if rule is not None and rule.code:
+            status, answer_headers, answer = error_response(call.service, rule.code, rule.message, rule.status)
+        else:
+            status, answer_headers, answer = self._forward(request.command, request.path, headers, body)
+        with self._lock:
+            self._log.append(Logged(call, zone, status, injected=rule is not None and bool(rule.code)))
+        try:
+            request.send_response(status)
+            for name, value in answer_headers.items():
+                if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                    request.send_header(name, value)
+            request.send_header("Content-Length", str(len(answer)))
+            request.end_headers()
+            request.wfile.write(answer)
+        except OSError:
+            pass  # the client gave up (its read timeout): nothing to answer
+
+    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection(*self.upstream, timeout=120)
+        try:
+            connection.request(method, path, body=body, headers={k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP})
+            answer = connection.getresponse()
+            return answer.status, dict(answer.getheaders()), answer.read()
+        finally:
+            connection.close()
