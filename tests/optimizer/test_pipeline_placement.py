@@ -363,3 +363,17 @@ def test_ilp_is_exact_when_placements_nearly_tie():
     expected = brute_force(catalog, stages, edges, 1.0)
     plan = optimize_pipeline(pipeline, catalog, Scope(sorted(catalog.clouds), egress_prices=EGRESS), method="ilp")
     check_plan(plan, catalog, stages, edges, 1.0, expected)
+
+
+def test_a_dag_too_large_to_place_exactly_is_refused_before_the_solver(monkeypatch):
+    """The model runs in the API server: a huge one (minutes of HiGHS) is refused up front, saying what to narrow."""
+    import skyhop.optimizer.pipeline as placement
+
+    catalog = Catalog([offer("gcp", "us-central1", "cpu8", 0.4), offer("lambda", "us-west-1", "cpu8", 0.1), offer("aws", "us-east-1", "cpu8", 0.2)])
+    tasks = tuple(Task.from_dict({"resources": {"cpus": "4+"}}) for _ in range(3))
+    pipeline = Pipeline(tasks, ((0, 1), (0, 2), (1, 2)))
+    scope = Scope(sorted(catalog.clouds), egress_prices=EGRESS)
+    assert optimize_pipeline(pipeline, catalog, scope).method == "ilp"  # 3 edges x 3 x 3 location pairs = 27
+    monkeypatch.setattr(placement, "MAX_EDGE_VARIABLES", 26)
+    with pytest.raises(InfeasibleError, match=r"too large to place exactly: its edges join 27 pairs.*pin `infra`"):
+        optimize_pipeline(pipeline, catalog, scope)

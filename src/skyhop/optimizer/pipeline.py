@@ -49,14 +49,29 @@ def solve_chain(pipeline: Pipeline, choices: list[StageChoices], prices: Mapping
     return min(costs.items(), key=lambda item: (item[1][0], item[0]))[1][1]
 
 
+#: The exact DAG model has a variable per (upstream, downstream) location pair of each edge.
+#: Past this many it takes minutes (and it runs in the API server): refuse with what to narrow.
+MAX_EDGE_VARIABLES = 200_000
+#: A bound on HiGHS itself, whatever the model's size.
+SOLVE_TIME_LIMIT_S = 30.0
+
+
 def solve_dag(pipeline: Pipeline, choices: list[StageChoices], prices: Mapping[str, EgressPrice]) -> list[Location]:
-    """Exact ILP for any DAG, solved with HiGHS."""
+    """Exact ILP for any DAG, solved with HiGHS (bounded in size and time: see MAX_EDGE_VARIABLES)."""
+    locations = [sorted(stage) for stage in choices]
+    size = sum(len(locations[up]) * len(locations[down]) for up, down in pipeline.edges)
+    if size > MAX_EDGE_VARIABLES:
+        raise InfeasibleError(
+            f"The pipeline is too large to place exactly: its edges join {size:,} pairs of candidate locations "
+            f"(limit {MAX_EDGE_VARIABLES:,}). Narrow the stages' search (pin `infra` to a cloud or region, fewer "
+            "`any_of` entries) or make the pipeline a chain."
+        )
     import highspy
 
     model = highspy.Highs()
     model.setOptionValue("output_flag", False)
     model.setOptionValue("mip_rel_gap", 0.0)  # exact: the default 1e-4 gap can stop at a costlier placement
-    locations = [sorted(stage) for stage in choices]
+    model.setOptionValue("time_limit", SOLVE_TIME_LIMIT_S)
     pick = [{loc: model.addBinary(obj=choices[s][loc].total_cost) for loc in locations[s]} for s in range(len(choices))]
     for stage_vars in pick:
         model.addConstr(sum(stage_vars.values()) == 1)
@@ -71,8 +86,10 @@ def solve_dag(pipeline: Pipeline, choices: list[StageChoices], prices: Mapping[s
         for b in locations[down]:
             model.addConstr(sum(flow[(a, b)] for a in locations[up]) == pick[down][b])
     model.run()
-    if model.modelStatusToString(model.getModelStatus()) != "Optimal":
-        raise InfeasibleError(f"The pipeline placement problem has no solution ({model.modelStatusToString(model.getModelStatus())}).")
+    status = model.modelStatusToString(model.getModelStatus())
+    if status != "Optimal":
+        hint = " Narrow the stages' search (pin `infra`, fewer `any_of` entries)." if "limit" in status.lower() else ""
+        raise InfeasibleError(f"The pipeline placement problem has no solution ({status}).{hint}")
     return [max(stage_vars, key=lambda loc: model.val(stage_vars[loc])) for stage_vars in pick]
 
 
