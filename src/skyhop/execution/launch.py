@@ -300,17 +300,14 @@ def _bring_up(provider, candidate, task: Task, name: str, store, progress: Progr
     user = current_user()
     progress.phase("provisioning")
     progress.info(f"Provisioning {task.num_nodes}x {offer.instance_type} on {where} (${candidate.cluster_hourly_price:.4g}/h).")
-    resources = handles.launched_resources(offer, candidate.spot)
+    request = _launch_request(candidate, task, name, user, progress)
+    # The launch id goes into the write-ahead record: a crash during the cloud call still names the tag to find.
+    resources = dict(handles.launched_resources(offer, candidate.spot), launch_id=request.launch_id)
     store.add_cluster(
         ClusterRecord(
             name=name, provider=offer.cloud, region=offer.region, zone=offer.zone, num_nodes=task.num_nodes,
             resources=resources, hourly_price=candidate.cluster_hourly_price, user=user,
         )
-    )
-    request = LaunchRequest(
-        name, offer, task.num_nodes, candidate.spot,
-        cpus=task.resources.cpus.value if task.resources.cpus else None,
-        memory_gib=task.resources.memory.value if task.resources.memory else None,
     )
     try:
         info = provider.launch(request)
@@ -330,6 +327,24 @@ def _bring_up(provider, candidate, task: Task, name: str, store, progress: Progr
         store.remove_cluster(name)
         raise
     return info
+
+
+def _launch_request(candidate, task: Task, name: str, user: str, progress: Progress) -> LaunchRequest:
+    """What the provider is asked for: the offer, the task's machine choices for it, and the ownership marks."""
+    from skyhop.providers import _owned
+
+    wanted = candidate.request
+    image = wanted.image_id
+    if image is not None and not isinstance(image, str):  # {region: image}: this offer's region's
+        image = image.get(candidate.offer.region)
+    return LaunchRequest(
+        name, candidate.offer, task.num_nodes, candidate.spot,
+        cpus=task.resources.cpus.value if task.resources.cpus else None,
+        memory_gib=task.resources.memory.value if task.resources.memory else None,
+        image_id=image, disk_size_gb=wanted.disk_size, disk_tier=wanted.disk_tier, ports=tuple(wanted.ports),
+        labels=dict(wanted.labels or {}), user=user, launch_id=_owned.new_launch_id(), owner_id=_owned.owner_id(),
+        cancelled=progress.cancel_event.is_set,
+    )
 
 
 def _outcomes(candidates, attempts) -> list[dict[str, Any]]:
