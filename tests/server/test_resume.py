@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers import run_cli
-from providers.conftest import plugin_site  # noqa: F401  (the installed test plugin: lambda, primeintellect)
+from providers.conftest import plugin_site  # noqa: F401  (the installed test plugin: shadeform, primeintellect)
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ TASK = textwrap.dedent(
       accelerators: H100:8
       any_of:
         - infra: primeintellect/FI
-        - infra: lambda/us-east-1
+        - infra: shadeform/saltlakecity-usa-1
     run: echo "ran on $SKYPILOT_CLUSTER_INFO"
     """
 )
@@ -175,7 +175,7 @@ def test_a_down_whose_server_died_is_resumed_and_removes_the_cluster(isolated_ho
 
     home = isolated_home
     _script(home, {})
-    launched = _cli(home, plugin_site, "launch", "-y", "-c", "dn", "--infra", "lambda", "--gpus", "H100:8", "true")
+    launched = _cli(home, plugin_site, "launch", "-y", "-c", "dn", "--infra", "shadeform", "--gpus", "H100:8", "true")
     assert launched.returncode == 0, launched.stderr
     dead = _kill_server(home)
     # The dead server had accepted `down dn` and started it: its record, as it left it.
