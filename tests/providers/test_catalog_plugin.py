@@ -89,7 +89,15 @@ def test_capacity_errors_move_the_launch_zone_then_region_then_cloud(isolated_ho
             ("shadeform/saltlakecity-usa-1", "launched"),
         ]
         assert attempts[0]["blocked"] == {"cloud": "primeintellect", "region": "FI", "zone": "FIN-02", "instance_type": None}
+        assert [a["scope"] for a in attempts] == ["zone", "zone", "zone", None]
+        assert attempts[0]["instance_type"] == "datacrunch__8xH100_80GB__176__1480"
+        assert attempts[-1]["instance_type"] == "lambdalabs_H100-sxm5x8"
         assert "scripted capacity failure" in attempts[0]["reason"]
+        # Each failure was shown as it happened, before the job ran.
+        live = [line for line in result.stderr.splitlines() if line.endswith("trying the next candidate.")]
+        assert [line.split()[1] for line in live] == [a["infra"] for a in attempts[:3]], result.stderr
+        assert "Blocked zone primeintellect/FI/FIN-02;" in live[0]
+        assert result.stderr.index(live[-1]) < result.stderr.index("with GPUs 0,1,2,3,4,5,6,7")
         assert out["plan"]["chosen"] == "shadeform/saltlakecity-usa-1"
         rows = json.loads(_run(isolated_home, plugin_site, "status", "-o", "json").stdout)
         assert [(r["name"], r["provider"], r["region"]) for r in rows] == [("fo", "shadeform", "saltlakecity-usa-1")]
@@ -105,13 +113,19 @@ def test_when_every_offer_fails_the_error_and_json_list_every_attempt(isolated_h
         result = _run(isolated_home, plugin_site, "launch", "-y", "-c", "none", task_file, "--output", "json")
         assert result.returncode == 1 and "Traceback" not in result.stderr
         error = result.stderr[result.stderr.index("Tried 4 offer(s); none could be launched"):]
-        for infra, reason in [
-            ("primeintellect/FI/FIN-02", "capacity"), ("primeintellect/FI/eu-north1", "capacity"),
-            ("primeintellect/US/us-west-3", "capacity"), ("shadeform/saltlakecity-usa-1", "quota"),
-        ]:
-            row = next(line for line in error.splitlines() if line.strip().startswith(infra))
-            assert "1x " in row and f"scripted {reason} failure" in row, error
         out = json.loads(result.stdout)
+        header = error.splitlines()[1].split()
+        assert header == ["INFRA", "INSTANCE", "TYPE", "BLOCKED", "ERROR"], error
+        for attempt, (infra, reason, blocked) in zip(out["attempts"], [
+            ("primeintellect/FI/FIN-02", "capacity", "zone primeintellect/FI/FIN-02"),
+            ("primeintellect/FI/eu-north1", "capacity", "zone primeintellect/FI/eu-north1"),
+            ("primeintellect/US/us-west-3", "capacity", "zone primeintellect/US/us-west-3"),
+            ("shadeform/saltlakecity-usa-1", "quota", "region shadeform/saltlakecity-usa-1"),
+        ]):
+            row = next(line for line in error.splitlines() if line.strip().startswith(infra))
+            assert row.split()[:4] == [infra, attempt["instance_type"], *blocked.split()], error
+            assert f"scripted {reason} failure" in row, error
+        assert [a["scope"] for a in out["attempts"]] == ["zone", "zone", "zone", "region"]
         assert [a["infra"] for a in out["attempts"]] == [a.split()[0] for a in _calls(isolated_home)]
         assert out["attempts"][-1]["blocked"] == {"cloud": "shadeform", "region": "saltlakecity-usa-1", "zone": None, "instance_type": None}
         assert "Tried 4 offer(s)" in out["error"]
@@ -157,4 +171,38 @@ def test_a_resumed_launch_starts_from_the_blocked_set_in_its_request_log(isolate
             assert [a["outcome"] for a in plan["attempts"]] == ["failed", "failed", "launched"]
         finally:
             lifecycle.teardown(store, "resumed")
+            progress.close()
+
+
+def test_each_retry_until_up_pass_tries_again_what_the_last_pass_ruled_out(isolated_home, plugins_in_process, tmp_path, monkeypatch):
+    """Pass 1 finds every offer full; during the countdown capacity comes back; pass 2 launches on the cheapest again."""
+    from skyhop.execution import launch, lifecycle, retry
+    from skyhop.execution.progress import Progress
+    from skyhop.spec.task import Task
+    from skyhop.state.store import StateStore
+
+    monkeypatch.setattr(retry, "FIRST_PAUSE_S", 0.01)
+    _script(isolated_home, {"primeintellect": "capacity", "shadeform": "capacity"})
+    log = tmp_path / "request.log"
+    progress = Progress(log)
+    countdown = progress.countdown
+
+    def capacity_comes_back(left_s: float, what: str) -> None:
+        _script(isolated_home, {})
+        countdown(left_s, what)
+
+    monkeypatch.setattr(progress, "countdown", capacity_comes_back)
+    task = Task.from_dict({"resources": {"accelerators": "H100:8", "any_of": [{"infra": "primeintellect/FI"}, {"infra": "shadeform/saltlakecity-usa-1"}]}, "run": "true"})
+    with StateStore() as store:
+        try:
+            result = launch.launch(task, launch.LaunchOptions("again", detach_run=True, retry_until_up=True), progress, store)
+            assert [c.split()[0] for c in _calls(isolated_home)] == [
+                "primeintellect/FI/FIN-02", "primeintellect/FI/eu-north1", "shadeform/saltlakecity-usa-1",  # pass 1: all full
+                "primeintellect/FI/FIN-02",  # pass 2 starts from the cheapest again, not from what pass 1 left
+            ]
+            assert result["plan"]["chosen"] == "primeintellect/FI/FIN-02"
+            events = [json.loads(line) for line in log.read_text().splitlines()]
+            assert any("countdown" in e for e in events)
+        finally:
+            lifecycle.teardown(store, "again")
             progress.close()

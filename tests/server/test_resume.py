@@ -103,7 +103,7 @@ def test_a_launch_killed_mid_provision_resumes_with_its_blocked_set(isolated_hom
             "primeintellect/FI/eu-north1 launched",  # not FIN-02 again: the blocked set came from the request's log
         ]
         log = followed.stderr
-        assert "primeintellect/FI/FIN-02: primeintellect: scripted capacity failure" in log  # the old attempt, before the crash
+        assert "[skyhop] primeintellect/FI/FIN-02 datacrunch__8xH100_80GB__176__1480: primeintellect: scripted capacity failure" in log  # the old attempt, before the crash
         assert "Resumed after an API server restart; 1 earlier attempt(s) carried over." in log
         assert "Removing what the interrupted launch left of cluster 'rs' (primeintellect)." in log
         record = _request(home, plugin_site, request_id)
