@@ -54,17 +54,56 @@ def test_a_full_zone_leaves_the_other_zones_of_its_region():
         plan_task(task, space, [Blocked.around(first, QuotaError("quota").scope)])  # quota: the whole region
 
 
+def _candidate(offer: Offer = OFFER):
+    from skyhop.optimizer.plan import Candidate
+    from skyhop.spec.resources import Resources
+
+    return Candidate(offer, Resources(), False, 1, 1.0)
+
+
 def test_attempts_round_trip_and_add_up_to_the_blocked_set():
+    gcp = Offer("gcp", "a3-highgpu-8g", "H100", 8.0, 208.0, 1872.0, "us-central1", "us-central1-a", 88.0, None, None)
     attempts = [
-        failover.Attempt("aws/us-east-1/us-east-1a", "1x p5.48xlarge (H100:8)", 98.3, failover.FAILED, "full", Blocked("aws", "us-east-1", "us-east-1a")),
-        failover.Attempt("aws/us-east-1/us-east-1b", "1x p5.48xlarge (H100:8)", 98.3, failover.FAILED, "quota", Blocked("aws", "us-east-1")),
-        failover.Attempt("aws/us-east-1/us-east-1a", "1x p5.48xlarge (H100:8)", 98.3, failover.FAILED, "full", Blocked("aws", "us-east-1", "us-east-1a")),
-        failover.Attempt("gcp/us-central1/us-central1-a", "1x a3 (H100:8)", 88.0, failover.LAUNCHED),
+        failover.Attempt.failed(_candidate(), "full", "zone"),
+        failover.Attempt.failed(_candidate(OFFER._replace(zone="us-east-1b")), "quota", "region"),
+        failover.Attempt.failed(_candidate(), "full", "zone"),
+        failover.Attempt.launched(_candidate(gcp)),
     ]
     again = [failover.Attempt.from_json(json.loads(json.dumps(a.to_json()))) for a in attempts]
     assert again == attempts
     assert failover.blocked_by(again) == (Blocked("aws", "us-east-1", "us-east-1a"), Blocked("aws", "us-east-1"))
-    table = failover.table(attempts).splitlines()
-    assert table[0].split() == ["INFRA", "RESOURCES", "REASON"]
-    assert table[1].split()[0] == "aws/us-east-1/us-east-1a" and table[1].endswith("full")
-    assert table[-1].endswith("launched")
+    assert [(a.instance_type, a.scope) for a in again] == [("p5.48xlarge", "zone"), ("p5.48xlarge", "region"), ("p5.48xlarge", "zone"), ("a3-highgpu-8g", None)]
+    assert attempts[0].to_json()["resources"] == "1x p5.48xlarge (H100:8)"
+
+
+def test_the_table_has_infra_instance_type_blocked_and_error_columns():
+    attempts = [
+        failover.Attempt.failed(_candidate(), "InsufficientInstanceCapacity in us-east-1a.", "zone"),
+        failover.Attempt.failed(_candidate(OFFER._replace(zone="us-east-1b")), "VcpuLimitExceeded.", "region"),
+        failover.Attempt.failed(_candidate(OFFER._replace(cloud="gcp", region="us-central1", zone=None)), "401.", "cloud"),
+        failover.Attempt.launched(_candidate(OFFER._replace(region="us-west-2", zone="us-west-2a"))),
+    ]
+    lines = failover.table(attempts).splitlines()
+    assert lines[0].split() == ["INFRA", "INSTANCE", "TYPE", "BLOCKED", "ERROR"]
+    assert lines[1].split()[:5] == ["aws/us-east-1/us-east-1a", "p5.48xlarge", "zone", "aws/us-east-1/us-east-1a", "InsufficientInstanceCapacity"]
+    assert lines[2].split()[:4] == ["aws/us-east-1/us-east-1b", "p5.48xlarge", "region", "aws/us-east-1"]
+    assert lines[3].split()[:4] == ["gcp/us-central1", "p5.48xlarge", "cloud", "gcp"]
+    assert lines[4].split() == ["aws/us-west-2/us-west-2a", "p5.48xlarge", "-", "launched"]
+    # The columns line up: ERROR starts at the same place on every row.
+    assert len({line.index(word) for line, word in zip(lines, ["ERROR", "Insufficient", "VcpuLimit", "401.", "launched"])}) == 1
+
+
+def test_a_zone_error_on_an_offer_without_zones_says_it_blocked_the_region():
+    pool = OFFER._replace(cloud="flaky", region="r1", zone=None)
+    attempt = failover.Attempt.failed(_candidate(pool), "no capacity.", "zone")
+    assert attempt.scope == "zone" and attempt.blocked == Blocked("flaky", "r1")
+    assert attempt.line() == "flaky/r1 p5.48xlarge: no capacity. Blocked region flaky/r1; trying the next candidate."
+
+
+def test_attempts_logged_before_the_new_columns_still_load():
+    """A request log written by an older server (resumed after an upgrade) has no instance_type or scope."""
+    old = {"infra": "aws/us-east-1/us-east-1a", "resources": "1x p5.48xlarge (H100:8)", "cluster_hourly_price": 98.3,
+           "outcome": "failed", "reason": "full", "blocked": {"cloud": "aws", "region": "us-east-1", "zone": "us-east-1a", "instance_type": None}}
+    attempt = failover.Attempt.from_json(old)
+    assert (attempt.instance_type, attempt.scope, attempt.blocked) == ("", None, Blocked("aws", "us-east-1", "us-east-1a"))
+    assert failover.table([attempt]).splitlines()[1].split()[:3] == ["aws/us-east-1/us-east-1a", "-", "zone"]

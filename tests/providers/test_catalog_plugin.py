@@ -1,7 +1,7 @@
 """Acceptance (issue 9): adding a provider is one package plus one registration line.
 
-The installed test package registers `lambda` and `primeintellect`, two clouds
-of the price catalog, by entry point only (plugin_pkg/pyproject.toml). It still
+The installed test package registers `shadeform` and `primeintellect`, two clouds
+of the price catalog without a built-in provider, by entry point only (plugin_pkg/pyproject.toml). It still
 plans with those clouds' catalog offers, and its scripted capacity errors move a
 launch zone by zone, then to another region, then to another cloud, with every
 attempt in the final error and in `launch --output json`.
@@ -17,7 +17,7 @@ from helpers import run_cli
 
 # Price order of H100:8 in the shared catalog for this task:
 #   primeintellect/FI/FIN-02 15.77, primeintellect/FI/eu-north1 16.944,
-#   primeintellect/US/us-west-3 23.92, lambda/us-east-1 31.92
+#   primeintellect/US/us-west-3 23.92, shadeform/saltlakecity-usa-1 31.92
 TASK = textwrap.dedent(
     """\
     resources:
@@ -25,7 +25,7 @@ TASK = textwrap.dedent(
       any_of:
         - infra: primeintellect/FI
         - infra: primeintellect/US/us-west-3
-        - infra: lambda/us-east-1
+        - infra: shadeform/saltlakecity-usa-1
     run: echo "ran on $SKYPILOT_CLUSTER_INFO with GPUs $CUDA_VISIBLE_DEVICES"
     """
 )
@@ -58,13 +58,13 @@ def task_file(isolated_home):
 
 def test_a_plugin_named_like_a_catalog_cloud_plans_with_its_catalog_offers(isolated_home, plugin_site):
     _script(isolated_home, {})
-    result = _run(isolated_home, plugin_site, "optimize", "--gpus", "H100:8", "--infra", "lambda", "--output", "json")
+    result = _run(isolated_home, plugin_site, "optimize", "--gpus", "H100:8", "--infra", "shadeform", "--output", "json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
-    # The catalog's row (lambda/vms.csv), not an offer the plugin listed: it lists none.
-    assert (plan["cloud"], plan["instance_type"], plan["hourly_price"]) == ("lambda", "gpu_8x_h100_sxm5", 31.92)
+    # The catalog's row (shadeform/vms.csv), not an offer the plugin listed: it lists none.
+    assert (plan["cloud"], plan["instance_type"], plan["hourly_price"]) == ("shadeform", "lambdalabs_H100-sxm5x8", 31.92)
     unpinned = json.loads(_run(isolated_home, plugin_site, "optimize", "--gpus", "H100:8", "--output", "json").stdout)
-    assert {c["cloud"] for c in unpinned["candidates"]} >= {"lambda", "primeintellect"}
+    assert {c["cloud"] for c in unpinned["candidates"]} >= {"shadeform", "primeintellect"}
 
 
 def test_capacity_errors_move_the_launch_zone_then_region_then_cloud(isolated_home, plugin_site, task_file):
@@ -76,7 +76,7 @@ def test_capacity_errors_move_the_launch_zone_then_region_then_cloud(isolated_ho
             "primeintellect/FI/FIN-02 capacity",  # a full zone ...
             "primeintellect/FI/eu-north1 capacity",  # ... moves to another zone of the same region,
             "primeintellect/US/us-west-3 capacity",  # then to another region,
-            "lambda/us-east-1 launched",  # then to another cloud
+            "shadeform/saltlakecity-usa-1 launched",  # then to another cloud
         ]
         out = json.loads(result.stdout)
         assert out["job_status"] == "SUCCEEDED"
@@ -86,13 +86,21 @@ def test_capacity_errors_move_the_launch_zone_then_region_then_cloud(isolated_ho
             ("primeintellect/FI/FIN-02", "failed"),
             ("primeintellect/FI/eu-north1", "failed"),
             ("primeintellect/US/us-west-3", "failed"),
-            ("lambda/us-east-1", "launched"),
+            ("shadeform/saltlakecity-usa-1", "launched"),
         ]
         assert attempts[0]["blocked"] == {"cloud": "primeintellect", "region": "FI", "zone": "FIN-02", "instance_type": None}
+        assert [a["scope"] for a in attempts] == ["zone", "zone", "zone", None]
+        assert attempts[0]["instance_type"] == "datacrunch__8xH100_80GB__176__1480"
+        assert attempts[-1]["instance_type"] == "lambdalabs_H100-sxm5x8"
         assert "scripted capacity failure" in attempts[0]["reason"]
-        assert out["plan"]["chosen"] == "lambda/us-east-1"
+        # Each failure was shown as it happened, before the job ran.
+        live = [line for line in result.stderr.splitlines() if line.endswith("trying the next candidate.")]
+        assert [line.split()[1] for line in live] == [a["infra"] for a in attempts[:3]], result.stderr
+        assert "Blocked zone primeintellect/FI/FIN-02;" in live[0]
+        assert result.stderr.index(live[-1]) < result.stderr.index("with GPUs 0,1,2,3,4,5,6,7")
+        assert out["plan"]["chosen"] == "shadeform/saltlakecity-usa-1"
         rows = json.loads(_run(isolated_home, plugin_site, "status", "-o", "json").stdout)
-        assert [(r["name"], r["provider"], r["region"]) for r in rows] == [("fo", "lambda", "us-east-1")]
+        assert [(r["name"], r["provider"], r["region"]) for r in rows] == [("fo", "shadeform", "saltlakecity-usa-1")]
     finally:
         _run(isolated_home, plugin_site, "down", "--all", "-y")
         _run(isolated_home, plugin_site, "api", "stop")
@@ -100,20 +108,26 @@ def test_capacity_errors_move_the_launch_zone_then_region_then_cloud(isolated_ho
 
 
 def test_when_every_offer_fails_the_error_and_json_list_every_attempt(isolated_home, plugin_site, task_file):
-    _script(isolated_home, {**FULL, "lambda/us-east-1": "quota"})
+    _script(isolated_home, {**FULL, "shadeform/saltlakecity-usa-1": "quota"})
     try:
         result = _run(isolated_home, plugin_site, "launch", "-y", "-c", "none", task_file, "--output", "json")
         assert result.returncode == 1 and "Traceback" not in result.stderr
         error = result.stderr[result.stderr.index("Tried 4 offer(s); none could be launched"):]
-        for infra, reason in [
-            ("primeintellect/FI/FIN-02", "capacity"), ("primeintellect/FI/eu-north1", "capacity"),
-            ("primeintellect/US/us-west-3", "capacity"), ("lambda/us-east-1", "quota"),
-        ]:
-            row = next(line for line in error.splitlines() if line.strip().startswith(infra))
-            assert "1x " in row and f"scripted {reason} failure" in row, error
         out = json.loads(result.stdout)
+        header = error.splitlines()[1].split()
+        assert header == ["INFRA", "INSTANCE", "TYPE", "BLOCKED", "ERROR"], error
+        for attempt, (infra, reason, blocked) in zip(out["attempts"], [
+            ("primeintellect/FI/FIN-02", "capacity", "zone primeintellect/FI/FIN-02"),
+            ("primeintellect/FI/eu-north1", "capacity", "zone primeintellect/FI/eu-north1"),
+            ("primeintellect/US/us-west-3", "capacity", "zone primeintellect/US/us-west-3"),
+            ("shadeform/saltlakecity-usa-1", "quota", "region shadeform/saltlakecity-usa-1"),
+        ]):
+            row = next(line for line in error.splitlines() if line.strip().startswith(infra))
+            assert row.split()[:4] == [infra, attempt["instance_type"], *blocked.split()], error
+            assert f"scripted {reason} failure" in row, error
+        assert [a["scope"] for a in out["attempts"]] == ["zone", "zone", "zone", "region"]
         assert [a["infra"] for a in out["attempts"]] == [a.split()[0] for a in _calls(isolated_home)]
-        assert out["attempts"][-1]["blocked"] == {"cloud": "lambda", "region": "us-east-1", "zone": None, "instance_type": None}
+        assert out["attempts"][-1]["blocked"] == {"cloud": "shadeform", "region": "saltlakecity-usa-1", "zone": None, "instance_type": None}
         assert "Tried 4 offer(s)" in out["error"]
         assert json.loads(_run(isolated_home, plugin_site, "status", "-o", "json").stdout) == []
     finally:
@@ -147,14 +161,48 @@ def test_a_resumed_launch_starts_from_the_blocked_set_in_its_request_log(isolate
         blocked = {"cloud": "primeintellect", "region": "FI", "zone": zone, "instance_type": None}
         earlier.attempt({"infra": f"primeintellect/FI/{zone}", "resources": "1x h (H100:8)", "cluster_hourly_price": 16.0, "outcome": "failed", "reason": "full", "blocked": blocked})
     earlier.close()
-    task = Task.from_dict({"resources": {"accelerators": "H100:8", "any_of": [{"infra": "primeintellect/FI"}, {"infra": "lambda/us-east-1"}]}, "run": "true"})
+    task = Task.from_dict({"resources": {"accelerators": "H100:8", "any_of": [{"infra": "primeintellect/FI"}, {"infra": "shadeform/saltlakecity-usa-1"}]}, "run": "true"})
     with StateStore() as store:
         progress = Progress(log)
         try:
             info, plan = launch._provision(task, "resumed", progress, store)
-            assert (info.provider, info.region) == ("lambda", "us-east-1")
-            assert _calls(isolated_home) == ["lambda/us-east-1 launched"]
+            assert (info.provider, info.region) == ("shadeform", "saltlakecity-usa-1")
+            assert _calls(isolated_home) == ["shadeform/saltlakecity-usa-1 launched"]
             assert [a["outcome"] for a in plan["attempts"]] == ["failed", "failed", "launched"]
         finally:
             lifecycle.teardown(store, "resumed")
+            progress.close()
+
+
+def test_each_retry_until_up_pass_tries_again_what_the_last_pass_ruled_out(isolated_home, plugins_in_process, tmp_path, monkeypatch):
+    """Pass 1 finds every offer full; during the countdown capacity comes back; pass 2 launches on the cheapest again."""
+    from skyhop.execution import launch, lifecycle, retry
+    from skyhop.execution.progress import Progress
+    from skyhop.spec.task import Task
+    from skyhop.state.store import StateStore
+
+    monkeypatch.setattr(retry, "FIRST_PAUSE_S", 0.01)
+    _script(isolated_home, {"primeintellect": "capacity", "shadeform": "capacity"})
+    log = tmp_path / "request.log"
+    progress = Progress(log)
+    countdown = progress.countdown
+
+    def capacity_comes_back(left_s: float, what: str) -> None:
+        _script(isolated_home, {})
+        countdown(left_s, what)
+
+    monkeypatch.setattr(progress, "countdown", capacity_comes_back)
+    task = Task.from_dict({"resources": {"accelerators": "H100:8", "any_of": [{"infra": "primeintellect/FI"}, {"infra": "shadeform/saltlakecity-usa-1"}]}, "run": "true"})
+    with StateStore() as store:
+        try:
+            result = launch.launch(task, launch.LaunchOptions("again", detach_run=True, retry_until_up=True), progress, store)
+            assert [c.split()[0] for c in _calls(isolated_home)] == [
+                "primeintellect/FI/FIN-02", "primeintellect/FI/eu-north1", "shadeform/saltlakecity-usa-1",  # pass 1: all full
+                "primeintellect/FI/FIN-02",  # pass 2 starts from the cheapest again, not from what pass 1 left
+            ]
+            assert result["plan"]["chosen"] == "primeintellect/FI/FIN-02"
+            events = [json.loads(line) for line in log.read_text().splitlines()]
+            assert any("countdown" in e for e in events)
+        finally:
+            lifecycle.teardown(store, "again")
             progress.close()

@@ -44,7 +44,11 @@ def test_capacity_error_fails_over_to_the_next_candidate(isolated_home, plugin_s
     try:
         result = _run(isolated_home, plugin_site, "launch", "-y", "-c", "fo", "echo landed-on-$SKYPILOT_CLUSTER_INFO")
         assert result.returncode == 0, result.stderr
-        assert "flakycloud: no capacity in flaky-region right now. Trying the next candidate." in result.stderr
+        # Shown as it happened: the offer, the provider's error, and what it ruled out (the offer has no zones: its region).
+        assert (
+            "[skyhop] flakycloud/flaky-region flaky-1: flakycloud: no capacity in flaky-region right now. "
+            "Blocked region flakycloud/flaky-region; trying the next candidate."
+        ) in result.stderr
         assert '"provider": "local"' in result.stdout
         calls = (isolated_home / ".skyhop" / "flaky-calls").read_text().splitlines()
         assert calls == ["launch fo capacity"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from helpers import run_cli
-from providers.conftest import plugin_site  # noqa: F401  (the installed test plugin: lambda, primeintellect)
+from providers.conftest import plugin_site  # noqa: F401  (the installed test plugin: shadeform, primeintellect)
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ TASK = textwrap.dedent(
       accelerators: H100:8
       any_of:
         - infra: primeintellect/FI
-        - infra: lambda/us-east-1
+        - infra: shadeform/saltlakecity-usa-1
     run: echo "ran on $SKYPILOT_CLUSTER_INFO"
     """
 )
@@ -103,7 +103,7 @@ def test_a_launch_killed_mid_provision_resumes_with_its_blocked_set(isolated_hom
             "primeintellect/FI/eu-north1 launched",  # not FIN-02 again: the blocked set came from the request's log
         ]
         log = followed.stderr
-        assert "primeintellect/FI/FIN-02: primeintellect: scripted capacity failure" in log  # the old attempt, before the crash
+        assert "[skyhop] primeintellect/FI/FIN-02 datacrunch__8xH100_80GB__176__1480: primeintellect: scripted capacity failure" in log  # the old attempt, before the crash
         assert "Resumed after an API server restart; 1 earlier attempt(s) carried over." in log
         assert "Removing what the interrupted launch left of cluster 'rs' (primeintellect)." in log
         record = _request(home, plugin_site, request_id)
@@ -175,7 +175,7 @@ def test_a_down_whose_server_died_is_resumed_and_removes_the_cluster(isolated_ho
 
     home = isolated_home
     _script(home, {})
-    launched = _cli(home, plugin_site, "launch", "-y", "-c", "dn", "--infra", "lambda", "--gpus", "H100:8", "true")
+    launched = _cli(home, plugin_site, "launch", "-y", "-c", "dn", "--infra", "shadeform", "--gpus", "H100:8", "true")
     assert launched.returncode == 0, launched.stderr
     dead = _kill_server(home)
     # The dead server had accepted `down dn` and started it: its record, as it left it.

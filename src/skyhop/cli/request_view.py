@@ -40,6 +40,44 @@ class _Phases:
             self._status.stop()
 
 
+class _Renderer:
+    """Turns a request's events into what the user sees (phases, messages, attempts, countdowns, job output)."""
+
+    def __init__(self, *, output_to_stderr: bool = False, attempts: list | None = None) -> None:
+        self.phases = _Phases()
+        self._current = ""
+        self._output_to_stderr = output_to_stderr
+        self._attempts = attempts
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if "phase" in event:
+            self._current = event["phase"]
+            self.phases.phase(self._current, spin=self._current != "running")  # from "running" on, the job's output speaks
+        elif "msg" in event:
+            self._say(event["msg"])
+        elif "attempt" in event:
+            # Each failed offer as it happens; the final table (and --output json) lists them all again.
+            from skyhop.planning.failover import Attempt
+
+            self._say(f"[skyhop] {Attempt.from_json(event['attempt']).line()}")
+            if self._attempts is not None:
+                self._attempts.append(event["attempt"])
+        elif "countdown" in event:
+            wait = event["countdown"]
+            self.phases.phase(f"{wait['what']}: next try in {wait['left']}s")
+        elif "out" in event:
+            self.phases.pause()
+            stream = sys.stderr if self._output_to_stderr else sys.stdout
+            stream.write(event["out"])
+            stream.flush()
+
+    def _say(self, text: str) -> None:
+        self.phases.pause()
+        click.echo(text, err=True)
+        if self._current and self._current != "running":
+            self.phases.phase(self._current)
+
+
 def follow_request(request_id: str, *, output_to_stderr: bool = False, attempts: list | None = None) -> dict[str, Any]:
     """Render a request to its end; returns its record (raises its error).
 
@@ -48,31 +86,11 @@ def follow_request(request_id: str, *, output_to_stderr: bool = False, attempts:
     """
     from skyhop.client import api
 
-    phases = _Phases()
-    current = ""
-
-    def on_event(event: dict[str, Any]) -> None:
-        nonlocal current
-        if "phase" in event:
-            current = event["phase"]
-            phases.phase(current, spin=current != "running")  # from "running" on, the job's output speaks
-        elif "msg" in event:
-            phases.pause()
-            click.echo(event["msg"], err=True)
-            if current and current != "running":
-                phases.phase(current)
-        elif "out" in event:
-            phases.pause()
-            stream = sys.stderr if output_to_stderr else sys.stdout
-            stream.write(event["out"])
-            stream.flush()
-        elif "attempt" in event and attempts is not None:
-            attempts.append(event["attempt"])
-
+    render = _Renderer(output_to_stderr=output_to_stderr, attempts=attempts)
     try:
-        return api.follow(request_id, on_event)
+        return api.follow(request_id, render)
     except KeyboardInterrupt:
-        phases.pause()
+        render.phases.pause()
         click.echo(
             f"\nDetached; the request keeps running in the API server.\n"
             f"  Re-attach: skyhop api logs {request_id}\n  Cancel:    skyhop api cancel {request_id}",
@@ -80,7 +98,7 @@ def follow_request(request_id: str, *, output_to_stderr: bool = False, attempts:
         )
         raise SystemExit(130) from None
     finally:
-        phases.pause()
+        render.phases.pause()
 
 
 def run_request(name: str, body: dict[str, Any], *, output_to_stderr: bool = False, attempts: list | None = None) -> Any:

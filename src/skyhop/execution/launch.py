@@ -7,6 +7,7 @@ removes: nothing is created that the state store does not know about.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,8 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
         created = record is None
         placement = None
         if record is None:
-            info, placement = until_up(lambda: _provision(task, name, progress, store), progress, retry=options.retry_until_up)
+            passes = itertools.count()
+            info, placement = until_up(lambda: _provision(task, name, progress, store, again=next(passes) > 0), progress, retry=options.retry_until_up)
             progress.info(f"New cluster '{name}' is up.")  # a generated name is what logs/exec/down need
         else:
             info = _reuse(task, record, progress, store)
@@ -221,7 +223,7 @@ def _dryrun(task: Task, record, progress: Progress) -> dict[str, Any]:
     return {"dryrun": True, "reuse": None, "plan": plan.to_json()}
 
 
-def _provision(task: Task, name: str, progress: Progress, store) -> tuple[ClusterInfo, dict[str, Any]]:
+def _provision(task: Task, name: str, progress: Progress, store, *, again: bool = False) -> tuple[ClusterInfo, dict[str, Any]]:
     """Launch the cheapest offer; each typed provider failure blocks what it names, then plan again.
 
     Capacity blocks that zone, quota that region, auth that cloud (the error
@@ -230,10 +232,11 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
     request's log: that is the blocked set, persisted with the request, and a
     request resumed on the same log starts from it. Returns the plan as it
     played out (`--output json`): the chosen infra, every attempt, and the
-    first plan's candidates with their outcome.
+    first plan's candidates with their outcome. `again`: a later pass of
+    `--retry-until-up`, which tries every offer anew (capacity comes back),
+    where a resumed first pass keeps what its log already ruled out.
     """
     from skyhop.errors import InfeasibleError
-    from skyhop.optimizer.blocklist import Blocked
     from skyhop.planning import failover
     from skyhop.planning.plan import plan_task
     from skyhop.planning.space import search_space
@@ -241,11 +244,12 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
 
     progress.phase("optimizing")
     space = search_space([task])
-    attempts = [failover.Attempt.from_json(a) for a in progress.recorded("attempt")]
+    attempts = [] if again else [failover.Attempt.from_json(a) for a in progress.recorded("attempt")]
     first = None
 
-    def failed(candidate, reason: str, blocked: Blocked) -> None:
-        attempt = failover.Attempt(failover.where(candidate.offer), failover.describe(candidate), candidate.cluster_hourly_price, failover.FAILED, reason, blocked)
+    def failed(candidate, reason: str, scope: str) -> None:
+        """Record the failure (the request log is the persisted blocked set); clients show it as it happens."""
+        attempt = failover.Attempt.failed(candidate, reason, scope)
         attempts.append(attempt)
         progress.attempt(attempt.to_json())
 
@@ -266,18 +270,17 @@ def _provision(task: Task, name: str, progress: Progress, store) -> tuple[Cluste
         try:
             provider = registry.get(offer.cloud)
         except SkyhopError as error:
-            failed(candidate, str(error), Blocked(offer.cloud))
+            failed(candidate, str(error), "cloud")
             continue
         try:
             info = _bring_up(provider, candidate, task, name, store, progress)
         except ProviderError as error:
             if error.scope is None:
                 raise
-            failed(candidate, str(error), Blocked.around(offer, error.scope))
-            progress.info(f"{where}: {error} Trying the next candidate.")
+            failed(candidate, str(error), error.scope)
             progress.check_cancelled()
             continue
-        attempts.append(failover.Attempt(where, failover.describe(candidate), candidate.cluster_hourly_price, failover.LAUNCHED))
+        attempts.append(failover.Attempt.launched(candidate))
         return info, {
             "chosen": where,
             "attempts": [a.to_json() for a in attempts],
@@ -300,17 +303,14 @@ def _bring_up(provider, candidate, task: Task, name: str, store, progress: Progr
     user = current_user()
     progress.phase("provisioning")
     progress.info(f"Provisioning {task.num_nodes}x {offer.instance_type} on {where} (${candidate.cluster_hourly_price:.4g}/h).")
-    resources = handles.launched_resources(offer, candidate.spot)
+    request = _launch_request(candidate, task, name, user, progress)
+    # The launch id goes into the write-ahead record: a crash during the cloud call still names the tag to find.
+    resources = dict(handles.launched_resources(offer, candidate.spot), launch_id=request.launch_id)
     store.add_cluster(
         ClusterRecord(
             name=name, provider=offer.cloud, region=offer.region, zone=offer.zone, num_nodes=task.num_nodes,
             resources=resources, hourly_price=candidate.cluster_hourly_price, user=user,
         )
-    )
-    request = LaunchRequest(
-        name, offer, task.num_nodes, candidate.spot,
-        cpus=task.resources.cpus.value if task.resources.cpus else None,
-        memory_gib=task.resources.memory.value if task.resources.memory else None,
     )
     try:
         info = provider.launch(request)
@@ -330,6 +330,24 @@ def _bring_up(provider, candidate, task: Task, name: str, store, progress: Progr
         store.remove_cluster(name)
         raise
     return info
+
+
+def _launch_request(candidate, task: Task, name: str, user: str, progress: Progress) -> LaunchRequest:
+    """What the provider is asked for: the offer, the task's machine choices for it, and the ownership marks."""
+    from skyhop.providers import _owned
+
+    wanted = candidate.request
+    image = wanted.image_id
+    if image is not None and not isinstance(image, str):  # {region: image}: this offer's region's
+        image = image.get(candidate.offer.region)
+    return LaunchRequest(
+        name, candidate.offer, task.num_nodes, candidate.spot,
+        cpus=task.resources.cpus.value if task.resources.cpus else None,
+        memory_gib=task.resources.memory.value if task.resources.memory else None,
+        image_id=image, disk_size_gb=wanted.disk_size, disk_tier=wanted.disk_tier, ports=tuple(wanted.ports),
+        labels=dict(wanted.labels or {}), user=user, launch_id=_owned.new_launch_id(), owner_id=_owned.owner_id(),
+        cancelled=progress.cancel_event.is_set,
+    )
 
 
 def _outcomes(candidates, attempts) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ and messages still get through.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from pathlib import Path
 from typing import IO, Callable
@@ -92,6 +93,10 @@ class Progress:
     def attempt(self, record: dict) -> None:
         """One launch attempt and what it ruled out: the persisted blocked set of a failing-over launch."""
         self._emit({"attempt": record})
+
+    def countdown(self, left_s: float, what: str) -> None:
+        """A wait before trying again (`--retry-until-up`): clients show `what` and the whole seconds left."""
+        self._emit({"countdown": {"left": math.ceil(left_s), "what": what}})
 
     def submitted(self, job_id: int) -> None:
         """The job this request started: a resumed request follows it rather than running it twice."""

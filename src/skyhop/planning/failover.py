@@ -22,7 +22,14 @@ FAILED = "failed"
 
 @dataclass(frozen=True)
 class Attempt:
-    """One offer tried: where, what, for how much, and what happened (`blocked`: what it ruled out)."""
+    """One offer tried: where, what, for how much, and what happened.
+
+    `blocked` is what the failure ruled out and `scope` the error's word for
+    it (zone, region, cloud, instance): the table and `--output json` show
+    them, since "capacity in us-east-1a" and "quota in us-east-1" read alike
+    until one says what the launch stopped trying. `instance_type` is its own
+    column because `resources` (`1x p5.48xlarge (H100:8)`) is for people.
+    """
 
     infra: str
     resources: str
@@ -30,24 +37,61 @@ class Attempt:
     outcome: str
     reason: str | None = None
     blocked: Blocked | None = None
+    instance_type: str = ""
+    scope: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "infra": self.infra,
+            "instance_type": self.instance_type,
             "resources": self.resources,
             "cluster_hourly_price": round(self.cluster_hourly_price, 6),
             "outcome": self.outcome,
             "reason": self.reason,
+            "scope": self.scope,
             "blocked": self.blocked.to_json() if self.blocked else None,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Attempt":
+        """Also reads the attempts of request logs written before `instance_type` and `scope` existed."""
         blocked = data.get("blocked")
         return cls(
             str(data["infra"]), str(data["resources"]), float(data["cluster_hourly_price"]), str(data["outcome"]),
             data.get("reason"), Blocked.from_json(blocked) if blocked else None,
+            str(data.get("instance_type") or ""), data.get("scope"),
         )
+
+    @classmethod
+    def failed(cls, candidate, reason: str, scope: str) -> "Attempt":
+        """The candidate failed with an error of `scope`: it blocks that much around the offer."""
+        offer = candidate.offer
+        return cls(
+            where(offer), describe(candidate), candidate.cluster_hourly_price, FAILED, reason,
+            Blocked.around(offer, scope), offer.instance_type, scope,
+        )
+
+    @classmethod
+    def launched(cls, candidate) -> "Attempt":
+        offer = candidate.offer
+        return cls(where(offer), describe(candidate), candidate.cluster_hourly_price, LAUNCHED, instance_type=offer.instance_type)
+
+    @property
+    def blocked_text(self) -> str:
+        """`zone aws/us-east-1/us-east-1a`: what the failure ruled out, named by its extent; `-` for nothing.
+
+        Named from `blocked`, not `scope`: a zone-scoped error on an offer
+        without zones (a pool, a zone-less cloud) blocks the whole region.
+        """
+        b = self.blocked
+        if b is None:
+            return "-"
+        extent = "instance" if b.instance_type else "zone" if b.zone else "region" if b.region else "cloud"
+        return f"{extent} {'/'.join(part for part in (b.cloud, b.region, b.zone, b.instance_type) if part)}"
+
+    def line(self) -> str:
+        """A failed attempt as it happens, in the launch output (the launched one is the plan's result)."""
+        return f"{self.infra} {self.instance_type}: {self.reason} Blocked {self.blocked_text}; trying the next candidate."
 
 
 def where(offer) -> str:
@@ -71,10 +115,14 @@ def blocked_by(attempts: Iterable[Attempt]) -> tuple[Blocked, ...]:
 
 
 def table(attempts: Sequence[Attempt]) -> str:
-    """Every attempt as a plain-text table (INFRA, RESOURCES, REASON): part of the final error."""
-    rows = [("INFRA", "RESOURCES", "REASON")] + [(a.infra, a.resources, a.reason or a.outcome) for a in attempts]
-    widths = [max(len(row[i]) for row in rows) for i in range(2)]
-    return "\n".join(f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]}" for r in rows)
+    """Every attempt as a plain-text table (INFRA, INSTANCE TYPE, BLOCKED, ERROR): part of the final error.
+
+    ERROR is last because it is free text of any length; the others line up.
+    """
+    rows = [("INFRA", "INSTANCE TYPE", "BLOCKED", "ERROR")]
+    rows += [(a.infra, a.instance_type or "-", a.blocked_text, a.reason or a.outcome) for a in attempts]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(f"  {r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}" for r in rows)
 
 
 class FailoverError(SkyhopError):

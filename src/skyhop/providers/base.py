@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:
     from skyhop.catalog.offer import Offer
@@ -29,6 +29,19 @@ class Observed:
 
     state: str
     reason: str | None = None
+
+
+def preempted(reasons: Mapping[int, str]) -> Observed:
+    """How a provider reports nodes the infra took back (a spot reclaim), by rank with the cloud's reason.
+
+    Not a state of its own: a reclaimed node is a lost node, and PARTIAL
+    already leads there (the record goes to INIT with this reason, the job's
+    failure names it, `down` removes the rest). Even when every node was
+    reclaimed a cloud answers this rather than TERMINATED, which would drop
+    the record silently and leave the user no word of what happened.
+    """
+    lost = "; ".join(f"node {rank}: preempted ({why})" for rank, why in sorted(reasons.items()))
+    return Observed(PARTIAL, lost)
 
 
 @dataclass(frozen=True)
@@ -141,9 +154,28 @@ class ClusterInfo:
         )
 
 
+def _never() -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class LaunchRequest:
-    """Create `num_nodes` machines of `offer` in its region/zone, named for `cluster_name`."""
+    """Create `num_nodes` machines of `offer` in its region/zone, named for `cluster_name`.
+
+    Every field past `num_nodes` has a default, so providers and plugins
+    written before a field existed keep working. The task's machine choices
+    (`image_id`, disk, `ports`, `labels`) come resolved for this offer: an
+    image given per region arrives as this region's image. Clouds need them
+    at creation (an AMI, a root volume, a security group; RunPod maps ports
+    only when a pod is created). The ownership marks (`user`, `launch_id`,
+    `owner_id`, see `providers/_owned.py`) are what a cloud tags every
+    resource with, so `find` after a crash and the orphan listing recognise
+    skyhop's resources, and only this installation's; `launch_id` is written
+    into the INIT record before `launch` is called, so even a crash during
+    the cloud call leaves a record that names the tag to look for.
+    `cancelled` lets a long wait (instances booting) end when the request is
+    cancelled; the provider removes what it created, then raises.
+    """
 
     cluster_name: str
     offer: "Offer"
@@ -151,6 +183,15 @@ class LaunchRequest:
     use_spot: bool = False
     cpus: float | None = None  # what the task asked for per node, for capacity checks
     memory_gib: float | None = None
+    image_id: str | None = None  # None: the provider's default image
+    disk_size_gb: int | None = None  # None: the provider's default disk
+    disk_tier: str | None = None  # low, medium, high, ultra, best (SkyPilot's tiers)
+    ports: tuple[str, ...] = ()  # `8080` or `10000-10010`, as the task wrote them
+    labels: Mapping[str, str] = field(default_factory=dict)  # the task's `resources.labels`, for the cloud's tags
+    user: str = ""
+    launch_id: str = ""
+    owner_id: str = ""
+    cancelled: Callable[[], bool] = field(default=_never, compare=False, repr=False)
 
 
 class OfferSource(Enum):
@@ -175,6 +216,10 @@ class Capabilities:
     that machine. False when a node is a directory on the machine skyhop runs
     on: an absolute destination would write into that machine's own files and
     outlive `down`, so only paths inside the node are allowed.
+    `remote_check`: `check()` asks the cloud (an HTTP round trip), so
+    planning reuses its answer for a few minutes (`planning/infra.py`);
+    checks that read local files stay uncached, so an edited config counts
+    at once.
     Optional behaviour (preempting a node, opening ports, self-stop hooks,
     reaching machines for `check`) is a method, declared by the protocols below.
     """
@@ -184,6 +229,7 @@ class Capabilities:
     opt_in: bool = False
     cheap_query: bool = False
     own_filesystem: bool = True
+    remote_check: bool = False
 
 
 #: What a provider that declares nothing is assumed to be: a cloud priced from the catalog.
@@ -205,7 +251,8 @@ class Provider(Protocol):
     `capabilities` says where offers come from and what the provider can do;
     `offers()` is needed only for LIVE and EXISTING offer sources. Optional
     behaviour is one of the small protocols below (`Preemptible`,
-    `PortOpener`, `SelfStopping`, `MachineChecker`), found with isinstance.
+    `PortOpener`, `SelfStopping`, `MachineChecker`, `OwnedLister`,
+    `LiveAvailability`, `ZoneNamer`), found with isinstance.
     """
 
     name: str
@@ -282,3 +329,49 @@ class MachineChecker(Protocol):
     """Providers of existing machines: reach every machine now, for `skyhop check`."""
 
     def check_machines(self) -> Sequence[MachineReach]: ...
+
+
+@dataclass(frozen=True)
+class OwnedResource:
+    """One cloud resource carrying this installation's ownership marks (`providers/_owned.py`).
+
+    `kind` is the cloud's word (instance, security-group, key-pair, ...);
+    `cluster` the cluster its marks name. What `status --refresh` lists as an
+    orphan when no cluster of that name is in the state store, and what
+    `down --orphans` hands back to `remove_owned`.
+    """
+
+    kind: str
+    id: str
+    region: str | None
+    cluster: str
+    created_at: float | None = None
+
+
+@runtime_checkable
+class OwnedLister(Protocol):
+    """Clouds: every resource marked as this installation's, so ones no cluster record
+    knows of (a crash between the cloud call and the record, a record removed by
+    hand) are found and can be removed instead of billing for ever."""
+
+    def owned(self) -> Sequence[OwnedResource]: ...
+
+    def remove_owned(self, resources: Sequence[OwnedResource]) -> None: ...
+
+
+@runtime_checkable
+class LiveAvailability(Protocol):
+    """Clouds whose API says where an instance type has capacity right now (Lambda's
+    `regions_with_capacity_available`): `show-gpus` shows it next to the catalog's
+    prices. Maps (instance type, region) to whether it can be launched now."""
+
+    def availability(self) -> Mapping[tuple[str, str], bool]: ...
+
+
+@runtime_checkable
+class ZoneNamer(Protocol):
+    """Clouds whose catalog names zones by a stable id that differs per account from
+    the zone's name (the AWS catalog lists `use1-az2`; users, errors and the failover
+    table say `us-east-1a`): zone id to zone name in one region."""
+
+    def zone_names(self, region: str) -> Mapping[str, str]: ...

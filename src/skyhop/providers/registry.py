@@ -4,7 +4,7 @@ A third-party package adds a provider by declaring, in its own metadata,
 an entry point in the `skyhop.providers` group whose object is a Provider
 class (or any zero-argument callable returning one). Plugins are loaded on
 first use only, so `import skyhop` stays light. A plugin may take the name of
-a cloud in the price catalog (`lambda`): it then launches that cloud's offers,
+a cloud in the price catalog (`shadeform`): it then launches that cloud's offers,
 which stay in the search as long as it declares catalog offers (the default).
 """
 

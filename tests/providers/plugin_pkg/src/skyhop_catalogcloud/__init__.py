@@ -1,4 +1,7 @@
-"""Providers for two clouds of the price catalog (`lambda`, `primeintellect`), as a third party adds one.
+"""Providers for two clouds of the price catalog (`shadeform`, `primeintellect`), as a third party adds one.
+
+Both are clouds skyhop has no built-in provider for (a plugin may not replace a
+built-in one: `lambda`, which this package used to take, is one since issue 10).
 
 What the acceptance test of issue 9 needs: a plugin that takes a catalog
 cloud's name still plans with that cloud's catalog offers (it declares
@@ -97,10 +100,10 @@ class _CatalogCloud:
         return LocalRunner({MARKER: cluster.data["root"]})
 
 
-class LambdaCloud(_CatalogCloud):
+class ShadeformCloud(_CatalogCloud):
     """Can open ports (a `PortOpener`): each call is appended to the calls file as `open_ports CLUSTER PORTS`."""
 
-    name = "lambda"
+    name = "shadeform"
 
     def open_ports(self, cluster, ports):
         with open(_home() / "catalogcloud-calls", "a") as calls:

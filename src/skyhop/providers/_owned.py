@@ -1,0 +1,78 @@
+"""Ownership marks: how a cloud resource says it is this skyhop installation's, and for which cluster.
+
+Every resource a cloud provider creates (instance, disk, security group or
+firewall rule, key pair, placement group) carries the four marks below as
+tags or labels. `find` after a crash and the orphan listing select by them,
+so they never take another installation's clusters on the same account for
+their own: the owner id is random per `SKYHOP_HOME`, made once and kept
+there. Clouds without tags (or resources without them: GCP firewall rules,
+Lambda SSH keys) pack the same facts into the name (`resource_name`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+
+from skyhop import paths
+
+CLUSTER = "skyhop-cluster"
+USER = "skyhop-user"
+LAUNCH = "skyhop-launch"
+OWNER = "skyhop-owner"
+
+_OWNER_FILE = "owner-id"
+_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def owner_id() -> str:
+    """This installation's owner id (16 hex digits), created on first use in SKYHOP_HOME (0600).
+
+    Created with O_EXCL, so two processes starting at once agree on one id.
+    """
+    path = paths.home() / _OWNER_FILE
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        paths.private_dir(paths.home())
+        value = secrets.token_hex(8)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return owner_id()  # another process won the race: its id is the one
+        with os.fdopen(fd, "w") as out:
+            out.write(value + "\n")
+        return value
+    if not _ID.fullmatch(value):
+        from skyhop.errors import SkyhopError
+
+        raise SkyhopError(f"{path} does not hold a skyhop owner id (16 hex digits); restore it, or remove it only if no cloud resources of this installation remain.")
+    return value
+
+
+def new_launch_id() -> str:
+    """A fresh id for one launch: the mark that finds what that launch created, even before its record says where."""
+    return secrets.token_hex(6)
+
+
+def marks(cluster: str, user: str, launch_id: str, owner: str) -> dict[str, str]:
+    """The four tags every resource of a launch carries."""
+    return {CLUSTER: cluster, USER: user, LAUNCH: launch_id, OWNER: owner}
+
+
+def resource_name(owner: str, cluster: str, suffix: str = "", *, limit: int = 63) -> str:
+    """`skyhop-<owner8>-<cluster>[-<suffix>]`, lowercase, at most `limit` characters.
+
+    GCP names allow 63 lowercase characters; cluster names allow 63 too, so a
+    long one is cut and a short digest of the whole keeps two long names apart.
+    """
+    tail = f"-{suffix}" if suffix else ""
+    name = f"skyhop-{owner[:8]}-{cluster}{tail}".lower()
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    keep = limit - len(f"skyhop-{owner[:8]}--{digest}{tail}")
+    return f"skyhop-{owner[:8]}-{cluster[:keep].rstrip('-')}-{digest}{tail}".lower()
+
