@@ -63,6 +63,15 @@ def check_plan_json(doc: dict) -> dict:
     return chosen[0]
 
 
+def plan_json(cli, *args: str) -> dict:
+    """`optimize --all-clouds --output json ARGS`, which must succeed, as a checked plan document."""
+    result = cli("optimize", "--all-clouds", "--output", "json", *args)
+    assert result.code == 0, result.err
+    doc = result.json()
+    check_plan_json(doc)
+    return doc
+
+
 def ident(entry: dict) -> tuple:
     return (entry["cloud"], entry["instance_type"], entry["region"], entry["zone"])
 

@@ -10,15 +10,7 @@ from __future__ import annotations
 
 import pytest
 from rawcsv import RawCatalog, RawRow, cheapest
-from test_optimize_cli import assert_chosen, check_plan_json
-
-
-def plan(cli, *args: str) -> dict:
-    result = cli("optimize", "--all-clouds", "--output", "json", *args)
-    assert result.code == 0, result.err
-    doc = result.json()
-    check_plan_json(doc)
-    return doc
+from test_optimize_cli import assert_chosen, plan_json
 
 
 def gcp_rows(raw: RawCatalog, name: str, count: float, *, spot: bool = False, **where) -> list[RawRow]:
@@ -43,14 +35,14 @@ def test_gpu_requests_on_gcp_take_the_cheapest_joined_offer(cli, raw_catalog: Ra
     rows = gcp_rows(raw_catalog, name, float(count or 1), spot=spot)
     if name == "H100":
         rows += gcp_rows(raw_catalog, "H100-MEGA", 8.0, spot=spot)  # the same device; skyhop folds the names
-    doc = plan(cli, "--gpus", gpus, "--infra", "gcp", *(["--use-spot"] if spot else []))
+    doc = plan_json(cli, "--gpus", gpus, "--infra", "gcp", *(["--use-spot"] if spot else []))
     assert_chosen(doc, rows, spot)
     assert doc["instance_type"] == instance_type
     assert doc["accelerator_count"] == float(count or 1)
 
 
 def test_the_joined_price_is_the_machine_row_plus_the_accelerator_row(cli, raw_catalog: RawCatalog):
-    doc = plan(cli, "--gpus", "A100:8", "--infra", "gcp")
+    doc = plan_json(cli, "--gpus", "A100:8", "--infra", "gcp")
     csv_rows = raw_catalog.csv_rows("gcp")
     zone = doc["zone"]
     machine = [r for r in csv_rows if r["InstanceType"] == "a2-highgpu-8g" and r["AvailabilityZone"] == zone]
@@ -63,7 +55,7 @@ def test_the_joined_price_is_the_machine_row_plus_the_accelerator_row(cli, raw_c
 def test_l4_in_a_pinned_region(cli, raw_catalog: RawCatalog):
     regions = sorted({r.region for r in gcp_rows(raw_catalog, "L4", 1.0)})
     region = "us-west1" if "us-west1" in regions else regions[0]
-    doc = plan(cli, "--gpus", "L4:1", "--infra", f"gcp/{region}")
+    doc = plan_json(cli, "--gpus", "L4:1", "--infra", f"gcp/{region}")
     assert_chosen(doc, gcp_rows(raw_catalog, "L4", 1.0, region=region))
     assert doc["region"] == region and doc["instance_type"] == "g2-standard-4"
 
@@ -71,7 +63,7 @@ def test_l4_in_a_pinned_region(cli, raw_catalog: RawCatalog):
 def test_t4_in_a_pinned_zone(cli, raw_catalog: RawCatalog):
     zone = "europe-west4-b"
     rows = gcp_rows(raw_catalog, "T4", 1.0, zone=zone)
-    doc = plan(cli, "--gpus", "T4:1", "--infra", f"gcp/*/{zone}")
+    doc = plan_json(cli, "--gpus", "T4:1", "--infra", f"gcp/*/{zone}")
     assert_chosen(doc, rows)
     assert doc["zone"] == zone
 
@@ -79,7 +71,7 @@ def test_t4_in_a_pinned_zone(cli, raw_catalog: RawCatalog):
 def test_cpu_only_machines_on_gcp(cli, raw_catalog: RawCatalog):
     rows = raw_catalog.select(cpu_only=True, cloud="gcp", where=lambda r: (r.vcpus or 0) >= 8)
     assert not [r for r in rows if r.instance_type.startswith(("a2-", "a3-", "a4-", "g2-"))]
-    doc = plan(cli, "--cpus", "8+", "--infra", "gcp")
+    doc = plan_json(cli, "--cpus", "8+", "--infra", "gcp")
     assert_chosen(doc, rows)
     assert doc["accelerators"] is None
 
@@ -97,14 +89,14 @@ def test_a_pinned_instance_type(cli, raw_catalog: RawCatalog, args, instance_typ
         rows = raw_catalog.select(cpu_only=True, cloud="gcp", where=lambda r: r.instance_type == instance_type)
     else:
         rows = gcp_rows(raw_catalog, name, count, where=lambda r: r.instance_type == instance_type)
-    doc = plan(cli, "--infra", "gcp", *args)
+    doc = plan_json(cli, "--infra", "gcp", *args)
     assert_chosen(doc, rows)
     assert doc["instance_type"] == instance_type and doc["accelerator_count"] == count
 
 
 def test_multi_node_on_gcp(cli, raw_catalog: RawCatalog):
     rows = gcp_rows(raw_catalog, "V100", 8.0)
-    doc = plan(cli, "--gpus", "V100:8", "--infra", "gcp", "--num-nodes", "3")
+    doc = plan_json(cli, "--gpus", "V100:8", "--infra", "gcp", "--num-nodes", "3")
     assert_chosen(doc, rows)
     assert doc["nodes"] == 3 and doc["cluster_hourly_price"] == pytest.approx(3 * cheapest(rows).price)
 
