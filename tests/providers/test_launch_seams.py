@@ -83,6 +83,28 @@ def test_the_owner_id_is_made_once_per_home_and_kept_private(isolated_home):
         _owned.owner_id()
 
 
+def test_launches_starting_together_on_a_new_home_agree_on_one_owner_id(tmp_path, monkeypatch):
+    """Repetition: 8 threads at once on each of 30 fresh homes (an O_EXCL create then a write let others read it empty)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    for run in range(30):
+        monkeypatch.setenv("SKYHOP_HOME", str(tmp_path / f"home-{run}"))
+        together = threading.Barrier(8)
+
+        def read_it(_: int, together: threading.Barrier = together) -> str:
+            together.wait()
+            try:
+                return _owned.owner_id()
+            except SkyhopError as error:
+                return str(error)
+
+        with ThreadPoolExecutor(8) as pool:
+            seen = set(pool.map(read_it, range(8)))
+        assert len(seen) == 1 and len(next(iter(seen))) == 16, (run, seen)
+        assert sorted(p.name for p in (tmp_path / f"home-{run}").iterdir()) == ["owner-id"]  # no temporary file left
+
+
 def test_marks_and_names_identify_the_cluster_and_the_installation():
     owner = "0123456789abcdef"
     assert _owned.marks("train", "alice", "a1b2c3", owner) == {

@@ -30,21 +30,26 @@ _ID = re.compile(r"[0-9a-f]{16}")
 def owner_id() -> str:
     """This installation's owner id (16 hex digits), created on first use in SKYHOP_HOME (0600).
 
-    Created with O_EXCL, so two processes starting at once agree on one id.
+    Written to a private temporary file and linked into place, so the file
+    never exists without its id: launches starting at once on a new home all
+    read the one id that won the link (an O_EXCL create, then a write, let the
+    others read an empty file in between).
     """
     path = paths.home() / _OWNER_FILE
-    try:
-        value = path.read_text().strip()
-    except FileNotFoundError:
+    if not path.exists():
         paths.private_dir(paths.home())
-        value = secrets.token_hex(8)
+        tmp = path.with_name(f".{_OWNER_FILE}.{secrets.token_hex(8)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return owner_id()  # another process won the race: its id is the one
-        with os.fdopen(fd, "w") as out:
-            out.write(value + "\n")
-        return value
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(8) + "\n")
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another process linked its id first: that one is the id
+        finally:
+            tmp.unlink()
+    value = path.read_text().strip()
     if not _ID.fullmatch(value):
         from skyhop.errors import SkyhopError
 
