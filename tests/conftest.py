@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from cloudsim.adopter import Adopter
 from cloudsim.aws import FOREIGN, AwsNetwork, MotoServer, environment, moto_available, seed
 from cloudsim.aws_proxy import AwsProxy
 from e2e_support import seed_state, stop_api_server
 from helpers import AWS_CATALOG_FIXTURE, SHARED_CATALOG
+from netns_hosts import down as farm_down
+from netns_hosts import missing_requirements as farm_missing
+from netns_hosts import up as farm_up
 
 from skyhop.providers.credentials import RULES
 
@@ -65,6 +69,19 @@ def shared_catalog():
     from skyhop.catalog.source import CatalogFiles, list_local
 
     return load_files(CatalogFiles(SHARED_CATALOG, list_local(SHARED_CATALOG)), use_cache=False)
+
+
+@pytest.fixture(scope="module")
+def cloud_farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Adopter]:
+    """Four namespace hosts waiting to take on emulated cloud instances' addresses (cloudsim/adopter.py)."""
+    problem = farm_missing()
+    if problem:
+        pytest.skip(f"SSH test hosts unavailable: {problem}")
+    workdir = tmp_path_factory.mktemp("cloud-farm")
+    try:
+        yield Adopter(workdir, farm_up(4, workdir))
+    finally:
+        farm_down(workdir)
 
 
 @pytest.fixture(scope="session")

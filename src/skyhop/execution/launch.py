@@ -22,7 +22,7 @@ from skyhop.execution.sync import check_sources, sync_task_files
 from skyhop.execution.unsupported import check_supported
 from skyhop.identity import current_user
 from skyhop.providers.base import ClusterInfo, LaunchRequest, PortOpener
-from skyhop.providers.errors import ProviderError
+from skyhop.providers.errors import LaunchCancelled, ProviderError
 from skyhop.spec.task import Task
 from skyhop.state.records import JOB_FINISHED
 
@@ -314,6 +314,9 @@ def _bring_up(provider, candidate, task: Task, name: str, store, progress: Progr
     )
     try:
         info = provider.launch(request)
+    except LaunchCancelled as cancelled:  # the provider saw the cancel flag mid-wait and cleaned up
+        store.remove_cluster(name)
+        raise RequestCancelled(str(cancelled)) from None
     except BaseException:
         store.remove_cluster(name)
         raise

@@ -53,3 +53,7 @@ class NotSupportedError(ProviderError):
     """The provider cannot do this at all (e.g. stopping a machine that can only be deleted)."""
 
     scope = INSTANCE
+
+
+class LaunchCancelled(ProviderError):
+    """The request was cancelled (`LaunchRequest.cancelled`) while the provider waited; what it created is removed."""

@@ -10,10 +10,14 @@ travels), and its public half is appended to each worker's
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
+from typing import Callable, Sequence
 
 from skyhop.errors import SkyhopError
+from skyhop.parallel import each
+from skyhop.providers.base import NodeInfo
 from skyhop.providers.errors import CapacityError
-from skyhop.providers.ssh.runner import SSHRunner, SSHTarget, batch_options
+from skyhop.providers.ssh.runner import SSHRunner, SSHTarget, batch_options, known_hosts_file
 
 KEY_FILE = "cluster_key"
 KNOWN_HOSTS_FILE = "cluster_known_hosts"
@@ -88,3 +92,24 @@ def exec_prefix(head_base: str, worker: SSHTarget) -> list[str]:
         known_hosts=f"{head_base}/{KNOWN_HOSTS_FILE}", identity_file=f"{head_base}/{KEY_FILE}",
     )
     return ["ssh", "-T", *options, worker.destination]
+
+
+def link_workers(
+    nodes: Sequence[NodeInfo], comment: str, target_of: Callable[[NodeInfo], SSHTarget],
+    seen_from_head: Callable[[NodeInfo], SSHTarget] | None = None,
+) -> list[NodeInfo]:
+    """Give the head a key the workers accept, and each worker the command line that reaches it.
+
+    `target_of` is how this machine reaches a node; `seen_from_head` how the
+    head does (a cloud VM's private address, where this machine may use a
+    public one), by default the same.
+    """
+    from_head = seen_from_head or target_of
+    head = nodes[0]
+    head_runner = SSHRunner(target_of(head))
+    public_key = create_on_head(head_runner, head.base, comment)
+    workers = [from_head(node) for node in nodes[1:]]
+    if head_runner.target.host_key_policy == "yes":  # strict: the head may only trust the host keys this machine already trusts
+        seed_known_hosts(head_runner, head.base, workers, known_hosts_file().read_text() if known_hosts_file().exists() else "")
+    each(nodes[1:], lambda node: authorize(SSHRunner(target_of(node)), public_key))
+    return [head] + [replace(node, exec_prefix=tuple(exec_prefix(head.base, worker))) for node, worker in zip(nodes[1:], workers)]

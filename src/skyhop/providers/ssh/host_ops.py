@@ -47,18 +47,21 @@ class HostFacts:
     memory_gib: float
 
 
-def probe(runner: SSHRunner, pool: str, base_dir: str | None, cluster_name: str) -> HostFacts:
-    """What a usable host is, creating the cluster's directory; CapacityError saying why not."""
+def probe(runner: SSHRunner, label: str, base_dir: str | None, cluster_name: str) -> HostFacts:
+    """What a usable host is, creating the cluster's directory; CapacityError saying why not.
+
+    `label` names where the host comes from in messages ("pool 'gpus'", "aws").
+    """
     try:
         done = runner.run(["sh", "-c", _PROBE, "sh", base_dir or "", cluster_name], timeout=60)
     except SkyhopError as error:
-        raise CapacityError(f"pool '{pool}': {error}") from None
+        raise CapacityError(f"{label}: {error}") from None
     where = runner.target.describe()
     lines = done.stdout.split("\n")
     if done.returncode == 0 and lines[0] == "no-python":
-        raise CapacityError(f"pool '{pool}': {where} has no Python 3.8+ (`python3`), which skyhop's node agent needs.")
+        raise CapacityError(f"{label}: {where} has no Python 3.8+ (`python3`), which skyhop's node agent needs.")
     if done.returncode != 0 or len(lines) < 4:
-        raise CapacityError(f"pool '{pool}': preparing {where} failed: {(done.stderr or done.stdout).strip()[-300:]}")
+        raise CapacityError(f"{label}: preparing {where} failed: {(done.stderr or done.stdout).strip()[-300:]}")
     return HostFacts(lines[0], lines[1], float(lines[2] or 0), round(float(lines[3] or 0) / 2**20, 1))
 
 

@@ -11,7 +11,7 @@ ranks over SSH with the cluster key (cluster_key.py).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any, Callable, Iterable
 
 from skyhop.catalog.offer import Offer
@@ -24,7 +24,7 @@ from skyhop.providers.errors import CapacityError
 from skyhop.providers.ssh import cluster_key, host_ops, leases
 from skyhop.providers.ssh.pools import Pool, PoolHost, configured_pools
 from skyhop.providers.ssh.reach import HostReach, reach
-from skyhop.providers.ssh.runner import HostUnreachable, SSHRunner, SSHTarget, known_hosts_file
+from skyhop.providers.ssh.runner import HostUnreachable, SSHRunner, SSHTarget
 
 NAME = "ssh"
 
@@ -95,13 +95,13 @@ class SSHProvider:
         comment = cluster_key.new_comment(request.cluster_name)
         try:
             leases.note_key(request.cluster_name, comment)  # before any host is touched: find() can clean up after a crash
-            facts = each(hosts, lambda h: host_ops.probe(SSHRunner(h.target), pool.name, h.base_dir, request.cluster_name))
+            facts = each(hosts, lambda h: host_ops.probe(SSHRunner(h.target), f"pool '{pool.name}'", h.base_dir, request.cluster_name))
             nodes = [NodeInfo(rank, h.target.host, f.base, {"ssh": asdict(h.target)}, home=f.home) for rank, (h, f) in enumerate(zip(hosts, facts))]
             # What the smallest host has: the capacity the agent schedules with when the pool does not say.
             measured = MeasuredSize(min(f.cpus for f in facts), min(f.memory_gib for f in facts))
             data = {"hosts": chosen, "created_at": time.time()}
             if len(nodes) > 1:
-                nodes = _link_workers(nodes, comment, pool.hosts[0].target.host_key_policy)
+                nodes = cluster_key.link_workers(nodes, comment, _target)
                 data["key_comment"] = comment
             leases.note_head(request.cluster_name, nodes[0].extra["ssh"], nodes[0].base)
         except BaseException:
@@ -236,22 +236,6 @@ def _undo_launch(cluster_name: str, hosts: list[PoolHost], comment: str | None) 
         each(hosts, _best_effort(undo))
     finally:
         leases.release(cluster_name)
-
-
-def _link_workers(nodes: list[NodeInfo], comment: str, policy: str) -> list[NodeInfo]:
-    """Give the head a key the workers accept, and each worker the command line that reaches it."""
-    head = nodes[0]
-    head_runner = SSHRunner(_target(head))
-    public_key = cluster_key.create_on_head(head_runner, head.base, comment)
-    workers = [_target(node) for node in nodes[1:]]
-    if policy == "yes":  # strict: the head may only trust the host keys this machine already trusts
-        cluster_key.seed_known_hosts(head_runner, head.base, workers, known_hosts_file().read_text() if known_hosts_file().exists() else "")
-    each(nodes[1:], lambda node: cluster_key.authorize(SSHRunner(_target(node)), public_key))
-    linked = [head] + [
-        replace(node, exec_prefix=tuple(cluster_key.exec_prefix(head.base, _target(node))))
-        for node in nodes[1:]
-    ]
-    return linked
 
 
 def _reclaim_self_stopped(keys: list[str]) -> bool:
