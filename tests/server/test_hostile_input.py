@@ -55,6 +55,10 @@ BAD_BODIES = [
     ({"name": "down", "body": {}}, "cluster"),
     ({"name": "rm -rf", "body": {"cluster": "c"}}, "body"),
     ({"name": "down", "body": {"cluster": "x" * 10_000}}, "cluster"),
+    ({"name": "down-orphans", "body": {"keys": []}}, "keys"),
+    ({"name": "down-orphans", "body": {"keys": ["aws:instance:i-1 ; rm -rf /"]}}, "keys"),
+    ({"name": "down-orphans", "body": {"keys": "aws:instance:i-1"}}, "keys"),
+    ({"name": "down-orphans", "body": {"cluster": "c"}}, "keys"),
 ]
 
 

@@ -43,25 +43,34 @@ Examples:
   skyhop status -u -v            # every user's clusters, with user, nodes and head IP
   skyhop status --ip dev         # the head node's IP only (for scripts)
   skyhop status --endpoint 8080 dev
+  skyhop status --orphans        # cloud resources with skyhop's marks that no cluster owns
 """
 )
 @click.argument("clusters", nargs=-1)
-@click.option("-r", "--refresh", is_flag=True, help="Ask every cluster's infra for its real state first.")
+@click.option("-r", "--refresh", is_flag=True, help="Ask every cluster's infra for its real state first, and list orphaned cloud resources.")
+@click.option("--orphans", "orphans_only", is_flag=True, help="Only list cloud resources with skyhop's marks that belong to no cluster.")
 @ALL_USERS
 @click.option("--ip", "head_ip", is_flag=True, help="Print only the head node's IP of the one named cluster.")
 @click.option("--endpoints", is_flag=True, help="Print the cluster's opened ports as IP:PORT, one per line.")
 @click.option("--endpoint", type=click.IntRange(1, 65535), help="Print the IP:PORT of one opened port.")
 @click.option("-v", "--verbose", is_flag=True, help="More columns: user, nodes, head IP, why the status.")
 @OUTPUT_OPTION
-def status(clusters: tuple[str, ...], refresh: bool, all_users: bool, head_ip: bool, endpoints: bool, endpoint: int | None, verbose: bool, output: str) -> None:
+def status(
+    clusters: tuple[str, ...], refresh: bool, orphans_only: bool, all_users: bool, head_ip: bool, endpoints: bool,
+    endpoint: int | None, verbose: bool, output: str,
+) -> None:
     """Show clusters: status, resources, price, autostop.
 
     Local clusters are always checked against the machine; --refresh checks
     every cluster's provider and agent (e.g. after a crash or an autostop).
     Only your own clusters are listed unless -u is given or clusters are named.
     """
+    from skyhop.cli import orphans_view
     from skyhop.client import api
 
+    if orphans_only:
+        orphans_view.listing(output)
+        return
     rows = api.status(list(clusters), refresh=refresh)
     if not clusters:
         rows = mine(rows, all_users)
@@ -73,7 +82,13 @@ def status(clusters: tuple[str, ...], refresh: bool, all_users: bool, head_ip: b
         return
     if not rows:
         click.echo("No clusters." if not clusters else f"No cluster named {', '.join(clusters)}.")
-        return
+    else:
+        _status_table(rows, verbose)
+    if refresh and not clusters:
+        orphans_view.show(api.orphans(), quiet_when_none=True)
+
+
+def _status_table(rows: list[dict], verbose: bool) -> None:
     headers = ("NAME", "STATUS", "INFRA", "RESOURCES", "$/H", "LAUNCHED", "AUTOSTOP")
     table(
         headers + (("USER", "NODES", "HEAD IP") if verbose else ()),
@@ -157,19 +172,28 @@ Examples:
   skyhop down --all -y
   skyhop down old -y --purge    # forget a cluster whose provider is gone
   skyhop down dev -y --async    # print the request id and return
+  skyhop down --orphans         # remove cloud resources with skyhop's marks that no cluster owns
 """
 )
 @click.argument("clusters", nargs=-1)
 @click.option("-a", "--all", "all_", is_flag=True, help="Down every cluster.")
 @click.option("--purge", is_flag=True, help="Remove the record even if its provider cannot be reached (check your cloud console).")
+@click.option("--orphans", is_flag=True, help="Remove cloud resources with skyhop's marks that belong to no cluster (listed first).")
 @YES
 @ASYNC_OPTION
-def down(clusters: tuple[str, ...], all_: bool, purge: bool, yes: bool, async_: bool) -> None:
+def down(clusters: tuple[str, ...], all_: bool, purge: bool, orphans: bool, yes: bool, async_: bool) -> None:
     """Tear clusters down: end their jobs, remove their machines and files.
 
     Safe to repeat: a missing cluster is a no-op. With no name and a single
     cluster, that cluster is meant.
     """
+    if orphans:
+        if clusters or all_ or purge:
+            raise SkyhopError("--orphans removes resources that belong to no cluster; it takes no cluster names, --all or --purge.")
+        from skyhop.cli import orphans_view
+
+        orphans_view.down(yes, async_)
+        return
     _lifecycle("down", clusters, all_, yes, purge, async_=async_)
 
 

@@ -131,6 +131,11 @@ def down(cluster: str, *, purge: bool = False) -> dict[str, Any]:
     return run("down", {"cluster": _cluster(cluster), "purge": purge})
 
 
+def orphans() -> dict[str, Any]:
+    """Cloud resources with this installation's marks that no cluster owns (`GET /api/v1/orphans`)."""
+    return http.call(_server(), "GET", "/api/v1/orphans", timeout=300)
+
+
 def status(names: list[str] | None = None, *, refresh: bool = False) -> list[dict[str, Any]]:
     return http.call(_server(), "GET", "/api/v1/clusters", params={"refresh": refresh, "name": names or []})
 

@@ -56,4 +56,10 @@ def make_operations(store) -> dict[str, Any]:
         progress.phase("tearing down")
         return lifecycle.down(store, _cluster_name(body), purge=bool(body.get("purge")))
 
-    return {"launch": launch, "exec": exec_, "stop": stop, "start": start, "down": down}
+    def down_orphans(body: dict[str, Any], progress: Progress) -> Any:
+        from skyhop.execution import orphans
+
+        progress.phase("tearing down")
+        return orphans.remove(store, list(body.get("keys") or []), progress)
+
+    return {"launch": launch, "exec": exec_, "stop": stop, "start": start, "down": down, "down-orphans": down_orphans}

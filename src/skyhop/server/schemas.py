@@ -84,7 +84,22 @@ class LifecycleRequest(_Body):
         return self
 
 
-AnyRequest = Union[LaunchRequest, ExecRequest, LifecycleRequest]
+#: `provider:kind:id`, as `GET /api/v1/orphans` lists them.
+OrphanKey = Annotated[str, Field(min_length=3, max_length=512, pattern=r"^[a-z0-9_-]+:[A-Za-z0-9_.-]+:[^\s]+$")]
+
+
+class OrphansBody(_Body):
+    keys: list[OrphanKey] = Field(min_length=1, max_length=10_000)
+
+
+class OrphansRequest(_Body):
+    """Remove the listed orphans (those that are still orphans when the request runs)."""
+
+    name: Literal["down-orphans"]
+    body: OrphansBody
+
+
+AnyRequest = Union[LaunchRequest, ExecRequest, LifecycleRequest, OrphansRequest]
 #: `POST /api/v1/requests`: the request type (`name`) picks the body's model.
 SubmitRequest = Annotated[AnyRequest, Body(discriminator="name")]
 

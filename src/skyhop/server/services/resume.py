@@ -11,7 +11,7 @@ sees it through to its end:
   got that far, the submitted job (followed, never run twice). What a crash
   mid-provision left of the cluster (an INIT record, node files) is torn down
   first, then the launch provisions again.
-- `down` and `stop` are idempotent and run again: a half-done teardown must
+- `down`, `down-orphans` and `stop` are idempotent and run again: a half-done teardown must
   not keep machines (and their bill) alive.
 - A launch that needs values never stored with the request (secrets and
   a raw body's `envs` overrides are redacted) cannot run again; `exec` and `start` are not
@@ -37,7 +37,7 @@ from skyhop.server.services.submissions import withheld
 log = logging.getLogger("skyhop.server")
 
 #: Request types that run again as they are (idempotent: running them twice is harmless).
-REPEATABLE = frozenset({"down", "stop"})
+REPEATABLE = frozenset({"down", "stop", "down-orphans"})
 
 
 @dataclass(frozen=True)

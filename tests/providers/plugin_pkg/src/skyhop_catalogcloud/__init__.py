@@ -14,6 +14,10 @@ credentials (no file: the cloud is not enabled). `hang` creates the nodes and
 then never returns, as a provider call does when the API server dies under it
 (the crash tests kill the server there). Every launch is appended to
 `$SKYHOP_HOME/catalogcloud-calls` as `CLOUD/REGION/ZONE RESULT`.
+
+Each cluster's directory stands for a marked cloud resource (`OwnedLister`):
+`owned` lists them, `remove_owned` ends their processes and removes them, so
+the orphan listing and `down --orphans` are tested through a real plugin.
 """
 
 import json
@@ -23,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from skyhop.providers.base import Capabilities, ClusterInfo, NodeInfo, OfferSource
+from skyhop.providers.base import Capabilities, ClusterInfo, NodeInfo, OfferSource, OwnedResource
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import AuthError, CapacityError, NotSupportedError, QuotaError
 from skyhop.providers.runner import LocalRunner
@@ -98,6 +102,20 @@ class _CatalogCloud:
 
     def runner(self, cluster, node):
         return LocalRunner({MARKER: cluster.data["root"]})
+
+    def owned(self):
+        out = []
+        for found in sorted((_home() / "catalogcloud").glob("*/provider.json")):
+            info = ClusterInfo.from_json(json.loads(found.read_text()))
+            if info.provider == self.name:
+                out.append(OwnedResource("node-dir", info.cluster_name, info.region, info.cluster_name, found.stat().st_mtime))
+        return out
+
+    def remove_owned(self, resources):
+        for resource in resources:
+            root = _home() / "catalogcloud" / resource.id
+            end_marked(MARKER, str(root))
+            shutil.rmtree(root, ignore_errors=True)
 
 
 class ShadeformCloud(_CatalogCloud):
