@@ -46,7 +46,8 @@ def test_server_killed_during_launch_is_resumed_by_the_next_server(sky):
 
 def test_ctrl_c_detaches_and_api_logs_reattaches(sky):
     client = sky.popen("launch", "-y", "-c", "detach", "sleep 2; echo finished-anyway")
-    wait_for(lambda: (sky.node_dir("detach") / "jobs.db").exists(), what="the job to be submitted")
+    # Once the job runs (before that, Ctrl-C cancels the launch: tests/providers/test_ctrl_c_cancels_provisioning.py).
+    wait_for(lambda: (sky.node_dir("detach") / "jobs.db").exists() and sky.jobs("detach"), what="the job to be submitted")
     client.send_signal(signal.SIGINT)
     _, err = client.communicate(timeout=60)
     assert client.returncode == 130 and "Detached" in err and "Traceback" not in err

@@ -1,8 +1,12 @@
 """Show a running request: a spinner with the current phase, messages, and the job's output.
 
-Ctrl-C detaches: the request keeps running in the API server, and the user
-is told how to re-attach or cancel it. A launch is never killed half-way by
-a client going away.
+Ctrl-C before anything runs on the machines (planning, provisioning, the
+file sync) cancels the request: the server removes what the launch created,
+and the user sees it happen, so an interrupted launch leaves nothing billing.
+Once the job runs, Ctrl-C detaches: the request keeps running in the API
+server, and the user is told how to re-attach or cancel it. A second Ctrl-C
+while a cancel is cleaning up detaches too. A client going away (a closed
+laptop, a lost connection) never kills a launch half-way.
 """
 
 from __future__ import annotations
@@ -40,19 +44,38 @@ class _Phases:
             self._status.stop()
 
 
+#: Phases in which Ctrl-C cancels the request (nothing of the user's runs yet) instead of detaching.
+CANCEL_ON_INTERRUPT = frozenset({"optimizing", "provisioning", "syncing"})
+
+
 class _Renderer:
     """Turns a request's events into what the user sees (phases, messages, attempts, countdowns, job output)."""
 
     def __init__(self, *, output_to_stderr: bool = False, attempts: list | None = None) -> None:
         self.phases = _Phases()
-        self._current = ""
+        self.current = ""
+        self.seen = 0  # events shown so far: following the request again starts from its first event
         self._output_to_stderr = output_to_stderr
         self._attempts = attempts
 
+    def again(self) -> Any:
+        """A callback for following the same request once more: the events already shown are skipped."""
+        skip = self.seen
+
+        def render(event: dict[str, Any]) -> None:
+            nonlocal skip
+            if skip > 0:
+                skip -= 1
+            else:
+                self(event)
+
+        return render
+
     def __call__(self, event: dict[str, Any]) -> None:
+        self.seen += 1
         if "phase" in event:
-            self._current = event["phase"]
-            self.phases.phase(self._current, spin=self._current != "running")  # from "running" on, the job's output speaks
+            self.current = event["phase"]
+            self.phases.phase(self.current, spin=self.current != "running")  # from "running" on, the job's output speaks
         elif "msg" in event:
             self._say(event["msg"])
         elif "attempt" in event:
@@ -74,8 +97,8 @@ class _Renderer:
     def _say(self, text: str) -> None:
         self.phases.pause()
         click.echo(text, err=True)
-        if self._current and self._current != "running":
-            self.phases.phase(self._current)
+        if self.current and self.current != "running":
+            self.phases.phase(self.current)
 
 
 def follow_request(request_id: str, *, output_to_stderr: bool = False, attempts: list | None = None) -> dict[str, Any]:
@@ -88,7 +111,15 @@ def follow_request(request_id: str, *, output_to_stderr: bool = False, attempts:
 
     render = _Renderer(output_to_stderr=output_to_stderr, attempts=attempts)
     try:
-        return api.follow(request_id, render)
+        try:
+            return api.follow(request_id, render)
+        except KeyboardInterrupt:
+            if render.current not in CANCEL_ON_INTERRUPT:
+                raise
+            render.phases.pause()
+            api.cancel_request(request_id)
+            click.echo(f"\nCancelling: removing what this request created (Ctrl-C again to detach; request {request_id}).", err=True)
+            return api.follow(request_id, render.again())
     except KeyboardInterrupt:
         render.phases.pause()
         click.echo(

@@ -12,7 +12,7 @@ made to run out of capacity on demand, so failures are scripted: the JSON file
 `cloud/region/zone`) to `capacity`, `quota` or `auth`, and doubles as the
 credentials (no file: the cloud is not enabled). `hang` creates the nodes and
 then never returns, as a provider call does when the API server dies under it
-(the crash tests kill the server there). Every launch is appended to
+(the crash tests kill the server there), unless the request is cancelled. Every launch is appended to
 `$SKYHOP_HOME/catalogcloud-calls` as `CLOUD/REGION/ZONE RESULT`.
 
 Each cluster's directory stands for a marked cloud resource (`OwnedLister`):
@@ -29,7 +29,7 @@ from pathlib import Path
 
 from skyhop.providers.base import Capabilities, ClusterInfo, NodeInfo, OfferSource, OwnedResource
 from skyhop.providers.credentials import CheckResult
-from skyhop.providers.errors import AuthError, CapacityError, NotSupportedError, QuotaError
+from skyhop.providers.errors import AuthError, CapacityError, LaunchCancelled, NotSupportedError, QuotaError
 from skyhop.providers.runner import LocalRunner
 from skyhop_agent.marked import end_marked
 
@@ -78,7 +78,10 @@ class _CatalogCloud:
             Path(node.base).mkdir(parents=True)
         (root / "provider.json").write_text(json.dumps(info.to_json()))  # what `find` recovers after a crash
         while failure == "hang":
-            time.sleep(1)
+            if request.cancelled():  # as a cloud provider does mid-wait: remove what it made, then say so
+                self.terminate(info)
+                raise LaunchCancelled(f"{self.name}: launch of {request.cluster_name} cancelled; its nodes were removed.")
+            time.sleep(0.2)
         return info
 
     def find(self, cluster_name):
