@@ -8,6 +8,8 @@ model as an unreachable-then-back machine and a gone one.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from skyhop.errors import SkyhopError
@@ -38,6 +40,13 @@ def test_two_machines_become_a_linked_cluster(cloud_farm):
         hop = vm.runner(head).run([*worker.exec_prefix, "cat", "/proc/sys/kernel/hostname"], timeout=60)
         assert hop.returncode == 0, hop.stderr
         assert vm.runner(worker).run(["test", "-d", worker.base]).returncode == 0
+        # The head's self-stop instructions: private on the head, run by the agent's autostop hooks.
+        call = {"kind": "http", "requests": [{"method": "POST", "url": "http://10.0.0.1/stop", "headers": {"Authorization": "Bearer s3cret"}}]}
+        hooks = vm.install_self_stop(head, "python3", {"stop": call})
+        path = f"{head.base}/{vm.SELF_STOP_FILE}"
+        assert hooks == {"stop": ["python3", "-m", "skyhop_agent.cloudstop", path, "stop"]}
+        listed = vm.runner(head).run(["sh", "-c", 'stat -c %a "$1" && cat "$1"', "sh", path]).stdout.split("\n", 1)
+        assert listed[0] == "600" and json.loads(listed[1]) == {"stop": call}
         # Stop and start: the same machine answers again, its files kept.
         vm.runner(head).run(["sh", "-c", 'echo kept > "$1/mark"', "sh", head.base])
         vm.disconnect(connected.nodes)

@@ -149,3 +149,24 @@ def disconnect(nodes: Sequence[NodeInfo]) -> None:
                 runner(node).close()
             except (SkyhopError, OSError):
                 pass  # nothing to close
+
+
+#: The head's self-stop instructions (skyhop_agent/cloudstop.py), in the cluster's directory.
+SELF_STOP_FILE = "cloudstop.json"
+
+
+def install_self_stop(head: NodeInfo, python: str, calls: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Put the head's own stop/down calls on it and return the agent's `autostop_hooks` that run them.
+
+    `calls` maps `stop` and/or `down` to a cloudstop call (`{"kind": "aws", ...}`
+    or `{"kind": "http", "requests": [...]}`). It may hold credentials, so it
+    travels over stdin (never argv) into a 0600 file in the cluster's 0700
+    directory, which `down` removes with the machine.
+    """
+    import json
+
+    path = f"{head.base}/{SELF_STOP_FILE}"
+    done = runner(head).run(["sh", "-c", 'umask 077 && cat > "$1.tmp" && mv "$1.tmp" "$1"', "sh", path], input=json.dumps(dict(calls)), timeout=60)
+    if done.returncode != 0:
+        raise SkyhopError(f"Writing the self-stop file on {target_of(head).describe()} failed: {done.stderr.strip()[-300:]}")
+    return {action: [python, "-m", "skyhop_agent.cloudstop", path, action] for action in calls}
