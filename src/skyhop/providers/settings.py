@@ -1,0 +1,61 @@
+"""A cloud's section of config.yaml (`lambda:`, `runpod:`): its endpoint, address choice and login.
+
+The keys are few and the same for every API-key cloud, so one reader checks
+them: `api_endpoint` (a test or enterprise knob: the tests point it at a
+replay server on loopback), `use_internal_ips` (SkyPilot's name: SSH to the
+private addresses, for a skyhop that runs inside the cloud's network) and
+`ssh_user` (the login the cloud's image has; the tests' hosts log in as
+root). A typo is an error naming the key, not a setting silently ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from skyhop.errors import ConfigError
+
+_KEYS = ("api_endpoint", "use_internal_ips", "ssh_user")
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    api_endpoint: str
+    use_internal_ips: bool
+    ssh_user: str
+
+
+def cloud_settings(cloud: str, *, default_endpoint: str, default_user: str) -> CloudSettings:
+    """`cloud`'s settings from config.yaml, with the defaults for what it does not set."""
+    from skyhop.config import load_config
+    from skyhop.spec.errors import did_you_mean
+
+    section: Any = load_config().get(cloud) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"config.yaml: '{cloud}' must be a mapping of settings ({', '.join(_KEYS)}).")
+    for key in section:
+        if key not in _KEYS:
+            guess = did_you_mean(str(key), _KEYS)
+            raise ConfigError(f"config.yaml: unknown setting '{cloud}.{key}'." + (f" Did you mean '{guess}'?" if guess else ""))
+    endpoint = section.get("api_endpoint", default_endpoint)
+    if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
+        raise ConfigError(f"config.yaml: '{cloud}.api_endpoint' must be an http(s) URL, got {endpoint!r}.")
+    internal = section.get("use_internal_ips", False)
+    if not isinstance(internal, bool):
+        raise ConfigError(f"config.yaml: '{cloud}.use_internal_ips' must be true or false, got {internal!r}.")
+    user = section.get("ssh_user", default_user)
+    if not isinstance(user, str) or not user or not user.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"config.yaml: '{cloud}.ssh_user' must be a login name, got {user!r}.")
+    return CloudSettings(endpoint.rstrip("/"), internal, user)
+
+
+def api_key(cloud: str, env: str, found_in_file: str | None, file: str) -> str:
+    """The key from `$env`, else what the cloud's own file holds; an AuthError naming both when neither has one."""
+    import os
+
+    from skyhop.providers.errors import AuthError
+
+    key = os.environ.get(env) or found_in_file
+    if not key:
+        raise AuthError(f"No {cloud} API key: set ${env} or write it to {file}.")
+    return key.strip()

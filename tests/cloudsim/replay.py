@@ -1,0 +1,87 @@
+"""The part every replay server shares: a threaded JSON-over-HTTP server on loopback with a call log.
+
+A cloud's replay server (lambda_api.py, runpod_api.py) subclasses `ReplayServer`
+and answers `route(method, path, body, headers)` with `(status, body)`; this
+base decodes requests, encodes answers, logs each call (without its
+Authorization header: tests assert the token never travels elsewhere) and
+stops cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    body: Any
+    status: int
+
+
+class ReplayServer:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.lock = threading.RLock()
+        self._calls: list[Call] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                path = self.path.split("?", 1)[0]
+                status, answer = server.route(self.command, path, body, self.headers)
+                with server.lock:
+                    server._calls.append(Call(self.command, path, body, status))
+                data = b"" if answer is None else json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = do_PUT = _serve
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def route(self, method: str, path: str, body: Any, headers: Mapping[str, str]) -> tuple[int, Any]:
+        raise NotImplementedError
+
+    def calls(self, method: str | None = None, path: str | None = None) -> list[Call]:
+        with self.lock:
+            return [c for c in self._calls if (method is None or c.method == method) and (path is None or c.path == path)]
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def configure_cloud(skyhop_home, cloud: str, endpoint: str) -> None:
+    """Point `cloud` at a replay server in SKYHOP_HOME/config.yaml, reached as the tests' hosts are:
+    by private address, as root."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(skyhop_home) / "config.yaml"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
+    config[cloud] = {"api_endpoint": endpoint, "use_internal_ips": True, "ssh_user": "root"}
+    path.write_text(yaml.safe_dump(config))

@@ -1,0 +1,90 @@
+"""Lambda Cloud end to end: the real CLI and API server, the provider's real HTTP calls to the
+replay server (cloudsim/lambda_api.py), and namespace hosts that take on the instances' private
+addresses, so the job really runs over SSH on "the instances"."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cloudsim.lambda_api import Fault, LambdaApi
+from cloudsim.replay import configure_cloud
+from e2e_support import stop_api_server
+
+pytestmark = pytest.mark.slow
+
+GPUS = ("--infra", "lambda", "--gpus", "A10:1")
+
+
+@pytest.fixture
+def lambda_cloud(cloud_farm, sky):
+    server = LambdaApi(adopter=cloud_farm)
+    configure_cloud(sky.skyhop_home, "lambda", server.endpoint)
+    sky.env["LAMBDA_API_KEY"] = server.token
+    try:
+        yield server
+        sky.teardown()
+        assert server.live() == {} and server.keys == {}, "down left instances or SSH keys in the account"
+        assert cloud_farm.held() == {}
+    finally:
+        for instance in server.live().values():  # a failed test must not strand the farm's hosts
+            cloud_farm.release(instance["private_ip"])
+        server.stop()
+
+
+def test_two_nodes_run_a_job_cannot_stop_and_down_leaves_nothing(sky, lambda_cloud):
+    task = sky.task("two.yaml", "num_nodes: 2\nresources:\n  infra: lambda\n  accelerators: A10:1\nrun: |\n"
+                    '  echo "rank=$SKYPILOT_NODE_RANK ips=$(echo "$SKYPILOT_NODE_IPS" | paste -sd,) user=$(id -un)"\n')
+    result = sky("launch", "-y", "-c", "lc", task, timeout=300)
+    assert result.code == 0, result.out + result.err
+    launched = lambda_cloud.live()
+    private = [i["private_ip"] for i in launched.values()]
+    assert len(private) == 2
+    lines = sorted(line.split(") ", 1)[-1] for line in result.out.splitlines() if "rank=" in line)
+    assert lines == [f"rank={r} ips={','.join(private)} user=root" for r in range(2)]
+    launch = lambda_cloud.calls("POST", "/api/v1/instance-operations/launch")
+    assert len(launch) == 1 and launch[0].body["quantity"] == 2 and launch[0].body["instance_type_name"] == "gpu_1x_a10"
+    assert sky.clusters()["lc"]["status"] == "UP"
+
+    refused = sky("stop", "-y", "lc")
+    assert refused.code == 1 and "cannot stop" in refused.err and "skyhop down lc" in refused.err
+    assert sky.clusters()["lc"]["status"] == "UP"
+
+    assert sky("down", "-y", "lc", timeout=120).code == 0
+    assert lambda_cloud.live() == {} and lambda_cloud.keys == {} and sky.json("status") == []
+    terminated = lambda_cloud.calls("POST", "/api/v1/instance-operations/terminate")
+    assert [sorted(c.body["instance_ids"]) for c in terminated] == [sorted(launched)]
+
+
+def test_no_capacity_in_one_region_fails_over_to_the_next(sky, lambda_cloud):
+    first = sky.json("optimize", *GPUS)["region"]
+    lambda_cloud.no_capacity.add(first)
+    plan = sky.json("launch", "-y", "-c", "lf", *GPUS, "echo ran-on-lambda")["plan"]
+    failed, launched = plan["attempts"]
+    assert failed["infra"] == f"lambda/{first}" and failed["outcome"] == "failed" and failed["scope"] == "region"
+    assert "insufficient-capacity" in failed["reason"]
+    assert launched["outcome"] == "launched" and launched["infra"] != failed["infra"]
+    assert plan["chosen"] == launched["infra"]
+    [instance] = lambda_cloud.live().values()
+    assert f"lambda/{instance['region']['name']}" == plan["chosen"]
+    assert sky("down", "-y", "lf").code == 0
+
+
+def test_a_refused_key_blocks_the_cloud_with_one_paragraph(sky, lambda_cloud):
+    # Accepted for listing (check passes), refused when launching: the whole cloud is blocked, not one region.
+    lambda_cloud.fail(Fault("launch", "global/invalid-api-key", "API key was invalid, expired, or deleted.", status=401))
+    result = sky("launch", "-y", "-c", "la", *GPUS, "echo never", "--output", "json", timeout=300)
+    assert result.code == 1 and "Traceback" not in result.err
+
+    attempts = json.loads(result.out)["attempts"]
+    assert len(attempts) == 1 and attempts[0]["scope"] == "cloud" and "refused the API key" in attempts[0]["reason"]
+    assert lambda_cloud.live() == {} and lambda_cloud.keys == {}
+    # A key refused everywhere: `check` says why, and a launch pinned to Lambda says so in a paragraph.
+    stop_api_server(sky.skyhop_home)  # the server reads the key from the environment it started with
+    sky.env["LAMBDA_API_KEY"] = "not-the-key"
+    check = sky("check", "--output", "json")
+    lam = next(c for c in json.loads(check.out) if c["name"] == "lambda")
+    assert not lam["enabled"] and "global/invalid-api-key" in lam["reason"] and "not-the-key" not in check.out
+    refused = sky("launch", "-y", "-c", "la", *GPUS, "echo never")
+    assert refused.code == 1 and "lambda is not usable here: Lambda Cloud refused the API key" in refused.err
+    assert "not-the-key" not in refused.err and ".." not in refused.err
