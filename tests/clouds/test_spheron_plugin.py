@@ -112,3 +112,20 @@ def test_a_wrong_api_key_is_one_clear_paragraph_and_creates_nothing(sph, spheron
     _nothing_left(spheron, cloud_farm)
     checked = {c["name"]: c for c in sph.json("check")}
     assert checked["spheron"]["enabled"] is False and "401" in checked["spheron"]["reason"]
+
+
+def test_two_nodes_are_two_deployments_that_know_each_others_addresses(sph, spheron, cloud_farm):
+    task = sph.task("two.yaml", (
+        f"num_nodes: 2\nresources:\n  infra: spheron/{FIRST}\n  accelerators: {GPUS}\n"
+        "run: echo \"$SKYPILOT_NODE_RANK $SKYPILOT_NODE_IPS\" > ~/spheron-ran\n"
+    ))
+    out = sph.json("launch", "-y", "-c", "two", task)
+    assert out["job_status"] == "SUCCEEDED", out
+    deployments = sorted(spheron.live(), key=lambda d: d["name"])
+    assert [d["name"][-2:] for d in deployments] == ["-0", "-1"]
+    ips = [d["ipAddress"] for d in deployments]
+    for rank, ip in enumerate(ips):
+        ran = (Path(cloud_farm.host_of(ip).home) / "spheron-ran").read_text().split()
+        assert ran == [str(rank), *ips], ran
+    sph("down", "-y", "two", check=True)
+    _nothing_left(spheron, cloud_farm)

@@ -14,7 +14,8 @@ pass that the real API would fail.
 A new deployment's address comes from the namespace-host farm (`Adopter`):
 the host takes the address and the deployment's SSH key, so skyhop reaches
 "the instance" over real SSH; terminating releases it. Tests inject failures
-(`capacity_out` regions, `minimum_runtime` ids, `reclaim`), read the call log
+(`capacity_out` and `failing` regions, `booting`, `minimum_runtime` ids,
+`reclaim`), read the call log
 (`calls`: method and path, never a header), and assert on the state left
 (`live()`, `ssh_keys`).
 """
@@ -56,6 +57,8 @@ class SpheronReplay:
         self.deployments: dict[str, dict[str, Any]] = {}
         self.ssh_keys: dict[str, dict[str, Any]] = {}
         self.capacity_out: set[str] = set()  # regions whose offers are sold out
+        self.failing: set[str] = set()  # regions whose deployments end `failed` instead of running
+        self.booting = False  # True: deployments stay `deploying` (a slow marketplace machine)
         self.minimum_runtime: dict[str, int] = {}  # deployment id -> minutes left before it may be terminated
         self._ids = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -142,8 +145,8 @@ class SpheronReplay:
             if deployment is None:
                 return 404, {"error": "Deployment not found"}
             if method == "GET":
-                if deployment["status"] == "deploying":  # a machine boots between two polls
-                    deployment["status"] = "running"
+                if deployment["status"] == "deploying" and not self.booting:  # a machine boots between two polls
+                    deployment["status"] = "failed" if deployment["region"] in self.failing else "running"
                 return 200, dict(deployment)
             if method == "DELETE":
                 return self._terminate(deployment)
