@@ -1,7 +1,9 @@
 """`SKYHOP_HOME/config.yaml`: user settings (read lazily, validated loosely).
 
 Only the sections that exist so far are checked; unknown top-level keys are
-rejected so a typo does not silently do nothing.
+rejected so a typo does not silently do nothing. A section named after a cloud
+(`aws:`, `spheron:`, or a plugin's name) belongs to that cloud's provider,
+which reads it with `cloud_section`: a plugin's settings need no change here.
 """
 
 from __future__ import annotations
@@ -31,7 +33,27 @@ def load_config() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}.")
     for key in data:
-        if key not in KNOWN_SECTIONS:
+        if key not in KNOWN_SECTIONS and not _is_cloud(str(key)):
             guess = did_you_mean(str(key), KNOWN_SECTIONS)
             raise ConfigError(f"{path}: unknown section '{key}'." + (f" Did you mean '{guess}'?" if guess else ""))
     return data
+
+
+def _is_cloud(name: str) -> bool:
+    from skyhop.spec.errors import SpecError
+    from skyhop.spec.infra import canonical_cloud
+
+    try:
+        return canonical_cloud(name) == name.lower()
+    except SpecError:
+        return False
+
+
+def cloud_section(cloud: str) -> dict[str, Any]:
+    """The settings under `<cloud>:` in config.yaml (`{}` when there are none)."""
+    section = load_config().get(cloud)
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{paths.config_file()}: '{cloud}' must be a mapping of settings, got {type(section).__name__}.")
+    return section
