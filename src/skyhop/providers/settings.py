@@ -1,17 +1,19 @@
-"""A cloud's section of config.yaml (`lambda:`, `runpod:`): its endpoint, address choice and login.
+"""A cloud's section of config.yaml (`aws:`, `lambda:`, a plugin's name): its endpoint, address choice and login.
 
-The keys are few and the same for every API-key cloud, so one reader checks
-them: `api_endpoint` (a test or enterprise knob: the tests point it at a
+Every cloud provider (and plugin) reads its settings here, so they are
+checked one way. The keys every cloud has: `api_endpoint` (a test or enterprise knob: the tests point it at a
 replay server on loopback), `use_internal_ips` (SkyPilot's name: SSH to the
 private addresses, for a skyhop that runs inside the cloud's network) and
 `ssh_user` (the login the cloud's image has; the tests' hosts log in as
-root). A typo is an error naming the key, not a setting silently ignored.
+root). A provider names the further keys it reads (`extra_keys`: AWS's
+`use_placement_group`, GCP's `project_id`) and gets them in `extra`. A typo is
+an error naming the key, not a setting silently ignored.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from skyhop.errors import ConfigError
 
@@ -23,19 +25,19 @@ class CloudSettings:
     api_endpoint: str
     use_internal_ips: bool
     ssh_user: str
+    extra: Mapping[str, Any] = field(default_factory=dict)  # the provider's own keys that are set
 
 
-def cloud_settings(cloud: str, *, default_endpoint: str, default_user: str) -> CloudSettings:
+def cloud_settings(cloud: str, *, default_endpoint: str, default_user: str, extra_keys: tuple[str, ...] = ()) -> CloudSettings:
     """`cloud`'s settings from config.yaml, with the defaults for what it does not set."""
-    from skyhop.config import load_config
+    from skyhop.config import cloud_section
     from skyhop.spec.errors import did_you_mean
 
-    section: Any = load_config().get(cloud) or {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"config.yaml: '{cloud}' must be a mapping of settings ({', '.join(_KEYS)}).")
+    section: Any = cloud_section(cloud)
+    known = _KEYS + extra_keys
     for key in section:
-        if key not in _KEYS:
-            guess = did_you_mean(str(key), _KEYS)
+        if key not in known:
+            guess = did_you_mean(str(key), known)
             raise ConfigError(f"config.yaml: unknown setting '{cloud}.{key}'." + (f" Did you mean '{guess}'?" if guess else ""))
     endpoint = section.get("api_endpoint", default_endpoint)
     if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
@@ -46,7 +48,7 @@ def cloud_settings(cloud: str, *, default_endpoint: str, default_user: str) -> C
     user = section.get("ssh_user", default_user)
     if not isinstance(user, str) or not user or not user.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"config.yaml: '{cloud}.ssh_user' must be a login name, got {user!r}.")
-    return CloudSettings(endpoint.rstrip("/"), internal, user)
+    return CloudSettings(endpoint.rstrip("/"), internal, user, {k: section[k] for k in extra_keys if k in section})
 
 
 def api_key(cloud: str, env: str, found_in_file: str | None, file: str) -> str:
