@@ -11,7 +11,6 @@ CASES = {
         "file_mounts./in.source: uploading a list of local paths into a bucket is not supported yet",
     ),
     "empty-bucket-name": ("envs:\n  B: ''\nfile_mounts:\n  /out:\n    name: $B\n    mode: MOUNT\nrun: echo hi\n", "file_mounts./out: the bucket name is empty"),
-    "disk-size-unit": ("resources:\n  infra: local\n  disk_size: 1TB\nrun: echo hi\n", "(resources.disk_size or --disk-size) is not supported yet on local"),
     "api-server-access": ("api_server_access: true\nrun: echo hi\n", "api_server_access: giving jobs access"),
 }
 
@@ -27,17 +26,25 @@ def test_launch_refuses_what_is_not_supported_yet(sky):
     assert sky.clusters() == {}  # refused before any machine was made
 
 
-def test_ports_are_planned_only_where_they_can_be_opened(sky):
-    # Ports depend on the provider, so planning (not an up-front refusal) answers: optimize and
-    # launch say the same, naming the provider that cannot open them.
-    path = sky.task("ports.yaml", "resources:\n  ports: 8080\nrun: echo hi\n")
-    message = "opening ports (resources.ports or --ports) is not supported yet on local"
-    for verb in (("optimize", path), ("launch", "-y", "-c", "unsup", path), ("launch", "-y", "-c", "unsup", "--ports", "8080", "echo hi")):
-        result = sky(*verb)
-        assert result.code != 0 and message in result.err and "Traceback" not in result.err, (verb, result.err)
+def test_provider_features_are_planned_only_where_they_are_honoured(sky):
+    # Ports, images and disks depend on the provider (`Capabilities.features`), so planning (not an
+    # up-front refusal) answers: optimize, launch --dryrun and launch say the same, naming the provider.
+    ports = sky.task("ports.yaml", "resources:\n  ports: 8080\nrun: echo hi\n")
+    disk = sky.task("disk.yaml", "resources:\n  infra: local\n  disk_size: 1TB\nrun: echo hi\n")
+    for path, message in (
+        (ports, "opening ports (resources.ports or --ports) is not supported yet on local"),
+        (disk, "choosing the disk size (resources.disk_size or --disk-size) is not supported yet on local"),
+    ):
+        for verb in (("optimize", path), ("launch", "--dryrun", "-c", "unsup", path), ("launch", "-y", "-c", "unsup", path)):
+            result = sky(*verb)
+            assert result.code != 0 and message in result.err and "Traceback" not in result.err, (verb, result.err)
+    refused = sky("launch", "-y", "-c", "unsup", "--ports", "8080", "echo hi")
+    assert refused.code != 0 and "opening ports (resources.ports or --ports) is not supported yet on local" in refused.err
     assert sky.clusters() == {}
-    # An existing cluster is not planned again: what it cannot open is a mismatch, for launch and exec.
+    # An existing cluster is not planned again: what its provider does not honour is a mismatch, for launch and exec.
     sky("launch", "-y", "-c", "up", "echo hi", check=True)
     for verb in (("launch", "-y", "-c", "up"), ("exec", "up")):
         result = sky(*verb, "--ports", "8080", "echo again")
         assert result.code != 0 and "ports 8080 (opening ports is not supported yet on local)" in result.err, (verb, result.err)
+        result = sky(*verb, "--disk-size", "100", "echo again")
+        assert result.code != 0 and "disk_size 100 (choosing the disk size is not supported yet on local)" in result.err, (verb, result.err)

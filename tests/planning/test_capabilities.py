@@ -28,8 +28,10 @@ def test_no_provider_name_outside_its_package():
 
 
 def test_built_in_providers_declare_existing_machines():
-    assert capabilities_of(LocalProvider()) == Capabilities(offers=OfferSource.EXISTING, can_stop=True, opt_in=True, cheap_query=True, own_filesystem=False)
+    assert capabilities_of(LocalProvider()) == Capabilities(offers=OfferSource.EXISTING, can_stop=True, opt_in=True, cheap_query=True, own_filesystem=False, spot=False)
     assert capabilities_of(SSHProvider()).offers is OfferSource.EXISTING
+    # Machines that exist: no spot market, no image/disk/ports of the task's choosing, any number of nodes.
+    assert all(capabilities_of(p()).features == frozenset() and not capabilities_of(p()).spot and capabilities_of(p()).max_nodes is None for p in (LocalProvider, SSHProvider))
     assert capabilities_of(SSHProvider()).own_filesystem  # a pool host is a machine: /data is its own
     assert isinstance(LocalProvider(), Preemptible) and isinstance(SSHProvider(), Preemptible)
 

@@ -88,7 +88,7 @@ def locate(clouds: Iterable[str] | None = None, *, refresh: bool = False) -> Cat
 def _cached(clouds: list[str], refresh: bool) -> CatalogFiles:
     root = paths.catalog_cache_dir()
     root.mkdir(parents=True, exist_ok=True)
-    meta = _read_meta(root)
+    meta = read_meta(root)
     now = time.time()
     notes: list[str] = []
     stale = []
@@ -99,30 +99,16 @@ def _cached(clouds: list[str], refresh: bool) -> CatalogFiles:
             continue
         if not target.exists():
             stale.append(cloud)
-        elif record is None or _sha256(target) != record.get("sha256"):
+        elif edited(target, record):
             continue  # the user's own or edited file: never replaced
-        elif refresh or now - record.get("fetched_at", 0) > ttl_seconds():
+        elif refresh or now - (record or {}).get("fetched_at", 0) > ttl_seconds():
             stale.append(cloud)
     if stale:
-        # Imported here (~15 ms at start-up otherwise), before the threads start.
-        import urllib.request  # noqa: F401
-        from concurrent.futures import ThreadPoolExecutor
-
         print(f"Fetching price catalogs for {len(stale)} cloud(s) from {catalog_url()} ...", file=sys.stderr)
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            results = list(pool.map(lambda c: (c, _fetch(c)), stale))
-        failures = []
-        for cloud, outcome in results:
-            if isinstance(outcome, bytes):
-                _write_atomic(root / cloud / "vms.csv", outcome)
-                meta[cloud] = {"sha256": hashlib.sha256(outcome).hexdigest(), "fetched_at": now, "url": catalog_url()}
-            elif outcome == "absent":
-                meta[cloud] = {"absent": True, "fetched_at": now}
-            else:
-                failures.append((cloud, outcome))
-        _write_meta(root, meta)
+        outcomes = download(root, meta, stale)
+        failures = [(cloud, outcome) for cloud, outcome in outcomes.items() if outcome not in (DOWNLOADED, ABSENT)]
         if failures:
-            notes.append("could not download " + _summarize(failures))
+            notes.append("could not download " + summarize(failures))
     files = list_local(root, clouds)
     if not files and clouds and not notes and all((meta.get(c) or {}).get("absent") for c in clouds):
         names = ", ".join(clouds) if len(clouds) <= 4 else f"any of {len(clouds)} clouds"
@@ -137,7 +123,36 @@ def _cached(clouds: list[str], refresh: bool) -> CatalogFiles:
     return CatalogFiles(root, files, tuple(notes))
 
 
-def _summarize(failures: list[tuple[str, str]]) -> str:
+#: `download` outcomes; anything else is why the download failed (the cached copy stays).
+DOWNLOADED = "downloaded"
+ABSENT = "absent"
+
+
+def download(root: Path, meta: dict, clouds: Iterable[str]) -> dict[str, str]:
+    """Fetch each cloud's vms.csv into `root` (8 at once), recording it in `meta` (written back);
+    a failed fetch leaves the cached file and its record as they were. Cloud -> outcome."""
+    # Imported here (~15 ms at start-up otherwise), before the threads start.
+    import urllib.request  # noqa: F401
+    from concurrent.futures import ThreadPoolExecutor
+
+    now = time.time()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda c: (c, _fetch(c)), clouds))
+    outcomes = {}
+    for cloud, outcome in results:
+        if isinstance(outcome, bytes):
+            _write_atomic(root / cloud / "vms.csv", outcome)
+            meta[cloud] = {"sha256": hashlib.sha256(outcome).hexdigest(), "fetched_at": now, "url": catalog_url()}
+            outcomes[cloud] = DOWNLOADED
+        else:
+            if outcome == ABSENT:
+                meta[cloud] = {"absent": True, "fetched_at": now}
+            outcomes[cloud] = outcome
+    _write_meta(root, meta)
+    return outcomes
+
+
+def summarize(failures: list[tuple[str, str]]) -> str:
     """`aws, gcp: unreachable (...)` grouped by reason, so 27 failures read as one line."""
     by_reason: dict[str, list[str]] = {}
     for cloud, reason in failures:
@@ -156,10 +171,15 @@ def _fetch(cloud: str) -> bytes | str:
         with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as response:
             return response.read()
     except urllib.error.HTTPError as error:
-        return "absent" if error.code == 404 else f"HTTP {error.code}"
+        return ABSENT if error.code == 404 else f"HTTP {error.code}"
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         return f"unreachable ({reason})"
+
+
+def edited(target: Path, record: dict | None) -> bool:
+    """A cached file that is not what was downloaded (the user's own, or changed): never replaced."""
+    return record is None or _sha256(target) != record.get("sha256")
 
 
 def _sha256(path: Path) -> str:
@@ -176,7 +196,8 @@ def _write_atomic(target: Path, data: bytes) -> None:
     os.replace(tmp, target)
 
 
-def _read_meta(root: Path) -> dict:
+def read_meta(root: Path) -> dict:
+    """What was downloaded into the cache `root`: cloud -> {sha256, fetched_at, url} or {absent, fetched_at}."""
     try:
         return json.loads((root / META_FILE).read_text())
     except (OSError, ValueError):

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "api": ("skyhop.cli.api_cmd", "api", "Manage the API server every cluster command goes through."),
     "autostop": ("skyhop.cli.cluster_cmds", "autostop", "Stop (or tear down) a cluster once it has been idle for a while."),
     "cancel": ("skyhop.cli.job_cmds", "cancel", "Cancel jobs: their processes on every node are ended, with all their children."),
+    "catalog": ("skyhop.cli.catalog_cmd", "catalog", "Show where the price catalogs come from, and download them again."),
     "chaos": ("skyhop.cli.chaos_cmd", "chaos", "Break your own clusters on purpose (preempt a node) to test recovery and checkpointing."),
     "check": ("skyhop.cli.check_cmd", "check", "Show which clouds and infra are enabled, and why not."),
     "cost-report": ("skyhop.cli.cluster_cmds", "cost_report", "What each cluster cost: time up (stopped time is free) x hourly price, including removed clusters."),

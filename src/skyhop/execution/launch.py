@@ -21,7 +21,8 @@ from skyhop.execution.retry import until_up
 from skyhop.execution.sync import check_sources, sync_task_files
 from skyhop.execution.unsupported import check_supported
 from skyhop.identity import current_user
-from skyhop.providers.base import ClusterInfo, LaunchRequest, PortOpener
+from skyhop.optimizer import gating
+from skyhop.providers.base import DEFAULT_CAPABILITIES, Capabilities, ClusterInfo, LaunchRequest, PortOpener, capabilities_of
 from skyhop.providers.errors import LaunchCancelled, ProviderError
 from skyhop.spec.task import Task
 from skyhop.state.records import JOB_FINISHED
@@ -322,7 +323,7 @@ def _bring_up(provider, candidate, task: Task, name: str, store, progress: Progr
         raise
     try:
         store.update_cluster(name, handle=info.to_json(), region=info.region, zone=info.zone)
-        # Planning puts a request with ports only on providers that can open them (`Scope.port_openers`).
+        # Planning puts a request with ports only on providers that honour them (`optimizer/gating.py`).
         if candidate.request.ports and isinstance(provider, PortOpener):
             provider.open_ports(info, candidate.request.ports)
         handles.agent_of(info).install(handles.agent_config(info, resources, user))
@@ -412,18 +413,19 @@ def _mismatches(request, record, have) -> list[str]:
         problems.append(f"{request.cpus.value:g} CPUs")
     if request.memory is not None and have.get("memory_gib") is not None and request.memory.value > have["memory_gib"]:
         problems.append(f"{request.memory.value:g} GB of memory")
-    if request.ports and not _opens_ports(record.provider):  # a new cluster gets this from planning (`Scope.port_openers`)
-        problems.append(f"ports {', '.join(request.ports)} (opening ports is not supported yet on {record.provider})")
+    # A new cluster gets this from planning (`optimizer/gating.py`); an existing one is checked here.
+    for feature, what in gating.missing_features(request, _capabilities(record.provider)):
+        problems.append(f"{feature} {gating.asked(request, feature)} ({what} is not supported yet on {record.provider})")
     return problems
 
 
-def _opens_ports(provider_name: str) -> bool:
+def _capabilities(provider_name: str) -> Capabilities:
     from skyhop.providers import registry
 
     try:
-        return isinstance(registry.get(provider_name), PortOpener)
+        return capabilities_of(registry.get(provider_name))
     except SkyhopError:
-        return False
+        return DEFAULT_CAPABILITIES
 
 
 def _same_acc(a: str, b: str) -> bool:

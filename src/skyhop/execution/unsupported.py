@@ -1,13 +1,15 @@
 """Refuse, at launch, what a task file may say but skyhop does not run yet.
 
 Task files parse with SkyPilot's semantics even when they use features that
-arrive with later work (buckets, volumes, worker pools, disk sizes, ...);
+arrive with later work (buckets, volumes, worker pools, ...);
 the refusal happens here, before any machine is created, with one message
 that names the field and says "not supported yet". Nothing here refuses a
-task that is invalid: that is the parser's job, at load time. Opened ports
-are not refused here: they depend on the provider, so planning keeps such a
-task on providers that can open ports (`PortOpener`) and says "not supported
-yet on <provider>" when none is left.
+task that is invalid: that is the parser's job, at load time. Resource
+fields some provider honours (ports, image_id, disk_size, disk_tier,
+network_tier) are not refused here: they depend on the provider, so planning
+keeps such a task on providers that declare them (`Capabilities.features`,
+`optimizer/gating.py`) and says "not supported yet on <provider>" when none
+is left.
 """
 
 from __future__ import annotations
@@ -15,16 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from skyhop.errors import SkyhopError
-from skyhop.spec.resources import Resources
 from skyhop.spec.task import Task
-
-# Resource fields no provider honours yet, with the CLI flag that sets them.
-_RESOURCE_FEATURES = (
-    ("image_id", "--image-id", "custom machine images"),
-    ("disk_size", "--disk-size", "choosing the disk size"),
-    ("disk_tier", "--disk-tier", "choosing the disk tier"),
-    ("network_tier", None, "choosing the network tier"),
-)
 
 
 class NotSupportedYet(SkyhopError):
@@ -34,8 +27,6 @@ class NotSupportedYet(SkyhopError):
 def check_supported(task: Task) -> None:
     """Raise `NotSupportedYet` for the first feature of `task` skyhop cannot run yet."""
     for problem in _task_problems(task):
-        raise NotSupportedYet(problem)
-    for problem in _resource_problems(task.resources):
         raise NotSupportedYet(problem)
 
 
@@ -54,23 +45,3 @@ def _task_problems(task: Task) -> Iterator[str]:
             yield f"file_mounts.{dest}.store: {mount.store} was never filled in; pass it with --env."
         if mount.sources:
             yield f"file_mounts.{dest}.source: uploading a list of local paths into a bucket is not supported yet; mount each path separately."
-
-
-def _resource_problems(resources: Resources) -> Iterator[str]:
-    requests = [resources, *resources.any_of, *resources.ordered]
-    for field, flag, what in _RESOURCE_FEATURES:
-        request = next((r for r in requests if getattr(r, field) not in (None, ())), None)
-        if request is None:
-            continue
-        where = _where(request)
-        via = f" (resources.{field}" + (f" or {flag})" if flag else ")")
-        yield f"{what.capitalize()}{via} is not supported yet on {where}; remove it to run the task."
-
-
-def _where(request: Resources) -> str:
-    """The provider(s) the request could run on, for the message."""
-    if request.infra is not None and request.infra.cloud:
-        return request.infra.cloud
-    from skyhop.providers import registry
-
-    return ", ".join(registry.names()) or "any enabled provider"

@@ -69,6 +69,10 @@ def constraints(request: Resources, blocked: Collection[Blocked]) -> list[Constr
     if request.instance_type:
         wanted = request.instance_type
         out.append(Constraint(f"instance_type {wanted}", lambda o: o.instance_type == wanted))
+    if request.image_id is not None and not isinstance(request.image_id, str):
+        # An image per region (SkyPilot's `{region: image}`): only those regions have the image.
+        regions = frozenset(request.image_id)
+        out.append(Constraint(f"image_id regions ({', '.join(sorted(regions))})", lambda o: o.region in regions))
     if request.cpus is not None:
         out.append(_quantity_constraint(f"cpus {request.cpus}", request.cpus, attrgetter("vcpus")))
     if request.memory is not None:

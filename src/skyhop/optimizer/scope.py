@@ -7,6 +7,8 @@ from typing import Mapping
 
 from skyhop.optimizer.blocklist import Blocked
 from skyhop.optimizer.egress import DEFAULT_EGRESS_PRICES, EgressPrice
+from skyhop.optimizer.gating import Refusal, refusals
+from skyhop.providers.base import DEFAULT_CAPABILITIES, Capabilities
 from skyhop.spec.resources import Resources
 
 DEFAULT_HOURS = 1.0
@@ -20,8 +22,10 @@ class Scope:
     are machines that already exist (an unsized task takes them as they are,
     and each of their regions, a pool, stays its own candidate).
 
-    `port_openers`: the clouds whose provider can open ports (`PortOpener`); a
-    request with `ports` is searched on those only. None: no filter (a
+    `capabilities`: what each cloud's provider honours (`optimizer/gating.py`):
+    a request setting an optional field (ports, image_id, disk, ...), spot or
+    more nodes than a provider allows is searched only where it is honoured;
+    a cloud missing here honours no optional field. None: no filter (a
     comparison over the whole catalog, or a scope built by hand)."""
 
     clouds: tuple[str, ...]
@@ -30,24 +34,26 @@ class Scope:
     egress_prices: Mapping[str, EgressPrice] = field(default_factory=lambda: dict(DEFAULT_EGRESS_PRICES))
     all_clouds: bool = False
     existing: frozenset[str] = frozenset()
-    port_openers: frozenset[str] | None = None
+    capabilities: Mapping[str, Capabilities] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clouds", tuple(sorted(self.clouds)))
         object.__setattr__(self, "blocked", tuple(self.blocked))
         object.__setattr__(self, "existing", frozenset(self.existing))
-        if self.port_openers is not None:
-            object.__setattr__(self, "port_openers", frozenset(self.port_openers))
 
-    def clouds_for(self, request: Resources) -> tuple[str, ...]:
-        """The clouds that can serve `request` beyond its shape: opening ports needs a provider that can."""
-        if request.ports and self.port_openers is not None:
-            return tuple(c for c in self.clouds if c in self.port_openers)
-        return self.clouds
+    def clouds_for(self, request: Resources, num_nodes: int = 1) -> tuple[str, ...]:
+        """The clouds that can serve `request` beyond its shape (the fields, spot and node count it asks for)."""
+        refused = self.refused(request, num_nodes, pinned_only=False)
+        return tuple(c for c in self.clouds if c not in refused)
 
-    def cannot_open_ports(self, request: Resources) -> tuple[str, ...]:
-        """The clouds `request` may go to (its pin) that were left out only because they cannot open its ports."""
-        if not request.ports or self.port_openers is None:
-            return ()
-        pinned = request.infra.cloud if request.infra is not None else None
-        return tuple(c for c in self.clouds if c not in self.port_openers and pinned in (None, c))
+    def refused(self, request: Resources, num_nodes: int = 1, *, pinned_only: bool = True) -> dict[str, list[Refusal]]:
+        """Why each cloud cannot take `request` (only those its pin allows, unless `pinned_only` is False)."""
+        if self.capabilities is None:
+            return {}
+        pinned = request.infra.cloud if request.infra is not None and pinned_only else None
+        out = {}
+        for cloud in self.clouds:
+            reasons = refusals(request, num_nodes, self.capabilities.get(cloud, DEFAULT_CAPABILITIES))
+            if reasons and pinned in (None, cloud):
+                out[cloud] = reasons
+        return out

@@ -6,6 +6,7 @@ from typing import Mapping
 
 from skyhop.catalog.index import Catalog
 from skyhop.errors import InfeasibleError
+from skyhop.optimizer import gating
 from skyhop.optimizer.candidates import best_offers, searchable_clouds
 from skyhop.optimizer.egress import EgressPrice, Location, data_location, transfer_price
 from skyhop.optimizer.infeasible import explain
@@ -42,25 +43,30 @@ def stage_candidates(task: Task, catalog: Catalog, scope: Scope, *, per_region: 
     for tier_index, tier in enumerate(task.resources.expand()):
         found: list[Candidate] = []
         for request in tier:
-            for offer in best_offers(catalog, request, scope.clouds_for(request), scope.blocked, per_region=per_region, existing=scope.existing):
+            for offer in best_offers(catalog, request, scope.clouds_for(request, task.num_nodes), scope.blocked, per_region=per_region, existing=scope.existing):
                 egress = input_egress(inputs, offer.location, scope.egress_prices)
                 found.append(Candidate(offer, request, request.spot, task.num_nodes, scope.hours, egress))
         if found:
             if tier_index:
                 notes.append(f"Earlier preference(s) had no offer: {' '.join(reasons)}")
             return sorted(found, key=Candidate.sort_key), notes
-        reasons.extend(f"[{request.describe()}] {_why_none(catalog, request, scope)}" for request in tier)
+        reasons.extend(f"[{request.describe()}] {_why_none(catalog, request, scope, task.num_nodes)}" for request in tier)
     label = f"task '{task.name}'" if task.name else "the task"
     raise InfeasibleError(f"No offer can run {label} ({task.num_nodes} node(s)). " + " ".join(reasons))
 
 
-def _why_none(catalog: Catalog, request, scope: Scope) -> str:
-    """Why `request` has no offer; when only the clouds that cannot open its ports had one, exactly that."""
-    clouds = scope.clouds_for(request)
-    refused = scope.cannot_open_ports(request)
-    if refused and not searchable_clouds(request, clouds):
-        return f"opening ports (resources.ports or --ports) is not supported yet on {', '.join(refused)}; remove them to run the task."
-    return explain(catalog, request, clouds, scope.blocked, scope.all_clouds)
+def _why_none(catalog: Catalog, request, scope: Scope, num_nodes: int) -> str:
+    """Why `request` has no offer: the fields, spot or node count that providers which would have
+    one do not honour (`optimizer/gating.py`), and why the rest have no offer, if any rest."""
+    clouds = scope.clouds_for(request, num_nodes)
+    # Named only where the refusal is what stands in the way: the cloud has an offer otherwise.
+    refused = {c: why for c, why in scope.refused(request, num_nodes).items() if best_offers(catalog, request, (c,), scope.blocked, existing=scope.existing)}
+    if not refused:
+        return explain(catalog, request, clouds, scope.blocked, scope.all_clouds)
+    gated = gating.explain(refused)
+    if not searchable_clouds(request, clouds):
+        return gated
+    return f"{explain(catalog, request, clouds, scope.blocked, scope.all_clouds)} Elsewhere, {gated}"
 
 
 def best_per_group(candidates: list[Candidate], existing: frozenset[str] = frozenset()) -> list[Candidate]:
@@ -113,4 +119,4 @@ def prefer_machines_without_accelerators(
 def considered_clouds(task: Task, scope: Scope) -> tuple[str, ...]:
     """The clouds the task's requests could go to: a pin (`--infra lambda`) narrows the scope to it."""
     requests = [request for tier in task.resources.expand() for request in tier]
-    return tuple(sorted({cloud for request in requests for cloud in searchable_clouds(request, scope.clouds_for(request))}))
+    return tuple(sorted({cloud for request in requests for cloud in searchable_clouds(request, scope.clouds_for(request, task.num_nodes))}))

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, replace
 
 from skyhop.errors import SkyhopError
-from skyhop.providers.base import DEFAULT_CAPABILITIES, Capabilities, MachineChecker, PortOpener
+from skyhop.providers.base import DEFAULT_CAPABILITIES, Capabilities, MachineChecker
 from skyhop.providers.credentials import CheckResult
 
 
@@ -31,7 +31,6 @@ class Infra:
     check: CheckResult
     capabilities: Capabilities
     has_provider: bool  # False: priced from the catalog only, no provider can launch it yet
-    opens_ports: bool = False  # its provider is a `PortOpener`: tasks with `ports` may be planned onto it
 
     @property
     def name(self) -> str:
@@ -80,7 +79,7 @@ def survey(*, reach_machines: bool = False, fresh: bool = False) -> dict[str, In
             result = _check(name, provider, capabilities, fresh)
             if reach_machines and isinstance(provider, MachineChecker):
                 result = replace(result, machines=tuple(provider.check_machines()) if result.enabled else ())
-            found[name] = Infra(result, capabilities, True, opens_ports=isinstance(provider, PortOpener))
+            found[name] = Infra(result, capabilities, True)
         except SkyhopError as error:
             found[name] = Infra(CheckResult(name, False, str(error)), DEFAULT_CAPABILITIES, True)
     return dict(sorted(found.items()))

@@ -75,8 +75,9 @@ def search_space(
         catalog = catalog.merged([offer for name in listed for offer in _listed_offers(name, source[name])])
     clouds = {n for n in chosen if n in catalog.clouds or enabled[n].has_provider}
     existing = {n for n in chosen if source[n] is OfferSource.EXISTING}
-    port_openers = frozenset(n for n in chosen if enabled[n].opens_ports)  # a task with ports goes only there
-    scope = Scope(tuple(clouds), (), float(hours), prices, False, frozenset(existing), port_openers)
+    # What each provider honours (its features, spot, max nodes): a task asking more goes elsewhere.
+    honoured = {n: enabled[n].capabilities for n in clouds}
+    scope = Scope(tuple(clouds), (), float(hours), prices, False, frozenset(existing), honoured)
     return SearchSpace(catalog, scope, tuple(notes), only_opt_in=not regular)
 
 

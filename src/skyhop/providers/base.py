@@ -7,7 +7,7 @@ provider hands out, so the execution layer is the same for every provider.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -194,6 +194,15 @@ class LaunchRequest:
     cancelled: Callable[[], bool] = field(default=_never, compare=False, repr=False)
 
 
+# Optional task fields (`resources.<name>`) a provider may honour, for `Capabilities.features`.
+FEATURE_IMAGE_ID = "image_id"
+FEATURE_DISK_SIZE = "disk_size"
+FEATURE_DISK_TIER = "disk_tier"
+FEATURE_NETWORK_TIER = "network_tier"
+FEATURE_PORTS = "ports"  # opened at creation; a `PortOpener` honours it without declaring it
+FEATURES = (FEATURE_IMAGE_ID, FEATURE_DISK_SIZE, FEATURE_DISK_TIER, FEATURE_NETWORK_TIER, FEATURE_PORTS)
+
+
 class OfferSource(Enum):
     """Where a provider's offers come from: it decides how the optimizer treats them."""
 
@@ -220,6 +229,13 @@ class Capabilities:
     planning reuses its answer for a few minutes (`planning/infra.py`);
     checks that read local files stay uncached, so an edited config counts
     at once.
+    `spot`: it sells spot (interruptible) machines; False keeps every
+    `use_spot` request off it even where its catalog lists spot prices.
+    `max_nodes`: the most nodes one cluster may have (None: no limit).
+    `features`: the optional task fields it honours (the `FEATURE_*` names
+    below); planning offers a task that sets one only to providers naming
+    it, so nothing a task asks for is silently ignored. A `PortOpener`
+    honours `ports` without naming it (`capabilities_of` adds it).
     Optional behaviour (preempting a node, opening ports, self-stop hooks,
     reaching machines for `check`) is a method, declared by the protocols below.
     """
@@ -230,6 +246,9 @@ class Capabilities:
     cheap_query: bool = False
     own_filesystem: bool = True
     remote_check: bool = False
+    spot: bool = True
+    max_nodes: int | None = None
+    features: frozenset[str] = frozenset()
 
 
 #: What a provider that declares nothing is assumed to be: a cloud priced from the catalog.
@@ -238,11 +257,13 @@ DEFAULT_CAPABILITIES = Capabilities()
 
 def capabilities_of(provider: object) -> Capabilities:
     """The provider's declared capabilities; plugins written before they existed get the defaults,
-    or LIVE offers when they only implement `offers()`."""
+    or LIVE offers when they only implement `offers()`. A `PortOpener` honours `ports`."""
     declared = getattr(provider, "capabilities", None)
-    if isinstance(declared, Capabilities):
-        return declared
-    return Capabilities(offers=OfferSource.LIVE) if callable(getattr(provider, "offers", None)) else DEFAULT_CAPABILITIES
+    if not isinstance(declared, Capabilities):
+        declared = Capabilities(offers=OfferSource.LIVE) if callable(getattr(provider, "offers", None)) else DEFAULT_CAPABILITIES
+    if isinstance(provider, PortOpener) and FEATURE_PORTS not in declared.features:
+        return replace(declared, features=declared.features | {FEATURE_PORTS})
+    return declared
 
 
 class Provider(Protocol):

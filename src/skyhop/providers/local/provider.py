@@ -47,7 +47,8 @@ class LocalProvider:
     # This machine exists already; it joins a search only when asked (users with clouds do not
     # expect jobs on their laptop), and its state is files, cheap to read on every `status`.
     # A node is a directory here, not a machine: `/data` would be this machine's own /data.
-    capabilities = Capabilities(offers=OfferSource.EXISTING, can_stop=True, opt_in=True, cheap_query=True, own_filesystem=False)
+    # It is no spot market, and it takes the image and disk it has (no optional `features`).
+    capabilities = Capabilities(offers=OfferSource.EXISTING, can_stop=True, opt_in=True, cheap_query=True, own_filesystem=False, spot=False)
 
     def check(self) -> CheckResult:
         m = this_machine()

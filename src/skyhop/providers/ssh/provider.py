@@ -55,8 +55,9 @@ def _best_effort(work: Callable[[Any], None]) -> Callable[[Any], None]:
 
 class SSHProvider:
     name = NAME
-    # Pools are machines that exist: each pool is its own candidate, an unsized task takes a host as it is.
-    capabilities = Capabilities(offers=OfferSource.EXISTING, can_stop=True)
+    # Pools are machines that exist: each pool is its own candidate, an unsized task takes a host as it is,
+    # with the image and disk it has (no optional `features`); no spot market either.
+    capabilities = Capabilities(offers=OfferSource.EXISTING, can_stop=True, spot=False)
 
     def check(self) -> CheckResult:
         pools = configured_pools()

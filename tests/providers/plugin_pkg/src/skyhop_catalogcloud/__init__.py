@@ -13,7 +13,12 @@ made to run out of capacity on demand, so failures are scripted: the JSON file
 credentials (no file: the cloud is not enabled). `hang` creates the nodes and
 then never returns, as a provider call does when the API server dies under it
 (the crash tests kill the server there), unless the request is cancelled. Every launch is appended to
-`$SKYHOP_HOME/catalogcloud-calls` as `CLOUD/REGION/ZONE RESULT`.
+`$SKYHOP_HOME/catalogcloud-calls` as `CLOUD/REGION/ZONE RESULT`, and the task's
+machine choices it was handed as one JSON line in `$SKYHOP_HOME/catalogcloud-requests`.
+
+What each declares (feature gating, issue 10): `shadeform` honours custom
+images and disks and opens ports; `primeintellect` sells no spot and puts one
+node in a cluster, so planning keeps such tasks off it.
 
 Each cluster's directory stands for a marked cloud resource (`OwnedLister`):
 `owned` lists them, `remove_owned` ends their processes and removes them, so
@@ -27,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from skyhop.providers.base import Capabilities, ClusterInfo, NodeInfo, OfferSource, OwnedResource
+from skyhop.providers.base import FEATURE_DISK_SIZE, FEATURE_DISK_TIER, FEATURE_IMAGE_ID, Capabilities, ClusterInfo, NodeInfo, OfferSource, OwnedResource
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import AuthError, CapacityError, LaunchCancelled, NotSupportedError, QuotaError
 from skyhop.providers.runner import LocalRunner
@@ -65,6 +70,9 @@ class _CatalogCloud:
         failure = next((failures[k] for k in keys if k in failures), None)
         with open(_home() / "catalogcloud-calls", "a") as calls:
             calls.write(f"{where} {failure or 'launched'}\n")
+        with open(_home() / "catalogcloud-requests", "a") as requests:
+            asked = {"cloud": offer.cloud, "num_nodes": request.num_nodes, "use_spot": request.use_spot, "image_id": request.image_id}
+            requests.write(json.dumps({**asked, "disk_size_gb": request.disk_size_gb, "disk_tier": request.disk_tier, "ports": list(request.ports)}) + "\n")
         if failure in ERRORS:
             raise ERRORS[failure](f"{self.name}: scripted {failure} failure in {where}.")
         root = _home() / "catalogcloud" / request.cluster_name
@@ -125,6 +133,7 @@ class ShadeformCloud(_CatalogCloud):
     """Can open ports (a `PortOpener`): each call is appended to the calls file as `open_ports CLUSTER PORTS`."""
 
     name = "shadeform"
+    capabilities = Capabilities(offers=OfferSource.CATALOG, can_stop=False, features=frozenset({FEATURE_IMAGE_ID, FEATURE_DISK_SIZE, FEATURE_DISK_TIER}))
 
     def open_ports(self, cluster, ports):
         with open(_home() / "catalogcloud-calls", "a") as calls:
@@ -133,3 +142,4 @@ class ShadeformCloud(_CatalogCloud):
 
 class PrimeIntellectCloud(_CatalogCloud):
     name = "primeintellect"
+    capabilities = Capabilities(offers=OfferSource.CATALOG, can_stop=False, spot=False, max_nodes=1)
