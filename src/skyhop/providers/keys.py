@@ -19,6 +19,7 @@ from pathlib import Path
 
 from skyhop import paths
 from skyhop.errors import SkyhopError
+from skyhop.providers.ssh.runner import ssh_dir
 
 KEY_NAME = "skyhop-key"
 
@@ -33,7 +34,7 @@ class UserKey:
 
 def user_key() -> UserKey:
     """This installation's key pair, created on first use."""
-    directory = paths.private_dir(paths.home() / "ssh")
+    directory = ssh_dir()
     private = directory / KEY_NAME
     public = directory / f"{KEY_NAME}.pub"
     if not (private.exists() and public.exists()):

@@ -6,7 +6,7 @@ host. This module waits until each machine answers SSH with skyhop's key
 (`keys.py`), prepares the cluster's directory on it (`ssh/host_ops.probe`),
 gives a multi-node head the key that reaches its workers
 (`ssh/cluster_key.link_workers`), and returns the `NodeInfo`s that execution
-uses, with the SSH target under `extra["ssh"]` and the cloud's own per-node
+uses, with the SSH target under `extra[TARGET_KEY]` and the cloud's own per-node
 facts under `extra[<provider name>]`. Providers and plugins use `connect`,
 `runner` and `disconnect`; they never build SSH command lines themselves.
 
@@ -32,7 +32,7 @@ from skyhop.providers.base import MeasuredSize, NodeInfo
 from skyhop.providers.errors import CapacityError, LaunchCancelled
 from skyhop.providers.keys import user_key
 from skyhop.providers.ssh import cluster_key, host_ops
-from skyhop.providers.ssh.runner import HostUnreachable, SSHRunner, SSHTarget
+from skyhop.providers.ssh.runner import TARGET_KEY, HostUnreachable, SSHRunner, SSHTarget
 
 #: How long a new machine may take to answer SSH before the launch gives up on it.
 SSH_WAIT_S = 600.0
@@ -61,7 +61,7 @@ class Connected:
 
 
 def target_of(node: NodeInfo) -> SSHTarget:
-    return SSHTarget(**node.extra["ssh"])
+    return SSHTarget(**node.extra[TARGET_KEY])
 
 
 def runner(node: NodeInfo) -> SSHRunner:
@@ -99,7 +99,7 @@ def connect(
     each(targets, lambda t: _wait_for_ssh(t, deadline, wait_s, cancelled))
     facts = each(targets, lambda t: host_ops.probe(SSHRunner(t), provider, base_dir, cluster_name))
     nodes = [
-        NodeInfo(rank, m.private_ip, f.base, {"ssh": asdict(t), provider: dict(m.facts)}, home=f.home)
+        NodeInfo(rank, m.private_ip, f.base, {TARGET_KEY: asdict(t), provider: dict(m.facts)}, home=f.home)
         for rank, (m, t, f) in enumerate(zip(machines, targets, facts))
     ]
     comment = None
@@ -133,7 +133,7 @@ def readdress(nodes: Sequence[NodeInfo], machines: Sequence[Machine], internal_i
     for node, machine in zip(nodes, machines):
         disconnect([node])  # a connection to the old address would hang until its keep-alives give up
         target = replace(target_of(node), host=_address(machine, internal_ips))
-        out.append(replace(node, ip=machine.private_ip, extra={**dict(node.extra), "ssh": asdict(target)}))
+        out.append(replace(node, ip=machine.private_ip, extra={**dict(node.extra), TARGET_KEY: asdict(target)}))
     return tuple(out)
 
 
@@ -144,7 +144,7 @@ def disconnect(nodes: Sequence[NodeInfo]) -> None:
     at the same address and hang there; closing it is local and quick.
     """
     for node in nodes:
-        if "ssh" in node.extra:
+        if TARGET_KEY in node.extra:
             try:
                 runner(node).close()
             except (SkyhopError, OSError):

@@ -24,6 +24,8 @@ from skyhop.errors import SkyhopError
 from skyhop.providers.runner import RunResult
 
 HOST_KEY_POLICIES = ("accept-new", "yes", "no")
+#: Where a node's SSH target lives in `NodeInfo.extra` (pool hosts and cloud VMs alike).
+TARGET_KEY = "ssh"
 CONNECT_TIMEOUT_S = 10
 SSH_FAILED = 255  # ssh's own exit code for "could not connect / authenticate"
 
@@ -100,7 +102,7 @@ def control_dir() -> Path:
         if not _is_private_dir(preferred):
             raise SkyhopError(f"{preferred} (for SSH connection sockets) is not a directory of this user's with mode 0700; remove it and try again.")
         return preferred
-    record = paths.private_dir(paths.home() / "ssh") / "control_dir"
+    record = ssh_dir() / "control_dir"
     for _ in range(3):
         recorded = _read_record(record)
         if recorded is not None and _is_private_dir(recorded):
@@ -143,8 +145,13 @@ def _short_private_parent() -> str:
     return temp if len(temp) + 20 + _SOCKET_ROOM < _SUN_PATH_MAX else "/tmp"
 
 
+def ssh_dir() -> Path:
+    """`SKYHOP_HOME/ssh` (0700): skyhop's own known_hosts, key pair and connection sockets."""
+    return paths.private_dir(paths.home() / "ssh")
+
+
 def known_hosts_file() -> Path:
-    return paths.private_dir(paths.home() / "ssh") / "known_hosts"
+    return ssh_dir() / "known_hosts"
 
 
 def batch_options(*, port: int, policy: str, known_hosts: str, identity_file: str | None) -> list[str]:
