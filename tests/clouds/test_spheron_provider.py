@@ -164,6 +164,13 @@ def test_query_reports_running_reclaimed_and_gone_nodes(plugin, replay):
     assert provider.query(cluster) == TERMINATED
 
 
+def test_an_image_disk_or_ports_are_refused_before_anything_is_created(plugin, replay):
+    for extra in ({"image_id": "ubuntu-24.04"}, {"disk_size_gb": 500}, {"ports": ("8080",)}):
+        with pytest.raises(NotSupportedError, match="remove (image_id|disk_size|ports) to use Spheron"):
+            plugin.provider.SpheronProvider().launch(_request(**extra))
+    assert replay.calls == []
+
+
 def test_stop_and_start_are_refused_clearly(plugin):
     provider = plugin.provider.SpheronProvider()
     assert provider.capabilities.can_stop is False and provider.capabilities.remote_check is True

@@ -88,6 +88,7 @@ class SpheronProvider:
     # ---- launch ------------------------------------------------------------------------------
 
     def launch(self, request: LaunchRequest) -> ClusterInfo:
+        _refuse_unsupported(request)
         fields = deploy_fields(request.offer)
         client = _client()
         owner = request.owner_id or owner_id()
@@ -196,6 +197,14 @@ class SpheronProvider:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _refuse_unsupported(request: LaunchRequest) -> None:
+    """What a deployment cannot take, refused before anything is created: the API has no image, disk or firewall fields."""
+    asked = [what for what, value in (("image_id", request.image_id), ("disk_size", request.disk_size_gb), ("disk_tier", request.disk_tier),
+                                      ("ports", request.ports)) if value]
+    if asked:
+        raise NotSupportedError(f"Spheron deployments take the offer's own OS image and disk and open no ports; remove {', '.join(asked)} to use Spheron.")
 
 
 def _reason(error: SkyhopError) -> str:
