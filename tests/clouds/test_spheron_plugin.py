@@ -11,7 +11,9 @@ the job really runs over SSH on "the instance".
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 from cloudsim.spheron_api import SpheronReplay
 from e2e.conftest import sky  # noqa: F401  (the real CLI and API server, per-test SKYHOP_HOME)
+from e2e_support import pid_gone, wait_for
 from helpers import REPO, SHARED_CATALOG
 
 PLUGIN = REPO / "examples" / "plugins" / "skyhop-spheron"
@@ -128,4 +131,25 @@ def test_two_nodes_are_two_deployments_that_know_each_others_addresses(sph, sphe
         ran = (Path(cloud_farm.host_of(ip).home) / "spheron-ran").read_text().split()
         assert ran == [str(rank), *ips], ran
     sph("down", "-y", "two", check=True)
+    _nothing_left(spheron, cloud_farm)
+
+
+def test_a_server_killed_while_spheron_deploys_leaves_nothing_behind(sph, spheron, cloud_farm):
+    spheron.booting = True  # the deployment exists but never comes up while the server lives
+    client = sph.popen("launch", "-y", "-c", "crash", "--infra", f"spheron/{FIRST}", "--gpus", GPUS, "echo resumed-run")
+    (first,) = wait_for(spheron.live, what="the deployment to be created")
+    pid = sph.server_pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: pid_gone(pid), what="the server to die")
+    client.communicate(timeout=60)
+    assert client.returncode != 0
+    spheron.booting = False
+    sph("api", "start", check=True)  # the next server resumes the launch: it finds the first deployment by its name and removes it
+    launch = next(r for r in sph.json("api", "status")["requests"] if r["name"] == "launch")
+    resumed = sph("api", "logs", launch["request_id"], check=True)
+    assert "resumed-run" in resumed.out, resumed.err
+    (second,) = spheron.live()
+    assert second["id"] != first["id"] and spheron.deployments[first["id"]]["status"] == "terminated"
+    assert len(spheron.ssh_keys) == 1  # the first launch's key went with its deployment
+    sph("down", "-y", "crash", check=True)
     _nothing_left(spheron, cloud_farm)
