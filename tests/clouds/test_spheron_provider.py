@@ -212,6 +212,9 @@ def test_config_takes_a_section_named_after_a_cloud_and_still_refuses_typos(isol
     config.write_text("spheronn:\n  api_endpoint: x\n")
     with pytest.raises(ConfigError, match="unknown section 'spheronn'"):
         load_config()
+    config.write_text("AWS:\n  api_endpoint: x\n")  # only the canonical name is ever read
+    with pytest.raises(ConfigError, match="unknown section 'AWS'"):
+        load_config()
     config.write_text("spheron: 3\n")
     with pytest.raises(ConfigError, match="'spheron' must be a mapping"):
         cloud_section("spheron")

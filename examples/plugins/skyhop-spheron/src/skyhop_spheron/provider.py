@@ -165,8 +165,9 @@ class SpheronProvider:
     def terminate(self, cluster: ClusterInfo) -> None:
         vm.disconnect(cluster.nodes)  # a shared SSH connection to a gone address would hang the next machine there
         client = _client()
+        owner = owner_id()
         recorded = _facts(cluster).deployment_ids
-        _remove(client, lambda name: names.of_cluster(name, owner_id(), cluster.cluster_name) is not None, recorded, f"cluster {cluster.cluster_name}")
+        _remove(client, lambda name: names.of_cluster(name, owner, cluster.cluster_name) is not None, recorded, f"cluster {cluster.cluster_name}")
 
     def owned(self) -> Sequence[OwnedResource]:
         client = _client()
