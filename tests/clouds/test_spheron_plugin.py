@@ -82,10 +82,15 @@ def test_a_job_runs_on_a_spheron_deployment_and_down_leaves_nothing(sph, spheron
     assert (row["name"], row["provider"], row["region"], row["status"]) == ("sph", "spheron", FIRST, "UP")
     stopped = sph("stop", "sph", "-y")
     assert stopped.code != 0 and "cannot stop machines" in stopped.err, stopped.err
+    spheron.minimum_runtime[deployment["id"]] = 12  # Spheron refuses to terminate before an offer's minimum runtime
+    refused = sph("down", "-y", "sph")
+    assert refused.code != 0 and "12 minute(s) remain" in refused.err and "run `skyhop down` again" in refused.err, refused.err
+    assert "sph" in sph.clusters() and len(spheron.live()) == 1  # the record stays while the machine bills
+    del spheron.minimum_runtime[deployment["id"]]
     sph("down", "-y", "sph", check=True)
     _nothing_left(spheron, cloud_farm)
     deletes = spheron.paths("DELETE")
-    assert len(deletes) == 2 and deletes[0] == f"/api/deployments/{deployment['id']}" and deletes[1].startswith("/api/ssh-keys/"), deletes
+    assert deletes[-2] == f"/api/deployments/{deployment['id']}" and deletes[-1].startswith("/api/ssh-keys/"), deletes
 
 
 def test_a_capacity_error_fails_over_to_the_next_region(sph, spheron, cloud_farm):
