@@ -103,6 +103,8 @@ def test_a_capacity_error_fails_over_to_the_next_region(sph, spheron, cloud_farm
     assert out["job_status"] == "SUCCEEDED"
     (deployment,) = spheron.live()
     assert deployment["region"] == SECOND
+    assert [d["region"] for d in spheron.deployments.values()] == [SECOND]  # the refused region got nothing
+    assert len(spheron.ssh_keys) == 1  # the failed attempt's key went with it
     sph("down", "-y", "fo", check=True)
     _nothing_left(spheron, cloud_farm)
 
