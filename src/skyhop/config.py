@@ -44,7 +44,7 @@ def _is_cloud(name: str) -> bool:
     from skyhop.spec.infra import canonical_cloud
 
     try:
-        return canonical_cloud(name) == name.lower()
+        return canonical_cloud(name) == name  # the canonical name only: `k8s:` or `AWS:` would never be read
     except SpecError:
         return False
 

@@ -11,7 +11,9 @@ the job really runs over SSH on "the instance".
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 from cloudsim.spheron_api import SpheronReplay
 from e2e.conftest import sky  # noqa: F401  (the real CLI and API server, per-test SKYHOP_HOME)
+from e2e_support import pid_gone, wait_for
 from helpers import REPO, SHARED_CATALOG
 
 PLUGIN = REPO / "examples" / "plugins" / "skyhop-spheron"
@@ -79,10 +82,15 @@ def test_a_job_runs_on_a_spheron_deployment_and_down_leaves_nothing(sph, spheron
     assert (row["name"], row["provider"], row["region"], row["status"]) == ("sph", "spheron", FIRST, "UP")
     stopped = sph("stop", "sph", "-y")
     assert stopped.code != 0 and "cannot stop machines" in stopped.err, stopped.err
+    spheron.minimum_runtime[deployment["id"]] = 12  # Spheron refuses to terminate before an offer's minimum runtime
+    refused = sph("down", "-y", "sph")
+    assert refused.code != 0 and "12 minute(s) remain" in refused.err and "run `skyhop down` again" in refused.err, refused.err
+    assert "sph" in sph.clusters() and len(spheron.live()) == 1  # the record stays while the machine bills
+    del spheron.minimum_runtime[deployment["id"]]
     sph("down", "-y", "sph", check=True)
     _nothing_left(spheron, cloud_farm)
     deletes = spheron.paths("DELETE")
-    assert len(deletes) == 2 and deletes[0] == f"/api/deployments/{deployment['id']}" and deletes[1].startswith("/api/ssh-keys/"), deletes
+    assert deletes[-2] == f"/api/deployments/{deployment['id']}" and deletes[-1].startswith("/api/ssh-keys/"), deletes
 
 
 def test_a_capacity_error_fails_over_to_the_next_region(sph, spheron, cloud_farm):
@@ -95,6 +103,8 @@ def test_a_capacity_error_fails_over_to_the_next_region(sph, spheron, cloud_farm
     assert out["job_status"] == "SUCCEEDED"
     (deployment,) = spheron.live()
     assert deployment["region"] == SECOND
+    assert [d["region"] for d in spheron.deployments.values()] == [SECOND]  # the refused region got nothing
+    assert len(spheron.ssh_keys) == 1  # the failed attempt's key went with it
     sph("down", "-y", "fo", check=True)
     _nothing_left(spheron, cloud_farm)
 
@@ -107,7 +117,8 @@ def test_a_wrong_api_key_is_one_clear_paragraph_and_creates_nothing(sph, spheron
     message = result.err.strip()
     assert "Spheron rejected the API key from $SPHERON_API_KEY" in message, message
     assert wrong not in result.err + result.out
-    assert "\n\n" not in message and ".." not in message, message
+    error = next(line for line in message.splitlines() if line.startswith("Error:"))
+    assert "\n\n" not in message and not error.endswith(".."), message
     assert spheron.paths("POST") == []
     _nothing_left(spheron, cloud_farm)
     checked = {c["name"]: c for c in sph.json("check")}
@@ -128,4 +139,25 @@ def test_two_nodes_are_two_deployments_that_know_each_others_addresses(sph, sphe
         ran = (Path(cloud_farm.host_of(ip).home) / "spheron-ran").read_text().split()
         assert ran == [str(rank), *ips], ran
     sph("down", "-y", "two", check=True)
+    _nothing_left(spheron, cloud_farm)
+
+
+def test_a_server_killed_while_spheron_deploys_leaves_nothing_behind(sph, spheron, cloud_farm):
+    spheron.booting = True  # the deployment exists but never comes up while the server lives
+    client = sph.popen("launch", "-y", "-c", "crash", "--infra", f"spheron/{FIRST}", "--gpus", GPUS, "echo resumed-run")
+    (first,) = wait_for(spheron.live, what="the deployment to be created")
+    pid = sph.server_pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: pid_gone(pid), what="the server to die")
+    client.communicate(timeout=60)
+    assert client.returncode != 0
+    spheron.booting = False
+    sph("api", "start", check=True)  # the next server resumes the launch: it finds the first deployment by its name and removes it
+    launch = next(r for r in sph.json("api", "status")["requests"] if r["name"] == "launch")
+    resumed = sph("api", "logs", launch["request_id"], check=True)
+    assert "resumed-run" in resumed.out, resumed.err
+    (second,) = spheron.live()
+    assert second["id"] != first["id"] and spheron.deployments[first["id"]]["status"] == "terminated"
+    assert len(spheron.ssh_keys) == 1  # the first launch's key went with its deployment
+    sph("down", "-y", "crash", check=True)
     _nothing_left(spheron, cloud_farm)

@@ -31,6 +31,7 @@ OFFER = Offer("spheron", "n3-H100x1__CANADA-1", "H100_PCIE", 1.0, 28.0, 180.0, "
 @pytest.fixture
 def plugin(monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "examples" / "plugins" / "skyhop-spheron" / "src"))
+    import skyhop_spheron.api
     import skyhop_spheron.provider
 
     monkeypatch.setattr(skyhop_spheron.provider, "POLL_S", 0.05)
@@ -48,6 +49,17 @@ def replay(isolated_home, monkeypatch):
 
 def _request(cluster: str = "c1", **extra) -> LaunchRequest:
     return LaunchRequest(cluster, OFFER, 1, launch_id=_owned.new_launch_id(), owner_id=_owned.owner_id(), **extra)
+
+
+def _client(plugin):
+    return plugin.api.SpheronApi(plugin.api.credentials())
+
+
+def _deploy(client, key: str, name: str, team: str | None = None) -> str:
+    """A deployment of OFFER made straight through the API (what a launch before a crash left)."""
+    body = {"provider": "spheron-ai", "offerId": OFFER.instance_type, "gpuType": "H100_PCIE", "gpuCount": 1, "region": OFFER.region,
+            "operatingSystem": "ubuntu-22.04", "instanceType": "DEDICATED", "sshKeyId": key, "name": name, "teamId": team}
+    return client.create(body)
 
 
 def _nothing_left(replay: SpheronReplay) -> None:
@@ -83,17 +95,14 @@ def test_a_cancel_while_spheron_deploys_removes_what_was_made(plugin, replay):
 
 def test_find_after_a_crash_takes_only_this_clusters_resources_and_terminate_removes_them(plugin, replay):
     from skyhop_spheron import names
-    from skyhop_spheron.api import SpheronApi, credentials
 
     owner = _owned.owner_id()
-    client = SpheronApi(credentials())
+    client = _client(plugin)
     team = client.team_id()
     key = client.add_ssh_key(names.key_name(owner, "a", "aaaaaaaaaaaa"), "ssh-ed25519 AAAAkey skyhop", team)
 
     def deploy(name: str) -> str:
-        body = {"provider": "spheron-ai", "offerId": OFFER.instance_type, "gpuType": "H100_PCIE", "gpuCount": 1, "region": "CANADA-1",
-                "operatingSystem": "ubuntu-22.04", "instanceType": "DEDICATED", "sshKeyId": key, "name": name, "teamId": team}
-        return client.create(body)
+        return _deploy(client, key, name, team)
 
     ours = [deploy(names.deployment_name(owner, "a", "aaaaaaaaaaaa", rank)) for rank in range(2)]
     sibling = deploy(names.deployment_name(owner, "a-b", "bbbbbbbbbbbb", 0))  # cluster "a-b": never "a"'s
@@ -117,12 +126,10 @@ def test_find_after_a_crash_takes_only_this_clusters_resources_and_terminate_rem
 
 
 def test_a_minimum_runtime_is_a_clear_error_and_a_second_terminate_is_fine(plugin, replay):
-    from skyhop_spheron.api import MinimumRuntime, SpheronApi, credentials
+    from skyhop_spheron.api import MinimumRuntime
 
-    client = SpheronApi(credentials())
-    key = client.add_ssh_key("k", "ssh-ed25519 AAAAkey", client.team_id())
-    deployment = client.create({"provider": "spheron-ai", "offerId": OFFER.instance_type, "gpuType": "H100_PCIE", "gpuCount": 1,
-                                "region": "CANADA-1", "operatingSystem": "ubuntu-22.04", "instanceType": "DEDICATED", "sshKeyId": key, "name": "n"})
+    client = _client(plugin)
+    deployment = _deploy(client, client.add_ssh_key("k", "ssh-ed25519 AAAAkey", client.team_id()), "n")
     replay.minimum_runtime[deployment] = 12
     with pytest.raises(MinimumRuntime, match=r"12 minute\(s\) remain.*keeps running \(and billing\)"):
         client.terminate(deployment)
@@ -135,21 +142,16 @@ def test_a_minimum_runtime_is_a_clear_error_and_a_second_terminate_is_fine(plugi
 
 
 def test_listings_read_every_page(plugin, replay):
-    from skyhop_spheron.api import SpheronApi, credentials
-
     for n in range(150):
         replay.deployments[f"dep-x{n}"] = {"id": f"dep-x{n}", "name": f"d{n}", "status": "running", "region": "CANADA-1"}
-    assert len(list(SpheronApi(credentials()).deployments())) == 150
+    assert len(list(_client(plugin).deployments())) == 150
     assert replay.paths("GET").count("/api/deployments") == 2
 
 
 def test_query_reports_running_reclaimed_and_gone_nodes(plugin, replay):
-    from skyhop_spheron.api import SpheronApi, credentials
-
-    client = SpheronApi(credentials())
+    client = _client(plugin)
     key = client.add_ssh_key("k", "ssh-ed25519 AAAAkey", client.team_id())
-    ids = [client.create({"provider": "spheron-ai", "offerId": OFFER.instance_type, "gpuType": "H100_PCIE", "gpuCount": 1, "region": "CANADA-1",
-                          "operatingSystem": "ubuntu-22.04", "instanceType": "DEDICATED", "sshKeyId": key, "name": f"n{r}"}) for r in range(2)]
+    ids = [_deploy(client, key, f"n{r}") for r in range(2)]
     for i in ids:
         client.deployment(i)  # booted
     nodes = tuple(NodeInfo(r, "192.0.2.1", "/b", {"spheron": {"deployment_id": i, "name": f"n{r}"}}) for r, i in enumerate(ids))
@@ -162,6 +164,13 @@ def test_query_reports_running_reclaimed_and_gone_nodes(plugin, replay):
     client.terminate(ids[0])
     replay.deployments[ids[1]]["status"] = "terminated"
     assert provider.query(cluster) == TERMINATED
+
+
+def test_an_image_disk_or_ports_are_refused_before_anything_is_created(plugin, replay):
+    for extra in ({"image_id": "ubuntu-24.04"}, {"disk_size_gb": 500}, {"ports": ("8080",)}):
+        with pytest.raises(NotSupportedError, match="remove (image_id|disk_size|ports) to use Spheron"):
+            plugin.provider.SpheronProvider().launch(_request(**extra))
+    assert replay.calls == []
 
 
 def test_stop_and_start_are_refused_clearly(plugin):
@@ -202,6 +211,9 @@ def test_config_takes_a_section_named_after_a_cloud_and_still_refuses_typos(isol
     assert cloud_section("spheron") == {"api_endpoint": "http://127.0.0.1:9"} and cloud_section("aws") == {}
     config.write_text("spheronn:\n  api_endpoint: x\n")
     with pytest.raises(ConfigError, match="unknown section 'spheronn'"):
+        load_config()
+    config.write_text("AWS:\n  api_endpoint: x\n")  # only the canonical name is ever read
+    with pytest.raises(ConfigError, match="unknown section 'AWS'"):
         load_config()
     config.write_text("spheron: 3\n")
     with pytest.raises(ConfigError, match="'spheron' must be a mapping"):

@@ -210,11 +210,14 @@ def _handler(replay: SpheronReplay) -> type[BaseHTTPRequestHandler]:
                 status, answer = replay.answer(self.command, split.path, query, body, self.headers.get("Authorization"))
             replay.calls.append(Call(self.command, split.path, status))
             data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the caller went away (a killed API server): what it asked for is done all the same
 
         do_GET = do_POST = do_DELETE = _serve
 

@@ -5,7 +5,8 @@ the cluster and the launch (`skyhop.providers._owned`), so `find` after a
 crash, `down` and the orphan listing recognise exactly this installation's
 resources. Spheron has only a `name`, so the marks go there:
 `skyhop-<owner8>-<cluster>-<launch id>-<rank>` for the deployment of node
-`rank`, `...-<launch id>-key` for the launch's SSH key. The docs give no
+`rank`, `...-<launch id>-key` for the launch's SSH key. The user mark has no
+room there and is not needed to tell installations apart (the owner id does). The docs give no
 length limit for a deployment name; at most 96 characters come out for
 skyhop's longest cluster name (63), under `LIMIT`, so no name is ever cut and
 the cluster it names is read back whole (`down --orphans` must never take a

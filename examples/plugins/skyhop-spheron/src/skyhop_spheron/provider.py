@@ -88,6 +88,7 @@ class SpheronProvider:
     # ---- launch ------------------------------------------------------------------------------
 
     def launch(self, request: LaunchRequest) -> ClusterInfo:
+        _refuse_unsupported(request)
         fields = deploy_fields(request.offer)
         client = _client()
         owner = request.owner_id or owner_id()
@@ -164,8 +165,9 @@ class SpheronProvider:
     def terminate(self, cluster: ClusterInfo) -> None:
         vm.disconnect(cluster.nodes)  # a shared SSH connection to a gone address would hang the next machine there
         client = _client()
+        owner = owner_id()
         recorded = _facts(cluster).deployment_ids
-        _remove(client, lambda name: names.of_cluster(name, owner_id(), cluster.cluster_name) is not None, recorded, f"cluster {cluster.cluster_name}")
+        _remove(client, lambda name: names.of_cluster(name, owner, cluster.cluster_name) is not None, recorded, f"cluster {cluster.cluster_name}")
 
     def owned(self) -> Sequence[OwnedResource]:
         client = _client()
@@ -196,6 +198,14 @@ class SpheronProvider:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+
+
+def _refuse_unsupported(request: LaunchRequest) -> None:
+    """What a deployment cannot take, refused before anything is created: the API has no image, disk or firewall fields."""
+    asked = [what for what, value in (("image_id", request.image_id), ("disk_size", request.disk_size_gb), ("disk_tier", request.disk_tier),
+                                      ("ports", request.ports)) if value]
+    if asked:
+        raise NotSupportedError(f"Spheron deployments take the offer's own OS image and disk and open no ports; remove {', '.join(asked)} to use Spheron.")
 
 
 def _reason(error: SkyhopError) -> str:
