@@ -33,6 +33,29 @@ def test_each_error_type_blocks_the_scope_it_names(error, blocked):
     assert blocked.matches(OFFER)
 
 
+def test_a_spot_failure_blocks_its_market_only_and_a_cloud_failure_both():
+    spot_full = Blocked.around(OFFER, CapacityError("no spot").scope, spot=True)
+    assert spot_full.matches(OFFER, True) and not spot_full.matches(OFFER, False)
+    assert Blocked.around(OFFER, CapacityError("no machines").scope, spot=False).matches(OFFER, True), "no on-demand capacity: no spare capacity either"
+    assert Blocked.from_json(json.loads(json.dumps(spot_full.to_json()))) == spot_full
+    assert Blocked.around(OFFER, QuotaError("MaxSpotInstanceCountExceeded").scope, spot=True) == Blocked("aws", "us-east-1", spot=True)
+    assert Blocked.around(OFFER, AuthError("expired").scope, spot=True) == Blocked("aws")
+    assert Blocked.from_json({"cloud": "aws", "region": "r", "zone": None, "instance_type": None}).spot is None  # logs of older versions
+
+
+def test_a_zone_out_of_spot_is_tried_again_on_demand():
+    """`any_of` spot then on-demand: the spot capacity error in a zone leaves that zone's on-demand offer."""
+    spot_only = Task.from_dict({"resources": {"accelerators": "H100:8", "use_spot": True}})
+    cheapest = plan_task(spot_only, search_space([spot_only], all_clouds=True)).chosen.offer
+    pinned = failover.where(cheapest)  # a zone that sells H100:8 spot, and on-demand too
+    task = Task.from_dict({"resources": {"accelerators": "H100:8", "infra": pinned, "any_of": [{"use_spot": True}, {"use_spot": False}]}})
+    space = search_space([task], all_clouds=True)
+    first = plan_task(task, space).chosen
+    assert first.spot
+    after = plan_task(task, space, [Blocked.around(first.offer, CapacityError("no spot").scope, spot=True)]).chosen
+    assert not after.spot and after.offer.zone == first.offer.zone
+
+
 def test_an_unknown_scope_is_a_bug_not_a_silent_block():
     with pytest.raises(ValueError):
         CapacityError("x", scope="planet")

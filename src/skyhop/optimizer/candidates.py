@@ -78,8 +78,8 @@ def constraints(request: Resources, blocked: Collection[Blocked]) -> list[Constr
     if request.memory is not None:
         out.append(_quantity_constraint(f"memory {request.memory} GB", request.memory, attrgetter("memory_gib")))
     if blocked:
-        blocks = tuple(blocked)
-        out.append(Constraint("blocked resources", lambda o: not any(b.matches(o) for b in blocks)))
+        blocks, market = tuple(blocked), request.spot
+        out.append(Constraint("blocked resources", lambda o: not any(b.matches(o, market) for b in blocks)))
     if request.max_hourly_cost is not None:
         limit = request.max_hourly_cost
         spot = request.spot

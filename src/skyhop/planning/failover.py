@@ -68,7 +68,7 @@ class Attempt:
         offer = candidate.offer
         return cls(
             where(offer), describe(candidate), candidate.cluster_hourly_price, FAILED, reason,
-            Blocked.around(offer, scope), offer.instance_type, scope,
+            Blocked.around(offer, scope, candidate.spot), offer.instance_type, scope,
         )
 
     @classmethod
@@ -87,7 +87,8 @@ class Attempt:
         if b is None:
             return "-"
         extent = "instance" if b.instance_type else "zone" if b.zone else "region" if b.region else "cloud"
-        return f"{extent} {'/'.join(part for part in (b.cloud, b.region, b.zone, b.instance_type) if part)}"
+        market = " (spot)" if b.spot else ""
+        return f"{extent} {'/'.join(part for part in (b.cloud, b.region, b.zone, b.instance_type) if part)}{market}"
 
     def line(self) -> str:
         """A failed attempt as it happens, in the launch output (the launched one is the plan's result)."""
