@@ -11,7 +11,7 @@ from typing import Any
 from skyhop import paths
 from skyhop.errors import ConfigError
 
-KNOWN_SECTIONS = ("optimizer", "catalog", "infra", "ssh_node_pools", "api_server", "defaults", "lambda", "runpod")
+KNOWN_SECTIONS = ("optimizer", "catalog", "infra", "ssh_node_pools", "api_server", "defaults")
 
 
 def load_config() -> dict[str, Any]:
@@ -30,8 +30,11 @@ def load_config() -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}.")
+    from skyhop.providers.registry import names as provider_names
+
+    known = (*KNOWN_SECTIONS, *provider_names())  # each provider's own settings (`lambda.api_endpoint`)
     for key in data:
-        if key not in KNOWN_SECTIONS:
-            guess = did_you_mean(str(key), KNOWN_SECTIONS)
+        if key not in known:
+            guess = did_you_mean(str(key), known)
             raise ConfigError(f"{path}: unknown section '{key}'." + (f" Did you mean '{guess}'?" if guess else ""))
     return data

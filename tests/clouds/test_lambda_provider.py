@@ -64,7 +64,8 @@ def test_check_says_why_a_wrong_key_is_refused(cloud, monkeypatch):
 def test_check_without_a_key_names_where_it_looks(cloud, monkeypatch):
     monkeypatch.delenv("LAMBDA_API_KEY")
     result = LambdaProvider().check()
-    assert not result.enabled and "$LAMBDA_API_KEY" in result.reason and "lambda_keys" in result.reason
+    assert not result.enabled and result.reason == "no credentials (looked for $LAMBDA_API_KEY or ~/.lambda_cloud/lambda_keys)"
+    assert not cloud.calls()
 
 
 def test_the_key_file_is_read(cloud, monkeypatch, isolated_home):

@@ -19,7 +19,7 @@ from typing import Mapping, Sequence
 
 from skyhop.providers import _owned, base, vm
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
-from skyhop.providers.credentials import CheckResult
+from skyhop.providers.credentials import CheckResult, check_cloud
 from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError, ProviderError
 from skyhop.providers.lambda_.api import NAME, LambdaApi, settings
 from skyhop.providers.lambda_.facts import LambdaCluster, LambdaNode
@@ -45,7 +45,13 @@ class LambdaProvider:
     capabilities = Capabilities(can_stop=False, remote_check=True)
 
     def check(self) -> CheckResult:
-        """Lists the instance types: the key is present, accepted, and the API reachable."""
+        """Lists the instance types: the key is present, accepted, and the API reachable.
+
+        Without a key at all, the local answer (where keys are looked for) and no round trip.
+        """
+        local = check_cloud(NAME)
+        if not local.enabled:
+            return local
         try:
             types = LambdaApi.from_config().instance_types()
         except ProviderError as error:
