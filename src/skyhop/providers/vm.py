@@ -128,11 +128,12 @@ def _wait_for_ssh(target: SSHTarget, deadline: float, wait_s: float, cancelled: 
 
 
 def readdress(nodes: Sequence[NodeInfo], machines: Sequence[Machine], internal_ips: bool) -> tuple[NodeInfo, ...]:
-    """The nodes after a stop/start: a public address may have changed (private ones stay in a VPC)."""
+    """The nodes after a stop/start: a public address may have changed (private ones stay in a VPC), and
+    so may the port (RunPod maps a pod's SSH port anew when it resumes)."""
     out = []
     for node, machine in zip(nodes, machines):
         disconnect([node])  # a connection to the old address would hang until its keep-alives give up
-        target = replace(target_of(node), host=_address(machine, internal_ips))
+        target = replace(target_of(node), host=_address(machine, internal_ips), port=machine.port)
         out.append(replace(node, ip=machine.private_ip, extra={**dict(node.extra), "ssh": asdict(target)}))
     return tuple(out)
 
