@@ -143,3 +143,12 @@ def test_a_fault_on_stop_surfaces_as_a_clear_error(cloud):
     info = base.ClusterInfo("runpod", "rp", "US", "US-CA-1", (), {"runpod": {"pod_id": "p", "name": "n", "gpu_count": 1}})
     with pytest.raises(ProviderError, match="RunPod refused the request: Pod is locked"):
         RunPodProvider().stop(info)
+
+
+def test_readdress_takes_the_new_ssh_port_of_a_resumed_pod():
+    """RunPod maps a resumed pod's port 22 anew: the node's SSH target follows the port, not only the host."""
+    from skyhop.providers import vm
+
+    node = base.NodeInfo(0, "10.98.0.5", "/root/.skyhop-node/rp", {"ssh": {"host": "10.98.0.5", "user": "root", "port": 22}})
+    [moved] = vm.readdress([node], [vm.Machine("10.98.0.6", "10.98.0.6", "root", 40123)], internal_ips=False)
+    assert (moved.ip, moved.extra["ssh"]["host"], moved.extra["ssh"]["port"]) == ("10.98.0.6", "10.98.0.6", 40123)
