@@ -88,3 +88,29 @@ def test_a_refused_key_blocks_the_cloud_with_one_paragraph(sky, lambda_cloud):
     refused = sky("launch", "-y", "-c", "la", *GPUS, "echo never")
     assert refused.code == 1 and "lambda is not usable here: Lambda Cloud refused the API key" in refused.err
     assert "not-the-key" not in refused.err and ".." not in refused.err
+
+
+def test_show_gpus_available_asks_the_server_for_lambdas_live_capacity(sky):
+    server = LambdaApi()  # no machines needed: only instance types are asked
+    try:
+        configure_cloud(sky.skyhop_home, "lambda", server.endpoint)
+        sky.env["LAMBDA_API_KEY"] = server.token
+        server.no_capacity.add("us-east-1")
+        rows = sky.json("show-gpus", "A10", "--infra", "lambda", "--all-regions", "--available")
+        by_region = {r["region"]: r["available"] for r in rows if r["instance_type"] == "gpu_1x_a10"}
+        assert by_region["us-east-1"] is False and by_region["us-west-1"] is True and len(by_region) > 2
+        text = sky("show-gpus", "A10", "--infra", "lambda", "--all-regions", "--available", check=True).out
+        assert "AVAILABLE" in text.splitlines()[0]
+        assert next(line for line in text.splitlines() if "us-east-1 " in line + " ").split()[-1] == "no"
+        # Plain show-gpus stays in the CLI process and asks nobody.
+        asked = len(server.calls())
+        assert "AVAILABLE" not in sky("show-gpus", "A10", "--infra", "lambda", check=True).out and len(server.calls()) == asked
+        # Other clouds have no live data: `-`; a cloud that cannot answer says why.
+        other = sky.json("show-gpus", "H100", "--available")
+        assert {r["available"] for r in other if r["cloud"] != "lambda"} == {None}
+        stop_api_server(sky.skyhop_home)
+        sky.env["LAMBDA_API_KEY"] = "k3y-not-valid"
+        refused = sky("show-gpus", "A10", "--infra", "lambda", "--available", check=True).out
+        assert "Availability unknown: lambda: Lambda Cloud refused the API key" in refused and "k3y-not-valid" not in refused
+    finally:
+        server.stop()
