@@ -11,9 +11,12 @@ root). A typo is an error naming the key, not a setting silently ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from skyhop.errors import ConfigError
+
+if TYPE_CHECKING:
+    from skyhop.providers.credentials import CheckResult
 
 _KEYS = ("api_endpoint", "use_internal_ips", "ssh_user")
 
@@ -59,3 +62,18 @@ def api_key(cloud: str, env: str, found_in_file: str | None, file: str) -> str:
     if not key:
         raise AuthError(f"No {cloud} API key: set ${env} or write it to {file}.")
     return key.strip()
+
+
+def api_check(cloud: str, ask: Callable[[], str]) -> CheckResult:
+    """`check()` of an API-key cloud: without a key, where keys are looked for (no round trip); with
+    one, `ask()` calls the API and says what it found, and a refusal or an unreachable API says why."""
+    from skyhop.providers.credentials import CheckResult, check_cloud
+    from skyhop.providers.errors import ProviderError
+
+    local = check_cloud(cloud)
+    if not local.enabled:
+        return local
+    try:
+        return CheckResult(cloud, True, ask())
+    except ProviderError as error:
+        return CheckResult(cloud, False, str(error).rstrip("."))

@@ -19,11 +19,12 @@ from typing import Mapping, Sequence
 
 from skyhop.providers import _owned, base, vm
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
-from skyhop.providers.credentials import CheckResult, check_cloud
+from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError, ProviderError
 from skyhop.providers.lambda_.api import NAME, LambdaApi, settings
 from skyhop.providers.lambda_.facts import LambdaCluster, LambdaNode
 from skyhop.providers.runner import CommandRunner
+from skyhop.providers.settings import api_check
 
 #: Longest time instances may stay `booting` before the launch gives up on the region.
 ACTIVE_WAIT_S = 1200.0
@@ -45,18 +46,8 @@ class LambdaProvider:
     capabilities = Capabilities(can_stop=False, remote_check=True)
 
     def check(self) -> CheckResult:
-        """Lists the instance types: the key is present, accepted, and the API reachable.
-
-        Without a key at all, the local answer (where keys are looked for) and no round trip.
-        """
-        local = check_cloud(NAME)
-        if not local.enabled:
-            return local
-        try:
-            types = LambdaApi.from_config().instance_types()
-        except ProviderError as error:
-            return CheckResult(NAME, False, str(error).rstrip("."))
-        return CheckResult(NAME, True, f"API key accepted ({len(types)} instance types listed)")
+        """Lists the instance types: the key is present, accepted, and the API reachable."""
+        return api_check(NAME, lambda: f"API key accepted ({len(LambdaApi.from_config().instance_types())} instance types listed)")
 
     def availability(self) -> Mapping[tuple[str, str], bool]:
         """(instance type, region) pairs Lambda has capacity for now; a pair not listed has none."""

@@ -24,11 +24,12 @@ from typing import Any, Sequence
 
 from skyhop.providers import _owned, base, vm
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
-from skyhop.providers.credentials import CheckResult, check_cloud
+from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError, ProviderError
 from skyhop.providers.runner import CommandRunner
 from skyhop.providers.runpod.facts import RunPodCluster, pod_shape
 from skyhop.providers.runpod.graphql import NAME, RunPodApi, settings
+from skyhop.providers.settings import api_check
 
 DEFAULT_IMAGE = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
 DEFAULT_VOLUME_GB = 50
@@ -53,15 +54,8 @@ class RunPodProvider:
     capabilities = Capabilities(can_stop=True, remote_check=True)
 
     def check(self) -> CheckResult:
-        """Asks who the key belongs to: present, accepted, and the API reachable (no key: no round trip)."""
-        local = check_cloud(NAME)
-        if not local.enabled:
-            return local
-        try:
-            RunPodApi.from_config().whoami()
-        except ProviderError as error:
-            return CheckResult(NAME, False, str(error).rstrip("."))
-        return CheckResult(NAME, True, "API key accepted")
+        """Asks who the key belongs to: the key is present, accepted, and the API reachable."""
+        return api_check(NAME, lambda: f"API key accepted (account {RunPodApi.from_config().whoami() or '?'})")
 
     def launch(self, request: LaunchRequest) -> ClusterInfo:
         if request.num_nodes != 1:
