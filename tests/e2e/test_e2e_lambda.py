@@ -5,11 +5,14 @@ addresses, so the job really runs over SSH on "the instances"."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 
 import pytest
 from cloudsim.lambda_api import Fault, LambdaApi
 from cloudsim.replay import configure_cloud
-from e2e_support import stop_api_server
+from e2e_support import pid_gone, stop_api_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -88,6 +91,29 @@ def test_a_refused_key_blocks_the_cloud_with_one_paragraph(sky, lambda_cloud):
     refused = sky("launch", "-y", "-c", "la", *GPUS, "echo never")
     assert refused.code == 1 and "lambda is not usable here: Lambda Cloud refused the API key" in refused.err
     assert "not-the-key" not in refused.err and ".." not in refused.err
+
+
+def test_server_killed_after_the_launch_call_leaves_nothing_behind(sky, lambda_cloud):
+    """kill -9 between Lambda's launch answer and the record: the next server finds the instance by
+    its name, removes it, launches again; `down` then leaves nothing in the account."""
+    gate = threading.Event()
+    lambda_cloud.launch_gate = gate
+    client = sky.popen("launch", "-y", "-c", "crashy", *GPUS, "echo after-the-crash")
+    crashed = wait_for(lambda: list(lambda_cloud.live()), what="the launch call to create the instance")
+    pid = sky.server_pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: pid_gone(pid), what="the server to die")
+    lambda_cloud.launch_gate = None
+    gate.set()
+    _, err = client.communicate(timeout=60)
+    assert client.returncode != 0 and "Traceback" not in err
+    sky("api", "start", check=True)  # the next server resumes the launch: tears down what the crash left, then launches
+    launch = next(r for r in sky.json("api", "status")["requests"] if r["name"] == "launch")
+    assert "after-the-crash" in sky("api", "logs", launch["request_id"], check=True, timeout=300).out
+    assert not set(crashed) & set(lambda_cloud.live()) and len(lambda_cloud.live()) == 1
+    assert len(lambda_cloud.keys) == 1
+    assert sky("down", "-y", "crashy").code == 0
+    assert lambda_cloud.live() == {} and lambda_cloud.keys == {}
 
 
 def test_show_gpus_available_asks_the_server_for_lambdas_live_capacity(sky):
