@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from cloudsim.replay import configure_cloud
-from cloudsim.runpod_api import RunPodApi
+from cloudsim.runpod_api import Fault, RunPodApi
 from helpers import REPO, SHARED_CATALOG
 
 pytestmark = pytest.mark.slow
@@ -84,3 +84,10 @@ def test_spot_capacity_failover_and_multi_node_refusal(sky, runpod_cloud):
     assert two.code == 1 and "Traceback" not in two.err
     assert "one pod per cluster" in json.loads(two.out)["attempts"][0]["reason"]
     assert runpod_cloud.live() == {}
+
+    # A key refused when deploying: the whole cloud is blocked (one attempt), in one paragraph.
+    runpod_cloud.fail(Fault("podFindAndDeployOnDemand", "Unauthorized"))
+    refused = sky("launch", "-y", "-c", "ra", *GPUS, "echo never", "--output", "json", timeout=120)
+    attempts = json.loads(refused.out)["attempts"]
+    assert refused.code == 1 and len(attempts) == 1 and attempts[0]["scope"] == "cloud"
+    assert "RunPod refused the API key" in attempts[0]["reason"] and runpod_cloud.live() == {}
