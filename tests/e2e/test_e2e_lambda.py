@@ -90,7 +90,7 @@ def test_a_refused_key_blocks_the_cloud_with_one_paragraph(sky, lambda_cloud):
     assert not lam["enabled"] and "global/invalid-api-key" in lam["reason"] and "not-the-key" not in check.out
     refused = sky("launch", "-y", "-c", "la", *GPUS, "echo never")
     assert refused.code == 1 and "lambda is not usable here: Lambda Cloud refused the API key" in refused.err
-    assert "not-the-key" not in refused.err and ".." not in refused.err
+    assert "not-the-key" not in refused.err and "`skyhop check`.." not in refused.err
 
 
 def test_server_killed_after_the_launch_call_leaves_nothing_behind(sky, lambda_cloud):
