@@ -128,6 +128,11 @@ def test_show_gpus_available_asks_the_server_for_lambdas_live_capacity(sky):
         text = sky("show-gpus", "A10", "--infra", "lambda", "--all-regions", "--available", check=True).out
         assert "AVAILABLE" in text.splitlines()[0]
         assert next(line for line in text.splitlines() if "us-east-1 " in line + " ").split()[-1] == "no"
+        # Bad input is one paragraph before any cloud call: a region or instance type Lambda does not have.
+        for bad in (("--infra", "lambda/mars-1", "--gpus", "A10:1"), ("--infra", "lambda", "--instance-type", "gpu_9x_nothing")):
+            wrong = sky("launch", "-y", "-c", "lx", *bad, "echo never")
+            assert wrong.code == 1 and bad[-1] in wrong.err and "Traceback" not in wrong.err
+        assert not server.calls("POST") and server.live() == {}
         # Plain show-gpus stays in the CLI process and asks nobody.
         asked = len(server.calls())
         assert "AVAILABLE" not in sky("show-gpus", "A10", "--infra", "lambda", check=True).out and len(server.calls()) == asked
