@@ -11,7 +11,7 @@ import threading
 
 import pytest
 from cloudsim.lambda_api import Fault, LambdaApi
-from cloudsim.replay import configure_cloud
+from cloudsim.replay import assert_secret_nowhere, configure_cloud
 from e2e_support import pid_gone, stop_api_server, wait_for
 
 pytestmark = pytest.mark.slow
@@ -27,6 +27,7 @@ def lambda_cloud(cloud_farm, sky):
     try:
         yield server
         sky.teardown()
+        assert_secret_nowhere(sky.skyhop_home, server.token)
         assert server.live() == {} and server.keys == {}, "down left instances or SSH keys in the account"
         assert cloud_farm.held() == {}
     finally:

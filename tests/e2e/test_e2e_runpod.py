@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cloudsim.replay import configure_cloud
+from cloudsim.replay import assert_secret_nowhere, configure_cloud
 from cloudsim.runpod_api import Fault, RunPodApi
 from helpers import REPO, SHARED_CATALOG
 
@@ -35,6 +35,7 @@ def runpod_cloud(cloud_farm, sky, runpod_catalog):
     try:
         yield server
         sky.teardown()
+        assert_secret_nowhere(sky.skyhop_home, server.token)
         assert server.live() == {}, "down left pods in the account"
         assert cloud_farm.held() == {}
     finally:
