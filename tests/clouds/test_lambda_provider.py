@@ -191,3 +191,15 @@ def test_availability_follows_regions_with_capacity(cloud):
     available = LambdaProvider().availability()
     assert available[(TYPE, "us-west-1")] is True
     assert (TYPE, "us-east-1") not in available
+
+
+def test_a_cleanup_that_fails_keeps_the_error_type_and_names_what_is_left(cloud):
+    """Credentials that stop working mid-launch: the launch's own error (and its scope) stays, the
+    message names what may be left, and owned() finds it once the API answers again."""
+    cloud.no_capacity.add("us-east-1")
+    cloud.fail(Fault("instances", "global/invalid-api-key", "API key was invalid, expired, or deleted.", status=401))
+    with pytest.raises(CapacityError, match="no capacity.*failed as well.*refused the API key.*SSH key named 'skyhop-") as caught:
+        LambdaProvider().launch(request())
+    assert caught.value.scope == REGION
+    cloud.faults.clear()
+    assert [(r.kind, r.cluster) for r in LambdaProvider().owned()] == [("ssh-key", "lc")]

@@ -6,6 +6,9 @@ replay server on loopback), `use_internal_ips` (SkyPilot's name: SSH to the
 private addresses, for a skyhop that runs inside the cloud's network) and
 `ssh_user` (the login the cloud's image has; the tests' hosts log in as
 root). A typo is an error naming the key, not a setting silently ignored.
+The other helpers here are what every API-key cloud's provider does alike:
+find its key (`api_key`), check it (`api_check`), and undo a failed launch
+(`undo_failed_launch`).
 """
 
 from __future__ import annotations
@@ -77,3 +80,18 @@ def api_check(cloud: str, ask: Callable[[], str]) -> CheckResult:
         return CheckResult(cloud, True, ask())
     except ProviderError as error:
         return CheckResult(cloud, False, str(error).rstrip("."))
+
+
+def undo_failed_launch(remove: Callable[[], None], error: BaseException, leftover: str) -> None:
+    """Run `remove` after a launch failed with `error`; when removing fails too, raise `error` again
+    (same type and scope, so failover blocks what it would have) saying what may be left (`leftover`)."""
+    from skyhop.providers.errors import ProviderError
+
+    try:
+        remove()
+    except ProviderError as cleanup:
+        note = (f" Removing what the launch created failed as well ({cleanup}): {leftover} may be left; "
+                "`skyhop status --refresh` lists it once the API works again.")
+        if isinstance(error, ProviderError):
+            raise type(error)(f"{error}{note}", scope=error.scope) from None
+        raise ProviderError(f"{error}{note}") from None

@@ -20,11 +20,11 @@ from typing import Mapping, Sequence
 from skyhop.providers import _owned, base, vm
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
 from skyhop.providers.credentials import CheckResult
-from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError, ProviderError
+from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError
 from skyhop.providers.lambda_.api import NAME, LambdaApi, settings
 from skyhop.providers.lambda_.facts import LambdaCluster, LambdaNode
 from skyhop.providers.runner import CommandRunner
-from skyhop.providers.settings import api_check
+from skyhop.providers.settings import api_check, undo_failed_launch
 
 #: Longest time instances may stay `booting` before the launch gives up on the region.
 ACTIVE_WAIT_S = 1200.0
@@ -62,16 +62,14 @@ class LambdaProvider:
         offer = request.offer
         name = _name(request.owner_id, request.cluster_name)
         facts = LambdaCluster(offer.region, name, launch_id=request.launch_id)
-        created: list[str] = []
         try:
             _ensure_key(api, name, _public_key())
-            created = api.launch(offer.region, offer.instance_type, name, request.num_nodes, name)
-            facts = LambdaCluster(offer.region, name, tuple(created), request.launch_id)
-            machines = _wait_active(api, created, offer.region, request)
-            config = settings()
-            connected = vm.connect(NAME, request.cluster_name, machines, internal_ips=config.use_internal_ips, cancelled=request.cancelled)
+            ids = api.launch(offer.region, offer.instance_type, name, request.num_nodes, name)
+            facts = LambdaCluster(offer.region, name, tuple(ids), request.launch_id)
+            machines = _wait_active(api, ids, offer.region, request)
+            connected = vm.connect(NAME, request.cluster_name, machines, internal_ips=settings().use_internal_ips, cancelled=request.cancelled)
         except BaseException as error:
-            _clean_up_failed(api, facts, error)
+            undo_failed_launch(lambda: _remove(api, facts, nodes=()), error, f"instances or the SSH key named '{name}' in Lambda Cloud")
             raise
         return ClusterInfo(NAME, request.cluster_name, offer.region, None, connected.nodes, {NAME: facts.to_json()},
                            measured=connected.measured)
@@ -143,17 +141,6 @@ def _public_key() -> str:
     from skyhop.providers.keys import user_key
 
     return user_key().public
-
-
-def _clean_up_failed(api: LambdaApi, facts: LambdaCluster, error: BaseException) -> None:
-    """Remove what a failed launch made; if that fails too, the error says what may be left, by name."""
-    try:
-        _remove(api, facts, nodes=())
-    except ProviderError as cleanup:
-        raise ProviderError(
-            f"{error} Removing what the launch created failed as well ({cleanup}): instances or the SSH key named "
-            f"'{facts.name}' may be left in Lambda Cloud; `skyhop status --refresh` lists them once the API works again."
-        ) from None
 
 
 def _ensure_key(api: LambdaApi, name: str, public_key: str) -> None:

@@ -25,11 +25,11 @@ from typing import Any, Sequence
 from skyhop.providers import _owned, base, vm
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
 from skyhop.providers.credentials import CheckResult
-from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError, ProviderError
+from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError
 from skyhop.providers.runner import CommandRunner
 from skyhop.providers.runpod.facts import RunPodCluster, pod_shape
 from skyhop.providers.runpod.graphql import NAME, RunPodApi, settings
-from skyhop.providers.settings import api_check
+from skyhop.providers.settings import api_check, undo_failed_launch
 
 DEFAULT_IMAGE = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
 DEFAULT_VOLUME_GB = 50
@@ -79,7 +79,7 @@ class RunPodProvider:
             machine = _wait_for_ssh_port(api, facts.pod_id, offer.zone, request.cancelled)
             connected = vm.connect(NAME, request.cluster_name, [machine], internal_ips=settings().use_internal_ips, cancelled=request.cancelled)
         except BaseException as error:
-            _clean_up_failed(api, facts, error)
+            undo_failed_launch(lambda: _remove(api, facts), error, f"a pod named '{name}' in RunPod")
             raise
         return ClusterInfo(NAME, request.cluster_name, offer.region, offer.zone, connected.nodes, {NAME: facts.to_json()},
                            measured=connected.measured)
@@ -198,14 +198,3 @@ def _remove(api: RunPodApi, facts: RunPodCluster) -> None:
     for pod in api.pods():
         if str(pod.get("id")) == facts.pod_id or pod.get("name") == facts.name:
             api.terminate(str(pod["id"]))
-
-
-def _clean_up_failed(api: RunPodApi, facts: RunPodCluster, error: BaseException) -> None:
-    """Remove what a failed launch made; if that fails too, the error says what may be left, by name."""
-    try:
-        _remove(api, facts)
-    except ProviderError as cleanup:
-        raise ProviderError(
-            f"{error} Removing the pod failed as well ({cleanup}): a pod named '{facts.name}' may be left in RunPod; "
-            "`skyhop status --refresh` lists it once the API works again."
-        ) from None
