@@ -27,7 +27,7 @@ from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, Node
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError
 from skyhop.providers.runner import CommandRunner
-from skyhop.providers.runpod.facts import RunPodCluster, pod_shape
+from skyhop.providers.runpod.facts import PodShape, RunPodCluster, pod_shape
 from skyhop.providers.runpod.graphql import NAME, RunPodApi, settings
 from skyhop.providers.settings import api_check, undo_failed_launch
 
@@ -74,7 +74,7 @@ class RunPodProvider:
         name = _name(request.owner_id, request.cluster_name)
         facts = RunPodCluster("", name, offer.zone, shape.gpu_count, bid)
         try:
-            pod = api.deploy(_pod_input(request, shape, name), spot=request.use_spot, where=offer.zone)
+            pod = api.deploy(_pod_input(request, shape, name, bid), spot=request.use_spot, where=offer.zone)
             facts = replace(facts, pod_id=str(pod["id"]))
             machine = _wait_for_ssh_port(api, facts.pod_id, offer.zone, request.cancelled)
             connected = vm.connect(NAME, request.cluster_name, [machine], internal_ips=settings().use_internal_ips, cancelled=request.cancelled)
@@ -140,7 +140,7 @@ class RunPodProvider:
                 api.terminate(resource.id)
 
 
-def _pod_input(request: LaunchRequest, shape, name: str) -> dict[str, Any]:
+def _pod_input(request: LaunchRequest, shape: PodShape, name: str, bid_per_gpu: float | None) -> dict[str, Any]:
     """PodFindAndDeployOnDemandInput / PodRentInterruptableInput (https://graphql-spec.runpod.io/)."""
     from skyhop.providers.keys import user_key
 
@@ -154,8 +154,8 @@ def _pod_input(request: LaunchRequest, shape, name: str) -> dict[str, Any]:
     }
     if offer.zone:
         pod["dataCenterId"] = offer.zone
-    if request.use_spot:
-        pod["bidPerGpu"] = round((offer.spot_price or 0.0) / shape.gpu_count, 4)
+    if bid_per_gpu is not None:
+        pod["bidPerGpu"] = bid_per_gpu
     return pod
 
 
