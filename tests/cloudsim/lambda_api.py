@@ -69,7 +69,7 @@ def _catalog() -> dict[str, dict[str, Any]]:
 
 
 class LambdaApi(ReplayServer):
-    def __init__(self, adopter=None, token: str = "lambda-test-key", boot_polls: int = 1) -> None:
+    def __init__(self, adopter=None, token: str = "lambda-test-key", boot_polls: int = 1, host: str = "127.0.0.1") -> None:
         self.adopter = adopter
         self.token = token
         self.boot_polls = boot_polls  # instance listings during which a new instance is still `booting`
@@ -82,7 +82,7 @@ class LambdaApi(ReplayServer):
         self.launch_gate: threading.Event | None = None  # set: a launch creates its instances, then waits for it to answer
         self._ids = itertools.count(1)
         self._fake_ips = itertools.count(10)
-        super().__init__()
+        super().__init__(host)  # the farm's bridge address: instances (the head's autodown) reach it too
         self.endpoint = self.url + PREFIX
 
     # --- what tests look at -------------------------------------------------------------------

@@ -45,11 +45,14 @@ class ReplayServer:
                 with server.lock:
                     server._calls.append(Call(self.command, path, body, status))
                 data = b"" if answer is None else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller is gone (a machine that terminated itself, a killed server): as a real API sees it
 
             do_GET = do_POST = do_DELETE = do_PUT = _serve
 

@@ -21,7 +21,7 @@ GPUS = ("--infra", "lambda", "--gpus", "A10:1")
 
 @pytest.fixture
 def lambda_cloud(cloud_farm, sky):
-    server = LambdaApi(adopter=cloud_farm)
+    server = LambdaApi(adopter=cloud_farm, host=f"{cloud_farm.prefix}.1")
     configure_cloud(sky.skyhop_home, "lambda", server.endpoint)
     sky.env["LAMBDA_API_KEY"] = server.token
     try:
@@ -115,6 +115,17 @@ def test_server_killed_after_the_launch_call_leaves_nothing_behind(sky, lambda_c
     assert len(lambda_cloud.keys) == 1
     assert sky("down", "-y", "crashy").code == 0
     assert lambda_cloud.live() == {} and lambda_cloud.keys == {}
+
+
+def test_autodown_the_head_terminates_its_own_instances(sky, lambda_cloud):
+    """Lambda cannot stop, so autostop is autodown: with no client around, the head's agent runs the hook,
+    which calls terminate with the key from its 0600 file; a refresh then removes the key and the record."""
+    sky("launch", "-y", "-c", "ad", *GPUS, "-i", "0.05", "--down", "echo bye", check=True, timeout=300)
+    [instance] = lambda_cloud.live().values()
+    terminated = wait_for(lambda: lambda_cloud.calls("POST", "/api/v1/instance-operations/terminate"), timeout=180,
+                          what="the head to terminate its instance")
+    assert [c.body for c in terminated] == [{"instance_ids": [instance["id"]]}] and lambda_cloud.live() == {}
+    assert sky.json("status", "--refresh") == [] and lambda_cloud.keys == {}
 
 
 def test_show_gpus_available_asks_the_server_for_lambdas_live_capacity(sky):

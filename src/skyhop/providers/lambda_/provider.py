@@ -9,7 +9,8 @@ after a crash, `owned()` and `down` select by it. The key is per cluster
 it and no count of users of a shared key must be kept right.
 
 Lambda cannot stop an instance (its `restart` is a reboot), so `stop` and
-`start` refuse and `can_stop` is False; autostop means `down`.
+`start` refuse and `can_stop` is False; autostop means `down`, which the head
+does itself through the API (`autodown.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from skyhop.providers import _owned, base, vm
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError
+from skyhop.providers.lambda_ import autodown
 from skyhop.providers.lambda_.api import NAME, LambdaApi, settings
 from skyhop.providers.lambda_.facts import LambdaCluster, LambdaNode
 from skyhop.providers.runner import CommandRunner
@@ -67,7 +69,9 @@ class LambdaProvider:
             ids = api.launch(offer.region, offer.instance_type, name, request.num_nodes, name)
             facts = LambdaCluster(offer.region, name, tuple(ids), request.launch_id)
             machines = _wait_active(api, ids, offer.region, request)
-            connected = vm.connect(NAME, request.cluster_name, machines, internal_ips=settings().use_internal_ips, cancelled=request.cancelled)
+            config = settings()
+            connected = vm.connect(NAME, request.cluster_name, machines, internal_ips=config.use_internal_ips, cancelled=request.cancelled)
+            autodown.install(connected.nodes[0], config.api_endpoint, api.key, ids)
         except BaseException as error:
             undo_failed_launch(lambda: _remove(api, facts, nodes=()), error, f"instances or the SSH key named '{name}' in Lambda Cloud")
             raise
@@ -101,6 +105,10 @@ class LambdaProvider:
             return base.preempted(preempted)
         lost = "; ".join(f"node {rank}: {s}" for rank, s in states.items() if s not in ("active", "booting"))
         return Observed(base.PARTIAL, lost)
+
+    def autostop_hooks(self, cluster: ClusterInfo) -> Mapping[str, list[str]]:
+        """Autodown only: the head terminates the cluster's instances itself (`autodown.py`); Lambda cannot stop."""
+        return {"down": autodown.hook(cluster.head)}
 
     def stop(self, cluster: ClusterInfo) -> None:
         raise NotSupportedError(STOP_REFUSED)
