@@ -46,7 +46,7 @@ class Fault:
 
 
 class RunPodApi(ReplayServer):
-    def __init__(self, adopter=None, token: str = "runpod-test-key", boot_polls: int = 1) -> None:
+    def __init__(self, adopter=None, token: str = "runpod-test-key", boot_polls: int = 1, host: str = "127.0.0.1") -> None:
         self.adopter = adopter
         self.token = token
         self.boot_polls = boot_polls  # pod listings during which a starting pod has no runtime yet
@@ -55,7 +55,7 @@ class RunPodApi(ReplayServer):
         self.pods: dict[str, dict[str, Any]] = {}
         self._polls: dict[str, int] = {}
         self._fake_ips = itertools.count(10)
-        super().__init__()
+        super().__init__(host)  # the farm's bridge address: pods (their autostop hooks) reach it too
         self.endpoint = self.url + "/graphql"
 
     def fail(self, fault: Fault) -> None:

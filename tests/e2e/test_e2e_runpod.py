@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from cloudsim.replay import assert_secret_nowhere, configure_cloud
 from cloudsim.runpod_api import Fault, RunPodApi
+from e2e_support import wait_for
 from helpers import REPO, SHARED_CATALOG
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ def runpod_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def runpod_cloud(cloud_farm, sky, runpod_catalog):
-    server = RunPodApi(adopter=cloud_farm)
+    server = RunPodApi(adopter=cloud_farm, host=f"{cloud_farm.prefix}.1")
     configure_cloud(sky.skyhop_home, "runpod", server.endpoint)
     sky.env.update(RUNPOD_API_KEY=server.token, SKYHOP_CATALOG_DIR=str(runpod_catalog))
     try:
@@ -92,3 +93,14 @@ def test_spot_capacity_failover_and_multi_node_refusal(sky, runpod_cloud):
     attempts = json.loads(refused.out)["attempts"]
     assert refused.code == 1 and len(attempts) == 1 and attempts[0]["scope"] == "cloud"
     assert "RunPod refused the API key" in attempts[0]["reason"] and runpod_cloud.live() == {}
+
+
+def test_autostop_the_pod_stops_itself_then_down_removes_it(sky, runpod_cloud):
+    """With no client around, the pod's agent runs the stop hook (podStop with the key from its 0600 file)."""
+    sky("launch", "-y", "-c", "ra", *GPUS, "-i", "0.05", "echo idle-soon", check=True, timeout=300)
+    [pod_id] = runpod_cloud.live()
+    stops = wait_for(lambda: [c.body["variables"]["input"] for c in runpod_cloud.calls() if "podStop" in c.body["query"]],
+                     timeout=180, what="the pod to stop itself")  # logged once answered: the pod is EXITED by then
+    assert stops == [{"podId": pod_id}] and runpod_cloud.live()[pod_id]["desiredStatus"] == "EXITED"
+    assert next(c for c in sky.json("status", "--refresh") if c["name"] == "ra")["status"] == "STOPPED"
+    assert sky("down", "-y", "ra", timeout=120).code == 0 and runpod_cloud.live() == {}

@@ -48,7 +48,7 @@ class LambdaApi:
 
     @property
     def key(self) -> str:
-        """The API key, for the head's autodown file only (`autodown.py`)."""
+        """The API key, for the head's autostop file only (`providers/selfcall.py`)."""
         return self._api.token
 
     @classmethod

@@ -10,7 +10,7 @@ it and no count of users of a shared key must be kept right.
 
 Lambda cannot stop an instance (its `restart` is a reboot), so `stop` and
 `start` refuse and `can_stop` is False; autostop means `down`, which the head
-does itself through the API (`autodown.py`).
+does itself through the API (`selfcall.py`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from __future__ import annotations
 import time
 from typing import Mapping, Sequence
 
-from skyhop.providers import _owned, base, vm
+from skyhop.providers import _owned, base, selfcall, vm
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError
-from skyhop.providers.lambda_ import autodown
 from skyhop.providers.lambda_.api import NAME, LambdaApi, settings
 from skyhop.providers.lambda_.facts import LambdaCluster, LambdaNode
 from skyhop.providers.runner import CommandRunner
@@ -71,7 +70,8 @@ class LambdaProvider:
             machines = _wait_active(api, ids, offer.region, request)
             config = settings()
             connected = vm.connect(NAME, request.cluster_name, machines, internal_ips=config.use_internal_ips, cancelled=request.cancelled)
-            autodown.install(connected.nodes[0], config.api_endpoint, api.key, ids)
+            selfcall.install(connected.nodes[0], NAME, f"{config.api_endpoint}/instance-operations/terminate", api.key,
+                             {"down": {"instance_ids": list(ids)}})
         except BaseException as error:
             undo_failed_launch(lambda: _remove(api, facts, nodes=()), error, f"instances or the SSH key named '{name}' in Lambda Cloud")
             raise
@@ -107,8 +107,8 @@ class LambdaProvider:
         return Observed(base.PARTIAL, lost)
 
     def autostop_hooks(self, cluster: ClusterInfo) -> Mapping[str, list[str]]:
-        """Autodown only: the head terminates the cluster's instances itself (`autodown.py`); Lambda cannot stop."""
-        return {"down": autodown.hook(cluster.head)}
+        """Autodown only: the head terminates the cluster's instances itself (`selfcall.py`); Lambda cannot stop."""
+        return selfcall.hooks(cluster.head, NAME, ("down",))
 
     def stop(self, cluster: ClusterInfo) -> None:
         raise NotSupportedError(STOP_REFUSED)

@@ -62,6 +62,11 @@ class RunPodApi:
         self._path = parts.path or "/graphql"
         self._api = JsonApi("RunPod", f"{parts.scheme}://{parts.netloc}", key)
 
+    @property
+    def key(self) -> str:
+        """The API key, for the pod's autostop file only (`providers/selfcall.py`)."""
+        return self._api.token
+
     @classmethod
     def from_config(cls) -> "RunPodApi":
         return cls(settings().api_endpoint, api_key("RunPod", "RUNPOD_API_KEY", _key_from_file(), KEY_FILE))

@@ -13,22 +13,23 @@ Disks: the container disk (the image, skyhop's node directory) is wiped when
 a pod stops; the volume at `/workspace` (`disk_size`, default 50 GB) is kept
 (https://docs.runpod.io/pods/storage/types). `start` resumes the pod (an
 interruptible one bids again at the price it was rented at) and reinstalls
-the agent.
+the agent. Autostop: the pod stops or terminates itself through the API
+(`selfcall.py`, with the key in a 0600 file on the pod).
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from skyhop.providers import _owned, base, vm
+from skyhop.providers import _owned, base, selfcall, vm
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError
 from skyhop.providers.runner import CommandRunner
 from skyhop.providers.runpod.facts import PodShape, RunPodCluster, pod_shape
-from skyhop.providers.runpod.graphql import NAME, RunPodApi, settings
+from skyhop.providers.runpod.graphql import NAME, STOP, TERMINATE, RunPodApi, settings
 from skyhop.providers.settings import api_check, undo_failed_launch
 
 DEFAULT_IMAGE = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04"
@@ -77,7 +78,9 @@ class RunPodProvider:
             pod = api.deploy(_pod_input(request, shape, name, bid), spot=request.use_spot, where=offer.zone)
             facts = replace(facts, pod_id=str(pod["id"]))
             machine = _wait_for_ssh_port(api, facts.pod_id, offer.zone, request.cancelled)
-            connected = vm.connect(NAME, request.cluster_name, [machine], internal_ips=settings().use_internal_ips, cancelled=request.cancelled)
+            config = settings()
+            connected = vm.connect(NAME, request.cluster_name, [machine], internal_ips=config.use_internal_ips, cancelled=request.cancelled)
+            _install_autostop(api, connected.nodes[0], facts.pod_id)
         except BaseException as error:
             undo_failed_launch(lambda: _remove(api, facts), error, f"a pod named '{name}' in RunPod")
             raise
@@ -105,9 +108,17 @@ class RunPodProvider:
             return base.STOPPED
         return base.TERMINATED
 
+    def autostop_hooks(self, cluster: ClusterInfo) -> Mapping[str, list[str]]:
+        """The pod stops or terminates itself through the API when autostop fires (`selfcall.py`)."""
+        return selfcall.hooks(cluster.head, NAME, ("stop", "down"))
+
     def stop(self, cluster: ClusterInfo) -> None:
+        """Stops the pod; one that already stopped itself (autostop) is left as it is."""
         vm.disconnect(cluster.nodes)
-        RunPodApi.from_config().stop(_facts(cluster).pod_id)
+        api = RunPodApi.from_config()
+        pod = _pod(api, _facts(cluster).pod_id)
+        if pod is not None and pod.get("desiredStatus") != "EXITED":
+            api.stop(str(pod["id"]))
 
     def start(self, cluster: ClusterInfo) -> ClusterInfo:
         """Resume the pod (re-bidding for a spot one), then reach it at its SSH port, which may be a new one."""
@@ -116,6 +127,7 @@ class RunPodProvider:
         api.resume(facts.pod_id, facts.gpu_count, facts.bid_per_gpu, where=facts.zone)
         machine = _wait_for_ssh_port(api, facts.pod_id, facts.zone, lambda: False)
         nodes = vm.readdress(cluster.nodes, [machine], settings().use_internal_ips)
+        _install_autostop(api, nodes[0], facts.pod_id)  # the container disk it was on is wiped by a stop
         return replace(cluster, nodes=nodes)
 
     def terminate(self, cluster: ClusterInfo) -> None:
@@ -169,6 +181,13 @@ def _ports_field(ports: Sequence[str]) -> str:
     if len(out) > _MAX_PORTS + 1:
         raise NotSupportedError(f"RunPod maps at most {_MAX_PORTS} ports per pod; the task asks for {len(out) - 1}.")
     return ",".join(out)
+
+
+def _install_autostop(api: RunPodApi, head: NodeInfo, pod_id: str) -> None:
+    selfcall.install(head, NAME, settings().api_endpoint, api.key, {
+        "stop": {"query": STOP, "variables": {"input": {"podId": pod_id}}},
+        "down": {"query": TERMINATE, "variables": {"input": {"podId": pod_id}}},
+    })
 
 
 def _pod(api: RunPodApi, pod_id: str) -> dict[str, Any] | None:
