@@ -138,11 +138,18 @@ def test_find_after_a_crash_owned_and_terminate(cloud):
     assert provider.owned() == []
 
 
-def test_a_fault_on_stop_surfaces_as_a_clear_error(cloud):
-    cloud.fail(Fault("podStop", "Pod is locked"))
-    info = base.ClusterInfo("runpod", "rp", "US", "US-CA-1", (), {"runpod": {"pod_id": "p", "name": "n", "gpu_count": 1}})
+def test_stop_is_idempotent_and_a_refusal_surfaces_as_a_clear_error(cloud):
+    from skyhop.providers.runpod.graphql import RunPodApi as Client
+
+    pod = Client.from_config().deploy({"gpuTypeId": "NVIDIA A100 80GB PCIe", "gpuCount": 1, "name": "n"}, spot=False, where=None)
+    info = base.ClusterInfo("runpod", "rp", "US", "US-CA-1", (), {"runpod": {"pod_id": pod["id"], "name": "n", "gpu_count": 1}})
+    cloud.fail(Fault("podStop", "Pod is locked", times=1))
     with pytest.raises(ProviderError, match="RunPod refused the request: Pod is locked"):
         RunPodProvider().stop(info)
+    RunPodProvider().stop(info)
+    assert RunPodProvider().query(info) == base.STOPPED
+    RunPodProvider().stop(info)  # stopped already (autostop did it): nothing to ask
+    assert len([c for c in cloud.calls() if "podStop" in c.body["query"]]) == 2
 
 
 def test_readdress_takes_the_new_ssh_port_of_a_resumed_pod():
