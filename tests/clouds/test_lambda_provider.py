@@ -203,3 +203,10 @@ def test_a_cleanup_that_fails_keeps_the_error_type_and_names_what_is_left(cloud)
     assert caught.value.scope == REGION
     cloud.faults.clear()
     assert [(r.kind, r.cluster) for r in LambdaProvider().owned()] == [("ssh-key", "lc")]
+
+
+def test_machine_choices_lambda_cannot_honour_are_refused_before_any_call(cloud):
+    for extra in ({"image_id": "ubuntu-22.04"}, {"disk_size_gb": 500}, {"ports": ("8080",)}):
+        with pytest.raises(NotSupportedError, match="cannot set .* on Lambda Cloud"):
+            LambdaProvider().launch(LaunchRequest("lc", offer(), 1, user="u", launch_id="l", owner_id=_owned.owner_id(), **extra))
+    assert cloud.calls() == []

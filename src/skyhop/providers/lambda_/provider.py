@@ -59,6 +59,11 @@ class LambdaProvider:
         return out
 
     def launch(self, request: LaunchRequest) -> ClusterInfo:
+        unserved = [f for f, v in (("image_id", request.image_id), ("disk_size", request.disk_size_gb),
+                                   ("disk_tier", request.disk_tier), ("ports", request.ports)) if v]
+        if unserved:  # each instance type has its disk; images and firewall rules are not passed to Lambda yet
+            raise NotSupportedError(f"skyhop cannot set {', '.join(unserved)} on Lambda Cloud instances yet; remove it from the "
+                                    "task or use another cloud.")
         api = LambdaApi.from_config()
         offer = request.offer
         name = _name(request.owner_id, request.cluster_name)
