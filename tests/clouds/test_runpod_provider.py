@@ -61,6 +61,8 @@ def test_check(cloud, monkeypatch, isolated_home):
 def test_more_than_one_node_is_refused_before_anything_is_created(cloud):
     with pytest.raises(NotSupportedError, match="one pod per cluster.*2 nodes"):
         RunPodProvider().launch(request(nodes=2))
+    with pytest.raises(NotSupportedError, match="no disk tiers"):
+        RunPodProvider().launch(request(disk_tier="high"))
     assert cloud.calls() == []
 
 

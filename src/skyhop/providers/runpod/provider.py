@@ -64,6 +64,8 @@ class RunPodProvider:
                 f"RunPod runs one pod per cluster (pods share no private network); this task asks for {request.num_nodes} nodes. "
                 "Use num_nodes: 1 on RunPod, or another cloud for multi-node tasks."
             )
+        if request.disk_tier:
+            raise NotSupportedError("RunPod has no disk tiers to choose from; remove disk_tier from the task or use another cloud.")
         offer = request.offer
         shape = pod_shape(offer.instance_type)
         bid = None
