@@ -33,7 +33,7 @@ def load_config() -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(data).__name__}.")
     for key in data:
-        if key not in KNOWN_SECTIONS and not _is_cloud(str(key)):
+        if key not in KNOWN_SECTIONS and not _is_cloud(str(key)) and not _is_provider(str(key)):
             guess = did_you_mean(str(key), KNOWN_SECTIONS)
             raise ConfigError(f"{path}: unknown section '{key}'." + (f" Did you mean '{guess}'?" if guess else ""))
     return data
@@ -47,6 +47,13 @@ def _is_cloud(name: str) -> bool:
         return canonical_cloud(name) == name  # the canonical name only: `k8s:` or `AWS:` would never be read
     except SpecError:
         return False
+
+
+def _is_provider(name: str) -> bool:
+    """A provider's own section, a plugin's included (asked only for a name that is no catalog cloud's)."""
+    from skyhop.providers.registry import names
+
+    return name in names()
 
 
 def cloud_section(cloud: str) -> dict[str, Any]:

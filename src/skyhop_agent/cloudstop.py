@@ -14,7 +14,8 @@ Two kinds of call:
   signed with Signature Version 4
   (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html);
 - `http`: a list of plain HTTPS requests with the headers the cloud wants
-  (a bearer token: Lambda's terminate, RunPod's podStop, a plugin's API).
+  (a bearer token: Lambda's terminate, RunPod's podStop, a plugin's API); a
+  GraphQL answer with `errors` is a failure even with status 200.
 """
 
 from __future__ import annotations
@@ -123,6 +124,18 @@ def _http(call: Mapping[str, Any]) -> None:
         status, answer = _send(request["method"], request["url"], data, headers)
         if not 200 <= status < 300 and status not in request.get("ok_statuses", []):
             raise StopFailed(f"{request['method']} {request['url']} answered {status}: {answer[:500].decode(errors='replace')}")
+        errors = _graphql_errors(answer)
+        if errors:
+            raise StopFailed(f"{request['url']} refused: {errors[:500]}")
+
+
+def _graphql_errors(answer: bytes) -> str:
+    """A GraphQL API answers a refused mutation with 200 and an `errors` list: that is a failure too."""
+    try:
+        decoded = json.loads(answer or b"null")
+    except ValueError:
+        return ""
+    return json.dumps(decoded["errors"]) if isinstance(decoded, dict) and decoded.get("errors") else ""
 
 
 def _load(path: str) -> Dict[str, Any]:

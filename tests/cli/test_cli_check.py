@@ -15,8 +15,10 @@ from skyhop.providers.credentials import RULES
 pytestmark = pytest.mark.usefixtures("migrated_home")
 
 
-def add_lambda_key(home: Path) -> Path:
-    key = home / ".lambda_cloud" / "lambda_keys"
+def add_cloud_key(home: Path) -> Path:
+    """Credentials of a cloud skyhop only prices, so presence is the whole check (a launchable
+    cloud such as Lambda asks its API whether the key works)."""
+    key = home / ".nebius" / "credentials.json"
     key.parent.mkdir()
     key.write_text("api_key = not-a-real-key\n")
     return key
@@ -42,12 +44,12 @@ def test_check_without_verbose_is_terse_and_points_to_v(skyhop):
 
 
 def test_check_named_clouds_only(skyhop, isolated_home):
-    add_lambda_key(isolated_home)
-    result = skyhop("check", "lambda", "LOCAL", "lambda")
+    add_cloud_key(isolated_home)
+    result = skyhop("check", "nebius", "LOCAL", "nebius")
     assert result.code == 0, result.err
     lines = result.out.splitlines()
-    assert [line.split()[0] for line in lines[2:-1] if line.strip()] == ["lambda", "local"]
-    assert lines[-1] == "Enabled: lambda, local"
+    assert [line.split()[0] for line in lines[2:-1] if line.strip()] == ["nebius", "local"]
+    assert lines[-1] == "Enabled: nebius, local"
     rows = json.loads(skyhop("check", "vast", "-o", "json").out)
     assert [r["name"] for r in rows] == ["vast"] and rows[0]["reason"].startswith("no credentials (looked for ")
 
@@ -72,11 +74,11 @@ def test_check_json_schema(skyhop):
 
 
 def test_a_credentials_file_enables_its_cloud(skyhop, isolated_home):
-    add_lambda_key(isolated_home)
+    add_cloud_key(isolated_home)
     rows = {r["name"]: r for r in json.loads(skyhop("check", "-o", "json").out)}
-    assert rows["lambda"] == {"name": "lambda", "enabled": True, "reason": "found ~/.lambda_cloud/lambda_keys"}
-    assert [name for name, r in rows.items() if r["enabled"]] == ["lambda", "local"]
-    assert skyhop("check").out.splitlines()[-1] == "Enabled: lambda, local"
+    assert rows["nebius"] == {"name": "nebius", "enabled": True, "reason": "found ~/.nebius/credentials.json"}
+    assert [name for name, r in rows.items() if r["enabled"]] == ["local", "nebius"]
+    assert skyhop("check").out.splitlines()[-1] == "Enabled: local, nebius"
 
 
 def test_an_env_var_enables_its_cloud(skyhop, monkeypatch):
@@ -98,26 +100,26 @@ def test_a_directory_is_not_a_credentials_file(skyhop, isolated_home):
 
 
 def test_optimize_without_all_clouds_searches_only_enabled_clouds(skyhop, isolated_home, shared_catalog):
-    add_lambda_key(isolated_home)
+    add_cloud_key(isolated_home)
     result = skyhop("optimize", "--gpus", "H100:8", "--output", "json")
     assert result.code == 0, result.err
     plan = json.loads(result.out)
-    assert plan["considered_clouds"] == ["lambda"]
-    assert {c["cloud"] for c in plan["candidates"]} == {"lambda"}
-    lambda_prices = [o.price for o in shared_catalog.offers if o.cloud == "lambda" and o.accelerator == "H100" and o.accelerator_count == 8]
-    assert plan["cloud"] == "lambda" and plan["hourly_price"] == min(lambda_prices)
+    assert plan["considered_clouds"] == ["nebius"]
+    assert {c["cloud"] for c in plan["candidates"]} == {"nebius"}
+    nebius_prices = [o.price for o in shared_catalog.offers if o.cloud == "nebius" and o.accelerator == "H100" and o.accelerator_count == 8]
+    assert plan["cloud"] == "nebius" and plan["hourly_price"] == min(nebius_prices)
     # Every cloud, for comparison: something cheaper exists elsewhere.
     everywhere = json.loads(skyhop("optimize", "--gpus", "H100:8", "--all-clouds", "-o", "json").out)
     assert len(everywhere["considered_clouds"]) == len(shared_catalog.clouds)
-    assert everywhere["hourly_price"] < plan["hourly_price"] and everywhere["cloud"] != "lambda"
+    assert everywhere["hourly_price"] < plan["hourly_price"] and everywhere["cloud"] != "nebius"
 
 
 def test_optimize_text_names_the_scope(skyhop, isolated_home):
-    add_lambda_key(isolated_home)
+    add_cloud_key(isolated_home)
     result = skyhop("optimize", "--gpus", "H100:8")
     assert result.code == 0, result.err
-    assert result.out.startswith("Considered 1 cloud(s) (enabled clouds): lambda")
-    assert "Chosen: lambda gpu_8x_h100_sxm5" in result.out
+    assert result.out.startswith("Considered 1 cloud(s) (enabled clouds): nebius")
+    assert "Chosen: nebius gpu-h100-sxm_8gpu-128vcpu-1600gb" in result.out
 
 
 def test_optimize_with_nothing_enabled_searches_this_machine(skyhop):
@@ -130,7 +132,7 @@ def test_optimize_with_nothing_enabled_searches_this_machine(skyhop):
 
 
 def test_local_is_not_searched_when_a_cloud_is_enabled_unless_named(skyhop, isolated_home):
-    add_lambda_key(isolated_home)
+    add_cloud_key(isolated_home)
     plan = json.loads(skyhop("optimize", "--cpus", "1+", "-o", "json").out)
     assert "local" not in plan["considered_clouds"] and plan["cloud"] != "local"
     assert "local: not considered" in plan["notes"][-1]
@@ -152,20 +154,20 @@ def test_enabled_cloud_without_the_gpu_explains(skyhop, monkeypatch):
 
 @pytest.mark.parametrize("output", ["table", "json"])
 def test_check_in_a_subprocess_sees_the_isolated_home(isolated_home, output):
-    add_lambda_key(isolated_home)
+    add_cloud_key(isolated_home)
     result = run_cli(isolated_home, "check", "--output", output)
     assert result.returncode == 0, result.stderr
     if output == "json":
-        assert [r["name"] for r in json.loads(result.stdout) if r["enabled"]] == ["lambda", "local"]
+        assert [r["name"] for r in json.loads(result.stdout) if r["enabled"]] == ["local", "nebius"]
     else:
-        assert result.stdout.splitlines()[-1] == "Enabled: lambda, local"
+        assert result.stdout.splitlines()[-1] == "Enabled: local, nebius"
 
 
-def test_optimize_in_a_subprocess_with_lambda_enabled(isolated_home):
-    add_lambda_key(isolated_home)
+def test_optimize_in_a_subprocess_with_a_cloud_enabled(isolated_home):
+    add_cloud_key(isolated_home)
     result = run_cli(isolated_home, "optimize", "--gpus", "H100:8", "--output", "json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["considered_clouds"] == ["lambda"]
+    assert json.loads(result.stdout)["considered_clouds"] == ["nebius"]
 
 
 def test_existing_machines_take_requests_up_to_their_size(skyhop):

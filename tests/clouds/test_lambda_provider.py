@@ -64,7 +64,8 @@ def test_check_says_why_a_wrong_key_is_refused(cloud, monkeypatch):
 def test_check_without_a_key_names_where_it_looks(cloud, monkeypatch):
     monkeypatch.delenv("LAMBDA_API_KEY")
     result = LambdaProvider().check()
-    assert not result.enabled and "$LAMBDA_API_KEY" in result.reason and "lambda_keys" in result.reason
+    assert not result.enabled and result.reason == "no credentials (looked for $LAMBDA_API_KEY or ~/.lambda_cloud/lambda_keys)"
+    assert not cloud.calls()
 
 
 def test_the_key_file_is_read(cloud, monkeypatch, isolated_home):
@@ -190,3 +191,22 @@ def test_availability_follows_regions_with_capacity(cloud):
     available = LambdaProvider().availability()
     assert available[(TYPE, "us-west-1")] is True
     assert (TYPE, "us-east-1") not in available
+
+
+def test_a_cleanup_that_fails_keeps_the_error_type_and_names_what_is_left(cloud):
+    """Credentials that stop working mid-launch: the launch's own error (and its scope) stays, the
+    message names what may be left, and owned() finds it once the API answers again."""
+    cloud.no_capacity.add("us-east-1")
+    cloud.fail(Fault("instances", "global/invalid-api-key", "API key was invalid, expired, or deleted.", status=401))
+    with pytest.raises(CapacityError, match="no capacity.*failed as well.*refused the API key.*SSH key named 'skyhop-") as caught:
+        LambdaProvider().launch(request())
+    assert caught.value.scope == REGION
+    cloud.faults.clear()
+    assert [(r.kind, r.cluster) for r in LambdaProvider().owned()] == [("ssh-key", "lc")]
+
+
+def test_machine_choices_lambda_cannot_honour_are_refused_before_any_call(cloud):
+    for extra in ({"image_id": "ubuntu-22.04"}, {"disk_size_gb": 500}, {"ports": ("8080",)}):
+        with pytest.raises(NotSupportedError, match="cannot set .* on Lambda Cloud"):
+            LambdaProvider().launch(LaunchRequest("lc", offer(), 1, user="u", launch_id="l", owner_id=_owned.owner_id(), **extra))
+    assert cloud.calls() == []

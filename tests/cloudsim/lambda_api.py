@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import itertools
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -68,7 +69,7 @@ def _catalog() -> dict[str, dict[str, Any]]:
 
 
 class LambdaApi(ReplayServer):
-    def __init__(self, adopter=None, token: str = "lambda-test-key", boot_polls: int = 1) -> None:
+    def __init__(self, adopter=None, token: str = "lambda-test-key", boot_polls: int = 1, host: str = "127.0.0.1") -> None:
         self.adopter = adopter
         self.token = token
         self.boot_polls = boot_polls  # instance listings during which a new instance is still `booting`
@@ -78,9 +79,10 @@ class LambdaApi(ReplayServer):
         self.instances: dict[str, dict[str, Any]] = {}
         self.keys: dict[str, dict[str, Any]] = {}
         self._polls: dict[str, int] = {}
+        self.launch_gate: threading.Event | None = None  # set: a launch creates its instances, then waits for it to answer
         self._ids = itertools.count(1)
         self._fake_ips = itertools.count(10)
-        super().__init__()
+        super().__init__(host)  # the farm's bridge address: instances (the head's autodown) reach it too
         self.endpoint = self.url + PREFIX
 
     # --- what tests look at -------------------------------------------------------------------
@@ -105,10 +107,11 @@ class LambdaApi(ReplayServer):
             operation = path.rstrip("/").rsplit("/", 1)[-1]
         region = body.get("region_name") if isinstance(body, dict) else None
         with self.lock:
-            injected = self._injected(operation, region)
-            if injected:
-                return injected
-            return self._answer(method, path, body)
+            answer = self._injected(operation, region) or self._answer(method, path, body)
+        gate = self.launch_gate
+        if operation == "launch" and gate is not None:
+            gate.wait(120)  # the instances exist; the caller has no answer yet (a crash window)
+        return answer
 
     def _injected(self, operation: str, region: str | None) -> tuple[int, Any] | None:
         for fault in self.faults:

@@ -45,11 +45,14 @@ class ReplayServer:
                 with server.lock:
                     server._calls.append(Call(self.command, path, body, status))
                 data = b"" if answer is None else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the caller is gone (a machine that terminated itself, a killed server): as a real API sees it
 
             do_GET = do_POST = do_DELETE = do_PUT = _serve
 
@@ -85,3 +88,11 @@ def configure_cloud(skyhop_home, cloud: str, endpoint: str) -> None:
     config = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
     config[cloud] = {"api_endpoint": endpoint, "use_internal_ips": True, "ssh_user": "root"}
     path.write_text(yaml.safe_dump(config))
+
+
+def assert_secret_nowhere(skyhop_home, secret: str) -> None:
+    """The cloud's API key appears in no file skyhop wrote (state, request logs, agent files, config)."""
+    from pathlib import Path
+
+    leaked = [str(p) for p in Path(skyhop_home).rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert leaked == [], f"the API key was written to {leaked}"

@@ -42,7 +42,8 @@ def test_two_machines_become_a_linked_cluster(cloud_farm):
         assert vm.runner(worker).run(["test", "-d", worker.base]).returncode == 0
         # The head's self-stop instructions: private on the head, run by the agent's autostop hooks.
         call = {"kind": "http", "requests": [{"method": "POST", "url": "http://10.0.0.1/stop", "headers": {"Authorization": "Bearer s3cret"}}]}
-        hooks = vm.install_self_stop(head, "python3", {"stop": call})
+        vm.install_self_stop(head, {"stop": call})
+        hooks = vm.self_stop_hooks(head, ("stop",))
         path = f"{head.base}/{vm.SELF_STOP_FILE}"
         assert hooks == {"stop": ["python3", "-m", "skyhop_agent.cloudstop", path, "stop"]}
         listed = vm.runner(head).run(["sh", "-c", 'stat -c %a "$1" && cat "$1"', "sh", path]).stdout.split("\n", 1)

@@ -5,11 +5,14 @@ addresses, so the job really runs over SSH on "the instances"."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 
 import pytest
 from cloudsim.lambda_api import Fault, LambdaApi
-from cloudsim.replay import configure_cloud
-from e2e_support import stop_api_server
+from cloudsim.replay import assert_secret_nowhere, configure_cloud
+from e2e_support import pid_gone, stop_api_server, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -18,12 +21,13 @@ GPUS = ("--infra", "lambda", "--gpus", "A10:1")
 
 @pytest.fixture
 def lambda_cloud(cloud_farm, sky):
-    server = LambdaApi(adopter=cloud_farm)
+    server = LambdaApi(adopter=cloud_farm, host=f"{cloud_farm.prefix}.1")
     configure_cloud(sky.skyhop_home, "lambda", server.endpoint)
     sky.env["LAMBDA_API_KEY"] = server.token
     try:
         yield server
         sky.teardown()
+        assert_secret_nowhere(sky.skyhop_home, server.token)
         assert server.live() == {} and server.keys == {}, "down left instances or SSH keys in the account"
         assert cloud_farm.held() == {}
     finally:
@@ -87,4 +91,69 @@ def test_a_refused_key_blocks_the_cloud_with_one_paragraph(sky, lambda_cloud):
     assert not lam["enabled"] and "global/invalid-api-key" in lam["reason"] and "not-the-key" not in check.out
     refused = sky("launch", "-y", "-c", "la", *GPUS, "echo never")
     assert refused.code == 1 and "lambda is not usable here: Lambda Cloud refused the API key" in refused.err
-    assert "not-the-key" not in refused.err and ".." not in refused.err
+    assert "not-the-key" not in refused.err and "`skyhop check`.." not in refused.err
+
+
+def test_server_killed_after_the_launch_call_leaves_nothing_behind(sky, lambda_cloud):
+    """kill -9 between Lambda's launch answer and the record: the next server finds the instance by
+    its name, removes it, launches again; `down` then leaves nothing in the account."""
+    gate = threading.Event()
+    lambda_cloud.launch_gate = gate
+    client = sky.popen("launch", "-y", "-c", "crashy", *GPUS, "echo after-the-crash")
+    crashed = wait_for(lambda: list(lambda_cloud.live()), what="the launch call to create the instance")
+    pid = sky.server_pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: pid_gone(pid), what="the server to die")
+    lambda_cloud.launch_gate = None
+    gate.set()
+    _, err = client.communicate(timeout=60)
+    assert client.returncode != 0 and "Traceback" not in err
+    sky("api", "start", check=True)  # the next server resumes the launch: tears down what the crash left, then launches
+    launch = next(r for r in sky.json("api", "status")["requests"] if r["name"] == "launch")
+    assert "after-the-crash" in sky("api", "logs", launch["request_id"], check=True, timeout=300).out
+    assert not set(crashed) & set(lambda_cloud.live()) and len(lambda_cloud.live()) == 1
+    assert len(lambda_cloud.keys) == 1
+    assert sky("down", "-y", "crashy").code == 0
+    assert lambda_cloud.live() == {} and lambda_cloud.keys == {}
+
+
+def test_autodown_the_head_terminates_its_own_instances(sky, lambda_cloud):
+    """Lambda cannot stop, so autostop is autodown: with no client around, the head's agent runs the hook,
+    which calls terminate with the key from its 0600 file; a refresh then removes the key and the record."""
+    sky("launch", "-y", "-c", "ad", *GPUS, "-i", "0.05", "--down", "echo bye", check=True, timeout=300)
+    [instance] = lambda_cloud.live().values()
+    terminated = wait_for(lambda: lambda_cloud.calls("POST", "/api/v1/instance-operations/terminate"), timeout=180,
+                          what="the head to terminate its instance")
+    assert [c.body for c in terminated] == [{"instance_ids": [instance["id"]]}] and lambda_cloud.live() == {}
+    assert sky.json("status", "--refresh") == [] and lambda_cloud.keys == {}
+
+
+def test_show_gpus_available_asks_the_server_for_lambdas_live_capacity(sky):
+    server = LambdaApi()  # no machines needed: only instance types are asked
+    try:
+        configure_cloud(sky.skyhop_home, "lambda", server.endpoint)
+        sky.env["LAMBDA_API_KEY"] = server.token
+        server.no_capacity.add("us-east-1")
+        rows = sky.json("show-gpus", "A10", "--infra", "lambda", "--all-regions", "--available")
+        by_region = {r["region"]: r["available"] for r in rows if r["instance_type"] == "gpu_1x_a10"}
+        assert by_region["us-east-1"] is False and by_region["us-west-1"] is True and len(by_region) > 2
+        text = sky("show-gpus", "A10", "--infra", "lambda", "--all-regions", "--available", check=True).out
+        assert "AVAILABLE" in text.splitlines()[0]
+        assert next(line for line in text.splitlines() if "us-east-1 " in line + " ").split()[-1] == "no"
+        # Bad input is one paragraph before any cloud call: a region or instance type Lambda does not have.
+        for bad in (("--infra", "lambda/mars-1", "--gpus", "A10:1"), ("--infra", "lambda", "--instance-type", "gpu_9x_nothing")):
+            wrong = sky("launch", "-y", "-c", "lx", *bad, "echo never")
+            assert wrong.code == 1 and bad[-1] in wrong.err and "Traceback" not in wrong.err
+        assert not server.calls("POST") and server.live() == {}
+        # Plain show-gpus stays in the CLI process and asks nobody.
+        asked = len(server.calls())
+        assert "AVAILABLE" not in sky("show-gpus", "A10", "--infra", "lambda", check=True).out and len(server.calls()) == asked
+        # Other clouds have no live data: `-`; a cloud that cannot answer says why.
+        other = sky.json("show-gpus", "H100", "--available")
+        assert {r["available"] for r in other if r["cloud"] != "lambda"} == {None}
+        stop_api_server(sky.skyhop_home)
+        sky.env["LAMBDA_API_KEY"] = "k3y-not-valid"
+        refused = sky("show-gpus", "A10", "--infra", "lambda", "--available", check=True).out
+        assert "Availability unknown: lambda: Lambda Cloud refused the API key" in refused and "k3y-not-valid" not in refused
+    finally:
+        server.stop()

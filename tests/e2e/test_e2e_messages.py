@@ -20,9 +20,9 @@ def test_launch_hints_only_at_flags_that_exist(sky):
 
 
 def test_a_pin_to_a_cloud_without_credentials_says_so(sky):
-    result = sky("launch", "-y", "--gpus", "H100:8", "--infra", "lambda", "echo x")
+    result = sky("launch", "-y", "--gpus", "H100:8", "--infra", "nebius", "echo x")  # a cloud skyhop only prices
     assert result.code != 0
-    assert "pinned to lambda" in result.err and "no credentials" in result.err
+    assert "pinned to nebius" in result.err and "no credentials" in result.err
     assert "no enabled cloud" not in result.err
 
 

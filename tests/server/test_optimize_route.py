@@ -74,7 +74,7 @@ def test_optimize_plans_with_the_servers_credentials_not_the_shells(isolated_hom
     """One door: `optimize` agrees with `check` and `launch --dryrun`, which run on the API server."""
     try:
         assert run_cli(isolated_home, "api", "start").returncode == 0  # no cloud credentials where the server runs
-        shell = {"LAMBDA_API_KEY": "only-in-this-shell"}
+        shell = {"NEBIUS_IAM_TOKEN": "only-in-this-shell"}
         planned = run_cli(isolated_home, "optimize", "--gpus", "H100:8", "-o", "json", **shell)
         assert planned.returncode == 1 and "no enabled cloud (local) offers 'H100'" in planned.stderr, planned.stderr
         dryrun = run_cli(isolated_home, "launch", "--dryrun", "-c", "dry", "--gpus", "H100:8", "echo", **shell)
@@ -85,6 +85,6 @@ def test_optimize_plans_with_the_servers_credentials_not_the_shells(isolated_hom
         run_cli(isolated_home, "api", "stop")
         restarted = run_cli(isolated_home, "optimize", "--gpus", "H100:8", "-o", "json", **shell)
         assert restarted.returncode == 0, restarted.stderr
-        assert json.loads(restarted.stdout)["considered_clouds"] == ["lambda"]
+        assert json.loads(restarted.stdout)["considered_clouds"] == ["nebius"]
     finally:
         run_cli(isolated_home, "api", "stop")

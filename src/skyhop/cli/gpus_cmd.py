@@ -22,6 +22,7 @@ Examples:
   skyhop show-gpus A100-80GB --infra lambda --output json
   skyhop show-gpus -a                 # every accelerator, also the ones usually hidden
   skyhop show-gpus H100 --cloud lambda --region us-east-1   # = --infra lambda/us-east-1
+  skyhop show-gpus A10 --all-regions --available   # where clouds that report it have capacity now
 """,
 )
 @click.argument("name", required=False)
@@ -30,13 +31,16 @@ Examples:
 @click.option("--region", help="With --cloud: legacy spelling of --infra CLOUD/REGION.")
 @click.option("--all-regions", is_flag=True, help="One row per region instead of the cheapest region.")
 @click.option("-a", "--all", "all_", is_flag=True, help="Without NAME: list every accelerator, including the uncommon ones.")
+@click.option("--available", is_flag=True, help="With NAME: ask the clouds that report live capacity (Lambda) whether each row can be launched now (through the API server, with its credentials).")
 @OUTPUT_OPTION
-def show_gpus(name: str | None, infra: str | None, cloud: str | None, region: str | None, all_regions: bool, all_: bool, output: str) -> None:
+def show_gpus(name: str | None, infra: str | None, cloud: str | None, region: str | None, all_regions: bool, all_: bool, available: bool, output: str) -> None:
     """List accelerators on the market with counts and prices.
 
     Without NAME: each common accelerator (every one with -a) per cloud, the
     counts per node on offer and the cheapest price per GPU-hour. With NAME (or NAME:COUNT): every instance
     shape carrying it, with on-demand and spot prices per instance-hour.
+    `--available` adds whether each row can be launched now, for clouds whose
+    API says so (yes/no; `-` where the cloud does not report it).
     """
     from skyhop import sdk
     from skyhop.cli.task_options import resource_overrides
@@ -48,8 +52,11 @@ def show_gpus(name: str | None, infra: str | None, cloud: str | None, region: st
         common = [r for r in rows if r.accelerator in COMMON_ACCELERATORS]
         hidden = len({r.accelerator for r in rows}) - len({r.accelerator for r in common})
         rows = common
+    if available and name is None:
+        raise click.UsageError("--available needs NAME (it is about instance types and regions).")
+    live = _live_availability() if available else None
     if output == "json":
-        emit_json([row.to_json() for row in rows])
+        emit_json([{**row.to_json(), **({"available": _available(live, row.offer)} if live is not None else {})} for row in rows])
         return
     if name is None:
         table(
@@ -62,8 +69,9 @@ def show_gpus(name: str | None, infra: str | None, cloud: str | None, region: st
         if hidden:
             click.echo(f"{hidden} less common accelerator(s) not shown; use -a/--all to list every one.")
         return
+    extra = ("AVAILABLE",) if live is not None else ()
     table(
-        ("ACCELERATOR", "QTY", "CLOUD", "INSTANCE", "GPU MEM(GB)", "vCPUs", "MEM(GB)", "$/H", "SPOT $/H", "REGION"),
+        ("ACCELERATOR", "QTY", "CLOUD", "INSTANCE", "GPU MEM(GB)", "vCPUs", "MEM(GB)", "$/H", "SPOT $/H", "REGION", *extra),
         [
             (
                 r.offer.accelerator,
@@ -76,7 +84,28 @@ def show_gpus(name: str | None, infra: str | None, cloud: str | None, region: st
                 money(r.offer.price),
                 money(r.spot_offer.spot_price) if r.spot_offer else "-",
                 r.offer.region,
+                *((_yes_no(_available(live, r.offer)),) if live is not None else ()),
             )
             for r in rows
         ],
     )
+    for problem in (live or {}).get("errors", ()):
+        click.echo(f"Availability unknown: {problem}")
+
+
+def _live_availability() -> dict:
+    """The API server's answer as {cloud: {(type, region)}} plus the clouds' errors (a cloud with an error is unknown)."""
+    from skyhop.client import api
+
+    answer = api.availability()
+    clouds = {c["cloud"]: {tuple(pair) for pair in c["available"]} for c in answer if not c["error"]}
+    return {"clouds": clouds, "errors": [f"{c['cloud']}: {c['error']}" for c in answer if c["error"]]}
+
+
+def _available(live: dict | None, offer) -> bool | None:
+    pairs = (live or {}).get("clouds", {}).get(offer.cloud)
+    return None if pairs is None else (offer.instance_type, offer.region) in pairs
+
+
+def _yes_no(value: bool | None) -> str:
+    return "-" if value is None else "yes" if value else "no"

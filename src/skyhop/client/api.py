@@ -185,6 +185,11 @@ def check(*, reach: bool = True) -> list[dict[str, Any]]:
     return http.call(_server(), "GET", "/api/v1/check", params={"reach": reach})
 
 
+def availability() -> list[dict[str, Any]]:
+    """What clouds that report live capacity can launch now, as the API server's credentials see it."""
+    return http.call(_server(), "GET", "/api/v1/availability", timeout=120)
+
+
 def optimize(pipeline, *, all_clouds: bool = False, hours: float = 1.0) -> dict[str, Any]:
     """The plan the API server would launch `pipeline` (a `skyhop.Pipeline`) with, as `optimize --output json`.
 

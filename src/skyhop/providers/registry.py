@@ -24,6 +24,7 @@ BUILTIN: dict[str, str] = {
     "local": "skyhop.providers.local.provider:LocalProvider",
     "ssh": "skyhop.providers.ssh.provider:SSHProvider",
     "lambda": "skyhop.providers.lambda_.provider:LambdaProvider",
+    "runpod": "skyhop.providers.runpod.provider:RunPodProvider",
 }
 
 

@@ -8,14 +8,20 @@ private addresses, for a skyhop that runs inside the cloud's network) and
 root). A provider names the further keys it reads (`extra_keys`: AWS's
 `use_placement_group`, GCP's `project_id`) and gets them in `extra`. A typo is
 an error naming the key, not a setting silently ignored.
+The other helpers here are what every API-key cloud's provider does alike:
+find its key (`api_key`), check it (`api_check`), and undo a failed launch
+(`undo_failed_launch`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from skyhop.errors import ConfigError
+
+if TYPE_CHECKING:
+    from skyhop.providers.credentials import CheckResult
 
 _KEYS = ("api_endpoint", "use_internal_ips", "ssh_user")
 
@@ -61,3 +67,33 @@ def api_key(cloud: str, env: str, found_in_file: str | None, file: str) -> str:
     if not key:
         raise AuthError(f"No {cloud} API key: set ${env} or write it to {file}.")
     return key.strip()
+
+
+def api_check(cloud: str, ask: Callable[[], str]) -> CheckResult:
+    """`check()` of an API-key cloud: without a key, where keys are looked for (no round trip); with
+    one, `ask()` calls the API and says what it found, and a refusal or an unreachable API says why."""
+    from skyhop.providers.credentials import CheckResult, check_cloud
+    from skyhop.providers.errors import ProviderError
+
+    local = check_cloud(cloud)
+    if not local.enabled:
+        return local
+    try:
+        return CheckResult(cloud, True, ask())
+    except ProviderError as error:
+        return CheckResult(cloud, False, str(error).rstrip("."))
+
+
+def undo_failed_launch(remove: Callable[[], None], error: BaseException, leftover: str) -> None:
+    """Run `remove` after a launch failed with `error`; when removing fails too, raise `error` again
+    (same type and scope, so failover blocks what it would have) saying what may be left (`leftover`)."""
+    from skyhop.providers.errors import ProviderError
+
+    try:
+        remove()
+    except ProviderError as cleanup:
+        note = (f" Removing what the launch created failed as well ({cleanup}): {leftover} may be left; "
+                "`skyhop status --refresh` lists it once the API works again.")
+        if isinstance(error, ProviderError):
+            raise type(error)(f"{error}{note}", scope=error.scope) from None
+        raise ProviderError(f"{error}{note}") from None

@@ -128,11 +128,12 @@ def _wait_for_ssh(target: SSHTarget, deadline: float, wait_s: float, cancelled: 
 
 
 def readdress(nodes: Sequence[NodeInfo], machines: Sequence[Machine], internal_ips: bool) -> tuple[NodeInfo, ...]:
-    """The nodes after a stop/start: a public address may have changed (private ones stay in a VPC)."""
+    """The nodes after a stop/start: a public address may have changed (private ones stay in a VPC), and
+    so may the port (RunPod maps a pod's SSH port anew when it resumes)."""
     out = []
     for node, machine in zip(nodes, machines):
         disconnect([node])  # a connection to the old address would hang until its keep-alives give up
-        target = replace(target_of(node), host=_address(machine, internal_ips))
+        target = replace(target_of(node), host=_address(machine, internal_ips), port=machine.port)
         out.append(replace(node, ip=machine.private_ip, extra={**dict(node.extra), TARGET_KEY: asdict(target)}))
     return tuple(out)
 
@@ -155,13 +156,13 @@ def disconnect(nodes: Sequence[NodeInfo]) -> None:
 SELF_STOP_FILE = "cloudstop.json"
 
 
-def install_self_stop(head: NodeInfo, python: str, calls: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Put the head's own stop/down calls on it and return the agent's `autostop_hooks` that run them.
+def install_self_stop(head: NodeInfo, calls: Mapping[str, Mapping[str, Any]]) -> None:
+    """Put the head's own stop/down calls on it, for the hooks `self_stop_hooks` names.
 
     `calls` maps `stop` and/or `down` to a cloudstop call (`{"kind": "aws", ...}`
     or `{"kind": "http", "requests": [...]}`). It may hold credentials, so it
     travels over stdin (never argv) into a 0600 file in the cluster's 0700
-    directory, which `down` removes with the machine.
+    directory, which goes with the machine.
     """
     import json
 
@@ -169,4 +170,14 @@ def install_self_stop(head: NodeInfo, python: str, calls: Mapping[str, Mapping[s
     done = runner(head).run(["sh", "-c", 'umask 077 && cat > "$1.tmp" && mv "$1.tmp" "$1"', "sh", path], input=json.dumps(dict(calls)), timeout=60)
     if done.returncode != 0:
         raise SkyhopError(f"Writing the self-stop file on {target_of(head).describe()} failed: {done.stderr.strip()[-300:]}")
-    return {action: [python, "-m", "skyhop_agent.cloudstop", path, action] for action in calls}
+
+
+def self_stop_hooks(head: NodeInfo, actions: Sequence[str], python: str = "python3") -> dict[str, list[str]]:
+    """The agent's `autostop_hooks` (`SelfStopping`): per action, the argv that makes the call `install_self_stop` stored."""
+    path = f"{head.base}/{SELF_STOP_FILE}"
+    return {action: [python, "-m", "skyhop_agent.cloudstop", path, action] for action in actions}
+
+
+def bearer_post(url: str, token: str, body: Any) -> dict[str, Any]:
+    """A cloudstop `http` call: POST `body` as JSON to `url` with the API key as a bearer token."""
+    return {"kind": "http", "requests": [{"method": "POST", "url": url, "headers": {"Authorization": f"Bearer {token}"}, "body": body}]}

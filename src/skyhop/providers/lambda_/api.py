@@ -46,6 +46,11 @@ class LambdaApi:
     def __init__(self, endpoint: str, key: str) -> None:
         self._api = JsonApi("Lambda Cloud", endpoint, key)
 
+    @property
+    def key(self) -> str:
+        """The API key, for the head's autostop file only (`providers/selfcall.py`)."""
+        return self._api.token
+
     @classmethod
     def from_config(cls) -> "LambdaApi":
         return cls(settings().api_endpoint, api_key("Lambda Cloud", "LAMBDA_API_KEY", _key_from_file(), KEY_FILE))

@@ -9,7 +9,8 @@ after a crash, `owned()` and `down` select by it. The key is per cluster
 it and no count of users of a shared key must be kept right.
 
 Lambda cannot stop an instance (its `restart` is a reboot), so `stop` and
-`start` refuse and `can_stop` is False; autostop means `down`.
+`start` refuse and `can_stop` is False; autostop means `down`, which the head
+does itself through the API (`selfcall.py`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from __future__ import annotations
 import time
 from typing import Mapping, Sequence
 
-from skyhop.providers import _owned, base, vm
+from skyhop.providers import _owned, base, selfcall, vm
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
 from skyhop.providers.credentials import CheckResult
-from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError, ProviderError
+from skyhop.providers.errors import CapacityError, LaunchCancelled, NotSupportedError
 from skyhop.providers.lambda_.api import NAME, LambdaApi, settings
 from skyhop.providers.lambda_.facts import LambdaCluster, LambdaNode
 from skyhop.providers.runner import CommandRunner
+from skyhop.providers.settings import api_check, undo_failed_launch
 
 #: Longest time instances may stay `booting` before the launch gives up on the region.
 ACTIVE_WAIT_S = 1200.0
@@ -42,15 +44,11 @@ def _facts(cluster: ClusterInfo) -> LambdaCluster:
 
 class LambdaProvider:
     name = NAME
-    capabilities = Capabilities(can_stop=False, remote_check=True)
+    capabilities = Capabilities(can_stop=False, remote_check=True, spot=False)  # Lambda sells no spot instances
 
     def check(self) -> CheckResult:
         """Lists the instance types: the key is present, accepted, and the API reachable."""
-        try:
-            types = LambdaApi.from_config().instance_types()
-        except ProviderError as error:
-            return CheckResult(NAME, False, str(error).rstrip("."))
-        return CheckResult(NAME, True, f"API key accepted ({len(types)} instance types listed)")
+        return api_check(NAME, lambda: f"API key accepted ({len(LambdaApi.from_config().instance_types())} instance types listed)")
 
     def availability(self) -> Mapping[tuple[str, str], bool]:
         """(instance type, region) pairs Lambda has capacity for now; a pair not listed has none."""
@@ -61,20 +59,26 @@ class LambdaProvider:
         return out
 
     def launch(self, request: LaunchRequest) -> ClusterInfo:
+        unserved = [f for f, v in (("image_id", request.image_id), ("disk_size", request.disk_size_gb),
+                                   ("disk_tier", request.disk_tier), ("ports", request.ports)) if v]
+        if unserved:  # each instance type has its disk; images and firewall rules are not passed to Lambda yet
+            raise NotSupportedError(f"skyhop cannot set {', '.join(unserved)} on Lambda Cloud instances yet; remove it from the "
+                                    "task or use another cloud.")
         api = LambdaApi.from_config()
         offer = request.offer
         name = _name(request.owner_id, request.cluster_name)
         facts = LambdaCluster(offer.region, name, launch_id=request.launch_id)
-        created: list[str] = []
         try:
             _ensure_key(api, name, _public_key())
-            created = api.launch(offer.region, offer.instance_type, name, request.num_nodes, name)
-            facts = LambdaCluster(offer.region, name, tuple(created), request.launch_id)
-            machines = _wait_active(api, created, offer.region, request)
+            ids = api.launch(offer.region, offer.instance_type, name, request.num_nodes, name)
+            facts = LambdaCluster(offer.region, name, tuple(ids), request.launch_id)
+            machines = _wait_active(api, ids, offer.region, request)
             config = settings()
             connected = vm.connect(NAME, request.cluster_name, machines, internal_ips=config.use_internal_ips, cancelled=request.cancelled)
+            selfcall.install(connected.nodes[0], f"{config.api_endpoint}/instance-operations/terminate", api.key,
+                             {"down": {"instance_ids": list(ids)}})
         except BaseException as error:
-            _clean_up_failed(api, facts, error)
+            undo_failed_launch(lambda: _remove(api, facts, nodes=()), error, f"instances or the SSH key named '{name}' in Lambda Cloud")
             raise
         return ClusterInfo(NAME, request.cluster_name, offer.region, None, connected.nodes, {NAME: facts.to_json()},
                            measured=connected.measured)
@@ -106,6 +110,10 @@ class LambdaProvider:
             return base.preempted(preempted)
         lost = "; ".join(f"node {rank}: {s}" for rank, s in states.items() if s not in ("active", "booting"))
         return Observed(base.PARTIAL, lost)
+
+    def autostop_hooks(self, cluster: ClusterInfo) -> Mapping[str, list[str]]:
+        """Autodown only: the head terminates the cluster's instances itself (`selfcall.py`); Lambda cannot stop."""
+        return selfcall.hooks(cluster.head, ("down",))
 
     def stop(self, cluster: ClusterInfo) -> None:
         raise NotSupportedError(STOP_REFUSED)
@@ -146,17 +154,6 @@ def _public_key() -> str:
     from skyhop.providers.keys import user_key
 
     return user_key().public
-
-
-def _clean_up_failed(api: LambdaApi, facts: LambdaCluster, error: BaseException) -> None:
-    """Remove what a failed launch made; if that fails too, the error says what may be left, by name."""
-    try:
-        _remove(api, facts, nodes=())
-    except ProviderError as cleanup:
-        raise ProviderError(
-            f"{error} Removing what the launch created failed as well ({cleanup}): instances or the SSH key named "
-            f"'{facts.name}' may be left in Lambda Cloud; `skyhop status --refresh` lists them once the API works again."
-        ) from None
 
 
 def _ensure_key(api: LambdaApi, name: str, public_key: str) -> None:
