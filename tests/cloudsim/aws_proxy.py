@@ -11,18 +11,30 @@ A rule matches on the action and, where given, region, zone, instance type and
 market. The zone of a RunInstances is `Placement.AvailabilityZone`, or the zone
 of its subnet (`SubnetId` or `NetworkInterface.1.SubnetId`; the test network
 tells the proxy which subnet is where).
+
+With an `Adopter` (cloudsim/adopter.py) the proxy also stands in for the
+machines moto does not make: when RunInstances succeeds it gives each new
+instance's private address to a namespace host that accepts the key pair's
+public key (seen on the wire in ImportKeyPair's `PublicKeyMaterial`), before
+the answer reaches the client; Stop/Start/TerminateInstances pause, resume and
+release those hosts.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import threading
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 from urllib.parse import urlsplit
 
 from cloudsim.aws_wire import Call, error_response, parse_call
+
+if TYPE_CHECKING:
+    from cloudsim.adopter import Adopter
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"})
 
@@ -55,8 +67,12 @@ class Logged:
 
 
 class AwsProxy:
-    def __init__(self, upstream: str, zone_of_subnet: Mapping[str, str] | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, upstream: str, zone_of_subnet: Mapping[str, str] | None = None, host: str = "127.0.0.1",
+                 adopter: "Adopter | None" = None) -> None:
         target = urlsplit(upstream)
+        self.adopter = adopter
+        self._keys: dict[str, str] = {}  # key pair name -> public key line
+        self._addresses: dict[str, str] = {}  # instance id -> private address
         self.upstream = (target.hostname or "127.0.0.1", target.port or 80)
         self.zone_of_subnet = dict(zone_of_subnet or {})
         self._rules: list[Rule] = []
@@ -143,8 +159,11 @@ class AwsProxy:
             status, answer_headers, answer = error_response(call.service, rule.code, rule.message, rule.status)
         else:
             status, answer_headers, answer = self._forward(request.command, request.path, headers, body)
+        injected = rule is not None and bool(rule.code)
+        if not injected and status == 200:
+            self._observe(call, answer)
         with self._lock:
-            self._log.append(Logged(call, zone, status, injected=rule is not None and bool(rule.code)))
+            self._log.append(Logged(call, zone, status, injected=injected))
         try:
             request.send_response(status)
             for name, value in answer_headers.items():
@@ -156,6 +175,27 @@ class AwsProxy:
         except OSError:
             pass  # the client gave up (its read timeout): nothing to answer
 
+    def _observe(self, call: Call, answer: bytes) -> None:
+        """What a successful call means for the machines behind moto (only with an adopter)."""
+        if call.action == "ImportKeyPair":
+            material = call.params.get("PublicKeyMaterial", "")
+            with self._lock:
+                self._keys[call.params.get("KeyName", "")] = base64.b64decode(material).decode().strip()
+        if self.adopter is None:
+            return
+        if call.action == "RunInstances":
+            key = self._keys.get(call.params.get("KeyName", ""))
+            for instance_id, ip in _launched(answer):
+                with self._lock:
+                    self._addresses[instance_id] = ip
+                self.adopter.adopt(ip, key)
+            return
+        act = {"StopInstances": self.adopter.pause, "StartInstances": self.adopter.resume, "TerminateInstances": self.adopter.release}.get(call.action)
+        if act is not None:
+            for name, value in call.params.items():
+                if name.startswith("InstanceId.") and value in self._addresses:
+                    act(self._addresses[value])
+
     def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
         connection = http.client.HTTPConnection(*self.upstream, timeout=120)
         try:
@@ -164,3 +204,18 @@ class AwsProxy:
             return answer.status, dict(answer.getheaders()), answer.read()
         finally:
             connection.close()
+
+
+def _launched(answer: bytes) -> list[tuple[str, str]]:
+    """(instance id, private address) of each instance in a RunInstances answer
+    (`instancesSet/item/{instanceId,privateIpAddress}`,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RunInstances.html)."""
+    root = ET.fromstring(answer)
+    for element in root.iter():
+        element.tag = element.tag.rpartition("}")[2]
+    out = []
+    for item in root.findall("./instancesSet/item"):
+        instance_id, ip = item.findtext("instanceId"), item.findtext("privateIpAddress")
+        if instance_id and ip:
+            out.append((instance_id, ip))
+    return out

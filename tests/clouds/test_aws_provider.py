@@ -1,0 +1,171 @@
+"""The AWS provider against moto, through the fault-injecting proxy, in-process (providers/aws).
+
+Every EC2/STS/SSM call the provider makes is real boto3 over HTTP to moto
+(AWS_ENDPOINT_URL names the proxy). The test's own boto3 client goes straight
+to moto to check what exists. Where a launch must reach its instance, the
+proxy hands each new private address to a namespace host of `cloud_farm`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cloudsim.aws import MOTO_IMAGE, VPC_NAME, client
+from cloudsim.aws_proxy import Rule
+from cloudsim.aws_wire import CAPACITY_MESSAGE
+
+from skyhop.catalog.offer import Offer
+from skyhop.providers import _owned, base
+from skyhop.providers.base import LaunchRequest
+from skyhop.providers.errors import ZONE, CapacityError, LaunchCancelled, ProviderError
+
+pytest.importorskip("boto3")
+
+AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
+M6I = Offer("aws", "m6i.large", None, 0.0, 2.0, 8.0, "us-east-1", "use1-az1", 0.096, 0.0417, None)  # use1-az1 is us-east-1b in moto
+
+
+def configure(home: Path, **extra: object) -> None:
+    import yaml
+
+    settings = {"vpc_name": VPC_NAME, "image_ssm_parameter": AL2023, "use_internal_ips": True, "ssh_user": "root", **extra}
+    path = home / ".skyhop" / "config.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"aws": settings}))
+
+
+def request(name: str, offer: Offer = M6I, **fields) -> LaunchRequest:
+    return LaunchRequest(name, offer, fields.pop("num_nodes", 1), user="alice", launch_id=_owned.new_launch_id(), owner_id=_owned.owner_id(), **fields)
+
+
+def provider():
+    from skyhop.providers.aws.provider import AWSProvider
+
+    return AWSProvider()
+
+
+def leftovers(moto_url: str, cluster: str, region: str = "us-east-1") -> dict[str, list[str]]:
+    """What moto holds with the cluster's tag that still costs or clutters: live instances, groups, key pairs."""
+    ec2 = client("ec2", region, moto_url)
+    tag = [{"Name": f"tag:{_owned.CLUSTER}", "Values": [cluster]}]
+    live = [i["InstanceId"] for r in ec2.describe_instances(Filters=tag)["Reservations"] for i in r["Instances"] if i["State"]["Name"] != "terminated"]
+    groups = [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]]
+    keys = [k["KeyName"] for k in ec2.describe_key_pairs(Filters=tag)["KeyPairs"]]
+    return {k: v for k, v in {"instances": live, "security groups": groups, "key pairs": keys}.items() if v}
+
+
+@pytest.fixture
+def aws_prefix(cloud_farm) -> str:
+    return cloud_farm.prefix  # moto hands out addresses the farm's hosts can take on
+
+
+@pytest.fixture
+def aws_home(isolated_home: Path, aws_catalog: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SKYHOP_CATALOG_DIR", str(aws_catalog))
+    configure(isolated_home)
+    return isolated_home
+
+
+@pytest.mark.slow
+def test_launch_query_stop_start_find_and_terminate(cloud_farm, aws_proxy, aws_cloud, aws_home, moto_server):
+    aws_proxy.adopter = cloud_farm
+    aws = provider()
+    wanted = request("b4", labels={"team": "ml"})
+    info = aws.launch(wanted)
+    facts = info.data["aws"]
+    ec2 = client("ec2", "us-east-1", moto_server.url)
+    [instance] = [i for r in ec2.describe_instances(InstanceIds=list(facts["instance_ids"]))["Reservations"] for i in r["Instances"]]
+    assert instance["InstanceType"] == "m6i.large" and instance["Placement"]["AvailabilityZone"] == "us-east-1b"
+    assert instance["ImageId"] == MOTO_IMAGE and "InstanceLifecycle" not in instance  # on demand
+    tags = {t["Key"]: t["Value"] for t in instance["Tags"]}
+    assert tags == {"team": "ml", "Name": "skyhop-b4", **_owned.marks("b4", "alice", wanted.launch_id, wanted.owner_id)}
+    [nic] = instance["NetworkInterfaces"]  # moto lists the groups given on the interface there only
+    assert [g["GroupId"] for g in nic["Groups"]] == [facts["security_group_id"]] and instance["KeyName"] == facts["key_name"]
+    [group] = ec2.describe_security_groups(GroupIds=[facts["security_group_id"]])["SecurityGroups"]
+    assert group["VpcId"] == aws_cloud.vpcs["us-east-1"]
+    assert any(p.get("FromPort") == 22 and p["IpRanges"] == [{"CidrIp": "0.0.0.0/0"}] for p in group["IpPermissions"])
+    [key] = ec2.describe_key_pairs(KeyNames=[facts["key_name"]])["KeyPairs"]
+    assert {t["Key"]: t["Value"] for t in key["Tags"]}[_owned.LAUNCH] == wanted.launch_id
+    assert (info.region, info.zone, facts["zone"], info.head.ip) == ("us-east-1", "use1-az1", "us-east-1b", instance["PrivateIpAddress"])
+    head = aws.runner(info, info.head)
+    assert head.run(["test", "-d", info.head.base]).returncode == 0
+    assert aws.query(info) == base.Observed(base.RUNNING)
+    assert {(r.kind, r.cluster) for r in aws.owned()} == {("instance", "b4"), ("security-group", "b4"), ("key-pair", "b4")}
+
+    aws.stop(info)
+    assert aws.query(info) == base.Observed(base.STOPPED)
+    assert ec2.describe_instances(InstanceIds=list(facts["instance_ids"]))["Reservations"][0]["Instances"][0]["State"]["Name"] == "stopped"
+    started = aws.start(info)
+    assert aws.query(started) == base.Observed(base.RUNNING)
+    assert aws.runner(started, started.head).run(["test", "-d", info.head.base], timeout=60).returncode == 0
+
+    found = aws.find("b4")  # as after a crash: by tags, in every catalog region
+    assert found is not None and found.data["aws"]["unfinished"] and found.data["aws"]["instance_ids"] == facts["instance_ids"]
+    assert aws.query(found) == base.Observed(base.TERMINATED)
+    aws.terminate(found)
+    assert leftovers(moto_server.url, "b4") == {}
+    assert cloud_farm.held() == {}
+    aws.terminate(info)  # idempotent: everything is already gone
+    assert aws.query(info) == base.Observed(base.TERMINATED)
+    assert aws.find("b4") is None
+    assert [c.call.action for c in aws_proxy.calls("TerminateInstances")] == ["TerminateInstances"]
+
+
+def test_a_capacity_error_removes_what_the_launch_made(aws_proxy, aws_home, moto_server):
+    message = CAPACITY_MESSAGE.format(type="m6i.large", zone="us-east-1b", others="us-east-1a")
+    aws_proxy.add(Rule("RunInstances", "InsufficientInstanceCapacity", message, status=500, zone="us-east-1b"))
+    with pytest.raises(CapacityError, match="sufficient m6i.large capacity") as raised:
+        provider().launch(request("full"))
+    assert raised.value.scope == ZONE
+    assert len(aws_proxy.calls("RunInstances")) == 1, "no retry of a create: one attempt, then failover decides"
+    assert leftovers(moto_server.url, "full") == {}
+    assert {"DeleteSecurityGroup", "DeleteKeyPair"} <= {c.call.action for c in aws_proxy.calls()}
+
+
+def test_a_cancel_while_starting_terminates_the_instances(aws_proxy, aws_home, moto_server):
+    with pytest.raises(LaunchCancelled):
+        provider().launch(request("gone", cancelled=lambda: True))
+    [terminated] = aws_proxy.calls("TerminateInstances")
+    assert terminated.call.params["InstanceId.1"].startswith("i-")
+    assert leftovers(moto_server.url, "gone") == {}
+
+
+def test_a_missing_image_is_one_clear_error_before_any_instance(aws_proxy, aws_home, moto_server):
+    with pytest.raises(ProviderError, match="does not exist in us-east-1") as raised:
+        provider().launch(request("noimage", image_id="ami-0000000000badbad"))
+    assert raised.value.scope is None, "no other zone or region has it either: the launch ends"
+    assert aws_proxy.calls("RunInstances") == [] and leftovers(moto_server.url, "noimage") == {}
+
+
+def test_a_zone_the_region_lacks_creates_nothing(aws_proxy, aws_home):
+    nowhere = M6I._replace(zone="use1-az99")
+    with pytest.raises(ProviderError, match="has no availability zone 'use1-az99'") as raised:
+        provider().launch(request("nozone", nowhere))
+    assert raised.value.scope == ZONE
+    assert {c.call.action for c in aws_proxy.calls()} == {"DescribeAvailabilityZones"}
+
+
+def test_check_asks_sts_and_says_why_not(aws_proxy, aws_home, monkeypatch):
+    ok = provider().check()
+    assert ok.enabled and "123456789012" in ok.reason
+    aws_proxy.add(Rule("GetCallerIdentity", "InvalidClientTokenId", "The security token included in the request is invalid.", status=403))
+    refused = provider().check()
+    assert not refused.enabled and "InvalidClientTokenId" in refused.reason and "skyhop-test-secret" not in refused.reason
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    calls = len(aws_proxy.calls())
+    missing = provider().check()
+    assert not missing.enabled and "no credentials" in missing.reason and len(aws_proxy.calls()) == calls, "no call without credentials"
+
+
+def test_bad_settings_are_one_clear_message(aws_home):
+    from skyhop.errors import ConfigError
+    from skyhop.providers.aws.settings import load
+
+    configure(aws_home, use_internal_ips="yes")
+    with pytest.raises(ConfigError, match=r"aws.use_internal_ips: expected bool"):
+        load()
+    configure(aws_home, vpc="x")
+    with pytest.raises(ConfigError, match=r"aws.vpc: unknown setting"):
+        load()
