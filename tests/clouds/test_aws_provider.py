@@ -8,10 +8,9 @@ proxy hands each new private address to a namespace host of `cloud_farm`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from cloudsim.aws import MOTO_IMAGE, VPC_NAME, client
+from aws_support import aws_leftovers, configure_aws
+from cloudsim.aws import MOTO_IMAGE, client
 from cloudsim.aws_proxy import Rule
 from cloudsim.aws_wire import CAPACITY_MESSAGE
 
@@ -22,17 +21,7 @@ from skyhop.providers.errors import ZONE, CapacityError, LaunchCancelled, Provid
 
 pytest.importorskip("boto3")
 
-AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 M6I = Offer("aws", "m6i.large", None, 0.0, 2.0, 8.0, "us-east-1", "use1-az1", 0.096, 0.0417, None)  # use1-az1 is us-east-1b in moto
-
-
-def configure(home: Path, **extra: object) -> None:
-    import yaml
-
-    settings = {"vpc_name": VPC_NAME, "image_ssm_parameter": AL2023, "use_internal_ips": True, "ssh_user": "root", **extra}
-    path = home / ".skyhop" / "config.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"aws": settings}))
 
 
 def request(name: str, offer: Offer = M6I, **fields) -> LaunchRequest:
@@ -45,26 +34,9 @@ def provider():
     return AWSProvider()
 
 
-def leftovers(moto_url: str, cluster: str, region: str = "us-east-1") -> dict[str, list[str]]:
-    """What moto holds with the cluster's tag that still costs or clutters: live instances, groups, key pairs."""
-    ec2 = client("ec2", region, moto_url)
-    tag = [{"Name": f"tag:{_owned.CLUSTER}", "Values": [cluster]}]
-    live = [i["InstanceId"] for r in ec2.describe_instances(Filters=tag)["Reservations"] for i in r["Instances"] if i["State"]["Name"] != "terminated"]
-    groups = [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]]
-    keys = [k["KeyName"] for k in ec2.describe_key_pairs(Filters=tag)["KeyPairs"]]
-    return {k: v for k, v in {"instances": live, "security groups": groups, "key pairs": keys}.items() if v}
-
-
 @pytest.fixture
 def aws_prefix(cloud_farm) -> str:
     return cloud_farm.prefix  # moto hands out addresses the farm's hosts can take on
-
-
-@pytest.fixture
-def aws_home(isolated_home: Path, aws_catalog: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SKYHOP_CATALOG_DIR", str(aws_catalog))
-    configure(isolated_home)
-    return isolated_home
 
 
 @pytest.mark.slow
@@ -104,7 +76,7 @@ def test_launch_query_stop_start_find_and_terminate(cloud_farm, aws_proxy, aws_c
     assert found is not None and found.data["aws"]["unfinished"] and found.data["aws"]["instance_ids"] == facts["instance_ids"]
     assert aws.query(found) == base.Observed(base.TERMINATED)
     aws.terminate(found)
-    assert leftovers(moto_server.url, "b4") == {}
+    assert aws_leftovers(moto_server.url, "b4") == {}
     assert cloud_farm.held() == {}
     aws.terminate(info)  # idempotent: everything is already gone
     assert aws.query(info) == base.Observed(base.TERMINATED)
@@ -119,7 +91,7 @@ def test_a_capacity_error_removes_what_the_launch_made(aws_proxy, aws_home, moto
         provider().launch(request("full"))
     assert raised.value.scope == ZONE
     assert len(aws_proxy.calls("RunInstances")) == 1, "no retry of a create: one attempt, then failover decides"
-    assert leftovers(moto_server.url, "full") == {}
+    assert aws_leftovers(moto_server.url, "full") == {}
     assert {"DeleteSecurityGroup", "DeleteKeyPair"} <= {c.call.action for c in aws_proxy.calls()}
 
 
@@ -128,14 +100,14 @@ def test_a_cancel_while_starting_terminates_the_instances(aws_proxy, aws_home, m
         provider().launch(request("gone", cancelled=lambda: True))
     [terminated] = aws_proxy.calls("TerminateInstances")
     assert terminated.call.params["InstanceId.1"].startswith("i-")
-    assert leftovers(moto_server.url, "gone") == {}
+    assert aws_leftovers(moto_server.url, "gone") == {}
 
 
 def test_a_missing_image_is_one_clear_error_before_any_instance(aws_proxy, aws_home, moto_server):
     with pytest.raises(ProviderError, match="does not exist in us-east-1") as raised:
         provider().launch(request("noimage", image_id="ami-0000000000badbad"))
     assert raised.value.scope is None, "no other zone or region has it either: the launch ends"
-    assert aws_proxy.calls("RunInstances") == [] and leftovers(moto_server.url, "noimage") == {}
+    assert aws_proxy.calls("RunInstances") == [] and aws_leftovers(moto_server.url, "noimage") == {}
 
 
 def test_a_zone_the_region_lacks_creates_nothing(aws_proxy, aws_home):
@@ -163,9 +135,9 @@ def test_bad_settings_are_one_clear_message(aws_home):
     from skyhop.errors import ConfigError
     from skyhop.providers.aws.settings import load
 
-    configure(aws_home, use_internal_ips="yes")
+    configure_aws(aws_home, use_internal_ips="yes")
     with pytest.raises(ConfigError, match=r"aws.use_internal_ips: expected bool"):
         load()
-    configure(aws_home, vpc="x")
+    configure_aws(aws_home, vpc="x")
     with pytest.raises(ConfigError, match=r"aws.vpc: unknown setting"):
         load()

@@ -21,6 +21,7 @@ import threading
 from typing import Any, Iterable
 
 from skyhop.providers.aws.errors import translate
+from skyhop.providers.errors import CLOUD, ProviderError
 
 _ZONES: dict[tuple[str, str], dict[str, str]] = {}  # (endpoint, region) -> zone id -> zone name
 _ZONES_LOCK = threading.Lock()
@@ -33,7 +34,10 @@ def error_code(error: BaseException) -> str:
 
 
 def _session(region: str):
-    import boto3
+    try:
+        import boto3
+    except ImportError:
+        raise ProviderError("skyhop needs boto3 for AWS: pip install 'skyhop[aws]' where the API server runs.", scope=CLOUD) from None
 
     return boto3.session.Session(region_name=region)
 

@@ -1,0 +1,70 @@
+"""AWS end to end: the real CLI and API server, boto3 to moto through the proxy, the job on a namespace host.
+
+The API server inherits this process's environment (AWS_ENDPOINT_URL names the
+proxy, fake credentials) and reads the config.yaml `aws_home` writes. When
+RunInstances succeeds, the proxy gives each instance's private address to a
+`cloud_farm` host holding the key pair's public key, so skyhop's unchanged SSH
+path runs the job "on the instance"; stop, start and terminate pause, resume
+and release that host.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aws_support import aws_instances, aws_leftovers
+from e2e_support import Sky
+
+pytest.importorskip("boto3")
+
+
+@pytest.fixture
+def aws_prefix(cloud_farm) -> str:
+    return cloud_farm.prefix  # moto hands out addresses the farm's hosts can take on
+
+
+@pytest.fixture
+def sky(cloud_farm, aws_proxy, aws_home: Path, aws_catalog: Path, tmp_path: Path, migrated_state_db):
+    aws_proxy.adopter = cloud_farm
+    work = tmp_path / "work"
+    work.mkdir()
+    runner = Sky(aws_home, work)
+    runner.env["SKYHOP_CATALOG_DIR"] = str(aws_catalog)
+    runner.seed_state(migrated_state_db)
+    yield runner
+    runner.teardown()
+
+
+def actions(proxy, *names: str) -> list[str]:
+    return [c.call.action for c in proxy.calls() if c.call.action in names]
+
+
+@pytest.mark.slow
+def test_launch_runs_the_job_on_the_instance_then_stop_start_down(sky, aws_proxy, cloud_farm, moto_server):
+    launched = sky("launch", "-y", "-c", "web", "--infra", "aws", "--cpus", "2", 'echo "ips=$SKYPILOT_NODE_IPS"; ip -4 -o addr show', check=True)
+    [instance] = aws_instances(moto_server.url, "web")
+    ip = instance["PrivateIpAddress"]
+    assert f"ips={ip}" in launched.out, launched.out
+    assert f"inet {ip}/32" in launched.out, "the job ran on the namespace host holding the instance's address"
+    assert cloud_farm.held() == {ip: cloud_farm.host_of(ip).name}
+    assert instance["InstanceType"] == "c6i.large" and instance["Placement"]["AvailabilityZone"] == "us-east-1b"  # use1-az1, the cheapest
+    [cluster] = sky.json("status")
+    assert (cluster["name"], cluster["status"]) == ("web", "UP")
+    runs = aws_proxy.calls("RunInstances")
+    assert [(r.call.params["InstanceType"], r.zone, r.call.params["MinCount"]) for r in runs] == [("c6i.large", "us-east-1b", "1")]
+
+    sky("stop", "-y", "web", check=True)
+    assert actions(aws_proxy, "StopInstances") == ["StopInstances"]
+    assert aws_instances(moto_server.url, "web")[0]["State"]["Name"] == "stopped"
+    assert sky.json("status", "--refresh")[0]["status"] == "STOPPED"
+    sky("start", "-y", "web", check=True)
+    assert actions(aws_proxy, "StartInstances") == ["StartInstances"]
+    again = sky("exec", "web", "ip -4 -o addr show", check=True)
+    assert f"inet {ip}/32" in again.out
+
+    sky("down", "-y", "web", check=True)
+    assert actions(aws_proxy, "TerminateInstances", "DeleteSecurityGroup", "DeleteKeyPair") == ["TerminateInstances", "DeleteSecurityGroup", "DeleteKeyPair"]
+    assert aws_leftovers(moto_server.url, "web") == {}
+    assert cloud_farm.held() == {}
+    assert sky.json("status") == []
