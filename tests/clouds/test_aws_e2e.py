@@ -68,3 +68,31 @@ def test_launch_runs_the_job_on_the_instance_then_stop_start_down(sky, aws_proxy
     assert aws_leftovers(moto_server.url, "web") == {}
     assert cloud_farm.held() == {}
     assert sky.json("status") == []
+
+
+@pytest.mark.slow
+def test_two_nodes_in_a_placement_group_with_a_port(sky, aws_proxy, aws_home, cloud_farm, moto_server):
+    from aws_support import configure_aws
+
+    configure_aws(aws_home, use_placement_group=True)
+    task = sky.task("pair.yaml", "num_nodes: 2\nresources:\n  cpus: 2\n  ports: 8080\nrun: |\n  echo ips=$SKYPILOT_NODE_IPS\n  ip -4 -o addr show\n")
+    launched = sky("launch", "-y", "-c", "pair", "--infra", "aws", task, check=True)
+    head, worker = aws_instances(moto_server.url, "pair")
+    ips = [head["PrivateIpAddress"], worker["PrivateIpAddress"]]
+    assert f"ips={ips[0]} {ips[1]}" in launched.out, launched.out
+    assert all(f"inet {ip}/32" in launched.out for ip in ips), "each rank ran on the host holding its instance's address"
+    assert sorted(cloud_farm.held()) == sorted(ips)
+    [run] = aws_proxy.calls("RunInstances")
+    assert (run.call.params["MinCount"], run.call.params["MaxCount"]) == ("2", "2")
+    group = run.call.params["Placement.GroupName"]
+    assert aws_proxy.placement_groups.names("us-east-1") == [group]
+    from cloudsim.aws import client
+
+    [sg] = client("ec2", "us-east-1", moto_server.url).describe_security_groups(GroupIds=[head["NetworkInterfaces"][0]["Groups"][0]["GroupId"]])["SecurityGroups"]
+    opened = {(p.get("FromPort"), p.get("ToPort")) for p in sg["IpPermissions"] if p.get("IpRanges")}
+    assert opened == {(22, 22), (8080, 8080)}
+
+    sky("down", "-y", "pair", check=True)
+    assert aws_leftovers(moto_server.url, "pair") == {} and aws_proxy.placement_groups.names() == []
+    assert "DeletePlacementGroup" in actions(aws_proxy, "DeletePlacementGroup")
+    assert cloud_farm.held() == {}

@@ -43,7 +43,7 @@ def aws_prefix(cloud_farm) -> str:
 def test_launch_query_stop_start_find_and_terminate(cloud_farm, aws_proxy, aws_cloud, aws_home, moto_server):
     aws_proxy.adopter = cloud_farm
     aws = provider()
-    wanted = request("b4", labels={"team": "ml"})
+    wanted = request("b4", labels={"team": "ml"}, disk_size_gb=100, disk_tier="high")
     info = aws.launch(wanted)
     facts = info.data["aws"]
     ec2 = client("ec2", "us-east-1", moto_server.url)
@@ -57,6 +57,11 @@ def test_launch_query_stop_start_find_and_terminate(cloud_farm, aws_proxy, aws_c
     [group] = ec2.describe_security_groups(GroupIds=[facts["security_group_id"]])["SecurityGroups"]
     assert group["VpcId"] == aws_cloud.vpcs["us-east-1"]
     assert any(p.get("FromPort") == 22 and p["IpRanges"] == [{"CidrIp": "0.0.0.0/0"}] for p in group["IpPermissions"])
+    [volume] = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": list(facts["instance_ids"])}])["Volumes"]
+    assert (volume["Size"], volume["VolumeType"]) == (100, "gp3")
+    [run] = aws_proxy.calls("RunInstances")  # moto keeps gp3's baseline IOPS on the volume; the request asked for the tier's
+    assert (run.call.params["BlockDeviceMapping.1.Ebs.Iops"], run.call.params["BlockDeviceMapping.1.DeviceName"]) == ("7000", "/dev/xvda")
+    assert {t["Key"]: t["Value"] for t in volume["Tags"]}[_owned.CLUSTER] == "b4"
     [key] = ec2.describe_key_pairs(KeyNames=[facts["key_name"]])["KeyPairs"]
     assert {t["Key"]: t["Value"] for t in key["Tags"]}[_owned.LAUNCH] == wanted.launch_id
     assert (info.region, info.zone, facts["zone"], info.head.ip) == ("us-east-1", "use1-az1", "us-east-1b", instance["PrivateIpAddress"])

@@ -3,7 +3,8 @@
 moto cannot run out of capacity, hit a quota or time out, so the tests put this
 proxy between the code under test and moto (`AWS_ENDPOINT_URL` names the proxy).
 It forwards every request unchanged and returns moto's answer unchanged, except
-for calls a `Rule` matches: those get AWS's documented error answer
+for placement-group calls, which moto lacks (cloudsim/aws_placement.py answers
+them), and for calls a `Rule` matches: those get AWS's documented error answer
 (cloudsim/aws_wire.py), or are held first (an API that does not answer in
 time). It logs every call, so tests can assert the exact sequence of EC2 calls.
 
@@ -31,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Mapping
 from urllib.parse import urlsplit
 
+from cloudsim import aws_placement
 from cloudsim.aws_wire import Call, error_response, parse_call
 
 if TYPE_CHECKING:
@@ -73,6 +75,7 @@ class AwsProxy:
         self.adopter = adopter
         self._keys: dict[str, str] = {}  # key pair name -> public key line
         self._addresses: dict[str, str] = {}  # instance id -> private address
+        self.placement_groups = aws_placement.PlacementGroups()  # moto has none: answered here
         self.upstream = (target.hostname or "127.0.0.1", target.port or 80)
         self.zone_of_subnet = dict(zone_of_subnet or {})
         self._rules: list[Rule] = []
@@ -157,6 +160,8 @@ class AwsProxy:
             self._release.wait(rule.hold_s)
         if rule is not None and rule.code:
             status, answer_headers, answer = error_response(call.service, rule.code, rule.message, rule.status)
+        elif call.service == "ec2" and call.action in aws_placement.ACTIONS:
+            status, answer_headers, answer = self.placement_groups.answer(call)
         else:
             status, answer_headers, answer = self._forward(request.command, request.path, headers, body)
         injected = rule is not None and bool(rule.code)
