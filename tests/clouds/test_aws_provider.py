@@ -146,3 +146,20 @@ def test_bad_settings_are_one_clear_message(aws_home):
     configure_aws(aws_home, vpc="x")
     with pytest.raises(ConfigError, match=r"aws.vpc: unknown setting"):
         load()
+
+
+@pytest.mark.slow
+def test_a_reclaimed_spot_instance_is_reported_preempted_with_the_reason(cloud_farm, aws_proxy, aws_home, moto_server):
+    aws_proxy.adopter = cloud_farm
+    aws = provider()
+    info = aws.launch(request("spotty", use_spot=True, num_nodes=2))
+    [run] = aws_proxy.calls("RunInstances")
+    assert (run.call.params["InstanceMarketOptions.MarketType"], run.call.params["InstanceMarketOptions.SpotOptions.SpotInstanceType"]) == ("spot", "one-time")
+    ids = info.data["aws"]["instance_ids"]
+    described = client("ec2", "us-east-1", moto_server.url).describe_instances(InstanceIds=ids)["Reservations"][0]["Instances"]
+    assert {i["InstanceLifecycle"] for i in described} == {"spot"} and all(n.extra["aws"]["spot"] for n in info.nodes)
+    aws_proxy.reclaim(ids[1])
+    observed = aws.query(info)
+    assert observed == base.Observed(base.PARTIAL, "node 1: preempted (Server.SpotInstanceTermination: Spot instance termination)")
+    aws.terminate(info)
+    assert aws_leftovers(moto_server.url, "spotty") == {} and cloud_farm.held() == {}

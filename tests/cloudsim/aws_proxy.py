@@ -19,6 +19,12 @@ instance's private address to a namespace host that accepts the key pair's
 public key (seen on the wire in ImportKeyPair's `PublicKeyMaterial`), before
 the answer reaches the client; Stop/Start/TerminateInstances pause, resume and
 release those hosts.
+
+moto never reclaims a spot instance; `reclaim` does it the way EC2 reports it:
+the instance is terminated (in moto, behind the client's back) and from then on
+DescribeInstances shows it with the spot StateReason, code
+`Server.SpotInstanceTermination`
+(https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StateReason.html).
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ class AwsProxy:
         self._keys: dict[str, str] = {}  # key pair name -> public key line
         self._addresses: dict[str, str] = {}  # instance id -> private address
         self.placement_groups = aws_placement.PlacementGroups()  # moto has none: answered here
+        self._reclaimed: set[str] = set()  # instance ids EC2 "took back"
         self.upstream = (target.hostname or "127.0.0.1", target.port or 80)
         self.zone_of_subnet = dict(zone_of_subnet or {})
         self._rules: list[Rule] = []
@@ -128,6 +135,18 @@ class AwsProxy:
         self.httpd.server_close()
         self.thread.join(timeout=5)
 
+    def reclaim(self, instance_id: str, region: str = "us-east-1") -> None:
+        """A spot reclaim of one instance: terminated in moto, reported with EC2's spot reason from now on."""
+        from cloudsim.aws import client
+
+        with self._lock:
+            self._reclaimed.add(instance_id)
+            ip = self._addresses.get(instance_id)
+        host, port = self.upstream
+        client("ec2", region, f"http://{host}:{port}").terminate_instances(InstanceIds=[instance_id])
+        if self.adopter is not None and ip:
+            self.adopter.release(ip)
+
     def _zone(self, call: Call) -> str | None:
         zone = call.params.get("Placement.AvailabilityZone")
         subnet = call.params.get("SubnetId") or call.params.get("NetworkInterface.1.SubnetId")
@@ -167,6 +186,8 @@ class AwsProxy:
         injected = rule is not None and bool(rule.code)
         if not injected and status == 200:
             self._observe(call, answer)
+            if call.action == "DescribeInstances" and self._reclaimed:
+                answer = _with_spot_reason(answer, set(self._reclaimed))
         with self._lock:
             self._log.append(Logged(call, zone, status, injected=injected))
         try:
@@ -224,3 +245,23 @@ def _launched(answer: bytes) -> list[tuple[str, str]]:
         if instance_id and ip:
             out.append((instance_id, ip))
     return out
+
+
+SPOT_REASON = ("Server.SpotInstanceTermination", "Server.SpotInstanceTermination: Spot instance termination")
+
+
+def _with_spot_reason(answer: bytes, reclaimed: set[str]) -> bytes:
+    """A DescribeInstances answer whose reclaimed instances carry the spot `stateReason` instead of moto's."""
+    namespace = answer.split(b'xmlns="', 1)[1].split(b'"', 1)[0].decode() if b'xmlns="' in answer else ""
+    ET.register_namespace("", namespace)
+    root = ET.fromstring(answer)
+    prefix = f"{{{namespace}}}" if namespace else ""
+    for item in root.iter(f"{prefix}item"):
+        if item.findtext(f"{prefix}instanceId") not in reclaimed:
+            continue
+        for old in item.findall(f"{prefix}stateReason"):
+            item.remove(old)
+        reason = ET.SubElement(item, f"{prefix}stateReason")
+        ET.SubElement(reason, f"{prefix}code").text = SPOT_REASON[0]
+        ET.SubElement(reason, f"{prefix}message").text = SPOT_REASON[1]
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -32,7 +32,9 @@ _TIERS: dict[str, dict[str, Any]] = {
 _TIERS["best"] = _TIERS["ultra"]
 
 LIVE = ("pending", "running", "stopping", "stopped")
-SPOT_RECLAIM = "Server.SpotInstanceTermination"
+# StateReason codes of a spot instance EC2 took back (terminated, or stopped when the request said so)
+# (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_StateReason.html).
+SPOT_RECLAIM = frozenset({"Server.SpotInstanceTermination", "Server.SpotInstanceShutdown"})
 
 
 def block_devices(image: Image, size_gb: int | None, tier: str | None) -> list[dict[str, Any]]:

@@ -135,15 +135,15 @@ class AWSProvider:
         states = [found[one]["State"]["Name"] if one in found else "terminated" for one in facts.instance_ids]
         if all(s in ("pending", "running") for s in states):
             return Observed(base.RUNNING)
+        reclaimed = {
+            rank: found[one]["StateReason"].get("Message") or found[one]["StateReason"]["Code"]
+            for rank, one in enumerate(facts.instance_ids)
+            if one in found and found[one].get("StateReason", {}).get("Code") in instances.SPOT_RECLAIM
+        }
+        if reclaimed:  # before "stopped": a spot instance EC2 stopped was taken back, not stopped by the user
+            return base.preempted(reclaimed)
         if all(s in ("stopping", "stopped") for s in states):
             return Observed(base.STOPPED)
-        reclaimed = {
-            rank: found[one]["StateReason"].get("Message") or instances.SPOT_RECLAIM
-            for rank, one in enumerate(facts.instance_ids)
-            if one in found and found[one].get("StateReason", {}).get("Code") == instances.SPOT_RECLAIM
-        }
-        if reclaimed:
-            return base.preempted(reclaimed)
         if all(s in ("shutting-down", "terminated") for s in states):
             return Observed(base.TERMINATED)
         lost = "; ".join(f"node {rank} ({one}): {state}" for rank, (one, state) in enumerate(zip(facts.instance_ids, states)) if state not in ("pending", "running"))
