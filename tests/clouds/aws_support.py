@@ -13,13 +13,14 @@ AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
 
 def configure_aws(home: Path, **extra: object) -> None:
-    """The server's config.yaml for emulated AWS: the test VPC, moto's image, SSH as root to private addresses."""
+    """The server's config.yaml for emulated AWS: the test VPC, moto's image, SSH as root to private addresses
+    (`extra` adds or changes settings; None leaves one out)."""
     import yaml
 
     settings = {"vpc_name": VPC_NAME, "image_ssm_parameter": AL2023, "use_internal_ips": True, "ssh_user": "root", **extra}
     path = home / ".skyhop" / "config.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"aws": settings}))
+    path.write_text(yaml.safe_dump({"aws": {k: v for k, v in settings.items() if v is not None}}))
 
 
 def aws_leftovers(moto_url: str, cluster: str, region: str = "us-east-1") -> dict[str, list[str]]:

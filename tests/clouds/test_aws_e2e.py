@@ -42,17 +42,25 @@ def actions(proxy, *names: str) -> list[str]:
 
 @pytest.mark.slow
 def test_launch_runs_the_job_on_the_instance_then_stop_start_down(sky, aws_proxy, cloud_farm, moto_server):
+    from cloudsim.aws_proxy import Rule
+    from cloudsim.aws_wire import CAPACITY_MESSAGE
+
+    assert "123456789012" in next(r for r in sky.json("check") if r["name"] == "aws")["reason"], "check asked STS"
+    # The cheapest zone (use1-az1, us-east-1b here) is full: the launch moves to the next one.
+    full = CAPACITY_MESSAGE.format(type="c6i.large", zone="us-east-1b", others="us-east-1a")
+    aws_proxy.add(Rule("RunInstances", "InsufficientInstanceCapacity", full, status=500, zone="us-east-1b"))
     launched = sky("launch", "-y", "-c", "web", "--infra", "aws", "--cpus", "2", 'echo "ips=$SKYPILOT_NODE_IPS"; ip -4 -o addr show', check=True)
     [instance] = aws_instances(moto_server.url, "web")
     ip = instance["PrivateIpAddress"]
     assert f"ips={ip}" in launched.out, launched.out
     assert f"inet {ip}/32" in launched.out, "the job ran on the namespace host holding the instance's address"
     assert cloud_farm.held() == {ip: cloud_farm.host_of(ip).name}
-    assert instance["InstanceType"] == "c6i.large" and instance["Placement"]["AvailabilityZone"] == "us-east-1b"  # use1-az1, the cheapest
+    runs = aws_proxy.calls("RunInstances")
+    assert [(r.call.params["InstanceType"], r.zone, r.injected) for r in runs] == [("c6i.large", "us-east-1b", True), ("c6i.large", instance["Placement"]["AvailabilityZone"], False)]
+    assert instance["InstanceType"] == "c6i.large" and instance["Placement"]["AvailabilityZone"] != "us-east-1b"
+    assert "aws/us-east-1/use1-az1" in launched.out + launched.err and "sufficient c6i.large capacity" in launched.out + launched.err, "the failed attempt is shown"
     [cluster] = sky.json("status")
     assert (cluster["name"], cluster["status"]) == ("web", "UP")
-    runs = aws_proxy.calls("RunInstances")
-    assert [(r.call.params["InstanceType"], r.zone, r.call.params["MinCount"]) for r in runs] == [("c6i.large", "us-east-1b", "1")]
 
     sky("stop", "-y", "web", check=True)
     assert actions(aws_proxy, "StopInstances") == ["StopInstances"]
@@ -63,6 +71,7 @@ def test_launch_runs_the_job_on_the_instance_then_stop_start_down(sky, aws_proxy
     again = sky("exec", "web", "ip -4 -o addr show", check=True)
     assert f"inet {ip}/32" in again.out
 
+    aws_proxy.clear()  # the log from here on: what `down` calls
     sky("down", "-y", "web", check=True)
     assert actions(aws_proxy, "TerminateInstances", "DeleteSecurityGroup", "DeleteKeyPair") == ["TerminateInstances", "DeleteSecurityGroup", "DeleteKeyPair"]
     assert aws_leftovers(moto_server.url, "web") == {}

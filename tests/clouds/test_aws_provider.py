@@ -17,7 +17,7 @@ from cloudsim.aws_wire import CAPACITY_MESSAGE
 from skyhop.catalog.offer import Offer
 from skyhop.providers import _owned, base
 from skyhop.providers.base import LaunchRequest
-from skyhop.providers.errors import ZONE, CapacityError, LaunchCancelled, ProviderError
+from skyhop.providers.errors import CLOUD, REGION, ZONE, AuthError, CapacityError, LaunchCancelled, ProviderError, QuotaError
 
 pytest.importorskip("boto3")
 
@@ -108,11 +108,12 @@ def test_a_cancel_while_starting_terminates_the_instances(aws_proxy, aws_home, m
     assert aws_leftovers(moto_server.url, "gone") == {}
 
 
-def test_a_missing_image_is_one_clear_error_before_any_instance(aws_proxy, aws_home, moto_server):
+def test_a_missing_image_is_one_clear_error_before_anything_is_made(aws_proxy, aws_home, moto_server):
     with pytest.raises(ProviderError, match="does not exist in us-east-1") as raised:
         provider().launch(request("noimage", image_id="ami-0000000000badbad"))
     assert raised.value.scope is None, "no other zone or region has it either: the launch ends"
-    assert aws_proxy.calls("RunInstances") == [] and aws_leftovers(moto_server.url, "noimage") == {}
+    created = {c.call.action for c in aws_proxy.calls()} & {"ImportKeyPair", "CreateSecurityGroup", "RunInstances"}
+    assert created == set() and aws_leftovers(moto_server.url, "noimage") == {}
 
 
 def test_a_zone_the_region_lacks_creates_nothing(aws_proxy, aws_home):
@@ -163,3 +164,30 @@ def test_a_reclaimed_spot_instance_is_reported_preempted_with_the_reason(cloud_f
     assert observed == base.Observed(base.PARTIAL, "node 1: preempted (Server.SpotInstanceTermination: Spot instance termination)")
     aws.terminate(info)
     assert aws_leftovers(moto_server.url, "spotty") == {} and cloud_farm.held() == {}
+
+
+@pytest.mark.parametrize(("code", "status", "typed", "scope"), [
+    ("UnauthorizedOperation", 403, AuthError, CLOUD),  # IAM denies RunInstances: no region of AWS will do
+    ("VcpuLimitExceeded", 400, QuotaError, REGION),  # the account's vCPU quota in this region
+])
+def test_auth_and_quota_errors_carry_their_scope_and_leave_nothing(aws_proxy, aws_home, moto_server, code, status, typed, scope):
+    aws_proxy.add(Rule("RunInstances", code, f"{code} (injected)", status=status))
+    with pytest.raises(typed) as raised:
+        provider().launch(request("refused"))
+    assert raised.value.scope == scope and code in str(raised.value)
+    assert aws_leftovers(moto_server.url, "refused") == {}
+
+
+def test_the_default_image_comes_from_the_public_ssm_parameter_for_the_offer(aws_proxy, aws_home, moto_server):
+    """Without aws.image_ssm_parameter, a GPU offer asks for AWS's Deep Learning AMI parameter and a CPU offer
+    for Canonical's Ubuntu one; moto serves neither, so the answer is the region's clear failure."""
+    from skyhop.providers.aws.settings import CPU_IMAGE_PARAMETER, GPU_IMAGE_PARAMETER
+
+    configure_aws(aws_home, image_ssm_parameter=None)
+    h100 = Offer("aws", "p5.48xlarge", "H100", 8.0, 192.0, 2048.0, "us-east-1", "use1-az6", 98.32, None, 80.0)
+    for offer, parameter in [(h100, GPU_IMAGE_PARAMETER), (M6I, CPU_IMAGE_PARAMETER)]:
+        with pytest.raises(ProviderError, match=f"The SSM parameter {parameter} does not exist in us-east-1") as raised:
+            provider().launch(request("noami", offer))
+        assert raised.value.scope == REGION
+    assert [c.call.params["Name"] for c in aws_proxy.calls("GetParameter")] == [GPU_IMAGE_PARAMETER, CPU_IMAGE_PARAMETER]
+    assert aws_leftovers(moto_server.url, "noami") == {}

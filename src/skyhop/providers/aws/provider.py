@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from skyhop.providers import _owned, base, vm
-from skyhop.providers.aws import instances, network, resources
+from skyhop.providers.aws import images, instances, network, resources
 from skyhop.providers.aws.ec2 import Ec2
 from skyhop.providers.aws.facts import AwsCluster, AwsNode
 from skyhop.providers.aws.settings import AwsSettings, load
@@ -78,7 +78,9 @@ class AWSProvider:
         settings = load()
         offer = request.offer
         api = Ec2(offer.region, settings.api_timeout_s)
-        where = network.place(api, settings.vpc_name, offer.zone)  # before anything is made: a zone it lacks creates nothing
+        # Checked before anything is made: a zone the region lacks, or an image it does not have, creates nothing.
+        where = network.place(api, settings.vpc_name, offer.zone)
+        image = images.resolve(api, request.image_id, bool(offer.accelerator), settings)
         tags = _tags(request)
         name = resources.name_for(request.owner_id, request.cluster_name)
         group = name if settings.use_placement_group and request.num_nodes > 1 else None
@@ -87,9 +89,6 @@ class AWSProvider:
             security_group = resources.ensure_security_group(api, name, where.vpc_id, request.ports, tags)
             if group:
                 resources.ensure_placement_group(api, group, tags)
-            from skyhop.providers.aws.images import resolve
-
-            image = resolve(api, request.image_id, bool(offer.accelerator), settings)
             ids = instances.run(
                 api, count=request.num_nodes, instance_type=offer.instance_type, image=image, placement=where,
                 security_group=security_group, key_name=key_name, tags=tags, spot=request.use_spot,
@@ -171,10 +170,11 @@ class AWSProvider:
     def terminate(self, cluster: ClusterInfo) -> None:
         """Terminate the instances (waiting until they are gone), then the groups and the key pair; gone is fine."""
         facts = _facts(cluster)
+        settings = load()
         vm.disconnect(cluster.nodes)
-        api = Ec2(facts.region, load().api_timeout_s)
+        api = Ec2(facts.region, settings.api_timeout_s)
         instances.terminate(api, resources.mark_filters(facts.owner, cluster.cluster_name), facts.instance_ids)
-        resources.remove(api, facts.owner, cluster.cluster_name, placement_groups=_may_have_placement_group(facts, load()))
+        resources.remove(api, facts.owner, cluster.cluster_name, placement_groups=_may_have_placement_group(facts, settings))
 
     def open_ports(self, cluster: ClusterInfo, ports: Sequence[str]) -> None:
         facts = _facts(cluster)
@@ -235,7 +235,11 @@ def _created(moment: Any) -> float | None:
 
 
 def _undo(api: Ec2, request: LaunchRequest, placement_group: bool, error: BaseException) -> None:
-    """Remove what this launch made, before its error is raised; a cleanup that fails too is named in the message."""
+    """Remove what this launch made, before its error is raised; a cleanup that fails too is named in the message.
+
+    The launch's own error is what is raised, type and scope unchanged (failover reads them); only its
+    message gains the sentence about what may be left, so the user knows to run `down`.
+    """
     try:
         instances.terminate(api, resources.mark_filters(request.owner_id, request.cluster_name, request.launch_id))
         resources.remove(api, request.owner_id, request.cluster_name, placement_groups=placement_group)
