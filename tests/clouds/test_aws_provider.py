@@ -191,3 +191,18 @@ def test_the_default_image_comes_from_the_public_ssm_parameter_for_the_offer(aws
         assert raised.value.scope == REGION
     assert [c.call.params["Name"] for c in aws_proxy.calls("GetParameter")] == [GPU_IMAGE_PARAMETER, CPU_IMAGE_PARAMETER]
     assert aws_leftovers(moto_server.url, "noami") == {}
+
+
+def test_a_run_instances_that_times_out_is_a_region_failure_and_what_it_made_late_is_removed(aws_proxy, aws_home, moto_server):
+    """The proxy holds RunInstances past the client's read timeout, then lets moto carry it out: the
+    instances appear after the client gave up, and the launch's cleanup must still find and remove them."""
+    configure_aws(aws_home, api_timeout_s=2)
+    aws_proxy.add(Rule("RunInstances", hold_s=3.0, times=1))
+    with pytest.raises(ProviderError, match="did not answer in time") as raised:
+        provider().launch(request("slow"))
+    assert raised.value.scope == REGION
+    from e2e_support import wait_for
+
+    wait_for(lambda: aws_proxy.calls("RunInstances"), timeout=30, what="the held RunInstances to reach moto")
+    assert aws_leftovers(moto_server.url, "slow") == {}
+    assert len(aws_proxy.calls("TerminateInstances")) == 1

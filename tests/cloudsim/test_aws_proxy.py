@@ -91,7 +91,7 @@ def test_a_held_call_times_out_the_client_and_then_goes_on(aws_proxy, aws_cloud)
     with pytest.raises(ReadTimeoutError) as raised:
         ec2(read_timeout=1.0).describe_instances()
     error = typed(raised.value)
-    assert type(error) is ProviderError and error.scope == REGION
+    assert isinstance(error, ProviderError) and type(error).__name__ == "ApiTimeout" and error.scope == REGION
     assert ec2().describe_instances()["Reservations"] == []  # the rule is used up: the next call goes through
     aws_proxy.clear()  # releases the held call
 

@@ -79,6 +79,17 @@ def describe(api: Ec2, *, ids: Sequence[str] = (), filters: Sequence[Mapping[str
     return [i for r in api.pages("DescribeInstances", "Reservations", Filters=wanted) for i in r.get("Instances", [])]
 
 
+def await_late(api: Ec2, filters: Sequence[Mapping[str, Any]], wait_s: float) -> list[str]:
+    """Ids of instances that appear with `filters` within `wait_s` (a RunInstances whose answer never came
+    may still be carried out; what it made must be found to be removed)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = [i["InstanceId"] for i in describe(api, filters=filters) if i["State"]["Name"] != "terminated"]
+        if found or time.monotonic() >= deadline:
+            return found
+        time.sleep(POLL_S)
+
+
 def wait_for(
     api: Ec2, ids: Sequence[str], state: str, *, wait_s: float, cancelled: Callable[[], bool] = lambda: False, zone: str | None = None,
 ) -> list[dict[str, Any]]:

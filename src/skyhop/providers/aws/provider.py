@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 from skyhop.providers import _owned, base, vm
 from skyhop.providers.aws import images, instances, network, resources
 from skyhop.providers.aws.ec2 import Ec2
+from skyhop.providers.aws.errors import ApiTimeout
 from skyhop.providers.aws.facts import AwsCluster, AwsNode
 from skyhop.providers.aws.settings import AwsSettings, load
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
@@ -89,12 +90,18 @@ class AWSProvider:
             security_group = resources.ensure_security_group(api, name, where.vpc_id, request.ports, tags)
             if group:
                 resources.ensure_placement_group(api, group, tags)
-            ids = instances.run(
-                api, count=request.num_nodes, instance_type=offer.instance_type, image=image, placement=where,
-                security_group=security_group, key_name=key_name, tags=tags, spot=request.use_spot,
-                public_ip=not settings.use_internal_ips, token=f"skyhop-{request.launch_id}",
-                disk_size_gb=request.disk_size_gb, disk_tier=request.disk_tier, placement_group=group,
-            )
+            try:
+                ids = instances.run(
+                    api, count=request.num_nodes, instance_type=offer.instance_type, image=image, placement=where,
+                    security_group=security_group, key_name=key_name, tags=tags, spot=request.use_spot,
+                    public_ip=not settings.use_internal_ips, token=f"skyhop-{request.launch_id}",
+                    disk_size_gb=request.disk_size_gb, disk_tier=request.disk_tier, placement_group=group,
+                )
+            except ApiTimeout:
+                # No answer is not "not created": give the call as long again to show what it made, so the cleanup
+                # below removes it (what appears later still carries the marks: `owned()` lists it).
+                instances.await_late(api, resources.mark_filters(request.owner_id, request.cluster_name, request.launch_id), settings.api_timeout_s)
+                raise
             running = instances.wait_for(api, ids, "running", wait_s=instances.RUNNING_WAIT_S, cancelled=request.cancelled, zone=where.zone)
             connected = vm.connect(NAME, request.cluster_name, [_machine(i, settings.ssh_user) for i in running],
                                    internal_ips=settings.use_internal_ips, cancelled=request.cancelled)
