@@ -17,7 +17,7 @@ from cloudsim.aws_wire import CAPACITY_MESSAGE
 from skyhop.catalog.offer import Offer
 from skyhop.providers import _owned, base
 from skyhop.providers.base import LaunchRequest
-from skyhop.providers.errors import CLOUD, REGION, ZONE, AuthError, CapacityError, LaunchCancelled, ProviderError, QuotaError
+from skyhop.providers.errors import CLOUD, REGION, ZONE, AuthError, CapacityError, LaunchCancelled, NotSupportedError, ProviderError, QuotaError
 
 pytest.importorskip("boto3")
 
@@ -159,6 +159,9 @@ def test_a_reclaimed_spot_instance_is_reported_preempted_with_the_reason(cloud_f
     ids = info.data["aws"]["instance_ids"]
     described = client("ec2", "us-east-1", moto_server.url).describe_instances(InstanceIds=ids)["Reservations"][0]["Instances"]
     assert {i["InstanceLifecycle"] for i in described} == {"spot"} and all(n.extra["aws"]["spot"] for n in info.nodes)
+    with pytest.raises(NotSupportedError, match="spot instances, which cannot be stopped"):
+        aws.stop(info)
+    assert aws_proxy.calls("StopInstances") == []
     aws_proxy.reclaim(ids[1])
     observed = aws.query(info)
     assert observed == base.Observed(base.PARTIAL, "node 1: preempted (Server.SpotInstanceTermination: Spot instance termination)")

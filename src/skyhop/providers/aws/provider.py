@@ -25,7 +25,7 @@ from skyhop.providers.aws.facts import AwsCluster, AwsNode
 from skyhop.providers.aws.settings import AwsSettings, load
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
 from skyhop.providers.credentials import CheckResult, check_cloud
-from skyhop.providers.errors import ProviderError
+from skyhop.providers.errors import NotSupportedError, ProviderError
 from skyhop.providers.ssh.runner import SSHRunner
 
 NAME = "aws"
@@ -156,7 +156,12 @@ class AWSProvider:
         return Observed(base.PARTIAL, lost)
 
     def stop(self, cluster: ClusterInfo) -> None:
+        """Stop the instances, keeping their volumes. Spot instances here are one-time requests, which EC2
+        cannot stop, so a spot cluster is refused before any call (as SkyPilot does)."""
         facts = _facts(cluster)
+        if any(node.extra.get(NAME, {}).get("spot") for node in cluster.nodes):
+            raise NotSupportedError(f"'{cluster.cluster_name}' runs on AWS spot instances, which cannot be stopped; "
+                                    "`skyhop down` removes it (launch on demand to be able to stop).")
         vm.disconnect(cluster.nodes)
         api = Ec2(facts.region, load().api_timeout_s)
         api.call("StopInstances", InstanceIds=list(facts.instance_ids))
