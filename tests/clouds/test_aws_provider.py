@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from aws_support import aws_leftovers, configure_aws
-from cloudsim.aws import MOTO_IMAGE, client
+from cloudsim.aws import MOTO_IMAGE, VPC_NAME, client
 from cloudsim.aws_proxy import Rule
 from cloudsim.aws_wire import CAPACITY_MESSAGE
 
@@ -209,3 +209,27 @@ def test_a_run_instances_that_times_out_is_a_region_failure_and_what_it_made_lat
     wait_for(lambda: aws_proxy.calls("RunInstances"), timeout=30, what="the held RunInstances to reach moto")
     assert aws_leftovers(moto_server.url, "slow") == {}
     assert len(aws_proxy.calls("TerminateInstances")) == 1
+
+
+def test_owned_lists_what_a_crashed_launch_left_and_remove_owned_removes_it(aws_proxy, aws_cloud, aws_home, moto_server):
+    """As after a kill -9 between RunInstances and the record: marked resources no cluster record knows of."""
+    from skyhop.providers.aws import instances, network, resources
+    from skyhop.providers.aws.ec2 import Ec2
+    from skyhop.providers.aws.images import Image
+    from skyhop.providers.keys import user_key
+
+    crashed = request("crashed")
+    tags = _owned.marks("crashed", "alice", crashed.launch_id, crashed.owner_id)
+    api = Ec2("us-east-2")
+    where = network.place(api, VPC_NAME, "use2-az2")
+    name = resources.name_for(crashed.owner_id, "crashed")
+    resources.ensure_key_pair(api, name, user_key().public, tags)
+    group = resources.ensure_security_group(api, name, where.vpc_id, ["8080"], tags)
+    [instance] = instances.run(api, count=1, instance_type="m6i.large", image=Image(MOTO_IMAGE, None), placement=where, security_group=group,
+                               key_name=name, tags=tags, spot=False, public_ip=False, token="skyhop-crashed")
+    owned = provider().owned()
+    assert sorted((r.kind, r.id, r.region, r.cluster) for r in owned) == sorted([
+        ("instance", instance, "us-east-2", "crashed"), ("security-group", group, "us-east-2", "crashed"), ("key-pair", name, "us-east-2", "crashed"),
+    ])
+    provider().remove_owned(owned)
+    assert aws_leftovers(moto_server.url, "crashed", "us-east-2") == {} and provider().owned() == []
