@@ -233,3 +233,32 @@ def test_owned_lists_what_a_crashed_launch_left_and_remove_owned_removes_it(aws_
     ])
     provider().remove_owned(owned)
     assert aws_leftovers(moto_server.url, "crashed", "us-east-2") == {} and provider().owned() == []
+
+
+def test_key_pair_and_security_group_are_taken_over_and_retagged_by_a_later_launch(aws_proxy, aws_cloud, aws_home, moto_server):
+    """What an earlier launch of the cluster left (a failed cleanup) is reused, carrying the new launch id,
+    so cleanup by the new launch's tag finds it; opening ports again or more adds only what is missing."""
+    from skyhop.providers.aws import resources
+    from skyhop.providers.aws.ec2 import Ec2
+    from skyhop.providers.aws.provider import AWSProvider
+    from skyhop.providers.keys import user_key
+
+    api = Ec2("us-east-1")
+    owner = _owned.owner_id()
+    name = resources.name_for(owner, "again")
+    vpc = aws_cloud.vpcs["us-east-1"]
+    made = {}
+    for launch in ("first", "second"):
+        tags = _owned.marks("again", "alice", launch, owner)
+        made[launch] = (resources.ensure_key_pair(api, name, user_key().public, tags), resources.ensure_security_group(api, name, vpc, ["8080"], tags))
+    assert made["first"] == made["second"]
+    ec2 = client("ec2", "us-east-1", moto_server.url)
+    retagged = [{"Name": f"tag:{_owned.LAUNCH}", "Values": ["second"]}]
+    assert [g["GroupId"] for g in ec2.describe_security_groups(Filters=retagged)["SecurityGroups"]] == [made["second"][1]]
+    assert [k["KeyName"] for k in ec2.describe_key_pairs(Filters=retagged)["KeyPairs"]] == [name]
+    facts = {"region": "us-east-1", "zone": "us-east-1a", "zone_id": "use1-az6", "owner": owner, "launch_id": "second", "security_group_id": made["second"][1]}
+    from skyhop.providers.base import ClusterInfo
+
+    AWSProvider().open_ports(ClusterInfo("aws", "again", "us-east-1", "use1-az6", (), {"aws": facts}), ["8080", "9000-9010"])
+    [group] = ec2.describe_security_groups(GroupIds=[made["second"][1]])["SecurityGroups"]
+    assert sorted((p.get("FromPort"), p.get("ToPort")) for p in group["IpPermissions"] if p.get("IpRanges")) == [(22, 22), (8080, 8080), (9000, 9010)]
