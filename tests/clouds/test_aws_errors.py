@@ -166,7 +166,7 @@ def test_an_api_that_does_not_answer_in_time_blocks_the_region(canned):
     with pytest.raises(ReadTimeoutError) as raised:
         client("ec2", canned.url, read_timeout=0.5).describe_instances()
     error = translated(raised.value)
-    assert type(error) is ProviderError and error.scope == REGION and "us-east-1" in str(error)
+    assert isinstance(error, ProviderError) and type(error).__name__ == "ApiTimeout" and error.scope == REGION and "us-east-1" in str(error)
 
 
 def test_missing_credentials_are_an_auth_error():

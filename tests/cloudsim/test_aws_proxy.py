@@ -91,6 +91,24 @@ def test_a_held_call_times_out_the_client_and_then_goes_on(aws_proxy, aws_cloud)
     with pytest.raises(ReadTimeoutError) as raised:
         ec2(read_timeout=1.0).describe_instances()
     error = typed(raised.value)
-    assert type(error) is ProviderError and error.scope == REGION
+    assert isinstance(error, ProviderError) and type(error).__name__ == "ApiTimeout" and error.scope == REGION
     assert ec2().describe_instances()["Reservations"] == []  # the rule is used up: the next call goes through
     aws_proxy.clear()  # releases the held call
+
+
+def test_placement_groups_are_answered_by_the_proxy_in_ec2_shapes(aws_proxy):
+    """moto has none; the proxy's table answers Create/Describe/Delete as the EC2 API reference shows them."""
+    from botocore.exceptions import ClientError
+
+    tags = [{"ResourceType": "placement-group", "Tags": [{"Key": "skyhop-cluster", "Value": "pg"}]}]
+    made = ec2().create_placement_group(GroupName="pg-one", Strategy="cluster", TagSpecifications=tags)["PlacementGroup"]
+    assert (made["GroupName"], made["Strategy"], made["State"]) == ("pg-one", "cluster", "available") and made["GroupId"].startswith("pg-")
+    with pytest.raises(ClientError, match="InvalidPlacementGroup.Duplicate"):
+        ec2().create_placement_group(GroupName="pg-one", Strategy="cluster")
+    found = ec2().describe_placement_groups(Filters=[{"Name": "tag:skyhop-cluster", "Values": ["pg"]}])["PlacementGroups"]
+    assert [(g["GroupName"], g["Tags"]) for g in found] == [("pg-one", [{"Key": "skyhop-cluster", "Value": "pg"}])]
+    assert ec2("us-west-2").describe_placement_groups()["PlacementGroups"] == [], "groups are per region"
+    ec2().delete_placement_group(GroupName="pg-one")
+    with pytest.raises(ClientError, match="InvalidPlacementGroup.Unknown"):
+        ec2().delete_placement_group(GroupName="pg-one")
+    assert aws_proxy.placement_groups.names() == []

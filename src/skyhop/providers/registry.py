@@ -23,6 +23,7 @@ ENTRY_POINT_GROUP = "skyhop.providers"
 BUILTIN: dict[str, str] = {
     "local": "skyhop.providers.local.provider:LocalProvider",
     "ssh": "skyhop.providers.ssh.provider:SSHProvider",
+    "aws": "skyhop.providers.aws.provider:AWSProvider",
     "lambda": "skyhop.providers.lambda_.provider:LambdaProvider",
     "runpod": "skyhop.providers.runpod.provider:RunPodProvider",
 }

@@ -41,6 +41,12 @@ UNSUPPORTED = frozenset({"Unsupported"})
 THROTTLED = frozenset({"RequestLimitExceeded", "Throttling", "ThrottlingException", "ServiceUnavailable", "InternalError", "Unavailable"})
 
 
+class ApiTimeout(ProviderError):
+    """An AWS call got no answer in time: the region failed, and a create may still have happened."""
+
+    scope = REGION
+
+
 def classify(code: str, message: str, *, region: str, zone: str | None = None) -> ProviderError:
     """The typed error for AWS error `code` (its `Message` quoted), raised by a call in `region`/`zone`."""
     where = zone or region
@@ -72,5 +78,5 @@ def translate(error: BaseException, *, region: str, zone: str | None = None) -> 
     if isinstance(error, NoCredentialsError):
         return AuthError("No AWS credentials found (environment, ~/.aws/credentials or a profile). Configure them, then run `skyhop check`.")
     if isinstance(error, (ReadTimeoutError, ConnectTimeoutError, EndpointConnectionError)):
-        return ProviderError(f"The AWS API in {region} did not answer in time ({type(error).__name__}); trying elsewhere.", scope=REGION)
+        return ApiTimeout(f"The AWS API in {region} did not answer in time ({type(error).__name__}); trying elsewhere.")
     return ProviderError(f"AWS call in {zone or region} failed: {error}")

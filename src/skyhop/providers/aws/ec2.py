@@ -1,0 +1,127 @@
+"""One region's EC2 and SSM clients, with every failure turned into skyhop's typed errors.
+
+Credentials come from boto3's standard chain (environment, ~/.aws, profiles,
+instance role) and the endpoint from botocore itself, which honours
+`AWS_ENDPOINT_URL` (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
+Two EC2 clients: the ordinary one lets botocore retry throttling and 5xx
+answers (`standard` mode, 3 attempts); the one for RunInstances and
+StartInstances makes exactly one attempt, so an injected or real capacity
+error costs one call and failover moves on at once, and a retried create can
+never make a second machine (RunInstances also carries a ClientToken).
+Every call has a read timeout (`aws.api_timeout_s`): an EC2 API that does not
+answer is a region that failed, not a launch that hangs.
+
+boto3 is imported here only, inside `Ec2.__init__` (skyhop's import guard).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Iterable
+
+from skyhop.providers.aws.errors import translate
+from skyhop.providers.errors import CLOUD, ProviderError
+
+_ZONES: dict[tuple[str, str], dict[str, str]] = {}  # (endpoint, region) -> zone id -> zone name
+_ZONES_LOCK = threading.Lock()
+
+
+def error_code(error: BaseException) -> str:
+    """The AWS error code of a botocore ClientError ('' for anything else)."""
+    response = getattr(error, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def _session(region: str):
+    try:
+        import boto3
+    except ImportError:
+        raise ProviderError("skyhop needs boto3 for AWS: pip install 'skyhop[aws]' where the API server runs.", scope=CLOUD) from None
+
+    return boto3.session.Session(region_name=region)
+
+
+def _config(timeout_s: float, attempts: int):
+    from botocore.config import Config
+
+    return Config(retries={"mode": "standard", "total_max_attempts": attempts}, connect_timeout=min(timeout_s, 20.0), read_timeout=timeout_s)
+
+
+class Ec2:
+    """EC2 in `region`: `call` an operation by its API name, get the decoded answer or a typed error."""
+
+    def __init__(self, region: str, timeout_s: float = 60.0) -> None:
+        session = _session(region)
+        self.region = region
+        self._retrying = session.client("ec2", config=_config(timeout_s, 3))
+        self._once = session.client("ec2", config=_config(timeout_s, 1))
+        self._ssm = session.client("ssm", config=_config(timeout_s, 3))
+
+    def call(self, operation: str, *, zone: str | None = None, once: bool = False, ok: Iterable[str] = (), **params: Any) -> dict[str, Any]:
+        """EC2 `operation` (e.g. "RunInstances") with `params`; an error whose code is in `ok` answers {}."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self._once if once else self._retrying
+        method = getattr(client, _snake(operation))
+        try:
+            return method(**params)
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) in set(ok):
+                return {}
+            raise translate(error, region=self.region, zone=zone) from None
+
+    def pages(self, operation: str, key: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item under `key` of a paginated Describe call."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            paginator = self._retrying.get_paginator(_snake(operation))
+            return [item for page in paginator.paginate(**params) for item in page.get(key, [])]
+        except (ClientError, BotoCoreError) as error:
+            raise translate(error, region=self.region) from None
+
+    def parameter(self, name: str) -> str | None:
+        """An SSM parameter's value, None when it does not exist in this region."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return str(self._ssm.get_parameter(Name=name)["Parameter"]["Value"])
+        except (ClientError, BotoCoreError) as error:
+            if error_code(error) in ("ParameterNotFound", "ParameterVersionNotFound"):
+                return None
+            raise translate(error, region=self.region) from None
+
+    def zone_names(self) -> dict[str, str]:
+        """Zone id -> zone name in this region (ids are the same for every account, names are not),
+        asked once per process and endpoint."""
+        key = (os.environ.get("AWS_ENDPOINT_URL", ""), self.region)
+        with _ZONES_LOCK:
+            known = _ZONES.get(key)
+        if known is None:
+            zones = self.call("DescribeAvailabilityZones", Filters=[{"Name": "zone-type", "Values": ["availability-zone"]}])
+            known = {z["ZoneId"]: z["ZoneName"] for z in zones.get("AvailabilityZones", [])}
+            with _ZONES_LOCK:
+                _ZONES[key] = known
+        return dict(known)
+
+
+def _snake(operation: str) -> str:
+    """boto3's method name for an API operation (RunInstances -> run_instances)."""
+    out = []
+    for index, char in enumerate(operation):
+        if char.isupper() and index and not operation[index - 1].isupper():
+            out.append("_")
+        out.append(char.lower())
+    return "".join(out)
+
+
+def caller_identity() -> dict[str, Any]:
+    """STS GetCallerIdentity: who the credentials are (the cheapest call that proves they work)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = _session(os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    try:
+        return session.client("sts", config=_config(15.0, 2)).get_caller_identity()
+    except (ClientError, BotoCoreError) as error:
+        raise translate(error, region=session.region_name or "us-east-1") from None
