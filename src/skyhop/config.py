@@ -11,7 +11,7 @@ from typing import Any
 from skyhop import paths
 from skyhop.errors import ConfigError
 
-KNOWN_SECTIONS = ("optimizer", "catalog", "infra", "ssh_node_pools", "api_server", "defaults")
+KNOWN_SECTIONS = ("optimizer", "catalog", "infra", "ssh_node_pools", "api_server", "defaults", "gcp")
 
 
 def load_config() -> dict[str, Any]:

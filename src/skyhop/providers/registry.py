@@ -23,6 +23,7 @@ ENTRY_POINT_GROUP = "skyhop.providers"
 BUILTIN: dict[str, str] = {
     "local": "skyhop.providers.local.provider:LocalProvider",
     "ssh": "skyhop.providers.ssh.provider:SSHProvider",
+    "gcp": "skyhop.providers.gcp.provider:GCPProvider",
 }
 
 

@@ -1,0 +1,119 @@
+"""The GCP provider against the replay server, without machines behind it: tokens, checks, failures, cleanup."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cloudsim.gcp_api import Rule
+
+from skyhop.catalog.offer import Offer
+from skyhop.providers import _owned
+from skyhop.providers.base import LaunchRequest
+from skyhop.providers.errors import CLOUD, ZONE, AuthError, CapacityError, NotSupportedError, QuotaError
+from skyhop.providers.gcp import instances
+from skyhop.providers.gcp.provider import GCPProvider
+from skyhop.providers.gcp.settings import Settings
+
+ZONE_A = "us-central1-a"
+
+
+def offer(instance_type: str = "n1-standard-2", accelerator: str | None = None, count: float = 0, zone: str = ZONE_A) -> Offer:
+    return Offer("gcp", instance_type, accelerator, count, 2.0, 7.5, zone.rsplit("-", 1)[0], zone, 0.1, 0.03, None)
+
+
+def request(the_offer: Offer, nodes: int = 1, **extra) -> LaunchRequest:
+    return LaunchRequest("c1", the_offer, nodes, user="alice", launch_id="abc123", owner_id=_owned.owner_id(), **extra)
+
+
+def test_check_gets_a_token_and_reads_the_project(gcp_api):
+    result = GCPProvider().check()
+    assert result.enabled, result.reason
+    assert "skyhop-test-project" in result.reason
+    assert [c.verb for c in gcp_api.calls()] == ["token", "project"]
+
+
+def test_check_says_why_without_credentials(gcp_api, monkeypatch):
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
+    result = GCPProvider().check()
+    assert not result.enabled and "GOOGLE_APPLICATION_CREDENTIALS" in result.reason
+    assert gcp_api.calls() == []
+
+
+def test_a_key_the_token_endpoint_refuses_is_an_auth_failure(gcp_api, tmp_path, monkeypatch):
+    from cloudsim.gcp_api import service_account
+
+    other = tmp_path / "other.json"
+    service_account(other, "skyhop-test-project", gcp_api.token_uri)  # a key the server does not know
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(other))
+    result = GCPProvider().check()
+    assert not result.enabled and "did not grant a token" in result.reason and "invalid_grant" in result.reason
+    assert "PRIVATE KEY" not in result.reason
+
+
+def test_revoked_credentials_block_the_cloud(gcp_api):
+    provider = GCPProvider()
+    assert provider.check().enabled
+    gcp_api.revoke_tokens()
+    with pytest.raises(AuthError) as failed:
+        provider.launch(request(offer()))
+    assert failed.value.scope == CLOUD and "401" in str(failed.value)
+    assert gcp_api.instances == {}
+
+
+def test_an_exhausted_zone_is_capacity_and_leaves_nothing(gcp_api):
+    gcp_api.add(Rule("insert", zone=ZONE_A, operation_error="ZONE_RESOURCE_POOL_EXHAUSTED"))
+    with pytest.raises(CapacityError) as failed:
+        GCPProvider().launch(request(offer(), nodes=2))
+    assert failed.value.scope == ZONE and ZONE_A in str(failed.value)
+    assert gcp_api.instances == {} and gcp_api.firewalls == {}
+    assert [c.verb for c in gcp_api.calls("insert")] == ["insert", "insert"]
+    # Both inserted names were deleted (idempotently: they never came to exist).
+    assert len(gcp_api.calls("delete")) == 2
+
+
+def test_a_quota_in_the_second_insert_removes_the_first_instance(gcp_api):
+    gcp_api.add(Rule("insert", operation_error="QUOTA_EXCEEDED", quota_metric="NVIDIA_T4_GPUS", times=1))
+    with pytest.raises(QuotaError):
+        GCPProvider().launch(request(offer("n1-highmem-4", "T4", 1), nodes=2))
+    assert gcp_api.instances == {}
+    assert len(gcp_api.calls("delete")) == 2
+
+
+def test_tpus_are_refused_before_any_call(gcp_api):
+    with pytest.raises(NotSupportedError, match="Cloud TPU"):
+        GCPProvider().launch(request(offer("TPU-VM", "tpu-v5litepod-8", 1)))
+    assert gcp_api.calls() == []
+
+
+def test_an_unknown_zone_is_one_clear_error(gcp_api):
+    with pytest.raises(Exception) as failed:
+        GCPProvider().launch(request(offer(zone="mars-north1-z1")))
+    assert "mars-north1-z1" in str(failed.value) and "404" in str(failed.value)
+    assert gcp_api.instances == {}
+
+
+def test_the_insert_body_for_a_spot_t4_on_n1():
+    req = request(offer("n1-highmem-4", "T4", 2), use_spot=True, disk_size_gb=100, disk_tier="high", labels={"Team": "ML Ops"})
+    body = instances.insert_body(req, "skyhop-x-c1-0", ZONE_A, Settings(use_internal_ips=True, ssh_user="gcpuser"), "ssh-ed25519 AAAAC3Nz skyhop")
+    assert body["guestAccelerators"] == [{"acceleratorType": f"zones/{ZONE_A}/acceleratorTypes/nvidia-tesla-t4", "acceleratorCount": 2}]
+    assert body["scheduling"] == {"provisioningModel": "SPOT", "instanceTerminationAction": "STOP", "onHostMaintenance": "TERMINATE", "automaticRestart": False}
+    assert body["disks"][0]["initializeParams"]["diskSizeGb"] == "100" and body["disks"][0]["initializeParams"]["diskType"].endswith("/pd-ssd")
+    assert body["metadata"]["items"] == [{"key": "ssh-keys", "value": "gcpuser:ssh-ed25519 AAAAC3Nz skyhop"}]
+    assert "accessConfigs" not in body["networkInterfaces"][0]
+    assert body["labels"]["team"] == "ml-ops" and body["labels"]["skyhop-cluster"] == "c1" and body["labels"]["skyhop-launch"] == "abc123"
+    json.dumps(body)
+
+
+def test_gpus_that_come_with_their_machine_are_not_attached():
+    body = instances.insert_body(request(offer("a2-highgpu-1g", "A100", 1)), "n", ZONE_A, Settings(), "ssh-ed25519 AAAA skyhop")
+    assert "guestAccelerators" not in body and body["scheduling"]["onHostMaintenance"] == "TERMINATE"
+    assert body["networkInterfaces"][0]["accessConfigs"][0]["type"] == "ONE_TO_ONE_NAT"
+
+
+def test_labels_follow_gcp_rules():
+    req = LaunchRequest("My_Cluster.v2", offer(), 1, user="Bob.Smith@corp", launch_id="x", owner_id="0123456789abcdef", labels={"9bad": "x", "k" * 70: "v" * 70})
+    labels = instances.labels(req)
+    assert labels["skyhop-cluster"] == "my_cluster-v2" and labels["skyhop-user"] == "bob-smith-corp"
+    assert "9bad" not in labels and all(len(k) <= 63 and len(v) <= 63 for k, v in labels.items())
+    assert instances.instance_name("0123456789abcdef", "My_Cluster.v2", 0) == "skyhop-01234567-my-cluster-v2-0"
