@@ -157,7 +157,7 @@ class GcpApi:
             instance["status"] = "TERMINATED"
             ip = instance["networkInterfaces"][0]["networkIP"]
             operation = self._operation("compute.instances.preempted", zone, name, done=True)
-            operation["statusMessage"] = "Instance was preempted."
+            self.operations[operation["name"]]["statusMessage"] = "Instance was preempted."
         if self.adopter is not None:
             self.adopter.pause(ip)
 

@@ -9,10 +9,12 @@ adopted address.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
-from cloudsim.gcp_fixtures import gcp_farm  # noqa: F401 - a fixture
+from cloudsim.gcp_api import Rule
+from cloudsim.gcp_fixtures import gcp_api, gcp_farm  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -74,3 +76,61 @@ def test_two_nodes_get_their_network_ips_and_a_firewall_rule(sky, gcp_farm):
 
     sky("down", "-y", "g2", check=True, timeout=180)
     assert gcp_farm.instances == {} and gcp_farm.firewalls == {} and gcp_farm.adopter.held() == {}
+
+
+def test_an_exhausted_zone_fails_over_to_the_next_zone(sky, gcp_farm):
+    cli_env(sky)
+    gcp_farm.add(Rule("insert", operation_error="ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", times=1))
+    result = sky("launch", "-y", "-c", "fo", "--infra", "gcp", "--cpus", "2", "echo landed", "--output", "json", timeout=300)
+    assert result.code == 0, result.out + result.err
+    first, second = [c.zone for c in gcp_farm.calls("insert")]
+    assert first != second
+    attempts = json.loads(result.out)["plan"]["attempts"]
+    assert [(a["outcome"], a["scope"]) for a in attempts] == [("failed", "zone"), ("launched", None)]
+    assert attempts[0]["infra"].endswith(f"/{first}") and attempts[1]["infra"].endswith(f"/{second}")
+    assert "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS" in attempts[0]["reason"]
+    live = [line for line in result.err.splitlines() if line.endswith("trying the next candidate.")]
+    assert len(live) == 1 and f"Blocked zone {attempts[0]['infra']};" in live[0], result.err
+    assert [zone for zone, _name in gcp_farm.instances] == [second]
+    sky("down", "-y", "fo", check=True, timeout=180)
+    assert gcp_farm.instances == {} and gcp_farm.adopter.held() == {}
+
+
+def test_refused_credentials_block_the_cloud_and_leave_nothing(sky, gcp_api):
+    cli_env(sky)
+    gcp_api.add(Rule("insert", http_status=403))
+    result = sky("launch", "-y", "-c", "nope", "--infra", "gcp", "--cpus", "2", "echo never", timeout=300)
+    assert result.code != 0
+    assert "GCP refused the credentials" in result.err and "skyhop check" in result.err
+    assert len(gcp_api.calls("insert")) == 1  # the cloud is blocked after the first refusal: no other zone is tried
+    assert gcp_api.instances == {} and "Traceback" not in result.err
+    assert sky.clusters() == {}
+
+
+def test_a_tpu_request_says_gcp_tpus_cannot_be_launched(sky, gcp_api):
+    cli_env(sky)
+    result = sky("launch", "-y", "-c", "tpu", "--infra", "gcp", "--gpus", "tpu-v5litepod-8", "echo never", timeout=300)
+    assert result.code != 0 and "Cloud TPU" in result.err, result.err
+    assert gcp_api.calls("insert") == [] and sky.clusters() == {}
+
+
+def test_check_reports_gcp_usable_or_why_not(sky, gcp_api):
+    cli_env(sky)
+    usable = {r["name"]: r for r in sky.json("check")}["gcp"]
+    assert usable["enabled"] and "skyhop-test-project" in usable["reason"]
+    gcp_api.add(Rule("project", http_status=401))
+    refused = {r["name"]: r for r in sky.json("check")}["gcp"]
+    assert not refused["enabled"] and "401" in refused["reason"] and "skyhop check" in refused["reason"]
+
+
+def test_a_reclaimed_spot_vm_is_reported_preempted_with_the_reason(sky, gcp_farm):
+    cli_env(sky)
+    sky("launch", "-y", "-c", "sp", "--infra", "gcp", "--cpus", "2", "--use-spot", "echo spot", check=True, timeout=300)
+    [(zone, name)] = list(gcp_farm.instances)
+    assert gcp_farm.instances[(zone, name)]["scheduling"]["provisioningModel"] == "SPOT"
+    assert sky.clusters()["sp"]["status"] == "UP"
+    gcp_farm.preempt(zone, name)
+    row = {r["name"]: r for r in sky.json("status", "--refresh")}["sp"]
+    assert row["status"] != "UP" and "node 0: preempted (Instance was preempted." in row["status_reason"], row
+    sky("down", "-y", "sp", check=True, timeout=180)
+    assert gcp_farm.instances == {} and gcp_farm.adopter.held() == {}

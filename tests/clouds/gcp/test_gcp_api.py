@@ -51,12 +51,18 @@ def test_a_key_the_token_endpoint_refuses_is_an_auth_failure(gcp_api, tmp_path, 
     assert "PRIVATE KEY" not in result.reason
 
 
-def test_revoked_credentials_block_the_cloud(gcp_api):
+def test_a_revoked_token_is_renewed_once(gcp_api):
     provider = GCPProvider()
     assert provider.check().enabled
     gcp_api.revoke_tokens()
+    assert provider.check().enabled
+    assert [c.verb for c in gcp_api.calls()] == ["token", "project", "project", "token", "project"]
+
+
+def test_refused_credentials_block_the_cloud(gcp_api):
+    gcp_api.add(Rule("insert", http_status=401))
     with pytest.raises(AuthError) as failed:
-        provider.launch(request(offer()))
+        GCPProvider().launch(request(offer()))
     assert failed.value.scope == CLOUD and "401" in str(failed.value)
     assert gcp_api.instances == {}
 

@@ -37,7 +37,7 @@ def _transport() -> Any:
     from google.auth import exceptions, transport
 
     class UrllibRequest(transport.Request):
-        def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):  # type: ignore[override]
+        def __call__(self, url, method="GET", body=None, headers=None, timeout=None, **kwargs):
             request = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
             try:
                 with urllib.request.urlopen(request, timeout=timeout or TOKEN_TIMEOUT_S) as answer:
@@ -58,11 +58,12 @@ class Session:
     project: str
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def token(self) -> str:
+    def token(self, *, renew: bool = False) -> str:
+        """A valid token; `renew` gets a new one even if this one has not expired (the API refused it)."""
         from google.auth import exceptions
 
         with self._lock:
-            if not self.credentials.valid:
+            if renew or not self.credentials.valid:
                 try:
                     self.credentials.refresh(_transport())
                 except (exceptions.RefreshError, exceptions.TransportError) as error:

@@ -43,14 +43,23 @@ class Compute:
 
     def call(self, method: str, path: str, body: Any = None, *, query: Mapping[str, str] | None = None,
              region: str | None = None, zone: str | None = None, what: str = "", missing_ok: bool = False) -> Any:
-        """`method projects/<project>/<path>`: the decoded answer, or the typed error (None for a 404 when `missing_ok`)."""
-        api = JsonApi("GCP Compute", self.endpoint, self.session.token())
-        try:
-            return api.call(method, f"projects/{self.project}" + (f"/{path}" if path else ""), body, query=query)
-        except ApiError as error:
-            if missing_ok and error.status == 404:
-                return None
-            raise errors.from_http(error.status, error.body, region=region, zone=zone, what=what or f"{method} {path}") from None
+        """`method projects/<project>/<path>`: the decoded answer, or the typed error (None for a 404 when `missing_ok`).
+
+        A 401 gets one retry with a new token, as Google's own clients do: a token
+        can be revoked or expire early, while the credentials behind it still work.
+        """
+        url_path = f"projects/{self.project}" + (f"/{path}" if path else "")
+        for renew in (False, True):
+            api = JsonApi("GCP Compute", self.endpoint, self.session.token(renew=renew))
+            try:
+                return api.call(method, url_path, body, query=query)
+            except ApiError as error:
+                if error.status == 401 and not renew:
+                    continue
+                if missing_ok and error.status == 404:
+                    return None
+                raise errors.from_http(error.status, error.body, region=region, zone=zone, what=what or f"{method} {path}") from None
+        raise AssertionError("unreachable")
 
     def wait(self, operation: Mapping[str, Any], *, region: str | None = None, zone: str | None = None,
              cancelled: Callable[[], bool] = _never, deadline_s: float = OPERATION_DEADLINE_S) -> Mapping[str, Any]:
