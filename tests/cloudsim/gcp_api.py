@@ -95,6 +95,7 @@ class GcpApi:
         self.firewalls: dict[str, dict[str, Any]] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         self.tokens: set[str] = set()
+        self._adopted: set[str] = set()  # addresses a namespace host holds
         self._rules: list[Rule] = []
         self._log: list[Logged] = []
         self._lock = threading.RLock()
@@ -332,6 +333,7 @@ class GcpApi:
             operation.update(status="DONE", progress=100, endTime=now())
             failure = operation.get("_error")
             if failure is not None:
+                operation.get("_failed", lambda: None)()
                 operation["error"] = failure
                 operation["httpErrorStatusCode"], operation["httpErrorMessage"] = (403, "FORBIDDEN") if "QUOTA" in json.dumps(failure) else (503, "SERVICE UNAVAILABLE")
             else:
@@ -364,34 +366,43 @@ class GcpApi:
 
     def _insert(self, zone: str, *, body: dict[str, Any], rule: Rule | None, **_: Any) -> tuple[int, Any]:
         """instances.insert (https://cloud.google.com/compute/docs/reference/rest/v1/instances/insert): the Instance
-        in the body; the answer is a zone Operation. The instance exists once the operation is DONE."""
+        in the body; the answer is a zone Operation. The instance exists at once (PROVISIONING, so it can be
+        deleted before the operation ends); it runs once the operation is DONE, or goes if that failed."""
         name = body.get("name", "")
         if (zone, name) in self.instances:
             return 409, self._error(409, what=f"projects/{self.project}/zones/{zone}/instances/{name}")
+        self.instances[(zone, name)] = instance = self._record(zone, body)
         operation = self._operation("insert", zone, name, rule=rule)
-        return 200, self._then(operation, lambda: self._create(zone, body))
+        self.operations[operation["name"]]["_failed"] = lambda: self.instances.pop((zone, name), None)
+        return 200, self._then(operation, lambda: self._boot(instance))
 
-    def _create(self, zone: str, body: dict[str, Any]) -> None:
+    def _record(self, zone: str, body: dict[str, Any]) -> dict[str, Any]:
         base = f"https://www.googleapis.com/compute/v1/projects/{self.project}/zones/{zone}"
-        key = None
-        user = None
-        for item in (body.get("metadata") or {}).get("items") or []:
-            if item.get("key") == "ssh-keys":
-                user, _, key = str(item["value"]).partition(":")
         ip = self.adopter.allocate() if self.adopter is not None else f"10.128.0.{next(self._fake_ip)}"
         interface = dict(body["networkInterfaces"][0], networkIP=ip, name="nic0")
         if interface.get("accessConfigs"):
             interface["accessConfigs"] = [dict(interface["accessConfigs"][0], natIP=ip)]
-        instance = dict(body, id=str(next(self._ids)), kind="compute#instance", status="RUNNING", zone=base, selfLink=f"{base}/instances/{body['name']}",
-                        creationTimestamp=now(), lastStartTimestamp=now(), networkInterfaces=[interface], sshUser=user)
+        instance = dict(body, id=str(next(self._ids)), kind="compute#instance", status="PROVISIONING", zone=base, selfLink=f"{base}/instances/{body['name']}",
+                        creationTimestamp=now(), networkInterfaces=[interface])
         instance["machineType"] = f"{base}/machineTypes/{body['machineType'].rsplit('/', 1)[-1]}"
-        self.instances[(zone, body["name"])] = instance
+        return instance
+
+    def _boot(self, instance: dict[str, Any]) -> None:
+        """The VM runs: its address is adopted by a namespace host that accepts the `ssh-keys` key."""
+        if not any(i is instance for i in self.instances.values()):
+            return  # deleted while it was provisioning
+        instance.update(status="RUNNING", lastStartTimestamp=now())
+        key = next((str(i["value"]).partition(":")[2] for i in (instance.get("metadata") or {}).get("items") or [] if i.get("key") == "ssh-keys"), None)
         if self.adopter is not None:
+            ip = instance["networkInterfaces"][0]["networkIP"]
             self.adopter.adopt(ip, key)
+            self._adopted.add(ip)
 
     def _release(self, instance: dict[str, Any]) -> None:
-        if self.adopter is not None:
-            self.adopter.release(instance["networkInterfaces"][0]["networkIP"])
+        ip = instance["networkInterfaces"][0]["networkIP"]
+        if self.adopter is not None and ip in self._adopted:
+            self._adopted.discard(ip)
+            self.adopter.release(ip)
 
     def _get(self, zone: str, name: str, **_: Any) -> tuple[int, Any]:
         """instances.get (https://cloud.google.com/compute/docs/reference/rest/v1/instances/get)."""

@@ -16,6 +16,7 @@ from typing import Iterator
 
 import pytest
 import yaml
+
 from cloudsim.gcp_api import GcpApi, service_account
 
 PROJECT = "skyhop-test-project"

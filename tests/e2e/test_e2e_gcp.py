@@ -34,7 +34,7 @@ def test_launch_stop_start_down_on_one_vm(sky, gcp_farm):
     assert row["status"] == "UP" and row["provider"] == "gcp" and zone in str(row)
     labels = instance["labels"]
     assert labels["skyhop-cluster"] == "g1" and labels["skyhop-owner"] and labels["skyhop-launch"]
-    assert instance["sshUser"] == "root" and instance["scheduling"]["provisioningModel"] == "STANDARD"
+    assert instance["metadata"]["items"][0]["value"].startswith("root:ssh-ed25519 ") and instance["scheduling"]["provisioningModel"] == "STANDARD"
     ip = instance["networkInterfaces"][0]["networkIP"]
     assert ip in gcp_farm.adopter.held()
 

@@ -10,7 +10,7 @@ from cloudsim.gcp_api import Rule
 from skyhop.catalog.offer import Offer
 from skyhop.providers import _owned
 from skyhop.providers.base import LaunchRequest
-from skyhop.providers.errors import CLOUD, ZONE, AuthError, CapacityError, NotSupportedError, QuotaError
+from skyhop.providers.errors import CLOUD, ZONE, AuthError, CapacityError, LaunchCancelled, NotSupportedError, QuotaError
 from skyhop.providers.gcp import instances
 from skyhop.providers.gcp.provider import GCPProvider
 from skyhop.providers.gcp.settings import Settings
@@ -123,3 +123,69 @@ def test_labels_follow_gcp_rules():
     assert labels["skyhop-cluster"] == "my_cluster-v2" and labels["skyhop-user"] == "bob-smith-corp"
     assert "9bad" not in labels and all(len(k) <= 63 and len(v) <= 63 for k, v in labels.items())
     assert instances.instance_name("0123456789abcdef", "My_Cluster.v2", 0) == "skyhop-01234567-my-cluster-v2-0"
+
+
+def test_a_cancel_during_the_insert_removes_the_instance(gcp_api):
+    with pytest.raises(LaunchCancelled):
+        GCPProvider().launch(request(offer(), cancelled=lambda: True))
+    assert gcp_api.instances == {}
+    assert [c.verb for c in gcp_api.calls() if c.verb in ("insert", "delete")] == ["insert", "delete"]
+
+
+def inserted_by_a_crashed_launch(cluster: str, nodes: int, owner: str) -> None:
+    """What a server killed right after its inserts leaves: instances with the launch's labels and no record."""
+    provider = GCPProvider()
+    compute, settings = provider._compute()
+    req = LaunchRequest(cluster, offer(), nodes, user="alice", launch_id="dead01", owner_id=owner)
+    for rank in range(nodes):
+        name = instances.instance_name(owner, cluster, rank)
+        compute.call("POST", f"zones/{ZONE_A}/instances", instances.insert_body(req, name, ZONE_A, settings, "ssh-ed25519 AAAA skyhop"))
+
+
+def test_find_recovers_a_crashed_launch_by_its_labels_and_down_removes_it(gcp_api):
+    inserted_by_a_crashed_launch("c1", 2, _owned.owner_id())
+    inserted_by_a_crashed_launch("c1", 1, "f" * 16)  # another installation's cluster of the same name
+    provider = GCPProvider()
+    found = provider.find("c1")
+    assert found is not None and found.zone == ZONE_A and found.data["gcp"]["unfinished"]
+    mine = [instances.instance_name(_owned.owner_id(), "c1", r) for r in range(2)]
+    assert found.data["gcp"]["instances"] == mine
+    assert provider.query(found).state == "TERMINATED"
+    provider.terminate(found)
+    assert [name for _zone, name in gcp_api.instances] == [instances.instance_name("f" * 16, "c1", 0)]
+    assert provider.find("c1") is None
+    provider.terminate(found)  # idempotent
+
+
+def test_owned_lists_instances_and_firewall_rules_and_removes_them(gcp_api):
+    from skyhop.providers.gcp import inventory
+    from skyhop.providers.gcp.facts import GcpCluster
+
+    owner = _owned.owner_id()
+    inserted_by_a_crashed_launch("orphan", 1, owner)
+    inserted_by_a_crashed_launch("theirs", 1, "f" * 16)
+    provider = GCPProvider()
+    compute, _ = provider._compute()
+    facts = GcpCluster(compute.project, ZONE_A, (), instances.network_tag(owner, "orphan"), instances.firewall_name(owner, "orphan"))
+    inventory.open_ports(compute, facts, "default", "orphan", ["8080"])
+    inventory.open_ports(compute, facts, "default", "orphan", ["9000-9010"])
+    assert gcp_api.firewalls[facts.firewall]["allowed"] == [{"IPProtocol": "tcp", "ports": ["8080", "9000-9010"]}]
+    owned = provider.owned()
+    assert sorted((r.kind, r.id, r.region, r.cluster) for r in owned) == [
+        ("firewall", facts.firewall, None, "orphan"),
+        ("instance", instances.instance_name(owner, "orphan", 0), ZONE_A, "orphan"),
+    ]
+    provider.remove_owned(owned)
+    assert gcp_api.firewalls == {} and [name for _zone, name in gcp_api.instances] == [instances.instance_name("f" * 16, "theirs", 0)]
+    assert provider.owned() == []
+
+
+def test_an_operation_that_never_ends_gives_up_at_the_deadline(gcp_api):
+    from skyhop.providers.errors import ProviderError
+
+    compute, _ = GCPProvider()._compute()
+    running = {"kind": "compute#operation", "name": "operation-x", "zone": f"zones/{ZONE_A}", "status": "RUNNING", "operationType": "insert",
+               "targetLink": f"https://www.googleapis.com/compute/v1/projects/p/zones/{ZONE_A}/instances/vm-1"}
+    with pytest.raises(ProviderError, match="did not finish insert on vm-1 within 0 s") as failed:
+        compute.wait(running, zone=ZONE_A, deadline_s=0)
+    assert failed.value.scope == "region"

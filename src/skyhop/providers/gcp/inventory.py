@@ -122,9 +122,11 @@ def open_ports(compute: Compute, facts: GcpCluster, network: str, cluster_name: 
 
 def owned(compute: Compute) -> list[OwnedResource]:
     """Every instance labelled as this installation's, and every firewall rule named as its."""
-    out = [OwnedResource(INSTANCE, str(i["name"]), str(i["zone"]).rsplit("/", 1)[-1], str((i.get("labels") or {}).get(_owned.CLUSTER, "")),
-                         _time(i.get("creationTimestamp")).timestamp() if _time(i.get("creationTimestamp")) else None)  # type: ignore[union-attr]
-           for i in _labelled(compute, {_owned.OWNER: owner()})]
+    out = []
+    for i in _labelled(compute, {_owned.OWNER: owner()}):
+        created = _time(i.get("creationTimestamp"))
+        out.append(OwnedResource(INSTANCE, str(i["name"]), str(i["zone"]).rsplit("/", 1)[-1], str((i.get("labels") or {}).get(_owned.CLUSTER, "")),
+                                 created.timestamp() if created else None))
     prefix = _owned.resource_name(owner(), "x")[:-1]  # `skyhop-<owner8>-`
     for page in _pages(compute, "global/firewalls", {"filter": f'name eq "{prefix}.*"'}, "listing skyhop's firewall rules"):
         for rule in page.get("items") or []:
