@@ -29,9 +29,11 @@ import time
 import urllib.parse
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from cloudsim.http_stub import serve, url_of
 
 PREFIX = "/compute/v1/projects/"
 # A service account's JWT assertion is addressed to Google's token endpoint whatever `token_uri` it is posted to.
@@ -101,32 +103,13 @@ class GcpApi:
         self._lock = threading.RLock()
         self._ids = itertools.count(1000)
         self._fake_ip = itertools.count(2)
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-                api._handle(self)
-
-            do_POST = do_GET
-            do_DELETE = do_GET
-            do_PATCH = do_GET
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.httpd, self.thread = serve(self._handle, host)
 
     # --- what tests use -----------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return url_of(self.httpd)
 
     @property
     def compute_endpoint(self) -> str:
@@ -434,25 +417,23 @@ class GcpApi:
 
     def _stop(self, zone: str, name: str, *, rule: Rule | None, **_: Any) -> tuple[int, Any]:
         """instances.stop (https://cloud.google.com/compute/docs/reference/rest/v1/instances/stop): a stopped VM's status is TERMINATED."""
-        instance = self.instances[(zone, name)] if (zone, name) in self.instances else self._missing(zone, name)
-
-        def stopped() -> None:
-            instance.update(status="TERMINATED", lastStopTimestamp=now())
-            if self.adopter is not None:
-                self.adopter.pause(instance["networkInterfaces"][0]["networkIP"])
-
-        return 200, self._then(self._operation("stop", zone, name, rule=rule), stopped)
+        return self._power(zone, name, "stop", rule, {"status": "TERMINATED", "lastStopTimestamp": ""})
 
     def _start(self, zone: str, name: str, *, rule: Rule | None, **_: Any) -> tuple[int, Any]:
         """instances.start (https://cloud.google.com/compute/docs/reference/rest/v1/instances/start)."""
+        return self._power(zone, name, "start", rule, {"status": "RUNNING", "lastStartTimestamp": ""})
+
+    def _power(self, zone: str, name: str, verb: str, rule: Rule | None, fields: dict[str, str]) -> tuple[int, Any]:
+        """Stop or start: once DONE the instance gets `fields` (timestamps now) and its host pauses or resumes."""
         instance = self.instances[(zone, name)] if (zone, name) in self.instances else self._missing(zone, name)
 
-        def started() -> None:
-            instance.update(status="RUNNING", lastStartTimestamp=now())
+        def done() -> None:
+            instance.update({key: value or now() for key, value in fields.items()})
             if self.adopter is not None:
-                self.adopter.resume(instance["networkInterfaces"][0]["networkIP"])
+                ip = instance["networkInterfaces"][0]["networkIP"]
+                self.adopter.pause(ip) if verb == "stop" else self.adopter.resume(ip)
 
-        return 200, self._then(self._operation("start", zone, name, rule=rule), started)
+        return 200, self._then(self._operation(verb, zone, name, rule=rule), done)
 
     # --- firewalls ----------------------------------------------------------------------------------
 

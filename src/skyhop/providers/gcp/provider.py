@@ -21,7 +21,7 @@ from skyhop.errors import SkyhopError
 from skyhop.parallel import each
 from skyhop.providers import base, vm
 from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OwnedResource
-from skyhop.providers.credentials import CheckResult
+from skyhop.providers.credentials import CheckResult, check_cloud
 from skyhop.providers.errors import NotSupportedError, ProviderError
 from skyhop.providers.gcp import inventory
 from skyhop.providers.gcp.auth import session
@@ -53,6 +53,9 @@ class GCPProvider:
 
     def check(self) -> CheckResult:
         """A token from the credentials, then the project read with it: both must work for a launch to."""
+        found = check_cloud(NAME)
+        if not found.enabled:
+            return found  # no credentials here at all: no reason to load google-auth
         try:
             compute, _ = self._compute()
             compute.call("GET", "", what="reading the project")
