@@ -189,3 +189,30 @@ def test_an_operation_that_never_ends_gives_up_at_the_deadline(gcp_api):
     with pytest.raises(ProviderError, match="did not finish insert on vm-1 within 0 s") as failed:
         compute.wait(running, zone=ZONE_A, deadline_s=0)
     assert failed.value.scope == "region"
+
+
+def write_settings(gcp_api, **settings) -> None:
+    import yaml
+
+    from skyhop import paths
+
+    base = {"compute_endpoint": gcp_api.compute_endpoint, "use_internal_ips": True, "ssh_user": "root"}
+    paths.config_file().write_text(yaml.safe_dump({"gcp": {**base, **settings}}))
+
+
+def test_project_id_in_config_wins_over_the_credentials(gcp_api):
+    write_settings(gcp_api, project_id="another-project")
+    result = GCPProvider().check()
+    assert not result.enabled and "404" in result.reason and "projects/another-project" in result.reason
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"use_internal_ip": True}, "unknown setting gcp.use_internal_ip"),
+    ({"use_internal_ips": "yes"}, "gcp.use_internal_ips must be true or false"),
+    ({"ssh_user": "root; rm -rf /"}, "is not a Linux user name"),
+])
+def test_bad_settings_are_one_clear_error(gcp_api, settings, message):
+    write_settings(gcp_api, **settings)
+    result = GCPProvider().check()
+    assert not result.enabled and message in result.reason
+    assert gcp_api.calls() == []
