@@ -68,7 +68,7 @@ HTTP_ERRORS = {
 class Rule:
     """Answer matching calls (`verb`: insert, get, list, aggregatedList, stop, start, delete, firewall-insert, ...;
     `zone` when given) with an HTTP error `http_status`, or (for calls that make an operation) with a DONE
-    operation whose `error.errors[0].code` is `operation_error`. `times` limits how often (None: always)."""
+    operation whose `error.errors[0].code` is `operation_error`, or one that stays RUNNING (`hold`). `times` limits how often (None: always)."""
 
     verb: str
     zone: str | None = None
@@ -76,6 +76,7 @@ class Rule:
     operation_error: str | None = None
     message: str = ""
     quota_metric: str | None = None
+    hold: bool = False  # the operation stays RUNNING until `release` (a slow VM, a stuck API)
     times: int | None = None
 
 
@@ -98,6 +99,7 @@ class GcpApi:
         self.operations: dict[str, dict[str, Any]] = {}
         self.tokens: set[str] = set()
         self._adopted: set[str] = set()  # addresses a namespace host holds
+        self._held: set[str] = set()  # operations that stay RUNNING until `release`
         self._rules: list[Rule] = []
         self._log: list[Logged] = []
         self._lock = threading.RLock()
@@ -126,6 +128,11 @@ class GcpApi:
     def calls(self, verb: str | None = None) -> list[Logged]:
         with self._lock:
             return [c for c in self._log if verb is None or c.verb == verb]
+
+    def release(self) -> None:
+        """Held operations may finish now."""
+        with self._lock:
+            self._held.clear()
 
     def revoke_tokens(self) -> None:
         """Credentials expiring: every token issued so far is refused (401) from now on."""
@@ -288,6 +295,8 @@ class GcpApi:
             operation["endTime"] = now()
         if rule is not None and rule.operation_error:
             operation["_error"] = self._operation_error(rule, zone)
+        if rule is not None and rule.hold:
+            self._held.add(name)
         self.operations[name] = operation
         return dict((k, v) for k, v in operation.items() if not k.startswith("_"))
 
@@ -312,7 +321,7 @@ class GcpApi:
 
     def _read_operation(self, name: str) -> dict[str, Any]:
         operation = self.operations[name]
-        if operation["status"] != "DONE":
+        if operation["status"] != "DONE" and name not in self._held:
             operation.update(status="DONE", progress=100, endTime=now())
             failure = operation.get("_error")
             if failure is not None:

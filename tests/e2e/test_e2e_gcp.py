@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 
 import pytest
 from cloudsim.gcp_api import Rule
 from cloudsim.gcp_fixtures import gcp_api, gcp_farm  # noqa: F401 - fixtures
+from e2e_support import pid_gone, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -134,3 +136,38 @@ def test_a_reclaimed_spot_vm_is_reported_preempted_with_the_reason(sky, gcp_farm
     assert row["status"] != "UP" and "node 0: preempted (Instance was preempted." in row["status_reason"], row
     sky("down", "-y", "sp", check=True, timeout=180)
     assert gcp_farm.instances == {} and gcp_farm.adopter.held() == {}
+
+
+def test_api_cancel_while_an_insert_runs_removes_the_instance(sky, gcp_api):
+    cli_env(sky)
+    gcp_api.add(Rule("insert", hold=True))
+    client = sky.popen("launch", "-y", "-c", "cx", "--infra", "gcp", "--cpus", "2", "echo never")
+    wait_for(lambda: gcp_api.instances, what="the insert")
+    request_id = next(r["request_id"] for r in sky.json("api", "status")["requests"] if r["name"] == "launch")
+    sky("api", "cancel", request_id, check=True)
+    _, err = client.communicate(timeout=120)
+    assert client.returncode != 0 and "Traceback" not in err
+    wait_for(lambda: "cx" not in sky.clusters(), what="the cancelled launch's record to go")
+    assert gcp_api.instances == {}
+    assert [c.verb for c in gcp_api.calls() if c.verb in ("insert", "delete")] == ["insert", "delete"]
+
+
+def test_server_killed_mid_insert_leaves_a_vm_that_the_next_server_finds_by_its_labels_and_removes(sky, gcp_api):
+    """kill -9 while GCP creates the VM: the INIT record names no instance, only the launch. The next server
+    (started by `down`) resumes the launch, whose refresh finds the VM by its labels and deletes it; the
+    resumed launch then meets refused credentials, so it ends, and `down` finds nothing left."""
+    cli_env(sky)
+    gcp_api.add(Rule("insert", hold=True, times=1))
+    gcp_api.add(Rule("insert", http_status=403))
+    client = sky.popen("launch", "-y", "-c", "kc", "--infra", "gcp", "--cpus", "2", "echo never")
+    wait_for(lambda: gcp_api.instances, what="the insert")
+    pid = sky.server_pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: pid_gone(pid), what="the server to die")
+    client.communicate(timeout=60)
+    [(zone, name)] = list(gcp_api.instances)
+    sky("down", "-y", "kc", check=True, timeout=180)
+    assert gcp_api.instances == {}
+    assert [(c.verb, c.zone) for c in gcp_api.calls("aggregatedList")], "found by labels, not by a stored name"
+    assert ("delete", zone) in [(c.verb, c.zone) for c in gcp_api.calls("delete")]
+    assert sky.clusters() == {}
