@@ -80,20 +80,23 @@ def test_two_nodes_get_their_network_ips_and_a_firewall_rule(sky, gcp_farm):
     assert gcp_farm.instances == {} and gcp_farm.firewalls == {} and gcp_farm.adopter.held() == {}
 
 
-def test_an_exhausted_zone_fails_over_to_the_next_zone(sky, gcp_farm):
+def test_an_exhausted_zone_moves_to_the_next_zone_and_a_quota_to_another_region(sky, gcp_farm):
     cli_env(sky)
     gcp_farm.add(Rule("insert", operation_error="ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", times=1))
+    gcp_farm.add(Rule("insert", operation_error="QUOTA_EXCEEDED", quota_metric="CPUS", times=1))
     result = sky("launch", "-y", "-c", "fo", "--infra", "gcp", "--cpus", "2", "echo landed", "--output", "json", timeout=300)
     assert result.code == 0, result.out + result.err
-    first, second = [c.zone for c in gcp_farm.calls("insert")]
-    assert first != second
+    zones = [c.zone for c in gcp_farm.calls("insert")]
+    assert len(zones) == 3 and len(set(zones)) == 3
+    region = [str(z).rsplit("-", 1)[0] for z in zones]
+    assert region[2] != region[1], "a quota rules out the region"
     attempts = json.loads(result.out)["plan"]["attempts"]
-    assert [(a["outcome"], a["scope"]) for a in attempts] == [("failed", "zone"), ("launched", None)]
-    assert attempts[0]["infra"].endswith(f"/{first}") and attempts[1]["infra"].endswith(f"/{second}")
-    assert "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS" in attempts[0]["reason"]
+    assert [(a["outcome"], a["scope"]) for a in attempts] == [("failed", "zone"), ("failed", "region"), ("launched", None)]
+    assert [a["infra"].rsplit("/", 1)[-1] for a in attempts] == zones
+    assert "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS" in attempts[0]["reason"] and "Quota 'CPUS' exceeded" in attempts[1]["reason"]
     live = [line for line in result.err.splitlines() if line.endswith("trying the next candidate.")]
-    assert len(live) == 1 and f"Blocked zone {attempts[0]['infra']};" in live[0], result.err
-    assert [zone for zone, _name in gcp_farm.instances] == [second]
+    assert len(live) == 2 and f"Blocked zone {attempts[0]['infra']};" in live[0], result.err
+    assert [zone for zone, _name in gcp_farm.instances] == [zones[2]]
     sky("down", "-y", "fo", check=True, timeout=180)
     assert gcp_farm.instances == {} and gcp_farm.adopter.held() == {}
 
