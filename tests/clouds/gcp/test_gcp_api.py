@@ -132,24 +132,25 @@ def test_a_cancel_during_the_insert_removes_the_instance(gcp_api):
     assert [c.verb for c in gcp_api.calls() if c.verb in ("insert", "delete")] == ["insert", "delete"]
 
 
-def inserted_by_a_crashed_launch(cluster: str, nodes: int, owner: str) -> None:
+def inserted_by_a_crashed_launch(cluster: str, nodes: int, owner: str, zone: str = ZONE_A, rank: int = 0) -> None:
     """What a server killed right after its inserts leaves: instances with the launch's labels and no record."""
     provider = GCPProvider()
     compute, settings = provider._compute()
-    req = LaunchRequest(cluster, offer(), nodes, user="alice", launch_id="dead01", owner_id=owner)
-    for rank in range(nodes):
-        name = instances.instance_name(owner, cluster, rank)
-        compute.call("POST", f"zones/{ZONE_A}/instances", instances.insert_body(req, name, ZONE_A, settings, "ssh-ed25519 AAAA skyhop"))
+    req = LaunchRequest(cluster, offer(zone=zone), nodes, user="alice", launch_id="dead01", owner_id=owner)
+    for index in range(rank, rank + nodes):
+        name = instances.instance_name(owner, cluster, index)
+        compute.call("POST", f"zones/{zone}/instances", instances.insert_body(req, name, zone, settings, "ssh-ed25519 AAAA skyhop"))
 
 
 def test_find_recovers_a_crashed_launch_by_its_labels_and_down_removes_it(gcp_api):
     inserted_by_a_crashed_launch("c1", 2, _owned.owner_id())
+    inserted_by_a_crashed_launch("c1", 1, _owned.owner_id(), zone="europe-west4-b", rank=7)  # an earlier attempt's leftover
     inserted_by_a_crashed_launch("c1", 1, "f" * 16)  # another installation's cluster of the same name
     provider = GCPProvider()
     found = provider.find("c1")
     assert found is not None and found.zone == ZONE_A and found.data["gcp"]["unfinished"]
-    mine = [instances.instance_name(_owned.owner_id(), "c1", r) for r in range(2)]
-    assert found.data["gcp"]["instances"] == mine
+    mine = [instances.instance_name(_owned.owner_id(), "c1", r) for r in (0, 1, 7)]
+    assert sorted(found.data["gcp"]["instances"]) == mine
     assert provider.query(found).state == "TERMINATED"
     provider.terminate(found)
     assert [name for _zone, name in gcp_api.instances] == [instances.instance_name("f" * 16, "c1", 0)]

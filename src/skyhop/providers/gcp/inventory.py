@@ -55,6 +55,21 @@ def by_cluster(compute: Compute, cluster_name: str) -> list[Mapping[str, Any]]:
     return _labelled(compute, {_owned.OWNER: owner(), _owned.CLUSTER: cluster_name})
 
 
+def _zone_of(instance: Mapping[str, Any]) -> str:
+    return str(instance["zone"]).rsplit("/", 1)[-1]
+
+
+def remove_cluster(compute: Compute, cluster_name: str, firewall: str) -> None:
+    """Every instance labelled with the cluster, in whatever zone (a crash can follow a failed attempt
+    elsewhere whose cleanup did not finish), then its firewall rule."""
+    zones: dict[str, list[str]] = {}
+    for found in by_cluster(compute, cluster_name):
+        zones.setdefault(_zone_of(found), []).append(str(found["name"]))
+    for zone, names in zones.items():
+        remove(compute, GcpCluster(compute.project, zone, tuple(names), "", ""))
+    _delete_firewall(compute, firewall)
+
+
 def preemptions(compute: Compute, zone: str, stopped: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """Instances of `stopped` that GCP reclaimed since they last started, with the operation's message.
 
@@ -125,7 +140,7 @@ def owned(compute: Compute) -> list[OwnedResource]:
     out = []
     for i in _labelled(compute, {_owned.OWNER: owner()}):
         created = _time(i.get("creationTimestamp"))
-        out.append(OwnedResource(INSTANCE, str(i["name"]), str(i["zone"]).rsplit("/", 1)[-1], str((i.get("labels") or {}).get(_owned.CLUSTER, "")),
+        out.append(OwnedResource(INSTANCE, str(i["name"]), _zone_of(i), str((i.get("labels") or {}).get(_owned.CLUSTER, "")),
                                  created.timestamp() if created else None))
     prefix = _owned.resource_name(owner(), "x")[:-1]  # `skyhop-<owner8>-`
     for page in _pages(compute, "global/firewalls", {"filter": f'name eq "{prefix}.*"'}, "listing skyhop's firewall rules"):

@@ -140,7 +140,11 @@ class GCPProvider:
         """Delete the instances (their boot disks go with them) and the firewall rule; what is gone already is fine."""
         vm.disconnect(cluster.nodes)
         compute, _ = self._compute()
-        inventory.remove(compute, GcpCluster.from_json(cluster.data[NAME]))
+        facts = GcpCluster.from_json(cluster.data[NAME])
+        if facts.unfinished:  # found by its labels after a crash: remove by the labels again, in every zone
+            inventory.remove_cluster(compute, cluster.cluster_name, facts.firewall)
+        else:
+            inventory.remove(compute, facts)
 
     def open_ports(self, cluster: ClusterInfo, ports: Sequence[str]) -> None:
         """The cluster's firewall rule: the ports from anywhere, to instances with the cluster's network tag."""
