@@ -136,7 +136,7 @@ def test_a_reclaimed_spot_vm_is_reported_preempted_with_the_reason(sky, gcp_farm
     assert sky.clusters()["sp"]["status"] == "UP"
     gcp_farm.preempt(zone, name)
     row = {r["name"]: r for r in sky.json("status", "--refresh")}["sp"]
-    assert row["status"] != "UP" and "node 0: preempted (Instance was preempted." in row["status_reason"], row
+    assert row["status"] != "UP" and "node 0: preempted (Instance was preempted at " in row["status_reason"], row
     sky("down", "-y", "sp", check=True, timeout=180)
     assert gcp_farm.instances == {} and gcp_farm.adopter.held() == {}
 

@@ -217,3 +217,46 @@ def test_bad_settings_are_one_clear_error(gcp_api, settings, message):
     result = GCPProvider().check()
     assert not result.enabled and message in result.reason
     assert gcp_api.calls() == []
+
+
+def test_query_reads_each_instance_status(gcp_api):
+    from dataclasses import replace
+
+    inserted_by_a_crashed_launch("q1", 2, _owned.owner_id())
+    provider = GCPProvider()
+    compute, _ = provider._compute()
+    found = provider.find("q1")
+    assert found is not None
+    cluster = replace(found, data={"gcp": {**found.data["gcp"], "unfinished": False}})
+    names = cluster.data["gcp"]["instances"]
+    for name in names:  # the inserts' operations end when read, as a launch's wait would
+        compute.wait({"name": next(n for n, op in gcp_api.operations.items() if op["targetLink"].endswith(name)), "zone": f"zones/{ZONE_A}", "status": "RUNNING"})
+    assert provider.query(cluster).state == "RUNNING"
+    compute.run("POST", f"zones/{ZONE_A}/instances/{names[1]}/stop")
+    partial = provider.query(cluster)
+    assert partial.state == "PARTIAL" and f"node 1 ({names[1]}): TERMINATED" in partial.reason
+    compute.run("POST", f"zones/{ZONE_A}/instances/{names[0]}/stop")
+    assert provider.query(cluster).state == "STOPPED"
+    provider.terminate(cluster)
+    assert provider.query(cluster).state == "TERMINATED" and gcp_api.instances == {}
+
+
+def test_a_preemption_counts_only_until_the_vm_is_started_again(gcp_api):
+    from dataclasses import replace
+
+    inserted_by_a_crashed_launch("sp", 1, _owned.owner_id())
+    provider = GCPProvider()
+    compute, _ = provider._compute()
+    found = provider.find("sp")
+    assert found is not None
+    cluster = replace(found, data={"gcp": {**found.data["gcp"], "unfinished": False, "spot": True}})
+    [name] = cluster.data["gcp"]["instances"]
+    compute.wait({"name": next(iter(gcp_api.operations)), "zone": f"zones/{ZONE_A}", "status": "RUNNING"})
+    gcp_api.preempt(ZONE_A, name)
+    reclaimed = provider.query(cluster)
+    assert reclaimed.state == "PARTIAL" and reclaimed.reason.startswith("node 0: preempted (Instance was preempted at ")
+    compute.run("POST", f"zones/{ZONE_A}/instances/{name}/start")
+    assert provider.query(cluster).state == "RUNNING"
+    compute.run("POST", f"zones/{ZONE_A}/instances/{name}/stop")
+    assert provider.query(cluster).state == "STOPPED"  # stopped by the user after the restart, not reclaimed
+    provider.terminate(cluster)

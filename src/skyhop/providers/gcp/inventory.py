@@ -87,7 +87,8 @@ def preemptions(compute: Compute, zone: str, stopped: Sequence[Mapping[str, Any]
             name = str(operation.get("targetLink", "")).rsplit("/", 1)[-1]
             when = _time(operation.get("insertTime"))
             if name in since and (since[name] is None or (when is not None and when >= since[name])):  # type: ignore[operator]
-                out[name] = str(operation.get("statusMessage") or "reclaimed by GCP") + (f" at {operation['insertTime']}" if operation.get("insertTime") else "")
+                said = str(operation.get("statusMessage") or "reclaimed by GCP").rstrip(". ")
+                out[name] = said + (f" at {operation['insertTime']}" if operation.get("insertTime") else "")
     return out
 
 
