@@ -129,6 +129,11 @@ class GcpApi:
         with self._lock:
             return [c for c in self._log if verb is None or c.verb == verb]
 
+    def clear(self) -> None:
+        """No more injected errors."""
+        with self._lock:
+            self._rules.clear()
+
     def release(self) -> None:
         """Held operations may finish now."""
         with self._lock:

@@ -260,3 +260,29 @@ def test_a_preemption_counts_only_until_the_vm_is_started_again(gcp_api):
     compute.run("POST", f"zones/{ZONE_A}/instances/{name}/stop")
     assert provider.query(cluster).state == "STOPPED"  # stopped by the user after the restart, not reclaimed
     provider.terminate(cluster)
+
+
+def test_a_missing_image_is_one_clear_error_without_failover(gcp_api):
+    from skyhop.providers.errors import ProviderError
+
+    image = "projects/nope/global/images/missing"
+    gcp_api.add(Rule("insert", http_status=404, message=f"The resource '{image}' was not found"))
+    with pytest.raises(ProviderError) as failed:
+        GCPProvider().launch(request(offer(), image_id=image))
+    assert failed.value.scope is None and image in str(failed.value) and "creating instance" in str(failed.value)
+    assert gcp_api.instances == {}
+
+
+def test_credentials_that_expire_mid_launch_name_what_is_left_and_down_removes_it_later(gcp_api):
+    gcp_api.add(Rule("operation", http_status=401))
+    gcp_api.add(Rule("delete", http_status=401))
+    with pytest.raises(AuthError) as failed:
+        GCPProvider().launch(request(offer()))
+    [(zone, name)] = list(gcp_api.instances)
+    assert f"{name} in {zone} may remain" in str(failed.value) and "skyhop down" in str(failed.value)
+    gcp_api.clear()  # the credentials work again
+    provider = GCPProvider()
+    found = provider.find("c1")
+    assert found is not None
+    provider.terminate(found)
+    assert gcp_api.instances == {}
