@@ -27,13 +27,13 @@ import secrets
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from cloudsim.http_stub import serve, url_of
+from cloudsim.http_stub import serve, take, url_of
 
 PREFIX = "/compute/v1/projects/"
 # A service account's JWT assertion is addressed to Google's token endpoint whatever `token_uri` it is posted to.
@@ -269,16 +269,7 @@ class GcpApi:
 
     def _match(self, verb: str, zone: str | None) -> Rule | None:
         with self._lock:
-            for index, rule in enumerate(self._rules):
-                if rule.verb != verb or (rule.zone and rule.zone != zone):
-                    continue
-                if rule.times is not None:
-                    if rule.times <= 1:
-                        del self._rules[index]
-                    else:
-                        self._rules[index] = replace(rule, times=rule.times - 1)
-                return rule
-        return None
+            return take(self._rules, lambda rule: rule.verb == verb and (rule.zone is None or rule.zone == zone))
 
     # --- operations ---------------------------------------------------------------------------------
 

@@ -1,10 +1,14 @@
-"""A threaded HTTP server on loopback that hands every request to one function: the shell of a replay server."""
+"""The shell of a replay server: a threaded HTTP server on loopback that hands every request to one
+function, and the rules that inject errors into chosen calls."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Any, Callable, TypeVar
+
+R = TypeVar("R", bound=Any)
 
 
 def serve(handle: Callable[[BaseHTTPRequestHandler], None], host: str = "127.0.0.1") -> tuple[ThreadingHTTPServer, threading.Thread]:
@@ -31,3 +35,18 @@ def serve(handle: Callable[[BaseHTTPRequestHandler], None], host: str = "127.0.0
 def url_of(httpd: ThreadingHTTPServer) -> str:
     host, port = httpd.server_address[:2]
     return f"http://{host}:{port}"
+
+
+def take(rules: list[R], matches: Callable[[R], bool]) -> R | None:
+    """The first rule that `matches`, spending one of its `times` (a rule whose times run out is dropped;
+    None: unlimited). The caller holds the lock that guards `rules`."""
+    for index, rule in enumerate(rules):
+        if not matches(rule):
+            continue
+        if rule.times is not None:
+            if rule.times <= 1:
+                del rules[index]
+            else:
+                rules[index] = replace(rule, times=rule.times - 1)
+        return rule
+    return None

@@ -219,18 +219,23 @@ def test_bad_settings_are_one_clear_error(gcp_api, settings, message):
     assert gcp_api.calls() == []
 
 
-def test_query_reads_each_instance_status(gcp_api):
+def running_cluster(gcp_api, name: str, nodes: int, *, spot: bool = False):
+    """Instances inserted and running, as the record of a finished launch sees them (no SSH behind them here)."""
     from dataclasses import replace
 
-    inserted_by_a_crashed_launch("q1", 2, _owned.owner_id())
+    inserted_by_a_crashed_launch(name, nodes, _owned.owner_id())
     provider = GCPProvider()
     compute, _ = provider._compute()
-    found = provider.find("q1")
+    found = provider.find(name)
     assert found is not None
-    cluster = replace(found, data={"gcp": {**found.data["gcp"], "unfinished": False}})
+    for operation in list(gcp_api.operations):  # the inserts end when read, as a launch's wait would read them
+        compute.wait({"name": operation, "zone": f"zones/{ZONE_A}", "status": "RUNNING"})
+    return provider, compute, replace(found, data={"gcp": {**found.data["gcp"], "unfinished": False, "spot": spot}})
+
+
+def test_query_reads_each_instance_status(gcp_api):
+    provider, compute, cluster = running_cluster(gcp_api, "q1", 2)
     names = cluster.data["gcp"]["instances"]
-    for name in names:  # the inserts' operations end when read, as a launch's wait would
-        compute.wait({"name": next(n for n, op in gcp_api.operations.items() if op["targetLink"].endswith(name)), "zone": f"zones/{ZONE_A}", "status": "RUNNING"})
     assert provider.query(cluster).state == "RUNNING"
     compute.run("POST", f"zones/{ZONE_A}/instances/{names[1]}/stop")
     partial = provider.query(cluster)
@@ -242,16 +247,8 @@ def test_query_reads_each_instance_status(gcp_api):
 
 
 def test_a_preemption_counts_only_until_the_vm_is_started_again(gcp_api):
-    from dataclasses import replace
-
-    inserted_by_a_crashed_launch("sp", 1, _owned.owner_id())
-    provider = GCPProvider()
-    compute, _ = provider._compute()
-    found = provider.find("sp")
-    assert found is not None
-    cluster = replace(found, data={"gcp": {**found.data["gcp"], "unfinished": False, "spot": True}})
+    provider, compute, cluster = running_cluster(gcp_api, "sp", 1, spot=True)
     [name] = cluster.data["gcp"]["instances"]
-    compute.wait({"name": next(iter(gcp_api.operations)), "zone": f"zones/{ZONE_A}", "status": "RUNNING"})
     gcp_api.preempt(ZONE_A, name)
     reclaimed = provider.query(cluster)
     assert reclaimed.state == "PARTIAL" and reclaimed.reason.startswith("node 0: preempted (Instance was preempted at ")
