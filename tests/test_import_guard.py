@@ -16,6 +16,7 @@ HEAVY = (
     "sqlalchemy", "fastapi", "uvicorn", "rich", "yaml", "highspy", "kubernetes", "pandas", "numpy",
     # Cloud SDKs and what they pull in: loaded only inside the provider that uses them.
     "boto3", "botocore", "moto", "google", "grpc", "requests", "urllib3", "cryptography", "httpx",
+    "pyasn1", "pyasn1_modules",  # google-auth's
 )
 
 IMPORT_ONLY = "import skyhop"
@@ -69,6 +70,10 @@ def test_the_client_side_of_cluster_verbs_stays_off_the_server_stack(isolated_ho
 def test_cloud_provider_modules_load_their_sdk_only_when_called(isolated_home):
     """A provider module is imported when its cloud is planned or launched; its SDK only when it calls the cloud."""
     assert heavy_in(modules_after("import skyhop.providers.aws, skyhop.providers.aws.errors", isolated_home)) == []
+
+
+def test_the_gcp_provider_loads_google_auth_only_when_it_calls_gcp(isolated_home):
+    assert heavy_in(modules_after("import skyhop.providers.gcp.provider, skyhop.providers.registry as r; r.get('gcp')", isolated_home)) == []
 
 
 def test_the_guard_can_see_a_heavy_import(isolated_home):

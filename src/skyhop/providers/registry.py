@@ -26,6 +26,7 @@ BUILTIN: dict[str, str] = {
     "aws": "skyhop.providers.aws.provider:AWSProvider",
     "lambda": "skyhop.providers.lambda_.provider:LambdaProvider",
     "runpod": "skyhop.providers.runpod.provider:RunPodProvider",
+    "gcp": "skyhop.providers.gcp.provider:GCPProvider",
 }
 
 
