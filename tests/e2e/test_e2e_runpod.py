@@ -84,8 +84,9 @@ def test_spot_capacity_failover_and_multi_node_refusal(sky, runpod_cloud):
 
     two = sky("launch", "-y", "-c", "r2", "--num-nodes", "2", *GPUS, "echo never", "--output", "json", timeout=120)
     assert two.code == 1 and "Traceback" not in two.err
-    assert "one pod per cluster" in json.loads(two.out)["attempts"][0]["reason"]
-    assert runpod_cloud.live() == {}
+    # Planning keeps a 2-node task off RunPod (Capabilities.max_nodes=1): refused before any deploy.
+    assert "more than runpod can put in one cluster (at most 1)" in two.err, two.err
+    assert deploys(runpod_cloud, "podFindAndDeployOnDemand") == [] and runpod_cloud.live() == {}
 
     # A key refused when deploying: the whole cloud is blocked (one attempt), in one paragraph.
     runpod_cloud.fail(Fault("podFindAndDeployOnDemand", "Unauthorized"))

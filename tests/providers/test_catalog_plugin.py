@@ -88,7 +88,7 @@ def test_capacity_errors_move_the_launch_zone_then_region_then_cloud(isolated_ho
             ("primeintellect/US/us-west-3", "failed"),
             ("shadeform/saltlakecity-usa-1", "launched"),
         ]
-        assert attempts[0]["blocked"] == {"cloud": "primeintellect", "region": "FI", "zone": "FIN-02", "instance_type": None}
+        assert attempts[0]["blocked"] == {"cloud": "primeintellect", "region": "FI", "zone": "FIN-02", "instance_type": None, "spot": None}
         assert [a["scope"] for a in attempts] == ["zone", "zone", "zone", None]
         assert attempts[0]["instance_type"] == "datacrunch__8xH100_80GB__176__1480"
         assert attempts[-1]["instance_type"] == "lambdalabs_H100-sxm5x8"
@@ -127,7 +127,7 @@ def test_when_every_offer_fails_the_error_and_json_list_every_attempt(isolated_h
             assert f"scripted {reason} failure" in row, error
         assert [a["scope"] for a in out["attempts"]] == ["zone", "zone", "zone", "region"]
         assert [a["infra"] for a in out["attempts"]] == [a.split()[0] for a in _calls(isolated_home)]
-        assert out["attempts"][-1]["blocked"] == {"cloud": "shadeform", "region": "saltlakecity-usa-1", "zone": None, "instance_type": None}
+        assert out["attempts"][-1]["blocked"] == {"cloud": "shadeform", "region": "saltlakecity-usa-1", "zone": None, "instance_type": None, "spot": None}
         assert "Tried 4 offer(s)" in out["error"]
         assert json.loads(_run(isolated_home, plugin_site, "status", "-o", "json").stdout) == []
     finally:
@@ -158,7 +158,7 @@ def test_a_resumed_launch_starts_from_the_blocked_set_in_its_request_log(isolate
     log = tmp_path / "request.log"
     earlier = Progress(log)
     for zone in ("FIN-02", "eu-north1"):
-        blocked = {"cloud": "primeintellect", "region": "FI", "zone": zone, "instance_type": None}
+        blocked = {"cloud": "primeintellect", "region": "FI", "zone": zone, "instance_type": None, "spot": None}
         earlier.attempt({"infra": f"primeintellect/FI/{zone}", "resources": "1x h (H100:8)", "cluster_hourly_price": 16.0, "outcome": "failed", "reason": "full", "blocked": blocked})
     earlier.close()
     task = Task.from_dict({"resources": {"accelerators": "H100:8", "any_of": [{"infra": "primeintellect/FI"}, {"infra": "shadeform/saltlakecity-usa-1"}]}, "run": "true"})
