@@ -137,3 +137,36 @@ def test_any_of_spot_then_on_demand_falls_back_when_no_zone_has_spot(sky, aws_pr
     [instance] = aws_instances(moto_server.url, "either", "us-east-2")
     assert "InstanceLifecycle" not in instance
     sky("down", "-y", "either", check=True)
+
+
+@pytest.mark.slow
+def test_kill_9_while_ec2_creates_then_restart_refresh_and_down_leave_nothing(sky, aws_proxy, moto_server, cloud_farm):
+    """The API server dies while RunInstances is in flight; the instance appears anyway. The next server
+    (started by `status --refresh`) resumes the launch: it finds what the dead one made by its tags and
+    removes it before launching again, and `down` then leaves no instance, group, key pair or orphan."""
+    import os
+    import signal
+
+    from cloudsim.aws_proxy import Rule
+    from e2e_support import pid_gone, wait_for
+
+    aws_proxy.add(Rule("RunInstances", hold_s=6, times=1))  # a slow EC2: the call is in flight when the server dies
+    client = sky.popen("launch", "-y", "-c", "crash", "--infra", "aws", "--cpus", "2", "echo ran-once")
+    wait_for(lambda: sky.clusters().get("crash", {}).get("status") == "INIT", what="the launch to start provisioning")
+    wait_for(lambda: "RunInstances" in aws_proxy.holding(), what="RunInstances to be in flight")
+    pid = sky.server_pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: pid_gone(pid), what="the server to die")
+    client.wait(timeout=60)
+    # The held call goes on to EC2 although its caller is gone: an instance nobody recorded.
+    first = wait_for(lambda: aws_instances(moto_server.url, "crash"), timeout=60, what="the held RunInstances to create the instance anyway")
+    assert len(first) == 1
+
+    sky("status", "--refresh", check=True)  # starts the next server, which resumes the launch
+    wait_for(lambda: sky.clusters().get("crash", {}).get("status") == "UP", timeout=300, what="the resumed launch to bring the cluster up")
+    live = aws_instances(moto_server.url, "crash")
+    assert [i["InstanceId"] for i in live] != [first[0]["InstanceId"]] and len(live) == 1, "the leftover was removed, one new instance runs"
+    sky("down", "-y", "crash", check=True, timeout=300)
+    assert aws_leftovers(moto_server.url, "crash") == {}
+    assert cloud_farm.held() == {}
+    assert "No orphaned cloud resources." in sky("status", "--orphans", check=True).out

@@ -88,6 +88,7 @@ class AwsProxy:
         self._rules: list[Rule] = []
         self._log: list[Logged] = []
         self._lock = threading.Lock()
+        self._holding: list[str] = []  # actions a rule has held (in flight: the caller waits for them)
         self._release = threading.Event()
         proxy = self
 
@@ -124,6 +125,11 @@ class AwsProxy:
             self._log.clear()
         self._release.set()
         self._release = threading.Event()
+
+    def holding(self) -> list[str]:
+        """The actions of the calls a rule has held so far (a test kills the caller while one is in flight)."""
+        with self._lock:
+            return list(self._holding)
 
     def calls(self, action: str | None = None) -> list[Logged]:
         with self._lock:
@@ -176,6 +182,8 @@ class AwsProxy:
         zone = self._zone(call)
         rule = self._match(call, zone)
         if rule is not None and rule.hold_s:
+            with self._lock:
+                self._holding.append(call.action)
             self._release.wait(rule.hold_s)
         if rule is not None and rule.code:
             status, answer_headers, answer = error_response(call.service, rule.code, rule.message, rule.status)

@@ -282,6 +282,8 @@ def _provision(task: Task, name: str, progress: Progress, store, *, again: bool 
             progress.check_cancelled()
             continue
         attempts.append(failover.Attempt.launched(candidate))
+        if len(attempts) > 1:  # the failover as it played out, once, before the job's output
+            progress.info(f"Launched on {where} after {len(attempts) - 1} failed attempt(s):\n{failover.table(attempts)}")
         return info, {
             "chosen": where,
             "attempts": [a.to_json() for a in attempts],
