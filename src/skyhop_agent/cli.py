@@ -45,6 +45,7 @@ def _records(layout: Layout, jobs: list[jobtable.Job]) -> dict[str, Any]:
 
 
 def cmd_init(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
+    from skyhop_agent import autostop
     from skyhop_agent.paths import write_json_atomically
 
     raw = config.read_json_file(args.config, "cluster config")
@@ -53,6 +54,9 @@ def cmd_init(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
     os.makedirs(layout.jobs_dir, exist_ok=True)
     write_json_atomically(layout.cluster_json, cluster)
     jobtable.create(layout)
+    # A (re)started cluster begins without autostop, as SkyPilot's `start` without -i: a setting
+    # kept from before the stop (say `-i 0`) would stop it again the moment its daemon starts.
+    autostop.disable(layout)
     return {"ok": True}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from e2e_support import pid_gone, wait_for
 
 
@@ -35,9 +37,12 @@ def test_stop_start_keeps_job_history(sky):
 def test_autostop_stops_then_autodown_removes(sky):
     sky("launch", "-y", "-c", "auto", "-i", "0.05", "echo idle-soon", check=True)
     wait_for(lambda: sky.clusters()["auto"]["status"] == "STOPPED", timeout=90, what="autostop")
-    # The restarted cluster keeps its 3 s autostop: `-i 5` replaces it at once, else on a busy
-    # machine it could stop again before the next command (seen: "Cluster 'auto' is stopped").
-    sky("start", "auto", "-i", "5", check=True)
+    # Started again without -i, it has no autostop (SkyPilot's `start`): the 3 s setting from before
+    # the stop would otherwise stop it again the moment its daemon starts.
+    sky("start", "auto", check=True)
+    time.sleep(5)
+    row = sky.clusters()["auto"]
+    assert row["status"] == "UP" and row["autostop_minutes"] is None
     assert sky.jobs("auto")[1]["status"] == "SUCCEEDED"
     sky("autostop", "auto", "-i", "0.02", "--down", check=True)
     wait_for(lambda: "auto" not in sky.clusters(), timeout=90, what="autodown")

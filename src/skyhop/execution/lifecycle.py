@@ -164,7 +164,7 @@ def start_cluster(store, record) -> ClusterInfo:
     except BaseException:
         provider.stop(info)  # back to a consistent STOPPED (for ssh pools: the hosts go back too)
         raise
-    store.update_cluster(record.name, handle=info.to_json())
+    store.update_cluster(record.name, handle=info.to_json(), autostop_minutes=None, autostop_down=False)  # the agent starts without autostop
     store.set_cluster_status(record.name, "UP", hourly_price=record.hourly_price)
     return info
 
@@ -177,7 +177,10 @@ def start(store, name: str, *, force: bool = False) -> dict[str, Any]:
             return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is already up."}
         if record.status == "UP":
             info = handles.cluster_info(record)
-            handles.agent_of(info).install(handles.agent_config(info, record.resources or {}, record.user or current_user()))
+            agent = handles.agent_of(info)
+            agent.install(handles.agent_config(info, record.resources or {}, record.user or current_user()))
+            if record.autostop_minutes is not None:  # the re-installed agent starts without it: keep what was set
+                agent.autostop(record.autostop_minutes, record.autostop_down)
             return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is up; its agent was re-installed (--force)."}
         start_cluster(store, record)
     return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is up."}

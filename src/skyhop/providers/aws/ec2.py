@@ -53,10 +53,22 @@ class Ec2:
 
     def __init__(self, region: str, timeout_s: float = 60.0) -> None:
         session = _session(region)
+        self._session = session
         self.region = region
         self._retrying = session.client("ec2", config=_config(timeout_s, 3))
         self._once = session.client("ec2", config=_config(timeout_s, 1))
         self._ssm = session.client("ssm", config=_config(timeout_s, 3))
+
+    def credentials(self) -> dict[str, str]:
+        """The credentials these clients sign with, as they are now (for the head's self-stop file)."""
+        found = self._session.get_credentials()
+        if found is None:
+            raise ProviderError("No AWS credentials to give the cluster's head for autostop (aws.remote_identity: LOCAL_CREDENTIALS).", scope=CLOUD)
+        frozen = found.get_frozen_credentials()
+        out = {"access_key_id": frozen.access_key, "secret_access_key": frozen.secret_key}
+        if frozen.token:
+            out["session_token"] = frozen.token
+        return out
 
     def call(self, operation: str, *, zone: str | None = None, once: bool = False, ok: Iterable[str] = (), **params: Any) -> dict[str, Any]:
         """EC2 `operation` (e.g. "RunInstances") with `params`; an error whose code is in `ok` answers {}."""

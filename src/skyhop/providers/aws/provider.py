@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from skyhop.providers import _owned, base, vm
-from skyhop.providers.aws import images, instances, network, resources
+from skyhop.providers.aws import images, instances, network, resources, selfstop
 from skyhop.providers.aws.ec2 import Ec2
 from skyhop.providers.aws.errors import ApiTimeout
 from skyhop.providers.aws.facts import AwsCluster, AwsNode
@@ -105,6 +105,8 @@ class AWSProvider:
             running = instances.wait_for(api, ids, "running", wait_s=instances.RUNNING_WAIT_S, cancelled=request.cancelled, zone=where.zone)
             connected = vm.connect(NAME, request.cluster_name, [_machine(i, settings.ssh_user) for i in running],
                                    internal_ips=settings.use_internal_ips, cancelled=request.cancelled)
+            signer = "imds" if settings.remote_identity == selfstop.NO_UPLOAD else api.credentials()
+            vm.install_self_stop(connected.nodes[0], selfstop.calls(offer.region, ids, spot=request.use_spot, credentials=signer))
         except BaseException as error:
             _undo(api, request, group is not None, error)
             raise
@@ -154,6 +156,11 @@ class AWSProvider:
             return Observed(base.TERMINATED)
         lost = "; ".join(f"node {rank} ({one}): {state}" for rank, (one, state) in enumerate(zip(facts.instance_ids, states)) if state not in ("pending", "running"))
         return Observed(base.PARTIAL, lost)
+
+    def autostop_hooks(self, cluster: ClusterInfo) -> Mapping[str, list[str]]:
+        """The head stops or terminates its own instances when autostop fires (`aws/selfstop.py`)."""
+        spot = any(node.extra.get(NAME, {}).get("spot") for node in cluster.nodes)
+        return vm.self_stop_hooks(cluster.head, selfstop.actions(spot), cluster.python)
 
     def stop(self, cluster: ClusterInfo) -> None:
         """Stop the instances, keeping their volumes. Spot instances here are one-time requests, which EC2
