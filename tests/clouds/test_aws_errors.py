@@ -174,3 +174,18 @@ def test_missing_credentials_are_an_auth_error():
 
     error = translated(NoCredentialsError())
     assert type(error) is AuthError and error.scope == CLOUD and "skyhop check" in str(error)
+
+
+@pytest.mark.parametrize("config", ["", "[default]\naws_access_key_id = AKIAEXAMPLE\naws_secret_access_key\n"])
+def test_a_missing_profile_or_a_broken_aws_file_is_an_auth_error_not_a_crash(tmp_path, monkeypatch, config):
+    """`AWS_PROFILE=nosuch` or an unparsable ~/.aws/credentials made `skyhop check` a 500 (botocore raised in Session())."""
+    from skyhop.providers.aws.ec2 import caller_identity
+
+    (tmp_path / "credentials").write_text(config)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    if not config:
+        monkeypatch.setenv("AWS_PROFILE", "nosuch")
+    with pytest.raises(AuthError) as raised:
+        caller_identity()
+    assert raised.value.scope == CLOUD and "skyhop check" in str(raised.value)

@@ -76,6 +76,16 @@ def test_the_key_file_is_read(cloud, monkeypatch, isolated_home):
     assert LambdaProvider().check().enabled
 
 
+def test_a_key_file_that_is_not_text_is_no_key_not_a_crash(cloud, monkeypatch, isolated_home):
+    """A binary ~/.lambda_cloud/lambda_keys made `skyhop check` a 500 (UnicodeDecodeError)."""
+    monkeypatch.delenv("LAMBDA_API_KEY")
+    keys = isolated_home / ".lambda_cloud" / "lambda_keys"
+    keys.parent.mkdir()
+    keys.write_bytes(b"\xff\xfe api_key = x\n")
+    result = LambdaProvider().check()
+    assert not result.enabled and "No Lambda Cloud API key" in result.reason, result.reason
+
+
 def test_a_typo_in_the_config_section_is_named(cloud, isolated_home):
     (isolated_home / ".skyhop" / "config.yaml").write_text("lambda:\n  api_endpont: http://x\n")
     with pytest.raises(ConfigError, match="lambda.api_endpont.*api_endpoint"):

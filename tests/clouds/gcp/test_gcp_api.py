@@ -51,6 +51,16 @@ def test_a_key_the_token_endpoint_refuses_is_an_auth_failure(gcp_api, tmp_path, 
     assert "PRIVATE KEY" not in result.reason
 
 
+@pytest.mark.parametrize("content", ["[1]", '"a string"'])
+def test_a_key_file_of_the_wrong_shape_is_an_auth_failure(gcp_api, tmp_path, monkeypatch, content):
+    """A credentials file holding JSON that is not an object made `skyhop check` a 500 (AttributeError in google-auth)."""
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(bad))
+    result = GCPProvider().check()
+    assert not result.enabled and "cannot be used" in result.reason
+
+
 def test_a_revoked_token_is_renewed_once(gcp_api):
     provider = GCPProvider()
     assert provider.check().enabled

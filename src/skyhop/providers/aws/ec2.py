@@ -21,7 +21,7 @@ import threading
 from typing import Any, Iterable
 
 from skyhop.providers.aws.errors import translate
-from skyhop.providers.errors import CLOUD, ProviderError
+from skyhop.providers.errors import CLOUD, AuthError, ProviderError
 
 _ZONES: dict[tuple[str, str], dict[str, str]] = {}  # (endpoint, region) -> zone id -> zone name
 _ZONES_LOCK = threading.Lock()
@@ -39,7 +39,13 @@ def _session(region: str):
     except ImportError:
         raise ProviderError("skyhop needs boto3 for AWS: pip install 'skyhop[aws]' where the API server runs.", scope=CLOUD) from None
 
-    return boto3.session.Session(region_name=region)
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return boto3.session.Session(region_name=region)
+    except BotoCoreError as error:  # a profile that does not exist, an unparsable ~/.aws/config or credentials file
+        raise AuthError(f"The AWS credentials or config cannot be used: {error}. Fix them (`aws configure list` shows what is read), "
+                        "then run `skyhop check`.") from None
 
 
 def _config(timeout_s: float, attempts: int):

@@ -102,7 +102,7 @@ def open_session(project_id: str | None) -> Session:
 
     try:
         credentials, project = google.auth.default(scopes=[SCOPE])
-    except (exceptions.DefaultCredentialsError, ValueError) as error:
+    except (exceptions.DefaultCredentialsError, ValueError, AttributeError, TypeError) as error:  # a key file of the wrong shape
         raise AuthError(f"The GCP credentials cannot be used: {_first_line(error)}") from None
     project = project_id or project
     if not project:

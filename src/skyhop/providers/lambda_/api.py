@@ -31,7 +31,7 @@ def _key_from_file() -> str | None:
     path = Path(KEY_FILE).expanduser()
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or not UTF-8 text: no key there (as for RunPod's file)
         return None
     for line in lines:
         name, sep, value = line.partition("=")
