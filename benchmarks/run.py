@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/run.py --only optimize --repeat 50
     .venv/bin/python benchmarks/run.py --only run      # launch/exec on the local provider
     .venv/bin/python benchmarks/run.py --only ssh      # 2-node launch/exec on SSH namespace hosts (root)
+    .venv/bin/python benchmarks/run.py --only clouds   # AWS on moto vs the SSH floor, the failover chain (root)
 
 Start-up is timed as whole subprocesses (what a user waits for); catalog
 loads and optimize run in this process on a synthetic 100,000-offer catalog
@@ -33,7 +34,7 @@ from typing import Any, Callable
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 DEFAULT_CATALOG = OUT / "catalog-100k"
-SECTIONS = ("startup", "load", "optimize", "run", "ssh")
+SECTIONS = ("startup", "load", "optimize", "run", "ssh", "clouds")
 
 # Budgets in milliseconds (median). None: reported for reference only.
 BUDGET_HELP_MS = 150.0
@@ -337,6 +338,11 @@ def main(argv: list[str] | None = None) -> int:
             rows += bench_run(args.catalog, home, args.repeat or 15)
         if "ssh" in sections:
             rows += bench_ssh(args.catalog, home, args.repeat or 15)
+        if "clouds" in sections:
+            sys.path.insert(0, str(HERE))
+            import clouds
+
+            rows += clouds.bench_clouds(summary, skyhop_command(), args.repeat or 5)
 
     print(markdown(rows))
     optimize_rows = [r for r in rows if r["section"] == "optimize"]

@@ -189,3 +189,13 @@ def test_a_missing_profile_or_a_broken_aws_file_is_an_auth_error_not_a_crash(tmp
     with pytest.raises(AuthError) as raised:
         caller_identity()
     assert raised.value.scope == CLOUD and "skyhop check" in str(raised.value)
+
+
+def test_a_login_that_ssh_could_read_as_an_option_is_refused_when_the_settings_are_read():
+    """`aws.ssh_user` is checked before anything is created (the SSH layer would refuse it only after RunInstances)."""
+    from skyhop.errors import ConfigError
+    from skyhop.providers.aws.settings import parse
+
+    with pytest.raises(ConfigError, match="aws.ssh_user: expected a login name"):
+        parse({"ssh_user": "-oProxyCommand=touch /tmp/p"})
+    assert parse({"ssh_user": "ec2-user"}).ssh_user == "ec2-user"

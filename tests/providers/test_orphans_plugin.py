@@ -66,3 +66,31 @@ def test_a_cluster_nobody_knows_is_listed_and_removed_after_confirmation(isolate
 def test_orphans_take_no_cluster_names(isolated_home):
     done = run_cli(isolated_home, "down", "--orphans", "dev")
     assert done.returncode != 0 and "takes no cluster names" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_cut_name_of_a_known_cluster_is_never_an_orphan(monkeypatch):
+    """Lambda and RunPod read the cluster back from a resource name cut to 60 characters: a running cluster
+    with a long name must not be listed (and removed) as an orphan."""
+    from types import SimpleNamespace
+
+    from skyhop.execution import orphans
+    from skyhop.providers import _owned
+    from skyhop.providers.base import OwnedResource
+
+    owner = "0123456789abcdef"
+    long_name = "a-very-long-but-perfectly-valid-cluster-name-for-training-x"
+    cut = _owned.resource_name(owner, long_name, limit=60).removeprefix(f"skyhop-{owner[:8]}-")
+    assert cut != long_name and cut.endswith(cut[-8:])
+
+    class Lister:
+        def owned(self):
+            return [OwnedResource("instance", "i-1", "r", cut), OwnedResource("instance", "i-2", "r", "gone-cluster-name-that-is-long-enough-to-be-cut-1b28d809")]
+
+        def remove_owned(self, resources):
+            raise AssertionError("not called here")
+
+    monkeypatch.setattr(orphans, "_listers", lambda: [("cloudy", Lister())])
+    store = SimpleNamespace(list_clusters=lambda: [SimpleNamespace(name=long_name)])
+    found = orphans.find(store)
+    assert [o.resource.id for o in found.orphans] == ["i-2"], "the running cluster's instance is not an orphan; the other one is"
+    assert _owned.may_name(long_name, long_name) and not _owned.may_name("short", "shorter")

@@ -9,13 +9,14 @@ import click
 from skyhop.cli.output import emit_json, table
 
 
-def show(survey: dict[str, Any], *, quiet_when_none: bool) -> None:
-    """The orphans as a table with the way to remove them, and the providers that could not be asked."""
+def show(survey: dict[str, Any], *, quiet_when_none: bool, hint: bool = True) -> None:
+    """The orphans as a table (with the way to remove them, unless `hint` is off), and the providers that could not be asked."""
     found = survey.get("orphans") or []
     if found:
         click.echo(f"\n{len(found)} cloud resource(s) carry skyhop's marks but belong to no cluster it knows (they may still cost money):")
         table(("PROVIDER", "REGION", "KIND", "ID", "CLUSTER"), [(o["provider"], o.get("region") or "-", o["kind"], o["id"], o["cluster"]) for o in found])
-        click.echo("Remove them: skyhop down --orphans")
+        if hint:
+            click.echo("Remove them: skyhop down --orphans")
     elif not quiet_when_none:
         click.echo("No orphaned cloud resources.")
     for item in survey.get("unchecked") or []:
@@ -41,10 +42,11 @@ def down(yes: bool, async_: bool) -> None:
 
     survey = api.orphans()
     found = survey.get("orphans") or []
-    show(survey, quiet_when_none=False)
+    show(survey, quiet_when_none=False, hint=False)
     if not found:
         return
     if not yes and not click.confirm(f"Remove these {len(found)} resource(s)?", default=False, err=True):
+        click.echo("Nothing removed.", err=True)
         raise SystemExit(1)
     body = {"keys": [o["key"] for o in found]}
     if async_:

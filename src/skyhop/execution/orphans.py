@@ -7,7 +7,9 @@ an `OwnedLister` lists what carries its marks (`providers/_owned.py`: only
 this installation's); what names a cluster the state store does not hold,
 and that no operation is working on now (a launch writes its record before
 the cloud call, so a cluster being made is never an orphan), is listed by
-`status --refresh` and removed by `down --orphans` after confirmation.
+`status --refresh` and removed by `down --orphans` after confirmation. A long cluster name is cut in resource
+names, so a resource whose name may stand for a known cluster is never an
+orphan (`_owned.may_name`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from skyhop.errors import SkyhopError
 from skyhop.execution.locks import is_busy
+from skyhop.providers import _owned
 from skyhop.providers.base import OwnedLister, OwnedResource
 
 log = logging.getLogger("skyhop.orphans")
@@ -76,14 +79,16 @@ def find(store) -> Survey:
 
     orphans: list[Orphan] = []
     unchecked: list[tuple[str, str]] = []
+    answers = each(listers, listed)
+    clusters = [record.name for record in store.list_clusters()]  # read after listing: a launch records before it creates
     known: dict[str, bool] = {}
-    for name, answer in each(listers, listed):
+    for name, answer in answers:
         if isinstance(answer, str):
             unchecked.append((name, answer))
             continue
         for resource in answer:
             if resource.cluster not in known:
-                known[resource.cluster] = store.get_cluster(resource.cluster) is not None or is_busy(resource.cluster)
+                known[resource.cluster] = is_busy(resource.cluster) or any(_owned.may_name(resource.cluster, c) for c in clusters)
             if not known[resource.cluster]:
                 orphans.append(Orphan(name, resource))
     orphans.sort(key=lambda o: (o.provider, o.resource.cluster, o.resource.kind, o.resource.id))

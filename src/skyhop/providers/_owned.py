@@ -81,3 +81,18 @@ def resource_name(owner: str, cluster: str, suffix: str = "", *, limit: int = 63
     keep = limit - len(f"skyhop-{owner[:8]}--{digest}{tail}")
     return f"skyhop-{owner[:8]}-{cluster[:keep].rstrip('-')}-{digest}{tail}".lower()
 
+
+
+def may_name(named: str, cluster: str) -> bool:
+    """Whether a cluster name read back from a resource name (`named`) may stand for `cluster`.
+
+    A long cluster name is cut in resource names (`resource_name`: the kept
+    part, a dash and an 8-digit digest), so what a provider reads back is not
+    the cluster's name. It may stand for every cluster that starts with the
+    kept part: deciding that a resource belongs to no cluster must err toward
+    "it may be this one's" (a running cluster's machines are never orphans).
+    """
+    if named == cluster:
+        return True
+    kept, dash, digest = named.rpartition("-")
+    return bool(dash and kept) and len(digest) == 8 and all(c in "0123456789abcdef" for c in digest) and cluster.startswith(kept) and len(cluster) > len(kept)

@@ -91,7 +91,7 @@ def undo_failed_launch(remove: Callable[[], None], error: BaseException, leftove
 
     try:
         remove()
-    except ProviderError as cleanup:
+    except Exception as cleanup:  # noqa: BLE001 - whatever broke the cleanup, the launch's own error is what failover reads
         note = (f" Removing what the launch created failed as well ({cleanup}): {leftover} may be left; "
                 "`skyhop status --refresh` lists it once the API works again.")
         if isinstance(error, ProviderError):

@@ -293,3 +293,23 @@ def test_credentials_that_expire_mid_launch_name_what_is_left_and_down_removes_i
     assert found is not None
     provider.terminate(found)
     assert gcp_api.instances == {}
+
+
+def test_an_insert_whose_answer_is_lost_is_still_removed(gcp_api, monkeypatch):
+    """GCP made the instance but the answer never came back (a timeout, a dropped connection): the
+    cleanup must delete it anyway, or it bills unseen under a cluster that never came up."""
+    from skyhop.providers.gcp import rest
+    from skyhop.providers.http import ApiError
+
+    real = rest.Compute.call
+
+    def lose_the_answer(self, method, path, *args, **kwargs):
+        answer = real(self, method, path, *args, **kwargs)
+        if method == "POST" and path.endswith("/instances"):
+            raise ApiError("GCP API could not be reached: timed out", status=0)
+        return answer
+
+    monkeypatch.setattr(rest.Compute, "call", lose_the_answer)
+    with pytest.raises(ApiError):
+        GCPProvider().launch(request(offer()))
+    assert gcp_api.instances == {}, "the instance made by the unanswered insert was deleted"

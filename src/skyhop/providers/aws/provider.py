@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
+from skyhop.parallel import each
 from skyhop.providers import _owned, base, vm
 from skyhop.providers.aws import images, instances, network, resources, selfstop
 from skyhop.providers.aws.ec2 import Ec2
@@ -118,15 +119,14 @@ class AWSProvider:
         return ClusterInfo(NAME, request.cluster_name, offer.region, offer.zone, connected.nodes, data, measured=connected.measured)
 
     def find(self, cluster_name: str) -> ClusterInfo | None:
-        """What a launch cut short left, by the cluster's tags in every catalog region (the record may not say where)."""
+        """What a launch cut short left, by the cluster's tags in every catalog region (the record may not say where).
+
+        The regions are asked at once: one at a time, a network that hangs would cost every region's timeout in turn.
+        """
         owner = _owned.owner_id()
         settings = load()
-        for region in catalog_regions():
-            api = Ec2(region, settings.api_timeout_s)
-            filters = resources.mark_filters(owner, cluster_name)
-            live = [i for i in instances.describe(api, filters=filters) if i["State"]["Name"] in instances.LIVE]
-            groups = api.call("DescribeSecurityGroups", Filters=filters).get("SecurityGroups", [])
-            keys = api.call("DescribeKeyPairs", Filters=filters).get("KeyPairs", [])
+        filters, regions = resources.mark_filters(owner, cluster_name), catalog_regions()
+        for region, (live, groups, keys) in zip(regions, each(regions, lambda r: _marked(r, filters, settings.api_timeout_s))):
             if live or groups or keys:
                 tagged = (live or groups or keys)[0].get("Tags", [])
                 launch_id = next((t["Value"] for t in tagged if t["Key"] == _owned.LAUNCH), "")
@@ -201,19 +201,13 @@ class AWSProvider:
             resources.open_ports(Ec2(facts.region), facts.security_group_id, ports)
 
     def owned(self) -> list[OwnedResource]:
-        """Every instance, security group and key pair with this installation's owner tag, in every catalog region."""
-        owner = _owned.owner_id()
+        """Every instance, security group and key pair with this installation's owner tag, in every catalog region (asked at once)."""
+        filters, regions, timeout = resources.mark_filters(_owned.owner_id()), catalog_regions(), load().api_timeout_s
         out: list[OwnedResource] = []
-        for region in catalog_regions():
-            api = Ec2(region)
-            filters = resources.mark_filters(owner)
-            for i in instances.describe(api, filters=filters):
-                if i["State"]["Name"] in instances.LIVE:
-                    out.append(OwnedResource("instance", i["InstanceId"], region, _tag(i, _owned.CLUSTER), _created(i.get("LaunchTime"))))
-            for g in api.call("DescribeSecurityGroups", Filters=filters).get("SecurityGroups", []):
-                out.append(OwnedResource("security-group", g["GroupId"], region, _tag(g, _owned.CLUSTER)))
-            for k in api.call("DescribeKeyPairs", Filters=filters).get("KeyPairs", []):
-                out.append(OwnedResource("key-pair", k["KeyName"], region, _tag(k, _owned.CLUSTER), _created(k.get("CreateTime"))))
+        for region, (live, groups, keys) in zip(regions, each(regions, lambda r: _marked(r, filters, timeout))):
+            out += [OwnedResource("instance", i["InstanceId"], region, _tag(i, _owned.CLUSTER), _created(i.get("LaunchTime"))) for i in live]
+            out += [OwnedResource("security-group", g["GroupId"], region, _tag(g, _owned.CLUSTER)) for g in groups]
+            out += [OwnedResource("key-pair", k["KeyName"], region, _tag(k, _owned.CLUSTER), _created(k.get("CreateTime"))) for k in keys]
         return out
 
     def remove_owned(self, owned: Sequence[OwnedResource]) -> None:
@@ -251,6 +245,15 @@ def _tag(resource: Mapping[str, Any], key: str) -> str:
 
 def _created(moment: Any) -> float | None:
     return moment.timestamp() if hasattr(moment, "timestamp") else None
+
+
+def _marked(region: str, filters: list[dict[str, object]], timeout_s: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The live instances, security groups and key pairs in `region` that match the mark `filters`."""
+    api = Ec2(region, timeout_s)
+    live = [i for i in instances.describe(api, filters=filters) if i["State"]["Name"] in instances.LIVE]
+    groups = api.call("DescribeSecurityGroups", Filters=filters).get("SecurityGroups", [])
+    keys = api.call("DescribeKeyPairs", Filters=filters).get("KeyPairs", [])
+    return live, groups, keys
 
 
 def _undo(api: Ec2, request: LaunchRequest, placement_group: bool, error: BaseException) -> None:

@@ -9,6 +9,7 @@ here: botocore honours `AWS_ENDPOINT_URL` itself (the tests point it at moto).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -53,6 +54,9 @@ def parse(section: Any) -> AwsSettings:
         values[key] = value
     if values.get("remote_identity", LOCAL_CREDENTIALS) not in IDENTITIES:
         raise ConfigError(f"config.yaml: aws.remote_identity: expected {' or '.join(IDENTITIES)}, got {values['remote_identity']!r}.")
+    user = values.get("ssh_user")
+    if user is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", user):
+        raise ConfigError(f"config.yaml: aws.ssh_user: expected a login name, got {user!r}.")
     if "api_timeout_s" in values and values["api_timeout_s"] <= 0:
         raise ConfigError("config.yaml: aws.api_timeout_s: expected a positive number of seconds.")
     return AwsSettings(**values)

@@ -80,9 +80,11 @@ class GCPProvider:
             operations = []
             for name in facts.instances:
                 body = insert_body(request, name, zone, settings, public_key)
+                # Counted before the call: an insert whose answer is lost (a timeout, a dropped connection) may
+                # have made the instance, and the cleanup's delete of one that does not exist is a harmless 404.
+                inserted.append(name)
                 operations.append(compute.call("POST", f"zones/{zone}/instances", body, query={"requestId": _request_id()},
                                                region=offer.region, zone=zone, what=f"creating instance {name}"))
-                inserted.append(name)
             for operation in operations:
                 compute.wait(operation, region=offer.region, zone=zone, cancelled=request.cancelled)
             machines = [_machine(inventory.instance(compute, zone, name), settings) for name in facts.instances]
