@@ -105,11 +105,12 @@ def bench_clouds(summary: Callable[[list[float]], dict[str, float]], skyhop: lis
                 if index >= 2:
                     floor.append(time.perf_counter() - start)
             rows.append({"section": "clouds", "name": "bare `ssh host true` to a namespace host (new connection: the floor)", "budget_ms": None, **summary(floor)})
-            subprocess.run([*skyhop, "api", "start"], env=env, check=True, capture_output=True)
+            # The server it starts outlives the call and keeps whatever output it was given: none, or the call never ends.
+            subprocess.run([*skyhop, "api", "start"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
             def launch(name: str, *extra: str) -> tuple[float, float]:
                 timing = _first_line_and_exit([*skyhop, "launch", "-y", "-c", name, *extra, "--cpus", "2", "echo job-started"], env, "job-started")
-                subprocess.run([*skyhop, "down", "-y", name], env=env, check=True, capture_output=True)
+                subprocess.run([*skyhop, "down", "-y", name], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 return timing
 
             launch("warm", "--infra", "aws")  # warm-up: server caches, the user key, the first moto calls
@@ -128,8 +129,8 @@ def bench_clouds(summary: Callable[[list[float]], dict[str, float]], skyhop: lis
             rows.append({"section": "clouds", "name": "failover chain: to exit", "budget_ms": None, **summary([c[1] for c in chains])})
         finally:
             if env:
-                subprocess.run([*skyhop, "down", "--all", "-y"], env=env, capture_output=True)
-                subprocess.run([*skyhop, "api", "stop"], env=env, capture_output=True)
+                subprocess.run([*skyhop, "down", "--all", "-y"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run([*skyhop, "api", "stop"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if proxy is not None:
                 proxy.stop()
             if gcp is not None:

@@ -15,7 +15,9 @@ Two kinds of call:
   (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html);
 - `http`: a list of plain HTTPS requests with the headers the cloud wants
   (a bearer token: Lambda's terminate, RunPod's podStop, a plugin's API); a
-  GraphQL answer with `errors` is a failure even with status 200.
+  GraphQL answer with `errors` is a failure even with status 200. With
+  `bearer_from_metadata` the token is the VM's own service account's, from
+  the GCE metadata server (GCP: nothing secret is written to the VM).
 """
 
 from __future__ import annotations
@@ -114,11 +116,23 @@ def _aws(call: Mapping[str, Any]) -> None:
         raise StopFailed(f"EC2 {call['action']} answered {status}: {answer[:500].decode(errors='replace')}")
 
 
+def _metadata_token(url: str) -> str:
+    """An access token for the VM's own service account from the GCE metadata server
+    (https://cloud.google.com/compute/docs/access/authenticate-workloads#applications)."""
+    status, answer = _send("GET", url, None, {"Metadata-Flavor": "Google"})
+    if status != 200:
+        raise StopFailed(f"the metadata server gave no token ({status}): does the VM have a service account with the compute scope?")
+    return str(json.loads(answer)["access_token"])
+
+
 def _http(call: Mapping[str, Any]) -> None:
+    token = _metadata_token(call["bearer_from_metadata"]) if call.get("bearer_from_metadata") else None
     for request in call["requests"]:
         body = request.get("body")
         data = None if body is None else json.dumps(body).encode()
         headers = dict(request.get("headers") or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         if data is not None:
             headers.setdefault("Content-Type", "application/json")
         status, answer = _send(request["method"], request["url"], data, headers)

@@ -110,3 +110,39 @@ def test_plain_http_calls_carry_their_headers(tmp_path):
 
 def test_usage_errors_exit_2(capsys):
     assert cloudstop.main(["only-one"]) == 2 and "usage" in capsys.readouterr().err
+
+
+def test_a_gce_vm_signs_with_its_own_service_account_token(tmp_path):
+    """GCP: the token comes from the metadata server (asked with Metadata-Flavor: Google), and a
+    delete of an instance that is already gone (404) counts as done."""
+    seen: list[tuple[str, str, str | None]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802
+            if self.headers.get("Metadata-Flavor") != "Google":
+                return self._answer(403, b"")
+            self._answer(200, json.dumps({"access_token": "ya29.vm-token", "expires_in": 3599, "token_type": "Bearer"}).encode())
+
+        def do_DELETE(self):  # noqa: N802
+            seen.append(("DELETE", self.path, self.headers.get("Authorization")))
+            self._answer(404 if self.path.endswith("/gone") else 200, b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        call = {"kind": "http", "bearer_from_metadata": f"{base}/token",
+                "requests": [{"method": "DELETE", "url": f"{base}/zones/z/instances/{n}", "ok_statuses": [404]} for n in ("head", "gone")]}
+        assert cloudstop.main([_private_file(tmp_path, {"down": call}), "down"]) == 0
+    finally:
+        server.shutdown()
+    assert seen == [("DELETE", "/zones/z/instances/head", "Bearer ya29.vm-token"), ("DELETE", "/zones/z/instances/gone", "Bearer ya29.vm-token")]

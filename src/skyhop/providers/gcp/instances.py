@@ -82,6 +82,8 @@ def insert_body(request: LaunchRequest, name: str, zone: str, settings: Settings
         "networkInterfaces": [_interface(settings)],
         "metadata": {"items": [{"key": "ssh-keys", "value": f"{settings.ssh_user}:{public_key.strip()}"}]},
         "scheduling": _scheduling(request),
+        # The VM's own identity, with the scope to stop or delete itself when autostop fires (skyhop_agent/cloudstop.py).
+        "serviceAccounts": [{"email": "default", "scopes": [SELF_STOP_SCOPE]}],
     }
     attached = ATTACHED_GPUS.get(offer.accelerator or "") if offer.instance_type.startswith("n1-") else None
     if attached:
@@ -94,6 +96,9 @@ def _interface(settings: Settings) -> dict[str, Any]:
     if not settings.use_internal_ips:  # an external address only when skyhop reaches the VM from outside
         interface["accessConfigs"] = [{"type": "ONE_TO_ONE_NAT", "name": "External NAT"}]
     return interface
+
+
+SELF_STOP_SCOPE = "https://www.googleapis.com/auth/compute"
 
 
 def _scheduling(request: LaunchRequest) -> Mapping[str, Any]:

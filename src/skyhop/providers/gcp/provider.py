@@ -89,6 +89,7 @@ class GCPProvider:
                 compute.wait(operation, region=offer.region, zone=zone, cancelled=request.cancelled)
             machines = [_machine(inventory.instance(compute, zone, name), settings) for name in facts.instances]
             connected = vm.connect(NAME, request.cluster_name, machines, internal_ips=settings.use_internal_ips, cancelled=request.cancelled)
+            vm.install_self_stop(connected.nodes[0], _self_stop_calls(settings.compute_endpoint, compute.project, zone, facts.instances))
         except BaseException as error:
             _undo(compute, facts, inserted, error)
             raise
@@ -127,6 +128,10 @@ class GCPProvider:
             return Observed(base.STOPPED)
         lost = "; ".join(f"node {rank} ({name}): {status or 'gone'}" for rank, (name, status) in enumerate(zip(facts.instances, statuses)) if status not in UP)
         return Observed(base.PARTIAL, lost)
+
+    def autostop_hooks(self, cluster: ClusterInfo) -> Mapping[str, list[str]]:
+        """The head stops or deletes its own instances with its service account's token when autostop fires."""
+        return vm.self_stop_hooks(cluster.head, ("stop", "down"), cluster.python)
 
     def stop(self, cluster: ClusterInfo) -> None:
         vm.disconnect(cluster.nodes)
@@ -187,6 +192,22 @@ def _addresses(instance: Mapping[str, Any]) -> tuple[str | None, str | None]:
     interfaces = instance.get("networkInterfaces") or [{}]
     access = interfaces[0].get("accessConfigs") or [{}]
     return interfaces[0].get("networkIP"), access[0].get("natIP")
+
+
+#: Where a GCE VM gets an access token for its own service account.
+METADATA_TOKEN_URL = "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
+
+
+def _self_stop_calls(endpoint: str, project: str, zone: str, names: Sequence[str]) -> dict[str, Any]:
+    """Compute calls the head makes on its own instances (stop; delete, where a 404 is already done), signed with the
+    VM's own service-account token from the metadata server: no credentials are written to the VM."""
+    base = f"{endpoint.rstrip('/')}/projects/{project}/zones/{zone}/instances"
+
+    def call(method: str, suffix: str, ok: list[int]) -> dict[str, Any]:
+        return {"kind": "http", "bearer_from_metadata": METADATA_TOKEN_URL,
+                "requests": [{"method": method, "url": f"{base}/{name}{suffix}", "ok_statuses": ok} for name in names]}
+
+    return {"stop": call("POST", "/stop", []), "down": call("DELETE", "", [404])}
 
 
 def _machine(instance: Mapping[str, Any], settings: Settings) -> vm.Machine:
