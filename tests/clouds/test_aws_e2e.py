@@ -170,3 +170,17 @@ def test_kill_9_while_ec2_creates_then_restart_refresh_and_down_leave_nothing(sk
     assert aws_leftovers(moto_server.url, "crash") == {}
     assert cloud_farm.held() == {}
     assert "No orphaned cloud resources." in sky("status", "--orphans", check=True).out
+
+
+@pytest.mark.slow
+def test_a_gpu_launch_gets_the_planned_gpu_instance_and_its_gpus(sky, aws_proxy, moto_server, cloud_farm):
+    """`--gpus H100:8`: the planned p5.48xlarge, with the job told of its 8 GPUs (the namespace host has none:
+    the agent schedules by the instance type's count, as on the real machine)."""
+    launched = sky("launch", "-y", "-c", "gpu", "--infra", "aws", "--gpus", "H100:8", 'echo "gpus=$CUDA_VISIBLE_DEVICES"', check=True, timeout=300)
+    [instance] = aws_instances(moto_server.url, "gpu")
+    assert instance["InstanceType"] == "p5.48xlarge"
+    assert "gpus=0,1,2,3,4,5,6,7" in launched.out
+    [run] = aws_proxy.calls("RunInstances")
+    assert run.call.params["InstanceType"] == "p5.48xlarge"
+    sky("down", "-y", "gpu", check=True, timeout=300)
+    assert aws_leftovers(moto_server.url, "gpu") == {} and cloud_farm.held() == {}

@@ -150,3 +150,22 @@ def test_ssh_still_works_and_never_meets_a_planted_master(second_user, long_home
         fake.kill()
         fake.wait()
         subprocess.run(["rm", "-rf", str(trap)])
+
+
+@pytest.mark.parametrize("length", range(30, 80, 3))
+def test_the_socket_ssh_binds_fits_for_every_home_length(length, monkeypatch):
+    """ssh binds `DIR/<40 hex>.<16 random>` before renaming it to `DIR/<40 hex>`: that longer name must fit
+    in sun_path too. Homes of 42-55 characters used to pick a directory where it did not, so every SSH
+    connection failed with "too long for Unix domain socket"."""
+    import socket
+
+    base = Path(tempfile.mkdtemp(prefix="h", dir="/tmp"))
+    try:
+        home = base / ("x" * max(1, length - len(str(base)) - 1))
+        monkeypatch.setenv("SKYHOP_HOME", str(home))
+        binding = control_dir() / f"{'a' * 40}.{'b' * 16}"
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(str(binding))  # OSError "AF_UNIX path too long" without the room for the suffix
+        binding.unlink()
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)

@@ -78,9 +78,12 @@ class SSHTarget:
 
 
 #: Room a socket path needs after its directory: "/" + ssh's %C (40 hex) + the
-#: temporary suffix ssh adds while binding, within sun_path's 108 bytes.
-_SOCKET_ROOM = 45
-_SUN_PATH_MAX = 100
+#: temporary suffix ssh adds while binding (".", 16 random characters), within
+#: sun_path's 108 bytes (107 and the NUL). 45 (the suffix forgotten) let homes of
+#: 42-55 characters pick a directory where ssh could not bind: "too long for Unix
+#: domain socket", every connection refused.
+_SOCKET_ROOM = 1 + 40 + 17
+_SUN_PATH_MAX = 107
 
 
 def control_dir() -> Path:
