@@ -123,3 +123,10 @@ def test_a_port_opener_honours_ports_without_declaring_it():
     assert capabilities_of(Opener()).features == {FEATURE_IMAGE_ID, FEATURE_PORTS} and capabilities_of(Opener()).max_nodes == 1
     assert capabilities_of(Plain()) is Plain.capabilities and capabilities_of(Plain()).features == frozenset()
     assert capabilities_of(object()) == Capabilities()  # a plugin declaring nothing: spot, any size, no optional field
+
+
+def test_a_pinned_cloud_that_is_enabled_but_sells_no_spot_says_so(shared_catalog):
+    """Not "lambda is not enabled here": it is, and what it lacks is spot (its catalog has no spot prices either)."""
+    scope = Scope(BOTH, capabilities={"lambda": Capabilities(spot=False)})
+    message = _refused(_task(use_spot=True, infra="lambda"), shared_catalog, scope)
+    assert "not sold by lambda" in message and "not enabled" not in message

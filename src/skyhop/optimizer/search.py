@@ -59,6 +59,9 @@ def _why_none(catalog: Catalog, request, scope: Scope, num_nodes: int) -> str:
     """Why `request` has no offer: the fields, spot or node count that providers which would have
     one do not honour (`optimizer/gating.py`), and why the rest have no offer, if any rest."""
     clouds = scope.clouds_for(request, num_nodes)
+    pinned = request.infra.cloud if request.infra is not None else None
+    if pinned in scope.clouds and pinned not in clouds:  # the pinned cloud is enabled: what it does not do is the reason
+        return gating.explain({pinned: scope.refused(request, num_nodes)[pinned]})
     # Named only where the refusal is what stands in the way: the cloud has an offer otherwise.
     refused = {c: why for c, why in scope.refused(request, num_nodes).items() if best_offers(catalog, request, (c,), scope.blocked, existing=scope.existing)}
     if not refused:
