@@ -119,8 +119,8 @@ def bench_clouds(summary: Callable[[list[float]], dict[str, float]], skyhop: lis
             rows.append({"section": "clouds", "name": "AWS (moto) launch `--cpus 2`, new cluster: to exit", "budget_ms": None, **summary([p[1] for p in plain])})
 
             chains = []
+            gcp.add(GcpRule("insert", http_status=401))  # every insert (the provider asks once more with a new token)
             for i in range(max(3, repeat // 2)):
-                gcp.add(GcpRule("insert", http_status=401, times=1))
                 full = CAPACITY_MESSAGE.format(type="c6i.large", zone="the zone you requested", others="another zone")
                 proxy.add(Rule("RunInstances", "InsufficientInstanceCapacity", full, status=500, times=2))
                 proxy.add(Rule("RunInstances", "VcpuLimitExceeded", "You have requested more vCPU capacity than your current vCPU limit of 0 allows.", times=1))
