@@ -262,3 +262,22 @@ def test_key_pair_and_security_group_are_taken_over_and_retagged_by_a_later_laun
     AWSProvider().open_ports(ClusterInfo("aws", "again", "us-east-1", "use1-az6", (), {"aws": facts}), ["8080", "9000-9010"])
     [group] = ec2.describe_security_groups(GroupIds=[made["second"][1]])["SecurityGroups"]
     assert sorted((p.get("FromPort"), p.get("ToPort")) for p in group["IpPermissions"] if p.get("IpRanges")) == [(22, 22), (8080, 8080), (9000, 9010)]
+
+
+def test_credentials_that_expire_mid_launch_name_what_is_left_and_down_removes_it_later(aws_proxy, aws_home, moto_server):
+    """RunInstances went through, then the credentials expired: the wait and the cleanup are refused alike.
+    The launch's own error says how to remove what is left (its record is gone: an orphan); once the
+    credentials work again, `owned` (the orphan listing) finds all of it and `remove_owned` removes it."""
+    expired = "Request has expired."
+    for action in ("DescribeInstances", "TerminateInstances", "DeleteSecurityGroup", "DeleteKeyPair"):
+        aws_proxy.add(Rule(action, "AuthFailure", expired, status=401))
+    with pytest.raises(AuthError) as raised:
+        provider().launch(request("expiring"))
+    assert raised.value.scope == CLOUD and "skyhop down --orphans" in str(raised.value)
+    assert aws_leftovers(moto_server.url, "expiring"), "nothing could be removed without credentials"
+
+    aws_proxy.clear()  # the credentials work again: the orphan listing finds it all, and removes it
+    left = [r for r in provider().owned() if r.cluster == "expiring"]
+    assert {r.kind for r in left} == {"instance", "security-group", "key-pair"}
+    provider().remove_owned(left)
+    assert aws_leftovers(moto_server.url, "expiring") == {}

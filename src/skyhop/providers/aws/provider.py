@@ -260,7 +260,8 @@ def _undo(api: Ec2, request: LaunchRequest, placement_group: bool, error: BaseEx
     """Remove what this launch made, before its error is raised; a cleanup that fails too is named in the message.
 
     The launch's own error is what is raised, type and scope unchanged (failover reads them); only its
-    message gains the sentence about what may be left, so the user knows to run `down`.
+    message gains the sentence about what may be left and how to remove it (the launch's record is gone,
+    so what is left is an orphan: `down --orphans`).
     """
     try:
         instances.terminate(api, resources.mark_filters(request.owner_id, request.cluster_name, request.launch_id))
@@ -268,4 +269,4 @@ def _undo(api: Ec2, request: LaunchRequest, placement_group: bool, error: BaseEx
     except Exception as cleanup:  # the launch's own error matters most; say what may be left
         if isinstance(error, ProviderError):
             error.args = (f"{error} Removing what this launch created in {api.region} failed too ({cleanup}); "
-                          f"run `skyhop down {request.cluster_name}` once AWS answers again.",)
+                          "once AWS answers again, `skyhop status --refresh` lists what is left and `skyhop down --orphans` removes it.",)
