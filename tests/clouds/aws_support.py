@@ -23,6 +23,19 @@ def configure_aws(home: Path, **extra: object) -> None:
     path.write_text(yaml.safe_dump({"aws": {k: v for k, v in settings.items() if v is not None}}))
 
 
+def cli_on_aws(home: Path, catalog: Path, tmp_path: Path, migrated_state_db: Path):
+    """The real CLI for a test on emulated AWS (e2e_support.Sky): its home, the catalog with the AWS rows,
+    a state database already migrated. The caller runs `teardown()` when the test ends."""
+    from e2e_support import Sky
+
+    work = tmp_path / "work"
+    work.mkdir()
+    runner = Sky(home, work)
+    runner.env["SKYHOP_CATALOG_DIR"] = str(catalog)
+    runner.seed_state(migrated_state_db)
+    return runner
+
+
 def aws_leftovers(moto_url: str, cluster: str, region: str = "us-east-1") -> dict[str, list[str]]:
     """What moto holds with the cluster's tag that still costs or clutters: live instances, groups, key pairs."""
     ec2 = client("ec2", region, moto_url)

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aws_support import aws_instances, aws_leftovers
+from aws_support import aws_instances, aws_leftovers, cli_on_aws
 from cloudsim.aws_proxy import AwsProxy
-from e2e_support import Sky, wait_for
+from e2e_support import wait_for
 
 pytest.importorskip("boto3")
 pytestmark = pytest.mark.slow
@@ -30,11 +30,7 @@ def aws_prefix(cloud_farm) -> str:
 def sky(cloud_farm, aws_cloud, moto_server, aws_home: Path, aws_catalog: Path, tmp_path: Path, migrated_state_db, monkeypatch):
     proxy = AwsProxy(moto_server.url, aws_cloud.zone_of_subnet(), host=f"{cloud_farm.prefix}.1", adopter=cloud_farm)
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)  # the API server's and, through the self-stop file, the head's
-    work = tmp_path / "work"
-    work.mkdir()
-    runner = Sky(aws_home, work)
-    runner.env["SKYHOP_CATALOG_DIR"] = str(aws_catalog)
-    runner.seed_state(migrated_state_db)
+    runner = cli_on_aws(aws_home, aws_catalog, tmp_path, migrated_state_db)
     try:
         yield runner
         runner.teardown()

@@ -13,8 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aws_support import aws_instances, aws_leftovers
-from e2e_support import Sky
+from aws_support import aws_instances, aws_leftovers, cli_on_aws
 
 pytest.importorskip("boto3")
 
@@ -27,11 +26,7 @@ def aws_prefix(cloud_farm) -> str:
 @pytest.fixture
 def sky(cloud_farm, aws_proxy, aws_home: Path, aws_catalog: Path, tmp_path: Path, migrated_state_db):
     aws_proxy.adopter = cloud_farm
-    work = tmp_path / "work"
-    work.mkdir()
-    runner = Sky(aws_home, work)
-    runner.env["SKYHOP_CATALOG_DIR"] = str(aws_catalog)
-    runner.seed_state(migrated_state_db)
+    runner = cli_on_aws(aws_home, aws_catalog, tmp_path, migrated_state_db)
     yield runner
     runner.teardown()
 

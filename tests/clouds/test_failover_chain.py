@@ -17,11 +17,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aws_support import aws_instances, aws_leftovers, configure_aws
+from aws_support import aws_instances, aws_leftovers, cli_on_aws, configure_aws
 from cloudsim.aws_wire import CAPACITY_MESSAGE
 from cloudsim.gcp_api import Rule as GcpRule
 from cloudsim.gcp_fixtures import gcp_api  # noqa: F401 - fixture
-from e2e_support import Sky
 
 pytest.importorskip("boto3")
 pytestmark = pytest.mark.slow
@@ -41,11 +40,7 @@ def sky(cloud_farm, aws_proxy, gcp_api, isolated_home: Path, aws_catalog: Path, 
     configure_aws(isolated_home)
     config = isolated_home / ".skyhop" / "config.yaml"
     config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "gcp": gcp}))
-    work = tmp_path / "work"
-    work.mkdir()
-    runner = Sky(isolated_home, work)
-    runner.env["SKYHOP_CATALOG_DIR"] = str(aws_catalog)
-    runner.seed_state(migrated_state_db)
+    runner = cli_on_aws(isolated_home, aws_catalog, tmp_path, migrated_state_db)
     yield runner
     runner.teardown()
 

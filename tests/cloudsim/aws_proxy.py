@@ -33,13 +33,14 @@ import base64
 import http.client
 import threading
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Mapping
 from urllib.parse import urlsplit
 
 from cloudsim import aws_placement
 from cloudsim.aws_wire import Call, error_response, parse_call
+from cloudsim.http_stub import take
 
 if TYPE_CHECKING:
     from cloudsim.adopter import Adopter
@@ -160,19 +161,14 @@ class AwsProxy:
 
     def _match(self, call: Call, zone: str | None) -> Rule | None:
         market = "spot" if call.params.get("InstanceMarketOptions.MarketType") == "spot" else "on-demand"
+        def matches(rule: Rule) -> bool:
+            return (
+                rule.action == call.action and rule.region in (None, call.region) and rule.zone in (None, zone)
+                and rule.instance_type in (None, call.params.get("InstanceType")) and rule.market in (None, market)
+            )
+
         with self._lock:
-            for index, rule in enumerate(self._rules):
-                if rule.action != call.action or (rule.region and rule.region != call.region) or (rule.zone and rule.zone != zone):
-                    continue
-                if (rule.instance_type and rule.instance_type != call.params.get("InstanceType")) or (rule.market and rule.market != market):
-                    continue
-                if rule.times is not None:
-                    if rule.times <= 1:
-                        del self._rules[index]
-                    else:
-                        self._rules[index] = replace(rule, times=rule.times - 1)
-                return rule
-        return None
+            return take(self._rules, matches)
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)

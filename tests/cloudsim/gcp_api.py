@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from cloudsim.http_stub import serve, take, url_of
+from cloudsim.http_stub import read_body, send_json, serve, take, url_of
 
 PREFIX = "/compute/v1/projects/"
 # A service account's JWT assertion is addressed to Google's token endpoint whatever `token_uri` it is posted to.
@@ -167,8 +167,7 @@ class GcpApi:
     # --- the wire -----------------------------------------------------------------------------------
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
-        length = int(request.headers.get("Content-Length") or 0)
-        raw = request.rfile.read(length) if length else b""
+        raw = read_body(request)
         url = urllib.parse.urlsplit(request.path)
         query = dict(urllib.parse.parse_qsl(url.query))
         verb, zone = "token", None
@@ -182,15 +181,7 @@ class GcpApi:
             status, answer = 404, self._error(404, what=str(missing.args[0]))
         with self._lock:
             self._log.append(Logged(request.command, url.path, verb, zone, status))
-        data = json.dumps(answer).encode()
-        try:
-            request.send_response(status)
-            request.send_header("Content-Type", "application/json; charset=UTF-8")
-            request.send_header("Content-Length", str(len(data)))
-            request.end_headers()
-            request.wfile.write(data)
-        except OSError:
-            pass
+        send_json(request, status, answer, "application/json; charset=UTF-8")
 
     def _error(self, status: int, *, what: str = "", message: str = "") -> dict[str, Any]:
         text, reason, name = HTTP_ERRORS.get(status, ("Backend Error", "backendError", "UNAVAILABLE"))

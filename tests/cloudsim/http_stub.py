@@ -1,8 +1,10 @@
-"""The shell of a replay server: a threaded HTTP server on loopback that hands every request to one
-function, and the rules that inject errors into chosen calls."""
+"""The shell of every replay server (GCP, Lambda, RunPod, Spheron): a threaded HTTP server on loopback
+that hands every request to one function, reading a request's body and sending a JSON answer, and
+the rules that inject errors into chosen calls."""
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +32,25 @@ def serve(handle: Callable[[BaseHTTPRequestHandler], None], host: str = "127.0.0
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     return httpd, thread
+
+
+def read_body(request: BaseHTTPRequestHandler) -> bytes:
+    length = int(request.headers.get("Content-Length") or 0)
+    return request.rfile.read(length) if length else b""
+
+
+def send_json(request: BaseHTTPRequestHandler, status: int, answer: Any, content_type: str = "application/json") -> None:
+    """`answer` as JSON (an empty body for None). A caller that went away (a machine that terminated
+    itself, a killed API server) is no error: what it asked for is done, as a real API sees it."""
+    data = b"" if answer is None else json.dumps(answer).encode()
+    try:
+        request.send_response(status)
+        request.send_header("Content-Type", content_type)
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+    except OSError:
+        pass
 
 
 def url_of(httpd: ThreadingHTTPServer) -> str:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Mapping
+
+from cloudsim.http_stub import read_body, send_json, serve, url_of
 
 
 @dataclass(frozen=True)
@@ -28,41 +30,20 @@ class ReplayServer:
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.lock = threading.RLock()
         self._calls: list[Call] = []
-        server = self
+        self.httpd, _ = serve(self._handle, host)
+        self.url = url_of(self.httpd)
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw.decode("utf-8", "replace")
-                path = self.path.split("?", 1)[0]
-                status, answer = server.route(self.command, path, body, self.headers)
-                with server.lock:
-                    server._calls.append(Call(self.command, path, body, status))
-                data = b"" if answer is None else json.dumps(answer).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the caller is gone (a machine that terminated itself, a killed server): as a real API sees it
-
-            do_GET = do_POST = do_DELETE = do_PUT = _serve
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://{host}:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        raw = read_body(request)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        path = request.path.split("?", 1)[0]
+        status, answer = self.route(request.command, path, body, request.headers)
+        with self.lock:
+            self._calls.append(Call(request.command, path, body, status))
+        send_json(request, status, answer)
 
     def route(self, method: str, path: str, body: Any, headers: Mapping[str, str]) -> tuple[int, Any]:
         raise NotImplementedError

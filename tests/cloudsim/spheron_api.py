@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cloudsim.adopter import Adopter
+from cloudsim.http_stub import read_body, send_json, serve, url_of
 
 TEAM = {"id": "team-replay-1", "name": "replay team"}
 CREATE_FIELDS = ("provider", "offerId", "gpuType", "gpuCount", "region", "operatingSystem", "instanceType", "sshKeyId", "name")
@@ -61,18 +62,19 @@ class SpheronReplay:
         self.booting = False  # True: deployments stay `deploying` (a slow marketplace machine)
         self.minimum_runtime: dict[str, int] = {}  # deployment id -> minutes left before it may be terminated
         self._ids = itertools.count(1)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        assert self.server is not None, "serving starts with `with SpheronReplay(...)`"
+        return url_of(self.server)
 
     def __enter__(self) -> "SpheronReplay":
-        self.thread.start()
+        self.server, _ = serve(self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        assert self.server is not None
         self.server.shutdown()
         self.server.server_close()
         for deployment in list(self.deployments.values()):  # a failed test must not keep hosts busy
@@ -94,6 +96,19 @@ class SpheronReplay:
             deployment["status"] = "terminated-provider"
         if self.adopter and deployment.get("ipAddress"):
             self.adopter.release(deployment["ipAddress"])
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        split = urlsplit(request.path)
+        query = {k: v[0] for k, v in parse_qs(split.query).items()}
+        raw = read_body(request)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            status, answer = 400, {"error": "body is not JSON"}
+        else:
+            status, answer = self.answer(request.command, split.path, query, body, request.headers.get("Authorization"))
+        self.calls.append(Call(request.command, split.path, status))
+        send_json(request, status, answer)
 
     # ---- the API --------------------------------------------------------------------------
 
@@ -190,35 +205,3 @@ class SpheronReplay:
         if self.adopter and deployment.get("ipAddress"):
             self.adopter.release(deployment["ipAddress"])
         return 200, {"message": "Deployment terminated", "id": deployment["id"]}
-
-
-def _handler(replay: SpheronReplay) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _serve(self) -> None:
-            split = urlsplit(self.path)
-            query = {k: v[0] for k, v in parse_qs(split.query).items()}
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body = json.loads(raw) if raw else None
-            except ValueError:
-                status, answer = 400, {"error": "body is not JSON"}
-            else:
-                status, answer = replay.answer(self.command, split.path, query, body, self.headers.get("Authorization"))
-            replay.calls.append(Call(self.command, split.path, status))
-            data = json.dumps(answer).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the caller went away (a killed API server): what it asked for is done all the same
-
-        do_GET = do_POST = do_DELETE = _serve
-
-    return Handler
