@@ -415,3 +415,33 @@ def test_env_overrides_reach_every_pipeline_task() -> None:
     pipeline = Pipeline.from_yaml(VALID_DIR / "pipeline-three-stage.yaml", env_overrides={"DATASET": "pile"})
     assert pipeline.tasks[0].file_mounts["/raw"].source == "s3://corpora/pile"
     assert pipeline.tasks[1].envs == {"DATASET": "pile"}
+
+
+def test_job_recovery_exit_codes_and_deadline_fields() -> None:
+    """SkyPilot's `recover_on_exit_codes` (one code or a list) and skyhop's deadline strategy round-trip."""
+    one = Resources.from_dict({"job_recovery": {"max_restarts_on_errors": 2, "recover_on_exit_codes": 33}}).job_recovery
+    assert one == JobRecovery(None, 2, (33,))
+    many = Resources.from_dict({"job_recovery": {"strategy": "FAILOVER", "recover_on_exit_codes": [34, 33, 34]}}).job_recovery
+    assert many == JobRecovery("FAILOVER", 0, (33, 34))
+    deadline = Resources.from_dict({"job_recovery": {"strategy": "uniform_progress", "deadline": "36h", "runtime": "24h"}})
+    assert deadline.job_recovery == JobRecovery("UNIFORM_PROGRESS", deadline_seconds=36 * 3600, runtime_seconds=24 * 3600, changeover_seconds=720)
+    for resources in (Resources(job_recovery=one), Resources(job_recovery=many), deadline):
+        assert Resources.from_dict(resources.to_dict()) == resources
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [
+        ({"recover_on_exit_codes": [300]}, "recover_on_exit_codes[0]", "too large"),
+        ({"recover_on_exit_codes": True}, "recover_on_exit_codes", "wrong type"),
+        ({"strategy": "UNIFORM_PROGRESS", "deadline": "36h"}, "runtime", "needs 'runtime'"),
+        ({"strategy": "UNIFORM_PROGRESS", "deadline": "24h", "runtime": "24h"}, "deadline", "cannot be met"),
+        ({"strategy": "UNIFORM_PROGRESS", "deadline": "soon", "runtime": "1h"}, "deadline", "not a duration"),
+        ({"deadline": "3h"}, "", "belong to a deadline strategy"),
+    ],
+)
+def test_job_recovery_refusals_name_the_field(raw: dict, field: str, words: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        Resources.from_dict({"job_recovery": raw})
+    assert caught.value.path == "resources.job_recovery" + (f".{field}" if field else "")
+    assert words in str(caught.value)

@@ -51,7 +51,7 @@ def as_bool(value: Any, path: str) -> bool:
     raise SpecError(path, "wrong type", value=value, expected="true or false")
 
 
-def as_int(value: Any, path: str, *, minimum: int | None = None) -> int:
+def as_int(value: Any, path: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str, float)):
         raise SpecError(path, "wrong type", value=value, expected="an integer")
     try:
@@ -62,6 +62,8 @@ def as_int(value: Any, path: str, *, minimum: int | None = None) -> int:
         raise SpecError(path, "not an integer", value=value, expected="an integer")
     if minimum is not None and number < minimum:
         raise SpecError(path, "too small", value=value, expected=f"an integer >= {minimum}")
+    if maximum is not None and number > maximum:
+        raise SpecError(path, "too large", value=value, expected=f"an integer <= {maximum}")
     return number
 
 

@@ -123,6 +123,21 @@ def parse_minutes(raw: Any, path: str) -> int:
     return int(float(match.group(1)) * _UNIT_MINUTES[match.group(2).lower()])
 
 
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"": 60, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_seconds(raw: Any, path: str) -> int:
+    """`'90s'`, `'30m'`, `'36h'`, `'2d'` -> seconds; a bare number is minutes, as in autostop."""
+    expected = "a duration like '90s', '30m', '36h', '2d' (a bare number is minutes)"
+    if isinstance(raw, bool):
+        raise SpecError(path, "wrong type", value=raw, expected=expected)
+    match = _SPAN.match(str(raw)) if isinstance(raw, (int, float, str)) else None
+    if not match:
+        raise SpecError(path, "not a duration", value=raw, expected=expected)
+    return int(float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()])
+
+
 @dataclass(frozen=True)
 class Autostop:
     """Stop (or tear down, with `down`) a cluster idle for `idle_minutes`."""
@@ -150,24 +165,49 @@ class Autostop:
         return self.idle_minutes
 
 
-RECOVERY_STRATEGIES = ("FAILOVER", "EAGER_NEXT_REGION")
+RECOVERY_STRATEGIES = ("FAILOVER", "EAGER_NEXT_REGION", "UNIFORM_PROGRESS")
+DEADLINE_STRATEGIES = ("UNIFORM_PROGRESS",)
+DEFAULT_CHANGEOVER_SECONDS = 720  # the Can't Be Late paper's changeover delay, 0.2 h
+_RECOVERY_KEYS = ("strategy", "max_restarts_on_errors", "recover_on_exit_codes", "deadline", "runtime", "changeover")
 
 
 @dataclass(frozen=True)
 class JobRecovery:
-    """How a managed job recovers from preemption (used by the jobs issue)."""
+    """How a managed job recovers from preemption and errors (SkyPilot's `job_recovery`).
+
+    `recover_on_exit_codes` always restart, beyond `max_restarts_on_errors`.
+    The deadline fields belong to the deadline-aware strategies (UNIFORM_PROGRESS):
+    `deadline` is wall-clock time from submission, `runtime` the time the job
+    needs on a machine that is never taken away, `changeover` what each
+    (re)start costs before the job makes progress again.
+    """
 
     strategy: str | None = None
     max_restarts_on_errors: int = 0
+    recover_on_exit_codes: tuple[int, ...] = ()
+    deadline_seconds: int | None = None
+    runtime_seconds: int | None = None
+    changeover_seconds: int = DEFAULT_CHANGEOVER_SECONDS
 
     @classmethod
     def parse(cls, raw: Any, path: str) -> "JobRecovery":
         if isinstance(raw, str) or raw is None:
-            return cls(cls._strategy(raw, path))
-        mapping = as_mapping(raw, path, "a strategy name or {strategy, max_restarts_on_errors}")
-        check_keys(mapping, ("strategy", "max_restarts_on_errors"), path, "job_recovery")
+            recovery = cls(cls._strategy(raw, path))
+            recovery._check_deadline(path)
+            return recovery
+        mapping = as_mapping(raw, path, "a strategy name or {strategy, max_restarts_on_errors, recover_on_exit_codes, deadline, runtime, changeover}")
+        check_keys(mapping, _RECOVERY_KEYS, path, "job_recovery")
         restarts = as_int(mapping.get("max_restarts_on_errors", 0), f"{path}.max_restarts_on_errors", minimum=0)
-        return cls(cls._strategy(mapping.get("strategy"), f"{path}.strategy"), restarts)
+        recovery = cls(
+            cls._strategy(mapping.get("strategy"), f"{path}.strategy"),
+            restarts,
+            _exit_codes(mapping.get("recover_on_exit_codes"), f"{path}.recover_on_exit_codes"),
+            _optional_seconds(mapping.get("deadline"), f"{path}.deadline"),
+            _optional_seconds(mapping.get("runtime"), f"{path}.runtime"),
+            parse_seconds(mapping.get("changeover", f"{DEFAULT_CHANGEOVER_SECONDS}s"), f"{path}.changeover"),
+        )
+        recovery._check_deadline(path)
+        return recovery
 
     @staticmethod
     def _strategy(raw: Any, path: str) -> str | None:
@@ -178,10 +218,47 @@ class JobRecovery:
             raise SpecError(path, "unknown recovery strategy", value=raw, expected=" or ".join(RECOVERY_STRATEGIES))
         return name
 
+    def _check_deadline(self, path: str) -> None:
+        """A deadline strategy needs both times, and a deadline the job can meet at all."""
+        deadline_fields = self.deadline_seconds is not None or self.runtime_seconds is not None
+        if self.strategy not in DEADLINE_STRATEGIES:
+            if deadline_fields:
+                raise SpecError(path, "'deadline' and 'runtime' belong to a deadline strategy", expected="strategy: UNIFORM_PROGRESS")
+            return
+        for key, value in (("deadline", self.deadline_seconds), ("runtime", self.runtime_seconds)):
+            if not value:
+                raise SpecError(f"{path}.{key}", f"{self.strategy} needs '{key}'", expected="a duration like '36h', e.g. {strategy: UNIFORM_PROGRESS, deadline: 36h, runtime: 24h}")
+        assert self.deadline_seconds is not None and self.runtime_seconds is not None
+        if self.deadline_seconds < self.runtime_seconds + self.changeover_seconds:
+            raise SpecError(
+                f"{path}.deadline", "cannot be met even on a machine that is never taken away",
+                value=f"{self.deadline_seconds}s", expected=f"at least runtime + changeover = {self.runtime_seconds + self.changeover_seconds}s",
+            )
+
     def dump(self) -> Any:
-        if self.strategy and not self.max_restarts_on_errors:
+        if self.strategy and not self.max_restarts_on_errors and not self.recover_on_exit_codes and self.strategy not in DEADLINE_STRATEGIES:
             return self.strategy
-        out: dict[str, Any] = {"max_restarts_on_errors": self.max_restarts_on_errors}
+        out: dict[str, Any] = {}
         if self.strategy:
             out["strategy"] = self.strategy
+        if self.max_restarts_on_errors or not self.strategy:
+            out["max_restarts_on_errors"] = self.max_restarts_on_errors
+        if self.recover_on_exit_codes:
+            out["recover_on_exit_codes"] = list(self.recover_on_exit_codes)
+        if self.strategy in DEADLINE_STRATEGIES:
+            out["deadline"] = f"{self.deadline_seconds}s"
+            out["runtime"] = f"{self.runtime_seconds}s"
+            out["changeover"] = f"{self.changeover_seconds}s"
         return out
+
+
+def _optional_seconds(raw: Any, path: str) -> int | None:
+    return None if raw is None else parse_seconds(raw, path)
+
+
+def _exit_codes(raw: Any, path: str) -> tuple[int, ...]:
+    """One exit code or a list of them, each 0..255 (SkyPilot accepts both forms)."""
+    if raw is None:
+        return ()
+    items = raw if isinstance(raw, list) else [raw]
+    return tuple(sorted({as_int(code, f"{path}[{i}]" if isinstance(raw, list) else path, minimum=0, maximum=255) for i, code in enumerate(items)}))
