@@ -48,5 +48,5 @@ Adding revision 0002
 
 #: Every revision, oldest first. Lets `StateStore()` check the schema without
 #: importing Alembic, and recognise a database written by a newer skyhop.
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
 HEAD: str = REVISIONS[-1]

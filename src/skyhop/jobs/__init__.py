@@ -1,0 +1,1 @@
+"""Managed jobs: tasks the API server runs to the end across preemptions and errors (issue 11)."""
