@@ -7,6 +7,7 @@ from pathlib import Path
 
 import postgres_db
 import pytest
+from e2e.conftest import sky  # noqa: F401  (the real CLI and its auto-started server, per test)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -15,3 +16,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'state.db'}"
     else:
         yield from postgres_db.fresh_database()
+
+
+@pytest.fixture
+def fast_jobs(isolated_home: Path) -> Path:
+    """A config.yaml with short controller timings (the defaults are seconds; tests need fractions)."""
+    home = isolated_home / ".skyhop"
+    home.mkdir(mode=0o700, exist_ok=True)
+    config = home / "config.yaml"
+    config.write_text("jobs:\n  poll_seconds: 0.5\n  controller_tick_seconds: 0.2\n  lease_seconds: 30\n")
+    return config

@@ -1,0 +1,230 @@
+"""Managed jobs behind the API: submission (with secrets kept out of the store), the queue, cancel, logs.
+
+Secret values follow the request rules (services/submissions.py): what is
+stored is the task with its secrets redacted; the values live only in the
+memory of the server that received them (its jobs controller), enough to
+launch every attempt. A server that restarts cannot launch such a job again
+and says so (FAILED_CONTROLLER naming the values), while an attempt already
+running continues to be followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict
+from typing import Any, AsyncIterator
+
+from skyhop.errors import NotFoundError, SkyhopError
+from skyhop.server import schemas
+from skyhop.server.services.submissions import REDACTED, requester
+
+#: How often a log follower looks for the next attempt or the end of the job.
+FOLLOW_POLL_S = 1.0
+
+
+def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[int]:
+    """Validate every task (a 400 naming the field), store the jobs, hand the secret values to the controller."""
+    from skyhop.execution.names import check_job_name
+    from skyhop.execution.unsupported import check_supported
+    from skyhop.spec.task import Task
+    from skyhop.state.managed import ManagedJobs
+
+    if payload.pool is not None:
+        raise SkyhopError("--pool: pools of worker clusters for managed jobs come in a later increment; launch without --pool.")
+    tasks = [Task.from_dict(t) for t in payload.tasks]  # raises a SpecError naming the field
+    for task in tasks:
+        check_supported(task)
+        check_job_name(task.name)
+        task.require_envs()
+    full = [t.to_dict(redact_secrets=False) for t in tasks]
+    stored = [t.to_dict(redact_secrets=True) for t in tasks]
+    withheld = sorted({f"secret {name}" for t in stored for name, v in (t.get("secrets") or {}).items() if v == REDACTED})
+    name = payload.name or tasks[0].name
+    user = requester()
+    entries = [
+        {"name": name, "user": user, "tasks": stored, "withheld": withheld,
+         "envs": {"SKYPILOT_JOB_RANK": str(rank), "SKYHOP_JOB_RANK": str(rank)} if payload.num_jobs > 1 else {}}
+        for rank in range(payload.num_jobs)
+    ]
+    records = ManagedJobs(store).create(entries)
+    if controller is not None:
+        for record in records:
+            controller.remember(record.id, full)
+        controller.wake()
+    return [r.id for r in records]
+
+
+def rows(store, *, ids: list[int] | None = None, skip_finished: bool = False, all_users: bool = False) -> list[dict[str, Any]]:
+    """`jobs queue`: one row per job, newest first (docs/json-output.md)."""
+    from skyhop.jobs.states import TERMINAL_NAMES
+    from skyhop.state.managed import ManagedJobs
+
+    managed = ManagedJobs(store)
+    jobs = managed.list(ids=ids)
+    if skip_finished:
+        jobs = [j for j in jobs if j.status not in TERMINAL_NAMES]
+    if not all_users:
+        me = requester()
+        jobs = [j for j in jobs if j.user in (None, me)]
+    by_job: dict[int, list] = {}
+    for attempt in managed.attempts() if jobs else []:
+        by_job.setdefault(attempt.job_id, []).append(attempt)
+    now = time.time()
+    return [job_json(job, by_job.get(job.id, []), now) for job in jobs]
+
+
+def job_json(job, attempts: list, now: float) -> dict[str, Any]:
+    from skyhop.jobs.states import TERMINAL_NAMES
+
+    data = asdict(job)
+    data.pop("tasks")
+    data.pop("withheld")
+    data.pop("envs")
+    task = job.tasks[job.current_task] if job.current_task < len(job.tasks) else job.tasks[-1]
+    data["num_tasks"] = len(job.tasks)
+    data["resources"] = _resources(task)
+    end = job.ended_at if job.status in TERMINAL_NAMES else now
+    data["duration_s"] = round(end - job.started_at, 3) if job.started_at and end else None
+    data["attempts"] = [attempt_json(a, now) for a in attempts]
+    data["cost"] = round(sum(a["cost"] for a in data["attempts"]), 6)
+    last = next((a for a in reversed(attempts) if a.provider), None)
+    data["infra"] = "/".join(p for p in (last.provider, last.region, last.zone) if p) if last else None
+    return data
+
+
+def attempt_json(attempt, now: float) -> dict[str, Any]:
+    """An attempt with its cost: billed from the cluster's launch to the attempt's end (or now)."""
+    data = asdict(attempt)
+    billed = ((attempt.ended_at or now) - attempt.launched_at) if attempt.launched_at is not None else 0.0
+    data["duration_s"] = round(max(0.0, billed), 3)
+    data["cost"] = round(max(0.0, billed) / 3600.0 * (attempt.hourly_price or 0.0), 6)
+    return data
+
+
+def _resources(task: dict[str, Any]) -> str:
+    from skyhop.spec.task import Task
+
+    parsed = Task.from_dict(task)
+    return f"{parsed.num_nodes}x {parsed.resources.describe() or 'default'}"
+
+
+def get(store, job_id: int):
+    from skyhop.state.managed import ManagedJobs
+
+    job = ManagedJobs(store).get(job_id)
+    if job is None:
+        raise NotFoundError(f"No managed job {job_id}; `skyhop jobs queue` lists them.")
+    return job
+
+
+def cancel(store, body: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
+    """Set the cancel flag of each named unfinished job; its controller (in any server process) winds it down."""
+    from skyhop.jobs.states import TERMINAL_NAMES
+    from skyhop.state.controller_leases import ControllerLeases
+    from skyhop.state.managed import KIND, ManagedJobs
+
+    managed = ManagedJobs(store)
+    if body.job_ids:
+        jobs = managed.list(ids=list(body.job_ids))
+        missing = sorted(set(body.job_ids) - {j.id for j in jobs})
+        if missing:
+            raise NotFoundError(f"No managed job(s) {', '.join(map(str, missing))}; `skyhop jobs queue` lists them.")
+    elif body.name is not None:
+        jobs = managed.list(name=body.name)
+        if not jobs:
+            raise NotFoundError(f"No managed job named {body.name!r}; `skyhop jobs queue` lists them.")
+    else:
+        me = requester()
+        jobs = [j for j in managed.list() if j.user in (None, me)]
+    leases = ControllerLeases(store)
+    cancelled, done = [], []
+    for job in sorted(jobs, key=lambda j: j.id):
+        if job.status not in TERMINAL_NAMES and leases.request_cancel(KIND, str(job.id)):
+            cancelled.append(job.id)
+        else:
+            done.append(job.id)
+    return {"cancelled": cancelled, "already_done": done}
+
+
+async def follow_logs(store, job_id: int, *, follow: bool) -> AsyncIterator[bytes]:
+    """The job's output across its attempts, in order: saved ones from disk, the running one live, a line between them."""
+    from skyhop.jobs.states import TERMINAL_NAMES
+    from skyhop.server.controllers.jobs import output_file
+    from skyhop.state.managed import ManagedJobs
+
+    shown: set[int] = set()
+    while True:
+        job = await asyncio.to_thread(get, store, job_id)
+        ended = job.status in TERMINAL_NAMES
+        attempts = await asyncio.to_thread(ManagedJobs(store).attempts, job_id)
+        for attempt in attempts:
+            if attempt.agent_job_id is None or attempt.id in shown:
+                continue
+            saved = output_file(job_id, attempt)
+            live = attempt.outcome is None and job.status == "RUNNING" and job.cluster == attempt.cluster
+            if not (saved.exists() or live):
+                if ended or not follow:
+                    continue  # never saved (its cluster vanished first): nothing to show
+                break  # ended just now: the controller saves it before the teardown
+            if shown or attempt.attempt > 1 or attempt.task_index > 0:
+                yield f"[skyhop] Task {attempt.task_index}, attempt {attempt.attempt}, on '{attempt.cluster}':\n".encode()
+            shown.add(attempt.id)
+            if saved.exists():
+                for chunk in await asyncio.to_thread(_chunks, saved):
+                    yield chunk
+            else:
+                async for chunk in _attempt_output(store, attempt.cluster, attempt.agent_job_id, follow):
+                    yield chunk
+        if ended or not follow:
+            reason = f": {job.failure_reason}" if job.failure_reason and ended else ""
+            yield f"[skyhop] Job {job_id} is {job.status}{reason}.\n".encode()
+            return
+        await asyncio.sleep(FOLLOW_POLL_S)
+
+
+async def _attempt_output(store, cluster: str, agent_job_id: int, follow: bool) -> AsyncIterator[bytes]:
+    from skyhop.execution import lifecycle
+    from skyhop.server.services.log_pipe import pipe
+
+    try:
+        _, stream = await asyncio.to_thread(lifecycle.log_stream, store, cluster, agent_job_id, follow=follow, tail=None)
+    except SkyhopError as error:  # the attempt's cluster went away (preempted, torn down) before we could read it
+        yield f"[skyhop] The output of job {agent_job_id} on '{cluster}' cannot be read now: {error}\n".encode()
+        return
+    async for chunk in pipe(stream):
+        yield chunk
+
+
+def _chunks(path) -> list[bytes]:
+    with open(path, "rb") as f:
+        return list(iter(lambda: f.read(65536), b""))
+
+
+async def follow_controller_log(store, job_id: int, *, follow: bool) -> AsyncIterator[bytes]:
+    """The controller's event log of the job (`jobs logs --controller`), followed until the job ends."""
+    from skyhop.jobs.states import TERMINAL_NAMES
+    from skyhop.server.controllers.jobs import controller_log
+
+    path = controller_log(job_id)
+    offset = 0
+    while True:
+        job = await asyncio.to_thread(get, store, job_id)
+        data = await asyncio.to_thread(_read_from, path, offset)
+        if data:
+            offset += len(data)
+            yield data
+        if job.status in TERMINAL_NAMES or not follow:
+            if not await asyncio.to_thread(_read_from, path, offset):
+                return
+            continue
+        await asyncio.sleep(FOLLOW_POLL_S)
+
+
+def _read_from(path, offset: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(1 << 20)
+    except FileNotFoundError:
+        return b""
