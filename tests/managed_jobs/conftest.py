@@ -8,6 +8,7 @@ from pathlib import Path
 import postgres_db
 import pytest
 from e2e.conftest import sky  # noqa: F401  (the real CLI and its auto-started server, per test)
+from e2e_support import wait_for
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,3 +27,13 @@ def fast_jobs(isolated_home: Path) -> Path:
     config = home / "config.yaml"
     config.write_text("jobs:\n  poll_seconds: 0.5\n  controller_tick_seconds: 0.2\n  lease_seconds: 30\n")
     return config
+
+
+@pytest.fixture
+def jobs_cli(sky, fast_jobs):  # noqa: F811
+    """`sky` (the real CLI) with short controller timings; at the end every managed job is cancelled
+    and has ended before `sky` takes the clusters down, so no controller relaunches behind the teardown."""
+    yield sky
+    if (sky.skyhop_home / "api" / "server.json").exists():
+        sky("jobs", "cancel", "-a", "-y", timeout=60)
+        wait_for(lambda: not sky.json("jobs", "queue", "-a", "-s"), 120, "every managed job ended")

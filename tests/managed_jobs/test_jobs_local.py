@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from e2e_support import wait_for
 
 
-@pytest.fixture(autouse=True)
-def _fast(fast_jobs):
-    return fast_jobs
+@pytest.fixture
+def sky(jobs_cli):
+    return jobs_cli
 
 
 def _row(sky, job_id: int) -> dict:
@@ -38,3 +39,51 @@ def test_detached_launch_queue_and_logs_follow_to_the_end(sky):
     table = sky("jobs", "queue", check=True).out
     assert "SUCCEEDED" in table and "count" in table
     assert sky.clusters() == {}
+
+
+CHECKPOINTED = """\
+name: ckpt
+resources:
+  cpus: 0.5
+envs:
+  CKPT_DIR: {ckpt}
+run: |
+  start=$(cat $CKPT_DIR/step 2>/dev/null || echo 0)
+  echo "run task=$SKYPILOT_TASK_ID recoveries=$SKYPILOT_NUM_RECOVERIES rank=$SKYPILOT_NODE_RANK start=$start" >> $CKPT_DIR/markers
+  if [ "$SKYPILOT_NODE_RANK" != 0 ]; then until [ "$(cat $CKPT_DIR/step 2>/dev/null)" = {steps} ]; do sleep 0.2; done; exit 0; fi
+  for i in $(seq $((start + 1)) {steps}); do sleep 0.4; echo $i > $CKPT_DIR/step; echo step $i; done
+"""
+
+
+def _checkpointed(sky, tmp_path, steps: int = 8) -> tuple[str, object]:
+    ckpt = tmp_path / "bucket"
+    ckpt.mkdir()
+    return sky.task("ckpt.yaml", CHECKPOINTED.format(ckpt=ckpt, steps=steps)), ckpt
+
+
+@pytest.mark.parametrize("nodes, victim", [(1, 0), (2, 1)], ids=["head", "worker-of-2"])
+def test_preempted_job_is_detected_recovered_and_resumes_from_its_checkpoint(sky, tmp_path, nodes, victim):
+    task, ckpt = _checkpointed(sky, tmp_path)
+    submitted = sky("jobs", "launch", "-y", "-d", "--output", "json", "--num-nodes", str(nodes), task, check=True)
+    job_id = json.loads(submitted.out)["job_ids"][0]
+    wait_for(lambda: (ckpt / "step").exists() and int((ckpt / "step").read_text()) >= 2, 60, "two checkpointed steps")
+    cluster = _row(sky, job_id)["cluster"]
+    sky("chaos", "preempt", cluster, "--node", str(victim), check=True)
+    preempted_at = time.monotonic()
+    seen = wait_for(lambda: _row(sky, job_id)["recovery_count"] == 1 and _row(sky, job_id), 30, "the preemption noticed")
+    assert time.monotonic() - preempted_at < 15
+    assert seen["status"] in ("RECOVERING", "RUNNING", "SUCCEEDED")
+    wait_for(lambda: _row(sky, job_id)["status"] == "SUCCEEDED", 120, "the recovered job finished")
+    row = _row(sky, job_id)
+    assert [a["outcome"] for a in row["attempts"]] == ["preempted", "succeeded"]
+    assert row["attempts"][0]["failure_reason"] and "preempted" in row["attempts"][0]["failure_reason"]
+    runs = [line for line in (ckpt / "markers").read_text().splitlines() if "rank=0" in line]
+    assert len(runs) == 2, runs
+    assert runs[0].startswith(f"run task=skyhop-managed-{job_id} recoveries=0") and runs[1].startswith(f"run task=skyhop-managed-{job_id} recoveries=1")
+    assert int(runs[1].rsplit("start=", 1)[1]) >= 2  # resumed from its checkpoint, not from zero
+    assert (ckpt / "step").read_text().strip() == "8"
+    out = sky("jobs", "logs", str(job_id), "--no-follow", check=True).out
+    assert "attempt 2" in out and "step 8" in out
+    assert sky.clusters() == {}
+    lines = [line for line in sky.json("cost-report") if line["cluster"] == cluster]
+    assert len(lines) == 2 and all(line["status"] == "TERMINATED" for line in lines)
