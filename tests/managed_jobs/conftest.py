@@ -19,21 +19,28 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield from postgres_db.fresh_database()
 
 
+FAST = "jobs:\n  poll_seconds: 0.5\n  controller_tick_seconds: 0.2\n  lease_seconds: 30\n"
+
+
 @pytest.fixture
 def fast_jobs(isolated_home: Path) -> Path:
     """A config.yaml with short controller timings (the defaults are seconds; tests need fractions)."""
     home = isolated_home / ".skyhop"
     home.mkdir(mode=0o700, exist_ok=True)
     config = home / "config.yaml"
-    config.write_text("jobs:\n  poll_seconds: 0.5\n  controller_tick_seconds: 0.2\n  lease_seconds: 30\n")
+    config.write_text(FAST)
     return config
+
+
+def end_all_jobs(sky) -> None:
+    """Cancel every managed job and wait until each ended, so no controller relaunches behind a teardown."""
+    if (sky.skyhop_home / "api" / "server.json").exists():
+        sky("jobs", "cancel", "-a", "-y", timeout=60)
+        wait_for(lambda: not sky.json("jobs", "queue", "-a", "-s"), 120, "every managed job ended")
 
 
 @pytest.fixture
 def jobs_cli(sky, fast_jobs):  # noqa: F811
-    """`sky` (the real CLI) with short controller timings; at the end every managed job is cancelled
-    and has ended before `sky` takes the clusters down, so no controller relaunches behind the teardown."""
+    """`sky` (the real CLI) with short controller timings; managed jobs end before `sky` takes the clusters down."""
     yield sky
-    if (sky.skyhop_home / "api" / "server.json").exists():
-        sky("jobs", "cancel", "-a", "-y", timeout=60)
-        wait_for(lambda: not sky.json("jobs", "queue", "-a", "-s"), 120, "every managed job ended")
+    end_all_jobs(sky)

@@ -25,7 +25,7 @@ def test_a_managed_job_runs_to_succeeded_and_leaves_nothing(sky):
     assert row["status"] == "SUCCEEDED" and row["recovery_count"] == 0 and row["name"] == "hello"
     assert [a["outcome"] for a in row["attempts"]] == ["succeeded"]
     assert row["attempts"][0]["provider"] == "local" and row["attempts"][0]["cluster"] == "hello-1"
-    assert sky.clusters() == {}
+    wait_for(lambda: sky.clusters() == {}, 60, "the job's clusters taken down")
     events = sky("jobs", "logs", "1", "--controller", "--no-follow", check=True).out
     assert "launching cluster 'hello-1'" in events and "SUCCEEDED" in events
 
@@ -38,7 +38,7 @@ def test_detached_launch_queue_and_logs_follow_to_the_end(sky):
     assert "line 1" in out and "line 3" in out and f"Job {job_id} is SUCCEEDED" in out
     table = sky("jobs", "queue", check=True).out
     assert "SUCCEEDED" in table and "count" in table
-    assert sky.clusters() == {}
+    wait_for(lambda: sky.clusters() == {}, 60, "the job's clusters taken down")
 
 
 CHECKPOINTED = """\
@@ -84,6 +84,6 @@ def test_preempted_job_is_detected_recovered_and_resumes_from_its_checkpoint(sky
     assert (ckpt / "step").read_text().strip() == "8"
     out = sky("jobs", "logs", str(job_id), "--no-follow", check=True).out
     assert "attempt 2" in out and "step 8" in out
-    assert sky.clusters() == {}
+    wait_for(lambda: sky.clusters() == {}, 60, "the job's clusters taken down")
     lines = [line for line in sky.json("cost-report") if line["cluster"] == cluster]
     assert len(lines) == 2 and all(line["status"] == "TERMINATED" for line in lines)
