@@ -87,3 +87,36 @@ def test_preempted_job_is_detected_recovered_and_resumes_from_its_checkpoint(sky
     wait_for(lambda: sky.clusters() == {}, 60, "the job's clusters taken down")
     lines = [line for line in sky.json("cost-report") if line["cluster"] == cluster]
     assert len(lines) == 2 and all(line["status"] == "TERMINATED" for line in lines)
+
+
+def test_errors_restart_as_job_recovery_says_and_failures_get_their_state(sky, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    counted = sky.task("counted.yaml", f"""\
+resources:
+  job_recovery: {{max_restarts_on_errors: 1}}
+run: echo x >> {marks}/counted; exit 3
+""")
+    by_code = sky.task("code.yaml", f"""\
+resources:
+  job_recovery: {{recover_on_exit_codes: [7]}}
+run: echo x >> {marks}/code; [ $(wc -l < {marks}/code) -ge 3 ] || exit 7
+""")
+    setup = sky.task("setup.yaml", "setup: exit 5\nrun: echo never\n")
+    ids = {}
+    for name, path in (("counted", counted), ("code", by_code), ("setup", setup)):
+        ids[name] = json.loads(sky("jobs", "launch", "-y", "-d", "-n", name, "--output", "json", path, check=True).out)["job_ids"][0]
+    impossible = sky("jobs", "launch", "-y", "-n", "impossible", "--gpus", "H100:8", "--infra", "local", "echo never", timeout=180)
+    assert impossible.code != 0 and "FAILED_PRECHECKS" in impossible.out
+    finished = ("SUCCEEDED", "FAILED", "FAILED_SETUP")
+    wait_for(lambda: all(_row(sky, i)["status"] in finished for i in ids.values()), 180, "the three jobs ended")
+    rows = {name: _row(sky, i) for name, i in ids.items()}
+    assert (rows["counted"]["status"], rows["counted"]["restarts_on_errors"], rows["counted"]["recovery_count"]) == ("FAILED", 1, 1)
+    assert "exit code 3" in rows["counted"]["failure_reason"]
+    assert len((marks / "counted").read_text().splitlines()) == 2
+    # recover_on_exit_codes restarts however often the code comes, without using up max_restarts_on_errors.
+    assert (rows["code"]["status"], rows["code"]["restarts_on_errors"], rows["code"]["recovery_count"]) == ("SUCCEEDED", 0, 2)
+    assert rows["setup"]["status"] == "FAILED_SETUP"
+    precheck = next(r for r in sky.json("jobs", "queue") if r["name"] == "impossible")
+    assert precheck["status"] == "FAILED_PRECHECKS" and "H100" in precheck["failure_reason"]
+    wait_for(lambda: sky.clusters() == {}, 60, "the jobs' clusters taken down")

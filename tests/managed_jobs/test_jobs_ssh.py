@@ -14,9 +14,10 @@ import time
 
 import pytest
 from e2e_support import Sky, wait_for
-from managed_jobs.conftest import FAST, end_all_jobs
 from ssh.conftest import ssh_hosts  # noqa: F401  (module-scoped namespace hosts)
 from ssh.test_ssh_pools import assert_clean, pools_config
+
+from managed_jobs.conftest import FAST, end_all_jobs
 
 pytestmark = pytest.mark.slow
 

@@ -20,6 +20,10 @@ class Market(str, enum.Enum):
     #: Launch nothing now; ask again at the next poll (a policy waiting for spot to come back).
     WAIT = "wait"
 
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", "-")
+
 
 @dataclass(frozen=True)
 class MarketView:

@@ -47,7 +47,7 @@ from skyhop.errors import InfeasibleError, SkyhopError
 from skyhop.jobs import names, recovery
 from skyhop.jobs.market import Market, MarketView, policy_for
 from skyhop.jobs.settings import JobsSettings
-from skyhop.jobs.states import CANCELLED, FAILED, NO_RESOURCE, PREEMPTED, SUCCEEDED, ManagedJobStatus
+from skyhop.jobs.states import CANCELLED, FAILED, NO_RESOURCE, PREEMPTED, SUCCEEDED, TERMINAL_NAMES, ManagedJobStatus
 from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext
 from skyhop.state.managed import KIND, ManagedJobs
 from skyhop.state.records import AttemptRecord, ManagedJobRecord
@@ -132,6 +132,9 @@ class JobRun:
     # --- the state machine ----------------------------------------------------------
 
     async def run(self) -> None:
+        first = await self._io(lambda: self.jobs.get(self.job_id))
+        if first is not None and first.status not in (S.PENDING.value, *TERMINAL_NAMES):
+            self._note(f"Resumed by controller {self.owner.controller.leases.owner} in {first.status}.")
         while True:
             job = await self._io(lambda: self.jobs.get(self.job_id))
             if job is None:
@@ -185,7 +188,7 @@ class JobRun:
             use_spot = market is Market.SPOT
             current = await self._io(lambda: self.jobs.add_attempt(self.job_id, job.current_task, cluster, use_spot))
             await self._set(cluster=cluster, agent_job_id=None)
-            self._note(f"Task {job.current_task} attempt {current.attempt}: launching cluster '{cluster}' ({market.value}).")
+            self._note(f"Task {job.current_task} attempt {current.attempt}: launching cluster '{cluster}' ({market.label}).")
         blocked = self._blocked(job, attempts)
         task = _for_attempt(task, job, current)
         failure = await self._try_launch(job, task, current, blocked)
