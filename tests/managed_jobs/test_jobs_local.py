@@ -87,6 +87,9 @@ def test_preempted_job_is_detected_recovered_and_resumes_from_its_checkpoint(sky
     wait_for(lambda: sky.clusters() == {}, 60, "the job's clusters taken down")
     lines = [line for line in sky.json("cost-report") if line["cluster"] == cluster]
     assert len(lines) == 2 and all(line["status"] == "TERMINATED" for line in lines)
+    assert [line["managed_job"]["attempt"] for line in lines] == [1, 2] and {line["managed_job"]["id"] for line in lines} == {job_id}
+    report = sky("cost-report", check=True).out
+    assert f"#{job_id} task 0 attempt 2" in report and f"Managed job #{job_id} (ckpt): 2 attempt(s)" in report
 
 
 def test_errors_restart_as_job_recovery_says_and_failures_get_their_state(sky, tmp_path):

@@ -228,3 +228,32 @@ def _read_from(path, offset: int) -> bytes:
             return f.read(1 << 20)
     except FileNotFoundError:
         return b""
+
+
+def annotate_costs(store, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cost-report lines with `managed_job` ({id, name, task, attempt}) on those that were a managed job's attempt.
+
+    A line is one lifetime of a cluster name; an attempt's lifetime is the one
+    launched between the attempt's start and its end (a job's clusters keep
+    their name across attempts, so the time tells them apart).
+    """
+    from skyhop.state.managed import ManagedJobs
+
+    managed = ManagedJobs(store)
+    attempts = managed.attempts()
+    if not attempts:
+        return lines
+    names = {job.id: job.name for job in managed.list(ids=sorted({a.job_id for a in attempts}))}
+    by_cluster: dict[str, list] = {}
+    for attempt in attempts:
+        by_cluster.setdefault(attempt.cluster, []).append(attempt)
+    now = time.time()
+    out = []
+    for line in lines:
+        match = next(
+            (a for a in by_cluster.get(line["cluster"], []) if a.started_at <= line["launched_at"] <= (a.ended_at or now)), None
+        )
+        if match is not None:
+            line = dict(line, managed_job={"id": match.job_id, "name": names.get(match.job_id), "task": match.task_index, "attempt": match.attempt})
+        out.append(line)
+    return out
