@@ -123,3 +123,25 @@ run: echo x >> {marks}/code; [ $(wc -l < {marks}/code) -ge 3 ] || exit 7
     precheck = next(r for r in sky.json("jobs", "queue") if r["name"] == "impossible")
     assert precheck["status"] == "FAILED_PRECHECKS" and "H100" in precheck["failure_reason"]
     wait_for(lambda: sky.clusters() == {}, 60, "the jobs' clusters taken down")
+
+
+def test_a_pipeline_runs_its_tasks_in_turn_each_on_its_own_cluster(sky, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    pipeline = sky.task("pipeline.yaml", f"""\
+name: prep-train
+---
+name: prep
+run: echo prepared > {shared}/data; echo "prep task=$SKYPILOT_TASK_ID"
+---
+name: train
+run: cat {shared}/data; echo "train task=$SKYPILOT_TASK_ID"
+""")
+    result = sky("jobs", "launch", "-y", pipeline, check=True, timeout=240)
+    assert "prepared" in result.out and "prep task=skyhop-managed-1-0" in result.out and "train task=skyhop-managed-1-1" in result.out
+    row = _row(sky, 1)
+    assert row["name"] == "prep-train" and row["status"] == "SUCCEEDED" and row["num_tasks"] == 2 and row["current_task"] == 1
+    assert [(a["task_index"], a["cluster"], a["outcome"]) for a in row["attempts"]] == [
+        (0, "prep-train-1-0", "succeeded"), (1, "prep-train-1-1", "succeeded")
+    ]
+    wait_for(lambda: sky.clusters() == {}, 60, "the pipeline's clusters taken down")

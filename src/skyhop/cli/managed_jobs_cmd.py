@@ -58,7 +58,8 @@ def launch(entrypoint: tuple[str, ...], job_name: str | None, workdir: str | Non
     """
     from skyhop.client import api
 
-    tasks = _load_tasks(entrypoint, flags, env_file, workdir, job_recovery)
+    pipeline_name, tasks = _load_tasks(entrypoint, flags, env_file, workdir, job_recovery)
+    job_name = job_name or pipeline_name
     if pool is not None:
         raise SkyhopError("--pool: pools of worker clusters for managed jobs come in a later increment; launch without --pool.")
     if not yes:
@@ -80,7 +81,8 @@ def launch(entrypoint: tuple[str, ...], job_name: str | None, workdir: str | Non
         raise SystemExit(1)
 
 
-def _load_tasks(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str | None, workdir: str | None, job_recovery: str | None) -> list:
+def _load_tasks(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str | None, workdir: str | None, job_recovery: str | None) -> tuple[str | None, list]:
+    """(the pipeline's name, its tasks) with the flags applied to each task."""
     from dataclasses import replace
 
     from skyhop.cli.task_options import load_pipeline, read_env_file
@@ -93,7 +95,8 @@ def _load_tasks(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: st
         raise SkyhopError(f"Task file {yaml_path} does not exist.")
     if not entrypoint:
         raise SkyhopError("Give a task file or a command, e.g. skyhop jobs launch -y 'python train.py'.")
-    tasks = list(load_pipeline(yaml_path, flags).tasks)
+    pipeline = load_pipeline(yaml_path, flags)
+    tasks = list(pipeline.tasks)
     if not yaml_path:
         tasks = [replace(tasks[0], run=" ".join(entrypoint))]
     out = []
@@ -107,7 +110,7 @@ def _load_tasks(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: st
                 raise SpecError("--job-recovery", error.detail, value=job_recovery, expected=error.expected) from None
         task.require_envs()
         out.append(task)
-    return out
+    return pipeline.name, out
 
 
 @jobs.command(
