@@ -217,7 +217,12 @@ def cancel_request(request_id: str) -> dict[str, Any]:
 
 
 def jobs_launch(tasks, *, name: str | None = None, num_jobs: int = 1, pool: str | None = None) -> list[int]:
-    """Submit a managed job (several tasks: a pipeline, run in turn); `num_jobs` copies. Returns the job ids."""
+    """Submit a managed job: a `Task`, a `Pipeline` or a list of tasks (run in turn); `num_jobs` copies. Returns the job ids."""
+    if hasattr(tasks, "tasks"):  # a Pipeline: its tasks, and its name unless one is given
+        name = name or tasks.name
+        tasks = tasks.tasks
+    elif not isinstance(tasks, (list, tuple)):
+        tasks = [tasks]
     body = {"tasks": [with_absolute_paths(t).to_dict(redact_secrets=False) for t in tasks], "name": name, "num_jobs": num_jobs, "pool": pool}
     return http.call(_server(), "POST", "/api/v1/managed-jobs", body=body)["job_ids"]
 

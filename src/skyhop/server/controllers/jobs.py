@@ -390,6 +390,8 @@ class JobRun:
         now = time.time()
         if attempt is not None and attempt.outcome is None:
             await self._io(lambda: self.jobs.update_attempt(attempt.id, outcome=outcome, ended_at=now, failure_reason=reason))
+        # Before the status: whoever reads an ended job's logs finds its output saved.
+        await self._save_outputs(await self._io(lambda: self.jobs.attempts(self.job_id)))
         await self._set(status=status.value, ended_at=now, failure_reason=reason)
         self._note(f"{status.value}" + (f": {reason}" if reason else "."))
         await self._teardown_all(job)
@@ -404,11 +406,14 @@ class JobRun:
         for name in sorted({a.cluster for a in attempts} - {keep}):
             if await self._io(lambda name=name: self.store.get_cluster(name)) is None:
                 continue
-            for attempt in attempts:
-                if attempt.cluster == name and attempt.agent_job_id is not None and not output_file(self.job_id, attempt).exists():
-                    await self.owner.launching(lambda attempt=attempt: self._save_output(attempt))
+            await self._save_outputs([a for a in attempts if a.cluster == name])
             self._note(f"Tearing down cluster '{name}'.")
             await self.owner.launching(lambda name=name: _teardown(self.store, name))
+
+    async def _save_outputs(self, attempts: list[AttemptRecord]) -> None:
+        for attempt in attempts:
+            if attempt.agent_job_id is not None and not output_file(self.job_id, attempt).exists():
+                await self.owner.launching(lambda attempt=attempt: self._save_output(attempt))
 
     def _save_output(self, attempt: AttemptRecord) -> None:
         """Copy the attempt's job output off its cluster (bounded), so `jobs logs` still shows it afterwards."""
