@@ -10,10 +10,10 @@ import sqlite3
 
 import pytest
 from e2e_support import pid_gone, wait_for
-from managed_jobs.conftest import FAST
 from server.api_http import send, start_server, stop_server
 
 import skyhop
+from managed_jobs.conftest import FAST
 
 SECRET = "s3cr3t-only-in-memory"
 
