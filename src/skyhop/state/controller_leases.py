@@ -28,8 +28,9 @@ import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import CursorResult, and_, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from skyhop.state.models import ControllerLease, ControllerOwner
@@ -95,11 +96,11 @@ class ControllerLeases:
         """Renew this owner's row (all its leases with it); False when it had already expired (or was absent)."""
         now = time.time()
         with self._store._write() as session:
-            renewed = session.execute(
+            renewed = _rows(session.execute(
                 update(ControllerOwner)
                 .where(ControllerOwner.owner == self._me, ControllerOwner.expires_at >= now)
                 .values(heartbeat_at=now, expires_at=now + ttl_s)
-            ).rowcount
+            ))
         return bool(renewed)
 
     def rejoin(self, ttl_s: float) -> None:
@@ -166,7 +167,7 @@ class ControllerLeases:
         dead = self._dead([current])
         live = select(ControllerOwner.owner).where(ControllerOwner.expires_at >= now)
         with self._store._write() as session:
-            won = session.execute(
+            won = _rows(session.execute(
                 update(ControllerLease)
                 .where(
                     ControllerLease.kind == kind,
@@ -180,7 +181,7 @@ class ControllerLeases:
                 )
                 .values(owner=self._me, claimed_at=now)
                 .execution_options(synchronize_session=False)
-            ).rowcount
+            ))
         return bool(won)
 
     def held(self, kind: str) -> dict[str, bool]:
@@ -202,11 +203,11 @@ class ControllerLeases:
     def request_cancel(self, kind: str, object_id: str) -> bool:
         """Any process may ask; the owner acts on its next tick. False when the object has no lease (it ended)."""
         with self._store._write() as session:
-            changed = session.execute(
+            changed = _rows(session.execute(
                 update(ControllerLease)
                 .where(ControllerLease.kind == kind, ControllerLease.object_id == object_id)
                 .values(cancel_requested=True)
-            ).rowcount
+            ))
         return bool(changed)
 
     def release(self, kind: str, object_id: str) -> None:
@@ -226,3 +227,8 @@ class ControllerLeases:
                     ControllerLease.kind == kind, ControllerLease.object_id == object_id, ControllerLease.owner == self._me
                 )
             )
+
+
+def _rows(result: Any) -> int:
+    """The row count of an UPDATE (SQLAlchemy types `execute` as a plain Result)."""
+    return cast(CursorResult, result).rowcount

@@ -59,7 +59,7 @@ class ManagedJobs:
             row = session.get(ManagedJob, job_id)
             return None if row is None else _job(row)
 
-    def list(self, *, ids: Sequence[int] | None = None, name: str | None = None, statuses: Sequence[str] | None = None, limit: int | None = None) -> list[ManagedJobRecord]:
+    def find(self, *, ids: Sequence[int] | None = None, name: str | None = None, statuses: Sequence[str] | None = None, limit: int | None = None) -> list[ManagedJobRecord]:
         """Jobs, newest first; filtered by ids, name and statuses when given."""
         query = select(ManagedJob).order_by(ManagedJob.id.desc()).limit(limit)
         if ids is not None:

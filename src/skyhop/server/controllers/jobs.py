@@ -34,6 +34,7 @@ no thread per job.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import traceback
@@ -141,7 +142,7 @@ class JobRun:
                 return  # deleted under us: nothing to drive
             status = S(job.status)
             if status.terminal:
-                await self._teardown_all(job)  # a server that died between the status and the teardown
+                await self._teardown_all()  # a server that died between the status and the teardown
                 return
             if self.ctx.cancelled.is_set() and status is not S.CANCELLING:
                 await self._set(status=S.CANCELLING.value)
@@ -168,10 +169,11 @@ class JobRun:
     async def _start_attempt(self, job: ManagedJobRecord) -> None:
         attempts = await self._io(lambda: self.jobs.attempts(self.job_id))
         current = _open_attempt(attempts, job.current_task)
-        if current is not None and await self._io(lambda: self._adopt(current)):
-            await self._launched(job, current)
+        resumed = current
+        if resumed is not None and await self._io(lambda: self._adopt(resumed)):
+            await self._launched(job, resumed)
             return
-        await self._teardown_all(job)
+        await self._teardown_all()
         try:
             tasks = self._tasks(job)
         except SkyhopError as error:
@@ -394,26 +396,26 @@ class JobRun:
         await self._save_outputs(await self._io(lambda: self.jobs.attempts(self.job_id)))
         await self._set(status=status.value, ended_at=now, failure_reason=reason)
         self._note(f"{status.value}" + (f": {reason}" if reason else "."))
-        await self._teardown_all(job)
+        await self._teardown_all()
 
     # --- helpers ----------------------------------------------------------------------
 
-    async def _teardown_all(self, job: ManagedJobRecord) -> None:
+    async def _teardown_all(self) -> None:
         """Remove every cluster of the job except the running attempt's (none, once the job ended), keeping their output."""
         fresh = await self._io(lambda: self.jobs.get(self.job_id))
         keep = fresh.cluster if fresh is not None and fresh.status == S.RUNNING.value else None
         attempts = await self._io(lambda: self.jobs.attempts(self.job_id))
         for name in sorted({a.cluster for a in attempts} - {keep}):
-            if await self._io(lambda name=name: self.store.get_cluster(name)) is None:
+            if await self._io(functools.partial(self.store.get_cluster, name)) is None:
                 continue
             await self._save_outputs([a for a in attempts if a.cluster == name])
             self._note(f"Tearing down cluster '{name}'.")
-            await self.owner.launching(lambda name=name: _teardown(self.store, name))
+            await self.owner.launching(functools.partial(_teardown, self.store, name))
 
     async def _save_outputs(self, attempts: list[AttemptRecord]) -> None:
         for attempt in attempts:
             if attempt.agent_job_id is not None and not output_file(self.job_id, attempt).exists():
-                await self.owner.launching(lambda attempt=attempt: self._save_output(attempt))
+                await self.owner.launching(functools.partial(self._save_output, attempt))
 
     def _save_output(self, attempt: AttemptRecord) -> None:
         """Copy the attempt's job output off its cluster (bounded), so `jobs logs` still shows it afterwards."""
@@ -431,7 +433,8 @@ class JobRun:
         try:
             with partial.open("wb") as f:
                 written = 0
-                for chunk in iter(lambda: stream.stdout.read(65536), b""):  # type: ignore[union-attr]
+                out = stream.stdout
+                for chunk in iter(lambda: out.read(65536), b""):
                     if written + len(chunk) > OUTPUT_MAX_BYTES:
                         f.write(b"\n[skyhop] Output cut at the size cap of a saved attempt log.\n")
                         break

@@ -61,7 +61,7 @@ def rows(store, *, ids: list[int] | None = None, skip_finished: bool = False, al
     from skyhop.state.managed import ManagedJobs
 
     managed = ManagedJobs(store)
-    jobs = managed.list(ids=ids)
+    jobs = managed.find(ids=ids)
     if skip_finished:
         jobs = [j for j in jobs if j.status not in TERMINAL_NAMES]
     if not all_users:
@@ -126,17 +126,17 @@ def cancel(store, body: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
 
     managed = ManagedJobs(store)
     if body.job_ids:
-        jobs = managed.list(ids=list(body.job_ids))
+        jobs = managed.find(ids=list(body.job_ids))
         missing = sorted(set(body.job_ids) - {j.id for j in jobs})
         if missing:
             raise NotFoundError(f"No managed job(s) {', '.join(map(str, missing))}; `skyhop jobs queue` lists them.")
     elif body.name is not None:
-        jobs = managed.list(name=body.name)
+        jobs = managed.find(name=body.name)
         if not jobs:
             raise NotFoundError(f"No managed job named {body.name!r}; `skyhop jobs queue` lists them.")
     else:
         me = requester()
-        jobs = [j for j in managed.list() if j.user in (None, me)]
+        jobs = [j for j in managed.find() if j.user in (None, me)]
     leases = ControllerLeases(store)
     cancelled, done = [], []
     for job in sorted(jobs, key=lambda j: j.id):
@@ -243,7 +243,7 @@ def annotate_costs(store, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     attempts = managed.attempts()
     if not attempts:
         return lines
-    names = {job.id: job.name for job in managed.list(ids=sorted({a.job_id for a in attempts}))}
+    names = {job.id: job.name for job in managed.find(ids=sorted({a.job_id for a in attempts}))}
     by_cluster: dict[str, list] = {}
     for attempt in attempts:
         by_cluster.setdefault(attempt.cluster, []).append(attempt)

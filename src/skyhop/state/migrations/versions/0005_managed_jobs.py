@@ -21,7 +21,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 NAME = sa.String(255)
-TIME = sa.Double()
+TIME: sa.Double[float] = sa.Double()
 
 
 def upgrade() -> None:
