@@ -1,7 +1,9 @@
 """The market seam: which market a managed job's next attempt uses (spot, on-demand, or wait).
 
 The controller asks a `MarketPolicy` before each launch (`choose`) and on each
-poll of a running attempt (`on_poll`, which may ask to switch). This increment
+poll of a running attempt (`on_poll`, which may ask to switch: the attempt then
+ends as `switched` and the job relaunches in the new market, not counted as a
+recovery). One policy object per task of a job, kept while its controller drives it. This increment
 ships `TaskMarket` (the task's own `use_spot`, SkyPilot's behaviour); a
 deadline policy (UNIFORM_PROGRESS, skyhop.jobs.policies) plugs in by returning
 its object from `policy_for` for its strategy: nothing else changes.
@@ -32,7 +34,7 @@ class MarketView:
     job_id: int
     now: float
     submitted_at: float
-    #: Time attempts spent running the job (launch to end), summed; the current one up to now.
+    #: Time this task's attempts spent on machines (launch to end), summed; the current one up to now.
     run_seconds: float
     recovery_count: int
     #: The market of the current attempt, None when none runs.

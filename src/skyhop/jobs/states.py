@@ -46,3 +46,5 @@ FAILED = "failed"
 PREEMPTED = "preempted"
 CANCELLED = "cancelled"
 NO_RESOURCE = "no_resource"
+#: The market policy (skyhop.jobs.market) moved the job to another market.
+SWITCHED = "switched"

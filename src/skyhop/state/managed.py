@@ -88,11 +88,13 @@ class ManagedJobs:
 
     # --- attempts -----------------------------------------------------------------
 
-    def attempts(self, job_id: int | None = None) -> list[AttemptRecord]:
-        """Attempts of one job (or of all), oldest first."""
+    def attempts(self, job_id: int | None = None, *, job_ids: Sequence[int] | None = None) -> list[AttemptRecord]:
+        """Attempts of one job, of `job_ids`, or of all, oldest first."""
         query = select(ManagedJobAttempt).order_by(ManagedJobAttempt.id)
         if job_id is not None:
             query = query.where(ManagedJobAttempt.job_id == job_id)
+        if job_ids is not None:
+            query = query.where(ManagedJobAttempt.job_id.in_(list(job_ids)))
         with self._store._read() as session:
             return [_record(r, AttemptRecord) for r in session.scalars(query)]
 

@@ -46,9 +46,9 @@ from typing import Any, Callable, TypeVar
 from skyhop import paths
 from skyhop.errors import InfeasibleError, SkyhopError
 from skyhop.jobs import names, recovery
-from skyhop.jobs.market import Market, MarketView, policy_for
+from skyhop.jobs.market import Market, MarketPolicy, MarketView, policy_for
 from skyhop.jobs.settings import JobsSettings
-from skyhop.jobs.states import CANCELLED, FAILED, NO_RESOURCE, PREEMPTED, SUCCEEDED, TERMINAL_NAMES, ManagedJobStatus
+from skyhop.jobs.states import CANCELLED, FAILED, NO_RESOURCE, PREEMPTED, SUCCEEDED, SWITCHED, TERMINAL_NAMES, ManagedJobStatus
 from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext
 from skyhop.state.managed import KIND, ManagedJobs
 from skyhop.state.records import AttemptRecord, ManagedJobRecord
@@ -129,6 +129,8 @@ class JobRun:
         self.job_id = job_id
         self.ctx = ctx
         self.unreachable = 0
+        #: The market policy of each task (one object per task, so a policy may keep state between calls).
+        self._policies: dict[int, MarketPolicy] = {}
 
     # --- the state machine ----------------------------------------------------------
 
@@ -180,8 +182,7 @@ class JobRun:
             await self._end(job, S.FAILED_CONTROLLER, str(error), current, FAILED)
             return
         task = tasks[job.current_task]
-        policy, _ = policy_for(_strategy(task))
-        market = policy.choose(self._view(job, attempts, task))
+        market = self._policy(job, task).choose(self._view(job, attempts, task, None))
         if market is Market.WAIT:
             await self.ctx.sleep(self.owner.settings.poll_s)
             return
@@ -312,12 +313,26 @@ class JobRun:
         if attempt is None or job.agent_job_id is None or job.cluster is None:
             await self._set(status=S.STARTING.value)  # a RUNNING row without an attempt: start one
             return
+        task = self._tasks(job, quiet=True)[job.current_task]
+        market = Market.SPOT if (attempt.spot if attempt.spot is not None else attempt.use_spot) else Market.ON_DEMAND
         while not self.ctx.cancelled.is_set():
             seen = await self.owner.polling(lambda: self._observe(job))
             if seen is not None:
                 await self._attempt_ended(job, attempt, *seen)
                 return
+            move = self._policy(job, task).on_poll(self._view(job, attempts, task, market))
+            if move is not None and move is not market:
+                await self._switch_market(attempt, market, move)
+                return
             await self.ctx.sleep(self.owner.settings.poll_s)
+
+    async def _switch_market(self, attempt: AttemptRecord, current: Market, move: Market) -> None:
+        """The market policy wants another market now: end this attempt and start one there (not a recovery)."""
+        now = time.time()
+        why = f"the market policy moved the job from {current.label} to {move.label}"
+        await self._io(lambda: self.jobs.update_attempt(attempt.id, outcome=SWITCHED, ended_at=now, failure_reason=why))
+        self._note(f"Task {attempt.task_index} attempt {attempt.attempt}: {why}.")
+        await self._set(status=S.RECOVERING.value)
 
     def _observe(self, job: ManagedJobRecord) -> tuple[str, str | None, dict[str, Any] | None] | None:
         """None while the job runs; else (outcome, reason, the agent's job record if it ended)."""
@@ -469,12 +484,18 @@ class JobRun:
             self._note(f"EAGER_NEXT_REGION: the next attempt avoids {recovery.describe(blocked)}.")
         return blocked
 
-    def _view(self, job: ManagedJobRecord, attempts: list[AttemptRecord], task) -> MarketView:
+    def _policy(self, job: ManagedJobRecord, task) -> MarketPolicy:
+        if job.current_task not in self._policies:
+            self._policies[job.current_task] = policy_for(_strategy(task))[0]
+        return self._policies[job.current_task]
+
+    def _view(self, job: ManagedJobRecord, attempts: list[AttemptRecord], task, current: Market | None) -> MarketView:
         now = time.time()
-        ran = sum(((a.ended_at or now) - a.launched_at) for a in attempts if a.launched_at is not None)
+        mine = [a for a in attempts if a.task_index == job.current_task and a.launched_at is not None]
+        ran = sum(((a.ended_at or now) - a.launched_at) for a in mine if a.launched_at is not None)
         return MarketView(
             job_id=job.id, now=now, submitted_at=job.submitted_at, run_seconds=ran, recovery_count=job.recovery_count,
-            current=None, task_spot=bool(task.resources.use_spot),
+            current=current, task_spot=bool(task.resources.use_spot),
         )
 
     async def _set(self, **fields: Any) -> ManagedJobRecord:

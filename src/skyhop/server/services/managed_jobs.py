@@ -68,7 +68,7 @@ def rows(store, *, ids: list[int] | None = None, skip_finished: bool = False, al
         me = requester()
         jobs = [j for j in jobs if j.user in (None, me)]
     by_job: dict[int, list] = {}
-    for attempt in managed.attempts() if jobs else []:
+    for attempt in managed.attempts(job_ids=[j.id for j in jobs]) if ids is not None else managed.attempts():
         by_job.setdefault(attempt.job_id, []).append(attempt)
     now = time.time()
     return [job_json(job, by_job.get(job.id, []), now) for job in jobs]
