@@ -10,13 +10,9 @@ attempts and no cluster left.
 
 from __future__ import annotations
 
-import asyncio
-import time
-
+from managed_jobs.inprocess import drive_until_ended
 from skyhop.jobs.market import Market, MarketView
-from skyhop.jobs.settings import JobsSettings
 from skyhop.server.controllers import jobs as jobs_controller
-from skyhop.server.controllers.base import host
 from skyhop.spec.task import Task
 from skyhop.state.managed import ManagedJobs
 from skyhop.state.store import StateStore
@@ -41,25 +37,8 @@ def test_a_plugged_in_policy_waits_picks_markets_and_switches(migrated_home, mon
     monkeypatch.setattr(jobs_controller, "policy_for", lambda strategy: (flip, None))
     store = StateStore()
 
-    async def scenario() -> str:
-        controller = jobs_controller.JobsController(store, JobsSettings(poll_s=0.2, tick_s=0.1, lease_s=30))
-        stop = asyncio.Event()
-        hosting = asyncio.create_task(host([controller.controller], stop))
-        (job,) = ManagedJobs(store).create([{"name": "flip", "tasks": [Task(run="sleep 30").to_dict()]}])
-        controller.wake()
-        deadline = time.monotonic() + 120
-        while True:
-            record = await asyncio.to_thread(ManagedJobs(store).get, job.id)
-            assert record is not None
-            if record.status.startswith(("FAILED", "SUCCEEDED", "CANCELLED")) or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
-        stop.set()
-        await hosting
-        controller.shutdown()
-        return record.status
-
-    assert asyncio.run(scenario()) == "FAILED_NO_RESOURCE"
+    (job,) = ManagedJobs(store).create([{"name": "flip", "tasks": [Task(run="sleep 30").to_dict()]}])
+    assert drive_until_ended(store, job.id) == "FAILED_NO_RESOURCE"
     attempts = ManagedJobs(store).attempts()
     assert [(a.use_spot, a.outcome) for a in attempts] == [(False, "switched"), (True, "no_resource")]
     assert flip.asked == 3 and flip.views[0].current is Market.ON_DEMAND

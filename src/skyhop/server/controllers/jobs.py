@@ -172,8 +172,12 @@ class JobRun:
         attempts = await self._io(lambda: self.jobs.attempts(self.job_id))
         current = _open_attempt(attempts, job.current_task)
         resumed = current
-        if resumed is not None and await self._io(lambda: self._adopt(resumed)):
+        found = await self._io(lambda: self._adopt(resumed)) if resumed is not None else _NEVER_SUBMITTED
+        if resumed is not None and found == _ADOPTED:
             await self._launched(job, resumed)
+            return
+        if resumed is not None and found == _LOST:  # its job ran, and its cluster went while nobody watched
+            await self._attempt_ended(job, resumed, PREEMPTED, "its cluster was gone when the controller came back", None)
             return
         await self._teardown_all()
         try:
@@ -233,8 +237,9 @@ class JobRun:
         finally:
             progress.close()
 
-    def _adopt(self, attempt: AttemptRecord) -> bool:
-        """Whether the attempt's launch got as far as submitting its job (recorded, or found on its cluster).
+    def _adopt(self, attempt: AttemptRecord) -> str:
+        """How far the attempt's launch got: its job submitted and its cluster there (`_ADOPTED`), its job
+        submitted but its cluster gone (`_LOST`), or no job submitted (`_NEVER_SUBMITTED`).
 
         The attempt's cluster is used by this attempt alone, so a job in its
         agent's queue is this attempt's job even if the launch died before
@@ -247,21 +252,21 @@ class JobRun:
         progress = Progress(attempt_log(self.job_id, attempt))
         try:
             if progress.recorded("job"):
-                return self.store.get_cluster(attempt.cluster) is not None
+                return _ADOPTED if self.store.get_cluster(attempt.cluster) is not None else _LOST
             with cluster_lock(attempt.cluster):
                 record = lifecycle.refreshed(self.store, attempt.cluster)
             if record is None or record.status != "UP":
-                return False
+                return _NEVER_SUBMITTED
             try:
                 queued = handles.agent_of(handles.cluster_info(record)).jobs()
             except SkyhopError:
-                return False
+                return _NEVER_SUBMITTED
             if not queued:
-                return False
+                return _NEVER_SUBMITTED
             job_id = max(int(j["job_id"]) for j in queued)
             progress.submitted(job_id)
             self._note(f"Attempt {attempt.attempt}: found its job {job_id} already submitted on '{attempt.cluster}'; following it.")
-            return True
+            return _ADOPTED
         finally:
             progress.close()
 
@@ -512,6 +517,12 @@ class JobRun:
                 f.write(f"{stamp} {text}\n")
         except OSError:
             log.warning("managed job %s: cannot write the controller log:\n%s", self.job_id, traceback.format_exc())
+
+
+# What `_adopt` finds of an attempt a previous controller launched.
+_ADOPTED = "adopted"
+_LOST = "lost"
+_NEVER_SUBMITTED = "never submitted"
 
 
 class _Cancelled(Exception):
