@@ -68,6 +68,7 @@ def test_preempted_job_is_detected_recovered_and_resumes_from_its_checkpoint(sky
     job_id = json.loads(submitted.out)["job_ids"][0]
     wait_for(lambda: (ckpt / "step").exists() and int((ckpt / "step").read_text()) >= 2, 60, "two checkpointed steps")
     cluster = _row(sky, job_id)["cluster"]
+    follower = sky.popen("jobs", "logs", str(job_id))  # follows across the recovery, to the end
     sky("chaos", "preempt", cluster, "--node", str(victim), check=True)
     preempted_at = time.monotonic()
     seen = wait_for(lambda: _row(sky, job_id)["recovery_count"] == 1 and _row(sky, job_id), 30, "the preemption noticed")
@@ -84,6 +85,8 @@ def test_preempted_job_is_detected_recovered_and_resumes_from_its_checkpoint(sky
     assert (ckpt / "step").read_text().strip() == "8"
     out = sky("jobs", "logs", str(job_id), "--no-follow", check=True).out
     assert "attempt 2" in out and "step 8" in out
+    followed, _ = follower.communicate(timeout=60)
+    assert follower.returncode == 0 and "step 2" in followed and "attempt 2" in followed and "step 8" in followed, followed
     wait_for(lambda: sky.clusters() == {}, 60, "the job's clusters taken down")
     lines = [line for line in sky.json("cost-report") if line["cluster"] == cluster]
     assert len(lines) == 2 and all(line["status"] == "TERMINATED" for line in lines)
