@@ -36,7 +36,7 @@ def end_all_jobs(sky) -> None:
     """Cancel every managed job and wait until each ended, so no controller relaunches behind a teardown."""
     if (sky.skyhop_home / "api" / "server.json").exists():
         sky("jobs", "cancel", "-a", "-y", timeout=60)
-        wait_for(lambda: not sky.json("jobs", "queue", "-a", "-s"), 120, "every managed job ended")
+        wait_for(lambda: not sky.json("jobs", "queue", "-u", "-s"), 120, "every managed job ended")
 
 
 @pytest.fixture

@@ -38,6 +38,8 @@ def test_detached_launch_queue_and_logs_follow_to_the_end(sky):
     assert "line 1" in out and "line 3" in out and f"Job {job_id} is SUCCEEDED" in out
     table = sky("jobs", "queue", check=True).out
     assert "SUCCEEDED" in table and "count" in table
+    full = sky("jobs", "queue", "-a", check=True).out
+    assert "ATTEMPTS" in full and "local/local on-demand succeeded" in full
     wait_for(lambda: sky.clusters() == {}, 60, "the job's clusters taken down")
 
 

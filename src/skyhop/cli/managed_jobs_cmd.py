@@ -118,13 +118,15 @@ def _load_tasks(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: st
 Examples:
   skyhop jobs queue
   skyhop jobs queue -s              # only unfinished jobs
-  skyhop jobs queue -a --output json
+  skyhop jobs queue -a              # every column: each attempt, why a job failed
+  skyhop jobs queue -u --output json
 """
 )
-@click.option("-a", "--all-users", is_flag=True, help="Every user's jobs (default: only yours).")
+@click.option("-a", "--all", "all_", is_flag=True, help="Show every column: user, each attempt's place and outcome, why a job failed.")
+@click.option("-u", "--all-users", is_flag=True, help="Every user's jobs (default: only yours).")
 @click.option("-s", "--skip-finished", is_flag=True, help="Only jobs that have not finished.")
 @OUTPUT_OPTION
-def queue(all_users: bool, skip_finished: bool, output: str) -> None:
+def queue(all_: bool, all_users: bool, skip_finished: bool, output: str) -> None:
     """Show managed jobs: status (RECOVERING while relaunching), recoveries, duration, resources, where, cost."""
     from skyhop.client import api
 
@@ -135,17 +137,25 @@ def queue(all_users: bool, skip_finished: bool, output: str) -> None:
     if not rows:
         click.echo("No managed jobs.")
         return
-    table(
-        ("ID", "NAME", "RESOURCES", "SUBMITTED", "DURATION", "#RECOVERIES", "STATUS", "CLUSTER", "INFRA", "COST"),
-        [
-            (
-                r["id"], r["name"] or "-", r["resources"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["submitted_at"])),
-                f"{r['duration_s']:.0f}s" if r["duration_s"] is not None else "-", r["recovery_count"], r["status"],
-                r["cluster"] or "-", r["infra"] or "-", money(r["cost"], 4),
-            )
-            for r in rows
-        ],
-    )
+    headers = ["ID", "NAME", "RESOURCES", "SUBMITTED", "DURATION", "#RECOVERIES", "STATUS", "CLUSTER", "INFRA", "COST"]
+    if all_:
+        headers += ["USER", "ATTEMPTS", "FAILURE"]
+    table(headers, [_queue_row(r, all_) for r in rows])
+
+
+def _queue_row(r: dict[str, Any], full: bool) -> list[Any]:
+    row = [
+        r["id"], r["name"] or "-", r["resources"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["submitted_at"])),
+        f"{r['duration_s']:.0f}s" if r["duration_s"] is not None else "-", r["recovery_count"], r["status"],
+        r["cluster"] or "-", r["infra"] or "-", money(r["cost"], 4),
+    ]
+    if full:
+        attempts = "; ".join(
+            f"{a['attempt']}: {a['provider'] or '?'}/{a['region'] or '?'} {'spot' if a['spot'] else 'on-demand'} {a['outcome'] or 'running'}"
+            for a in r["attempts"]
+        )
+        row += [r["user"] or "-", attempts or "-", r["failure_reason"] or "-"]
+    return row
 
 
 @jobs.command(
