@@ -38,12 +38,13 @@ class ManagedJobs:
         self._store = store
 
     def create(self, entries: Sequence[Mapping[str, Any]]) -> list[ManagedJobRecord]:
-        """New PENDING jobs, each with its unowned lease: `name`, `user`, `tasks`, `envs`, `withheld` per entry."""
+        """New PENDING jobs, each with its unowned lease: `name`, `user`, `tasks`, `resources`, `envs`, `withheld` per entry."""
         now = time.time()
         with self._store._write() as session:
             rows = [
                 ManagedJob(
-                    name=e.get("name"), user=e.get("user"), status="PENDING", tasks=list(e["tasks"]), envs=dict(e.get("envs") or {}),
+                    name=e.get("name"), user=e.get("user"), status="PENDING", tasks=list(e["tasks"]), resources=list(e.get("resources") or []),
+                    envs=dict(e.get("envs") or {}),
                     withheld=list(e.get("withheld") or []), current_task=0, recovery_count=0, restarts_on_errors=0, cluster=None,
                     agent_job_id=None, submitted_at=now, started_at=None, ended_at=None, updated_at=now, failure_reason=None,
                 )
@@ -85,6 +86,24 @@ class ManagedJobs:
             row.updated_at = time.time()
             session.flush()
             return _job(row)
+
+    def listing(self, *, ids: Sequence[int] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(jobs, their attempts) as plain dicts of columns, newest job first, for `jobs queue`.
+
+        Reads neither the task mappings nor the redaction lists, and builds no
+        records: a queue of thousands of jobs is one cheap query per table.
+        """
+        hidden = {"tasks", "withheld", "envs"}
+        job_columns = [c for c in ManagedJob.__table__.columns if c.name not in hidden]
+        jobs_query = select(*job_columns).order_by(ManagedJob.id.desc())
+        attempts_query = select(*ManagedJobAttempt.__table__.columns).order_by(ManagedJobAttempt.id)
+        if ids is not None:
+            jobs_query = jobs_query.where(ManagedJob.id.in_(list(ids)))
+            attempts_query = attempts_query.where(ManagedJobAttempt.job_id.in_(list(ids)))
+        with self._store._read() as session:
+            jobs = [dict(row._mapping) for row in session.execute(jobs_query)]
+            attempts = [dict(row._mapping) for row in session.execute(attempts_query)]
+        return jobs, attempts
 
     # --- attempts -----------------------------------------------------------------
 

@@ -228,6 +228,8 @@ class ManagedJob(Base):
     user: Mapped[str | None] = mapped_column(NAME)
     status: Mapped[str] = mapped_column(STATUS)
     tasks: Mapped[Any] = mapped_column(JSON)
+    #: Each task's resources as text (`1x 2 CPUs, spot`), for `jobs queue` without parsing the tasks.
+    resources: Mapped[Any] = mapped_column(JSON)
     envs: Mapped[dict[str, Any]] = mapped_column(JSON)
     withheld: Mapped[Any] = mapped_column(JSON)
     current_task: Mapped[int] = mapped_column(Integer)

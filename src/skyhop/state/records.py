@@ -206,6 +206,7 @@ class ManagedJobRecord:
     updated_at: float
     name: str | None = None
     user: str | None = None
+    resources: list[str] = field(default_factory=list)
     envs: dict[str, str] = field(default_factory=dict)
     withheld: list[str] = field(default_factory=list)
     current_task: int = 0

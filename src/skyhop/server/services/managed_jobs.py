@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import asdict
 from typing import Any, AsyncIterator
 
 from skyhop.errors import NotFoundError, SkyhopError
@@ -43,7 +42,7 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
     name = payload.name or tasks[0].name
     user = requester()
     entries = [
-        {"name": name, "user": user, "tasks": stored, "withheld": withheld,
+        {"name": name, "user": user, "tasks": stored, "resources": [resources_text(t) for t in tasks], "withheld": withheld,
          "envs": {"SKYPILOT_JOB_RANK": str(rank), "SKYHOP_JOB_RANK": str(rank)} if payload.num_jobs > 1 else {}}
         for rank in range(payload.num_jobs)
     ]
@@ -60,53 +59,49 @@ def rows(store, *, ids: list[int] | None = None, skip_finished: bool = False, al
     from skyhop.jobs.states import TERMINAL_NAMES
     from skyhop.state.managed import ManagedJobs
 
-    managed = ManagedJobs(store)
-    jobs = managed.find(ids=ids)
+    jobs, attempts = ManagedJobs(store).listing(ids=ids)
     if skip_finished:
-        jobs = [j for j in jobs if j.status not in TERMINAL_NAMES]
+        jobs = [j for j in jobs if j["status"] not in TERMINAL_NAMES]
     if not all_users:
         me = requester()
-        jobs = [j for j in jobs if j.user in (None, me)]
+        jobs = [j for j in jobs if j["user"] in (None, me)]
     by_job: dict[int, list] = {}
-    for attempt in managed.attempts(job_ids=[j.id for j in jobs]) if ids is not None else managed.attempts():
-        by_job.setdefault(attempt.job_id, []).append(attempt)
+    for attempt in attempts:
+        by_job.setdefault(attempt["job_id"], []).append(attempt)
     now = time.time()
-    return [job_json(job, by_job.get(job.id, []), now) for job in jobs]
+    return [job_json(job, by_job.get(job["id"], []), now) for job in jobs]
 
 
-def job_json(job, attempts: list, now: float) -> dict[str, Any]:
+def job_json(job: dict[str, Any], attempts: list[dict[str, Any]], now: float) -> dict[str, Any]:
+    """A queue row from the job's columns and its attempts' (see `ManagedJobs.listing`)."""
     from skyhop.jobs.states import TERMINAL_NAMES
 
-    data = asdict(job)
-    data.pop("tasks")
-    data.pop("withheld")
-    data.pop("envs")
-    task = job.tasks[job.current_task] if job.current_task < len(job.tasks) else job.tasks[-1]
-    data["num_tasks"] = len(job.tasks)
-    data["resources"] = _resources(task)
-    end = job.ended_at if job.status in TERMINAL_NAMES else now
-    data["duration_s"] = round(end - job.started_at, 3) if job.started_at and end else None
+    data = dict(job)
+    summaries = data.pop("resources") or ["-"]
+    data["num_tasks"] = len(summaries)
+    data["resources"] = summaries[min(job["current_task"], len(summaries) - 1)]
+    end = job["ended_at"] if job["status"] in TERMINAL_NAMES else now
+    data["duration_s"] = round(end - job["started_at"], 3) if job["started_at"] and end else None
     data["attempts"] = [attempt_json(a, now) for a in attempts]
     data["cost"] = round(sum(a["cost"] for a in data["attempts"]), 6)
-    last = next((a for a in reversed(attempts) if a.provider), None)
-    data["infra"] = "/".join(p for p in (last.provider, last.region, last.zone) if p) if last else None
+    last = next((a for a in reversed(attempts) if a["provider"]), None)
+    data["infra"] = "/".join(p for p in (last["provider"], last["region"], last["zone"]) if p) if last else None
     return data
 
 
-def attempt_json(attempt, now: float) -> dict[str, Any]:
+def attempt_json(attempt: dict[str, Any], now: float) -> dict[str, Any]:
     """An attempt with its cost: billed from the cluster's launch to the attempt's end (or now)."""
-    data = asdict(attempt)
-    billed = ((attempt.ended_at or now) - attempt.launched_at) if attempt.launched_at is not None else 0.0
-    data["duration_s"] = round(max(0.0, billed), 3)
-    data["cost"] = round(max(0.0, billed) / 3600.0 * (attempt.hourly_price or 0.0), 6)
+    data = dict(attempt)
+    launched = attempt["launched_at"]
+    billed = max(0.0, (attempt["ended_at"] or now) - launched) if launched is not None else 0.0
+    data["duration_s"] = round(billed, 3)
+    data["cost"] = round(billed / 3600.0 * (attempt["hourly_price"] or 0.0), 6)
     return data
 
 
-def _resources(task: dict[str, Any]) -> str:
-    from skyhop.spec.task import Task
-
-    parsed = Task.from_dict(task)
-    return f"{parsed.num_nodes}x {parsed.resources.describe() or 'default'}"
+def resources_text(task) -> str:
+    """`2x 4 CPUs, spot`: a task's resources as `jobs queue` shows them (computed once, at submission)."""
+    return f"{task.num_nodes}x {task.resources.describe() or 'default'}"
 
 
 def get(store, job_id: int):

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("user", NAME, nullable=True),
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("tasks", sa.JSON(), nullable=False),
+        sa.Column("resources", sa.JSON(), nullable=False),
         sa.Column("envs", sa.JSON(), nullable=False),
         sa.Column("withheld", sa.JSON(), nullable=False),
         sa.Column("current_task", sa.Integer(), nullable=False),
