@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,3 +46,31 @@ def jobs_cli(sky, fast_jobs):  # noqa: F811
     """`sky` (the real CLI) with short controller timings; managed jobs end before `sky` takes the clusters down."""
     yield sky
     end_all_jobs(sky)
+
+
+@pytest.fixture
+def gate() -> Iterator[tuple[str, threading.Event]]:
+    """A file server whose answers wait while the gate (an Event) is clear."""
+    is_open = threading.Event()
+    is_open.set()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            is_open.wait(120)
+            body = b"data\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/data", is_open
+    finally:
+        is_open.set()
+        server.shutdown()
+        server.server_close()

@@ -12,13 +12,10 @@ before its preemption, once after), and that no cluster or process is left.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import signal
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,34 +38,6 @@ envs:
 @pytest.fixture
 def sky(jobs_cli):
     return jobs_cli
-
-
-@pytest.fixture
-def gate() -> Iterator[tuple[str, threading.Event]]:
-    """A file server whose answers wait while the gate (an Event) is clear."""
-    is_open = threading.Event()
-    is_open.set()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            is_open.wait(120)
-            body = b"data\n"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/data", is_open
-    finally:
-        is_open.set()
-        server.shutdown()
-        server.server_close()
 
 
 def _launch(sky, bucket: Path, name: str, url: str | None = None) -> int:

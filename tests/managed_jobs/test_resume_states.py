@@ -3,6 +3,9 @@ store, local provider): each is the state right after one write-ahead step and b
 
 from __future__ import annotations
 
+import threading
+import time
+
 from managed_jobs.inprocess import drive_until_ended
 from skyhop.execution import launch as launching
 from skyhop.execution.progress import Progress
@@ -39,4 +42,29 @@ def test_a_terminal_row_whose_teardown_never_ran_is_cleaned_up(migrated_home):
     launching.launch(Task(run="true"), launching.LaunchOptions(cluster_name="left-1", detach_run=True), Progress(), store)
     ControllerLeases(store).register(KIND, str(job.id))
     assert drive_until_ended(store, job.id) == "SUCCEEDED"
+    assert store.list_clusters() == []
+
+
+def test_cancel_while_starting_stops_the_launch_and_removes_its_cluster(migrated_home, gate):
+    url, is_open = gate
+    is_open.clear()  # the launch hangs in its file_mounts sync
+    store = StateStore()
+    managed = ManagedJobs(store)
+    task = Task.from_dict({"name": "halted", "file_mounts": {"~/data.txt": url}, "run": "echo never"})
+    (job,) = managed.create([{"name": "halted", "tasks": [task.to_dict()]}])
+
+    def cancel_once_starting() -> None:
+        deadline = time.monotonic() + 60
+        while managed.get(job.id).status != "STARTING" or store.get_cluster("halted-1") is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        ControllerLeases(store).request_cancel(KIND, str(job.id))
+        time.sleep(0.5)
+        is_open.set()  # the sync returns; the launch sees the cancel at its next phase
+
+    canceller = threading.Thread(target=cancel_once_starting)
+    canceller.start()
+    assert drive_until_ended(store, job.id) == "CANCELLED"
+    canceller.join()
+    assert [a.outcome for a in managed.attempts(job.id)] == ["cancelled"]
     assert store.list_clusters() == []

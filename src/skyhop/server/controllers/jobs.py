@@ -507,7 +507,8 @@ class JobRun:
         return await self._io(lambda: self.jobs.update(self.job_id, **fields))
 
     async def _io(self, work: Callable[[], T]) -> T:
-        return await self.owner.polling(work)
+        """A short state-store call, off the loop (not on the poll pool: a hanging agent must not hold up the database)."""
+        return await asyncio.to_thread(work)
 
     def _note(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
