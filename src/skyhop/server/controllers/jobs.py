@@ -106,7 +106,9 @@ class JobsController:
         self.controller.wake()
 
     async def _drive(self, ctx: ObjectContext) -> None:
-        await JobRun(self, int(ctx.object_id), ctx).run()
+        job_id = int(ctx.object_id)
+        await JobRun(self, job_id, ctx).run()
+        self._secret_tasks.pop(job_id, None)  # the job ended: its secret values are needed no more
 
     async def launching(self, work: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._launch_pool, work)

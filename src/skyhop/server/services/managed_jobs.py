@@ -48,8 +48,9 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
     ]
     records = ManagedJobs(store).create(entries)
     if controller is not None:
-        for record in records:
-            controller.remember(record.id, full)
+        if withheld:  # the values only this process has; other jobs launch from what is stored
+            for record in records:
+                controller.remember(record.id, full)
         controller.wake()
     return [r.id for r in records]
 
