@@ -35,9 +35,11 @@ Greedy (the baseline of the Can't Be Late paper, NSDI'24):
 
 Uniform Progress (the paper's policy; parameter-free):
 
-3. On ON_DEMAND and not ahead by two changeovers: stay ON_DEMAND, whether or
-   not spot is back (hysteresis: leaving earlier would pay a changeover only
-   to fall behind again).
+3. On ON_DEMAND: stay ON_DEMAND unless spot is available and the job is
+   ahead by two changeovers. Hysteresis: going back to spot pays a
+   changeover, and a preemption soon after would leave the job behind again;
+   leaving on-demand to wait for spot would pay a changeover to resume and
+   save nothing, since on-demand work costs the same whenever it is done.
 4. Spot available: SPOT (take it whenever available, keep it until
    preempted: a job on spot stays there even when behind).
 5. Idle (NONE, or just preempted) and behind: ON_DEMAND.
@@ -123,7 +125,7 @@ class UniformProgress:
             return Market.NONE
         if s.safety_net:
             return Market.ON_DEMAND
-        if s.current is Market.ON_DEMAND and not s.ahead_by_two_changeovers:
+        if s.current is Market.ON_DEMAND and not (s.spot_available and s.ahead_by_two_changeovers):
             return Market.ON_DEMAND
         if s.spot_available:
             return Market.SPOT

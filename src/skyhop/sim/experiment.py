@@ -40,8 +40,11 @@ class Setup:
 
     def check(self) -> None:
         job = self.job
-        if job.runtime <= 0 or job.changeover < 0:
-            raise SimError("The job needs a runtime above zero and a changeover of zero or more.")
+        if job.runtime <= 0 or job.changeover <= 0:
+            raise SimError(
+                "The job needs a runtime and a changeover above zero: the policies' safety net is two changeovers, "
+                "which is also the room they leave for the time between two decisions (give at least --changeover 1s)."
+            )
         if job.deadline < job.runtime + job.changeover:
             raise SimError(
                 f"The deadline ({job.deadline / 3600:g} h) is shorter than the runtime plus one changeover "
