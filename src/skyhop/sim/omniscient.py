@@ -12,9 +12,11 @@ the same market) are never cheaper than one. Per period i and market m
 
 - u[m,i] in {0, 1}: the job holds a machine on m during period i (spot only
   where the trace has spot, at most one market a period);
-- x[m,i] in [0, u[m,i]]: the share of the period it is billed for (a run may
-  stop early; shares within a run of periods are realised by one contiguous
-  run of the same length from its first period's start);
+- x[m,i] in [0, u[m,i]]: the share of the period it is billed for, whole
+  (x[m,i] >= u[m,i] + u[m,i+1] - 1) unless the run ends in it: a run starts
+  at a period's start and may stop anywhere (starting later instead would
+  only move the same work, at the same price, since prices are constant
+  within a run of equal periods);
 - y[m,i] >= u[m,i] - u[m,i-1]: a start on m at period i (u[m,-1] = 0).
 
 Minimise sum(price[m,i] * length[i] * x[m,i]) subject to
@@ -121,9 +123,11 @@ def _solve(job: Job, cut: Periods) -> Sequence[float]:
         row([(us, -1.0), (xs, 1.0)], 0.0)  # x <= u
         row([(uo, -1.0), (xo, 1.0)], 0.0)
         row([(us, 1.0), (uo, 1.0)], 1.0)  # one market a tick
-        for u, y in ((us, ys), (uo, yo)):  # a start where u goes 0 -> 1
+        for u, x, y in ((us, xs, ys), (uo, xo, yo)):
             previous = [(u - _PER_PERIOD, -1.0)] if i else []
-            row(sorted(previous + [(u, 1.0), (y, -1.0)]), 0.0)
+            row(sorted(previous + [(u, 1.0), (y, -1.0)]), 0.0)  # a start where u goes 0 -> 1
+            if i + 1 < n:  # a run that goes on into the next period uses this one whole
+                row([(u, 1.0), (x, -1.0), (u + _PER_PERIOD, 1.0)], 1.0)
     progress = []
     for i in range(n):
         base = _PER_PERIOD * i
