@@ -11,9 +11,19 @@ from skyhop.cli.output import OUTPUT_OPTION, emit_json, table
 _POLICY_NAMES = ("greedy", "uniform_progress", "omniscient")  # skyhop.sim.experiment.ALL_POLICIES, without importing it for --help
 
 
-@click.group()
+@click.group(
+    epilog="""\b
+Examples:
+  skyhop sim spot --trace ../shared/traces/spot-traces/availability/1-node/aws-10-26-2022/us-west-2a_v100_1.json
+  skyhop sim spot --trace A.json --policy uniform_progress --deadline 56h --output json
+""",
+)
 def sim() -> None:
-    """Simulate policies on recorded traces before paying for them."""
+    """Simulate spot policies on recorded availability traces: cost, deadlines met, gap to the optimum.
+
+    The deadline policies simulated are the objects the managed-jobs
+    controller runs (job_recovery: {strategy: UNIFORM_PROGRESS, ...}).
+    """
 
 
 @sim.command(
