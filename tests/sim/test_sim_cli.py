@@ -78,12 +78,13 @@ def test_table_output_and_the_plot(isolated_home, small_trace, tmp_path):
         (["--trace", "{small}", "--deadline", "70h", "--slack", "2h"], "Give one of --deadline, --slack and --job-fraction"),
         (["--trace", "{small}", "--changeover", "0s"], "changeover above zero"),
         (["--trace", "{small}", "--policy", "oracle"], "'oracle' is not one of"),
+        (["--trace", "{small}", *SMALL_JOB, "--plot", "{tmp}/t.png", "--start-index", "3"], "must be within 0 .. 2"),
     ],
 )
 def test_bad_input_is_one_paragraph(isolated_home, small_trace, tmp_path, args, says):
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"data": [1, 0]}))
-    args = [a.replace("{wrong}", str(wrong)).replace("{small}", str(small_trace)) for a in args]
+    args = [a.replace("{wrong}", str(wrong)).replace("{small}", str(small_trace)).replace("{tmp}", str(tmp_path)) for a in args]
     result = run_cli(isolated_home, "sim", "spot", *args)
     assert result.returncode != 0
     assert says in result.stderr

@@ -102,16 +102,22 @@ class Policy(Protocol):
     def decide(self, s: Situation) -> Market: ...
 
 
+def _forced(s: Situation) -> Market | None:
+    """Rules 1 and 2, common to both policies: a finished job runs nowhere; the safety net means on-demand."""
+    if s.finished:
+        return Market.NONE
+    return Market.ON_DEMAND if s.safety_net else None
+
+
 class Greedy:
     """Spot whenever available; otherwise wait, until the safety net forces on-demand for good."""
 
     name = "greedy"
 
     def decide(self, s: Situation) -> Market:
-        if s.finished:
-            return Market.NONE
-        if s.safety_net:
-            return Market.ON_DEMAND
+        forced = _forced(s)
+        if forced is not None:
+            return forced
         return Market.SPOT if s.spot_available else Market.NONE
 
 
@@ -121,10 +127,9 @@ class UniformProgress:
     name = "uniform_progress"
 
     def decide(self, s: Situation) -> Market:
-        if s.finished:
-            return Market.NONE
-        if s.safety_net:
-            return Market.ON_DEMAND
+        forced = _forced(s)
+        if forced is not None:
+            return forced
         if s.current is Market.ON_DEMAND and not (s.spot_available and s.ahead_by_two_changeovers):
             return Market.ON_DEMAND
         if s.spot_available:
