@@ -7,8 +7,7 @@ from typing import Any
 import click
 
 from skyhop.cli.output import OUTPUT_OPTION, emit_json, table
-
-_POLICY_NAMES = ("greedy", "uniform_progress", "omniscient")  # skyhop.sim.experiment.ALL_POLICIES, without importing it for --help
+from skyhop.sim.experiment import ALL_POLICIES  # light: HiGHS loads only when the omniscient baseline runs
 
 
 @click.group(
@@ -36,7 +35,7 @@ Examples:
 """,
 )
 @click.option("--trace", "traces", multiple=True, required=True, metavar="FILE", help="A spot availability trace (JSON; ../shared/traces/SOURCE.md). Repeatable.")
-@click.option("--policy", "policies", multiple=True, type=click.Choice(_POLICY_NAMES, case_sensitive=False), help="Policy to run (repeatable; default: all three).")
+@click.option("--policy", "policies", multiple=True, type=click.Choice(ALL_POLICIES, case_sensitive=False), help="Policy to run (repeatable; default: all three).")
 @click.option("--runtime", default="48h", show_default=True, help="Work the job needs on a machine never taken away (s/m/h/d).")
 @click.option("--deadline", help="Finish within this long after submission (s/m/h/d).")
 @click.option("--slack", help="Deadline = runtime + slack (s/m/h/d).")
@@ -70,7 +69,7 @@ def spot(traces: tuple[str, ...], policies: tuple[str, ...], runtime: str, deadl
     from skyhop.sim.simulate import Job
     from skyhop.sim.trace import load
 
-    names = tuple(dict.fromkeys(p.lower() for p in policies)) or experiment.ALL_POLICIES
+    names = tuple(dict.fromkeys(p.lower() for p in policies)) or ALL_POLICIES
     job = Job(_seconds(runtime, "--runtime"), 0.0, _seconds(changeover, "--changeover"))
     job = Job(job.runtime, _deadline(job.runtime, deadline, slack, job_fraction), job.changeover)
     setup = experiment.Setup(job, starts, seed, spot_price, ondemand_price, nodes)

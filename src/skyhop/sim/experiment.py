@@ -91,7 +91,6 @@ class PolicyRuns:
 class TraceResult:
     trace: Trace
     prices: Prices
-    offsets: tuple[int, ...]
     runs: tuple[PolicyRuns, ...]
 
 
@@ -154,7 +153,7 @@ def evaluate(trace: Trace, names: Sequence[str], setup: Setup, progress: Callabl
         )
         for name, found in outcomes.items()
     )
-    return TraceResult(trace, price, starts, runs)
+    return TraceResult(trace, price, runs)
 
 
 def pooled(results: Sequence[TraceResult]) -> tuple[PolicyRuns, ...]:

@@ -28,7 +28,6 @@ exactly as in the simulator. HiGHS stops within 0.1% of the optimum
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
 import sys
@@ -164,6 +163,8 @@ _quiet = False
 def _highs() -> Any:
     """A HiGHS model; the first one of the process prints a banner on the C-level stdout, which would
     corrupt `--output json`, so it is made with stdout pointed at /dev/null."""
+    import ctypes
+
     import highspy
 
     global _quiet
