@@ -1,0 +1,1 @@
+"""Managed jobs: states, recovery and deadline policies."""
