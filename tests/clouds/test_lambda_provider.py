@@ -92,6 +92,23 @@ def test_a_typo_in_the_config_section_is_named(cloud, isolated_home):
         LambdaProvider().check()
 
 
+@pytest.mark.parametrize("endpoint", ["http://cloud.lambdalabs.com/api/v1", "http://8.8.8.8/api", "http://[2001:4860::8888]/"])
+def test_plain_http_to_a_public_endpoint_is_refused(cloud, isolated_home, endpoint):
+    """The API key travels as a bearer token: plain http is allowed only inside the network (loopback, private)."""
+    (isolated_home / ".skyhop" / "config.yaml").write_text(f"lambda:\n  api_endpoint: '{endpoint}'\n")
+    with pytest.raises(ConfigError, match="plain http to a public address"):
+        LambdaProvider().check()
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9", "http://localhost:9", "http://10.1.2.3:8080", "https://cloud.lambdalabs.com/api/v1"])
+def test_https_or_http_inside_the_network_is_accepted(endpoint, isolated_home):
+    from skyhop.providers.settings import cloud_settings
+
+    (isolated_home / ".skyhop").mkdir(exist_ok=True)
+    (isolated_home / ".skyhop" / "config.yaml").write_text(f"lambda:\n  api_endpoint: '{endpoint}'\n")
+    assert cloud_settings("lambda", default_endpoint="https://x", default_user="ubuntu").api_endpoint == endpoint
+
+
 @pytest.mark.parametrize("status,code,kind,scope", [
     (400, CAPACITY[0], CapacityError, REGION),
     (400, "global/quota-exceeded", QuotaError, CLOUD),

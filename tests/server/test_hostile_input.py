@@ -124,6 +124,8 @@ def test_unknown_routes_and_methods_get_the_error_shape(shared_api_server):
     assert assert_refused(send(shared_api_server, "GET", "/api/v1/nothing-here"))["code"] == "not_found"
     assert_refused(send(shared_api_server, "DELETE", REQUESTS))
     assert assert_refused(send(shared_api_server, "GET", "/api/v1/clusters/nope/jobs"))["code"] == "not_found"
+    for provider in ("lambda", "nope", "a" * 5000, "..%2F..", "%00"):  # priced by the catalog, unknown, huge, odd
+        assert assert_refused(send(shared_api_server, "GET", f"/api/v1/offers/{provider}"))["code"] == "not_found"
 
 
 def test_validation_errors_never_echo_the_value_sent(shared_api_server):

@@ -112,3 +112,21 @@ def test_the_pool_api_answers_malformed_requests_with_4xx_naming_the_field(sky):
     status, detail = call("POST", "/api/v1/pools/lab/hosts", {"hosts": ["10.0.0.1"], "settings": {"accelerators": {"H100": 0}}})
     assert status == 400 and "SSH node pool lab.accelerators.H100: expected a whole number" in detail
     assert call("GET", "/api/v1/pools") == (200, "[]")
+
+
+def test_show_gpus_on_infra_without_a_catalog_lists_what_it_has(sky):
+    """`show-gpus --infra ssh` (and `local` on a GPU box) once failed: 'holds no catalog for ssh'.
+    Such providers list their own machines; the API server (which holds the pools) answers for them."""
+    sky.skyhop_home.mkdir(parents=True, exist_ok=True)
+    (sky.skyhop_home / "config.yaml").write_text("ssh_node_pools:\n  rig:\n    price: 3\n    accelerators: {H100: 2}\n    hosts: [10.9.9.7]\n")
+    [summary] = sky.json("show-gpus", "--infra", "ssh")
+    assert (summary["accelerator"], summary["cloud"], summary["counts"]) == ("H100", "ssh", [1, 2])
+    shapes = sky.json("show-gpus", "H100:2", "--infra", "ssh")
+    assert [(s["instance_type"], s["region"], s["hourly_price"]) for s in shapes] == [("pool-rig", "rig", 3.0)]
+    from skyhop.providers.local.machine import this_machine
+
+    gpu = this_machine().gpu_name
+    listed = sky("show-gpus", "--infra", "local", check=True).out
+    assert (f"{gpu} " in listed and " local " in listed) if gpu else "No accelerators on offer on local." in listed, listed
+    unknown = sky("show-gpus", "A100", "--infra", "ssh")
+    assert unknown.code != 0 and "A100" in unknown.err and "Traceback" not in unknown.err

@@ -23,6 +23,7 @@ Examples:
   skyhop show-gpus -a                 # every accelerator, also the ones usually hidden
   skyhop show-gpus H100 --cloud lambda --region us-east-1   # = --infra lambda/us-east-1
   skyhop show-gpus A10 --all-regions --available   # where clouds that report it have capacity now
+  skyhop show-gpus --infra local      # the GPUs of this machine (--infra ssh: your SSH pools)
 """,
 )
 @click.argument("name", required=False)
@@ -46,7 +47,7 @@ def show_gpus(name: str | None, infra: str | None, cloud: str | None, region: st
     from skyhop.cli.task_options import resource_overrides
 
     infra = resource_overrides({"infra": infra, "cloud": cloud, "region": region}).get("infra")
-    rows = sdk.show_gpus(name, infra=infra, all_regions=all_regions)
+    rows = sdk.show_gpus(name, infra=infra, all_regions=all_regions, catalog=_own_offers(infra))
     hidden = 0
     if name is None and not all_:
         common = [r for r in rows if r.accelerator in COMMON_ACCELERATORS]
@@ -57,6 +58,9 @@ def show_gpus(name: str | None, infra: str | None, cloud: str | None, region: st
     live = _live_availability() if available else None
     if output == "json":
         emit_json([{**row.to_json(), **({"available": _available(live, row.offer)} if live is not None else {})} for row in rows])
+        return
+    if name is None and not rows:
+        click.echo(f"No accelerators on offer{f' on {infra}' if infra else ''}" + (f" ({hidden} uncommon ones hidden; -a lists them)." if hidden else "."))
         return
     if name is None:
         table(
@@ -91,6 +95,23 @@ def show_gpus(name: str | None, infra: str | None, cloud: str | None, region: st
     )
     for problem in (live or {}).get("errors", ()):
         click.echo(f"Availability unknown: {problem}")
+
+
+def _own_offers(infra: str | None):  # -> Catalog | None
+    """For `--infra` naming a provider with no price catalog (this machine, SSH pools): the offers it
+    lists itself, from the API server (which holds the pools); None for catalog-priced clouds."""
+    from skyhop.providers import registry
+    from skyhop.providers.base import OfferSource
+    from skyhop.spec.infra import Infra
+
+    cloud = Infra.parse(infra, "--infra").cloud if infra else None
+    if not cloud or cloud not in registry.names() or registry.capabilities(cloud).offers is OfferSource.CATALOG:
+        return None
+    from skyhop.catalog.index import Catalog
+    from skyhop.catalog.offer import Offer
+    from skyhop.client import api
+
+    return Catalog(Offer(**offer) for offer in api.own_offers(cloud))
 
 
 def _live_availability() -> dict:

@@ -185,6 +185,11 @@ def check(*, reach: bool = True) -> list[dict[str, Any]]:
     return http.call(_server(), "GET", "/api/v1/check", params={"reach": reach})
 
 
+def own_offers(provider: str) -> list[dict[str, Any]]:
+    """The offers a provider that has no price catalog lists itself (this machine, SSH pools), from the server."""
+    return http.call(_server(), "GET", f"/api/v1/offers/{_segment(provider)}", timeout=60)["offers"]
+
+
 def availability() -> list[dict[str, Any]]:
     """What clouds that report live capacity can launch now, as the API server's credentials see it."""
     return http.call(_server(), "GET", "/api/v1/availability", timeout=120)

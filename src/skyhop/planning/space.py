@@ -81,6 +81,14 @@ def search_space(
     return SearchSpace(catalog, scope, tuple(notes), only_opt_in=not regular)
 
 
+def own_offers(name: str) -> list | None:
+    """The offers of a provider that lists its own (this machine, SSH pools, live clouds); None for a catalog-priced one."""
+    from skyhop.providers import registry
+
+    source = registry.capabilities(name).offers
+    return None if source is OfferSource.CATALOG else _listed_offers(name, source)
+
+
 def _listed_offers(name: str, source: OfferSource) -> list:
     """Offers a LIVE or EXISTING provider lists itself."""
     from skyhop.providers import registry

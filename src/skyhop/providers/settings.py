@@ -34,6 +34,21 @@ class CloudSettings:
     extra: Mapping[str, Any] = field(default_factory=dict)  # the provider's own keys that are set
 
 
+def _inside_network(url: str) -> bool:
+    """Whether `url`'s host is loopback or a private address, where plain http keeps the key off the internet."""
+    import ipaddress
+    import urllib.parse
+
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name: it may resolve anywhere
+    return address.is_loopback or address.is_private
+
+
 def cloud_settings(cloud: str, *, default_endpoint: str, default_user: str, extra_keys: tuple[str, ...] = ()) -> CloudSettings:
     """`cloud`'s settings from config.yaml, with the defaults for what it does not set."""
     from skyhop.config import cloud_section
@@ -48,6 +63,11 @@ def cloud_settings(cloud: str, *, default_endpoint: str, default_user: str, extr
     endpoint = section.get("api_endpoint", default_endpoint)
     if not isinstance(endpoint, str) or not endpoint.startswith(("https://", "http://")):
         raise ConfigError(f"config.yaml: '{cloud}.api_endpoint' must be an http(s) URL, got {endpoint!r}.")
+    if endpoint.startswith("http://") and not _inside_network(endpoint):
+        raise ConfigError(
+            f"config.yaml: '{cloud}.api_endpoint' is plain http to a public address ({endpoint}): the API key would cross "
+            "the internet unencrypted. Use https://, or http:// only to loopback or a private address (a proxy inside your network)."
+        )
     internal = section.get("use_internal_ips", False)
     if not isinstance(internal, bool):
         raise ConfigError(f"config.yaml: '{cloud}.use_internal_ips' must be true or false, got {internal!r}.")

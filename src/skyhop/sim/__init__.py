@@ -1,0 +1,1 @@
+"""The spot simulator: replay availability traces through the deadline policies the controller runs."""

@@ -1,0 +1,91 @@
+"""`skyhop sim spot` as a user runs it: JSON and table output, the plot, and one-paragraph refusals."""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+
+import pytest
+from helpers import REPO, run_cli
+
+CBL = REPO.parent / "shared" / "traces" / "spot-traces" / "availability" / "1-node" / "aws-10-26-2022"
+
+
+@pytest.fixture
+def small_trace(tmp_path):
+    """Four days of 10-minute ticks: spot for 5 h, none for 3 h, over and over."""
+    path = tmp_path / "zone-a.json"
+    path.write_text(json.dumps({"metadata": {"gap_seconds": 600}, "data": ([1] * 30 + [0] * 18) * 12}))
+    return path
+
+
+SMALL_JOB = ("--runtime", "8h", "--deadline", "12h", "--starts", "3")
+
+
+def test_json_output(isolated_home, small_trace):
+    result = run_cli(isolated_home, "sim", "spot", "--trace", str(small_trace), *SMALL_JOB, "--output", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)  # HiGHS's banner stays out of stdout
+    assert data["setup"] == {"runtime_hours": 8.0, "deadline_hours": 12.0, "changeover_hours": 0.2, "starts": 3, "seed": 0, "nodes": 1}
+    [trace] = data["traces"]
+    assert trace["trace"] == str(small_trace) and trace["tick_seconds"] == 600.0 and trace["hours"] == 96.0
+    assert trace["prices"] == {"spot_mean": 1.0, "on_demand": 3.0, "source": "flags"}
+    rows = {row["policy"]: row for row in trace["policies"]}
+    assert list(rows) == ["greedy", "uniform_progress", "omniscient"]
+    for row in rows.values():
+        assert row["deadlines_met"] == 1.0 and row["runs"] == 3
+        assert 1 / 3 - 1e-9 <= row["normalized_cost"] <= 1.0 + 1e-9
+        assert row["gap_to_omniscient"] >= -1e-3
+    assert rows["omniscient"]["gap_to_omniscient"] == 0 and rows["omniscient"]["spot_hours_vs_omniscient"] == 1
+    assert data["all"] == trace["policies"] and data["plot"] is None
+
+
+def test_the_online_policies_meet_every_deadline_on_the_cant_be_late_traces(isolated_home):
+    args = ["sim", "spot", "--trace", str(CBL / "us-west-2a_v100_1.json"), "--trace", str(CBL / "us-west-2b_k80_1.json")]
+    result = run_cli(isolated_home, *args, "--policy", "greedy", "--policy", "UNIFORM_PROGRESS", "--starts", "8", "--seed", "7", "--output", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert [row["policy"] for row in data["all"]] == ["greedy", "uniform_progress"]
+    assert all(row["deadlines_met"] == 1.0 and row["runs"] == 16 for row in data["all"])
+    assert all(row["gap_to_omniscient"] is None for row in data["all"])
+
+
+def test_table_output_and_the_plot(isolated_home, small_trace, tmp_path):
+    plot = tmp_path / "timeline.png"
+    result = run_cli(isolated_home, "sim", "spot", "--trace", str(small_trace), "--trace", str(small_trace), *SMALL_JOB, "--plot", str(plot), "--start-index", "2")
+    assert result.returncode == 0, result.stderr
+    assert "COST VS ON-DEMAND" in result.stdout and "all traces" in result.stdout and "uniform_progress" in result.stdout
+    assert "8 h job, deadline 12 h, changeover 0.2 h, 3 starts" in result.stdout
+    png = plot.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])
+    assert width == 960 and height > 3 * 100
+    idat = png[png.index(b"IDAT") + 4 :]
+    pixels = zlib.decompress(idat[: struct.unpack(">I", png[png.index(b"IDAT") - 4 : png.index(b"IDAT")])[0]])
+    for color in ((52, 120, 220), (240, 140, 30), (90, 180, 90), (215, 40, 40)):  # spot, on-demand, available, deadline
+        assert bytes(color) in pixels
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--trace", "/nonexistent/trace.json"], "No trace file /nonexistent/trace.json"),
+        (["--trace", "{wrong}", "--runtime", "8h", "--deadline", "6h"], "shorter than the runtime plus one changeover"),
+        (["--trace", "{wrong}", "--runtime", "eight hours"], "--runtime: 'eight hours' is not a duration"),
+        (["--trace", "{wrong}"], "is not a spot trace"),
+        (["--trace", "{small}", "--runtime", "90h", "--deadline", "100h"], "covers 96 h, less than the 100 h deadline"),
+        (["--trace", "{small}", "--deadline", "70h", "--slack", "2h"], "Give one of --deadline, --slack and --job-fraction"),
+        (["--trace", "{small}", "--changeover", "0s"], "changeover above zero"),
+        (["--trace", "{small}", "--policy", "oracle"], "'oracle' is not one of"),
+        (["--trace", "{small}", *SMALL_JOB, "--plot", "{tmp}/t.png", "--start-index", "3"], "must be within 0 .. 2"),
+    ],
+)
+def test_bad_input_is_one_paragraph(isolated_home, small_trace, tmp_path, args, says):
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"data": [1, 0]}))
+    args = [a.replace("{wrong}", str(wrong)).replace("{small}", str(small_trace)).replace("{tmp}", str(tmp_path)) for a in args]
+    result = run_cli(isolated_home, "sim", "spot", *args)
+    assert result.returncode != 0
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
