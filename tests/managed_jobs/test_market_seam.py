@@ -19,6 +19,8 @@ from skyhop.state.store import StateStore
 
 
 class Flip:
+    waits_for_spot = False
+
     def __init__(self) -> None:
         self.asked = 0
         self.views: list[MarketView] = []
@@ -34,7 +36,7 @@ class Flip:
 
 def test_a_plugged_in_policy_waits_picks_markets_and_switches(migrated_home, monkeypatch):
     flip = Flip()
-    monkeypatch.setattr(jobs_controller, "policy_for", lambda strategy: (flip, None))
+    monkeypatch.setattr(jobs_controller, "policy_for", lambda recovery, spot_retry_s: flip)
     store = StateStore()
 
     (job,) = ManagedJobs(store).create([{"name": "flip", "tasks": [Task(run="sleep 30").to_dict()]}])

@@ -7,7 +7,7 @@ import pytest
 from skyhop.errors import ConfigError
 from skyhop.execution.names import check_cluster_name
 from skyhop.jobs import names, recovery
-from skyhop.jobs.market import Market, MarketView, TaskMarket, policy_for
+from skyhop.jobs.market import DeadlineMarket, Market, MarketView, TaskMarket, policy_for
 from skyhop.jobs.settings import JobsSettings, from_config
 from skyhop.jobs.states import TERMINAL, ManagedJobStatus
 from skyhop.optimizer.blocklist import Blocked
@@ -31,14 +31,15 @@ def test_only_eager_next_region_blocks_the_preempted_region():
     assert recovery.blocked_after_preemption(eager, None, None) == ()
 
 
-def test_the_default_market_is_the_tasks_own_and_uniform_progress_says_it_runs_as_failover():
+def test_the_default_market_is_the_tasks_own_and_uniform_progress_gets_the_deadline_policy():
     view = MarketView(job_id=1, now=10.0, submitted_at=0.0, run_seconds=5.0, recovery_count=0, current=None, task_spot=True)
-    policy, note = policy_for(None)
-    assert isinstance(policy, TaskMarket) and note is None
+    policy = policy_for(None, 300)
+    assert isinstance(policy, TaskMarket) and not policy.waits_for_spot
     assert policy.choose(view) is Market.SPOT and policy.on_poll(view) is None
     assert TaskMarket().choose(MarketView(1, 10.0, 0.0, 5.0, 0, None, task_spot=False)) is Market.ON_DEMAND
-    _, note = policy_for("UNIFORM_PROGRESS")
-    assert note is not None and "FAILOVER" in note
+    assert isinstance(policy_for(JobRecovery.parse("FAILOVER", "r"), 300), TaskMarket)
+    deadline = policy_for(JobRecovery.parse({"strategy": "UNIFORM_PROGRESS", "deadline": "3h", "runtime": "2h"}, "r"), 300)
+    assert isinstance(deadline, DeadlineMarket) and deadline.waits_for_spot and deadline.policy.name == "uniform_progress"
 
 
 @pytest.mark.parametrize("name", [None, "Train LLaMA 3!", "9lives", "x" * 100, "---", "ünïcode"])

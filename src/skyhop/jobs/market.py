@@ -3,10 +3,17 @@
 The controller asks a `MarketPolicy` before each launch (`choose`) and on each
 poll of a running attempt (`on_poll`, which may ask to switch: the attempt then
 ends as `switched` and the job relaunches in the new market, not counted as a
-recovery). One policy object per task of a job, kept while its controller drives it. This increment
-ships `TaskMarket` (the task's own `use_spot`, SkyPilot's behaviour); a
-deadline policy (UNIFORM_PROGRESS, skyhop.jobs.policies) plugs in by returning
-its object from `policy_for` for its strategy: nothing else changes.
+recovery). One policy object per task of a job, kept while its controller drives it.
+
+`TaskMarket` is the task's own `use_spot` (SkyPilot's behaviour, every strategy
+but the deadline ones). `DeadlineMarket` runs a deadline policy of
+`skyhop.jobs.policies` (UNIFORM_PROGRESS): the very objects `skyhop sim spot`
+replays traces through. The controller cannot see spot capacity the way a
+trace does; it learns it by trying: a spot launch that finds no capacity is
+remembered (`spot_refused_at`) and spot counts as unavailable for
+`spot_retry_s`, after which the policy may try it again. Progress is the time
+each attempt ran, less one changeover per attempt (the restart overhead the
+policy plans with).
 """
 
 from __future__ import annotations
@@ -14,6 +21,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from typing import Protocol
+
+from skyhop.jobs.policies import Market as Decided
+from skyhop.jobs.policies import Policy, Situation, policy
+from skyhop.spec.quantities import DEADLINE_STRATEGIES, JobRecovery
 
 
 class Market(str, enum.Enum):
@@ -41,9 +52,15 @@ class MarketView:
     current: Market | None
     #: Whether the task itself asks for spot (`use_spot`).
     task_spot: bool
+    #: Seconds each launched attempt of this task ran on its machine (the current one up to now).
+    runs: tuple[float, ...] = ()
+    #: When a spot launch of this task last found no capacity (None: never).
+    spot_refused_at: float | None = None
 
 
 class MarketPolicy(Protocol):
+    waits_for_spot: bool
+
     def choose(self, view: MarketView) -> Market:
         """The market of the next attempt (called before each launch)."""
 
@@ -54,6 +71,9 @@ class MarketPolicy(Protocol):
 class TaskMarket:
     """The task's own choice: spot if it says `use_spot: true`, else on-demand; never switches mid-attempt."""
 
+    #: A spot launch that finds no capacity ends the job (FAILED_NO_RESOURCE), as in SkyPilot.
+    waits_for_spot = False
+
     def choose(self, view: MarketView) -> Market:
         return Market.SPOT if view.task_spot else Market.ON_DEMAND
 
@@ -61,10 +81,47 @@ class TaskMarket:
         return None
 
 
-def policy_for(strategy: str | None) -> tuple[MarketPolicy, str | None]:
-    """The policy for a `job_recovery.strategy`, and a note for the controller log when it is not the one asked for."""
-    if strategy == "UNIFORM_PROGRESS":
-        note = ("UNIFORM_PROGRESS is accepted but this server runs it as FAILOVER on the task's own market "
-                "(the deadline policy is not plugged into the controller yet).")
-        return TaskMarket(), note
-    return TaskMarket(), None
+class DeadlineMarket:
+    """A `skyhop.jobs.policies` policy driving a job's market to finish `runtime` of work within `deadline`."""
+
+    #: A spot launch that finds no capacity is a fact for the policy (spot is unavailable now), not the job's end.
+    waits_for_spot = True
+
+    def __init__(self, policy: Policy, recovery: JobRecovery, spot_retry_s: float) -> None:
+        assert recovery.deadline_seconds is not None and recovery.runtime_seconds is not None
+        self.policy = policy
+        self.deadline = float(recovery.deadline_seconds)
+        self.runtime = float(recovery.runtime_seconds)
+        self.changeover = float(recovery.changeover_seconds)
+        self.spot_retry_s = spot_retry_s
+
+    def situation(self, view: MarketView, current: Market | None) -> Situation:
+        spot_known_gone = view.spot_refused_at is not None and view.now - view.spot_refused_at < self.spot_retry_s
+        return Situation(
+            elapsed=view.now - view.submitted_at,
+            done=sum(max(0.0, run - self.changeover) for run in view.runs),
+            runtime=self.runtime,
+            deadline=self.deadline,
+            changeover=self.changeover,
+            current=_DECIDED[current] if current is not None else Decided.NONE,
+            spot_available=current is Market.SPOT or not spot_known_gone,
+        )
+
+    def choose(self, view: MarketView) -> Market:
+        decided = self.policy.decide(self.situation(view, None))
+        return _MARKET[decided]
+
+    def on_poll(self, view: MarketView) -> Market | None:
+        decided = _MARKET[self.policy.decide(self.situation(view, view.current))]
+        return None if decided is view.current else decided
+
+
+_DECIDED = {Market.SPOT: Decided.SPOT, Market.ON_DEMAND: Decided.ON_DEMAND, Market.WAIT: Decided.NONE}
+_MARKET = {decided: market for market, decided in _DECIDED.items()}
+
+
+def policy_for(recovery: JobRecovery | None, spot_retry_s: float) -> MarketPolicy:
+    """The market policy of a task with this `job_recovery`."""
+    if recovery is not None and recovery.strategy in DEADLINE_STRATEGIES:
+        return DeadlineMarket(policy(recovery.strategy), recovery, spot_retry_s)
+    return TaskMarket()

@@ -4,6 +4,7 @@
       poll_seconds: 5          # how often each running job's cluster and agent are checked
       controller_tick_seconds: 1
       lease_seconds: 30        # a silent server's jobs are taken over after this
+      spot_retry_seconds: 300  # deadline policies: after a spot launch found no capacity, spot counts as gone this long
 
 Detecting a preemption takes at most one poll (plus the provider's query), so
 the default meets the 15 s budget with room to spare; tests use much shorter ones.
@@ -16,7 +17,7 @@ from typing import Any
 
 from skyhop.errors import ConfigError
 
-_KEYS = {"poll_seconds": (5.0, 0.05), "controller_tick_seconds": (1.0, 0.05), "lease_seconds": (30.0, 1.0)}
+_KEYS = {"poll_seconds": (5.0, 0.05), "controller_tick_seconds": (1.0, 0.05), "lease_seconds": (30.0, 1.0), "spot_retry_seconds": (300.0, 0.05)}
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class JobsSettings:
     poll_s: float = _KEYS["poll_seconds"][0]
     tick_s: float = _KEYS["controller_tick_seconds"][0]
     lease_s: float = _KEYS["lease_seconds"][0]
+    spot_retry_s: float = _KEYS["spot_retry_seconds"][0]
 
 
 def from_config(section: Any) -> JobsSettings:
@@ -40,4 +42,4 @@ def from_config(section: Any) -> JobsSettings:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not lowest <= value < 1e6:
             raise ConfigError(f"config.yaml: jobs.{key} must be a number >= {lowest:g}, got {value!r}.")
         values[key] = float(value)
-    return JobsSettings(values["poll_seconds"], values["controller_tick_seconds"], values["lease_seconds"])
+    return JobsSettings(values["poll_seconds"], values["controller_tick_seconds"], values["lease_seconds"], values["spot_retry_seconds"])

@@ -163,11 +163,13 @@ class JobRun:
 
     async def _pending(self, job: ManagedJobRecord) -> None:
         self._note(f"Picked up by controller {self.owner.controller.leases.owner}.")
-        for task in self._tasks(job, quiet=True):
-            strategy = _strategy(task)
-            _, note = policy_for(strategy)
-            if note:
-                self._note(note)
+        for index, task in enumerate(self._tasks(job, quiet=True)):
+            plan = _recovery(task)
+            if plan is not None and plan.deadline_seconds is not None and plan.runtime_seconds is not None:
+                self._note(
+                    f"Task {index}: {plan.strategy} picks spot or on-demand to finish {plan.runtime_seconds / 3600:.4g} h of work "
+                    f"within {plan.deadline_seconds / 3600:.4g} h of submission (changeover {plan.changeover_seconds:g} s)."
+                )
         await self._set(status=S.STARTING.value)
 
     async def _start_attempt(self, job: ManagedJobRecord) -> None:
@@ -306,6 +308,10 @@ class JobRun:
         from skyhop.spec.errors import SpecError
 
         first = attempt.attempt == 1 and job.current_task == 0 and job.recovery_count == 0
+        waits = attempt.use_spot and self._policy(job, self._tasks(job, quiet=True)[job.current_task]).waits_for_spot
+        if waits and isinstance(error, SkyhopError) and not isinstance(error, (SpecError, NotSupportedYet)):
+            await self._spot_refused(attempt, str(error))  # no spot anywhere it may run: the policy decides again
+            return
         if not isinstance(error, SkyhopError):
             status, reason = S.FAILED_CONTROLLER, f"internal error while launching ({type(error).__name__}: {error}); see the API server's log"
         elif isinstance(error, (SpecError, NotSupportedYet)) or (isinstance(error, InfeasibleError) and first):
@@ -313,6 +319,13 @@ class JobRun:
         else:
             status, reason = S.FAILED_NO_RESOURCE, str(error)
         await self._end(job, status, reason, attempt, NO_RESOURCE)
+
+    async def _spot_refused(self, attempt: AttemptRecord, reason: str) -> None:
+        """No spot capacity for a deadline policy: the attempt ends, the policy decides again knowing it."""
+        now = time.time()
+        await self._io(lambda: self.jobs.update_attempt(attempt.id, outcome=NO_RESOURCE, ended_at=now, failure_reason=reason))
+        self._note(f"Task {attempt.task_index} attempt {attempt.attempt}: no spot capacity ({reason}); the deadline policy decides again.")
+        await self._set(status=S.RECOVERING.value)
 
     async def _running(self, job: ManagedJobRecord) -> None:
         attempts = await self._io(lambda: self.jobs.attempts(self.job_id))
@@ -493,16 +506,17 @@ class JobRun:
 
     def _policy(self, job: ManagedJobRecord, task) -> MarketPolicy:
         if job.current_task not in self._policies:
-            self._policies[job.current_task] = policy_for(_strategy(task))[0]
+            self._policies[job.current_task] = policy_for(_recovery(task), self.owner.settings.spot_retry_s)
         return self._policies[job.current_task]
 
     def _view(self, job: ManagedJobRecord, attempts: list[AttemptRecord], task, current: Market | None) -> MarketView:
         now = time.time()
-        mine = [a for a in attempts if a.task_index == job.current_task and a.launched_at is not None]
-        ran = sum(((a.ended_at or now) - a.launched_at) for a in mine if a.launched_at is not None)
+        mine = [a for a in attempts if a.task_index == job.current_task]
+        runs = tuple((a.ended_at or now) - a.launched_at for a in mine if a.launched_at is not None)
+        refused = [a.ended_at for a in mine if a.use_spot and a.outcome == NO_RESOURCE and a.ended_at is not None]
         return MarketView(
-            job_id=job.id, now=now, submitted_at=job.submitted_at, run_seconds=ran, recovery_count=job.recovery_count,
-            current=current, task_spot=bool(task.resources.use_spot),
+            job_id=job.id, now=now, submitted_at=job.submitted_at, run_seconds=sum(runs), recovery_count=job.recovery_count,
+            current=current, task_spot=bool(task.resources.use_spot), runs=runs, spot_refused_at=max(refused, default=None),
         )
 
     async def _set(self, **fields: Any) -> ManagedJobRecord:
@@ -547,11 +561,6 @@ def _open_attempt(attempts: list[AttemptRecord], task_index: int) -> AttemptReco
 
 def _recovery(task):
     return task.resources.job_recovery
-
-
-def _strategy(task) -> str | None:
-    recovery_ = _recovery(task)
-    return recovery_.strategy if recovery_ is not None else None
 
 
 def _for_attempt(task, job: ManagedJobRecord, attempt: AttemptRecord):
