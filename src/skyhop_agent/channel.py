@@ -90,17 +90,22 @@ class Server:
         self.dispatch = Dispatcher(layout, health, adopt)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        # Bound and listening under a temporary name, then renamed into place: whoever
+        # sees the socket can connect (`daemon-start` waits for it), and a stale one
+        # left by a killed daemon is replaced in one step.
         path = layout.channel_socket
+        bound = f"{path}.{os.getpid()}"
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)  # a socket left by a daemon that was killed
+            os.unlink(bound)
         old_umask = os.umask(0o177)
         try:
-            bind(self.listener, path)
+            bind(self.listener, bound)
         finally:
             os.umask(old_umask)
-        os.chmod(path, 0o600)
-        self.inode = os.stat(path).st_ino
+        os.chmod(bound, 0o600)
         self.listener.listen(64)
+        self.inode = os.stat(bound).st_ino
+        os.replace(bound, path)
 
     def start(self) -> None:
         threading.Thread(target=self._accept_loop, name="channel-accept", daemon=True).start()

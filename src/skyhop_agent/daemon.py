@@ -22,6 +22,8 @@ from skyhop_agent import DAEMON_VERB, DRIVER_VERB, autostop, cancel, channel, co
 from skyhop_agent.paths import Layout
 
 TICK_S = 0.5
+#: How long `daemon-start` waits for a new daemon's socket.
+SOCKET_WAIT_S = 5.0
 
 
 def _log(message: str) -> None:
@@ -50,15 +52,38 @@ def start(layout: Layout) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two concurrent starts must not make two daemons
         pid = running_pid(layout)
         if pid is None:
-            pid = selfexec.spawn(layout, [DAEMON_VERB], layout.daemon_log).pid
+            stale = _socket_inode(layout)  # a killed daemon's, if any
+            process = selfexec.spawn(layout, [DAEMON_VERB], layout.daemon_log)
+            pid = process.pid
             with open(layout.daemon_pid + ".tmp", "w") as f:
                 f.write(str(pid))
             os.replace(layout.daemon_pid + ".tmp", layout.daemon_pid)
+            _await_socket(layout, process, stale)
         try:
             os.remove(layout.stopped)
         except FileNotFoundError:
             pass
         return pid
+
+
+def _socket_inode(layout: Layout) -> int | None:
+    try:
+        return os.stat(layout.channel_socket).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _await_socket(layout: Layout, process: subprocess.Popen, stale: int | None) -> None:
+    """Return once the new daemon listens on its socket (or died, or took too long).
+
+    The broker's next call (a submit right after launch) then goes over the
+    socket instead of finding nothing there and falling back to a process.
+    """
+    deadline = time.monotonic() + SOCKET_WAIT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        if _socket_inode(layout) not in (None, stale):
+            return
+        time.sleep(0.01)
 
 
 def stop(layout: Layout) -> None:

@@ -269,8 +269,10 @@ class SSHRunner:
             return local
         if ":" in remote_path or ":" in local:
             raise SkyhopError(f"Cannot forward {remote_path!r}: a socket path with ':' cannot be named to ssh -L.")
-        Path(local).unlink(missing_ok=True)  # the master binds it afresh; a stale one would refuse
         spec = f"{local}:{remote_path}"
+        if renew:
+            self._control("cancel", spec)  # a master that still has it would refuse to forward it twice
+        Path(local).unlink(missing_ok=True)  # the master binds it afresh; a stale one would refuse
         done = self._control("forward", spec)
         if done.returncode != 0:
             self.run(["true"], timeout=CONNECT_TIMEOUT_S * 3)  # no master yet: this opens one (ControlMaster=auto)
