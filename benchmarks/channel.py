@@ -8,7 +8,7 @@ process on the head: the code before the channel) and with the channel, on a
 fresh SKYHOP_HOME and API server each time:
 
 - 50 `skyhop exec C 'echo hi'` started at once: each one's wall time (p50, p90)
-  and the whole batch's; then the server's part of the same alone (50 threads
+  and the whole batch's; one `status` call alone (median of 31); then the server's part of the same alone (50 threads
   in this process each submit a job and follow it to its end through
   AgentClient, as the API server does per exec), without 50 CLI start-ups;
 - 40 `skyhop logs C JOB` following one running job at once: the total RSS of the
@@ -60,8 +60,9 @@ def one_exec(sky: list[str], env: dict[str, str], name: str) -> float:
     return time.perf_counter() - start
 
 
-def agent_execs(env: dict[str, str], name: str) -> list[float]:
-    """What the API server does per exec, without the CLIs: 50 threads each submit and follow a job to its end."""
+def agent_execs(env: dict[str, str], name: str) -> tuple[float, list[float]]:
+    """One `status` call alone (median of 31), then what the API server does per exec without
+    the CLIs: 50 threads each submit and follow a job to its end."""
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -84,8 +85,14 @@ def agent_execs(env: dict[str, str], name: str) -> list[float]:
                 stream.close()
             return time.perf_counter() - start
 
+        agent = handles.agent_of(info)
+        calls = []
+        for _ in range(31):
+            start = time.perf_counter()
+            agent.jobs([1])
+            calls.append(time.perf_counter() - start)
         with concurrent.futures.ThreadPoolExecutor(EXECS) as pool:
-            return sorted(pool.map(one, range(EXECS)))
+            return statistics.median(calls), sorted(pool.map(one, range(EXECS)))
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -97,7 +104,7 @@ def measure(sky: list[str], env: dict[str, str], name: str, base: str) -> dict[s
     with concurrent.futures.ThreadPoolExecutor(EXECS) as pool:
         walls = sorted(pool.map(lambda _: one_exec(sky, env, name), range(EXECS)))
     batch = time.perf_counter() - start
-    agent_walls = agent_execs(env, name)
+    call_s, agent_walls = agent_execs(env, name)
     idle_kib, _ = agent_rss_kib(base)
     run_process(sky + ["exec", "-d", name, "echo started; sleep 600"], env)
     # `logs C` follows the latest job: the one just submitted.
@@ -118,6 +125,7 @@ def measure(sky: list[str], env: dict[str, str], name: str, base: str) -> dict[s
         "exec_p50_s": statistics.median(walls),
         "exec_p90_s": walls[int(0.9 * (len(walls) - 1))],
         "batch_s": batch,
+        "status_call_ms": call_s * 1000,
         "agent_p50_s": statistics.median(agent_walls),
         "agent_batch_s": agent_walls[-1],
         "agent_rss_idle_mib": idle_kib / 1024,
@@ -166,14 +174,14 @@ def main() -> None:
     parser.add_argument("--only", choices=("local", "ssh"))
     args = parser.parse_args()
     cases = {"local": local_case, "ssh": ssh_case}
-    print("| provider | agent channel | exec p50 s | exec p90 s | 50 execs s | server part p50 s | server part, 50 s | agent RSS idle MiB | agent RSS, 40 followers MiB | agent processes |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| provider | agent channel | exec p50 s | exec p90 s | 50 execs s | one status call ms | server part p50 s | server part, 50 s | agent RSS idle MiB | agent RSS, 40 followers MiB | agent processes |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for provider, case in cases.items():
         if args.only and provider != args.only:
             continue
         for channel in ("off", "on"):
             r = case(channel)
-            print(f"| {provider} | {channel} | {r['exec_p50_s']:.2f} | {r['exec_p90_s']:.2f} | {r['batch_s']:.2f} | {r['agent_p50_s']:.2f} | {r['agent_batch_s']:.2f} "
+            print(f"| {provider} | {channel} | {r['exec_p50_s']:.2f} | {r['exec_p90_s']:.2f} | {r['batch_s']:.2f} | {r['status_call_ms']:.1f} | {r['agent_p50_s']:.2f} | {r['agent_batch_s']:.2f} "
                   f"| {r['agent_rss_idle_mib']:.1f} "
                   f"| {r['agent_rss_following_mib']:.1f} | {r['agent_processes_following']} |", flush=True)
 
