@@ -37,7 +37,7 @@ import threading
 import traceback
 from typing import Any, Callable
 
-from skyhop_agent import __version__
+from skyhop_agent import __version__, cli
 from skyhop_agent.errors import AgentError
 from skyhop_agent.paths import Layout
 
@@ -142,7 +142,8 @@ class Server:
             except AgentError as error:
                 _reply(conn, {"error": str(error)})
                 return
-            self.dispatch(conn, request)
+            with cli.connections_closed():
+                self.dispatch(conn, request)
         except OSError:
             pass  # the client went away
         except Exception:
@@ -202,8 +203,6 @@ class Dispatcher:
     """One request: the CLI verb's own parser and handler, answered on the connection."""
 
     def __init__(self, layout: Layout, health: Callable[[], dict[str, Any]], adopt: Callable[[list[subprocess.Popen]], None]) -> None:
-        from skyhop_agent import cli
-
         self.layout = layout
         self.health = health
         self.adopt = adopt
@@ -234,8 +233,6 @@ class Dispatcher:
             raise AgentError(f"{verb}: bad arguments.") from None
 
     def _run(self, verb: str, args: argparse.Namespace, text: str | None) -> Any:
-        from skyhop_agent import cli
-
         if verb == "submit":
             if args.spec != "-" or text is None:
                 raise AgentError('submit on the agent socket takes the spec as "input" (--spec -).')
@@ -253,7 +250,7 @@ class Dispatcher:
 
     def _logs(self, conn: socket.socket, args: argparse.Namespace) -> None:
         """The header line, then the log as `logs` prints it, until it ends or the client hangs up."""
-        from skyhop_agent import autostop, cli, logs
+        from skyhop_agent import autostop, logs
 
         path, job_id, finished = cli.log_source(self.layout, args)
         conn.settimeout(None)

@@ -16,8 +16,9 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from skyhop_agent import DAEMON_VERB, DRIVER_VERB, config, jobtable
 from skyhop_agent.errors import AgentError
@@ -38,7 +39,32 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _open(layout: Layout) -> tuple[Cluster, sqlite3.Connection]:
-    return config.load(layout), jobtable.connect(layout)
+    cluster, conn = config.load(layout), jobtable.connect(layout)
+    opened = getattr(_opened, "conns", None)
+    if opened is not None:
+        opened.append(conn)
+    return cluster, conn
+
+
+_opened = threading.local()
+
+
+@contextlib.contextmanager
+def connections_closed() -> Iterator[None]:
+    """Close the job-table connections the verbs open in this thread, once they are done.
+
+    A CLI call ends its process, which closes them; the daemon runs the verbs for
+    its socket in threads for months, and an sqlite3 connection is a reference
+    cycle (its statement cache points back at it), freed only when the garbage
+    collector runs: its file descriptors would pile up in between.
+    """
+    _opened.conns = []
+    try:
+        yield
+    finally:
+        for conn in _opened.conns:
+            conn.close()
+        _opened.conns = None
 
 
 def _records(layout: Layout, jobs: list[jobtable.Job]) -> dict[str, Any]:

@@ -250,3 +250,19 @@ def test_a_restarted_daemon_serves_again_and_a_killed_one_leaves_no_trap(cluster
     assert os.path.exists(_socket_path(cluster))
     pid = cluster.ok("daemon-start")["pid"]
     assert ok(cluster, "health")["daemon_pid"] == pid  # the new daemon rebinds over the stale file
+
+
+def test_many_requests_leave_no_open_files_in_the_daemon(cluster: Agent) -> None:
+    """Each request's job-table connection is closed when it is answered, not when the GC gets to it."""
+    pid = cluster.ok("daemon-start")["pid"]
+    job_id = ok(cluster, "submit", "--spec", "-", input=json.dumps({"run": "echo x"}))["job_id"]
+    cluster.wait(job_id)
+    ok(cluster, "status", str(job_id))
+    before = len(os.listdir(f"/proc/{pid}/fd"))
+    for i in range(200):
+        if i % 2:
+            ok(cluster, "status", str(job_id))
+        else:
+            assert log_bytes(cluster, str(job_id)) == b"x\n"
+    # A few for whatever the daemon's tick has open at the moment; without closing, ~+200.
+    assert len(os.listdir(f"/proc/{pid}/fd")) <= before + 4
