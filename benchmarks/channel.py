@@ -92,7 +92,10 @@ def agent_execs(env: dict[str, str], name: str) -> tuple[float, list[float]]:
             agent.jobs([1])
             calls.append(time.perf_counter() - start)
         with concurrent.futures.ThreadPoolExecutor(EXECS) as pool:
-            return statistics.median(calls), sorted(pool.map(one, range(EXECS)))
+            walls = sorted(pool.map(one, range(EXECS)))
+        if agent.channel is not None:
+            print(f"  ({name}: {agent.channel.served} calls on the channel, {agent.channel.fell_back} fell back)", file=sys.stderr)
+        return statistics.median(calls), walls
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -103,7 +103,7 @@ class Server:
         finally:
             os.umask(old_umask)
         os.chmod(bound, 0o600)
-        self.listener.listen(64)
+        self.listener.listen(MAX_CONNECTIONS)  # a burst of connects is queued, not refused
         self.inode = os.stat(bound).st_ino
         os.replace(bound, path)
 

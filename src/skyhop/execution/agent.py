@@ -128,8 +128,8 @@ class AgentClient:
         if self.channel is not None:
             try:
                 sock, _ = self.channel.stream("logs", args)
-            except channels.ChannelDown:
-                pass
+            except (channels.ChannelDown, channels.ChannelLost):
+                pass  # reading a log twice is harmless: the process path starts it afresh
             else:
                 return SocketLogStream(sock, (lambda: self.jobs([job_id])[0]) if record else None)
         return ProcessLogStream(self.runner.popen(self._argv("logs", *args, *(["--record"] if record else []))))

@@ -55,6 +55,7 @@ class Channel:
         self.remote_path = remote_path
         self._lock = threading.Lock()
         self._local: str | None = None
+        self._generation = 0
         self._down_until = 0.0
         #: Calls answered on the channel and calls that had to fall back (for tests and benchmarks).
         self.served = 0
@@ -101,11 +102,13 @@ class Channel:
             self.fell_back += 1
             raise ChannelDown(f"{self.name}: channel down")
         request = json.dumps({"verb": verb, "args": args, "input": input}).encode() + b"\n"
+        generation = -1
         for renew in (False, True):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.settimeout(CONNECT_TIMEOUT_S)
-                protocol.connect(sock, self._path(renew))
+                path, generation = self._path(renew, generation)
+                protocol.connect(sock, path)
                 hello = json.loads(_read_line(sock, _GREETING_MAX))
                 if not isinstance(hello, dict) or hello.get("protocol") != protocol.PROTOCOL:
                     raise ValueError(f"unknown greeting {hello!r}")
@@ -124,11 +127,15 @@ class Channel:
         self.fell_back += 1
         raise ChannelDown(f"{self.name}: the agent did not answer on its socket")
 
-    def _path(self, renew: bool) -> str:
+    def _path(self, renew: bool, failed: int) -> tuple[str, int]:
+        """The local socket path and its generation; `renew` sets it up again unless another
+        caller did since generation `failed` (a burst of failures renews once, not once each)."""
         with self._lock:
-            if self._local is None or renew:
+            if self._local is None or (renew and self._generation == failed):
+                self._local = None
                 self._local = self.runner.forward_socket(self.remote_path, renew=renew)
-            return self._local
+                self._generation += 1
+            return self._local, self._generation
 
 
 def _read_line(sock: socket.socket, limit: int) -> bytes:
