@@ -20,6 +20,7 @@ socket costs one failed connect per period, not one per call.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -30,6 +31,8 @@ from skyhop.errors import SkyhopError
 from skyhop.providers.base import ClusterInfo
 from skyhop.providers.runner import CommandRunner, SocketForwarding
 from skyhop_agent import channel as protocol
+
+log = logging.getLogger(__name__)
 
 DISABLE_VAR = "SKYHOP_AGENT_CHANNEL"
 SOCKET_NAME = "agent.sock"  # skyhop_agent.paths.Layout.channel_socket
@@ -125,6 +128,7 @@ class Channel:
             return sock
         self._down_until = time.monotonic() + RETRY_S
         self.fell_back += 1
+        log.info("the agent of %s did not answer on its socket; agent verbs run as processes for %g s", self.name, RETRY_S)
         raise ChannelDown(f"{self.name}: the agent did not answer on its socket")
 
     def _path(self, renew: bool, failed: int) -> tuple[str, int]:
