@@ -269,6 +269,8 @@ class SSHRunner:
             return local
         if ":" in remote_path or ":" in local:
             raise SkyhopError(f"Cannot forward {remote_path!r}: a socket path with ':' cannot be named to ssh -L.")
+        if len(remote_path.encode()) > _SUN_PATH_MAX:
+            raise SkyhopError(f"Cannot forward {remote_path!r}: sshd cannot connect to a socket path that long.")
         spec = f"{local}:{remote_path}"
         if renew:
             self._control("cancel", spec)  # a master that still has it would refuse to forward it twice
