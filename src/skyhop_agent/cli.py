@@ -14,9 +14,11 @@ import contextlib
 import json
 import os
 import sqlite3
+import subprocess
 import sys
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from skyhop_agent import DAEMON_VERB, DRIVER_VERB, config, jobtable
 from skyhop_agent.errors import AgentError
@@ -37,7 +39,32 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _open(layout: Layout) -> tuple[Cluster, sqlite3.Connection]:
-    return config.load(layout), jobtable.connect(layout)
+    cluster, conn = config.load(layout), jobtable.connect(layout)
+    opened = getattr(_opened, "conns", None)
+    if opened is not None:
+        opened.append(conn)
+    return cluster, conn
+
+
+_opened = threading.local()
+
+
+@contextlib.contextmanager
+def connections_closed() -> Iterator[None]:
+    """Close the job-table connections the verbs open in this thread, once they are done.
+
+    A CLI call ends its process, which closes them; the daemon runs the verbs for
+    its socket in threads for months, and an sqlite3 connection is a reference
+    cycle (its statement cache points back at it), freed only when the garbage
+    collector runs: its file descriptors would pile up in between.
+    """
+    _opened.conns = []
+    try:
+        yield
+    finally:
+        for conn in _opened.conns:
+            conn.close()
+        _opened.conns = None
 
 
 def _records(layout: Layout, jobs: list[jobtable.Job]) -> dict[str, Any]:
@@ -89,20 +116,26 @@ def cmd_health(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_submit(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
+    reply, _ = submit(layout, config.read_json_file(args.spec, "job spec"))
+    return reply
+
+
+def submit(layout: Layout, raw: object) -> tuple[dict[str, Any], list[subprocess.Popen]]:
+    """Queue a job and start what may start; the reply, and the drivers started (for a caller that reaps them)."""
     from skyhop_agent import jobspec, scheduler
 
     cluster, conn = _open(layout)
-    spec = jobspec.parse(config.read_json_file(args.spec, "job spec"), cluster)
+    spec = jobspec.parse(raw, cluster)
     why_not = jobspec.never_fits(spec, cluster)
     if why_not:
         raise AgentError(why_not)
     if os.path.exists(layout.stopped):
         raise AgentError(f"Cluster {cluster.name} is stopped; start it again before submitting jobs.")
     job_id = jobtable.insert(conn, spec, spec["user"] or cluster.user, time.time())
-    scheduler.schedule(layout, cluster, conn)
+    drivers = scheduler.schedule(layout, cluster, conn)
     job = jobtable.get_many(conn, [job_id], cluster.name)[0]
     # The whole record, so the broker can show the job in its history at once without a `status` call.
-    return {"job_id": job_id, "status": job.status, "job": job.record(layout)}
+    return {"job_id": job_id, "status": job.status, "job": job.record(layout)}, drivers
 
 
 def cmd_queue(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
@@ -133,6 +166,31 @@ def cmd_cancel(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
 def cmd_logs(layout: Layout, args: argparse.Namespace) -> None:
     from skyhop_agent import autostop, logs
 
+    path, job_id, finished = log_source(layout, args)
+    # A follower holds autodown off until it has read everything (and the final record).
+    with autostop.hold_while_following(layout) if args.follow else contextlib.nullcontext():
+        try:
+            logs.stream(path, sys.stdout.buffer, args.follow, args.tail, finished)
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`); that ends the stream, not an error.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
+        if args.record:
+            # The job's record after the log, on stderr (stdout is the log itself):
+            # a follower learns how the job ended without a second agent call.
+            _, conn = _open(layout)
+            record = jobtable.get(conn, job_id)
+            assert record is not None  # the log exists, so the job does
+            sys.stderr.write(json.dumps({"job": _records(layout, [record])["jobs"][0]}) + "\n")
+
+
+def log_source(layout: Layout, args: argparse.Namespace) -> tuple[str, int, Callable[[], bool]]:
+    """What `logs ARGS` streams: the file, the job id, and "has the job ended"; AgentError for bad input.
+
+    Checked before a single byte is streamed, by the CLI verb and the daemon's socket alike.
+    """
+    from skyhop_agent import logs
+
     if args.tail is not None and args.tail < 0:
         raise AgentError(f"--tail must be >= 0, got {args.tail}.")
     cluster, conn = _open(layout)
@@ -147,22 +205,7 @@ def cmd_logs(layout: Layout, args: argparse.Namespace) -> None:
         job = jobtable.get(conn, job_id)
         return job is None or job.terminal
 
-    finished = logs.asked_on_change(ended, [layout.jobs_db, layout.jobs_db + "-wal"])
-
-    # A follower holds autodown off until it has read everything (and the final record).
-    with autostop.hold_while_following(layout) if args.follow else contextlib.nullcontext():
-        try:
-            logs.stream(path, sys.stdout.buffer, args.follow, args.tail, finished)
-        except BrokenPipeError:
-            # The reader went away (e.g. `| head`); that ends the stream, not an error.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return
-        if args.record:
-            # The job's record after the log, on stderr (stdout is the log itself):
-            # a follower learns how the job ended without a second agent call.
-            record = jobtable.get(conn, job_id)
-            assert record is not None  # the log exists, so the job does
-            sys.stderr.write(json.dumps({"job": _records(layout, [record])["jobs"][0]}) + "\n")
+    return path, job_id, logs.asked_on_change(ended, [layout.jobs_db, layout.jobs_db + "-wal"])
 
 
 def cmd_wait(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
@@ -219,7 +262,7 @@ def cmd_run_job(layout: Layout, args: argparse.Namespace) -> None:
     driver.run_job(layout, args.job_id)
 
 
-def _parser() -> _Parser:
+def parser() -> _Parser:
     parser = _Parser(prog="skyhop_agent", description="skyhop node agent")
     parser.add_argument("--base", default=DEFAULT_BASE, help="the head node's base directory")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
@@ -271,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     # job processes) is the node owner's alone: the job table holds secret values.
     os.umask(0o077)
     try:
-        args = _parser().parse_args(argv)
+        args = parser().parse_args(argv)
         layout = Layout(os.path.expanduser(args.base))
         result = args.handler(layout, args)
     except AgentError as e:

@@ -16,11 +16,14 @@ import subprocess
 import threading
 import time
 import traceback
+from typing import Any
 
-from skyhop_agent import DAEMON_VERB, DRIVER_VERB, autostop, cancel, config, jobtable, proctree, scheduler, selfexec
+from skyhop_agent import DAEMON_VERB, DRIVER_VERB, autostop, cancel, channel, config, jobtable, proctree, scheduler, selfexec
 from skyhop_agent.paths import Layout
 
 TICK_S = 0.5
+#: How long `daemon-start` waits for a new daemon's socket.
+SOCKET_WAIT_S = 5.0
 
 
 def _log(message: str) -> None:
@@ -49,15 +52,38 @@ def start(layout: Layout) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two concurrent starts must not make two daemons
         pid = running_pid(layout)
         if pid is None:
-            pid = selfexec.spawn(layout, [DAEMON_VERB], layout.daemon_log).pid
+            stale = _socket_inode(layout)  # a killed daemon's, if any
+            process = selfexec.spawn(layout, [DAEMON_VERB], layout.daemon_log)
+            pid = process.pid
             with open(layout.daemon_pid + ".tmp", "w") as f:
                 f.write(str(pid))
             os.replace(layout.daemon_pid + ".tmp", layout.daemon_pid)
+            _await_socket(layout, process, stale)
         try:
             os.remove(layout.stopped)
         except FileNotFoundError:
             pass
         return pid
+
+
+def _socket_inode(layout: Layout) -> int | None:
+    try:
+        return os.stat(layout.channel_socket).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def _await_socket(layout: Layout, process: subprocess.Popen, stale: int | None) -> None:
+    """Return once the new daemon listens on its socket (or died, or took too long).
+
+    The broker's next call (a submit right after launch) then goes over the
+    socket instead of finding nothing there and falling back to a process.
+    """
+    deadline = time.monotonic() + SOCKET_WAIT_S
+    while time.monotonic() < deadline and process.poll() is None:
+        if _socket_inode(layout) not in (None, stale):
+            return
+        time.sleep(0.01)
 
 
 def stop(layout: Layout) -> None:
@@ -83,8 +109,22 @@ class _Daemon:
         self.conn: sqlite3.Connection = jobtable.connect(layout)
         # Idle time never counts from before the daemon ran (or last tried to stop).
         self.idle_floor = time.time()
-        # Drivers we spawned; polled so they do not stay zombies (which would look alive to `kill -0`).
+        # Drivers we spawned (or a submit on our socket did); polled so they do not stay zombies.
         self.drivers: list[subprocess.Popen] = []
+        self._adopted: list[subprocess.Popen] = []
+        self._adopted_lock = threading.Lock()
+        # When the last tick ended: `health` on the socket reports it, so a hung daemon
+        # (its socket threads still answering) is told apart from a live one.
+        self.tick_at = time.time()
+
+    def adopt(self, drivers: list[subprocess.Popen]) -> None:
+        """Drivers a socket thread started: reaped by the tick like our own."""
+        with self._adopted_lock:
+            self._adopted += drivers
+
+    def health(self) -> dict[str, Any]:
+        now = time.time()
+        return {"channel": True, "tick_at": self.tick_at, "tick_age_s": round(now - self.tick_at, 3), "tick_s": TICK_S}
 
     def _fail_orphaned_jobs(self) -> None:
         for job in jobtable.in_states(self.conn, jobtable.ACTIVE):
@@ -98,6 +138,9 @@ class _Daemon:
     def tick(self) -> bool:
         """One round of upkeep; True when autostop stopped the cluster."""
         cluster = config.load(self.layout)
+        with self._adopted_lock:
+            self.drivers += self._adopted
+            self._adopted = []
         self.drivers = [driver for driver in self.drivers if driver.poll() is None]
         self._fail_orphaned_jobs()
         self.drivers += scheduler.schedule(self.layout, cluster, self.conn)
@@ -122,6 +165,7 @@ def serve(layout: Layout) -> None:
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     daemon = _Daemon(layout)
     _log(f"daemon started (pid {os.getpid()})")
+    server = _open_channel(layout, daemon)
     try:
         while not stopping.is_set():
             if not os.path.exists(layout.cluster_json):
@@ -132,8 +176,22 @@ def serve(layout: Layout) -> None:
                     return
             except Exception:
                 traceback.print_exc()
+            daemon.tick_at = time.time()
             stopping.wait(TICK_S)
         _log("daemon stopped by signal")
     finally:
+        if server is not None:
+            server.close()
         if os.path.isdir(layout.base):
             _forget_pid(layout, os.getpid())
+
+
+def _open_channel(layout: Layout, daemon: _Daemon) -> channel.Server | None:
+    """The verbs' socket; without it (say a base where sockets cannot be made) clients use the CLI path."""
+    try:
+        server = channel.Server(layout, daemon.health, daemon.adopt)
+    except OSError as error:
+        _log(f"no agent socket ({error}); verbs run as processes")
+        return None
+    server.start()
+    return server

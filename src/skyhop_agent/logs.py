@@ -17,7 +17,7 @@ import codecs
 import os
 import threading
 import time
-from typing import IO, Callable, Sequence
+from typing import IO, Callable, Protocol, Sequence
 
 from skyhop_agent.paths import Layout
 
@@ -134,7 +134,15 @@ def _stats(paths: Sequence[str]) -> tuple:
     return tuple(out)
 
 
-def stream(path: str, out: IO[bytes], follow: bool, tail: int | None, finished: Callable[[], bool]) -> None:
+class Sink(Protocol):
+    """Where `stream` copies a log: stdout (the `logs` verb) or a socket (the daemon's channel)."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
+def stream(path: str, out: Sink, follow: bool, tail: int | None, finished: Callable[[], bool]) -> None:
     """Copy the log at `path` to `out`; with `follow`, until `finished()` and nothing is left.
 
     `finished()` is asked before each drain, so output written before the job

@@ -19,6 +19,7 @@ class Layout:
     RESERVED = (
         "agent", "cluster.json", "cluster.init.json", "jobs", "jobs.db", "jobs.db-wal", "jobs.db-shm",
         "jobs.db-journal", "daemon.pid", "daemon.log", "daemon.lock", "stopped", "autostop.json", "followers.lock",
+        "agent.sock",
     )
 
     def __init__(self, base: str) -> None:
@@ -33,6 +34,8 @@ class Layout:
         self.autostop = os.path.join(self.base, "autostop.json")
         # Held (shared flock) by every `logs --follow`: autostop waits while anyone still reads a log.
         self.followers_lock = os.path.join(self.base, "followers.lock")
+        # The daemon's Unix socket (skyhop_agent.channel): verbs without a process per call.
+        self.channel_socket = os.path.join(self.base, "agent.sock")
 
     def job_dir(self, job_id: int) -> str:
         return os.path.join(self.jobs_dir, str(job_id))

@@ -2,22 +2,31 @@
 
 The agent prints one JSON object per verb (`logs` streams text) and reports
 bad input as `{"error": ...}` on stderr with exit code 2; this module turns
-those into records and `AgentError`s.
+those into records and `AgentError`s. The frequent verbs go to the agent's
+daemon over the cluster's channel (execution/channel.py) when it answers
+there, and run as a process on the head otherwise (an older agent, a daemon
+that is down); both give the same records and errors.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from skyhop.errors import SkyhopError
+from skyhop.execution import channel as channels
 from skyhop.providers.base import ClusterInfo
 from skyhop.providers.runner import CommandRunner
 from skyhop_agent.nodeexec import NODE_MARKER
 
 AGENT_DIR = "agent"  # under the head's base directory
+#: Verbs safe to repeat on the process path when the channel broke after sending them.
+_IDEMPOTENT = frozenset({"health", "queue", "status", "autostop"})
+#: The agent's stderr after a log is one JSON record: more than this is not one.
+STDERR_MAX = 4 * 1024 * 1024
 
 
 class AgentError(SkyhopError):
@@ -36,6 +45,7 @@ class AgentClient:
         self.runner = runner
         self.base = cluster.head.base
         self.python = cluster.python
+        self.channel = channels.for_cluster(cluster, runner)
 
     def _argv(self, verb: str, *args: str) -> list[str]:
         root = f"{self.base}/{AGENT_DIR}"
@@ -43,6 +53,17 @@ class AgentClient:
         return ["env", f"PYTHONPATH={root}", f"{NODE_MARKER}={self.base}", self.python, "-m", "skyhop_agent", "--base", self.base, verb, *args]
 
     def call(self, verb: str, *args: str, input: str | None = None, timeout: float = 60) -> dict[str, Any]:
+        if self.channel is not None and verb in channels.protocol.VERBS:
+            try:
+                return self.channel.call(verb, list(args), input, timeout)
+            except channels.ChannelDown:
+                pass
+            except channels.ChannelLost:
+                if verb not in _IDEMPOTENT:
+                    raise
+        return self._call_process(verb, *args, input=input, timeout=timeout)
+
+    def _call_process(self, verb: str, *args: str, input: str | None = None, timeout: float = 60) -> dict[str, Any]:
         try:
             result = self.runner.run(self._argv(verb, *args), input=input, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -100,11 +121,102 @@ class AgentClient:
     def health(self) -> dict[str, Any]:
         return self.call("health", timeout=20)
 
-    def logs(self, job_id: int, *, follow: bool, tail: int | None = None, record: bool = False, node: int | None = None) -> "subprocess.Popen[bytes]":
-        """The job's log (or one node's) on stdout; with `record`, its final record as JSON on stderr afterwards."""
-        args = [str(job_id)] + (["--follow"] if follow else []) + (["--tail", str(tail)] if tail is not None else []) + (["--record"] if record else [])
+    def logs(self, job_id: int, *, follow: bool, tail: int | None = None, record: bool = False, node: int | None = None) -> "LogStream":
+        """The job's log (or one node's), as it is written; with `record`, its final record afterwards."""
+        args = [str(job_id)] + (["--follow"] if follow else []) + (["--tail", str(tail)] if tail is not None else [])
         args += ["--node", str(node)] if node is not None else []
-        return self.runner.popen(self._argv("logs", *args))
+        if self.channel is not None:
+            try:
+                sock, _ = self.channel.stream("logs", args)
+            except (channels.ChannelDown, channels.ChannelLost):
+                pass  # reading a log twice is harmless: the process path starts it afresh
+            else:
+                return SocketLogStream(sock, (lambda: self.jobs([job_id])[0]) if record else None)
+        return ProcessLogStream(self.runner.popen(self._argv("logs", *args, *(["--record"] if record else []))))
+
+
+class LogStream(Protocol):
+    """A job's log as it comes: raw bytes on `fileno()` (end of file when the log ends)."""
+
+    def fileno(self) -> int:
+        """Readable; set it non-blocking to poll it."""
+
+    def read1(self, size: int) -> bytes:
+        """What has arrived, at most `size` bytes, waiting for some; b"" at the end."""
+
+    def final_record(self) -> dict[str, Any] | None:
+        """After the end: the job's record, when it was asked for and could be had."""
+
+    def stop(self) -> None:
+        """Stop following (from any thread): the reader sees the end soon."""
+
+    def close(self) -> None:
+        """Stop and release the stream's process or connection."""
+
+
+class ProcessLogStream:
+    """`logs` run as a process on the head: the log on its stdout, the record on its stderr."""
+
+    def __init__(self, process: "subprocess.Popen[bytes]") -> None:
+        assert process.stdout is not None and process.stderr is not None
+        self.process = process
+        self.stdout = process.stdout
+
+    def fileno(self) -> int:
+        return self.stdout.fileno()
+
+    def read1(self, size: int) -> bytes:
+        return self.stdout.read1(size)  # type: ignore[attr-defined]  # a BufferedReader
+
+    def final_record(self) -> dict[str, Any] | None:
+        assert self.process.stderr is not None
+        return final_record(self.process.stderr.read(STDERR_MAX))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+
+    def close(self) -> None:
+        self.stop()
+        self.process.wait()
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+class SocketLogStream:
+    """`logs` answered by the daemon on the channel: the bytes after the reply line; the record by a `status` call."""
+
+    def __init__(self, sock: socket.socket, record: "Callable[[], dict[str, Any]] | None") -> None:
+        self.sock = sock
+        self._record = record
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def read1(self, size: int) -> bytes:
+        try:
+            return self.sock.recv(size)
+        except OSError:
+            return b""  # stopped from another thread, or the connection broke: the end either way
+
+    def final_record(self) -> dict[str, Any] | None:
+        if self._record is None:
+            return None
+        try:
+            return self._record()
+        except SkyhopError:
+            return None
+
+    def stop(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.stop()
+        self.sock.close()
 
 
 def _last_words(output: str) -> str:

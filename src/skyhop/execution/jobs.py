@@ -10,15 +10,13 @@ import time
 from typing import Any, Sequence
 
 from skyhop.errors import SkyhopError
-from skyhop.execution.agent import AgentClient, final_record
+from skyhop.execution.agent import AgentClient
 from skyhop.execution.names import check_job_name
 from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.spec.task import Task
 
 #: Most job output one `out` event carries.
 OUTPUT_CHUNK = 65536
-#: The agent's stderr after the log is one JSON record: more than this is not one.
-STDERR_MAX = 4 * 1024 * 1024
 
 def _job_envs(task: Task) -> dict[str, str]:
     """What the job's processes see: envs and secrets with a value."""
@@ -62,34 +60,30 @@ def follow(agent: AgentClient, job_id: int, progress: Progress) -> dict[str, Any
     def stop_on_cancel() -> None:
         while not finished.wait(0.1):
             if progress.cancel_event.is_set():
-                stream.terminate()
+                stream.stop()
                 return
 
     watcher = threading.Thread(target=stop_on_cancel, daemon=True)
     watcher.start()
     try:
-        assert stream.stdout is not None and stream.stderr is not None
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         # Chunks as they arrive, never whole lines: output without newlines (a `\r`
         # progress bar) must not pile up in memory.
-        out = stream.stdout
-        for chunk in iter(lambda: out.read1(OUTPUT_CHUNK), b""):  # type: ignore[attr-defined]  # a BufferedReader
+        for chunk in iter(lambda: stream.read1(OUTPUT_CHUNK), b""):
             text = decoder.decode(chunk)
             if text:
                 progress.out(text)
         rest = decoder.decode(b"", final=True)
         if rest:
             progress.out(rest)
-        stderr = stream.stderr.read(STDERR_MAX)
+        record = None if progress.cancel_event.is_set() else stream.final_record()
     finally:
         finished.set()
-        if stream.poll() is None:
-            stream.terminate()
-        stream.wait()
+        stream.close()
     if progress.cancel_event.is_set():
         agent.cancel([job_id])
         raise RequestCancelled(f"The request was cancelled; job {job_id} was cancelled too.")
-    return final_record(stderr) or agent.jobs([job_id])[0]
+    return record or agent.jobs([job_id])[0]
 
 
 def record_jobs(store, cluster: str, jobs: Sequence[dict[str, Any]]) -> None:

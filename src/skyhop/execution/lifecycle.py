@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from skyhop.errors import NotFoundError, SkyhopError
-from skyhop.execution import handles, jobs
+from skyhop.execution import channel, handles, jobs
 from skyhop.execution.agent import AgentError
 from skyhop.execution.locks import cluster_lock, is_busy
 from skyhop.identity import current_user
@@ -196,6 +196,7 @@ def stop(store, name: str) -> dict[str, Any]:
         if not base.capabilities_of(provider).can_stop:
             raise SkyhopError(f"The {record.provider} provider cannot stop machines, only remove them: `skyhop down {name}`.")
         _stop_jobs(store, name, info)
+        channel.drop(name)
         provider.stop(info)
         store.set_cluster_status(name, "STOPPED")
     return {"cluster": name, "status": "STOPPED", "message": f"Cluster '{name}' is stopped."}
@@ -230,6 +231,7 @@ def teardown(store, name: str, *, purge: bool = False) -> bool:
         if not purge:
             raise
         log.warning("purging %s although its provider failed: %s", name, error)
+    channel.drop(name)
     store.remove_cluster(name, at=time.time())
     return True
 
@@ -320,7 +322,7 @@ def _latest_job_id(agent, *, active: bool) -> int | None:
 
 
 def log_stream(store, name: str, job_id: int | None, *, follow: bool, tail: int | None, node: int | None = None):
-    """(job id, the agent process streaming its log, or one node's); the latest job when none is named."""
+    """(job id, the agent's stream of its log, or one node's); the latest job when none is named."""
     agent, whole = _agent_for_reading(store, name)
     follow = follow and whole  # after a lost node nothing progresses (a lost head leaves its jobs RUNNING forever)
     if job_id is None:

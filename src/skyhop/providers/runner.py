@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Protocol, Sequence
+from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,23 @@ class CommandRunner(Protocol):
         """
 
 
+@runtime_checkable
+class SocketForwarding(Protocol):
+    """A runner that can reach a Unix socket on its node (the agent daemon's channel).
+
+    Optional: a runner without it gets process-per-call agent verbs.
+    """
+
+    def forward_socket(self, remote_path: str, *, renew: bool = False) -> str:
+        """A local socket path whose connections reach `remote_path` on the node.
+
+        `renew`: the last path did not answer (a restarted SSH connection); set it up again.
+        """
+
+    def close_forward(self, remote_path: str) -> None:
+        """Drop what `forward_socket` set up (the cluster is gone)."""
+
+
 @dataclass(frozen=True)
 class LocalRunner:
     """Runs on this machine. `env` is added to every process it starts."""
@@ -57,6 +74,13 @@ class LocalRunner:
 
     def popen(self, argv: Sequence[str]) -> "subprocess.Popen[bytes]":
         return subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env())
+
+    def forward_socket(self, remote_path: str, *, renew: bool = False) -> str:
+        """The node is this machine: its socket is reached where it is."""
+        return remote_path
+
+    def close_forward(self, remote_path: str) -> None:
+        pass
 
     def sync_up(self, source: str, dest: str, *, delete: bool = False, exclude_from: str | None = None) -> None:
         """Copy in place: running jobs keep their working directory (never removed and re-created)."""

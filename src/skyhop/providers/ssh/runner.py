@@ -9,6 +9,7 @@ Commands are argv lists, quoted once with `shlex.join` for the remote shell.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -252,6 +253,53 @@ class SSHRunner:
             if _looks_like_ssh_failure(done.stderr):
                 raise unreachable(self.target, done.stderr)
             raise SkyhopError(f"Copying {source} to {self.target.describe()}:{dest} failed (rsync exit {done.returncode}): {done.stderr.strip()[-400:]}")
+
+    def forward_socket(self, remote_path: str, *, renew: bool = False) -> str:
+        """Forward a local socket to `remote_path` through the shared connection (`ssh -O forward`).
+
+        Each connection to the local path is one more channel in the already
+        open SSH connection: no process starts, here or on the node. The local
+        path is in the private control directory, named after the host and the
+        remote path, so every caller in this installation shares it. `renew`
+        sets the forward up again (the master was restarted and forgot it),
+        opening the master first when there is none.
+        """
+        local = self._forward_path(remote_path)
+        if os.path.exists(local) and not renew:
+            return local
+        if ":" in remote_path or ":" in local:
+            raise SkyhopError(f"Cannot forward {remote_path!r}: a socket path with ':' cannot be named to ssh -L.")
+        if len(remote_path.encode()) > _SUN_PATH_MAX:
+            raise SkyhopError(f"Cannot forward {remote_path!r}: sshd cannot connect to a socket path that long.")
+        spec = f"{local}:{remote_path}"
+        if renew:
+            self._control("cancel", spec)  # a master that still has it would refuse to forward it twice
+        Path(local).unlink(missing_ok=True)  # the master binds it afresh; a stale one would refuse
+        done = self._control("forward", spec)
+        if done.returncode != 0:
+            self.run(["true"], timeout=CONNECT_TIMEOUT_S * 3)  # no master yet: this opens one (ControlMaster=auto)
+            done = self._control("forward", spec)
+        if done.returncode != 0:
+            raise SkyhopError(f"Could not forward the agent socket over SSH to {self.target.describe()}: {done.stderr.strip()[-300:]}")
+        return local
+
+    def close_forward(self, remote_path: str) -> None:
+        local = self._forward_path(remote_path)
+        if os.path.exists(local):
+            self._control("cancel", f"{local}:{remote_path}")
+            Path(local).unlink(missing_ok=True)
+
+    def _forward_path(self, remote_path: str) -> str:
+        digest = hashlib.sha1(f"{self.target.key}\0{remote_path}".encode()).hexdigest()
+        return f"{control_dir()}/{digest}.s"  # 43 characters: within the room kept for ssh's own sockets
+
+    def _control(self, command: str, spec: str) -> subprocess.CompletedProcess[str]:
+        """`ssh -O COMMAND -L SPEC`: a request to the master, which does the work."""
+        argv = ["ssh", *self.ssh_options(), "-O", command, "-L", spec, self.target.destination]
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=CONNECT_TIMEOUT_S * 3)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(argv, SSH_FAILED, "", f"ssh -O {command} did not answer")
 
     def close(self) -> None:
         """End the shared connection (the next command opens a new one)."""

@@ -1,26 +1,27 @@
-"""A job log streamed from an agent process to an HTTP client, in bounded chunks."""
+"""A job log streamed from the agent (its channel, or a process) to an HTTP client, in bounded chunks."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-from typing import AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
+
+if TYPE_CHECKING:
+    from skyhop.execution.agent import LogStream
 
 CHUNK = 65536
 POLL_S = 0.02
 
 
-async def pipe(stream: subprocess.Popen[bytes]) -> AsyncIterator[bytes]:
-    """A subprocess's stdout, read without blocking a thread; the process ends with the stream.
+async def pipe(stream: LogStream) -> AsyncIterator[bytes]:
+    """The log's bytes, read without blocking a thread; the agent's end closes with the stream.
 
     Chunks are at most `CHUNK` bytes whatever the output looks like (a
     progress bar without newlines included), so memory stays flat. Starlette
-    closes this generator when the client disconnects, which terminates the
-    agent process that was following the log for it.
+    closes this generator when the client disconnects, which closes the
+    connection (or ends the agent process) that was following the log for it.
     """
-    assert stream.stdout is not None
-    fd = stream.stdout.fileno()
+    fd = stream.fileno()
     os.set_blocking(fd, False)
     try:
         while True:
@@ -33,6 +34,4 @@ async def pipe(stream: subprocess.Popen[bytes]) -> AsyncIterator[bytes]:
                 return
             yield data
     finally:
-        if stream.poll() is None:
-            stream.terminate()
-        stream.wait()
+        stream.close()
