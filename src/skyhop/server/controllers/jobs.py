@@ -464,21 +464,18 @@ class JobRun:
         except SkyhopError as error:
             target.write_text(f"[skyhop] The output of attempt {attempt.attempt} could not be saved: {error}\n")
             return
-        assert stream.stdout is not None
         try:
             with partial.open("wb") as f:
                 written = 0
-                out = stream.stdout
-                for chunk in iter(lambda: out.read(65536), b""):
+                for chunk in iter(lambda: stream.read1(65536), b""):
                     if written + len(chunk) > OUTPUT_MAX_BYTES:
                         f.write(b"\n[skyhop] Output cut at the size cap of a saved attempt log.\n")
                         break
                     f.write(chunk)
                     written += len(chunk)
         finally:
-            if stream.poll() is None:
-                stream.terminate()
-            stream.wait()
+            stream.stop()
+            stream.close()
         partial.replace(target)
 
     def _tasks(self, job: ManagedJobRecord, *, quiet: bool = False) -> list:
