@@ -150,3 +150,17 @@ run: cat {shared}/data; echo "train task=$SKYPILOT_TASK_ID"
         (0, "prep-train-1-0", "succeeded"), (1, "prep-train-1-1", "succeeded")
     ]
     wait_for(lambda: sky.clusters() == {}, 60, "the pipeline's clusters taken down")
+
+
+def test_uniform_progress_is_accepted_and_runs_as_failover_saying_so(sky):
+    task = sky.task("deadline.yaml", """\
+name: deadline
+resources:
+  job_recovery: {strategy: UNIFORM_PROGRESS, deadline: 2h, runtime: 1h}
+run: echo on time
+""")
+    assert "on time" in sky("jobs", "launch", "-y", task, check=True, timeout=180).out
+    events = sky("jobs", "logs", "1", "--controller", "--no-follow", check=True).out
+    assert "UNIFORM_PROGRESS is accepted but this server runs it as FAILOVER" in events
+    refused = sky("jobs", "launch", "-y", "--job-recovery", "UNIFORM_PROGRESS", "echo")
+    assert refused.code != 0 and "--job-recovery" in refused.err and "deadline" in refused.err
