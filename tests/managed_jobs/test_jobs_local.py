@@ -8,6 +8,8 @@ import time
 import pytest
 from e2e_support import wait_for
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def sky(jobs_cli):

@@ -9,6 +9,8 @@ import pytest
 from e2e_support import wait_for
 from pty_terminal import CTRL_C, Terminal
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def sky(jobs_cli):
