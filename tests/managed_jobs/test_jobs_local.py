@@ -73,10 +73,11 @@ def test_preempted_job_is_detected_recovered_and_resumes_from_its_checkpoint(sky
     wait_for(lambda: (ckpt / "step").exists() and int((ckpt / "step").read_text()) >= 2, 60, "two checkpointed steps")
     cluster = _row(sky, job_id)["cluster"]
     follower = sky.popen("jobs", "logs", str(job_id))  # follows across the recovery, to the end
+    preempted_at = time.time()  # the node is gone once chaos returns
     sky("chaos", "preempt", cluster, "--node", str(victim), check=True)
-    preempted_at = time.monotonic()
     seen = wait_for(lambda: _row(sky, job_id)["recovery_count"] == 1 and _row(sky, job_id), 30, "the preemption noticed")
-    assert time.monotonic() - preempted_at < 15
+    # Detected within 15 s: the controller's own record of the attempt's end, not this test's (slower) polling.
+    assert _row(sky, job_id)["attempts"][0]["ended_at"] - preempted_at < 15
     assert seen["status"] in ("RECOVERING", "RUNNING", "SUCCEEDED")
     wait_for(lambda: _row(sky, job_id)["status"] == "SUCCEEDED", 120, "the recovered job finished")
     row = _row(sky, job_id)
