@@ -35,6 +35,11 @@ _LAZY = {
     "down": "skyhop.client.api",
     "autostop": "skyhop.client.api",
     "cost_report": "skyhop.client.api",
+    # Managed jobs (`skyhop jobs ...`), run to the end by the API server's controller.
+    "jobs_launch": "skyhop.client.api",
+    "jobs_queue": "skyhop.client.api",
+    "jobs_logs": "skyhop.client.api",
+    "jobs_cancel": "skyhop.client.api",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -42,7 +47,23 @@ __all__ = sorted(_LAZY) + ["__version__"]
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from typing import Any
 
-    from skyhop.client.api import autostop, cancel, cost_report, down, exec, launch, logs, queue, start, status, stop
+    from skyhop.client.api import (
+        autostop,
+        cancel,
+        cost_report,
+        down,
+        exec,
+        jobs_cancel,
+        jobs_launch,
+        jobs_logs,
+        jobs_queue,
+        launch,
+        logs,
+        queue,
+        start,
+        status,
+        stop,
+    )
     from skyhop.errors import SkyhopError
     from skyhop.sdk import check, load_catalog, optimize, optimize_pipeline, show_gpus
     from skyhop.spec.errors import SpecError

@@ -30,7 +30,8 @@ def test_migrations_produce_exactly_the_models(db_url):
             context = MigrationContext.configure(connection, opts={"compare_type": True})
             assert compare_metadata(context, Base.metadata) == []
             tables = set(Base.metadata.tables)
-            assert tables == {"clusters", "cluster_events", "jobs", "requests", "host_leases", "lease_holders", "host_pools"}
+            assert tables == {"clusters", "cluster_events", "jobs", "requests", "host_leases", "lease_holders", "host_pools",
+                              "controller_owners", "controller_leases", "managed_jobs", "managed_job_attempts"}
     finally:
         engine.dispose()
 

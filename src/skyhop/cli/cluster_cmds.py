@@ -313,13 +313,30 @@ def cost_report(all_: bool, days: int, output: str) -> None:
         click.echo("No clusters launched yet.")
         return
     table(
-        ("CLUSTER", "STATUS", "INFRA", "NODES", "DURATION", "$/H", "COST"),
+        ("CLUSTER", "STATUS", "INFRA", "NODES", "DURATION", "$/H", "COST", "MANAGED JOB"),
         [
-            (r["cluster"], r["status"], f"{r['provider']}/{r['region']}", r["num_nodes"], _duration(r["duration_s"]), money(r["hourly_price"]), money(r["cost"]))
+            (r["cluster"], r["status"], f"{r['provider']}/{r['region']}", r["num_nodes"], _duration(r["duration_s"]), money(r["hourly_price"]), money(r["cost"]),
+             _attempt_of(r.get("managed_job")))
             for r in rows
         ],
     )
     click.echo(f"Total: {money(sum(r['cost'] for r in rows))}")
+    _managed_job_totals(rows)
+
+
+def _attempt_of(job: dict | None) -> str:
+    return f"#{job['id']} task {job['task']} attempt {job['attempt']}" if job else "-"
+
+
+def _managed_job_totals(rows: list[dict]) -> None:
+    """One line per managed job: its attempts' lifetimes summed (preempted ones included)."""
+    totals: dict[int, list] = {}
+    for r in rows:
+        if r.get("managed_job"):
+            totals.setdefault(r["managed_job"]["id"], []).append(r)
+    for job_id, lines in sorted(totals.items()):
+        name = lines[0]["managed_job"]["name"] or "-"
+        click.echo(f"Managed job #{job_id} ({name}): {len(lines)} attempt(s), {money(sum(r['cost'] for r in lines))}")
 
 
 def _duration(seconds: float) -> str:

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cost-report": ("skyhop.cli.cluster_cmds", "cost_report", "What each cluster cost: time up (stopped time is free) x hourly price, including removed clusters."),
     "down": ("skyhop.cli.cluster_cmds", "down", "Tear clusters down: end their jobs, remove their machines and files."),
     "exec": ("skyhop.cli.launch_cmd", "exec_", "Run a command or task on an existing cluster (no setup; the workdir is synced)."),
+    "jobs": ("skyhop.cli.managed_jobs_cmd", "jobs", "Managed jobs: relaunched after a preemption (and on errors, if asked) until they finish."),
     "launch": ("skyhop.cli.launch_cmd", "launch", "Launch a task: pick the cheapest infra, provision a cluster, set it up and run."),
     "logs": ("skyhop.cli.job_cmds", "logs", "Show (and follow) a job's output; the latest job by default."),
     "optimize": ("skyhop.cli.optimize_cmd", "optimize", "Show the cheapest place to run a task, and the alternatives."),

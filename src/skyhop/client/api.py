@@ -216,3 +216,37 @@ def requests(*, active: bool = False) -> list[dict[str, Any]]:
 
 def cancel_request(request_id: str) -> dict[str, Any]:
     return http.call(_server(), "POST", f"/api/v1/requests/{_segment(request_id)}/cancel")
+
+
+# --- managed jobs ---------------------------------------------------------------------
+
+
+def jobs_launch(tasks, *, name: str | None = None, num_jobs: int = 1, pool: str | None = None) -> list[int]:
+    """Submit a managed job: a `Task`, a `Pipeline` or a list of tasks (run in turn); `num_jobs` copies. Returns the job ids."""
+    if hasattr(tasks, "tasks"):  # a Pipeline: its tasks, and its name unless one is given
+        name = name or tasks.name
+        tasks = tasks.tasks
+    elif not isinstance(tasks, (list, tuple)):
+        tasks = [tasks]
+    body = {"tasks": [with_absolute_paths(t).to_dict(redact_secrets=False) for t in tasks], "name": name, "num_jobs": num_jobs, "pool": pool}
+    return http.call(_server(), "POST", "/api/v1/managed-jobs", body=body)["job_ids"]
+
+
+def jobs_queue(*, skip_finished: bool = False, all_users: bool = False, job_ids: list[int] | None = None) -> list[dict[str, Any]]:
+    params = {"skip_finished": skip_finished, "all_users": all_users, "job_id": job_ids or []}
+    return http.call(_server(), "GET", "/api/v1/managed-jobs", params=params)
+
+
+def jobs_cancel(*, job_ids: list[int] | None = None, name: str | None = None, all_jobs: bool = False) -> dict[str, Any]:
+    body = {"job_ids": job_ids or [], "name": name, "all": all_jobs}
+    return http.call(_server(), "POST", "/api/v1/managed-jobs/cancel", body=body)
+
+
+def jobs_logs(job_id: int, *, follow: bool = True, controller: bool = False) -> Iterator[bytes]:
+    """A managed job's output across its recoveries (or, with `controller`, the controller's events for it)."""
+    params = {"follow": follow, "controller": controller}
+    response = http.open_response(_server(), "GET", f"/api/v1/managed-jobs/{int(job_id)}/logs", params=params, timeout=None)
+    try:
+        yield from iter(lambda: response.read1(65536), b"")
+    finally:
+        response.close()

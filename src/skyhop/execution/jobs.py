@@ -30,7 +30,8 @@ def setup_fingerprint(task: Task) -> str | None:
     return hashlib.sha256(json.dumps([task.setup, _job_envs(task)], sort_keys=True).encode()).hexdigest()
 
 
-def job_spec(task: Task, *, with_setup: bool, cluster_name: str, user: str) -> dict[str, Any]:
+def job_spec(task: Task, *, with_setup: bool, cluster_name: str, user: str, task_id: str | None = None) -> dict[str, Any]:
+    """What the agent queues; `task_id` (SKYPILOT_TASK_ID) defaults to one unique to this submission."""
     envs = _job_envs(task)
     cpus = task.resources.cpus.value if task.resources.cpus is not None else None
     acc = task.resources.accelerator
@@ -42,7 +43,7 @@ def job_spec(task: Task, *, with_setup: bool, cluster_name: str, user: str) -> d
         "num_nodes": task.num_nodes,
         "cpus": cpus,
         "gpus": {acc.name: acc.count} if acc is not None else None,
-        "task_id": f"skyhop-{cluster_name}-{int(time.time() * 1000)}",
+        "task_id": task_id or f"skyhop-{cluster_name}-{int(time.time() * 1000)}",
         "user": user,
     }
 

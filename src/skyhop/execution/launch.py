@@ -37,6 +37,10 @@ class LaunchOptions:
     idle_minutes: float | None = None
     no_setup: bool = False
     retry_until_up: bool = False
+    # Managed jobs (skyhop.server.controllers.jobs): what an attempt must avoid on top of its own
+    # failures (EAGER_NEXT_REGION's preempted region), and the SKYPILOT_TASK_ID that stays across attempts.
+    blocked: tuple = ()
+    task_id: str | None = None
 
 
 def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dict[str, Any]:
@@ -59,7 +63,9 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
         placement = None
         if record is None:
             passes = itertools.count()
-            info, placement = until_up(lambda: _provision(task, name, progress, store, again=next(passes) > 0), progress, retry=options.retry_until_up)
+            info, placement = until_up(
+                lambda: _provision(task, name, progress, store, again=next(passes) > 0, blocked=options.blocked), progress, retry=options.retry_until_up
+            )
             progress.info(f"New cluster '{name}' is up.")  # a generated name is what logs/exec/down need
         else:
             info = _reuse(task, record, progress, store)
@@ -70,7 +76,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
             agent = handles.agent_of(info)
             with_setup = bool(task.setup) and not options.no_setup and (created or _setup_needed(record.setup_hash, fingerprint, agent))
             progress.phase("setup" if with_setup else "running")
-            spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or current_user())
+            spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or current_user(), task_id=options.task_id)
             job = agent.submit(spec)
             job_id = job["job_id"]
             progress.submitted(job_id)
@@ -224,7 +230,7 @@ def _dryrun(task: Task, record, progress: Progress) -> dict[str, Any]:
     return {"dryrun": True, "reuse": None, "plan": plan.to_json()}
 
 
-def _provision(task: Task, name: str, progress: Progress, store, *, again: bool = False) -> tuple[ClusterInfo, dict[str, Any]]:
+def _provision(task: Task, name: str, progress: Progress, store, *, again: bool = False, blocked: tuple = ()) -> tuple[ClusterInfo, dict[str, Any]]:
     """Launch the cheapest offer; each typed provider failure blocks what it names, then plan again.
 
     Capacity blocks that zone, quota that region, auth that cloud (the error
@@ -236,6 +242,7 @@ def _provision(task: Task, name: str, progress: Progress, store, *, again: bool 
     first plan's candidates with their outcome. `again`: a later pass of
     `--retry-until-up`, which tries every offer anew (capacity comes back),
     where a resumed first pass keeps what its log already ruled out.
+    `blocked`: entries ruled out before the first try (a managed job's preempted region).
     """
     from skyhop.errors import InfeasibleError
     from skyhop.planning import failover
@@ -256,7 +263,7 @@ def _provision(task: Task, name: str, progress: Progress, store, *, again: bool 
 
     while True:
         try:
-            plan = plan_task(task, space, failover.blocked_by(attempts))
+            plan = plan_task(task, space, tuple(blocked) + failover.blocked_by(attempts))
         except InfeasibleError as error:
             if not attempts:
                 raise

@@ -1,1 +1,1 @@
-"""Managed jobs: states, recovery and deadline policies."""
+"""Managed jobs: tasks the API server runs to the end across preemptions and errors (issue 11)."""

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     sock.bind((args.host, args.port))
     sock.listen(128)
     sock.set_inheritable(False)
-    app = create_app(store, token, settings)
+    app = create_app(store, token, settings, controllers=True)
     resume.resume_orphans(store, app.state.executor)
     stop_sweeping = threading.Event()
     retention.start(store, settings.request_retention_s, stop_sweeping)

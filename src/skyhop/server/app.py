@@ -19,12 +19,18 @@ from skyhop.server.operations import make_operations
 from skyhop.server.settings import ServerSettings
 
 
-def create_app(store, token: str | None, settings: ServerSettings | None = None) -> FastAPI:
+def create_app(store, token: str | None, settings: ServerSettings | None = None, *, controllers: bool = False) -> FastAPI:
+    """The app; with `controllers` it also hosts the controllers (managed jobs) in its event loop."""
     settings = settings or ServerSettings()
     app = FastAPI(title="skyhop API", version=__version__, description="The single door to skyhop's clusters, jobs and requests.")
     app.state.store = store
     app.state.settings = settings
     app.state.executor = Executor(store, make_operations(store), log_max_bytes=settings.request_log_max_bytes)
+    app.state.jobs_controller = None
+    if controllers:
+        from skyhop.server.controllers import hosting
+
+        hosting.install(app, store)
     middleware.install(app, token=token, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
     for router in routers.ALL:

@@ -149,3 +149,36 @@ class ErrorBody(BaseModel):
     code: str
     detail: str
     fields: list[str] = Field(default_factory=list, description="the offending fields, for invalid_request")
+
+
+# --- managed jobs (`/api/v1/managed-jobs`) ---------------------------------------------
+
+ManagedJobIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+class ManagedJobsLaunchBody(_Body):
+    """A managed job: one task, or several run in turn (a pipeline); `num_jobs` copies (SKYPILOT_JOB_RANK 0..N-1)."""
+
+    tasks: list[dict[str, Any]] = Field(min_length=1, max_length=100)
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    num_jobs: int = Field(default=1, ge=1, le=10_000)
+    pool: str | None = Field(default=None, max_length=256)
+
+
+class ManagedJobsSubmitted(BaseModel):
+    job_ids: list[int]
+
+
+class ManagedJobsCancelBody(_Body):
+    """Exactly one of: `job_ids`, `name`, `all` (the caller's unfinished jobs)."""
+
+    job_ids: list[JobId] = Field(default_factory=list, max_length=10_000)
+    name: str | None = Field(default=None, min_length=1, max_length=256)
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ManagedJobsCancelBody:
+        given = sum((bool(self.job_ids), self.name is not None, self.all))
+        if given != 1:
+            raise ValueError("give exactly one of job_ids, name or all=true")
+        return self

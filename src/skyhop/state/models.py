@@ -171,3 +171,100 @@ class HostPool(Base):
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[float] = mapped_column(TIME)
+
+
+# --- controllers and managed jobs (revision 0005) ----------------------------------
+
+
+class ControllerOwner(Base):
+    """A controller host (one API server process) and its heartbeat.
+
+    `owner` is `host:pid:start` (start = the process's start time as the kernel
+    counts it), so a process on the same host can tell a dead owner, or a pid
+    that was reused, at once. Every lease of an owner whose `expires_at` passed
+    may be claimed by another: renewing this one row renews all its leases.
+    """
+
+    __tablename__ = "controller_owners"
+
+    owner: Mapped[str] = mapped_column(NAME, primary_key=True)
+    host: Mapped[str] = mapped_column(NAME)
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(TIME)
+    heartbeat_at: Mapped[float] = mapped_column(TIME)
+    expires_at: Mapped[float] = mapped_column(TIME)
+
+
+class ControllerLease(Base):
+    """Which controller host drives an object (a managed job, later a service); NULL owner: nobody yet.
+
+    The row exists from the object's creation to its end. `cancel_requested`
+    is set by whichever server process is asked to cancel; the owner acts on it.
+    """
+
+    __tablename__ = "controller_leases"
+    __table_args__ = (Index("ix_controller_leases_owner", "owner"),)
+
+    kind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    object_id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    owner: Mapped[str | None] = mapped_column(NAME, nullable=True)
+    cancel_requested: Mapped[bool]
+    claimed_at: Mapped[float | None] = mapped_column(TIME, nullable=True)
+
+
+class ManagedJob(Base):
+    """A managed job: a task (or a pipeline of tasks) the controller runs to the end across preemptions.
+
+    `tasks` holds the task mappings with secret values redacted (as stored
+    requests do); `withheld` names what was redacted, so a server that did not
+    receive the values can say why it cannot relaunch.
+    """
+
+    __tablename__ = "managed_jobs"
+    __table_args__ = (Index("ix_managed_jobs_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(NAME)
+    user: Mapped[str | None] = mapped_column(NAME)
+    status: Mapped[str] = mapped_column(STATUS)
+    tasks: Mapped[Any] = mapped_column(JSON)
+    #: Each task's resources as text (`1x 2 CPUs, spot`), for `jobs queue` without parsing the tasks.
+    resources: Mapped[Any] = mapped_column(JSON)
+    envs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    withheld: Mapped[Any] = mapped_column(JSON)
+    current_task: Mapped[int] = mapped_column(Integer)
+    recovery_count: Mapped[int] = mapped_column(Integer)
+    restarts_on_errors: Mapped[int] = mapped_column(Integer)
+    cluster: Mapped[str | None] = mapped_column(NAME)
+    agent_job_id: Mapped[int | None] = mapped_column(Integer)
+    submitted_at: Mapped[float] = mapped_column(TIME)
+    started_at: Mapped[float | None] = mapped_column(TIME)
+    ended_at: Mapped[float | None] = mapped_column(TIME)
+    updated_at: Mapped[float] = mapped_column(TIME)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ManagedJobAttempt(Base):
+    """One attempt of one task of a managed job: where it ran, at what price, how it ended."""
+
+    __tablename__ = "managed_job_attempts"
+    __table_args__ = (Index("ix_managed_job_attempts_job_id_id", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(Integer, ForeignKey("managed_jobs.id", ondelete="CASCADE"))
+    task_index: Mapped[int] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer)
+    cluster: Mapped[str] = mapped_column(NAME)
+    use_spot: Mapped[bool | None]
+    provider: Mapped[str | None] = mapped_column(String(64))
+    region: Mapped[str | None] = mapped_column(String(128))
+    zone: Mapped[str | None] = mapped_column(String(128))
+    instance_type: Mapped[str | None] = mapped_column(NAME)
+    spot: Mapped[bool | None]
+    hourly_price: Mapped[float | None] = mapped_column(Double)
+    agent_job_id: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[float] = mapped_column(TIME)
+    launched_at: Mapped[float | None] = mapped_column(TIME)
+    ended_at: Mapped[float | None] = mapped_column(TIME)
+    outcome: Mapped[str | None] = mapped_column(STATUS)
+    failure_reason: Mapped[str | None] = mapped_column(Text)

@@ -187,3 +187,62 @@ class CostLine:
     cost: float
     user: str | None = None
     ended_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedJobRecord:
+    """A managed job (a row of `managed_jobs`; statuses in `skyhop.jobs.states`).
+
+    `tasks` are task mappings with secret values redacted; `envs` the extra
+    variables the controller gives every attempt (SKYPILOT_JOB_RANK with
+    --num-jobs); `withheld` the secret/env names whose values were not stored.
+    `cluster` and `agent_job_id` are the current (or last) attempt's.
+    """
+
+    id: int
+    status: str
+    tasks: list[dict[str, Any]]
+    submitted_at: float
+    updated_at: float
+    name: str | None = None
+    user: str | None = None
+    resources: list[str] = field(default_factory=list)
+    envs: dict[str, str] = field(default_factory=dict)
+    withheld: list[str] = field(default_factory=list)
+    current_task: int = 0
+    recovery_count: int = 0
+    restarts_on_errors: int = 0
+    cluster: str | None = None
+    agent_job_id: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    failure_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt of one task of a managed job (a row of `managed_job_attempts`).
+
+    Written before the launch (cluster and market only), completed once the
+    cluster is up (where, what, price), closed with its `outcome`
+    (succeeded, failed, preempted, cancelled, no_resource).
+    """
+
+    id: int
+    job_id: int
+    task_index: int
+    attempt: int
+    cluster: str
+    started_at: float
+    use_spot: bool | None = None
+    provider: str | None = None
+    region: str | None = None
+    zone: str | None = None
+    instance_type: str | None = None
+    spot: bool | None = None
+    hourly_price: float | None = None
+    agent_job_id: int | None = None
+    launched_at: float | None = None
+    ended_at: float | None = None
+    outcome: str | None = None
+    failure_reason: str | None = None

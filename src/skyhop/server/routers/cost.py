@@ -15,6 +15,7 @@ router = APIRouter(tags=["cost"])
 @router.get("/api/v1/cost-report")
 def cost_report(store: Store) -> list[dict[str, Any]]:
     from skyhop.execution import lifecycle
+    from skyhop.server.services.managed_jobs import annotate_costs
 
     lifecycle.status(store)  # reconcile local clusters first (an autostop is a STOP)
-    return [asdict(line) for line in store.cost_report()]
+    return annotate_costs(store, [asdict(line) for line in store.cost_report()])

@@ -17,6 +17,10 @@ Schema (revision 0001; the models are in `skyhop.state.models`)
 - `requests`: API server requests, PK `request_id`, indexed by status and
   created_at.
 - `alembic_version`: Alembic's bookkeeping (the current revision).
+- (0005) `controller_owners`, `controller_leases`: which API server process drives which
+  controller object (`skyhop.state.controller_leases`); `managed_jobs` and
+  `managed_job_attempts` (foreign key, ON DELETE CASCADE): managed jobs and their attempts
+  (`skyhop.state.managed`).
 
 Times are unix seconds (DOUBLE), JSON is `sqlalchemy.JSON`, and there are no
 server defaults, so the same schema works on SQLite and PostgreSQL.
@@ -48,5 +52,5 @@ Adding revision 0002
 
 #: Every revision, oldest first. Lets `StateStore()` check the schema without
 #: importing Alembic, and recognise a database written by a newer skyhop.
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
 HEAD: str = REVISIONS[-1]

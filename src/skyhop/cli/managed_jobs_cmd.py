@@ -1,0 +1,223 @@
+"""`skyhop jobs launch|queue|logs|cancel`: managed jobs, run to the end across preemptions by the API server."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+import click
+
+from skyhop.cli.output import OUTPUT_OPTION, emit_json, money, table
+from skyhop.cli.task_options import resource_options
+from skyhop.errors import SkyhopError
+
+
+@click.group(
+    epilog="""\b
+Examples:
+  skyhop jobs launch -y -n train train.yaml
+  skyhop jobs launch -y --use-spot --job-recovery EAGER_NEXT_REGION 'python train.py'
+  skyhop jobs queue
+  skyhop jobs logs 3
+  skyhop jobs logs 3 --controller
+  skyhop jobs cancel -y 3
+"""
+)
+def jobs() -> None:
+    """Managed jobs: relaunched after a preemption (and on errors, if asked) until they finish."""
+
+
+@jobs.command(
+    epilog="""\b
+Examples:
+  skyhop jobs launch -y train.yaml                  # run it to the end; follow its output
+  skyhop jobs launch -y -d -n sweep --num-jobs 4 train.yaml   # 4 jobs, SKYPILOT_JOB_RANK 0..3
+  skyhop jobs launch -y pipeline.yaml               # several YAML documents: run in turn
+"""
+)
+@click.argument("entrypoint", nargs=-1, metavar="[TASK.yaml | COMMAND...]")
+@click.option("-n", "--name", "job_name", help="Job name (default: the task's name).")
+@click.option("--workdir", type=click.Path(file_okay=False), help="Local directory synced to the nodes' working directory.")
+@resource_options
+@click.option("--env-file", type=click.Path(dir_okay=False), help="Read NAME=VALUE lines (dotenv style) as --env values.")
+@click.option("--job-recovery", help="Recovery strategy for every task: FAILOVER, EAGER_NEXT_REGION (or UNIFORM_PROGRESS with a deadline in the YAML).")
+@click.option("--num-jobs", type=click.IntRange(1, 10_000), default=1, show_default=True, help="Launch this many copies; each sees SKYPILOT_JOB_RANK.")
+@click.option("--pool", help="Run on a pool of worker clusters (a later increment).")
+@click.option("-d", "--detach-run", is_flag=True, help="Return once the job is submitted; follow it with `skyhop jobs logs`.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@OUTPUT_OPTION
+def launch(entrypoint: tuple[str, ...], job_name: str | None, workdir: str | None, env_file: str | None, job_recovery: str | None,
+           num_jobs: int, pool: str | None, detach_run: bool, yes: bool, output: str, **flags: Any) -> None:
+    """Launch a managed job: skyhop relaunches it elsewhere when its machines are preempted.
+
+    TASK.yaml may hold several documents: a pipeline whose tasks run in turn,
+    each on its own cluster. Without -d the command follows the job's output
+    (across recoveries) and exits 0 only if the job succeeded.
+    """
+    from skyhop.client import api
+
+    pipeline_name, tasks = _load_tasks(entrypoint, flags, env_file, workdir, job_recovery)
+    job_name = job_name or pipeline_name
+    if pool is not None:
+        raise SkyhopError("--pool: pools of worker clusters for managed jobs come in a later increment; launch without --pool.")
+    if not yes:
+        what = f"{num_jobs} managed jobs" if num_jobs > 1 else "a managed job"
+        stages = f" ({len(tasks)} tasks in turn)" if len(tasks) > 1 else ""
+        click.echo(f"Launching {what}{stages}: {job_name or tasks[0].name or '(unnamed)'}.", err=True)
+        if not click.confirm("Launch?", default=True, err=True):
+            raise SystemExit(1)
+    ids = api.jobs_launch(tasks, name=job_name, num_jobs=num_jobs)
+    if output == "json":
+        emit_json({"job_ids": ids})
+    else:
+        click.echo(f"Managed job(s) {', '.join(map(str, ids))} submitted. Follow: skyhop jobs logs {ids[0]}", err=True)
+    if detach_run or output == "json" or len(ids) > 1:
+        return
+    _follow(ids[0], follow=True, controller=False)
+    row = api.jobs_queue(job_ids=[ids[0]], all_users=True)[0]
+    if row["status"] != "SUCCEEDED":
+        raise SystemExit(1)
+
+
+def _load_tasks(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str | None, workdir: str | None, job_recovery: str | None) -> tuple[str | None, list]:
+    """(the pipeline's name, its tasks) with the flags applied to each task."""
+    from dataclasses import replace
+
+    from skyhop.cli.task_options import load_pipeline, read_env_file
+    from skyhop.spec.errors import SpecError
+
+    if env_file:
+        flags = dict(flags, envs=tuple(f"{k}={v}" for k, v in read_env_file(env_file).items()) + tuple(flags.get("envs") or ()))
+    yaml_path = entrypoint[0] if len(entrypoint) == 1 and entrypoint[0].endswith((".yaml", ".yml")) else None
+    if yaml_path and not os.path.isfile(yaml_path):
+        raise SkyhopError(f"Task file {yaml_path} does not exist.")
+    if not entrypoint:
+        raise SkyhopError("Give a task file or a command, e.g. skyhop jobs launch -y 'python train.py'.")
+    pipeline = load_pipeline(yaml_path, flags)
+    tasks = list(pipeline.tasks)
+    if not yaml_path:
+        tasks = [replace(tasks[0], run=" ".join(entrypoint))]
+    out = []
+    for task in tasks:
+        if workdir is not None:
+            task = replace(task, workdir=workdir)
+        if job_recovery is not None:
+            try:
+                task = replace(task, resources=task.resources.with_overrides(job_recovery=job_recovery))
+            except SpecError as error:
+                raise SpecError("--job-recovery", error.detail, value=job_recovery, expected=error.expected) from None
+        task.require_envs()
+        out.append(task)
+    return pipeline.name, out
+
+
+@jobs.command(
+    epilog="""\b
+Examples:
+  skyhop jobs queue
+  skyhop jobs queue -s              # only unfinished jobs
+  skyhop jobs queue -a              # every column: each attempt, why a job failed
+  skyhop jobs queue -u --output json
+"""
+)
+@click.option("-a", "--all", "all_", is_flag=True, help="Show every column: user, each attempt's place and outcome, why a job failed.")
+@click.option("-u", "--all-users", is_flag=True, help="Every user's jobs (default: only yours).")
+@click.option("-s", "--skip-finished", is_flag=True, help="Only jobs that have not finished.")
+@OUTPUT_OPTION
+def queue(all_: bool, all_users: bool, skip_finished: bool, output: str) -> None:
+    """Show managed jobs: status (RECOVERING while relaunching), recoveries, duration, resources, where, cost."""
+    from skyhop.client import api
+
+    rows = api.jobs_queue(skip_finished=skip_finished, all_users=all_users)
+    if output == "json":
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("No managed jobs.")
+        return
+    headers = ["ID", "NAME", "RESOURCES", "SUBMITTED", "DURATION", "#RECOVERIES", "STATUS", "CLUSTER", "INFRA", "COST"]
+    if all_:
+        headers += ["USER", "ATTEMPTS", "FAILURE"]
+    table(headers, [_queue_row(r, all_) for r in rows])
+
+
+def _queue_row(r: dict[str, Any], full: bool) -> list[Any]:
+    row = [
+        r["id"], r["name"] or "-", r["resources"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["submitted_at"])),
+        f"{r['duration_s']:.0f}s" if r["duration_s"] is not None else "-", r["recovery_count"], r["status"],
+        r["cluster"] or "-", r["infra"] or "-", money(r["cost"], 4),
+    ]
+    if full:
+        attempts = "; ".join(
+            f"{a['attempt']}: {a['provider'] or '?'}/{a['region'] or '?'} {'spot' if a['spot'] else 'on-demand'} {a['outcome'] or 'running'}"
+            for a in r["attempts"]
+        )
+        row += [r["user"] or "-", attempts or "-", r["failure_reason"] or "-"]
+    return row
+
+
+@jobs.command(
+    epilog="""\b
+Examples:
+  skyhop jobs logs 3                 # follows the job, across recoveries, until it ends
+  skyhop jobs logs 3 --no-follow
+  skyhop jobs logs 3 --controller    # what the controller did: launches, preemptions, recoveries
+"""
+)
+@click.argument("job_id", required=False, type=click.IntRange(min=1))
+@click.option("--follow/--no-follow", default=True, show_default=True, help="Keep streaming until the job ends.")
+@click.option("--controller", is_flag=True, help="Show the controller's event log of the job instead of its output.")
+def logs(job_id: int | None, follow: bool, controller: bool) -> None:
+    """Show a managed job's output (the latest job by default), following it across recoveries."""
+    from skyhop.client import api
+
+    if job_id is None:
+        rows = api.jobs_queue()
+        if not rows:
+            raise SkyhopError("You have no managed jobs yet; `skyhop jobs launch` starts one.")
+        job_id = max(r["id"] for r in rows)
+    _follow(job_id, follow=follow, controller=controller)
+
+
+def _follow(job_id: int, *, follow: bool, controller: bool) -> None:
+    from skyhop.client import api
+
+    try:
+        for chunk in api.jobs_logs(job_id, follow=follow, controller=controller):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        click.echo(f"\nStopped following; managed job {job_id} keeps running.", err=True)
+        raise SystemExit(130) from None
+
+
+@jobs.command(
+    epilog="""\b
+Examples:
+  skyhop jobs cancel 3 4
+  skyhop jobs cancel -n train
+  skyhop jobs cancel -a -y          # all your unfinished jobs
+"""
+)
+@click.argument("job_ids", nargs=-1, type=click.IntRange(min=1))
+@click.option("-n", "--name", help="Cancel the jobs with this name.")
+@click.option("-a", "--all", "all_", is_flag=True, help="Cancel all your unfinished managed jobs.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def cancel(job_ids: tuple[int, ...], name: str | None, all_: bool, yes: bool) -> None:
+    """Cancel managed jobs: their clusters are taken down."""
+    from skyhop.client import api
+
+    if sum((bool(job_ids), name is not None, all_)) != 1:
+        raise SkyhopError("Give job ids, -n NAME or -a (exactly one of them).")
+    what = "all your unfinished managed jobs" if all_ else f"managed jobs named {name!r}" if name else f"managed job(s) {', '.join(map(str, job_ids))}"
+    if not yes and not click.confirm(f"Cancel {what}?", default=True, err=True):
+        raise SystemExit(1)
+    result = api.jobs_cancel(job_ids=list(job_ids), name=name, all_jobs=all_)
+    if result["cancelled"]:
+        click.echo(f"Cancelling managed job(s) {', '.join(map(str, result['cancelled']))}; their clusters are being taken down.")
+    if result["already_done"]:
+        click.echo(f"Already finished: {', '.join(map(str, result['already_done']))}.")
+    if not result["cancelled"] and not result["already_done"]:
+        click.echo("No managed jobs to cancel.")

@@ -1,0 +1,39 @@
+"""`/api/v1/managed-jobs`: managed jobs (`skyhop jobs launch|queue|logs|cancel`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from skyhop.server import schemas
+from skyhop.server.deps import Store
+from skyhop.server.services import managed_jobs
+
+router = APIRouter(prefix="/api/v1/managed-jobs", tags=["managed-jobs"])
+
+
+@router.post("")
+def launch(store: Store, request: Request, payload: schemas.ManagedJobsLaunchBody) -> schemas.ManagedJobsSubmitted:
+    controller = getattr(request.app.state, "jobs_controller", None)
+    return schemas.ManagedJobsSubmitted(job_ids=managed_jobs.submit(store, controller, payload))
+
+
+@router.get("")
+def queue(
+    store: Store, skip_finished: bool = False, all_users: bool = False, job_id: Annotated[list[int] | None, Query(max_length=10_000)] = None
+) -> list[dict[str, Any]]:
+    return managed_jobs.rows(store, ids=job_id or None, skip_finished=skip_finished, all_users=all_users)
+
+
+@router.post("/cancel")
+def cancel(store: Store, payload: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
+    return managed_jobs.cancel(store, payload)
+
+
+@router.get("/{job_id}/logs")
+def logs(store: Store, job_id: schemas.ManagedJobIdPath, follow: bool = True, controller: bool = False) -> StreamingResponse:
+    managed_jobs.get(store, job_id)  # an unknown id is a 404 before streaming starts
+    stream = (managed_jobs.follow_controller_log if controller else managed_jobs.follow_logs)(store, job_id, follow=follow)
+    return StreamingResponse(stream, media_type="text/plain")

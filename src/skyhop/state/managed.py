@@ -1,0 +1,144 @@
+"""The managed jobs and their attempts in the state store (tables of revision 0005).
+
+A job row is created together with its controller lease (one transaction), so
+a job can never exist without a controller eventually claiming it. Writes are
+short transactions like the rest of the store; the controller writes a job's
+next status *before* acting on it (launch, teardown), so a server killed at any
+point leaves a row that says what to do next.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+
+from skyhop.state.errors import StateError
+from skyhop.state.models import ControllerLease, ManagedJob, ManagedJobAttempt
+from skyhop.state.records import AttemptRecord, ManagedJobRecord
+from skyhop.state.store import StateStore, _record
+
+#: The controller kind of managed jobs (controller_leases.kind).
+KIND = "managed_job"
+
+_JOB_FIELDS = frozenset(
+    {"status", "current_task", "recovery_count", "restarts_on_errors", "cluster", "agent_job_id", "started_at", "ended_at", "failure_reason"}
+)
+_ATTEMPT_FIELDS = frozenset(
+    {"provider", "region", "zone", "instance_type", "spot", "hourly_price", "agent_job_id", "launched_at", "ended_at", "outcome", "failure_reason"}
+)
+
+
+class ManagedJobs:
+    """Reads and writes of managed jobs (see the module doc)."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def create(self, entries: Sequence[Mapping[str, Any]]) -> list[ManagedJobRecord]:
+        """New PENDING jobs, each with its unowned lease: `name`, `user`, `tasks`, `resources`, `envs`, `withheld` per entry."""
+        now = time.time()
+        with self._store._write() as session:
+            rows = [
+                ManagedJob(
+                    name=e.get("name"), user=e.get("user"), status="PENDING", tasks=list(e["tasks"]), resources=list(e.get("resources") or []),
+                    envs=dict(e.get("envs") or {}),
+                    withheld=list(e.get("withheld") or []), current_task=0, recovery_count=0, restarts_on_errors=0, cluster=None,
+                    agent_job_id=None, submitted_at=now, started_at=None, ended_at=None, updated_at=now, failure_reason=None,
+                )
+                for e in entries
+            ]
+            session.add_all(rows)
+            session.flush()
+            session.add_all(ControllerLease(kind=KIND, object_id=str(r.id), owner=None, cancel_requested=False, claimed_at=None) for r in rows)
+            return [_job(r) for r in rows]
+
+    def get(self, job_id: int) -> ManagedJobRecord | None:
+        with self._store._read() as session:
+            row = session.get(ManagedJob, job_id)
+            return None if row is None else _job(row)
+
+    def find(self, *, ids: Sequence[int] | None = None, name: str | None = None) -> list[ManagedJobRecord]:
+        """Jobs, newest first; filtered by ids and name when given."""
+        query = select(ManagedJob).order_by(ManagedJob.id.desc())
+        if ids is not None:
+            query = query.where(ManagedJob.id.in_(list(ids)))
+        if name is not None:
+            query = query.where(ManagedJob.name == name)
+        with self._store._read() as session:
+            return [_job(r) for r in session.scalars(query)]
+
+    def update(self, job_id: int, **fields: Any) -> ManagedJobRecord:
+        """Change fields of a job (its status included); `updated_at` is set to now."""
+        unknown = sorted(set(fields) - _JOB_FIELDS)
+        if unknown:
+            raise ValueError(f"Cannot update managed job field(s) {', '.join(unknown)}.")
+        with self._store._write() as session:
+            row = session.scalars(select(ManagedJob).where(ManagedJob.id == job_id).with_for_update()).one_or_none()
+            if row is None:
+                raise StateError(f"No managed job {job_id}.")
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.updated_at = time.time()
+            session.flush()
+            return _job(row)
+
+    def listing(self, *, ids: Sequence[int] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(jobs, their attempts) as plain dicts of columns, newest job first, for `jobs queue`.
+
+        Reads neither the task mappings nor the redaction lists, and builds no
+        records: a queue of thousands of jobs is one cheap query per table.
+        """
+        hidden = {"tasks", "withheld", "envs"}
+        job_columns = [c for c in ManagedJob.__table__.columns if c.name not in hidden]
+        jobs_query = select(*job_columns).order_by(ManagedJob.id.desc())
+        attempts_query = select(*ManagedJobAttempt.__table__.columns).order_by(ManagedJobAttempt.id)
+        if ids is not None:
+            jobs_query = jobs_query.where(ManagedJob.id.in_(list(ids)))
+            attempts_query = attempts_query.where(ManagedJobAttempt.job_id.in_(list(ids)))
+        with self._store._read() as session:
+            jobs = [dict(row._mapping) for row in session.execute(jobs_query)]
+            attempts = [dict(row._mapping) for row in session.execute(attempts_query)]
+        return jobs, attempts
+
+    # --- attempts -----------------------------------------------------------------
+
+    def attempts(self, job_id: int | None = None, *, job_ids: Sequence[int] | None = None) -> list[AttemptRecord]:
+        """Attempts of one job, of `job_ids`, or of all, oldest first."""
+        query = select(ManagedJobAttempt).order_by(ManagedJobAttempt.id)
+        if job_id is not None:
+            query = query.where(ManagedJobAttempt.job_id == job_id)
+        if job_ids is not None:
+            query = query.where(ManagedJobAttempt.job_id.in_(list(job_ids)))
+        with self._store._read() as session:
+            return [_record(r, AttemptRecord) for r in session.scalars(query)]
+
+    def add_attempt(self, job_id: int, task_index: int, cluster: str, use_spot: bool | None) -> AttemptRecord:
+        """The next attempt of the job's task `task_index`, written before its launch."""
+        with self._store._write() as session:
+            count = session.scalar(select(func.count()).where(ManagedJobAttempt.job_id == job_id, ManagedJobAttempt.task_index == task_index))
+            row = ManagedJobAttempt(
+                job_id=job_id, task_index=task_index, attempt=int(count or 0) + 1, cluster=cluster, use_spot=use_spot,
+                provider=None, region=None, zone=None, instance_type=None, spot=None, hourly_price=None, agent_job_id=None,
+                started_at=time.time(), launched_at=None, ended_at=None, outcome=None, failure_reason=None,
+            )
+            session.add(row)
+            session.flush()
+            return _record(row, AttemptRecord)
+
+    def update_attempt(self, attempt_id: int, **fields: Any) -> AttemptRecord:
+        unknown = sorted(set(fields) - _ATTEMPT_FIELDS)
+        if unknown:
+            raise ValueError(f"Cannot update attempt field(s) {', '.join(unknown)}.")
+        with self._store._write() as session:
+            row = session.scalars(select(ManagedJobAttempt).where(ManagedJobAttempt.id == attempt_id).with_for_update()).one()
+            for key, value in fields.items():
+                setattr(row, key, value)
+            session.flush()
+            return _record(row, AttemptRecord)
+
+
+def _job(row: ManagedJob) -> ManagedJobRecord:
+    return _record(row, ManagedJobRecord)
