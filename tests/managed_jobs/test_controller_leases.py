@@ -24,6 +24,8 @@ from e2e_support import wait_for
 from skyhop.state.controller_leases import ControllerLeases, OwnerId, process_start
 from skyhop.state.store import StateStore
 
+pytestmark = pytest.mark.slow
+
 WORKER = Path(__file__).with_name("lease_worker.py")
 
 

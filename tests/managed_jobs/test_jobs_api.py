@@ -15,6 +15,8 @@ from server.api_http import send, start_server, stop_server
 import skyhop
 from managed_jobs.conftest import FAST
 
+pytestmark = pytest.mark.slow
+
 SECRET = "s3cr3t-only-in-memory"
 
 

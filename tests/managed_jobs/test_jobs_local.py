@@ -8,6 +8,8 @@ import time
 import pytest
 from e2e_support import wait_for
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def sky(jobs_cli):
@@ -71,10 +73,11 @@ def test_preempted_job_is_detected_recovered_and_resumes_from_its_checkpoint(sky
     wait_for(lambda: (ckpt / "step").exists() and int((ckpt / "step").read_text()) >= 2, 60, "two checkpointed steps")
     cluster = _row(sky, job_id)["cluster"]
     follower = sky.popen("jobs", "logs", str(job_id))  # follows across the recovery, to the end
+    preempted_at = time.time()  # the node is gone once chaos returns
     sky("chaos", "preempt", cluster, "--node", str(victim), check=True)
-    preempted_at = time.monotonic()
     seen = wait_for(lambda: _row(sky, job_id)["recovery_count"] == 1 and _row(sky, job_id), 30, "the preemption noticed")
-    assert time.monotonic() - preempted_at < 15
+    # Detected within 15 s: the controller's own record of the attempt's end, not this test's (slower) polling.
+    assert _row(sky, job_id)["attempts"][0]["ended_at"] - preempted_at < 15
     assert seen["status"] in ("RECOVERING", "RUNNING", "SUCCEEDED")
     wait_for(lambda: _row(sky, job_id)["status"] == "SUCCEEDED", 120, "the recovered job finished")
     row = _row(sky, job_id)
@@ -150,3 +153,17 @@ run: cat {shared}/data; echo "train task=$SKYPILOT_TASK_ID"
         (0, "prep-train-1-0", "succeeded"), (1, "prep-train-1-1", "succeeded")
     ]
     wait_for(lambda: sky.clusters() == {}, 60, "the pipeline's clusters taken down")
+
+
+def test_uniform_progress_is_accepted_and_runs_as_failover_saying_so(sky):
+    task = sky.task("deadline.yaml", """\
+name: deadline
+resources:
+  job_recovery: {strategy: UNIFORM_PROGRESS, deadline: 2h, runtime: 1h}
+run: echo on time
+""")
+    assert "on time" in sky("jobs", "launch", "-y", task, check=True, timeout=180).out
+    events = sky("jobs", "logs", "1", "--controller", "--no-follow", check=True).out
+    assert "UNIFORM_PROGRESS is accepted but this server runs it as FAILOVER" in events
+    refused = sky("jobs", "launch", "-y", "--job-recovery", "UNIFORM_PROGRESS", "echo")
+    assert refused.code != 0 and "--job-recovery" in refused.err and "deadline" in refused.err

@@ -9,6 +9,8 @@ import pytest
 from e2e_support import wait_for
 from pty_terminal import CTRL_C, Terminal
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def sky(jobs_cli):
@@ -47,7 +49,7 @@ def test_launch_and_cancel_ask_and_take_no_for_an_answer(sky):
     assert cancel.finish() == 0 and f"Cancelling managed job(s) {job_id}" in cancel.screen
     wait_for(lambda: _queue(sky)[job_id]["status"] == "CANCELLED", 60, "the job cancelled")
     assert [a["outcome"] for a in _queue(sky)[job_id]["attempts"]] == ["cancelled"]
-    wait_for(lambda: sky.clusters() == {}, 60, "its cluster taken down")
+    assert sky.clusters() == {}  # CANCELLED is written once the cluster is gone
     again = sky("jobs", "cancel", "-y", str(job_id), check=True)
     assert f"Already finished: {job_id}" in again.out
 

@@ -60,10 +60,11 @@ def _run_and_preempt(sky, tmp_path, strategy: str, nodes: int, victim: int) -> t
     submitted = sky("jobs", "launch", "-y", "-d", "--output", "json", "--num-nodes", str(nodes), task, check=True)
     job_id = json.loads(submitted.out)["job_ids"][0]
     wait_for(lambda: (ckpt / "step").exists() and int((ckpt / "step").read_text() or 0) >= 2, 120, "two checkpointed steps")
+    preempted_at = time.time()  # the node is gone once chaos returns
     sky("chaos", "preempt", _row(sky, job_id)["cluster"], "--node", str(victim), check=True)
-    preempted_at = time.monotonic()
     wait_for(lambda: _row(sky, job_id)["recovery_count"] == 1, 30, "the preemption noticed")
-    assert time.monotonic() - preempted_at < 15
+    # Detected within 15 s: the controller's own record of the attempt's end, not this test's (slower) polling.
+    assert _row(sky, job_id)["attempts"][0]["ended_at"] - preempted_at < 15
     wait_for(lambda: _row(sky, job_id)["status"] == "SUCCEEDED", 180, "the recovered job finished")
     runs = [line for line in (ckpt / "markers").read_text().splitlines() if line.startswith("rank=0")]
     assert len(runs) == 2 and "recoveries=1" in runs[1] and int(runs[1].split("start=")[1].split()[0]) >= 2, runs

@@ -10,12 +10,16 @@ attempts and no cluster left.
 
 from __future__ import annotations
 
+import pytest
+
 from managed_jobs.inprocess import drive_until_ended
 from skyhop.jobs.market import Market, MarketView
 from skyhop.server.controllers import jobs as jobs_controller
 from skyhop.spec.task import Task
 from skyhop.state.managed import ManagedJobs
 from skyhop.state.store import StateStore
+
+pytestmark = pytest.mark.slow
 
 
 class Flip:

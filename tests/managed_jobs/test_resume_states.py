@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from managed_jobs.inprocess import drive_until_ended
 from skyhop.execution import launch as launching
 from skyhop.execution.progress import Progress
@@ -14,6 +16,8 @@ from skyhop.spec.task import Task
 from skyhop.state.controller_leases import ControllerLeases
 from skyhop.state.managed import KIND, ManagedJobs
 from skyhop.state.store import StateStore
+
+pytestmark = pytest.mark.slow
 
 
 def _job(store, name: str):

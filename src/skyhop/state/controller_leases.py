@@ -15,7 +15,7 @@ drive the same object, on SQLite and PostgreSQL alike:
 - renew: `SET expires_at = ... WHERE owner = me AND expires_at >= now`: an owner
   that finds its own row already expired does not renew, it gives up everything
   it drove (another process may have taken it) and starts over;
-- release/finish: `WHERE owner = me`.
+- finish: `WHERE owner = me`.
 
 "Dead" is what a process on the same host can prove at once: the owner's pid
 is gone, or now belongs to a process that started at another time.
@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, delete, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from skyhop.state.models import ControllerLease, ControllerOwner
@@ -195,11 +195,6 @@ class ControllerLeases:
             )
             return {object_id: bool(flag) for object_id, flag in session.execute(query)}
 
-    def cancel_requested(self, kind: str, object_id: str) -> bool:
-        with self._store._read() as session:
-            query = select(ControllerLease.cancel_requested).where(ControllerLease.kind == kind, ControllerLease.object_id == object_id)
-            return bool(session.scalars(query).first())
-
     def request_cancel(self, kind: str, object_id: str) -> bool:
         """Any process may ask; the owner acts on its next tick. False when the object has no lease (it ended)."""
         with self._store._write() as session:
@@ -209,15 +204,6 @@ class ControllerLeases:
                 .values(cancel_requested=True)
             ))
         return bool(changed)
-
-    def release(self, kind: str, object_id: str) -> None:
-        """Stop driving the object for now; any process may claim it again."""
-        with self._store._write() as session:
-            session.execute(
-                update(ControllerLease)
-                .where(and_(ControllerLease.kind == kind, ControllerLease.object_id == object_id, ControllerLease.owner == self._me))
-                .values(owner=None, claimed_at=None)
-            )
 
     def finish(self, kind: str, object_id: str) -> None:
         """The object reached its end: its lease row goes (only by its owner)."""

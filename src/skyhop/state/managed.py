@@ -60,15 +60,13 @@ class ManagedJobs:
             row = session.get(ManagedJob, job_id)
             return None if row is None else _job(row)
 
-    def find(self, *, ids: Sequence[int] | None = None, name: str | None = None, statuses: Sequence[str] | None = None, limit: int | None = None) -> list[ManagedJobRecord]:
-        """Jobs, newest first; filtered by ids, name and statuses when given."""
-        query = select(ManagedJob).order_by(ManagedJob.id.desc()).limit(limit)
+    def find(self, *, ids: Sequence[int] | None = None, name: str | None = None) -> list[ManagedJobRecord]:
+        """Jobs, newest first; filtered by ids and name when given."""
+        query = select(ManagedJob).order_by(ManagedJob.id.desc())
         if ids is not None:
             query = query.where(ManagedJob.id.in_(list(ids)))
         if name is not None:
             query = query.where(ManagedJob.name == name)
-        if statuses is not None:
-            query = query.where(ManagedJob.status.in_(list(statuses)))
         with self._store._read() as session:
             return [_job(r) for r in session.scalars(query)]
 

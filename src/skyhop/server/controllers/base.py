@@ -86,11 +86,6 @@ class Controller:
         self._stopping = False
         self._last_beat = 0.0
 
-    @property
-    def driving(self) -> frozenset[str]:
-        """Ids of the objects driven now."""
-        return frozenset(self._tasks)
-
     def wake(self) -> None:
         """Tick now (e.g. a new object was just created here); callable from any thread."""
         if self._loop is not None and self._wake is not None:

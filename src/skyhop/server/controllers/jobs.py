@@ -419,11 +419,17 @@ class JobRun:
                 )
 
     async def _cancelling(self, job: ManagedJobRecord) -> None:
+        """CANCELLING is resumable, so here the clusters go first and CANCELLED means they are gone."""
         attempts = await self._io(lambda: self.jobs.attempts(self.job_id))
-        await self._end(job, S.CANCELLED, "cancelled by the user", _open_attempt(attempts, job.current_task), CANCELLED)
+        attempt = _open_attempt(attempts, job.current_task)
+        if attempt is not None:
+            await self._io(lambda: self.jobs.update_attempt(attempt.id, outcome=CANCELLED, ended_at=time.time(), failure_reason="cancelled by the user"))
+        await self._teardown_all()
+        await self._end(job, S.CANCELLED, "cancelled by the user")
 
     async def _end(self, job: ManagedJobRecord, status: S, reason: str | None, attempt: AttemptRecord | None = None, outcome: str | None = None) -> None:
-        """A terminal state: close the open attempt, write the status, then take every cluster of the job down."""
+        """A terminal state: close the open attempt, save the output, write the status, then take every cluster of
+        the job down (a server that dies in between does that when the job's lease is taken over)."""
         now = time.time()
         if attempt is not None and attempt.outcome is None:
             await self._io(lambda: self.jobs.update_attempt(attempt.id, outcome=outcome, ended_at=now, failure_reason=reason))

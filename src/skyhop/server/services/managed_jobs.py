@@ -144,34 +144,44 @@ def cancel(store, body: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
 
 
 async def follow_logs(store, job_id: int, *, follow: bool) -> AsyncIterator[bytes]:
-    """The job's output across its attempts, in order: saved ones from disk, the running one live, a line between them."""
+    """The job's output across its attempts, in order, each once: the running attempt live, the others from
+    the copy the controller saves before their cluster goes (from where the live stream stopped, if it did)."""
     from skyhop.jobs.states import TERMINAL_NAMES
     from skyhop.server.controllers.jobs import output_file
     from skyhop.state.managed import ManagedJobs
 
-    shown: set[int] = set()
+    offsets: dict[int, int] = {}  # attempt id -> bytes of its output shown so far
+    streamed: set[int] = set()  # attempts followed live (their end comes from the saved copy)
+    finished: set[int] = set()
     while True:
         job = await asyncio.to_thread(get, store, job_id)
         ended = job.status in TERMINAL_NAMES
         attempts = await asyncio.to_thread(ManagedJobs(store).attempts, job_id)
         for attempt in attempts:
-            if attempt.agent_job_id is None or attempt.id in shown:
+            if attempt.agent_job_id is None or attempt.id in finished:
                 continue
             saved = output_file(job_id, attempt)
-            live = attempt.outcome is None and job.status == "RUNNING" and job.cluster == attempt.cluster
+            live = attempt.outcome is None and job.status == "RUNNING" and job.cluster == attempt.cluster and attempt.id not in streamed
             if not (saved.exists() or live):
                 if ended or not follow:
-                    continue  # never saved (its cluster vanished first): nothing to show
-                break  # ended just now: the controller saves it before the teardown
-            if shown or attempt.attempt > 1 or attempt.task_index > 0:
-                yield f"[skyhop] Task {attempt.task_index}, attempt {attempt.attempt}, on '{attempt.cluster}':\n".encode()
-            shown.add(attempt.id)
+                    finished.add(attempt.id)  # never saved (its cluster vanished first): nothing more to show
+                    continue
+                break  # not saved yet: the controller saves it before its cluster goes
+            if attempt.id not in offsets:
+                offsets[attempt.id] = 0
+                if len(offsets) > 1 or attempt.attempt > 1 or attempt.task_index > 0:
+                    yield f"[skyhop] Task {attempt.task_index}, attempt {attempt.attempt}, on '{attempt.cluster}':\n".encode()
             if saved.exists():
-                for chunk in await asyncio.to_thread(_chunks, saved):
+                for chunk in await asyncio.to_thread(_chunks, saved, offsets[attempt.id]):
                     yield chunk
-            else:
-                async for chunk in _attempt_output(store, attempt.cluster, attempt.agent_job_id, follow):
-                    yield chunk
+                finished.add(attempt.id)
+                continue
+            streamed.add(attempt.id)
+            async for chunk in _attempt_output(store, attempt.cluster, attempt.agent_job_id, follow, quiet=follow):
+                offsets[attempt.id] += len(chunk)
+                yield chunk
+            if not follow:
+                finished.add(attempt.id)
         if ended or not follow:
             reason = f": {job.failure_reason}" if job.failure_reason and ended else ""
             yield f"[skyhop] Job {job_id} is {job.status}{reason}.\n".encode()
@@ -179,21 +189,24 @@ async def follow_logs(store, job_id: int, *, follow: bool) -> AsyncIterator[byte
         await asyncio.sleep(FOLLOW_POLL_S)
 
 
-async def _attempt_output(store, cluster: str, agent_job_id: int, follow: bool) -> AsyncIterator[bytes]:
+async def _attempt_output(store, cluster: str, agent_job_id: int, follow: bool, *, quiet: bool) -> AsyncIterator[bytes]:
+    """The attempt's output from its cluster; `quiet`: say nothing if it cannot be read (its saved copy will do)."""
     from skyhop.execution import lifecycle
     from skyhop.server.services.log_pipe import pipe
 
     try:
         _, stream = await asyncio.to_thread(lifecycle.log_stream, store, cluster, agent_job_id, follow=follow, tail=None)
     except SkyhopError as error:  # the attempt's cluster went away (preempted, torn down) before we could read it
-        yield f"[skyhop] The output of job {agent_job_id} on '{cluster}' cannot be read now: {error}\n".encode()
+        if not quiet:
+            yield f"[skyhop] The output of job {agent_job_id} on '{cluster}' cannot be read now: {error}\n".encode()
         return
     async for chunk in pipe(stream):
         yield chunk
 
 
-def _chunks(path) -> list[bytes]:
+def _chunks(path, offset: int = 0) -> list[bytes]:
     with open(path, "rb") as f:
+        f.seek(offset)
         return list(iter(lambda: f.read(65536), b""))
 
 
