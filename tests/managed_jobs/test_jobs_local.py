@@ -155,15 +155,17 @@ run: cat {shared}/data; echo "train task=$SKYPILOT_TASK_ID"
     wait_for(lambda: sky.clusters() == {}, 60, "the pipeline's clusters taken down")
 
 
-def test_uniform_progress_is_accepted_and_runs_as_failover_saying_so(sky):
+def test_uniform_progress_on_a_machine_without_spot_runs_on_demand_saying_why(sky):
     task = sky.task("deadline.yaml", """\
 name: deadline
 resources:
+  use_spot: true
   job_recovery: {strategy: UNIFORM_PROGRESS, deadline: 2h, runtime: 1h}
 run: echo on time
 """)
     assert "on time" in sky("jobs", "launch", "-y", task, check=True, timeout=180).out
     events = sky("jobs", "logs", "1", "--controller", "--no-follow", check=True).out
-    assert "UNIFORM_PROGRESS is accepted but this server runs it as FAILOVER" in events
+    assert "UNIFORM_PROGRESS picks spot or on-demand" in events and "no spot capacity" in events, events
+    assert [(a["use_spot"], a["outcome"]) for a in _row(sky, 1)["attempts"]] == [(True, "no_resource"), (False, "succeeded")]
     refused = sky("jobs", "launch", "-y", "--job-recovery", "UNIFORM_PROGRESS", "echo")
     assert refused.code != 0 and "--job-recovery" in refused.err and "deadline" in refused.err
