@@ -55,7 +55,11 @@ run: |
   start=$(cat $CKPT_DIR/step 2>/dev/null || echo 0)
   echo "run task=$SKYPILOT_TASK_ID recoveries=$SKYPILOT_NUM_RECOVERIES rank=$SKYPILOT_NODE_RANK start=$start" >> $CKPT_DIR/markers
   if [ "$SKYPILOT_NODE_RANK" != 0 ]; then until [ "$(cat $CKPT_DIR/step 2>/dev/null)" = {steps} ]; do sleep 0.2; done; exit 0; fi
-  for i in $(seq $((start + 1)) {steps}); do sleep 0.4; echo $i > $CKPT_DIR/step; echo step $i; done
+  for i in $(seq $((start + 1)) {steps}); do
+    sleep 0.4
+    if [ $i -gt 2 ]; then until [ -e $CKPT_DIR/go ]; do sleep 0.2; done; fi  # the test says go once it saw the preemption
+    echo $i > $CKPT_DIR/step; echo step $i
+  done
 """
 
 
@@ -76,6 +80,7 @@ def test_preempted_job_is_detected_recovered_and_resumes_from_its_checkpoint(sky
     preempted_at = time.time()  # the node is gone once chaos returns
     sky("chaos", "preempt", cluster, "--node", str(victim), check=True)
     seen = wait_for(lambda: _row(sky, job_id)["recovery_count"] == 1 and _row(sky, job_id), 30, "the preemption noticed")
+    (ckpt / "go").touch()
     # Detected within 15 s: the controller's own record of the attempt's end, not this test's (slower) polling.
     assert _row(sky, job_id)["attempts"][0]["ended_at"] - preempted_at < 15
     assert seen["status"] in ("RECOVERING", "RUNNING", "SUCCEEDED")

@@ -4,7 +4,8 @@ recovery on another pool with EAGER_NEXT_REGION, checkpoint resume, nothing left
 Pool `a` is host 0 alone (cheaper, tried first); pool `b` is hosts 1 and 2. For
 existing-machine pools the pool is the region, so EAGER_NEXT_REGION's blocked
 region is the preempted pool. The checkpoint "bucket" is a directory every host
-sees (the hosts share /tmp; each has its own home).
+sees (the hosts share /tmp; each has its own home). The job stops after its second step
+until the test has seen the preemption, so a loaded machine cannot let it finish first.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ run: |
   start=$(cat $CKPT_DIR/step 2>/dev/null || echo 0)
   echo "rank=$SKYPILOT_NODE_RANK recoveries=$SKYPILOT_NUM_RECOVERIES start=$start host=$(hostname -I)" >> $CKPT_DIR/markers
   if [ "$SKYPILOT_NODE_RANK" != 0 ]; then until [ "$(cat $CKPT_DIR/step 2>/dev/null)" = 8 ]; do sleep 0.2; done; exit 0; fi
-  for i in $(seq $((start + 1)) 8); do sleep 0.4; echo $i > $CKPT_DIR/step; echo step $i; done
+  for i in $(seq $((start + 1)) 8); do
+    sleep 0.4
+    if [ $i -gt 2 ]; then until [ -e $CKPT_DIR/go ]; do sleep 0.2; done; fi
+    echo $i > $CKPT_DIR/step; echo step $i
+  done
 """
 
 
@@ -63,6 +68,7 @@ def _run_and_preempt(sky, tmp_path, strategy: str, nodes: int, victim: int) -> t
     preempted_at = time.time()  # the node is gone once chaos returns
     sky("chaos", "preempt", _row(sky, job_id)["cluster"], "--node", str(victim), check=True)
     wait_for(lambda: _row(sky, job_id)["recovery_count"] == 1, 30, "the preemption noticed")
+    (ckpt / "go").touch()  # past step 2 only now: on a slow machine the job would otherwise end before chaos hits it
     # Detected within 15 s: the controller's own record of the attempt's end, not this test's (slower) polling.
     assert _row(sky, job_id)["attempts"][0]["ended_at"] - preempted_at < 15
     wait_for(lambda: _row(sky, job_id)["status"] == "SUCCEEDED", 180, "the recovered job finished")
