@@ -73,7 +73,8 @@ class _Gang:
     def _start(self, rank: int, script_file: str, phase: str, results: queue.Queue) -> tuple[subprocess.Popen, threading.Thread]:
         assert self.job.placement is not None
         node = self.cluster.nodes[self.job.placement[rank]["node"]]
-        command = node_command(node, script_file, job_env(self.cluster, self.job, rank, phase))
+        env = job_env(self.cluster, self.job, rank, phase, self.layout.progress_file(self.job.job_id))
+        command = node_command(node, script_file, env)
         # A watched stdin stays open (never written) until this driver or the process ends.
         stdin = subprocess.PIPE if command.watch_stdin else subprocess.DEVNULL
         proc = subprocess.Popen(

@@ -26,8 +26,12 @@ def _with_twins(skypilot_vars: dict[str, str]) -> dict[str, str]:
     return dict(skypilot_vars, **twins)
 
 
-def job_env(cluster: Cluster, job: Job, rank: int, phase: str) -> dict[str, str]:
-    """Variables for node `rank` (job-relative) of `job` in `phase` ("setup" or "run")."""
+def job_env(cluster: Cluster, job: Job, rank: int, phase: str, progress_file: str | None = None) -> dict[str, str]:
+    """Variables for node `rank` (job-relative) of `job` in `phase` ("setup" or "run").
+
+    Rank 0's run also gets `SKYHOP_PROGRESS_FILE` (on the head, where the agent reads it): a job
+    that writes its progress there (a fraction 0..1) tells deadline policies how far it is.
+    """
     assert job.placement is not None
     nodes = [cluster.nodes[slot["node"]] for slot in job.placement]
     ips = "\n".join(node.ip for node in nodes)
@@ -47,6 +51,8 @@ def job_env(cluster: Cluster, job: Job, rank: int, phase: str) -> dict[str, str]
     }
     env = dict(job.spec["envs"])
     env.update(_with_twins(skypilot))
+    if progress_file is not None and rank == 0 and phase == "run":
+        env["SKYHOP_PROGRESS_FILE"] = progress_file
     gpu_ids = job.placement[rank]["gpu_ids"]
     if gpu_ids:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for kind in sorted(gpu_ids) for i in gpu_ids[kind])

@@ -96,7 +96,22 @@ class Job:
             "gpus": self.gpus or None,
             "failure_reason": self.failure_reason,
             "log_path": layout.run_log(self.job_id),
+            "progress": read_progress(layout.progress_file(self.job_id)),
         }
+
+
+def read_progress(path: str) -> float | None:
+    """The fraction 0..1 a job wrote to its progress file; None when absent or not such a number."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(64).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 else None
 
 
 def create(layout: Layout) -> None:

@@ -51,6 +51,10 @@ class Layout:
         """Pids of a job's node processes, so cancel finds them even if the driver died."""
         return os.path.join(self.job_dir(job_id), "pids")
 
+    def progress_file(self, job_id: int) -> str:
+        """Where the job's rank 0 may write its progress, a fraction 0..1 (`SKYHOP_PROGRESS_FILE`)."""
+        return os.path.join(self.job_dir(job_id), "progress")
+
     def driver_log(self, job_id: int) -> str:
         """The driver's own stdout/stderr: only ever holds agent bugs, never job output."""
         return os.path.join(self.job_dir(job_id), "driver.log")

@@ -147,3 +147,17 @@ def test_wait_and_queue_records(cluster: Agent) -> None:
     jobs = cluster.ok("queue")["jobs"]
     assert [job["job_id"] for job in jobs] == [second, first]
     assert cluster.ok("queue", "--active") == {"jobs": []}
+
+
+def test_rank_0_reports_progress_through_its_progress_file(make_cluster: MakeCluster) -> None:
+    """`SKYHOP_PROGRESS_FILE` (rank 0's run only) is how a job tells deadline policies how far it is;
+    the job record shows what it wrote, and nothing for junk, out-of-range values or no file."""
+    cluster = make_cluster(num_nodes=2)
+    script = 'if [ -n "$SKYHOP_PROGRESS_FILE" ]; then echo "rank $SKYPILOT_NODE_RANK"; echo "$VALUE" > "$SKYHOP_PROGRESS_FILE"; fi'
+    for value, expected in (("0.25", 0.25), ("1", 1.0), ("1.5", None), ("nan", None), ("half", None)):
+        job_id = cluster.submit(run=script, envs={"VALUE": value}, num_nodes=2)
+        record = cluster.wait(job_id)
+        assert record["status"] == "SUCCEEDED" and record["progress"] == expected, (value, record)
+        assert (cluster.job_dir(job_id) / "run.log").read_text().count("rank ") == 1  # rank 0 alone has the variable
+    silent = cluster.wait(cluster.submit(run="true"))
+    assert silent["progress"] is None

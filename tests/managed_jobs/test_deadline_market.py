@@ -79,3 +79,9 @@ def test_on_the_local_provider_no_spot_means_on_demand_and_the_job_meets_its_dea
     attempts = ManagedJobs(store).attempts()
     assert [(a.use_spot, a.outcome) for a in attempts] == [(True, "no_resource"), (False, "succeeded")]
     assert ManagedJobs(store).find()[0].recovery_count == 0 and store.list_clusters() == []
+
+
+def test_progress_the_job_reports_itself_wins_over_run_time():
+    s = market().situation(MarketView(job_id=1, now=200, submitted_at=0.0, run_seconds=75, recovery_count=0, current=None,
+                                      task_spot=True, runs=(40.0, 35.0), progress=0.25), None)
+    assert s.done == 25.0  # a quarter of the 100 s of work, whatever the attempts' run times say

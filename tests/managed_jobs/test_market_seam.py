@@ -2,7 +2,7 @@
 with a policy plugged in where the deadline policy will be (`policy_for`).
 
 The policy first says WAIT (nothing is launched), then on-demand; on a poll
-it moves the job to spot: the running attempt ends `switched` (not a
+after the job reported its progress (`SKYHOP_PROGRESS_FILE`) it moves the job to spot: the running attempt ends `switched` (not a
 recovery) and the next one is launched in the spot market, which the local
 provider does not sell, so the job ends FAILED_NO_RESOURCE with both
 attempts and no cluster left.
@@ -35,7 +35,8 @@ class Flip:
 
     def on_poll(self, view: MarketView) -> Market | None:
         self.views.append(view)
-        return Market.SPOT if len(self.views) >= 2 else None
+        # Only once the job's own progress report came through (so the switch also proves it arrives).
+        return Market.SPOT if len(self.views) >= 2 and view.progress == 0.5 else None
 
 
 def test_a_plugged_in_policy_waits_picks_markets_and_switches(migrated_home, monkeypatch):
@@ -43,7 +44,7 @@ def test_a_plugged_in_policy_waits_picks_markets_and_switches(migrated_home, mon
     monkeypatch.setattr(jobs_controller, "policy_for", lambda recovery, spot_retry_s: flip)
     store = StateStore()
 
-    (job,) = ManagedJobs(store).create([{"name": "flip", "tasks": [Task(run="sleep 30").to_dict()]}])
+    (job,) = ManagedJobs(store).create([{"name": "flip", "tasks": [Task(run='echo 0.5 > "$SKYHOP_PROGRESS_FILE"; sleep 30').to_dict()]}])
     assert drive_until_ended(store, job.id) == "FAILED_NO_RESOURCE"
     attempts = ManagedJobs(store).attempts()
     assert [(a.use_spot, a.outcome) for a in attempts] == [(False, "switched"), (True, "no_resource")]

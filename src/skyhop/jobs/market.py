@@ -11,9 +11,10 @@ but the deadline ones). `DeadlineMarket` runs a deadline policy of
 replays traces through. The controller cannot see spot capacity the way a
 trace does; it learns it by trying: a spot launch that finds no capacity is
 remembered (`spot_refused_at`) and spot counts as unavailable for
-`spot_retry_s`, after which the policy may try it again. Progress is the time
-each attempt ran, less one changeover per attempt (the restart overhead the
-policy plans with).
+`spot_retry_s`, after which the policy may try it again. Progress is what the
+job last reported itself (a fraction of its work, written to
+`SKYHOP_PROGRESS_FILE`), else the time each attempt ran less one changeover per
+attempt (the restart overhead the policy plans with).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class MarketView:
     runs: tuple[float, ...] = ()
     #: When a spot launch of this task last found no capacity (None: never).
     spot_refused_at: float | None = None
+    #: The progress (0..1) the job last reported itself (`SKYHOP_PROGRESS_FILE`); None: it never did.
+    progress: float | None = None
 
 
 class MarketPolicy(Protocol):
@@ -99,7 +102,7 @@ class DeadlineMarket:
         spot_known_gone = view.spot_refused_at is not None and view.now - view.spot_refused_at < self.spot_retry_s
         return Situation(
             elapsed=view.now - view.submitted_at,
-            done=sum(max(0.0, run - self.changeover) for run in view.runs),
+            done=self.runtime * view.progress if view.progress is not None else sum(max(0.0, run - self.changeover) for run in view.runs),
             runtime=self.runtime,
             deadline=self.deadline,
             changeover=self.changeover,

@@ -131,6 +131,8 @@ class JobRun:
         self.job_id = job_id
         self.ctx = ctx
         self.unreachable = 0
+        #: Per task, the last progress (0..1) the job itself reported (`SKYHOP_PROGRESS_FILE`), kept across attempts.
+        self.reported_progress: dict[int, float] = {}
         #: The market policy of each task (one object per task, so a policy may keep state between calls).
         self._policies: dict[int, MarketPolicy] = {}
 
@@ -377,6 +379,8 @@ class JobRun:
                 return PREEMPTED, f"its head stopped answering ({error})", None
             return None
         self.unreachable = 0
+        if isinstance(agent_job.get("progress"), (int, float)):
+            self.reported_progress[job.current_task] = float(agent_job["progress"])
         if agent_job["status"] not in JOB_FINISHED:
             return None
         if agent_job["status"] == "SUCCEEDED":
@@ -520,6 +524,7 @@ class JobRun:
         return MarketView(
             job_id=job.id, now=now, submitted_at=job.submitted_at, run_seconds=sum(runs), recovery_count=job.recovery_count,
             current=current, task_spot=bool(task.resources.use_spot), runs=runs, spot_refused_at=max(refused, default=None),
+            progress=self.reported_progress.get(job.current_task),
         )
 
     async def _set(self, **fields: Any) -> ManagedJobRecord:
