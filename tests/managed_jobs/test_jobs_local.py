@@ -174,3 +174,18 @@ run: echo on time
     assert [(a["use_spot"], a["outcome"]) for a in _row(sky, 1)["attempts"]] == [(True, "no_resource"), (False, "succeeded")]
     refused = sky("jobs", "launch", "-y", "--job-recovery", "UNIFORM_PROGRESS", "echo")
     assert refused.code != 0 and "--job-recovery" in refused.err and "deadline" in refused.err
+
+
+def test_a_server_killed_under_jobs_logs_is_one_sentence_not_a_traceback(sky):
+    """Review found `jobs logs` ending in http.client.IncompleteRead's traceback when the server died."""
+    import os
+    import signal
+
+    sky("jobs", "launch", "-y", "-d", "-n", "long", "echo started; sleep 30", check=True)
+    wait_for(lambda: _row(sky, 1)["status"] == "RUNNING", 90, "the job running")
+    follower = sky.popen("jobs", "logs", "1")
+    time.sleep(1)
+    os.kill(sky.server_pid(), signal.SIGKILL)
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode not in (0, None) and "Traceback" not in err, err
+    assert "stopped streaming" in err and "skyhop jobs logs 1" in err, err

@@ -104,6 +104,9 @@ BAD_QUERIES = [
     ("/api/v1/clusters?refresh=2", "refresh"),
     ("/api/v1/requests/..%2F..%2Fetc%2Fpasswd", None),  # a path that routes nowhere: 404
     ("/api/v1/requests/" + "a" * 100, "request_id"),
+    ("/api/v1/managed-jobs?job_id=99999999999999999999999", "job_id"),  # was a 500 (OverflowError)
+    ("/api/v1/managed-jobs?job_id=2147483648", "job_id"),  # a 500 on PostgreSQL (integer out of range)
+    ("/api/v1/managed-jobs?job_id=0", "job_id"),
 ]
 
 

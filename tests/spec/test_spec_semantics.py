@@ -434,7 +434,8 @@ def test_job_recovery_exit_codes_and_deadline_fields() -> None:
     [
         ({"recover_on_exit_codes": [300]}, "recover_on_exit_codes[0]", "too large"),
         ({"recover_on_exit_codes": True}, "recover_on_exit_codes", "wrong type"),
-        ({"strategy": "UNIFORM_PROGRESS", "deadline": "36h"}, "runtime", "needs 'runtime'"),
+        ({"strategy": "UNIFORM_PROGRESS", "deadline": "36h"}, "runtime", "needs 'deadline' and 'runtime'"),
+        ({"strategy": "UNIFORM_PROGRESS", "deadline": "0s", "runtime": "1h"}, "deadline", "must be positive"),
         ({"strategy": "UNIFORM_PROGRESS", "deadline": "24h", "runtime": "24h"}, "deadline", "cannot be met"),
         ({"strategy": "UNIFORM_PROGRESS", "deadline": "soon", "runtime": "1h"}, "deadline", "not a duration"),
         ({"deadline": "3h"}, "", "belong to a deadline strategy"),

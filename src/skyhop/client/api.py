@@ -160,10 +160,7 @@ def logs(cluster: str, job_id: int | None = None, *, follow: bool = True, tail: 
     """A job's output as it comes: all nodes (lines prefixed `(node-R)`) or one node's own."""
     params = {"job_id": job_id, "follow": follow, "tail": tail, "node": node}
     response = http.open_response(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/logs", params=params, timeout=None)
-    try:
-        yield from iter(lambda: response.read1(65536), b"")
-    finally:
-        response.close()
+    yield from _byte_stream(response, f"`skyhop logs {cluster}{f' {job_id}' if job_id else ''}`")
 
 
 def cancel(cluster: str, job_ids: list[int] | None = None, *, all_jobs: bool = False) -> dict[str, Any]:
@@ -246,7 +243,16 @@ def jobs_logs(job_id: int, *, follow: bool = True, controller: bool = False) -> 
     """A managed job's output across its recoveries (or, with `controller`, the controller's events for it)."""
     params = {"follow": follow, "controller": controller}
     response = http.open_response(_server(), "GET", f"/api/v1/managed-jobs/{int(job_id)}/logs", params=params, timeout=None)
+    yield from _byte_stream(response, f"`skyhop jobs logs {int(job_id)}{' --controller' if controller else ''}`")
+
+
+def _byte_stream(response, again: str) -> Iterator[bytes]:
+    """A streamed answer's bytes; a server that dies mid-stream is one sentence (with the command to rerun), not a traceback."""
+    import http.client as httplib
+
     try:
         yield from iter(lambda: response.read1(65536), b"")
+    except (httplib.HTTPException, OSError) as error:
+        raise SkyhopError(f"The API server stopped streaming ({type(error).__name__}); the job goes on. Rerun {again} to follow it again.") from None
     finally:
         response.close()

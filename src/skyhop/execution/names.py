@@ -20,7 +20,7 @@ def check_cluster_name(name: str) -> str:
 
 
 #: A job name is shown in tables and stored on the node: one printable line, bounded.
-MAX_JOB_NAME = 256
+MAX_JOB_NAME = 255  # the state store keeps names in String(255) columns
 
 
 def check_job_name(name: str | None) -> str | None:

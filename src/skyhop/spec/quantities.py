@@ -226,8 +226,10 @@ class JobRecovery:
                 raise SpecError(path, "'deadline' and 'runtime' belong to a deadline strategy", expected="strategy: UNIFORM_PROGRESS")
             return
         for key, value in (("deadline", self.deadline_seconds), ("runtime", self.runtime_seconds)):
-            if not value:
-                raise SpecError(f"{path}.{key}", f"{self.strategy} needs '{key}'", expected="a duration like '36h', e.g. {strategy: UNIFORM_PROGRESS, deadline: 36h, runtime: 24h}")
+            if value is None:
+                raise SpecError(f"{path}.{key}", f"{self.strategy} needs 'deadline' and 'runtime'", expected="durations like '36h', e.g. {strategy: UNIFORM_PROGRESS, deadline: 36h, runtime: 24h}")
+            if value <= 0:
+                raise SpecError(f"{path}.{key}", "must be positive", value=f"{value}s", expected="a duration like '36h'")
         assert self.deadline_seconds is not None and self.runtime_seconds is not None
         if self.deadline_seconds < self.runtime_seconds + self.changeover_seconds:
             raise SpecError(

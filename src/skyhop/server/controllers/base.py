@@ -73,8 +73,14 @@ Drive = Callable[[ObjectContext], Awaitable[None]]
 class Controller:
     """Drives every object of one `kind` this process holds a lease for (see the module doc)."""
 
-    def __init__(self, store, kind: str, drive: Drive, settings: ControllerSettings | None = None, leases: ControllerLeases | None = None) -> None:
+    def __init__(
+        self, store, kind: str, drive: Drive, settings: ControllerSettings | None = None, leases: ControllerLeases | None = None,
+        accepts: Callable[[list[str]], list[str]] | None = None,
+    ) -> None:
         self.kind = kind
+        #: Which claimable objects this process may drive at all (e.g. only its own user's jobs: another user's
+        #: server on a shared database must not take them over); None: every one.
+        self._accepts = accepts
         self.settings = settings or ControllerSettings()
         self.leases = leases or ControllerLeases(store)
         self._drive = drive
@@ -137,7 +143,8 @@ class Controller:
                 self._contexts[object_id]._cancel()
 
     def _claim_and_read(self) -> dict[str, bool]:
-        for object_id in self.leases.claimable(self.kind, self.settings.claims_per_tick):
+        claimable = self.leases.claimable(self.kind, self.settings.claims_per_tick)
+        for object_id in self._accepts(claimable) if self._accepts is not None and claimable else claimable:
             self.leases.claim(self.kind, object_id)
         return self.leases.held(self.kind)
 

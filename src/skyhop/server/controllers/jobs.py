@@ -92,11 +92,20 @@ class JobsController:
         self.settings = settings or JobsSettings()
         self.jobs = ManagedJobs(store)
         base = ControllerSettings(tick_s=self.settings.tick_s, lease_ttl_s=self.settings.lease_s)
-        self.controller = Controller(store, KIND, self._drive, base)
+        self.controller = Controller(store, KIND, self._drive, base, accepts=self._own_jobs)
         #: Task mappings with their secret values, for jobs submitted to this process: never stored.
         self._secret_tasks: dict[int, list[dict[str, Any]]] = {}
         self._launch_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="jobs-launch")
         self._poll_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="jobs-poll")
+
+    def _own_jobs(self, object_ids: list[str]) -> list[str]:
+        """The jobs of the user this server acts for: its clusters live in this user's home, so a server of
+        another user on a shared database must never take them over (it could neither reach nor remove them)."""
+        from skyhop.server.services.submissions import requester
+
+        me = requester()
+        ids = [int(i) for i in object_ids if i.isdigit()]
+        return [str(j.id) for j in self.jobs.find(ids=ids) if j.user in (None, me)]
 
     def remember(self, job_id: int, tasks: list[dict[str, Any]]) -> None:
         """Keep the full task mappings (secrets included) of a job submitted here, in memory only."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from skyhop.server import schemas
@@ -24,6 +24,8 @@ def launch(store: Store, request: Request, payload: schemas.ManagedJobsLaunchBod
 def queue(
     store: Store, skip_finished: bool = False, all_users: bool = False, job_id: Annotated[list[int] | None, Query(max_length=10_000)] = None
 ) -> list[dict[str, Any]]:
+    if any(not 1 <= i <= schemas.MAX_ID for i in job_id or ()):
+        raise HTTPException(422, f"job_id: each id must be between 1 and {schemas.MAX_ID}.")
     return managed_jobs.rows(store, ids=job_id or None, skip_finished=skip_finished, all_users=all_users)
 
 

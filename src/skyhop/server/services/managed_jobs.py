@@ -39,7 +39,7 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
     full = [t.to_dict(redact_secrets=False) for t in tasks]
     stored = [t.to_dict(redact_secrets=True) for t in tasks]
     withheld = sorted({f"secret {name}" for t in stored for name, v in (t.get("secrets") or {}).items() if v == REDACTED})
-    name = payload.name or tasks[0].name
+    name = check_job_name(payload.name or tasks[0].name)  # --name too: it is shown in `jobs queue` and stored
     user = requester()
     entries = [
         {"name": name, "user": user, "tasks": stored, "resources": [resources_text(t) for t in tasks], "withheld": withheld,
@@ -109,9 +109,14 @@ def get(store, job_id: int):
     from skyhop.state.managed import ManagedJobs
 
     job = ManagedJobs(store).get(job_id)
-    if job is None:
+    if job is None or not _mine(job.user):  # another user's job is not there for this one (as in `jobs queue`)
         raise NotFoundError(f"No managed job {job_id}; `skyhop jobs queue` lists them.")
     return job
+
+
+def _mine(user: str | None) -> bool:
+    """Whether a job belongs to whoever asks: until team mode (roles, tokens), users see and change their own."""
+    return user in (None, requester())
 
 
 def cancel(store, body: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
@@ -122,17 +127,16 @@ def cancel(store, body: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
 
     managed = ManagedJobs(store)
     if body.job_ids:
-        jobs = managed.find(ids=list(body.job_ids))
+        jobs = [j for j in managed.find(ids=list(body.job_ids)) if _mine(j.user)]
         missing = sorted(set(body.job_ids) - {j.id for j in jobs})
         if missing:
             raise NotFoundError(f"No managed job(s) {', '.join(map(str, missing))}; `skyhop jobs queue` lists them.")
     elif body.name is not None:
-        jobs = managed.find(name=body.name)
+        jobs = [j for j in managed.find(name=body.name) if _mine(j.user)]
         if not jobs:
             raise NotFoundError(f"No managed job named {body.name!r}; `skyhop jobs queue` lists them.")
     else:
-        me = requester()
-        jobs = [j for j in managed.find() if j.user in (None, me)]
+        jobs = [j for j in managed.find() if _mine(j.user) and j.status not in TERMINAL_NAMES]
     leases = ControllerLeases(store)
     cancelled, done = [], []
     for job in sorted(jobs, key=lambda j: j.id):

@@ -1,0 +1,62 @@
+"""Managed jobs belong to the user who launched them: another user's server on a shared database neither
+drives them (it could not reach or remove their clusters, which live in the owner's home) nor lets its
+user see, follow or cancel them (found by review: a second user's server took over a job whose owner's
+server died, and the job stuck with its cluster up; any user could cancel anyone's job)."""
+
+from __future__ import annotations
+
+import pytest
+
+from skyhop.errors import NotFoundError
+from skyhop.identity import current_user
+from skyhop.server import schemas
+from skyhop.server.controllers.jobs import JobsController
+from skyhop.server.services import managed_jobs
+from skyhop.spec.task import Task
+from skyhop.state.managed import ManagedJobs
+from skyhop.state.store import StateStore
+
+
+def _jobs(store: StateStore) -> dict[str, int]:
+    task = Task(run="true").to_dict()
+    made = ManagedJobs(store).create([
+        {"name": "mine", "user": current_user(), "tasks": [task], "resources": ["-"], "withheld": [], "envs": {}},
+        {"name": "theirs", "user": "mallory", "tasks": [task], "resources": ["-"], "withheld": [], "envs": {}},
+    ])
+    return {job.name: job.id for job in made}
+
+
+def test_a_server_claims_only_its_own_users_jobs(migrated_home):
+    store = StateStore()
+    ids = _jobs(store)
+    controller = JobsController(store)
+    try:
+        assert controller._own_jobs([str(ids["mine"]), str(ids["theirs"]), "junk"]) == [str(ids["mine"])]
+    finally:
+        controller.shutdown()
+
+
+def test_another_users_job_cannot_be_seen_followed_or_cancelled(migrated_home):
+    store = StateStore()
+    ids = _jobs(store)
+    assert managed_jobs.get(store, ids["mine"]).name == "mine"
+    with pytest.raises(NotFoundError):
+        managed_jobs.get(store, ids["theirs"])  # the logs route asks this first: a 404
+    for body in (schemas.ManagedJobsCancelBody(job_ids=[ids["theirs"]]), schemas.ManagedJobsCancelBody(name="theirs")):
+        with pytest.raises(NotFoundError):
+            managed_jobs.cancel(store, body)
+    cancelled = managed_jobs.cancel(store, schemas.ManagedJobsCancelBody(all=True))
+    assert cancelled == {"cancelled": [ids["mine"]], "already_done": []}
+    assert [row["name"] for row in managed_jobs.rows(store)] == ["mine"]
+
+
+@pytest.mark.parametrize("name", ["a\x1b[2Jb", "two\nlines", "n" * 256])
+def test_a_job_name_given_apart_from_the_task_is_checked_like_a_task_name(migrated_home, name):
+    """`jobs launch -n NAME` once stored escape sequences (they cleared the screen in `jobs queue`) and,
+    at 256 characters, was a 500 on PostgreSQL (the column holds 255)."""
+    from skyhop.errors import SkyhopError
+
+    payload = schemas.ManagedJobsLaunchBody(tasks=[Task(run="true").to_dict()], name=name)
+    with pytest.raises(SkyhopError, match="printable"):
+        managed_jobs.submit(StateStore(), None, payload)
+    assert ManagedJobs(StateStore()).find() == []
