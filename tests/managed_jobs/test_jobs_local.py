@@ -133,6 +133,8 @@ run: echo x >> {marks}/code; [ $(wc -l < {marks}/code) -ge 3 ] || exit 7
     # recover_on_exit_codes restarts however often the code comes, without using up max_restarts_on_errors.
     assert (rows["code"]["status"], rows["code"]["restarts_on_errors"], rows["code"]["recovery_count"]) == ("SUCCEEDED", 0, 2)
     assert rows["setup"]["status"] == "FAILED_SETUP"
+    # `jobs logs` of an ended job exits as `jobs launch` would have (review: it exited 0 for FAILED).
+    assert sky("jobs", "logs", str(ids["counted"])).code == 1 and sky("jobs", "logs", str(ids["code"])).code == 0
     precheck = next(r for r in sky.json("jobs", "queue") if r["name"] == "impossible")
     assert precheck["status"] == "FAILED_PRECHECKS" and "H100" in precheck["failure_reason"]
     wait_for(lambda: sky.clusters() == {}, 60, "the jobs' clusters taken down")

@@ -79,6 +79,8 @@ def test_table_output_and_the_plot(isolated_home, small_trace, tmp_path):
         (["--trace", "{small}", "--changeover", "0s"], "changeover above zero"),
         (["--trace", "{small}", "--policy", "oracle"], "'oracle' is not one of"),
         (["--trace", "{small}", *SMALL_JOB, "--plot", "{tmp}/t.png", "--start-index", "3"], "must be within 0 .. 2"),
+        (["--trace", "{small}", *SMALL_JOB, "--plot", "{tmp}/no/such/dir/t.png"], "does not exist (checked before simulating)"),
+        (["--trace", "{small}", "--starts", "1000000"], "1000000 is not in the range"),
     ],
 )
 def test_bad_input_is_one_paragraph(isolated_home, small_trace, tmp_path, args, says):

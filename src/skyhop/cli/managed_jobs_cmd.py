@@ -76,9 +76,7 @@ def launch(entrypoint: tuple[str, ...], job_name: str | None, workdir: str | Non
     if detach_run or output == "json" or len(ids) > 1:
         return
     _follow(ids[0], follow=True, controller=False)
-    row = api.jobs_queue(job_ids=[ids[0]], all_users=True)[0]
-    if row["status"] != "SUCCEEDED":
-        raise SystemExit(1)
+    _exit_unless_succeeded(ids[0])
 
 
 def _load_tasks(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str | None, workdir: str | None, job_recovery: str | None) -> tuple[str | None, list]:
@@ -151,7 +149,7 @@ def _queue_row(r: dict[str, Any], full: bool) -> list[Any]:
     ]
     if full:
         attempts = "; ".join(
-            f"{a['attempt']}: {a['provider'] or '?'}/{a['region'] or '?'} {'spot' if a['spot'] else 'on-demand'} {a['outcome'] or 'running'}"
+            f"{a['attempt']}: {a['provider'] or '?'}/{a['region'] or '?'} {'spot' if (a['spot'] if a['spot'] is not None else a['use_spot']) else 'on-demand'} {a['outcome'] or 'running'}"
             for a in r["attempts"]
         )
         row += [r["user"] or "-", attempts or "-", r["failure_reason"] or "-"]
@@ -166,7 +164,7 @@ Examples:
   skyhop jobs logs 3 --controller    # what the controller did: launches, preemptions, recoveries
 """
 )
-@click.argument("job_id", required=False, type=click.IntRange(min=1))
+@click.argument("job_id", required=False, type=click.IntRange(min=1, max=2**31 - 1))
 @click.option("--follow/--no-follow", default=True, show_default=True, help="Keep streaming until the job ends.")
 @click.option("--controller", is_flag=True, help="Show the controller's event log of the job instead of its output.")
 def logs(job_id: int | None, follow: bool, controller: bool) -> None:
@@ -179,6 +177,17 @@ def logs(job_id: int | None, follow: bool, controller: bool) -> None:
             raise SkyhopError("You have no managed jobs yet; `skyhop jobs launch` starts one.")
         job_id = max(r["id"] for r in rows)
     _follow(job_id, follow=follow, controller=controller)
+    if follow and not controller:  # as `launch` without -d: the exit code says how the job ended
+        _exit_unless_succeeded(job_id, only_if_ended=True)
+
+
+def _exit_unless_succeeded(job_id: int, *, only_if_ended: bool = False) -> None:
+    from skyhop.client import api
+    from skyhop.jobs.states import TERMINAL_NAMES
+
+    row = api.jobs_queue(job_ids=[job_id], all_users=True)[0]
+    if row["status"] != "SUCCEEDED" and (row["status"] in TERMINAL_NAMES or not only_if_ended):
+        raise SystemExit(1)
 
 
 def _follow(job_id: int, *, follow: bool, controller: bool) -> None:
@@ -201,7 +210,7 @@ Examples:
   skyhop jobs cancel -a -y          # all your unfinished jobs
 """
 )
-@click.argument("job_ids", nargs=-1, type=click.IntRange(min=1))
+@click.argument("job_ids", nargs=-1, type=click.IntRange(min=1, max=2**31 - 1))
 @click.option("-n", "--name", help="Cancel the jobs with this name.")
 @click.option("-a", "--all", "all_", is_flag=True, help="Cancel all your unfinished managed jobs.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -41,7 +42,7 @@ Examples:
 @click.option("--slack", help="Deadline = runtime + slack (s/m/h/d).")
 @click.option("--job-fraction", type=float, help="Deadline = runtime / fraction (the paper's C/D; 0.8 when no deadline is given).")
 @click.option("--changeover", default="0.2h", show_default=True, help="Time each (re)start costs before progress resumes (s/m/h/d).")
-@click.option("--starts", type=int, default=300, show_default=True, help="Random submission points per trace.")
+@click.option("--starts", type=click.IntRange(1, 100_000), default=300, show_default=True, help="Random submission points per trace.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the submission points (same seed, same points).")
 @click.option("--spot-price", type=float, help="Spot $/h (default: the trace's prices when it has both, else 1).")
 @click.option("--ondemand-price", type=float, help="On-demand $/h (default: the trace's when it has both prices, else 3).")
@@ -68,6 +69,9 @@ def spot(traces: tuple[str, ...], policies: tuple[str, ...], runtime: str, deadl
     from skyhop.sim import experiment
     from skyhop.sim.simulate import Job
     from skyhop.sim.trace import load
+
+    if plot is not None and not os.path.isdir(os.path.dirname(os.path.abspath(plot))):
+        raise click.BadParameter(f"the folder of {plot} does not exist (checked before simulating).", param_hint="--plot")
 
     names = tuple(dict.fromkeys(p.lower() for p in policies)) or ALL_POLICIES
     job = Job(_seconds(runtime, "--runtime"), 0.0, _seconds(changeover, "--changeover"))
@@ -178,7 +182,7 @@ def _print(results: list[Any], setup: Any) -> None:
 
 def _cells(row: dict[str, Any]) -> tuple[str, ...]:
     def share(value: float | None) -> str:
-        return "-" if value is None else f"{100 * value:.1f}%"
+        return "-" if value is None else f"{100 * value + 0.0:.1f}%".replace("-0.0%", "0.0%")
 
     return (row["policy"], f"{row['normalized_cost']:.3f}", share(row["deadlines_met"]), share(row["gap_to_omniscient"]), share(row["spot_hours_vs_omniscient"]))
 
