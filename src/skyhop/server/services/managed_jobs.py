@@ -36,6 +36,7 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
         check_supported(task)
         check_job_name(task.name)
         task.require_envs()
+        _feasible(task)
     full = [t.to_dict(redact_secrets=False) for t in tasks]
     stored = [t.to_dict(redact_secrets=True) for t in tasks]
     withheld = sorted({f"secret {name}" for t in stored for name, v in (t.get("secrets") or {}).items() if v == REDACTED})
@@ -53,6 +54,21 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
                 controller.remember(record.id, full)
         controller.wake()
     return [r.id for r in records]
+
+
+def _feasible(task) -> None:
+    """Refuse at once a task nothing here can ever run (as `launch` does), rather than a job that ends
+    FAILED_PRECHECKS later. A deadline policy chooses the market itself: on-demand alone must fit then."""
+    from dataclasses import replace
+
+    from skyhop.planning.plan import plan_task
+    from skyhop.planning.space import search_space
+    from skyhop.spec.quantities import DEADLINE_STRATEGIES
+
+    recovery = task.resources.job_recovery
+    if recovery is not None and recovery.strategy in DEADLINE_STRATEGIES:
+        task = replace(task, resources=replace(task.resources, use_spot=False))
+    plan_task(task, search_space([task]))  # raises InfeasibleError: one paragraph naming the constraint
 
 
 def rows(store, *, ids: list[int] | None = None, skip_finished: bool = False, all_users: bool = False) -> list[dict[str, Any]]:
