@@ -30,7 +30,9 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
     from skyhop.state.managed import ManagedJobs
 
     if payload.pool is not None:
-        raise SkyhopError("--pool: pools of worker clusters for managed jobs come in a later increment; launch without --pool.")
+        from skyhop.server.services.job_pools import require_usable
+
+        require_usable(store, payload.pool)
     tasks = [Task.from_dict(t) for t in payload.tasks]  # raises a SpecError naming the field
     for task in tasks:
         check_supported(task)
@@ -43,7 +45,7 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
     user = requester()
     entries = [
         {"name": name, "user": user, "tasks": stored, "resources": [resources_text(t) for t in tasks], "withheld": withheld,
-         "envs": {"SKYPILOT_JOB_RANK": str(rank), "SKYHOP_JOB_RANK": str(rank)} if payload.num_jobs > 1 else {}}
+         "envs": _rank_envs(rank, payload.num_jobs) if payload.num_jobs > 1 or payload.pool else {}, "pool": payload.pool}
         for rank in range(payload.num_jobs)
     ]
     records = ManagedJobs(store).create(entries)
@@ -53,6 +55,11 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
                 controller.remember(record.id, full)
         controller.wake()
     return [r.id for r in records]
+
+
+def _rank_envs(rank: int, num_jobs: int) -> dict[str, str]:
+    """SKYPILOT_JOB_RANK (0..N-1) and SKYPILOT_NUM_JOBS (N), SkyPilot's names, with skyhop's twins."""
+    return {f"{prefix}{key}": value for prefix in ("SKYPILOT_", "SKYHOP_") for key, value in (("JOB_RANK", str(rank)), ("NUM_JOBS", str(num_jobs)))}
 
 
 def rows(store, *, ids: list[int] | None = None, skip_finished: bool = False, all_users: bool = False) -> list[dict[str, Any]]:
