@@ -26,9 +26,11 @@ KIND = "pool"
 # Pool statuses.
 POOL_READY = "READY"
 SHUTTING_DOWN = "SHUTTING_DOWN"
-# Worker statuses: launching (and running setup), usable, being replaced.
+# Worker statuses: launching (and running setup), usable, lost.
 STARTING = "STARTING"
 READY = "READY"
+#: Its job saw the cluster go: claimed by nobody until the pool controller replaces it.
+LOST = "LOST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,12 +154,16 @@ class JobPools:
             row = session.scalars(select(PoolWorker).where(PoolWorker.pool == pool, PoolWorker.job_id == job_id)).first()
             return None if row is None else _record(row, WorkerRecord)
 
-    def release(self, pool: str, job_id: int) -> None:
-        """The job no longer uses its worker (idempotent)."""
+    def release(self, pool: str, job_id: int, *, lost: bool = False) -> None:
+        """The job no longer uses its worker (idempotent); `lost`: because the worker's cluster went, so no
+        other job may claim it before the pool controller replaces it."""
+        values: dict[str, Any] = {"job_id": None, "updated_at": time.time()}
+        if lost:
+            values["status"] = LOST
         with self._store._write() as session:
             session.execute(
                 update(PoolWorker)
                 .where(PoolWorker.pool == pool, PoolWorker.job_id == job_id)
-                .values(job_id=None, updated_at=time.time())
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )

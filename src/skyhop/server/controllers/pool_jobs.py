@@ -39,8 +39,8 @@ async def acquire(run: JobRun, job: ManagedJobRecord) -> bool:
     assert job.pool is not None
     pools = JobPools(run.store)
     pool = await run._io(lambda: pools.get(job.pool))
-    if pool is None or pool.status == job_pools.SHUTTING_DOWN:
-        await run._end(job, S.FAILED_PRECHECKS, f"Pool {job.pool!r} no longer exists (it was taken down).")
+    if pool is None or pool.status == job_pools.SHUTTING_DOWN:  # `pool down` cancels the pool's jobs
+        await run._end(job, S.CANCELLED, f"its pool {job.pool!r} was taken down")
         return False
     worker = await run._io(lambda: pools.claim(job.pool, job.id))
     if worker is None:
@@ -81,7 +81,7 @@ async def start_attempt(run: JobRun, job: ManagedJobRecord) -> None:
         lost = await run.owner.polling(lambda: _lost(run.store, worker.cluster))
         if lost is not None:
             await _close(run, attempt, PREEMPTED, lost)
-            await back_to_pending(run, job, lost)
+            await back_to_pending(run, job, lost, recovered=True)
             return
         await run._end(job, S.FAILED_PRECHECKS, f"Submitting to worker '{worker.cluster}' failed: {error}", attempt, FAILED)
         return
@@ -117,9 +117,10 @@ async def attempt_preempted(run: JobRun, job: ManagedJobRecord, reason: str | No
 
 
 async def back_to_pending(run: JobRun, job: ManagedJobRecord, reason: str, *, recovered: bool = False) -> None:
+    """Give the worker back (as LOST when it went under the job) and wait for a free one in PENDING."""
     assert job.pool is not None
     pools = JobPools(run.store)
-    await run._io(lambda: pools.release(job.pool, job.id))
+    await run._io(lambda: pools.release(job.pool, job.id, lost=recovered))
     run._note(f"Back to PENDING ({reason}); it runs on the next free worker of pool {job.pool!r}.")
     fields: dict[str, Any] = {"status": S.PENDING.value, "agent_job_id": None}
     if recovered:

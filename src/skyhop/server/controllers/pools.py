@@ -110,8 +110,8 @@ class PoolRun:
             if worker is None:
                 worker = await asyncio.to_thread(self.pools.set_worker, self.name, slot, worker_cluster(self.name, slot), job_pools.STARTING)
                 self._note(f"Worker {slot}: launching '{worker.cluster}'.")
-            elif worker.status == job_pools.READY:
-                lost = await self.owner.launching(functools.partial(_lost, self.store, worker.cluster))
+            elif worker.status != job_pools.STARTING:
+                lost = await self._why_lost(worker)
                 if lost is None:
                     continue
                 self._note(f"Worker {slot} ('{worker.cluster}') was lost ({lost}); replacing it.")
@@ -120,6 +120,11 @@ class PoolRun:
             if self._retry_at.get(slot, 0.0) <= time.monotonic():
                 starting.append(worker)
         await asyncio.gather(*(self._start(pool, w) for w in starting))
+
+    async def _why_lost(self, worker: WorkerRecord) -> str | None:
+        if worker.status == job_pools.LOST:
+            return "its job saw the cluster go"
+        return await self.owner.launching(functools.partial(_lost, self.store, worker.cluster))
 
     async def _start(self, pool: PoolRecord, worker: WorkerRecord) -> None:
         """Launch the worker's cluster and run the pool's setup on it; READY once that succeeded."""
@@ -146,7 +151,8 @@ class PoolRun:
         from skyhop.spec.task import Task
 
         task = replace(Task.from_dict(pool.task), pool=None, run=None)
-        progress = Progress(pool_dir(self.name) / f"worker-{worker.slot}.log")
+        # One log per cluster name: a resumed launch follows its own submitted setup, a replacement starts afresh.
+        progress = Progress(pool_dir(self.name) / f"launch-{worker.cluster}.log")
         progress.cancel_event = self.ctx.cancelled
         try:
             return launching.launch(task, launching.LaunchOptions(cluster_name=worker.cluster), progress, self.store)
