@@ -36,13 +36,13 @@ S = ManagedJobStatus
 
 async def acquire(run: JobRun, job: ManagedJobRecord) -> bool:
     """PENDING: True once the job holds a worker; False (after a wait) while none is free."""
-    assert job.pool is not None
+    name = _pool_of(job)
     pools = JobPools(run.store)
-    pool = await run._io(lambda: pools.get(job.pool))
+    pool = await run._io(lambda: pools.get(name))
     if pool is None or pool.status == job_pools.SHUTTING_DOWN:  # `pool down` cancels the pool's jobs
         await run._end(job, S.CANCELLED, f"its pool {job.pool!r} was taken down")
         return False
-    worker = await run._io(lambda: pools.claim(job.pool, job.id))
+    worker = await run._io(lambda: pools.claim(name, job.id))
     if worker is None:
         await run.ctx.sleep(run.owner.settings.poll_s)
         return False
@@ -54,9 +54,9 @@ async def start_attempt(run: JobRun, job: ManagedJobRecord) -> None:
     """STARTING/RECOVERING: submit the job's run to its worker, then RUNNING."""
     from skyhop.server.controllers.jobs import _for_attempt, _open_attempt
 
-    assert job.pool is not None
+    name = _pool_of(job)
     pools = JobPools(run.store)
-    worker = await run._io(lambda: pools.held_by(job.pool, job.id))
+    worker = await run._io(lambda: pools.held_by(name, job.id))
     attempts = await run._io(lambda: run.jobs.attempts(run.job_id))
     current = _open_attempt(attempts, job.current_task)
     if worker is not None and worker.status != job_pools.READY:
@@ -118,9 +118,9 @@ async def attempt_preempted(run: JobRun, job: ManagedJobRecord, reason: str | No
 
 async def back_to_pending(run: JobRun, job: ManagedJobRecord, reason: str, *, recovered: bool = False) -> None:
     """Give the worker back (as LOST when it went under the job) and wait for a free one in PENDING."""
-    assert job.pool is not None
+    name = _pool_of(job)
     pools = JobPools(run.store)
-    await run._io(lambda: pools.release(job.pool, job.id, lost=recovered))
+    await run._io(lambda: pools.release(name, job.id, lost=recovered))
     run._note(f"Back to PENDING ({reason}); it runs on the next free worker of pool {job.pool!r}.")
     fields: dict[str, Any] = {"status": S.PENDING.value, "agent_job_id": None}
     if recovered:
@@ -130,7 +130,7 @@ async def back_to_pending(run: JobRun, job: ManagedJobRecord, reason: str, *, re
 
 async def release(run: JobRun, job: ManagedJobRecord) -> None:
     """The job ended: save its outputs, stop its agent job if it still runs (a cancel), give the worker back."""
-    assert job.pool is not None
+    name = _pool_of(job)
     attempts = await run._io(lambda: run.jobs.attempts(run.job_id))
     fresh = await run._io(lambda: run.jobs.get(run.job_id))
     stopping = (S.CANCELLING.value, S.CANCELLED.value)
@@ -139,7 +139,7 @@ async def release(run: JobRun, job: ManagedJobRecord) -> None:
         await run.owner.polling(lambda: _cancel_agent_job(run.store, cluster, agent_job))
     await run._save_outputs(attempts)
     pools = JobPools(run.store)
-    await run._io(lambda: pools.release(job.pool, job.id))
+    await run._io(lambda: pools.release(name, job.id))
 
 
 def _cancel_agent_job(store, cluster: str, agent_job_id: int) -> None:
@@ -149,6 +149,11 @@ def _cancel_agent_job(store, cluster: str, agent_job_id: int) -> None:
         lifecycle.cancel(store, cluster, [agent_job_id], all_jobs=False)
     except SkyhopError:  # the worker is gone: nothing runs there any more
         pass
+
+
+def _pool_of(job: ManagedJobRecord) -> str:
+    assert job.pool is not None, "only jobs with a pool are placed here"
+    return job.pool
 
 
 async def _close(run: JobRun, attempt: AttemptRecord, outcome: str, reason: str) -> None:

@@ -106,17 +106,19 @@ class PoolRun:
                 await asyncio.to_thread(self.pools.remove_worker, self.name, slot)
         starting: list[WorkerRecord] = []
         for slot in range(pool.workers):
-            worker = workers.get(slot)
-            if worker is None:
+            found = workers.get(slot)
+            if found is None:
                 worker = await asyncio.to_thread(self.pools.set_worker, self.name, slot, worker_cluster(self.name, slot), job_pools.STARTING)
                 self._note(f"Worker {slot}: launching '{worker.cluster}'.")
-            elif worker.status != job_pools.STARTING:
-                lost = await self._why_lost(worker)
+            elif found.status != job_pools.STARTING:
+                lost = await self._why_lost(found)
                 if lost is None:
                     continue
-                self._note(f"Worker {slot} ('{worker.cluster}') was lost ({lost}); replacing it.")
-                await self.owner.launching(functools.partial(_teardown, self.store, worker.cluster))
+                self._note(f"Worker {slot} ('{found.cluster}') was lost ({lost}); replacing it.")
+                await self.owner.launching(functools.partial(_teardown, self.store, found.cluster))
                 worker = await asyncio.to_thread(self.pools.set_worker, self.name, slot, worker_cluster(self.name, slot), job_pools.STARTING)
+            else:  # a launch cut short (server restart) or retried after a failure
+                worker = found
             if self._retry_at.get(slot, 0.0) <= time.monotonic():
                 starting.append(worker)
         await asyncio.gather(*(self._start(pool, w) for w in starting))
