@@ -155,3 +155,22 @@ def test_hostile_pool_input_gets_one_paragraph_errors(sky, tmp_path):
     assert gone.code != 0 and "No pool(s) named 'nope'" in gone.err
     assert sky("jobs", "pool", "status", "nope").code != 0
     assert _pools(sky) == {} and sky.clusters() == {}
+
+
+def test_applying_a_changed_size_resizes_the_pool_and_down_cuts_a_setup_short(sky, tmp_path):
+    d = tmp_path / "out"
+    d.mkdir()
+    _apply(sky, tmp_path, d)
+    before = {w["slot"]: w["cluster"] for w in _pools(sky)["wp"]["worker_details"]}
+    smaller = sky.task("one.yaml", POOL.format(d=d).replace("workers: 2", "workers: 1"))
+    assert "Pool 'wp' updated: 1 worker(s)" in sky("jobs", "pool", "apply", "-y", "-p", "wp", smaller, check=True).err
+    wait_for(lambda: len(_pools(sky)["wp"]["worker_details"]) == 1, 120, "the extra worker removed")
+    assert {w["slot"]: w["cluster"] for w in _pools(sky)["wp"]["worker_details"]} == {0: before[0]}  # worker 0 kept as it is
+    assert set(sky.clusters()) == {before[0]}
+    slow = sky.task("slow.yaml", POOL.format(d=d).replace("workers: 2", "workers: 2").replace("setup: |\n", "setup: |\n  sleep 600\n"))
+    sky("jobs", "pool", "apply", "-y", "-p", "wp", slow, check=True)
+    wait_for(lambda: len(_pools(sky)["wp"]["worker_details"]) == 2 and len(sky.clusters()) == 2, 120, "a second worker launching")
+    assert _pools(sky)["wp"]["worker_details"][1]["status"] == "STARTING"
+    sky("jobs", "pool", "down", "-y", "wp", check=True)
+    wait_for(lambda: _pools(sky) == {}, 60, "the pool gone without waiting for the setup")
+    assert sky.clusters() == {} and not sky.anything_up()

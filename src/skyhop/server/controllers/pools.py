@@ -133,6 +133,8 @@ class PoolRun:
         try:
             result = await self.owner.launching(functools.partial(self._launch, pool, worker))
         except Exception as error:  # noqa: BLE001 - a failed worker is retried, it must not stop the pool
+            if self.ctx.cancelled.is_set():
+                return  # `pool down` cut the launch short (it removed what it made); the run loop takes the pool down
             if not isinstance(error, SkyhopError):
                 log.exception("pool %s: launching worker %d failed unexpectedly", self.name, worker.slot)
             self._note(f"Worker {worker.slot} ('{worker.cluster}'): launch failed ({error}); retrying in {RETRY_S:g} s.")

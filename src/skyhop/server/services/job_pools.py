@@ -85,14 +85,17 @@ def status(store, name: str | None = None) -> list[dict[str, Any]]:
 
 def down(store, controller, names: list[str]) -> dict[str, Any]:
     """Ask each pool's controller to take it down (its unfinished jobs are cancelled, its workers removed)."""
-    from skyhop.state.job_pools import JobPools
+    from skyhop.state.controller_leases import ControllerLeases
+    from skyhop.state.job_pools import KIND, JobPools
 
     pools = JobPools(store)
     missing = [n for n in names if pools.get(n) is None]
     if missing:
         raise NotFoundError(f"No pool(s) named {', '.join(map(repr, missing))}; `skyhop jobs pool status` lists them.")
+    leases = ControllerLeases(store)
     for name in names:
         pools.mark_down(name)
+        leases.request_cancel(KIND, name)  # cuts a worker launch or setup in progress short
     if controller is not None:
         controller.wake()
     return {"shutting_down": names}
