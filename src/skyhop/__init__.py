@@ -40,6 +40,9 @@ _LAZY = {
     "jobs_queue": "skyhop.client.api",
     "jobs_logs": "skyhop.client.api",
     "jobs_cancel": "skyhop.client.api",
+    "jobs_pool_apply": "skyhop.client.api",
+    "jobs_pool_status": "skyhop.client.api",
+    "jobs_pool_down": "skyhop.client.api",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -56,6 +59,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         jobs_cancel,
         jobs_launch,
         jobs_logs,
+        jobs_pool_apply,
+        jobs_pool_down,
+        jobs_pool_status,
         jobs_queue,
         launch,
         logs,

@@ -4,7 +4,7 @@ not run yet are refused at launch, before any machine exists, naming the field."
 from __future__ import annotations
 
 CASES = {
-    "pool": ("pool:\n  workers: 2\nrun: echo hi\n", "pool: worker pools"),
+    "pool": ("pool:\n  workers: 2\nrun: echo hi\n", "pool: a pool file is not launched: create the pool with `skyhop jobs pool apply"),
     "volumes": ("volumes:\n  /mnt/data:\n    name: existing0\n    sub_path: a/b\nrun: echo hi\n", "volumes./mnt/data: mounting volumes is not supported yet"),
     "source-list": (
         "file_mounts:\n  /in:\n    name: bkt\n    source: [./a, ./b]\n    store: s3\nrun: echo hi\n",

@@ -67,4 +67,4 @@ def test_num_jobs_copies_see_their_rank_and_cancel_by_name_ends_them_all(sky, tm
     missing = sky("jobs", "cancel", "-y", "-n", "nope")
     assert missing.code != 0 and "No managed job named 'nope'" in missing.err
     assert sky("jobs", "cancel", "-y").code != 0  # neither ids, a name nor -a
-    assert sky("jobs", "launch", "-y", "--pool", "p", "echo").err.count("later increment") == 1
+    assert sky("jobs", "launch", "-y", "--pool", "p", "echo").err.count("No pool named 'p'") == 1

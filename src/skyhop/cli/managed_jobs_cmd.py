@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from skyhop.cli.jobs_pool_cmd import pool
 from skyhop.cli.output import OUTPUT_OPTION, emit_json, money, table
 from skyhop.cli.task_options import resource_options
 from skyhop.errors import SkyhopError
@@ -23,6 +24,7 @@ Examples:
   skyhop jobs logs 3
   skyhop jobs logs 3 --controller
   skyhop jobs cancel -y 3
+  skyhop jobs pool apply -p workers -y pool.yaml
 """
 )
 def jobs() -> None:
@@ -44,7 +46,7 @@ Examples:
 @click.option("--env-file", type=click.Path(dir_okay=False), help="Read NAME=VALUE lines (dotenv style) as --env values.")
 @click.option("--job-recovery", help="Recovery strategy for every task: FAILOVER, EAGER_NEXT_REGION (or UNIFORM_PROGRESS with a deadline in the YAML).")
 @click.option("--num-jobs", type=click.IntRange(1, 10_000), default=1, show_default=True, help="Launch this many copies; each sees SKYPILOT_JOB_RANK.")
-@click.option("--pool", help="Run on a pool of worker clusters (a later increment).")
+@click.option("-p", "--pool", help="Run on this pool's workers (`skyhop jobs pool apply`) instead of a cluster of its own.")
 @click.option("-d", "--detach-run", is_flag=True, help="Return once the job is submitted; follow it with `skyhop jobs logs`.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @OUTPUT_OPTION
@@ -60,15 +62,13 @@ def launch(entrypoint: tuple[str, ...], job_name: str | None, workdir: str | Non
 
     pipeline_name, tasks = _load_tasks(entrypoint, flags, env_file, workdir, job_recovery)
     job_name = job_name or pipeline_name
-    if pool is not None:
-        raise SkyhopError("--pool: pools of worker clusters for managed jobs come in a later increment; launch without --pool.")
     if not yes:
-        what = f"{num_jobs} managed jobs" if num_jobs > 1 else "a managed job"
+        what = (f"{num_jobs} managed jobs" if num_jobs > 1 else "a managed job") + (f" on pool {pool!r}" if pool else "")
         stages = f" ({len(tasks)} tasks in turn)" if len(tasks) > 1 else ""
         click.echo(f"Launching {what}{stages}: {job_name or tasks[0].name or '(unnamed)'}.", err=True)
         if not click.confirm("Launch?", default=True, err=True):
             raise SystemExit(1)
-    ids = api.jobs_launch(tasks, name=job_name, num_jobs=num_jobs)
+    ids = api.jobs_launch(tasks, name=job_name, num_jobs=num_jobs, pool=pool)
     if output == "json":
         emit_json({"job_ids": ids})
     else:
@@ -230,3 +230,5 @@ def cancel(job_ids: tuple[int, ...], name: str | None, all_: bool, yes: bool) ->
         click.echo(f"Already finished: {', '.join(map(str, result['already_done']))}.")
     if not result["cancelled"] and not result["already_done"]:
         click.echo("No managed jobs to cancel.")
+
+jobs.add_command(pool)

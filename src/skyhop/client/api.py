@@ -256,3 +256,21 @@ def _byte_stream(response, again: str) -> Iterator[bytes]:
         raise SkyhopError(f"The API server stopped streaming ({type(error).__name__}); the job goes on. Rerun {again} to follow it again.") from None
     finally:
         response.close()
+
+
+# --- pools of workers for managed jobs ---------------------------------------------------
+
+
+def jobs_pool_apply(task, name: str) -> dict[str, Any]:
+    """Create or update the pool `name` from a `Task` with a `pool:` section (its workers run the task's setup once)."""
+    return http.call(_server(), "POST", "/api/v1/managed-jobs/pools", body={"name": name, "task": with_absolute_paths(task).to_dict(redact_secrets=False)})
+
+
+def jobs_pool_status(name: str | None = None) -> list[dict[str, Any]]:
+    """Pools with their workers (cluster, status, the job each runs, infra, price)."""
+    return http.call(_server(), "GET", "/api/v1/managed-jobs/pools", params={"name": name} if name else {})
+
+
+def jobs_pool_down(names: list[str] | None = None, *, all_pools: bool = False) -> dict[str, Any]:
+    """Take pools down: their unfinished jobs are cancelled and every worker cluster is removed."""
+    return http.call(_server(), "POST", "/api/v1/managed-jobs/pools/down", body={"names": names or [], "all": all_pools})

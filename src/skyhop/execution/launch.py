@@ -152,8 +152,9 @@ def _lost_job(store, name: str, job_id: int, error: SkyhopError) -> dict[str, An
     }
 
 
-def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) -> dict[str, Any]:
-    """Run a task's `run` on an existing cluster (never setup), syncing its workdir first."""
+def exec_task(task: Task, name: str, detach: bool, progress: Progress, store, *, task_id: str | None = None) -> dict[str, Any]:
+    """Run a task's `run` on an existing cluster (never setup), syncing its workdir first; `task_id`: a managed job's
+    SKYPILOT_TASK_ID (a job on a pool worker)."""
     from skyhop.execution import lifecycle
 
     check_supported(task)
@@ -165,7 +166,7 @@ def exec_task(task: Task, name: str, detach: bool, progress: Progress, store) ->
         info = handles.cluster_info(record)
         _check_fits(task, record)
         sync_task_files(task, info, progress)
-        spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=record.user or current_user())
+        spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=record.user or current_user(), task_id=task_id)
         job = handles.agent_of(info).submit(spec)
         progress.submitted(job["job_id"])
     return _run_job(store, name, info, job, progress, detach)

@@ -32,7 +32,7 @@ def check_supported(task: Task) -> None:
 
 def _task_problems(task: Task) -> Iterator[str]:
     if task.pool is not None:
-        yield "pool: worker pools for managed jobs are not supported yet; launch the task without 'pool:'."
+        yield "pool: a pool file is not launched: create the pool with `skyhop jobs pool apply -p NAME FILE`, then run jobs on it with `skyhop jobs launch --pool NAME`."
     if task.api_server_access:
         yield "api_server_access: giving jobs access to the API server is not supported yet; remove it or set it to false."
     if task.volumes:

@@ -157,12 +157,37 @@ ManagedJobIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class ManagedJobsLaunchBody(_Body):
-    """A managed job: one task, or several run in turn (a pipeline); `num_jobs` copies (SKYPILOT_JOB_RANK 0..N-1)."""
+    """A managed job: one task, or several run in turn (a pipeline); `num_jobs` copies (SKYPILOT_JOB_RANK 0..N-1);
+    `pool`: run on that worker pool's clusters instead of launching its own."""
 
     tasks: list[dict[str, Any]] = Field(min_length=1, max_length=100)
     name: str | None = Field(default=None, min_length=1, max_length=256)
     num_jobs: int = Field(default=1, ge=1, le=10_000)
     pool: str | None = Field(default=None, max_length=256)
+
+
+#: Most workers one pool keeps (each is a cluster).
+MAX_POOL_WORKERS = 100
+
+
+class PoolApplyBody(_Body):
+    """`jobs pool apply`: the pool's name and its task mapping (with a `pool:` section)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    task: dict[str, Any]
+
+
+class PoolDownBody(_Body):
+    """Exactly one of: `names`, `all`."""
+
+    names: list[str] = Field(default_factory=list, max_length=1000)
+    all: bool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PoolDownBody:
+        if bool(self.names) == self.all:
+            raise ValueError("give exactly one of names or all=true")
+        return self
 
 
 class ManagedJobsSubmitted(BaseModel):

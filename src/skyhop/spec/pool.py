@@ -1,9 +1,9 @@
 """`pool:`: a task file that defines a worker pool for managed jobs.
 
 SkyPilot's pools (`sky jobs pool apply`) keep `workers` clusters warm and run
-managed jobs on them; the file's setup runs once per worker. skyhop parses the
-section so such files load and plan; running pools comes with managed jobs and
-is refused at launch until then (`skyhop.execution.unsupported`).
+managed jobs on them; the file's setup runs once per worker. `skyhop jobs pool
+apply` runs such a file (fixed `workers`; min/max_workers parse but are refused
+there for now); `launch` and `exec` refuse it (`skyhop.execution.unsupported`).
 """
 
 from __future__ import annotations

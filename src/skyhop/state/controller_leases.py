@@ -103,15 +103,33 @@ class ControllerLeases:
             ))
         return bool(renewed)
 
-    def rejoin(self, ttl_s: float) -> None:
-        """Start (over) as an owner: a fresh row, and none of the leases it held before (they are free again)."""
+    def rejoin(self, ttl_s: float, kind: str | None = None) -> None:
+        """Start (over) as an owner: a live row, and none of the leases it held before (of `kind`, or of every
+        kind), which are free again.
+
+        Several controllers of one process (one per kind) share the owner row,
+        so the row is renewed or created, never deleted and re-added: one
+        kind's (re)join must not drop another kind's leases or race it on the row.
+        """
         now = time.time()
-        with self._store._write() as session:
-            session.execute(update(ControllerLease).where(ControllerLease.owner == self._me).values(owner=None, claimed_at=None))
-            session.execute(delete(ControllerOwner).where(ControllerOwner.owner == self._me))
-            session.add(
-                ControllerOwner(owner=self._me, host=self.owner.host, pid=self.owner.pid, started_at=now, heartbeat_at=now, expires_at=now + ttl_s)
-            )
+        released = update(ControllerLease).where(ControllerLease.owner == self._me)
+        if kind is not None:
+            released = released.where(ControllerLease.kind == kind)
+        for attempt in range(2):  # another controller of this process created the row concurrently: renew it
+            try:
+                with self._store._write() as session:
+                    session.execute(released.values(owner=None, claimed_at=None))
+                    renewed = _rows(session.execute(
+                        update(ControllerOwner).where(ControllerOwner.owner == self._me).values(heartbeat_at=now, expires_at=now + ttl_s)
+                    ))
+                    if not renewed:
+                        session.add(ControllerOwner(
+                            owner=self._me, host=self.owner.host, pid=self.owner.pid, started_at=now, heartbeat_at=now, expires_at=now + ttl_s,
+                        ))
+                return
+            except IntegrityError:
+                if attempt:
+                    raise
 
     def leave(self) -> None:
         """A clean stop: give every lease back and remove the owner's row, so another process takes over at once."""

@@ -38,7 +38,7 @@ class ManagedJobs:
         self._store = store
 
     def create(self, entries: Sequence[Mapping[str, Any]]) -> list[ManagedJobRecord]:
-        """New PENDING jobs, each with its unowned lease: `name`, `user`, `tasks`, `resources`, `envs`, `withheld` per entry."""
+        """New PENDING jobs, each with its unowned lease: `name`, `user`, `tasks`, `resources`, `envs`, `withheld`, `pool` per entry."""
         now = time.time()
         with self._store._write() as session:
             rows = [
@@ -47,6 +47,7 @@ class ManagedJobs:
                     envs=dict(e.get("envs") or {}),
                     withheld=list(e.get("withheld") or []), current_task=0, recovery_count=0, restarts_on_errors=0, cluster=None,
                     agent_job_id=None, submitted_at=now, started_at=None, ended_at=None, updated_at=now, failure_reason=None,
+                    pool=e.get("pool"),
                 )
                 for e in entries
             ]
@@ -60,9 +61,11 @@ class ManagedJobs:
             row = session.get(ManagedJob, job_id)
             return None if row is None else _job(row)
 
-    def find(self, *, ids: Sequence[int] | None = None, name: str | None = None) -> list[ManagedJobRecord]:
-        """Jobs, newest first; filtered by ids and name when given."""
+    def find(self, *, ids: Sequence[int] | None = None, name: str | None = None, pool: str | None = None) -> list[ManagedJobRecord]:
+        """Jobs, newest first; filtered by ids, name and pool when given."""
         query = select(ManagedJob).order_by(ManagedJob.id.desc())
+        if pool is not None:
+            query = query.where(ManagedJob.pool == pool)
         if ids is not None:
             query = query.where(ManagedJob.id.in_(list(ids)))
         if name is not None:

@@ -242,6 +242,8 @@ class ManagedJob(Base):
     ended_at: Mapped[float | None] = mapped_column(TIME)
     updated_at: Mapped[float] = mapped_column(TIME)
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    #: The worker pool (`jobs launch --pool`) the job runs on; None: the job launches its own cluster.
+    pool: Mapped[str | None] = mapped_column(NAME)
 
 
 class ManagedJobAttempt(Base):
@@ -268,3 +270,34 @@ class ManagedJobAttempt(Base):
     ended_at: Mapped[float | None] = mapped_column(TIME)
     outcome: Mapped[str | None] = mapped_column(STATUS)
     failure_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class JobPool(Base):
+    """A pool of warm worker clusters for managed jobs (`skyhop jobs pool apply`).
+
+    `task` is the pool's task mapping (resources, setup, file_mounts; secrets
+    redacted); `workers` how many workers the pool keeps; `status` READY, or
+    SHUTTING_DOWN once `pool down` was asked.
+    """
+
+    __tablename__ = "job_pools"
+
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    task: Mapped[Any] = mapped_column(JSON)
+    workers: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(STATUS)
+    created_at: Mapped[float] = mapped_column(TIME)
+    updated_at: Mapped[float] = mapped_column(TIME)
+
+
+class PoolWorker(Base):
+    """One worker slot of a pool: its current cluster (a new name each time it is replaced) and the job it runs."""
+
+    __tablename__ = "pool_workers"
+
+    pool: Mapped[str] = mapped_column(NAME, ForeignKey("job_pools.name", ondelete="CASCADE"), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster: Mapped[str] = mapped_column(NAME)
+    status: Mapped[str] = mapped_column(STATUS)
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[float] = mapped_column(TIME)

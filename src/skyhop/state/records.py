@@ -196,7 +196,7 @@ class ManagedJobRecord:
     `tasks` are task mappings with secret values redacted; `envs` the extra
     variables the controller gives every attempt (SKYPILOT_JOB_RANK with
     --num-jobs); `withheld` the secret/env names whose values were not stored.
-    `cluster` and `agent_job_id` are the current (or last) attempt's.
+    `cluster` and `agent_job_id` are the current (or last) attempt's; `pool` the worker pool it runs on.
     """
 
     id: int
@@ -217,6 +217,7 @@ class ManagedJobRecord:
     started_at: float | None = None
     ended_at: float | None = None
     failure_reason: str | None = None
+    pool: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

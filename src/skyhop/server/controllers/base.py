@@ -101,7 +101,7 @@ class Controller:
         """The loop, until `stop()`; a failing tick is logged and retried, never fatal."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        await asyncio.to_thread(self.leases.rejoin, self.settings.lease_ttl_s)
+        await asyncio.to_thread(self.leases.rejoin, self.settings.lease_ttl_s, self.kind)
         self._last_beat = time.monotonic()
         while not self._stopping:
             try:
@@ -131,7 +131,7 @@ class Controller:
                 # Our row had lapsed: another process may drive our objects now. Drop them all and start over.
                 log.warning("controller %s: heartbeat lapsed; giving up %d object(s) and re-joining", self.kind, len(self._tasks))
                 self._abandon(set(self._tasks))
-                await asyncio.to_thread(self.leases.rejoin, ttl)
+                await asyncio.to_thread(self.leases.rejoin, ttl, self.kind)
             self._last_beat = time.monotonic()
         held = await asyncio.to_thread(self._claim_and_read)
         self._abandon(set(self._tasks) - set(held))

@@ -49,6 +49,7 @@ from skyhop.jobs import names, recovery
 from skyhop.jobs.market import Market, MarketPolicy, MarketView, policy_for
 from skyhop.jobs.settings import JobsSettings
 from skyhop.jobs.states import CANCELLED, FAILED, NO_RESOURCE, PREEMPTED, SUCCEEDED, SWITCHED, TERMINAL_NAMES, ManagedJobStatus
+from skyhop.server.controllers import pool_jobs
 from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext
 from skyhop.state.managed import KIND, ManagedJobs
 from skyhop.state.records import AttemptRecord, ManagedJobRecord
@@ -173,6 +174,8 @@ class JobRun:
                 await self._cancelling(job)
 
     async def _pending(self, job: ManagedJobRecord) -> None:
+        if job.pool is not None and not await pool_jobs.acquire(self, job):
+            return  # all the pool's workers are busy: stay PENDING
         self._note(f"Picked up by controller {self.owner.controller.leases.owner}.")
         for index, task in enumerate(self._tasks(job, quiet=True)):
             plan = _recovery(task)
@@ -184,6 +187,9 @@ class JobRun:
         await self._set(status=S.STARTING.value)
 
     async def _start_attempt(self, job: ManagedJobRecord) -> None:
+        if job.pool is not None:  # placement on a worker of the pool instead of a cluster of its own
+            await pool_jobs.start_attempt(self, job)
+            return
         attempts = await self._io(lambda: self.jobs.attempts(self.job_id))
         current = _open_attempt(attempts, job.current_task)
         resumed = current
@@ -403,7 +409,10 @@ class JobRun:
         now = time.time()
         await self._io(lambda: self.jobs.update_attempt(attempt.id, outcome=outcome, ended_at=now, failure_reason=reason))
         label = f"Task {attempt.task_index} attempt {attempt.attempt}"
-        if outcome == PREEMPTED:
+        if outcome == PREEMPTED and job.pool is not None:
+            self._note(f"{label}: its worker was preempted ({reason}).")
+            await pool_jobs.attempt_preempted(self, job, reason)
+        elif outcome == PREEMPTED:
             self._note(f"{label}: preempted ({reason}); recovering.")
             await self._set(status=S.RECOVERING.value, recovery_count=job.recovery_count + 1)
         elif outcome == SUCCEEDED:
@@ -457,6 +466,9 @@ class JobRun:
     async def _teardown_all(self) -> None:
         """Remove every cluster of the job except the running attempt's (none, once the job ended), keeping their output."""
         fresh = await self._io(lambda: self.jobs.get(self.job_id))
+        if fresh is not None and fresh.pool is not None:  # its clusters are the pool's workers: give the worker back
+            await pool_jobs.release(self, fresh)
+            return
         keep = fresh.cluster if fresh is not None and fresh.status == S.RUNNING.value else None
         attempts = await self._io(lambda: self.jobs.attempts(self.job_id))
         for name in sorted({a.cluster for a in attempts} - {keep}):

@@ -30,13 +30,16 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
     from skyhop.state.managed import ManagedJobs
 
     if payload.pool is not None:
-        raise SkyhopError("--pool: pools of worker clusters for managed jobs come in a later increment; launch without --pool.")
+        from skyhop.server.services.job_pools import require_usable
+
+        require_usable(store, payload.pool)
     tasks = [Task.from_dict(t) for t in payload.tasks]  # raises a SpecError naming the field
     for task in tasks:
         check_supported(task)
         check_job_name(task.name)
         task.require_envs()
-        _feasible(task)
+        if payload.pool is None:  # a pool job runs on the pool's workers, whatever the optimizer would say
+            _feasible(task)
     full = [t.to_dict(redact_secrets=False) for t in tasks]
     stored = [t.to_dict(redact_secrets=True) for t in tasks]
     withheld = sorted({f"secret {name}" for t in stored for name, v in (t.get("secrets") or {}).items() if v == REDACTED})
@@ -44,7 +47,7 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
     user = requester()
     entries = [
         {"name": name, "user": user, "tasks": stored, "resources": [resources_text(t) for t in tasks], "withheld": withheld,
-         "envs": {"SKYPILOT_JOB_RANK": str(rank), "SKYHOP_JOB_RANK": str(rank)} if payload.num_jobs > 1 else {}}
+         "envs": _rank_envs(rank, payload.num_jobs) if payload.num_jobs > 1 or payload.pool else {}, "pool": payload.pool}
         for rank in range(payload.num_jobs)
     ]
     records = ManagedJobs(store).create(entries)
@@ -69,6 +72,11 @@ def _feasible(task) -> None:
     if recovery is not None and recovery.strategy in DEADLINE_STRATEGIES:
         task = replace(task, resources=replace(task.resources, use_spot=False))
     plan_task(task, search_space([task]))  # raises InfeasibleError: one paragraph naming the constraint
+
+
+def _rank_envs(rank: int, num_jobs: int) -> dict[str, str]:
+    """SKYPILOT_JOB_RANK (0..N-1) and SKYPILOT_NUM_JOBS (N), SkyPilot's names, with skyhop's twins."""
+    return {f"{prefix}{key}": value for prefix in ("SKYPILOT_", "SKYHOP_") for key, value in (("JOB_RANK", str(rank)), ("NUM_JOBS", str(num_jobs)))}
 
 
 def rows(store, *, ids: list[int] | None = None, skip_finished: bool = False, all_users: bool = False) -> list[dict[str, Any]]:

@@ -1,0 +1,169 @@
+"""Worker pools of managed jobs in the state store (tables of revision 0006).
+
+A pool row is created together with its controller lease (kind `pool`), as a
+managed job is, so a pool always has a controller that keeps its workers. A
+worker slot's row names its current cluster (a fresh name each time the pool
+replaces the worker, so a job following the old cluster sees it gone) and the
+managed job it runs: `claim` gives a free READY worker to exactly one job,
+with a conditional UPDATE that two servers racing for one worker cannot both win.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from skyhop.state.errors import StateError
+from skyhop.state.models import ControllerLease, JobPool, PoolWorker
+from skyhop.state.store import StateStore, _record
+
+#: The controller kind of pools (controller_leases.kind).
+KIND = "pool"
+
+# Pool statuses.
+POOL_READY = "READY"
+SHUTTING_DOWN = "SHUTTING_DOWN"
+# Worker statuses: launching (and running setup), usable, lost.
+STARTING = "STARTING"
+READY = "READY"
+#: Its job saw the cluster go: claimed by nobody until the pool controller replaces it.
+LOST = "LOST"
+
+
+@dataclass(frozen=True, slots=True)
+class PoolRecord:
+    name: str
+    task: dict[str, Any]
+    workers: int
+    status: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    pool: str
+    slot: int
+    cluster: str
+    status: str
+    job_id: int | None
+    updated_at: float
+
+
+class JobPools:
+    """Reads and writes of pools and their workers (see the module doc)."""
+
+    def __init__(self, store: StateStore) -> None:
+        self._store = store
+
+    def apply(self, name: str, task: dict[str, Any], workers: int) -> tuple[PoolRecord, bool]:
+        """Create the pool (with its lease) or update its task and size; (record, created)."""
+        now = time.time()
+        with self._store._write() as session:
+            row = session.scalars(select(JobPool).where(JobPool.name == name).with_for_update()).one_or_none()
+            created = row is None
+            if row is None:
+                row = JobPool(name=name, task=task, workers=workers, status=POOL_READY, created_at=now, updated_at=now)
+                session.add(row)
+                if session.get(ControllerLease, (KIND, name)) is None:
+                    session.add(ControllerLease(kind=KIND, object_id=name, owner=None, cancel_requested=False, claimed_at=None))
+            elif row.status == SHUTTING_DOWN:
+                raise StateError(f"Pool {name!r} is being taken down; apply it again once `skyhop jobs pool status` no longer lists it.")
+            else:
+                row.task, row.workers, row.updated_at = task, workers, now
+            session.flush()
+            return _record(row, PoolRecord), created
+
+    def get(self, name: str) -> PoolRecord | None:
+        with self._store._read() as session:
+            row = session.get(JobPool, name)
+            return None if row is None else _record(row, PoolRecord)
+
+    def all(self) -> list[PoolRecord]:
+        with self._store._read() as session:
+            return [_record(r, PoolRecord) for r in session.scalars(select(JobPool).order_by(JobPool.name))]
+
+    def mark_down(self, name: str) -> bool:
+        """Ask for the pool to be taken down (its controller does it); False if there is no such pool."""
+        with self._store._write() as session:
+            changed = session.execute(update(JobPool).where(JobPool.name == name).values(status=SHUTTING_DOWN, updated_at=time.time()))
+        return bool(getattr(changed, "rowcount", 0))
+
+    def delete(self, name: str) -> None:
+        """The pool and its worker rows (once its clusters are gone)."""
+        with self._store._write() as session:
+            session.execute(delete(PoolWorker).where(PoolWorker.pool == name))
+            session.execute(delete(JobPool).where(JobPool.name == name))
+
+    # --- workers --------------------------------------------------------------------
+
+    def workers(self, pool: str | None = None) -> list[WorkerRecord]:
+        """Workers of `pool` (of every pool when None), by pool and slot."""
+        query = select(PoolWorker).order_by(PoolWorker.pool, PoolWorker.slot)
+        if pool is not None:
+            query = query.where(PoolWorker.pool == pool)
+        with self._store._read() as session:
+            return [_record(r, WorkerRecord) for r in session.scalars(query)]
+
+    def set_worker(self, pool: str, slot: int, cluster: str, status: str) -> WorkerRecord:
+        """Write a slot's cluster and status; a new cluster name frees the slot of its job (that job lost its worker)."""
+        now = time.time()
+        with self._store._write() as session:
+            row = session.scalars(select(PoolWorker).where(PoolWorker.pool == pool, PoolWorker.slot == slot).with_for_update()).one_or_none()
+            if row is None:
+                row = PoolWorker(pool=pool, slot=slot, cluster=cluster, status=status, job_id=None, updated_at=now)
+                session.add(row)
+            else:
+                if row.cluster != cluster:
+                    row.job_id = None
+                row.cluster, row.status, row.updated_at = cluster, status, now
+            session.flush()
+            return _record(row, WorkerRecord)
+
+    def remove_worker(self, pool: str, slot: int) -> None:
+        with self._store._write() as session:
+            session.execute(delete(PoolWorker).where(PoolWorker.pool == pool, PoolWorker.slot == slot))
+
+    def claim(self, pool: str, job_id: int) -> WorkerRecord | None:
+        """The worker `job_id` holds, else a free READY worker now held by it, else None (all busy)."""
+        held = self.held_by(pool, job_id)
+        if held is not None:
+            return held
+        for worker in self.workers(pool):
+            if worker.status != READY or worker.job_id is not None:
+                continue
+            with self._store._write() as session:
+                won = session.execute(
+                    update(PoolWorker)
+                    .where(
+                        PoolWorker.pool == pool, PoolWorker.slot == worker.slot, PoolWorker.cluster == worker.cluster,
+                        PoolWorker.status == READY, PoolWorker.job_id.is_(None),
+                    )
+                    .values(job_id=job_id, updated_at=time.time())
+                    .execution_options(synchronize_session=False)
+                )
+            if getattr(won, "rowcount", 0):
+                return self.held_by(pool, job_id)
+        return None
+
+    def held_by(self, pool: str, job_id: int) -> WorkerRecord | None:
+        with self._store._read() as session:
+            row = session.scalars(select(PoolWorker).where(PoolWorker.pool == pool, PoolWorker.job_id == job_id)).first()
+            return None if row is None else _record(row, WorkerRecord)
+
+    def release(self, pool: str, job_id: int, *, lost: bool = False) -> None:
+        """The job no longer uses its worker (idempotent); `lost`: because the worker's cluster went, so no
+        other job may claim it before the pool controller replaces it."""
+        values: dict[str, Any] = {"job_id": None, "updated_at": time.time()}
+        if lost:
+            values["status"] = LOST
+        with self._store._write() as session:
+            session.execute(
+                update(PoolWorker)
+                .where(PoolWorker.pool == pool, PoolWorker.job_id == job_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
