@@ -37,8 +37,17 @@ def number(value: float | None) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+#: Tables longer than this print as plain aligned text: rich measures every cell (4-6 ms a row on two
+#: cores), so a 1,000-row `jobs queue` took 4 s to print.
+PLAIN_ROWS = 200
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str | None = None, highlight: set[int] | None = None) -> None:
     """Print a borderless table; rows whose index is in `highlight` are bold."""
+    rows = list(rows)
+    if len(rows) > PLAIN_ROWS and not highlight:
+        click.echo(plain_table(headers, rows, title=title))
+        return
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -50,3 +59,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, title: str |
         grid.add_row(*(str(cell) for cell in row), style="bold" if highlight and index in highlight else None)
     console = Console(width=None if sys.stdout.isatty() else 200, highlight=False)
     console.print(grid)
+
+
+def plain_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None) -> str:
+    """The layout of `table`'s rich grid (a header, a rule, columns three spaces apart) without measuring
+    cells through rich, and without folding long cells."""
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max([len(header)] + [len(row[i]) for row in cells]) for i, header in enumerate(headers)]
+    lines = [title] if title else []
+    lines.append("   ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    lines.append("\u2500" * (sum(widths) + 3 * (len(widths) - 1)))
+    lines += ["   ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    return "\n".join(lines)

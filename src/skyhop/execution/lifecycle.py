@@ -38,7 +38,8 @@ def refresh(store, record, *, have_lock: bool, deep: bool = False):
     if info is None:
         store.remove_cluster(record.name)  # nothing was ever created
         return None
-    if not record.handle:
+    changed = not record.handle
+    if changed:
         store.update_cluster(record.name, handle=info.to_json())
     state, reason = observe(provider, info)
     if state == base.TERMINATED:
@@ -54,15 +55,19 @@ def refresh(store, record, *, have_lock: bool, deep: bool = False):
         # It stopped itself (autostop): let the provider finish the job (release hosts, end stragglers).
         provider.stop(info)
         store.set_cluster_status(record.name, "STOPPED", reason="stopped by autostop" if record.status == "UP" else None)
+        changed = True
     elif state == base.RUNNING and record.status != "UP":
         if not _agent_alive(info):  # machines there, agent not (yet): not usable, stays as it was
             return store.get_cluster(record.name)
         store.set_cluster_status(record.name, "UP", hourly_price=record.hourly_price)
+        changed = True
     elif state == base.RUNNING and deep and not _agent_alive(info):
         # Machines up but the agent's daemon gone (a reboot, a kill): without it
         # neither the queue nor autostop runs. Start it again.
         handles.agent_of(info).call("daemon-start")
-    return store.get_cluster(record.name)
+    # Nothing written: the record the caller just read is still the answer (the managed-jobs controller
+    # refreshes every running job's cluster each poll; a second read was a third of a poll's CPU).
+    return store.get_cluster(record.name) if changed else record
 
 
 def observe(provider, info: ClusterInfo) -> tuple[str, str | None]:

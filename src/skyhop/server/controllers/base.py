@@ -26,7 +26,9 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from skyhop.state.controller_leases import ControllerLeases
 
@@ -68,6 +70,7 @@ class ObjectContext:
 
 
 Drive = Callable[[ObjectContext], Awaitable[None]]
+T = TypeVar("T")
 
 
 class Controller:
@@ -91,6 +94,10 @@ class Controller:
         self._wake: asyncio.Event | None = None
         self._stopping = False
         self._last_beat = 0.0
+        # The heartbeat and claims run on a thread of their own: on asyncio's default executor they would queue
+        # behind the objects' own short database calls (hundreds of jobs at once), and a heartbeat that waits
+        # longer than the lease lets the lease lapse, so this process would give up and restart every object.
+        self._lease_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"controller-{kind}")
 
     def wake(self) -> None:
         """Tick now (e.g. a new object was just created here); callable from any thread."""
@@ -101,7 +108,7 @@ class Controller:
         """The loop, until `stop()`; a failing tick is logged and retried, never fatal."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        await asyncio.to_thread(self.leases.rejoin, self.settings.lease_ttl_s, self.kind)
+        await self._leasing(self.leases.rejoin, self.settings.lease_ttl_s, self.kind)
         self._last_beat = time.monotonic()
         while not self._stopping:
             try:
@@ -122,18 +129,23 @@ class Controller:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.to_thread(self.leases.leave)
+        await self._leasing(self.leases.leave)
+        self._lease_thread.shutdown(wait=False)
+
+    async def _leasing(self, work: Callable[..., T], *args: object) -> T:
+        """Run lease bookkeeping on the controller's own thread (see __init__)."""
+        return await asyncio.get_running_loop().run_in_executor(self._lease_thread, work, *args)
 
     async def _tick(self) -> None:
         ttl = self.settings.lease_ttl_s
         if time.monotonic() - self._last_beat >= ttl / 3:
-            if not await asyncio.to_thread(self.leases.heartbeat, ttl):
+            if not await self._leasing(self.leases.heartbeat, ttl):
                 # Our row had lapsed: another process may drive our objects now. Drop them all and start over.
                 log.warning("controller %s: heartbeat lapsed; giving up %d object(s) and re-joining", self.kind, len(self._tasks))
                 self._abandon(set(self._tasks))
-                await asyncio.to_thread(self.leases.rejoin, ttl, self.kind)
+                await self._leasing(self.leases.rejoin, ttl, self.kind)
             self._last_beat = time.monotonic()
-        held = await asyncio.to_thread(self._claim_and_read)
+        held = await self._leasing(self._claim_and_read)
         self._abandon(set(self._tasks) - set(held))
         now = time.monotonic()
         for object_id, cancel in held.items():

@@ -43,6 +43,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from sqlalchemy.exc import OperationalError
+
 from skyhop import paths
 from skyhop.errors import InfeasibleError, SkyhopError
 from skyhop.jobs import names, recovery
@@ -223,7 +225,12 @@ class JobRun:
         if failure is not None and blocked and _no_offer(failure):
             self._note(f"Nothing outside {recovery.describe(blocked)} can take the job; trying there too.")
             failure = await self._try_launch(job, task, current, ())
-        if isinstance(failure, _Cancelled):
+        if isinstance(failure, _StoreBusy):
+            # The state database was busy (SQLite's lock under many launches at once): not the job's failure.
+            # The attempt stays open, so the next pass adopts or tears down what this launch made, then launches again.
+            self._note(f"Task {job.current_task} attempt {current.attempt}: the state database was busy ({failure}); launching again.")
+            await self.ctx.sleep(self.owner.settings.poll_s)
+        elif isinstance(failure, _Cancelled):
             await self._set(status=S.CANCELLING.value)
         elif failure is not None:
             await self._launch_failed(job, current, failure)
@@ -236,6 +243,8 @@ class JobRun:
             await self.owner.launching(lambda: self._launch(job, task, attempt, blocked))
         except (_Cancelled, SkyhopError) as error:
             return error
+        except OperationalError as error:  # the database, not the launch, failed (e.g. "database is locked")
+            return _StoreBusy(str(error.orig or error))
         except Exception as error:  # a bug in the launch path or a provider: this job cannot go on
             log.exception("managed job %s: the launch failed unexpectedly", self.job_id)
             return error
@@ -573,6 +582,10 @@ _NEVER_SUBMITTED = "never submitted"
 
 class _Cancelled(Exception):
     """The launch saw the cancel flag and removed what it created."""
+
+
+class _StoreBusy(Exception):
+    """The launch stopped on a transient error of the state database; the attempt is tried again."""
 
 
 def _teardown(store, name: str) -> None:

@@ -1,0 +1,230 @@
+"""Managed jobs at scale: N concurrent managed jobs on the local provider, one API server.
+
+    .venv/bin/python benchmarks/managed_jobs.py --jobs 1000 --sleep 300
+    .venv/bin/python benchmarks/managed_jobs.py --jobs 100 --sleep 60 --json   # ...and benchmarks/out/managed-jobs-<N>.json
+
+One request submits N copies of a task (`num_jobs`); without pools each job
+launches its own 1-node local cluster, so N jobs mean N agent daemons beside
+the server. While the jobs run it samples, from /proc, the server's RSS and the
+summed RSS of every process of the scratch home's clusters (agents, job
+drivers, the jobs' `sleep`s); it times `jobs queue` over raw HTTP (every ~2 s)
+and as the CLI (every ~10 s), and counts what is active. Each job appends
+`start <time>` and `end <time>` to a marker file named by its SKYPILOT_TASK_ID,
+so afterwards it checks: every job SUCCEEDED, none ran twice (one `start` per
+marker), none is stuck (non-terminal at the deadline), no cluster is left. The
+controller finds a finished job on its next poll, so `attempt.ended_at - end`
+over all N jobs (ending at uniformly spread times relative to their polls) is
+the poll gap as the jobs saw it: its maximum is the "longest gap" reported.
+
+Nothing here is a unit test: numbers move with the machine's load (see
+benchmarks/README.md, "Managed jobs at scale").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from run import scratch_env, skyhop_command  # noqa: E402  (benchmarks/ is no package)
+
+TERMINAL = {"SUCCEEDED", "FAILED", "FAILED_SETUP", "FAILED_PRECHECKS", "FAILED_NO_RESOURCE", "FAILED_CONTROLLER", "CANCELLED"}
+CLUSTER_ENV = b"SKYHOP_LOCAL_CLUSTER="  # the marker every local cluster process carries (providers/local)
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def cluster_processes(home: Path) -> list[int]:
+    """Processes of this home's local clusters (their environment names a cluster directory under it)."""
+    needle = CLUSTER_ENV + str(home).encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if needle in Path(entry.path, "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+class Api:
+    """Raw HTTP to the scratch home's API server (url and token from its server.json)."""
+
+    def __init__(self, home: Path) -> None:
+        info = json.loads((home / "api" / "server.json").read_text())
+        self.url, self.token, self.pid = info["url"], info["token"], int(info["pid"])
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float = 120) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+
+
+def spread(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {"n": len(values), "p50": round(statistics.median(values), 1), "p95": round(percentile(values, 0.95), 1), "max": round(max(values), 1)}
+
+
+def bench(jobs: int, sleep_s: float, timeout_s: float, config: str | None, keep: bool) -> dict[str, Any]:
+    scratch = Path(tempfile.mkdtemp(prefix="skyhop-mjobs-"))
+    home = scratch / "home" / ".skyhop"
+    home.mkdir(parents=True, mode=0o700)
+    markers = scratch / "markers"
+    markers.mkdir()
+    if config:
+        (home / "config.yaml").write_text(config)
+    catalog = (REPO.parent / "shared" / "catalogs" / "v8").resolve()
+    env = scratch_env(catalog, scratch / "home")
+    sky = skyhop_command()
+    subprocess.run(sky + ["api", "start"], env=env, check=True, capture_output=True)
+    api = Api(home)
+    result: dict[str, Any] = {"jobs": jobs, "sleep_s": sleep_s, "config": config, "cpus": os.cpu_count()}
+    samples: list[dict[str, float]] = []
+    http_ms: list[tuple[int, float]] = []  # (active jobs when sampled, ms)
+    cli_ms: list[tuple[int, float]] = []
+    stop = threading.Event()
+    baseline = rss_mib(api.pid)
+
+    def sample_memory() -> None:
+        while not stop.is_set():
+            pids = cluster_processes(home)
+            samples.append({"t": time.time(), "server": rss_mib(api.pid), "clusters": sum(rss_mib(p) for p in pids), "processes": len(pids)})
+            stop.wait(2.0)
+
+    run = (
+        f'echo "start $(date +%s.%N)" >> {markers}/"$SKYPILOT_TASK_ID"; sleep {sleep_s}; '
+        f'echo "end $(date +%s.%N)" >> {markers}/"$SKYPILOT_TASK_ID"'
+    )
+    task = {"name": "scale", "run": run, "resources": {"infra": "local"}}
+    sampler = threading.Thread(target=sample_memory, daemon=True)
+    sampler.start()
+    try:
+        started = time.time()
+        ids = api.call("POST", "/api/v1/managed-jobs", {"tasks": [task], "num_jobs": jobs, "name": "scale"}, timeout=600)["job_ids"]
+        result["submit_s"] = round(time.time() - started, 2)
+        deadline = started + timeout_s
+        statuses: Counter[str] = Counter()
+        last_cli = 0.0
+        first_all_running = None
+        while time.time() < deadline:
+            t0 = time.perf_counter()
+            rows = api.call("GET", "/api/v1/managed-jobs?all_users=true")
+            elapsed = (time.perf_counter() - t0) * 1000
+            statuses = Counter(r["status"] for r in rows)
+            active = sum(n for s, n in statuses.items() if s not in TERMINAL)
+            http_ms.append((active, elapsed))
+            if statuses.get("RUNNING", 0) == jobs and first_all_running is None:
+                first_all_running = time.time() - started
+            if active == 0:
+                break
+            if time.time() - last_cli >= 10:
+                t0 = time.perf_counter()
+                subprocess.run(sky + ["jobs", "queue", "-a", "-u"], env=env, check=True, capture_output=True)
+                cli_ms.append((active, (time.perf_counter() - t0) * 1000))
+                last_cli = time.time()
+            time.sleep(2.0)
+        result["all_running_after_s"] = None if first_all_running is None else round(first_all_running, 1)
+        result["all_ended_after_s"] = round(time.time() - started, 1) if not (set(statuses) - TERMINAL) else None
+        result["statuses"] = dict(statuses)
+        result["stuck"] = sum(n for s, n in statuses.items() if s not in TERMINAL)
+        rows = api.call("GET", "/api/v1/managed-jobs?all_users=true")
+        result.update(check_markers(rows, markers, len(ids)))
+    finally:
+        stop.set()
+        sampler.join()
+        subprocess.run(sky + ["jobs", "cancel", "-a", "-y"], env=env, capture_output=True)
+        subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
+    left = home / "clusters"
+    result["clusters_left"] = len(list(left.iterdir())) if left.is_dir() else 0
+    result["server_rss_mib"] = {"idle": round(baseline, 1), "peak": round(max((s["server"] for s in samples), default=0.0), 1)}
+    busy = [s for s in samples if s["processes"]]
+    steady = busy[len(busy) // 2 : len(busy) * 3 // 4] or busy  # the middle of the run, after the launches
+    result["server_rss_mib"]["steady"] = round(statistics.median(s["server"] for s in steady), 1) if steady else None
+    result["cluster_processes_peak"] = max((s["processes"] for s in samples), default=0)
+    result["cluster_rss_mib_peak"] = round(max((s["clusters"] for s in samples), default=0.0), 1)
+    result["queue_http_ms_all_active"] = spread([ms for active, ms in http_ms if active == jobs])
+    result["queue_http_ms_any"] = spread([ms for _, ms in http_ms])
+    result["queue_cli_ms_all_active"] = spread([ms for active, ms in cli_ms if active == jobs])
+    result["queue_cli_ms_any"] = spread([ms for _, ms in cli_ms])
+    if not keep:
+        shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        result["scratch"] = str(scratch)
+    return result
+
+
+def check_markers(rows: list[dict[str, Any]], markers: Path, submitted: int) -> dict[str, Any]:
+    """Ran twice (two `start`s), never ran, and the poll gaps seen (controller's attempt end minus the job's own end)."""
+    twice = never = 0
+    gaps = []
+    ended_at = {}
+    for row in rows:
+        finished = [a for a in row["attempts"] if a["outcome"] == "succeeded" and a["ended_at"]]
+        if finished:
+            ended_at[row["id"]] = finished[-1]["ended_at"]
+    files = {p.name: p.read_text().split("\n") for p in markers.iterdir()}
+    for name, lines in files.items():
+        starts = [line for line in lines if line.startswith("start ")]
+        twice += len(starts) > 1
+        ends = [float(line.split()[1]) for line in lines if line.startswith("end ")]
+        job_id = int(name.rsplit("-", 1)[1])  # skyhop-managed-<id> (skyhop.jobs.names.task_id)
+        if ends and job_id in ended_at:
+            gaps.append(ended_at[job_id] - ends[-1])
+    never = submitted - len(files)
+    return {"ran_twice": twice, "never_ran": never, "poll_gap_s": spread(gaps)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--sleep", type=float, default=300.0, help="each job's run time (long enough that all N run at once)")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="give up (and count the rest as stuck) after this")
+    parser.add_argument("--config", default=None, help="config.yaml text for the scratch home (e.g. jobs: poll_seconds)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, state.db)")
+    parser.add_argument("--json", action="store_true", help="also write benchmarks/out/managed-jobs-<N>.json")
+    args = parser.parse_args(argv)
+    result = bench(args.jobs, args.sleep, args.timeout, args.config, args.keep)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        out = HERE / "out"
+        out.mkdir(exist_ok=True)
+        (out / f"managed-jobs-{args.jobs}.json").write_text(text + "\n")
+    return 0 if result["stuck"] == 0 and result["ran_twice"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

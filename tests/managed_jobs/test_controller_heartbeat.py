@@ -1,0 +1,43 @@
+"""The controller's heartbeat keeps its leases while the objects' own threads are all busy (seen at 200 managed
+jobs: heartbeats queued behind the jobs' database calls, the lease lapsed, and every job was restarted while its
+launch still ran)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext, host
+from skyhop.state.controller_leases import ControllerLeases
+from skyhop.state.store import StateStore
+
+
+def test_the_heartbeat_is_not_queued_behind_the_objects_blocking_calls(migrated_home):
+    store = StateStore()
+    leases = ControllerLeases(store)
+    for index in range(3):
+        leases.register("busy", str(index))
+    settings = ControllerSettings(tick_s=0.05, lease_ttl_s=1.5, retry_s=0.1)
+    release = threading.Event()
+    starts: list[str] = []
+
+    async def drive(ctx: ObjectContext) -> None:
+        starts.append(ctx.object_id)
+        # Each object fills asyncio's default executor with blocking calls, as hundreds of jobs' store calls do.
+        await asyncio.gather(*(asyncio.to_thread(release.wait, 30) for _ in range(64)))
+        await ctx.sleep(60)  # then it goes on running: a restart would show as a second start
+
+    async def scenario() -> None:
+        controller = Controller(store, "busy", drive, settings)
+        stop = asyncio.Event()
+        hosting = asyncio.create_task(host([controller], stop))
+        while len(starts) < 3:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(3 * settings.lease_ttl_s)  # two lease lifetimes with every default thread blocked
+        release.set()
+        await asyncio.sleep(2 * settings.lease_ttl_s)  # time for a lapsed heartbeat to be noticed and acted on
+        stop.set()
+        await hosting
+
+    asyncio.run(scenario())
+    assert sorted(starts) == ["0", "1", "2"]  # each object driven once: the lease never lapsed
