@@ -74,3 +74,12 @@ def gate() -> Iterator[tuple[str, threading.Event]]:
         is_open.set()
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def pools_cli(jobs_cli):
+    """`jobs_cli`, with every pool taken down (and gone) before the managed jobs and clusters are cleaned up."""
+    yield jobs_cli
+    if (jobs_cli.skyhop_home / "api" / "server.json").exists():
+        jobs_cli("jobs", "pool", "down", "-a", "-y", timeout=60)
+        wait_for(lambda: jobs_cli.json("jobs", "pool", "status") == [], 120, "every pool gone")

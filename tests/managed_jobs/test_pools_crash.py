@@ -36,11 +36,8 @@ run: |
 
 
 @pytest.fixture
-def sky(jobs_cli):
-    yield jobs_cli
-    if (jobs_cli.skyhop_home / "api" / "server.json").exists():
-        jobs_cli("jobs", "pool", "down", "-a", "-y", timeout=60)
-        wait_for(lambda: jobs_cli.json("jobs", "pool", "status") == [], 120, "every pool gone")
+def sky(pools_cli):
+    return pools_cli
 
 
 def _queue(sky) -> dict[int, dict]:

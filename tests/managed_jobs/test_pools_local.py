@@ -33,12 +33,8 @@ run: |
 
 
 @pytest.fixture
-def sky(jobs_cli):
-    """The CLI; every pool is taken down (and gone) before the managed jobs and clusters are cleaned up."""
-    yield jobs_cli
-    if (jobs_cli.skyhop_home / "api" / "server.json").exists():
-        jobs_cli("jobs", "pool", "down", "-a", "-y", timeout=60)
-        wait_for(lambda: jobs_cli.json("jobs", "pool", "status") == [], 120, "every pool gone")
+def sky(pools_cli):
+    return pools_cli
 
 
 def _pools(sky) -> dict[str, dict]:
