@@ -60,3 +60,32 @@ def test_a_job_name_given_apart_from_the_task_is_checked_like_a_task_name(migrat
     with pytest.raises(SkyhopError, match="printable"):
         managed_jobs.submit(StateStore(), None, payload)
     assert ManagedJobs(StateStore()).find() == []
+
+
+def test_an_attempt_that_ends_under_a_cancel_is_cancelled_not_failed(migrated_home):
+    """`pool down` stops a worker's jobs and sets their cancel flags; a poll that saw the job end before the
+    flag reached the job's task marked it FAILED ("cluster jobs stopped"), found by CI under load."""
+    import asyncio
+
+    from skyhop.server.controllers.base import ObjectContext
+    from skyhop.server.controllers.jobs import JobRun
+    from skyhop.state.controller_leases import ControllerLeases
+    from skyhop.state.managed import KIND
+
+    store = StateStore()
+    ids = _jobs(store)
+    managed = ManagedJobs(store)
+    attempt = managed.add_attempt(ids["mine"], 0, "mine-1", False)
+    assert ControllerLeases(store).request_cancel(KIND, str(ids["mine"]))
+    controller = JobsController(store)
+    try:
+        async def end() -> None:
+            run = JobRun(controller, ids["mine"], ObjectContext(str(ids["mine"])))
+            job = managed.get(ids["mine"])
+            await run._attempt_ended(job, attempt, "failed", "cluster jobs stopped", {"status": "FAILED", "exit_code": None})
+
+        asyncio.run(end())
+    finally:
+        controller.shutdown()
+    assert managed.get(ids["mine"]).status == "CANCELLING"
+    assert [a.outcome for a in managed.attempts(ids["mine"])] == ["cancelled"]

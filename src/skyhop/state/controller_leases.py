@@ -213,6 +213,12 @@ class ControllerLeases:
             )
             return {object_id: bool(flag) for object_id, flag in session.execute(query)}
 
+    def cancel_requested(self, kind: str, object_id: str) -> bool:
+        """Whether someone asked to cancel the object (read now, not at the owner's last tick)."""
+        with self._store._read() as session:
+            query = select(ControllerLease.cancel_requested).where(ControllerLease.kind == kind, ControllerLease.object_id == object_id)
+            return bool(session.scalar(query))
+
     def request_cancel(self, kind: str, object_id: str) -> bool:
         """Any process may ask; the owner acts on its next tick. False when the object has no lease (it ended)."""
         with self._store._write() as session:

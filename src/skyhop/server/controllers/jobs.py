@@ -416,6 +416,12 @@ class JobRun:
 
     async def _attempt_ended(self, job: ManagedJobRecord, attempt: AttemptRecord, outcome: str, reason: str | None, agent_job: dict[str, Any] | None) -> None:
         now = time.time()
+        if outcome != SUCCEEDED and (self.ctx.cancelled.is_set() or await self._io(self._cancel_asked)):
+            # Cancelled while the poll saw its end (`pool down` stops a worker's jobs, then the flag reaches this
+            # task at the next tick): the end is the cancel's doing, not a failure or a preemption.
+            await self._io(lambda: self.jobs.update_attempt(attempt.id, outcome=CANCELLED, ended_at=now, failure_reason="cancelled"))
+            await self._set(status=S.CANCELLING.value)
+            return
         await self._io(lambda: self.jobs.update_attempt(attempt.id, outcome=outcome, ended_at=now, failure_reason=reason))
         label = f"Task {attempt.task_index} attempt {attempt.attempt}"
         if outcome == PREEMPTED and job.pool is not None:
@@ -556,6 +562,9 @@ class JobRun:
             current=current, task_spot=bool(task.resources.use_spot), runs=runs, spot_refused_at=max(refused, default=None),
             progress=self.reported_progress.get(job.current_task),
         )
+
+    def _cancel_asked(self) -> bool:
+        return self.owner.controller.leases.cancel_requested(KIND, str(self.job_id))
 
     async def _set(self, **fields: Any) -> ManagedJobRecord:
         return await self._io(lambda: self.jobs.update(self.job_id, **fields))
