@@ -7,19 +7,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import postgres_db
 import pytest
 from e2e.conftest import sky  # noqa: F401  (the real CLI and its auto-started server, per test)
 from e2e_support import wait_for
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'state.db'}"
-    else:
-        yield from postgres_db.fresh_database()
-
+from state.conftest import db_url  # noqa: F401  (the state tests' two backends)
 
 FAST = "jobs:\n  poll_seconds: 0.5\n  controller_tick_seconds: 0.2\n  lease_seconds: 30\n"
 

@@ -38,8 +38,8 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
         check_supported(task)
         check_job_name(task.name)
         task.require_envs()
-        if payload.pool is None:  # a pool job runs on the pool's workers, whatever the optimizer would say
-            _feasible(task)
+    if payload.pool is None:  # a pool job runs on the pool's workers, whatever the optimizer would say
+        _feasible(tasks)
     full = [t.to_dict(redact_secrets=False) for t in tasks]
     stored = [t.to_dict(redact_secrets=True) for t in tasks]
     withheld = sorted({f"secret {name}" for t in stored for name, v in (t.get("secrets") or {}).items() if v == REDACTED})
@@ -59,19 +59,22 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
     return [r.id for r in records]
 
 
-def _feasible(task) -> None:
+def _feasible(tasks: list) -> None:
     """Refuse at once a task nothing here can ever run (as `launch` does), rather than a job that ends
-    FAILED_PRECHECKS later. A deadline policy chooses the market itself: on-demand alone must fit then."""
+    FAILED_PRECHECKS later. A deadline policy chooses the market itself: on-demand alone must fit then.
+    One search space for every task of a pipeline: surveying the infra may ask the clouds."""
     from dataclasses import replace
 
     from skyhop.planning.plan import plan_task
     from skyhop.planning.space import search_space
     from skyhop.spec.quantities import DEADLINE_STRATEGIES
 
-    recovery = task.resources.job_recovery
-    if recovery is not None and recovery.strategy in DEADLINE_STRATEGIES:
-        task = replace(task, resources=replace(task.resources, use_spot=False))
-    plan_task(task, search_space([task]))  # raises InfeasibleError: one paragraph naming the constraint
+    space = search_space(tasks)
+    for task in tasks:
+        recovery = task.resources.job_recovery
+        if recovery is not None and recovery.strategy in DEADLINE_STRATEGIES:
+            task = replace(task, resources=replace(task.resources, use_spot=False))
+        plan_task(task, space)  # raises InfeasibleError: one paragraph naming the constraint
 
 
 def _rank_envs(rank: int, num_jobs: int) -> dict[str, str]:
