@@ -15,6 +15,7 @@ from skyhop.errors import SkyhopError
     epilog="""\b
 Examples:
   skyhop jobs pool apply -p workers -y pool.yaml    # pool.yaml: resources, setup, pool: {workers: 2}
+                                                    #   or pool: {min_workers: 0, max_workers: 4} to autoscale
   skyhop jobs launch -y -d --pool workers --num-jobs 6 job.yaml
   skyhop jobs pool status workers
   skyhop jobs pool down -y workers
@@ -29,6 +30,7 @@ def pool() -> None:
 Examples:
   skyhop jobs pool apply -p workers -y pool.yaml
   skyhop jobs pool apply -p workers -y bigger.yaml   # same name: the pool is resized to the new workers
+  skyhop jobs pool apply -p workers -y new-setup.yaml  # changed setup: workers are replaced as they go idle
 """
 )
 @click.argument("pool_yaml", metavar="POOL.yaml", type=click.Path(dir_okay=False))
@@ -51,16 +53,25 @@ def apply(pool_yaml: str, name: str | None, yes: bool, output: str) -> None:
     name = name or task.name
     if not name:
         raise SkyhopError("Name the pool: -p NAME (or give the task a `name:`).")
-    if not yes:
-        workers = task.pool.workers if task.pool is not None else "?"
-        if not click.confirm(f"Apply pool {name!r} with {workers} worker(s)?", default=True, err=True):
-            raise SystemExit(1)
+    if not yes and not click.confirm(f"Apply pool {name!r} with {_size_of(task.pool)}?", default=True, err=True):
+        raise SystemExit(1)
     result = api.jobs_pool_apply(task, name)
     if output == "json":
         emit_json(result)
         return
     verb = "created" if result["created"] else "updated"
-    click.echo(f"Pool {result['name']!r} {verb}: {result['workers']} worker(s). Watch: skyhop jobs pool status {result['name']}", err=True)
+    size = f"{result['workers']} worker(s)"
+    if result["max_workers"] is not None:
+        size = f"autoscaling {result['min_workers']}-{result['max_workers']} worker(s), now {result['workers']}"
+    click.echo(f"Pool {result['name']!r} {verb}: {size}. Watch: skyhop jobs pool status {result['name']}", err=True)
+    if result["rolling"]:
+        click.echo(f"The workers change: each is replaced by one of version {result['version']} once it is idle (running jobs finish first).", err=True)
+
+
+def _size_of(spec: Any) -> str:
+    if spec is not None and spec.max_workers is not None:
+        return f"{spec.min_workers or 0}-{spec.max_workers} worker(s), autoscaled"
+    return f"{spec.workers if spec is not None else '?'} worker(s)"
 
 
 @pool.command(
@@ -73,7 +84,7 @@ Examples:
 @click.argument("name", required=False)
 @OUTPUT_OPTION
 def status(name: str | None, output: str) -> None:
-    """Show pools and their workers: cluster, status, the job each runs, infra and price."""
+    """Show pools (target and current size, waiting jobs) and their workers: cluster, status, version, job, infra, price."""
     from skyhop.client import api
 
     pools = api.jobs_pool_status(name)
@@ -83,20 +94,22 @@ def status(name: str | None, output: str) -> None:
     if not pools:
         click.echo("No pools. Create one with `skyhop jobs pool apply -p NAME POOL.yaml`.")
         return
-    table(["POOL", "STATUS", "WORKERS", "CREATED"], [_pool_row(p) for p in pools])
+    table(["POOL", "STATUS", "WORKERS", "TARGET", "PENDING", "VERSION", "CREATED"], [_pool_row(p) for p in pools])
     rows = [[p["name"], *_worker_row(w)] for p in pools for w in p["worker_details"]]
     if rows:
         click.echo()
-        table(["POOL", "WORKER", "CLUSTER", "STATUS", "JOB", "INFRA", "$/HR"], rows)
+        table(["POOL", "WORKER", "CLUSTER", "STATUS", "VERSION", "JOB", "INFRA", "$/HR"], rows)
 
 
 def _pool_row(p: dict[str, Any]) -> list[Any]:
-    return [p["name"], p["status"], f"{p['ready']}/{p['workers']} ready", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(p["created_at"]))]
+    target = str(p["target"]) if p["max_workers"] is None else f"{p['target']} ({p['min_workers']}-{p['max_workers']})"
+    created = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(p["created_at"]))
+    return [p["name"], p["status"], f"{p['ready']}/{p['current']} ready", target, p["pending_jobs"], p["version"], created]
 
 
 def _worker_row(w: dict[str, Any]) -> list[Any]:
     price = money(w["hourly_price"], 4) if w["hourly_price"] is not None else "-"
-    return [w["slot"], w["cluster"], w["status"], w["job_id"] if w["job_id"] is not None else "-", w["infra"] or "-", price]
+    return [w["slot"], w["cluster"], w["status"], w["version"], w["job_id"] if w["job_id"] is not None else "-", w["infra"] or "-", price]
 
 
 @pool.command(

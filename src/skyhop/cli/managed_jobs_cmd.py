@@ -208,22 +208,27 @@ Examples:
   skyhop jobs cancel 3 4
   skyhop jobs cancel -n train
   skyhop jobs cancel -a -y          # all your unfinished jobs
+  skyhop jobs cancel -p workers -y  # your unfinished jobs on pool 'workers' (the pool stays)
 """
 )
 @click.argument("job_ids", nargs=-1, type=click.IntRange(min=1, max=2**31 - 1))
 @click.option("-n", "--name", help="Cancel the jobs with this name.")
 @click.option("-a", "--all", "all_", is_flag=True, help="Cancel all your unfinished managed jobs.")
+@click.option("-p", "--pool", help="Cancel your unfinished jobs on this pool (its workers stay up).")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-def cancel(job_ids: tuple[int, ...], name: str | None, all_: bool, yes: bool) -> None:
-    """Cancel managed jobs: their clusters are taken down."""
+def cancel(job_ids: tuple[int, ...], name: str | None, all_: bool, pool: str | None, yes: bool) -> None:
+    """Cancel managed jobs: their clusters are taken down (a pool's workers are only freed)."""
     from skyhop.client import api
 
-    if sum((bool(job_ids), name is not None, all_)) != 1:
-        raise SkyhopError("Give job ids, -n NAME or -a (exactly one of them).")
-    what = "all your unfinished managed jobs" if all_ else f"managed jobs named {name!r}" if name else f"managed job(s) {', '.join(map(str, job_ids))}"
+    if sum((bool(job_ids), name is not None, all_, pool is not None)) != 1:
+        raise SkyhopError("Give job ids, -n NAME, -a or -p POOL (exactly one of them).")
+    what = (
+        "all your unfinished managed jobs" if all_ else f"managed jobs named {name!r}" if name
+        else f"your unfinished managed jobs on pool {pool!r}" if pool else f"managed job(s) {', '.join(map(str, job_ids))}"
+    )
     if not yes and not click.confirm(f"Cancel {what}?", default=True, err=True):
         raise SystemExit(1)
-    result = api.jobs_cancel(job_ids=list(job_ids), name=name, all_jobs=all_)
+    result = api.jobs_cancel(job_ids=list(job_ids), name=name, all_jobs=all_, pool=pool)
     if result["cancelled"]:
         click.echo(f"Cancelling managed job(s) {', '.join(map(str, result['cancelled']))}; their clusters are being taken down.")
     if result["already_done"]:

@@ -234,8 +234,9 @@ def jobs_queue(*, skip_finished: bool = False, all_users: bool = False, job_ids:
     return http.call(_server(), "GET", "/api/v1/managed-jobs", params=params)
 
 
-def jobs_cancel(*, job_ids: list[int] | None = None, name: str | None = None, all_jobs: bool = False) -> dict[str, Any]:
-    body = {"job_ids": job_ids or [], "name": name, "all": all_jobs}
+def jobs_cancel(*, job_ids: list[int] | None = None, name: str | None = None, all_jobs: bool = False, pool: str | None = None) -> dict[str, Any]:
+    """Cancel managed jobs: by ids, by name, all your unfinished ones, or the unfinished ones of a pool."""
+    body = {"job_ids": job_ids or [], "name": name, "all": all_jobs, "pool": pool}
     return http.call(_server(), "POST", "/api/v1/managed-jobs/cancel", body=body)
 
 

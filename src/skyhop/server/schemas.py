@@ -195,15 +195,16 @@ class ManagedJobsSubmitted(BaseModel):
 
 
 class ManagedJobsCancelBody(_Body):
-    """Exactly one of: `job_ids`, `name`, `all` (the caller's unfinished jobs)."""
+    """Exactly one of: `job_ids`, `name`, `all` (the caller's unfinished jobs), `pool` (those of that pool)."""
 
     job_ids: list[JobId] = Field(default_factory=list, max_length=10_000)
     name: str | None = Field(default=None, min_length=1, max_length=256)
     all: bool = False
+    pool: str | None = Field(default=None, min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ManagedJobsCancelBody:
-        given = sum((bool(self.job_ids), self.name is not None, self.all))
+        given = sum((bool(self.job_ids), self.name is not None, self.all, self.pool is not None))
         if given != 1:
-            raise ValueError("give exactly one of job_ids, name or all=true")
+            raise ValueError("give exactly one of job_ids, name, all=true or pool")
         return self

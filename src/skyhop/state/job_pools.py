@@ -1,4 +1,4 @@
-"""Worker pools of managed jobs in the state store (tables of revision 0006).
+"""Worker pools of managed jobs in the state store (tables of revision 0006; versions of 0007).
 
 A pool row is created together with its controller lease (kind `pool`), as a
 managed job is, so a pool always has a controller that keeps its workers. A
@@ -6,6 +6,9 @@ worker slot's row names its current cluster (a fresh name each time the pool
 replaces the worker, so a job following the old cluster sees it gone) and the
 managed job it runs: `claim` gives a free READY worker to exactly one job,
 with a conditional UPDATE that two servers racing for one worker cannot both win.
+`retire` is its counterpart for the pool controller: it takes an idle worker out
+of service (RETIRING, which no job can claim) with a conditional UPDATE too, so
+a worker is never torn down under a job that claimed it a moment before.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from skyhop.state.errors import StateError
-from skyhop.state.models import ControllerLease, JobPool, PoolWorker
+from skyhop.state.models import ControllerLease, JobPool, ManagedJob, PoolWorker
 from skyhop.state.store import StateStore, _record
 
 #: The controller kind of pools (controller_leases.kind).
@@ -31,6 +34,10 @@ STARTING = "STARTING"
 READY = "READY"
 #: Its job saw the cluster go: claimed by nobody until the pool controller replaces it.
 LOST = "LOST"
+#: Idle and being torn down (scaled down, or replaced by a newer version): claimed by nobody, then removed.
+RETIRING = "RETIRING"
+#: Task keys whose presence makes every `apply` recreate the workers (SkyPilot: data in them may have changed).
+_ALWAYS_RECREATE = ("workdir", "file_mounts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,8 @@ class PoolRecord:
     status: str
     created_at: float
     updated_at: float
+    #: Grows each time `apply` changed what a worker is made of (None: a row made before revision 0007, version 1).
+    version: int | None = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +60,17 @@ class WorkerRecord:
     status: str
     job_id: int | None
     updated_at: float
+    #: The pool version this worker was launched with (None: before revision 0007, version 1).
+    version: int | None = 1
+
+
+def version_of(record: PoolRecord | WorkerRecord) -> int:
+    return record.version or 1
+
+
+def _worker_config(task: dict[str, Any]) -> dict[str, Any]:
+    """What a worker is made of: the task less its name and `pool:` section (size and scaling need no new workers)."""
+    return {k: v for k, v in task.items() if k not in ("name", "pool")}
 
 
 class JobPools:
@@ -59,8 +79,13 @@ class JobPools:
     def __init__(self, store: StateStore) -> None:
         self._store = store
 
-    def apply(self, name: str, task: dict[str, Any], workers: int) -> tuple[PoolRecord, bool]:
-        """Create the pool (with its lease) or update its task and size; (record, created)."""
+    def apply(self, name: str, task: dict[str, Any], workers: int, *, bounds: tuple[int, int] | None = None) -> tuple[PoolRecord, bool]:
+        """Create the pool (with its lease) or update its task and size; (record, created).
+
+        `bounds` (an autoscaled pool's min and max): an existing pool keeps its current
+        target, moved into the bounds, instead of `workers`. The version grows when the
+        workers' part of the task changed, or on every update of a task with a workdir
+        or file_mounts (as SkyPilot does), so the controller rolls the workers over."""
         now = time.time()
         with self._store._write() as session:
             row = session.scalars(select(JobPool).where(JobPool.name == name).with_for_update()).one_or_none()
@@ -73,6 +98,10 @@ class JobPools:
             elif row.status == SHUTTING_DOWN:
                 raise StateError(f"Pool {name!r} is being taken down; apply it again once `skyhop jobs pool status` no longer lists it.")
             else:
+                if _worker_config(row.task) != _worker_config(task) or any(task.get(k) for k in _ALWAYS_RECREATE):
+                    row.version = (row.version or 1) + 1
+                if bounds is not None:
+                    workers = max(bounds[0], min(bounds[1], row.workers))
                 row.task, row.workers, row.updated_at = task, workers, now
             session.flush()
             return _record(row, PoolRecord), created
@@ -92,6 +121,21 @@ class JobPools:
             changed = session.execute(update(JobPool).where(JobPool.name == name).values(status=SHUTTING_DOWN, updated_at=time.time()))
         return bool(getattr(changed, "rowcount", 0))
 
+    def set_target(self, name: str, workers: int) -> None:
+        """An autoscaled pool's new size (unless `pool down` was asked meanwhile)."""
+        with self._store._write() as session:
+            session.execute(
+                update(JobPool).where(JobPool.name == name, JobPool.status != SHUTTING_DOWN).values(workers=workers, updated_at=time.time())
+            )
+
+    def pending_jobs(self, name: str) -> int:
+        """How many of the pool's managed jobs wait for a worker (PENDING): the queue the pool scales on."""
+        from sqlalchemy import func
+
+        with self._store._read() as session:
+            query = select(func.count()).select_from(ManagedJob).where(ManagedJob.pool == name, ManagedJob.status == "PENDING")
+            return int(session.scalar(query) or 0)
+
     def delete(self, name: str) -> None:
         """The pool and its worker rows (once its clusters are gone)."""
         with self._store._write() as session:
@@ -108,20 +152,35 @@ class JobPools:
         with self._store._read() as session:
             return [_record(r, WorkerRecord) for r in session.scalars(query)]
 
-    def set_worker(self, pool: str, slot: int, cluster: str, status: str) -> WorkerRecord:
-        """Write a slot's cluster and status; a new cluster name frees the slot of its job (that job lost its worker)."""
+    def set_worker(self, pool: str, slot: int, cluster: str, status: str, *, version: int | None = None) -> WorkerRecord:
+        """Write a slot's cluster and status (and, given, the pool version it is launched with); a new
+        cluster name frees the slot of its job (that job lost its worker)."""
         now = time.time()
         with self._store._write() as session:
             row = session.scalars(select(PoolWorker).where(PoolWorker.pool == pool, PoolWorker.slot == slot).with_for_update()).one_or_none()
             if row is None:
-                row = PoolWorker(pool=pool, slot=slot, cluster=cluster, status=status, job_id=None, updated_at=now)
+                row = PoolWorker(pool=pool, slot=slot, cluster=cluster, status=status, job_id=None, updated_at=now, version=version or 1)
                 session.add(row)
             else:
                 if row.cluster != cluster:
                     row.job_id = None
                 row.cluster, row.status, row.updated_at = cluster, status, now
+                if version is not None:
+                    row.version = version
             session.flush()
             return _record(row, WorkerRecord)
+
+    def retire(self, pool: str, slot: int, cluster: str) -> bool:
+        """Take the slot's worker out of service if it is still `cluster` and runs no job; False otherwise
+        (a job claimed it meanwhile, or it was replaced). The caller then tears it down and removes the row."""
+        with self._store._write() as session:
+            won = session.execute(
+                update(PoolWorker)
+                .where(PoolWorker.pool == pool, PoolWorker.slot == slot, PoolWorker.cluster == cluster, PoolWorker.job_id.is_(None))
+                .values(status=RETIRING, updated_at=time.time())
+                .execution_options(synchronize_session=False)
+            )
+        return bool(getattr(won, "rowcount", 0))
 
     def remove_worker(self, pool: str, slot: int) -> None:
         with self._store._write() as session:

@@ -276,8 +276,9 @@ class JobPool(Base):
     """A pool of warm worker clusters for managed jobs (`skyhop jobs pool apply`).
 
     `task` is the pool's task mapping (resources, setup, file_mounts; secrets
-    redacted); `workers` how many workers the pool keeps; `status` READY, or
-    SHUTTING_DOWN once `pool down` was asked.
+    redacted); `workers` how many workers the pool keeps (an autoscaled pool's
+    current target); `status` READY, or SHUTTING_DOWN once `pool down` was asked;
+    `version` grows each time `apply` changed what a worker is made of (revision 0007; NULL in rows made before it means 1).
     """
 
     __tablename__ = "job_pools"
@@ -288,6 +289,7 @@ class JobPool(Base):
     status: Mapped[str] = mapped_column(STATUS)
     created_at: Mapped[float] = mapped_column(TIME)
     updated_at: Mapped[float] = mapped_column(TIME)
+    version: Mapped[int | None] = mapped_column(Integer, default=1)
 
 
 class PoolWorker(Base):
@@ -301,3 +303,5 @@ class PoolWorker(Base):
     status: Mapped[str] = mapped_column(STATUS)
     job_id: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[float] = mapped_column(TIME)
+    #: The pool version whose task this worker was launched with (revision 0007; NULL in rows made before it means 1).
+    version: Mapped[int | None] = mapped_column(Integer, default=1)

@@ -1,16 +1,21 @@
 """Worker pools of managed jobs behind the API: apply, status, down (`skyhop jobs pool ...`).
 
 The API only writes what is wanted (the pool's task and size, or SHUTTING_DOWN);
-the pool controller (server/controllers/pools.py) makes the clusters follow.
+the pool controller (server/controllers/pools.py) makes the clusters follow:
+it sizes an autoscaled pool and rolls workers over to a changed task.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skyhop.errors import NotFoundError, SkyhopError
 from skyhop.server import schemas
+
+if TYPE_CHECKING:
+    from skyhop.jobs.pool_sizing import Scaling
+    from skyhop.spec.pool import PoolSpec
 
 #: Pool names become part of worker cluster names (`<pool>-w<slot>-<stamp>`), so they are kept short and plain.
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -32,33 +37,58 @@ def apply(store, controller, body: schemas.PoolApplyBody) -> dict[str, Any]:
     from skyhop.spec.errors import SpecError
     from skyhop.spec.task import Task
     from skyhop.state.errors import StateError
-    from skyhop.state.job_pools import JobPools
+    from skyhop.state.job_pools import JobPools, version_of
 
     name = check_name(body.name)
     task = Task.from_dict(body.task)
     if task.pool is None:
         raise SpecError("pool", "is missing: a pool file needs a pool section", expected="pool: {workers: 2}")
-    if task.pool.workers is None:
-        raise SpecError(
-            "pool.workers", "is required in this version (autoscaling with min_workers/max_workers is not supported yet)",
-            expected="pool: {workers: 2}",
-        )
-    if task.pool.workers < 1 or task.pool.workers > schemas.MAX_POOL_WORKERS:
-        raise SpecError("pool.workers", "is out of range", value=task.pool.workers, expected=f"1..{schemas.MAX_POOL_WORKERS}")
+    scaling = _check_size(task.pool)
     check_supported(replace(task, pool=None))
     task.require_envs()
+    pools = JobPools(store)
+    before = pools.get(name)
+    bounds = None if scaling is None else (scaling.min_workers, scaling.max_workers)
+    workers = task.pool.workers if scaling is None else scaling.min_workers
     try:
-        pool, created = JobPools(store).apply(name, task.to_dict(redact_secrets=True), task.pool.workers)
+        pool, created = pools.apply(name, task.to_dict(redact_secrets=True), workers or 0, bounds=bounds)
     except StateError as error:
         raise SkyhopError(str(error)) from None
     if controller is not None:
         controller.wake()
-    return {"name": pool.name, "workers": pool.workers, "created": created}
+    rolling = before is not None and version_of(pool) > version_of(before)
+    return {
+        "name": pool.name, "workers": pool.workers, "created": created, "version": version_of(pool), "rolling": rolling,
+        "min_workers": None if scaling is None else scaling.min_workers, "max_workers": None if scaling is None else scaling.max_workers,
+    }
+
+
+def _check_size(spec: PoolSpec) -> Scaling | None:
+    """A fixed pool's `workers` or an autoscaled one's bounds, in range (a 400 naming the field otherwise)."""
+    from skyhop.jobs.pool_sizing import Scaling
+    from skyhop.spec.errors import SpecError
+
+    top = schemas.MAX_POOL_WORKERS
+    scaling = Scaling.of(spec)
+    if scaling is None:
+        autoscale_only = [k for k in ("min_workers", "queue_length_threshold", "upscale_delay_seconds", "downscale_delay_seconds") if getattr(spec, k) is not None]
+        if autoscale_only:
+            raise SpecError(f"pool.{autoscale_only[0]}", "needs max_workers (it is about autoscaling)", expected="pool: {min_workers: 0, max_workers: 4}")
+        if spec.workers is None:
+            raise SpecError("pool.workers", "is missing: give workers, or min_workers and max_workers", expected="pool: {workers: 2}")
+        if not 1 <= spec.workers <= top:
+            raise SpecError("pool.workers", "is out of range", value=spec.workers, expected=f"1..{top}")
+        return None
+    if not 1 <= scaling.max_workers <= top:
+        raise SpecError("pool.max_workers", "is out of range", value=scaling.max_workers, expected=f"1..{top}")
+    return scaling
 
 
 def status(store, name: str | None = None) -> list[dict[str, Any]]:
-    """`jobs pool status`: each pool with its workers (docs/json-output.md)."""
-    from skyhop.state.job_pools import JobPools
+    """`jobs pool status`: each pool with its target and current size and its workers (docs/json-output.md)."""
+    from skyhop.jobs.pool_sizing import Scaling
+    from skyhop.spec.pool import PoolSpec
+    from skyhop.state.job_pools import RETIRING, JobPools, version_of
 
     pools = JobPools(store)
     selected = pools.all()
@@ -76,10 +106,15 @@ def status(store, name: str | None = None) -> list[dict[str, Any]]:
             infra = "/".join(p for p in (cluster.provider, cluster.region, cluster.zone) if p) if cluster is not None else None
             rows.append({
                 "slot": worker.slot, "cluster": worker.cluster, "status": worker.status, "job_id": worker.job_id,
-                "infra": infra, "hourly_price": cluster.hourly_price if cluster is not None else None,
+                "infra": infra, "hourly_price": cluster.hourly_price if cluster is not None else None, "version": version_of(worker),
             })
-        out.append({"name": pool.name, "status": pool.status, "workers": pool.workers, "ready": sum(r["status"] == "READY" for r in rows),
-                    "created_at": pool.created_at, "worker_details": rows})
+        scaling = Scaling.of(PoolSpec.from_dict(pool.task.get("pool") or {}))
+        out.append({
+            "name": pool.name, "status": pool.status, "workers": pool.workers, "target": pool.workers,
+            "current": sum(r["status"] != RETIRING for r in rows), "ready": sum(r["status"] == "READY" for r in rows),
+            "min_workers": None if scaling is None else scaling.min_workers, "max_workers": None if scaling is None else scaling.max_workers,
+            "pending_jobs": pools.pending_jobs(pool.name), "version": version_of(pool), "created_at": pool.created_at, "worker_details": rows,
+        })
     return out
 
 

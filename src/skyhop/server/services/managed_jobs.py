@@ -141,6 +141,12 @@ def get(store, job_id: int):
     return job
 
 
+def _pool_exists(store, name: str) -> bool:
+    from skyhop.state.job_pools import JobPools
+
+    return JobPools(store).get(name) is not None
+
+
 def _mine(user: str | None) -> bool:
     """Whether a job belongs to whoever asks: until team mode (roles, tokens), users see and change their own."""
     return user in (None, requester())
@@ -162,6 +168,10 @@ def cancel(store, body: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
         jobs = [j for j in managed.find(name=body.name) if _mine(j.user)]
         if not jobs:
             raise NotFoundError(f"No managed job named {body.name!r}; `skyhop jobs queue` lists them.")
+    elif body.pool is not None:
+        jobs = [j for j in managed.find(pool=body.pool) if _mine(j.user) and j.status not in TERMINAL_NAMES]
+        if not jobs and not _pool_exists(store, body.pool):
+            raise NotFoundError(f"No pool named {body.pool!r}; `skyhop jobs pool status` lists them.")
     else:
         jobs = [j for j in managed.find() if _mine(j.user) and j.status not in TERMINAL_NAMES]
     leases = ControllerLeases(store)
