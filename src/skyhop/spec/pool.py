@@ -2,8 +2,9 @@
 
 SkyPilot's pools (`sky jobs pool apply`) keep `workers` clusters warm and run
 managed jobs on them; the file's setup runs once per worker. `skyhop jobs pool
-apply` runs such a file (fixed `workers`; min/max_workers parse but are refused
-there for now); `launch` and `exec` refuse it (`skyhop.execution.unsupported`).
+apply` runs such a file (fixed `workers`, or autoscaled between min_workers and
+max_workers: `skyhop.jobs.pool_sizing`); `launch` and `exec` refuse it
+(`skyhop.execution.unsupported`).
 """
 
 from __future__ import annotations
