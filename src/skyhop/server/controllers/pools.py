@@ -119,8 +119,10 @@ class PoolRun:
                 if self.ctx.cancelled.is_set() or pool.status == job_pools.SHUTTING_DOWN:
                     await self._down()
                     return
-                pool = await self._size(pool)
-                await self._reconcile(pool)
+                try:
+                    await self._reconcile(await self._size(pool))
+                except Exception:  # the database may be briefly unreachable: keep this run (and its launches in flight)
+                    log.exception("pool %s: a step failed; trying again at the next poll", self.name)
                 await self.ctx.sleep(self.owner.settings.poll_s)
         finally:
             for launch in self._launches.values():
