@@ -63,8 +63,10 @@ def _queue(sky) -> dict[int, dict]:
 def test_an_autoscaled_pool_grows_with_its_queue_runs_every_job_once_and_shrinks_to_zero_when_idle(sky, tmp_path):
     d = tmp_path / "out"
     d.mkdir()
-    applied = sky("jobs", "pool", "apply", "-y", "-p", "ap", sky.task("pool.yaml", AUTOSCALED.format(d=d)), check=True)
-    assert "Pool 'ap' created: autoscaling 0-3 worker(s), now 0" in applied.err
+    applied = Terminal(sky.env, sky.cwd, "jobs", "pool", "apply", "-p", "ap", sky.task("pool.yaml", AUTOSCALED.format(d=d)))
+    applied.expect("Apply pool 'ap' with 0-3 worker(s), autoscaled?")
+    applied.type("y\n")
+    assert applied.finish() == 0 and "Pool 'ap' created: autoscaling 0-3 worker(s), now 0" in applied.screen
     pool = _pool(sky, "ap")
     assert (pool["target"], pool["current"], pool["min_workers"], pool["max_workers"]) == (0, 0, 0, 3)
     assert sky.clusters() == {}  # min_workers 0: nothing up before there is work
