@@ -51,7 +51,12 @@ def as_bool(value: Any, path: str) -> bool:
     raise SpecError(path, "wrong type", value=value, expected="true or false")
 
 
-def as_int(value: Any, path: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+#: The largest integer a task field may hold unless it says otherwise: far above any real count, and it fits
+#: every integer column and C int the value reaches (10**30 restarts would overflow the state store).
+MAX_INT = 2**31 - 1
+
+
+def as_int(value: Any, path: str, *, minimum: int | None = None, maximum: int = MAX_INT) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str, float)):
         raise SpecError(path, "wrong type", value=value, expected="an integer")
     try:
@@ -62,7 +67,7 @@ def as_int(value: Any, path: str, *, minimum: int | None = None, maximum: int | 
         raise SpecError(path, "not an integer", value=value, expected="an integer")
     if minimum is not None and number < minimum:
         raise SpecError(path, "too small", value=value, expected=f"an integer >= {minimum}")
-    if maximum is not None and number > maximum:
+    if number > maximum:
         raise SpecError(path, "too large", value=value, expected=f"an integer <= {maximum}")
     return number
 
