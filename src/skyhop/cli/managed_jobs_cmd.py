@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import click
 
@@ -68,7 +69,8 @@ def launch(entrypoint: tuple[str, ...], job_name: str | None, workdir: str | Non
         click.echo(f"Launching {what}{stages}: {job_name or tasks[0].name or '(unnamed)'}.", err=True)
         if not click.confirm("Launch?", default=True, err=True):
             raise SystemExit(1)
-    ids = api.jobs_launch(tasks, name=job_name, num_jobs=num_jobs, pool=pool)
+    with _as_flags({"name": "-n/--name", "pool": "-p/--pool", "num_jobs": "--num-jobs"}):
+        ids = api.jobs_launch(tasks, name=job_name, num_jobs=num_jobs, pool=pool)
     if output == "json":
         emit_json({"job_ids": ids})
     else:
@@ -77,6 +79,20 @@ def launch(entrypoint: tuple[str, ...], job_name: str | None, workdir: str | Non
         return
     _follow(ids[0], follow=True, controller=False)
     _exit_unless_succeeded(ids[0])
+
+
+@contextmanager
+def _as_flags(flags: dict[str, str]) -> Iterator[None]:
+    """The API's refusal of an argument, naming the flag the user typed (`-n/--name`, not `name`).
+
+    Task fields keep their YAML names (`run`, `task[1].envs.A`): that is where the user wrote them.
+    """
+    from skyhop.client.http import InvalidRequest
+
+    try:
+        yield
+    except InvalidRequest as error:
+        raise error.renamed(lambda field: flags.get(field, field)) from None
 
 
 def _load_tasks(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str | None, workdir: str | None, job_recovery: str | None) -> tuple[str | None, list]:
@@ -223,7 +239,8 @@ def cancel(job_ids: tuple[int, ...], name: str | None, all_: bool, yes: bool) ->
     what = "all your unfinished managed jobs" if all_ else f"managed jobs named {name!r}" if name else f"managed job(s) {', '.join(map(str, job_ids))}"
     if not yes and not click.confirm(f"Cancel {what}?", default=True, err=True):
         raise SystemExit(1)
-    result = api.jobs_cancel(job_ids=list(job_ids), name=name, all_jobs=all_)
+    with _as_flags({"name": "-n/--name", "job_ids": "JOB_IDS", "all": "-a/--all"}):
+        result = api.jobs_cancel(job_ids=list(job_ids), name=name, all_jobs=all_)
     if result["cancelled"]:
         click.echo(f"Cancelling managed job(s) {', '.join(map(str, result['cancelled']))}; their clusters are being taken down.")
     if result["already_done"]:
