@@ -235,7 +235,11 @@ def jobs_launch(tasks, *, name: str | None = None, num_jobs: int = 1, pool: str 
     mappings (run in turn), or the path of a task YAML (several documents: a
     pipeline). `name` defaults to the pipeline's; `num_jobs` copies are made.
     """
+    from skyhop.execution.sync import check_sources
+
     pipeline = arguments.pipeline(tasks)
+    for task in pipeline.tasks:  # the paths are this machine's: a missing one fails now, not at the job's first launch
+        check_sources(with_absolute_paths(task))
     body = {
         "tasks": [with_absolute_paths(t).to_dict(redact_secrets=False) for t in pipeline.tasks],
         "name": arguments.name(name, "name") or pipeline.name,
