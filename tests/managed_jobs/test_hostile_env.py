@@ -68,3 +68,29 @@ def test_the_sdk_refuses_an_environment_no_process_can_take(kwargs, field):
         skyhop.Task(run="true", **kwargs)
     assert caught.value.path == field
     assert "x" * 100 not in str(caught.value)  # the value (maybe a secret) is not echoed
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["local-node", "remote-node"])
+def test_the_largest_environment_a_task_may_have_starts_on_either_kind_of_node(tmp_path, remote):
+    """The bound holds on the node's side too: at the limits, the variables reach the script whole, whether
+    the agent starts it here (Popen's env) or through a remote node's command line (the environment on stdin)."""
+    import subprocess
+
+    from skyhop_agent import config, nodeexec
+
+    count = MAX_ENV_TOTAL_BYTES // MAX_ENV_ENTRY_BYTES - 1
+    env = {f"E{i}": _largest_value(f"E{i}") for i in range(count)}
+    skyhop.Task(run="true", envs=env)  # the task accepts it
+    script = tmp_path / "run.sh"
+    nodeexec.write_script(str(script), "".join(f'echo "{name}=${{#{name}}}"\n' for name in env))
+    node = config.Node("127.0.0.1", str(tmp_path), None, ["sh", "-c"] if remote else None)
+    command = nodeexec.node_command(node, str(script), env)
+    # A remote node's script ends when its stdin does (the driver holds it open): it is closed only after the output.
+    proc = subprocess.Popen(command.argv, cwd=command.cwd, env=command.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(command.preamble)
+    proc.stdin.flush()
+    out = proc.stdout.read()
+    assert proc.wait(timeout=60) == 0, proc.communicate()[1][-500:]
+    proc.stdin.close()
+    assert out.decode().split() == [f"{name}={len(value)}" for name, value in env.items()]
