@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from fastapi import Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidatorFunctionWrapHandler, WrapValidator, model_validator
 
+from skyhop.execution.names import MAX_JOB_NAME
 from skyhop.spec.task import MAX_NODES
 
 #: Largest job id, node rank or count the API passes on (SQLite integers are 64-bit).
@@ -208,7 +209,7 @@ class ManagedJobsLaunchBody(_Body):
     `pool`: run on that worker pool's clusters instead of launching its own."""
 
     tasks: list[TaskMapping] = Field(min_length=1, max_length=100)
-    name: str | None = Field(default=None, min_length=1, max_length=256)
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_JOB_NAME)
     num_jobs: int = Field(default=1, ge=1, le=10_000)
     pool: str | None = Field(default=None, max_length=256)
 
@@ -245,7 +246,7 @@ class ManagedJobsCancelBody(_Body):
     """Exactly one of: `job_ids`, `name`, `all` (the caller's unfinished jobs)."""
 
     job_ids: list[JobId] = Field(default_factory=list, max_length=10_000)
-    name: str | None = Field(default=None, min_length=1, max_length=256)
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_JOB_NAME)
     all: bool = False
 
     @model_validator(mode="after")

@@ -98,7 +98,10 @@ def check_env_name(name: Any, parent: str) -> str:
     and is the first thing an injection attempt tries.
     """
     if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
-        shown = join_path(parent, name) if isinstance(name, str) and name.isprintable() else f"{parent}[{name!r}]"
+        if not (isinstance(name, str) and name.isprintable()):
+            shown = f"{parent}[{name!r}]"
+        else:  # a flag is followed by the name as typed (`--env 1A`); a YAML section by a path (`envs.1A`)
+            shown = f"{parent} {name}" if parent.startswith("--") else join_path(parent, name)
         raise SpecError(shown, "not a valid variable name", value=name, expected="letters, digits and _ (not starting with a digit)")
     return name
 
