@@ -95,6 +95,9 @@ def test_a_refused_argument_is_named_as_the_caller_wrote_it(remote, isolated_hom
     with pytest.raises(InvalidRequest) as caught:
         skyhop.jobs_launch({"run": "echo"}, name="n" * 300)
     assert str(caught.value).startswith("name: ") and "body." not in str(caught.value)
+    with pytest.raises(InvalidRequest) as caught:
+        skyhop.launch({"run": "echo"}, "c", idle_minutes="soon", stream=False)
+    assert str(caught.value).startswith("idle_minutes: ") and "body." not in str(caught.value)
     env = {"SKYHOP_API_SERVER_URL": remote.url, "SKYHOP_API_TOKEN": remote.token}
     for args, flag in [
         (("jobs", "launch", "-y", "-d", "-n", "n" * 300, "echo"), "-n/--name"),
@@ -113,6 +116,7 @@ def test_a_refused_argument_is_named_as_the_caller_wrote_it(remote, isolated_hom
         ("body.tasks.0.run", 1, "run"),
         ("body.tasks.1.envs.A", 2, "task[1].envs.A"),
         ("body.tasks.0", 1, "task"),
+        ("body.task.envs.A", 1, "envs.A"),
         ("body.tasks.3", 4, "task[3]"),
         ("body.num_jobs", 1, "num_jobs"),
     ],

@@ -37,9 +37,24 @@ def _server():
     return found
 
 
+def _sent(rename: Callable[[str], str], method: str, path: str, body: Any) -> Any:
+    """`http.call`, with a 422's fields named as the caller wrote them (`rename`) rather than as the body spells them."""
+    try:
+        return http.call(_server(), method, path, body=body)
+    except http.InvalidRequest as error:
+        raise error.renamed(rename) from None
+
+
+def _argument(field: str) -> str:
+    """`body.name` -> `name`: the keyword argument of the SDK verb that sent it."""
+    return field.removeprefix("body.")
+
+
 def submit(name: str, body: dict[str, Any]) -> str:
     """Start a long operation (launch, exec, stop, start, down); returns its request id."""
-    return http.call(_server(), "POST", "/api/v1/requests", body={"name": name, "body": body})["request_id"]
+    inside = f"body.{name}.body."  # where FastAPI places the fields of a request's body (its type is `name`)
+    answer = _sent(lambda field: task_field(field.replace(inside, "body.", 1), 1), "POST", "/api/v1/requests", {"name": name, "body": body})
+    return answer["request_id"]
 
 
 def events(request_id: str, *, follow: bool = True) -> Iterator[Event]:
@@ -246,22 +261,22 @@ def jobs_launch(tasks, *, name: str | None = None, num_jobs: int = 1, pool: str 
         "num_jobs": arguments.count(num_jobs, "num_jobs", maximum=MAX_COPIES),
         "pool": arguments.name(pool, "pool"),
     }
-    try:
-        return http.call(_server(), "POST", "/api/v1/managed-jobs", body=body)["job_ids"]
-    except http.InvalidRequest as error:
-        raise error.renamed(lambda field: task_field(field, len(pipeline.tasks))) from None
+    return _sent(lambda field: task_field(field, len(pipeline.tasks)), "POST", "/api/v1/managed-jobs", body)["job_ids"]
 
 
 def task_field(field: str, count: int) -> str:
-    """A field of a managed-jobs body as the caller wrote it: `body.tasks.1.envs.A` is `task[1].envs.A` of a pipeline
-    (as a multi-document YAML's errors say) and `envs.A` of a lone task; `body.num_jobs` is the `num_jobs` argument."""
+    """A field of a request body as the caller wrote it: `body.tasks.1.envs.A` is `task[1].envs.A` of a pipeline
+    (as a multi-document YAML's errors say) and `envs.A` of a lone task (`body.task.envs.A` too); `body.num_jobs`
+    is the `num_jobs` argument."""
     parts = field.split(".")
+    if parts[:2] == ["body", "task"]:
+        return ".".join(parts[2:]) or "task"
     if parts[:2] == ["body", "tasks"] and len(parts) > 2 and parts[2].isdigit():
         inside = ".".join(parts[3:])
         if count == 1:
             return inside or "task"
         return f"task[{parts[2]}]" + (f".{inside}" if inside else "")
-    return field.removeprefix("body.")
+    return _argument(field)
 
 
 def jobs_queue(*, skip_finished: bool = False, all_users: bool = False, job_ids: list[int] | None = None) -> list[dict[str, Any]]:
@@ -271,10 +286,7 @@ def jobs_queue(*, skip_finished: bool = False, all_users: bool = False, job_ids:
 
 def jobs_cancel(*, job_ids: list[int] | None = None, name: str | None = None, all_jobs: bool = False) -> dict[str, Any]:
     body = {"job_ids": arguments.job_ids(job_ids), "name": arguments.name(name, "name"), "all": all_jobs}
-    try:
-        return http.call(_server(), "POST", "/api/v1/managed-jobs/cancel", body=body)
-    except http.InvalidRequest as error:
-        raise error.renamed(lambda field: field.removeprefix("body.")) from None
+    return _sent(_argument, "POST", "/api/v1/managed-jobs/cancel", body)
 
 
 def jobs_logs(job_id: int, *, follow: bool = True, controller: bool = False) -> Iterator[bytes]:
@@ -303,7 +315,7 @@ def _byte_stream(response, again: str) -> Iterator[bytes]:
 def jobs_pool_apply(task, name: str) -> dict[str, Any]:
     """Create or update the pool `name` from a `Task` with a `pool:` section (its workers run the task's setup once)."""
     body = {"name": arguments.name(name, "name", optional=False), "task": with_absolute_paths(arguments.task(task)).to_dict(redact_secrets=False)}
-    return http.call(_server(), "POST", "/api/v1/managed-jobs/pools", body=body)
+    return _sent(lambda field: task_field(field, 1), "POST", "/api/v1/managed-jobs/pools", body)
 
 
 def jobs_pool_status(name: str | None = None) -> list[dict[str, Any]]:
