@@ -85,3 +85,19 @@ def test_a_nested_field_of_the_wrong_type_or_size_is_a_4xx_naming_it(shared_api_
     assert 400 <= answer.status < 500, (answer.status, answer.text)
     assert field.split(".")[-1] in answer.json["detail"], answer.json
     assert "Traceback" not in answer.text
+
+
+def test_every_task_the_parser_makes_has_the_typed_shape():
+    """What the CLI and SDK send (`Task.to_dict`) always passes: the typing refuses raw bodies, never a real task."""
+    from pathlib import Path
+
+    from skyhop.server.schemas import TaskShape
+    from skyhop.spec.pipeline import Pipeline
+    from skyhop.spec.task import TASK_KEYS
+
+    assert set(TaskShape.model_fields) == set(TASK_KEYS)
+    corpus = sorted((Path(__file__).parent.parent / "spec" / "corpus" / "valid").glob("*.yaml"))
+    assert len(corpus) > 20
+    for path in corpus:
+        for task in Pipeline.from_yaml(path).tasks:
+            TaskShape.model_validate(task.to_dict(redact_secrets=False))
