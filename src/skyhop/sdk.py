@@ -40,15 +40,17 @@ def optimize(
     catalog=None,
     egress_prices: Mapping[str, object] | None = None,
 ):  # -> Plan
-    """The cheapest plan for `task` (a `skyhop.Task`).
+    """The cheapest plan for `task` (a `skyhop.Task`, a task mapping or a YAML path).
 
     `all_clouds` searches every cloud in the catalog instead of the enabled
     ones; `blocked` is a list of `Blocked` entries to avoid; `hours` is the
     expected run time used for the estimated cost.
     """
+    from skyhop.client.arguments import task as as_task
     from skyhop.planning.plan import plan_task
     from skyhop.planning.space import search_space
 
+    task = as_task(task)
     space = search_space([task], all_clouds=all_clouds, catalog=catalog, hours=hours, egress_prices=egress_prices)
     return plan_task(task, space, blocked)
 
@@ -64,9 +66,11 @@ def optimize_pipeline(
     method: str | None = None,
 ):  # -> PipelinePlan
     """Place every stage of a `skyhop.Pipeline`, counting data moved between stages."""
+    from skyhop.client.arguments import pipeline as as_pipeline
     from skyhop.planning.plan import plan_pipeline
     from skyhop.planning.space import search_space
 
+    pipeline = as_pipeline(pipeline, "pipeline")
     space = search_space(pipeline.tasks, all_clouds=all_clouds, catalog=catalog, hours=hours, egress_prices=egress_prices)
     return plan_pipeline(pipeline, space, blocked, method=method)
 

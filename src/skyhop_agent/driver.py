@@ -9,6 +9,7 @@ and their pids go to `jobs/ID/pids` (cancel finds them even if the driver died).
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import sqlite3
@@ -152,6 +153,19 @@ def _execute(
     return jobtable.SUCCEEDED, 0, None
 
 
+def _failure(error: Exception) -> str:
+    """Why the driver could not run the job, in the user's terms where the cause is theirs.
+
+    skyhop refuses a task whose variables are too large when the task is made; a job that still
+    meets E2BIG (submitted to the agent directly, or a node whose own environment is huge)
+    is told which limit it hit instead of "Argument list too long: 'bash'".
+    """
+    if isinstance(error, OSError) and error.errno == errno.E2BIG:
+        return ("the job could not start: its environment is over the kernel's limit (E2BIG: 128 KiB per variable, "
+                "about 2 MiB in all, with the node's own variables); put large values in files and pass their paths")
+    return f"job driver error: {error}"
+
+
 def run_job(layout: Layout, job_id: int) -> None:
     cluster = config.load(layout)
     conn = jobtable.connect(layout)
@@ -167,7 +181,7 @@ def run_job(layout: Layout, job_id: int) -> None:
         outcome = _execute(layout, cluster, job, conn, logs)
     except Exception as e:
         traceback.print_exc()  # to driver.log
-        outcome = jobtable.FAILED, None, f"job driver error: {e}"
+        outcome = jobtable.FAILED, None, _failure(e)
     finally:
         logs.close()
     if outcome is not None:

@@ -67,27 +67,47 @@ def test_table_output_and_the_plot(isolated_home, small_trace, tmp_path):
         assert bytes(color) in pixels
 
 
-@pytest.mark.parametrize(
-    ("args", "says"),
-    [
-        (["--trace", "/nonexistent/trace.json"], "No trace file /nonexistent/trace.json"),
-        (["--trace", "{wrong}", "--runtime", "8h", "--deadline", "6h"], "shorter than the runtime plus one changeover"),
-        (["--trace", "{wrong}", "--runtime", "eight hours"], "--runtime: 'eight hours' is not a duration"),
-        (["--trace", "{wrong}"], "is not a spot trace"),
-        (["--trace", "{small}", "--runtime", "90h", "--deadline", "100h"], "covers 96 h, less than the 100 h deadline"),
-        (["--trace", "{small}", "--deadline", "70h", "--slack", "2h"], "Give one of --deadline, --slack and --job-fraction"),
-        (["--trace", "{small}", "--changeover", "0s"], "changeover above zero"),
-        (["--trace", "{small}", "--policy", "oracle"], "'oracle' is not one of"),
-        (["--trace", "{small}", *SMALL_JOB, "--plot", "{tmp}/t.png", "--start-index", "3"], "must be within 0 .. 2"),
-        (["--trace", "{small}", *SMALL_JOB, "--plot", "{tmp}/no/such/dir/t.png"], "does not exist (checked before simulating)"),
-        (["--trace", "{small}", "--starts", "1000000"], "1000000 is not in the range"),
-    ],
-)
-def test_bad_input_is_one_paragraph(isolated_home, small_trace, tmp_path, args, says):
+#: (flags, what stderr says, exit code): 2 for a usage error (a flag's value, flags that contradict each other, a
+#: missing file), 1 for what only the data shows (a malformed trace, a trace shorter than the deadline).
+BAD_INPUT = [
+    (["--trace", "/nonexistent/trace.json"], "'/nonexistent/trace.json' does not exist", 2),
+    (["--trace", "{tmp}"], "is a directory", 2),
+    (["--trace", "{wrong}", "--runtime", "8h", "--deadline", "6h"], "shorter than the runtime plus one changeover", 2),
+    (["--trace", "{wrong}", "--runtime", "eight hours"], "'eight hours' is not a duration", 2),
+    (["--trace", "{wrong}", "--runtime", "-5h"], "'-5h' is not a duration", 2),
+    (["--trace", "{wrong}"], "is not a spot trace", 1),
+    (["--trace", "{garbage}"], "is not a spot trace (not text)", 1),
+    (["--trace", "{small}", "--runtime", "90h", "--deadline", "100h"], "covers 96 h, less than the 100 h deadline", 1),
+    (["--trace", "{small}", "--deadline", "70h", "--slack", "2h"], "Give one of --deadline, --slack and --job-fraction", 2),
+    (["--trace", "{small}", "--changeover", "0s"], "changeover above zero", 2),
+    (["--trace", "{small}", "--job-fraction", "nan"], "must be within (0, 1]", 2),
+    (["--trace", "{small}", "--policy", "oracle"], "'oracle' is not one of", 2),
+    (["--trace", "{small}", *SMALL_JOB, "--plot", "{tmp}/t.png", "--start-index", "3"], "must be within 0 .. 2", 2),
+    (["--trace", "{small}", *SMALL_JOB, "--plot", "{tmp}/t.png", "--start-index", "-1"], "must be within 0 .. 2", 2),
+    (["--trace", "{small}", *SMALL_JOB, "--plot", "{tmp}/no/such/dir/t.png"], "does not exist (checked before simulating)", 2),
+    (["--trace", "{small}", "--starts", "1000000"], "1000000 is not in the range", 2),
+    (["--trace", "{small}", "--starts", "0"], "0 is not in the range", 2),
+    (["--trace", "{small}", "--nodes", "0"], "'--nodes': 0 is not in the range", 2),
+    (["--trace", "{small}", "--nodes", "-3"], "'--nodes': -3 is not in the range", 2),
+    (["--trace", "{small}", "--nodes", str(10**30)], "is not in the range", 2),
+    (["--trace", "{small}", "--nodes", "many"], "'many' is not a valid integer", 2),
+    (["--trace", "{small}", "--spot-price", "1e-300"], "'--spot-price': 1e-300 is not in the range", 2),
+    (["--trace", "{small}", "--spot-price", "-1"], "'--spot-price'", 2),
+    (["--trace", "{small}", "--ondemand-price", "1e308"], "'--ondemand-price'", 2),
+    (["--trace", "{small}", "--ondemand-price", "nan"], "--ondemand-price must be a price above zero", 2),
+]
+
+
+@pytest.mark.parametrize(("args", "says", "code"), BAD_INPUT, ids=[str(i) for i in range(len(BAD_INPUT))])
+def test_bad_input_is_one_paragraph(isolated_home, small_trace, tmp_path, args, says, code):
     wrong = tmp_path / "wrong.json"
     wrong.write_text(json.dumps({"data": [1, 0]}))
-    args = [a.replace("{wrong}", str(wrong)).replace("{small}", str(small_trace)).replace("{tmp}", str(tmp_path)) for a in args]
+    (tmp_path / "garbage.json").write_bytes(b"\x00\xffnot json")
+    fill = {"{wrong}": str(wrong), "{garbage}": str(tmp_path / "garbage.json"), "{small}": str(small_trace), "{tmp}": str(tmp_path)}
+    for key, value in fill.items():
+        args = [a.replace(key, value) for a in args]
     result = run_cli(isolated_home, "sim", "spot", *args)
-    assert result.returncode != 0
+    assert result.returncode == code, result.stderr
     assert says in result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr and result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: ")

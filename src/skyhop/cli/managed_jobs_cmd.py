@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import click
 
@@ -13,6 +14,28 @@ from skyhop.cli.jobs_pool_cmd import pool
 from skyhop.cli.output import OUTPUT_OPTION, emit_json, money, table
 from skyhop.cli.task_options import resource_options
 from skyhop.errors import SkyhopError
+
+#: Largest managed job id (the API's `MAX_ID`).
+MAX_JOB_ID = 2**31 - 1
+
+
+class JobId(click.ParamType):
+    """A managed job's id: `abc`, `0` or `10**30` is a usage error saying what an id is (click's IntRange says
+    "'abc' is not a valid integer range")."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a job id; ids are whole numbers (`skyhop jobs queue` lists them).", param, ctx)
+        if not 1 <= number <= MAX_JOB_ID:
+            self.fail(f"{value} is not a job id; ids run from 1 to {MAX_JOB_ID} (`skyhop jobs queue` lists them).", param, ctx)
+        return number
 
 
 @click.group(
@@ -68,7 +91,8 @@ def launch(entrypoint: tuple[str, ...], job_name: str | None, workdir: str | Non
         click.echo(f"Launching {what}{stages}: {job_name or tasks[0].name or '(unnamed)'}.", err=True)
         if not click.confirm("Launch?", default=True, err=True):
             raise SystemExit(1)
-    ids = api.jobs_launch(tasks, name=job_name, num_jobs=num_jobs, pool=pool)
+    with _as_flags({"name": "-n/--name", "pool": "-p/--pool", "num_jobs": "--num-jobs"}):
+        ids = api.jobs_launch(tasks, name=job_name, num_jobs=num_jobs, pool=pool)
     if output == "json":
         emit_json({"job_ids": ids})
     else:
@@ -77,6 +101,20 @@ def launch(entrypoint: tuple[str, ...], job_name: str | None, workdir: str | Non
         return
     _follow(ids[0], follow=True, controller=False)
     _exit_unless_succeeded(ids[0])
+
+
+@contextmanager
+def _as_flags(flags: dict[str, str]) -> Iterator[None]:
+    """The API's refusal of an argument, naming the flag the user typed (`-n/--name`, not `name`).
+
+    Task fields keep their YAML names (`run`, `task[1].envs.A`): that is where the user wrote them.
+    """
+    from skyhop.client.http import InvalidRequest
+
+    try:
+        yield
+    except InvalidRequest as error:
+        raise error.renamed(lambda field: flags.get(field, field)) from None
 
 
 def _load_tasks(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: str | None, workdir: str | None, job_recovery: str | None) -> tuple[str | None, list]:
@@ -88,11 +126,7 @@ def _load_tasks(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: st
 
     if env_file:
         flags = dict(flags, envs=tuple(f"{k}={v}" for k, v in read_env_file(env_file).items()) + tuple(flags.get("envs") or ()))
-    yaml_path = entrypoint[0] if len(entrypoint) == 1 and entrypoint[0].endswith((".yaml", ".yml")) else None
-    if yaml_path and not os.path.isfile(yaml_path):
-        raise SkyhopError(f"Task file {yaml_path} does not exist.")
-    if not entrypoint:
-        raise SkyhopError("Give a task file or a command, e.g. skyhop jobs launch -y 'python train.py'.")
+    yaml_path = _task_file(entrypoint)
     pipeline = load_pipeline(yaml_path, flags)
     tasks = list(pipeline.tasks)
     if not yaml_path:
@@ -109,6 +143,25 @@ def _load_tasks(entrypoint: tuple[str, ...], flags: dict[str, Any], env_file: st
         task.require_envs()
         out.append(task)
     return pipeline.name, out
+
+
+def _task_file(entrypoint: tuple[str, ...]) -> str | None:
+    """The task file ENTRYPOINT names, or None when it is a command; anything else is a one-paragraph error."""
+    if not " ".join(entrypoint).strip():
+        raise SkyhopError("Give a task file or a command, e.g. skyhop jobs launch -y 'python train.py'.")
+    first = entrypoint[0]
+    if not first.endswith((".yaml", ".yml")):
+        return None
+    if len(entrypoint) > 1:
+        if os.path.isfile(first):
+            raise SkyhopError(f"{first} is a task file, and a task file takes no further words ({' '.join(entrypoint[1:])!r}); "
+                              "to run a command, give it alone, quoted: skyhop jobs launch 'python train.py --epochs 3'.")
+        return None
+    if os.path.isdir(first):
+        raise SkyhopError(f"{first} is a directory, not a task file.")
+    if not os.path.isfile(first):
+        raise SkyhopError(f"Task file {first} does not exist.")
+    return first
 
 
 @jobs.command(
@@ -164,7 +217,7 @@ Examples:
   skyhop jobs logs 3 --controller    # what the controller did: launches, preemptions, recoveries
 """
 )
-@click.argument("job_id", required=False, type=click.IntRange(min=1, max=2**31 - 1))
+@click.argument("job_id", required=False, type=JobId())
 @click.option("--follow/--no-follow", default=True, show_default=True, help="Keep streaming until the job ends.")
 @click.option("--controller", is_flag=True, help="Show the controller's event log of the job instead of its output.")
 def logs(job_id: int | None, follow: bool, controller: bool) -> None:
@@ -211,7 +264,7 @@ Examples:
   skyhop jobs cancel -p workers -y  # your unfinished jobs on pool 'workers' (the pool stays)
 """
 )
-@click.argument("job_ids", nargs=-1, type=click.IntRange(min=1, max=2**31 - 1))
+@click.argument("job_ids", nargs=-1, type=JobId())
 @click.option("-n", "--name", help="Cancel the jobs with this name.")
 @click.option("-a", "--all", "all_", is_flag=True, help="Cancel all your unfinished managed jobs.")
 @click.option("-p", "--pool", help="Cancel your unfinished jobs on this pool (its workers stay up).")
@@ -228,7 +281,8 @@ def cancel(job_ids: tuple[int, ...], name: str | None, all_: bool, pool: str | N
     )
     if not yes and not click.confirm(f"Cancel {what}?", default=True, err=True):
         raise SystemExit(1)
-    result = api.jobs_cancel(job_ids=list(job_ids), name=name, all_jobs=all_, pool=pool)
+    with _as_flags({"name": "-n/--name", "job_ids": "JOB_IDS", "all": "-a/--all", "pool": "-p/--pool"}):
+        result = api.jobs_cancel(job_ids=list(job_ids), name=name, all_jobs=all_, pool=pool)
     if result["cancelled"]:
         click.echo(f"Cancelling managed job(s) {', '.join(map(str, result['cancelled']))}; their clusters are being taken down.")
     if result["already_done"]:

@@ -10,6 +10,11 @@ import click
 from skyhop.cli.output import OUTPUT_OPTION, emit_json, table
 from skyhop.sim.experiment import ALL_POLICIES  # light: HiGHS loads only when the omniscient baseline runs
 
+#: $/h: a price outside this range is a typo (1e-300 made the gap to omniscient a 300-digit number; 1e308 broke HiGHS).
+PRICE = click.FloatRange(1e-6, 1e6)
+#: Instances a trace could count at one tick (the largest traces count tens).
+MAX_NODES = 10_000
+
 
 @click.group(
     epilog="""\b
@@ -35,7 +40,7 @@ Examples:
   skyhop sim spot --trace A.json --plot timeline.png --start-index 3
 """,
 )
-@click.option("--trace", "traces", multiple=True, required=True, metavar="FILE", help="A spot availability trace (JSON; ../shared/traces/SOURCE.md). Repeatable.")
+@click.option("--trace", "traces", multiple=True, required=True, metavar="FILE", type=click.Path(exists=True, dir_okay=False), help="A spot availability trace (JSON; ../shared/traces/SOURCE.md). Repeatable.")
 @click.option("--policy", "policies", multiple=True, type=click.Choice(ALL_POLICIES, case_sensitive=False), help="Policy to run (repeatable; default: all three).")
 @click.option("--runtime", default="48h", show_default=True, help="Work the job needs on a machine never taken away (s/m/h/d).")
 @click.option("--deadline", help="Finish within this long after submission (s/m/h/d).")
@@ -44,9 +49,9 @@ Examples:
 @click.option("--changeover", default="0.2h", show_default=True, help="Time each (re)start costs before progress resumes (s/m/h/d).")
 @click.option("--starts", type=click.IntRange(1, 100_000), default=300, show_default=True, help="Random submission points per trace.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the submission points (same seed, same points).")
-@click.option("--spot-price", type=float, help="Spot $/h (default: the trace's prices when it has both, else 1).")
-@click.option("--ondemand-price", type=float, help="On-demand $/h (default: the trace's when it has both prices, else 3).")
-@click.option("--nodes", type=int, default=1, show_default=True, help="Spot counts as available when the trace has at least this many instances.")
+@click.option("--spot-price", type=PRICE, help="Spot $/h (default: the trace's prices when it has both, else 1).")
+@click.option("--ondemand-price", type=PRICE, help="On-demand $/h (default: the trace's when it has both prices, else 3).")
+@click.option("--nodes", type=click.IntRange(1, MAX_NODES), default=1, show_default=True, help="Spot counts as available when the trace has at least this many instances.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG timeline of each policy on the first trace.")
 @click.option("--start-index", type=int, default=0, show_default=True, help="With --plot: which submission point (0 .. starts-1).")
 @OUTPUT_OPTION
@@ -67,6 +72,7 @@ def spot(traces: tuple[str, ...], policies: tuple[str, ...], runtime: str, deadl
     48 h / 0.8 = 60 h, changeover 0.2 h, 300 starts, on-demand 3x spot).
     """
     from skyhop.sim import experiment
+    from skyhop.sim.errors import SimError
     from skyhop.sim.simulate import Job
     from skyhop.sim.trace import load
 
@@ -77,7 +83,10 @@ def spot(traces: tuple[str, ...], policies: tuple[str, ...], runtime: str, deadl
     job = Job(_seconds(runtime, "--runtime"), 0.0, _seconds(changeover, "--changeover"))
     job = Job(job.runtime, _deadline(job.runtime, deadline, slack, job_fraction), job.changeover)
     setup = experiment.Setup(job, starts, seed, spot_price, ondemand_price, nodes)
-    setup.check()
+    try:
+        setup.check()
+    except SimError as error:  # the flags contradict each other: a usage error (exit 2), said in one paragraph
+        raise click.UsageError(str(error)) from None
     if plot and not 0 <= start_index < starts:
         raise click.BadParameter(f"must be within 0 .. {starts - 1} (--starts {starts})", param_hint="--start-index")
     loaded = [load(path) for path in traces]
@@ -100,14 +109,13 @@ def spot(traces: tuple[str, ...], policies: tuple[str, ...], runtime: str, deadl
 
 
 def _seconds(raw: str, option: str) -> float:
-    from skyhop.sim.errors import SimError
     from skyhop.spec.errors import SpecError
     from skyhop.spec.quantities import parse_seconds
 
     try:
         return float(parse_seconds(raw, option))
-    except SpecError as error:
-        raise SimError(f"{option}: {raw!r} is not a duration; give one like '90s', '30m', '48h', '2d' (a bare number is minutes).") from error
+    except SpecError:
+        raise click.BadParameter(f"{raw!r} is not a duration; give one like '90s', '30m', '48h', '2d' (a bare number is minutes).", param_hint=option) from None
 
 
 def _deadline(runtime: float, deadline: str | None, slack: str | None, fraction: float | None) -> float:

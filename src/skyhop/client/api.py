@@ -10,7 +10,7 @@ import json
 import sys
 from typing import Any, Callable, Iterator
 
-from skyhop.client import http
+from skyhop.client import arguments, http
 from skyhop.client.server_process import endpoint
 from skyhop.errors import SkyhopError
 
@@ -37,9 +37,24 @@ def _server():
     return found
 
 
+def _sent(rename: Callable[[str], str], method: str, path: str, body: Any) -> Any:
+    """`http.call`, with a 422's fields named as the caller wrote them (`rename`) rather than as the body spells them."""
+    try:
+        return http.call(_server(), method, path, body=body)
+    except http.InvalidRequest as error:
+        raise error.renamed(rename) from None
+
+
+def _argument(field: str) -> str:
+    """`body.name` -> `name`: the keyword argument of the SDK verb that sent it."""
+    return field.removeprefix("body.")
+
+
 def submit(name: str, body: dict[str, Any]) -> str:
     """Start a long operation (launch, exec, stop, start, down); returns its request id."""
-    return http.call(_server(), "POST", "/api/v1/requests", body={"name": name, "body": body})["request_id"]
+    inside = f"body.{name}.body."  # where FastAPI places the fields of a request's body (its type is `name`)
+    answer = _sent(lambda field: task_field(field.replace(inside, "body.", 1), 1), "POST", "/api/v1/requests", {"name": name, "body": body})
+    return answer["request_id"]
 
 
 def events(request_id: str, *, follow: bool = True) -> Iterator[Event]:
@@ -108,15 +123,17 @@ def launch_body(task, cluster: str, *, detach_run: bool = False, down: bool = Fa
 
 
 def launch(task, cluster: str | None = None, *, detach_run: bool = False, down: bool = False, idle_minutes: float | None = None, no_setup: bool = False, dryrun: bool = False, stream: bool = True) -> dict[str, Any]:
-    """Launch `task` (a `skyhop.Task`) on a new or existing cluster; returns the job's result."""
+    """Launch `task` (a `skyhop.Task`, a task mapping or a YAML path) on a new or existing cluster; returns the job's result."""
     from skyhop.execution.names import new_cluster_name
 
-    body = launch_body(task, cluster or new_cluster_name(), detach_run=detach_run, down=down, idle_minutes=idle_minutes, no_setup=no_setup, dryrun=dryrun)
+    body = launch_body(arguments.task(task), arguments.name(cluster, "cluster") or new_cluster_name(), detach_run=detach_run, down=down, idle_minutes=idle_minutes, no_setup=no_setup, dryrun=dryrun)
     return run("launch", body, stream=stream)
 
 
 def exec(task, cluster: str, *, detach_run: bool = False, stream: bool = True) -> dict[str, Any]:  # noqa: A001 - the verb's name
-    return run("exec", {"task": with_absolute_paths(task).to_dict(redact_secrets=False), "cluster": cluster, "detach_run": detach_run}, stream=stream)
+    """Run `task` (a `skyhop.Task`, a task mapping or a YAML path) on the existing `cluster`."""
+    body = {"task": with_absolute_paths(arguments.task(task)).to_dict(redact_secrets=False), "cluster": _cluster(cluster), "detach_run": detach_run}
+    return run("exec", body, stream=stream)
 
 
 def stop(cluster: str) -> dict[str, Any]:
@@ -137,7 +154,7 @@ def orphans() -> dict[str, Any]:
 
 
 def status(names: list[str] | None = None, *, refresh: bool = False) -> list[dict[str, Any]]:
-    return http.call(_server(), "GET", "/api/v1/clusters", params={"refresh": refresh, "name": names or []})
+    return http.call(_server(), "GET", "/api/v1/clusters", params={"refresh": refresh, "name": arguments.names(names, "names")})
 
 
 def queue(cluster: str) -> list[dict[str, Any]]:
@@ -153,18 +170,22 @@ def latest_job_id(cluster: str) -> int:
 
 
 def job(cluster: str, job_id: int) -> dict[str, Any]:
-    return http.call(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/jobs/{job_id}")
+    return http.call(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/jobs/{arguments.job_id(job_id)}")
 
 
 def logs(cluster: str, job_id: int | None = None, *, follow: bool = True, tail: int | None = None, node: int | None = None) -> Iterator[bytes]:
     """A job's output as it comes: all nodes (lines prefixed `(node-R)`) or one node's own."""
-    params = {"job_id": job_id, "follow": follow, "tail": tail, "node": node}
+    params = {
+        "job_id": None if job_id is None else arguments.job_id(job_id), "follow": follow,
+        "tail": None if tail is None else arguments.count(tail, "tail", minimum=0),
+        "node": None if node is None else arguments.count(node, "node", minimum=0),
+    }
     response = http.open_response(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/logs", params=params, timeout=None)
     yield from _byte_stream(response, f"`skyhop logs {cluster}{f' {job_id}' if job_id else ''}`")
 
 
 def cancel(cluster: str, job_ids: list[int] | None = None, *, all_jobs: bool = False) -> dict[str, Any]:
-    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/cancel", body={"job_ids": job_ids or [], "all": all_jobs})
+    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/cancel", body={"job_ids": arguments.job_ids(job_ids), "all": all_jobs})
 
 
 def autostop(cluster: str, idle_minutes: float | None, *, down: bool = False) -> dict[str, Any]:
@@ -198,6 +219,7 @@ def optimize(pipeline, *, all_clouds: bool = False, hours: float = 1.0) -> dict[
     One task gives a plan, several a pipeline placement. Secret values stay here:
     planning needs none (`to_dict` redacts them).
     """
+    pipeline = arguments.pipeline(pipeline, "pipeline")
     body = {"tasks": [task.to_dict() for task in pipeline.tasks], "edges": [list(edge) for edge in pipeline.edges],
             "name": pipeline.name, "all_clouds": all_clouds, "hours": hours}
     return http.call(_server(), "POST", "/api/v1/optimize", body=body, timeout=600)
@@ -217,34 +239,63 @@ def cancel_request(request_id: str) -> dict[str, Any]:
 
 # --- managed jobs ---------------------------------------------------------------------
 
+#: Most copies one `jobs_launch` makes (`ManagedJobsLaunchBody.num_jobs`).
+MAX_COPIES = 10_000
+
 
 def jobs_launch(tasks, *, name: str | None = None, num_jobs: int = 1, pool: str | None = None) -> list[int]:
-    """Submit a managed job: a `Task`, a `Pipeline` or a list of tasks (run in turn); `num_jobs` copies. Returns the job ids."""
-    if hasattr(tasks, "tasks"):  # a Pipeline: its tasks, and its name unless one is given
-        name = name or tasks.name
-        tasks = tasks.tasks
-    elif not isinstance(tasks, (list, tuple)):
-        tasks = [tasks]
-    body = {"tasks": [with_absolute_paths(t).to_dict(redact_secrets=False) for t in tasks], "name": name, "num_jobs": num_jobs, "pool": pool}
-    return http.call(_server(), "POST", "/api/v1/managed-jobs", body=body)["job_ids"]
+    """Submit a managed job; returns the job ids.
+
+    `tasks`: a `Task`, a task mapping (dict), a `Pipeline`, a list of tasks or
+    mappings (run in turn), or the path of a task YAML (several documents: a
+    pipeline). `name` defaults to the pipeline's; `num_jobs` copies are made.
+    """
+    from skyhop.execution.sync import check_sources
+
+    pipeline = arguments.pipeline(tasks)
+    for task in pipeline.tasks:  # the paths are this machine's: a missing one fails now, not at the job's first launch
+        check_sources(with_absolute_paths(task))
+    body = {
+        "tasks": [with_absolute_paths(t).to_dict(redact_secrets=False) for t in pipeline.tasks],
+        "name": arguments.name(name, "name") or pipeline.name,
+        "num_jobs": arguments.count(num_jobs, "num_jobs", maximum=MAX_COPIES),
+        "pool": arguments.name(pool, "pool"),
+    }
+    return _sent(lambda field: task_field(field, len(pipeline.tasks)), "POST", "/api/v1/managed-jobs", body)["job_ids"]
+
+
+def task_field(field: str, count: int) -> str:
+    """A field of a request body as the caller wrote it: `body.tasks.1.envs.A` is `task[1].envs.A` of a pipeline
+    (as a multi-document YAML's errors say) and `envs.A` of a lone task (`body.task.envs.A` too); `body.num_jobs`
+    is the `num_jobs` argument."""
+    parts = field.split(".")
+    if parts[:2] == ["body", "task"]:
+        return ".".join(parts[2:]) or "task"
+    if parts[:2] == ["body", "tasks"] and len(parts) > 2 and parts[2].isdigit():
+        inside = ".".join(parts[3:])
+        if count == 1:
+            return inside or "task"
+        return f"task[{parts[2]}]" + (f".{inside}" if inside else "")
+    return _argument(field)
 
 
 def jobs_queue(*, skip_finished: bool = False, all_users: bool = False, job_ids: list[int] | None = None) -> list[dict[str, Any]]:
-    params = {"skip_finished": skip_finished, "all_users": all_users, "job_id": job_ids or []}
+    params = {"skip_finished": skip_finished, "all_users": all_users, "job_id": arguments.job_ids(job_ids)}
     return http.call(_server(), "GET", "/api/v1/managed-jobs", params=params)
 
 
 def jobs_cancel(*, job_ids: list[int] | None = None, name: str | None = None, all_jobs: bool = False, pool: str | None = None) -> dict[str, Any]:
     """Cancel managed jobs: by ids, by name, all your unfinished ones, or the unfinished ones of a pool."""
-    body = {"job_ids": job_ids or [], "name": name, "all": all_jobs, "pool": pool}
-    return http.call(_server(), "POST", "/api/v1/managed-jobs/cancel", body=body)
+    body = {"job_ids": arguments.job_ids(job_ids), "name": arguments.name(name, "name"), "all": all_jobs, "pool": arguments.name(pool, "pool")}
+    return _sent(_argument, "POST", "/api/v1/managed-jobs/cancel", body)
 
 
 def jobs_logs(job_id: int, *, follow: bool = True, controller: bool = False) -> Iterator[bytes]:
     """A managed job's output across its recoveries (or, with `controller`, the controller's events for it)."""
+    job_id = arguments.job_id(job_id)
     params = {"follow": follow, "controller": controller}
-    response = http.open_response(_server(), "GET", f"/api/v1/managed-jobs/{int(job_id)}/logs", params=params, timeout=None)
-    yield from _byte_stream(response, f"`skyhop jobs logs {int(job_id)}{' --controller' if controller else ''}`")
+    response = http.open_response(_server(), "GET", f"/api/v1/managed-jobs/{job_id}/logs", params=params, timeout=None)
+    yield from _byte_stream(response, f"`skyhop jobs logs {job_id}{' --controller' if controller else ''}`")
 
 
 def _byte_stream(response, again: str) -> Iterator[bytes]:
@@ -264,14 +315,16 @@ def _byte_stream(response, again: str) -> Iterator[bytes]:
 
 def jobs_pool_apply(task, name: str) -> dict[str, Any]:
     """Create or update the pool `name` from a `Task` with a `pool:` section (its workers run the task's setup once)."""
-    return http.call(_server(), "POST", "/api/v1/managed-jobs/pools", body={"name": name, "task": with_absolute_paths(task).to_dict(redact_secrets=False)})
+    body = {"name": arguments.name(name, "name", optional=False), "task": with_absolute_paths(arguments.task(task)).to_dict(redact_secrets=False)}
+    return _sent(lambda field: task_field(field, 1), "POST", "/api/v1/managed-jobs/pools", body)
 
 
 def jobs_pool_status(name: str | None = None) -> list[dict[str, Any]]:
     """Pools with their workers (cluster, status, the job each runs, infra, price)."""
+    name = arguments.name(name, "name")
     return http.call(_server(), "GET", "/api/v1/managed-jobs/pools", params={"name": name} if name else {})
 
 
 def jobs_pool_down(names: list[str] | None = None, *, all_pools: bool = False) -> dict[str, Any]:
     """Take pools down: their unfinished jobs are cancelled and every worker cluster is removed."""
-    return http.call(_server(), "POST", "/api/v1/managed-jobs/pools/down", body={"names": names or [], "all": all_pools})
+    return http.call(_server(), "POST", "/api/v1/managed-jobs/pools/down", body={"names": arguments.names(names, "names"), "all": all_pools})

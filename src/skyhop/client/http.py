@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import urlencode, urlsplit
 
 from skyhop.errors import SkyhopError
@@ -14,6 +14,26 @@ _ERROR_BODY_MAX = 1024 * 1024
 
 class ServerUnreachable(SkyhopError):
     """The API server did not answer."""
+
+
+class InvalidRequest(SkyhopError):
+    """The server refused the request's shape (a 422): `fields` are the offending fields as the API spells them.
+
+    Those spellings are the request body's (`body.tasks.0.run`, `body.name`),
+    which is not what the caller wrote; `renamed` gives the same error in the
+    caller's words (the task file's `run`, the CLI's `--name`).
+    """
+
+    def __init__(self, detail: str, fields: tuple[str, ...]) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fields = fields
+
+    def renamed(self, rename: Callable[[str], str]) -> InvalidRequest:
+        detail = self.detail
+        for field in sorted(set(self.fields), key=len, reverse=True):  # `body.name` must not eat `body.name_x`
+            detail = detail.replace(f"{field}: ", f"{rename(field)}: ")
+        return InvalidRequest(detail, tuple(rename(field) for field in self.fields))
 
 
 def _connection(url: str, timeout: float | None) -> tuple[http.client.HTTPConnection, str]:
@@ -59,6 +79,9 @@ def _error(endpoint, status: int, raw: bytes) -> SkyhopError:
     detail, code = str(body.get("detail")), body.get("code")
     if code == error_codes.UNAUTHORIZED:
         return SkyhopError(f"The API server at {endpoint.url} refused the request: {detail} (check SKYHOP_API_TOKEN).")
+    fields = body.get("fields")
+    if code == error_codes.INVALID_REQUEST and isinstance(fields, list) and all(isinstance(f, str) for f in fields) and fields:
+        return InvalidRequest(detail, tuple(fields))
     return error_codes.error_for(code if isinstance(code, str) else None, detail)
 
 

@@ -12,7 +12,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Union
 
 from fastapi import Body, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidatorFunctionWrapHandler, WrapValidator, model_validator
+
+from skyhop.execution.names import MAX_JOB_NAME
+from skyhop.spec.task import MAX_NODES
 
 #: Largest job id, node rank or count the API passes on (SQLite integers are 64-bit).
 MAX_ID = 2**31 - 1
@@ -39,10 +42,55 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: `envs` / `secrets` as `Task.to_dict` writes them: string values (null: to be given with --env). The names are the
+#: parser's to check (`check_env_name`): its answer says what a variable name may hold.
+EnvMap = dict[str, StrictStr | None]
+
+
+class TaskShape(_Body):
+    """The types of a task mapping's top-level fields, as `Task.to_dict` writes them.
+
+    The task parser (`Task.from_dict`) reads YAML, where `run: 123` or an env
+    value `1` is a number the user meant as text, so it converts them. A raw
+    API body is no YAML file: a number where a script or a value belongs is a
+    client bug, refused with a 422 naming the field (`body.tasks.0.run`)
+    before the parser could quietly accept it. Nested sections (resources,
+    service, pool, ...) are checked by the parser, which names their fields too.
+    """
+
+    name: StrictStr | None = None
+    run: StrictStr | None = None
+    setup: StrictStr | None = None
+    workdir: StrictStr | dict[str, StrictStr] | None = None
+    num_nodes: StrictInt = Field(default=1, ge=1, le=MAX_NODES)
+    resources: dict[str, Any] | None = None
+    envs: EnvMap | None = None
+    secrets: EnvMap | None = None
+    file_mounts: dict[str, StrictStr | dict[str, Any]] | None = None
+    volumes: dict[str, StrictStr | dict[str, Any]] | None = None
+    service: dict[str, Any] | None = None
+    pool: dict[str, Any] | None = None
+    api_server_access: StrictBool | None = None
+    inputs: dict[str, float] | None = None
+    outputs: dict[str, float] | None = None
+    config: dict[str, Any] | None = None
+
+
+def _task_shape(value: Any, handler: ValidatorFunctionWrapHandler) -> dict[str, Any]:
+    """The mapping unchanged (what the routes parse and store), once its fields have the types of `TaskShape`."""
+    mapping = handler(value)
+    TaskShape.model_validate(mapping)
+    return mapping
+
+
+#: A task in a request body: a plain mapping whose fields are typed by `TaskShape` (errors keep their place: `tasks.0.run`).
+TaskMapping = Annotated[dict[str, Any], WrapValidator(_task_shape, json_schema_input_type=TaskShape)]
+
+
 class TaskBody(_Body):
     """Fields every task-running request shares; `task` is a task mapping (`Task.to_dict` shape)."""
 
-    task: dict[str, Any]
+    task: TaskMapping
     cluster: ClusterName
     detach_run: bool = False
     envs: dict[str, str] | None = None
@@ -160,8 +208,8 @@ class ManagedJobsLaunchBody(_Body):
     """A managed job: one task, or several run in turn (a pipeline); `num_jobs` copies (SKYPILOT_JOB_RANK 0..N-1);
     `pool`: run on that worker pool's clusters instead of launching its own."""
 
-    tasks: list[dict[str, Any]] = Field(min_length=1, max_length=100)
-    name: str | None = Field(default=None, min_length=1, max_length=256)
+    tasks: list[TaskMapping] = Field(min_length=1, max_length=100)
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_JOB_NAME)
     num_jobs: int = Field(default=1, ge=1, le=10_000)
     pool: str | None = Field(default=None, max_length=256)
 
@@ -174,7 +222,7 @@ class PoolApplyBody(_Body):
     """`jobs pool apply`: the pool's name and its task mapping (with a `pool:` section)."""
 
     name: str = Field(min_length=1, max_length=64)
-    task: dict[str, Any]
+    task: TaskMapping
 
 
 class PoolDownBody(_Body):
@@ -198,7 +246,7 @@ class ManagedJobsCancelBody(_Body):
     """Exactly one of: `job_ids`, `name`, `all` (the caller's unfinished jobs), `pool` (those of that pool)."""
 
     job_ids: list[JobId] = Field(default_factory=list, max_length=10_000)
-    name: str | None = Field(default=None, min_length=1, max_length=256)
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_JOB_NAME)
     all: bool = False
     pool: str | None = Field(default=None, min_length=1, max_length=64)
 

@@ -63,6 +63,13 @@ class SpecError(SkyhopError):
             text += f" {self.hint}"
         return text
 
+    def within(self, prefix: str) -> "SpecError":
+        """The same error, its path inside `prefix` (`task[1]` of a pipeline: `task[1].resources.cpus`)."""
+        return SpecError(
+            f"{prefix}.{self.path}" if self.path else prefix, self.detail,
+            value=self.value, expected=self.expected, hint=self.hint, source=self.source,
+        )
+
     def with_source(self, source: str) -> "SpecError":
         """The same error, naming the file it came from."""
         return SpecError(

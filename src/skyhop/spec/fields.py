@@ -51,7 +51,12 @@ def as_bool(value: Any, path: str) -> bool:
     raise SpecError(path, "wrong type", value=value, expected="true or false")
 
 
-def as_int(value: Any, path: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+#: The largest integer a task field may hold unless it says otherwise: far above any real count, and it fits
+#: every integer column and C int the value reaches (10**30 restarts would overflow the state store).
+MAX_INT = 2**31 - 1
+
+
+def as_int(value: Any, path: str, *, minimum: int | None = None, maximum: int = MAX_INT) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str, float)):
         raise SpecError(path, "wrong type", value=value, expected="an integer")
     try:
@@ -62,7 +67,7 @@ def as_int(value: Any, path: str, *, minimum: int | None = None, maximum: int | 
         raise SpecError(path, "not an integer", value=value, expected="an integer")
     if minimum is not None and number < minimum:
         raise SpecError(path, "too small", value=value, expected=f"an integer >= {minimum}")
-    if maximum is not None and number > maximum:
+    if number > maximum:
         raise SpecError(path, "too large", value=value, expected=f"an integer <= {maximum}")
     return number
 
@@ -93,7 +98,10 @@ def check_env_name(name: Any, parent: str) -> str:
     and is the first thing an injection attempt tries.
     """
     if not isinstance(name, str) or not _ENV_NAME.fullmatch(name):
-        shown = join_path(parent, name) if isinstance(name, str) and name.isprintable() else f"{parent}[{name!r}]"
+        if not (isinstance(name, str) and name.isprintable()):
+            shown = f"{parent}[{name!r}]"
+        else:  # a flag is followed by the name as typed (`--env 1A`); a YAML section by a path (`envs.1A`)
+            shown = f"{parent} {name}" if parent.startswith("--") else join_path(parent, name)
         raise SpecError(shown, "not a valid variable name", value=name, expected="letters, digits and _ (not starting with a digit)")
     return name
 

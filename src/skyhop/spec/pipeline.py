@@ -66,13 +66,7 @@ class Pipeline:
             except SpecError as error:
                 if len(docs) == 1:
                     raise
-                raise SpecError(
-                    f"task[{index}]{'.' + error.path if error.path else ''}",
-                    error.detail,
-                    value=error.value,
-                    expected=error.expected,
-                    hint=error.hint,
-                ) from None
+                raise error.within(f"task[{index}]") from None
         return cls.chain(tasks, name)
 
     @classmethod

@@ -38,8 +38,7 @@ class Accelerator:
             number = float(count)
         except (TypeError, ValueError):
             raise SpecError(path, "accelerator count is not a number", value=shown, expected="'<name>:<count>', e.g. 'H100:8'") from None
-        if not number > 0 or number == float("inf"):  # also NaN
-            raise SpecError(path, "accelerator count must be positive", value=shown, expected="a count > 0")
+        _check_amount(number, path, shown, "a count > 0", "accelerator count")
         if number > 1 and not number.is_integer():
             raise SpecError(path, "fractional counts are only allowed below 1", value=shown, expected="a whole count, or a fraction < 1")
         return cls(canonical_accelerator(name), number_out(number))
@@ -70,8 +69,7 @@ class Quantity:
             number = float(text)
         except (TypeError, ValueError):
             raise SpecError(path, "not a quantity", value=raw, expected=expected) from None
-        if not number > 0 or number == float("inf"):  # also NaN
-            raise SpecError(path, "must be positive", value=raw, expected=expected)
+        _check_amount(number, path, raw, expected)
         return cls(number_out(number), at_least)
 
     def satisfied_by(self, amount: float) -> bool:
@@ -101,9 +99,22 @@ def parse_size_gb(raw: Any, path: str) -> float:
         if not match:
             raise SpecError(path, "not a size", value=raw, expected=expected)
         number = float(match.group(1)) * _SIZE_TO_GB[(match.group(2) or "g").lower()]
-    if not number > 0 or number == float("inf"):
-        raise SpecError(path, "must be positive", value=raw, expected=expected)
+    _check_amount(number, path, raw, expected)
     return number
+
+
+#: More vCPUs, GB or accelerators than any machine or cluster has; bounds what a typo or a hostile request can ask
+#: (10**30 cpus would otherwise travel to the optimizer and the state store as a real request).
+MAX_AMOUNT = 1e9
+
+
+def _check_amount(number: float, path: str, raw: Any, expected: str, what: str = "") -> None:
+    """A count, size or quantity must be above zero and at most MAX_AMOUNT (NaN and infinity are neither)."""
+    subject = f"{what} " if what else ""
+    if not 0 < number < float("inf"):  # also NaN
+        raise SpecError(path, f"{subject}must be positive", value=raw, expected=expected)
+    if not number <= MAX_AMOUNT:
+        raise SpecError(path, f"{subject}must be at most {MAX_AMOUNT:,.0f}", value=raw, expected=expected)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhd]?)\s*$", re.IGNORECASE)

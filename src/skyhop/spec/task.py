@@ -38,6 +38,12 @@ REDACTED = "<redacted>"
 _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 #: More nodes than any cluster skyhop could gang-schedule; bounds what a typo or a hostile request can ask.
 MAX_NODES = 10_000
+#: Linux refuses to start a process whose environment holds one `NAME=value` string over 32 pages
+#: (MAX_ARG_STRLEN, counting the `=` and the final NUL) with E2BIG, "Argument list too long".
+MAX_ENV_ENTRY_BYTES = 128 * 1024
+#: All of a task's envs and secrets together. The kernel's cap on argv + environment is a quarter of the
+#: stack limit (2 MiB by default), shared with skyhop's own variables and the node's environment.
+MAX_ENV_TOTAL_BYTES = 1024 * 1024
 
 _MOUNT_KEYS = ("source", "store", "mode", "name", "persistent")
 
@@ -121,6 +127,37 @@ def check_mount_destination(dest: str) -> str:
     return dest
 
 
+def _check_environment(envs: Mapping[str, Any], secrets: Mapping[str, Any]) -> None:
+    """Names, value types and sizes of `envs` and `secrets`, checked where a task is made rather than on the node.
+
+    The variables reach the job through its process environment, so a value
+    the kernel cannot pass (see MAX_ENV_ENTRY_BYTES) would be accepted here and
+    fail minutes later with E2BIG when the job starts; it is refused now, with
+    the limit and what to do instead.
+    """
+    total = 0
+    for kind, variables in (("envs", envs), ("secrets", secrets)):
+        for name, value in variables.items():
+            check_env_name(name, kind)
+            path = join_path(kind, name)
+            if value is not None and not isinstance(value, str):
+                raise SpecError(path, "wrong type", value=value if kind == "envs" else ..., expected="a string (or None: to be given with --env)")
+            if value is not None and "\0" in value:
+                raise SpecError(path, "holds a NUL character, which no process environment can carry")
+            size = len(name.encode()) + len((value or "").encode()) + 2  # NAME=value and its NUL
+            total += size
+            if size > MAX_ENV_ENTRY_BYTES:
+                raise SpecError(
+                    path, f"NAME=value is {size:,} bytes, over the {MAX_ENV_ENTRY_BYTES // 1024} KiB Linux allows one environment variable",
+                    hint="A larger value would stop the job from starting (E2BIG, \"Argument list too long\"); put the data in a file (file_mounts) and pass its path.",
+                )
+    if total > MAX_ENV_TOTAL_BYTES:
+        raise SpecError(
+            "envs", f"envs and secrets together are {total:,} bytes, over skyhop's limit of {MAX_ENV_TOTAL_BYTES // 2**20} MiB",
+            hint="The kernel caps a process's whole environment (2 MiB by default, shared with the node's own variables); put large data in files (file_mounts) and pass their paths.",
+        )
+
+
 def substitute(text: str | None, envs: Mapping[str, str | None]) -> str | None:
     """`${VAR}` or `$VAR` -> the env's value, as SkyPilot does in file_mounts and workdir.
 
@@ -176,9 +213,7 @@ class Task:
             object.__setattr__(self, "resources", Resources.from_dict(self.resources))
         if isinstance(self.num_nodes, bool) or not isinstance(self.num_nodes, int) or not 1 <= self.num_nodes <= MAX_NODES:
             raise SpecError("num_nodes", f"must be a whole number from 1 to {MAX_NODES}", value=self.num_nodes)
-        for kind in ("envs", "secrets"):  # every way of building a task, the SDK's and replace() included
-            for name in getattr(self, kind):
-                check_env_name(name, kind)
+        _check_environment(self.envs, self.secrets)  # every way of building a task, the SDK's and replace() included
         mounts = {check_mount_destination(k): v if isinstance(v, FileMount) else FileMount.parse(v, join_path("file_mounts", k)) for k, v in self.file_mounts.items()}
         object.__setattr__(self, "file_mounts", mounts)
         volumes = {k: v if isinstance(v, VolumeMount) else parse_volume(v, join_path("volumes", k)) for k, v in self.volumes.items()}

@@ -15,6 +15,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from skyhop.server.schemas import TaskMapping
+
 router = APIRouter(tags=["optimize"])
 
 #: Stages of a pipeline, and edges between them: far beyond real use, small enough for the ILP.
@@ -26,7 +28,7 @@ class OptimizeBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tasks: list[dict[str, Any]] = Field(..., min_length=1, max_length=MAX_TASKS)
+    tasks: list[TaskMapping] = Field(..., min_length=1, max_length=MAX_TASKS)
     edges: list[tuple[int, int]] = Field(default_factory=list, max_length=MAX_TASKS * MAX_TASKS)
     name: str | None = Field(default=None, max_length=256)
     all_clouds: bool = False
