@@ -4,8 +4,9 @@ A pool row is created together with its controller lease (kind `pool`), as a
 managed job is, so a pool always has a controller that keeps its workers. A
 worker slot's row names its current cluster (a fresh name each time the pool
 replaces the worker, so a job following the old cluster sees it gone) and the
-managed job it runs: `claim` gives a free READY worker to exactly one job,
-with a conditional UPDATE that two servers racing for one worker cannot both win.
+managed job it runs: `take` gives a free READY worker to exactly one job,
+with a conditional UPDATE that two servers racing for one worker cannot both win
+(the jobs controller's dispatcher, controllers/pool_dispatch.py, decides which job).
 """
 
 from __future__ import annotations
@@ -127,27 +128,20 @@ class JobPools:
         with self._store._write() as session:
             session.execute(delete(PoolWorker).where(PoolWorker.pool == pool, PoolWorker.slot == slot))
 
-    def claim(self, pool: str, job_id: int) -> WorkerRecord | None:
-        """The worker `job_id` holds, else a free READY worker now held by it, else None (all busy)."""
-        held = self.held_by(pool, job_id)
-        if held is not None:
-            return held
-        for worker in self.workers(pool):
-            if worker.status != READY or worker.job_id is not None:
-                continue
-            with self._store._write() as session:
-                won = session.execute(
-                    update(PoolWorker)
-                    .where(
-                        PoolWorker.pool == pool, PoolWorker.slot == worker.slot, PoolWorker.cluster == worker.cluster,
-                        PoolWorker.status == READY, PoolWorker.job_id.is_(None),
-                    )
-                    .values(job_id=job_id, updated_at=time.time())
-                    .execution_options(synchronize_session=False)
+    def take(self, worker: WorkerRecord, job_id: int) -> WorkerRecord | None:
+        """Give `worker` to `job_id` if it is still the same free READY cluster (one conditional UPDATE: of two
+        servers racing for it, one wins); the worker now held, or None when someone else got it first."""
+        with self._store._write() as session:
+            won = session.execute(
+                update(PoolWorker)
+                .where(
+                    PoolWorker.pool == worker.pool, PoolWorker.slot == worker.slot, PoolWorker.cluster == worker.cluster,
+                    PoolWorker.status == READY, PoolWorker.job_id.is_(None),
                 )
-            if getattr(won, "rowcount", 0):
-                return self.held_by(pool, job_id)
-        return None
+                .values(job_id=job_id, updated_at=time.time())
+                .execution_options(synchronize_session=False)
+            )
+        return self.held_by(worker.pool, job_id) if getattr(won, "rowcount", 0) else None
 
     def held_by(self, pool: str, job_id: int) -> WorkerRecord | None:
         with self._store._read() as session:

@@ -102,9 +102,7 @@ class ManagedJobs:
             jobs_query = jobs_query.where(ManagedJob.id.in_(list(ids)))
             attempts_query = attempts_query.where(ManagedJobAttempt.job_id.in_(list(ids)))
         with self._store._read() as session:
-            jobs = [dict(row._mapping) for row in session.execute(jobs_query)]
-            attempts = [dict(row._mapping) for row in session.execute(attempts_query)]
-        return jobs, attempts
+            return _dicts(session.execute(jobs_query)), _dicts(session.execute(attempts_query))
 
     # --- attempts -----------------------------------------------------------------
 
@@ -145,3 +143,10 @@ class ManagedJobs:
 
 def _job(row: ManagedJob) -> ManagedJobRecord:
     return _record(row, ManagedJobRecord)
+
+
+def _dicts(result) -> list[dict[str, Any]]:
+    """A result's rows as dicts: zipping the column names onto plain rows is several times cheaper than
+    `row._mapping` per row (which dominated `jobs queue` at thousands of jobs)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row)) for row in result.fetchall()]
