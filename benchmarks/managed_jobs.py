@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/managed_jobs.py --jobs 1000 --sleep 300
     .venv/bin/python benchmarks/managed_jobs.py --jobs 100 --sleep 60 --json   # ...and benchmarks/out/managed-jobs-<N>.json
     .venv/bin/python benchmarks/managed_jobs.py --jobs 1000 --sleep 1 --pool 16   # through a pool of 16 workers
+    .venv/bin/python benchmarks/managed_jobs.py --jobs 5000 --queue-only          # `jobs queue` alone, idle server
 
 One request submits N copies of a task (`num_jobs`); without pools each job
 launches its own 1-node local cluster, so N jobs mean N agent daemons beside
@@ -216,6 +217,50 @@ def take_down_pool(api: Api, timeout_s: float = 300.0) -> None:
         time.sleep(2.0)
 
 
+def queue_bench(jobs: int, http_samples: int = 20, cli_samples: int = 6) -> dict[str, Any]:
+    """`jobs queue` alone: N RUNNING jobs (one attempt each) written straight into a fresh store, an idle server.
+
+    The rows belong to another user, so this server's controller never drives
+    them (it takes over only its own user's jobs) and nothing but the queue runs.
+    """
+    from skyhop.state.managed import ManagedJobs
+    from skyhop.state.store import StateStore
+
+    scratch = Path(tempfile.mkdtemp(prefix="skyhop-mqueue-"))
+    home = scratch / "home" / ".skyhop"
+    home.mkdir(parents=True, mode=0o700)
+    env = scratch_env((REPO.parent / "shared" / "catalogs" / "v8").resolve(), scratch / "home")
+    now = time.time()
+    with StateStore(f"sqlite:///{home / 'state.db'}") as store:
+        managed = ManagedJobs(store)
+        entry = {"name": "scale", "user": "someone-else", "tasks": [{"run": "sleep 1"}], "resources": ["1x 1 CPU"], "pool": POOL}
+        for record in managed.create([entry] * jobs):
+            attempt = managed.add_attempt(record.id, 0, f"{POOL}-w{record.id % 16}", False)
+            managed.update_attempt(attempt.id, provider="local", launched_at=now, agent_job_id=1)
+            managed.update(record.id, status="RUNNING", started_at=now, cluster=attempt.cluster, agent_job_id=1)
+    sky = skyhop_command()
+    subprocess.run(sky + ["api", "start"], env=env, check=True, capture_output=True)
+    try:
+        api = Api(home)
+        http, size = [], 0
+        for _ in range(http_samples):
+            t0 = time.perf_counter()
+            size = len(json.dumps(api.call("GET", "/api/v1/managed-jobs?all_users=true")))
+            http.append((time.perf_counter() - t0) * 1000)
+        cli = []
+        for _ in range(cli_samples):
+            t0 = time.perf_counter()
+            subprocess.run(sky + ["jobs", "queue", "-a", "-u"], env=env, check=True, capture_output=True)
+            cli.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        subprocess.run(sky + ["--help"], env=env, check=True, capture_output=True)
+        help_ms = (time.perf_counter() - t0) * 1000
+    finally:
+        subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {"jobs": jobs, "queue_bytes": size, "queue_http_ms": spread(http), "queue_cli_ms": spread(cli), "help_ms": round(help_ms, 1)}
+
+
 def check_markers(rows: list[dict[str, Any]], markers: Path, submitted: int) -> dict[str, Any]:
     """Ran twice (two `start`s), never ran, and the poll gaps seen (controller's attempt end minus the job's own end)."""
     twice = never = 0
@@ -244,9 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up (and count the rest as stuck) after this")
     parser.add_argument("--config", default=None, help="config.yaml text for the scratch home (e.g. jobs: poll_seconds)")
     parser.add_argument("--pool", type=int, default=None, metavar="WORKERS", help="run the jobs on a pool of this many 1-node workers")
+    parser.add_argument("--queue-only", action="store_true", help="time `jobs queue` alone on N jobs written into a fresh store")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, state.db)")
     parser.add_argument("--json", action="store_true", help="also write benchmarks/out/managed-jobs-<N>.json")
     args = parser.parse_args(argv)
+    if args.queue_only:
+        print(json.dumps(queue_bench(args.jobs), indent=2))
+        return 0
     result = bench(args.jobs, args.sleep, args.timeout, args.config, args.keep, args.pool)
     text = json.dumps(result, indent=2)
     print(text)

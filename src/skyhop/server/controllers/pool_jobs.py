@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 S = ManagedJobStatus
 
 #: Longest a PENDING job waits for a worker before its run loop looks at the job again (a cancel ends it sooner).
-WAIT_S = 60.0
+WAIT_S = 300.0
 
 
 async def acquire(run: JobRun, job: ManagedJobRecord) -> bool:
