@@ -242,11 +242,14 @@ def queue_bench(jobs: int, http_samples: int = 20, cli_samples: int = 6) -> dict
     subprocess.run(sky + ["api", "start"], env=env, check=True, capture_output=True)
     try:
         api = Api(home)
-        http, size = [], 0
+        http, newest, size = [], [], 0
         for _ in range(http_samples):
             t0 = time.perf_counter()
             size = len(json.dumps(api.call("GET", "/api/v1/managed-jobs?all_users=true")))
             http.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            api.call("GET", "/api/v1/managed-jobs?all_users=true&limit=51")  # what the CLI's table asks for
+            newest.append((time.perf_counter() - t0) * 1000)
         cli = []
         for _ in range(cli_samples):
             t0 = time.perf_counter()
@@ -258,7 +261,10 @@ def queue_bench(jobs: int, http_samples: int = 20, cli_samples: int = 6) -> dict
     finally:
         subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
         shutil.rmtree(scratch, ignore_errors=True)
-    return {"jobs": jobs, "queue_bytes": size, "queue_http_ms": spread(http), "queue_cli_ms": spread(cli), "help_ms": round(help_ms, 1)}
+    return {
+        "jobs": jobs, "queue_bytes": size, "queue_http_ms": spread(http), "queue_http_newest_ms": spread(newest),
+        "queue_cli_ms": spread(cli), "help_ms": round(help_ms, 1),
+    }
 
 
 def check_markers(rows: list[dict[str, Any]], markers: Path, submitted: int) -> dict[str, Any]:

@@ -229,8 +229,11 @@ def jobs_launch(tasks, *, name: str | None = None, num_jobs: int = 1, pool: str 
     return http.call(_server(), "POST", "/api/v1/managed-jobs", body=body)["job_ids"]
 
 
-def jobs_queue(*, skip_finished: bool = False, all_users: bool = False, job_ids: list[int] | None = None) -> list[dict[str, Any]]:
-    params = {"skip_finished": skip_finished, "all_users": all_users, "job_id": job_ids or []}
+def jobs_queue(*, skip_finished: bool = False, all_users: bool = False, job_ids: list[int] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    """Managed jobs, newest first; the `limit` newest when given."""
+    params: dict[str, Any] = {"skip_finished": skip_finished, "all_users": all_users, "job_id": job_ids or []}
+    if limit is not None:
+        params["limit"] = limit
     return http.call(_server(), "GET", "/api/v1/managed-jobs", params=params)
 
 
