@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from skyhop.server.controllers.base import ObjectContext
 from skyhop.state import job_pools
@@ -50,8 +51,9 @@ class PoolDispatcher:
         self._waiting.setdefault(pool, {})[job_id] = future
         self.kick(pool)
         nap = asyncio.ensure_future(ctx.sleep(timeout_s))  # a cancel cuts it short
+        either: list[asyncio.Future[Any]] = [future, nap]
         try:
-            await asyncio.wait({future, nap}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             return future.result() if future.done() else None
         finally:
             nap.cancel()
