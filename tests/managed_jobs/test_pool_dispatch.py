@@ -40,21 +40,21 @@ class _CountingPools(JobPools):
 def test_free_workers_go_to_the_lowest_waiting_ids_in_one_pass_that_costs_per_worker(db_url):
     with StateStore(db_url) as store:
         _pool(store, ready=2)
-        dispatcher = PoolDispatcher(store, interval_s=0.05)
+        dispatcher = PoolDispatcher(store, interval_s=1.0)
         counting = _CountingPools(store)
         counting.calls = {}
         dispatcher._pools = counting
 
         async def main() -> dict[int, str | None]:
             ids = [7, 3, 9, 5, 11, 4] + list(range(100, 300))  # 206 jobs waiting, submitted out of order
-            waits = [dispatcher.wait("wp", i, ObjectContext(str(i)), 0.5) for i in ids]
+            waits = [dispatcher.wait("wp", i, ObjectContext(str(i)), 5.0) for i in ids]  # the rest wait in vain
             placed = await asyncio.gather(*waits)
             return {i: (p.worker.cluster if p and p.worker else None) for i, p in zip(ids, placed)}
 
         placed = asyncio.run(main())
         assert {i: c for i, c in placed.items() if c} == {3: "wp-w0", 4: "wp-w1"}  # the two oldest, nobody else
         assert counting.calls["take"] == 2  # one hand-out per free worker, none per waiting job
-        assert counting.calls["workers"] <= 0.5 / 0.05 + 2  # one read per pass (tick), not per waiting job
+        assert counting.calls["workers"] < 20  # one read per pass (a tick, or a kick), not one per waiting job (206)
         assert {w.job_id for w in JobPools(store).workers("wp")} == {3, 4}
 
 
