@@ -94,3 +94,25 @@ def test_a_cancel_ends_the_wait_and_a_pool_taken_down_answers_gone(db_url):
 
         cancelled, gone = asyncio.run(main())
         assert cancelled is None and gone is not None and gone.gone and gone.worker is None
+
+
+def test_a_failing_pass_does_not_stop_the_dispatch(db_url):
+    """A pass that fails (SQLite busy under load) is retried at the next tick; it once ended the pool's dispatching
+    task, and its jobs waited out the whole wait before anyone looked again."""
+    from sqlalchemy.exc import OperationalError
+
+    class _BusyOnce(JobPools):
+        failed = False
+
+        def workers(self, pool=None):
+            if not self.failed:
+                self.failed = True
+                raise OperationalError("SELECT", {}, Exception("database is locked"))
+            return super().workers(pool)
+
+    with StateStore(db_url) as store:
+        _pool(store, ready=1)
+        dispatcher = PoolDispatcher(store, interval_s=0.1)
+        dispatcher._pools = _BusyOnce(store)
+        placed = asyncio.run(dispatcher.wait("wp", 1, ObjectContext("1"), 30))
+        assert dispatcher._pools.failed and placed is not None and placed.worker.slot == 0

@@ -19,12 +19,15 @@ takes them first.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from skyhop.server.controllers.base import ObjectContext
 from skyhop.state import job_pools
 from skyhop.state.job_pools import JobPools, WorkerRecord
+
+log = logging.getLogger("skyhop.controllers.pools")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +75,10 @@ class PoolDispatcher:
         kick = self._kicks[pool]
         while self._waiting.get(pool):
             kick.clear()
-            await self._pass(pool)
+            try:
+                await self._pass(pool)
+            except Exception:  # e.g. SQLite busy under load: the jobs keep waiting, the next pass tries again
+                log.exception("pool %s: dispatching its waiting jobs failed; trying again", pool)
             try:
                 await asyncio.wait_for(kick.wait(), self._interval_s)
             except asyncio.TimeoutError:
