@@ -2,10 +2,15 @@
 
     .venv/bin/python benchmarks/managed_jobs.py --jobs 1000 --sleep 300
     .venv/bin/python benchmarks/managed_jobs.py --jobs 100 --sleep 60 --json   # ...and benchmarks/out/managed-jobs-<N>.json
+    .venv/bin/python benchmarks/managed_jobs.py --jobs 1000 --sleep 1 --pool 16   # through a pool of 16 workers
+    .venv/bin/python benchmarks/managed_jobs.py --jobs 5000 --queue-only          # `jobs queue` alone, idle server
 
 One request submits N copies of a task (`num_jobs`); without pools each job
 launches its own 1-node local cluster, so N jobs mean N agent daemons beside
-the server. While the jobs run it samples, from /proc, the server's RSS and the
+the server. With `--pool W` a pool of W 1-node local workers is applied first
+(and waited for: all READY), the N jobs are submitted with `pool`, and the
+pool is taken down at the end (`clusters_left` then counts its workers too).
+While the jobs run it samples, from /proc, the server's RSS and the
 summed RSS of every process of the scratch home's clusters (agents, job
 drivers, the jobs' `sleep`s); it times `jobs queue` over raw HTTP (every ~2 s)
 and as the CLI (every ~10 s), and counts what is active. Each job appends
@@ -43,6 +48,7 @@ sys.path.insert(0, str(HERE))
 from run import scratch_env, skyhop_command  # noqa: E402  (benchmarks/ is no package)
 
 TERMINAL = {"SUCCEEDED", "FAILED", "FAILED_SETUP", "FAILED_PRECHECKS", "FAILED_NO_RESOURCE", "FAILED_CONTROLLER", "CANCELLED"}
+POOL = "scale-pool"
 CLUSTER_ENV = b"SKYHOP_LOCAL_CLUSTER="  # the marker every local cluster process carries (providers/local)
 
 
@@ -98,7 +104,18 @@ def spread(values: list[float]) -> dict[str, float] | None:
     return {"n": len(values), "p50": round(statistics.median(values), 1), "p95": round(percentile(values, 0.95), 1), "max": round(max(values), 1)}
 
 
-def bench(jobs: int, sleep_s: float, timeout_s: float, config: str | None, keep: bool) -> dict[str, Any]:
+def apply_pool(api: Api, workers: int, timeout_s: float) -> float:
+    """Apply a pool of `workers` 1-node local workers and wait until all are READY; seconds that took."""
+    started = time.time()
+    api.call("POST", "/api/v1/managed-jobs/pools", {"name": POOL, "task": {"pool": {"workers": workers}, "resources": {"infra": "local"}}})
+    while time.time() < started + timeout_s:
+        if api.call("GET", f"/api/v1/managed-jobs/pools?name={POOL}")[0]["ready"] == workers:
+            return round(time.time() - started, 1)
+        time.sleep(2.0)
+    raise SystemExit(f"the pool's {workers} workers were not all READY after {timeout_s:g} s")
+
+
+def bench(jobs: int, sleep_s: float, timeout_s: float, config: str | None, keep: bool, pool: int | None = None) -> dict[str, Any]:
     scratch = Path(tempfile.mkdtemp(prefix="skyhop-mjobs-"))
     home = scratch / "home" / ".skyhop"
     home.mkdir(parents=True, mode=0o700)
@@ -111,7 +128,7 @@ def bench(jobs: int, sleep_s: float, timeout_s: float, config: str | None, keep:
     sky = skyhop_command()
     subprocess.run(sky + ["api", "start"], env=env, check=True, capture_output=True)
     api = Api(home)
-    result: dict[str, Any] = {"jobs": jobs, "sleep_s": sleep_s, "config": config, "cpus": os.cpu_count()}
+    result: dict[str, Any] = {"jobs": jobs, "sleep_s": sleep_s, "config": config, "cpus": os.cpu_count(), "pool_workers": pool}
     samples: list[dict[str, float]] = []
     http_ms: list[tuple[int, float]] = []  # (active jobs when sampled, ms)
     cli_ms: list[tuple[int, float]] = []
@@ -132,8 +149,12 @@ def bench(jobs: int, sleep_s: float, timeout_s: float, config: str | None, keep:
     sampler = threading.Thread(target=sample_memory, daemon=True)
     sampler.start()
     try:
+        body: dict[str, Any] = {"tasks": [task], "num_jobs": jobs, "name": "scale"}
+        if pool:
+            result["pool_ready_s"] = apply_pool(api, pool, timeout_s)
+            body["pool"] = POOL
         started = time.time()
-        ids = api.call("POST", "/api/v1/managed-jobs", {"tasks": [task], "num_jobs": jobs, "name": "scale"}, timeout=600)["job_ids"]
+        ids = api.call("POST", "/api/v1/managed-jobs", body, timeout=600)["job_ids"]
         result["submit_s"] = round(time.time() - started, 2)
         deadline = started + timeout_s
         statuses: Counter[str] = Counter()
@@ -146,7 +167,7 @@ def bench(jobs: int, sleep_s: float, timeout_s: float, config: str | None, keep:
             statuses = Counter(r["status"] for r in rows)
             active = sum(n for s, n in statuses.items() if s not in TERMINAL)
             http_ms.append((active, elapsed))
-            if statuses.get("RUNNING", 0) == jobs and first_all_running is None:
+            if statuses.get("RUNNING", 0) == min(jobs, pool or jobs) and first_all_running is None:
                 first_all_running = time.time() - started
             if active == 0:
                 break
@@ -166,6 +187,8 @@ def bench(jobs: int, sleep_s: float, timeout_s: float, config: str | None, keep:
         stop.set()
         sampler.join()
         subprocess.run(sky + ["jobs", "cancel", "-a", "-y"], env=env, capture_output=True)
+        if pool:
+            take_down_pool(api)
         subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
     left = home / "clusters"
     result["clusters_left"] = len(list(left.iterdir())) if left.is_dir() else 0
@@ -184,6 +207,64 @@ def bench(jobs: int, sleep_s: float, timeout_s: float, config: str | None, keep:
     else:
         result["scratch"] = str(scratch)
     return result
+
+
+def take_down_pool(api: Api, timeout_s: float = 300.0) -> None:
+    """`jobs pool down`, then wait until the pool is gone (its controller tears the workers down)."""
+    api.call("POST", "/api/v1/managed-jobs/pools/down", {"names": [POOL]})
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and any(p["name"] == POOL for p in api.call("GET", "/api/v1/managed-jobs/pools")):
+        time.sleep(2.0)
+
+
+def queue_bench(jobs: int, http_samples: int = 20, cli_samples: int = 6) -> dict[str, Any]:
+    """`jobs queue` alone: N RUNNING jobs (one attempt each) written straight into a fresh store, an idle server.
+
+    The rows belong to another user, so this server's controller never drives
+    them (it takes over only its own user's jobs) and nothing but the queue runs.
+    """
+    from skyhop.state.managed import ManagedJobs
+    from skyhop.state.store import StateStore
+
+    scratch = Path(tempfile.mkdtemp(prefix="skyhop-mqueue-"))
+    home = scratch / "home" / ".skyhop"
+    home.mkdir(parents=True, mode=0o700)
+    env = scratch_env((REPO.parent / "shared" / "catalogs" / "v8").resolve(), scratch / "home")
+    now = time.time()
+    with StateStore(f"sqlite:///{home / 'state.db'}") as store:
+        managed = ManagedJobs(store)
+        entry = {"name": "scale", "user": "someone-else", "tasks": [{"run": "sleep 1"}], "resources": ["1x 1 CPU"], "pool": POOL}
+        for record in managed.create([entry] * jobs):
+            attempt = managed.add_attempt(record.id, 0, f"{POOL}-w{record.id % 16}", False)
+            managed.update_attempt(attempt.id, provider="local", launched_at=now, agent_job_id=1)
+            managed.update(record.id, status="RUNNING", started_at=now, cluster=attempt.cluster, agent_job_id=1)
+    sky = skyhop_command()
+    subprocess.run(sky + ["api", "start"], env=env, check=True, capture_output=True)
+    try:
+        api = Api(home)
+        http, newest, size = [], [], 0
+        for _ in range(http_samples):
+            t0 = time.perf_counter()
+            size = len(json.dumps(api.call("GET", "/api/v1/managed-jobs?all_users=true")))
+            http.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            api.call("GET", "/api/v1/managed-jobs?all_users=true&limit=51")  # what the CLI's table asks for
+            newest.append((time.perf_counter() - t0) * 1000)
+        cli = []
+        for _ in range(cli_samples):
+            t0 = time.perf_counter()
+            subprocess.run(sky + ["jobs", "queue", "-a", "-u"], env=env, check=True, capture_output=True)
+            cli.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        subprocess.run(sky + ["--help"], env=env, check=True, capture_output=True)
+        help_ms = (time.perf_counter() - t0) * 1000
+    finally:
+        subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "jobs": jobs, "queue_bytes": size, "queue_http_ms": spread(http), "queue_http_newest_ms": spread(newest),
+        "queue_cli_ms": spread(cli), "help_ms": round(help_ms, 1),
+    }
 
 
 def check_markers(rows: list[dict[str, Any]], markers: Path, submitted: int) -> dict[str, Any]:
@@ -213,16 +294,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sleep", type=float, default=300.0, help="each job's run time (long enough that all N run at once)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="give up (and count the rest as stuck) after this")
     parser.add_argument("--config", default=None, help="config.yaml text for the scratch home (e.g. jobs: poll_seconds)")
+    parser.add_argument("--pool", type=int, default=None, metavar="WORKERS", help="run the jobs on a pool of this many 1-node workers")
+    parser.add_argument("--queue-only", action="store_true", help="time `jobs queue` alone on N jobs written into a fresh store")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, state.db)")
     parser.add_argument("--json", action="store_true", help="also write benchmarks/out/managed-jobs-<N>.json")
     args = parser.parse_args(argv)
-    result = bench(args.jobs, args.sleep, args.timeout, args.config, args.keep)
+    if args.queue_only:
+        print(json.dumps(queue_bench(args.jobs), indent=2))
+        return 0
+    result = bench(args.jobs, args.sleep, args.timeout, args.config, args.keep, args.pool)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
         out = HERE / "out"
         out.mkdir(exist_ok=True)
-        (out / f"managed-jobs-{args.jobs}.json").write_text(text + "\n")
+        suffix = f"-pool{args.pool}" if args.pool else ""
+        (out / f"managed-jobs-{args.jobs}{suffix}.json").write_text(text + "\n")
     return 0 if result["stuck"] == 0 and result["ran_twice"] == 0 else 1
 
 

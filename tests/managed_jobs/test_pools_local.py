@@ -78,6 +78,8 @@ def test_six_jobs_run_once_each_on_a_two_worker_pool_then_down_leaves_nothing(sk
     assert {rows[i]["cluster"] for i in ids} <= workers and busy  # the jobs ran on the pool's workers
     pool = _pools(sky)["wp"]
     assert pool["ready"] == 2 and all(w["job_id"] is None and w["infra"] for w in pool["worker_details"])
+    limited = sky("jobs", "queue", "-l", "2", check=True)  # the table's limit: the newest jobs, and a hint
+    assert f"\n{max(ids)} " in limited.out and f"\n{min(ids)} " not in limited.out and "--limit N shows more" in limited.err
     assert set(sky.clusters()) == workers  # no cluster of a job's own
     sky("jobs", "pool", "down", "-y", "wp", check=True)
     wait_for(lambda: _pools(sky) == {}, 120, "the pool gone")

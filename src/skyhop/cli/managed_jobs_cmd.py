@@ -37,6 +37,9 @@ class JobId(click.ParamType):
             self.fail(f"{value} is not a job id; ids run from 1 to {MAX_JOB_ID} (`skyhop jobs queue` lists them).", param, ctx)
         return number
 
+#: Jobs the `jobs queue` table shows unless --limit says otherwise (SkyPilot's default too): the newest ones.
+QUEUE_LIMIT = 50
+
 
 @click.group(
     epilog="""\b
@@ -171,27 +174,35 @@ Examples:
   skyhop jobs queue -s              # only unfinished jobs
   skyhop jobs queue -a              # every column: each attempt, why a job failed
   skyhop jobs queue -u --output json
+  skyhop jobs queue -l 500          # the 500 newest (default: 50)
 """
 )
 @click.option("-a", "--all", "all_", is_flag=True, help="Show every column: user, each attempt's place and outcome, why a job failed.")
 @click.option("-u", "--all-users", is_flag=True, help="Every user's jobs (default: only yours).")
 @click.option("-s", "--skip-finished", is_flag=True, help="Only jobs that have not finished.")
+@click.option(
+    "-l", "--limit", type=click.IntRange(min=1, max=2**31 - 2), default=None,
+    help=f"Show the N newest jobs (table default: {QUEUE_LIMIT}; --output json: every job unless given).",
+)
 @OUTPUT_OPTION
-def queue(all_: bool, all_users: bool, skip_finished: bool, output: str) -> None:
+def queue(all_: bool, all_users: bool, skip_finished: bool, limit: int | None, output: str) -> None:
     """Show managed jobs: status (RECOVERING while relaunching), recoveries, duration, resources, where, cost."""
     from skyhop.client import api
 
-    rows = api.jobs_queue(skip_finished=skip_finished, all_users=all_users)
     if output == "json":
-        emit_json(rows)
+        emit_json(api.jobs_queue(skip_finished=skip_finished, all_users=all_users, limit=limit))
         return
+    shown = limit or QUEUE_LIMIT
+    rows = api.jobs_queue(skip_finished=skip_finished, all_users=all_users, limit=shown + 1)  # one more: are there others?
     if not rows:
         click.echo("No managed jobs.")
         return
     headers = ["ID", "NAME", "RESOURCES", "SUBMITTED", "DURATION", "#RECOVERIES", "STATUS", "CLUSTER", "INFRA", "COST"]
     if all_:
         headers += ["USER", "ATTEMPTS", "FAILURE"]
-    table(headers, [_queue_row(r, all_) for r in rows])
+    table(headers, [_queue_row(r, all_) for r in rows[:shown]])
+    if len(rows) > shown:
+        click.echo(f"Showing the {shown} newest managed jobs; --limit N shows more.", err=True)
 
 
 def _queue_row(r: dict[str, Any], full: bool) -> list[Any]:

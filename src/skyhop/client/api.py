@@ -279,8 +279,13 @@ def task_field(field: str, count: int) -> str:
     return _argument(field)
 
 
-def jobs_queue(*, skip_finished: bool = False, all_users: bool = False, job_ids: list[int] | None = None) -> list[dict[str, Any]]:
-    params = {"skip_finished": skip_finished, "all_users": all_users, "job_id": arguments.job_ids(job_ids)}
+def jobs_queue(
+    *, skip_finished: bool = False, all_users: bool = False, job_ids: list[int] | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Managed jobs, newest first; the `limit` newest when given."""
+    params: dict[str, Any] = {"skip_finished": skip_finished, "all_users": all_users, "job_id": arguments.job_ids(job_ids)}
+    if limit is not None:
+        params["limit"] = limit
     return http.call(_server(), "GET", "/api/v1/managed-jobs", params=params)
 
 

@@ -187,26 +187,32 @@ class JobPools:
             session.execute(delete(PoolWorker).where(PoolWorker.pool == pool, PoolWorker.slot == slot))
 
     def claim(self, pool: str, job_id: int) -> WorkerRecord | None:
-        """The worker `job_id` holds, else a free READY worker now held by it, else None (all busy)."""
+        """The worker `job_id` holds, else a free READY worker now held by it, else None (all busy).
+        (The jobs controller hands workers out in bulk with `take` instead: controllers/pool_dispatch.py.)"""
         held = self.held_by(pool, job_id)
         if held is not None:
             return held
         for worker in self.workers(pool):
-            if worker.status != READY or worker.job_id is not None:
-                continue
-            with self._store._write() as session:
-                won = session.execute(
-                    update(PoolWorker)
-                    .where(
-                        PoolWorker.pool == pool, PoolWorker.slot == worker.slot, PoolWorker.cluster == worker.cluster,
-                        PoolWorker.status == READY, PoolWorker.job_id.is_(None),
-                    )
-                    .values(job_id=job_id, updated_at=time.time())
-                    .execution_options(synchronize_session=False)
-                )
-            if getattr(won, "rowcount", 0):
-                return self.held_by(pool, job_id)
+            if worker.status == READY and worker.job_id is None:
+                taken = self.take(worker, job_id)
+                if taken is not None:
+                    return taken
         return None
+
+    def take(self, worker: WorkerRecord, job_id: int) -> WorkerRecord | None:
+        """Give `worker` to `job_id` if it is still the same free READY cluster (one conditional UPDATE: of two
+        servers racing for it, one wins); the worker now held, or None when someone else got it first."""
+        with self._store._write() as session:
+            won = session.execute(
+                update(PoolWorker)
+                .where(
+                    PoolWorker.pool == worker.pool, PoolWorker.slot == worker.slot, PoolWorker.cluster == worker.cluster,
+                    PoolWorker.status == READY, PoolWorker.job_id.is_(None),
+                )
+                .values(job_id=job_id, updated_at=time.time())
+                .execution_options(synchronize_session=False)
+            )
+        return self.held_by(worker.pool, job_id) if getattr(won, "rowcount", 0) else None
 
     def held_by(self, pool: str, job_id: int) -> WorkerRecord | None:
         with self._store._read() as session:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from skyhop.state.errors import StateError
 from skyhop.state.models import ControllerLease, ManagedJob, ManagedJobAttempt
@@ -88,11 +88,15 @@ class ManagedJobs:
             session.flush()
             return _job(row)
 
-    def listing(self, *, ids: Sequence[int] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(jobs, their attempts) as plain dicts of columns, newest job first, for `jobs queue`.
+    def listing(
+        self, *, ids: Sequence[int] | None = None, exclude: Sequence[str] = (), users: Sequence[str] | None = None, limit: int | None = None,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(jobs, their attempts) as plain dicts of columns, newest job first, for `jobs queue`: the jobs
+        with `ids`, not in the statuses `exclude`, of `users` (and of nobody) when given, the `limit` newest.
 
         Reads neither the task mappings nor the redaction lists, and builds no
-        records: a queue of thousands of jobs is one cheap query per table.
+        records: a queue of thousands of jobs is one cheap query per table, and
+        the filters and the limit are the database's work, not Python's.
         """
         hidden = {"tasks", "withheld", "envs"}
         job_columns = [c for c in ManagedJob.__table__.columns if c.name not in hidden]
@@ -100,11 +104,17 @@ class ManagedJobs:
         attempts_query = select(*ManagedJobAttempt.__table__.columns).order_by(ManagedJobAttempt.id)
         if ids is not None:
             jobs_query = jobs_query.where(ManagedJob.id.in_(list(ids)))
-            attempts_query = attempts_query.where(ManagedJobAttempt.job_id.in_(list(ids)))
+        if exclude:
+            jobs_query = jobs_query.where(ManagedJob.status.not_in(list(exclude)))
+        if users is not None:
+            jobs_query = jobs_query.where(or_(ManagedJob.user.is_(None), ManagedJob.user.in_(list(users))))
+        if limit is not None:
+            jobs_query = jobs_query.limit(limit)
         with self._store._read() as session:
-            jobs = [dict(row._mapping) for row in session.execute(jobs_query)]
-            attempts = [dict(row._mapping) for row in session.execute(attempts_query)]
-        return jobs, attempts
+            jobs = _dicts(session.execute(jobs_query))
+            if ids is not None or limit is not None:  # a few jobs: only theirs (else every attempt, one scan)
+                attempts_query = attempts_query.where(ManagedJobAttempt.job_id.in_([j["id"] for j in jobs]))
+            return jobs, _dicts(session.execute(attempts_query))
 
     # --- attempts -----------------------------------------------------------------
 
@@ -145,3 +155,10 @@ class ManagedJobs:
 
 def _job(row: ManagedJob) -> ManagedJobRecord:
     return _record(row, ManagedJobRecord)
+
+
+def _dicts(result) -> list[dict[str, Any]]:
+    """A result's rows as dicts: zipping the column names onto plain rows is several times cheaper than
+    `row._mapping` per row (which dominated `jobs queue` at thousands of jobs)."""
+    keys = list(result.keys())
+    return [dict(zip(keys, row)) for row in result.fetchall()]

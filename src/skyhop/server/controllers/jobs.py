@@ -53,6 +53,7 @@ from skyhop.jobs.settings import JobsSettings
 from skyhop.jobs.states import CANCELLED, FAILED, NO_RESOURCE, PREEMPTED, SUCCEEDED, SWITCHED, TERMINAL_NAMES, ManagedJobStatus
 from skyhop.server.controllers import pool_jobs
 from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext
+from skyhop.server.controllers.pool_dispatch import PoolDispatcher
 from skyhop.state.managed import KIND, ManagedJobs
 from skyhop.state.records import AttemptRecord, ManagedJobRecord
 
@@ -100,6 +101,8 @@ class JobsController:
         self._secret_tasks: dict[int, list[dict[str, Any]]] = {}
         self._launch_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="jobs-launch")
         self._poll_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="jobs-poll")
+        #: Hands the pools' free workers to this process's PENDING pool jobs, in submission order.
+        self.dispatcher = PoolDispatcher(store, self.settings.tick_s)
 
     def _own_jobs(self, object_ids: list[str]) -> list[str]:
         """The jobs of the user this server acts for: its clusters live in this user's home, so a server of

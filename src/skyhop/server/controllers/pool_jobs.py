@@ -1,8 +1,8 @@
 """Placement of managed jobs on a worker pool: the seam the jobs controller calls for a job with `pool`.
 
-Such a job launches no cluster. PENDING, it claims a free READY worker of its
-pool (one job per worker at a time, as SkyPilot's pools run them) and stays
-PENDING while all are busy. STARTING, it submits its run to that worker the
+Such a job launches no cluster. PENDING, it waits in its pool's FIFO queue
+(controllers/pool_dispatch.py) for a free READY worker (one job per worker at
+a time, as SkyPilot's pools run them) and stays PENDING while all are busy. STARTING, it submits its run to that worker the
 way `exec` does (no setup: the pool ran it once per worker); RUNNING is
 followed like any job, on the worker's cluster. When the job ends the worker
 is released, never torn down (it belongs to the pool); a cancelled job's
@@ -33,19 +33,26 @@ if TYPE_CHECKING:
 
 S = ManagedJobStatus
 
+#: Longest a PENDING job waits for a worker before its run loop looks at the job again (a cancel ends it sooner).
+WAIT_S = 300.0
+
 
 async def acquire(run: JobRun, job: ManagedJobRecord) -> bool:
-    """PENDING: True once the job holds a worker; False (after a wait) while none is free."""
+    """PENDING: True once the job holds a worker; False (after a wait) while none is free.
+
+    The job waits in its pool's FIFO queue (controllers/pool_dispatch.py) rather
+    than asking the store itself; the wait is cut short by a cancel, and ends
+    after a while anyway so the run loop re-reads the job.
+    """
     name = _pool_of(job)
-    pools = JobPools(run.store)
-    pool = await run._io(lambda: pools.get(name))
-    if pool is None or pool.status == job_pools.SHUTTING_DOWN:  # `pool down` cancels the pool's jobs
+    placement = await run.owner.dispatcher.wait(name, job.id, run.ctx, WAIT_S)
+    if placement is None:
+        return False
+    if placement.gone:  # `pool down` cancels the pool's jobs
         await run._end(job, S.CANCELLED, f"its pool {job.pool!r} was taken down")
         return False
-    worker = await run._io(lambda: pools.claim(name, job.id))
-    if worker is None:
-        await run.ctx.sleep(run.owner.settings.poll_s)
-        return False
+    worker = placement.worker
+    assert worker is not None
     run._note(f"Placed on worker {worker.slot} ('{worker.cluster}') of pool {job.pool!r}.")
     return True
 
@@ -121,6 +128,7 @@ async def back_to_pending(run: JobRun, job: ManagedJobRecord, reason: str, *, re
     name = _pool_of(job)
     pools = JobPools(run.store)
     await run._io(lambda: pools.release(name, job.id, lost=recovered))
+    run.owner.dispatcher.kick(name)
     run._note(f"Back to PENDING ({reason}); it runs on the next free worker of pool {job.pool!r}.")
     fields: dict[str, Any] = {"status": S.PENDING.value, "agent_job_id": None}
     if recovered:
@@ -140,6 +148,7 @@ async def release(run: JobRun, job: ManagedJobRecord) -> None:
     await run._save_outputs(attempts)
     pools = JobPools(run.store)
     await run._io(lambda: pools.release(name, job.id))
+    run.owner.dispatcher.kick(name)  # its worker is free: the next job in line gets it now, not at the next tick
 
 
 def _cancel_agent_job(store, cluster: str, agent_job_id: int) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from skyhop.server import schemas
 from skyhop.server.deps import Store
@@ -20,13 +21,17 @@ def launch(store: Store, request: Request, payload: schemas.ManagedJobsLaunchBod
     return schemas.ManagedJobsSubmitted(job_ids=managed_jobs.submit(store, controller, payload))
 
 
-@router.get("")
+@router.get("", response_class=Response, responses={200: {"content": {"application/json": {}}}})
 def queue(
-    store: Store, skip_finished: bool = False, all_users: bool = False, job_id: Annotated[list[int] | None, Query(max_length=10_000)] = None
-) -> list[dict[str, Any]]:
+    store: Store, skip_finished: bool = False, all_users: bool = False, job_id: Annotated[list[int] | None, Query(max_length=10_000)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=schemas.MAX_ID)] = None,
+) -> Response:
+    """The rows as JSON text, written straight out: FastAPI's validation and encoding of a returned list cost
+    as much as building it (tens of ms per thousand jobs), for rows the service already made of plain values."""
     if any(not 1 <= i <= schemas.MAX_ID for i in job_id or ()):
         raise HTTPException(422, f"job_id: each id must be between 1 and {schemas.MAX_ID}.")
-    return managed_jobs.rows(store, ids=job_id or None, skip_finished=skip_finished, all_users=all_users)
+    rows = managed_jobs.rows(store, ids=job_id or None, skip_finished=skip_finished, all_users=all_users, limit=limit)
+    return Response(json.dumps(rows, separators=(",", ":"), allow_nan=False), media_type="application/json")
 
 
 @router.post("/cancel")

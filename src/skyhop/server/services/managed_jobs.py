@@ -82,17 +82,13 @@ def _rank_envs(rank: int, num_jobs: int) -> dict[str, str]:
     return {f"{prefix}{key}": value for prefix in ("SKYPILOT_", "SKYHOP_") for key, value in (("JOB_RANK", str(rank)), ("NUM_JOBS", str(num_jobs)))}
 
 
-def rows(store, *, ids: list[int] | None = None, skip_finished: bool = False, all_users: bool = False) -> list[dict[str, Any]]:
-    """`jobs queue`: one row per job, newest first (docs/json-output.md)."""
+def rows(store, *, ids: list[int] | None = None, skip_finished: bool = False, all_users: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+    """`jobs queue`: one row per job, newest first, the `limit` newest when given (docs/json-output.md)."""
     from skyhop.jobs.states import TERMINAL_NAMES
     from skyhop.state.managed import ManagedJobs
 
-    jobs, attempts = ManagedJobs(store).listing(ids=ids)
-    if skip_finished:
-        jobs = [j for j in jobs if j["status"] not in TERMINAL_NAMES]
-    if not all_users:
-        me = requester()
-        jobs = [j for j in jobs if j["user"] in (None, me)]
+    exclude = sorted(TERMINAL_NAMES) if skip_finished else ()
+    jobs, attempts = ManagedJobs(store).listing(ids=ids, exclude=exclude, users=None if all_users else [requester()], limit=limit)
     by_job: dict[int, list] = {}
     for attempt in attempts:
         by_job.setdefault(attempt["job_id"], []).append(attempt)
