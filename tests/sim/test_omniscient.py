@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import random
+import subprocess
+import sys
 
 import pytest
 from helpers import REPO
@@ -84,3 +86,20 @@ def test_the_solution_is_a_real_schedule(tmp_path):
     assert out.met and out.finished_at is not None and out.finished_at <= job.deadline + 1e-6
     assert out.spot_hours + out.ondemand_hours == pytest.approx(3 + 0.1 * out.starts, rel=1e-6)
     assert out.timeline[-1].done == pytest.approx(job.runtime)
+
+
+def test_the_baseline_solves_in_a_process_where_another_solve_ran_first():
+    """HiGHS sets up its thread pool once per process; a later model asking another thread count did not run
+    ("Not Set"). A pipeline placement solving first in the same process broke every baseline after it."""
+    script = (
+        "from skyhop.solver import highs_model\n"
+        "first = highs_model(time_limit_s=5, mip_rel_gap=0.0)\n"
+        "first.addVar(0, 1); first.changeColCost(0, 1.0); first.run()\n"
+        "from skyhop.sim import omniscient\n"
+        "from skyhop.sim.simulate import Job, Window\n"
+        "win = Window(3600.0, [True, False, True], [1.0, 1.0, 1.0], 3.0)\n"
+        "print(omniscient.solve(Job(runtime=3600.0, deadline=3 * 3600.0, changeover=60.0), win).cost)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.strip().splitlines()[-1]) > 0

@@ -66,12 +66,10 @@ def solve_dag(pipeline: Pipeline, choices: list[StageChoices], prices: Mapping[s
             f"(limit {MAX_EDGE_VARIABLES:,}). Narrow the stages' search (pin `infra` to a cloud or region, fewer "
             "`any_of` entries) or make the pipeline a chain."
         )
-    import highspy
+    from skyhop.solver import highs_model
 
-    model = highspy.Highs()
-    model.setOptionValue("output_flag", False)
-    model.setOptionValue("mip_rel_gap", 0.0)  # exact: the default 1e-4 gap can stop at a costlier placement
-    model.setOptionValue("time_limit", SOLVE_TIME_LIMIT_S)
+    # exact: the default 1e-4 gap can stop at a costlier placement
+    model = highs_model(time_limit_s=SOLVE_TIME_LIMIT_S, mip_rel_gap=0.0)
     pick = [{loc: model.addBinary(obj=choices[s][loc].total_cost) for loc in locations[s]} for s in range(len(choices))]
     for stage_vars in pick:
         model.addConstr(sum(stage_vars.values()) == 1)

@@ -29,14 +29,13 @@ exactly as in the simulator. HiGHS stops within 0.1% of the optimum
 from __future__ import annotations
 
 import math
-import os
-import sys
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 from skyhop.jobs.policies import Market
 from skyhop.sim.errors import SimError
 from skyhop.sim.simulate import Job, Outcome, Point, Window
+from skyhop.solver import highs_model
 
 #: Bound on one solve; a solve that stops on it is an error, not a number.
 SOLVE_TIME_LIMIT_S = 60.0
@@ -139,11 +138,7 @@ def _solve(job: Job, cut: Periods) -> Sequence[float]:
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
     lp.a_matrix_.start_ = starts + [len(index)]
     lp.a_matrix_.index_, lp.a_matrix_.value_ = index, value
-    model = _highs()
-    model.setOptionValue("output_flag", False)
-    model.setOptionValue("mip_rel_gap", MIP_REL_GAP)
-    model.setOptionValue("time_limit", SOLVE_TIME_LIMIT_S)
-    model.setOptionValue("threads", 1)
+    model = highs_model(time_limit_s=SOLVE_TIME_LIMIT_S, mip_rel_gap=MIP_REL_GAP)
     model.passModel(lp)
     model.run()
     status = model.modelStatusToString(model.getModelStatus())
@@ -156,32 +151,6 @@ def _solve(job: Job, cut: Periods) -> Sequence[float]:
         raise SimError(f"The omniscient baseline did not solve ({status}); it is bounded to {SOLVE_TIME_LIMIT_S:g} s a window.")
     return list(model.getSolution().col_value)
 
-
-_quiet = False
-
-
-def _highs() -> Any:
-    """A HiGHS model; the first one of the process prints a banner on the C-level stdout, which would
-    corrupt `--output json`, so it is made with stdout pointed at /dev/null."""
-    import ctypes
-
-    import highspy
-
-    global _quiet
-    if _quiet:
-        return highspy.Highs()
-    sys.stdout.flush()
-    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, 1)
-        model = highspy.Highs()
-        ctypes.CDLL(None).fflush(None)
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(null)
-    _quiet = True
-    return model
 
 
 def _outcome(job: Job, cut: Periods, values: Sequence[float], record: bool) -> Outcome:
