@@ -151,25 +151,19 @@ def stop_api_server(skyhop_home: Path) -> None:
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "condition") -> object:
-    """Poll `predicate` until it is truthy; its value, or AssertionError after `timeout` s.
+    """Poll `predicate` every 0.2 s until it is truthy; its value, or AssertionError after `timeout` s.
 
-    Most predicates run the real CLI (a Python process, plus the server's work for it: about 0.2 CPU
-    seconds each). Polled every 0.2 s, a test waiting a minute spent most of a core on its own polling,
-    and the suite's 2 cores were the limit. So the pause grows from 0.1 s to 1 s and is never shorter
-    than twice what the last check cost: a waiting test uses at most a third of a core.
+    The pause stays short even though most checks run the real CLI: several tests wait for a state
+    that lasts only seconds (a cluster INIT while a held cloud call is in flight), and a pause that
+    grew with the check's cost missed it under load.
     """
     deadline = time.monotonic() + timeout
-    pause = 0.1
-    while True:
-        started = time.monotonic()
+    while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        now = time.monotonic()
-        if now >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(min(max(pause, 2 * (now - started)), max(deadline - now, 0.0)))
-        pause = min(pause * 1.5, 1.0)
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def pid_gone(pid: int) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from e2e_support import wait_for
+
 
 def _agent_verbs(base: Path) -> list[bytes]:
     """The verbs of the agent processes running for the cluster at `base` (daemon and drivers included)."""
@@ -43,7 +45,10 @@ def test_followers_and_polls_start_no_agent_process(sky):
     before = _server_fds_and_children(server)
     for _ in range(20):
         assert sky.jobs("ch")[1]["status"] == "RUNNING"
-    assert _server_fds_and_children(server) == before
+    # A poll leaves nothing behind: no agent child, and the open files come back to where they were
+    # (a socket of the last request, or of a terminated follower, may take a moment to close under load).
+    assert _server_fds_and_children(server)[1] == before[1] == []
+    wait_for(lambda: _server_fds_and_children(server)[0] <= before[0], 30, "the server's open files back to before the polls")
     sky("cancel", "-y", "ch", "1", check=True)
     sky("down", "-y", "ch", check=True)
     assert not base.exists()
