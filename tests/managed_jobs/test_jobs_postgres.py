@@ -9,6 +9,7 @@ exactly once (one marker line per run).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import postgres_db
 import pytest
-from e2e_support import pid_gone, wait_for
+from e2e_support import cluster_processes, pid_gone, wait_for
 from helpers import subprocess_env
 from server.api_http import Server, send
 
@@ -63,6 +64,10 @@ def two_servers(isolated_home):
                     except subprocess.TimeoutExpired:
                         proc.kill()
                         proc.wait()
+            # A test that failed midway leaves its jobs' local clusters running: end them with it.
+            for pid in cluster_processes(Path(env["SKYHOP_HOME"])):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def _jobs(server: Server) -> dict[int, dict]:
