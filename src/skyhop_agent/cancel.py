@@ -32,7 +32,7 @@ def kill_job_processes(layout: Layout, jobs: list[Job]) -> None:
     pgids: set[int] = set()
     for job in jobs:
         driver = job.driver_pid
-        if driver is not None and proctree.is_agent_process(driver, layout.base, DRIVER_VERB):
+        if driver is not None and proctree.is_agent_process(driver, layout.base, DRIVER_VERB, str(job.job_id)):
             roots.add(driver)
             pgids.add(driver)  # the driver leads its own session and group
         for pid in _recorded_pids(layout, job.job_id):

@@ -128,7 +128,7 @@ class _Daemon:
 
     def _fail_orphaned_jobs(self) -> None:
         for job in jobtable.in_states(self.conn, jobtable.ACTIVE):
-            if proctree.is_agent_process(job.driver_pid, self.layout.base, DRIVER_VERB):
+            if proctree.is_agent_process(job.driver_pid, self.layout.base, DRIVER_VERB, str(job.job_id)):
                 continue
             reason = "job driver exited unexpectedly"
             if jobtable.finish(self.conn, job.job_id, jobtable.FAILED, None, reason, only_from=jobtable.ACTIVE):

@@ -34,8 +34,12 @@ def pid_alive(pid: int) -> bool:
     return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] not in (b"Z", b"X")
 
 
-def is_agent_process(pid: int | None, base: str, verb: str) -> bool:
-    """Whether `pid` is (still) our `verb` process for this base, not a reused pid."""
+def is_agent_process(pid: int | None, base: str, verb: str, *args: str) -> bool:
+    """Whether `pid` is (still) our `verb` process for this base, with `args` right after the verb.
+
+    The arguments tell one job's driver from another's: a pid freed by a finished job's driver
+    and taken by the driver of the next job passes the verb and base checks alone.
+    """
     if not pid or not pid_alive(pid):
         return False
     try:
@@ -45,7 +49,10 @@ def is_agent_process(pid: int | None, base: str, verb: str) -> bool:
         return not os.path.isdir("/proc")
     except OSError:
         return False
-    return b"skyhop_agent" in argv and verb.encode() in argv and base.encode() in argv
+    if b"skyhop_agent" not in argv or base.encode() not in argv or verb.encode() not in argv:
+        return False
+    at = argv.index(verb.encode()) + 1
+    return [a.encode() for a in args] == argv[at : at + len(args)]
 
 
 def _parent_links() -> list[tuple[int, int]]:

@@ -214,3 +214,23 @@ def test_a_follower_asks_the_job_table_again_only_when_it_changed(tmp_path: Path
     every_time = logs.asked_on_change(lambda: bool(asked.append(1)), [str(table)], backstop_s=0)
     every_time(), every_time()
     assert len(asked) == 4  # the backstop alone (0 s here) asks again
+
+
+def test_a_driver_is_told_apart_from_another_jobs_driver_by_its_job_id(tmp_path):
+    """A pid freed by one job's driver and taken by the next job's driver passed the verb and base checks
+    alone: the orphan check then took a dead driver for alive, and a cancel could end the wrong job."""
+    import subprocess
+    import sys
+
+    from skyhop_agent import DRIVER_VERB, proctree
+
+    base = str(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "skyhop_agent", "--base", base, DRIVER_VERB, "7"])
+    try:
+        assert proctree.is_agent_process(holder.pid, base, DRIVER_VERB, "7")
+        assert not proctree.is_agent_process(holder.pid, base, DRIVER_VERB, "8")
+        assert not proctree.is_agent_process(holder.pid, base + "-other", DRIVER_VERB, "7")
+        assert proctree.is_agent_process(holder.pid, base, DRIVER_VERB)  # the daemon's check names no job
+    finally:
+        holder.kill()
+        holder.wait()
