@@ -50,11 +50,12 @@ def test_retire_never_takes_a_worker_a_job_holds_and_no_job_claims_a_retiring_on
         pools.apply("wp", V1, 2)
         pools.set_worker("wp", 0, "wp-w0-a", job_pools.READY, version=1)
         pools.set_worker("wp", 1, "wp-w1-a", job_pools.READY, version=1)
-        assert pools.claim("wp", 7).slot == 0
+        w0, w1 = pools.workers("wp")
+        assert pools.take(w0, 7).slot == 0
         assert not pools.retire("wp", 0, "wp-w0-a")  # busy
         assert not pools.retire("wp", 1, "wp-w1-old")  # replaced meanwhile
         assert pools.retire("wp", 1, "wp-w1-a")
-        assert pools.claim("wp", 8) is None  # the only idle worker is RETIRING
+        assert pools.take(w1, 8) is None  # the only idle worker is RETIRING (w1 was read while it was READY)
         assert [(w.slot, w.status, w.job_id) for w in pools.workers("wp")] == [(0, "READY", 7), (1, "RETIRING", None)]
         assert version_of(pools.set_worker("wp", 1, "wp-w1-b", job_pools.STARTING, version=2)) == 2
 

@@ -4,7 +4,7 @@ A pool row is created together with its controller lease (kind `pool`), as a
 managed job is, so a pool always has a controller that keeps its workers. A
 worker slot's row names its current cluster (a fresh name each time the pool
 replaces the worker, so a job following the old cluster sees it gone) and the
-managed job it runs: `claim` gives a free READY worker to exactly one job,
+managed job it runs: `take` gives a free READY worker to exactly one job,
 with a conditional UPDATE that two servers racing for one worker cannot both win.
 `retire` is its counterpart for the pool controller: it takes an idle worker out
 of service (RETIRING, which no job can claim) with a conditional UPDATE too, so
@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from skyhop.state.errors import StateError
 from skyhop.state.models import ControllerLease, JobPool, ManagedJob, PoolWorker
@@ -130,8 +130,6 @@ class JobPools:
 
     def pending_jobs(self, name: str) -> int:
         """How many of the pool's managed jobs wait for a worker (PENDING): the queue the pool scales on."""
-        from sqlalchemy import func
-
         with self._store._read() as session:
             query = select(func.count()).select_from(ManagedJob).where(ManagedJob.pool == name, ManagedJob.status == "PENDING")
             return int(session.scalar(query) or 0)
@@ -185,19 +183,6 @@ class JobPools:
     def remove_worker(self, pool: str, slot: int) -> None:
         with self._store._write() as session:
             session.execute(delete(PoolWorker).where(PoolWorker.pool == pool, PoolWorker.slot == slot))
-
-    def claim(self, pool: str, job_id: int) -> WorkerRecord | None:
-        """The worker `job_id` holds, else a free READY worker now held by it, else None (all busy).
-        (The jobs controller hands workers out in bulk with `take` instead: controllers/pool_dispatch.py.)"""
-        held = self.held_by(pool, job_id)
-        if held is not None:
-            return held
-        for worker in self.workers(pool):
-            if worker.status == READY and worker.job_id is None:
-                taken = self.take(worker, job_id)
-                if taken is not None:
-                    return taken
-        return None
 
     def take(self, worker: WorkerRecord, job_id: int) -> WorkerRecord | None:
         """Give `worker` to `job_id` if it is still the same free READY cluster (one conditional UPDATE: of two

@@ -1,6 +1,6 @@
 """FIFO placement of PENDING pool jobs: one claim pass per pool per tick, whatever the queue's length.
 
-Each PENDING job of a pool used to try `JobPools.claim` on every poll: with a
+Each PENDING job of a pool used to claim a worker itself on every poll: with a
 thousand jobs waiting for a few workers that is hundreds of reads and writes a
 second on the state store for nothing. Here the jobs of this server process
 wait on an in-memory queue per pool instead, and one pass per pool (every tick,
