@@ -4,7 +4,9 @@
 #   rsync, iproute2.
 # - A real PostgreSQL server for the state store tests (Debian's `postgresql`):
 #   a running cluster and a login role named after the user who runs the tests
-#   (SKYHOP_TEST_USER, default: the caller), with CREATEDB, reached over the
+#   (SKYHOP_TEST_USER, default: the caller), with CREATEDB and pg_signal_backend
+#   (a DROP DATABASE ... WITH (FORCE) must end an autovacuum worker that is
+#   visiting the test database, or the drop is refused), reached over the
 #   Unix socket with peer authentication (no password anywhere). Each test then
 #   creates and drops its own database (tests/state/conftest.py).
 # Without root (a developer's laptop) it only reports: those tests skip with a reason.
@@ -42,4 +44,5 @@ role=${SKYHOP_TEST_USER:-$(id -un)}
 runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -v role="$role" -d postgres <<'SQL'
 SELECT format('CREATE ROLE %I LOGIN CREATEDB', :'role')
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
+SELECT format('GRANT pg_signal_backend TO %I', :'role') \gexec
 SQL
