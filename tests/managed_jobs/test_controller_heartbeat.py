@@ -17,7 +17,9 @@ def test_the_heartbeat_is_not_queued_behind_the_objects_blocking_calls(migrated_
     leases = ControllerLeases(store)
     for index in range(3):
         leases.register("busy", str(index))
-    settings = ControllerSettings(tick_s=0.05, lease_ttl_s=1.5, retry_s=0.1)
+    # A lease of 3 s: well above a loaded test machine's scheduling noise (1.5 s lapsed once under CI load), well
+    # below the 6 s that every default thread stays blocked, so a heartbeat queued behind them must lapse.
+    settings = ControllerSettings(tick_s=0.05, lease_ttl_s=3.0, retry_s=0.1)
     release = threading.Event()
     starts: list[str] = []
 
@@ -33,9 +35,9 @@ def test_the_heartbeat_is_not_queued_behind_the_objects_blocking_calls(migrated_
         hosting = asyncio.create_task(host([controller], stop))
         while len(starts) < 3:
             await asyncio.sleep(0.05)
-        await asyncio.sleep(3 * settings.lease_ttl_s)  # two lease lifetimes with every default thread blocked
+        await asyncio.sleep(2 * settings.lease_ttl_s)  # two lease lifetimes with every default thread blocked
         release.set()
-        await asyncio.sleep(2 * settings.lease_ttl_s)  # time for a lapsed heartbeat to be noticed and acted on
+        await asyncio.sleep(settings.lease_ttl_s)  # time for a lapsed heartbeat to be noticed and acted on
         stop.set()
         await hosting
 

@@ -85,3 +85,13 @@ def test_progress_the_job_reports_itself_wins_over_run_time():
     s = market().situation(MarketView(job_id=1, now=200, submitted_at=0.0, run_seconds=75, recovery_count=0, current=None,
                                       task_spot=True, runs=(40.0, 35.0), progress=0.25), None)
     assert s.done == 25.0  # a quarter of the 100 s of work, whatever the attempts' run times say
+
+
+def test_a_job_whose_runs_add_up_to_its_work_but_has_not_ended_keeps_running():
+    """Time on machines overstates progress when starts take longer than a changeover (seen under load): the
+    runs add up to more than the work while the job is still at it. The job must go on, not wait for ever."""
+    policy = market()
+    assert policy.on_poll(view(200, runs=(70.0, 50.0), current=Market.SPOT)) is None  # 60 + 40 = 100 "done"
+    assert policy.on_poll(view(200, runs=(70.0, 50.0), current=Market.ON_DEMAND)) is Market.SPOT  # far ahead
+    assert policy.choose(view(200, runs=(70.0, 50.0))) is Market.SPOT
+    assert policy.choose(view(295, runs=(70.0, 50.0), refused=290.0)) is Market.ON_DEMAND  # the net, near the end

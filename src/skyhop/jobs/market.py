@@ -100,9 +100,13 @@ class DeadlineMarket:
 
     def situation(self, view: MarketView, current: Market | None) -> Situation:
         spot_known_gone = view.spot_refused_at is not None and view.now - view.spot_refused_at < self.spot_retry_s
+        estimated = self.runtime * view.progress if view.progress is not None else sum(max(0.0, run - self.changeover) for run in view.runs)
         return Situation(
             elapsed=view.now - view.submitted_at,
-            done=self.runtime * view.progress if view.progress is not None else sum(max(0.0, run - self.changeover) for run in view.runs),
+            # A job the controller asks about has not ended, so its work is not done, whatever the estimate says
+            # (time on machines overstates progress when a start takes longer than a changeover): counted as
+            # finished, the policy would answer "run nowhere" and the job would wait for ever.
+            done=min(estimated, self.runtime * _NOT_DONE),
             runtime=self.runtime,
             deadline=self.deadline,
             changeover=self.changeover,
@@ -119,6 +123,8 @@ class DeadlineMarket:
         return None if decided is view.current else decided
 
 
+#: The largest share of its work a job that still runs is taken to have done (see `situation`).
+_NOT_DONE = 0.999
 _DECIDED = {Market.SPOT: Decided.SPOT, Market.ON_DEMAND: Decided.ON_DEMAND, Market.WAIT: Decided.NONE}
 _MARKET = {decided: market for market, decided in _DECIDED.items()}
 
