@@ -45,11 +45,14 @@ def test_server_killed_during_launch_is_resumed_by_the_next_server(sky):
 
 
 def test_ctrl_c_detaches_and_api_logs_reattaches(sky):
-    client = sky.popen("launch", "-y", "-c", "detach", "sleep 2; echo finished-anyway")
+    # The job runs until the test has pressed Ctrl-C (a fixed sleep could end first on a loaded machine).
+    go = sky.cwd / "go"
+    client = sky.popen("launch", "-y", "-c", "detach", f"while [ ! -e {go} ]; do sleep 0.1; done; echo finished-anyway")
     # Once the job runs (before that, Ctrl-C cancels the launch: tests/providers/test_ctrl_c_cancels_provisioning.py).
     wait_for(lambda: (sky.node_dir("detach") / "jobs.db").exists() and sky.jobs("detach"), what="the job to be submitted")
     client.send_signal(signal.SIGINT)
     _, err = client.communicate(timeout=60)
+    go.touch()
     assert client.returncode == 130 and "Detached" in err and "Traceback" not in err
     request_id = err.split("skyhop api logs ")[1].split()[0]
     reattached = sky("api", "logs", request_id, check=True)
