@@ -65,6 +65,8 @@ def test_the_client_side_of_cluster_verbs_stays_off_the_server_stack(isolated_ho
     loaded = {m.split(".")[0] for m in modules} | set(modules)
     assert "skyhop.client.http" in loaded
     assert not {"sqlalchemy", "fastapi", "uvicorn", "starlette", "pydantic", "alembic", "skyhop.state.store", "skyhop.server.app"} & loaded
+    # Nor http.client: it parses headers with the email package (a quarter of a quick command's start).
+    assert not {"http.client", "email"} & loaded
 
 
 def test_cloud_provider_modules_load_their_sdk_only_when_called(isolated_home):

@@ -305,11 +305,9 @@ def jobs_logs(job_id: int, *, follow: bool = True, controller: bool = False) -> 
 
 def _byte_stream(response, again: str) -> Iterator[bytes]:
     """A streamed answer's bytes; a server that dies mid-stream is one sentence (with the command to rerun), not a traceback."""
-    import http.client as httplib
-
     try:
         yield from iter(lambda: response.read1(65536), b"")
-    except (httplib.HTTPException, OSError) as error:
+    except OSError as error:
         raise SkyhopError(f"The API server stopped streaming ({type(error).__name__}); the job goes on. Rerun {again} to follow it again.") from None
     finally:
         response.close()

@@ -1,12 +1,12 @@
-"""JSON over HTTP with `http.client`: no third-party client, so the CLI stays light."""
+"""JSON over HTTP with skyhop's own HTTP/1.1 exchange (`http1`): no third-party client, so the CLI stays light."""
 
 from __future__ import annotations
 
-import http.client
 import json
 from typing import Any, Callable, Iterator
 from urllib.parse import urlencode, urlsplit
 
+from skyhop.client import http1
 from skyhop.errors import SkyhopError
 
 _ERROR_BODY_MAX = 1024 * 1024
@@ -36,12 +36,6 @@ class InvalidRequest(SkyhopError):
         return InvalidRequest(detail, tuple(rename(field) for field in self.fields))
 
 
-def _connection(url: str, timeout: float | None) -> tuple[http.client.HTTPConnection, str]:
-    parts = urlsplit(url)
-    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    return cls(parts.hostname or "127.0.0.1", parts.port, timeout=timeout), parts.path.rstrip("/")
-
-
 def _headers(endpoint) -> dict[str, str]:
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if endpoint.token:
@@ -49,19 +43,24 @@ def _headers(endpoint) -> dict[str, str]:
     return headers
 
 
-def open_response(endpoint, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, timeout: float | None = None) -> http.client.HTTPResponse:
-    conn, prefix = _connection(endpoint.url, timeout)
+def open_response(endpoint, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, timeout: float | None = None) -> http1.Response:
+    parts = urlsplit(endpoint.url)
     query = "?" + urlencode([(k, v) for k, v in _flatten(params or {})]) if params else ""
     try:
-        conn.request(method, prefix + path + query, body=None if body is None else json.dumps(body), headers=_headers(endpoint))
-        response = conn.getresponse()
+        response = http1.exchange(
+            parts.scheme, parts.hostname or "127.0.0.1", parts.port, method, parts.path.rstrip("/") + path + query, _headers(endpoint),
+            None if body is None else json.dumps(body).encode(), timeout,
+        )
     except OSError as error:
         raise ServerUnreachable(f"Cannot reach the skyhop API server at {endpoint.url}: {error}.") from None
-    except (ValueError, http.client.HTTPException) as error:
+    except ValueError as error:
         raise SkyhopError(f"Could not send the request to the API server: {error}.") from None
     if response.status >= 400:
-        raw = response.read(_ERROR_BODY_MAX)
-        conn.close()
+        try:
+            raw = response.read(_ERROR_BODY_MAX)
+        except OSError:
+            raw = b""
+        response.close()
         raise _error(endpoint, response.status, raw)
     return response
 

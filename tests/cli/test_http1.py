@@ -1,0 +1,117 @@
+"""The CLI's own HTTP/1.1 exchange against a real socket server that answers with each framing the
+protocol allows (the API server itself is covered by every end-to-end test): Content-Length,
+chunked with extensions and trailers, until close, no body, an informational answer first, and
+answers that break off or are not HTTP."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from skyhop.client import http1
+
+
+@contextmanager
+def answering(raw: bytes) -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP server on a free port that reads one request head and writes `raw` back, then closes."""
+    received: list[bytes] = []
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                line = self.rfile.readline()
+                if not line:
+                    break
+                head += line
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+            received.append(head + self.rfile.read(length))
+            self.wfile.write(raw)
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server.server_address[1], received
+        finally:
+            server.shutdown()
+
+
+def ask(port: int, method: str = "GET", body: bytes | None = None) -> http1.Response:
+    return http1.exchange("http", "127.0.0.1", port, method, "/api/v1/x?a=1", {"Authorization": "Bearer t"}, body, 10)
+
+
+def test_a_content_length_body_and_the_request_as_sent():
+    with answering(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-A: b\r\n\r\nhello worldIGNORED") as (port, received):
+        response = ask(port, "POST", b'{"k": 1}')
+        assert (response.status, response.headers["x-a"]) == (200, "b")
+        assert response.read() == b"hello world"
+        assert response.read() == b""
+        response.close()
+    head, _, body = received[0].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /api/v1/x?a=1 HTTP/1.1" and b"Authorization: Bearer t" in lines and b"Connection: close" in lines
+    assert b"Content-Length: 8" in lines and body == b'{"k": 1}'
+
+
+def test_a_chunked_stream_read_by_lines_across_chunk_boundaries():
+    raw = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"4;ext=1\r\n{\"a\"\r\n" b"6\r\n: 1}\n{\r\n" b"8\r\n\"b\": 2}\n\r\n" b"0\r\nTrailer: x\r\n\r\n")
+    with answering(raw) as (port, _):
+        response = ask(port)
+        assert list(iter(response.readline, b"")) == [b'{"a": 1}\n', b'{"b": 2}\n']
+        response.close()
+
+
+def test_a_body_until_close_with_read1_and_a_limited_read():
+    with answering(b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 100_000) as (port, _):
+        response = ask(port)
+        assert response.read(10) == b"x" * 10
+        rest = b"".join(iter(lambda: response.read1(4096), b""))
+        assert len(rest) == 99_990
+        response.close()
+
+
+def test_no_content_and_an_informational_answer_first():
+    with answering(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n") as (port, _):
+        response = ask(port)
+        assert response.status == 204 and response.read() == b""
+
+
+@pytest.mark.parametrize("raw", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nshort",  # the connection ends before the body's end
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nonly-part",  # ... inside a chunk
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # a chunk size that is not hex
+])
+def test_a_body_that_breaks_off_is_a_connection_error(raw):
+    with answering(raw) as (port, _):
+        response = ask(port)
+        with pytest.raises(ConnectionError):
+            response.read()
+
+
+@pytest.mark.parametrize("raw", [b"", b"SSH-2.0-OpenSSH_9.2\r\n", b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+                                 b"HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n"])
+def test_an_answer_that_is_not_http_is_a_connection_error(raw):
+    with answering(raw) as (port, _), pytest.raises(ConnectionError):
+        ask(port)
+
+
+def test_no_line_break_or_space_reaches_the_wire():
+    with pytest.raises(ValueError):
+        http1.exchange("http", "127.0.0.1", 9, "GET", "/a b", {}, None, 1)
+    with pytest.raises(ValueError):
+        http1.exchange("http", "127.0.0.1", 9, "GET", "/a", {"Authorization": "Bearer x\r\nX-Evil: 1"}, None, 1)
+
+
+def test_a_closed_port_is_an_os_error():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(OSError):
+        ask(port)
