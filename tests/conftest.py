@@ -6,6 +6,8 @@ nothing on the developer's machine (credentials, caches, config) leaks in.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -40,6 +42,23 @@ def compile_sources() -> None:
     import compileall
 
     compileall.compile_dir(str(REPO / "src"), quiet=1, workers=0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def server_zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """This worker's API servers are forks of one that has imported the server (tests/server_zygote.py);
+    SKYHOP_TEST_NO_ZYGOTE=1 starts each as `python -m skyhop.server` instead."""
+    from server_zygote import Zygote
+
+    if os.environ.get("SKYHOP_TEST_NO_ZYGOTE") == "1":
+        yield
+        return
+
+    zygote = Zygote(Path(tempfile.mkdtemp(prefix="skz-")))  # short: a unix socket path has at most 107 bytes
+    os.environ["SKYHOP_API_SERVER_COMMAND"] = zygote.command
+    yield
+    del os.environ["SKYHOP_API_SERVER_COMMAND"]
+    zygote.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,8 @@ AWS_CATALOG_FIXTURE = REPO / "tests" / "catalog" / "fixtures" / "aws"
 
 def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
     """Environment for running the real `skyhop` CLI in a subprocess."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYHOP_")}
+    # SKYHOP_API_SERVER_COMMAND: the suite's server zygote (tests/server_zygote.py), set for the whole run.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYHOP_") or k == "SKYHOP_API_SERVER_COMMAND"}
     env.update(HOME=str(home), SKYHOP_HOME=str(home / ".skyhop"), SKYHOP_CATALOG_DIR=str(SHARED_CATALOG))
     env.update(extra)
     return env

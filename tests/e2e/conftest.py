@@ -24,6 +24,8 @@ def sky(isolated_home: Path, tmp_path: Path, request: pytest.FixtureRequest):
     runner = Sky(isolated_home, workdir)
     if request.node.get_closest_marker("fresh_home") is None:
         runner.seed_state(request.getfixturevalue("migrated_state_db"))
+    else:  # a first run as a user makes it: the server starts as `python -m skyhop.server`, not from the suite's zygote
+        runner.env.pop("SKYHOP_API_SERVER_COMMAND", None)
     yield runner
     try:
         runner.teardown()

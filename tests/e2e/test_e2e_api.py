@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
+
+import pytest
 
 
 def _info(sky) -> dict:
@@ -82,3 +86,33 @@ def test_relaunch_fits_when_any_alternative_fits(sky):
     task = sky.task("alt.yaml", "resources:\n  any_of:\n    - accelerators: H100:1\n    - cpus: 1\nrun: echo fits\n")
     result = sky("exec", "alt", task, check=True)
     assert "fits" in result.out
+
+
+def test_a_server_command_that_wraps_or_forks_the_server_is_used_and_its_own_server_is_found(sky):
+    """SKYHOP_API_SERVER_COMMAND replaces `python -m skyhop.server`: a wrapper that execs it (`env ...`), and one
+    whose server is another process than the one started (a shell that forks it): the client finds the server of
+    its own start by the name it gave that start, not by the pid it started."""
+    python = sys.executable
+    sky.env["SKYHOP_API_SERVER_COMMAND"] = f"env SKYHOP_WRAPPED=yes {python} -m skyhop.server"
+    sky("api", "start", check=True)
+    pid = _info(sky)["pid"]
+    assert b"SKYHOP_WRAPPED=yes" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    sky("api", "stop", check=True)
+
+    sky.env["SKYHOP_API_SERVER_COMMAND"] = f"sh -c '{python} -m skyhop.server & wait'"
+    sky("api", "start", check=True)
+    forked = _info(sky)["pid"]
+    assert Path(f"/proc/{forked}/cmdline").read_bytes().split(b"\0")[1:3] == [b"-m", b"skyhop.server"]
+    assert sky.json("status") == []
+    sky("api", "stop", check=True)
+
+
+@pytest.mark.parametrize(("command", "said"), [
+    ("sh -c 'exit 3", "SKYHOP_API_SERVER_COMMAND is not a command line (No closing quotation)"),
+    ("false", "The API server failed to start (exit code 1)"),
+    ("/no/such/program", "No such file or directory"),
+])
+def test_a_server_command_that_cannot_start_a_server_is_one_clear_error(sky, command, said):
+    sky.env["SKYHOP_API_SERVER_COMMAND"] = command
+    result = sky("status")
+    assert result.code == 1 and said in result.err, result.err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+from pathlib import Path
 
 from e2e_support import cluster_processes, pid_gone, wait_for
 
@@ -50,9 +52,15 @@ def test_ctrl_c_detaches_and_api_logs_reattaches(sky):
     client = sky.popen("launch", "-y", "-c", "detach", f"while [ ! -e {go} ]; do sleep 0.1; done; echo finished-anyway")
     # Once the job runs (before that, Ctrl-C cancels the launch: tests/providers/test_ctrl_c_cancels_provisioning.py).
     wait_for(lambda: (sky.node_dir("detach") / "jobs.db").exists() and sky.jobs("detach"), what="the job to be submitted")
+    masks = [line for line in Path(f"/proc/{client.pid}/status").read_text().splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
     client.send_signal(signal.SIGINT)
-    _, err = client.communicate(timeout=60)
-    go.touch()
+    try:
+        _, err = client.communicate(timeout=60)
+    except subprocess.TimeoutExpired as stuck:
+        client.kill()
+        raise AssertionError(f"the launch did not end on Ctrl-C; its signal masks then: {masks}; stderr: {stuck.stderr!r}") from None
+    finally:
+        go.touch()
     assert client.returncode == 130 and "Detached" in err and "Traceback" not in err
     request_id = err.split("skyhop api logs ")[1].split()[0]
     reattached = sky("api", "logs", request_id, check=True)

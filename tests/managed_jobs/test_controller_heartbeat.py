@@ -5,7 +5,11 @@ launch still ran)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
+
+import pytest
 
 from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext, host
 from skyhop.state.controller_leases import ControllerLeases
@@ -22,6 +26,21 @@ def test_the_heartbeat_is_not_queued_behind_the_objects_blocking_calls(migrated_
     settings = ControllerSettings(tick_s=0.05, lease_ttl_s=3.0, retry_s=0.1)
     release = threading.Event()
     starts: list[str] = []
+    # What the controller did, for the failure message: each heartbeat (when, how long, renewed?) and its warnings.
+    t0 = time.monotonic()
+    beats: list[str] = []
+    said: list[str] = []
+    heartbeat = ControllerLeases.heartbeat
+
+    def timed_heartbeat(self: ControllerLeases, ttl_s: float) -> bool:
+        began = time.monotonic()
+        renewed = heartbeat(self, ttl_s)
+        beats.append(f"{began - t0:.2f}+{time.monotonic() - began:.2f}s:{renewed}")
+        return renewed
+
+    class Kept(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(f"{time.monotonic() - t0:.2f}s {record.getMessage()}")
 
     async def drive(ctx: ObjectContext) -> None:
         starts.append(ctx.object_id)
@@ -41,5 +60,14 @@ def test_the_heartbeat_is_not_queued_behind_the_objects_blocking_calls(migrated_
         stop.set()
         await hosting
 
-    asyncio.run(scenario())
-    assert sorted(starts) == ["0", "1", "2"]  # each object driven once: the lease never lapsed
+    controller_log = logging.getLogger("skyhop.controllers")
+    kept = Kept(logging.WARNING)
+    controller_log.addHandler(kept)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ControllerLeases, "heartbeat", timed_heartbeat)
+            asyncio.run(scenario())
+    finally:
+        controller_log.removeHandler(kept)
+    # Each object driven once: the lease never lapsed.
+    assert sorted(starts) == ["0", "1", "2"], f"heartbeats {beats}; log {said}; log disabled: {controller_log.disabled}"

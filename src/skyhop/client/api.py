@@ -64,6 +64,8 @@ def events(request_id: str, *, follow: bool = True) -> Iterator[Event]:
         for line in iter(response.readline, b""):
             if line.strip():
                 yield json.loads(line)
+    except OSError:
+        return  # the server went away mid-stream: the events end there (`follow` says so, with how to re-attach)
     finally:
         response.close()
 

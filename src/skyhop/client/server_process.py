@@ -11,6 +11,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -31,6 +33,7 @@ class Endpoint:
     url: str
     token: str | None
     pid: int | None = None  # local servers only
+    start: str | None = None  # local servers only: the start that made it (see `start_local`)
 
 
 def read_info() -> Endpoint | None:
@@ -39,7 +42,7 @@ def read_info() -> Endpoint | None:
         paths.require_own(owned)
     try:
         data = json.loads(paths.server_info_file().read_text(encoding="utf-8"))
-        return Endpoint(str(data["url"]), data.get("token"), int(data["pid"]))
+        return Endpoint(str(data["url"]), data.get("token"), int(data["pid"]), data.get("start"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -87,6 +90,25 @@ def _start_lock() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+#: Names one start of the local server (see `start_local`); the server writes it into server.json.
+START_ENV = "SKYHOP_API_SERVER_START"
+#: The command that starts the local API server, instead of this Python's `-m skyhop.server`.
+COMMAND_ENV = "SKYHOP_API_SERVER_COMMAND"
+
+
+def server_command() -> list[str]:
+    """How the local server is started: `SKYHOP_API_SERVER_COMMAND` when set (a wrapper such as
+    `nice -n 10 python3 -m skyhop.server`, or a profiler's; split as a shell would, never run by one),
+    else this interpreter with `-m skyhop.server`."""
+    configured = os.environ.get(COMMAND_ENV, "").strip()
+    if not configured:
+        return [sys.executable, "-m", "skyhop.server"]
+    try:
+        return shlex.split(configured)
+    except ValueError as error:
+        raise SkyhopError(f"{COMMAND_ENV} is not a command line ({error}): {configured!r}.") from None
+
+
 def start_local() -> Endpoint:
     """Start a local server (unless one runs) and wait until it answers."""
     with _start_lock():
@@ -94,18 +116,25 @@ def start_local() -> Endpoint:
         if running is not None:
             return running
         log_path = paths.api_dir() / "server.log"
+        # The server names this start in its server.json: a file left by an earlier server is never taken
+        # for it, whatever process the command turns into (a wrapper may fork; see `server_command`).
+        start = secrets.token_hex(8)
         with open(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
             # In skyhop's own directory, not the caller's: `python -m` puts the working
             # directory first on sys.path, so a `json.py` or `re.py` in the user's project
             # would replace the stdlib module in the server (and the agents it starts).
-            child = subprocess.Popen(
-                [sys.executable, "-m", "skyhop.server"], cwd=paths.api_dir(),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
-            )
+            command = server_command()
+            try:
+                child = subprocess.Popen(
+                    command, cwd=paths.api_dir(), env={**os.environ, START_ENV: start},
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+                )
+            except OSError as error:
+                raise SkyhopError(f"Could not start the API server with {shlex.join(command)!r}: {error.strerror or error}.") from None
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             info = read_info()
-            if info is not None and info.pid == child.pid and healthy(info):
+            if info is not None and info.start == start and healthy(info):
                 return info
             if child.poll() is not None:
                 tail = log_path.read_text(errors="replace")[-2000:]

@@ -23,8 +23,9 @@ import time
 from skyhop import __version__, paths
 
 
-def write_info(host: str, port: int, token: str) -> None:
-    info = {"url": f"http://{host}:{port}", "pid": os.getpid(), "token": token, "version": __version__, "started_at": time.time()}
+def write_info(host: str, port: int, token: str, start: str | None) -> None:
+    """Publish the server's address and token; `start` is the client's name for this start (client/server_process.py)."""
+    info = {"url": f"http://{host}:{port}", "pid": os.getpid(), "token": token, "version": __version__, "started_at": time.time(), "start": start}
     path = paths.server_info_file()
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     # Everything the server writes (state DB and its WAL, request logs, its own log,
     # local clusters' files) is the owner's alone, not only behind a 0700 directory.
     os.umask(0o077)
+    start = os.environ.pop("SKYHOP_API_SERVER_START", None)  # not handed on to the processes the server starts
     paths.private_dir(paths.api_dir())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     import uvicorn
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     retention.start(store, settings.request_retention_s, stop_sweeping)
     config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
-    write_info(args.host, sock.getsockname()[1], token)
+    write_info(args.host, sock.getsockname()[1], token, start)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         server.run(sockets=[sock])
