@@ -7,6 +7,7 @@ import functools
 import http.server
 import json
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -48,7 +49,9 @@ class Sky:
         return result
 
     def popen(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "skyhop.cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env, cwd=self.cwd)
+        """The CLI in the background, with Ctrl-C as a terminal delivers it (see `_as_from_a_terminal`)."""
+        return subprocess.Popen([sys.executable, "-m", "skyhop.cli.main", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=self.env, cwd=self.cwd, preexec_fn=_as_from_a_terminal)
 
     def json(self, *args: str) -> object:
         return json.loads(self(*args, "--output", "json", check=True).out)
@@ -101,6 +104,14 @@ class Sky:
                 return db.execute("SELECT count(*) FROM clusters").fetchone()[0] > 0
         except sqlite3.Error:
             return True  # cannot tell: take down whatever there is
+
+
+def _as_from_a_terminal() -> None:
+    """SIGINT and SIGQUIT back to their defaults: a suite started in the background of a non-interactive shell
+    (`pytest ... &`) runs with both ignored, every process it starts inherits that, and a CLI that ignores SIGINT
+    could never show what Ctrl-C does."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 @contextmanager
