@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from typing import Iterable
 
@@ -70,6 +69,8 @@ def _parent_links() -> list[tuple[int, int]]:
             fields = stat[stat.rindex(b")") + 2 :].split()
             links.append((int(name), int(fields[1])))
         return links
+    import subprocess  # no /proc (macOS): the CLI, which imports this module for `pid_alive`, never needs it
+
     out = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], stdout=subprocess.PIPE, check=True).stdout
     return [(int(pid), int(ppid)) for pid, ppid in (line.split() for line in out.decode().splitlines() if line.strip())]
 

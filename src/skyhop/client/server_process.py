@@ -11,10 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
-import shlex
 import signal
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -103,6 +100,8 @@ def server_command() -> list[str]:
     configured = os.environ.get(COMMAND_ENV, "").strip()
     if not configured:
         return [sys.executable, "-m", "skyhop.server"]
+    import shlex
+
     try:
         return shlex.split(configured)
     except ValueError as error:
@@ -111,6 +110,10 @@ def server_command() -> list[str]:
 
 def start_local() -> Endpoint:
     """Start a local server (unless one runs) and wait until it answers."""
+    import secrets  # a start only: with subprocess, ~8 ms that every other command would pay
+    import shlex
+    import subprocess
+
     with _start_lock():
         running = running_local()
         if running is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Iterable
 
 from skyhop.errors import SkyhopError
@@ -13,6 +12,8 @@ _MAX_VALUE_CHARS = 80
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """Closest choice to `word`, compared case-insensitively, or None."""
     by_lower = {c.lower(): c for c in choices}
+    import difflib  # only when a word needs a suggestion
+
     matches = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
     return by_lower[matches[0]] if matches else None
 
