@@ -37,14 +37,21 @@ def _preload() -> None:
     """What every server imports on start, and what most import on their first launch."""
     import uvicorn  # noqa: F401
 
+    import skyhop.catalog.index  # noqa: F401
     import skyhop.config  # noqa: F401
     import skyhop.execution.launch  # noqa: F401
+    import skyhop.optimizer.search  # noqa: F401
+    import skyhop.planning.failover  # noqa: F401
+    import skyhop.planning.plan  # noqa: F401
     import skyhop.providers.local.provider  # noqa: F401
+    import skyhop.providers.vm  # noqa: F401
     import skyhop.server.__main__  # noqa: F401
     import skyhop.server.app  # noqa: F401
     import skyhop.server.services.resume  # noqa: F401
     import skyhop.server.services.retention  # noqa: F401
     import skyhop.server.settings  # noqa: F401
+    import skyhop.state.locks  # noqa: F401
+    import skyhop.state.pools  # noqa: F401
     import skyhop.state.store  # noqa: F401
 
 
