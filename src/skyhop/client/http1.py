@@ -14,6 +14,9 @@ import socket
 
 _MAX_LINE = 64 * 1024
 _MAX_HEADERS = 200
+_MAX_INFORMATIONAL = 20  # 1xx answers before the real one: a server that sends them for ever is not answering
+_MAX_CHUNK_DIGITS = 16  # a chunk of at most 2**64 - 1 bytes
+_MAX_BODY_LINE = 64 * 1024 * 1024  # `readline`: a streamed line (one event) that never ends is not buffered for ever
 _NO_BODY = frozenset({204, 304})
 
 
@@ -31,9 +34,13 @@ class Response:
         self._eof = False
         self._chunk_left = 0  # chunked: bytes left in the current chunk
         self.status, self.reason = self._status_line()
-        while 100 <= self.status < 200:  # informational answers come before the real one
-            self._headers()
+        for _ in range(_MAX_INFORMATIONAL):
+            if not 100 <= self.status < 200:
+                break
+            self._headers()  # informational answers come before the real one
             self.status, self.reason = self._status_line()
+        else:
+            raise ProtocolError(f"more than {_MAX_INFORMATIONAL} informational answers")
         self.headers = self._headers()
         self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
         self._left: int | None = None  # Content-Length framing: bytes left; None: chunked or until close
@@ -78,13 +85,12 @@ class Response:
     def _next_chunk(self) -> None:
         """Start the next chunk; at the last (size 0) one, skip the trailer and mark the end."""
         size = self._line().split(b";", 1)[0].strip()
-        try:
-            self._chunk_left = int(size, 16)
-        except ValueError:
-            raise ProtocolError(f"a malformed chunk size: {size[:20]!r}") from None
+        # Hex digits only: `int(..., 16)` alone would also take "-5", "0x5" and "1_0".
+        if not 0 < len(size) <= _MAX_CHUNK_DIGITS or size.strip(b"0123456789abcdefABCDEF"):
+            raise ProtocolError(f"a malformed chunk size: {size[:20]!r}")
+        self._chunk_left = int(size, 16)
         if self._chunk_left == 0:
-            while self._line() not in (b"\r\n", b"\n", b""):
-                pass
+            self._headers()  # the trailer, bounded as the headers are
             self._eof = True
 
     def _raw(self, limit: int) -> bytes:
@@ -140,6 +146,8 @@ class Response:
     def readline(self) -> bytes:
         """The body's next line, with its newline (without one at the body's end)."""
         while b"\n" not in self._pending:
+            if len(self._pending) > _MAX_BODY_LINE:
+                raise ProtocolError(f"a line of the answer longer than {_MAX_BODY_LINE >> 20} MiB")
             data = self._raw(65536)
             if not data:
                 line, self._pending = self._pending, b""
