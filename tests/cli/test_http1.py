@@ -156,3 +156,28 @@ def test_a_json_call_with_an_answer_too_large_broken_or_not_json_is_one_sentence
     monkeypatch.setattr(http, "_ANSWER_MAX", 4096)
     with answering(raw) as (port, _), pytest.raises(SkyhopError, match=said):
         http.call(Endpoint(f"http://127.0.0.1:{port}", None), "GET", "/api/v1/health", timeout=10)
+
+
+def test_the_timeout_bounds_the_whole_answer_not_each_read():
+    """A peer that sends a header line now and then never lets one read time out; the answer's timeout still ends it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.2):
+                try:
+                    conn.sendall(b"X-A: b\r\n")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(TimeoutError):
+            http1.exchange("http", "127.0.0.1", listener.getsockname()[1], "GET", "/", {}, None, 1.0)
+    finally:
+        stop.set()
+        listener.close()

@@ -11,6 +11,7 @@ close`), as the CLI makes one or two calls per command.
 from __future__ import annotations
 
 import socket
+import time
 
 _MAX_LINE = 64 * 1024
 _MAX_HEADERS = 200
@@ -27,8 +28,10 @@ class ProtocolError(ConnectionError):
 class Response:
     """A response's status and headers, and its body as a stream (`read`, `read1`, `readline`)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, timeout: float | None = None) -> None:
         self._sock = sock
+        # `timeout` bounds the whole answer, not each read: a peer that trickles a byte now and then is still a timeout.
+        self._deadline = None if timeout is None else time.monotonic() + timeout
         self._file = sock.makefile("rb")
         self._pending = b""
         self._eof = False
@@ -54,7 +57,16 @@ class Response:
             if self._left < 0:
                 raise ProtocolError(f"bad Content-Length {self._left}")
 
+    def _arm(self) -> None:
+        """Give the next read what is left of the answer's time."""
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            self._sock.settimeout(left)
+
     def _line(self) -> bytes:
+        self._arm()
         line = self._file.readline(_MAX_LINE + 1)
         if len(line) > _MAX_LINE:
             raise ProtocolError("a header line longer than 64 KiB")
@@ -102,6 +114,7 @@ class Response:
                 self._next_chunk()
                 if self._eof:
                     return b""
+            self._arm()
             data = self._file.read1(min(limit, self._chunk_left))
             if not data:
                 raise ProtocolError("the connection ended inside a chunk")
@@ -113,11 +126,13 @@ class Response:
             if self._left == 0:
                 self._eof = True
                 return b""
+            self._arm()
             data = self._file.read1(min(limit, self._left))
             if not data:
                 raise ProtocolError(f"the connection ended {self._left} byte(s) before the answer's end")
             self._left -= len(data)
             return data
+        self._arm()
         data = self._file.read1(limit)
         if not data:
             self._eof = True
@@ -165,6 +180,8 @@ def exchange(scheme: str, host: str, port: int | None, method: str, target: str,
              timeout: float | None) -> Response:
     """Send one request and read the answer's head; the body is read from the returned `Response`.
 
+    `timeout` bounds the connection and the whole answer (head and body), None waits for ever.
+
     Raises ValueError for a request that cannot be sent as given (control
     characters in the target or a header), OSError when the connection fails.
     """
@@ -187,7 +204,7 @@ def exchange(scheme: str, host: str, port: int | None, method: str, target: str,
         if body is not None or method in ("POST", "PUT", "PATCH"):
             head.append(f"Content-Length: {len(body or b'')}")
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
-        return Response(sock)
+        return Response(sock, timeout)
     except BaseException:
         sock.close()
         raise
