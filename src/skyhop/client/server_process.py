@@ -139,8 +139,9 @@ def start_local() -> Endpoint:
             info = read_info()
             if info is not None and info.start == start and healthy(info):
                 return info
-            # Exit code 0 is a wrapper that handed the server on (`systemd-run`, `cmd &`): the server of this start may still come.
-            if child.poll():
+            # Exit code 0 of a configured command is a wrapper that handed the server on (`systemd-run`, `cmd &`):
+            # the server of this start may still come. The server itself never ends a start with 0.
+            if child.poll() is not None and (child.returncode or not os.environ.get(COMMAND_ENV, "").strip()):
                 tail = log_path.read_text(errors="replace")[-2000:]
                 raise SkyhopError(f"The API server failed to start (exit code {child.returncode}). Its log ({log_path}) ends with:\n{tail}")
             time.sleep(0.02)
