@@ -115,3 +115,69 @@ def test_a_closed_port_is_an_os_error():
         port = probe.getsockname()[1]
     with pytest.raises(OSError):
         ask(port)
+
+
+@pytest.mark.parametrize("raw", [
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\n" + b"x" * 1000,  # int(.., 16) takes a sign
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nabcde\r\n0\r\n\r\n",  # ... and a prefix
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n" + b"x" * 1000,  # 2**64 bytes to come
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n" + b"X: y\r\n" * 1000,  # a trailer without end
+])
+def test_a_chunk_size_out_of_the_grammar_or_an_endless_trailer_is_a_connection_error(raw):
+    with answering(raw) as (port, _):
+        response = ask(port)
+        with pytest.raises(ConnectionError):
+            response.read()
+
+
+def test_informational_answers_without_end_are_a_connection_error():
+    with answering(b"HTTP/1.1 100 Continue\r\n\r\n" * 100 + b"HTTP/1.1 204 No Content\r\n\r\n") as (port, _), pytest.raises(ConnectionError):
+        ask(port)
+
+
+def test_a_streamed_line_without_end_is_not_buffered_for_ever(monkeypatch):
+    monkeypatch.setattr(http1, "_MAX_BODY_LINE", 1000)
+    with answering(b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * 100_000) as (port, _):
+        response = ask(port)
+        with pytest.raises(ConnectionError):
+            response.readline()
+
+
+@pytest.mark.parametrize(("raw", "said"), [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000000\r\n\r\n" + b" " * 5000, "answered more than"),  # no end in sight
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{\"a\":", "broke off its answer"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "not JSON: 'hello'"),
+])
+def test_a_json_call_with_an_answer_too_large_broken_or_not_json_is_one_sentence(monkeypatch, raw, said):
+    from skyhop.client import http
+    from skyhop.client.server_process import Endpoint
+    from skyhop.errors import SkyhopError
+
+    monkeypatch.setattr(http, "_ANSWER_MAX", 4096)
+    with answering(raw) as (port, _), pytest.raises(SkyhopError, match=said):
+        http.call(Endpoint(f"http://127.0.0.1:{port}", None), "GET", "/api/v1/health", timeout=10)
+
+
+def test_the_timeout_bounds_the_whole_answer_not_each_read():
+    """A peer that sends a header line now and then never lets one read time out; the answer's timeout still ends it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            while not stop.wait(0.2):
+                try:
+                    conn.sendall(b"X-A: b\r\n")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(TimeoutError):
+            http1.exchange("http", "127.0.0.1", listener.getsockname()[1], "GET", "/", {}, None, 1.0)
+    finally:
+        stop.set()
+        listener.close()

@@ -116,3 +116,12 @@ def test_a_server_command_that_cannot_start_a_server_is_one_clear_error(sky, com
     sky.env["SKYHOP_API_SERVER_COMMAND"] = command
     result = sky("status")
     assert result.code == 1 and said in result.err, result.err
+
+
+def test_a_server_command_that_hands_the_server_on_and_exits_is_waited_for(sky):
+    """A wrapper that starts the server and exits 0 at once (`systemd-run`, `cmd &`) is not a failed start: the
+    client waits for the server.json that names its start."""
+    sky.env["SKYHOP_API_SERVER_COMMAND"] = f"sh -c '{sys.executable} -m skyhop.server & exit 0'"
+    sky("api", "start", check=True)
+    assert sky.json("status") == []
+    sky("api", "stop", check=True)

@@ -63,7 +63,11 @@ def events(request_id: str, *, follow: bool = True) -> Iterator[Event]:
     try:
         for line in iter(response.readline, b""):
             if line.strip():
-                yield json.loads(line)
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    raise SkyhopError(f"The API server sent an event that is not JSON: {line[:200].decode(errors='replace')!r}.") from None
+                yield event
     except OSError:
         return  # the server went away mid-stream: the events end there (`follow` says so, with how to re-attach)
     finally:

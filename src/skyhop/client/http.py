@@ -10,6 +10,7 @@ from skyhop.client import http1
 from skyhop.errors import SkyhopError
 
 _ERROR_BODY_MAX = 1024 * 1024
+_ANSWER_MAX = 256 * 1024 * 1024  # far above any list the server sends (jobs queue pages 50 rows by default)
 
 
 class ServerUnreachable(SkyhopError):
@@ -98,11 +99,21 @@ def _flatten(params: dict[str, Any]) -> Iterator[tuple[str, Any]]:
 
 
 def call(endpoint, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, timeout: float | None = 120) -> Any:
+    """One JSON exchange. An answer that breaks off, is not JSON or is larger than any of the server's
+    (`_ANSWER_MAX`: a hostile or broken server would otherwise fill the memory) is one sentence."""
     response = open_response(endpoint, method, path, params=params, body=body, timeout=timeout)
     try:
-        return json.loads(response.read() or b"null")
+        raw = response.read(_ANSWER_MAX + 1)
+    except OSError as error:
+        raise ServerUnreachable(f"The API server at {endpoint.url} broke off its answer: {error}.") from None
     finally:
         response.close()
+    if len(raw) > _ANSWER_MAX:
+        raise SkyhopError(f"The API server at {endpoint.url} answered more than {_ANSWER_MAX >> 20} MiB; that is not a skyhop API server's answer.")
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        raise SkyhopError(f"The API server at {endpoint.url} answered something that is not JSON: {raw[:200].decode(errors='replace')!r}.") from None
 
 
 def health(endpoint, timeout: float = 2.0) -> bool:

@@ -11,9 +11,13 @@ close`), as the CLI makes one or two calls per command.
 from __future__ import annotations
 
 import socket
+import time
 
 _MAX_LINE = 64 * 1024
 _MAX_HEADERS = 200
+_MAX_INFORMATIONAL = 20  # 1xx answers before the real one: a server that sends them for ever is not answering
+_MAX_CHUNK_DIGITS = 16  # a chunk of at most 2**64 - 1 bytes
+_MAX_BODY_LINE = 64 * 1024 * 1024  # `readline`: a streamed line (one event) that never ends is not buffered for ever
 _NO_BODY = frozenset({204, 304})
 
 
@@ -24,16 +28,22 @@ class ProtocolError(ConnectionError):
 class Response:
     """A response's status and headers, and its body as a stream (`read`, `read1`, `readline`)."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, timeout: float | None = None) -> None:
         self._sock = sock
+        # `timeout` bounds the whole answer, not each read: a peer that trickles a byte now and then is still a timeout.
+        self._deadline = None if timeout is None else time.monotonic() + timeout
         self._file = sock.makefile("rb")
         self._pending = b""
         self._eof = False
         self._chunk_left = 0  # chunked: bytes left in the current chunk
         self.status, self.reason = self._status_line()
-        while 100 <= self.status < 200:  # informational answers come before the real one
-            self._headers()
+        for _ in range(_MAX_INFORMATIONAL):
+            if not 100 <= self.status < 200:
+                break
+            self._headers()  # informational answers come before the real one
             self.status, self.reason = self._status_line()
+        else:
+            raise ProtocolError(f"more than {_MAX_INFORMATIONAL} informational answers")
         self.headers = self._headers()
         self._chunked = "chunked" in self.headers.get("transfer-encoding", "").lower()
         self._left: int | None = None  # Content-Length framing: bytes left; None: chunked or until close
@@ -47,7 +57,16 @@ class Response:
             if self._left < 0:
                 raise ProtocolError(f"bad Content-Length {self._left}")
 
+    def _arm(self) -> None:
+        """Give the next read what is left of the answer's time."""
+        if self._deadline is not None:
+            left = self._deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            self._sock.settimeout(left)
+
     def _line(self) -> bytes:
+        self._arm()
         line = self._file.readline(_MAX_LINE + 1)
         if len(line) > _MAX_LINE:
             raise ProtocolError("a header line longer than 64 KiB")
@@ -78,13 +97,12 @@ class Response:
     def _next_chunk(self) -> None:
         """Start the next chunk; at the last (size 0) one, skip the trailer and mark the end."""
         size = self._line().split(b";", 1)[0].strip()
-        try:
-            self._chunk_left = int(size, 16)
-        except ValueError:
-            raise ProtocolError(f"a malformed chunk size: {size[:20]!r}") from None
+        # Hex digits only: `int(..., 16)` alone would also take "-5", "0x5" and "1_0".
+        if not 0 < len(size) <= _MAX_CHUNK_DIGITS or size.strip(b"0123456789abcdefABCDEF"):
+            raise ProtocolError(f"a malformed chunk size: {size[:20]!r}")
+        self._chunk_left = int(size, 16)
         if self._chunk_left == 0:
-            while self._line() not in (b"\r\n", b"\n", b""):
-                pass
+            self._headers()  # the trailer, bounded as the headers are
             self._eof = True
 
     def _raw(self, limit: int) -> bytes:
@@ -96,6 +114,7 @@ class Response:
                 self._next_chunk()
                 if self._eof:
                     return b""
+            self._arm()
             data = self._file.read1(min(limit, self._chunk_left))
             if not data:
                 raise ProtocolError("the connection ended inside a chunk")
@@ -107,11 +126,13 @@ class Response:
             if self._left == 0:
                 self._eof = True
                 return b""
+            self._arm()
             data = self._file.read1(min(limit, self._left))
             if not data:
                 raise ProtocolError(f"the connection ended {self._left} byte(s) before the answer's end")
             self._left -= len(data)
             return data
+        self._arm()
         data = self._file.read1(limit)
         if not data:
             self._eof = True
@@ -140,6 +161,8 @@ class Response:
     def readline(self) -> bytes:
         """The body's next line, with its newline (without one at the body's end)."""
         while b"\n" not in self._pending:
+            if len(self._pending) > _MAX_BODY_LINE:
+                raise ProtocolError(f"a line of the answer longer than {_MAX_BODY_LINE >> 20} MiB")
             data = self._raw(65536)
             if not data:
                 line, self._pending = self._pending, b""
@@ -156,6 +179,8 @@ class Response:
 def exchange(scheme: str, host: str, port: int | None, method: str, target: str, headers: dict[str, str], body: bytes | None,
              timeout: float | None) -> Response:
     """Send one request and read the answer's head; the body is read from the returned `Response`.
+
+    `timeout` bounds the connection and the whole answer (head and body), None waits for ever.
 
     Raises ValueError for a request that cannot be sent as given (control
     characters in the target or a header), OSError when the connection fails.
@@ -179,7 +204,7 @@ def exchange(scheme: str, host: str, port: int | None, method: str, target: str,
         if body is not None or method in ("POST", "PUT", "PATCH"):
             head.append(f"Content-Length: {len(body or b'')}")
         sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (body or b""))
-        return Response(sock)
+        return Response(sock, timeout)
     except BaseException:
         sock.close()
         raise

@@ -139,12 +139,19 @@ def start_local() -> Endpoint:
             info = read_info()
             if info is not None and info.start == start and healthy(info):
                 return info
-            if child.poll() is not None:
+            # Exit code 0 of a configured command is a wrapper that handed the server on (`systemd-run`, `cmd &`):
+            # the server of this start may still come. The server itself never ends a start with 0.
+            if child.poll() is not None and (child.returncode or not os.environ.get(COMMAND_ENV, "").strip()):
                 tail = log_path.read_text(errors="replace")[-2000:]
                 raise SkyhopError(f"The API server failed to start (exit code {child.returncode}). Its log ({log_path}) ends with:\n{tail}")
             time.sleep(0.02)
-        child.kill()
-        raise SkyhopError(f"The API server did not answer within {START_TIMEOUT_S:g} s; see {log_path}.")
+        try:
+            os.killpg(child.pid, signal.SIGKILL)  # the command's session: with a wrapper, the server it started too
+        except ProcessLookupError:
+            pass
+        child.wait()
+        ended = f" (`{shlex.join(command)}` exited with code 0)" if child.returncode == 0 else ""
+        raise SkyhopError(f"The API server did not answer within {START_TIMEOUT_S:g} s{ended}; see {log_path}.")
 
 
 def endpoint(*, autostart: bool = True) -> Endpoint | None:
