@@ -150,6 +150,7 @@ def test_a_script_file_runs_as_a_command(sky):
 
 def test_modules_in_the_callers_directory_do_not_shadow_the_servers(sky):
     """`python -m` puts the working directory first on sys.path: the server must not start in the user's."""
+    sky.env.pop("SKYHOP_API_SERVER_COMMAND", None)  # the server itself, as `python -m skyhop.server` (not the suite's zygote)
     shadows = [sky.cwd / f"{name}.py" for name in ("re", "json", "logging")]
     for shadow in shadows:
         shadow.write_text('raise SystemExit("a project module shadowed the stdlib")\n')
