@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
 from e2e_support import wait_for
 
 
@@ -27,7 +26,6 @@ def _server_fds_and_children(pid: int) -> tuple[int, list[str]]:
     return len(os.listdir(f"/proc/{pid}/fd")), children
 
 
-@pytest.mark.slow
 def test_followers_and_polls_start_no_agent_process(sky):
     sky("launch", "-y", "-d", "-c", "ch", "echo started; sleep 120", check=True)
     base = sky.node_dir("ch")

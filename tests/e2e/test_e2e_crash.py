@@ -8,7 +8,6 @@ import signal
 import subprocess
 from pathlib import Path
 
-import pytest
 from e2e_support import cluster_processes, pid_gone, wait_for
 
 
@@ -29,7 +28,6 @@ def test_server_killed_while_a_job_runs(sky):
     assert cluster_processes(sky.skyhop_home) == []
 
 
-@pytest.mark.slow
 def test_server_killed_during_launch_is_resumed_by_the_next_server(sky):
     task = sky.task("slow.yaml", "setup: sleep 2\nrun: sleep 1; echo done\n")
     client = sky.popen("launch", "-y", "-c", "mid", task)

@@ -29,7 +29,6 @@ def test_hello_launch_status_down(sky, hello_yaml):
     assert "does not exist; nothing to do" in again.out
 
 
-@pytest.mark.slow
 @pytest.mark.fresh_home  # a newcomer's first run: the server creates the state database
 def test_readme_flow_without_naming_the_cluster(sky, hello_yaml):
     """The quick start as a newcomer runs it: launch, status --output json, down -y."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from e2e_support import pid_gone, wait_for
 
 
@@ -22,7 +21,6 @@ def test_cancel_kills_the_whole_process_tree(sky):
     assert sky.jobs("tree")[2]["status"] == "CANCELLED"
 
 
-@pytest.mark.slow
 def test_stop_start_keeps_job_history(sky):
     sky("launch", "-y", "-c", "ss", "echo first", check=True)
     sky("stop", "-y", "ss", check=True)
@@ -36,7 +34,6 @@ def test_stop_start_keeps_job_history(sky):
     assert sorted(jobs) == [1, 2] and jobs[1]["status"] == "SUCCEEDED"
 
 
-@pytest.mark.slow
 def test_autostop_stops_then_autodown_removes(sky):
     sky("launch", "-y", "-c", "auto", "-i", "0.05", "echo idle-soon", check=True)
     wait_for(lambda: sky.clusters()["auto"]["status"] == "STOPPED", timeout=90, what="autostop")

@@ -3,8 +3,6 @@ not run yet are refused at launch, before any machine exists, naming the field."
 
 from __future__ import annotations
 
-import pytest
-
 CASES = {
     "pool": ("pool:\n  workers: 2\nrun: echo hi\n", "pool: a pool file is not launched: create the pool with `skyhop jobs pool apply"),
     "volumes": ("volumes:\n  /mnt/data:\n    name: existing0\n    sub_path: a/b\nrun: echo hi\n", "volumes./mnt/data: mounting volumes is not supported yet"),
@@ -17,7 +15,6 @@ CASES = {
 }
 
 
-@pytest.mark.slow
 def test_launch_refuses_what_is_not_supported_yet(sky):
     # One server for every case: each launch is refused before provisioning.
     for case, (text, message) in sorted(CASES.items()):
@@ -29,7 +26,6 @@ def test_launch_refuses_what_is_not_supported_yet(sky):
     assert sky.clusters() == {}  # refused before any machine was made
 
 
-@pytest.mark.slow
 def test_provider_features_are_planned_only_where_they_are_honoured(sky):
     # Ports, images and disks depend on the provider (`Capabilities.features`), so planning (not an
     # up-front refusal) answers: optimize, launch --dryrun and launch say the same, naming the provider.

@@ -180,7 +180,6 @@ def check_plan(plan, catalog, stages, edges, hours, expected: float) -> None:
 SETTINGS = settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
-@pytest.mark.slow
 @SETTINGS
 @given(scenarios(chain=True))
 def test_chain_dp_and_ilp_both_match_brute_force(scenario):
@@ -204,7 +203,6 @@ def test_chain_dp_and_ilp_both_match_brute_force(scenario):
     assert default.method == "chain-dp"
 
 
-@pytest.mark.slow
 @SETTINGS
 @given(scenarios(chain=False))
 def test_ilp_matches_brute_force_on_random_dags(scenario):

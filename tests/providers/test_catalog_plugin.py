@@ -67,7 +67,6 @@ def test_a_plugin_named_like_a_catalog_cloud_plans_with_its_catalog_offers(isola
     assert {c["cloud"] for c in unpinned["candidates"]} >= {"shadeform", "primeintellect"}
 
 
-@pytest.mark.slow
 def test_capacity_errors_move_the_launch_zone_then_region_then_cloud(isolated_home, plugin_site, task_file):
     _script(isolated_home, FULL)
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import pytest
 from helpers import run_cli, subprocess_env
 from pty_terminal import Terminal
 
@@ -22,7 +21,6 @@ def forget(home, cluster: str) -> None:
     db.close()
 
 
-@pytest.mark.slow
 def test_a_cluster_nobody_knows_is_listed_and_removed_after_confirmation(isolated_home, plugin_site):
     (isolated_home / ".skyhop").mkdir(exist_ok=True)
     (isolated_home / ".skyhop" / "catalogcloud.json").write_text("{}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import string
 from typing import Any
 
-import pytest
 from helpers import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -301,7 +300,6 @@ def task_dicts(draw: st.DrawFn) -> dict[str, Any]:
 # -- properties --------------------------------------------------------------------
 
 
-@pytest.mark.slow
 @SETTINGS
 @given(task_dicts())
 def test_task_round_trips_through_dicts_and_yaml_text(data: dict[str, Any]) -> None:
@@ -341,7 +339,6 @@ def test_resources_round_trip_and_expansion(data: dict[str, Any]) -> None:
             assert Resources.from_dict(request.to_dict()) == request
 
 
-@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(st.lists(task_dicts(), min_size=2, max_size=3), st.none() | NAMES)
 def test_pipeline_yaml_round_trip(docs: list[dict[str, Any]], name: str | None) -> None:

@@ -14,9 +14,6 @@ from pathlib import Path
 import pytest
 from e2e_support import Sky, serve_directory, wait_for
 
-# The whole module: several of its tests take 10-18 s, and marking only those would split the module's host farm in two.
-pytestmark = pytest.mark.slow
-
 RENDEZVOUS = '''
 import os, socket, sys, time
 rank, world = int(os.environ["SKYPILOT_NODE_RANK"]), int(os.environ["SKYPILOT_NUM_NODES"])

@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import cluster
 from helpers import subprocess_env
 
@@ -71,7 +70,6 @@ def assert_consistent(url: str) -> None:
         store.cost_report()
 
 
-@pytest.mark.slow
 def test_two_processes_writing_at_once_lose_nothing(db_url, isolated_home):
     url = db_url
     with StateStore(url) as store:
