@@ -72,10 +72,14 @@ def serve(path: str) -> None:
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
+    selector.register(0, selectors.EVENT_READ)  # the worker's pipe: its end (the worker gone, even killed) ends the zygote
     print("ready", flush=True)
     while True:
         for key, _ in selector.select():
-            if key.fileobj is listener:
+            if key.fileobj == 0:
+                if not os.read(0, 4096):
+                    os._exit(0)
+            elif key.fileobj is listener:
                 conn, _ = listener.accept()
                 pid = _fork_server(conn, [listener, *starters.values()], selector, (wake_r, wake_w))
                 if pid is None:
@@ -190,7 +194,7 @@ class Zygote:
         self.socket = str(directory / "zygote.sock")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SKYHOP_")}
         self.process = subprocess.Popen([sys.executable, __file__, "serve", self.socket, "skyhop.server"], env=env,
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, start_new_session=True)
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() != b"ready":
             raise RuntimeError("the API server zygote did not start")
