@@ -97,7 +97,7 @@ def server_command() -> list[str]:
     """How the local server is started: `SKYHOP_API_SERVER_COMMAND` when set (a wrapper such as
     `nice -n 10 python3 -m skyhop.server`, or a profiler's; split as a shell would, never run by one),
     else this interpreter with `-m skyhop.server`."""
-    configured = os.environ.get(COMMAND_ENV, "").strip()
+    configured = _configured_command()
     if not configured:
         return [sys.executable, "-m", "skyhop.server"]
     import shlex
@@ -106,6 +106,10 @@ def server_command() -> list[str]:
         return shlex.split(configured)
     except ValueError as error:
         raise SkyhopError(f"{COMMAND_ENV} is not a command line ({error}): {configured!r}.") from None
+
+
+def _configured_command() -> str:
+    return os.environ.get(COMMAND_ENV, "").strip()
 
 
 def start_local() -> Endpoint:
@@ -141,7 +145,7 @@ def start_local() -> Endpoint:
                 return info
             # Exit code 0 of a configured command is a wrapper that handed the server on (`systemd-run`, `cmd &`):
             # the server of this start may still come. The server itself never ends a start with 0.
-            if child.poll() is not None and (child.returncode or not os.environ.get(COMMAND_ENV, "").strip()):
+            if child.poll() is not None and (child.returncode or not _configured_command()):
                 tail = log_path.read_text(errors="replace")[-2000:]
                 raise SkyhopError(f"The API server failed to start (exit code {child.returncode}). Its log ({log_path}) ends with:\n{tail}")
             time.sleep(0.02)
