@@ -139,13 +139,17 @@ class Controller:
     async def _tick(self) -> None:
         ttl = self.settings.lease_ttl_s
         if time.monotonic() - self._last_beat >= ttl / 3:
-            if not await self._leasing(self.leases.heartbeat, ttl):
+            if not await self._leasing(self.leases.heartbeat, ttl) and not self._stopping:
                 # Our row had lapsed: another process may drive our objects now. Drop them all and start over.
                 log.warning("controller %s: heartbeat lapsed; giving up %d object(s) and re-joining", self.kind, len(self._tasks))
                 self._abandon(set(self._tasks))
                 await self._leasing(self.leases.rejoin, ttl, self.kind)
             self._last_beat = time.monotonic()
         held = await self._leasing(self._claim_and_read)
+        if self._stopping:
+            # stop() ran while this tick waited on the lease thread: it has cancelled the objects and is giving
+            # their leases back, so starting them again here would drive them past this process's leave().
+            return
         self._abandon(set(self._tasks) - set(held))
         now = time.monotonic()
         for object_id, cancel in held.items():

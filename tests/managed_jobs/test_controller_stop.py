@@ -1,0 +1,54 @@
+"""A controller that stops while one of its ticks waits on the database starts nothing more (a tick in flight
+restarted every object that stop() had just cancelled, after which the leases were given back: a stopping server
+went on driving jobs that another server was free to take)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext, host
+from skyhop.state.controller_leases import ControllerLeases
+from skyhop.state.store import StateStore
+
+
+def test_a_tick_in_flight_when_the_controller_stops_restarts_nothing(migrated_home):
+    store = StateStore()
+    leases = ControllerLeases(store)
+    leases.register("stopping", "0")
+    starts: list[str] = []
+    gate = threading.Event()  # closed: the next read of the held objects waits (a slow database)
+    gate.set()
+    waiting = threading.Event()  # set by that read once it waits
+    held = leases.held
+
+    def slow_held(kind: str) -> dict[str, bool]:
+        if not gate.is_set():
+            waiting.set()
+            gate.wait(30)
+        return held(kind)
+
+    leases.held = slow_held  # type: ignore[method-assign]
+
+    async def drive(ctx: ObjectContext) -> None:
+        starts.append(ctx.object_id)
+        await ctx.sleep(60)
+
+    async def scenario() -> None:
+        controller = Controller(store, "stopping", drive, ControllerSettings(tick_s=0.05, lease_ttl_s=30.0), leases=leases)
+        stop = asyncio.Event()
+        hosting = asyncio.create_task(host([controller], stop))
+        while not starts:
+            await asyncio.sleep(0.02)
+        gate.clear()
+        assert await asyncio.to_thread(waiting.wait, 30), "no tick read the held objects"
+        stop.set()  # stop() cancels the object while the tick still waits for its read
+        while controller._tasks:
+            await asyncio.sleep(0.02)
+        gate.set()  # the tick goes on with a read that still lists the object
+        await hosting
+        await asyncio.sleep(0.2)  # a task started by that tick would have run its first step by now
+
+    asyncio.run(scenario())
+    assert starts == ["0"]
+    assert leases.held("stopping") == {}, "the stopped controller kept its lease"
