@@ -16,8 +16,11 @@ boto3 is imported here only, inside `Ec2.__init__` (skyhop's import guard).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
+from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Iterable
 
 from skyhop.providers.aws.errors import translate
@@ -25,6 +28,9 @@ from skyhop.providers.errors import CLOUD, AuthError, ProviderError
 
 _ZONES: dict[tuple[str, str], dict[str, str]] = {}  # (endpoint, region) -> zone id -> zone name
 _ZONES_LOCK = threading.Lock()
+_CLIENTS: OrderedDict[tuple[Any, ...], Ec2] = OrderedDict()
+_CLIENTS_MAX = 32
+_CLIENTS_LOCK = threading.Lock()
 
 
 def error_code(error: BaseException) -> str:
@@ -122,6 +128,46 @@ class Ec2:
             with _ZONES_LOCK:
                 _ZONES[key] = known
         return dict(known)
+
+
+def shared(region: str, timeout_s: float = 60.0) -> Ec2:
+    """The `Ec2` of `region`, made once per process while the credentials and settings stay the same.
+
+    Making one costs about half a CPU second (a boto3 session and three clients, each parsing its service
+    model), and the server makes one for every status poll, stop and teardown of a cluster: a managed
+    job's controller polling a few clusters spent most of its CPU there. boto3's clients are safe to share
+    between threads. What boto3 reads to make them is the key: every `AWS_*` variable (credentials,
+    profile, endpoint, region) and the config and credentials files' identity, so a changed key, profile or
+    file gets new clients at once; credentials that expire (roles, SSO) refresh inside the session.
+    """
+    key = (region, timeout_s, _boto_inputs())
+    with _CLIENTS_LOCK:
+        found = _CLIENTS.get(key)
+        if found is not None:
+            _CLIENTS.move_to_end(key)
+            return found
+    made = Ec2(region, timeout_s)
+    with _CLIENTS_LOCK:
+        _CLIENTS[key] = made
+        while len(_CLIENTS) > _CLIENTS_MAX:
+            _CLIENTS.popitem(last=False)
+    return made
+
+
+def _boto_inputs() -> str:
+    """A digest of what boto3 reads to build a session (held as a digest: the variables include secrets)."""
+    digest = hashlib.sha256()
+    for name, value in sorted(os.environ.items()):
+        if name.startswith("AWS_"):
+            digest.update(f"{name}={value}\0".encode())
+    home = Path.home() / ".aws"
+    for path in (os.environ.get("AWS_CONFIG_FILE") or home / "config", os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or home / "credentials"):
+        try:
+            stat = Path(path).expanduser().stat()
+            digest.update(f"{path}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}\0".encode())
+        except OSError:
+            digest.update(f"{path}:-\0".encode())
+    return digest.hexdigest()
 
 
 def _snake(operation: str) -> str:

@@ -21,6 +21,7 @@ from skyhop.parallel import each
 from skyhop.providers import _owned, base, vm
 from skyhop.providers.aws import images, instances, network, resources, selfstop
 from skyhop.providers.aws.ec2 import Ec2
+from skyhop.providers.aws.ec2 import shared as ec2
 from skyhop.providers.aws.errors import ApiTimeout
 from skyhop.providers.aws.facts import AwsCluster, AwsNode
 from skyhop.providers.aws.settings import AwsSettings, load
@@ -74,12 +75,12 @@ class AWSProvider:
         return CheckResult(NAME, True, f"{local.reason}; STS says {who.get('Arn')} (account {who.get('Account')})")
 
     def zone_names(self, region: str) -> Mapping[str, str]:
-        return Ec2(region).zone_names()
+        return ec2(region).zone_names()
 
     def launch(self, request: LaunchRequest) -> ClusterInfo:
         settings = load()
         offer = request.offer
-        api = Ec2(offer.region, settings.api_timeout_s)
+        api = ec2(offer.region, settings.api_timeout_s)
         # Checked before anything is made: a zone the region lacks, or an image it does not have, creates nothing.
         where = network.place(api, settings.vpc_name, offer.zone)
         image = images.resolve(api, request.image_id, bool(offer.accelerator), settings)
@@ -139,7 +140,7 @@ class AWSProvider:
         facts = _facts(cluster)
         if facts.unfinished:
             return Observed(base.TERMINATED)  # a launch that never finished: nothing worth keeping
-        found = {i["InstanceId"]: i for i in instances.describe(Ec2(facts.region), ids=facts.instance_ids)}
+        found = {i["InstanceId"]: i for i in instances.describe(ec2(facts.region), ids=facts.instance_ids)}
         states = [found[one]["State"]["Name"] if one in found else "terminated" for one in facts.instance_ids]
         if all(s in ("pending", "running") for s in states):
             return Observed(base.RUNNING)
@@ -170,7 +171,7 @@ class AWSProvider:
             raise NotSupportedError(f"'{cluster.cluster_name}' runs on AWS spot instances, which cannot be stopped; "
                                     "`skyhop down` removes it (launch on demand to be able to stop).")
         vm.disconnect(cluster.nodes)
-        api = Ec2(facts.region, load().api_timeout_s)
+        api = ec2(facts.region, load().api_timeout_s)
         api.call("StopInstances", InstanceIds=list(facts.instance_ids))
         instances.wait_for(api, facts.instance_ids, "stopped", wait_s=instances.RUNNING_WAIT_S)
 
@@ -178,7 +179,7 @@ class AWSProvider:
         """Start the stopped instances; the private addresses stay (VPC), public ones are new."""
         facts = _facts(cluster)
         settings = load()
-        api = Ec2(facts.region, settings.api_timeout_s)
+        api = ec2(facts.region, settings.api_timeout_s)
         api.call("StartInstances", zone=facts.zone, once=True, InstanceIds=list(facts.instance_ids))
         running = instances.wait_for(api, facts.instance_ids, "running", wait_s=instances.RUNNING_WAIT_S, zone=facts.zone)
         machines = [_machine(i, settings.ssh_user) for i in running]
@@ -191,14 +192,14 @@ class AWSProvider:
         facts = _facts(cluster)
         settings = load()
         vm.disconnect(cluster.nodes)
-        api = Ec2(facts.region, settings.api_timeout_s)
+        api = ec2(facts.region, settings.api_timeout_s)
         instances.terminate(api, resources.mark_filters(facts.owner, cluster.cluster_name), facts.instance_ids)
         resources.remove(api, facts.owner, cluster.cluster_name, placement_groups=_may_have_placement_group(facts, settings))
 
     def open_ports(self, cluster: ClusterInfo, ports: Sequence[str]) -> None:
         facts = _facts(cluster)
         if facts.security_group_id:
-            resources.open_ports(Ec2(facts.region), facts.security_group_id, ports)
+            resources.open_ports(ec2(facts.region), facts.security_group_id, ports)
 
     def owned(self) -> list[OwnedResource]:
         """Every instance, security group and key pair with this installation's owner tag, in every catalog region (asked at once)."""
@@ -213,7 +214,7 @@ class AWSProvider:
     def remove_owned(self, owned: Sequence[OwnedResource]) -> None:
         """Remove listed resources: instances first (and waited for), then groups, then key pairs."""
         for region in sorted({r.region for r in owned if r.region}):
-            api = Ec2(region)
+            api = ec2(region)
             mine = [r for r in owned if r.region == region]
             ids = [r.id for r in mine if r.kind == "instance"]
             if ids:
@@ -249,7 +250,7 @@ def _created(moment: Any) -> float | None:
 
 def _marked(region: str, filters: list[dict[str, object]], timeout_s: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """The live instances, security groups and key pairs in `region` that match the mark `filters`."""
-    api = Ec2(region, timeout_s)
+    api = ec2(region, timeout_s)
     live = [i for i in instances.describe(api, filters=filters) if i["State"]["Name"] in instances.LIVE]
     groups = api.call("DescribeSecurityGroups", Filters=filters).get("SecurityGroups", [])
     keys = api.call("DescribeKeyPairs", Filters=filters).get("KeyPairs", [])

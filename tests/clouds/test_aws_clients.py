@@ -1,0 +1,35 @@
+"""A region's EC2 clients are made once per process and remade as soon as what boto3 reads changes (making them
+costs about half a CPU second, and the server asked for them on every poll of every cluster)."""
+
+from __future__ import annotations
+
+import os
+
+from skyhop.providers.aws.ec2 import shared
+
+
+def test_clients_are_shared_until_a_variable_or_the_credentials_file_changes(tmp_path, monkeypatch):
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[default]\naws_access_key_id = AKIAONE\naws_secret_access_key = one\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))  # absent: its absence is part of the key
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+    first = shared("us-east-1")
+    assert shared("us-east-1") is first
+    assert shared("us-west-2") is not first and shared("us-east-1", 5.0) is not first
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    pointed = shared("us-east-1")
+    assert pointed is not first and pointed._retrying.meta.endpoint_url == "http://127.0.0.1:9"
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    assert shared("us-east-1") is first  # back to what made it
+
+    credentials.write_text("[default]\naws_access_key_id = AKIATWO\naws_secret_access_key = two\n")
+    os.utime(credentials, ns=(1, 1))  # a new mtime even within the file system's clock tick
+    rotated = shared("us-east-1")
+    assert rotated is not first and rotated.credentials()["access_key_id"] == "AKIATWO"
+
+    (tmp_path / "config").write_text("[default]\nregion = us-east-1\n")
+    assert shared("us-east-1") is not rotated
