@@ -45,20 +45,25 @@ def compile_sources() -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def server_zygote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """This worker's API servers are forks of one that has imported the server (tests/server_zygote.py);
-    SKYHOP_TEST_NO_ZYGOTE=1 starts each as `python -m skyhop.server` instead."""
-    from server_zygote import Zygote
+def zygotes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """This worker's API servers and CLI calls are forks of processes that have imported them (tests/zygote.py);
+    SKYHOP_TEST_NO_ZYGOTE=1 runs each as `python -m` instead."""
+    import zygote
 
     if os.environ.get("SKYHOP_TEST_NO_ZYGOTE") == "1":
         yield
         return
 
-    zygote = Zygote(Path(tempfile.mkdtemp(prefix="skz-")))  # short: a unix socket path has at most 107 bytes
-    os.environ["SKYHOP_API_SERVER_COMMAND"] = zygote.command
+    directory = Path(tempfile.mkdtemp(prefix="skz-"))  # short: a unix socket path has at most 107 bytes
+    servers = zygote.Zygote(directory, "skyhop.server")
+    clis = zygote.Zygote(directory, "skyhop.cli.main")
+    os.environ["SKYHOP_API_SERVER_COMMAND"] = servers.command
+    zygote.CLI_SOCKET = clis.socket
     yield
+    zygote.CLI_SOCKET = None
     del os.environ["SKYHOP_API_SERVER_COMMAND"]
-    zygote.stop()
+    servers.stop()
+    clis.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+import zygote
 from helpers import subprocess_env
 
 from skyhop.providers.local.provider import MARKER
@@ -41,7 +42,7 @@ class Sky:
         self.env = subprocess_env(home)
 
     def __call__(self, *args: str, timeout: float = 120, check: bool = False) -> Result:
-        done = subprocess.run([sys.executable, "-m", "skyhop.cli.main", *args], capture_output=True, text=True, env=self.env, cwd=self.cwd, timeout=timeout)
+        done = zygote.cli(list(args), self.env, self.cwd, timeout)
         result = Result(done.returncode, done.stdout, done.stderr)
         if check:
             assert result.code == 0, f"skyhop {' '.join(args)} failed ({result.code}):\n{result.out}\n{result.err}"

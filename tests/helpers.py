@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,7 +14,7 @@ AWS_CATALOG_FIXTURE = REPO / "tests" / "catalog" / "fixtures" / "aws"
 
 def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
     """Environment for running the real `skyhop` CLI in a subprocess."""
-    # SKYHOP_API_SERVER_COMMAND: the suite's server zygote (tests/server_zygote.py), set for the whole run.
+    # SKYHOP_API_SERVER_COMMAND: the suite's server zygote (tests/zygote.py), set for the whole run.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYHOP_") or k == "SKYHOP_API_SERVER_COMMAND"}
     env.update(HOME=str(home), SKYHOP_HOME=str(home / ".skyhop"), SKYHOP_CATALOG_DIR=str(SHARED_CATALOG))
     env.update(extra)
@@ -23,14 +22,10 @@ def subprocess_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def run_cli(home: Path, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
-    """Run the real `skyhop` CLI in a subprocess (as a user would)."""
-    return subprocess.run(
-        [sys.executable, "-m", "skyhop.cli.main", *args],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(home, **extra_env),
-        timeout=120,
-    )
+    """Run the real `skyhop` CLI in a process of its own (as a user would; forked by tests/zygote.py)."""
+    import zygote
+
+    return zygote.cli(list(args), subprocess_env(home, **extra_env))
 
 
 def examples(thorough: int) -> int:
