@@ -84,3 +84,32 @@ def test_kill_9_while_a_worker_is_replaced_and_jobs_run_then_all_finish_once(sky
     wait_for(lambda: sky.json("jobs", "pool", "status") == [], 120, "the pool gone")
     assert sky.clusters() == {}
     wait_for(lambda: not cluster_processes(sky.skyhop_home), 30, "no cluster process left")
+
+
+def test_a_worker_whose_launch_died_mid_provision_is_launched_again_under_its_name(sky, gate):
+    """What a server killed while a worker's cluster was still being made leaves: the worker STARTING and its
+    cluster INIT (no lost node). The next server removes that half-made cluster and launches the worker again
+    under the same name (it used to retry for ever, each time refused: "its launch did not finish")."""
+    from skyhop.state import job_pools
+    from skyhop.state.store import StateStore
+
+    url, _ = gate
+    sky("jobs", "pool", "apply", "-y", "-p", "wp", sky.task("pool.yaml", POOL.format(url=url).replace("workers: 2", "workers: 1")), check=True)
+    wait_for(lambda: [w["status"] for w in _workers(sky)] == ["READY"], 180, "a READY worker")
+    (worker,) = _workers(sky)
+    pid = sky.server_pid()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: pid_gone(pid), 30, "the killed server gone")
+    with StateStore(f"sqlite:///{sky.skyhop_home / 'state.db'}") as store:
+        store.set_cluster_status(worker["cluster"], "INIT")
+        job_pools.JobPools(store).set_worker("wp", worker["slot"], worker["cluster"], job_pools.STARTING)
+    # Mid-provision: the machine there but its agent not started yet, and no setup submitted.
+    for process in cluster_processes(sky.skyhop_home):
+        os.kill(process, signal.SIGKILL)
+    wait_for(lambda: not cluster_processes(sky.skyhop_home), 30, "the worker's agent gone")
+    (sky.skyhop_home / "pools" / "wp" / f"launch-{worker['cluster']}.log").unlink()
+    wait_for(lambda: [w["status"] for w in _workers(sky)] == ["READY"], 180, "the worker READY again under the new server")
+    assert [w["cluster"] for w in _workers(sky)] == [worker["cluster"]]
+    assert sky.clusters()[worker["cluster"]]["status"] == "UP"
+    log = (sky.skyhop_home / "pools" / "wp" / "controller.log").read_text()
+    assert "removing what an interrupted launch left" in log, log

@@ -232,7 +232,16 @@ class PoolRun:
 
         task = replace(Task.from_dict(pool.task), pool=None, run=None)
         # One log per cluster name: a resumed launch follows its own submitted setup, a replacement starts afresh.
-        progress = Progress(pool_dir(self.name) / f"launch-{worker.cluster}.log")
+        log_path = pool_dir(self.name) / f"launch-{worker.cluster}.log"
+        record = self.store.get_cluster(worker.cluster)
+        if record is not None and record.status == "INIT" and not record.status_reason:
+            # A launch of this worker cut short mid-provision by a server that died (this process launches one
+            # worker once at a time, and a failed launch removes what it made): launching over it would only be
+            # refused ("its launch did not finish"), so what it made goes first and the launch starts afresh.
+            self._note(f"Worker {worker.slot} ('{worker.cluster}'): removing what an interrupted launch left, then launching again.")
+            _teardown(self.store, worker.cluster)
+            log_path.unlink(missing_ok=True)
+        progress = Progress(log_path)
         progress.cancel_event = self.ctx.cancelled
         try:
             return launching.launch(task, launching.LaunchOptions(cluster_name=worker.cluster), progress, self.store)
