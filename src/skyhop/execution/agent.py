@@ -88,7 +88,7 @@ class AgentClient:
         self.runner.sync_up(str(agent_package()), f"{self.base}/{AGENT_DIR}/skyhop_agent", delete=True)
         # Bytecode now, so no later agent call pays for compiling (or recompiles every
         # time where PYTHONDONTWRITEBYTECODE is set).
-        self.runner.run([self.python, "-m", "compileall", "-q", f"{self.base}/{AGENT_DIR}/skyhop_agent"])
+        self.runner.run([self.python, "-S", "-m", "compileall", "-q", f"{self.base}/{AGENT_DIR}/skyhop_agent"])
         config_path = f"{self.base}/cluster.init.json"  # the base exists now: the sync created it
         result = self.runner.run(["sh", "-c", 'cat > "$1"', "sh", config_path], input=json.dumps(dict(config)))
         if result.returncode != 0:
