@@ -48,9 +48,6 @@ class Args:
     def __getattr__(self, name: str) -> Any:  # the verb's arguments, which mypy cannot know
         raise AttributeError(name)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Args) and vars(self) == vars(other)
-
     def __repr__(self) -> str:
         return f"Args({vars(self)!r})"
 
