@@ -33,12 +33,14 @@ import sqlite3
 import struct
 import subprocess
 import threading
-import traceback
-from typing import Any, Callable
 
 from skyhop_agent import __version__, cli
 from skyhop_agent.errors import AgentError
 from skyhop_agent.paths import Layout
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 PROTOCOL = 1
 #: The longest request line: a job spec with its scripts and environment fits many times over.
@@ -146,6 +148,8 @@ class Server:
         except OSError:
             pass  # the client went away
         except Exception:
+            import traceback  # here: the daemon's start need not pay for it
+
             traceback.print_exc()  # an agent bug: into daemon.log, and the daemon lives on
             with contextlib.suppress(OSError):
                 _reply(conn, {"error": "internal error in the node agent (see daemon.log on the head)"})

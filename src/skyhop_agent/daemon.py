@@ -15,12 +15,14 @@ import sqlite3
 import subprocess
 import threading
 import time
-import traceback
-from typing import Any
 
 from skyhop_agent import DRIVER_VERB, autostop, cancel, channel, config, jobtable, proctree, scheduler
 from skyhop_agent.daemonctl import forget_pid
 from skyhop_agent.paths import Layout
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 TICK_S = 0.5
 
@@ -102,6 +104,8 @@ def serve(layout: Layout) -> None:
                 if daemon.tick():
                     return
             except Exception:
+                import traceback  # an agent bug: not paid for by every daemon start
+
                 traceback.print_exc()
             daemon.tick_at = time.time()
             stopping.wait(TICK_S)
