@@ -86,9 +86,19 @@ def _records(layout: Layout, jobs: list[jobtable.Job]) -> dict[str, Any]:
 
 
 def cmd_init(layout: Layout, args: Args) -> dict[str, Any]:
+    """Also, on request, what installing the agent needs next, in this one process rather than one each.
+
+    `--compile` byte-compiles this copy of the agent, so no later call pays for
+    compiling (or recompiles every time where PYTHONDONTWRITEBYTECODE is set);
+    `--start-daemon` is `daemon-start` once the cluster is initialized.
+    """
     from skyhop_agent import autostop
     from skyhop_agent.paths import write_json_atomically
 
+    if args.compile:
+        import compileall
+
+        compileall.compile_dir(os.path.dirname(os.path.abspath(__file__)), quiet=2)  # a file it cannot compile runs from source
     raw = config.read_json_file(args.config, "cluster config")
     cluster = config.validate(raw)
     os.chmod(layout.base, 0o700)  # the provider made it; whatever its mode, it is private from now on
@@ -98,7 +108,11 @@ def cmd_init(layout: Layout, args: Args) -> dict[str, Any]:
     # A (re)started cluster begins without autostop, as SkyPilot's `start` without -i: a setting
     # kept from before the stop (say `-i 0`) would stop it again the moment its daemon starts.
     autostop.disable(layout)
-    return {"ok": True}
+    if not args.start_daemon:
+        return {"ok": True}
+    from skyhop_agent import daemonctl
+
+    return {"ok": True, "pid": daemonctl.start(layout)}
 
 
 def cmd_daemon_start(layout: Layout, args: Args) -> dict[str, Any]:
@@ -313,7 +327,11 @@ class Arg:
 
 #: Every verb: its handler, its line in `--help`, its arguments.
 VERBS: dict[str, tuple[Callable[[Layout, Args], Any], str, tuple[Arg, ...]]] = {
-    "init": (cmd_init, "store the cluster config, create the job table", (Arg("--config", str, required=True),)),
+    "init": (cmd_init, "store the cluster config, create the job table", (
+        Arg("--config", str, required=True),
+        Arg("--compile", help="first byte-compile the agent's own package"),
+        Arg("--start-daemon", help="then start the head daemon (as daemon-start)"),
+    )),
     "daemon-start": (cmd_daemon_start, "start the head daemon unless it runs", ()),
     "daemon-stop": (cmd_daemon_stop, "stop the head daemon", ()),
     "health": (cmd_health, "version, daemon and stopped state", ()),

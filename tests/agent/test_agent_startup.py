@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Callable
 
 import pytest
-from agent_harness import Agent
+from agent_harness import Agent, MakeCluster
 
 from skyhop_agent import cli
 from skyhop_agent.errors import AgentError
@@ -76,9 +77,22 @@ def test_the_agent_starts_its_own_processes_without_site(cluster: Agent) -> None
     assert cluster.log(job_id).strip() == "0"  # the job's own Python is not the agent's: it keeps its site
 
 
+def test_install_is_one_agent_process(make_cluster: MakeCluster) -> None:
+    """`init --config - --compile --start-daemon` (AgentClient.install): config from stdin, bytecode for every module, the daemon up."""
+    agent = make_cluster()
+    package = agent.agent_root / "skyhop_agent"
+    shutil.rmtree(package / "__pycache__", ignore_errors=True)
+    config = (agent.base / "cluster.json").read_text()
+    reply = agent.ok("init", "--config", "-", "--compile", "--start-daemon", input=config)
+    assert set(reply) == {"ok", "pid"} and agent.ok("health")["daemon_pid"] == reply["pid"]
+    compiled = {path.name.split(".")[0] for path in (package / "__pycache__").glob("*.pyc")}
+    assert compiled == {path.stem for path in package.glob("*.py")}
+    assert agent.ok("init", "--config", "-", input=config) == {"ok": True}  # the plain form, as before
+
+
 # What the broker and the agent send (execution/agent.py, selfexec.py, channel.py): all on the quick path.
 BROKER_SPELLINGS = [
-    ["--base", "/n", "init", "--config", "/n/cluster.init.json"], ["--base", "/n", "daemon-start"], ["--base", "/n", "daemon-stop"],
+    ["--base", "/n", "init", "--config", "-", "--compile", "--start-daemon"], ["--base", "/n", "init", "--config", "/n/c.json"], ["--base", "/n", "daemon-start"], ["--base", "/n", "daemon-stop"],
     ["--base", "/n", "health"], ["--base", "/n", "submit", "--spec", "-"], ["--base", "/n", "queue"], ["--base", "/n", "queue", "--active"],
     ["--base", "/n", "status", "3", "4"], ["--base", "/n", "cancel", "--all"], ["--base", "/n", "cancel", "3", "4"],
     ["--base", "/n", "logs", "3", "--follow", "--tail", "10", "--node", "1", "--record"], ["--base", "/n", "wait", "3"],

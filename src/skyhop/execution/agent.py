@@ -84,17 +84,14 @@ class AgentClient:
         raise SkyhopError(f"The node agent on '{self.cluster.cluster_name}' failed ({verb}): {message}")
 
     def install(self, config: Mapping[str, Any]) -> None:
-        """Copy the agent to the head, write its cluster config and start its daemon."""
+        """Copy the agent to the head, byte-compile it, give it its cluster config and start its daemon.
+
+        All but the copy in one agent process (its config on stdin): each step used to be a
+        process of its own on the head (compileall, a shell writing the config, init,
+        daemon-start), each a Python start and, over SSH, a round trip, on every launch and start.
+        """
         self.runner.sync_up(str(agent_package()), f"{self.base}/{AGENT_DIR}/skyhop_agent", delete=True)
-        # Bytecode now, so no later agent call pays for compiling (or recompiles every
-        # time where PYTHONDONTWRITEBYTECODE is set).
-        self.runner.run([self.python, "-S", "-m", "compileall", "-q", f"{self.base}/{AGENT_DIR}/skyhop_agent"])
-        config_path = f"{self.base}/cluster.init.json"  # the base exists now: the sync created it
-        result = self.runner.run(["sh", "-c", 'cat > "$1"', "sh", config_path], input=json.dumps(dict(config)))
-        if result.returncode != 0:
-            raise SkyhopError(f"Could not write the agent config on '{self.cluster.cluster_name}': {result.stderr.strip()}")
-        self.call("init", "--config", config_path)
-        self.call("daemon-start")
+        self.call("init", "--config", "-", "--compile", "--start-daemon", input=json.dumps(dict(config)))
 
     def submit(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Queue a job; its record as the agent stored it (job id, status, times)."""
