@@ -2,8 +2,8 @@
 
     .venv/bin/python benchmarks/agent_startup.py            # 20 runs per verb, median user+sys CPU
     .venv/bin/python benchmarks/agent_startup.py --repeat 41 --python /usr/bin/python3
-    git archive HEAD~3 src/skyhop_agent | tar -x -C /tmp/old && \
-      .venv/bin/python benchmarks/agent_startup.py --agent-src /tmp/old/src/skyhop_agent --site   # an older agent, as it was run
+    mkdir /tmp/old && git archive 9c32eb6 src/skyhop_agent | tar -x -C /tmp/old && \
+      .venv/bin/python benchmarks/agent_startup.py --agent-src /tmp/old/src/skyhop_agent --site   # the agent before issue 9's start-up work, as it was run
 
 A one-node cluster of the agent alone (copied and byte-compiled as `AgentClient.install`
 does, then `init`), one finished job in it, and each verb run as a whole process
