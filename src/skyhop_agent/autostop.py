@@ -10,16 +10,19 @@ import fcntl
 import json
 import math
 import os
-import sqlite3
-import subprocess
 import sys
 import time
-from typing import Any
 
-from skyhop_agent import jobtable, lifecycle
-from skyhop_agent.config import Cluster
+from skyhop_agent import jobtable
 from skyhop_agent.errors import AgentError
 from skyhop_agent.paths import Layout, write_json_atomically
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    import sqlite3
+    from typing import Any
+
+    from skyhop_agent.config import Cluster
 
 OFF = {"idle_minutes": None, "down": False, "set_at": None}
 
@@ -88,8 +91,13 @@ def act(layout: Layout, cluster: Cluster, conn: sqlite3.Connection, setting: dic
 
     A cluster config with `autostop_hooks` gets its hook command instead of the
     built-in action, which only fits the local provider; for a cloud node the
-    hook asks the cloud to stop or delete this very machine.
+    hook asks the cloud to stop or delete this very machine. (Imports here: only the
+    daemon acts; `init`, `logs --follow` and `autostop` import this module too.)
     """
+    import subprocess
+
+    from skyhop_agent import lifecycle
+
     action = "down" if setting["down"] else "stop"
     hook = (cluster.autostop_hooks or {}).get(action)
     if hook is None:

@@ -10,12 +10,16 @@ of them (for processes that left the group with `setsid`).
 from __future__ import annotations
 
 import os
-import sqlite3
 
 from skyhop_agent import DRIVER_VERB, jobtable, proctree, scheduler
-from skyhop_agent.config import Cluster
-from skyhop_agent.jobtable import Job
-from skyhop_agent.paths import Layout
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    import sqlite3
+
+    from skyhop_agent.config import Cluster
+    from skyhop_agent.jobtable import Job
+    from skyhop_agent.paths import Layout
 
 
 def _recorded_pids(layout: Layout, job_id: int) -> list[int]:

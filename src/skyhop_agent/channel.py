@@ -24,7 +24,6 @@ whatever a client sends, it gets an error line and the daemon carries on.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -34,12 +33,14 @@ import sqlite3
 import struct
 import subprocess
 import threading
-import traceback
-from typing import Any, Callable
 
 from skyhop_agent import __version__, cli
 from skyhop_agent.errors import AgentError
 from skyhop_agent.paths import Layout
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 PROTOCOL = 1
 #: The longest request line: a job spec with its scripts and environment fits many times over.
@@ -147,6 +148,8 @@ class Server:
         except OSError:
             pass  # the client went away
         except Exception:
+            import traceback  # here: the daemon's start need not pay for it
+
             traceback.print_exc()  # an agent bug: into daemon.log, and the daemon lives on
             with contextlib.suppress(OSError):
                 _reply(conn, {"error": "internal error in the node agent (see daemon.log on the head)"})
@@ -206,7 +209,6 @@ class Dispatcher:
         self.layout = layout
         self.health = health
         self.adopt = adopt
-        self.parser = cli.parser()
 
     def __call__(self, conn: socket.socket, request: dict[str, Any]) -> None:
         verb = request["verb"]
@@ -226,13 +228,13 @@ class Dispatcher:
             return
         _reply(conn, {"ok": result})
 
-    def _parse(self, verb: str, args: list[str]) -> argparse.Namespace:
+    def _parse(self, verb: str, args: list[str]) -> cli.Args:
         try:
-            return self.parser.parse_args(["--base", self.layout.base, verb, *args])
+            return cli.parse(["--base", self.layout.base, verb, *args])
         except SystemExit:  # `--help`: argparse printed usage (into daemon.log) and wants to exit
             raise AgentError(f"{verb}: bad arguments.") from None
 
-    def _run(self, verb: str, args: argparse.Namespace, text: str | None) -> Any:
+    def _run(self, verb: str, args: cli.Args, text: str | None) -> Any:
         if verb == "submit":
             if args.spec != "-" or text is None:
                 raise AgentError('submit on the agent socket takes the spec as "input" (--spec -).')
@@ -248,7 +250,7 @@ class Dispatcher:
             result = {**result, **self.health()}
         return result
 
-    def _logs(self, conn: socket.socket, args: argparse.Namespace) -> None:
+    def _logs(self, conn: socket.socket, args: cli.Args) -> None:
         """The header line, then the log as `logs` prints it, until it ends or the client hangs up."""
         from skyhop_agent import autostop, logs
 

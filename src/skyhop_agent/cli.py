@@ -2,40 +2,54 @@
 
 Every verb but `logs` prints exactly one JSON object on stdout and exits 0.
 Bad input or a failure prints `{"error": "..."}` on stderr and exits 2, never
-a traceback, so the broker can show the message as is. Modules that only the
-long-lived verbs need are imported inside those verbs, to keep the frequent
-short calls (submit, status, logs) quick to start.
+a traceback, so the broker can show the message as is.
+
+Every agent call on a node is a fresh interpreter, most of them a status, a
+submit or a job's driver, so what a verb imports is most of what it costs:
+`argv` is read by a small parser (`quick_parse`) and argparse is loaded only
+for what that parser leaves to it (`--help`, usage errors, rare spellings),
+and each module a verb needs is imported inside that verb. `typing`, argparse,
+subprocess and sqlite3 are kept off the module level (TYPE_CHECKING below is
+typing's constant without importing typing: mypy reads any name so spelled as it).
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
-import sqlite3
-import subprocess
 import sys
-import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from _thread import _local  # threading.local itself, without importing threading
 
 from skyhop_agent import DAEMON_VERB, DRIVER_VERB, config, jobtable
 from skyhop_agent.errors import AgentError
 from skyhop_agent.paths import Layout
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    import sqlite3
+    import subprocess
+    from typing import Any, Callable, Iterator
+
     from skyhop_agent.config import Cluster
 
 DEFAULT_BASE = "~/.skyhop-node"
 _WAIT_POLL_S = 0.05
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors the agent's way instead of exiting with usage text."""
+class Args:
+    """A parsed command line: `base`, `verb`, `handler` and the verb's own arguments as attributes."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise AgentError(f"{self.prog}: {message}")
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # the verb's arguments, which mypy cannot know
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        return f"Args({vars(self)!r})"
 
 
 def _open(layout: Layout) -> tuple[Cluster, sqlite3.Connection]:
@@ -46,7 +60,7 @@ def _open(layout: Layout) -> tuple[Cluster, sqlite3.Connection]:
     return cluster, conn
 
 
-_opened = threading.local()
+_opened = _local()
 
 
 @contextlib.contextmanager
@@ -71,10 +85,20 @@ def _records(layout: Layout, jobs: list[jobtable.Job]) -> dict[str, Any]:
     return {"jobs": [job.record(layout) for job in jobs]}
 
 
-def cmd_init(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
+def cmd_init(layout: Layout, args: Args) -> dict[str, Any]:
+    """Also, on request, what installing the agent needs next, in this one process rather than one each.
+
+    `--compile` byte-compiles this copy of the agent, so no later call pays for
+    compiling (or recompiles every time where PYTHONDONTWRITEBYTECODE is set);
+    `--start-daemon` is `daemon-start` once the cluster is initialized.
+    """
     from skyhop_agent import autostop
     from skyhop_agent.paths import write_json_atomically
 
+    if args.compile:
+        import compileall
+
+        compileall.compile_dir(os.path.dirname(os.path.abspath(__file__)), quiet=2)  # a file it cannot compile runs from source
     raw = config.read_json_file(args.config, "cluster config")
     cluster = config.validate(raw)
     os.chmod(layout.base, 0o700)  # the provider made it; whatever its mode, it is private from now on
@@ -84,38 +108,42 @@ def cmd_init(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
     # A (re)started cluster begins without autostop, as SkyPilot's `start` without -i: a setting
     # kept from before the stop (say `-i 0`) would stop it again the moment its daemon starts.
     autostop.disable(layout)
-    return {"ok": True}
+    if not args.start_daemon:
+        return {"ok": True}
+    from skyhop_agent import daemonctl
+
+    return {"ok": True, "pid": daemonctl.start(layout)}
 
 
-def cmd_daemon_start(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
-    from skyhop_agent import daemon
+def cmd_daemon_start(layout: Layout, args: Args) -> dict[str, Any]:
+    from skyhop_agent import daemonctl
 
     config.load(layout)  # refuse to start a daemon for a cluster that was never initialized
-    return {"ok": True, "pid": daemon.start(layout)}
+    return {"ok": True, "pid": daemonctl.start(layout)}
 
 
-def cmd_daemon_stop(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
-    from skyhop_agent import daemon
+def cmd_daemon_stop(layout: Layout, args: Args) -> dict[str, Any]:
+    from skyhop_agent import daemonctl
 
-    daemon.stop(layout)
+    daemonctl.stop(layout)
     return {"ok": True}
 
 
-def cmd_health(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
-    from skyhop_agent import __version__, daemon
+def cmd_health(layout: Layout, args: Args) -> dict[str, Any]:
+    from skyhop_agent import __version__, daemonctl
 
     cluster = config.load(layout)
     return {
         "ok": True,
         "version": __version__,
-        "daemon_pid": daemon.recorded_pid(layout),
-        "daemon_alive": daemon.running_pid(layout) is not None,
+        "daemon_pid": daemonctl.recorded_pid(layout),
+        "daemon_alive": daemonctl.running_pid(layout) is not None,
         "stopped": os.path.exists(layout.stopped),
         "cluster_name": cluster.name,
     }
 
 
-def cmd_submit(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
+def cmd_submit(layout: Layout, args: Args) -> dict[str, Any]:
     reply, _ = submit(layout, config.read_json_file(args.spec, "job spec"))
     return reply
 
@@ -138,19 +166,19 @@ def submit(layout: Layout, raw: object) -> tuple[dict[str, Any], list[subprocess
     return {"job_id": job_id, "status": job.status, "job": job.record(layout)}, drivers
 
 
-def cmd_queue(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
+def cmd_queue(layout: Layout, args: Args) -> dict[str, Any]:
     _, conn = _open(layout)
     if args.active:
         return _records(layout, jobtable.in_states(conn, jobtable.NOT_TERMINAL, newest_first=True))
     return _records(layout, jobtable.all_jobs(conn))
 
 
-def cmd_status(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
+def cmd_status(layout: Layout, args: Args) -> dict[str, Any]:
     cluster, conn = _open(layout)
     return _records(layout, jobtable.get_many(conn, args.job_ids, cluster.name))
 
 
-def cmd_cancel(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
+def cmd_cancel(layout: Layout, args: Args) -> dict[str, Any]:
     from skyhop_agent import cancel
 
     cluster, conn = _open(layout)
@@ -163,7 +191,7 @@ def cmd_cancel(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
     return {"cancelled": cancelled, "already_done": already_done}
 
 
-def cmd_logs(layout: Layout, args: argparse.Namespace) -> None:
+def cmd_logs(layout: Layout, args: Args) -> None:
     from skyhop_agent import autostop, logs
 
     path, job_id, finished = log_source(layout, args)
@@ -184,7 +212,7 @@ def cmd_logs(layout: Layout, args: argparse.Namespace) -> None:
             sys.stderr.write(json.dumps({"job": _records(layout, [record])["jobs"][0]}) + "\n")
 
 
-def log_source(layout: Layout, args: argparse.Namespace) -> tuple[str, int, Callable[[], bool]]:
+def log_source(layout: Layout, args: Args) -> tuple[str, int, Callable[[], bool]]:
     """What `logs ARGS` streams: the file, the job id, and "has the job ended"; AgentError for bad input.
 
     Checked before a single byte is streamed, by the CLI verb and the daemon's socket alike.
@@ -208,7 +236,7 @@ def log_source(layout: Layout, args: argparse.Namespace) -> tuple[str, int, Call
     return path, job_id, logs.asked_on_change(ended, [layout.jobs_db, layout.jobs_db + "-wal"])
 
 
-def cmd_wait(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
+def cmd_wait(layout: Layout, args: Args) -> dict[str, Any]:
     cluster, conn = _open(layout)
     job = jobtable.get_many(conn, [args.job_id], cluster.name)[0]
     while not job.terminal:
@@ -217,7 +245,7 @@ def cmd_wait(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
     return job.record(layout)
 
 
-def cmd_autostop(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
+def cmd_autostop(layout: Layout, args: Args) -> dict[str, Any]:
     from skyhop_agent import autostop
 
     config.load(layout)
@@ -230,78 +258,215 @@ def cmd_autostop(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
     return autostop.read(layout) or autostop.OFF
 
 
-def cmd_stop_jobs(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
+def cmd_stop_jobs(layout: Layout, args: Args) -> dict[str, Any]:
     from skyhop_agent import cancel
 
     cluster, conn = _open(layout)
     return {"cancelled": cancel.cancel_all(layout, cluster, conn, reason="cluster jobs stopped")}
 
 
-def cmd_self_stop(layout: Layout, args: argparse.Namespace) -> dict[str, Any]:
+def cmd_self_stop(layout: Layout, args: Args) -> dict[str, Any]:
     """`self-stop` and `self-down`: what autostop does, on demand (local provider)."""
-    from skyhop_agent import daemon, lifecycle
+    from skyhop_agent import daemonctl, lifecycle
 
     cluster, conn = _open(layout)
-    daemon.stop(layout)
+    daemonctl.stop(layout)
     result: dict[str, Any] = {"ok": True, "cancelled": lifecycle.halt(layout, cluster, conn, reason=args.verb)}
     if args.verb == "self-down":
         result["removed"] = lifecycle.remove_dirs(cluster)
     return result
 
 
-def cmd_daemon(layout: Layout, args: argparse.Namespace) -> None:
+def cmd_daemon(layout: Layout, args: Args) -> None:
     from skyhop_agent import daemon
 
     config.load(layout)
     daemon.serve(layout)
 
 
-def cmd_run_job(layout: Layout, args: argparse.Namespace) -> None:
+def cmd_run_job(layout: Layout, args: Args) -> None:
     from skyhop_agent import driver
 
     driver.run_job(layout, args.job_id)
 
 
-def parser() -> _Parser:
-    parser = _Parser(prog="skyhop_agent", description="skyhop node agent")
+class Arg:
+    """One argument of a verb, declared once for argparse (`--help`, usage errors) and for `quick_parse`.
+
+    `name` is `--name` for an option, whose value `convert` makes (no `convert`: a
+    switch), or the attribute of the verb's one positional argument, `nargs` of
+    them (None: exactly one). The verb's `exclusive` options are a mutually
+    exclusive group.
+    """
+
+    def __init__(
+        self, name: str, convert: Callable[[str], Any] | None = None, *,
+        nargs: str | None = None, required: bool = False, help: str | None = None, exclusive: bool = False,
+    ) -> None:
+        self.name = name
+        self.dest = name.lstrip("-").replace("-", "_")
+        self.convert = convert
+        self.nargs = nargs
+        self.required = required
+        self.help = help
+        self.exclusive = exclusive
+
+    @property
+    def positional(self) -> bool:
+        return not self.name.startswith("-")
+
+    def add_to(self, parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup) -> None:
+        kwargs: dict[str, Any] = {"help": self.help} if self.help else {}
+        if self.convert is None:
+            parser.add_argument(self.name, action="store_true", **kwargs)
+        elif self.positional:
+            parser.add_argument(self.name, type=self.convert, nargs=self.nargs, **kwargs)
+        else:
+            parser.add_argument(self.name, type=self.convert, required=self.required, **kwargs)
+
+
+#: Every verb: its handler, its line in `--help`, its arguments.
+VERBS: dict[str, tuple[Callable[[Layout, Args], Any], str, tuple[Arg, ...]]] = {
+    "init": (cmd_init, "store the cluster config, create the job table", (
+        Arg("--config", str, required=True),
+        Arg("--compile", help="first byte-compile the agent's own package"),
+        Arg("--start-daemon", help="then start the head daemon (as daemon-start)"),
+    )),
+    "daemon-start": (cmd_daemon_start, "start the head daemon unless it runs", ()),
+    "daemon-stop": (cmd_daemon_stop, "stop the head daemon", ()),
+    "health": (cmd_health, "version, daemon and stopped state", ()),
+    "submit": (cmd_submit, "queue a job (spec JSON from a file or - for stdin)", (Arg("--spec", str, required=True),)),
+    "queue": (cmd_queue, "list jobs, newest first", (Arg("--active", help="only jobs that have not ended"),)),
+    "status": (cmd_status, "records of the given jobs", (Arg("job_ids", int, nargs="+"),)),
+    "cancel": (cmd_cancel, "cancel jobs and kill their processes", (Arg("job_ids", int, nargs="*"), Arg("--all"))),
+    "logs": (cmd_logs, "print a job's log (raw text)", (
+        Arg("job_id", int),
+        Arg("--follow", help="keep streaming until the job ends"),
+        Arg("--tail", int, help="start with the last N lines"),
+        Arg("--node", int, help="only this node's output (job-relative rank)"),
+        Arg("--record", help="then print the job's record as JSON on stderr"),
+    )),
+    "wait": (cmd_wait, "block until a job ends", (Arg("job_id", int),)),
+    "autostop": (cmd_autostop, "set, cancel or show autostop", (
+        Arg("--idle-minutes", float, exclusive=True),
+        Arg("--cancel", exclusive=True),
+        Arg("--down", help="take the cluster down instead of stopping it"),
+    )),
+    "stop-jobs": (cmd_stop_jobs, "cancel every job that has not ended", ()),
+    "self-stop": (cmd_self_stop, "cancel all jobs, mark the cluster stopped, stop the daemon", ()),
+    "self-down": (cmd_self_stop, "self-stop, then delete the cluster's directories", ()),
+    DAEMON_VERB: (cmd_daemon, "(internal) run the head daemon in the foreground", ()),
+    DRIVER_VERB: (cmd_run_job, "(internal) drive one job", (Arg("job_id", int),)),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The full parser: `--help`, and the usage errors (as AgentError) of what `quick_parse` leaves to it."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        """argparse that reports usage errors the agent's way instead of exiting with usage text."""
+
+        def error(self, message: str) -> None:  # type: ignore[override]
+            raise AgentError(f"{self.prog}: {message}")
+
+    parser = Parser(prog="skyhop_agent", description="skyhop node agent")
     parser.add_argument("--base", default=DEFAULT_BASE, help="the head node's base directory")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-
-    def verb(name: str, handler: Callable[[Layout, argparse.Namespace], Any], summary: str) -> _Parser:
+    for name, (handler, summary, arguments) in VERBS.items():
         sub = verbs.add_parser(name, help=summary)
         sub.set_defaults(handler=handler)
-        return sub
-
-    verb("init", cmd_init, "store the cluster config, create the job table").add_argument("--config", required=True)
-    verb("daemon-start", cmd_daemon_start, "start the head daemon unless it runs")
-    verb("daemon-stop", cmd_daemon_stop, "stop the head daemon")
-    verb("health", cmd_health, "version, daemon and stopped state")
-    verb("submit", cmd_submit, "queue a job (spec JSON from a file or - for stdin)").add_argument("--spec", required=True)
-    verb("queue", cmd_queue, "list jobs, newest first").add_argument(
-        "--active", action="store_true", help="only jobs that have not ended"
-    )
-    verb("status", cmd_status, "records of the given jobs").add_argument("job_ids", type=int, nargs="+")
-    sub = verb("cancel", cmd_cancel, "cancel jobs and kill their processes")
-    sub.add_argument("job_ids", type=int, nargs="*")
-    sub.add_argument("--all", action="store_true")
-    sub = verb("logs", cmd_logs, "print a job's log (raw text)")
-    sub.add_argument("job_id", type=int)
-    sub.add_argument("--follow", action="store_true", help="keep streaming until the job ends")
-    sub.add_argument("--tail", type=int, help="start with the last N lines")
-    sub.add_argument("--node", type=int, help="only this node's output (job-relative rank)")
-    sub.add_argument("--record", action="store_true", help="then print the job's record as JSON on stderr")
-    verb("wait", cmd_wait, "block until a job ends").add_argument("job_id", type=int)
-    sub = verb("autostop", cmd_autostop, "set, cancel or show autostop")
-    exclusive = sub.add_mutually_exclusive_group()
-    exclusive.add_argument("--idle-minutes", type=float)
-    exclusive.add_argument("--cancel", action="store_true")
-    sub.add_argument("--down", action="store_true", help="take the cluster down instead of stopping it")
-    verb("stop-jobs", cmd_stop_jobs, "cancel every job that has not ended")
-    verb("self-stop", cmd_self_stop, "cancel all jobs, mark the cluster stopped, stop the daemon")
-    verb("self-down", cmd_self_stop, "self-stop, then delete the cluster's directories")
-    verb(DAEMON_VERB, cmd_daemon, "(internal) run the head daemon in the foreground")
-    verb(DRIVER_VERB, cmd_run_job, "(internal) drive one job").add_argument("job_id", type=int)
+        group = sub.add_mutually_exclusive_group() if any(arg.exclusive for arg in arguments) else None
+        for arg in arguments:
+            arg.add_to(group if group is not None and arg.exclusive else sub)
     return parser
+
+
+def _plain(token: str) -> bool:
+    """A token argparse reads as a value, never as an option (it alone also knows negative numbers)."""
+    return token == "-" or not token.startswith("-")
+
+
+def quick_parse(argv: list[str]) -> Args | None:
+    """`argv` as `parser()` parses it, for the spellings the broker and the agent use; None for any other.
+
+    None leaves the decision to argparse: `--help`, an unknown verb or option,
+    `--name=value`, abbreviations, a value that starts with `-`, a missing value
+    or required option, a wrong count, a value that does not convert, both
+    options of an exclusive group, positionals on both sides of an option.
+    What it does accept, argparse accepts with the same values
+    (tests/agent/test_agent_startup.py compares the two).
+    """
+    values: dict[str, Any] = {"base": DEFAULT_BASE}
+    at = 0
+    while argv[at : at + 1] == ["--base"] and at + 1 < len(argv) and _plain(argv[at + 1]):
+        values["base"] = argv[at + 1]
+        at += 2
+    if at >= len(argv) or argv[at] not in VERBS:
+        return None
+    verb = argv[at]
+    handler, _, arguments = VERBS[verb]
+    values.update(verb=verb, handler=handler)
+    options = {arg.name: arg for arg in arguments if not arg.positional}
+    for arg in options.values():
+        values[arg.dest] = False if arg.convert is None else None
+    given: set[str] = set()
+    positionals: list[str] = []
+    runs = 0  # stretches of positionals: argparse reads positionals split by an option its own way
+    in_run = False
+    rest = argv[at + 1 :]
+    i = 0
+    while i < len(rest):
+        token = rest[i]
+        option = options.get(token)
+        if option is None:  # a positional
+            if not _plain(token) or token == "-":
+                return None
+            runs += not in_run
+            in_run = True
+            positionals.append(token)
+            i += 1
+            continue
+        in_run = False
+        given.add(option.name)
+        if option.convert is None:
+            values[option.dest] = True
+            i += 1
+            continue
+        if i + 1 == len(rest) or not _plain(rest[i + 1]):
+            return None
+        try:
+            values[option.dest] = option.convert(rest[i + 1])
+        except ValueError:
+            return None
+        i += 2
+    if runs > 1 or any(arg.required and arg.name not in given for arg in options.values()):
+        return None
+    if sum(1 for name in given if options[name].exclusive) > 1:
+        return None
+    return _with_positionals(values, arguments, positionals)
+
+
+def _with_positionals(values: dict[str, Any], arguments: tuple[Arg, ...], tokens: list[str]) -> Args | None:
+    """`values` and the verb's positional argument made from `tokens`; None when their number or a value is wrong."""
+    arg = next((arg for arg in arguments if arg.positional), None)
+    if arg is None:
+        return None if tokens else Args(**values)
+    wanted = {None: (1, 1), "+": (1, len(tokens)), "*": (0, len(tokens))}[arg.nargs]
+    if not wanted[0] <= len(tokens) <= wanted[1]:
+        return None
+    try:
+        converted = [arg.convert(token) for token in tokens] if arg.convert else tokens
+    except ValueError:
+        return None
+    values[arg.dest] = converted[0] if arg.nargs is None else converted
+    return Args(**values)
+
+
+def parse(argv: list[str]) -> Args:
+    """`argv` parsed: by `quick_parse`, else by argparse (which prints `--help` and exits, or raises AgentError)."""
+    quick = quick_parse(argv)
+    return quick if quick is not None else Args(**vars(parser().parse_args(argv)))
 
 
 def _error(message: str) -> int:
@@ -309,17 +474,25 @@ def _error(message: str) -> int:
     return 2
 
 
+def _is_sqlite_error(error: Exception) -> bool:
+    """An sqlite3 error, without importing sqlite3: a verb that never opened the job table raises none."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return sqlite3 is not None and isinstance(error, sqlite3.Error)
+
+
 def main(argv: list[str] | None = None) -> int:
     # Everything the agent and its children write on a node (job table and WAL, logs,
     # job processes) is the node owner's alone: the job table holds secret values.
     os.umask(0o077)
     try:
-        args = parser().parse_args(argv)
+        args = parse(sys.argv[1:] if argv is None else argv)
         layout = Layout(os.path.expanduser(args.base))
         result = args.handler(layout, args)
     except AgentError as e:
         return _error(str(e))
-    except (OSError, sqlite3.Error) as e:
+    except Exception as e:
+        if not (isinstance(e, OSError) or _is_sqlite_error(e)):
+            raise
         return _error(f"{type(e).__name__}: {e}")
     if result is not None:
         sys.stdout.write(json.dumps(result) + "\n")

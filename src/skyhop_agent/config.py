@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Any
 
 from skyhop_agent.errors import AgentError
 from skyhop_agent.paths import Layout
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Node:

@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import traceback
 
 from skyhop_agent import config, jobtable, proctree, scheduler
 from skyhop_agent.config import Cluster
@@ -180,6 +179,8 @@ def run_job(layout: Layout, job_id: int) -> None:
     try:
         outcome = _execute(layout, cluster, job, conn, logs)
     except Exception as e:
+        import traceback
+
         traceback.print_exc()  # to driver.log
         outcome = jobtable.FAILED, None, _failure(e)
     finally:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import time
 
-from skyhop_agent.config import Cluster
-from skyhop_agent.jobtable import Job
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    from skyhop_agent.config import Cluster
+    from skyhop_agent.jobtable import Job
 
 
 def task_id(cluster: Cluster, job: Job) -> str:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
 
-from skyhop_agent.config import Cluster
 from skyhop_agent.errors import AgentError
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    from typing import Any
+
+    from skyhop_agent.config import Cluster
 
 # What a job asks for when it names no CPUs (as SkyPilot does), so that a few
 # small jobs can share a node.

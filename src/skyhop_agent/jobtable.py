@@ -4,18 +4,23 @@ The CLI verbs, the job drivers and the daemon all read and write it at once, so
 it runs in WAL mode (readers never block the writer) with a generous busy
 timeout, and every read-modify-write happens inside `BEGIN IMMEDIATE`.
 Job ids come from AUTOINCREMENT so they are never reused, even across restarts.
+sqlite3 is imported by the functions that open the table: `health` and
+`autostop` import this module for its constants and never open it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 import time
-from typing import Any, Iterator
 
 from skyhop_agent.errors import AgentError
 from skyhop_agent.paths import Layout
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    import sqlite3
+    from typing import Any, Iterator
 
 PENDING = "PENDING"
 SETTING_UP = "SETTING_UP"
@@ -116,6 +121,8 @@ def read_progress(path: str) -> float | None:
 
 def create(layout: Layout) -> None:
     """Create the table if missing; existing jobs and their history are kept."""
+    import sqlite3
+
     conn = sqlite3.connect(layout.jobs_db, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")  # persistent: recorded in the file itself
@@ -126,6 +133,8 @@ def create(layout: Layout) -> None:
 
 def connect(layout: Layout) -> sqlite3.Connection:
     """Open the existing table (never creates one: that is `init`'s job)."""
+    import sqlite3
+
     try:
         conn = sqlite3.connect(
             f"file:{layout.jobs_db}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None

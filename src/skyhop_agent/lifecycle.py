@@ -8,12 +8,16 @@ nothing; the `stopped` marker tells `health` and `submit` so until
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import time
 
 from skyhop_agent import cancel
-from skyhop_agent.config import Cluster
 from skyhop_agent.paths import Layout, write_json_atomically
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    import sqlite3
+
+    from skyhop_agent.config import Cluster
 
 
 def halt(layout: Layout, cluster: Cluster, conn: sqlite3.Connection, reason: str) -> list[int]:

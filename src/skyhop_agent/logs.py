@@ -15,11 +15,20 @@ from __future__ import annotations
 
 import codecs
 import os
-import threading
 import time
-from typing import IO, Callable, Protocol, Sequence
 
 from skyhop_agent.paths import Layout
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    from typing import IO, Callable, Protocol, Sequence
+
+    class Sink(Protocol):
+        """Where `stream` copies a log: stdout (the `logs` verb) or a socket (the daemon's channel)."""
+
+        def write(self, data: bytes, /) -> object: ...
+
+        def flush(self) -> object: ...
 
 _CHUNK = 65536
 #: The longest piece of one line that goes to a multi-node `run.log` in one go.
@@ -39,6 +48,8 @@ class JobLogs:
         self._combined = open(layout.run_log(job_id), "a", encoding="utf-8")
         self._nodes = [open(layout.node_log(job_id, rank), "a", encoding="utf-8") for rank in range(num_nodes)]
         self._prefixed = num_nodes > 1
+        import threading  # here: the `logs` verb imports this module too, and has no threads
+
         self._lock = threading.Lock()
 
     def pump(self, rank: int, pipe: IO[bytes]) -> None:
@@ -132,14 +143,6 @@ def _stats(paths: Sequence[str]) -> tuple:
         except OSError:
             out.append(None)
     return tuple(out)
-
-
-class Sink(Protocol):
-    """Where `stream` copies a log: stdout (the `logs` verb) or a socket (the daemon's channel)."""
-
-    def write(self, data: bytes, /) -> object: ...
-
-    def flush(self) -> object: ...
 
 
 def stream(path: str, out: Sink, follow: bool, tail: int | None, finished: Callable[[], bool]) -> None:

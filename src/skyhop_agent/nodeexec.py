@@ -23,12 +23,8 @@ ends the script's whole process group there.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import secrets
-import shlex
-from dataclasses import dataclass
 
 from skyhop_agent.config import Node
 
@@ -58,6 +54,8 @@ head -c "$1" > "$script_file"
 # SIGPIPE/SIGXFSZ: those go back to default too), and the job must get its own
 # session (its process group is what gets killed). Its last step is the
 # interactive bash of PRELUDE, with stderr muted until the prelude gives it back.
+# `python3 -S`: it needs the standard library alone, so the node's site-packages
+# and .pth files (the larger part of a bare start) are skipped.
 _START = (
     "import base64, json, os, signal, sys\n"
     "os.environ.update(json.loads(base64.b64decode(sys.stdin.buffer.read())))\n"
@@ -69,7 +67,7 @@ _START = (
     "os.execvp('bash', ['bash', '-i', sys.argv[1]])\n"
 )
 _REMOTE_WRAPPER = """exec 3<&0
-printf '%s' "$env_block" | python3 -c "$START" "$script_file" 3<&- &
+printf '%s' "$env_block" | python3 -S -c "$START" "$script_file" 3<&- &
 job=$!
 unset env_block
 { cat <&3 >/dev/null; kill -TERM -- "-$job"; sleep 2; kill -KILL -- "-$job"; } </dev/null >/dev/null 2>&1 &
@@ -108,7 +106,6 @@ def write_script(path: str, script: str) -> None:
         f.write(script)
 
 
-@dataclass(frozen=True)
 class NodeCommand:
     """What `subprocess.Popen` needs.
 
@@ -116,14 +113,19 @@ class NodeCommand:
     then stays open (unwritten) while the process runs. `mute_stderr`: the
     process's stderr goes to /dev/null (the script sends its own to stdout);
     otherwise it goes where stdout goes (an ssh client's own errors).
+    A plain class, not a dataclass: every job's driver makes these, and
+    `dataclasses` (with the `inspect` and `ast` it imports) cost it ~20 ms CPU.
     """
 
-    argv: list[str]
-    cwd: str | None
-    env: dict[str, str]
-    watch_stdin: bool
-    mute_stderr: bool
-    preamble: bytes = b""
+    __slots__ = ("argv", "cwd", "env", "watch_stdin", "mute_stderr", "preamble")
+
+    def __init__(self, argv: list[str], cwd: str | None, env: dict[str, str], watch_stdin: bool, mute_stderr: bool, preamble: bytes = b"") -> None:
+        self.argv = argv
+        self.cwd = cwd
+        self.env = env
+        self.watch_stdin = watch_stdin
+        self.mute_stderr = mute_stderr
+        self.preamble = preamble
 
 
 def node_command(node: Node, script_file: str, env: dict[str, str]) -> NodeCommand:
@@ -137,10 +139,13 @@ def node_command(node: Node, script_file: str, env: dict[str, str]) -> NodeComma
         cwd = node.workdir if node.workdir and os.path.isdir(node.workdir) else node.base
         home = {"HOME": node.home} if node.home else {}
         return NodeCommand(["bash", "-i", script_file], cwd, {**os.environ, **home, **env}, watch_stdin=False, mute_stderr=True)
+    import base64  # only a remote node's command needs these
+    import shlex
+
     with open(script_file, "rb") as f:
         script = f.read()
     block = base64.b64encode(json.dumps(env).encode()).decode()
-    end = f"#skyhop-env-end-{secrets.token_hex(8)}"
+    end = f"#skyhop-env-end-{os.urandom(8).hex()}"  # what secrets.token_hex(8) is, without importing secrets
     goto = f"cd {shlex.quote(node.workdir)} 2>/dev/null || " if node.workdir else ""
     wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\nSTART={shlex.quote(_START)}\n{_REMOTE_WRAPPER}"
     command_line = shlex.join(["bash", "-c", wrapper, "skyhop-node", str(len(script)), end])

@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Iterable
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    from typing import Iterable
 
 # How long a process tree gets to exit after SIGTERM before it gets SIGKILL.
 GRACE_S = 2.0

@@ -10,14 +10,18 @@ later one, which keeps the start order predictable and big jobs from starving.
 from __future__ import annotations
 
 import os
-import sqlite3
-import subprocess
-from typing import Any
 
 from skyhop_agent import DRIVER_VERB, jobtable, selfexec
-from skyhop_agent.config import Cluster
-from skyhop_agent.jobtable import Job
-from skyhop_agent.paths import Layout
+
+TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
+if TYPE_CHECKING:
+    import sqlite3
+    import subprocess
+    from typing import Any
+
+    from skyhop_agent.config import Cluster
+    from skyhop_agent.jobtable import Job
+    from skyhop_agent.paths import Layout
 
 # Slack for sums of fractional CPU demands.
 _EPSILON = 1e-9

@@ -1,7 +1,7 @@
 """Helpers for the node agent tests: real clusters of local nodes built in `tmp_path`.
 
 The agent package is copied to `tmp_path/agent/skyhop_agent` and run with
-PYTHONPATH pointing there, exactly as the broker runs it on a node. Every
+PYTHONPATH pointing there and `python -S`, exactly as the broker runs it on a node. Every
 process the agent starts inherits a per-cluster tag in its environment, so
 teardown can find and kill anything a test left behind.
 """
@@ -80,7 +80,7 @@ class Agent:
         return env
 
     def argv(self, *args: str) -> list[str]:
-        return [self.python, "-m", "skyhop_agent", "--base", str(self.base), *args]
+        return [self.python, "-S", "-m", "skyhop_agent", "--base", str(self.base), *args]  # -S: as the broker starts it
 
     def run(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
