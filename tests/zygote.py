@@ -47,6 +47,8 @@ def _preload_server() -> None:
     """What every server imports on start, and what most import on their first launch."""
     # What uvicorn and anyio load by name once serving, the controllers the app starts, SQLite's dialect, and
     # the ORM's mapper set-up (done at a process's first query): a fifth of a short-lived server's own CPU.
+    import alembic.command  # noqa: F401  (a first start in a fresh home migrates its state database)
+    import alembic.runtime.migration  # noqa: F401
     import anyio._backends._asyncio  # noqa: F401
     import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401
     import uvicorn  # noqa: F401
