@@ -3,6 +3,7 @@ same output on both streams, and a timeout that ends the call."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -45,3 +46,15 @@ def test_a_call_past_its_timeout_is_killed(isolated_home, tmp_path):
     while connection.recv(65536):  # what the call sent, then its end: the killed call's socket closed
         pass
     silent.close()
+
+
+def test_a_call_that_only_adds_pythonpath_entries_is_forked_with_them_first_on_sys_path(monkeypatch):
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    own = {k: v for k, v in os.environ.items() if k.startswith("PYTHON")}
+    assert zygote._extra_path({**own, "PYTHONPATH": "/a:/b"}) == ["/a", "/b"]
+    assert zygote._extra_path(own) == []
+    assert zygote._extra_path({**own, "PYTHONSAFEPATH": "1"}) is None  # another interpreter setting: no fork
+    monkeypatch.setenv("PYTHONPATH", "/z")
+    assert zygote._extra_path({**own, "PYTHONPATH": "/a:/z"}) == ["/a"]
+    assert zygote._extra_path({**own, "PYTHONPATH": "/a"}) is None  # drops the zygote's own entry
+    assert zygote._extra_path(own) is None

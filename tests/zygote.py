@@ -20,7 +20,8 @@ CLI calls: the test's own helpers (`helpers.run_cli`, `e2e_support.Sky`) ask the
 (`run`); the CLI's output comes back through pipes as `subprocess.run` would return it.
 
 What stays real: every line of the server and the CLI after their imports; starts whose interpreter
-settings (`PYTHON*`) differ from the zygote's (a fork could not honour them: they run as `python -m`);
+settings (`PYTHON*`) differ from the zygote's other than by added PYTHONPATH entries (a fork could not
+honour them: they run as `python -m`; added entries, a test's plugin site, go first on the fork's sys.path);
 servers that tests start themselves, the `fresh_home` tests' first-run servers, the CLI under a
 terminal or in the background (`Sky.popen`, pty tests), and tests of start-up itself (the import guard,
 `--help` timings). A forked process's command line is its zygote's, which carries the word
@@ -155,9 +156,10 @@ def _fork(conn: socket.socket, main_module: str, others: list[socket.socket], se
         request = json.loads(message)
     except (OSError, ValueError):
         return None
-    if len(fds) != 3 or _interpreter_env(request["env"]) != _interpreter_env(os.environ):
-        # The interpreter's own settings (PYTHONPATH: a test's plugin site...) took effect when the zygote
-        # started; a start that asks for others gets no fork, and its starter runs `python -m` instead.
+    extra_path = _extra_path(request["env"])
+    if len(fds) != 3 or extra_path is None:
+        # The interpreter's own settings took effect when the zygote started; a start that asks for others
+        # (but more PYTHONPATH entries, see `_extra_path`) gets no fork, and its starter runs `python -m` instead.
         for fd in fds:
             os.close(fd)
         conn.sendall(b'{"pid": null}\n')
@@ -184,6 +186,9 @@ def _fork(conn: socket.socket, main_module: str, others: list[socket.socket], se
             os.chdir(request["cwd"])
             os.environ.clear()
             os.environ.update(request["env"])
+            if extra_path:
+                sys.path[0:0] = [os.path.abspath(entry) for entry in extra_path]
+                importlib.invalidate_caches()
             module = importlib.import_module(main_module)
             sys.argv = [module.__file__ or "-m", *request["argv"]]
             module.main(request["argv"])
@@ -211,6 +216,21 @@ def _fork(conn: socket.socket, main_module: str, others: list[socket.socket], se
 
 def _interpreter_env(env) -> dict[str, str]:
     return {name: value for name, value in env.items() if name.startswith("PYTHON")}
+
+
+def _extra_path(env: dict[str, str]) -> list[str] | None:
+    """The PYTHONPATH entries a start adds to the zygote's own (a test's plugin site): a fork puts them first
+    on sys.path, where PYTHONPATH would have put them; None when the start's interpreter settings differ
+    otherwise. Nothing the zygote imported comes from them: only plugins, found by entry point when asked."""
+    mine, theirs = _interpreter_env(os.environ), _interpreter_env(env)
+    mine_path, theirs_path = mine.pop("PYTHONPATH", ""), theirs.pop("PYTHONPATH", "")
+    if mine != theirs:
+        return None
+    own = [entry for entry in mine_path.split(os.pathsep) if entry]
+    wanted = [entry for entry in theirs_path.split(os.pathsep) if entry]
+    if wanted[len(wanted) - len(own):] != own or len(wanted) < len(own):
+        return None  # it drops or reorders what the zygote started with
+    return wanted[: len(wanted) - len(own)]
 
 
 def start(path: str, argv: list[str]) -> None:
