@@ -160,6 +160,10 @@ class Controller:
             # their leases back, so starting them again here would drive them past this process's leave().
             return
         self._abandon(set(self._tasks) - set(held))
+        for gone in set(self._retry_at) - set(held):
+            # Finished, or taken, by another process while it waited to retry here: it is no longer this
+            # process's to retry, and an entry left behind would keep an idle loop at the busy tick for ever.
+            del self._retry_at[gone]
         now = time.monotonic()
         for object_id, cancel in held.items():
             if object_id not in self._tasks and self._retry_at.get(object_id, 0.0) <= now:
