@@ -85,3 +85,48 @@ def test_an_object_that_failed_then_went_elsewhere_leaves_the_loop_idle(migrated
         return idle
 
     assert asyncio.run(scenario()) == 0.25  # five ticks: nothing left to drive or retry
+
+
+def test_a_heartbeat_in_flight_when_the_controller_stops_claims_nothing_after_it_left(migrated_home):
+    """stop() gives the leases back on the lease thread behind a heartbeat that waits on the database; the tick of
+    that heartbeat then claimed every unowned object (the ones just given back among them) for an owner that had
+    left, so a stopped server still showed as their holder."""
+    store = StateStore()
+    leases = ControllerLeases(store)
+    leases.register("leaving", "0")
+    starts: list[str] = []
+    gate = threading.Event()  # closed: the next heartbeat waits (a slow database)
+    gate.set()
+    waiting = threading.Event()
+    heartbeat = leases.heartbeat
+
+    def slow_heartbeat(ttl_s: float) -> bool:
+        if not gate.is_set():
+            waiting.set()
+            gate.wait(30)
+        return heartbeat(ttl_s)
+
+    leases.heartbeat = slow_heartbeat  # type: ignore[method-assign]
+
+    async def drive(ctx: ObjectContext) -> None:
+        starts.append(ctx.object_id)
+        await ctx.sleep(60)
+
+    async def scenario() -> None:
+        controller = Controller(store, "leaving", drive, ControllerSettings(tick_s=0.05, lease_ttl_s=0.6), leases=leases)
+        stop = asyncio.Event()
+        hosting = asyncio.create_task(host([controller], stop))
+        while not starts:
+            await asyncio.sleep(0.02)
+        gate.clear()
+        assert await asyncio.to_thread(waiting.wait, 30), "no heartbeat came"
+        await asyncio.to_thread(leases.register, "leaving", "1")  # made meanwhile: nobody holds it yet
+        stop.set()
+        while controller._lease_thread._work_queue.qsize() < 1:  # stop()'s leave(), queued behind the heartbeat
+            await asyncio.sleep(0.02)
+        gate.set()
+        await hosting
+
+    asyncio.run(scenario())
+    assert leases.held("leaving") == {}, "the stopped controller claimed objects after it left"
+    assert sorted(leases.claimable("leaving")) == ["0", "1"]

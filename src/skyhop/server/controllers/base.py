@@ -172,6 +172,10 @@ class Controller:
                 self._contexts[object_id]._cancel()
 
     def _claim_and_read(self) -> dict[str, bool]:
+        if self._stopping:
+            # Queued behind stop()'s leave() (the tick waited on a heartbeat): claims now would take objects, the
+            # ones just given back among them, for an owner that has left.
+            return {}
         claimable = self.leases.claimable(self.kind, self.settings.claims_per_tick)
         for object_id in self._accepts(claimable) if self._accepts is not None and claimable else claimable:
             self.leases.claim(self.kind, object_id)
