@@ -33,3 +33,32 @@ def test_clients_are_shared_until_a_variable_or_the_credentials_file_changes(tmp
 
     (tmp_path / "config").write_text("[default]\nregion = us-east-1\n")
     assert shared("us-east-1") is not rotated
+
+
+def test_a_credential_process_without_expiration_is_asked_again_once_the_clients_are_old(tmp_path, monkeypatch):
+    """boto3 treats what a `credential_process` answers without an Expiration as static, never asking it again:
+    with one client set for the server's life, a process that hands out rotating keys had its first answer used
+    until a restart (each poll used to make new clients, so it was asked every time)."""
+    from skyhop.providers.aws import ec2
+
+    counter = tmp_path / "n"
+    script = tmp_path / "creds.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {counter}\n"
+        'printf \'{"Version": 1, "AccessKeyId": "AKIAPROCESS%d", "SecretAccessKey": "secret%d"}\\n\' $n $n\n'
+    )
+    script.chmod(0o700)
+    config = tmp_path / "config"
+    config.write_text(f"[default]\ncredential_process = {script}\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))  # absent
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+    first = shared("eu-west-1")
+    assert first.credentials()["access_key_id"] == "AKIAPROCESS1"
+    assert shared("eu-west-1") is first  # young clients are shared
+    monkeypatch.setattr(ec2, "_CLIENTS_TTL_S", 0.0)  # from here on every set of clients is past its age
+    again = shared("eu-west-1")
+    assert again is not first and again.credentials()["access_key_id"] == "AKIAPROCESS2"

@@ -52,3 +52,81 @@ def test_a_tick_in_flight_when_the_controller_stops_restarts_nothing(migrated_ho
     asyncio.run(scenario())
     assert starts == ["0"]
     assert leases.held("stopping") == {}, "the stopped controller kept its lease"
+
+
+def test_an_object_that_failed_then_went_elsewhere_leaves_the_loop_idle(migrated_home):
+    """A drive that failed waits to be retried; if meanwhile another process finishes or takes the object, this
+    process forgets it: a retry entry kept for ever held an idle controller at the busy tick (and grew)."""
+    store = StateStore()
+    leases = ControllerLeases(store)
+    leases.register("retrying", "0")
+    failed = threading.Event()
+
+    async def drive(ctx: ObjectContext) -> None:
+        failed.set()
+        raise RuntimeError("a bug in drive")
+
+    async def scenario() -> float:
+        settings = ControllerSettings(tick_s=0.05, lease_ttl_s=30.0, retry_s=3600.0)
+        controller = Controller(store, "retrying", drive, settings, leases=leases)
+        stop = asyncio.Event()
+        hosting = asyncio.create_task(host([controller], stop))
+        assert await asyncio.to_thread(failed.wait, 30), "drive never ran"
+        while "0" not in controller._retry_at:
+            await asyncio.sleep(0.02)
+        await asyncio.to_thread(leases.finish, "retrying", "0")  # another owner's end of it, as far as this one sees
+        for _ in range(200):
+            if not controller._retry_at:
+                break
+            await asyncio.sleep(0.05)
+        idle = controller._next_tick_in()
+        stop.set()
+        await hosting
+        return idle
+
+    assert asyncio.run(scenario()) == 0.25  # five ticks: nothing left to drive or retry
+
+
+def test_a_heartbeat_in_flight_when_the_controller_stops_claims_nothing_after_it_left(migrated_home):
+    """stop() gives the leases back on the lease thread behind a heartbeat that waits on the database; the tick of
+    that heartbeat then claimed every unowned object (the ones just given back among them) for an owner that had
+    left, so a stopped server still showed as their holder."""
+    store = StateStore()
+    leases = ControllerLeases(store)
+    leases.register("leaving", "0")
+    starts: list[str] = []
+    gate = threading.Event()  # closed: the next heartbeat waits (a slow database)
+    gate.set()
+    waiting = threading.Event()
+    heartbeat = leases.heartbeat
+
+    def slow_heartbeat(ttl_s: float) -> bool:
+        if not gate.is_set():
+            waiting.set()
+            gate.wait(30)
+        return heartbeat(ttl_s)
+
+    leases.heartbeat = slow_heartbeat  # type: ignore[method-assign]
+
+    async def drive(ctx: ObjectContext) -> None:
+        starts.append(ctx.object_id)
+        await ctx.sleep(60)
+
+    async def scenario() -> None:
+        controller = Controller(store, "leaving", drive, ControllerSettings(tick_s=0.05, lease_ttl_s=0.6), leases=leases)
+        stop = asyncio.Event()
+        hosting = asyncio.create_task(host([controller], stop))
+        while not starts:
+            await asyncio.sleep(0.02)
+        gate.clear()
+        assert await asyncio.to_thread(waiting.wait, 30), "no heartbeat came"
+        await asyncio.to_thread(leases.register, "leaving", "1")  # made meanwhile: nobody holds it yet
+        stop.set()
+        while controller._lease_thread._work_queue.qsize() < 1:  # stop()'s leave(), queued behind the heartbeat
+            await asyncio.sleep(0.02)
+        gate.set()
+        await hosting
+
+    asyncio.run(scenario())
+    assert leases.held("leaving") == {}, "the stopped controller claimed objects after it left"
+    assert sorted(leases.claimable("leaving")) == ["0", "1"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,8 +29,11 @@ from skyhop.providers.errors import CLOUD, AuthError, ProviderError
 
 _ZONES: dict[tuple[str, str], dict[str, str]] = {}  # (endpoint, region) -> zone id -> zone name
 _ZONES_LOCK = threading.Lock()
-_CLIENTS: OrderedDict[tuple[Any, ...], Ec2] = OrderedDict()
+_CLIENTS: OrderedDict[tuple[Any, ...], tuple[float, Ec2]] = OrderedDict()  # key -> (made at, monotonic; clients)
 _CLIENTS_MAX = 32
+#: How long shared clients live. What boto3 resolved once and never refreshes (a `credential_process` that gives
+#: no Expiration, proxies from the environment) is read again at least this often, as every poll used to.
+_CLIENTS_TTL_S = 300.0
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -138,17 +142,21 @@ def shared(region: str, timeout_s: float = 60.0) -> Ec2:
     job's controller polling a few clusters spent most of its CPU there. boto3's clients are safe to share
     between threads. What boto3 reads to make them is the key: every `AWS_*` variable (credentials,
     profile, endpoint, region) and the config and credentials files' identity, so a changed key, profile or
-    file gets new clients at once; credentials that expire (roles, SSO) refresh inside the session.
+    file gets new clients at once; credentials that expire (roles, SSO) refresh inside the session, and
+    clients older than `_CLIENTS_TTL_S` are made again (a `credential_process` without an Expiration is
+    static to boto3: its first answer would otherwise be used for the server's whole life).
     """
     key = (region, timeout_s, _boto_inputs())
+    now = time.monotonic()
     with _CLIENTS_LOCK:
         found = _CLIENTS.get(key)
-        if found is not None:
+        if found is not None and now - found[0] < _CLIENTS_TTL_S:
             _CLIENTS.move_to_end(key)
-            return found
+            return found[1]
     made = Ec2(region, timeout_s)
     with _CLIENTS_LOCK:
-        _CLIENTS[key] = made
+        _CLIENTS[key] = (now, made)
+        _CLIENTS.move_to_end(key)
         while len(_CLIENTS) > _CLIENTS_MAX:
             _CLIENTS.popitem(last=False)
     return made

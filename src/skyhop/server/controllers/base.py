@@ -160,6 +160,10 @@ class Controller:
             # their leases back, so starting them again here would drive them past this process's leave().
             return
         self._abandon(set(self._tasks) - set(held))
+        for gone in set(self._retry_at) - set(held):
+            # Finished, or taken, by another process while it waited to retry here: it is no longer this
+            # process's to retry, and an entry left behind would keep an idle loop at the busy tick for ever.
+            del self._retry_at[gone]
         now = time.monotonic()
         for object_id, cancel in held.items():
             if object_id not in self._tasks and self._retry_at.get(object_id, 0.0) <= now:
@@ -168,6 +172,10 @@ class Controller:
                 self._contexts[object_id]._cancel()
 
     def _claim_and_read(self) -> dict[str, bool]:
+        if self._stopping:
+            # Queued behind stop()'s leave() (the tick waited on a heartbeat): claims now would take objects, the
+            # ones just given back among them, for an owner that has left.
+            return {}
         claimable = self.leases.claimable(self.kind, self.settings.claims_per_tick)
         for object_id in self._accepts(claimable) if self._accepts is not None and claimable else claimable:
             self.leases.claim(self.kind, object_id)

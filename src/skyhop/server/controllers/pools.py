@@ -233,13 +233,11 @@ class PoolRun:
         task = replace(Task.from_dict(pool.task), pool=None, run=None)
         # One log per cluster name: a resumed launch follows its own submitted setup, a replacement starts afresh.
         log_path = pool_dir(self.name) / f"launch-{worker.cluster}.log"
-        record = self.store.get_cluster(worker.cluster)
-        if record is not None and record.status == "INIT" and not record.status_reason:
-            # A launch of this worker cut short mid-provision by a server that died (this process launches one
-            # worker once at a time, and a failed launch removes what it made): launching over it would only be
-            # refused ("its launch did not finish"), so what it made goes first and the launch starts afresh.
+        if _remove_interrupted_launch(self.store, worker.cluster):
+            # A launch of this worker cut short mid-provision by a server that died (a failed launch removes what
+            # it made): launching over it would only be refused ("its launch did not finish"), so what it made
+            # went first and the launch starts afresh.
             self._note(f"Worker {worker.slot} ('{worker.cluster}'): removing what an interrupted launch left, then launching again.")
-            _teardown(self.store, worker.cluster)
             log_path.unlink(missing_ok=True)
         progress = Progress(log_path)
         progress.cancel_event = self.ctx.cancelled
@@ -298,6 +296,24 @@ def _lost(store, cluster: str) -> str | None:
     if record.status == "STOPPED":
         return "the cluster was stopped"
     return None
+
+
+def _remove_interrupted_launch(store, name: str) -> bool:
+    """Tear down `name` if it is what a launch cut short left (INIT, no lost node); whether it did.
+
+    Decided under the cluster's lock: a launch still running holds that lock until its cluster is UP (another
+    server whose lease lapsed, or this one's launch thread of a pool run it gave up), and a check made before
+    waiting for the lock would tear down the cluster that launch had just finished.
+    """
+    from skyhop.execution import lifecycle
+    from skyhop.execution.locks import cluster_lock
+
+    with cluster_lock(name):
+        record = store.get_cluster(name)
+        if record is None or record.status != "INIT" or record.status_reason:
+            return False
+        lifecycle.teardown(store, name, purge=False)
+        return True
 
 
 def _teardown(store, name: str) -> None:
