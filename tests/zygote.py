@@ -39,6 +39,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 _MAX_MESSAGE = 1 << 20
@@ -203,7 +204,8 @@ def _fork(conn: socket.socket, main_module: str, others: list[socket.socket], se
             traceback.print_exc()
         finally:
             try:
-                atexit._run_exitfuncs()  # what the interpreter's own exit would run
+                threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter's own exit does: join
+                atexit._run_exitfuncs()  # its threads, then run the exit functions
             finally:
                 sys.stdout.flush()
                 sys.stderr.flush()
