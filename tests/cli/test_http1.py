@@ -181,3 +181,20 @@ def test_the_timeout_bounds_the_whole_answer_not_each_read():
     finally:
         stop.set()
         listener.close()
+
+
+@pytest.mark.parametrize("body", [b'"x"', b"[1,2]", b"null", b'{"clusters": 5}', b"[]"])
+@pytest.mark.parametrize("command", [["status"], ["queue", "c"], ["jobs", "queue"], ["cost-report"], ["jobs", "pool", "status"]])
+def test_an_answer_of_the_wrong_shape_is_one_paragraph_never_a_traceback(isolated_home, body, command):
+    """What a broken or hostile `SKYHOP_API_SERVER_URL` answers to every request: the CLI names the server and
+    the answer in one paragraph instead of tripping over it mid-print (it raised AttributeError and TypeError)."""
+    from helpers import run_cli
+
+    raw = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    with answering(raw) as (port, _):
+        result = run_cli(isolated_home, *command, SKYHOP_API_SERVER_URL=f"http://127.0.0.1:{port}")
+    assert "Traceback" not in result.stderr, result.stderr
+    if body == b"[]" and command != ["cost-report"]:
+        assert result.returncode == 0  # an empty list is a fine answer
+    elif body != b"[]":
+        assert result.returncode != 0 and f"127.0.0.1:{port}" in result.stderr and "not a" in result.stderr, result.stderr

@@ -156,15 +156,15 @@ def down(cluster: str, *, purge: bool = False) -> dict[str, Any]:
 
 def orphans() -> dict[str, Any]:
     """Cloud resources with this installation's marks that no cluster owns (`GET /api/v1/orphans`)."""
-    return http.call(_server(), "GET", "/api/v1/orphans", timeout=300)
+    return http.call(_server(), "GET", "/api/v1/orphans", timeout=300, expect="record")
 
 
 def status(names: list[str] | None = None, *, refresh: bool = False) -> list[dict[str, Any]]:
-    return http.call(_server(), "GET", "/api/v1/clusters", params={"refresh": refresh, "name": arguments.names(names, "names")})
+    return http.call(_server(), "GET", "/api/v1/clusters", params={"refresh": refresh, "name": arguments.names(names, "names")}, expect="records")
 
 
 def queue(cluster: str) -> list[dict[str, Any]]:
-    return http.call(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/jobs")
+    return http.call(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/jobs", expect="records")
 
 
 def latest_job_id(cluster: str) -> int:
@@ -176,7 +176,7 @@ def latest_job_id(cluster: str) -> int:
 
 
 def job(cluster: str, job_id: int) -> dict[str, Any]:
-    return http.call(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/jobs/{arguments.job_id(job_id)}")
+    return http.call(_server(), "GET", f"/api/v1/clusters/{_cluster(cluster)}/jobs/{arguments.job_id(job_id)}", expect="record")
 
 
 def logs(cluster: str, job_id: int | None = None, *, follow: bool = True, tail: int | None = None, node: int | None = None) -> Iterator[bytes]:
@@ -191,22 +191,22 @@ def logs(cluster: str, job_id: int | None = None, *, follow: bool = True, tail: 
 
 
 def cancel(cluster: str, job_ids: list[int] | None = None, *, all_jobs: bool = False) -> dict[str, Any]:
-    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/cancel", body={"job_ids": arguments.job_ids(job_ids), "all": all_jobs})
+    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/cancel", body={"job_ids": arguments.job_ids(job_ids), "all": all_jobs}, expect="record")
 
 
 def autostop(cluster: str, idle_minutes: float | None, *, down: bool = False) -> dict[str, Any]:
     body = {"idle_minutes": idle_minutes, "down": down, "cancel": idle_minutes is None}
-    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/autostop", body=body)
+    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/autostop", body=body, expect="record")
 
 
 def chaos_preempt(cluster: str, node: int = 0) -> dict[str, Any]:
     """Make one node of a cluster vanish as a spot reclaim would (local and ssh clusters)."""
-    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/chaos/preempt", body={"node": node})
+    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/chaos/preempt", body={"node": node}, expect="record")
 
 
 def check(*, reach: bool = True) -> list[dict[str, Any]]:
     """`skyhop check` as the API server sees it: its credentials, its pools' hosts reached now."""
-    return http.call(_server(), "GET", "/api/v1/check", params={"reach": reach})
+    return http.call(_server(), "GET", "/api/v1/check", params={"reach": reach}, expect="records")
 
 
 def own_offers(provider: str) -> list[dict[str, Any]]:
@@ -216,7 +216,7 @@ def own_offers(provider: str) -> list[dict[str, Any]]:
 
 def availability() -> list[dict[str, Any]]:
     """What clouds that report live capacity can launch now, as the API server's credentials see it."""
-    return http.call(_server(), "GET", "/api/v1/availability", timeout=120)
+    return http.call(_server(), "GET", "/api/v1/availability", timeout=120, expect="records")
 
 
 def optimize(pipeline, *, all_clouds: bool = False, hours: float = 1.0) -> dict[str, Any]:
@@ -228,19 +228,19 @@ def optimize(pipeline, *, all_clouds: bool = False, hours: float = 1.0) -> dict[
     pipeline = arguments.pipeline(pipeline, "pipeline")
     body = {"tasks": [task.to_dict() for task in pipeline.tasks], "edges": [list(edge) for edge in pipeline.edges],
             "name": pipeline.name, "all_clouds": all_clouds, "hours": hours}
-    return http.call(_server(), "POST", "/api/v1/optimize", body=body, timeout=600)
+    return http.call(_server(), "POST", "/api/v1/optimize", body=body, timeout=600, expect="record")
 
 
 def cost_report() -> list[dict[str, Any]]:
-    return http.call(_server(), "GET", "/api/v1/cost-report")
+    return http.call(_server(), "GET", "/api/v1/cost-report", expect="records")
 
 
 def requests(*, active: bool = False) -> list[dict[str, Any]]:
-    return http.call(_server(), "GET", "/api/v1/requests", params={"active": active})
+    return http.call(_server(), "GET", "/api/v1/requests", params={"active": active}, expect="records")
 
 
 def cancel_request(request_id: str) -> dict[str, Any]:
-    return http.call(_server(), "POST", f"/api/v1/requests/{_segment(request_id)}/cancel")
+    return http.call(_server(), "POST", f"/api/v1/requests/{_segment(request_id)}/cancel", expect="record")
 
 
 # --- managed jobs ---------------------------------------------------------------------
@@ -292,7 +292,7 @@ def jobs_queue(
     params: dict[str, Any] = {"skip_finished": skip_finished, "all_users": all_users, "job_id": arguments.job_ids(job_ids)}
     if limit is not None:
         params["limit"] = limit
-    return http.call(_server(), "GET", "/api/v1/managed-jobs", params=params)
+    return http.call(_server(), "GET", "/api/v1/managed-jobs", params=params, expect="records")
 
 
 def jobs_cancel(*, job_ids: list[int] | None = None, name: str | None = None, all_jobs: bool = False, pool: str | None = None) -> dict[str, Any]:
@@ -331,9 +331,9 @@ def jobs_pool_apply(task, name: str) -> dict[str, Any]:
 def jobs_pool_status(name: str | None = None) -> list[dict[str, Any]]:
     """Pools with their workers (cluster, status, the job each runs, infra, price)."""
     name = arguments.name(name, "name")
-    return http.call(_server(), "GET", "/api/v1/managed-jobs/pools", params={"name": name} if name else {})
+    return http.call(_server(), "GET", "/api/v1/managed-jobs/pools", params={"name": name} if name else {}, expect="records")
 
 
 def jobs_pool_down(names: list[str] | None = None, *, all_pools: bool = False) -> dict[str, Any]:
     """Take pools down: their unfinished jobs are cancelled and every worker cluster is removed."""
-    return http.call(_server(), "POST", "/api/v1/managed-jobs/pools/down", body={"names": arguments.names(names, "names"), "all": all_pools})
+    return http.call(_server(), "POST", "/api/v1/managed-jobs/pools/down", body={"names": arguments.names(names, "names"), "all": all_pools}, expect="record")

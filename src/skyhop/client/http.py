@@ -98,9 +98,14 @@ def _flatten(params: dict[str, Any]) -> Iterator[tuple[str, Any]]:
             yield key, value
 
 
-def call(endpoint, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, timeout: float | None = 120) -> Any:
+def call(
+    endpoint, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, timeout: float | None = 120,
+    expect: str | None = None,
+) -> Any:
     """One JSON exchange. An answer that breaks off, is not JSON or is larger than any of the server's
-    (`_ANSWER_MAX`: a hostile or broken server would otherwise fill the memory) is one sentence."""
+    (`_ANSWER_MAX`: a hostile or broken server would otherwise fill the memory) is one sentence, and so is
+    one whose top level is not what `expect` says (`records`: a list of objects; `record`: an object),
+    which the callers would otherwise trip over in the middle of printing it."""
     response = open_response(endpoint, method, path, params=params, body=body, timeout=timeout)
     try:
         raw = response.read(_ANSWER_MAX + 1)
@@ -111,13 +116,26 @@ def call(endpoint, method: str, path: str, *, params: dict[str, Any] | None = No
     if len(raw) > _ANSWER_MAX:
         raise SkyhopError(f"The API server at {endpoint.url} answered more than {_ANSWER_MAX >> 20} MiB; that is not a skyhop API server's answer.")
     try:
-        return json.loads(raw or b"null")
+        answer = json.loads(raw or b"null")
     except ValueError:
         raise SkyhopError(f"The API server at {endpoint.url} answered something that is not JSON: {raw[:200].decode(errors='replace')!r}.") from None
+    if expect is not None and not _fits(answer, expect):
+        wanted = "a list of records" if expect == "records" else "a record"
+        raise SkyhopError(
+            f"The API server at {endpoint.url} answered {path} with {json.dumps(answer)[:200]}, not {wanted}: "
+            "that is not what a skyhop API server of this version sends (check SKYHOP_API_SERVER_URL)."
+        )
+    return answer
+
+
+def _fits(answer: Any, expect: str) -> bool:
+    if expect == "record":
+        return isinstance(answer, dict)
+    return isinstance(answer, list) and all(isinstance(row, dict) for row in answer)
 
 
 def health(endpoint, timeout: float = 2.0) -> bool:
     try:
-        return bool(call(endpoint, "GET", "/api/v1/health", timeout=timeout).get("ok"))
+        return bool(call(endpoint, "GET", "/api/v1/health", timeout=timeout, expect="record").get("ok"))
     except SkyhopError:
         return False
