@@ -12,23 +12,31 @@ from skyhop.state.controller_leases import ControllerLeases
 from skyhop.state.store import StateStore
 
 
+class Gate:
+    """Makes `leases.<method>` wait while the gate is closed, as a slow database would; `waiting` is set once a
+    call waits behind it."""
+
+    def __init__(self, leases: ControllerLeases, method: str) -> None:
+        self.open = threading.Event()
+        self.open.set()
+        self.waiting = threading.Event()
+        original = getattr(leases, method)
+
+        def slow(*args: object) -> object:
+            if not self.open.is_set():
+                self.waiting.set()
+                self.open.wait(30)
+            return original(*args)
+
+        setattr(leases, method, slow)
+
+
 def test_a_tick_in_flight_when_the_controller_stops_restarts_nothing(migrated_home):
     store = StateStore()
     leases = ControllerLeases(store)
     leases.register("stopping", "0")
     starts: list[str] = []
-    gate = threading.Event()  # closed: the next read of the held objects waits (a slow database)
-    gate.set()
-    waiting = threading.Event()  # set by that read once it waits
-    held = leases.held
-
-    def slow_held(kind: str) -> dict[str, bool]:
-        if not gate.is_set():
-            waiting.set()
-            gate.wait(30)
-        return held(kind)
-
-    leases.held = slow_held  # type: ignore[method-assign]
+    gate = Gate(leases, "held")  # closed: the next read of the held objects waits
 
     async def drive(ctx: ObjectContext) -> None:
         starts.append(ctx.object_id)
@@ -40,12 +48,12 @@ def test_a_tick_in_flight_when_the_controller_stops_restarts_nothing(migrated_ho
         hosting = asyncio.create_task(host([controller], stop))
         while not starts:
             await asyncio.sleep(0.02)
-        gate.clear()
-        assert await asyncio.to_thread(waiting.wait, 30), "no tick read the held objects"
+        gate.open.clear()
+        assert await asyncio.to_thread(gate.waiting.wait, 30), "no tick read the held objects"
         stop.set()  # stop() cancels the object while the tick still waits for its read
         while controller._tasks:
             await asyncio.sleep(0.02)
-        gate.set()  # the tick goes on with a read that still lists the object
+        gate.open.set()  # the tick goes on with a read that still lists the object
         await hosting
         await asyncio.sleep(0.2)  # a task started by that tick would have run its first step by now
 
@@ -95,18 +103,7 @@ def test_a_heartbeat_in_flight_when_the_controller_stops_claims_nothing_after_it
     leases = ControllerLeases(store)
     leases.register("leaving", "0")
     starts: list[str] = []
-    gate = threading.Event()  # closed: the next heartbeat waits (a slow database)
-    gate.set()
-    waiting = threading.Event()
-    heartbeat = leases.heartbeat
-
-    def slow_heartbeat(ttl_s: float) -> bool:
-        if not gate.is_set():
-            waiting.set()
-            gate.wait(30)
-        return heartbeat(ttl_s)
-
-    leases.heartbeat = slow_heartbeat  # type: ignore[method-assign]
+    gate = Gate(leases, "heartbeat")  # closed: the next heartbeat waits
 
     async def drive(ctx: ObjectContext) -> None:
         starts.append(ctx.object_id)
@@ -118,13 +115,13 @@ def test_a_heartbeat_in_flight_when_the_controller_stops_claims_nothing_after_it
         hosting = asyncio.create_task(host([controller], stop))
         while not starts:
             await asyncio.sleep(0.02)
-        gate.clear()
-        assert await asyncio.to_thread(waiting.wait, 30), "no heartbeat came"
+        gate.open.clear()
+        assert await asyncio.to_thread(gate.waiting.wait, 30), "no heartbeat came"
         await asyncio.to_thread(leases.register, "leaving", "1")  # made meanwhile: nobody holds it yet
         stop.set()
         while controller._lease_thread._work_queue.qsize() < 1:  # stop()'s leave(), queued behind the heartbeat
             await asyncio.sleep(0.02)
-        gate.set()
+        gate.open.set()
         await hosting
 
     asyncio.run(scenario())
