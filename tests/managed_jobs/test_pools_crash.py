@@ -86,10 +86,12 @@ def test_kill_9_while_a_worker_is_replaced_and_jobs_run_then_all_finish_once(sky
     wait_for(lambda: not cluster_processes(sky.skyhop_home), 30, "no cluster process left")
 
 
-def test_a_worker_whose_launch_died_mid_provision_is_launched_again_under_its_name(sky, gate):
+@pytest.mark.parametrize("agent_started", [False, True])
+def test_a_worker_whose_launch_died_mid_provision_is_launched_again_under_its_name(sky, gate, agent_started):
     """What a server killed while a worker's cluster was still being made leaves: the worker STARTING and its
     cluster INIT (no lost node). The next server removes that half-made cluster and launches the worker again
-    under the same name (it used to retry for ever, each time refused: "its launch did not finish")."""
+    under the same name (it used to retry for ever, each time refused: "its launch did not finish"); a cluster
+    whose agent had already started is found UP by a refresh and kept, not made again."""
     from skyhop.state import job_pools
     from skyhop.state.store import StateStore
 
@@ -104,12 +106,13 @@ def test_a_worker_whose_launch_died_mid_provision_is_launched_again_under_its_na
         store.set_cluster_status(worker["cluster"], "INIT")
         job_pools.JobPools(store).set_worker("wp", worker["slot"], worker["cluster"], job_pools.STARTING)
     # Mid-provision: the machine there but its agent not started yet, and no setup submitted.
-    for process in cluster_processes(sky.skyhop_home):
-        os.kill(process, signal.SIGKILL)
-    wait_for(lambda: not cluster_processes(sky.skyhop_home), 30, "the worker's agent gone")
+    if not agent_started:
+        for process in cluster_processes(sky.skyhop_home):
+            os.kill(process, signal.SIGKILL)
+        wait_for(lambda: not cluster_processes(sky.skyhop_home), 30, "the worker's agent gone")
     (sky.skyhop_home / "pools" / "wp" / f"launch-{worker['cluster']}.log").unlink()
     wait_for(lambda: [w["status"] for w in _workers(sky)] == ["READY"], 180, "the worker READY again under the new server")
     assert [w["cluster"] for w in _workers(sky)] == [worker["cluster"]]
     assert sky.clusters()[worker["cluster"]]["status"] == "UP"
     log = (sky.skyhop_home / "pools" / "wp" / "controller.log").read_text()
-    assert "removing what an interrupted launch left" in log, log
+    assert ("removing what an interrupted launch left" in log) is not agent_started, log

@@ -299,7 +299,7 @@ def _lost(store, cluster: str) -> str | None:
 
 
 def _remove_interrupted_launch(store, name: str) -> bool:
-    """Tear down `name` if it is what a launch cut short left (INIT, no lost node); whether it did.
+    """Tear down `name` if it is what a launch cut short left (INIT, still after a refresh, no lost node); whether it did.
 
     Decided under the cluster's lock: a launch still running holds that lock until its cluster is UP (another
     server whose lease lapsed, or this one's launch thread of a pool run it gave up), and a check made before
@@ -311,6 +311,11 @@ def _remove_interrupted_launch(store, name: str) -> bool:
     with cluster_lock(name):
         record = store.get_cluster(name)
         if record is None or record.status != "INIT" or record.status_reason:
+            return False
+        record = lifecycle.refresh(store, record, have_lock=True)  # the machines and the agent all there after all: UP, kept
+        if record is None:
+            return True  # nothing of it had been made: the refresh removed the record
+        if record.status != "INIT" or record.status_reason:
             return False
         lifecycle.teardown(store, name, purge=False)
         return True
