@@ -122,7 +122,7 @@ def call(
     if expect is not None and not _fits(answer, expect):
         wanted = "a list of records" if expect == "records" else "a record"
         raise SkyhopError(
-            f"The API server at {endpoint.url} answered {path} with {json.dumps(answer)[:200]}, not {wanted}: "
+            f"The API server at {endpoint.url} answered {path} with {raw[:200].decode(errors='replace')!r}, not {wanted}: "
             "that is not what a skyhop API server of this version sends (check SKYHOP_API_SERVER_URL)."
         )
     return answer
