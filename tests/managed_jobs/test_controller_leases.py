@@ -122,3 +122,27 @@ def test_owner_ids_prove_death_only_on_this_host():
     child.wait()
     assert OwnerId(me.host, child.pid, "123").provably_dead()
     assert not OwnerId("some-other-host", child.pid, "123").provably_dead()
+
+
+def test_an_owner_killed_but_not_yet_reaped_is_provably_dead():
+    """A server killed by `kill -9` stays a zombie until its parent reaps it; it drives nothing, so its leases are
+    free at once (taken as alive, they waited out the lease: 30 s, and a survivor ran past the test's 30 s wait)."""
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    from skyhop.state.controller_leases import OwnerId, process_start
+
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        owner = OwnerId(socket.gethostname(), child.pid, process_start(child.pid) or "")
+        assert owner.start and not owner.provably_dead()
+        child.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while open(f"/proc/{child.pid}/stat").read().rpartition(")")[2].split()[0] != "Z" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert owner.provably_dead()  # a zombie now, not reaped yet
+    finally:
+        child.kill()
+        child.wait()

@@ -71,7 +71,8 @@ class OwnerId:
 
 
 def process_start(pid: int) -> str | None:
-    """The kernel's start time of `pid` (clock ticks since boot, /proc/PID/stat field 22); None if unknown/gone."""
+    """The kernel's start time of `pid` (clock ticks since boot, /proc/PID/stat field 22); None if unknown or gone,
+    a zombie included (killed, not yet reaped by its parent: it drives nothing any more)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read().decode(errors="replace")
@@ -79,6 +80,8 @@ def process_start(pid: int) -> str | None:
         return None
     # The command name (field 2) may hold spaces and parentheses: fields after the last ')' are fixed.
     fields = data.rpartition(")")[2].split()
+    if not fields or fields[0] in ("Z", "X"):
+        return None
     return fields[19] if len(fields) > 19 else None
 
 
