@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cloudsim.aws import VPC_NAME, client
+from cloudsim.aws import AL2023, VPC_NAME, client
 
 from skyhop.providers import _owned
-
-# The Amazon Linux parameter moto serves (its Canonical and DLAMI parameters do not exist there).
-AL2023 = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 
 
 def configure_aws(home: Path, **extra: object) -> None:
