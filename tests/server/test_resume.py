@@ -64,6 +64,13 @@ def _wait_for_call(home: Path, line: str) -> None:
         time.sleep(0.1)
 
 
+def _wait_for_file(path: Path) -> None:
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
 def _server_pid(home: Path) -> int:
     return int(json.loads((home / ".skyhop" / "api" / "server.json").read_text())["pid"])
 
@@ -88,7 +95,8 @@ def test_a_launch_killed_mid_provision_resumes_with_its_blocked_set(isolated_hom
     _script(home, {"primeintellect/FI/FIN-02": "capacity", "primeintellect/FI/eu-north1": "hang"})
     request_id = _submit(home, plugin_site, TASK, "-c", "rs")
     try:
-        _wait_for_call(home, "primeintellect/FI/eu-north1 hang")  # FIN-02 failed and is recorded; eu-north1's nodes exist
+        _wait_for_call(home, "primeintellect/FI/eu-north1 hang")  # FIN-02 failed and is recorded
+        _wait_for_file(home / ".skyhop" / "catalogcloud" / "rs" / "provider.json")  # eu-north1's nodes exist (the call is logged first)
         dead = _kill_server(home)
         # FIN-02 is still full: asking it again would fail (and show in the calls); eu-north1 has room now.
         _script(home, {"primeintellect/FI/FIN-02": "capacity"})
@@ -154,6 +162,7 @@ def test_a_launch_with_a_secret_is_failed_after_a_restart_and_cleaned_up(isolate
     task = TASK.replace("run:", "secrets:\n  TOKEN: null\nrun:")
     request_id = _submit(home, plugin_site, task, "-c", "sec", "--secret", f"TOKEN={SECRET}")
     _wait_for_call(home, "primeintellect/FI/FIN-02 hang")
+    _wait_for_file(home / ".skyhop" / "catalogcloud" / "sec" / "provider.json")  # the hung call's nodes exist
     _kill_server(home)
     _script(home, {})
     followed = _cli(home, plugin_site, "api", "logs", request_id)
