@@ -27,7 +27,7 @@ def server(migrated_home):
     if proc.poll() is None:
         send(info, "POST", "/api/v1/managed-jobs/cancel", json_body={"all": True})
         wait_for(lambda: not [r for r in send(info, "GET", "/api/v1/managed-jobs?skip_finished=true").json], 60, "jobs ended")
-    stop_server(proc)
+    stop_server(proc, info)
 
 
 def test_bad_input_is_refused_naming_the_field(server):
@@ -88,4 +88,4 @@ def test_secret_values_are_never_stored_and_a_restarted_server_will_not_launch_w
         assert "secret TOKEN" in reason and "never stored" in reason and SECRET not in reason
         wait_for(lambda: send(again, "GET", "/api/v1/clusters").json == [], 60, "the cluster taken down")
     finally:
-        stop_server(proc)
+        stop_server(proc, again)

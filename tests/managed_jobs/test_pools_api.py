@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def server(migrated_home):
     proc, info = start_server(migrated_home, FAST)
     yield info
-    stop_server(proc)
+    stop_server(proc, info)
 
 
 def test_bad_pool_input_is_a_4xx_naming_the_field(server):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -38,7 +39,9 @@ def start_server(home: Path, config: str | None = None) -> tuple[subprocess.Pope
         (skyhop_home / "config.yaml").write_text(config)
     info_file = skyhop_home / "api" / "server.json"
     log = open(home / "server.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "skyhop.server"], env=env, stdout=log, stderr=log)
+    # The suite's server zygote when there is one (tests/zygote.py): a fork that runs the server as `-m` would.
+    command = shlex.split(os.environ.get("SKYHOP_API_SERVER_COMMAND", "")) or [sys.executable, "-m", "skyhop.server"]
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 60
     while not info_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -46,12 +49,16 @@ def start_server(home: Path, config: str | None = None) -> tuple[subprocess.Pope
             raise AssertionError(f"the API server did not start:\n{(home / 'server.log').read_text()}")
         time.sleep(0.05)
     info = json.loads(info_file.read_text())
-    return proc, Server(info["url"], info["token"], proc.pid, home, env)
+    return proc, Server(info["url"], info["token"], info["pid"], home, env)
 
 
-def stop_server(proc: subprocess.Popen) -> None:
+def stop_server(proc: subprocess.Popen, server: Server) -> None:
+    """SIGTERM to the server itself; `proc` (the server, or the zygote's stand-in for it) ends when it has."""
     if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            os.kill(server.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:

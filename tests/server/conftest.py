@@ -13,7 +13,7 @@ from server.api_http import start_server, stop_server
 def api_server(isolated_home: Path):
     proc, server = start_server(isolated_home)
     yield server
-    stop_server(proc)
+    stop_server(proc, server)
 
 
 @pytest.fixture(scope="module")
@@ -22,4 +22,4 @@ def shared_api_server(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("home")
     proc, server = start_server(home)
     yield server
-    stop_server(proc)
+    stop_server(proc, server)

@@ -22,7 +22,7 @@ def small_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     proc, server = start_server(home, config=f"api_server:\n  max_body_mb: {LIMIT_KB / 1024}\n")
     yield server
-    stop_server(proc)
+    stop_server(proc, server)
 
 
 def _exchange(server, head: bytes, chunks: list[bytes]) -> tuple[int, dict]:
