@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 # How long a process tree gets to exit after SIGTERM before it gets SIGKILL.
 GRACE_S = 2.0
 _POLL_S = 0.02
+# How long a live process may show an empty command line (an execve still loading the
+# new program: microseconds, tens of milliseconds on a loaded machine) before it counts as not ours.
+EXEC_WAIT_S = 5.0
+_EXEC_POLL_S = 0.001
+_PF_KTHREAD = 0x00200000  # /proc/PID/stat flags: a kernel thread, whose command line is always empty
 
 
 def pid_alive(pid: int) -> bool:
@@ -41,20 +46,44 @@ def is_agent_process(pid: int | None, base: str, verb: str, *args: str) -> bool:
 
     The arguments tell one job's driver from another's: a pid freed by a finished job's driver
     and taken by the driver of the next job passes the verb and base checks alone.
+
+    Linux shows an empty command line from the moment an execve replaces a process's memory
+    until the new program's arguments are in place, and `Popen` returns inside that time, so
+    a spawner records (and commits) a driver's pid while it may still read empty. A live user
+    process with an empty command line is therefore waited for (up to EXEC_WAIT_S), not taken
+    for someone else's: the daemon used to fail such a job as "job driver exited unexpectedly"
+    and kill its driver while it started.
     """
-    if not pid or not pid_alive(pid):
+    if not pid:
         return False
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
-    except FileNotFoundError:
-        return not os.path.isdir("/proc")
-    except OSError:
-        return False
+    deadline = time.monotonic() + EXEC_WAIT_S
+    while True:
+        if not pid_alive(pid):
+            return False
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except FileNotFoundError:
+            return not os.path.isdir("/proc")
+        except OSError:
+            return False
+        if cmdline or _kernel_thread(pid) or time.monotonic() > deadline:
+            break
+        time.sleep(_EXEC_POLL_S)
+    argv = cmdline.split(b"\0")
     if b"skyhop_agent" not in argv or base.encode() not in argv or verb.encode() not in argv:
         return False
     at = argv.index(verb.encode()) + 1
     return [a.encode() for a in args] == argv[at : at + len(args)]
+
+
+def _kernel_thread(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return bool(int(stat[stat.rindex(b")") + 2 :].split()[6]) & _PF_KTHREAD)
 
 
 def _parent_links() -> list[tuple[int, int]]:
