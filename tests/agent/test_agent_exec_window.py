@@ -9,9 +9,13 @@ job as "job driver exited unexpectedly" and killed the starting driver (one job 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+
+from agent_harness import poll
+from test_agent_channel import ok, zombie_children
 
 from skyhop_agent import DRIVER_VERB, proctree
 
@@ -53,3 +57,16 @@ def test_waiting_out_an_exec_still_tells_other_processes_apart(tmp_path):
     assert not proctree.is_agent_process(process.pid, base, DRIVER_VERB, "7")
     assert not proctree.is_agent_process(os.getpid(), base, DRIVER_VERB, "7")
 
+
+
+def test_a_driver_a_socket_cancel_starts_is_reaped_by_the_daemon(make_cluster):
+    """A cancel on the socket starts the next job's driver in the daemon process; it was never adopted,
+    so once it ended it stayed a zombie until the daemon next started a child (here: never)."""
+    cluster = make_cluster(cpus=1)
+    pid = cluster.ok("daemon-start")["pid"]
+    holder = ok(cluster, "submit", "--spec", "-", input=json.dumps({"run": "sleep 300", "cpus": 1}))["job_id"]
+    queued = ok(cluster, "submit", "--spec", "-", input=json.dumps({"run": "true", "cpus": 1}))["job_id"]
+    assert ok(cluster, "status", str(queued))["jobs"][0]["status"] == "PENDING"
+    assert ok(cluster, "cancel", str(holder))["cancelled"] == [holder]  # starts `queued` from a socket thread
+    assert cluster.wait(queued)["status"] == "SUCCEEDED"
+    poll(lambda: not zombie_children(pid), what="the daemon to reap the driver its socket's cancel started")
