@@ -14,7 +14,7 @@ import time
 
 TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
 if TYPE_CHECKING:
-    from typing import Iterable
+    from typing import Callable, Iterable
 
 # How long a process tree gets to exit after SIGTERM before it gets SIGKILL.
 GRACE_S = 2.0
@@ -107,8 +107,12 @@ def _parent_links() -> list[tuple[int, int]]:
     return [(int(pid), int(ppid)) for pid, ppid in (line.split() for line in out.decode().splitlines() if line.strip())]
 
 
-def descendants(roots: Iterable[int]) -> set[int]:
-    """Every live process below `roots` (the roots themselves not included)."""
+def _spare_none(pid: int) -> bool:
+    return False
+
+
+def descendants(roots: Iterable[int], spare: Callable[[int], bool] = _spare_none) -> set[int]:
+    """Every live process below `roots` (the roots themselves not included), but those `spare` picks and theirs."""
     children: dict[int, list[int]] = {}
     for pid, ppid in _parent_links():
         children.setdefault(ppid, []).append(pid)
@@ -116,7 +120,7 @@ def descendants(roots: Iterable[int]) -> set[int]:
     todo = list(roots)
     while todo:
         for child in children.get(todo.pop(), ()):
-            if child not in found:
+            if child not in found and not spare(child):
                 found.add(child)
                 todo.append(child)
     return found
@@ -150,20 +154,24 @@ def terminate(pid: int, grace: float = GRACE_S) -> None:
     _signal_all(_wait_gone({pid}, grace), (), signal.SIGKILL)
 
 
-def kill_tree(roots: Iterable[int], pgids: Iterable[int] = (), grace: float = GRACE_S) -> None:
+def kill_tree(
+    roots: Iterable[int], pgids: Iterable[int] = (), grace: float = GRACE_S, spare: Callable[[int], bool] = _spare_none
+) -> None:
     """SIGTERM `roots`, their descendants and the process groups `pgids`; SIGKILL what is left after `grace`.
 
     The tree is listed before any signal is sent, since a killed parent's
     children get reparented and could no longer be found through it.
     The caller's own pid and process group are never targets, so a driver can
-    pass its own pid to clear out everything it started.
+    pass its own pid to clear out everything it started. A descendant that
+    `spare` picks is left alone with its own descendants (another job's
+    driver, which an ending driver starts as its child).
     """
     me = os.getpid()
     pgids = {g for g in pgids if g > 1 and g != os.getpgrp()}
     roots = {pid for pid in roots if pid > 1}
-    targets = (roots | descendants(roots)) - {me}
+    targets = (roots | descendants(roots, spare)) - {me}
     _signal_all(targets, pgids, signal.SIGTERM)
     survivors = _wait_gone({pid for pid in targets if pid_alive(pid)}, grace)
     # A stubborn process may have started children during the grace period.
-    survivors = {pid for pid in survivors | descendants(survivors | roots) if pid != me and pid_alive(pid)}
+    survivors = {pid for pid in survivors | descendants(survivors | roots, spare) if pid != me and pid_alive(pid)}
     _signal_all(survivors, pgids, signal.SIGKILL)

@@ -70,3 +70,37 @@ def test_a_driver_a_socket_cancel_starts_is_reaped_by_the_daemon(make_cluster):
     assert ok(cluster, "cancel", str(holder))["cancelled"] == [holder]  # starts `queued` from a socket thread
     assert cluster.wait(queued)["status"] == "SUCCEEDED"
     poll(lambda: not zombie_children(pid), what="the daemon to reap the driver its socket's cancel started")
+
+
+def test_cancelling_a_job_spares_the_next_jobs_driver_its_driver_just_started(tmp_path):
+    """A driver schedules the next job as it ends, so for a moment the new driver is its child; a cancel
+    that reached the ending job then (its descendants walked) killed the new driver as it started, and
+    the daemon failed that job as "job driver exited unexpectedly" with an empty log."""
+    from types import SimpleNamespace
+
+    from skyhop_agent import cancel
+    from skyhop_agent.paths import Layout
+
+    base = str(tmp_path)
+    child_pid = tmp_path / "next-driver.pid"
+    spawn_next = (
+        "import subprocess, sys, time\n"
+        f"argv = [sys.executable, '-S', '-c', 'import time; time.sleep(60)', 'skyhop_agent', '--base', {base!r}, {DRIVER_VERB!r}, '2']\n"
+        "child = subprocess.Popen(argv, start_new_session=True)\n"
+        f"open({str(child_pid)!r} + '.tmp', 'w').write(str(child.pid))\n"
+        f"__import__('os').rename({str(child_pid)!r} + '.tmp', {str(child_pid)!r})\n"
+        "time.sleep(60)\n"
+    )
+    ending = subprocess.Popen([sys.executable, "-S", "-c", spawn_next, "skyhop_agent", "--base", base, DRIVER_VERB, "1"], start_new_session=True)
+    next_driver = 0
+    try:
+        next_driver = int(poll(lambda: child_pid.exists() and child_pid.read_text(), what="the next job's driver"))
+        assert proctree.is_agent_process(next_driver, base, DRIVER_VERB, "2")
+        cancel.kill_job_processes(Layout(base), [SimpleNamespace(job_id=1, driver_pid=ending.pid)])  # type: ignore[list-item]
+        ending.wait(timeout=30)
+        assert proctree.is_agent_process(next_driver, base, DRIVER_VERB, "2"), "the next job's driver was killed"
+    finally:
+        ending.kill()
+        ending.wait()
+        if next_driver and proctree.is_agent_process(next_driver, base, DRIVER_VERB, "2"):
+            os.kill(next_driver, 9)
