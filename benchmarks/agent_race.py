@@ -1,7 +1,8 @@
 """Stress the node agent's job queue and count jobs wrongly failed as "job driver exited unexpectedly".
 
     .venv/bin/python benchmarks/agent_race.py                     # 300 jobs, 4 submitters, daemon running
-    .venv/bin/python benchmarks/agent_race.py --jobs 1000 --agent-src /tmp/old/src/skyhop_agent
+    mkdir /tmp/old && git archive 40d6961 src/skyhop_agent | tar -x -C /tmp/old && \
+      .venv/bin/python benchmarks/agent_race.py --agent-src /tmp/old/src/skyhop_agent   # the agent before the fix
 
 A one-node cluster of the agent alone (copied as the broker installs it, `init`, `daemon-start`),
 then `--jobs` tiny jobs (`true`) submitted by `--threads` threads at once, alternately through the
@@ -10,6 +11,12 @@ right after its submit (half of the cancels on the socket, half as processes). D
 schedule the next job, the daemon's tick checks the drivers every 0.5 s: every place that starts
 a driver or checks one is busy at once. It prints how the jobs ended, the wall time, and the jobs
 that ended FAILED with the daemon's orphan reason (what issue 11's 5,000-job pool run met once).
+
+The race behind that one failure is narrow (a daemon tick reading a driver's pid while the kernel
+still shows the driver's command line empty, mid-exec), so the queue run rarely meets it; first the
+script probes it directly: `--probe` processes started as drivers are, each checked with
+`is_agent_process` (of `--agent-src`) the moment Popen returns, and it prints how many were not
+recognised and how long the check took.
 """
 
 from __future__ import annotations
@@ -85,6 +92,25 @@ def submitter(cluster: Cluster, numbers: list[int], cancel_every: int, job_ids: 
             (cluster.ask if n % (2 * cancel_every) < cancel_every else cluster.cli)("cancel", str(job_id))
 
 
+def probe(agent_src: Path, count: int) -> None:
+    """How often `is_agent_process` of this agent misses a process checked right as Popen returns."""
+    sys.path.insert(0, str(agent_src.parent))
+    from skyhop_agent import DRIVER_VERB, proctree
+
+    missed, took = 0, []
+    for n in range(count):
+        argv = [sys.executable, "-S", "-c", "import time; time.sleep(60)", "skyhop_agent", "--base", "/probe", DRIVER_VERB, str(n)]
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+        started = time.perf_counter()
+        missed += not proctree.is_agent_process(process.pid, "/probe", DRIVER_VERB, str(n))
+        took.append(time.perf_counter() - started)
+        process.kill()
+        process.wait()
+    took.sort()
+    print(f"probe: {missed} of {count} drivers not recognised right after Popen; "
+          f"check median {took[len(took) // 2] * 1000:.2f} ms, max {took[-1] * 1000:.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=300)
@@ -93,8 +119,13 @@ def main() -> None:
     parser.add_argument("--cancel-every", type=int, default=7, help="cancel every Nth job (0: none)")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--agent-src", type=Path, default=AGENT_SRC)
+    parser.add_argument("--probe", type=int, default=500, help="processes for the direct probe (0: none)")
     parser.add_argument("--dir", default=None, help="where the cluster lives (/dev/shm: commits skip the disk's fsync)")
     options = parser.parse_args()
+    if options.probe:
+        probe(options.agent_src, options.probe)
+    if not options.jobs:
+        return
     root = Path(tempfile.mkdtemp(prefix="agent-race-", dir=options.dir))
     cluster = Cluster(root, options.agent_src, options.python, options.cpus)
     try:
