@@ -46,8 +46,15 @@ def kill_job_processes(layout: Layout, jobs: list[Job]) -> None:
                     pgids.add(os.getpgid(pid))
                 except OSError:
                     pass
-    if roots:
-        proctree.kill_tree(roots, pgids)
+    if not roots:
+        return
+    ours = {job.driver_pid for job in jobs}
+
+    def next_jobs_driver(pid: int) -> bool:
+        """A driver ending a job starts the next job's driver as its child: that one is not ours to end."""
+        return pid not in ours and proctree.is_agent_process(pid, layout.base, DRIVER_VERB)
+
+    proctree.kill_tree(roots, pgids, spare=next_jobs_driver)
 
 
 def cancel_jobs(

@@ -34,7 +34,7 @@ import struct
 import subprocess
 import threading
 
-from skyhop_agent import __version__, cli
+from skyhop_agent import __version__, cli, scheduler
 from skyhop_agent.errors import AgentError
 from skyhop_agent.paths import Layout
 
@@ -235,6 +235,14 @@ class Dispatcher:
             raise AgentError(f"{verb}: bad arguments.") from None
 
     def _run(self, verb: str, args: cli.Args, text: str | None) -> Any:
+        """The verb's result; the drivers it started (a submit, or the next job after a cancel) go to the daemon to reap."""
+        with scheduler.drivers_started() as drivers:
+            try:
+                return self._result(verb, args, text)
+            finally:
+                self.adopt(drivers)
+
+    def _result(self, verb: str, args: cli.Args, text: str | None) -> Any:
         if verb == "submit":
             if args.spec != "-" or text is None:
                 raise AgentError('submit on the agent socket takes the spec as "input" (--spec -).')
@@ -242,9 +250,7 @@ class Dispatcher:
                 raw = json.loads(text)
             except ValueError as error:
                 raise AgentError(f"The job spec is not valid JSON: {error}") from None
-            reply, drivers = cli.submit(self.layout, raw)
-            self.adopt(drivers)
-            return reply
+            return cli.submit(self.layout, raw)
         result = args.handler(self.layout, args)
         if verb == "health":
             result = {**result, **self.health()}

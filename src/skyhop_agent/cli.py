@@ -30,7 +30,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     import sqlite3
-    import subprocess
     from typing import Any, Callable, Iterator
 
     from skyhop_agent.config import Cluster
@@ -144,12 +143,11 @@ def cmd_health(layout: Layout, args: Args) -> dict[str, Any]:
 
 
 def cmd_submit(layout: Layout, args: Args) -> dict[str, Any]:
-    reply, _ = submit(layout, config.read_json_file(args.spec, "job spec"))
-    return reply
+    return submit(layout, config.read_json_file(args.spec, "job spec"))
 
 
-def submit(layout: Layout, raw: object) -> tuple[dict[str, Any], list[subprocess.Popen]]:
-    """Queue a job and start what may start; the reply, and the drivers started (for a caller that reaps them)."""
+def submit(layout: Layout, raw: object) -> dict[str, Any]:
+    """Queue a job and start what may start (a caller that reaps the drivers collects them: `scheduler.drivers_started`)."""
     from skyhop_agent import jobspec, scheduler
 
     cluster, conn = _open(layout)
@@ -160,10 +158,10 @@ def submit(layout: Layout, raw: object) -> tuple[dict[str, Any], list[subprocess
     if os.path.exists(layout.stopped):
         raise AgentError(f"Cluster {cluster.name} is stopped; start it again before submitting jobs.")
     job_id = jobtable.insert(conn, spec, spec["user"] or cluster.user, time.time())
-    drivers = scheduler.schedule(layout, cluster, conn)
+    scheduler.schedule(layout, cluster, conn)
     job = jobtable.get_many(conn, [job_id], cluster.name)[0]
     # The whole record, so the broker can show the job in its history at once without a `status` call.
-    return {"job_id": job_id, "status": job.status, "job": job.record(layout)}, drivers
+    return {"job_id": job_id, "status": job.status, "job": job.record(layout)}
 
 
 def cmd_queue(layout: Layout, args: Args) -> dict[str, Any]:

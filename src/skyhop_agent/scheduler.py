@@ -9,7 +9,9 @@ later one, which keeps the start order predictable and big jobs from starving.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from _thread import _local  # threading.local itself, without importing threading (see cli.py)
 
 from skyhop_agent import DRIVER_VERB, jobtable, selfexec
 
@@ -17,7 +19,7 @@ TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
 if TYPE_CHECKING:
     import sqlite3
     import subprocess
-    from typing import Any
+    from typing import Any, Iterator
 
     from skyhop_agent.config import Cluster
     from skyhop_agent.jobtable import Job
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 # Slack for sums of fractional CPU demands.
 _EPSILON = 1e-9
+
+_collecting = _local()
 
 
 class NodeFree:
@@ -67,6 +71,23 @@ def place(job: Job, free: list[NodeFree]) -> list[dict[str, Any]] | None:
     return placement
 
 
+@contextlib.contextmanager
+def drivers_started() -> Iterator[list[subprocess.Popen]]:
+    """Every driver that `schedule` starts in this thread meanwhile, whoever called it.
+
+    For a long-lived process that must reap them (the daemon's socket threads): a verb
+    reaches `schedule` by way of a submit, a cancel or stop-jobs, and answers with its
+    reply, not with the drivers it happened to start. A driver nobody reaps stays a
+    zombie until the process next starts a child.
+    """
+    drivers: list[subprocess.Popen] = []
+    _collecting.drivers = drivers
+    try:
+        yield drivers
+    finally:
+        _collecting.drivers = None
+
+
 def schedule(layout: Layout, cluster: Cluster, conn: sqlite3.Connection) -> list[subprocess.Popen]:
     """Start every PENDING job that may start now; returns their drivers.
 
@@ -85,4 +106,7 @@ def schedule(layout: Layout, cluster: Cluster, conn: sqlite3.Connection) -> list
             status = jobtable.SETTING_UP if job.spec["setup"] else jobtable.RUNNING
             jobtable.start(conn, job.job_id, status, placement, driver.pid)
             drivers.append(driver)
+    collected = getattr(_collecting, "drivers", None)
+    if collected is not None:
+        collected += drivers
     return drivers

@@ -123,12 +123,13 @@ def test_a_socket_submit_is_driven_and_reaped_by_the_daemon(cluster: Agent) -> N
     pid = cluster.ok("daemon-start")["pid"]
     job_id = ok(cluster, "submit", "--spec", "-", input=json.dumps({"run": "true"}))["job_id"]
     assert cluster.wait(job_id)["status"] == "SUCCEEDED"
+    poll(lambda: not zombie_children(pid), what="the daemon to reap the driver its socket started")
 
-    def zombies() -> list[str]:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        return [c for c in children if Path(f"/proc/{c}/stat").exists() and ") Z" in Path(f"/proc/{c}/stat").read_text()]
 
-    poll(lambda: not zombies(), what="the daemon to reap the driver its socket started")
+def zombie_children(pid: int) -> list[str]:
+    """The children of `pid` that ended and were not reaped."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [c for c in children if Path(f"/proc/{c}/stat").exists() and ") Z" in Path(f"/proc/{c}/stat").read_text()]
 
 
 def test_logs_on_the_socket_are_the_cli_bytes(cluster: Agent) -> None:
