@@ -26,6 +26,18 @@ def test_sync_updates_in_place_and_prunes(tmp_path):
     assert os.stat(dst).st_ino == inode  # a job running in dst keeps its working directory
 
 
+def test_bytecode_travels_only_when_asked(tmp_path):
+    src = tmp_path / "src"
+    (src / "__pycache__").mkdir(parents=True)
+    (src / "a.py").write_text("a")
+    (src / "__pycache__" / "a.cpython-311.pyc").write_text("bytecode")
+    LocalRunner().sync_up(str(src), str(tmp_path / "plain"), delete=True)
+    LocalRunner().sync_up(str(src), str(tmp_path / "agent"), delete=True, bytecode=True)
+    assert not (tmp_path / "plain" / "__pycache__").exists()
+    assert (tmp_path / "agent" / "__pycache__" / "a.cpython-311.pyc").read_text() == "bytecode"
+    assert os.stat(tmp_path / "agent" / "a.py").st_mtime_ns == os.stat(src / "a.py").st_mtime_ns  # what a .pyc is checked against
+
+
 def test_sync_without_delete_keeps_extras_and_copies_files(tmp_path):
     (tmp_path / "f.txt").write_text("x")
     runner = LocalRunner()

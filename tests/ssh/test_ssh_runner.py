@@ -49,13 +49,18 @@ def test_sync_up_directories_and_files(ssh_hosts, tmp_path):
     (src / "pkg").mkdir(parents=True)
     (src / "pkg" / "a.py").write_text("a")
     (src / "gone.txt").write_text("x")
+    (src / "pkg" / "__pycache__").mkdir()
+    (src / "pkg" / "__pycache__" / "a.cpython-311.pyc").write_text("bytecode")
     dest = f"{host.base_dir}/workdir with space"
     runner.sync_up(str(src), dest, delete=True)
     (src / "gone.txt").unlink()
     (src / "new.txt").write_text("n")
     runner.sync_up(str(src), dest, delete=True)
     listing = runner.run(["sh", "-c", 'cd "$1" && find . -type f | sort', "sh", dest]).stdout.split()
-    assert listing == ["./new.txt", "./pkg/a.py"]
+    assert listing == ["./new.txt", "./pkg/a.py"]  # a user's bytecode stays behind
+    runner.sync_up(str(src), dest, delete=True, bytecode=True)  # the agent's own travels
+    listing = runner.run(["sh", "-c", 'cd "$1" && find . -type f | sort', "sh", dest]).stdout.split()
+    assert listing == ["./new.txt", "./pkg/__pycache__/a.cpython-311.pyc", "./pkg/a.py"]
     runner.sync_up(str(src / "new.txt"), f"{host.base_dir}/deep/dir/copy.txt")
     assert runner.run(["cat", f"{host.base_dir}/deep/dir/copy.txt"]).stdout == "n"
 

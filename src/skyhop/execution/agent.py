@@ -90,7 +90,8 @@ class AgentClient:
         process of its own on the head (compileall, a shell writing the config, init,
         daemon-start), each a Python start and, over SSH, a round trip, on every launch and start.
         """
-        self.runner.sync_up(str(agent_package()), f"{self.base}/{AGENT_DIR}/skyhop_agent", delete=True)
+        # With its bytecode where there is some: `--compile` then only checks it (0.05 CPU s instead of 0.12).
+        self.runner.sync_up(str(agent_package()), f"{self.base}/{AGENT_DIR}/skyhop_agent", delete=True, bytecode=True)
         self.call("init", "--config", "-", "--compile", "--start-daemon", input=json.dumps(dict(config)))
 
     def submit(self, spec: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,12 +31,14 @@ class CommandRunner(Protocol):
     def popen(self, argv: Sequence[str]) -> "subprocess.Popen[bytes]":
         """Start a command whose stdout is read as it comes (log streaming); stderr is a separate pipe."""
 
-    def sync_up(self, source: str, dest: str, *, delete: bool = False, exclude_from: str | None = None) -> None:
+    def sync_up(self, source: str, dest: str, *, delete: bool = False, exclude_from: str | None = None, bytecode: bool = False) -> None:
         """Copy a local file or directory tree to `dest` on the node.
 
         `exclude_from` names a file of patterns (rsync `--exclude-from`, the
         gitignore subset SkyPilot relies on) whose matches are neither copied
-        nor, with `delete`, removed on the node.
+        nor, with `delete`, removed on the node. `__pycache__` travels only with
+        `bytecode` (skyhop's own agent: its compiled modules are used by a node
+        whose Python is the same version, and ignored by any other).
         """
 
 
@@ -82,11 +84,11 @@ class LocalRunner:
     def close_forward(self, remote_path: str) -> None:
         pass
 
-    def sync_up(self, source: str, dest: str, *, delete: bool = False, exclude_from: str | None = None) -> None:
+    def sync_up(self, source: str, dest: str, *, delete: bool = False, exclude_from: str | None = None, bytecode: bool = False) -> None:
         """Copy in place: running jobs keep their working directory (never removed and re-created)."""
         src, dst = Path(source), Path(dest)
         if src.is_dir():
-            ignored = _Excludes(read_patterns(exclude_from) if exclude_from else [])
+            ignored = _Excludes(read_patterns(exclude_from) if exclude_from else [], bytecode=bytecode)
             _clear_links(src, dst)
             shutil.copytree(src, dst, dirs_exist_ok=True, symlinks=True, ignore=ignored.for_tree(src))
             if delete:
@@ -110,8 +112,8 @@ class _Excludes:
     """rsync's exclude rules for the patterns we use: no slash matches a name at any depth,
     a leading slash (or one inside) anchors to the top, a trailing slash matches directories only."""
 
-    def __init__(self, patterns: list[str]) -> None:
-        self.patterns = list(ALWAYS_EXCLUDED) + patterns
+    def __init__(self, patterns: list[str], bytecode: bool = False) -> None:
+        self.patterns = [p for p in ALWAYS_EXCLUDED if not (bytecode and p == "__pycache__")] + patterns
 
     def matches(self, rel: str, is_dir: bool) -> bool:
         name = rel.rsplit("/", 1)[-1]

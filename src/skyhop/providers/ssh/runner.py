@@ -235,14 +235,14 @@ class SSHRunner:
     def popen(self, argv: Sequence[str]) -> "subprocess.Popen[bytes]":
         return subprocess.Popen(self._ssh_argv(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    def sync_up(self, source: str, dest: str, *, delete: bool = False, exclude_from: str | None = None) -> None:
+    def sync_up(self, source: str, dest: str, *, delete: bool = False, exclude_from: str | None = None, bytecode: bool = False) -> None:
         """rsync: only changed files travel; a directory's contents land in `dest`."""
         src = source.rstrip("/") + "/" if os.path.isdir(source) else source
         parent = dest.rstrip("/") if os.path.isdir(source) else os.path.dirname(dest) or "."
         self.run(["mkdir", "-p", parent])
         shell = shlex.join(["ssh", *self.ssh_options()])
         # -s (protect args): paths travel verbatim, never re-split by the remote shell.
-        argv = ["rsync", "-a", "-s", "--exclude", "__pycache__", "--exclude", ".git", "-e", shell]
+        argv = ["rsync", "-a", "-s", *([] if bytecode else ["--exclude", "__pycache__"]), "--exclude", ".git", "-e", shell]
         if delete:
             argv.append("--delete")
         if exclude_from:
