@@ -45,14 +45,18 @@ def start_server(home: Path, config: str | None = None) -> tuple[subprocess.Pope
     deadline = time.monotonic() + 60
     while not info_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
+            proc.terminate()  # a zygote's stand-in passes it on to the server it started (SIGKILL it could not)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
             raise AssertionError(f"the API server did not start:\n{(home / 'server.log').read_text()}")
         time.sleep(0.05)
     info = json.loads(info_file.read_text())
     return proc, Server(info["url"], info["token"], info["pid"], home, env)
 
 
-def stop_server(proc: subprocess.Popen, server: Server) -> None:
+def stop_server(proc: subprocess.Popen, server: Server, grace: float = 20) -> None:
     """SIGTERM to the server itself; `proc` (the server, or the zygote's stand-in for it) ends when it has."""
     if proc.poll() is None:
         try:
@@ -60,9 +64,14 @@ def stop_server(proc: subprocess.Popen, server: Server) -> None:
         except ProcessLookupError:
             pass
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            # The server itself: a zygote's stand-in passes SIGTERM on but dies alone of a SIGKILL.
+            for pid in (server.pid, proc.pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             proc.wait()
 
 
