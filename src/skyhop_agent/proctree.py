@@ -23,7 +23,10 @@ _POLL_S = 0.02
 # new program: microseconds, tens of milliseconds on a loaded machine) before it counts as not ours.
 EXEC_WAIT_S = 5.0
 _EXEC_POLL_S = 0.001
-_PF_KTHREAD = 0x00200000  # /proc/PID/stat flags: a kernel thread, whose command line is always empty
+# /proc/PID/stat flags of a process whose empty command line is no exec in progress: one that is
+# exiting (its memory already released; it may hang there on a stuck file system) and a kernel thread.
+_PF_EXITING = 0x00000004
+_PF_KTHREAD = 0x00200000
 
 
 def pid_alive(pid: int) -> bool:
@@ -67,7 +70,7 @@ def is_agent_process(pid: int | None, base: str, verb: str, *args: str) -> bool:
             return not os.path.isdir("/proc")
         except OSError:
             return False
-        if cmdline or _kernel_thread(pid) or time.monotonic() > deadline:
+        if cmdline or _exiting_or_kernel(pid) or time.monotonic() > deadline:
             break
         time.sleep(_EXEC_POLL_S)
     argv = cmdline.split(b"\0")
@@ -77,13 +80,13 @@ def is_agent_process(pid: int | None, base: str, verb: str, *args: str) -> bool:
     return [a.encode() for a in args] == argv[at : at + len(args)]
 
 
-def _kernel_thread(pid: int) -> bool:
+def _exiting_or_kernel(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return False
-    return bool(int(stat[stat.rindex(b")") + 2 :].split()[6]) & _PF_KTHREAD)
+    return bool(int(stat[stat.rindex(b")") + 2 :].split()[6]) & (_PF_EXITING | _PF_KTHREAD))
 
 
 def _parent_links() -> list[tuple[int, int]]:

@@ -35,9 +35,9 @@ _CLIENTS_MAX = 32
 #: no Expiration, proxies from the environment) is read again at least this often, as every poll used to.
 _CLIENTS_TTL_S = 300.0
 _CLIENTS_LOCK = threading.Lock()
-_SESSIONS: OrderedDict[str, tuple[float, Any]] = OrderedDict()  # what boto3 reads (digest) -> (made at, boto3 session)
+# What boto3 reads (digest) -> (made at, (boto3 session, the lock its clients are made under)).
+_SESSIONS: OrderedDict[str, tuple[float, tuple[Any, threading.Lock]]] = OrderedDict()
 _SESSIONS_MAX = 8
-_MAKING_LOCK = threading.Lock()
 _LOADER: Any = None  # botocore's data loader, shared by the sessions (`_botocore_session`)
 _LOADER_LOCK = threading.Lock()
 
@@ -107,10 +107,9 @@ class Ec2:
             session = _session(region)
         self._session = session
         self.region = region
-        with _MAKING_LOCK:  # a boto3 session is not safe to make clients from in two threads at once
-            self._retrying = session.client("ec2", region_name=region, config=_config(timeout_s, 3))
-            self._once = session.client("ec2", region_name=region, config=_config(timeout_s, 1))
-            self._ssm = session.client("ssm", region_name=region, config=_config(timeout_s, 3))
+        self._retrying = session.client("ec2", region_name=region, config=_config(timeout_s, 3))
+        self._once = session.client("ec2", region_name=region, config=_config(timeout_s, 1))
+        self._ssm = session.client("ssm", region_name=region, config=_config(timeout_s, 3))
 
     def credentials(self) -> dict[str, str]:
         """The credentials these clients sign with, as they are now (for the head's self-stop file)."""
@@ -189,14 +188,18 @@ def shared(region: str, timeout_s: float = 60.0) -> Ec2:
     key = (region, timeout_s, inputs)
     now = time.monotonic()
     with _CLIENTS_LOCK:
-        session = _young(_SESSIONS, inputs, now)
+        shared_session = _young(_SESSIONS, inputs, now)
         found = _young(_CLIENTS, key, now)
-        if found is not None and session is not None and found._session is session:
+        if found is not None and shared_session is not None and found._session is shared_session[0]:
             return found
-        if session is None:
-            session = _session(None)
-            _remember(_SESSIONS, inputs, (now, session), _SESSIONS_MAX)
-    made = Ec2(region, timeout_s, session)
+        if shared_session is None:
+            shared_session = (_session(None), threading.Lock())
+            _remember(_SESSIONS, inputs, (now, shared_session), _SESSIONS_MAX)
+    # A boto3 session is not safe to make clients from in two threads at once; each session has its own lock,
+    # so a slow credential_process or SSO login of one identity holds up no other.
+    session, making = shared_session
+    with making:
+        made = Ec2(region, timeout_s, session)
     with _CLIENTS_LOCK:
         _remember(_CLIENTS, key, (now, made), _CLIENTS_MAX)
     return made
