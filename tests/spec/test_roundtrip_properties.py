@@ -211,8 +211,8 @@ def service_dicts(draw: st.DrawFn) -> dict[str, Any]:
                     optional={
                         "path": PATH_TEXT,
                         "post_data": st.dictionaries(NAMES, SCALARS, max_size=2) | NAMES,
-                        "initial_delay_seconds": st.integers(0, 3600),
-                        "timeout_seconds": st.integers(1, 120),
+                        "initial_delay_seconds": st.integers(0, 3600) | st.sampled_from([0.5, 90.25]),
+                        "timeout_seconds": st.integers(1, 120) | st.just(2.5),
                         "headers": st.dictionaries(NAMES, NAMES | st.integers(0, 9), max_size=2),
                     },
                 )
@@ -236,11 +236,12 @@ def service_dicts(draw: st.DrawFn) -> dict[str, Any]:
                 st.fixed_dictionaries(
                     {},
                     optional={
-                        "upscale_delay_seconds": st.integers(0, 1000),
+                        "upscale_delay_seconds": st.integers(0, 1000) | st.just(30.5),
                         "downscale_delay_seconds": st.integers(0, 5000),
                         "base_ondemand_fallback_replicas": st.integers(0, 3),
                         "dynamic_ondemand_fallback": st.booleans(),
                         "num_overprovision": st.integers(0, 3),
+                        "spot_placer": st.just("dynamic_fallback"),
                     },
                 )
             )
@@ -251,7 +252,7 @@ def service_dicts(draw: st.DrawFn) -> dict[str, Any]:
             st.fixed_dictionaries(
                 {},
                 optional={
-                    "load_balancing_policy": st.sampled_from(["round_robin", "least_load"]),
+                    "load_balancing_policy": st.sampled_from(["round_robin", "least_load", "instance_aware_least_load"]),
                     "ports": PORT,
                     "tls": st.fixed_dictionaries({"keyfile": NAMES, "certfile": NAMES}),
                 },

@@ -220,7 +220,7 @@ REQUIRED_FEATURES = (
         for k in (
             "min_replicas", "max_replicas", "target_qps_per_replica", "upscale_delay_seconds",
             "downscale_delay_seconds", "base_ondemand_fallback_replicas", "dynamic_ondemand_fallback",
-            "num_overprovision",
+            "num_overprovision", "spot_placer",
         )
     }
 )

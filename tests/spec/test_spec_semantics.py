@@ -11,6 +11,7 @@ from skyhop.spec.infra import Infra
 from skyhop.spec.pipeline import Pipeline
 from skyhop.spec.quantities import Accelerator, Autostop, JobRecovery, Quantity
 from skyhop.spec.resources import Resources
+from skyhop.spec.service import ServiceSpec
 from skyhop.spec.task import REDACTED, FileMount, Task
 
 VALID_DIR = Path(__file__).parent / "corpus" / "valid"
@@ -367,6 +368,17 @@ def test_service_post_probe_and_fallback() -> None:
     assert service.post_data["max_tokens"] == 1
     assert service.readiness_timeout_seconds == 15  # SkyServe's default
     assert (service.base_ondemand_fallback_replicas, service.dynamic_ondemand_fallback) == (1, True)
+
+
+def test_service_spot_hedge_names_in_any_case_and_seconds_as_numbers() -> None:
+    service = load("service-spot-hedge").service
+    assert service is not None
+    assert (service.spot_placer, service.load_balancing_policy) == ("dynamic_fallback", "instance_aware_least_load")
+    assert (service.initial_delay_seconds, service.upscale_delay_seconds) == (90.5, 30.5)
+    assert (service.num_overprovision, service.dynamic_ondemand_fallback) == (1, True)
+    assert service.to_dict()["replica_policy"]["spot_placer"] == "dynamic_fallback"
+    with pytest.raises(SpecError, match="unknown spot placer"):
+        ServiceSpec.from_dict({"replica_policy": {"min_replicas": 1, "spot_placer": "cheapest"}})
 
 
 # -- pipelines ---------------------------------------------------------------------

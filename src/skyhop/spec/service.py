@@ -10,13 +10,15 @@ from skyhop.spec.errors import SpecError, join_path
 from skyhop.spec.fields import as_bool, as_int, as_mapping, as_number, as_str, check_keys, number_out
 
 _QPS_ACCELERATOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(?::[0-9]+)?$")
-LOAD_BALANCING_POLICIES = ("round_robin", "least_load")
+LOAD_BALANCING_POLICIES = ("round_robin", "least_load", "instance_aware_least_load")
+# SkyServe's spot placers (SpotHedge's `dynamic_fallback`: spread spot replicas over zones, away from preempted ones).
+SPOT_PLACERS = ("dynamic_fallback",)
 _SERVICE_KEYS = ("readiness_probe", "replicas", "replica_policy", "load_balancing_policy", "ports", "tls")
 _PROBE_KEYS = ("path", "post_data", "initial_delay_seconds", "timeout_seconds", "headers")
 _POLICY_KEYS = (
     "min_replicas", "max_replicas", "target_qps_per_replica", "upscale_delay_seconds",
     "downscale_delay_seconds", "base_ondemand_fallback_replicas", "dynamic_ondemand_fallback",
-    "num_overprovision",
+    "num_overprovision", "spot_placer",
 )
 _PROBE_DEFAULTS = {"initial_delay_seconds": 1200, "timeout_seconds": 15}
 _POLICY_DEFAULTS = {"upscale_delay_seconds": 300, "downscale_delay_seconds": 1200, "base_ondemand_fallback_replicas": 0}
@@ -28,18 +30,20 @@ class ServiceSpec:
 
     readiness_path: str = "/"
     post_data: Any = None
-    initial_delay_seconds: int = 1200
-    readiness_timeout_seconds: int = 15
+    # Seconds: SkyServe takes any number here, not only whole ones.
+    initial_delay_seconds: float = 1200
+    readiness_timeout_seconds: float = 15
     readiness_headers: Mapping[str, str] = field(default_factory=dict)
     min_replicas: int = 1
     max_replicas: int | None = None
     # A number, or accelerator -> QPS for instance-aware autoscaling.
     target_qps_per_replica: float | Mapping[str, float] | None = None
     num_overprovision: int | None = None
-    upscale_delay_seconds: int = 300
-    downscale_delay_seconds: int = 1200
+    upscale_delay_seconds: float = 300
+    downscale_delay_seconds: float = 1200
     base_ondemand_fallback_replicas: int = 0
     dynamic_ondemand_fallback: bool = False
+    spot_placer: str | None = None
     load_balancing_policy: str | None = None
     port: int | None = None
     tls_keyfile: str | None = None
@@ -60,8 +64,8 @@ class ServiceSpec:
             pp = lambda key: join_path(p("readiness_probe"), key)  # noqa: E731
             values["readiness_path"] = as_str(probe_map.get("path", "/"), pp("path"))
             values["post_data"] = probe_map.get("post_data")
-            values["initial_delay_seconds"] = as_int(probe_map.get("initial_delay_seconds", 1200), pp("initial_delay_seconds"), minimum=0)
-            values["readiness_timeout_seconds"] = as_int(probe_map.get("timeout_seconds", 15), pp("timeout_seconds"), minimum=1)
+            values["initial_delay_seconds"] = number_out(as_number(probe_map.get("initial_delay_seconds", 1200), pp("initial_delay_seconds"), minimum=0))
+            values["readiness_timeout_seconds"] = number_out(as_number(probe_map.get("timeout_seconds", 15), pp("timeout_seconds"), positive=True))
             headers = as_mapping(probe_map.get("headers") or {}, pp("headers"))
             values["readiness_headers"] = {str(k): as_str(v, join_path(pp("headers"), str(k)), allow_numbers=True) for k, v in headers.items()}
         if not values["readiness_path"].startswith("/"):
@@ -73,10 +77,7 @@ class ServiceSpec:
         elif "replica_policy" in mapping:
             values.update(cls._policy(mapping["replica_policy"], p("replica_policy")))
         if mapping.get("load_balancing_policy") is not None:
-            policy = as_str(mapping["load_balancing_policy"], p("load_balancing_policy"))
-            if policy not in LOAD_BALANCING_POLICIES:
-                raise SpecError(p("load_balancing_policy"), "unknown policy", value=policy, expected=" or ".join(LOAD_BALANCING_POLICIES))
-            values["load_balancing_policy"] = policy
+            values["load_balancing_policy"] = _choice(mapping["load_balancing_policy"], p("load_balancing_policy"), LOAD_BALANCING_POLICIES, "policy")
         if mapping.get("ports") is not None:
             values["port"] = as_int(mapping["ports"], p("ports"), minimum=1)
             if values["port"] > 65535:
@@ -109,9 +110,14 @@ class ServiceSpec:
         if not fixed_size and ("max_replicas" in out) != ("target_qps_per_replica" in out):
             missing = "target_qps_per_replica" if "max_replicas" in out else "max_replicas"
             raise SpecError(p(missing), "is required for autoscaling", hint="Autoscaling needs both max_replicas and target_qps_per_replica.")
-        for key in ("upscale_delay_seconds", "downscale_delay_seconds", "base_ondemand_fallback_replicas", "num_overprovision"):
+        for key in ("upscale_delay_seconds", "downscale_delay_seconds"):
+            if policy.get(key) is not None:
+                out[key] = number_out(as_number(policy[key], p(key), minimum=0))
+        for key in ("base_ondemand_fallback_replicas", "num_overprovision"):
             if policy.get(key) is not None:
                 out[key] = as_int(policy[key], p(key), minimum=0)
+        if policy.get("spot_placer") is not None:
+            out["spot_placer"] = _choice(policy["spot_placer"], p("spot_placer"), SPOT_PLACERS, "spot placer")
         if policy.get("dynamic_ondemand_fallback") is not None:
             out["dynamic_ondemand_fallback"] = as_bool(policy["dynamic_ondemand_fallback"], p("dynamic_ondemand_fallback"))
         return out
@@ -142,6 +148,8 @@ class ServiceSpec:
                 policy[key] = getattr(self, key)
         if self.dynamic_ondemand_fallback:
             policy["dynamic_ondemand_fallback"] = True
+        if self.spot_placer:
+            policy["spot_placer"] = self.spot_placer
         if len(policy) == 1:
             out["replicas"] = self.min_replicas
         else:
@@ -153,6 +161,14 @@ class ServiceSpec:
         if self.tls_keyfile:
             out["tls"] = {"keyfile": self.tls_keyfile, "certfile": self.tls_certfile}
         return out
+
+
+def _choice(raw: Any, path: str, choices: tuple[str, ...], what: str) -> str:
+    """One of `choices`, in any letter case (SkyServe matches these names case-insensitively)."""
+    name = as_str(raw, path)
+    if name.lower() not in choices:
+        raise SpecError(path, f"unknown {what}", value=name, expected=" or ".join(choices))
+    return name.lower()
 
 
 def _target_qps(raw: Any, path: str) -> float | dict[str, float]:
