@@ -7,6 +7,7 @@ the legacy cloud/region/zone; any_of/ordered; service sections; mounts).
 
 from __future__ import annotations
 
+import json
 import string
 from typing import Any
 
@@ -210,7 +211,7 @@ def service_dicts(draw: st.DrawFn) -> dict[str, Any]:
                     {},
                     optional={
                         "path": PATH_TEXT,
-                        "post_data": st.dictionaries(NAMES, SCALARS, max_size=2) | NAMES,
+                        "post_data": st.dictionaries(NAMES, SCALARS, max_size=2) | st.dictionaries(NAMES, SCALARS, max_size=2).map(json.dumps),
                         "initial_delay_seconds": st.integers(0, 3600) | st.sampled_from([0.5, 90.25]),
                         "timeout_seconds": st.integers(1, 120) | st.just(2.5),
                         "headers": st.dictionaries(NAMES, NAMES | st.integers(0, 9), max_size=2),

@@ -377,6 +377,9 @@ def test_service_spot_hedge_names_in_any_case_and_seconds_as_numbers() -> None:
     assert (service.initial_delay_seconds, service.upscale_delay_seconds) == (90.5, 30.5)
     assert (service.num_overprovision, service.dynamic_ondemand_fallback) == (1, True)
     assert service.to_dict()["replica_policy"]["spot_placer"] == "dynamic_fallback"
+    zero = load("service-scale-to-zero").service
+    assert zero is not None and (zero.min_replicas, zero.max_replicas) == (0, 2)
+    assert zero.post_data == {"prompt": "ping", "max_tokens": 1}  # a JSON string is decoded, as SkyServe does
     with pytest.raises(SpecError, match="unknown spot placer"):
         ServiceSpec.from_dict({"replica_policy": {"min_replicas": 1, "spot_placer": "cheapest"}})
 

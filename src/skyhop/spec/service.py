@@ -63,7 +63,7 @@ class ServiceSpec:
             check_keys(probe_map, _PROBE_KEYS, p("readiness_probe"), "readiness_probe")
             pp = lambda key: join_path(p("readiness_probe"), key)  # noqa: E731
             values["readiness_path"] = as_str(probe_map.get("path", "/"), pp("path"))
-            values["post_data"] = probe_map.get("post_data")
+            values["post_data"] = _post_data(probe_map.get("post_data"), pp("post_data"))
             values["initial_delay_seconds"] = number_out(as_number(probe_map.get("initial_delay_seconds", 1200), pp("initial_delay_seconds"), minimum=0))
             values["readiness_timeout_seconds"] = number_out(as_number(probe_map.get("timeout_seconds", 15), pp("timeout_seconds"), positive=True))
             headers = as_mapping(probe_map.get("headers") or {}, pp("headers"))
@@ -161,6 +161,18 @@ class ServiceSpec:
         if self.tls_keyfile:
             out["tls"] = {"keyfile": self.tls_keyfile, "certfile": self.tls_certfile}
         return out
+
+
+def _post_data(raw: Any, path: str) -> Any:
+    """The probe's POST body: a mapping or list, or a string holding JSON (SkyServe decodes it)."""
+    if not isinstance(raw, str):
+        return raw
+    import json
+
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise SpecError(path, f"is not valid JSON ({error})", hint="Write the body as a YAML mapping, or a string of JSON.") from None
 
 
 def _choice(raw: Any, path: str, choices: tuple[str, ...], what: str) -> str:
