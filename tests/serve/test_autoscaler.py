@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from skyhop.jobs.pool_sizing import Trend
-from skyhop.serve.autoscaler import Observation, Policy, ReplicaView, State, decide, raw_target
+from skyhop.serve.autoscaler import Observation, Policy, ReplicaView, State, decide, raw_target, updated
 from skyhop.serve.states import ReplicaStatus as R
 from skyhop.serve.states import is_alive
 from skyhop.spec.service import ServiceSpec
@@ -152,6 +152,15 @@ def test_rolling_update_keeps_old_until_new_ready() -> None:
     assert (d.launch, sorted(d.remove)) == (2, [3])
     d = decide(policy, Observation(0.0, (), old + ready(4, 5, 6, version=2)), State(target=3, latest_version=2))
     assert (d.launch, sorted(d.remove)) == (0, [1, 2, 3])
+
+
+def test_update_resets_target_and_trend() -> None:
+    # update_version: target = _calculate_target_num_replicas() at once, counters cleared.
+    policy = Policy(1, 5, 1.0)
+    state = State(target=1, trend=Trend(1, 0.0))
+    new = updated(Policy(2, 6, 1.0), Observation(10.0, reqs(4.0, 10.0)), state, 2, "blue_green")
+    assert new == State(target=4, trend=Trend(), latest_version=2, update_mode="blue_green")
+    assert updated(policy, Observation(10.0), state, 2).target == 1
 
 
 def test_blue_green_drops_versions_below_active() -> None:

@@ -29,7 +29,8 @@ SpotHedge simulator with a virtual one, and both get the same answers. Rules:
   Spot and on-demand are sized separately, so with dynamic fallback on-demand replicas run
   beside spot replicas that are still launching: up to 2 x target alive for a while.
 - only replicas of the latest version count toward the target; outdated ones go by
-  `outdated()` (rolling or blue_green).
+  `outdated()` (rolling or blue_green); `updated()` moves the state to a new version, its
+  target taking the current load at once.
 - if a replica of the latest version failed unrecoverably before that version was ever
   READY, nothing is launched or removed (no crash loop).
 """
@@ -196,6 +197,15 @@ def next_target(policy: Policy, obs: Observation, state: State) -> State:
         return replace(state, target=wanted, trend=Trend())
     target, trend = step(policy._scaling(), state.target, wanted, state.trend, obs.now)
     return replace(state, target=target, trend=trend)
+
+
+def updated(policy: Policy, obs: Observation, state: State, version: int, mode: str = "rolling") -> State:
+    """The state after `serve update` to `version` under the new `policy`: the target jumps to what
+    the load asks for now, with no delay, so the new version scales at once (SkyServe's
+    `_AutoscalerWithHysteresis.update_version`)."""
+    if mode not in UPDATE_MODES:
+        raise ValueError(f"update mode {mode!r} is not one of {UPDATE_MODES}")
+    return replace(state, target=raw_target(policy, obs), trend=Trend(), latest_version=version, update_mode=mode)
 
 
 def decide(policy: Policy, obs: Observation, state: State) -> Decision:
