@@ -31,6 +31,28 @@ class Gate:
         setattr(leases, method, slow)
 
 
+def _recording(starts: list[str]):
+    """A drive that notes each object it starts, then holds it."""
+
+    async def drive(ctx: ObjectContext) -> None:
+        starts.append(ctx.object_id)
+        await ctx.sleep(60)
+
+    return drive
+
+
+async def _hosted_until_gated(controller: Controller, gate: Gate, starts: list[str], none_came: str) -> tuple[asyncio.Event, asyncio.Task]:
+    """Host `controller` until it has started an object, then close `gate` and wait until a call waits behind it;
+    the event that stops the hosting, and the hosting task."""
+    stop = asyncio.Event()
+    hosting = asyncio.create_task(host([controller], stop))
+    while not starts:
+        await asyncio.sleep(0.02)
+    gate.open.clear()
+    assert await asyncio.to_thread(gate.waiting.wait, 30), none_came
+    return stop, hosting
+
+
 def test_a_tick_in_flight_when_the_controller_stops_restarts_nothing(migrated_home):
     store = StateStore()
     leases = ControllerLeases(store)
@@ -38,18 +60,11 @@ def test_a_tick_in_flight_when_the_controller_stops_restarts_nothing(migrated_ho
     starts: list[str] = []
     gate = Gate(leases, "held")  # closed: the next read of the held objects waits
 
-    async def drive(ctx: ObjectContext) -> None:
-        starts.append(ctx.object_id)
-        await ctx.sleep(60)
+    drive = _recording(starts)
 
     async def scenario() -> None:
         controller = Controller(store, "stopping", drive, ControllerSettings(tick_s=0.05, lease_ttl_s=30.0), leases=leases)
-        stop = asyncio.Event()
-        hosting = asyncio.create_task(host([controller], stop))
-        while not starts:
-            await asyncio.sleep(0.02)
-        gate.open.clear()
-        assert await asyncio.to_thread(gate.waiting.wait, 30), "no tick read the held objects"
+        stop, hosting = await _hosted_until_gated(controller, gate, starts, "no tick read the held objects")
         stop.set()  # stop() cancels the object while the tick still waits for its read
         while controller._tasks:
             await asyncio.sleep(0.02)
@@ -105,18 +120,11 @@ def test_a_heartbeat_in_flight_when_the_controller_stops_claims_nothing_after_it
     starts: list[str] = []
     gate = Gate(leases, "heartbeat")  # closed: the next heartbeat waits
 
-    async def drive(ctx: ObjectContext) -> None:
-        starts.append(ctx.object_id)
-        await ctx.sleep(60)
+    drive = _recording(starts)
 
     async def scenario() -> None:
         controller = Controller(store, "leaving", drive, ControllerSettings(tick_s=0.05, lease_ttl_s=0.6), leases=leases)
-        stop = asyncio.Event()
-        hosting = asyncio.create_task(host([controller], stop))
-        while not starts:
-            await asyncio.sleep(0.02)
-        gate.open.clear()
-        assert await asyncio.to_thread(gate.waiting.wait, 30), "no heartbeat came"
+        stop, hosting = await _hosted_until_gated(controller, gate, starts, "no heartbeat came")
         await asyncio.to_thread(leases.register, "leaving", "1")  # made meanwhile: nobody holds it yet
         stop.set()
         while controller._lease_thread._work_queue.qsize() < 1:  # stop()'s leave(), queued behind the heartbeat
