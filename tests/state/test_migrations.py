@@ -31,7 +31,8 @@ def test_migrations_produce_exactly_the_models(db_url):
             assert compare_metadata(context, Base.metadata) == []
             tables = set(Base.metadata.tables)
             assert tables == {"clusters", "cluster_events", "jobs", "requests", "host_leases", "lease_holders", "host_pools",
-                              "controller_owners", "controller_leases", "managed_jobs", "managed_job_attempts", "job_pools", "pool_workers"}
+                              "controller_owners", "controller_leases", "managed_jobs", "managed_job_attempts", "job_pools", "pool_workers",
+                              "services", "service_replicas"}
     finally:
         engine.dispose()
 

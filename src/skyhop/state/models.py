@@ -305,3 +305,54 @@ class PoolWorker(Base):
     updated_at: Mapped[float] = mapped_column(TIME)
     #: The pool version whose task this worker was launched with (revision 0007; NULL in rows made before it means 1).
     version: Mapped[int | None] = mapped_column(Integer, default=1)
+
+
+class Service(Base):
+    """A served task (`skyhop serve up`): replicas behind one load-balanced endpoint.
+
+    `task` is the task mapping with its `service:` section (secrets redacted); `version`
+    grows with each `serve update` (whose `update_mode` says how replicas move over);
+    `target` is the autoscaler's current target, kept so a restarted controller does not
+    start over; `lb_pid`/`lb_port` name the load balancer process, which outlives a server
+    restart so the endpoint keeps answering; `next_replica_id` keeps replica ids unique
+    for the service's whole life, as SkyServe's are.
+    """
+
+    __tablename__ = "services"
+
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    user: Mapped[str | None] = mapped_column(NAME)
+    task: Mapped[Any] = mapped_column(JSON)
+    version: Mapped[int] = mapped_column(Integer)
+    update_mode: Mapped[str] = mapped_column(STATUS)
+    status: Mapped[str] = mapped_column(STATUS)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    target: Mapped[int | None] = mapped_column(Integer)
+    lb_pid: Mapped[int | None] = mapped_column(Integer)
+    lb_port: Mapped[int | None] = mapped_column(Integer)
+    endpoint: Mapped[str | None] = mapped_column(NAME)
+    next_replica_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(TIME)
+    updated_at: Mapped[float] = mapped_column(TIME)
+
+
+class ServiceReplica(Base):
+    """One replica of a service: its own cluster, the version it runs, where it answers."""
+
+    __tablename__ = "service_replicas"
+
+    service: Mapped[str] = mapped_column(NAME, ForeignKey("services.name", ondelete="CASCADE"), primary_key=True)
+    replica_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster: Mapped[str] = mapped_column(NAME)
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(STATUS)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    use_spot: Mapped[bool]
+    #: Where it landed (from the cluster once up): the spot placer's zone, the accelerator the LB weighs.
+    zone: Mapped[str | None] = mapped_column(String(128))
+    accelerator: Mapped[str | None] = mapped_column(String(128))
+    port: Mapped[int | None] = mapped_column(Integer)
+    url: Mapped[str | None] = mapped_column(NAME)
+    launched_at: Mapped[float] = mapped_column(TIME)
+    ready_at: Mapped[float | None] = mapped_column(TIME)
+    updated_at: Mapped[float] = mapped_column(TIME)
