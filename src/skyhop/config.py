@@ -13,7 +13,7 @@ from typing import Any
 from skyhop import paths
 from skyhop.errors import ConfigError
 
-KNOWN_SECTIONS = ("optimizer", "catalog", "infra", "ssh_node_pools", "api_server", "defaults", "jobs")
+KNOWN_SECTIONS = ("optimizer", "catalog", "infra", "ssh_node_pools", "api_server", "defaults", "jobs", "serve")
 
 
 def load_config() -> dict[str, Any]:
@@ -64,3 +64,21 @@ def cloud_section(cloud: str) -> dict[str, Any]:
     if not isinstance(section, dict):
         raise ConfigError(f"{paths.config_file()}: '{cloud}' must be a mapping of settings, got {type(section).__name__}.")
     return section
+
+
+def number_settings(section: Any, name: str, keys: dict[str, tuple[float, float]], *, others: tuple[str, ...] = ()) -> dict[str, float]:
+    """A config.yaml section of numbers: `keys` maps each to (default, lowest allowed); `others`
+    are keys the caller checks itself. A bad value is a ConfigError naming `name.key`."""
+    section = section or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"config.yaml: {name} must be a mapping, got {type(section).__name__}.")
+    unknown = sorted(set(map(str, section)) - set(keys) - set(others))
+    if unknown:
+        raise ConfigError(f"config.yaml: unknown {name} setting(s) {', '.join(unknown)}; known: {', '.join((*keys, *others))}.")
+    values = {}
+    for key, (default, lowest) in keys.items():
+        value = section.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lowest <= value < 1e6:
+            raise ConfigError(f"config.yaml: {name}.{key} must be a number >= {lowest:g}, got {value!r}.")
+        values[key] = float(value)
+    return values

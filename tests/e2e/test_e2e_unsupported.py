@@ -27,24 +27,23 @@ def test_launch_refuses_what_is_not_supported_yet(sky):
 
 
 def test_provider_features_are_planned_only_where_they_are_honoured(sky):
-    # Ports, images and disks depend on the provider (`Capabilities.features`), so planning (not an
+    # Images and disks depend on the provider (`Capabilities.features`), so planning (not an
     # up-front refusal) answers: optimize, launch --dryrun and launch say the same, naming the provider.
-    ports = sky.task("ports.yaml", "resources:\n  ports: 8080\nrun: echo hi\n")
     disk = sky.task("disk.yaml", "resources:\n  infra: local\n  disk_size: 1TB\nrun: echo hi\n")
-    for path, message in (
-        (ports, "opening ports (resources.ports or --ports) is not supported yet on local"),
-        (disk, "choosing the disk size (resources.disk_size or --disk-size) is not supported yet on local"),
-    ):
-        for verb in (("optimize", path), ("launch", "--dryrun", "-c", "unsup", path), ("launch", "-y", "-c", "unsup", path)):
-            result = sky(*verb)
-            assert result.code != 0 and message in result.err and "Traceback" not in result.err, (verb, result.err)
-    refused = sky("launch", "-y", "-c", "unsup", "--ports", "8080", "echo hi")
-    assert refused.code != 0 and "opening ports (resources.ports or --ports) is not supported yet on local" in refused.err
+    message = "choosing the disk size (resources.disk_size or --disk-size) is not supported yet on local"
+    for verb in (("optimize", disk), ("launch", "--dryrun", "-c", "unsup", disk), ("launch", "-y", "-c", "unsup", disk)):
+        result = sky(*verb)
+        assert result.code != 0 and message in result.err and "Traceback" not in result.err, (verb, result.err)
     assert sky.clusters() == {}
+    # Ports need no opening on this machine: the cluster lists them as its endpoints.
+    sky("launch", "-y", "-c", "web", "--ports", "8080", "echo hi", check=True)
+    head = sky.clusters()["web"]["head_ip"]
+    assert sky("status", "--endpoints", "web", check=True).out.split() == [f"{head}:8080"]
+    assert sky("status", "--endpoint", "8080", "web", check=True).out.strip() == f"{head}:8080"
+    closed = sky("status", "--endpoint", "9090", "web")
+    assert closed.code != 0 and "has no port 9090 open (its ports: 8080)" in closed.err
     # An existing cluster is not planned again: what its provider does not honour is a mismatch, for launch and exec.
     sky("launch", "-y", "-c", "up", "echo hi", check=True)
     for verb in (("launch", "-y", "-c", "up"), ("exec", "up")):
-        result = sky(*verb, "--ports", "8080", "echo again")
-        assert result.code != 0 and "ports 8080 (opening ports is not supported yet on local)" in result.err, (verb, result.err)
         result = sky(*verb, "--disk-size", "100", "echo again")
         assert result.code != 0 and "disk_size 100 (choosing the disk size is not supported yet on local)" in result.err, (verb, result.err)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from skyhop.providers.base import DEFAULT_CAPABILITIES, Capabilities, OfferSource, Preemptible, capabilities_of
+from skyhop.providers.base import DEFAULT_CAPABILITIES, FEATURE_PORTS, Capabilities, OfferSource, Preemptible, capabilities_of
 from skyhop.providers.local.provider import LocalProvider
 from skyhop.providers.ssh.provider import SSHProvider
 
@@ -28,10 +28,15 @@ def test_no_provider_name_outside_its_package():
 
 
 def test_built_in_providers_declare_existing_machines():
-    assert capabilities_of(LocalProvider()) == Capabilities(offers=OfferSource.EXISTING, can_stop=True, opt_in=True, cheap_query=True, own_filesystem=False, spot=False)
+    assert capabilities_of(LocalProvider()) == Capabilities(
+        offers=OfferSource.EXISTING, can_stop=True, opt_in=True, cheap_query=True, own_filesystem=False, spot=False,
+        shared_network=True, features=frozenset({FEATURE_PORTS}),
+    )
     assert capabilities_of(SSHProvider()).offers is OfferSource.EXISTING
-    # Machines that exist: no spot market, no image/disk/ports of the task's choosing, any number of nodes.
-    assert all(capabilities_of(p()).features == frozenset() and not capabilities_of(p()).spot and capabilities_of(p()).max_nodes is None for p in (LocalProvider, SSHProvider))
+    # Machines that exist: no spot market, no image/disk of the task's choosing, any number of nodes; ports
+    # need no opening (the local machine's own, a pool host's own network).
+    assert all(capabilities_of(p()).features == {FEATURE_PORTS} and not capabilities_of(p()).spot and capabilities_of(p()).max_nodes is None for p in (LocalProvider, SSHProvider))
+    assert not capabilities_of(SSHProvider()).shared_network  # each pool host has its own ports
     assert capabilities_of(SSHProvider()).own_filesystem  # a pool host is a machine: /data is its own
     assert isinstance(LocalProvider(), Preemptible) and isinstance(SSHProvider(), Preemptible)
 

@@ -118,9 +118,22 @@ def _print_address(rows: list[dict], clusters: tuple[str, ...], head_ip: bool, e
     if head_ip:
         click.echo(row["head_ip"])
         return
-    # No provider opens ports yet (see `resources.ports`), so no cluster has endpoints.
-    wanted = f"port {endpoint}" if endpoint is not None else "endpoints"
-    raise SkyhopError(f"Cluster '{row['name']}' has no {wanted}: opening ports is not supported yet on {row['provider']}.")
+    ports = [str(p) for p in (row.get("resources") or {}).get("ports") or ()]
+    if endpoint is not None:
+        if not any(_in_range(endpoint, p) for p in ports):
+            raise SkyhopError(f"Cluster '{row['name']}' has no port {endpoint} open (its ports: {', '.join(ports) or 'none'}); launch it with --ports {endpoint}.")
+        click.echo(f"{row['head_ip']}:{endpoint}")
+        return
+    if not ports:
+        raise SkyhopError(f"Cluster '{row['name']}' has no endpoints: it was launched without ports (--ports or resources.ports).")
+    for port in ports:
+        click.echo(f"{row['head_ip']}:{port}")
+
+
+def _in_range(port: int, spec: str) -> bool:
+    """Whether `port` is `spec` (`8080`) or within it (`10000-10010`)."""
+    low, _, high = spec.partition("-")
+    return int(low) <= port <= int(high or low)
 
 
 def _lifecycle(verb: str, names: tuple[str, ...], all_: bool, yes: bool, purge: bool = False, *, async_: bool = False, extra: dict | None = None, then=None) -> None:

@@ -317,6 +317,8 @@ def _bring_up(provider, candidate, task: Task, name: str, store, progress: Progr
     request = _launch_request(candidate, task, name, user, progress)
     # The launch id goes into the write-ahead record: a crash during the cloud call still names the tag to find.
     resources = dict(handles.launched_resources(offer, candidate.spot), launch_id=request.launch_id)
+    if task.resources.ports:  # `status --endpoints` lists them
+        resources["ports"] = list(task.resources.ports)
     store.add_cluster(
         ClusterRecord(
             name=name, provider=offer.cloud, region=offer.region, zone=offer.zone, num_nodes=task.num_nodes,

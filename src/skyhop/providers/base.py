@@ -232,6 +232,9 @@ class Capabilities:
     `spot`: it sells spot (interruptible) machines; False keeps every
     `use_spot` request off it even where its catalog lists spot prices.
     `max_nodes`: the most nodes one cluster may have (None: no limit).
+    `shared_network`: every node of every cluster listens on the network of
+    the machine skyhop runs on (nodes are directories here), so two clusters
+    asking for one port collide: serving gives each replica a port of its own.
     `features`: the optional task fields it honours (the `FEATURE_*` names
     below); planning offers a task that sets one only to providers naming
     it, so nothing a task asks for is silently ignored. A `PortOpener`
@@ -248,6 +251,7 @@ class Capabilities:
     remote_check: bool = False
     spot: bool = True
     max_nodes: int | None = None
+    shared_network: bool = False
     features: frozenset[str] = frozenset()
 
 

@@ -20,7 +20,7 @@ from typing import Iterable
 from skyhop import paths
 from skyhop.catalog.offer import Offer
 from skyhop.providers import base
-from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OfferSource
+from skyhop.providers.base import FEATURE_PORTS, Capabilities, ClusterInfo, LaunchRequest, NodeInfo, Observed, OfferSource
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError
 from skyhop.providers.local.machine import this_machine
@@ -47,8 +47,12 @@ class LocalProvider:
     # This machine exists already; it joins a search only when asked (users with clouds do not
     # expect jobs on their laptop), and its state is files, cheap to read on every `status`.
     # A node is a directory here, not a machine: `/data` would be this machine's own /data.
-    # It is no spot market, and it takes the image and disk it has (no optional `features`).
-    capabilities = Capabilities(offers=OfferSource.EXISTING, can_stop=True, opt_in=True, cheap_query=True, own_filesystem=False, spot=False)
+    # It is no spot market, and it takes the image and disk it has. Ports need no opening (a node's
+    # programs listen on this machine), but every node shares this machine's ports.
+    capabilities = Capabilities(
+        offers=OfferSource.EXISTING, can_stop=True, opt_in=True, cheap_query=True, own_filesystem=False, spot=False,
+        shared_network=True, features=frozenset({FEATURE_PORTS}),
+    )
 
     def check(self) -> CheckResult:
         m = this_machine()

@@ -18,7 +18,7 @@ from skyhop.catalog.offer import Offer
 from skyhop.errors import SkyhopError
 from skyhop.parallel import each
 from skyhop.providers import base
-from skyhop.providers.base import Capabilities, ClusterInfo, LaunchRequest, MeasuredSize, NodeInfo, Observed, OfferSource
+from skyhop.providers.base import FEATURE_PORTS, Capabilities, ClusterInfo, LaunchRequest, MeasuredSize, NodeInfo, Observed, OfferSource
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import CapacityError
 from skyhop.providers.ssh import cluster_key, host_ops, leases
@@ -56,8 +56,9 @@ def _best_effort(work: Callable[[Any], None]) -> Callable[[Any], None]:
 class SSHProvider:
     name = NAME
     # Pools are machines that exist: each pool is its own candidate, an unsized task takes a host as it is,
-    # with the image and disk it has (no optional `features`); no spot market either.
-    capabilities = Capabilities(offers=OfferSource.EXISTING, can_stop=True, spot=False)
+    # with the image and disk it has; no spot market either. Ports are the hosts' own: skyhop manages no
+    # firewall there, so a port the task asks for is reachable as far as the host's network lets it.
+    capabilities = Capabilities(offers=OfferSource.EXISTING, can_stop=True, spot=False, features=frozenset({FEATURE_PORTS}))
 
     def check(self) -> CheckResult:
         pools = configured_pools()
