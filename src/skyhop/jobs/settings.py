@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
 _KEYS = {"poll_seconds": (5.0, 0.05), "controller_tick_seconds": (1.0, 0.05), "lease_seconds": (30.0, 1.0), "spot_retry_seconds": (300.0, 0.05)}
 
 
