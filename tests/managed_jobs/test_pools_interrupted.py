@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 from skyhop.execution.locks import cluster_lock
-from skyhop.server.controllers.pools import _remove_interrupted_launch
+from skyhop.server.controllers.cluster_ops import remove_interrupted_launch as _remove_interrupted_launch
 from skyhop.state.records import ClusterRecord
 from skyhop.state.store import StateStore
 

@@ -10,23 +10,29 @@ from fastapi import FastAPI
 
 
 def install(app: FastAPI, store) -> None:
-    """Host the managed-jobs and pool controllers in `app`'s event loop (`app.state.jobs_controller`, `.pools_controller`)."""
+    """Host the managed-jobs, pool and serve controllers in `app`'s event loop (`app.state.jobs_controller`,
+    `.pools_controller`, `.serve_controller`)."""
     from skyhop.config import load_config
     from skyhop.jobs.settings import from_config
+    from skyhop.serve.settings import from_config as serve_settings
     from skyhop.server.controllers.base import host
     from skyhop.server.controllers.jobs import JobsController
     from skyhop.server.controllers.pools import PoolsController
+    from skyhop.server.controllers.serve import ServeController
 
-    settings = from_config(load_config().get("jobs"))
+    config = load_config()
+    settings = from_config(config.get("jobs"))
     jobs = JobsController(store, settings)
     pools = PoolsController(store, settings)
+    serve = ServeController(store, serve_settings(config.get("serve")), settings)
     app.state.jobs_controller = jobs
     app.state.pools_controller = pools
+    app.state.serve_controller = serve
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        hosting = asyncio.create_task(host([jobs.controller, pools.controller], stop), name="controllers")
+        hosting = asyncio.create_task(host([jobs.controller, pools.controller, serve.controller], stop), name="controllers")
         try:
             yield
         finally:
@@ -34,5 +40,6 @@ def install(app: FastAPI, store) -> None:
             await hosting
             jobs.shutdown()
             pools.shutdown()
+            serve.shutdown()
 
     app.router.lifespan_context = lifespan

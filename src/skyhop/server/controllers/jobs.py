@@ -51,7 +51,7 @@ from skyhop.jobs import names, recovery
 from skyhop.jobs.market import Market, MarketPolicy, MarketView, policy_for
 from skyhop.jobs.settings import JobsSettings
 from skyhop.jobs.states import CANCELLED, FAILED, NO_RESOURCE, PREEMPTED, SUCCEEDED, SWITCHED, TERMINAL_NAMES, ManagedJobStatus
-from skyhop.server.controllers import pool_jobs
+from skyhop.server.controllers import cluster_ops, pool_jobs
 from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext
 from skyhop.server.controllers.pool_dispatch import PoolDispatcher
 from skyhop.state.managed import KIND, ManagedJobs
@@ -494,7 +494,7 @@ class JobRun:
                 continue
             await self._save_outputs([a for a in attempts if a.cluster == name])
             self._note(f"Tearing down cluster '{name}'.")
-            await self.owner.launching(functools.partial(_teardown, self.store, name))
+            await self.owner.launching(functools.partial(cluster_ops.teardown, self.store, name))
 
     async def _save_outputs(self, attempts: list[AttemptRecord]) -> None:
         for attempt in attempts:
@@ -598,14 +598,6 @@ class _Cancelled(Exception):
 
 class _StoreBusy(Exception):
     """The launch stopped on a transient error of the state database; the attempt is tried again."""
-
-
-def _teardown(store, name: str) -> None:
-    from skyhop.execution import lifecycle
-    from skyhop.execution.locks import cluster_lock
-
-    with cluster_lock(name):
-        lifecycle.teardown(store, name, purge=False)
 
 
 def _open_attempt(attempts: list[AttemptRecord], task_index: int) -> AttemptRecord | None:

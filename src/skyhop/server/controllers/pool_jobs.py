@@ -83,9 +83,9 @@ async def start_attempt(run: JobRun, job: ManagedJobRecord) -> None:
     try:
         await run.owner.launching(lambda: _submit(run, job, _for_attempt(task, job, attempt), attempt))
     except SkyhopError as error:
-        from skyhop.server.controllers.pools import _lost
+        from skyhop.server.controllers.cluster_ops import why_lost
 
-        lost = await run.owner.polling(lambda: _lost(run.store, worker.cluster))
+        lost = await run.owner.polling(lambda: why_lost(run.store, worker.cluster))
         if lost is not None:
             await _close(run, attempt, PREEMPTED, lost)
             await back_to_pending(run, job, lost, recovered=True)

@@ -45,6 +45,7 @@ from skyhop import paths
 from skyhop.errors import SkyhopError
 from skyhop.jobs import pool_sizing
 from skyhop.jobs.settings import JobsSettings
+from skyhop.server.controllers import cluster_ops
 from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext
 from skyhop.spec.pool import PoolSpec
 from skyhop.state import job_pools
@@ -184,17 +185,17 @@ class PoolRun:
         if lost is None:
             return worker
         self._note(f"Worker {worker.slot} ('{worker.cluster}') was lost ({lost}); replacing it.")
-        await self.owner.checking(functools.partial(_teardown, self.store, worker.cluster))
+        await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, worker.cluster))
         return await asyncio.to_thread(self.pools.set_worker, self.name, worker.slot, worker_cluster(self.name, worker.slot), job_pools.STARTING, version=version)
 
     async def _remove(self, worker: WorkerRecord) -> None:
-        await self.owner.checking(functools.partial(_teardown, self.store, worker.cluster))
+        await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, worker.cluster))
         await asyncio.to_thread(self.pools.remove_worker, self.name, worker.slot)
 
     async def _why_lost(self, worker: WorkerRecord) -> str | None:
         if worker.status == job_pools.LOST:
             return "its job saw the cluster go"
-        return await self.owner.checking(functools.partial(_lost, self.store, worker.cluster))
+        return await self.owner.checking(functools.partial(cluster_ops.why_lost, self.store, worker.cluster))
 
     async def _start(self, pool: PoolRecord, worker: WorkerRecord) -> None:
         """Launch the worker's cluster and run the pool's setup on it; READY once that succeeded."""
@@ -218,7 +219,7 @@ class PoolRun:
             return
         if result.get("status") not in (None, "SUCCEEDED"):
             self._note(f"Worker {worker.slot} ('{worker.cluster}'): setup ended {result.get('status')}; replacing it in {RETRY_S:g} s.")
-            await self.owner.checking(functools.partial(_teardown, self.store, worker.cluster))
+            await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, worker.cluster))
             await asyncio.to_thread(self.pools.set_worker, self.name, worker.slot, worker_cluster(self.name, worker.slot), job_pools.STARTING, version=version)
             self._retry_at[worker.slot] = time.monotonic() + RETRY_S
             return
@@ -233,7 +234,7 @@ class PoolRun:
         task = replace(Task.from_dict(pool.task), pool=None, run=None)
         # One log per cluster name: a resumed launch follows its own submitted setup, a replacement starts afresh.
         log_path = pool_dir(self.name) / f"launch-{worker.cluster}.log"
-        if _remove_interrupted_launch(self.store, worker.cluster):
+        if cluster_ops.remove_interrupted_launch(self.store, worker.cluster):
             # A launch of this worker cut short mid-provision by a server that died (a failed launch removes what
             # it made): launching over it would only be refused ("its launch did not finish"), so what it made
             # went first and the launch starts afresh.
@@ -263,7 +264,7 @@ class PoolRun:
         await asyncio.gather(*self._launches.values(), return_exceptions=True)
         for worker in await asyncio.to_thread(self.pools.workers, self.name):
             self._note(f"Pool down: tearing down worker {worker.slot} ('{worker.cluster}').")
-            await self.owner.checking(functools.partial(_teardown, self.store, worker.cluster))
+            await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, worker.cluster))
         await asyncio.to_thread(self.pools.delete, self.name)
         self._note("Pool down: every worker is gone.")
 
@@ -280,52 +281,3 @@ def _retire_order(worker: WorkerRecord) -> tuple[int, int]:
     """Which idle workers go first when the pool shrinks: not yet set up, then lost, then READY; the highest slot first."""
     rank = {job_pools.STARTING: 0, job_pools.LOST: 1}.get(worker.status, 2)
     return rank, -worker.slot
-
-
-def _lost(store, cluster: str) -> str | None:
-    """Why the worker's cluster can no longer run jobs (preempted, stopped, gone), or None while it is fine."""
-    from skyhop.execution import lifecycle
-
-    record = store.get_cluster(cluster)
-    if record is not None:
-        record = lifecycle.refresh(store, record, have_lock=False)
-    if record is None:
-        return "the cluster is gone"
-    if record.status == "INIT" and record.status_reason:
-        return record.status_reason
-    if record.status == "STOPPED":
-        return "the cluster was stopped"
-    return None
-
-
-def _remove_interrupted_launch(store, name: str) -> bool:
-    """Tear down `name` if it is what a launch cut short left (INIT, still after a refresh, no lost node); whether it did.
-
-    Decided under the cluster's lock: a launch still running holds that lock until its cluster is UP (another
-    server whose lease lapsed, or this one's launch thread of a pool run it gave up), and a check made before
-    waiting for the lock would tear down the cluster that launch had just finished.
-    """
-    from skyhop.execution import lifecycle
-    from skyhop.execution.locks import cluster_lock
-
-    with cluster_lock(name):
-        record = store.get_cluster(name)
-        if record is None or record.status != "INIT" or record.status_reason:
-            return False
-        record = lifecycle.refresh(store, record, have_lock=True)  # the machines and the agent all there after all: UP, kept
-        if record is None:
-            return True  # nothing of it had been made: the refresh removed the record
-        if record.status != "INIT" or record.status_reason:
-            return False
-        lifecycle.teardown(store, name, purge=False)
-        return True
-
-
-def _teardown(store, name: str) -> None:
-    from skyhop.execution import lifecycle
-    from skyhop.execution.locks import cluster_lock
-
-    if store.get_cluster(name) is None:
-        return
-    with cluster_lock(name):
-        lifecycle.teardown(store, name, purge=False)

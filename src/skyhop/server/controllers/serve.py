@@ -1,0 +1,510 @@
+"""The serve controller: keeps each service's replicas and load balancer up, on the controller base (kind `service`).
+
+One asyncio task per service (`ServiceRun`). Every `probe_seconds` it re-reads the
+service and its replicas and:
+
+- makes sure the service's load balancer process runs (started, or adopted after a
+  server restart: it keeps serving while no controller runs; `serve.lb_process`);
+- probes every replica that should answer (threads, all at once) and moves it
+  STARTING -> READY, READY <-> NOT_READY; a replica that fails its probe is checked
+  for a lost cluster (PREEMPTED) or an ended run (FAILED); one never ready within
+  `initial_delay_seconds` is FAILED_INITIAL_DELAY, one failing longer than
+  `probe_failure_seconds` FAILED_PROBING. Their clusters are torn down; rows of
+  replicas whose program failed (FAILED, FAILED_INITIAL_DELAY) stay listed, because
+  they are what stops the autoscaler from crash-looping a broken version;
+- every `decision_seconds` (5 s while scaled to zero) asks `serve.autoscaler.decide`
+  how many replicas to launch and which to remove, with the arrivals the load
+  balancer counted (a request held because no replica exists counts as one, so a
+  service scaled to zero wakes on its first request);
+- launches replicas in the background through the normal launch path (optimizer,
+  failover): a row with a fresh id and cluster name first (PENDING), then the
+  cluster with the task's setup, then its `run` as a job with
+  `SKYPILOT_SERVE_REPLICA_ID` and `SKYHOP_SERVE_PORT` (the service's port, or a free
+  one of its own where the provider's nodes share one network);
+- drains a replica before removing it: out of the routes first, torn down once the
+  load balancer reports none of its requests in flight (or `drain_seconds` passed);
+- writes the routes (READY replicas; in a blue-green update only those of the
+  newest version that has enough of them) and the service status.
+
+`serve down` (status SHUTTING_DOWN, or the lease's cancel flag) stops the load
+balancer, tears every replica down, then deletes the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, Callable, TypeVar
+
+from skyhop.errors import SkyhopError
+from skyhop.jobs.settings import JobsSettings
+from skyhop.serve import autoscaler, files, lb_process
+from skyhop.serve.autoscaler import Observation, Policy, ReplicaView, State
+from skyhop.serve.settings import ServeSettings
+from skyhop.serve.states import ReplicaStatus, ServiceStatus, service_status
+from skyhop.server.controllers import cluster_ops
+from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext
+from skyhop.state.services import KIND, SHUTTING_DOWN, ReplicaRecord, ServiceRecord, Services
+
+log = logging.getLogger("skyhop.controllers.serve")
+T = TypeVar("T")
+
+#: How long after a failed launch the service launches again (a broken cloud must not be hammered).
+RETRY_S = 30.0
+#: Rows kept for display after their replica's program failed (with its cluster gone), newest first.
+KEEP_FAILED = 5
+#: Where a replica listens when the service names no port (SkyServe requires one; 8080 is its examples').
+DEFAULT_PORT = 8080
+_PROBED = frozenset({ReplicaStatus.STARTING, ReplicaStatus.READY, ReplicaStatus.NOT_READY})
+_KEPT_FAILURES = frozenset({ReplicaStatus.FAILED, ReplicaStatus.FAILED_INITIAL_DELAY})
+
+
+class ServeController:
+    """Hosts every service of this server process (see the module doc)."""
+
+    def __init__(self, store, settings: ServeSettings | None = None, jobs: JobsSettings | None = None) -> None:
+        self.store = store
+        self.settings = settings or ServeSettings()
+        self.services = Services(store)
+        jobs = jobs or JobsSettings()
+        self.controller = Controller(store, KIND, self._drive, ControllerSettings(tick_s=jobs.tick_s, lease_ttl_s=jobs.lease_s))
+        self._launch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="serve-launch")
+        # Probes, loss checks and teardowns apart from launches: eight long launches must not stall every probe.
+        self._check_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="serve-check")
+        #: Full tasks (secret values included) by (service, version), received by this process only.
+        self._tasks: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def wake(self) -> None:
+        self.controller.wake()
+
+    def remember(self, name: str, version: int, task: dict[str, Any]) -> None:
+        """The task with its secret values, which the store keeps redacted (see managed jobs)."""
+        self._tasks[(name, version)] = task
+
+    def task_of(self, service: ServiceRecord) -> dict[str, Any]:
+        return self._tasks.get((service.name, service.version), service.task)
+
+    async def _drive(self, ctx: ObjectContext) -> None:
+        await ServiceRun(self, ctx.object_id, ctx).run()
+
+    async def launching(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._launch_pool, work)
+
+    async def checking(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._check_pool, work)
+
+    def shutdown(self) -> None:
+        self._launch_pool.shutdown(wait=False, cancel_futures=True)
+        self._check_pool.shutdown(wait=False, cancel_futures=True)
+
+
+class ServiceRun:
+    """One service being kept; every step re-reads the service and its replicas from the store."""
+
+    def __init__(self, owner: ServeController, name: str, ctx: ObjectContext) -> None:
+        self.owner = owner
+        self.services = owner.services
+        self.store = owner.store
+        self.settings = owner.settings
+        self.name = name
+        self.ctx = ctx
+        self.state: State | None = None
+        self._decided_at = 0.0
+        self._retry_at = 0.0
+        self._launches: dict[int, asyncio.Task[None]] = {}
+        self._drains: dict[int, asyncio.Task[None]] = {}
+        self._starting_since: dict[int, float] = {}
+        self._failing_since: dict[int, float] = {}
+        self._routes: list[lb_process.RouteEntry] | None = None
+        self._lb_started_at = 0.0
+
+    async def run(self) -> None:
+        try:
+            while True:
+                service = await asyncio.to_thread(self.services.get, self.name)
+                if service is None:
+                    return
+                if self.ctx.cancelled.is_set() or service.status == SHUTTING_DOWN:
+                    await self._down(service)
+                    return
+                try:
+                    await self._step(service)
+                except Exception:  # the database may be briefly unreachable: keep this run and its launches
+                    log.exception("service %s: a step failed; trying again at the next probe", self.name)
+                await self.ctx.sleep(self.settings.probe_s)
+        finally:
+            for task in (*self._launches.values(), *self._drains.values()):
+                task.cancel()
+
+    # --- one step ---------------------------------------------------------------------
+
+    async def _step(self, service: ServiceRecord) -> None:
+        service = await self._load_balancer(service)
+        policy = Policy.of(_spec(self.owner.task_of(service)))
+        replicas = await asyncio.to_thread(self.services.replicas, self.name)
+        replicas = await self._probe_all(service, replicas)
+        stats = await asyncio.to_thread(lb_process.read_stats, self.name)
+        now = time.time()
+        state = self._state(service, policy, replicas)
+        interval = autoscaler.NO_REPLICA_DECISION_INTERVAL_S if state.target == 0 else self.settings.decision_s
+        if now - self._decided_at >= min(interval, self.settings.decision_s) or self.state is None:
+            await self._decide(service, policy, replicas, stats, now)
+            replicas = await asyncio.to_thread(self.services.replicas, self.name)
+        await self._write_routes(policy, replicas)
+        await self._write_status(service, replicas)
+
+    def _state(self, service: ServiceRecord, policy: Policy, replicas: list[ReplicaRecord]) -> State:
+        """The autoscaler's state: carried between ticks, rebuilt from the row after a restart."""
+        if self.state is None:
+            target = service.target if service.target is not None else policy.min_replicas
+            ready = any(r.version == service.version and r.status == ReplicaStatus.READY.value for r in replicas)
+            self.state = State(target=target, latest_version=service.version, update_mode=service.update_mode,
+                               ever_ready_version=service.version if ready else service.version - 1)
+        return self.state
+
+    async def _decide(self, service: ServiceRecord, policy: Policy, replicas: list[ReplicaRecord], stats: lb_process.Stats, now: float) -> None:
+        assert self.state is not None
+        counts = stats.requests + (((now, stats.waiting),) if stats.waiting else ())
+        observation = Observation(now=now, replicas=tuple(_view(r) for r in replicas), active_versions=tuple(_active_versions(policy, replicas)),
+                                  request_counts=counts)
+        if service.version > self.state.latest_version:
+            self.state = autoscaler.updated(policy, observation, self.state, service.version, service.update_mode)
+            self._note(f"Update to version {service.version} ({service.update_mode}).")
+        decision = autoscaler.decide(policy, observation, self.state)
+        self._decided_at = now
+        if decision.state.target != self.state.target or service.target is None:
+            if service.target is not None:
+                self._note(f"Target {self.state.target} -> {decision.state.target} replica(s) at {observation.qps():.2f} requests/s.")
+            await asyncio.to_thread(functools.partial(self.services.set, self.name, target=decision.state.target))
+        self.state = decision.state
+        for replica_id in decision.remove:
+            replica = next((r for r in replicas if r.replica_id == replica_id), None)
+            if replica is not None:
+                await self._drain(replica, "scaled down" if replica.version == service.version else f"replaced by version {service.version}")
+        if now < self._retry_at or not (decision.launch or decision.launch_ondemand):
+            return
+        for use_spot in [None] * decision.launch + [False] * decision.launch_ondemand:
+            await self._launch(service, use_spot)
+
+    # --- the load balancer --------------------------------------------------------------
+
+    async def _load_balancer(self, service: ServiceRecord) -> ServiceRecord:
+        """Start the service's load balancer unless it runs; the service as it is then."""
+        if lb_process.alive(service.lb_pid, self.name):
+            return service
+        spec = _spec(self.owner.task_of(service))
+        host = self.settings.lb_host
+        port = service.lb_port
+        if port is not None and time.monotonic() - self._lb_started_at < 2 * self.settings.probe_s:
+            # Died right after it started: its port is likely taken by something else now. Take another.
+            self._note(f"The load balancer on port {port} exited at once (see `skyhop serve logs {self.name} --load-balancer`); moving to another port.")
+            port = None
+        if port is None:
+            port = await asyncio.to_thread(lb_process.free_port, host)
+        tls = (spec.tls_keyfile, spec.tls_certfile) if spec.tls_keyfile and spec.tls_certfile else None
+        pid = await asyncio.to_thread(lb_process.start, self.name, host, port, spec.load_balancing_policy, tls)
+        self._lb_started_at = time.monotonic()
+        self._routes = None  # a new process has no routes yet
+        endpoint = f"{'https' if tls else 'http'}://{_reachable(host)}:{port}"
+        self._note(f"Load balancer started (pid {pid}) at {endpoint}.")
+        await asyncio.to_thread(functools.partial(self.services.set, self.name, lb_pid=pid, lb_port=port, endpoint=endpoint))
+        return replace(service, lb_pid=pid, lb_port=port, endpoint=endpoint)
+
+    async def _write_routes(self, policy: Policy, replicas: list[ReplicaRecord]) -> None:
+        active = set(_active_versions(policy, replicas))
+        routes = [
+            lb_process.RouteEntry(r.replica_id, r.url, r.accelerator) for r in replicas
+            if r.status == ReplicaStatus.READY.value and r.url and (not active or r.version in active)
+        ]
+        if routes != self._routes:
+            await asyncio.to_thread(lb_process.write_routes, self.name, routes, policy.target_qps)
+            self._routes = routes
+
+    async def _write_status(self, service: ServiceRecord, replicas: list[ReplicaRecord]) -> None:
+        status = service_status([ReplicaStatus(r.status) for r in replicas if r.status != ReplicaStatus.SHUTTING_DOWN.value])
+        if status is ServiceStatus.FAILED:
+            reason = next((r.status_reason for r in reversed(replicas) if r.status_reason and ReplicaStatus(r.status) in _KEPT_FAILURES), None)
+        elif status is ServiceStatus.NO_REPLICA:
+            reason = "scaled to zero: the first request starts a replica" if (self.state and self.state.target == 0) else None
+        else:
+            reason = None
+        if (status.value, reason) != (service.status, service.status_reason):
+            await asyncio.to_thread(functools.partial(self.services.set, self.name, status=status.value, status_reason=reason))
+            self._note(f"Service status: {status.value}" + (f" ({reason})." if reason else "."))
+
+    # --- probing ------------------------------------------------------------------------
+
+    async def _probe_all(self, service: ServiceRecord, replicas: list[ReplicaRecord]) -> list[ReplicaRecord]:
+        probed = [r for r in replicas if ReplicaStatus(r.status) in _PROBED and r.url and r.replica_id not in self._launches]
+        if not probed:
+            return replicas
+        spec = _spec(self.owner.task_of(service))
+        results = await asyncio.gather(*(self.owner.checking(functools.partial(_probe, spec, r)) for r in probed))
+        changed = False
+        for replica, result in zip(probed, results):
+            changed |= await self._after_probe(spec, replica, result)
+        return await asyncio.to_thread(self.services.replicas, self.name) if changed else replicas
+
+    async def _after_probe(self, spec, replica: ReplicaRecord, result) -> bool:
+        """Move the replica on after its probe; whether its row changed."""
+        now = time.time()
+        rid = replica.replica_id
+        status = ReplicaStatus(replica.status)
+        if result.ready:
+            self._failing_since.pop(rid, None)
+            self._starting_since.pop(rid, None)
+            if status is ReplicaStatus.READY:
+                return False
+            self._note(f"Replica {rid} is READY ({replica.url}).")
+            await self._set_replica(rid, status=ReplicaStatus.READY.value, status_reason=None, ready_at=replica.ready_at or now)
+            return True
+        ended = await self.owner.checking(functools.partial(_why_down, self.store, replica.cluster))
+        if ended is not None:
+            gone, why = ended
+            if gone:
+                self._note(f"Replica {rid} was preempted or lost ({why}); replacing it.")
+                await self._end(replica, ReplicaStatus.PREEMPTED, why)
+            else:
+                self._note(f"Replica {rid}: its program ended ({why}).")
+                await self._end(replica, ReplicaStatus.FAILED, why)
+            return True
+        if status is ReplicaStatus.STARTING:
+            since = self._starting_since.setdefault(rid, replica.launched_at)
+            if now - since > spec.initial_delay_seconds:
+                why = f"not ready within initial_delay_seconds ({spec.initial_delay_seconds:g} s): last probe {result.detail}"
+                self._note(f"Replica {rid}: {why}.")
+                await self._end(replica, ReplicaStatus.FAILED_INITIAL_DELAY, why)
+                return True
+            return False
+        since = self._failing_since.setdefault(rid, now)
+        if now - since > self.settings.probe_failure_s:
+            why = f"failed its readiness probe for {now - since:.0f} s ({result.detail})"
+            self._note(f"Replica {rid}: {why}; replacing it.")
+            await self._end(replica, ReplicaStatus.FAILED_PROBING, why)
+            return True
+        if status is ReplicaStatus.READY:
+            self._note(f"Replica {rid} is NOT_READY: {result.detail}.")
+            await self._set_replica(rid, status=ReplicaStatus.NOT_READY.value, status_reason=result.detail)
+            return True
+        return False
+
+    async def _end(self, replica: ReplicaRecord, status: ReplicaStatus, why: str) -> None:
+        """A replica that serves no more: its cluster goes; its row stays only if its program failed (see the module doc)."""
+        rid = replica.replica_id
+        await self._set_replica(rid, status=status.value, status_reason=why)
+        self._failing_since.pop(rid, None)
+        self._starting_since.pop(rid, None)
+        await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, replica.cluster))
+        if status not in _KEPT_FAILURES:
+            await asyncio.to_thread(self.services.remove_replica, self.name, rid)
+            return
+        kept = [r for r in await asyncio.to_thread(self.services.replicas, self.name) if ReplicaStatus(r.status) in _KEPT_FAILURES]
+        for old in kept[:-KEEP_FAILED]:
+            await asyncio.to_thread(self.services.remove_replica, self.name, old.replica_id)
+
+    # --- launching and draining ------------------------------------------------------------
+
+    async def _launch(self, service: ServiceRecord, use_spot: bool | None) -> None:
+        spot = bool(_spec_task(self.owner.task_of(service)).resources.use_spot) if use_spot is None else use_spot
+        replica = await asyncio.to_thread(self.services.add_replica, self.name, service.version, spot, ReplicaStatus.PENDING.value)
+        market = "" if use_spot is None else " (on-demand fallback)"
+        self._note(f"Replica {replica.replica_id}: launching '{replica.cluster}' (version {service.version}){market}.")
+        self._launches[replica.replica_id] = asyncio.get_running_loop().create_task(self._start(service, replica, use_spot))
+
+    async def _start(self, service: ServiceRecord, replica: ReplicaRecord, use_spot: bool | None) -> None:
+        rid = replica.replica_id
+        try:
+            await self._set_replica(rid, status=ReplicaStatus.PROVISIONING.value)
+            started = await self.owner.launching(functools.partial(self._bring_up, service, replica, use_spot))
+            self._starting_since[rid] = time.time()
+            await self._set_replica(rid, status=ReplicaStatus.STARTING.value, **started)
+            self._note(f"Replica {rid}: running on {started['url']}; waiting for its readiness probe.")
+        except Exception as error:  # noqa: BLE001 - a failed replica is replaced, it must not stop the service
+            if self.ctx.cancelled.is_set():
+                return
+            if not isinstance(error, SkyhopError):
+                log.exception("service %s: launching replica %d failed unexpectedly", self.name, rid)
+            self._note(f"Replica {rid}: launch failed ({error}); launching again in {RETRY_S:g} s.")
+            self._retry_at = time.time() + RETRY_S
+            await self._set_replica(rid, status=ReplicaStatus.FAILED_PROVISION.value, status_reason=str(error)[:500])
+            await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, replica.cluster))
+            await asyncio.to_thread(self.services.remove_replica, self.name, rid)
+        finally:
+            if self._launches.get(rid) is asyncio.current_task():
+                del self._launches[rid]
+
+    def _bring_up(self, service: ServiceRecord, replica: ReplicaRecord, use_spot: bool | None) -> dict[str, Any]:
+        """Launch the replica's cluster with the task's setup, then its `run` as a job; where it answers."""
+        from skyhop.execution import handles
+        from skyhop.execution import launch as launching
+        from skyhop.execution.progress import Progress
+        from skyhop.providers import registry
+        from skyhop.providers.base import capabilities_of
+
+        task = _spec_task(self.owner.task_of(service))
+        if use_spot is not None:
+            task = replace(task, resources=task.resources.with_overrides(use_spot=use_spot))
+        log_path = files.launch_log(self.name, replica.replica_id)
+        if cluster_ops.remove_interrupted_launch(self.store, replica.cluster):
+            self._note(f"Replica {replica.replica_id}: removing what an interrupted launch left, then launching again.")
+        progress = Progress(log_path)
+        progress.cancel_event = self.ctx.cancelled
+        try:
+            launching.launch(replace(task, run=None, service=None), launching.LaunchOptions(cluster_name=replica.cluster), progress, self.store)
+            record = self.store.get_cluster(replica.cluster)
+            if record is None:
+                raise SkyhopError(f"Cluster '{replica.cluster}' vanished right after its launch.")
+            head = handles.cluster_info(record).head
+            spec = task.service
+            assert spec is not None
+            port = spec.port or _first_port(task) or DEFAULT_PORT
+            if capabilities_of(registry.get(record.provider)).shared_network:
+                port = lb_process.free_port(head.ip)
+            envs = dict(task.envs, SKYPILOT_SERVE_REPLICA_ID=str(replica.replica_id), SKYHOP_SERVE_PORT=str(port))
+            launching.exec_task(replace(task, envs=envs, service=None), replica.cluster, True, progress, self.store)
+        finally:
+            progress.close()
+        accelerators = (record.resources or {}).get("accelerators") or {}
+        return {"url": f"http://{_url_host(head.ip)}:{port}", "port": port, "zone": record.zone, "accelerator": next(iter(accelerators), None)}
+
+    async def _drain(self, replica: ReplicaRecord, why: str) -> None:
+        """Out of the routes now; torn down once its in-flight requests are done (in the background)."""
+        rid = replica.replica_id
+        if rid in self._drains:
+            return
+        launch = self._launches.pop(rid, None)
+        if launch is not None:
+            launch.cancel()
+        await self._set_replica(rid, status=ReplicaStatus.SHUTTING_DOWN.value, status_reason=why)
+        self._note(f"Replica {rid}: {why}; draining, then removing it.")
+        self._drains[rid] = asyncio.get_running_loop().create_task(self._finish_drain(replica, time.time()))
+
+    async def _finish_drain(self, replica: ReplicaRecord, since: float) -> None:
+        rid = replica.replica_id
+        try:
+            deadline = since + self.settings.drain_s
+            while time.time() < deadline:
+                stats = await asyncio.to_thread(lb_process.read_stats, self.name)
+                # The load balancer must have reported after the routes left it out, with nothing of it in flight.
+                if stats.time > since + 0.5 and stats.in_flight_of(rid) == 0:
+                    break
+                await asyncio.sleep(0.2)
+            await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, replica.cluster))
+            await asyncio.to_thread(self.services.remove_replica, self.name, rid)
+            self._note(f"Replica {rid} removed.")
+        finally:
+            if self._drains.get(rid) is asyncio.current_task():
+                del self._drains[rid]
+
+    # --- down -------------------------------------------------------------------------------
+
+    async def _down(self, service: ServiceRecord) -> None:
+        """Stop the load balancer, cut launches short, remove every replica, then the service itself."""
+        self.ctx.cancelled.set()
+        await asyncio.to_thread(self.services.mark_down, self.name)
+        self._note("Service down: stopping the load balancer.")
+        await self.owner.checking(functools.partial(lb_process.stop, service.lb_pid, self.name, self.settings.drain_s))
+        for task in self._drains.values():
+            task.cancel()
+        await asyncio.gather(*self._launches.values(), *self._drains.values(), return_exceptions=True)
+        for replica in await asyncio.to_thread(self.services.replicas, self.name):
+            self._note(f"Service down: tearing down replica {replica.replica_id} ('{replica.cluster}').")
+            await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, replica.cluster))
+        await asyncio.to_thread(self.services.delete, self.name)
+        self._note("Service down: every replica is gone.")
+
+    async def _set_replica(self, replica_id: int, **values: Any) -> None:
+        await asyncio.to_thread(functools.partial(self.services.set_replica, self.name, replica_id, **values))
+
+    def _note(self, text: str) -> None:
+        log.info("service %s: %s", self.name, text)
+        try:
+            with files.controller_log(self.name).open("a", encoding="utf-8") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+        except OSError:
+            log.warning("service %s: cannot write the controller log", self.name)
+
+
+def _spec_task(task: dict[str, Any]):
+    from skyhop.spec.task import Task
+
+    return Task.from_dict(task)
+
+
+def _spec(task: dict[str, Any]):
+    spec = _spec_task(task).service
+    if spec is None:
+        raise SkyhopError("the service's task has no service section")
+    return spec
+
+
+def _first_port(task) -> int | None:
+    for port in task.resources.ports:
+        return int(str(port).partition("-")[0])
+    return None
+
+
+def _view(replica: ReplicaRecord) -> ReplicaView:
+    return ReplicaView(replica.replica_id, replica.version, ReplicaStatus(replica.status), replica.use_spot, replica.accelerator)
+
+
+def _active_versions(policy: Policy, replicas: list[ReplicaRecord]) -> list[int]:
+    """The versions the load balancer routes to: the newest one with enough READY replicas (at least
+    min_replicas, and one) and every newer one; empty (route to every READY replica) if none has."""
+    ready: dict[int, int] = {}
+    for r in replicas:
+        if r.status == ReplicaStatus.READY.value:
+            ready[r.version] = ready.get(r.version, 0) + 1
+    enough = [v for v, n in ready.items() if n >= max(1, policy.min_replicas)]
+    if not enough:
+        return []
+    newest = max(enough)
+    return sorted(v for v in ready if v >= newest)
+
+
+def _probe(spec, replica: ReplicaRecord):
+    from skyhop.serve.probe import probe
+
+    assert replica.url is not None
+    return probe(replica.url, spec.readiness_path, post_data=spec.post_data, headers=spec.readiness_headers, timeout=spec.readiness_timeout_seconds)
+
+
+def _why_down(store, cluster: str) -> tuple[bool, str] | None:
+    """Why a replica that failed its probe cannot come back: (True, why) for a lost cluster, (False, why) for a
+    run that ended; None while both look fine (the program may be starting or busy)."""
+    from skyhop.execution import handles
+    from skyhop.state.records import JOB_FINISHED
+
+    lost = cluster_ops.why_lost(store, cluster)
+    if lost is not None:
+        return True, lost
+    record = store.get_cluster(cluster)
+    if record is None:
+        return True, "the cluster is gone"
+    try:
+        jobs = handles.agent_of(handles.cluster_info(record)).jobs()
+    except SkyhopError:
+        return None
+    if not jobs:
+        return None
+    last = max(jobs, key=lambda j: int(j["job_id"]))
+    if last["status"] in JOB_FINISHED:
+        code = last.get("exit_code")
+        return False, last.get("failure_reason") or f"the run ended {last['status']}" + (f" (exit code {code})" if code is not None else "")
+    return None
+
+
+def _reachable(host: str) -> str:
+    """The address clients use for a load balancer bound to `host` (a wildcard address means this machine's name)."""
+    if host in ("0.0.0.0", "::"):
+        return socket.gethostname()
+    return _url_host(host)
+
+
+def _url_host(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
