@@ -29,9 +29,6 @@ import math
 from dataclasses import dataclass, replace
 from typing import Iterable, Mapping
 
-#: The value of `service.replica_policy.spot_placer` this module implements.
-NAME = "dynamic_fallback"
-
 
 @dataclass(frozen=True)
 class Zone:
