@@ -1,4 +1,4 @@
-"""`skyhop sim spot`: replay spot availability traces through the deadline policies the controller runs."""
+"""`skyhop sim spot` and `skyhop sim serve`: replay spot availability traces through the policies the controllers run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import click
 from skyhop.cli.output import OUTPUT_OPTION, emit_json, table
 from skyhop.sim.experiment import ALL_POLICIES  # light: HiGHS loads only when the omniscient baseline runs
 
+#: `skyhop.sim.serve.POLICIES`, named here so that `sim --help` need not import the serve autoscaler (a test keeps them equal).
+SERVE_POLICIES = ("spothedge", "spot_only", "ondemand_only")
 #: $/h: a price outside this range is a typo (1e-300 made the gap to omniscient a 300-digit number; 1e308 broke HiGHS).
 PRICE = click.FloatRange(1e-6, 1e6)
 #: Instances a trace could count at one tick (the largest traces count tens).
@@ -21,13 +23,15 @@ MAX_NODES = 10_000
 Examples:
   skyhop sim spot --trace ../shared/traces/spot-traces/availability/1-node/aws-10-26-2022/us-west-2a_v100_1.json
   skyhop sim spot --trace A.json --policy uniform_progress --deadline 56h --output json
+  skyhop sim serve --trace-dir ../shared/traces/spothedge/GCP1
 """,
 )
 def sim() -> None:
-    """Simulate spot policies on recorded availability traces: cost, deadlines met, gap to the optimum.
+    """Simulate spot policies on recorded availability traces: cost, deadlines met, availability.
 
-    The deadline policies simulated are the objects the managed-jobs
-    controller runs (job_recovery: {strategy: UNIFORM_PROGRESS, ...}).
+    `sim spot` runs the deadline policies the managed-jobs controller runs
+    (job_recovery: {strategy: UNIFORM_PROGRESS, ...}); `sim serve` runs a
+    service through the serve autoscaler and SpotHedge's spot placer.
     """
 
 
@@ -208,3 +212,111 @@ def _plot(path: str, trace: Any, names: tuple[str, ...], setup: Any, index: int)
         from skyhop.sim.errors import SimError
 
         raise SimError(f"Cannot write the plot to {path}: {error.strerror or error}.") from None
+
+
+@sim.command(
+    epilog="""\b
+Examples:
+  skyhop sim serve --trace-dir ../shared/traces/spothedge/GCP1
+  skyhop sim serve --trace-dir ../shared/traces/skynomad --tick 30s --hours 24 --starts 20
+  skyhop sim serve --trace A.json --trace B.json --replicas 2 --overprovision 0 --policy spothedge --output json
+""",
+)
+@click.option("--trace", "traces", multiple=True, metavar="FILE", type=click.Path(exists=True, dir_okay=False), help="One zone's spot availability trace (JSON; ../shared/traces/SOURCE.md). Repeatable.")
+@click.option("--trace-dir", type=click.Path(exists=True, file_okay=False), help="A folder of traces, one zone per *.json file (instead of --trace).")
+@click.option("--replicas", type=click.IntRange(1, 1000), default=3, show_default=True, help="Target of READY replicas (min = max replicas).")
+@click.option("--overprovision", type=click.IntRange(0, 1000), default=1, show_default=True, help="Extra spot replicas (num_overprovision) for the spot policies.")
+@click.option("--cold-start", default="120s", show_default=True, help="Time from launch to READY (s/m/h/d).")
+@click.option("--tick", default="30s", show_default=True, help="Simulation step; the controller decides once per step (s/m/h/d).")
+@click.option("--hours", type=click.FloatRange(min=0, min_open=True, max=100_000), default=24.0, show_default=True, help="Hours measured per start.")
+@click.option("--warmup", default="1h", show_default=True, help="Time simulated before each measured window, so every policy is measured from a steady state (s/m/h/d).")
+@click.option("--ondemand-ratio", type=click.FloatRange(min=0, min_open=True, max=1e6), help="On-demand price / spot price (default: the traces' prices when all have both, else 3).")
+@click.option("--policy", "policies", multiple=True, type=click.Choice(SERVE_POLICIES, case_sensitive=False), help="Policy to run (repeatable; default: all).")
+@click.option("--starts", type=click.IntRange(1, 10_000), default=10, show_default=True, help="Measured windows at random offsets into the traces.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the offsets (same seed, same offsets).")
+@OUTPUT_OPTION
+def serve(traces: tuple[str, ...], trace_dir: str | None, replicas: int, overprovision: int, cold_start: str, tick: str, hours: float, warmup: str,
+          ondemand_ratio: float | None, policies: tuple[str, ...], starts: int, seed: int, output: str) -> None:
+    """Replay zone availability traces through the serve autoscaler and SpotHedge.
+
+    Each trace is one zone: at each moment a zone holds at most as many
+    spot replicas as its trace counts. A service of --replicas READY
+    replicas runs at --starts random offsets for --hours, each policy
+    through the same autoscaler (and placer) objects the serve controller
+    runs: spothedge (spread over zones that have not just preempted,
+    --overprovision extra spot replicas, on-demand while spot ones are not
+    READY), spot_only (round-robin over zones, same extra, no on-demand)
+    and ondemand_only. Shown: availability (share of time with --replicas
+    READY; mean and worst start), cost relative to --replicas on-demand
+    replicas, mean replicas alive (on-demand among them), and preemptions
+    and refused spot launches per start. The defaults are the SkyServe
+    paper's simulation (3 replicas, 1 extra, 120 s cold start, 30 s ticks,
+    24 h, on-demand 3x spot).
+    """
+    from skyhop.sim import serve as sim_serve
+    from skyhop.sim.errors import SimError
+    from skyhop.sim.trace import load
+
+    if bool(traces) == bool(trace_dir):
+        raise click.UsageError("Give the zones' traces either as --trace FILE (repeatable) or as --trace-dir DIR, one of the two.")
+    paths = list(traces) or sorted(str(p) for p in _json_files(trace_dir or ""))
+    if not paths:
+        raise click.BadParameter(f"no *.json trace in {trace_dir}", param_hint="--trace-dir")
+    setup = sim_serve.Setup(replicas, overprovision, _seconds(cold_start, "--cold-start"), _seconds(tick, "--tick"), hours, _seconds(warmup, "--warmup"),
+                            ondemand_ratio, starts, seed)
+    try:
+        setup.check()
+    except SimError as error:
+        raise click.UsageError(str(error)) from None
+    names = tuple(dict.fromkeys(p.lower() for p in policies)) or sim_serve.POLICIES
+    result = sim_serve.evaluate([load(p) for p in paths], names, setup)
+    if output == "json":
+        emit_json(_serve_json(result, setup))
+        return
+    _serve_print(result, setup)
+
+
+def _json_files(folder: str) -> list[Any]:
+    from pathlib import Path
+
+    return [p for p in Path(folder).glob("*.json") if p.is_file()]
+
+
+def _serve_row(policy: Any) -> dict[str, Any]:
+    return {
+        "policy": policy.policy,
+        "availability": round(policy.mean("availability"), 6),
+        "worst_availability": round(policy.worst_availability, 6),
+        "cost_vs_ondemand": round(policy.mean("cost"), 4),
+        "mean_replicas": round(policy.mean("mean_replicas"), 3),
+        "mean_ondemand_replicas": round(policy.mean("mean_ondemand"), 3),
+        "preemptions": round(policy.mean("preemptions"), 2),
+        "failed_launches": round(policy.mean("failed_launches"), 2),
+        "runs": len(policy.runs),
+    }
+
+
+def _serve_json(result: Any, setup: Any) -> dict[str, Any]:
+    return {
+        "setup": {"replicas": setup.replicas, "overprovision": setup.overprovision, "cold_start_seconds": setup.cold_start, "tick_seconds": setup.tick,
+                  "hours": setup.hours, "warmup_seconds": setup.warmup, "starts": setup.starts, "seed": setup.seed,
+                  "offsets_seconds": list(result.offsets)},
+        "zones": [{"trace": t.path, "zone": t.name, "tick_seconds": t.tick, "spot_price": round(result.prices.mean_spot(i), 6)} for i, t in enumerate(result.traces)],
+        "prices": {"on_demand": result.prices.ondemand, "source": result.prices.source},
+        "policies": [_serve_row(p) for p in result.policies],
+    }
+
+
+def _serve_print(result: Any, setup: Any) -> None:
+    price = result.prices
+    where = "the traces' prices" if price.source == "trace" else f"on-demand {price.ondemand:g}x spot"
+    click.echo(
+        f"{len(result.traces)} zones, {setup.replicas} replicas (+{setup.overprovision} spot), cold start {setup.cold_start:g} s, tick {setup.tick:g} s, "
+        f"{setup.hours:g} h x {setup.starts} starts (seed {setup.seed}); {where}; cost relative to {setup.replicas} on-demand replicas."
+    )
+    rows = []
+    for p in result.policies:
+        row = _serve_row(p)
+        rows.append((row["policy"], f"{100 * row['availability']:.2f}%", f"{100 * row['worst_availability']:.2f}%", f"{row['cost_vs_ondemand']:.3f}",
+                     f"{row['mean_replicas']:.2f} ({row['mean_ondemand_replicas']:.2f})", f"{row['preemptions']:g}", f"{row['failed_launches']:g}"))
+    table(("POLICY", "AVAILABILITY", "WORST START", "COST VS ON-DEMAND", "REPLICAS (ON-DEMAND)", "PREEMPTIONS", "REFUSED LAUNCHES"), rows)
