@@ -71,7 +71,7 @@ def start(service: str, host: str, port: int, policy: str | None, tls: tuple[str
     """Start the load balancer in a session of its own; its pid. Output goes to the service's LB log."""
     directory = files.service_dir(service)
     argv = [sys.executable, "-m", "skyhop.serve.lb", "--dir", str(directory), "--host", host, "--port", str(port),
-            "--policy", policy or "round_robin"]
+            "--policy", policy or "round_robin", "--service", service]
     if tls is not None:
         argv += ["--tls-keyfile", tls[0], "--tls-certfile", tls[1]]
     log = os.open(files.lb_log(service), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
