@@ -5,7 +5,7 @@ RequestRateAutoscaler, InstanceAwareRequestRateAutoscaler, FallbackRequestRateAu
 without I/O or a clock: the controller calls it every tick with the real time, the
 SpotHedge simulator with a virtual one, and both get the same answers. Rules:
 
-- qps = requests in the last 60 s / 60 (`AUTOSCALER_QPS_WINDOW_SIZE_SECONDS`).
+- qps = requests in the last 60 s / 60 (`AUTOSCALER_QPS_WINDOW_SIZE_SECONDS`; the window is a setting).
 - raw target = ceil(qps / target_qps_per_replica) clipped to [min_replicas, max_replicas];
   with no target_qps_per_replica the target is min_replicas (a fixed-size service).
 - instance-aware (target_qps_per_replica is an accelerator map): capacity = the sum of the
@@ -133,11 +133,13 @@ class Observation:
     #: Arrivals counted per second, as the load balancer reports them: (second, count) pairs. At
     #: thousands of requests a second one pair per second is what a tick can afford to read.
     request_counts: tuple[tuple[float, int], ...] = ()
+    #: The rate's window (SkyServe's 60 s; config.yaml's serve.qps_window_seconds changes it).
+    window_s: float = QPS_WINDOW_S
 
     def qps(self) -> float:
-        start = self.now - QPS_WINDOW_S
+        start = self.now - self.window_s
         single = sum(1 for t in self.request_times if start < t <= self.now)
-        return (single + sum(n for t, n in self.request_counts if start < t <= self.now)) / QPS_WINDOW_S
+        return (single + sum(n for t, n in self.request_counts if start < t <= self.now)) / self.window_s
 
 
 @dataclass(frozen=True)

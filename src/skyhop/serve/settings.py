@@ -5,6 +5,7 @@
       decision_seconds: 20          # how often the autoscaler decides (SkyServe: 20; 5 while scaled to zero)
       drain_seconds: 30             # the longest a removed replica waits for its in-flight requests
       probe_failure_seconds: 180    # a READY replica failing its probe this long is replaced (SkyServe: 180)
+      qps_window_seconds: 60        # the request rate the autoscaler reads is over this window (SkyServe: 60)
       load_balancer_host: 127.0.0.1 # where service endpoints listen; 0.0.0.0 to serve other machines
 
 Tests use much shorter times.
@@ -18,7 +19,8 @@ from typing import Any
 
 from skyhop.errors import ConfigError
 
-_KEYS = {"probe_seconds": (10.0, 0.05), "decision_seconds": (20.0, 0.05), "drain_seconds": (30.0, 0.0), "probe_failure_seconds": (180.0, 0.0)}
+_KEYS = {"probe_seconds": (10.0, 0.05), "decision_seconds": (20.0, 0.05), "drain_seconds": (30.0, 0.0), "probe_failure_seconds": (180.0, 0.0),
+         "qps_window_seconds": (60.0, 1.0)}
 _HOST = "load_balancer_host"
 
 
@@ -29,6 +31,7 @@ class ServeSettings:
     drain_s: float = _KEYS["drain_seconds"][0]
     probe_failure_s: float = _KEYS["probe_failure_seconds"][0]
     lb_host: str = "127.0.0.1"
+    qps_window_s: float = _KEYS["qps_window_seconds"][0]
 
 
 def from_config(section: Any) -> ServeSettings:
@@ -41,4 +44,7 @@ def from_config(section: Any) -> ServeSettings:
         ipaddress.ip_address(host)
     except ValueError:
         raise ConfigError(f"config.yaml: serve.{_HOST} must be an IP address such as 127.0.0.1 or 0.0.0.0, got {host!r}.") from None
-    return ServeSettings(values["probe_seconds"], values["decision_seconds"], values["drain_seconds"], values["probe_failure_seconds"], str(host))
+    return ServeSettings(
+        values["probe_seconds"], values["decision_seconds"], values["drain_seconds"], values["probe_failure_seconds"], str(host),
+        values["qps_window_seconds"],
+    )

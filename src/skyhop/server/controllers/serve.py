@@ -171,7 +171,7 @@ class ServiceRun:
         assert self.state is not None
         counts = stats.requests + (((now, stats.waiting),) if stats.waiting else ())
         observation = Observation(now=now, replicas=tuple(_view(r) for r in replicas), active_versions=tuple(_active_versions(policy, replicas)),
-                                  request_counts=counts)
+                                  request_counts=counts, window_s=self.settings.qps_window_s)
         if service.version > self.state.latest_version:
             self.state = autoscaler.updated(policy, observation, self.state, service.version, service.update_mode)
             self._note(f"Update to version {service.version} ({service.update_mode}).")
