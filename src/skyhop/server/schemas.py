@@ -256,3 +256,40 @@ class ManagedJobsCancelBody(_Body):
         if given != 1:
             raise ValueError("give exactly one of job_ids, name, all=true or pool")
         return self
+
+
+# --- services (`/api/v1/serve`) ----------------------------------------------------------
+
+#: A service name as typed (the naming rule itself is `services.serve.check_name`'s, whose message says it).
+ServiceName = Annotated[str, Field(min_length=1, max_length=64)]
+ServiceNamePath = Annotated[str, Path(min_length=1, max_length=64)]
+ReplicaIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+class ServeUpBody(_Body):
+    """`serve up`: a task mapping with a `service:` section; the name defaults to the task's (or a generated one)."""
+
+    task: TaskMapping
+    service_name: ServiceName | None = None
+
+
+class ServeUpdateBody(_Body):
+    """`serve update`: the service's next version, reached replica by replica (`rolling`) or all at once (`blue_green`)."""
+
+    name: ServiceName
+    task: TaskMapping
+    mode: Literal["rolling", "blue_green"] = "rolling"
+
+
+class ServeDownBody(_Body):
+    """Exactly one of: `names`, `all`; `purge` also forgets a service whose controller could not clean it up."""
+
+    names: list[ServiceName] = Field(default_factory=list, max_length=1000)
+    all: StrictBool = False
+    purge: StrictBool = False
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ServeDownBody:
+        if bool(self.names) == self.all:
+            raise ValueError("give exactly one of names or all=true")
+        return self

@@ -1,0 +1,184 @@
+"""`/api/v1/serve` on a real API server: up, status, update, down, logs; bad input is a 4xx naming the field, never
+a 500. The service rows are what the API writes (no replica is launched here); what the controller would write
+(replicas, an endpoint, a failed cleanup) the test writes into the same state database."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+
+import pytest
+from server.api_http import send, start_server, stop_server
+
+from skyhop.serve import files
+from skyhop.state.services import Services
+from skyhop.state.store import StateStore
+
+SERVICE = {"name": "web", "run": "python3 -m http.server 8080", "resources": {"cpus": 0.25}, "service": {"readiness_probe": "/", "replicas": 2}}
+
+
+@pytest.fixture
+def server(migrated_home):
+    proc, info = start_server(migrated_home)
+    yield info
+    stop_server(proc, info)
+
+
+def _up(server, body):
+    return send(server, "POST", "/api/v1/serve/up", json_body=body)
+
+
+def test_up_status_update_and_down(server):
+    answer = _up(server, {"task": SERVICE})
+    assert answer.status == 200, answer.text
+    assert answer.json == {"name": "web", "endpoint": None, "version": 1}
+    taken = _up(server, {"task": SERVICE})
+    assert taken.status == 409 and taken.json["code"] == "conflict" and "serve update web" in taken.json["detail"]
+    named = _up(server, {"task": SERVICE, "service_name": "api"}).json
+    assert named["name"] == "api"
+    unnamed = _up(server, {"task": {k: v for k, v in SERVICE.items() if k != "name"}}).json
+    assert unnamed["name"].startswith("skyhop-service-") and len(unnamed["name"]) == len("skyhop-service-") + 4
+
+    (web,) = send(server, "GET", "/api/v1/serve?name=web").json
+    assert web["status"] == "CONTROLLER_INIT" and web["version"] == 1 and web["update_mode"] == "rolling"
+    assert web["target"] == 2 and (web["ready_replicas"], web["total_replicas"]) == (0, 0) and web["replicas"] == []
+    assert web["policy"] == "Fixed 2 replicas" and web["load_balancing_policy"] == "least_load" and web["endpoint"] is None
+    assert web["uptime_s"] >= 0 and web["created_at"] > 0
+    assert [s["name"] for s in send(server, "GET", "/api/v1/serve").json] == sorted(["web", "api", unnamed["name"]])
+    assert [s["name"] for s in send(server, "GET", "/api/v1/serve?name=web&name=api").json] == ["api", "web"]
+    missing = send(server, "GET", "/api/v1/serve?name=web&name=nope")
+    assert missing.status == 404 and "'nope'" in missing.json["detail"] and "serve status" in missing.json["detail"]
+
+    autoscaled = dict(SERVICE, service={"readiness_probe": "/", "replica_policy": {"min_replicas": 1, "max_replicas": 3, "target_qps_per_replica": 5}})
+    updated = send(server, "POST", "/api/v1/serve/update", json_body={"name": "web", "task": autoscaled, "mode": "blue_green"})
+    assert updated.json == {"name": "web", "version": 2, "mode": "blue_green"}, updated.text
+    (web,) = send(server, "GET", "/api/v1/serve?name=web").json
+    assert web["version"] == 2 and web["policy"] == "Autoscaling from 1 to 3 replicas (target 5 QPS per replica)"
+    assert send(server, "POST", "/api/v1/serve/update", json_body={"name": "nope", "task": SERVICE}).status == 404
+
+    down = send(server, "POST", "/api/v1/serve/down", json_body={"names": ["web", "web"]})
+    assert down.json == {"shutting_down": ["web"], "purged": [], "skipped": []}
+    assert send(server, "GET", "/api/v1/serve?name=web").json[0]["status"] == "SHUTTING_DOWN"
+    late = send(server, "POST", "/api/v1/serve/update", json_body={"name": "web", "task": SERVICE})
+    assert late.status == 409 and "being taken down" in late.json["detail"]
+    assert send(server, "POST", "/api/v1/serve/down", json_body={"names": ["nope"]}).status == 404
+    everything = send(server, "POST", "/api/v1/serve/down", json_body={"all": True}).json
+    assert sorted(everything["shutting_down"]) == sorted(["web", "api", unnamed["name"]])
+
+
+def test_replicas_show_with_their_cluster_and_a_failed_service_is_only_purged_on_request(server):
+    assert _up(server, {"task": SERVICE}).status == 200
+    services = Services(StateStore())
+    first = services.add_replica("web", 1, use_spot=True, status="READY")
+    services.set_replica("web", first.replica_id, url="http://127.0.0.1:9", zone="z1", accelerator="L4", ready_at=first.launched_at + 1)
+    services.add_replica("web", 1, use_spot=False, status="FAILED")
+    services.set("web", endpoint="http://127.0.0.1:30001", status="READY")
+    (web,) = send(server, "GET", "/api/v1/serve?name=web").json
+    assert web["endpoint"] == "http://127.0.0.1:30001" and (web["ready_replicas"], web["total_replicas"]) == (1, 1)
+    ready, failed = web["replicas"]
+    assert ready == {
+        "replica_id": 1, "cluster": "web-1", "version": 1, "status": "READY", "status_reason": None, "use_spot": True, "zone": "z1",
+        "accelerator": "L4", "url": "http://127.0.0.1:9", "launched_at": first.launched_at, "ready_at": first.launched_at + 1,
+        "infra": None, "hourly_price": None,
+    }
+    assert failed["replica_id"] == 2 and failed["status"] == "FAILED"
+
+    services.set("web", status="FAILED_CLEANUP", status_reason="replica 2 could not be removed")
+    kept = send(server, "POST", "/api/v1/serve/down", json_body={"names": ["web"]}).json
+    assert kept == {"shutting_down": [], "purged": [], "skipped": ["web"]}
+    assert send(server, "GET", "/api/v1/serve?name=web").json[0]["status"] == "FAILED_CLEANUP"
+    purged = send(server, "POST", "/api/v1/serve/down", json_body={"names": ["web"], "purge": True}).json
+    assert purged == {"shutting_down": [], "purged": ["web"], "skipped": []}
+    assert send(server, "GET", "/api/v1/serve").json == [] and services.replicas("web") == []
+    assert _up(server, {"task": SERVICE}).json["version"] == 1  # the name is free again
+
+
+def test_logs_stream_the_controller_and_load_balancer_files_and_follow_until_the_service_goes(server):
+    assert _up(server, {"task": SERVICE}).status == 200
+    files.controller_log("web").write_bytes(b"controller line 1\n")
+    files.lb_log("web").write_bytes(b"lb line\n")
+    logs = "/api/v1/serve/web/logs?follow=false&target="
+    assert send(server, "GET", logs + "controller").text == "controller line 1\n"
+    assert send(server, "GET", logs + "load_balancer").text == "lb line\n"
+    replica = Services(StateStore()).add_replica("web", 1, use_spot=False, status="PROVISIONING")
+    files.launch_log("web", replica.replica_id).write_bytes(b"launching on local\n")
+    out = send(server, "GET", logs + "replica&replica_id=1").text
+    assert out.startswith("launching on local\n") and "Replica 1's output on 'web-1' cannot be read now" in out
+
+    host, port = server.host_port
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn.request("GET", "/api/v1/serve/web/logs?target=controller&follow=true", headers={"Authorization": f"Bearer {server.token}"})
+    response = conn.getresponse()
+    assert response.status == 200
+    assert response.read1(65536) == b"controller line 1\n"
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.extend(iter(lambda: response.read1(65536), b"")))
+    reader.start()
+    with files.controller_log("web").open("ab") as log:
+        log.write(b"controller line 2\n")
+    Services(StateStore()).delete("web")  # as the controller does once the service is down: the follower ends
+    reader.join(30)
+    conn.close()
+    assert not reader.is_alive() and b"".join(received) == b"controller line 2\n"
+
+
+def test_bad_input_is_a_4xx_naming_the_field_never_a_500(server):
+    plain = {k: v for k, v in SERVICE.items() if k != "service"}
+    cases = [
+        ({"task": plain}, "service"),
+        ({"task": dict(SERVICE, service={"replicas": 1000})}, "service.replicas"),
+        ({"task": dict(SERVICE, service={"replicas": 10**30})}, "service.replicas"),
+        ({"task": dict(SERVICE, service={"replicas": "two"})}, "service.replicas"),
+        ({"task": dict(SERVICE, service={"replicas": -1})}, "service.replicas"),
+        ({"task": dict(SERVICE, service={"replica_policy": {"min_replicas": 1, "max_replicas": 500, "target_qps_per_replica": 1}})}, "service.replica_policy.max_replicas"),
+        ({"task": dict(SERVICE, service={"replica_policy": {"min_replicas": 1, "num_overprovision": 10**9}})}, "service.replica_policy.num_overprovision"),
+        ({"task": dict(SERVICE, service={"readiness_probe": "health"})}, "service.readiness_probe"),
+        ({"task": dict(SERVICE, service={"replicas": 1, "ports": 70000})}, "service.ports"),
+        ({"task": dict(SERVICE, service={"replicas": 1, "surprise": 1})}, "surprise"),
+        ({"task": dict(SERVICE, service=[1, 2])}, "service"),
+        ({"task": dict(SERVICE, pool={"workers": 1})}, "pool"),
+        ({"task": dict(SERVICE, run=123)}, "run"),
+        ({"task": dict(SERVICE, envs={"A": None})}, "A"),
+        ({"task": SERVICE, "service_name": "../etc"}, "Service name"),
+        ({"task": SERVICE, "service_name": "Web"}, "Service name"),
+        ({"task": SERVICE, "service_name": "a" * 41}, "Service name"),
+        ({"task": SERVICE, "service_name": "a" * 65}, "service_name"),
+        ({"task": SERVICE, "service_name": ""}, "service_name"),
+        ({"task": dict(SERVICE, name="My Service")}, "Service name"),
+        ({"task": SERVICE, "surprise": 1}, "surprise"),
+        ({"task": [SERVICE]}, "task"),
+        ({}, "task"),
+    ]
+    for body, field in cases:
+        answer = _up(server, body)
+        assert 400 <= answer.status < 500 and field in answer.text, (body, answer.status, answer.text)
+    assert send(server, "GET", "/api/v1/serve").json == []
+    assert _up(server, {"task": SERVICE}).status == 200
+    updates = [
+        ({"name": "web", "task": SERVICE, "mode": "sideways"}, "mode"),
+        ({"name": "web", "task": dict(SERVICE, service=None)}, "service"),
+        ({"name": "../x", "task": SERVICE}, "Service name"),
+        ({"task": SERVICE}, "name"),
+    ]
+    for body, field in updates:
+        answer = send(server, "POST", "/api/v1/serve/update", json_body=body)
+        assert 400 <= answer.status < 500 and field in answer.text, (body, answer.status, answer.text)
+    for body in ({}, {"names": ["web"], "all": True}, {"names": "web"}, {"names": ["x" * 65]}, {"all": True, "purge": "yes"}):
+        assert send(server, "POST", "/api/v1/serve/down", json_body=body).status == 422, body
+    logs = [
+        ("/api/v1/serve/nope/logs?target=controller", 404),
+        ("/api/v1/serve/web/logs?target=replica&replica_id=7", 404),
+        ("/api/v1/serve/web/logs?target=replica", 400),
+        ("/api/v1/serve/web/logs?target=controller&replica_id=1", 400),
+        ("/api/v1/serve/web/logs?target=everything", 422),
+        ("/api/v1/serve/web/logs?replica_id=0", 422),
+        ("/api/v1/serve/web/logs?replica_id=99999999999999999999", 422),
+        ("/api/v1/serve/web/logs?follow=maybe", 422),
+        ("/api/v1/serve/..%2Fetc/logs?target=controller", 404),
+        ("/api/v1/serve/Web%20x/logs?target=controller", 400),
+        (f"/api/v1/serve/{'x' * 65}/logs", 422),
+    ]
+    for path, status in logs:
+        assert send(server, "GET", path).status == status, path
+    assert send(server, "GET", "/api/v1/serve", auth=False).status == 401
+    assert send(server, "GET", "/api/v1/serve?name=" + "x" * 65).status == 404
