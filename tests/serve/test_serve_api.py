@@ -182,3 +182,32 @@ def test_bad_input_is_a_4xx_naming_the_field_never_a_500(server):
         assert send(server, "GET", path).status == status, path
     assert send(server, "GET", "/api/v1/serve", auth=False).status == 401
     assert send(server, "GET", "/api/v1/serve?name=" + "x" * 65).status == 404
+
+
+def test_the_sdk_verbs(migrated_home):
+    import skyhop
+    from skyhop.client.http import InvalidRequest
+    from skyhop.client.server_process import stop_local
+
+    try:
+        task = skyhop.Task.from_dict(dict(SERVICE, secrets={"TOKEN": "s3cret"}))
+        assert skyhop.serve_up(task, service_name="sdk") == {"name": "sdk", "endpoint": None, "version": 1}
+        (row,) = skyhop.serve_status("sdk")
+        assert row["name"] == "sdk" and row["policy"] == "Fixed 2 replicas"
+        assert "s3cret" not in repr(Services(StateStore()).get("sdk"))  # the secret's value is never stored
+        assert skyhop.serve_update("sdk", SERVICE, mode="blue_green") == {"name": "sdk", "version": 2, "mode": "blue_green"}
+        files.controller_log("sdk").write_bytes(b"hello\n")
+        assert b"".join(skyhop.serve_logs("sdk", controller=True, follow=False)) == b"hello\n"
+        with pytest.raises(skyhop.SkyhopError, match="has no replica 3"):
+            skyhop.serve_logs("sdk", 3, follow=False)
+        with pytest.raises(ValueError, match="exactly one of"):
+            skyhop.serve_logs("sdk", 1, controller=True)
+        with pytest.raises(ValueError, match="mode must be one of"):
+            skyhop.serve_update("sdk", SERVICE, mode="sideways")
+        with pytest.raises(InvalidRequest, match="^service_name: "):
+            skyhop.serve_up(SERVICE, service_name="x" * 65)
+        with pytest.raises(TypeError, match="task must be"):
+            skyhop.serve_up(42)
+        assert skyhop.serve_down("sdk") == {"shutting_down": ["sdk"], "purged": [], "skipped": []}
+    finally:
+        stop_local()
