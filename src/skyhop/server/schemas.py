@@ -225,17 +225,21 @@ class PoolApplyBody(_Body):
     task: TaskMapping
 
 
-class PoolDownBody(_Body):
-    """Exactly one of: `names`, `all`."""
+class _NamesOrAll(_Body):
+    """`down` of pools or services: exactly one of `names`, `all`."""
 
     names: list[str] = Field(default_factory=list, max_length=1000)
     all: bool = False
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> PoolDownBody:
+    def _exactly_one(self) -> _NamesOrAll:
         if bool(self.names) == self.all:
             raise ValueError("give exactly one of names or all=true")
         return self
+
+
+class PoolDownBody(_NamesOrAll):
+    """`jobs pool down`: the pools named, or all."""
 
 
 class ManagedJobsSubmitted(BaseModel):
@@ -281,15 +285,9 @@ class ServeUpdateBody(_Body):
     mode: Literal["rolling", "blue_green"] = "rolling"
 
 
-class ServeDownBody(_Body):
-    """Exactly one of: `names`, `all`; `purge` also forgets a service whose controller could not clean it up."""
+class ServeDownBody(_NamesOrAll):
+    """`purge` also forgets a service whose controller could not clean it up."""
 
     names: list[ServiceName] = Field(default_factory=list, max_length=1000)
     all: StrictBool = False
     purge: StrictBool = False
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> ServeDownBody:
-        if bool(self.names) == self.all:
-            raise ValueError("give exactly one of names or all=true")
-        return self

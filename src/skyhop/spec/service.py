@@ -130,14 +130,14 @@ class ServiceSpec:
             qps = self.target_qps_per_replica
             target = "QPS per accelerator" if isinstance(qps, Mapping) else f"{qps:g} QPS"
             text = f"Autoscaling from {self.min_replicas} to {self.max_replicas} replicas (target {target} per replica)"
-        extras = []
-        if self.num_overprovision:
-            extras.append(f"{self.num_overprovision} overprovisioned")
-        if self.base_ondemand_fallback_replicas:
-            extras.append(f"{self.base_ondemand_fallback_replicas} on-demand fallback")
-        if self.dynamic_ondemand_fallback:
-            extras.append("dynamic on-demand fallback")
-        return text + (f", {', '.join(extras)}" if extras else "")
+        extras = [
+            words for given, words in (
+                (self.num_overprovision, f"{self.num_overprovision} overprovisioned"),
+                (self.base_ondemand_fallback_replicas, f"{self.base_ondemand_fallback_replicas} on-demand fallback"),
+                (self.dynamic_ondemand_fallback, "dynamic on-demand fallback"),
+            ) if given
+        ]
+        return ", ".join([text, *extras])
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
