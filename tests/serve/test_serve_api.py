@@ -152,6 +152,9 @@ def test_bad_input_is_a_4xx_naming_the_field_never_a_500(server):
     for body, field in cases:
         answer = _up(server, body)
         assert 400 <= answer.status < 500 and field in answer.text, (body, answer.status, answer.text)
+    infinite = '{"task": {"run": "x", "service": {"readiness_probe": {"path": "/", "post_data": {"a": [1, Infinity]}}, "replicas": 1}}}'
+    answer = send(server, "POST", "/api/v1/serve/up", infinite, headers={"Content-Type": "application/json"})
+    assert answer.status == 422 and "service.readiness_probe.post_data.a[1] is not a finite number" in answer.text  # PostgreSQL's JSON has no Infinity
     assert send(server, "GET", "/api/v1/serve").json == []
     assert _up(server, {"task": SERVICE}).status == 200
     updates = [

@@ -9,6 +9,7 @@ real use and small enough that nothing downstream overflows.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Union
 
 from fastapi import Body, Path, Query
@@ -77,10 +78,32 @@ class TaskShape(_Body):
 
 
 def _task_shape(value: Any, handler: ValidatorFunctionWrapHandler) -> dict[str, Any]:
-    """The mapping unchanged (what the routes parse and store), once its fields have the types of `TaskShape`."""
+    """The mapping unchanged (what the routes parse and store), once its fields have the types of `TaskShape`
+    and it holds no number JSON cannot (Python's parser reads `Infinity`, PostgreSQL's JSON refuses it)."""
     mapping = handler(value)
     TaskShape.model_validate(mapping)
+    bad = _non_finite(mapping)
+    if bad is not None:
+        raise ValueError(f"{bad} is not a finite number (JSON holds no Infinity or NaN)")
     return mapping
+
+
+def _non_finite(value: Any) -> str | None:
+    """Where the first Infinity or NaN in `value` is (`service.readiness_probe.post_data.a`), or None.
+
+    Walked with a stack, not recursion: a body nested as deep as the JSON parser allows must not
+    overflow the server's stack here.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path
+        if isinstance(item, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), inner) for key, inner in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{index}]", inner) for index, inner in enumerate(item))
+    return None
 
 
 #: A task in a request body: a plain mapping whose fields are typed by `TaskShape` (errors keep their place: `tasks.0.run`).
