@@ -58,24 +58,3 @@ def test_ssh_rm_whole_pool_asks_and_obeys(sky):
     term.type("y\n")
     assert term.finish() == 0
     assert sky.json("ssh", "ls") == []
-
-
-def test_serve_up_shows_the_plan_and_serve_down_asks(sky):
-    path = sky.task("web.yaml", "name: web\nresources: {cpus: 0.25}\nrun: python3 -m http.server 8080\nservice: {readiness_probe: /health, replicas: 2}\n")
-    for answer in ("n\n", CTRL_C):
-        term = _at_prompt(sky, "Serve up?", "serve", "up", path)
-        assert "Service web: Fixed 2 replicas; readiness probe /health." in term.screen and "Each replica: 1x local" in term.screen
-        term.type(answer)
-        assert term.finish() != 0 and "Traceback" not in term.screen
-        assert sky.json("serve", "status") == []
-    term = _at_prompt(sky, "Serve up?", "serve", "up", path)
-    term.type("y\n")
-    assert term.finish() == 0 and "Service 'web' is starting (version 1)" in term.screen
-    for answer in ("n\n", CTRL_C):
-        term = _at_prompt(sky, "Take down service(s) web?", "serve", "down", "web")
-        term.type(answer)
-        assert term.finish() != 0 and "Traceback" not in term.screen
-        assert sky.json("serve", "status")[0]["status"] == "CONTROLLER_INIT"
-    term = _at_prompt(sky, "Take down service(s) web?", "serve", "down", "web")
-    term.type("y\n")
-    assert term.finish() == 0 and sky.json("serve", "status")[0]["status"] == "SHUTTING_DOWN"

@@ -1,14 +1,12 @@
 """`skyhop serve up|status|update|logs|down` as a user runs them, through the real CLI and its API server.
 
-No replica is launched by a controller here: what the controller would write (an endpoint, a replica on
-a cluster, a failed cleanup) the test writes into the state database; the replica's cluster is a real one.
+The server hosts no controller (conftest.py): what the serve controller would write (an endpoint, a replica
+on a cluster, a failed cleanup) the test writes into the state database; the replica's cluster is a real one.
 """
 
 from __future__ import annotations
 
 import json
-
-from e2e.conftest import sky  # noqa: F401  (the real CLI and its auto-started server, per test)
 
 from skyhop.serve import files
 from skyhop.state.services import Services
@@ -17,7 +15,8 @@ from skyhop.state.store import StateStore
 SERVICE = "name: web\nresources: {cpus: 0.25}\nrun: python3 -m http.server 8080\nservice: {readiness_probe: /, replicas: 2}\n"
 
 
-def test_up_status_update_logs_and_down(sky):  # noqa: F811
+def test_up_status_update_logs_and_down_and_mistakes(quiet_sky):
+    sky = quiet_sky
     path = sky.task("web.yaml", SERVICE)
     up = sky("serve", "up", "-y", path, check=True)
     assert "Service 'web' is starting (version 1). Watch it: skyhop serve status web" in up.out
@@ -67,8 +66,11 @@ def test_up_status_update_logs_and_down(sky):  # noqa: F811
     assert "Taking down service(s) api" in sky("serve", "down", "-y", "-a", check=True).out
     assert sky.json("serve", "status")[0]["status"] == "SHUTTING_DOWN"
 
+    _mistakes_are_one_sentence(sky)
 
-def test_mistakes_are_one_sentence(sky):  # noqa: F811
+
+def _mistakes_are_one_sentence(sky) -> None:
+    """Each mistake is one sentence on stderr, no traceback (on the test's server: another start costs seconds)."""
     plain = sky.task("plain.yaml", "resources: {cpus: 0.25}\nrun: echo hi\n")
     web = sky.task("web.yaml", SERVICE)
     cases = [
