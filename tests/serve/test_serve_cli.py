@@ -7,6 +7,9 @@ on a cluster, a failed cleanup) the test writes into the state database; the rep
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 from skyhop.serve import files
 from skyhop.state.services import Services
@@ -67,6 +70,13 @@ def test_up_status_update_logs_and_down_and_mistakes(quiet_sky):
     assert sky.json("serve", "status")[0]["status"] == "SHUTTING_DOWN"
 
     _mistakes_are_one_sentence(sky)
+    files.controller_log("api").write_text("controller: api down\n")
+    follower = sky.popen("serve", "logs", "api", "--controller")  # follows while the service exists: no controller ends it here
+    time.sleep(1)
+    os.kill(sky.server_pid(), signal.SIGKILL)
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 1 and out == "controller: api down\n" and "Traceback" not in err, err
+    assert "stopped streaming" in err and "the service goes on" in err and "skyhop serve logs api --controller" in err, err
 
 
 def _mistakes_are_one_sentence(sky) -> None:

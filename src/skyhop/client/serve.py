@@ -62,4 +62,4 @@ def serve_logs(name: str, replica_id: int | None = None, *, controller: bool = F
     name = str(arguments.name(name, "name", optional=False))
     response = http.open_response(_server(), "GET", f"/api/v1/serve/{_segment(name)}/logs", params=params, timeout=None)
     what = "--controller" if controller else "--load-balancer" if load_balancer else str(replica_id)
-    return _byte_stream(response, f"`skyhop serve logs {name} {what}`")
+    return _byte_stream(response, f"`skyhop serve logs {name} {what}`", "the service goes on")
