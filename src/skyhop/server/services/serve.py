@@ -118,13 +118,14 @@ def _hand_over(controller, name: str, version: int, task: Task, withheld: bool) 
 
 
 def _new_name(services) -> str:
-    """`skyhop-service-xxxx`, as SkyServe names an unnamed service (`sky-service-xxxx`)."""
+    """`skyhop-service-xxxx`, as SkyServe names an unnamed service (`sky-service-xxxx`); longer once those run short."""
     import secrets
 
-    while True:
-        name = f"skyhop-service-{secrets.token_hex(2)}"
+    for size in (2,) * 8 + (4,) * 8:
+        name = f"skyhop-service-{secrets.token_hex(size)}"
         if services.get(name) is None:
             return name
+    raise ConflictError("No free service name was found; name the service (-n NAME).")
 
 
 # --- status -------------------------------------------------------------------------------
