@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -52,6 +52,13 @@ def _serve(store, token: str) -> tuple[Any, str]:
     return server, f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
+def _ms(call: Callable[[], Any]) -> tuple[Any, float]:
+    """What `call` returned, and how many milliseconds it took."""
+    started = time.perf_counter()
+    result = call()
+    return result, (time.perf_counter() - started) * 1000
+
+
 def bench(services: int, replicas: int, http_samples: int = 20, cli_samples: int = 6) -> dict[str, Any]:
     import os
 
@@ -68,29 +75,17 @@ def bench(services: int, replicas: int, http_samples: int = 20, cli_samples: int
         (scratch / "home" / ".skyhop" / "api").mkdir(parents=True, exist_ok=True)
         (scratch / "home" / ".skyhop" / "api" / "server.json").write_text(json.dumps({"url": url, "token": token, "pid": os.getpid()}))
         api = Api(scratch / "home" / ".skyhop")
-        up = []
-        for index in range(services):
-            t0 = time.perf_counter()
-            api.call("POST", "/api/v1/serve/up", {"task": TASK, "service_name": f"svc-{index}"})
-            up.append((time.perf_counter() - t0) * 1000)
+        up = [_ms(lambda i=index: api.call("POST", "/api/v1/serve/up", {"task": TASK, "service_name": f"svc-{i}"}))[1] for index in range(services)]
         rows = Services(store)
         for index in range(services):
             for _ in range(replicas):
                 rows.add_replica(f"svc-{index}", 1, use_spot=False, status="READY")
-        every, one, size = [], [], 0
-        for _ in range(http_samples):
-            t0 = time.perf_counter()
-            size = len(json.dumps(api.call("GET", "/api/v1/serve")))
-            every.append((time.perf_counter() - t0) * 1000)
-            t0 = time.perf_counter()
-            api.call("GET", "/api/v1/serve?name=svc-0")
-            one.append((time.perf_counter() - t0) * 1000)
+        listings = [_ms(lambda: api.call("GET", "/api/v1/serve")) for _ in range(http_samples)]
+        every, size = [ms for _, ms in listings], len(json.dumps(listings[-1][0]))
+        one = [_ms(lambda: api.call("GET", "/api/v1/serve?name=svc-0"))[1] for _ in range(http_samples)]
         cli_env = dict(env, SKYHOP_API_SERVER_URL=url, SKYHOP_API_TOKEN=token)
-        cli = []
-        for _ in range(cli_samples):
-            t0 = time.perf_counter()
-            subprocess.run(skyhop_command() + ["serve", "status"], env=cli_env, check=True, capture_output=True)
-            cli.append((time.perf_counter() - t0) * 1000)
+        status = skyhop_command() + ["serve", "status"]
+        cli = [_ms(lambda: subprocess.run(status, env=cli_env, check=True, capture_output=True))[1] for _ in range(cli_samples)]
     finally:
         server.should_exit = True
         store.close()
