@@ -165,6 +165,7 @@ def test_bad_input_is_a_4xx_naming_the_field_never_a_500(server):
         ({"task": dict(SERVICE, service={"replicas": 1, "surprise": 1})}, "surprise"),
         ({"task": dict(SERVICE, service=[1, 2])}, "service"),
         ({"task": dict(SERVICE, pool={"workers": 1})}, "pool"),
+        ({"task": dict(SERVICE, resources={"accelerators": "H100:8", "infra": "local"})}, "H100"),
         ({"task": dict(SERVICE, run=123)}, "run"),
         ({"task": dict(SERVICE, envs={"A": None})}, "A"),
         ({"task": SERVICE, "service_name": "../etc"}, "Service name"),

@@ -90,6 +90,7 @@ def _validated(mapping: dict[str, Any]) -> tuple[Task, dict[str, Any], bool]:
     _check_size(task.service, fixed="replicas" in mapping["service"])
     check_supported(task)
     task.require_envs()
+    _feasible(task)
     stored = task.to_dict(redact_secrets=True)
     return task, stored, any(v == REDACTED for v in (stored.get("secrets") or {}).values())
 
@@ -106,6 +107,27 @@ def _check_size(spec: ServiceSpec, *, fixed: bool) -> None:
     for field, value in sizes.items():
         if value is not None and value > MAX_REPLICAS:
             raise SpecError(f"service.{field}", "is out of range: each replica is a cluster", value=value, expected=f"0..{MAX_REPLICAS}")
+
+
+def _feasible(task: Task) -> None:
+    """Refuse at once a service whose replicas nothing here can run (the optimizer's paragraph naming the
+    constraint, as `launch` and `jobs launch` do), rather than one whose launches fail over and over.
+    Spot replicas with an on-demand fallback need only one of the two markets."""
+    from dataclasses import replace
+
+    from skyhop.errors import InfeasibleError
+    from skyhop.planning.plan import plan_task
+    from skyhop.planning.space import search_space
+
+    space = search_space([task])
+    try:
+        plan_task(task, space)
+    except InfeasibleError:
+        spec = task.service
+        assert spec is not None
+        if not (task.resources.spot and (spec.base_ondemand_fallback_replicas or spec.dynamic_ondemand_fallback)):
+            raise
+        plan_task(replace(task, resources=replace(task.resources, use_spot=False)), space)
 
 
 def _hand_over(controller, name: str, version: int, task: Task, withheld: bool) -> None:
