@@ -43,6 +43,12 @@ _LAZY = {
     "jobs_pool_apply": "skyhop.client.api",
     "jobs_pool_status": "skyhop.client.api",
     "jobs_pool_down": "skyhop.client.api",
+    # Services (`skyhop serve ...`): replicas behind one endpoint, kept up by the API server's controller.
+    "serve_up": "skyhop.client.serve",
+    "serve_status": "skyhop.client.serve",
+    "serve_update": "skyhop.client.serve",
+    "serve_down": "skyhop.client.serve",
+    "serve_logs": "skyhop.client.serve",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -70,6 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         status,
         stop,
     )
+    from skyhop.client.serve import serve_down, serve_logs, serve_status, serve_up, serve_update
     from skyhop.errors import SkyhopError
     from skyhop.sdk import check, load_catalog, optimize, optimize_pipeline, show_gpus
     from skyhop.spec.errors import SpecError

@@ -28,3 +28,7 @@ class ConfigError(SkyhopError):
 
 class NotFoundError(SkyhopError):
     """A named cluster, job or request does not exist."""
+
+
+class ConflictError(SkyhopError):
+    """A name is already taken, or the object is in a state that refuses the change (HTTP 409)."""

@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from server.api_http import send
-from skyhop.errors import InfeasibleError, NotFoundError, SkyhopError
+from skyhop.errors import ConflictError, InfeasibleError, NotFoundError, SkyhopError
 from skyhop.providers.errors import (
     AuthError,
     CapacityError,
@@ -33,7 +33,7 @@ def client_of(api_server, monkeypatch):
 
 @pytest.mark.parametrize(
     ("error_type", "code"),
-    [(CapacityError, "capacity"), (QuotaError, "quota"), (AuthError, "auth"), (NotSupportedError, "not_supported"), (NotFoundError, "not_found"), (InfeasibleError, "infeasible"), (SkyhopError, "error")],
+    [(CapacityError, "capacity"), (QuotaError, "quota"), (AuthError, "auth"), (NotSupportedError, "not_supported"), (NotFoundError, "not_found"), (InfeasibleError, "infeasible"), (ConflictError, "conflict"), (SkyhopError, "error")],
 )
 def test_each_error_type_has_a_code_that_comes_back_as_the_same_type(error_type, code):
     assert error_codes.code_of(error_type("why")) == code
@@ -42,9 +42,10 @@ def test_each_error_type_has_a_code_that_comes_back_as_the_same_type(error_type,
 
 
 def test_subclasses_take_their_nearest_code_and_bugs_are_internal():
-    from skyhop.state.errors import ClusterNotFoundError
+    from skyhop.state.errors import ClusterExistsError, ClusterNotFoundError
 
     assert error_codes.code_of(ClusterNotFoundError("gone")) == "not_found"
+    assert error_codes.code_of(ClusterExistsError("taken")) == "conflict" and error_codes.status_of("conflict") == 409
     assert error_codes.code_of(ValueError("bug")) == "internal" and error_codes.status_of("internal") == 500
     assert type(error_codes.error_for("a-code-from-a-newer-server", "m")) is SkyhopError
 

@@ -7,7 +7,7 @@ import time
 import click
 
 from skyhop.cli.async_request import ASYNC_OPTION, submit_async
-from skyhop.cli.output import OUTPUT_OPTION, emit_json, money, table
+from skyhop.cli.output import OUTPUT_OPTION, age, duration, emit_json, money, table
 from skyhop.errors import SkyhopError
 
 YES = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -22,16 +22,6 @@ def mine(rows: list[dict], all_users: bool) -> list[dict]:
 
     me = current_user()
     return [r for r in rows if r.get("user") in (None, me)]
-
-
-def _age(since: float | None) -> str:
-    if not since:
-        return "-"
-    seconds = max(0, time.time() - since)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{int(seconds // size)}{unit} ago"
-    return f"{int(seconds)}s ago"
 
 
 @click.command(
@@ -94,7 +84,7 @@ def _status_table(rows: list[dict], verbose: bool) -> None:
         headers + (("USER", "NODES", "HEAD IP") if verbose else ()),
         [
             (
-                r["name"], r["status"], r["infra"], r["resources_str"], money(r["hourly_price"]), _age(r["launched_at"]),
+                r["name"], r["status"], r["infra"], r["resources_str"], money(r["hourly_price"]), age(r["launched_at"]),
                 "-" if r["autostop_minutes"] is None else f"{r['autostop_minutes']:g}m" + (" (down)" if r["autostop_down"] else ""),
             )
             + ((r.get("user") or "-", r["num_nodes"], r.get("head_ip") or "-") if verbose else ())
@@ -328,7 +318,7 @@ def cost_report(all_: bool, days: int, output: str) -> None:
     table(
         ("CLUSTER", "STATUS", "INFRA", "NODES", "DURATION", "$/H", "COST", "MANAGED JOB"),
         [
-            (r["cluster"], r["status"], f"{r['provider']}/{r['region']}", r["num_nodes"], _duration(r["duration_s"]), money(r["hourly_price"]), money(r["cost"]),
+            (r["cluster"], r["status"], f"{r['provider']}/{r['region']}", r["num_nodes"], duration(r["duration_s"]), money(r["hourly_price"]), money(r["cost"]),
              _attempt_of(r.get("managed_job")))
             for r in rows
         ],
@@ -352,8 +342,3 @@ def _managed_job_totals(rows: list[dict]) -> None:
         click.echo(f"Managed job #{job_id} ({name}): {len(lines)} attempt(s), {money(sum(r['cost'] for r in lines))}")
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"

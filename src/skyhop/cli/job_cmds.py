@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 import click
 
-from skyhop.cli.output import OUTPUT_OPTION, emit_json, number, table
+from skyhop.cli.output import OUTPUT_OPTION, emit_json, number, stream_out, table
 from skyhop.errors import SkyhopError
 
 FINISHED = ("SUCCEEDED", "FAILED", "FAILED_SETUP", "CANCELLED")
@@ -105,13 +104,7 @@ def logs(cluster: str, job_id: int | None, follow: bool, tail: int | None, statu
 
             raise SystemExit(job_exit_code(job["status"], job.get("exit_code")))
         return
-    try:
-        for chunk in api.logs(cluster, job_id, follow=follow, tail=tail, node=node):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        click.echo("\nStopped following; the job keeps running.", err=True)
-        raise SystemExit(130) from None
+    stream_out(api.logs(cluster, job_id, follow=follow, tail=tail, node=node), "Stopped following; the job keeps running.")
 
 
 @click.command(

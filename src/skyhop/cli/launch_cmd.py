@@ -115,7 +115,7 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
     if not yes and not dryrun and not (cluster and client.status([name])):
         from skyhop.spec.pipeline import Pipeline
 
-        _print_plan_line(client.optimize(Pipeline.chain([task])), name)  # the server's plan: the one it will launch
+        print_plan_line(client.optimize(Pipeline.chain([task])), f"Cluster '{name}'")  # the server's plan: the one it will launch
         if not click.confirm("Launch?", default=True, err=True):
             raise SystemExit(1)
     if fast and cluster and any(r["status"] == "UP" for r in client.status([name])):
@@ -143,15 +143,15 @@ def launch(entrypoint: tuple[str, ...], cluster: str | None, env_file: str | Non
         exit_for_job(result)
 
 
-def _print_plan_line(plan: dict[str, Any], name: str) -> None:
-    """One line from the plan document (docs/json-output.md) and its notes, before asking to launch."""
+def print_plan_line(plan: dict[str, Any], what: str) -> None:
+    """One line about `what` (`Cluster 'dev'`) from the plan document (docs/json-output.md) and its notes, before asking to launch."""
     # Existing machines (SSH pools) may not know their sizes until they are reached.
     sizes = [f"{plan['vcpus']:g} vCPUs" if plan["vcpus"] is not None else None, f"{plan['memory_gib']:g} GB" if plan["memory_gib"] is not None else None]
     sizes.append(plan["accelerators"])
     shape = ", ".join(s for s in sizes if s)
     where = f"{plan['cloud']}/{plan['region']}" + (f"/{plan['zone']}" if plan["zone"] else "")
     price = f"${plan['cluster_hourly_price']:.4g}/h" if plan["cluster_hourly_price"] is not None else "price unknown"
-    click.echo(f"Cluster '{name}': {plan['nodes']}x {plan['instance_type']}{f' ({shape})' if shape else ''} on {where}, {price}.", err=True)
+    click.echo(f"{what}: {plan['nodes']}x {plan['instance_type']}{f' ({shape})' if shape else ''} on {where}, {price}.", err=True)
     for note in plan["notes"]:
         click.echo(f"  {note}", err=True)
 

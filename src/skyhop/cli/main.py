@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "logs": ("skyhop.cli.job_cmds", "logs", "Show (and follow) a job's output; the latest job by default."),
     "optimize": ("skyhop.cli.optimize_cmd", "optimize", "Show the cheapest place to run a task, and the alternatives."),
     "queue": ("skyhop.cli.job_cmds", "queue", "Show the job queue of clusters (all of them by default)."),
+    "serve": ("skyhop.cli.serve_cmd", "serve", "Serve a task: replicas behind one load-balanced endpoint, replaced on failure, scaled with traffic."),
     "sim": ("skyhop.cli.sim_cmd", "sim", "Simulate spot policies on recorded availability traces: cost, deadlines met, availability."),
     "show-gpus": ("skyhop.cli.gpus_cmd", "show_gpus", "List accelerators on the market with counts and prices."),
     "ssh": ("skyhop.cli.ssh_cmd", "ssh", "Manage SSH node pools: machines you already have, by name."),

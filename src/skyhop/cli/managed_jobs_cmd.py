@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -11,7 +10,7 @@ from typing import Any, Iterator
 import click
 
 from skyhop.cli.jobs_pool_cmd import pool
-from skyhop.cli.output import OUTPUT_OPTION, emit_json, money, table
+from skyhop.cli.output import OUTPUT_OPTION, emit_json, money, stream_out, table
 from skyhop.cli.task_options import resource_options
 from skyhop.errors import SkyhopError
 
@@ -257,13 +256,7 @@ def _exit_unless_succeeded(job_id: int, *, only_if_ended: bool = False) -> None:
 def _follow(job_id: int, *, follow: bool, controller: bool) -> None:
     from skyhop.client import api
 
-    try:
-        for chunk in api.jobs_logs(job_id, follow=follow, controller=controller):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
-    except KeyboardInterrupt:
-        click.echo(f"\nStopped following; managed job {job_id} keeps running.", err=True)
-        raise SystemExit(130) from None
+    stream_out(api.jobs_logs(job_id, follow=follow, controller=controller), f"Stopped following; managed job {job_id} keeps running.")
 
 
 @jobs.command(

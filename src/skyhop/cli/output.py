@@ -31,6 +31,39 @@ def money(value: float | None, digits: int = 2) -> str:
     return f"${value:,.{digits}f}"
 
 
+def age(since: float | None) -> str:
+    """How long ago `since` (unix seconds) was, in its largest unit: `3h ago`; `-` when unknown."""
+    import time
+
+    if not since:
+        return "-"
+    seconds = max(0, time.time() - since)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
+
+
+def duration(seconds: float) -> str:
+    """`1h 05m`, or `3m 07s` under an hour."""
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def stream_out(chunks: Iterable[bytes], stopped: str) -> None:
+    """Copy a streamed log to stdout as it comes; Ctrl-C ends the command (exit 130) saying `stopped`:
+    only the following stops, not what is followed."""
+    try:
+        for chunk in chunks:
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        click.echo(f"\n{stopped}", err=True)
+        raise SystemExit(130) from None
+
+
 def number(value: float | None) -> str:
     if value is None:
         return "-"

@@ -309,12 +309,12 @@ def jobs_logs(job_id: int, *, follow: bool = True, controller: bool = False) -> 
     yield from _byte_stream(response, f"`skyhop jobs logs {job_id}{' --controller' if controller else ''}`")
 
 
-def _byte_stream(response, again: str) -> Iterator[bytes]:
+def _byte_stream(response, again: str, going_on: str = "the job goes on") -> Iterator[bytes]:
     """A streamed answer's bytes; a server that dies mid-stream is one sentence (with the command to rerun), not a traceback."""
     try:
         yield from iter(lambda: response.read1(65536), b"")
     except OSError as error:
-        raise SkyhopError(f"The API server stopped streaming ({type(error).__name__}); the job goes on. Rerun {again} to follow it again.") from None
+        raise SkyhopError(f"The API server stopped streaming ({type(error).__name__}); {going_on}. Rerun {again} to follow it again.") from None
     finally:
         response.close()
 

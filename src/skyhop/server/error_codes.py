@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from skyhop.errors import (
     CatalogError,
     ConfigError,
+    ConflictError,
     InfeasibleError,
     NotFoundError,
     SkyhopError,
@@ -27,7 +28,6 @@ from skyhop.providers.errors import (
     QuotaError,
 )
 from skyhop.spec.errors import SpecError
-from skyhop.state.errors import ClusterExistsError
 
 #: Codes with no exception class of their own on the client (it raises SkyhopError for them).
 INVALID_REQUEST = "invalid_request"
@@ -55,7 +55,7 @@ _TABLE: tuple[ErrorCode, ...] = (
     ErrorCode("not_supported", 501, NotSupportedError),
     ErrorCode("provider", 502, ProviderError),
     ErrorCode("not_found", 404, NotFoundError),
-    ErrorCode("conflict", 409, ClusterExistsError),
+    ErrorCode("conflict", 409, ConflictError),
     ErrorCode("infeasible", 400, InfeasibleError),
     ErrorCode("catalog", 503, CatalogError),
     ErrorCode("config", 400, ConfigError),

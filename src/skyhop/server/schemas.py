@@ -9,6 +9,7 @@ real use and small enough that nothing downstream overflows.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Union
 
 from fastapi import Body, Path, Query
@@ -77,10 +78,32 @@ class TaskShape(_Body):
 
 
 def _task_shape(value: Any, handler: ValidatorFunctionWrapHandler) -> dict[str, Any]:
-    """The mapping unchanged (what the routes parse and store), once its fields have the types of `TaskShape`."""
+    """The mapping unchanged (what the routes parse and store), once its fields have the types of `TaskShape`
+    and it holds no number JSON cannot (Python's parser reads `Infinity`, PostgreSQL's JSON refuses it)."""
     mapping = handler(value)
     TaskShape.model_validate(mapping)
+    bad = _non_finite(mapping)
+    if bad is not None:
+        raise ValueError(f"{bad} is not a finite number (JSON holds no Infinity or NaN)")
     return mapping
+
+
+def _non_finite(value: Any) -> str | None:
+    """Where the first Infinity or NaN in `value` is (`service.readiness_probe.post_data.a`), or None.
+
+    Walked with a stack, not recursion: a body nested as deep as the JSON parser allows must not
+    overflow the server's stack here.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path
+        if isinstance(item, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), inner) for key, inner in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{index}]", inner) for index, inner in enumerate(item))
+    return None
 
 
 #: A task in a request body: a plain mapping whose fields are typed by `TaskShape` (errors keep their place: `tasks.0.run`).
@@ -225,17 +248,21 @@ class PoolApplyBody(_Body):
     task: TaskMapping
 
 
-class PoolDownBody(_Body):
-    """Exactly one of: `names`, `all`."""
+class _NamesOrAll(_Body):
+    """`down` of pools or services: exactly one of `names`, `all`."""
 
     names: list[str] = Field(default_factory=list, max_length=1000)
     all: bool = False
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> PoolDownBody:
+    def _exactly_one(self) -> _NamesOrAll:
         if bool(self.names) == self.all:
             raise ValueError("give exactly one of names or all=true")
         return self
+
+
+class PoolDownBody(_NamesOrAll):
+    """`jobs pool down`: the pools named, or all."""
 
 
 class ManagedJobsSubmitted(BaseModel):
@@ -256,3 +283,34 @@ class ManagedJobsCancelBody(_Body):
         if given != 1:
             raise ValueError("give exactly one of job_ids, name, all=true or pool")
         return self
+
+
+# --- services (`/api/v1/serve`) ----------------------------------------------------------
+
+#: A service name as typed (the naming rule itself is `services.serve.check_name`'s, whose message says it).
+ServiceName = Annotated[str, Field(min_length=1, max_length=64)]
+ServiceNamePath = Annotated[str, Path(min_length=1, max_length=64)]
+ReplicaIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+
+
+class ServeUpBody(_Body):
+    """`serve up`: a task mapping with a `service:` section; the name defaults to the task's (or a generated one)."""
+
+    task: TaskMapping
+    service_name: ServiceName | None = None
+
+
+class ServeUpdateBody(_Body):
+    """`serve update`: the service's next version, reached replica by replica (`rolling`) or all at once (`blue_green`)."""
+
+    name: ServiceName
+    task: TaskMapping
+    mode: Literal["rolling", "blue_green"] = "rolling"
+
+
+class ServeDownBody(_NamesOrAll):
+    """`purge` also forgets a service whose controller could not clean it up."""
+
+    names: list[ServiceName] = Field(default_factory=list, max_length=1000)
+    all: StrictBool = False
+    purge: StrictBool = False

@@ -122,6 +122,23 @@ class ServiceSpec:
             out["dynamic_ondemand_fallback"] = as_bool(policy["dynamic_ondemand_fallback"], p("dynamic_ondemand_fallback"))
         return out
 
+    def policy_summary(self) -> str:
+        """One line, as `sky serve status` words it: `Fixed 2 replicas`, `Autoscaling from 1 to 3 replicas (...)`."""
+        if self.max_replicas is None or self.max_replicas == self.min_replicas and self.target_qps_per_replica is None:
+            text = f"Fixed {self.min_replicas} replica{'s' if self.min_replicas != 1 else ''}"
+        else:
+            qps = self.target_qps_per_replica
+            target = "QPS per accelerator" if isinstance(qps, Mapping) else f"{qps:g} QPS"
+            text = f"Autoscaling from {self.min_replicas} to {self.max_replicas} replicas (target {target} per replica)"
+        extras = [
+            words for given, words in (
+                (self.num_overprovision, f"{self.num_overprovision} overprovisioned"),
+                (self.base_ondemand_fallback_replicas, f"{self.base_ondemand_fallback_replicas} on-demand fallback"),
+                (self.dynamic_ondemand_fallback, "dynamic on-demand fallback"),
+            ) if given
+        ]
+        return ", ".join([text, *extras])
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         probe: dict[str, Any] = {"path": self.readiness_path}

@@ -7,7 +7,7 @@ explanation: each one names what was asked for and what the user can do.
 from __future__ import annotations
 
 from skyhop import errors as _errors
-from skyhop.errors import SkyhopError
+from skyhop.errors import ConflictError, SkyhopError
 
 # The project-wide "no such thing" error (the API server maps it to 404).
 _NotFound: type[SkyhopError] = getattr(_errors, "NotFoundError", SkyhopError)  # absent in older trees
@@ -17,7 +17,7 @@ class StateError(SkyhopError):
     """The state database refused an operation or cannot be used."""
 
 
-class ClusterExistsError(StateError):
+class ClusterExistsError(StateError, ConflictError):
     """A cluster with this name is already recorded."""
 
 

@@ -251,29 +251,10 @@ async def follow_controller_log(store, job_id: int, *, follow: bool) -> AsyncIte
     """The controller's event log of the job (`jobs logs --controller`), followed until the job ends."""
     from skyhop.jobs.states import TERMINAL_NAMES
     from skyhop.server.controllers.jobs import controller_log
+    from skyhop.server.services.log_pipe import follow_file
 
-    path = controller_log(job_id)
-    offset = 0
-    while True:
-        job = await asyncio.to_thread(get, store, job_id)
-        data = await asyncio.to_thread(_read_from, path, offset)
-        if data:
-            offset += len(data)
-            yield data
-        if job.status in TERMINAL_NAMES or not follow:
-            if not await asyncio.to_thread(_read_from, path, offset):
-                return
-            continue
-        await asyncio.sleep(FOLLOW_POLL_S)
-
-
-def _read_from(path, offset: int) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read(1 << 20)
-    except FileNotFoundError:
-        return b""
+    async for chunk in follow_file(controller_log(job_id), lambda: get(store, job_id).status in TERMINAL_NAMES, follow=follow, poll_s=FOLLOW_POLL_S):
+        yield chunk
 
 
 def annotate_costs(store, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,71 @@
+"""What the serve routes hand the serve controller, on both state backends: secret values in memory only (the
+row keeps them redacted), a wake for every change it must act on, the lease's cancel flag on `down`, and
+nothing for a failed service left alone without `purge`; and what they refuse before any row is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from state.conftest import db_url, store  # noqa: F401  (SQLite and PostgreSQL)
+
+from skyhop.errors import ConflictError, InfeasibleError, NotFoundError
+from skyhop.server.services import serve
+from skyhop.state.controller_leases import ControllerLeases
+from skyhop.state.services import KIND, Services
+from skyhop.state.store import StateStore
+
+SERVICE = {"run": "python3 -m http.server 8080", "resources": {"cpus": 0.25}, "service": {"readiness_probe": "/", "replicas": 1}}
+
+
+class Controller:
+    """Records what the routes hand the serve controller (the real one launches replicas: not wanted here)."""
+
+    def __init__(self) -> None:
+        self.remembered: list[tuple[str, int, dict[str, Any]]] = []
+        self.wakes = 0
+
+    def remember(self, name: str, version: int, task: dict[str, Any]) -> None:
+        self.remembered.append((name, version, task))
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+
+def test_secrets_reach_the_controller_only_and_each_change_wakes_it(store, isolated_home):  # noqa: F811
+    controller = Controller()
+    assert serve.up(store, controller, SERVICE, "plain") == {"name": "plain", "endpoint": None, "version": 1}
+    assert (controller.remembered, controller.wakes) == ([], 1)  # nothing withheld: the row is the whole task
+    secret = dict(SERVICE, secrets={"TOKEN": "s3cret"})
+    serve.up(store, controller, secret, "sec")
+    assert [(n, v, t["secrets"]) for n, v, t in controller.remembered] == [("sec", 1, {"TOKEN": "s3cret"})]
+    assert "s3cret" not in repr(Services(store).get("sec"))
+    assert serve.update(store, controller, "sec", secret, "blue_green") == {"name": "sec", "version": 2, "mode": "blue_green"}
+    assert [(n, v) for n, v, _ in controller.remembered] == [("sec", 1), ("sec", 2)] and controller.wakes == 3
+    with pytest.raises(ConflictError, match="already exists"):
+        serve.up(store, controller, SERVICE, "sec")
+    with pytest.raises(NotFoundError):
+        serve.update(store, controller, "nope", SERVICE, "rolling")
+
+    leases = ControllerLeases(store)
+    Services(store).set("plain", status="FAILED_CLEANUP")
+    assert serve.down(store, controller, None, purge=False) == {"shutting_down": ["sec"], "purged": [], "skipped": ["plain"]}
+    assert leases.cancel_requested(KIND, "sec") and not leases.cancel_requested(KIND, "plain") and controller.wakes == 4
+    assert serve.down(store, controller, ["plain"], purge=False)["skipped"] == ["plain"] and controller.wakes == 4
+    assert serve.down(store, controller, ["plain"], purge=True)["purged"] == ["plain"] and Services(store).get("plain") is None
+    with pytest.raises(ConflictError, match="being taken down"):
+        serve.update(store, controller, "sec", SERVICE, "rolling")
+
+
+def test_a_service_nothing_here_can_run_is_refused_at_up(isolated_home, tmp_path):
+    """Only local infra is enabled here, and it sells no spot: spot replicas need their on-demand fallback.
+    (Planning, not state: one backend is enough.)"""
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    spot = dict(SERVICE, resources={"cpus": 0.25, "use_spot": True})
+    with pytest.raises(InfeasibleError, match="spot"):
+        serve.up(store, None, spot, "spot")
+    with pytest.raises(InfeasibleError, match="H100"):
+        serve.up(store, None, dict(SERVICE, resources={"accelerators": "H100:8"}), "gpu")
+    fallback = dict(spot, service={"readiness_probe": "/", "replica_policy": {"min_replicas": 1, "base_ondemand_fallback_replicas": 1}})
+    assert serve.up(store, None, fallback, "spot")["version"] == 1
+    assert [s.name for s in Services(store).all()] == ["spot"]
