@@ -26,6 +26,7 @@ KIND = "service"
 #: The service status the API writes on `serve down`; the controller writes every other.
 SHUTTING_DOWN = "SHUTTING_DOWN"
 CONTROLLER_INIT = "CONTROLLER_INIT"
+FAILED_CLEANUP = "FAILED_CLEANUP"
 #: Settable fields of a service row (the controller's bookkeeping).
 _SERVICE_FIELDS = frozenset({"status", "status_reason", "target", "lb_pid", "lb_port", "endpoint"})
 _REPLICA_FIELDS = frozenset({"status", "status_reason", "zone", "accelerator", "port", "url", "ready_at"})
@@ -131,6 +132,11 @@ class Services:
                 session.execute(update(Service).where(Service.name == name).values(updated_at=now, **values))
             if status:
                 session.execute(update(Service).where(Service.name == name, Service.status != SHUTTING_DOWN).values(updated_at=now, **status))
+
+    def fail_cleanup(self, name: str, why: str) -> None:
+        """`serve down` could not remove everything: FAILED_CLEANUP (overriding SHUTTING_DOWN), left for `--purge`."""
+        with self._store._write() as session:
+            session.execute(update(Service).where(Service.name == name).values(status=FAILED_CLEANUP, status_reason=why, updated_at=time.time()))
 
     def delete(self, name: str) -> None:
         """The service and its replica rows (once its clusters and load balancer are gone)."""

@@ -58,6 +58,8 @@ T = TypeVar("T")
 RETRY_S = 30.0
 #: Rows kept for display after their replica's program failed (with its cluster gone), newest first.
 KEEP_FAILED = 5
+#: How many probe intervals (at most 10 s) a version whose secret values are withheld waits for them before the service says it cannot launch.
+SECRETS_WAIT_PROBES = 20
 #: Where a replica listens when the service names no port (SkyServe requires one; 8080 is its examples').
 DEFAULT_PORT = 8080
 _PROBED = frozenset({ReplicaStatus.STARTING, ReplicaStatus.READY, ReplicaStatus.NOT_READY})
@@ -87,7 +89,17 @@ class ServeController:
         self._tasks[(name, version)] = task
 
     def task_of(self, service: ServiceRecord) -> dict[str, Any]:
+        """The task to launch the service's current version with: the remembered one, or the stored one when
+        it withholds nothing (see `missing_secrets`)."""
         return self._tasks.get((service.name, service.version), service.task)
+
+    def missing_secrets(self, service: ServiceRecord) -> list[str]:
+        """Secrets of the current version whose values the store withholds and this process was not given."""
+        from skyhop.spec.task import REDACTED
+
+        if (service.name, service.version) in self._tasks:
+            return []
+        return sorted(k for k, v in (service.task.get("secrets") or {}).items() if v == REDACTED)
 
     async def _drive(self, ctx: ObjectContext) -> None:
         await ServiceRun(self, ctx.object_id, ctx).run()
@@ -122,6 +134,9 @@ class ServiceRun:
         self._failing_since: dict[int, float] = {}
         self._routes: list[lb_process.RouteEntry] | None = None
         self._lb_started_at = 0.0
+        self._secrets_wait: dict[int, float] = {}
+        #: Why the service cannot launch replicas (CONTROLLER_FAILED), or None.
+        self._blocked: str | None = None
 
     async def run(self) -> None:
         try:
@@ -188,6 +203,16 @@ class ServiceRun:
                 await self._drain(replica, "scaled down" if replica.version == service.version else f"replaced by version {service.version}")
         if now < self._retry_at or not (decision.launch or decision.launch_ondemand):
             return
+        missing = self.owner.missing_secrets(service)
+        if missing:
+            # The route hands the values over just after it wrote the row; a version whose values never come
+            # (the server that received them restarted) launches nothing, and says why.
+            first = self._secrets_wait.setdefault(service.version, now)
+            if now - first > min(10.0, SECRETS_WAIT_PROBES * self.settings.probe_s):
+                self._blocked = (f"the values of secret(s) {', '.join(missing)} were given to a server process that has since stopped; "
+                                 f"`skyhop serve update {self.name} TASK.yaml` with them again")
+            return
+        self._blocked = None
         for use_spot in [None] * decision.launch + [False] * decision.launch_ondemand:
             await self._launch(service, use_spot)
 
@@ -227,7 +252,10 @@ class ServiceRun:
 
     async def _write_status(self, service: ServiceRecord, replicas: list[ReplicaRecord]) -> None:
         status = service_status([ReplicaStatus(r.status) for r in replicas if r.status != ReplicaStatus.SHUTTING_DOWN.value])
-        if status is ServiceStatus.FAILED:
+        reason: str | None
+        if self._blocked is not None:
+            status, reason = ServiceStatus.CONTROLLER_FAILED, self._blocked
+        elif status is ServiceStatus.FAILED:
             reason = next((r.status_reason for r in reversed(replicas) if r.status_reason and ReplicaStatus(r.status) in _KEPT_FAILURES), None)
         elif status is ServiceStatus.NO_REPLICA:
             reason = "scaled to zero: the first request starts a replica" if (self.state and self.state.target == 0) else None
@@ -412,9 +440,20 @@ class ServiceRun:
         for task in self._drains.values():
             task.cancel()
         await asyncio.gather(*self._launches.values(), *self._drains.values(), return_exceptions=True)
+        failed = []
         for replica in await asyncio.to_thread(self.services.replicas, self.name):
             self._note(f"Service down: tearing down replica {replica.replica_id} ('{replica.cluster}').")
-            await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, replica.cluster))
+            try:
+                await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, replica.cluster))
+            except Exception as error:  # noqa: BLE001 - recorded for `serve down --purge`, never silently dropped
+                log.exception("service %s: tearing down replica %d failed", self.name, replica.replica_id)
+                failed.append(f"replica {replica.replica_id} ('{replica.cluster}'): {error}")
+        if failed:
+            # Kept, so what may still be billed stays listed: `serve down --purge` removes it once the cause is fixed.
+            why = "tearing down failed for " + "; ".join(failed)
+            self._note(f"Service down: {why}. `skyhop serve down --purge {self.name}` tries again and forgets what it cannot remove.")
+            await asyncio.to_thread(self.services.fail_cleanup, self.name, why[:2000])
+            return
         await asyncio.to_thread(self.services.delete, self.name)
         self._note("Service down: every replica is gone.")
 
