@@ -27,9 +27,11 @@ _NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 MAX_REPLICAS = 100
 #: How often a log follower looks for more output or the end of what it follows.
 FOLLOW_POLL_S = 0.5
-#: Service states whose controller gave up (SkyServe's `ServiceStatus.failed_statuses()`): `down` leaves them
-#: alone (tearing down again could leak what is left) unless asked to `purge` them.
-FAILED_STATES = frozenset({"CONTROLLER_FAILED", "FAILED_CLEANUP"})
+#: Service states whose controller gave up on removing them: `down` leaves them alone (tearing down again could
+#: leak what is left) unless asked to `purge` them. SkyServe also counts CONTROLLER_FAILED here (its controller
+#: is a VM that may be gone); skyhop's controller runs in the API server and says CONTROLLER_FAILED only while
+#: it runs (a service it cannot launch for), so `down` takes such a service down as any other.
+FAILED_STATES = frozenset({"FAILED_CLEANUP"})
 #: Replica states in which its launch log is still being written.
 _LAUNCHING = frozenset({"PENDING", "PROVISIONING"})
 
