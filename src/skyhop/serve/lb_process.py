@@ -56,6 +56,20 @@ def free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
+def accepting(host: str, port: int, wait_s: float) -> bool:
+    """Whether something accepts connections on (host, port), trying for up to `wait_s` seconds."""
+    target = "127.0.0.1" if host == "0.0.0.0" else "::1" if host == "::" else host
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with socket.create_connection((target, port), timeout=1.0):
+                return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+
 def alive(pid: int | None, service: str) -> bool:
     """Whether `pid` is this service's load balancer (not a reused pid of something else)."""
     if not pid:

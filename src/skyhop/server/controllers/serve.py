@@ -60,6 +60,8 @@ RETRY_S = 30.0
 KEEP_FAILED = 5
 #: How many probe intervals (at most 10 s) a version whose secret values are withheld waits for them before the service says it cannot launch.
 SECRETS_WAIT_PROBES = 20
+#: How long a load balancer just started may take to accept connections before the step goes on without it.
+LB_START_S = 10.0
 #: Where a replica listens when the service names no port (SkyServe requires one; 8080 is its examples').
 DEFAULT_PORT = 8080
 _PROBED = frozenset({ReplicaStatus.STARTING, ReplicaStatus.READY, ReplicaStatus.NOT_READY})
@@ -219,8 +221,11 @@ class ServiceRun:
     # --- the load balancer --------------------------------------------------------------
 
     async def _load_balancer(self, service: ServiceRecord) -> ServiceRecord:
-        """Start the service's load balancer unless it runs; the service as it is then."""
+        """Start the service's load balancer unless it runs; the service as it is then. The endpoint is
+        published once the load balancer accepts connections, so a script that reads it can use it at once."""
         if lb_process.alive(service.lb_pid, self.name):
+            if service.endpoint is None and service.lb_port is not None:
+                return await self._publish(service, service.lb_pid, service.lb_port, 0.0)
             return service
         spec = _spec(self.owner.task_of(service))
         host = self.settings.lb_host
@@ -235,10 +240,20 @@ class ServiceRun:
         pid = await asyncio.to_thread(lb_process.start, self.name, host, port, spec.load_balancing_policy, tls)
         self._lb_started_at = time.monotonic()
         self._routes = None  # a new process has no routes yet
-        endpoint = f"{'https' if tls else 'http'}://{_reachable(host)}:{port}"
-        self._note(f"Load balancer started (pid {pid}) at {endpoint}.")
-        await asyncio.to_thread(functools.partial(self.services.set, self.name, lb_pid=pid, lb_port=port, endpoint=endpoint))
-        return replace(service, lb_pid=pid, lb_port=port, endpoint=endpoint)
+        self._note(f"Load balancer started (pid {pid}) on port {port}.")
+        await asyncio.to_thread(functools.partial(self.services.set, self.name, lb_pid=pid, lb_port=port, endpoint=None))
+        return await self._publish(replace(service, lb_pid=pid, lb_port=port, endpoint=None), pid, port, LB_START_S)
+
+    async def _publish(self, service: ServiceRecord, pid: int | None, port: int, wait_s: float) -> ServiceRecord:
+        """Write the endpoint once the load balancer on `port` accepts connections (waiting up to `wait_s`)."""
+        host = self.settings.lb_host
+        if not await asyncio.to_thread(lb_process.accepting, host, port, wait_s):
+            return service
+        spec = _spec(self.owner.task_of(service))
+        endpoint = f"{'https' if spec.tls_keyfile else 'http'}://{_reachable(host)}:{port}"
+        self._note(f"Load balancer (pid {pid}) serves {endpoint}.")
+        await asyncio.to_thread(functools.partial(self.services.set, self.name, endpoint=endpoint))
+        return replace(service, endpoint=endpoint)
 
     async def _write_routes(self, policy: Policy, replicas: list[ReplicaRecord]) -> None:
         active = set(_active_versions(policy, replicas))
