@@ -270,6 +270,8 @@ class ServiceRun:
         reason: str | None
         if self._blocked is not None:
             status, reason = ServiceStatus.CONTROLLER_FAILED, self._blocked
+        elif service.endpoint is None:  # READY means the endpoint answers: not before the load balancer does
+            status, reason = ServiceStatus.CONTROLLER_INIT, "the load balancer is starting"
         elif status is ServiceStatus.FAILED:
             reason = next((r.status_reason for r in reversed(replicas) if r.status_reason and ReplicaStatus(r.status) in _KEPT_FAILURES), None)
         elif status is ServiceStatus.NO_REPLICA:
