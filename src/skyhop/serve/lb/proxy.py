@@ -310,6 +310,8 @@ class ClientConnection(asyncio.Protocol):
         method = parser.get_method()
         if method == b"CONNECT":
             raise Reject(405, "CONNECT is not supported by the skyhop load balancer")
+        if parser.should_upgrade():
+            raise Reject(501, "protocol upgrades (WebSocket) are not supported by the skyhop load balancer")
         self.http11 = parser.get_http_version() == "1.1"
         request = Request(method, bytes(self._url), self._headers, parser.should_keep_alive())
         length = None

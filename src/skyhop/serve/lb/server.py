@@ -66,12 +66,12 @@ async def _tick(routes: RoutesFile, balancer: Balancer, directory: Path) -> None
     polls = 0
     while True:
         _reload(routes, balancer)
-        polls += 1
         if polls % STATS_EVERY_POLLS == 0:
             try:
                 write_stats(directory, balancer.stats, balancer.ledger)
             except OSError as error:
                 print(f"skyhop lb: cannot write stats: {error}", file=sys.stderr)
+        polls += 1
         await asyncio.sleep(ROUTES_POLL_SECONDS)
 
 
