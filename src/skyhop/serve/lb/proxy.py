@@ -185,6 +185,7 @@ class Exchange:
         self.done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self.started = False
         self._chunked = False
+        self._out: list[bytes] = []
 
     def response_head(self, status: int, reason: bytes, headers: wire.Headers, body: Body) -> None:
         self.started = True
@@ -192,21 +193,29 @@ class Exchange:
         if streamed and not self.client.http11:
             self.keep_alive = False  # an HTTP/1.0 client learns the end of the body from the close
         self._chunked = streamed and self.client.http11
-        self.client.write(wire.response_head(status, reason, headers, self._chunked, self.keep_alive))
+        self._out.append(wire.response_head(status, reason, headers, self._chunked, self.keep_alive))
 
     def response_body(self, data: bytes) -> None:
         if data:
-            self.client.write(wire.chunk(data) if self._chunked else data)
+            self._out.append(wire.chunk(data) if self._chunked else data)
+
+    def flush(self) -> None:
+        """Write what the replica's last read produced, in one system call (upstream calls this after each read)."""
+        if self._out:
+            self.client.write(b"".join(self._out))
+            self._out.clear()
 
     def response_end(self) -> None:
         if self._chunked:
-            self.client.write(wire.LAST_CHUNK)
+            self._out.append(wire.LAST_CHUNK)
+        self.flush()
         if not self.keep_alive:
             self.client.close()
         self._resolve(Outcome.OK)
 
     def upstream_failed(self) -> None:
         if self.started:
+            self.flush()
             self.client.abort()
             self._resolve(Outcome.BROKEN)
         else:

@@ -37,6 +37,7 @@ class ResponseSink(Protocol):
     def response_body(self, data: bytes) -> None: ...
     def response_end(self) -> None: ...
     def upstream_failed(self) -> None: ...
+    def flush(self) -> None: ...
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -92,10 +93,13 @@ class UpstreamConnection(asyncio.Protocol):
             # Bytes while idle: the replica broke HTTP; never reuse this connection.
             self.abort()
             return
+        sink = self.sink
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
             self._fail()
+        # What one read delivered leaves in one write (an event stream's pieces are not held back).
+        sink.flush()
 
     def eof_received(self) -> bool:
         return False
