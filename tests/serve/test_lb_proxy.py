@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,6 +222,22 @@ def test_hostile_input_gets_a_4xx_and_the_lb_keeps_serving(guarded: LoadBalancer
     answer = raw_exchange(lb, data)
     assert answer.startswith(b"HTTP/1.1 %d " % status), answer[:200]
     assert request(lb, "GET", "/id")[::2] == (200, b"replica 1")
+
+
+def test_silent_clients_are_closed_after_the_idle_timeout(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer]) -> None:
+    lb = start(lbs, tmp_path, "--idle-timeout", "0.3", routes=[replicas[0].route()])
+    with socket.create_connection(("127.0.0.1", lb.port), timeout=10) as slowloris, socket.create_connection(("127.0.0.1", lb.port), timeout=10) as idle:
+        slowloris.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        idle.sendall(b"GET /id HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert idle.recv(65536).endswith(b"replica 1")
+        # Both are closed by the LB (recv returns b"" at the close) without a byte more.
+        assert slowloris.recv(65536) == b"" and idle.recv(65536) == b""
+    # A streaming response outlives the idle timeout: the LB is the one sending.
+    connection, held = open_stream(lb)
+    time.sleep(0.8)
+    release(replicas[0])
+    assert held.read() == b"data: event 1\n\ndata: event 2\n\n"
+    connection.close()
 
 
 def test_sigterm_finishes_open_requests_then_exits_0(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer]) -> None:

@@ -39,6 +39,9 @@ class Limits:
     max_headers: int = 100
     max_body_bytes: int = 16 * 1024 * 1024
     wait_timeout: float = 600.0
+    # A client connection silent this long between requests (or within a request head) is closed:
+    # bounds what slow or idle clients hold (nginx's keepalive_timeout is 75 s).
+    idle_timeout: float = 75.0
 
 
 class Outcome(enum.Enum):
@@ -92,6 +95,12 @@ class Balancer:
         """Shutdown: requests waiting for a first replica give up now (503) instead of at the wait timeout."""
         self.draining = True
         self._routes_changed.set()
+
+    def close_silent(self) -> None:
+        """Close client connections that sent nothing for `idle_timeout` while no request of theirs is being served."""
+        horizon = asyncio.get_running_loop().time() - self.limits.idle_timeout
+        for connection in [c for c in self.connections if c.idle() and c.last_active < horizon]:
+            connection.close()
 
     def no_replica_message(self) -> str:
         return f"service {self.service} has no ready replica yet; `skyhop serve status {self.service}`"
@@ -249,6 +258,8 @@ class ClientConnection(asyncio.Protocol):
         self._headers: wire.Headers = []
         self._head_bytes = 0
         self._reading = True
+        self._loop = asyncio.get_running_loop()
+        self.last_active = self._loop.time()
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
 
@@ -263,6 +274,7 @@ class ClientConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        self.last_active = self._loop.time()
         try:
             self._parser.feed_data(data)
         except Reject as reject:

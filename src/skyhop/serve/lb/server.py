@@ -71,6 +71,7 @@ async def _tick(routes: RoutesFile, balancer: Balancer, directory: Path) -> None
                 write_stats(directory, balancer.stats, balancer.ledger)
             except OSError as error:
                 print(f"skyhop lb: cannot write stats: {error}", file=sys.stderr)
+        balancer.close_silent()
         polls += 1
         await asyncio.sleep(ROUTES_POLL_SECONDS)
 
