@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -200,6 +202,32 @@ def test_metrics_on_the_unix_socket(tmp_path: Path, replicas: list[Replica], lbs
     assert "\nskyhop_lb_request_seconds_count 3\n" in text
     assert '\nskyhop_lb_in_flight{replica="1"} 0\n' in text
     assert oct((lb.dir / "lb-metrics.sock").stat().st_mode & 0o777) == "0o600"
+    # The controller's file: arrivals per second for the autoscaler, in-flight per replica for draining.
+    wait_until(lambda: lb.stats()["requests_total"] == 3)
+    stats = lb.stats()
+    assert stats["pid"] == lb.process.pid and sum(count for _, count in stats["recent"]) == 3
+    assert {k: stats[k] for k in ("waiting", "in_flight", "retries", "failed")} == {"waiting": 0, "in_flight": {"1": 0}, "retries": 0, "failed": 0}
+    assert oct((lb.dir / "lb-stats.json").stat().st_mode & 0o777) == "0o600"
+    # A broken routes.json is reported and the routes stay.
+    (lb.dir / "routes.json").write_text("{broken")
+    wait_until(lambda: "keeping the previous routes" in lb.stderr())
+    assert request(lb, "GET", "/id")[2] == b"replica 1"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_tls_termination(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer]) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    lb = start(lbs, tmp_path, "--tls-keyfile", str(key), "--tls-certfile", str(cert), routes=[replicas[0].route()])
+    connection = http.client.HTTPSConnection("127.0.0.1", lb.port, timeout=10, context=ssl.create_default_context(cafile=str(cert)))
+    connection.request("GET", "/headers")
+    seen = dict(json.loads(connection.getresponse().read()))
+    assert seen["x-forwarded-proto"] == "https"
+    connection.close()
 
 
 @pytest.mark.parametrize(

@@ -320,7 +320,7 @@ class ClientConnection(asyncio.Protocol):
             raise Reject(414, "request target too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # httptools may deliver a name or value in pieces; a piece with an empty name continues the last value.
+        # Counted as received: the head's size is bounded before it is complete.
         self._head_bytes += len(name) + len(value) + 4
         if self._head_bytes + len(self._url) > self.limits.max_header_bytes or len(self._headers) >= self.limits.max_headers:
             raise Reject(431, "request headers too large")
