@@ -7,6 +7,7 @@
   GET  /stream?n=K         chunked text/event-stream: one event, then waits for GET /release, then K-1 more
   GET  /slow?ms=M          answers "replica N" after M milliseconds
   GET  /release            lets every held /stream continue
+  GET  /big?bytes=B        B bytes of "x"
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/slow":
             time.sleep(int(query.get("ms", ["100"])[0]) / 1000)
             self._send(f"replica {self.replica_id}".encode())
+        elif url.path == "/big":
+            self._send(b"x" * int(query.get("bytes", ["1000000"])[0]))
         elif url.path == "/stream":
             self._stream(int(query.get("n", ["3"])[0]))
         else:

@@ -118,6 +118,22 @@ def release(replica: Replica) -> None:
     direct.close()
 
 
+def test_a_slow_reader_pauses_the_replica_and_its_connection_is_reused_after(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer]) -> None:
+    lb = start(lbs, tmp_path, routes=[replicas[0].route()])
+    size = 16 * 1024 * 1024
+    with socket.create_connection(("127.0.0.1", lb.port), timeout=10) as slow:
+        slow.sendall(b"GET /big?bytes=%d HTTP/1.1\r\nHost: x\r\n\r\n" % size)
+        time.sleep(0.5)  # 16 MiB overflow the kernel's buffers: the LB's fills and it stops reading from the replica
+        received = 0
+        while received < size:
+            piece = slow.recv(1 << 20)
+            assert piece
+            received += len(piece)
+    # The replica's connection went back to the pool reading again: the next requests are answered.
+    for _ in range(3):
+        assert request(lb, "GET", "/id", timeout=5)[2] == b"replica 1"
+
+
 def test_route_reload_drains_the_removed_replica(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer]) -> None:
     one, two = replicas
     lb = start(lbs, tmp_path, routes=[one.route()])

@@ -175,6 +175,8 @@ class Balancer:
         if connection.closed:
             upstream.pool.put(upstream)
             return Outcome.CLIENT_GONE
+        if not upstream.usable():
+            return Outcome.NOT_SENT  # closed by the replica while connecting: nothing was sent
         exchange = Exchange(connection, upstream, request.keep_alive and not self.draining)
         connection.exchange = exchange
         upstream.send(payload, exchange, head_only=request.method == b"HEAD")
@@ -299,11 +301,13 @@ class ClientConnection(asyncio.Protocol):
             self._task.cancel()
 
     def pause_writing(self) -> None:
-        if self.exchange is not None:
+        # Backpressure: stop reading the replica while this client's buffer is full.
+        if self.exchange is not None and not self.exchange.done.done():
             self.exchange.upstream.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.exchange is not None:
+        # A finished exchange's connection may already serve another client: leave it alone.
+        if self.exchange is not None and not self.exchange.done.done():
             self.exchange.upstream.resume_reading()
 
     # -- httptools callbacks ----------------------------------------------------------------------

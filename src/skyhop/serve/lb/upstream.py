@@ -164,13 +164,14 @@ class UpstreamConnection(asyncio.Protocol):
         return Body.UNTIL_CLOSE
 
     def _finish(self, keep_alive: bool) -> None:
+        # The sink's last write may pause this connection (a slow client); the pool resumes it after.
         sink, self.sink = self.sink, None
+        if sink is not None:
+            sink.response_end()
         if keep_alive:
             self.pool.put(self)
         elif self.transport is not None:
             self.transport.close()
-        if sink is not None:
-            sink.response_end()
 
     def _fail(self) -> None:
         # connection_lost tells the sink (once), whatever closed the connection.
@@ -204,6 +205,8 @@ class ReplicaPool:
             if connection.transport is not None:
                 connection.transport.close()
             return
+        # Idle connections read, so a replica's close is seen (and the connection dropped) before reuse.
+        connection.resume_reading()
         self._idle.append(connection)
 
     def forget(self, connection: UpstreamConnection) -> None:
