@@ -8,6 +8,7 @@
   GET  /slow?ms=M          answers "replica N" after M milliseconds
   GET  /release            lets every held /stream continue
   GET  /big?bytes=B        B bytes of "x"
+  GET  /peer               the port the request came from (the LB's pooled connection)
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/slow":
             time.sleep(int(query.get("ms", ["100"])[0]) / 1000)
             self._send(f"replica {self.replica_id}".encode())
+        elif url.path == "/peer":
+            self._send(str(self.client_address[1]).encode())
         elif url.path == "/big":
             self._send(b"x" * int(query.get("bytes", ["1000000"])[0]))
         elif url.path == "/stream":

@@ -118,6 +118,13 @@ def release(replica: Replica) -> None:
     direct.close()
 
 
+def test_replica_connections_are_pooled_even_when_clients_close_theirs(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer]) -> None:
+    lb = start(lbs, tmp_path, routes=[replicas[0].route()])
+    ports = {request(lb, "GET", "/peer", headers={"Connection": "close"})[2] for _ in range(4)}
+    ports |= {raw_exchange(lb, b"GET /peer HTTP/1.0\r\n\r\n").rsplit(b"\r\n", 1)[1] for _ in range(2)}
+    assert len(ports) == 1, ports
+
+
 def test_a_slow_reader_pauses_the_replica_and_its_connection_is_reused_after(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer]) -> None:
     lb = start(lbs, tmp_path, routes=[replicas[0].route()])
     size = 16 * 1024 * 1024

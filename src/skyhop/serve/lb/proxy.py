@@ -233,6 +233,8 @@ class Exchange:
             self._resolve(Outcome.NO_RESPONSE)
 
     def client_gone(self) -> None:
+        if self.done.done():
+            return  # finished: the replica's connection is back in the pool, maybe serving someone else
         self.upstream.abort()
         self._resolve(Outcome.CLIENT_GONE)
 
