@@ -172,3 +172,52 @@ async def scenario(plan: list[tuple[str, object]]) -> None:
 @given(st.lists(steps, min_size=1, max_size=18))
 def test_the_ledger_ends_empty_whatever_fails(plan: list[tuple[str, object]]) -> None:
     asyncio.run(scenario(plan))
+
+
+VALID = b"GET /ok HTTP/1.1\r\nhost: t\r\ncontent-length: 0\r\n\r\n"
+garbage = st.one_of(
+    st.binary(max_size=300),
+    # A valid request with a few bytes changed, cut, or repeated: closer to what breaks parsers.
+    st.builds(lambda at, junk: VALID[:at] + junk + VALID[at:], st.integers(0, len(VALID)), st.binary(min_size=1, max_size=8)),
+    st.builds(lambda at: VALID[:at], st.integers(0, len(VALID))),
+    st.builds(lambda n: VALID * n, st.integers(1, 4)),
+)
+
+
+async def hostile(data: bytes) -> None:
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    balancer = Balancer("svc", "least_load", Limits(wait_timeout=0.05, max_body_bytes=64), b"http")
+    replica = FakeReplica(1)
+    await replica.up()
+    balancer.set_routes([replica.route()])
+    server = await loop.create_server(lambda: ClientConnection(balancer), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    writer.write_eof()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    # Whatever came back is HTTP answers: the replica's, or the LB's own 4xx; never a 5xx of the LB's making.
+    for status in [answer[i + 9 : i + 12] for i in range(len(answer)) if answer.startswith(b"HTTP/1.1 ", i)]:
+        assert status in (b"200", b"400", b"405", b"413", b"414", b"431", b"501"), answer
+    # And the LB still serves.
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(VALID)
+    assert (await asyncio.wait_for(reader.readexactly(len(OK)), 5)) == OK
+    writer.close()
+    server.close()
+    await replica.down()
+    for _ in range(100):
+        if balancer.ledger.open_count() == 0:
+            break
+        await asyncio.sleep(0.005)
+    assert balancer.ledger.open_count() == 0
+    assert errors == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(garbage)
+def test_hostile_bytes_get_4xx_and_never_break_the_lb(data: bytes) -> None:
+    asyncio.run(hostile(data))
