@@ -2,6 +2,7 @@
 # System packages and services the test suite needs. Idempotent; run as root.
 # - SSH test hosts in network namespaces: openssh-server (sshd), openssh-client,
 #   rsync, iproute2.
+# - wrk, the HTTP load generator (serving benchmarks and tests).
 # - A real PostgreSQL server for the state store tests (Debian's `postgresql`):
 #   a running cluster and a login role named after the user who runs the tests
 #   (SKYHOP_TEST_USER, default: the caller), with CREATEDB and pg_signal_backend
@@ -16,6 +17,8 @@ command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-serve
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# wrk: the load generator of the serve load-balancer benchmark and end-to-end serve tests.
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v pg_ctlcluster >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     if [ ${#need[@]} -ne 0 ]; then
