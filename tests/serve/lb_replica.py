@@ -1,6 +1,6 @@
 """A replica for the load-balancer tests, run as its own process (so killing it is a real kill).
 
-`python lb_replica.py PORT REPLICA_ID`, stdlib only, HTTP/1.1 keep-alive:
+`python lb_replica.py PORT REPLICA_ID [BIND_HOST]`, stdlib only, HTTP/1.1 keep-alive:
   GET  /id                 "replica N"
   GET  /headers            the request's headers as JSON
   POST|PUT /echo           the body back, with "x-replica: N"
@@ -84,8 +84,9 @@ class Handler(BaseHTTPRequestHandler):
 
 def main() -> None:
     port, replica_id = int(sys.argv[1]), sys.argv[2]
+    host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"  # 0.0.0.0 on an SSH test host, reached from outside
     Handler.replica_id = replica_id
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
     print("ready", flush=True)
     server.serve_forever()
