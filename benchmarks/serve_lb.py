@@ -6,8 +6,10 @@
 The replica is this file run with `--replica PORT MODE` (uvloop, a raw asyncio Protocol): it answers
 a fixed 19-byte body (`plain`) or a 4-event `text/event-stream` in chunked encoding (`stream`), so
 the replica costs as little as possible and the difference is the LB's. Every row is wrk with one
-thread on loopback (`wrk -t1 -cC -dS --latency`): C=32 for throughput, C=1 for the latency one request
-pays with nothing queued. wrk, the replica and the LB share the machine's cores (2 in CI), so the
+thread on loopback (`wrk -t1 -cC -dS --latency`): C=32 for throughput (the LB saturated: its p50 is
+mostly queueing, about C / throughput), C=8 and C=4 for a busy LB that is not saturated (the issue's
+budget: >= 3,000 req/s with < 2 ms added p50 in the same run), C=1 for the latency one request pays
+with nothing queued (`--connections` changes the list). wrk, the replica and the LB share the machine's cores (2 in CI), so the
 LB rows are also slowed by wrk and the replica; the medians of `--runs` runs are printed.
 """
 
@@ -91,7 +93,7 @@ def wrk(port: int, connections: int, seconds: int) -> tuple[float, float, float,
     return rps, quantiles["50"], quantiles["99"], errors
 
 
-def measure(mode: str, runs: int, seconds: int) -> list[dict[str, object]]:
+def measure(mode: str, runs: int, seconds: int, levels: tuple[int, ...] = (32, 8, 4, 1)) -> list[dict[str, object]]:
     replica_port, lb_port = free_port(), free_port()
     directory = Path(tempfile.mkdtemp(prefix="skyhop-lb-bench-"))
     os.chmod(directory, 0o700)
@@ -104,7 +106,7 @@ def measure(mode: str, runs: int, seconds: int) -> list[dict[str, object]]:
     try:
         wait_for_port(replica_port)
         wait_for_port(lb_port)
-        for connections in (32, 1):
+        for connections in levels:
             for target, port in (("direct", replica_port), ("through LB", lb_port)):
                 wrk(port, connections, 1)  # warm-up: connections, pools, caches
                 samples = [wrk(port, connections, seconds) for _ in range(runs)]
@@ -146,6 +148,7 @@ def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--runs", type=int, default=3)
     cli.add_argument("--seconds", type=int, default=5)
+    cli.add_argument("--connections", default="32,8,4,1", help="wrk -c levels, comma-separated")
     cli.add_argument("--replica", nargs=2, metavar=("PORT", "MODE"), help=argparse.SUPPRESS)
     args = cli.parse_args()
     if args.replica:
@@ -153,7 +156,8 @@ def main() -> None:
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (tests/setup_system.sh installs it)")
-    rows = measure("plain", args.runs, args.seconds) + measure("stream", args.runs, args.seconds)
+    levels = tuple(int(c) for c in args.connections.split(","))
+    rows = measure("plain", args.runs, args.seconds, levels) + measure("stream", args.runs, args.seconds, levels)
     print(f"{os.cpu_count()} CPUs, {args.runs} runs x {args.seconds} s per row, medians")
     print(table(rows))
 

@@ -15,6 +15,8 @@ import pytest
 from e2e.conftest import sky  # noqa: F401  (the real CLI and its auto-started server, per test)
 from e2e_support import wait_for
 
+from serve.serve_e2e import show_logs
+
 pytestmark = pytest.mark.slow
 
 FAST = (
@@ -68,7 +70,14 @@ def _targets(sky) -> list[tuple[float, int, int]]:  # noqa: F811
 
 
 def test_scale_to_zero_wakes_on_the_first_request_then_a_load_step_scales_up_and_back_down(auto, tmp_path):
-    sky = auto
+    try:
+        _scale(auto, tmp_path)
+    except BaseException:
+        show_logs(auto.skyhop_home)
+        raise
+
+
+def _scale(sky, tmp_path) -> None:
     sky("serve", "up", "-y", sky.task("auto.yaml", SERVICE.format(workdir=tmp_path / "app")), check=True)
     wait_for(lambda: _service(sky)["status"] == "NO_REPLICA" and _service(sky)["endpoint"], 60, "scaled to zero with an endpoint")
     service = _service(sky)
