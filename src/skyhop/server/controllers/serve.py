@@ -172,7 +172,7 @@ class ServiceRun:
         if now - self._decided_at >= min(interval, self.settings.decision_s) or self.state is None:
             await self._decide(service, policy, replicas, stats, now)
             replicas = await asyncio.to_thread(self.services.replicas, self.name)
-        await self._write_routes(policy, replicas)
+        await self._write_routes(service, policy, replicas)
         await self._write_status(service, replicas)
 
     def _state(self, service: ServiceRecord, policy: Policy, replicas: list[ReplicaRecord]) -> State:
@@ -187,7 +187,7 @@ class ServiceRun:
     async def _decide(self, service: ServiceRecord, policy: Policy, replicas: list[ReplicaRecord], stats: lb_process.Stats, now: float) -> None:
         assert self.state is not None
         counts = stats.requests + (((now, stats.waiting),) if stats.waiting else ())
-        observation = Observation(now=now, replicas=tuple(_view(r) for r in replicas), active_versions=tuple(_active_versions(policy, replicas)),
+        observation = Observation(now=now, replicas=tuple(_view(r) for r in replicas), active_versions=tuple(_active_versions(policy, replicas, self._mode(service))),
                                   request_counts=counts, window_s=self.settings.qps_window_s)
         if service.version > self.state.latest_version:
             self.state = autoscaler.updated(policy, observation, self.state, service.version, service.update_mode)
@@ -255,8 +255,11 @@ class ServiceRun:
         await asyncio.to_thread(functools.partial(self.services.set, self.name, endpoint=endpoint))
         return replace(service, endpoint=endpoint)
 
-    async def _write_routes(self, policy: Policy, replicas: list[ReplicaRecord]) -> None:
-        active = set(_active_versions(policy, replicas))
+    def _mode(self, service: ServiceRecord) -> str:
+        return self.state.update_mode if self.state is not None else service.update_mode
+
+    async def _write_routes(self, service: ServiceRecord, policy: Policy, replicas: list[ReplicaRecord]) -> None:
+        active = set(_active_versions(policy, replicas, self._mode(service)))
         routes = [
             lb_process.RouteEntry(r.replica_id, r.url, r.accelerator) for r in replicas
             if r.status == ReplicaStatus.READY.value and r.url and (not active or r.version in active)
@@ -509,18 +512,18 @@ def _view(replica: ReplicaRecord) -> ReplicaView:
     return ReplicaView(replica.replica_id, replica.version, ReplicaStatus(replica.status), replica.use_spot, replica.accelerator)
 
 
-def _active_versions(policy: Policy, replicas: list[ReplicaRecord]) -> list[int]:
-    """The versions the load balancer routes to: the newest one with enough READY replicas (at least
-    min_replicas, and one) and every newer one; empty (route to every READY replica) if none has."""
+def _active_versions(policy: Policy, replicas: list[ReplicaRecord], mode: str) -> list[int]:
+    """The versions the load balancer routes to; empty: every READY replica (a rolling update serves old and new
+    side by side). In a blue-green update traffic stays on the old version until the newest version with enough
+    READY replicas (min_replicas, and at least one) takes all of it (SkyServe's `active_versions`)."""
+    if mode != "blue_green":
+        return []
     ready: dict[int, int] = {}
     for r in replicas:
         if r.status == ReplicaStatus.READY.value:
             ready[r.version] = ready.get(r.version, 0) + 1
     enough = [v for v, n in ready.items() if n >= max(1, policy.min_replicas)]
-    if not enough:
-        return []
-    newest = max(enough)
-    return sorted(v for v in ready if v >= newest)
+    return [max(enough)] if enough else []
 
 
 def _probe(spec, replica: ReplicaRecord):
