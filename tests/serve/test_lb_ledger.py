@@ -92,7 +92,8 @@ def test_qps_weight_from_the_per_accelerator_map() -> None:
     assert qps_weight("A100", table) == 4.0
     assert qps_weight("A100:8", table) == 4.0
     assert qps_weight("L4:2", table) == 2.0
-    assert qps_weight("L4", table) == 1.0
+    # A replica records its accelerator by name (`L4`): it matches a key with a count, as in the autoscaler.
+    assert qps_weight("L4", table) == 2.0
     assert qps_weight("T4", table) == 1.0
     assert qps_weight(None, table) == 1.0
     assert qps_weight("A100", 3.0) == 1.0

@@ -49,7 +49,7 @@ from skyhop.serve.states import (
     pick_to_remove,
     scale_down_key,
 )
-from skyhop.spec.service import ServiceSpec
+from skyhop.spec.service import ServiceSpec, qps_of_accelerator
 
 #: SkyServe's AUTOSCALER_QPS_WINDOW_SIZE_SECONDS.
 QPS_WINDOW_S = 60.0
@@ -98,13 +98,8 @@ class Policy:
     def qps_of(self, accelerator: str | None) -> float:
         """Target QPS of one replica on `accelerator` (instance-aware map only)."""
         assert isinstance(self.target_qps, Mapping)
-        table = self.target_qps
-        if accelerator is not None and accelerator in table:
-            return table[accelerator]
-        for key, qps in table.items():
-            if key.split(":")[0] == accelerator:
-                return qps
-        return min(table.values())
+        found = qps_of_accelerator(self.target_qps, accelerator)
+        return min(self.target_qps.values()) if found is None else found
 
     def _scaling(self) -> Scaling:
         return Scaling(self.min_replicas, self.max_replicas, upscale_delay_s=self.upscale_delay_s, downscale_delay_s=self.downscale_delay_s)

@@ -214,3 +214,16 @@ def _target_qps(raw: Any, path: str) -> float | dict[str, float]:
             raise SpecError(join_path(path, name), "not an accelerator name", value=name, expected="an accelerator like H100 or A100:1")
         out[name] = number_out(as_number(value, join_path(path, name), positive=True))
     return out
+
+
+def qps_of_accelerator(table: Mapping[str, float], accelerator: str | None) -> float | None:
+    """A replica's target QPS from an instance-aware `target_qps_per_replica` map, or None if the map has
+    none for it. Keys and the replica's accelerator may carry a count or not (`A100:1`, `A100`): the exact
+    key wins, else the first key with the same accelerator name. The autoscaler and the load balancer
+    both look replicas up here, so they weigh a replica alike."""
+    if not accelerator:
+        return None
+    if accelerator in table:
+        return table[accelerator]
+    name = accelerator.split(":", 1)[0]
+    return next((qps for key, qps in table.items() if key.split(":", 1)[0] == name), None)

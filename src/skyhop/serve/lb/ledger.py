@@ -22,7 +22,7 @@ import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from skyhop.spec.service import LOAD_BALANCING_POLICIES
+from skyhop.spec.service import LOAD_BALANCING_POLICIES, qps_of_accelerator
 
 # SkyServe's default policy since its #4439.
 DEFAULT_POLICY = "least_load"
@@ -31,17 +31,14 @@ DEFAULT_POLICY = "least_load"
 def qps_weight(accelerator: str | None, target_qps_per_replica: float | Mapping[str, float] | None) -> float:
     """The QPS one replica with `accelerator` is expected to serve, the weight instance-aware routing divides by.
 
-    Looks the accelerator up in the per-accelerator map, exactly first, then by name without the
-    count ("A100:8" -> "A100"); anything else (no map, unknown or missing accelerator) weighs 1.0,
-    as SkyServe's load balancer does, so such replicas are compared on raw in-flight counts.
+    Looks the accelerator up in the per-accelerator map as the autoscaler does
+    (`spec.service.qps_of_accelerator`); anything else (no map, unknown or missing accelerator)
+    weighs 1.0, as SkyServe's load balancer does, so such replicas are compared on raw in-flight counts.
     """
-    if not isinstance(target_qps_per_replica, Mapping) or not accelerator:
+    if not isinstance(target_qps_per_replica, Mapping):
         return 1.0
-    for key in (accelerator, accelerator.split(":", 1)[0]):
-        value = target_qps_per_replica.get(key)
-        if value is not None and value > 0:
-            return float(value)
-    return 1.0
+    value = qps_of_accelerator(target_qps_per_replica, accelerator)
+    return float(value) if value is not None and value > 0 else 1.0
 
 
 @dataclass(frozen=True)
