@@ -21,6 +21,10 @@ service and its replicas and:
   cluster with the task's setup, then its `run` as a job with
   `SKYPILOT_SERVE_REPLICA_ID` and `SKYHOP_SERVE_PORT` (the service's port, or a free
   one of its own where the provider's nodes share one network);
+- pins each spot replica to the zone SpotHedge's placer chose when the service names
+  `spot_placer: dynamic_fallback` (`serve.spot_zones`); the placer hears preemptions, launches
+  refused for capacity and READY replicas. It lives in this run's memory: after a restart it is
+  built again with every zone active, reading the zones of the replicas already up;
 - drains a replica before removing it: out of the routes first, torn down once the
   load balancer reports none of its requests in flight (or `drain_seconds` passed);
 - writes the routes (READY replicas; in a blue-green update only those of the
