@@ -21,6 +21,10 @@ service and its replicas and:
   cluster with the task's setup, then its `run` as a job with
   `SKYPILOT_SERVE_REPLICA_ID` and `SKYHOP_SERVE_PORT` (the service's port, or a free
   one of its own where the provider's nodes share one network);
+- pins each spot replica to the zone SpotHedge's placer chose when the service names
+  `spot_placer: dynamic_fallback` (`serve.spot_zones`); the placer hears preemptions, launches
+  refused for capacity and READY replicas. It lives in this run's memory: after a restart it is
+  built again with every zone active, reading the zones of the replicas already up;
 - drains a replica before removing it: out of the routes first, torn down once the
   load balancer reports none of its requests in flight (or `drain_seconds` passed);
 - writes the routes (READY replicas; in a blue-green update only those of the
@@ -43,12 +47,13 @@ from typing import Any, Callable, TypeVar
 
 from skyhop.errors import SkyhopError
 from skyhop.jobs.settings import JobsSettings
-from skyhop.serve import autoscaler, files, lb_process
+from skyhop.serve import autoscaler, files, lb_process, spot_zones
 from skyhop.serve.autoscaler import Observation, Policy, ReplicaView, State
 from skyhop.serve.settings import ServeSettings
 from skyhop.serve.states import ReplicaStatus, ServiceStatus, service_status
 from skyhop.server.controllers import cluster_ops
 from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext
+from skyhop.spec.infra import Infra
 from skyhop.state.services import KIND, SHUTTING_DOWN, ReplicaRecord, ServiceRecord, Services
 
 log = logging.getLogger("skyhop.controllers.serve")
@@ -139,6 +144,8 @@ class ServiceRun:
         self._secrets_wait: dict[int, float] = {}
         #: Why the service cannot launch replicas (CONTROLLER_FAILED), or None.
         self._blocked: str | None = None
+        #: SpotHedge's zones for spot replicas (`spot_placer: dynamic_fallback`), in memory: rebuilt after a restart.
+        self._spot: spot_zones.SpotPlacement | None = None
 
     async def run(self) -> None:
         try:
@@ -309,6 +316,8 @@ class ServiceRun:
             if status is ReplicaStatus.READY:
                 return False
             self._note(f"Replica {rid} is READY ({replica.url}).")
+            if self._spot is not None:
+                self._spot.ready(rid)
             await self._set_replica(rid, status=ReplicaStatus.READY.value, status_reason=None, ready_at=replica.ready_at or now)
             return True
         ended = await self.owner.checking(functools.partial(_why_down, self.store, replica.cluster))
@@ -316,6 +325,8 @@ class ServiceRun:
             gone, why = ended
             if gone:
                 self._note(f"Replica {rid} was preempted or lost ({why}); replacing it.")
+                if self._spot is not None:
+                    self._spot.preempted(rid)
                 await self._end(replica, ReplicaStatus.PREEMPTED, why)
             else:
                 self._note(f"Replica {rid}: its program ended ({why}).")
@@ -359,16 +370,39 @@ class ServiceRun:
 
     async def _launch(self, service: ServiceRecord, use_spot: bool | None) -> None:
         spot = bool(_spec_task(self.owner.task_of(service)).resources.use_spot) if use_spot is None else use_spot
+        placement = await self._placement(service) if use_spot is None and spot else None
         replica = await asyncio.to_thread(self.services.add_replica, self.name, service.version, spot, ReplicaStatus.PENDING.value)
         market = "" if use_spot is None else " (on-demand fallback)"
         self._note(f"Replica {replica.replica_id}: launching '{replica.cluster}' (version {service.version}){market}.")
-        self._launches[replica.replica_id] = asyncio.get_running_loop().create_task(self._start(service, replica, use_spot))
+        pin = None
+        if placement is not None:
+            pin, why = placement.choose(replica.replica_id, await asyncio.to_thread(self.services.replicas, self.name))
+            self._note(f"Replica {replica.replica_id}: {why}.")
+        self._launches[replica.replica_id] = asyncio.get_running_loop().create_task(self._start(service, replica, use_spot, pin))
 
-    async def _start(self, service: ServiceRecord, replica: ReplicaRecord, use_spot: bool | None) -> None:
+    async def _placement(self, service: ServiceRecord) -> spot_zones.SpotPlacement | None:
+        """SpotHedge's placement for the service's current version, built on its first spot launch (None: the
+        optimizer places spot replicas). Planning the zones may fail (a config error): the launch then goes unpinned."""
+        if self._spot is not None and self._spot.version == service.version:
+            return self._spot
+        task = _spec_task(self.owner.task_of(service))
+        if not spot_zones.uses_placer(task):
+            return None
+        replicas = await asyncio.to_thread(self.services.replicas, self.name)
+        try:
+            self._spot = await self.owner.checking(functools.partial(spot_zones.placement, task, service.version, replicas, self.store))
+        except SkyhopError as error:
+            self._note(f"The spot placer cannot list the zones of the task's spot resources ({error}); the optimizer places this replica.")
+            return None
+        if self._spot is not None:
+            self._note(f"Spot placer (dynamic_fallback) over {len(self._spot.pins)} zone(s), cheapest first: {', '.join(self._spot.pins)}.")
+        return self._spot
+
+    async def _start(self, service: ServiceRecord, replica: ReplicaRecord, use_spot: bool | None, pin: Infra | None = None) -> None:
         rid = replica.replica_id
         try:
             await self._set_replica(rid, status=ReplicaStatus.PROVISIONING.value)
-            started = await self.owner.launching(functools.partial(self._bring_up, service, replica, use_spot))
+            started = await self.owner.launching(functools.partial(self._bring_up, service, replica, use_spot, pin))
             self._starting_since[rid] = time.time()
             await self._set_replica(rid, status=ReplicaStatus.STARTING.value, **started)
             self._note(f"Replica {rid}: running on {started['url']}; waiting for its readiness probe.")
@@ -377,8 +411,13 @@ class ServiceRun:
                 return
             if not isinstance(error, SkyhopError):
                 log.exception("service %s: launching replica %d failed unexpectedly", self.name, rid)
-            self._note(f"Replica {rid}: launch failed ({error}); launching again in {RETRY_S:g} s.")
-            self._retry_at = time.time() + RETRY_S
+            zone = self._spot.preempted(rid) if self._spot is not None and spot_zones.out_of_capacity(error) else None
+            if zone is not None and self._spot is not None and zone in self._spot.placer.preempting:
+                # The placer moved the zone out of its choices: the next launch goes to another zone, so no pause.
+                self._note(f"Replica {rid}: launch failed ({error}); no spot capacity in zone {zone}, which the placer now avoids.")
+            else:
+                self._note(f"Replica {rid}: launch failed ({error}); launching again in {RETRY_S:g} s.")
+                self._retry_at = time.time() + RETRY_S
             await self._set_replica(rid, status=ReplicaStatus.FAILED_PROVISION.value, status_reason=str(error)[:500])
             await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, replica.cluster))
             await asyncio.to_thread(self.services.remove_replica, self.name, rid)
@@ -386,8 +425,9 @@ class ServiceRun:
             if self._launches.get(rid) is asyncio.current_task():
                 del self._launches[rid]
 
-    def _bring_up(self, service: ServiceRecord, replica: ReplicaRecord, use_spot: bool | None) -> dict[str, Any]:
-        """Launch the replica's cluster with the task's setup, then its `run` as a job; where it answers."""
+    def _bring_up(self, service: ServiceRecord, replica: ReplicaRecord, use_spot: bool | None, pin: Infra | None = None) -> dict[str, Any]:
+        """Launch the replica's cluster with the task's setup, then its `run` as a job; where it answers.
+        `pin`: the zone (an `Infra`) the spot placer chose, which overrides the task's own infra."""
         from skyhop.execution import handles
         from skyhop.execution import launch as launching
         from skyhop.execution.progress import Progress
@@ -397,6 +437,8 @@ class ServiceRun:
         task = _spec_task(self.owner.task_of(service))
         if use_spot is not None:
             task = replace(task, resources=task.resources.with_overrides(use_spot=use_spot))
+        if pin is not None:
+            task = replace(task, resources=task.resources.with_overrides(infra=pin))
         log_path = files.launch_log(self.name, replica.replica_id)
         if cluster_ops.remove_interrupted_launch(self.store, replica.cluster):
             self._note(f"Replica {replica.replica_id}: removing what an interrupted launch left, then launching again.")

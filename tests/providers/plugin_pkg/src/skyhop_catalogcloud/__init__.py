@@ -20,6 +20,11 @@ What each declares (feature gating, issue 10): `shadeform` honours custom
 images and disks and opens ports; `primeintellect` sells no spot and puts one
 node in a cluster, so planning keeps such tasks off it.
 
+Spot replicas of a service (issue 12) need preemptions on demand: `preempt` (`skyhop chaos preempt`)
+marks the node and ends the cluster's processes, and `query` reports the node reclaimed from then on,
+as the local provider does. `shadeform`'s nodes all listen on this machine (`shared_network`), so
+serving gives each replica a port of its own.
+
 Each cluster's directory stands for a marked cloud resource (`OwnedLister`):
 `owned` lists them, `remove_owned` ends their processes and removes them, so
 the orphan listing and `down --orphans` are tested through a real plugin.
@@ -33,6 +38,7 @@ import time
 from pathlib import Path
 
 from skyhop.providers.base import FEATURE_DISK_SIZE, FEATURE_DISK_TIER, FEATURE_IMAGE_ID, Capabilities, ClusterInfo, NodeInfo, OfferSource, OwnedResource
+from skyhop.providers.base import preempted as reclaimed_nodes
 from skyhop.providers.credentials import CheckResult
 from skyhop.providers.errors import AuthError, CapacityError, LaunchCancelled, NotSupportedError, QuotaError
 from skyhop.providers.runner import LocalRunner
@@ -40,6 +46,7 @@ from skyhop_agent.marked import end_marked
 
 MARKER = "SKYHOP_CATALOGCLOUD_CLUSTER"  # carried by every process of a cluster, as the local provider does
 ERRORS = {"capacity": CapacityError, "quota": QuotaError, "auth": AuthError}
+PREEMPTED = "preempted.json"  # in a node's directory once `preempt` took it
 
 
 def _home() -> Path:
@@ -99,7 +106,15 @@ class _CatalogCloud:
             return None
 
     def query(self, cluster):
-        return "RUNNING" if Path(cluster.data["root"]).exists() else "TERMINATED"
+        if not Path(cluster.data["root"]).exists():
+            return "TERMINATED"
+        reclaimed = {n.rank: "skyhop chaos preempt" for n in cluster.nodes if (Path(n.base) / PREEMPTED).exists()}
+        return reclaimed_nodes(reclaimed) if reclaimed else "RUNNING"
+
+    def preempt(self, cluster, rank):
+        """Chaos: the node is marked reclaimed, and the cluster's processes end (its nodes share one marker)."""
+        (Path(cluster.nodes[rank].base) / PREEMPTED).write_text(json.dumps({"at": time.time()}))
+        end_marked(MARKER, cluster.data["root"])
 
     def stop(self, cluster):
         raise NotSupportedError(f"{self.name} machines cannot be stopped.")
@@ -133,7 +148,9 @@ class ShadeformCloud(_CatalogCloud):
     """Can open ports (a `PortOpener`): each call is appended to the calls file as `open_ports CLUSTER PORTS`."""
 
     name = "shadeform"
-    capabilities = Capabilities(offers=OfferSource.CATALOG, can_stop=False, features=frozenset({FEATURE_IMAGE_ID, FEATURE_DISK_SIZE, FEATURE_DISK_TIER}))
+    capabilities = Capabilities(
+        offers=OfferSource.CATALOG, can_stop=False, shared_network=True, features=frozenset({FEATURE_IMAGE_ID, FEATURE_DISK_SIZE, FEATURE_DISK_TIER}),
+    )
 
     def open_ports(self, cluster, ports):
         with open(_home() / "catalogcloud-calls", "a") as calls:
