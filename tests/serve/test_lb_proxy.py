@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from serve.lb_support import LoadBalancer, Replica, free_port, wait_until
+from skyhop.serve.lb.metrics import socket_path
 
 
 @pytest.fixture
@@ -211,12 +212,17 @@ def test_replicas_that_all_refuse_are_a_clear_502(tmp_path: Path, lbs: list[Load
     assert (metrics["skyhop_lb_failed_total"], metrics["skyhop_lb_retries_total"]) == (1, 2)
 
 
-def test_metrics_on_the_unix_socket(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer]) -> None:
-    lb = start(lbs, tmp_path, routes=[replicas[0].route()])
+@pytest.mark.parametrize("depth", ["short", "deep"])
+def test_metrics_on_the_unix_socket(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer], depth: str) -> None:
+    # A deep SKYHOP_HOME puts the socket past sockaddr_un's 108 bytes: the LB must start and answer all the same.
+    folder = tmp_path / ("d" * 60) / ("e" * 60) if depth == "deep" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    lb = start(lbs, folder, routes=[replicas[0].route()])
+    assert (len(str(lb.dir / "lb-metrics.sock")) > 108) == (depth == "deep")
     for _ in range(3):
         request(lb, "GET", "/id")
     with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(str(lb.dir / "lb-metrics.sock"))
+        sock.connect(socket_path(lb.dir))
         sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: lb\r\n\r\n")
         text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
     assert text.startswith("HTTP/1.1 200 OK")

@@ -96,6 +96,19 @@ def start(service: str, host: str, port: int, policy: str | None, tls: tuple[str
     return process.pid
 
 
+def ended(pid: int, service: str) -> str | None:
+    """After the load balancer `pid` is gone: reap it if it was this process's child (no zombie is left), and
+    return the last line it wrote to its log (it writes only errors), or None."""
+    _reaped(pid)
+    try:
+        with files.lb_log(service).open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - 2048))
+            lines = [line.strip() for line in log.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return None
+    return lines[-1][:300] if lines else None
+
+
 def stop(pid: int | None, service: str, grace_s: float = 30.0) -> None:
     """SIGTERM (it finishes in-flight requests), then SIGKILL after `grace_s`; a no-op when it is gone."""
     if not alive(pid, service):

@@ -44,6 +44,24 @@ async def serve_metrics(directory: Path, render: Callable[[], str]) -> asyncio.A
 
     old_umask = os.umask(0o177)
     try:
-        return await asyncio.start_unix_server(answer, path=str(path), limit=_MAX_HEAD)
+        return await asyncio.start_unix_server(answer, path=socket_path(directory), limit=_MAX_HEAD)
     finally:
         os.umask(old_umask)
+
+
+#: A unix socket's path must fit in sockaddr_un (108 bytes with its NUL on Linux); a service folder under a deep
+#: SKYHOP_HOME (or a test's tmp_path) is longer. Such a path is reached through the folder's descriptor instead.
+_SUN_PATH_MAX = 107
+_FOLDERS: dict[str, int] = {}
+
+
+def socket_path(directory: Path) -> str:
+    """The path to bind or connect to for DIR/lb-metrics.sock: itself when short enough, else the same file
+    through `/proc/self/fd/N/` of an open descriptor of DIR (kept open for the process's life)."""
+    path = str(directory / METRICS_SOCKET)
+    if len(path.encode()) <= _SUN_PATH_MAX:
+        return path
+    key = str(directory)
+    if key not in _FOLDERS:
+        _FOLDERS[key] = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    return f"/proc/self/fd/{_FOLDERS[key]}/{METRICS_SOCKET}"

@@ -140,7 +140,8 @@ class ServiceRun:
         self._starting_since: dict[int, float] = {}
         self._failing_since: dict[int, float] = {}
         self._routes: list[lb_process.RouteEntry] | None = None
-        self._lb_started_at = 0.0
+        #: The last load balancer's exit message while none serves (shown as the status reason).
+        self._lb_error: str | None = None
         self._secrets_wait: dict[int, float] = {}
         #: Why the service cannot launch replicas (CONTROLLER_FAILED), or None.
         self._blocked: str | None = None
@@ -170,7 +171,7 @@ class ServiceRun:
     async def _step(self, service: ServiceRecord) -> None:
         service = await self._load_balancer(service)
         policy = Policy.of(_spec(self.owner.task_of(service)))
-        replicas = await asyncio.to_thread(self.services.replicas, self.name)
+        replicas = await self._adopt(await asyncio.to_thread(self.services.replicas, self.name))
         replicas = await self._probe_all(service, replicas)
         stats = await asyncio.to_thread(lb_process.read_stats, self.name)
         now = time.time()
@@ -181,6 +182,22 @@ class ServiceRun:
             replicas = await asyncio.to_thread(self.services.replicas, self.name)
         await self._write_routes(service, policy, replicas)
         await self._write_status(service, replicas)
+
+    async def _adopt(self, replicas: list[ReplicaRecord]) -> list[ReplicaRecord]:
+        """Finish what a run of this service in a server that died left half done: a replica draining with no
+        drain here is drained again (so its cluster goes), one launching with no launch here is removed (its
+        launch was cut short; the autoscaler launches a fresh one). The replicas as they are then."""
+        changed = False
+        for replica in replicas:
+            status = ReplicaStatus(replica.status)
+            if status is ReplicaStatus.SHUTTING_DOWN and replica.replica_id not in self._drains:
+                self._note(f"Replica {replica.replica_id}: its removal was cut short; removing it.")
+                self._drains[replica.replica_id] = asyncio.get_running_loop().create_task(self._finish_drain(replica, time.time()))
+            elif status in (ReplicaStatus.PENDING, ReplicaStatus.PROVISIONING) and replica.replica_id not in self._launches:
+                self._note(f"Replica {replica.replica_id}: its launch was cut short (the server stopped); removing what it made.")
+                await self._end(replica, ReplicaStatus.FAILED_PROVISION, "its launch was cut short by a server restart")
+                changed = True
+        return await asyncio.to_thread(self.services.replicas, self.name) if changed else replicas
 
     def _state(self, service: ServiceRecord, policy: Policy, replicas: list[ReplicaRecord]) -> State:
         """The autoscaler's state: carried between ticks, rebuilt from the row after a restart."""
@@ -237,15 +254,16 @@ class ServiceRun:
         spec = _spec(self.owner.task_of(service))
         host = self.settings.lb_host
         port = service.lb_port
-        if port is not None and time.monotonic() - self._lb_started_at < 2 * self.settings.probe_s:
-            # Died right after it started: its port is likely taken by something else now. Take another.
-            self._note(f"The load balancer on port {port} exited at once (see `skyhop serve logs {self.name} --load-balancer`); moving to another port.")
-            port = None
+        if service.lb_pid is not None:
+            why = await asyncio.to_thread(lb_process.ended, service.lb_pid, self.name)
+            self._lb_error = why or "it exited"
+            self._note(f"The load balancer (pid {service.lb_pid}) is gone ({self._lb_error}); starting it again.")
+            if service.endpoint is None:
+                port = None  # it never served on this port: perhaps something else has it now; take another
         if port is None:
             port = await asyncio.to_thread(lb_process.free_port, host)
         tls = (spec.tls_keyfile, spec.tls_certfile) if spec.tls_keyfile and spec.tls_certfile else None
         pid = await asyncio.to_thread(lb_process.start, self.name, host, port, spec.load_balancing_policy, tls)
-        self._lb_started_at = time.monotonic()
         self._routes = None  # a new process has no routes yet
         self._note(f"Load balancer started (pid {pid}) on port {port}.")
         await asyncio.to_thread(functools.partial(self.services.set, self.name, lb_pid=pid, lb_port=port, endpoint=None))
@@ -259,6 +277,7 @@ class ServiceRun:
         spec = _spec(self.owner.task_of(service))
         endpoint = f"{'https' if spec.tls_keyfile else 'http'}://{_reachable(host)}:{port}"
         self._note(f"Load balancer (pid {pid}) serves {endpoint}.")
+        self._lb_error = None
         await asyncio.to_thread(functools.partial(self.services.set, self.name, endpoint=endpoint))
         return replace(service, endpoint=endpoint)
 
@@ -281,7 +300,8 @@ class ServiceRun:
         if self._blocked is not None:
             status, reason = ServiceStatus.CONTROLLER_FAILED, self._blocked
         elif service.endpoint is None:  # READY means the endpoint answers: not before the load balancer does
-            status, reason = ServiceStatus.CONTROLLER_INIT, "the load balancer is starting"
+            status = ServiceStatus.CONTROLLER_INIT
+            reason = f"the load balancer failed: {self._lb_error}" if self._lb_error else "the load balancer is starting"
         elif status is ServiceStatus.FAILED:
             reason = next((r.status_reason for r in reversed(replicas) if r.status_reason and ReplicaStatus(r.status) in _KEPT_FAILURES), None)
         elif status is ServiceStatus.NO_REPLICA:
