@@ -50,7 +50,7 @@ from skyhop.jobs.settings import JobsSettings
 from skyhop.serve import autoscaler, files, lb_process, spot_zones
 from skyhop.serve.autoscaler import Observation, Policy, ReplicaView, State
 from skyhop.serve.settings import ServeSettings
-from skyhop.serve.states import ReplicaStatus, ServiceStatus, service_status
+from skyhop.serve.states import ReplicaStatus, ServiceStatus, is_terminal, service_status
 from skyhop.server.controllers import cluster_ops
 from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext
 from skyhop.spec.infra import Infra
@@ -295,7 +295,10 @@ class ServiceRun:
             self._routes = routes
 
     async def _write_status(self, service: ServiceRecord, replicas: list[ReplicaRecord]) -> None:
-        status = service_status([ReplicaStatus(r.status) for r in replicas if r.status != ReplicaStatus.SHUTTING_DOWN.value])
+        # Replicas on their way out (draining, or failed in a way that is replaced: a preemption, a launch
+        # that found no capacity) do not make the service FAILED for the moment their row remains.
+        counted = [ReplicaStatus(r.status) for r in replicas]
+        status = service_status([s for s in counted if not is_terminal(s) or s in _KEPT_FAILURES])
         reason: str | None
         if self._blocked is not None:
             status, reason = ServiceStatus.CONTROLLER_FAILED, self._blocked
