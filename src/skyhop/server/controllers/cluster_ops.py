@@ -1,9 +1,44 @@
 """What the controllers (managed jobs, pools, services) do to the clusters they own, in one place.
 
 Each runs in a worker thread: it takes the cluster's lock and may call the provider.
+`ClusterWork` is the pair of thread pools a controller host runs that work on.
 """
 
 from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+if TYPE_CHECKING:
+    from skyhop.server.controllers.base import Controller
+
+T = TypeVar("T")
+
+
+class ClusterWork:
+    """The thread pools of a controller host whose objects keep clusters (pools, services): long launches on
+    one, short work (loss checks, probes, teardowns) on another, so eight long launches never stall the
+    checks of every object. `self.controller` (the host's `Controller`) is set by the subclass."""
+
+    controller: "Controller"
+
+    def __init__(self, prefix: str, *, check_workers: int) -> None:
+        self._launch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"{prefix}-launch")
+        self._check_pool = ThreadPoolExecutor(max_workers=check_workers, thread_name_prefix=f"{prefix}-check")
+
+    def wake(self) -> None:
+        self.controller.wake()
+
+    async def launching(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._launch_pool, work)
+
+    async def checking(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._check_pool, work)
+
+    def shutdown(self) -> None:
+        self._launch_pool.shutdown(wait=False, cancel_futures=True)
+        self._check_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def why_lost(store, cluster: str) -> str | None:

@@ -36,10 +36,8 @@ import functools
 import itertools
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, TypeVar
 
 from skyhop import paths
 from skyhop.errors import SkyhopError
@@ -52,7 +50,6 @@ from skyhop.state import job_pools
 from skyhop.state.job_pools import JobPools, PoolRecord, WorkerRecord
 
 log = logging.getLogger("skyhop.controllers.pools")
-T = TypeVar("T")
 
 #: How long a worker whose launch or setup failed waits before the pool tries again.
 RETRY_S = 30.0
@@ -67,34 +64,19 @@ def worker_cluster(pool: str, slot: int) -> str:
     return f"{pool}-w{slot}-{time.time_ns() // 1_000_000:x}"[:63]
 
 
-class PoolsController:
+class PoolsController(cluster_ops.ClusterWork):
     """Hosts every pool of this server process (see the module doc)."""
 
     def __init__(self, store, settings: JobsSettings | None = None) -> None:
+        super().__init__("pools", check_workers=4)
         self.store = store
         self.settings = settings or JobsSettings()
         self.pools = JobPools(store)
         base = ControllerSettings(tick_s=self.settings.tick_s, lease_ttl_s=self.settings.lease_s)
         self.controller = Controller(store, job_pools.KIND, self._drive, base)
-        self._launch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="pools-launch")
-        # Loss checks and teardowns on threads of their own: behind eight long launches they would stall every pool.
-        self._check_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pools-check")
-
-    def wake(self) -> None:
-        self.controller.wake()
 
     async def _drive(self, ctx: ObjectContext) -> None:
         await PoolRun(self, ctx.object_id, ctx).run()
-
-    async def launching(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._launch_pool, work)
-
-    async def checking(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._check_pool, work)
-
-    def shutdown(self) -> None:
-        self._launch_pool.shutdown(wait=False, cancel_futures=True)
-        self._check_pool.shutdown(wait=False, cancel_futures=True)
 
 
 class PoolRun:

@@ -41,9 +41,8 @@ import functools
 import logging
 import socket
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from skyhop.errors import SkyhopError
 from skyhop.jobs.settings import JobsSettings
@@ -57,7 +56,6 @@ from skyhop.spec.infra import Infra
 from skyhop.state.services import KIND, SHUTTING_DOWN, ReplicaRecord, ServiceRecord, Services
 
 log = logging.getLogger("skyhop.controllers.serve")
-T = TypeVar("T")
 
 #: How long after a failed launch the service launches again (a broken cloud must not be hammered).
 RETRY_S = 30.0
@@ -73,23 +71,18 @@ _PROBED = frozenset({ReplicaStatus.STARTING, ReplicaStatus.READY, ReplicaStatus.
 _KEPT_FAILURES = frozenset({ReplicaStatus.FAILED, ReplicaStatus.FAILED_INITIAL_DELAY})
 
 
-class ServeController:
+class ServeController(cluster_ops.ClusterWork):
     """Hosts every service of this server process (see the module doc)."""
 
     def __init__(self, store, settings: ServeSettings | None = None, jobs: JobsSettings | None = None) -> None:
+        super().__init__("serve", check_workers=8)  # the checks include every replica's probe
         self.store = store
         self.settings = settings or ServeSettings()
         self.services = Services(store)
         jobs = jobs or JobsSettings()
         self.controller = Controller(store, KIND, self._drive, ControllerSettings(tick_s=jobs.tick_s, lease_ttl_s=jobs.lease_s))
-        self._launch_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="serve-launch")
-        # Probes, loss checks and teardowns apart from launches: eight long launches must not stall every probe.
-        self._check_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="serve-check")
         #: Full tasks (secret values included) by (service, version), received by this process only.
         self._tasks: dict[tuple[str, int], dict[str, Any]] = {}
-
-    def wake(self) -> None:
-        self.controller.wake()
 
     def remember(self, name: str, version: int, task: dict[str, Any]) -> None:
         """The task with its secret values, which the store keeps redacted (see managed jobs)."""
@@ -110,16 +103,6 @@ class ServeController:
 
     async def _drive(self, ctx: ObjectContext) -> None:
         await ServiceRun(self, ctx.object_id, ctx).run()
-
-    async def launching(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._launch_pool, work)
-
-    async def checking(self, work: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._check_pool, work)
-
-    def shutdown(self) -> None:
-        self._launch_pool.shutdown(wait=False, cancel_futures=True)
-        self._check_pool.shutdown(wait=False, cancel_futures=True)
 
 
 class ServiceRun:
