@@ -66,9 +66,9 @@ def cloud_section(cloud: str) -> dict[str, Any]:
     return section
 
 
-def number_settings(section: Any, name: str, keys: dict[str, tuple[float, float]], *, others: tuple[str, ...] = ()) -> dict[str, float]:
-    """A config.yaml section of numbers: `keys` maps each to (default, lowest allowed); `others`
-    are keys the caller checks itself. A bad value is a ConfigError naming `name.key`."""
+def number_settings(section: Any, name: str, keys: dict[str, tuple[float, float]], *, others: tuple[str, ...] = (), highest: float = 1e6) -> dict[str, float]:
+    """A config.yaml section of numbers: `keys` maps each to (default, lowest allowed), every value below
+    `highest`; `others` are keys the caller checks itself. A bad value is a ConfigError naming `name.key`."""
     section = section or {}
     if not isinstance(section, dict):
         raise ConfigError(f"config.yaml: {name} must be a mapping, got {type(section).__name__}.")
@@ -78,7 +78,7 @@ def number_settings(section: Any, name: str, keys: dict[str, tuple[float, float]
     values = {}
     for key, (default, lowest) in keys.items():
         value = section.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lowest <= value < 1e6:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lowest <= value < highest:
             raise ConfigError(f"config.yaml: {name}.{key} must be a number >= {lowest:g}, got {value!r}.")
         values[key] = float(value)
     return values

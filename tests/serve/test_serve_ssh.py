@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from e2e_support import Sky
-from netns_hosts import down, missing_requirements, up
+from ssh.conftest import namespace_hosts
 from ssh.test_ssh_pools import assert_clean
 
 from serve.serve_e2e import FAST, app_dir, preempt_update_and_down, require_wrk
@@ -32,15 +32,8 @@ service:
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory):
-    problem = missing_requirements()
-    if problem:
-        pytest.skip(f"SSH test hosts unavailable: {problem}")
-    workdir = tmp_path_factory.mktemp("serve-hosts")
-    try:
-        # Two replicas, one replacement after a preemption, two of the next version during a rolling update.
-        yield up(4, workdir)
-    finally:
-        down(workdir)
+    # Two replicas, one replacement after a preemption, two of the next version during a rolling update.
+    yield from namespace_hosts(tmp_path_factory, 4)
 
 
 def _config(hosts) -> str:

@@ -14,8 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from skyhop.errors import ConfigError
-
 MIB = 1024 * 1024
 _LIMITS = {  # key: (default, lowest allowed)
     "max_body_mb": (8.0, 0.001),
@@ -33,18 +31,9 @@ class ServerSettings:
 
 def from_config(section: Any) -> ServerSettings:
     """Settings from config.yaml's `api_server:` mapping (None: all defaults); a bad value is a ConfigError."""
-    section = section or {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"config.yaml: api_server must be a mapping, got {type(section).__name__}.")
-    unknown = sorted(set(section) - set(_LIMITS))
-    if unknown:
-        raise ConfigError(f"config.yaml: unknown api_server setting(s) {', '.join(map(str, unknown))}; known: {', '.join(_LIMITS)}.")
-    values = {}
-    for key, (default, lowest) in _LIMITS.items():
-        value = section.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lowest <= value < 1e9:
-            raise ConfigError(f"config.yaml: api_server.{key} must be a number >= {lowest:g}, got {value!r}.")
-        values[key] = float(value)
+    from skyhop.config import number_settings
+
+    values = number_settings(section, "api_server", _LIMITS, highest=1e9)
     return ServerSettings(
         max_body_bytes=int(values["max_body_mb"] * MIB),
         request_log_max_bytes=int(values["request_log_max_mb"] * MIB),
