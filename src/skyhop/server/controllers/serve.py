@@ -471,8 +471,9 @@ class ServiceRun:
             self._note(f"Service down: {why}. `skyhop serve down --purge {self.name}` tries again and forgets what it cannot remove.")
             await asyncio.to_thread(self.services.fail_cleanup, self.name, why[:2000])
             return
-        await asyncio.to_thread(self.services.delete, self.name)
         self._note("Service down: every replica is gone.")
+        await asyncio.to_thread(files.remove, self.name)
+        await asyncio.to_thread(self.services.delete, self.name)
 
     async def _set_replica(self, replica_id: int, **values: Any) -> None:
         await asyncio.to_thread(functools.partial(self.services.set_replica, self.name, replica_id, **values))

@@ -245,12 +245,14 @@ def _purge(store, services, name: str) -> None:
     import logging
 
     from skyhop.execution import lifecycle
+    from skyhop.serve import files
 
     for replica in services.replicas(name):
         try:
             lifecycle.down(store, replica.cluster, purge=True)
         except SkyhopError as error:  # e.g. its lock is held by a launch that never ends: the rows go anyway
             logging.getLogger("skyhop.server").warning("purging service %s: replica cluster %s not removed: %s", name, replica.cluster, error)
+    files.remove(name)
     services.delete(name)
 
 
