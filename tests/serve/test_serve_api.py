@@ -6,6 +6,7 @@ One server serves the module (a start costs seconds); each test has services of 
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,6 +148,17 @@ def test_logs_stream_the_controller_and_load_balancer_files_and_follow_until_the
     reader.join(30)
     conn.close()
     assert not reader.is_alive() and b"".join(received) == b"controller line 2\n"
+
+
+def test_a_replica_log_shows_its_launch_events_as_text(server):
+    assert _up(server, {"task": SERVICE, "service_name": "words"}).status == 200
+    replica = Services(StateStore()).add_replica("words", 1, use_spot=False, status="STARTING")
+    events = [{"phase": "provisioning"}, {"msg": "New cluster 'words-1' is up."}, {"out": "setup output\n"}, {"job": 2}]
+    lines = b"".join(json.dumps(e).encode() + b"\n" for e in events) + b"a plain line\n"
+    files.launch_log("words", replica.replica_id).write_bytes(lines)
+    out = send(server, "GET", "/api/v1/serve/words/logs?follow=false&target=replica&replica_id=1").text
+    assert out.startswith("[skyhop] provisioning...\nNew cluster 'words-1' is up.\nsetup output\na plain line\n"), out
+    assert "{" not in out
 
 
 def test_bad_input_is_a_4xx_naming_the_field_never_a_500(server):

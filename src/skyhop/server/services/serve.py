@@ -291,7 +291,7 @@ async def _replica_output(store, services, replica: ReplicaRecord, *, follow: bo
         now = next((r for r in services.replicas(replica.service) if r.replica_id == replica.replica_id), None)
         return now is None or now.status not in _LAUNCHING
 
-    async for chunk in follow_file(files.launch_log(replica.service, replica.replica_id), launched, follow=follow, poll_s=FOLLOW_POLL_S):
+    async for chunk in _launch_text(follow_file(files.launch_log(replica.service, replica.replica_id), launched, follow=follow, poll_s=FOLLOW_POLL_S)):
         yield chunk
     try:
         _, stream = await asyncio.to_thread(lifecycle.log_stream, store, replica.cluster, None, follow=follow, tail=None)
@@ -300,3 +300,40 @@ async def _replica_output(store, services, replica: ReplicaRecord, *, follow: bo
         return
     async for chunk in pipe(stream):
         yield chunk
+
+
+async def _launch_text(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A replica's launch log as `skyhop launch` words it. The launch writes its events as JSON lines (a resumed
+    launch reads them back), which `serve logs NAME ID` showed raw: `{"phase": "provisioning"}`."""
+    rest = b""
+    async for chunk in chunks:
+        *lines, rest = (rest + chunk).split(b"\n")
+        text = b"".join(map(_event_text, lines))
+        if text:
+            yield text
+    if rest:
+        yield _event_text(rest)
+
+
+def _event_text(line: bytes) -> bytes:
+    """One launch event as text: phases and messages as lines, the program's output as it is, job ids not at all
+    (the message after one names the job); a line that is not an event as it is."""
+    import json
+
+    from skyhop.planning.failover import Attempt
+
+    try:
+        event = json.loads(line)
+        if "out" in event:
+            return str(event["out"]).encode()
+        if "msg" in event:
+            return f"{event['msg']}\n".encode()
+        if "phase" in event:
+            return f"[skyhop] {event['phase']}...\n".encode()
+        if "attempt" in event:
+            return f"[skyhop] {Attempt.from_json(event['attempt']).line()}\n".encode()
+        if "countdown" in event:
+            return f"[skyhop] {event['countdown']['what']}: next try in {event['countdown']['left']}s\n".encode()
+        return b"" if "job" in event else line + b"\n"
+    except (ValueError, TypeError, KeyError):  # not JSON, or not one of the launch's events
+        return line + b"\n"
