@@ -90,6 +90,7 @@ def _validated(mapping: dict[str, Any]) -> tuple[Task, dict[str, Any], bool]:
     if task.service is None:
         raise SpecError("service", "is missing: a service file needs a service section", expected="service: {readiness_probe: /, replicas: 2}")
     _check_size(task.service, fixed="replicas" in mapping["service"])
+    _check_tls(task.service)
     check_supported(task)
     task.require_envs()
     _feasible(task)
@@ -109,6 +110,22 @@ def _check_size(spec: ServiceSpec, *, fixed: bool) -> None:
     for field, value in sizes.items():
         if value is not None and value > MAX_REPLICAS:
             raise SpecError(f"service.{field}", "is out of range: each replica is a cluster", value=value, expected=f"0..{MAX_REPLICAS}")
+
+
+def _check_tls(spec: ServiceSpec) -> None:
+    """The endpoint's certificate and key load: the load balancer (on this machine) reads them, and one that cannot
+    failed at every start, leaving the service in CONTROLLER_INIT with `[Errno 2] No such file or directory` in its log."""
+    import ssl
+
+    from skyhop.spec.errors import SpecError
+
+    if spec.tls_certfile is None:
+        return
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(spec.tls_certfile, spec.tls_keyfile)
+    except (OSError, ssl.SSLError) as error:
+        raise SpecError("service.tls", f"cannot be loaded ({error})", value={"keyfile": spec.tls_keyfile, "certfile": spec.tls_certfile},
+                        hint="keyfile and certfile are PEM files on the API server's machine.") from None
 
 
 def _feasible(task: Task) -> None:
