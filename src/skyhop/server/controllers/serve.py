@@ -40,6 +40,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, Callable, TypeVar
+from urllib.parse import urlsplit
 
 from skyhop.errors import SkyhopError
 from skyhop.jobs.settings import JobsSettings
@@ -321,7 +322,7 @@ class ServiceRun:
         if status is ReplicaStatus.STARTING:
             since = self._starting_since.setdefault(rid, replica.launched_at)
             if now - since > spec.initial_delay_seconds:
-                why = f"not ready within initial_delay_seconds ({spec.initial_delay_seconds:g} s): last probe {result.detail}"
+                why = f"not ready within initial_delay_seconds ({spec.initial_delay_seconds:g} s): last probe {result.detail}{_port_hint(replica, result.detail)}"
                 self._note(f"Replica {rid}: {why}.")
                 await self._end(replica, ReplicaStatus.FAILED_INITIAL_DELAY, why)
                 return True
@@ -522,6 +523,14 @@ def _active_versions(policy: Policy, replicas: list[ReplicaRecord]) -> list[int]
         return []
     newest = max(enough)
     return sorted(v for v in ready if v >= newest)
+
+
+def _port_hint(replica: ReplicaRecord, detail: str) -> str:
+    """What a refused probe most often means: the program listens on a port of its own choosing (SkyPilot's examples
+    hard-code theirs), not the one the replica was given."""
+    if detail != "connection refused" or not replica.url:
+        return ""
+    return f" (does the program listen on $SKYHOP_SERVE_PORT, here {urlsplit(replica.url).port}?)"
 
 
 def _probe(spec, replica: ReplicaRecord):

@@ -1,0 +1,39 @@
+"""A replica whose program never listens on the port it was given (SkyPilot's examples hard-code theirs; on
+the local provider each replica gets a free port of its own) fails its initial delay with a reason that
+names $SKYHOP_SERVE_PORT and the port, not only "connection refused"."""
+
+from __future__ import annotations
+
+import pytest
+from e2e.conftest import sky  # noqa: F401  (the real CLI and its auto-started server, per test)
+from e2e_support import wait_for
+
+from serve.serve_e2e import FAST, service
+
+pytestmark = pytest.mark.slow
+
+SERVICE = """\
+name: deaf
+resources:
+  cpus: 0.25
+run: exec sleep 600
+service:
+  readiness_probe:
+    path: /
+    initial_delay_seconds: 1
+  replicas: 1
+"""
+
+
+def test_a_replica_that_never_listens_fails_with_a_reason_naming_its_port(sky):  # noqa: F811
+    sky.skyhop_home.mkdir(mode=0o700, exist_ok=True)
+    (sky.skyhop_home / "config.yaml").write_text(FAST)
+    try:
+        sky("serve", "up", "-y", sky.task("deaf.yaml", SERVICE), check=True)
+        failed = wait_for(lambda: service(sky, "deaf")["status"] == "FAILED" and service(sky, "deaf"), 60, "the service FAILED")
+        (replica,) = failed["replicas"]
+        port = replica["url"].rsplit(":", 1)[1]
+        assert replica["status"] == "FAILED_INITIAL_DELAY"
+        assert replica["status_reason"].endswith(f"connection refused (does the program listen on $SKYHOP_SERVE_PORT, here {port}?)")
+    finally:
+        sky("serve", "down", "-a", "-y", timeout=120)
