@@ -77,10 +77,10 @@ class LoadBalancer:
         except OSError:
             return False
 
-    def write_routes(self, routes: list[dict[str, object]], target_qps: object = None) -> None:
+    def write_routes(self, routes: list[dict[str, object]], target_qps: object = None, **extra: object) -> None:
         """As the controller does: a whole new file renamed over the old one."""
         tmp = self.dir / ".routes.json.tmp"
-        tmp.write_text(json.dumps({"routes": routes, "target_qps_per_replica": target_qps}))
+        tmp.write_text(json.dumps({"routes": routes, "target_qps_per_replica": target_qps, **extra}))
         os.replace(tmp, self.dir / "routes.json")
 
     def stats(self) -> dict:

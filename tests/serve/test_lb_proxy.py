@@ -201,6 +201,20 @@ def test_no_replica_within_the_wait_timeout_is_a_clear_503(tmp_path: Path, lbs: 
     assert body == b"service svc has no ready replica yet; `skyhop serve status svc`\n"
 
 
+def test_no_replica_coming_is_a_503_at_once_also_for_requests_already_waiting(tmp_path: Path, lbs: list[LoadBalancer]) -> None:
+    """The controller writes hold: false for a FAILED service: nothing waits out the 600 s for a replica that never comes."""
+    lb = start(lbs, tmp_path, "--wait-timeout", "600")
+    results: list[tuple[int, bytes]] = []
+    waiter = threading.Thread(target=lambda: results.append(request(lb, "GET", "/id", timeout=30)[::2]))
+    waiter.start()
+    wait_until(lambda: lb.metrics()["skyhop_lb_waiting"] == 1)
+    lb.write_routes([], hold=False)
+    waiter.join(10)
+    failed = b"service svc has no ready replica and none is starting; `skyhop serve status svc` says why\n"
+    assert results == [(503, failed)]
+    assert request(lb, "GET", "/id")[::2] == (503, failed)
+
+
 def test_replicas_that_all_refuse_are_a_clear_502(tmp_path: Path, lbs: list[LoadBalancer]) -> None:
     dead = [{"replica_id": i, "url": f"http://127.0.0.1:{free_port()}"} for i in (1, 2)]
     lb = start(lbs, tmp_path, routes=dead)

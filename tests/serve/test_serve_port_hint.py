@@ -1,8 +1,12 @@
 """A replica whose program never listens on the port it was given (SkyPilot's examples hard-code theirs; on
 the local provider each replica gets a free port of its own) fails its initial delay with a reason that
-names $SKYHOP_SERVE_PORT and the port, not only "connection refused"."""
+names $SKYHOP_SERVE_PORT and the port, not only "connection refused"; the FAILED service's endpoint then
+answers 503 at once (no replica is coming) instead of holding each request for the 600 s wait timeout."""
 
 from __future__ import annotations
+
+import urllib.error
+import urllib.request
 
 import pytest
 from e2e.conftest import sky  # noqa: F401  (the real CLI and its auto-started server, per test)
@@ -35,5 +39,9 @@ def test_a_replica_that_never_listens_fails_with_a_reason_naming_its_port(sky): 
         port = replica["url"].rsplit(":", 1)[1]
         assert replica["status"] == "FAILED_INITIAL_DELAY"
         assert replica["status_reason"].endswith(f"connection refused (does the program listen on $SKYHOP_SERVE_PORT, here {port}?)")
+        endpoint = sky("serve", "status", "deaf", "--endpoint", check=True).out.strip()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(endpoint, timeout=10)
+        assert refused.value.code == 503 and b"none is starting" in refused.value.read()
     finally:
         sky("serve", "down", "-a", "-y", timeout=120)

@@ -126,10 +126,12 @@ def _reaped(pid: int) -> bool:
     return done == pid
 
 
-def write_routes(service: str, routes: Sequence[RouteEntry], target_qps: float | Mapping[str, float] | None) -> None:
+def write_routes(service: str, routes: Sequence[RouteEntry], target_qps: float | Mapping[str, float] | None, *, hold: bool = True) -> None:
+    """`hold`: whether requests finding no ready replica wait for one (false while none is coming)."""
     body = {
         "routes": [{"replica_id": r.replica_id, "url": r.url, "accelerator": r.accelerator, "weight": 1.0} for r in routes],
         "target_qps_per_replica": dict(target_qps) if isinstance(target_qps, Mapping) else target_qps,
+        "hold": hold,
     }
     _write_atomic(files.service_dir(service) / ROUTES, json.dumps(body, sort_keys=True))
 

@@ -135,7 +135,7 @@ class ServiceRun:
         self._drains: dict[int, asyncio.Task[None]] = {}
         self._starting_since: dict[int, float] = {}
         self._failing_since: dict[int, float] = {}
-        self._routes: list[lb_process.RouteEntry] | None = None
+        self._routes: tuple[list[lb_process.RouteEntry], bool] | None = None
         self._lb_started_at = 0.0
         self._secrets_wait: dict[int, float] = {}
         #: Why the service cannot launch replicas (CONTROLLER_FAILED), or None.
@@ -262,12 +262,14 @@ class ServiceRun:
             lb_process.RouteEntry(r.replica_id, r.url, r.accelerator) for r in replicas
             if r.status == ReplicaStatus.READY.value and r.url and (not active or r.version in active)
         ]
-        if routes != self._routes:
-            await asyncio.to_thread(lb_process.write_routes, self.name, routes, policy.target_qps)
-            self._routes = routes
+        # No replica is coming to a FAILED service (or one that cannot launch): its endpoint says so at once.
+        hold = self._blocked is None and _replica_status(replicas) is not ServiceStatus.FAILED
+        if (routes, hold) != self._routes:
+            await asyncio.to_thread(functools.partial(lb_process.write_routes, self.name, routes, policy.target_qps, hold=hold))
+            self._routes = (routes, hold)
 
     async def _write_status(self, service: ServiceRecord, replicas: list[ReplicaRecord]) -> None:
-        status = service_status([ReplicaStatus(r.status) for r in replicas if r.status != ReplicaStatus.SHUTTING_DOWN.value])
+        status = _replica_status(replicas)
         reason: str | None
         if self._blocked is not None:
             status, reason = ServiceStatus.CONTROLLER_FAILED, self._blocked
@@ -523,6 +525,11 @@ def _active_versions(policy: Policy, replicas: list[ReplicaRecord]) -> list[int]
         return []
     newest = max(enough)
     return sorted(v for v in ready if v >= newest)
+
+
+def _replica_status(replicas: list[ReplicaRecord]) -> ServiceStatus:
+    """The service's status as its replicas (those not being removed) make it."""
+    return service_status([ReplicaStatus(r.status) for r in replicas if r.status != ReplicaStatus.SHUTTING_DOWN.value])
 
 
 def _port_hint(replica: ReplicaRecord, detail: str) -> str:
