@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from skyhop_agent import channel as unix_path
+
 REPLICA_SCRIPT = Path(__file__).with_name("lb_replica.py")
 
 
@@ -89,7 +91,7 @@ class LoadBalancer:
     def metrics(self) -> dict[str, float]:
         """The Prometheus samples from DIR/lb-metrics.sock, by `name{labels}`: current at once (the stats file lags up to 1 s)."""
         with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(str(self.dir / "lb-metrics.sock"))
+            unix_path.connect(sock, str(self.dir / "lb-metrics.sock"))
             sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: lb\r\n\r\n")
             text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
         head, _, body = text.partition("\r\n\r\n")

@@ -215,6 +215,18 @@ def test_no_replica_coming_is_a_503_at_once_also_for_requests_already_waiting(tm
     assert request(lb, "GET", "/id")[::2] == (503, failed)
 
 
+def test_a_service_directory_past_unix_socket_length_still_serves_with_its_metrics(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer]) -> None:
+    """DIR/lb-metrics.sock past sun_path's 108 bytes (a deep SKYHOP_HOME) once killed the LB at every start."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True, mode=0o700)
+    lb = LoadBalancer(deep / "svc", routes=[replicas[0].route()])
+    lbs.append(lb)
+    assert len(str(lb.dir / "lb-metrics.sock")) > 108
+    assert request(lb, "GET", "/id")[::2] == (200, b"replica 1")
+    assert lb.metrics()["skyhop_lb_requests_total"] == 1
+    assert (lb.dir / "lb-metrics.sock").stat().st_mode & 0o777 == 0o600
+
+
 def test_replicas_that_all_refuse_are_a_clear_502(tmp_path: Path, lbs: list[LoadBalancer]) -> None:
     dead = [{"replica_id": i, "url": f"http://127.0.0.1:{free_port()}"} for i in (1, 2)]
     lb = start(lbs, tmp_path, routes=dead)

@@ -12,16 +12,10 @@ from serve.serve_e2e import FAST, app_dir, get, ready, show_logs
 
 pytestmark = pytest.mark.slow
 
-SERVICE = """\
-name: again
-workdir: {workdir}
-resources:
-  cpus: 0.25
-run: exec python3 lb_replica.py $SKYHOP_SERVE_PORT "$SKYPILOT_SERVE_REPLICA_ID"
-service:
-  readiness_probe: /id
-  replicas: 1
-"""
+SERVICE = (
+    "name: again\nworkdir: {workdir}\nresources: {{cpus: 0.25}}\nservice: {{readiness_probe: /id, replicas: 1}}\n"
+    'run: exec python3 lb_replica.py $SKYHOP_SERVE_PORT "$SKYPILOT_SERVE_REPLICA_ID"\n'
+)
 
 
 def test_a_service_started_again_under_its_old_name_launches_its_first_replica_at_once(sky, tmp_path):  # noqa: F811

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
+
+from skyhop_agent import channel as unix_path
 
 METRICS_SOCKET = "lb-metrics.sock"
 _MAX_HEAD = 8192
@@ -42,8 +45,15 @@ async def serve_metrics(directory: Path, render: Callable[[], str]) -> asyncio.A
         finally:
             writer.close()
 
+    # Bound here rather than by asyncio: a SKYHOP_HOME deep enough puts DIR/lb-metrics.sock past sun_path's
+    # 108 bytes ("AF_UNIX path too long" killed the LB at every start), which `bind` reaches through DIR's fd.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)
     try:
-        return await asyncio.start_unix_server(answer, path=str(path), limit=_MAX_HEAD)
+        unix_path.bind(sock, str(path))
+    except OSError:
+        sock.close()
+        raise
     finally:
         os.umask(old_umask)
+    return await asyncio.start_unix_server(answer, sock=sock, limit=_MAX_HEAD)
