@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from skyhop.serve.lb.metrics import socket_path
+from skyhop_agent import channel as unix_path
 
 REPLICA_SCRIPT = Path(__file__).with_name("lb_replica.py")
 
@@ -79,10 +79,10 @@ class LoadBalancer:
         except OSError:
             return False
 
-    def write_routes(self, routes: list[dict[str, object]], target_qps: object = None) -> None:
+    def write_routes(self, routes: list[dict[str, object]], target_qps: object = None, **extra: object) -> None:
         """As the controller does: a whole new file renamed over the old one."""
         tmp = self.dir / ".routes.json.tmp"
-        tmp.write_text(json.dumps({"routes": routes, "target_qps_per_replica": target_qps}))
+        tmp.write_text(json.dumps({"routes": routes, "target_qps_per_replica": target_qps, **extra}))
         os.replace(tmp, self.dir / "routes.json")
 
     def stats(self) -> dict:
@@ -91,7 +91,7 @@ class LoadBalancer:
     def metrics(self) -> dict[str, float]:
         """The Prometheus samples from DIR/lb-metrics.sock, by `name{labels}`: current at once (the stats file lags up to 1 s)."""
         with socket.socket(socket.AF_UNIX) as sock:
-            sock.connect(socket_path(self.dir))
+            unix_path.connect(sock, str(self.dir / "lb-metrics.sock"))
             sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: lb\r\n\r\n")
             text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
         head, _, body = text.partition("\r\n\r\n")

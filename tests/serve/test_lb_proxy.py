@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from serve.lb_support import LoadBalancer, Replica, free_port, wait_until
-from skyhop.serve.lb.metrics import socket_path
+from skyhop_agent import channel as unix_path
 
 
 @pytest.fixture
@@ -202,6 +202,32 @@ def test_no_replica_within_the_wait_timeout_is_a_clear_503(tmp_path: Path, lbs: 
     assert body == b"service svc has no ready replica yet; `skyhop serve status svc`\n"
 
 
+def test_no_replica_coming_is_a_503_at_once_also_for_requests_already_waiting(tmp_path: Path, lbs: list[LoadBalancer]) -> None:
+    """The controller writes hold: false for a FAILED service: nothing waits out the 600 s for a replica that never comes."""
+    lb = start(lbs, tmp_path, "--wait-timeout", "600")
+    results: list[tuple[int, bytes]] = []
+    waiter = threading.Thread(target=lambda: results.append(request(lb, "GET", "/id", timeout=30)[::2]))
+    waiter.start()
+    wait_until(lambda: lb.metrics()["skyhop_lb_waiting"] == 1)
+    lb.write_routes([], hold=False)
+    waiter.join(10)
+    failed = b"service svc has no ready replica and none is starting; `skyhop serve status svc` says why\n"
+    assert results == [(503, failed)]
+    assert request(lb, "GET", "/id")[::2] == (503, failed)
+
+
+def test_a_service_directory_past_unix_socket_length_still_serves_with_its_metrics(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer]) -> None:
+    """DIR/lb-metrics.sock past sun_path's 108 bytes (a deep SKYHOP_HOME) once killed the LB at every start."""
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True, mode=0o700)
+    lb = LoadBalancer(deep / "svc", routes=[replicas[0].route()])
+    lbs.append(lb)
+    assert len(str(lb.dir / "lb-metrics.sock")) > 108
+    assert request(lb, "GET", "/id")[::2] == (200, b"replica 1")
+    assert lb.metrics()["skyhop_lb_requests_total"] == 1
+    assert (lb.dir / "lb-metrics.sock").stat().st_mode & 0o777 == 0o600
+
+
 def test_replicas_that_all_refuse_are_a_clear_502(tmp_path: Path, lbs: list[LoadBalancer]) -> None:
     dead = [{"replica_id": i, "url": f"http://127.0.0.1:{free_port()}"} for i in (1, 2)]
     lb = start(lbs, tmp_path, routes=dead)
@@ -212,17 +238,12 @@ def test_replicas_that_all_refuse_are_a_clear_502(tmp_path: Path, lbs: list[Load
     assert (metrics["skyhop_lb_failed_total"], metrics["skyhop_lb_retries_total"]) == (1, 2)
 
 
-@pytest.mark.parametrize("depth", ["short", "deep"])
-def test_metrics_on_the_unix_socket(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer], depth: str) -> None:
-    # A deep SKYHOP_HOME puts the socket past sockaddr_un's 108 bytes: the LB must start and answer all the same.
-    folder = tmp_path / ("d" * 60) / ("e" * 60) if depth == "deep" else tmp_path
-    folder.mkdir(parents=True, exist_ok=True)
-    lb = start(lbs, folder, routes=[replicas[0].route()])
-    assert (len(str(lb.dir / "lb-metrics.sock")) > 108) == (depth == "deep")
+def test_metrics_on_the_unix_socket(tmp_path: Path, replicas: list[Replica], lbs: list[LoadBalancer]) -> None:
+    lb = start(lbs, tmp_path, routes=[replicas[0].route()])
     for _ in range(3):
         request(lb, "GET", "/id")
     with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(socket_path(lb.dir))
+        unix_path.connect(sock, str(lb.dir / "lb-metrics.sock"))
         sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: lb\r\n\r\n")
         text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
     assert text.startswith("HTTP/1.1 200 OK")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from skyhop.serve.lb.ledger import Route
-from skyhop.serve.lb.routes import RoutesError, RoutesFile, parse_routes
+from skyhop.serve.lb.routes import RoutesError, RoutesFile, parse_hold, parse_routes
 
 
 def test_weight_multiplies_the_accelerators_qps() -> None:
@@ -47,6 +47,13 @@ def test_weight_multiplies_the_accelerators_qps() -> None:
 def test_a_wrong_document_is_refused_whole(document: object) -> None:
     with pytest.raises(RoutesError):
         parse_routes(document)
+
+
+def test_hold_is_true_unless_the_controller_says_false() -> None:
+    assert parse_hold({"routes": []}) is True
+    assert parse_hold({"routes": [], "hold": False}) is False
+    with pytest.raises(RoutesError, match="hold"):
+        parse_hold({"routes": [], "hold": "no"})
 
 
 def test_the_file_is_read_again_only_when_replaced(tmp_path: Path) -> None:

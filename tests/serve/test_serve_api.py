@@ -6,6 +6,7 @@ One server serves the module (a start costs seconds); each test has services of 
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,6 +150,17 @@ def test_logs_stream_the_controller_and_load_balancer_files_and_follow_until_the
     assert not reader.is_alive() and b"".join(received) == b"controller line 2\n"
 
 
+def test_a_replica_log_shows_its_launch_events_as_text(server):
+    assert _up(server, {"task": SERVICE, "service_name": "words"}).status == 200
+    replica = Services(StateStore()).add_replica("words", 1, use_spot=False, status="STARTING")
+    events = [{"phase": "provisioning"}, {"msg": "New cluster 'words-1' is up."}, {"out": "setup output\n"}, {"job": 2}]
+    lines = b"".join(json.dumps(e).encode() + b"\n" for e in events) + b"a plain line\n"
+    files.launch_log("words", replica.replica_id).write_bytes(lines)
+    out = send(server, "GET", "/api/v1/serve/words/logs?follow=false&target=replica&replica_id=1").text
+    assert out.startswith("[skyhop] provisioning...\nNew cluster 'words-1' is up.\nsetup output\na plain line\n"), out
+    assert "{" not in out
+
+
 def test_bad_input_is_a_4xx_naming_the_field_never_a_500(server):
     before = _names(server)
     plain = {k: v for k, v in SERVICE.items() if k != "service"}
@@ -162,6 +174,9 @@ def test_bad_input_is_a_4xx_naming_the_field_never_a_500(server):
         ({"task": dict(SERVICE, service={"replica_policy": {"min_replicas": 1, "num_overprovision": 10**9}})}, "service.replica_policy.num_overprovision"),
         ({"task": dict(SERVICE, service={"readiness_probe": "health"})}, "service.readiness_probe"),
         ({"task": dict(SERVICE, service={"replicas": 1, "ports": 70000})}, "service.ports"),
+        ({"task": dict(SERVICE, service={"replicas": 1, "tls": {"keyfile": "/nonexistent/k.pem", "certfile": "/nonexistent/c.pem"}})}, "service.tls"),
+        ({"task": dict(SERVICE, service={"replicas": 1, "readiness_probe": {"path": "/", "headers": {"X": "a\r\nB: c"}}})}, "service.readiness_probe.headers.X"),
+        ({"task": dict(SERVICE, service={"replicas": 1, "readiness_probe": {"path": "/", "timeout_seconds": 1e300}})}, "timeout_seconds"),
         ({"task": dict(SERVICE, service={"replicas": 1, "surprise": 1})}, "surprise"),
         ({"task": dict(SERVICE, service=[1, 2])}, "service"),
         ({"task": dict(SERVICE, pool={"workers": 1})}, "pool"),

@@ -8,6 +8,7 @@ from e2e.conftest import sky  # noqa: F401  (the real CLI and its auto-started s
 from e2e_support import cluster_processes
 
 from serve.serve_e2e import FAST, app_dir, preempt_update_and_down, require_wrk
+from skyhop.serve.lb_process import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -16,7 +17,7 @@ name: web
 workdir: {workdir}
 resources:
   cpus: 0.25
-  ports: 8080
+  ports: {port}
 envs:
   VERSION: "{version}"
 run: exec python3 lb_replica.py $SKYHOP_SERVE_PORT "$SKYPILOT_SERVE_REPLICA_ID v$VERSION"
@@ -35,7 +36,9 @@ def test_preempt_and_rolling_update_under_load_fail_no_request_and_down_leaves_n
     workdir = app_dir(tmp_path)
     try:
         # Each replica gets a port of its own ($SKYHOP_SERVE_PORT): local nodes share this machine's ports.
-        preempt_update_and_down(sky, lambda version: SERVICE.format(workdir=workdir, version=version),
+        # The task asks for a port, as SkyPilot's do; the first replica gets it, the others ports of their own.
+        port = free_port("127.0.0.1")
+        preempt_update_and_down(sky, lambda version: SERVICE.format(workdir=workdir, version=version, port=port),
                                 after_down=lambda: not cluster_processes(sky.skyhop_home) or pytest.fail("replica processes left"))
     finally:
         sky("serve", "down", "-a", "-y", timeout=120)

@@ -4,6 +4,8 @@ nothing for a failed service left alone without `purge`; and what they refuse be
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
@@ -69,3 +71,28 @@ def test_a_service_nothing_here_can_run_is_refused_at_up(isolated_home, tmp_path
     fallback = dict(spot, service={"readiness_probe": "/", "replica_policy": {"min_replicas": 1, "base_ondemand_fallback_replicas": 1}})
     assert serve.up(store, None, fallback, "spot")["version"] == 1
     assert [s.name for s in Services(store).all()] == ["spot"]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_a_tls_key_and_certificate_under_home_are_sent_absolute_and_load_at_up(isolated_home, tmp_path):
+    """SkyServe's docs write them `~/certs/...`; the load balancer (started by the server, not a shell) reads the
+    path it is given, so the client expands it. A pair that does not load is refused at `up`."""
+    from skyhop.client.serve import _body_task
+    from skyhop.spec.errors import SpecError
+    from skyhop.spec.task import Task
+
+    certs = isolated_home / "certs"
+    certs.mkdir()
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(certs / "key.pem"), "-out", str(certs / "cert.pem")],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    tls = {"keyfile": "~/certs/key.pem", "certfile": "~/certs/cert.pem"}
+    sent = _body_task(Task.from_dict(dict(SERVICE, service=dict(SERVICE["service"], tls=tls))))
+    assert sent["service"]["tls"] == {"keyfile": str(certs / "key.pem"), "certfile": str(certs / "cert.pem")}
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    assert serve.up(store, None, sent, "tls")["version"] == 1
+    swapped = dict(sent, service=dict(sent["service"], tls={"keyfile": str(certs / "cert.pem"), "certfile": str(certs / "cert.pem")}))
+    with pytest.raises(SpecError, match=r"service\.tls"):
+        serve.up(store, None, swapped, "tls2")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterator
 
 from skyhop.client import arguments, http
@@ -12,8 +13,16 @@ MODES = ("rolling", "blue_green")
 
 
 def _body_task(task) -> dict[str, Any]:
-    """The task as sent: local paths absolute, secret values included (the server keeps them out of the store)."""
-    return with_absolute_paths(arguments.task(task)).to_dict(redact_secrets=False)
+    """The task as sent: local paths absolute (the TLS key and certificate too: `~/certs/key.pem` as SkyServe
+    writes them), secret values included (the server keeps them out of the store)."""
+    from dataclasses import replace
+
+    task = with_absolute_paths(arguments.task(task))
+    spec = task.service
+    if spec is not None and spec.tls_keyfile and spec.tls_certfile:
+        absolute = lambda path: os.path.abspath(os.path.expanduser(path))  # noqa: E731
+        task = replace(task, service=replace(spec, tls_keyfile=absolute(spec.tls_keyfile), tls_certfile=absolute(spec.tls_certfile)))
+    return task.to_dict(redact_secrets=False)
 
 
 def serve_up(task, service_name: str | None = None) -> dict[str, Any]:

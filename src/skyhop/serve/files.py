@@ -3,11 +3,13 @@
 `SKYHOP_HOME/services/<name>/` (0700) holds the controller's log, the load balancer's
 log, its routes (written by the controller) and its stats (written by the load
 balancer), and each replica's launch log. The controller, the API routes that stream
-the logs and the load balancer all find them here.
+the logs and the load balancer all find them here. The folder goes with its service
+(`remove`): a later service of the same name starts with none of it.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from skyhop import paths
@@ -27,3 +29,11 @@ def lb_log(name: str) -> Path:
 
 def launch_log(name: str, replica_id: int) -> Path:
     return service_dir(name) / f"launch-{replica_id}.log"
+
+
+def remove(name: str) -> None:
+    """Delete the service's folder, just before its row goes. What it holds belongs to this service only: a replica's
+    launch log left behind made the next service of that name resume its replica 1 (the log says a job was
+    submitted) on a cluster long gone, failing each reused replica id once, 30 s apart; its controller log
+    continued the old one's."""
+    shutil.rmtree(paths.home() / "services" / name, ignore_errors=True)

@@ -56,6 +56,16 @@ def free_port(host: str) -> int:
         return int(probe.getsockname()[1])
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether `port` on `host` can be bound now (nothing listens on it or holds it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def accepting(host: str, port: int, wait_s: float) -> bool:
     """Whether something accepts connections on (host, port), trying for up to `wait_s` seconds."""
     target = "127.0.0.1" if host == "0.0.0.0" else "::1" if host == "::" else host
@@ -139,10 +149,12 @@ def _reaped(pid: int) -> bool:
     return done == pid
 
 
-def write_routes(service: str, routes: Sequence[RouteEntry], target_qps: float | Mapping[str, float] | None) -> None:
+def write_routes(service: str, routes: Sequence[RouteEntry], target_qps: float | Mapping[str, float] | None, *, hold: bool = True) -> None:
+    """`hold`: whether requests finding no ready replica wait for one (false while none is coming)."""
     body = {
         "routes": [{"replica_id": r.replica_id, "url": r.url, "accelerator": r.accelerator, "weight": 1.0} for r in routes],
         "target_qps_per_replica": dict(target_qps) if isinstance(target_qps, Mapping) else target_qps,
+        "hold": hold,
     }
     _write_atomic(files.service_dir(service) / ROUTES, json.dumps(body, sort_keys=True))
 

@@ -72,7 +72,7 @@ def as_int(value: Any, path: str, *, minimum: int | None = None, maximum: int = 
     return number
 
 
-def as_number(value: Any, path: str, *, positive: bool = False, minimum: float | None = None) -> float:
+def as_number(value: Any, path: str, *, positive: bool = False, minimum: float | None = None, maximum: float | None = None) -> float:
     number: float | None = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
@@ -87,6 +87,8 @@ def as_number(value: Any, path: str, *, positive: bool = False, minimum: float |
         raise SpecError(path, "must be positive", value=value, expected="a number > 0")
     if minimum is not None and number < minimum:
         raise SpecError(path, "too small", value=value, expected=f"a number >= {minimum:g}")
+    if maximum is not None and number > maximum:
+        raise SpecError(path, "too large", value=value, expected=f"a number <= {maximum:g}")
     return number
 
 

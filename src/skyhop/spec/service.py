@@ -20,6 +20,15 @@ _POLICY_KEYS = (
     "downscale_delay_seconds", "base_ondemand_fallback_replicas", "dynamic_ondemand_fallback",
     "num_overprovision", "spot_placer",
 )
+#: What a probe may put in its request line and headers (http.client refuses the rest at every probe, which would
+#: leave the service stuck in REPLICA_INIT with the controller's step failing): a path of printable ASCII (percent-
+#: encode the rest), RFC 9110 token header names, header values of printable ASCII and tabs.
+_PROBE_PATH = re.compile(r"^/[\x21-\x7e]*$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
+#: Longest delay or timeout a service may set (a year): far above any real one, and every timer and socket timeout
+#: the controller and probe derive from it stays in range (1e300 s overflowed each probe).
+MAX_SECONDS = 365 * 24 * 3600
 _PROBE_DEFAULTS = {"initial_delay_seconds": 1200, "timeout_seconds": 15}
 _POLICY_DEFAULTS = {"upscale_delay_seconds": 300, "downscale_delay_seconds": 1200, "base_ondemand_fallback_replicas": 0}
 
@@ -64,12 +73,14 @@ class ServiceSpec:
             pp = lambda key: join_path(p("readiness_probe"), key)  # noqa: E731
             values["readiness_path"] = as_str(probe_map.get("path", "/"), pp("path"))
             values["post_data"] = _post_data(probe_map.get("post_data"), pp("post_data"))
-            values["initial_delay_seconds"] = number_out(as_number(probe_map.get("initial_delay_seconds", 1200), pp("initial_delay_seconds"), minimum=0))
-            values["readiness_timeout_seconds"] = number_out(as_number(probe_map.get("timeout_seconds", 15), pp("timeout_seconds"), positive=True))
-            headers = as_mapping(probe_map.get("headers") or {}, pp("headers"))
-            values["readiness_headers"] = {str(k): as_str(v, join_path(pp("headers"), str(k)), allow_numbers=True) for k, v in headers.items()}
+            values["initial_delay_seconds"] = _seconds(probe_map.get("initial_delay_seconds", 1200), pp("initial_delay_seconds"))
+            values["readiness_timeout_seconds"] = _seconds(probe_map.get("timeout_seconds", 15), pp("timeout_seconds"), positive=True)
+            values["readiness_headers"] = _probe_headers(probe_map.get("headers") or {}, pp("headers"))
         if not values["readiness_path"].startswith("/"):
             raise SpecError(p("readiness_probe"), "path must start with '/'", value=values["readiness_path"])
+        if not _PROBE_PATH.match(values["readiness_path"]):
+            raise SpecError(p("readiness_probe"), "path must be printable ASCII without spaces", value=values["readiness_path"],
+                            hint="Percent-encode other characters, e.g. /caf%C3%A9.")
         if "replicas" in mapping and "replica_policy" in mapping:
             raise SpecError(p("replicas"), "cannot be combined with 'replica_policy'", hint="Use replicas for a fixed count, replica_policy to autoscale.")
         if "replicas" in mapping:
@@ -112,7 +123,7 @@ class ServiceSpec:
             raise SpecError(p(missing), "is required for autoscaling", hint="Autoscaling needs both max_replicas and target_qps_per_replica.")
         for key in ("upscale_delay_seconds", "downscale_delay_seconds"):
             if policy.get(key) is not None:
-                out[key] = number_out(as_number(policy[key], p(key), minimum=0))
+                out[key] = _seconds(policy[key], p(key))
         for key in ("base_ondemand_fallback_replicas", "num_overprovision"):
             if policy.get(key) is not None:
                 out[key] = as_int(policy[key], p(key), minimum=0)
@@ -190,6 +201,25 @@ def _post_data(raw: Any, path: str) -> Any:
         return json.loads(raw)
     except ValueError as error:
         raise SpecError(path, f"is not valid JSON ({error})", hint="Write the body as a YAML mapping, or a string of JSON.") from None
+
+
+def _seconds(raw: Any, path: str, *, positive: bool = False) -> int | float:
+    """A delay or timeout in seconds: >= 0 (> 0 if `positive`) and at most MAX_SECONDS."""
+    return number_out(as_number(raw, path, positive=positive, minimum=None if positive else 0, maximum=MAX_SECONDS))
+
+
+def _probe_headers(raw: Any, path: str) -> dict[str, str]:
+    """The probe's extra headers, each one a probe can send (see _HEADER_NAME, _HEADER_VALUE)."""
+    out: dict[str, str] = {}
+    for key, value in as_mapping(raw, path).items():
+        name = str(key)
+        if not _HEADER_NAME.match(name):
+            raise SpecError(join_path(path, name), "not an HTTP header name", value=name, expected="letters, digits and -, e.g. Authorization")
+        text = as_str(value, join_path(path, name), allow_numbers=True)
+        if not _HEADER_VALUE.match(text):
+            raise SpecError(join_path(path, name), "header value must be printable ASCII (no line breaks)", value=text)
+        out[name] = text
+    return out
 
 
 def _choice(raw: Any, path: str, choices: tuple[str, ...], what: str) -> str:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
+
+from skyhop_agent import channel as unix_path
 
 METRICS_SOCKET = "lb-metrics.sock"
 _MAX_HEAD = 8192
@@ -42,26 +45,15 @@ async def serve_metrics(directory: Path, render: Callable[[], str]) -> asyncio.A
         finally:
             writer.close()
 
+    # Bound here rather than by asyncio: a SKYHOP_HOME deep enough puts DIR/lb-metrics.sock past sun_path's
+    # 108 bytes ("AF_UNIX path too long" killed the LB at every start), which `bind` reaches through DIR's fd.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)
     try:
-        return await asyncio.start_unix_server(answer, path=socket_path(directory), limit=_MAX_HEAD)
+        unix_path.bind(sock, str(path))
+    except OSError:
+        sock.close()
+        raise
     finally:
         os.umask(old_umask)
-
-
-#: A unix socket's path must fit in sockaddr_un (108 bytes with its NUL on Linux); a service folder under a deep
-#: SKYHOP_HOME (or a test's tmp_path) is longer. Such a path is reached through the folder's descriptor instead.
-_SUN_PATH_MAX = 107
-_FOLDERS: dict[str, int] = {}
-
-
-def socket_path(directory: Path) -> str:
-    """The path to bind or connect to for DIR/lb-metrics.sock: itself when short enough, else the same file
-    through `/proc/self/fd/N/` of an open descriptor of DIR (kept open for the process's life)."""
-    path = str(directory / METRICS_SOCKET)
-    if len(path.encode()) <= _SUN_PATH_MAX:
-        return path
-    key = str(directory)
-    if key not in _FOLDERS:
-        _FOLDERS[key] = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    return f"/proc/self/fd/{_FOLDERS[key]}/{METRICS_SOCKET}"
+    return await asyncio.start_unix_server(answer, sock=sock, limit=_MAX_HEAD)

@@ -82,10 +82,12 @@ class Balancer:
         self.scheme = scheme
         self.connections: set[ClientConnection] = set()
         self.draining = False
+        self.hold = True  # whether a request finding no replica waits for one (routes.parse_hold)
         self._routes_changed = asyncio.Event()
 
-    def set_routes(self, routes: list[Route]) -> None:
+    def set_routes(self, routes: list[Route], *, hold: bool = True) -> None:
         self.ledger.set_routes(routes)
+        self.hold = hold
         self.pools.keep_only({route.url for route in routes})
         # Wake every waiting request; a fresh Event for the next wait.
         self._routes_changed.set()
@@ -103,6 +105,8 @@ class Balancer:
             connection.close()
 
     def no_replica_message(self) -> str:
+        if not self.hold:
+            return f"service {self.service} has no ready replica and none is starting; `skyhop serve status {self.service}` says why"
         return f"service {self.service} has no ready replica yet; `skyhop serve status {self.service}`"
 
     async def serve(self, connection: ClientConnection, request: Request, started: float) -> None:
@@ -151,7 +155,7 @@ class Balancer:
         deadline = loop.time() + self.limits.wait_timeout
         self.stats.waiting += 1
         try:
-            while not self.draining and not connection.closed:
+            while not self.draining and self.hold and not connection.closed:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return None

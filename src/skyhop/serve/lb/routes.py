@@ -49,6 +49,16 @@ def parse_routes(document: object) -> list[Route]:
     return routes
 
 
+def parse_hold(document: Mapping[str, object]) -> bool:
+    """Whether a request that finds no ready replica waits for one (`hold`, true when absent): the controller says
+    false while none is coming (the service FAILED), so the endpoint answers 503 at once instead of at the wait
+    timeout (600 s)."""
+    hold = document.get("hold", True)
+    if not isinstance(hold, bool):
+        raise RoutesError(f"hold must be true or false, not {hold!r}")
+    return hold
+
+
 def _weight(item: Mapping[str, object], replica_id: int) -> float:
     """The controller's per-replica multiplier on the accelerator's QPS (1.0 when absent)."""
     weight = item.get("weight", 1.0)
@@ -65,6 +75,7 @@ class RoutesFile:
     def __init__(self, directory: Path) -> None:
         self.path = directory / ROUTES_FILE
         self._seen: tuple[int, int, int] | None = None
+        self.hold = True  # the last file's `hold` (parse_hold)
 
     def changed(self) -> list[Route] | None:
         """New routes when the file was replaced or rewritten since the last call; None when unchanged or absent.
@@ -83,4 +94,6 @@ class RoutesFile:
             document = json.loads(self.path.read_bytes())
         except (OSError, ValueError) as error:
             raise RoutesError(f"cannot read {self.path}: {error}") from None
-        return parse_routes(document)
+        routes = parse_routes(document)
+        self.hold = parse_hold(document)
+        return routes

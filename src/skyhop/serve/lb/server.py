@@ -83,7 +83,7 @@ def _reload(routes: RoutesFile, balancer: Balancer) -> None:
         print(f"skyhop lb: keeping the previous routes: {error}", file=sys.stderr)
         return
     if new is not None:
-        balancer.set_routes(new)
+        balancer.set_routes(new, hold=routes.hold)
 
 
 async def _drain(balancer: Balancer) -> None:

@@ -40,9 +40,11 @@ import asyncio
 import functools
 import logging
 import socket
+import threading
 import time
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlsplit
 
 from skyhop.errors import SkyhopError
 from skyhop.jobs.settings import JobsSettings
@@ -65,6 +67,10 @@ KEEP_FAILED = 5
 SECRETS_WAIT_PROBES = 20
 #: How long a load balancer just started may take to accept connections before the step goes on without it.
 LB_START_S = 10.0
+#: Ports given to replicas on a shared machine in the last HANDED_OUT_S seconds (their rows may not say so yet).
+_PORTS_LOCK = threading.Lock()
+_HANDED_OUT: dict[int, float] = {}
+HANDED_OUT_S = 60.0
 #: Where a replica listens when the service names no port (SkyServe requires one; 8080 is its examples').
 DEFAULT_PORT = 8080
 _PROBED = frozenset({ReplicaStatus.STARTING, ReplicaStatus.READY, ReplicaStatus.NOT_READY})
@@ -122,7 +128,7 @@ class ServiceRun:
         self._drains: dict[int, asyncio.Task[None]] = {}
         self._starting_since: dict[int, float] = {}
         self._failing_since: dict[int, float] = {}
-        self._routes: list[lb_process.RouteEntry] | None = None
+        self._routes: tuple[list[lb_process.RouteEntry], bool] | None = None
         #: The last load balancer's exit message while none serves (shown as the status reason).
         self._lb_error: str | None = None
         self._secrets_wait: dict[int, float] = {}
@@ -273,15 +279,14 @@ class ServiceRun:
             lb_process.RouteEntry(r.replica_id, r.url, r.accelerator) for r in replicas
             if r.status == ReplicaStatus.READY.value and r.url and (not active or r.version in active)
         ]
-        if routes != self._routes:
-            await asyncio.to_thread(lb_process.write_routes, self.name, routes, policy.target_qps)
-            self._routes = routes
+        # No replica is coming to a FAILED service (or one that cannot launch): its endpoint says so at once.
+        hold = self._blocked is None and _replica_status(replicas) is not ServiceStatus.FAILED
+        if (routes, hold) != self._routes:
+            await asyncio.to_thread(functools.partial(lb_process.write_routes, self.name, routes, policy.target_qps, hold=hold))
+            self._routes = (routes, hold)
 
     async def _write_status(self, service: ServiceRecord, replicas: list[ReplicaRecord]) -> None:
-        # Replicas on their way out (draining, or failed in a way that is replaced: a preemption, a launch
-        # that found no capacity) do not make the service FAILED for the moment their row remains.
-        counted = [ReplicaStatus(r.status) for r in replicas]
-        status = service_status([s for s in counted if not is_terminal(s) or s in _KEPT_FAILURES])
+        status = _replica_status(replicas)
         reason: str | None
         if self._blocked is not None:
             status, reason = ServiceStatus.CONTROLLER_FAILED, self._blocked
@@ -341,7 +346,7 @@ class ServiceRun:
         if status is ReplicaStatus.STARTING:
             since = self._starting_since.setdefault(rid, replica.launched_at)
             if now - since > spec.initial_delay_seconds:
-                why = f"not ready within initial_delay_seconds ({spec.initial_delay_seconds:g} s): last probe {result.detail}"
+                why = f"not ready within initial_delay_seconds ({spec.initial_delay_seconds:g} s): last probe {result.detail}{_port_hint(replica, result.detail)}"
                 self._note(f"Replica {rid}: {why}.")
                 await self._end(replica, ReplicaStatus.FAILED_INITIAL_DELAY, why)
                 return True
@@ -458,15 +463,30 @@ class ServiceRun:
             head = handles.cluster_info(record).head
             spec = task.service
             assert spec is not None
-            port = spec.port or _first_port(task) or DEFAULT_PORT
+            asked = spec.port or _first_port(task)
+            port = asked or DEFAULT_PORT
             if capabilities_of(registry.get(record.provider)).shared_network:
-                port = lb_process.free_port(head.ip)
+                port = self._shared_port(head.ip, asked)
             envs = dict(task.envs, SKYPILOT_SERVE_REPLICA_ID=str(replica.replica_id), SKYHOP_SERVE_PORT=str(port))
             launching.exec_task(replace(task, envs=envs, service=None), replica.cluster, True, progress, self.store)
         finally:
             progress.close()
         accelerators = (record.resources or {}).get("accelerators") or {}
         return {"url": f"http://{_url_host(head.ip)}:{port}", "port": port, "zone": record.zone, "accelerator": next(iter(accelerators), None)}
+
+    def _shared_port(self, host: str, asked: int | None) -> int:
+        """A port for a replica on a machine every replica shares: the port the task asks for while nothing has
+        it (a program that hard-codes it, as SkyPilot's examples do, then serves as one replica), else a free
+        one of its own. Chosen under a lock, against the ports already handed out, so two replicas launching
+        at once never get the same one."""
+        with _PORTS_LOCK:
+            now = time.monotonic()
+            for old in [p for p, until in _HANDED_OUT.items() if until <= now]:
+                del _HANDED_OUT[old]
+            taken = {r.port for r in self.services.replicas() if r.port and not is_terminal(ReplicaStatus(r.status))} | set(_HANDED_OUT)
+            port = asked if asked and asked not in taken and lb_process.port_free(host, asked) else lb_process.free_port(host)
+            _HANDED_OUT[port] = now + HANDED_OUT_S
+            return port
 
     async def _drain(self, replica: ReplicaRecord, why: str) -> None:
         """Out of the routes now; torn down once its in-flight requests are done (in the background)."""
@@ -522,8 +542,9 @@ class ServiceRun:
             self._note(f"Service down: {why}. `skyhop serve down --purge {self.name}` tries again and forgets what it cannot remove.")
             await asyncio.to_thread(self.services.fail_cleanup, self.name, why[:2000])
             return
-        await asyncio.to_thread(self.services.delete, self.name)
         self._note("Service down: every replica is gone.")
+        await asyncio.to_thread(files.remove, self.name)
+        await asyncio.to_thread(self.services.delete, self.name)
 
     async def _set_replica(self, replica_id: int, **values: Any) -> None:
         await asyncio.to_thread(functools.partial(self.services.set_replica, self.name, replica_id, **values))
@@ -572,6 +593,22 @@ def _active_versions(policy: Policy, replicas: list[ReplicaRecord], mode: str) -
             ready[r.version] = ready.get(r.version, 0) + 1
     enough = [v for v, n in ready.items() if n >= max(1, policy.min_replicas)]
     return [max(enough)] if enough else []
+
+
+def _replica_status(replicas: list[ReplicaRecord]) -> ServiceStatus:
+    """The service's status as its replicas make it. Replicas on their way out (draining, or failed in a way
+    that is replaced: a preemption, a launch that found no capacity) do not make it FAILED for the moment
+    their row remains."""
+    counted = [ReplicaStatus(r.status) for r in replicas]
+    return service_status([s for s in counted if not is_terminal(s) or s in _KEPT_FAILURES])
+
+
+def _port_hint(replica: ReplicaRecord, detail: str) -> str:
+    """What a refused probe most often means: the program listens on a port of its own choosing (SkyPilot's examples
+    hard-code theirs), not the one the replica was given."""
+    if detail != "connection refused" or not replica.url:
+        return ""
+    return f" (does the program listen on $SKYHOP_SERVE_PORT, here {urlsplit(replica.url).port}?)"
 
 
 def _probe(spec, replica: ReplicaRecord):

@@ -90,6 +90,7 @@ def _validated(mapping: dict[str, Any]) -> tuple[Task, dict[str, Any], bool]:
     if task.service is None:
         raise SpecError("service", "is missing: a service file needs a service section", expected="service: {readiness_probe: /, replicas: 2}")
     _check_size(task.service, fixed="replicas" in mapping["service"])
+    _check_tls(task.service)
     check_supported(task)
     task.require_envs()
     _feasible(task)
@@ -109,6 +110,22 @@ def _check_size(spec: ServiceSpec, *, fixed: bool) -> None:
     for field, value in sizes.items():
         if value is not None and value > MAX_REPLICAS:
             raise SpecError(f"service.{field}", "is out of range: each replica is a cluster", value=value, expected=f"0..{MAX_REPLICAS}")
+
+
+def _check_tls(spec: ServiceSpec) -> None:
+    """The endpoint's certificate and key load: the load balancer (on this machine) reads them, and one that cannot
+    failed at every start, leaving the service in CONTROLLER_INIT with `[Errno 2] No such file or directory` in its log."""
+    import ssl
+
+    from skyhop.spec.errors import SpecError
+
+    if spec.tls_certfile is None:
+        return
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(spec.tls_certfile, spec.tls_keyfile)
+    except (OSError, ssl.SSLError) as error:
+        raise SpecError("service.tls", f"cannot be loaded ({error})", value={"keyfile": spec.tls_keyfile, "certfile": spec.tls_certfile},
+                        hint="keyfile and certfile are PEM files on the API server's machine.") from None
 
 
 def _feasible(task: Task) -> None:
@@ -245,12 +262,14 @@ def _purge(store, services, name: str) -> None:
     import logging
 
     from skyhop.execution import lifecycle
+    from skyhop.serve import files
 
     for replica in services.replicas(name):
         try:
             lifecycle.down(store, replica.cluster, purge=True)
         except SkyhopError as error:  # e.g. its lock is held by a launch that never ends: the rows go anyway
             logging.getLogger("skyhop.server").warning("purging service %s: replica cluster %s not removed: %s", name, replica.cluster, error)
+    files.remove(name)
     services.delete(name)
 
 
@@ -289,7 +308,7 @@ async def _replica_output(store, services, replica: ReplicaRecord, *, follow: bo
         now = next((r for r in services.replicas(replica.service) if r.replica_id == replica.replica_id), None)
         return now is None or now.status not in _LAUNCHING
 
-    async for chunk in follow_file(files.launch_log(replica.service, replica.replica_id), launched, follow=follow, poll_s=FOLLOW_POLL_S):
+    async for chunk in _launch_text(follow_file(files.launch_log(replica.service, replica.replica_id), launched, follow=follow, poll_s=FOLLOW_POLL_S)):
         yield chunk
     try:
         _, stream = await asyncio.to_thread(lifecycle.log_stream, store, replica.cluster, None, follow=follow, tail=None)
@@ -298,3 +317,40 @@ async def _replica_output(store, services, replica: ReplicaRecord, *, follow: bo
         return
     async for chunk in pipe(stream):
         yield chunk
+
+
+async def _launch_text(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A replica's launch log as `skyhop launch` words it. The launch writes its events as JSON lines (a resumed
+    launch reads them back), which `serve logs NAME ID` showed raw: `{"phase": "provisioning"}`."""
+    rest = b""
+    async for chunk in chunks:
+        *lines, rest = (rest + chunk).split(b"\n")
+        text = b"".join(map(_event_text, lines))
+        if text:
+            yield text
+    if rest:
+        yield _event_text(rest)
+
+
+def _event_text(line: bytes) -> bytes:
+    """One launch event as text: phases and messages as lines, the program's output as it is, job ids not at all
+    (the message after one names the job); a line that is not an event as it is."""
+    import json
+
+    from skyhop.planning.failover import Attempt
+
+    try:
+        event = json.loads(line)
+        if "out" in event:
+            return str(event["out"]).encode()
+        if "msg" in event:
+            return f"{event['msg']}\n".encode()
+        if "phase" in event:
+            return f"[skyhop] {event['phase']}...\n".encode()
+        if "attempt" in event:
+            return f"[skyhop] {Attempt.from_json(event['attempt']).line()}\n".encode()
+        if "countdown" in event:
+            return f"[skyhop] {event['countdown']['what']}: next try in {event['countdown']['left']}s\n".encode()
+        return b"" if "job" in event else line + b"\n"
+    except (ValueError, TypeError, KeyError):  # not JSON, or not one of the launch's events
+        return line + b"\n"
