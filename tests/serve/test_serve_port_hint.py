@@ -74,3 +74,30 @@ def test_a_program_that_hard_codes_the_service_port_serves_as_one_replica_on_loc
         assert get(f"{ready['endpoint']}/id") == "replica one"
     finally:
         sky("serve", "down", "-a", "-y", timeout=120)
+
+
+CRASHING = """\
+name: crash
+resources:
+  cpus: 0.25
+run: |
+  echo "boom: the model weights are missing" >&2
+  exit 3
+service:
+  readiness_probe: /
+  replicas: 1
+"""
+
+
+def test_a_failed_replicas_output_is_kept_after_its_cluster_is_gone(sky):  # noqa: F811
+    sky.skyhop_home.mkdir(mode=0o700, exist_ok=True)
+    (sky.skyhop_home / "config.yaml").write_text(FAST)
+    try:
+        sky("serve", "up", "-y", sky.task("crash.yaml", CRASHING), check=True)
+        failed = wait_for(lambda: service(sky, "crash")["status"] == "FAILED" and service(sky, "crash"), 60, "the service FAILED")
+        assert failed["replicas"][0]["status"] == "FAILED" and "exit code 3" in failed["replicas"][0]["status_reason"]
+        assert sky.clusters() == {}  # its cluster is gone...
+        out = sky("serve", "logs", "crash", "1", "--no-follow", check=True).out
+        assert "boom: the model weights are missing" in out  # ...and what the program said is still there
+    finally:
+        sky("serve", "down", "-a", "-y", timeout=120)

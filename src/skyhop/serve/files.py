@@ -2,7 +2,7 @@
 
 `SKYHOP_HOME/services/<name>/` (0700) holds the controller's log, the load balancer's
 log, its routes (written by the controller) and its stats (written by the load
-balancer), and each replica's launch log. The controller, the API routes that stream
+balancer), each replica's launch log, and the output of replicas whose program failed. The controller, the API routes that stream
 the logs and the load balancer all find them here. The folder goes with its service
 (`remove`): a later service of the same name starts with none of it.
 """
@@ -29,6 +29,11 @@ def lb_log(name: str) -> Path:
 
 def launch_log(name: str, replica_id: int) -> Path:
     return service_dir(name) / f"launch-{replica_id}.log"
+
+
+def saved_output(name: str, replica_id: int) -> Path:
+    """A failed replica's program output, kept here before its cluster is torn down (`serve logs NAME ID`)."""
+    return service_dir(name) / f"output-{replica_id}.log"
 
 
 def remove(name: str) -> None:

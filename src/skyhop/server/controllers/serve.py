@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import socket
 import threading
 import time
@@ -369,6 +370,8 @@ class ServiceRun:
         await self._set_replica(rid, status=status.value, status_reason=why)
         self._failing_since.pop(rid, None)
         self._starting_since.pop(rid, None)
+        if status in _KEPT_FAILURES:  # the program's own words on why it failed go with its cluster otherwise
+            await self.owner.checking(functools.partial(_save_output, self.store, replica))
         await self.owner.checking(functools.partial(cluster_ops.teardown, self.store, replica.cluster))
         if status not in _KEPT_FAILURES:
             await asyncio.to_thread(self.services.remove_replica, self.name, rid)
@@ -641,6 +644,31 @@ def _why_down(store, cluster: str) -> tuple[bool, str] | None:
         code = last.get("exit_code")
         return False, last.get("failure_reason") or f"the run ended {last['status']}" + (f" (exit code {code})" if code is not None else "")
     return None
+
+
+#: The most of a failed replica's output kept (its end: where the error is).
+SAVED_OUTPUT_BYTES = 1 << 20
+
+
+def _save_output(store, replica: ReplicaRecord) -> None:
+    """Copy the end of the replica's latest job output into the service folder (best effort: a cluster that
+    cannot be read any more leaves a line saying so)."""
+    from skyhop.execution import lifecycle
+
+    path = files.saved_output(replica.service, replica.replica_id)
+    try:
+        _, stream = lifecycle.log_stream(store, replica.cluster, None, follow=False, tail=None)
+        try:
+            kept = b""
+            while chunk := stream.read1(1 << 16):
+                kept = (kept + chunk)[-SAVED_OUTPUT_BYTES:]
+        finally:
+            stream.close()
+    except (SkyhopError, OSError) as error:
+        kept = f"[skyhop] the output of replica {replica.replica_id} could not be saved: {error}\n".encode()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as f:
+        f.write(kept)
 
 
 def _reachable(host: str) -> str:

@@ -310,6 +310,11 @@ async def _replica_output(store, services, replica: ReplicaRecord, *, follow: bo
 
     async for chunk in _launch_text(follow_file(files.launch_log(replica.service, replica.replica_id), launched, follow=follow, poll_s=FOLLOW_POLL_S)):
         yield chunk
+    saved = files.saved_output(replica.service, replica.replica_id)
+    if saved.exists():  # the program failed and its cluster is gone: what it printed was kept
+        async for chunk in follow_file(saved, lambda: True, follow=False, poll_s=FOLLOW_POLL_S):
+            yield chunk
+        return
     try:
         _, stream = await asyncio.to_thread(lifecycle.log_stream, store, replica.cluster, None, follow=follow, tail=None)
     except SkyhopError as error:  # not up yet, or gone (preempted, torn down)
