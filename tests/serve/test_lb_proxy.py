@@ -314,6 +314,17 @@ def test_silent_clients_are_closed_after_the_idle_timeout(tmp_path: Path, replic
             answer += piece
         # Both are closed by the LB (recv returns b"" at the close) without a byte more.
         assert slowloris.recv(65536) == b"" and idle.recv(65536) == b""
+    # A client dribbling its head a byte at a time (each byte resetting the idle timer) gets 408 all the same.
+    with socket.create_connection(("127.0.0.1", lb.port), timeout=10) as dribble:
+        answer = b""
+        for byte in b"GET /id HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 40:
+            try:
+                dribble.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(0.05)
+        answer = b"".join(iter(lambda: dribble.recv(65536), b""))
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
     # A streaming response outlives the idle timeout: the LB is the one sending.
     connection, held = open_stream(lb)
     time.sleep(0.8)

@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tls-keyfile", type=Path)
     parser.add_argument("--tls-certfile", type=Path)
     parser.add_argument("--wait-timeout", type=float, default=600.0, help="seconds a request waits for a first ready replica before 503")
-    parser.add_argument("--idle-timeout", type=float, default=75.0, help="seconds a client connection may stay silent outside a request")
+    parser.add_argument("--idle-timeout", type=float, default=75.0, help="seconds a client connection may stay silent outside a request (a request head gets at most 30 s, or this if shorter)")
     parser.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024, help="largest request body (buffered so it can be retried)")
     return parser.parse_args(argv)
 
@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     from skyhop.serve.lb.proxy import Limits
     from skyhop.serve.lb.server import Options, run
 
-    limits = Limits(max_body_bytes=args.max_body_bytes, wait_timeout=args.wait_timeout, idle_timeout=args.idle_timeout)
+    limits = Limits(max_body_bytes=args.max_body_bytes, wait_timeout=args.wait_timeout, idle_timeout=args.idle_timeout,
+                    head_timeout=min(30.0, args.idle_timeout))
     options = Options(args.dir, args.host, args.port, args.policy, args.service or args.dir.resolve().name, limits, args.tls_keyfile, args.tls_certfile)
     try:
         return uvloop.run(run(options))

@@ -42,6 +42,9 @@ class Limits:
     # A client connection silent this long between requests (or within a request head) is closed:
     # bounds what slow or idle clients hold (nginx's keepalive_timeout is 75 s).
     idle_timeout: float = 75.0
+    # A request head (line and headers) must be complete this long after its first byte: a client dribbling
+    # one byte at a time would otherwise hold its connection for ever, each byte resetting the idle timer.
+    head_timeout: float = 30.0
 
 
 class Outcome(enum.Enum):
@@ -99,10 +102,15 @@ class Balancer:
         self._routes_changed.set()
 
     def close_silent(self) -> None:
-        """Close client connections that sent nothing for `idle_timeout` while no request of theirs is being served."""
-        horizon = asyncio.get_running_loop().time() - self.limits.idle_timeout
+        """Close client connections that sent nothing for `idle_timeout` while no request of theirs is being served,
+        and answer 408 to those whose request head is still incomplete `head_timeout` after it began."""
+        now = asyncio.get_running_loop().time()
+        horizon = now - self.limits.idle_timeout
         for connection in [c for c in self.connections if c.idle() and c.last_active < horizon]:
             connection.close()
+        late = now - self.limits.head_timeout
+        for connection in [c for c in self.connections if c.head_started is not None and c.head_started < late]:
+            connection.refuse_slow()
 
     def no_replica_message(self) -> str:
         if not self.hold:
@@ -265,6 +273,8 @@ class ClientConnection(asyncio.Protocol):
         self._url = bytearray()
         self._headers: wire.Headers = []
         self._head_bytes = 0
+        #: When the request head now arriving began (None between heads).
+        self.head_started: float | None = None
         self._reading = True
         self._loop = asyncio.get_running_loop()
         self.last_active = self._loop.time()
@@ -323,6 +333,7 @@ class ClientConnection(asyncio.Protocol):
         self._headers = []
         self._head_bytes = 0
         self._current = None
+        self.head_started = self._loop.time()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -337,6 +348,7 @@ class ClientConnection(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self.head_started = None
         parser = self._parser
         method = parser.get_method()
         if method == b"CONNECT":
@@ -403,6 +415,11 @@ class ClientConnection(asyncio.Protocol):
         return self._task is None and not self._pending
 
     # -- internals --------------------------------------------------------------------------------
+
+    def refuse_slow(self) -> None:
+        """The request head took longer than `head_timeout`: 408 and close."""
+        self.head_started = None
+        self._refuse(408, f"request head not received within {self.limits.head_timeout:g} s")
 
     def _refuse(self, status: int, message: str) -> None:
         self.balancer.stats.rejected += 1
