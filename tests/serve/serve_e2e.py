@@ -1,8 +1,9 @@
 """The serving scenario of issue 12's acceptance, shared by the local and SSH end-to-end tests.
 
 A service of two replicas of `lb_replica.py` (each answers `GET /id` with its id and version),
-`wrk` sending traffic while one replica is preempted with `skyhop chaos preempt` and while the
-service rolls over to a new version: no client request may fail; `serve down` leaves nothing.
+`wrk` sending traffic while one replica is preempted with `skyhop chaos preempt`, while the
+service rolls over to a new version and while a blue-green update switches to the next one: no
+client request may fail; `serve down` leaves nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Callable
@@ -74,6 +76,24 @@ def show_logs(home: Path) -> None:
         print(f"==== {log}\n{log.read_text(errors='replace')[-6000:]}")
 
 
+class Versions:
+    """Which version answered each of a stream of requests (one every 20 ms), until `stop()`."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.seen, self._done = url, [], threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.02):
+            self.seen.append(get(self.url).split()[-1])
+
+    def stop(self) -> list[str]:
+        self._done.set()
+        self._thread.join(15)
+        return self.seen
+
+
 def preempt_update_and_down(sky, task: Callable[[int], str], after_down: Callable[[], None] = lambda: None) -> None:
     """The whole scenario on the service `web` whose task text for a version is `task(version)`."""
     try:
@@ -104,6 +124,15 @@ def _scenario(sky, task: Callable[[int], str], after_down: Callable[[], None]) -
     wait_for(lambda: len(ready(sky, "web", 2)) == 2 and len(service(sky, "web")["replicas"]) == 2, 180, "two READY replicas of version 2, nothing else")
     load.check()
     assert {get(f"{endpoint}/id").split()[-1] for _ in range(6)} == {"v2"}
+
+    # A blue-green update under load: every request answered, and traffic moves from version 2 to version 3
+    # at once (never back and forth), once version 3 has its replicas READY.
+    load, seen = Load(f"{endpoint}/id", 10), Versions(f"{endpoint}/id")
+    sky("serve", "update", "-y", "web", sky.task("web3.yaml", task(3)), "--mode", "blue_green", check=True)
+    wait_for(lambda: len(ready(sky, "web", 3)) == 2 and len(service(sky, "web")["replicas"]) == 2, 180, "two READY replicas of version 3, nothing else")
+    load.check()
+    versions = seen.stop()
+    assert versions[0] == "v2" and versions[-1] == "v3" and versions == sorted(versions), versions
 
     # Down: the replicas' clusters and the load balancer go.
     sky("serve", "down", "-y", "web", check=True)

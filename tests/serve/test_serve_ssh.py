@@ -32,7 +32,8 @@ service:
 
 @pytest.fixture(scope="module")
 def hosts(tmp_path_factory):
-    # Two replicas, one replacement after a preemption, two of the next version during a rolling update.
+    # Two replicas, one replacement after a preemption, two of the next version during a rolling update
+    # (the preempted host is free again by then), two more for a blue-green update.
     yield from namespace_hosts(tmp_path_factory, 4)
 
 
