@@ -136,10 +136,13 @@ def _readable(record) -> bool:
 def status(store, names: list[str] | None = None, *, refresh_all: bool = False) -> list:
     """Clusters, reconciled with the infra (always for cheap local checks, for all with `refresh_all`)."""
     out = []
+    cheap: dict[str, bool] = {}  # asked once per provider, not per cluster (a protocol check costs ~50 us)
     for record in store.list_clusters():
         if names and record.name not in names:
             continue
-        if refresh_all or _cheap_to_query(record.provider):
+        if record.provider not in cheap:
+            cheap[record.provider] = _cheap_to_query(record.provider)
+        if refresh_all or cheap[record.provider]:
             try:
                 record = refresh(store, record, have_lock=False, deep=refresh_all)
             except SkyhopError as error:  # one broken cluster must not hide the others
