@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,7 @@ def stop_server(proc: subprocess.Popen, server: Server, grace: float = 20) -> No
 class Answer:
     status: int
     text: str
+    headers: dict[str, str] = field(default_factory=dict)  # names in lower case
 
     @property
     def json(self) -> Any:
@@ -97,6 +98,6 @@ def send(server, method: str, path: str, body: bytes | str | None = None, *, jso
     try:
         conn.request(method, path, body=body.encode() if isinstance(body, str) else body, headers=sent)
         response = conn.getresponse()
-        return Answer(response.status, response.read().decode(errors="replace"))
+        return Answer(response.status, response.read().decode(errors="replace"), {k.lower(): v for k, v in response.getheaders()})
     finally:
         conn.close()

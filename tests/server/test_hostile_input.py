@@ -125,7 +125,9 @@ def test_bodies_that_are_not_json_get_4xx(shared_api_server, body, content_type)
 
 def test_unknown_routes_and_methods_get_the_error_shape(shared_api_server):
     assert assert_refused(send(shared_api_server, "GET", "/api/v1/nothing-here"))["code"] == "not_found"
-    assert_refused(send(shared_api_server, "DELETE", REQUESTS))
+    wrong_method = send(shared_api_server, "DELETE", REQUESTS)
+    assert_refused(wrong_method)
+    assert wrong_method.status == 405 and wrong_method.headers["allow"] == "POST"  # says what is allowed (RFC 9110)
     assert assert_refused(send(shared_api_server, "GET", "/api/v1/clusters/nope/jobs"))["code"] == "not_found"
     for provider in ("lambda", "nope", "a" * 5000, "..%2F..", "%00"):  # priced by the catalog, unknown, huge, odd
         assert assert_refused(send(shared_api_server, "GET", f"/api/v1/offers/{provider}"))["code"] == "not_found"

@@ -50,7 +50,10 @@ async def _invalid(request: Request, error: Exception) -> JSONResponse:
 async def _http(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
     code = "not_found" if error.status_code == 404 else INVALID_REQUEST
-    return error_response(error.status_code, code, str(error.detail))
+    response = error_response(error.status_code, code, str(error.detail))
+    # The exception's own headers belong to the answer: a 405 says which methods are allowed (RFC 9110 15.5.6).
+    response.headers.update(error.headers or {})
+    return response
 
 
 async def _bug(request: Request, error: Exception) -> JSONResponse:
