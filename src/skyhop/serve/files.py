@@ -9,6 +9,7 @@ the logs and the load balancer all find them here. The folder goes with its serv
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -42,3 +43,12 @@ def remove(name: str) -> None:
     submitted) on a cluster long gone, failing each reused replica id once, 30 s apart; its controller log
     continued the old one's."""
     shutil.rmtree(paths.home() / "services" / name, ignore_errors=True)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` whole (a reader never sees half a file), mode 0600: the routes, the stats, a saved output."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+    os.replace(tmp, path)

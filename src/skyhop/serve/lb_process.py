@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from skyhop.serve import files
-
-ROUTES = "routes.json"
-STATS = "lb-stats.json"
+from skyhop.serve.lb.routes import ROUTES_FILE
+from skyhop.serve.lb.stats import STATS_FILE
 
 
 @dataclass(frozen=True)
@@ -156,13 +155,13 @@ def write_routes(service: str, routes: Sequence[RouteEntry], target_qps: float |
         "target_qps_per_replica": dict(target_qps) if isinstance(target_qps, Mapping) else target_qps,
         "hold": hold,
     }
-    _write_atomic(files.service_dir(service) / ROUTES, json.dumps(body, sort_keys=True))
+    files.write_atomically(files.service_dir(service) / ROUTES_FILE, json.dumps(body, sort_keys=True).encode())
 
 
 def read_stats(service: str) -> Stats:
     """The last stats; empty if none were written yet or the file is torn (never raises)."""
     try:
-        raw: Any = json.loads((files.service_dir(service) / STATS).read_text(encoding="utf-8"))
+        raw: Any = json.loads((files.service_dir(service) / STATS_FILE).read_text(encoding="utf-8"))
         return Stats(
             time=float(raw.get("time") or 0.0),
             requests=tuple((float(t), int(n)) for t, n in raw.get("recent") or ()),
@@ -171,11 +170,3 @@ def read_stats(service: str) -> Stats:
         )
     except (OSError, ValueError, TypeError, AttributeError):
         return Stats()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(temporary, path)

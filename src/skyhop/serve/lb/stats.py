@@ -15,6 +15,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from skyhop.serve.files import write_atomically
 from skyhop.serve.lb.ledger import Ledger
 
 STATS_FILE = "lb-stats.json"
@@ -107,15 +108,6 @@ class Stats:
             lines.append(f'skyhop_lb_request_seconds_bucket{{le="{bound}"}} {cumulative}')
         lines += [f"skyhop_lb_request_seconds_sum {self.latency_sum!r}", f"skyhop_lb_request_seconds_count {cumulative}"]
         return "\n".join(lines) + "\n"
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` whole (a reader never sees half a file), mode 0600."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as file:
-        file.write(data)
-    os.replace(tmp, path)
 
 
 def write_stats(directory: Path, stats: Stats, ledger: Ledger) -> None:

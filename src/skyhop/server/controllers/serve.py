@@ -39,7 +39,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import socket
 import threading
 import time
@@ -166,8 +165,10 @@ class ServiceRun:
         stats = await asyncio.to_thread(lb_process.read_stats, self.name)
         now = time.time()
         state = self._state(service, policy, replicas)
-        interval = autoscaler.NO_REPLICA_DECISION_INTERVAL_S if state.target == 0 else self.settings.decision_s
-        if now - self._decided_at >= min(interval, self.settings.decision_s) or self.state is None:
+        interval = self.settings.decision_s
+        if state.target == 0:  # a request may be waiting on nothing: look more often
+            interval = min(interval, autoscaler.NO_REPLICA_DECISION_INTERVAL_S)
+        if now - self._decided_at >= interval:
             await self._decide(service, policy, replicas, stats, now)
             replicas = await asyncio.to_thread(self.services.replicas, self.name)
         await self._write_routes(service, policy, replicas)
@@ -659,16 +660,17 @@ def _save_output(store, replica: ReplicaRecord) -> None:
     try:
         _, stream = lifecycle.log_stream(store, replica.cluster, None, follow=False, tail=None)
         try:
-            kept = b""
+            kept = bytearray()
             while chunk := stream.read1(1 << 16):
-                kept = (kept + chunk)[-SAVED_OUTPUT_BYTES:]
+                kept += chunk
+                if len(kept) > 2 * SAVED_OUTPUT_BYTES:  # trimmed now and then, not at every chunk
+                    del kept[:-SAVED_OUTPUT_BYTES]
         finally:
             stream.close()
+        saved = bytes(kept[-SAVED_OUTPUT_BYTES:])
     except (SkyhopError, OSError) as error:
-        kept = f"[skyhop] the output of replica {replica.replica_id} could not be saved: {error}\n".encode()
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "wb") as f:
-        f.write(kept)
+        saved = f"[skyhop] the output of replica {replica.replica_id} could not be saved: {error}\n".encode()
+    files.write_atomically(path, saved)
 
 
 def _reachable(host: str) -> str:
