@@ -3,6 +3,8 @@ serving process was never given (its server restarted) says so instead of launch
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from e2e.conftest import sky  # noqa: F401  (the real CLI and its auto-started server, per test)
 from e2e_support import wait_for
@@ -45,6 +47,16 @@ def test_the_secret_reaches_the_replica_and_not_the_database(fast, tmp_path):
     assert (out / "token-1").read_text().strip() == "s3cret-value"
     stored = b"".join(p.read_bytes() for p in sky.skyhop_home.glob("state.db*"))
     assert b"s3cret-value" not in stored
+    # Nor the service's folder (logs, routes, stats), the API's answers, or any process's command line.
+    kept = b"".join(p.read_bytes() for p in (sky.skyhop_home / "services").rglob("*") if p.is_file())
+    assert kept and b"s3cret-value" not in kept
+    answers = sky("serve", "status", "--output", "json", check=True).out + sky("serve", "logs", "vault", "--controller", "--no-follow", check=True).out
+    assert "s3cret-value" not in answers
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            assert b"s3cret-value" not in cmdline.read_bytes(), cmdline
+        except OSError:
+            pass  # a process that ended meanwhile
 
 
 def test_a_service_whose_secret_values_are_gone_says_so_and_launches_nothing(fast, tmp_path):
