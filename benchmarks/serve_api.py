@@ -41,11 +41,13 @@ def _serve(store, token: str) -> tuple[Any, str]:
     import uvicorn
 
     from skyhop.server.app import create_app
+    from skyhop.server.auth.principal import local
+    from skyhop.server.middleware import LocalToken
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
-    server = uvicorn.Server(uvicorn.Config(create_app(store, token), log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(create_app(store, LocalToken(token, local('bench'))), log_level="warning", access_log=False))
     threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
     while not server.started:
         time.sleep(0.01)

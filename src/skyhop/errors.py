@@ -32,3 +32,7 @@ class NotFoundError(SkyhopError):
 
 class ConflictError(SkyhopError):
     """A name is already taken, or the object is in a state that refuses the change (HTTP 409)."""
+
+
+class ForbiddenError(SkyhopError):
+    """The caller is known but their role does not allow the action (HTTP 403)."""

@@ -16,8 +16,8 @@ from skyhop.server import app
 _create_app = app.create_app
 
 
-def _without_controllers(store, token, settings=None, *, controllers: bool = False):
-    return _create_app(store, token, settings, controllers=False)
+def _without_controllers(store, authenticator, settings=None, *, controllers: bool = False):
+    return _create_app(store, authenticator, settings, controllers=False)
 
 
 if __name__ == "__main__":

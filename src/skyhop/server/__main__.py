@@ -58,8 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     from skyhop.config import load_config
+    from skyhop.identity import current_user
     from skyhop.server import settings as server_settings
     from skyhop.server.app import create_app
+    from skyhop.server.auth import principal
+    from skyhop.server.middleware import LocalToken
     from skyhop.server.services import resume, retention
     from skyhop.state.store import StateStore
 
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     sock.bind((args.host, args.port))
     sock.listen(128)
     sock.set_inheritable(False)
-    app = create_app(store, token, settings, controllers=True)
+    app = create_app(store, LocalToken(token, principal.local(current_user())), settings, controllers=True)
     resume.resume_orphans(store, app.state.executor)
     stop_sweeping = threading.Event()
     retention.start(store, settings.request_retention_s, stop_sweeping)

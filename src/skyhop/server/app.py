@@ -3,8 +3,9 @@
 Routes live in `server/routers/` (one module per area), request and answer
 models in `server/schemas.py`, logic in `server/services/` and
 `skyhop.execution`. Every route but `/api/v1/health` and the OpenAPI pages
-needs the bearer token from the server's info file (local mode) or the
-configured token (team mode). Every error answer is `{"code", "detail"}`
+needs a bearer token: the one in the server's info file (local mode) or
+a user's token (team mode); the middleware resolves it to the caller's
+`Principal`, which routes pass to the services. Every error answer is `{"code", "detail"}`
 (see `server/errors.py`); the client raises the matching exception.
 """
 
@@ -15,12 +16,16 @@ from fastapi import FastAPI
 from skyhop import __version__
 from skyhop.server import errors, middleware, routers
 from skyhop.server.executor import Executor
+from skyhop.server.middleware import Authenticator
 from skyhop.server.operations import make_operations
 from skyhop.server.settings import ServerSettings
 
 
-def create_app(store, token: str | None, settings: ServerSettings | None = None, *, controllers: bool = False) -> FastAPI:
-    """The app; with `controllers` it also hosts the controllers (managed jobs) in its event loop."""
+def create_app(store, authenticator: Authenticator, settings: ServerSettings | None = None, *, controllers: bool = False) -> FastAPI:
+    """The app; with `controllers` it also hosts the controllers (managed jobs) in its event loop.
+
+    `authenticator` turns each request's bearer token into its caller (`middleware.LocalToken` for a
+    local server)."""
     settings = settings or ServerSettings()
     app = FastAPI(title="skyhop API", version=__version__, description="The single door to skyhop's clusters, jobs and requests.")
     app.state.store = store
@@ -31,7 +36,7 @@ def create_app(store, token: str | None, settings: ServerSettings | None = None,
         from skyhop.server.controllers import hosting
 
         hosting.install(app, store)
-    middleware.install(app, token=token, max_body_bytes=settings.max_body_bytes)
+    middleware.install(app, authenticator=authenticator, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
     for router in routers.ALL:
         app.include_router(router)

@@ -1,4 +1,4 @@
-"""What routes get injected: the state store and the request executor of this app."""
+"""What routes get injected: the state store, the request executor of this app, and who calls."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
+from skyhop.server.auth.principal import Principal
 from skyhop.server.executor import Executor
 
 
@@ -19,3 +20,11 @@ def _executor(request: Request) -> Executor:
 
 Store = Annotated[Any, Depends(_store)]
 RequestExecutor = Annotated[Executor, Depends(_executor)]
+
+
+def _principal(request: Request) -> Principal:
+    """Set by the authenticating middleware (server/middleware.py) from the bearer token."""
+    return request.scope["state"]["principal"]
+
+
+Caller = Annotated[Principal, Depends(_principal)]

@@ -1,6 +1,6 @@
-"""ASGI middleware: the bearer token, then the request body cap.
+"""ASGI middleware: the bearer token (resolved to the caller's `Principal`), then the request body cap.
 
-Both answer before the body is read: a client without the token gets 401
+Both answer before the body is read: a client without a valid token gets 401
 without the server reading what it sent, and a body over the cap gets 413
 as soon as its declared length (or, for a chunked body, the bytes read so
 far) passes the limit. The cap is enforced while reading, so at most
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 
+import anyio
 from fastapi import FastAPI
 
+from skyhop.server.auth.principal import Principal
 from skyhop.server.error_codes import PAYLOAD_TOO_LARGE, UNAUTHORIZED
 
 OPEN_PATHS = frozenset({"/api/v1/health", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
@@ -38,16 +40,54 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-class TokenAuth:
-    def __init__(self, app: Any, token: str) -> None:
+class Authenticator(Protocol):
+    """Turns a presented bearer token into its caller, or None for a token the server does not accept."""
+
+    blocking: bool  # True: it reads the database, so it runs off the event loop
+
+    def principal(self, token: str) -> Principal | None: ...
+
+
+class LocalToken:
+    """A local server's authenticator: the one token it wrote to its own `server.json`, held by the machine's owner."""
+
+    blocking = False
+
+    def __init__(self, token: str, principal: Principal) -> None:
+        self._token = token.encode()
+        self._principal = principal
+
+    def principal(self, token: str) -> Principal | None:
+        return self._principal if hmac.compare_digest(token.encode(), self._token) else None
+
+
+def _bearer(scope: Scope) -> str | None:
+    raw = _header(scope, b"authorization") or b""
+    scheme, _, token = raw.partition(b" ")
+    if scheme.lower() != b"bearer" or not token.strip():
+        return None
+    try:
+        return token.strip().decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+class Auth:
+    def __init__(self, app: Any, authenticator: Authenticator) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
-            if not hmac.compare_digest(_header(scope, b"authorization") or b"", self.expected):
+            token = _bearer(scope)
+            principal = None
+            if token is not None:
+                resolve = self.authenticator.principal
+                principal = await anyio.to_thread.run_sync(resolve, token) if self.authenticator.blocking else resolve(token)
+            if principal is None:
                 await _answer(send, 401, UNAUTHORIZED, "Not authenticated: a valid API token is required.")
                 return
+            scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
 
@@ -98,8 +138,7 @@ class BodyLimit:
         await self.app(scope, replayed, send)
 
 
-def install(app: FastAPI, *, token: str | None, max_body_bytes: int) -> None:
+def install(app: FastAPI, *, authenticator: Authenticator, max_body_bytes: int) -> None:
     """Body cap inside, token outside: the token is checked first."""
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    if token:
-        app.add_middleware(TokenAuth, token=token)
+    app.add_middleware(Auth, authenticator=authenticator)

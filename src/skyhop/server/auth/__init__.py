@@ -1,0 +1,1 @@
+"""Who calls the API server (`principal`) and what they may do (`policy`)."""

@@ -1,0 +1,47 @@
+"""Who may read and change what: pure functions of a `Principal` and an object's owner.
+
+Another user's object answers 404, the same as a missing one, so names and
+ids of others' clusters and jobs do not leak; a listing of every user's
+objects needs a role that sees all, and asking without it is a 403 that says
+so rather than a silently narrowed answer.
+"""
+
+from __future__ import annotations
+
+from skyhop.errors import ForbiddenError, NotFoundError
+from skyhop.server.auth.principal import Principal
+
+
+def can_read(principal: Principal, owner: str | None) -> bool:
+    return principal.sees_all or owner == principal.user
+
+
+def can_write(principal: Principal, owner: str | None) -> bool:
+    return principal.is_admin or (owner == principal.user and principal.role.value != "viewer")
+
+
+def owners(principal: Principal, all_users: bool) -> list[str] | None:
+    """The owners a listing shows: None for everyone (allowed only to a role that sees all)."""
+    if not all_users:
+        return [principal.user]
+    if not principal.sees_all:
+        raise ForbiddenError(f"-u/--all-users needs the admin or viewer role; you ({principal.user}) are {principal.role.value}.")
+    return None
+
+
+def require_read(principal: Principal, owner: str | None, what: str) -> None:
+    """`what` (e.g. "Cluster 'dev'") is answered as missing when the caller may not see it."""
+    if not can_read(principal, owner):
+        raise NotFoundError(f"{what} does not exist.")
+
+
+def require_write(principal: Principal, owner: str | None, what: str) -> None:
+    require_read(principal, owner, what)
+    if not can_write(principal, owner):
+        raise ForbiddenError(f"{what} belongs to {owner}; your role ({principal.role.value}) cannot change it.")
+
+
+def require_writer(principal: Principal) -> None:
+    """Creating anything needs a role that writes."""
+    if principal.role.value == "viewer":
+        raise ForbiddenError(f"Your role ({principal.role.value}) can read but not create or change anything.")
