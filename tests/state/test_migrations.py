@@ -32,7 +32,7 @@ def test_migrations_produce_exactly_the_models(db_url):
             tables = set(Base.metadata.tables)
             assert tables == {"clusters", "cluster_events", "jobs", "requests", "host_leases", "lease_holders", "host_pools",
                               "controller_owners", "controller_leases", "managed_jobs", "managed_job_attempts", "job_pools", "pool_workers",
-                              "services", "service_replicas"}
+                              "services", "service_replicas", "users", "tokens", "workspaces", "memberships", "budgets", "budget_events"}
     finally:
         engine.dispose()
 

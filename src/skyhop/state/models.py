@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Double, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, Double, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: Deterministic constraint and index names, so later migrations can refer to
@@ -41,6 +41,7 @@ class Cluster(Base):
     """A live cluster; the row is deleted when the cluster is terminated."""
 
     __tablename__ = "clusters"
+    __table_args__ = (Index("ix_clusters_user", "user"),)
 
     name: Mapped[str] = mapped_column(NAME, primary_key=True)
     provider: Mapped[str] = mapped_column(String(64))
@@ -58,6 +59,8 @@ class Cluster(Base):
     user: Mapped[str | None] = mapped_column(NAME)
     launched_at: Mapped[float] = mapped_column(TIME)
     status_updated_at: Mapped[float] = mapped_column(TIME)
+    #: The owner's workspace (revision 0009; NULL in rows made before it means "default").
+    workspace: Mapped[str | None] = mapped_column(NAME)
 
 
 class ClusterEventRow(Base):
@@ -68,7 +71,11 @@ class ClusterEventRow(Base):
     """
 
     __tablename__ = "cluster_events"
-    __table_args__ = (Index("ix_cluster_events_cluster_id", "cluster", "id"),)
+    __table_args__ = (
+        Index("ix_cluster_events_cluster_id", "cluster", "id"),
+        Index("ix_cluster_events_user_at", "user", "at"),
+        Index("ix_cluster_events_workspace_at", "workspace", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     cluster: Mapped[str] = mapped_column(NAME)
@@ -80,6 +87,7 @@ class ClusterEventRow(Base):
     num_nodes: Mapped[int] = mapped_column(Integer)
     resources: Mapped[dict[str, Any]] = mapped_column(JSON)
     user: Mapped[str | None] = mapped_column(NAME)
+    workspace: Mapped[str | None] = mapped_column(NAME)
 
 
 class Job(Base):
@@ -108,6 +116,7 @@ class Request(Base):
     __table_args__ = (
         Index("ix_requests_status", "status"),
         Index("ix_requests_created_at", "created_at"),
+        Index("ix_requests_user_created_at", "user", "created_at"),
     )
 
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -126,6 +135,9 @@ class Request(Base):
     finished_at: Mapped[float | None] = mapped_column(TIME)
     server_pid: Mapped[int | None] = mapped_column(Integer)
     log_path: Mapped[str] = mapped_column(Text)
+    workspace: Mapped[str | None] = mapped_column(NAME)
+    #: The server process running it, `host:pid:start` as controller owners are named (revision 0009).
+    server_owner: Mapped[str | None] = mapped_column(NAME)
 
 
 class HostLease(Base):
@@ -221,7 +233,7 @@ class ManagedJob(Base):
     """
 
     __tablename__ = "managed_jobs"
-    __table_args__ = (Index("ix_managed_jobs_status", "status"),)
+    __table_args__ = (Index("ix_managed_jobs_status", "status"), Index("ix_managed_jobs_user", "user"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str | None] = mapped_column(NAME)
@@ -244,6 +256,7 @@ class ManagedJob(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     #: The worker pool (`jobs launch --pool`) the job runs on; None: the job launches its own cluster.
     pool: Mapped[str | None] = mapped_column(NAME)
+    workspace: Mapped[str | None] = mapped_column(NAME)
 
 
 class ManagedJobAttempt(Base):
@@ -334,6 +347,7 @@ class Service(Base):
     next_replica_id: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(TIME)
     updated_at: Mapped[float] = mapped_column(TIME)
+    workspace: Mapped[str | None] = mapped_column(NAME)
 
 
 class ServiceReplica(Base):
@@ -356,3 +370,101 @@ class ServiceReplica(Base):
     launched_at: Mapped[float] = mapped_column(TIME)
     ready_at: Mapped[float | None] = mapped_column(TIME)
     updated_at: Mapped[float] = mapped_column(TIME)
+
+
+# --- team mode (revision 0009) ------------------------------------------------------
+
+
+class User(Base):
+    """Someone (kind `human`) or something (kind `service`: a job's API access) that holds tokens.
+
+    `id` is the stable handle shown everywhere (`alice`); `role` is admin, user or viewer.
+    A disabled user's tokens are refused; the row stays, so what they owned keeps its owner.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(NAME, primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(NAME)
+    role: Mapped[str] = mapped_column(STATUS)
+    kind: Mapped[str] = mapped_column(STATUS)
+    created_at: Mapped[float] = mapped_column(TIME)
+    created_by: Mapped[str | None] = mapped_column(NAME)
+    disabled_at: Mapped[float | None] = mapped_column(TIME)
+
+
+class Token(Base):
+    """An API token, stored as a keyed hash only (the secret is shown once, at creation).
+
+    `id` is the public part inside the token, so `tokens revoke ID` needs no
+    secret; `kind` is personal, service (a job's) or dashboard (a browser
+    session); `scope` narrows a service token (whom it acts for, which job).
+    """
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(NAME, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(STATUS)
+    name: Mapped[str | None] = mapped_column(NAME)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    scope: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    created_at: Mapped[float] = mapped_column(TIME)
+    last_used_at: Mapped[float | None] = mapped_column(TIME)
+    expires_at: Mapped[float | None] = mapped_column(TIME)
+    revoked_at: Mapped[float | None] = mapped_column(TIME)
+
+
+class Workspace(Base):
+    """A group of users, and of what they launch and spend; `default` always exists."""
+
+    __tablename__ = "workspaces"
+
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(TIME)
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+
+    workspace: Mapped[str] = mapped_column(NAME, ForeignKey("workspaces.name", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(NAME, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(STATUS)
+
+
+class Budget(Base):
+    """A monthly spending limit of one user or one workspace, and what reaching it does."""
+
+    __tablename__ = "budgets"
+    __table_args__ = (UniqueConstraint("scope", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(STATUS)
+    subject: Mapped[str] = mapped_column(NAME)
+    monthly_limit: Mapped[float] = mapped_column(Double)
+    warn_fraction: Mapped[float] = mapped_column(Double)
+    action: Mapped[str] = mapped_column(STATUS)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(NAME)
+    created_at: Mapped[float] = mapped_column(TIME)
+
+
+class BudgetEvent(Base):
+    """One thing a budget did in one month (warned, stopped a cluster...): unique, so it happens once.
+
+    `object` is the cluster or job acted on, or "" for the budget itself (not NULL:
+    NULLs never collide in a unique key).
+    """
+
+    __tablename__ = "budget_events"
+    __table_args__ = (UniqueConstraint("budget_id", "month", "kind", "object"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    budget_id: Mapped[int] = mapped_column(Integer, ForeignKey("budgets.id", ondelete="CASCADE"))
+    month: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(STATUS)
+    object: Mapped[str] = mapped_column(NAME)
+    spent: Mapped[float] = mapped_column(Double)
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[float] = mapped_column(TIME)

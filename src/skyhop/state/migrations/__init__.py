@@ -52,5 +52,5 @@ Adding revision 0002
 
 #: Every revision, oldest first. Lets `StateStore()` check the schema without
 #: importing Alembic, and recognise a database written by a newer skyhop.
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")
 HEAD: str = REVISIONS[-1]
