@@ -30,6 +30,7 @@ def create_app(store, authenticator: Authenticator, settings: ServerSettings | N
     app = FastAPI(title="skyhop API", version=__version__, description="The single door to skyhop's clusters, jobs and requests.")
     app.state.store = store
     app.state.settings = settings
+    app.state.authenticator = authenticator  # the dashboard's login checks a pasted token with it
     app.state.executor = Executor(store, make_operations(store), log_max_bytes=settings.request_log_max_bytes)
     app.state.jobs_controller = None
     if controllers:
