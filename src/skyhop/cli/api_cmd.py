@@ -27,12 +27,14 @@ def api() -> None:
 
 @api.command()
 def start() -> None:
-    """Start the local API server (if it is not running)."""
-    from skyhop.client.server_process import running_local, start_local
+    """Start the local API server (if it is not running; one of an older skyhop is replaced when idle)."""
+    from skyhop.client.server_process import local, running_local
 
     running = running_local()
-    info = running or start_local()
-    click.echo(f"API server {'already running' if running else 'started'} at {info.url} (pid {info.pid}).")
+    info = local()
+    assert info is not None
+    state = "started" if running is None else "already running" if running.pid == info.pid else "restarted (it ran an older skyhop)"
+    click.echo(f"API server {state} at {info.url} (pid {info.pid}).")
 
 
 @api.command()

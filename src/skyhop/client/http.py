@@ -8,6 +8,7 @@ from urllib.parse import urlencode, urlsplit
 
 from skyhop.client import http1
 from skyhop.errors import SkyhopError
+from skyhop.server import api_version
 
 _ERROR_BODY_MAX = 1024 * 1024
 _ANSWER_MAX = 256 * 1024 * 1024  # far above any list the server sends (jobs queue pages 50 rows by default)
@@ -38,7 +39,7 @@ class InvalidRequest(SkyhopError):
 
 
 def _headers(endpoint) -> dict[str, str]:
-    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    headers = {"Content-Type": "application/json", "Accept": "application/json", api_version.CLIENT_HEADER: str(api_version.API_VERSION)}
     if endpoint.token:
         headers["Authorization"] = f"Bearer {endpoint.token}"
     return headers
@@ -134,8 +135,10 @@ def _fits(answer: Any, expect: str) -> bool:
     return isinstance(answer, list) and all(isinstance(row, dict) for row in answer)
 
 
-def health(endpoint, timeout: float = 2.0) -> bool:
+def health(endpoint, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The server's health answer (its versions: client/versions.py), or None when it does not answer that it is ok."""
     try:
-        return bool(call(endpoint, "GET", "/api/v1/health", timeout=timeout, expect="record").get("ok"))
+        answer = call(endpoint, "GET", "/api/v1/health", timeout=timeout, expect="record")
     except SkyhopError:
-        return False
+        return None
+    return answer if answer.get("ok") else None

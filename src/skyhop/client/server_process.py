@@ -4,6 +4,12 @@ The local server publishes `SKYHOP_HOME/api/server.json` (url, pid, token).
 A file lock makes concurrent first uses start exactly one server; the others
 wait for it and reuse it. `SKYHOP_API_SERVER_URL` (with `SKYHOP_API_TOKEN`)
 points the client at a remote server instead (team mode).
+
+Both are checked once per process against this client's API version
+(client/versions.py), from the health answer the local case asks for anyway:
+an older local server is replaced when no request runs in it; a remote
+server, or a local one that cannot be replaced now, is one paragraph saying
+what to upgrade.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 from skyhop import paths
 from skyhop.errors import SkyhopError
@@ -44,7 +50,8 @@ def read_info() -> Endpoint | None:
         return None
 
 
-def healthy(endpoint: Endpoint) -> bool:
+def healthy(endpoint: Endpoint) -> dict[str, Any] | None:
+    """The server's health answer (with its versions), or None if it does not answer."""
     from skyhop.client.http import health
 
     return health(endpoint)
@@ -53,8 +60,8 @@ def healthy(endpoint: Endpoint) -> bool:
 BUSY_WAIT_S = 30.0
 
 
-def running_local() -> Endpoint | None:
-    """The local server if its process lives; None if there is none.
+def _running_local() -> tuple[Endpoint, dict[str, Any]] | None:
+    """The local server and its health answer if its process lives; None if there is none.
 
     A live server that does not answer (busy, or stuck) is waited for and
     then reported, never replaced: two servers on one home would each think
@@ -64,7 +71,7 @@ def running_local() -> Endpoint | None:
     if info is None or info.pid is None or not alive(info.pid):
         return None
     deadline = time.monotonic() + BUSY_WAIT_S
-    while not healthy(info):
+    while (answer := healthy(info)) is None:
         if not alive(info.pid):
             return None
         if time.monotonic() > deadline:
@@ -73,7 +80,13 @@ def running_local() -> Endpoint | None:
                 f"see {paths.api_dir() / 'server.log'}. `skyhop api stop` stops it; the next command starts a fresh one."
             )
         time.sleep(0.2)
-    return info
+    return info, answer
+
+
+def running_local() -> Endpoint | None:
+    """The local server if its process lives (whatever its version); None if there is none."""
+    found = _running_local()
+    return found[0] if found is not None else None
 
 
 @contextmanager
@@ -114,59 +127,131 @@ def _configured_command() -> str:
 
 def start_local() -> Endpoint:
     """Start a local server (unless one runs) and wait until it answers."""
-    import secrets  # a start only: with subprocess, ~8 ms that every other command would pay
-    import shlex
-    import subprocess
-
     with _start_lock():
         running = running_local()
         if running is not None:
             return running
-        log_path = paths.api_dir() / "server.log"
-        # The server names this start in its server.json: a file left by an earlier server is never taken
-        # for it, whatever process the command turns into (a wrapper may fork; see `server_command`).
-        start = secrets.token_hex(8)
-        with open(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
-            # In skyhop's own directory, not the caller's: `python -m` puts the working
-            # directory first on sys.path, so a `json.py` or `re.py` in the user's project
-            # would replace the stdlib module in the server (and the agents it starts).
-            command = server_command()
-            try:
-                child = subprocess.Popen(
-                    command, cwd=paths.api_dir(), env={**os.environ, START_ENV: start},
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
-                )
-            except OSError as error:
-                raise SkyhopError(f"Could not start the API server with {shlex.join(command)!r}: {error.strerror or error}.") from None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            info = read_info()
-            if info is not None and info.start == start and healthy(info):
-                return info
-            # Exit code 0 of a configured command is a wrapper that handed the server on (`systemd-run`, `cmd &`):
-            # the server of this start may still come. The server itself never ends a start with 0.
-            if child.poll() is not None and (child.returncode or not _configured_command()):
-                tail = log_path.read_text(errors="replace")[-2000:]
-                raise SkyhopError(f"The API server failed to start (exit code {child.returncode}). Its log ({log_path}) ends with:\n{tail}")
-            time.sleep(0.02)
+        return _start_locked()
+
+
+def _start_locked() -> Endpoint:
+    """Start a local server and wait until it answers; the caller holds the start lock and saw none running."""
+    import secrets  # a start only: with subprocess, ~8 ms that every other command would pay
+    import shlex
+    import subprocess
+
+    log_path = paths.api_dir() / "server.log"
+    # The server names this start in its server.json: a file left by an earlier server is never taken
+    # for it, whatever process the command turns into (a wrapper may fork; see `server_command`).
+    start = secrets.token_hex(8)
+    with open(os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log:
+        # In skyhop's own directory, not the caller's: `python -m` puts the working
+        # directory first on sys.path, so a `json.py` or `re.py` in the user's project
+        # would replace the stdlib module in the server (and the agents it starts).
+        command = server_command()
         try:
-            os.killpg(child.pid, signal.SIGKILL)  # the command's session: with a wrapper, the server it started too
-        except ProcessLookupError:
-            pass
-        child.wait()
-        ended = f" (`{shlex.join(command)}` exited with code 0)" if child.returncode == 0 else ""
-        raise SkyhopError(f"The API server did not answer within {START_TIMEOUT_S:g} s{ended}; see {log_path}.")
+            child = subprocess.Popen(
+                command, cwd=paths.api_dir(), env={**os.environ, START_ENV: start},
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+            )
+        except OSError as error:
+            raise SkyhopError(f"Could not start the API server with {shlex.join(command)!r}: {error.strerror or error}.") from None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        info = read_info()
+        if info is not None and info.start == start and healthy(info):
+            return info
+        # Exit code 0 of a configured command is a wrapper that handed the server on (`systemd-run`, `cmd &`):
+        # the server of this start may still come. The server itself never ends a start with 0.
+        if child.poll() is not None and (child.returncode or not _configured_command()):
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise SkyhopError(f"The API server failed to start (exit code {child.returncode}). Its log ({log_path}) ends with:\n{tail}")
+        time.sleep(0.02)
+    try:
+        os.killpg(child.pid, signal.SIGKILL)  # the command's session: with a wrapper, the server it started too
+    except ProcessLookupError:
+        pass
+    child.wait()
+    ended = f" (`{shlex.join(command)}` exited with code 0)" if child.returncode == 0 else ""
+    raise SkyhopError(f"The API server did not answer within {START_TIMEOUT_S:g} s{ended}; see {log_path}.")
 
 
 def endpoint(*, autostart: bool = True) -> Endpoint | None:
-    """The server to talk to: remote if configured, else the local one (started if needed)."""
+    """The server to talk to: remote if configured, else the local one (started if needed, replaced if older)."""
     url = os.environ.get("SKYHOP_API_SERVER_URL")
     if url:
-        return Endpoint(url.rstrip("/"), os.environ.get("SKYHOP_API_TOKEN"))
-    running = running_local()
-    if running is not None or not autostart:
-        return running
-    return start_local()
+        remote = Endpoint(url.rstrip("/"), os.environ.get("SKYHOP_API_TOKEN"))
+        _check_remote(remote)
+        return remote
+    return local(autostart=autostart)
+
+
+def local(*, autostart: bool = True) -> Endpoint | None:
+    """The local server this client can use: started if none runs (`autostart`), replaced first if older and idle."""
+    found = _running_local()
+    if found is None:
+        return start_local() if autostart else None
+    return _fitting_local(*found, replace=autostart)
+
+
+#: Remote servers whose API this process has checked (one health call per process, not one per call).
+_checked_remote: set[str] = set()
+
+
+def _check_remote(remote: Endpoint) -> None:
+    if remote.url in _checked_remote:
+        return
+    from skyhop.client.http import health
+    from skyhop.client.versions import problem
+
+    answer = health(remote, timeout=10.0)
+    if answer is None:
+        return  # unreachable or not ok: the call itself says so, and the next one checks again
+    found = problem(remote.url, answer, local=False)
+    if found is not None:
+        raise SkyhopError(found)
+    _checked_remote.add(remote.url)
+
+
+def _fitting_local(info: Endpoint, answer: dict[str, Any], *, replace: bool) -> Endpoint:
+    """The local server if this client can use it as it is; an older one is replaced first when no request runs in it.
+
+    Replacing is what `skyhop api stop` and the next command do by hand: requests and controllers
+    are handed over through the database, but a request in flight may fail ("interrupted"), so
+    a busy server is kept (and refused only when its API is too old for this client).
+    """
+    from skyhop.client.versions import older_than_client, problem
+
+    found = problem(info.url, answer, local=True)
+    if not (replace and older_than_client(answer)):
+        if found is not None:
+            raise SkyhopError(found)
+        return info
+    with _start_lock():
+        again = _running_local()
+        if again is None:
+            return _start_locked()
+        if again[0].pid != info.pid:  # another client replaced it meanwhile
+            return _fitting_local(*again, replace=False)
+        if _busy(info):
+            if found is not None:
+                raise SkyhopError(
+                    f"{found.rstrip('.')}. It was not restarted because requests are running in it: when they end "
+                    "(skyhop api status), run skyhop api stop; the next command starts this version's server."
+                )
+            return info
+        stop_local()
+        return _start_locked()
+
+
+def _busy(info: Endpoint) -> bool:
+    """Whether a request runs in the server (also when it cannot say: then it is not ours to stop)."""
+    from skyhop.client.http import call
+
+    try:
+        return bool(call(info, "GET", "/api/v1/requests", params={"active": True, "limit": 1}, timeout=10.0))
+    except SkyhopError:
+        return True
 
 
 def stop_local(timeout: float = 15.0) -> bool:

@@ -71,8 +71,12 @@ def survey(*, reach_machines: bool = False, fresh: bool = False) -> dict[str, In
     from skyhop.providers.base import capabilities_of
     from skyhop.providers.credentials import check_all
 
-    found = {r.name: Infra(r, DEFAULT_CAPABILITIES, False) for r in check_all()}
+    disabled = _disabled_in_config()
+    found = {r.name: Infra(_off(r) if r.name in disabled else r, DEFAULT_CAPABILITIES, False) for r in check_all()}
     for name in registry.names():
+        if name in disabled:
+            found[name] = Infra(_off(CheckResult(name, False, "")), capabilities_of(registry.get(name)), True)
+            continue
         try:
             provider = registry.get(name)
             capabilities = capabilities_of(provider)
@@ -83,6 +87,22 @@ def survey(*, reach_machines: bool = False, fresh: bool = False) -> dict[str, In
         except SkyhopError as error:
             found[name] = Infra(CheckResult(name, False, str(error)), DEFAULT_CAPABILITIES, True)
     return dict(sorted(found.items()))
+
+
+def _disabled_in_config() -> frozenset[str]:
+    """Infra that config.yaml turns off (`infra: {NAME: false}`): never searched, whatever its credentials say.
+
+    A team server sets it for this machine (`infra.local: false`): users' jobs must not run as the
+    server's own Unix user. The contract test runs the API with every provider off, so nothing it
+    sends can create a cluster."""
+    from skyhop.config import load_config
+
+    section = load_config().get("infra") or {}
+    return frozenset(str(name) for name, on in section.items() if on is False) if isinstance(section, dict) else frozenset()
+
+
+def _off(result: CheckResult) -> CheckResult:
+    return replace(result, enabled=False, reason=f"disabled in config.yaml (infra.{result.name}: false)")
 
 
 def check(*, reach_machines: bool = False) -> list[CheckResult]:

@@ -25,7 +25,12 @@ from skyhop import __version__, paths
 
 def write_info(host: str, port: int, token: str, start: str | None) -> None:
     """Publish the server's address and token; `start` is the client's name for this start (client/server_process.py)."""
-    info = {"url": f"http://{host}:{port}", "pid": os.getpid(), "token": token, "version": __version__, "started_at": time.time(), "start": start}
+    from skyhop.server.api_version import API_VERSION
+
+    info = {
+        "url": f"http://{host}:{port}", "pid": os.getpid(), "token": token, "version": __version__, "api_version": API_VERSION,
+        "started_at": time.time(), "start": start,
+    }
     path = paths.server_info_file()
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

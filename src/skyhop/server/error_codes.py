@@ -34,6 +34,8 @@ from skyhop.spec.errors import SpecError
 INVALID_REQUEST = "invalid_request"
 UNAUTHORIZED = "unauthorized"
 PAYLOAD_TOO_LARGE = "payload_too_large"
+#: 426: the client speaks an API older than the server's `MIN_CLIENT_API_VERSION` (server/api_version.py).
+CLIENT_TOO_OLD = "client_too_old"
 CANCELLED = "cancelled"
 INTERNAL = "internal"
 ERROR = "error"
@@ -79,7 +81,7 @@ def code_of(error: BaseException) -> str:
 
 def status_of(code: str) -> int:
     entry = _BY_CODE.get(code)
-    return entry.status if entry is not None else {INTERNAL: 500}.get(code, 400)
+    return entry.status if entry is not None else {INTERNAL: 500, UNAUTHORIZED: 401, PAYLOAD_TOO_LARGE: 413, CLIENT_TOO_OLD: 426}.get(code, 400)
 
 
 def error_for(code: str | None, message: str) -> SkyhopError:

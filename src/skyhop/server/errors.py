@@ -18,7 +18,9 @@ from starlette.exceptions import HTTPException
 
 from skyhop import paths
 from skyhop.errors import SkyhopError
+from skyhop.server import api_version
 from skyhop.server.error_codes import INTERNAL, INVALID_REQUEST, code_of, status_of
+from skyhop.server.openapi import describe
 
 log = logging.getLogger("skyhop.server")
 
@@ -49,6 +51,10 @@ async def _invalid(request: Request, error: Exception) -> JSONResponse:
 
 async def _http(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, HTTPException)
+    if error.status_code == 400 and isinstance(error.__cause__, UnicodeDecodeError):
+        # FastAPI's own 400 for a body that is not UTF-8 ("There was an error parsing the body"): a body that is
+        # not JSON text is the same mistake as one that does not parse, which is a 422 naming `body`.
+        return error_response(422, INVALID_REQUEST, "body: not JSON text (it must be UTF-8).", ["body"])
     code = "not_found" if error.status_code == 404 else INVALID_REQUEST
     response = error_response(error.status_code, code, str(error.detail))
     # The exception's own headers belong to the answer: a 405 says which methods are allowed (RFC 9110 15.5.6).
@@ -59,7 +65,10 @@ async def _http(request: Request, error: Exception) -> JSONResponse:
 async def _bug(request: Request, error: Exception) -> JSONResponse:
     log.exception("unexpected error serving %s %s", request.method, request.url.path)
     detail = f"Internal error in the API server ({type(error).__name__}); details in {paths.api_dir() / 'server.log'}."
-    return error_response(500, INTERNAL, detail)
+    response = error_response(500, INTERNAL, detail)
+    # Starlette sends this answer from outside the middleware, so it gets the API version here.
+    response.headers[api_version.SERVER_HEADER] = str(api_version.API_VERSION)
+    return response
 
 
 def install(app: FastAPI) -> None:
@@ -67,29 +76,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(Exception, _bug)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: describe(app)  # type: ignore[method-assign]
 
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's description, with the error answers as they are: FastAPI documents a 422 as its own
-    `HTTPValidationError`, but every error here is an `ErrorBody` (`error_response`), so a client or a
-    fuzzer reading the description would expect a shape the server never sends."""
-    if app.openapi_schema is not None:
-        return app.openapi_schema
-    from fastapi.openapi.utils import get_openapi
-
-    from skyhop.server.schemas import ErrorBody
-
-    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
-    for path in schema.get("paths", {}).values():
-        for operation in path.values():
-            answer = operation.get("responses", {}).get("422")
-            if answer is not None:
-                answer["description"] = "Invalid request: `code` invalid_request, `fields` names what is wrong"
-                answer["content"] = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-    for unused in ("HTTPValidationError", "ValidationError"):
-        components.pop(unused, None)
-    app.openapi_schema = schema
-    return schema

@@ -1,6 +1,9 @@
-"""ASGI middleware: the bearer token (resolved to the caller's `Principal`), then the request body cap.
+"""ASGI middleware: the API version, the bearer token (resolved to the caller's `Principal`), then the request body cap.
 
-Both answer before the body is read: a client without a valid token gets 401
+Every answer carries the API version the server speaks (`X-Skyhop-API-Version`),
+and a client that says it speaks an older API than the server accepts gets
+426 (`client_too_old`) before anything else, naming what to install.
+The other two answer before the body is read: a client without a valid token gets 401
 without the server reading what it sent, and a body over the cap gets 413
 as soon as its declared length (or, for a chunked body, the bytes read so
 far) passes the limit. The cap is enforced while reading, so at most
@@ -16,14 +19,19 @@ from typing import Any, Awaitable, Callable, Protocol
 import anyio
 from fastapi import FastAPI
 
+from skyhop import __version__
+from skyhop.server import api_version
 from skyhop.server.auth.principal import Principal
-from skyhop.server.error_codes import PAYLOAD_TOO_LARGE, UNAUTHORIZED
+from skyhop.server.error_codes import CLIENT_TOO_OLD, PAYLOAD_TOO_LARGE, UNAUTHORIZED
 
 OPEN_PATHS = frozenset({"/api/v1/health", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+_VERSION_HEADER = (api_version.SERVER_HEADER.lower().encode(), str(api_version.API_VERSION).encode())
 
 
 async def _answer(send: Send, status: int, code: str, detail: str) -> None:
@@ -91,6 +99,39 @@ class Auth:
         await self.app(scope, receive, send)
 
 
+def too_old_detail(client: int) -> str:
+    """The 426 paragraph: what the client speaks, what the server needs, and what to install."""
+    return (
+        f"This client speaks API {client}; the API server (skyhop {__version__}) needs API >= {api_version.MIN_CLIENT_API_VERSION}: "
+        f"upgrade the client (pip install -U 'skyhop>={__version__}')."
+    )
+
+
+class ApiVersion:
+    """Outermost: every answer, a 401 or a 413 included, says the API the server speaks; a client that sends an
+    API version older than `MIN_CLIENT_API_VERSION` is refused (426) everywhere but the open paths, which it
+    needs to learn what to install. A caller that sends no version (curl, another tool) is not refused."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def versioned(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), _VERSION_HEADER]}
+            await send(message)
+
+        client = api_version.parse(_header(scope, api_version.CLIENT_HEADER.lower().encode()))
+        if client is not None and client < api_version.MIN_CLIENT_API_VERSION and scope["path"] not in OPEN_PATHS:
+            await _answer(versioned, 426, CLIENT_TOO_OLD, too_old_detail(client))
+            return
+        await self.app(scope, receive, versioned)
+
+
 class BodyLimit:
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
@@ -139,6 +180,7 @@ class BodyLimit:
 
 
 def install(app: FastAPI, *, authenticator: Authenticator, max_body_bytes: int) -> None:
-    """Body cap inside, token outside: the token is checked first."""
+    """Body cap inside, token outside it, the API version outermost (the last added runs first)."""
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(Auth, authenticator=authenticator)
+    app.add_middleware(ApiVersion)

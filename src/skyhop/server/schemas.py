@@ -28,7 +28,9 @@ JobId = Annotated[int, Field(ge=1, le=MAX_ID)]
 #: Idle minutes for autostop: up to a year.
 IdleMinutes = Annotated[float, Field(ge=0, le=525_600, allow_inf_nan=False)]
 
-ClusterPath = Annotated[str, Path(min_length=1, max_length=256)]
+#: Path parameters declare the pattern of the name they take, so a value the description allows is never
+#: refused by the route's own check (a fuzzer, or a client generated from the description, relies on it).
+ClusterPath = Annotated[str, Path(min_length=1, max_length=63, pattern=CLUSTER_NAME_PATTERN)]
 JobIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 RequestIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
 JobIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -289,7 +291,9 @@ class ManagedJobsCancelBody(_Body):
 
 #: A service name as typed (the naming rule itself is `services.serve.check_name`'s, whose message says it).
 ServiceName = Annotated[str, Field(min_length=1, max_length=64)]
-ServiceNamePath = Annotated[str, Path(min_length=1, max_length=64)]
+#: Service and managed-job pool names: they become part of cluster names, so short and plain (`check_name`).
+PLAIN_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+ServiceNamePath = Annotated[str, Path(min_length=1, max_length=40, pattern=PLAIN_NAME_PATTERN)]
 ReplicaIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 

@@ -4,9 +4,11 @@ this machine, SSH pools), which have no price catalog to read."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Path
+
+from skyhop.server.openapi import errors
 
 router = APIRouter(tags=["availability"])
 
@@ -19,13 +21,13 @@ def availability() -> list[dict[str, Any]]:
     return [cloud.to_json() for cloud in live_availability()]
 
 
-@router.get("/api/v1/offers/{provider}")
-def own_offers(provider: str) -> dict[str, Any]:
+@router.get("/api/v1/offers/{provider}", responses=errors(400, 404))
+def own_offers(provider: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]) -> dict[str, Any]:
     """`{provider, offers: [offer, ...]}` for a provider that lists its own offers; 404 for a catalog-priced one."""
     from skyhop.planning.space import own_offers as listed
     from skyhop.providers import registry
 
-    if len(provider) > 64 or provider not in registry.names():
+    if provider not in registry.names():
         raise HTTPException(404, f"No provider named {provider[:64]!r}.")
     offers = listed(provider)
     if offers is None:

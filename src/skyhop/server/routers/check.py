@@ -10,10 +10,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from skyhop.server.openapi import errors
+
 router = APIRouter(tags=["check"])
 
 
-@router.get("/api/v1/check")
+@router.get("/api/v1/check", responses=errors(400))
 def check(reach: bool = True) -> list[dict[str, Any]]:
     """Every provider with `enabled` and the reason; `reach` also reaches every existing machine (slow when one is down)."""
     from skyhop import sdk

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from skyhop.server import schemas
 from skyhop.server.deps import Store
+from skyhop.server.openapi import errors
 
 router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"])
 
@@ -36,7 +37,7 @@ def cluster_json(record) -> dict[str, Any]:
 _STATUS_THREADS = anyio.CapacityLimiter(2)
 
 
-@router.get("", response_class=Response, responses={200: {"content": {"application/json": {}}}})
+@router.get("", response_class=Response, responses={200: {"content": {"application/json": {}}}, **errors(400, 502)})
 async def clusters(store: Store, refresh: bool = False, name: Annotated[list[str] | None, Query(max_length=1000)] = None) -> Response:
     """The rows as JSON text, written straight out: FastAPI's validation and encoding of a returned list cost
     as much as building it (the most frequent call of all; see benchmarks/status_load.py)."""
@@ -55,7 +56,7 @@ def _status_json(store, names: list[str] | None, refresh: bool) -> str:
     return json.dumps(rows, separators=(",", ":"), allow_nan=False)
 
 
-@router.post("/{name}/cancel")
+@router.post("/{name}/cancel", responses=errors(400, 404, 409, 502))
 def cancel(store: Store, name: schemas.ClusterPath, payload: Annotated[schemas.CancelJobsBody | None, Body()] = None) -> dict[str, Any]:
     from skyhop.execution import lifecycle
 
@@ -63,14 +64,14 @@ def cancel(store: Store, name: schemas.ClusterPath, payload: Annotated[schemas.C
     return lifecycle.cancel(store, name, list(payload.job_ids), all_jobs=payload.all)
 
 
-@router.post("/{name}/autostop")
+@router.post("/{name}/autostop", responses=errors(400, 404, 409, 501, 502))
 def autostop(store: Store, name: schemas.ClusterPath, payload: schemas.AutostopBody) -> dict[str, Any]:
     from skyhop.execution import lifecycle
 
     return lifecycle.autostop(store, name, None if payload.cancel else payload.idle_minutes, payload.down)
 
 
-@router.post("/{name}/chaos/preempt")
+@router.post("/{name}/chaos/preempt", responses=errors(400, 404, 409, 501, 502))
 def chaos_preempt(store: Store, name: schemas.ClusterPath, payload: Annotated[schemas.ChaosPreemptBody | None, Body()] = None) -> dict[str, Any]:
     from skyhop.execution import chaos
 

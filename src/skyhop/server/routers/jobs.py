@@ -10,26 +10,27 @@ from fastapi.responses import StreamingResponse
 
 from skyhop.server import schemas
 from skyhop.server.deps import Store
+from skyhop.server.openapi import errors
 from skyhop.server.services.log_pipe import pipe
 
 router = APIRouter(prefix="/api/v1/clusters/{name}", tags=["jobs"])
 
 
-@router.get("/jobs")
+@router.get("/jobs", responses=errors(400, 404, 409, 502))
 def queue(store: Store, name: schemas.ClusterPath) -> list[dict[str, Any]]:
     from skyhop.execution import lifecycle
 
     return [asdict(j) for j in lifecycle.queue(store, name)]
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", responses=errors(400, 404, 409, 502))
 def job(store: Store, name: schemas.ClusterPath, job_id: schemas.JobIdPath) -> dict[str, Any]:
     from skyhop.execution import lifecycle
 
     return asdict(lifecycle.job(store, name, job_id))
 
 
-@router.get("/logs")
+@router.get("/logs", responses={**errors(400, 404, 409, 502), 200: {"content": {"text/plain": {}}}})
 def logs(
     store: Store, name: schemas.ClusterPath, job_id: schemas.JobIdQuery = None, follow: bool = True, tail: schemas.TailQuery = None, node: schemas.NodeQuery = None
 ) -> StreamingResponse:

@@ -10,12 +10,13 @@ from fastapi.responses import Response, StreamingResponse
 
 from skyhop.server import schemas
 from skyhop.server.deps import Store
+from skyhop.server.openapi import errors
 from skyhop.server.services import managed_jobs
 
 router = APIRouter(prefix="/api/v1/managed-jobs", tags=["managed-jobs"])
 
 
-@router.post("")
+@router.post("", responses=errors(400, 404))
 def launch(store: Store, request: Request, payload: schemas.ManagedJobsLaunchBody) -> schemas.ManagedJobsSubmitted:
     controller = getattr(request.app.state, "jobs_controller", None)
     return schemas.ManagedJobsSubmitted(job_ids=managed_jobs.submit(store, controller, payload))
@@ -34,12 +35,12 @@ def queue(
     return Response(json.dumps(rows, separators=(",", ":"), allow_nan=False), media_type="application/json")
 
 
-@router.post("/cancel")
+@router.post("/cancel", responses=errors(404))
 def cancel(store: Store, payload: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
     return managed_jobs.cancel(store, payload)
 
 
-@router.get("/{job_id}/logs")
+@router.get("/{job_id}/logs", responses={**errors(404), 200: {"content": {"text/plain": {}}}})
 def logs(store: Store, job_id: schemas.ManagedJobIdPath, follow: bool = True, controller: bool = False) -> StreamingResponse:
     managed_jobs.get(store, job_id)  # an unknown id is a 404 before streaming starts
     stream = (managed_jobs.follow_controller_log if controller else managed_jobs.follow_logs)(store, job_id, follow=follow)

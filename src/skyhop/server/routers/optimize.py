@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from skyhop.server.openapi import errors
 from skyhop.server.schemas import TaskMapping
 
 router = APIRouter(tags=["optimize"])
@@ -35,7 +36,7 @@ class OptimizeBody(BaseModel):
     hours: float = Field(default=1.0, allow_inf_nan=False)
 
 
-@router.post("/api/v1/optimize")
+@router.post("/api/v1/optimize", responses=errors(400, 503))
 def optimize(body: OptimizeBody) -> dict[str, Any]:
     """The plan (`Plan.to_json`) for one task, or the placement (`PipelinePlan.to_json`) of a pipeline."""
     from skyhop import sdk

@@ -13,11 +13,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from skyhop.server.deps import Store
+from skyhop.server.openapi import errors
 
 router = APIRouter(tags=["orphans"])
 
 
-@router.get("/api/v1/orphans")
+@router.get("/api/v1/orphans", responses=errors(400))
 def orphans(store: Store) -> dict[str, Any]:
     """`{"orphans": [{key, provider, kind, id, region, cluster, created_at}], "unchecked": [{provider, reason}]}`."""
     from skyhop.execution import orphans as found

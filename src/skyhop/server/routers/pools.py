@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from skyhop.server.openapi import errors
+
 router = APIRouter(prefix="/api/v1/pools", tags=["pools"])
 
 #: A pool name as config.yaml allows it (providers.ssh.pools.POOL_NAME): a 422 names the field.
@@ -42,28 +44,28 @@ class AddHosts(BaseModel):
     settings: PoolSettings = Field(default_factory=PoolSettings)
 
 
-@router.get("")
+@router.get("", responses=errors(400))
 def list_pools(check: bool = False) -> list[dict[str, Any]]:
     from skyhop.providers.ssh.pool_config import listing
 
     return listing(check)
 
 
-@router.post("/{pool}/hosts")
+@router.post("/{pool}/hosts", responses=errors(400))
 def add_hosts(pool: PoolName, body: AddHosts) -> dict[str, Any]:
     from skyhop.providers.ssh.pool_config import add_hosts as add
 
     return {"pool": pool, "added": add(pool, body.hosts, body.settings.model_dump())}
 
 
-@router.delete("/{pool}")
+@router.delete("/{pool}", responses=errors(400, 404))
 def remove_hosts(pool: PoolName, host: Annotated[list[str] | None, Query(max_length=1000)] = None) -> dict[str, Any]:
     from skyhop.providers.ssh.pool_config import remove
 
     return {"pool": pool, "removed": remove(pool, host or [])}
 
 
-@router.get("/reach")
+@router.get("/reach", responses=errors(400))
 def reach_hosts() -> list[dict[str, Any]]:
     """Every host of every pool, reached over SSH now (in parallel; a dead host costs the connect timeout)."""
     from skyhop.providers.ssh.pools import configured_pools

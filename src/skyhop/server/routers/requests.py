@@ -11,12 +11,13 @@ from fastapi.responses import StreamingResponse
 from skyhop.errors import NotFoundError
 from skyhop.server import schemas
 from skyhop.server.deps import RequestExecutor, Store
+from skyhop.server.openapi import errors
 from skyhop.server.services import request_events, submissions
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 
 
-@router.post("")
+@router.post("", responses=errors(400, 409))
 def submit(executor: RequestExecutor, payload: schemas.SubmitRequest) -> schemas.Submitted:
     return schemas.Submitted(request_id=submissions.submit(executor, payload))
 
@@ -26,12 +27,12 @@ def list_requests(store: Store, active: bool = False, limit: schemas.LimitQuery 
     return [asdict(r) for r in store.list_requests(limit=limit, active_only=active)]
 
 
-@router.get("/{request_id}")
+@router.get("/{request_id}", responses=errors(404))
 def get_request(store: Store, request_id: schemas.RequestIdPath) -> dict[str, Any]:
     return asdict(_request(store, request_id))
 
 
-@router.post("/{request_id}/cancel")
+@router.post("/{request_id}/cancel", responses=errors(404))
 def cancel_request(store: Store, executor: RequestExecutor, request_id: schemas.RequestIdPath) -> schemas.RequestCancelAnswer:
     record = _request(store, request_id)
     if record.status not in ("PENDING", "RUNNING"):
@@ -41,7 +42,7 @@ def cancel_request(store: Store, executor: RequestExecutor, request_id: schemas.
     return schemas.RequestCancelAnswer(request_id=request_id, cancelled=cancelled, message=message)
 
 
-@router.get("/{request_id}/events")
+@router.get("/{request_id}/events", responses={**errors(404), 200: {"content": {"application/x-ndjson": {}}}})
 def request_events_stream(store: Store, executor: RequestExecutor, request_id: schemas.RequestIdPath, follow: bool = True) -> StreamingResponse:
     record = _request(store, request_id)
     return StreamingResponse(request_events.follow(store, executor, record, follow), media_type="application/x-ndjson")

@@ -6,9 +6,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import Field
 
 from skyhop.server import schemas
 from skyhop.server.deps import Store
+from skyhop.server.openapi import errors
 from skyhop.server.services import serve
 
 router = APIRouter(prefix="/api/v1/serve", tags=["serve"])
@@ -19,27 +21,27 @@ def _controller(request: Request):
     return getattr(request.app.state, "serve_controller", None)
 
 
-@router.post("/up")
+@router.post("/up", responses=errors(400, 409))
 def up(store: Store, request: Request, payload: schemas.ServeUpBody) -> dict[str, Any]:
     return serve.up(store, _controller(request), payload.task, payload.service_name)
 
 
-@router.get("")
-def status(store: Store, name: Annotated[list[str] | None, Query(max_length=1000)] = None) -> list[dict[str, Any]]:
+@router.get("", responses=errors(404))
+def status(store: Store, name: Annotated[list[Annotated[str, Field(pattern=schemas.PLAIN_NAME_PATTERN)]] | None, Query(max_length=1000)] = None) -> list[dict[str, Any]]:
     return serve.status(store, name or None)
 
 
-@router.post("/update")
+@router.post("/update", responses=errors(400, 404, 409))
 def update(store: Store, request: Request, payload: schemas.ServeUpdateBody) -> dict[str, Any]:
     return serve.update(store, _controller(request), payload.name, payload.task, payload.mode)
 
 
-@router.post("/down")
+@router.post("/down", responses=errors(404))
 def down(store: Store, request: Request, payload: schemas.ServeDownBody) -> dict[str, Any]:
     return serve.down(store, _controller(request), None if payload.all else list(payload.names), purge=payload.purge)
 
 
-@router.get("/{name}/logs")
+@router.get("/{name}/logs", responses={**errors(400, 404), 200: {"content": {"text/plain": {}}}})
 def logs(
     store: Store, name: schemas.ServiceNamePath, target: Literal["controller", "load_balancer", "replica"] = "replica",
     replica_id: schemas.ReplicaIdQuery = None, follow: bool = True,

@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from skyhop.spec.pool import PoolSpec
 
 #: Pool names become part of worker cluster names (`<pool>-w<slot>-<stamp>`), so they are kept short and plain.
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_NAME = re.compile(schemas.PLAIN_NAME_PATTERN)
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise SkyhopError(
             f"Pool name {name!r} is not valid: use 1-40 lowercase letters, digits and '-', starting with a letter (e.g. -p my-pool)."
         )

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from skyhop.errors import ConflictError, NotFoundError, SkyhopError
+from skyhop.server import schemas
 from skyhop.server.services.submissions import REDACTED, requester
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from skyhop.state.services import ReplicaRecord, ServiceRecord
 
 #: Service names become part of replica cluster names (`<name>-<id>`), so they are kept short and plain.
-_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
+_NAME = re.compile(schemas.PLAIN_NAME_PATTERN)
 #: Most replicas a service may ask for (min, max, overprovisioned or on-demand fallback): each is a cluster.
 MAX_REPLICAS = 100
 #: How often a log follower looks for more output or the end of what it follows.
@@ -37,7 +38,7 @@ _LAUNCHING = frozenset({"PENDING", "PROVISIONING"})
 
 
 def check_name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise SkyhopError(
             f"Service name {name!r} is not valid: use 1-40 lowercase letters, digits and '-', starting with a letter (e.g. -n my-service)."
         )

@@ -1,0 +1,225 @@
+"""The API against its own OpenAPI description, fuzzed by schemathesis: no 500, answers as described, no way in
+without a token, and no other user's data.
+
+The real `create_app` runs in-process (ASGI, no ports), one pytest item per
+operation, so xdist spreads them. Each item gets a fresh home whose
+config.yaml turns every provider off (`infra: {NAME: false}`): whatever the
+fuzzer sends, a launch fails planning, and the test checks afterwards that
+no cluster row and no process was made. Two users call: `alice`, who owns
+seeded rows with distinctive names, and `bob`, whose answers must not
+contain them. Budget: 10 positive and 5 negative examples per operation,
+derandomized (the same cases at every run).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from skyhop.server.auth.principal import Principal, Role
+
+ALICE_TOKEN = "alice-token-0123456789"
+BOB_TOKEN = "bob-token-0123456789"
+#: Every name alice's seeded rows carry: an answer to bob that holds it leaks her data.
+SECRET = "alice-secret"
+OPEN_PATHS = ("/api/v1/health",)
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance, response_headers_conformance]
+
+
+class TwoUsers:
+    """A team server's authenticator in miniature: two tokens, two plain users."""
+
+    blocking = False
+    users = {ALICE_TOKEN: Principal("alice", Role.USER, token_id="a1"), BOB_TOKEN: Principal("bob", Role.USER, token_id="b1")}
+
+    def principal(self, token: str) -> Principal | None:
+        return self.users.get(token)
+
+
+def _described() -> dict[str, Any]:
+    from skyhop.server.openapi import offline_app
+
+    return offline_app().openapi()
+
+
+def _schema(mode: str, examples: int):
+    """The description to generate from (built once, at collection); each case is sent to the fixture's app."""
+    schema = schemathesis.openapi.from_dict(_described())
+    schema.config.generation.update(modes=[mode], max_examples=examples, deterministic=True, with_security_parameters=False, database="none")
+    # Fuzzing only: the coverage phase adds boundary cases by the dozen per operation (beyond the budget).
+    schema.config.phases.update(phases=["fuzzing"])
+    return schema
+
+
+POSITIVE = _schema("positive", 10)
+NEGATIVE = _schema("negative", 5)
+#: Hypothesis settings of every test here: no deadline (a loaded CI machine), the same examples every run, no shrinking.
+FUZZ = settings(deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+
+
+def _no_provider_config(skyhop_home: Path) -> None:
+    from skyhop.providers import registry
+    from skyhop.providers.credentials import RULES
+
+    off = sorted(set(registry.names()) | set(RULES))
+    (skyhop_home / "config.yaml").write_text("infra:\n" + "".join(f"  {name}: false\n" for name in off), encoding="utf-8")
+
+
+def _seed_alice(store) -> dict[str, Any]:
+    """Rows alice owns, each named with SECRET; returns their keys for by-name calls."""
+    from skyhop.spec.task import Task
+    from skyhop.state.managed import ManagedJobs
+    from skyhop.state.records import ClusterRecord
+    from skyhop.state.services import Services
+
+    cluster = f"{SECRET}-cluster"
+    store.add_cluster(ClusterRecord(name=cluster, provider="aws", region="us-east-1", user="alice", resources={"note": SECRET}))
+    task = Task(run=f"echo {SECRET}", name=f"{SECRET}-job").to_dict()
+    (job,) = ManagedJobs(store).create([{"name": f"{SECRET}-job", "user": "alice", "tasks": [task], "resources": ["-"], "withheld": [], "envs": {}}])
+    service = f"{SECRET}-svc"
+    Services(store).create(service, {**task, "service": {"readiness_probe": "/"}}, "alice")
+    request = store.create_request("down", {"cluster": cluster}, cluster=cluster, user="alice", log_path=os.devnull)
+    store.finish_request(request.request_id, "FAILED", error=f"{SECRET} failed", error_code="error")
+    return {"cluster": cluster, "service": service, "request_id": request.request_id, "job_id": job.id}
+
+
+def _children() -> set[int]:
+    """This process's child processes (the session's zygotes included: compared before and after)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            found.update(int(pid) for pid in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return found
+
+
+class Api:
+    """The app of one test item (one operation), and one in-process client for all its calls (a client per call
+    would start the app's lifespan each time)."""
+
+    def __init__(self, app, client, alice: dict[str, Any]) -> None:
+        self.app, self.client, self.alice = app, client, alice
+        self.examples = 0
+
+    def call(self, case, token: str | None):
+        return case.call(session=self.client, headers={} if token is None else {"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture(scope="session")
+def alice_state(tmp_path_factory: pytest.TempPathFactory, migrated_state_db: Path) -> tuple[Path, dict[str, Any]]:
+    """A migrated state database holding alice's rows, made once per worker and copied for each test
+    (writing the rows per test cost more than the test's own calls)."""
+    from e2e_support import seed_state
+
+    from skyhop.state.store import StateStore
+
+    home = tmp_path_factory.mktemp("alice") / ".skyhop"
+    seed_state(home, migrated_state_db)
+    store = StateStore(f"sqlite:///{home / 'state.db'}")
+    try:
+        return home / "state.db", _seed_alice(store)
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def api(isolated_home: Path, alice_state: tuple[Path, dict[str, Any]]) -> Iterator[Api]:
+    """The real app on a fresh home with every provider off and alice's rows; afterwards, no cluster but
+    alice's and no new process."""
+    from e2e_support import seed_state
+    from schemathesis.python import asgi
+
+    from skyhop.server.app import create_app
+    from skyhop.state.store import StateStore
+
+    template, alice = alice_state
+    seed_state(isolated_home / ".skyhop", template)
+    _no_provider_config(isolated_home / ".skyhop")
+    store = StateStore()
+    before = _children()
+    app = create_app(store, TwoUsers())
+    try:
+        with asgi.get_client(app) as client:
+            yield Api(app, client, alice)
+        _wait_for_requests(store, alice["request_id"])
+        assert [c.name for c in store.list_clusters()] == [alice["cluster"]], "a fuzzed call made a cluster"
+        assert _children() <= before, "a fuzzed call left a process behind"
+    finally:
+        app.state.executor.shutdown()
+        store.close()
+
+
+def _wait_for_requests(store, seeded: str, timeout: float = 60.0) -> None:
+    """Requests the fuzzer submitted run in the executor's threads: they end (failing planning) before the checks."""
+    deadline = time.monotonic() + timeout
+    while any(r.request_id != seeded for r in store.list_requests(limit=10_000, active_only=True)):
+        assert time.monotonic() < deadline, "a fuzzed request is still running"
+        time.sleep(0.05)
+
+
+#: Examples per operation that are also sent without a token, with a wrong one, and as bob (each a few calls more).
+AUTH_EXAMPLES = 2
+BOB_EXAMPLES = 3
+
+
+@POSITIVE.parametrize()
+@FUZZ
+def test_positive_cases(case, api):
+    """As alice: answered as described. Without a token or with a wrong one: 401. As bob: nothing of alice's."""
+    api.examples += 1
+    if case.path not in OPEN_PATHS and api.examples <= AUTH_EXAMPLES:
+        for token in (None, "wrong-token"):
+            refused = api.call(case, token)
+            assert refused.status_code == 401, (case.method, case.path, token, refused.status_code, refused.text[:300])
+            assert refused.json()["code"] == "unauthorized"
+    response = api.call(case, ALICE_TOKEN)
+    case.validate_response(response, checks=CHECKS)
+    if api.examples <= BOB_EXAMPLES:
+        _bob_sees_nothing_of_alice(case, api)
+
+
+@NEGATIVE.parametrize()
+@FUZZ
+def test_negative_cases_are_refused_as_described(case, api):
+    response = api.call(case, ALICE_TOKEN)
+    case.validate_response(response, checks=CHECKS)
+
+
+def _aimed_at_alice(case, alice: dict[str, Any]) -> bool:
+    """Point the case's path parameters at alice's objects (and stop it following a stream); False if it has none."""
+    keys = {"name": alice["service"] if case.path.startswith("/api/v1/serve/") else alice["cluster"], "request_id": alice["request_id"], "job_id": alice["job_id"]}
+    aimed = {name: keys[name] for name in (case.path_parameters or {}) if name in keys}
+    if not aimed:
+        return False
+    case.path_parameters = {**case.path_parameters, **aimed}
+    if case.path.startswith("/api/v1/clusters/") and "job_id" in aimed:
+        case.path_parameters["job_id"] = 1
+    if "follow" in {p.name for p in case.operation.query}:
+        case.query = {**(case.query or {}), "follow": False}
+    return True
+
+
+def _bob_sees_nothing_of_alice(case, api: Api) -> None:
+    """The same case as bob, then aimed at alice's objects: no answer holds her names."""
+    seen = [api.call(case, BOB_TOKEN)]
+    if _aimed_at_alice(case, api.alice):
+        seen.append(api.call(case, BOB_TOKEN))
+    for response in seen:
+        assert response.status_code != 500, response.text[:300]
+        if SECRET in response.text:
+            # The only check allowed to fail for now: remove this once owner filtering is in.
+            pytest.xfail(f"owner filtering lands with the Principal threading (lead): {case.method} {case.formatted_path} showed bob alice's data")
