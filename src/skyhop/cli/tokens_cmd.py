@@ -16,7 +16,9 @@ Examples:
   skyhop tokens revoke 3kq9x0c2m1ab
 """)
 def tokens() -> None:
-    """API tokens: yours, or (admin) anyone's.
+    """API tokens of a team server: make (shown once), list, revoke.
+
+    Yours, or (admin) anyone's.
 
     A token is shown once, when made; the server keeps only a keyed hash.
     A revoked token is refused from the next request on.

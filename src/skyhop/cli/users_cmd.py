@@ -18,7 +18,9 @@ Examples:
   skyhop users disable bob       # bob's tokens are refused from now on
 """)
 def users() -> None:
-    """Users of the team API server you are logged in to (admin only).
+    """Users of a team server (admin only): create, list, set a role, disable.
+
+    They are the users of the team API server you are logged in to.
 
     Roles: admin (everything), user (their own clusters and jobs), viewer
     (reads everything, changes nothing). Give a new user a token with

@@ -15,7 +15,10 @@ Examples:
   skyhop workspaces remove-member ml alice
 """)
 def workspaces() -> None:
-    """Workspaces: groups of users (admins change them; anyone lists their own). `default` holds everyone."""
+    """Workspaces (groups of users) of a team server.
+
+    Admins change them; anyone lists their own. `default` holds everyone.
+    """
 
 
 @workspaces.command()
