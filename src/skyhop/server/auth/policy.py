@@ -47,7 +47,7 @@ def require_writer(principal: Principal) -> None:
         raise ForbiddenError(f"Your role ({principal.role.value}) can read but not create or change anything.")
 
 
-def require_admin(principal: Principal, action: str) -> None:
-    """Managing users, others' tokens and workspaces is the admin role's alone."""
+def require_admin(principal: Principal, what: str) -> None:
+    """Shared infrastructure (SSH node pools, orphaned cloud resources) is the admins' to change."""
     if not principal.is_admin:
-        raise ForbiddenError(f"{action} needs the admin role; you ({principal.user}) are {principal.role.value}.")
+        raise ForbiddenError(f"{what} needs the admin role; you ({principal.user}) are {principal.role.value}.")
