@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers import subprocess_env
+
 from server.api_http import Answer, send, stop_server
 
 
@@ -51,7 +53,7 @@ def start_team_server(home: Path, *args: str, **env: str) -> tuple[subprocess.Po
         time.sleep(0.05)
     token = re.search(r"shp_\S+", text)
     assert token is not None, f"no bootstrap token printed:\n{text}"
-    pid = int(__import__("json").loads((Path(environment["SKYHOP_HOME"]) / "api" / "server.json").read_text())["pid"])
+    pid = int(json.loads((Path(environment["SKYHOP_HOME"]) / "api" / "server.json").read_text())["pid"])
     return proc, TeamServer(ready.group(1), token.group(0), pid, home, environment, out)
 
 

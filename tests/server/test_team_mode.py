@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -156,8 +157,7 @@ def test_single_user_mode_says_team_mode_is_off(shared_api_server):
 
 
 def test_a_single_user_server_refuses_a_public_address(isolated_home: Path):
-    done = subprocess.run([__import__("sys").executable, "-m", "skyhop.server", "--host", "0.0.0.0"], capture_output=True, text=True,
-                          timeout=60, env={**__import__("os").environ})
+    done = subprocess.run([sys.executable, "-m", "skyhop.server", "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "use" in done.stderr and "--team" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, "one paragraph"
