@@ -27,8 +27,13 @@ import socket
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from skyhop import __version__, paths
+
+if TYPE_CHECKING:
+    from skyhop.server.middleware import Authenticator
+    from skyhop.state.store import StateStore
 
 #: The line a team server prints on stdout once it is ready to serve (`skyhop api start --team` reads up to it).
 TEAM_READY = "skyhop API server (team mode) listening on"
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     from skyhop.server import settings as server_settings
     from skyhop.server.app import create_app
     from skyhop.server.auth import principal
-    from skyhop.server.middleware import Authenticator, LocalToken
+    from skyhop.server.middleware import LocalToken
     from skyhop.server.services import resume, retention
     from skyhop.state.store import StateStore
 
@@ -161,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         app.state.executor.shutdown()
 
 
-def _team_authenticator(store):  # -> TeamTokens
+def _team_authenticator(store: StateStore) -> Authenticator:
     """Users' tokens from the state database; with no enabled admin yet, user `admin` and its token, printed once on stdout."""
     from skyhop.server.auth.tokens import TeamTokens
     from skyhop.state import pepper

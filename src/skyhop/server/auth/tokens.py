@@ -31,6 +31,7 @@ class TeamTokens:
 
     blocking = True
     mode = TEAM
+    local_user: str | None = None  # every user's work is this server's (controllers take all)
 
     def __init__(self, users: Users) -> None:
         self.users = users
