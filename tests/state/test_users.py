@@ -139,6 +139,9 @@ def test_bootstrap_roles_and_the_last_admin(store: StateStore):
     assert team.bootstrap_admin() is None, "fin is an enabled admin"
     team.disable("admin")
     assert team.authenticate(new.secret) is None, "a disabled user's token"
+    forced = team.bootstrap_admin(force=True)  # --new-admin-token: a lost bootstrap token, while "fin" is an admin
+    assert forced is not None and team.authenticate(forced.secret).role == "admin"
+    assert team.get_user("admin").disabled_at is None
 
 
 @pytest.mark.parametrize("bad", ["", "Alice", "-x", "a" * 65, "a/b", "a b", "ä", "x\n", None, 3])

@@ -44,14 +44,16 @@ Examples:
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help=f"Team mode: the port (default {TEAM_PORT}; 0 picks a free one).")
 @click.option("--db", default=None, help="Team mode: the state database URL (default SKYHOP_DB_URL, else SQLite in SKYHOP_HOME). No password here: "
               "use SKYHOP_DB_URL or ~/.pgpass.")
+@click.option("--new-admin-token", is_flag=True, help="Team mode: print a new token for user admin (re-enabled as an admin), "
+              "when the first one was lost. Revoke the old one after.")
 @click.option("--foreground", is_flag=True, help="Team mode: run the server in this process until stopped (containers, systemd).")
-def start(team: bool, host: str | None, port: int | None, db: str | None, foreground: bool) -> None:
+def start(team: bool, host: str | None, port: int | None, db: str | None, new_admin_token: bool, foreground: bool) -> None:
     """Start the API server (if it is not running): single-user by default, shared with --team."""
     from skyhop.client.server_process import running_local, start_local
 
     if not team:
-        if host is not None or port is not None or db is not None or foreground:
-            raise click.UsageError("--host, --port, --db and --foreground are for a team server (--team): a single-user server "
+        if host is not None or port is not None or db is not None or foreground or new_admin_token:
+            raise click.UsageError("--host, --port, --db, --new-admin-token and --foreground are for a team server (--team): a single-user server "
                                    "listens on a free 127.0.0.1 port that only its server.json tells.")
         running = running_local()
         info = running or start_local()
@@ -60,6 +62,8 @@ def start(team: bool, host: str | None, port: int | None, db: str | None, foregr
     argv = ["--team", "--host", host or "127.0.0.1", "--port", str(TEAM_PORT if port is None else port)]
     if db is not None:
         argv += ["--db", db]
+    if new_admin_token:
+        argv.append("--new-admin-token")
     if foreground:
         from skyhop.server.__main__ import main as serve
 
@@ -141,6 +145,7 @@ def login(url: str, token_stdin: bool) -> None:
     SKYHOP_HOME/api/remote.json (readable by you only). SKYHOP_API_SERVER_URL,
     when set, still wins.
     """
+    import os
     import sys
 
     from skyhop.client import team
@@ -155,6 +160,8 @@ def login(url: str, token_stdin: bool) -> None:
                           "every user of the machine can read command lines).")
     who = team.login(url, token)
     click.echo(f"Logged in to {who['url']} as {who['user']} (role {who['role']}, {who['mode']} mode).")
+    if os.environ.get("SKYHOP_API_SERVER_URL"):
+        click.echo("Note: SKYHOP_API_SERVER_URL is set in this shell and wins over the login until it is unset.", err=True)
 
 
 @api.command()

@@ -105,14 +105,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--team", action="store_true", help="users' tokens from the state database; may listen on any address")
+    parser.add_argument("--new-admin-token", action="store_true", help="team mode: mint a token for user admin (re-enabled as an admin) "
+                        "and print it once, e.g. when the first one was lost")
     parser.add_argument("--db", default=None, help="the state database URL (team mode; default SKYHOP_DB_URL, else SQLite in SKYHOP_HOME)")
     args = parser.parse_args(argv)
     if not args.team and not loopback(args.host):
         _refuse(f"A single-user API server listens on loopback only, not {args.host}: it trusts whoever holds its server.json, "
                 "so anyone who can reach the port would need no more than that file. To share a server, start it with "
                 "--team (users, tokens and roles from the state database; `skyhop api start --team --host ADDRESS`).")
-    if args.db is not None and not args.team:
-        _refuse("--db is for a team server (--team); a single-user server uses SKYHOP_DB_URL or SQLite in SKYHOP_HOME.")
+    if (args.db is not None or args.new_admin_token) and not args.team:
+        _refuse("--db and --new-admin-token are for a team server (--team); a single-user server uses SKYHOP_DB_URL or SQLite in SKYHOP_HOME.")
     if args.team:
         _team_db(args.db)
 
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     store = StateStore()
     token: str | None = None
     if args.team:
-        authenticator: Authenticator = _team_authenticator(store)
+        authenticator: Authenticator = _team_authenticator(store, new_admin_token=args.new_admin_token)
     else:
         token = secrets.token_urlsafe(24)
         authenticator = LocalToken(token, principal.local(current_user()))
@@ -166,17 +168,19 @@ def main(argv: list[str] | None = None) -> None:
         app.state.executor.shutdown()
 
 
-def _team_authenticator(store: StateStore) -> Authenticator:
-    """Users' tokens from the state database; with no enabled admin yet, user `admin` and its token, printed once on stdout."""
+def _team_authenticator(store: StateStore, *, new_admin_token: bool) -> Authenticator:
+    """Users' tokens from the state database; with no enabled admin yet (or when asked), user `admin` and a token of
+    its, printed once on stdout."""
     from skyhop.server.auth.tokens import TeamTokens
     from skyhop.state import pepper
     from skyhop.state.users import Users
 
     users = Users(store, pepper.load())
-    new = users.bootstrap_admin()
+    new = users.bootstrap_admin(force=new_admin_token)
     if new is not None:
+        why = "As asked (--new-admin-token): a new token for user 'admin'." if new_admin_token else "No admin user yet: made user 'admin'."
         print(
-            f"No admin user yet: made user 'admin'. Its API token (shown once, never logged; keep it safe):\n\n    {new.secret}\n\n"
+            f"{why} Its API token (shown once, never logged; keep it safe):\n\n    {new.secret}\n\n"
             "Log in with `skyhop api login URL` and make users with `skyhop users create NAME`.",
             flush=True,
         )

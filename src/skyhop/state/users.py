@@ -204,17 +204,19 @@ class Users:
             session.flush()
             return _record(row, UserRecord)
 
-    def bootstrap_admin(self) -> NewToken | None:
-        """With no enabled admin, make user `admin` one (creating it) and mint its token; None when there is an admin.
+    def bootstrap_admin(self, *, force: bool = False) -> NewToken | None:
+        """With no enabled admin (or with `force`), make user `admin` one (creating or re-enabling it) and mint its
+        token; None when there is an admin and no `force`.
 
         A team server calls this at every start: the first start prints the token
         once, and a database whose admins were all lost gets one back by a
-        restart (whoever can restart the server owns the database anyway).
+        restart; `force` (`--new-admin-token`) is for a bootstrap token that was
+        lost (whoever can start the server on its database owns it anyway).
         """
         try:
             with self._store._write() as session:
                 admins = select(User.id).where(User.role == "admin", User.disabled_at.is_(None)).limit(1).with_for_update()
-                if session.scalar(admins) is not None:
+                if not force and session.scalar(admins) is not None:
                     return None
                 row = session.get(User, BOOTSTRAP_ADMIN, with_for_update=True)
                 if row is None:
