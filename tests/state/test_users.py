@@ -211,3 +211,14 @@ def test_the_pepper_from_the_environment(monkeypatch):
     monkeypatch.setenv(pepper.ENV, "x" * 40)
     assert pepper.load() == b"x" * 40
     assert not pepper.pepper_file().exists()
+
+
+def test_concurrent_bootstraps_print_one_token(store: StateStore):
+    """Several server processes starting at once on one database: one of them makes the admin and its token."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    team = Users(store, PEPPER)
+    with ThreadPoolExecutor(4) as pool:
+        made = [new for new in pool.map(lambda _: team.bootstrap_admin(), range(4)) if new is not None]
+    assert len(made) == 1
+    assert [t.id for t in team.list_tokens("admin")] == [made[0].record.id]
