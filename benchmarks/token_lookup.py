@@ -1,6 +1,11 @@
 """What a team server pays per request to check a token: `Users.authenticate` on SQLite and PostgreSQL.
 
     .venv/bin/python benchmarks/token_lookup.py [--calls 2000] [--pg postgresql+psycopg:///postgres?host=/var/run/postgresql] [--json]
+    .venv/bin/python benchmarks/token_lookup.py --http [--calls 1000]
+
+`--http` instead times `GET /api/v1/whoami` over one kept-alive connection against two real server
+processes on SQLite, a single-user one (its token compared in memory on the event loop) and a
+`--team` one (the lookup, on a worker thread): the difference is what team mode adds per request.
 
 Each call is what the middleware runs for every request of a team server (TeamTokens): one query
 by the token's primary key joining its user and memberships, an HMAC-SHA256 and a constant-time
@@ -64,13 +69,71 @@ def measure(url: str, calls: int) -> dict[str, Any]:
         }
 
 
+def _server(home: Path, *args: str) -> tuple[Any, str, str]:
+    """A real server process in `home`: (process, host:port, a token it accepts)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SKYHOP_HOME": str(home)}
+    out = home / "out"
+    home.mkdir(parents=True)
+    with open(out, "wb") as stdout:
+        proc = subprocess.Popen([sys.executable, "-m", "skyhop.server", "--port", "0", *args], env=env, stdout=stdout, stderr=subprocess.DEVNULL)
+    info = home / "api" / "server.json"
+    deadline = time.monotonic() + 120
+    while not info.exists() or ("--team" in args and "listening" not in out.read_text()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the server did not start: {out.read_text()}")
+        time.sleep(0.05)
+    data = json.loads(info.read_text())
+    token = data.get("token") or re.search(r"shp_\S+", out.read_text()).group(0)  # type: ignore[union-attr]
+    return proc, data["url"].removeprefix("http://"), token
+
+
+def measure_http(calls: int) -> dict[str, Any]:
+    import http.client
+
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for mode, args in (("single-user", ()), ("team", ("--team",))):
+            proc, where, token = _server(Path(scratch) / mode, *args)
+            try:
+                host, port = where.split(":")
+                conn = http.client.HTTPConnection(host, int(port), timeout=30)
+                headers = {"Authorization": f"Bearer {token}"}
+
+                def whoami() -> None:
+                    conn.request("GET", "/api/v1/whoami", headers=headers)
+                    answer = conn.getresponse()
+                    answer.read()
+                    assert answer.status == 200, answer.status
+
+                for _ in range(50):
+                    whoami()
+                results[mode] = timed(calls, whoami)
+                conn.close()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--pg", default=DEFAULT_PG, help="an admin URL of a PostgreSQL server (a database is made and dropped); '' to skip")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--http", action="store_true", help="time GET /api/v1/whoami on a single-user and a team server instead")
     args = parser.parse_args()
     results: dict[str, Any] = {}
+    if args.http:
+        results["whoami over HTTP"] = measure_http(args.calls)
+        print(json.dumps(results, indent=2) if args.json else "\n".join(
+            f"{mode:<12} median {n['median_ms']:.3f} ms  p99 {n['p99_ms']:.3f} ms  mean {n['mean_ms']:.3f} ms"
+            for mode, n in results["whoami over HTTP"].items()))
+        return
     with tempfile.TemporaryDirectory() as scratch:
         results["sqlite"] = measure(f"sqlite:///{Path(scratch) / 'state.db'}", args.calls)
     if args.pg:
