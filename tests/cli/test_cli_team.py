@@ -60,8 +60,11 @@ def test_start_login_at_a_terminal_info_and_admin_verbs(isolated_home: Path):
     made = run_cli(isolated_home, "tokens", "create", "--user", "alice", "--name", "onboarding")
     alice = re.search(r"shp_\S+", made.stdout).group(0)
     assert "not shown again" in made.stderr
+    scripted = json.loads(run_cli(isolated_home, "tokens", "create", "--name", "ci", "--output", "json").stdout)
+    assert scripted["user"] == "admin" and scripted["token"].startswith("shp_u" + scripted["id"] + "_")
     listed = json.loads(run_cli(isolated_home, "tokens", "list", "--all-users", "--output", "json").stdout)
     assert {t["user"] for t in listed} == {"admin", "alice"} and alice not in json.dumps(listed)
+    assert scripted["token"] not in json.dumps(listed) and len(listed) == 3
     assert [u["id"] for u in json.loads(run_cli(isolated_home, "users", "list", "-o", "json").stdout)] == ["admin", "alice"]
     assert run_cli(isolated_home, "workspaces", "create", "ml").returncode == 0
     assert run_cli(isolated_home, "workspaces", "add-member", "ml", "alice").returncode == 0

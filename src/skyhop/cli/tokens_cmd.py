@@ -11,6 +11,7 @@ from skyhop.cli.output import OUTPUT_OPTION, age, emit_json, table
 Examples:
   skyhop tokens create --name laptop
   skyhop tokens create --user alice --name onboarding    # admin: a token for alice
+  skyhop tokens create --name ci --expires-in-days 30 --output json
   skyhop tokens list
   skyhop tokens list --all-users --output json             # admin
   skyhop tokens revoke 3kq9x0c2m1ab
@@ -29,11 +30,15 @@ def tokens() -> None:
 @click.option("--name", default=None, help="What the token is for (`laptop`, `ci`).")
 @click.option("--user", default=None, help="Admin: make the token for this user.")
 @click.option("--expires-in-days", type=click.FloatRange(min=0.001, max=3650), default=None, help="Refused after this many days (default: never).")
-def create(name: str | None, user: str | None, expires_in_days: float | None) -> None:
+@OUTPUT_OPTION
+def create(name: str | None, user: str | None, expires_in_days: float | None, output: str) -> None:
     """Make a token and print it (once: it cannot be shown again)."""
     from skyhop.client import team
 
     made = team.create_token(name=name, user=user, expires_in_s=None if expires_in_days is None else expires_in_days * 86400)
+    if output == "json":  # for scripts that hand the token on: the record with `token`
+        emit_json(made)
+        return
     click.echo(f"Token {made['id']} for {made['user']}:\n\n    {made['token']}\n")
     click.echo("Store it now: it is not shown again (the server keeps only a hash). Use it with `skyhop api login URL`.", err=True)
 
