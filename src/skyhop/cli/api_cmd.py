@@ -160,8 +160,24 @@ def login(url: str, token_stdin: bool) -> None:
                           "every user of the machine can read command lines).")
     who = team.login(url, token)
     click.echo(f"Logged in to {who['url']} as {who['user']} (role {who['role']}, {who['mode']} mode).")
+    if _plain_http_elsewhere(who["url"]):
+        click.echo("Note: this server is reached over plain http on the network, so the token travels unencrypted; "
+                   "put a TLS reverse proxy in front and log in to its https:// URL.", err=True)
     if os.environ.get("SKYHOP_API_SERVER_URL"):
         click.echo("Note: SKYHOP_API_SERVER_URL is set in this shell and wins over the login until it is unset.", err=True)
+
+
+def _plain_http_elsewhere(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname in (None, "localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return True
 
 
 @api.command()
