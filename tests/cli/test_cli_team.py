@@ -134,3 +134,27 @@ def test_another_unix_user_cannot_read_the_login_or_the_pepper(isolated_home: Pa
     finally:
         for path, mode in reversed(undo):
             path.chmod(mode)
+
+
+def test_endpoint_order_env_then_login_then_local(isolated_home: Path, monkeypatch: pytest.MonkeyPatch):
+    from skyhop.client import remote
+    from skyhop.client.server_process import endpoint
+    from skyhop.errors import SkyhopError
+
+    assert endpoint(autostart=False) is None, "nothing: no login, no local server"
+    remote.write(remote.Login("http://team.example:46580", "shp_secret", "alice"))
+    path = isolated_home / ".skyhop" / "api" / "remote.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert (endpoint().url, endpoint().token) == ("http://team.example:46580", "shp_secret")
+    monkeypatch.setenv("SKYHOP_API_SERVER_URL", "http://env.example:1/")
+    monkeypatch.setenv("SKYHOP_API_TOKEN", "from-env")
+    assert (endpoint().url, endpoint().token) == ("http://env.example:1", "from-env")
+    monkeypatch.delenv("SKYHOP_API_SERVER_URL")
+    path.chmod(0o644)
+    with pytest.raises(SkyhopError, match="other users may read it"):
+        endpoint()
+    path.write_text("{not json")
+    path.chmod(0o600)
+    with pytest.raises(SkyhopError, match="api logout"):
+        endpoint()
+    assert remote.remove() is None and not path.exists()
