@@ -34,6 +34,7 @@ from skyhop.spec.errors import SpecError
 INVALID_REQUEST = "invalid_request"
 UNAUTHORIZED = "unauthorized"
 PAYLOAD_TOO_LARGE = "payload_too_large"
+UNAVAILABLE = "unavailable"  # the server cannot answer now (its database is down): 503, try again
 CANCELLED = "cancelled"
 INTERNAL = "internal"
 ERROR = "error"
@@ -79,7 +80,7 @@ def code_of(error: BaseException) -> str:
 
 def status_of(code: str) -> int:
     entry = _BY_CODE.get(code)
-    return entry.status if entry is not None else {INTERNAL: 500}.get(code, 400)
+    return entry.status if entry is not None else {INTERNAL: 500, UNAVAILABLE: 503}.get(code, 400)
 
 
 def error_for(code: str | None, message: str) -> SkyhopError:
