@@ -120,6 +120,7 @@ class ClusterEvent:
     num_nodes: int
     resources: dict[str, Any]
     user: str | None = None
+    workspace: str | None = None  # NULL: "default" (rows older than workspaces, single-user servers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,7 @@ class CostLine:
     cost: float
     user: str | None = None
     ended_at: float | None = None
+    workspace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

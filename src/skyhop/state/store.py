@@ -20,12 +20,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyhop.state import db
-from skyhop.state.cost import cost_lines
+from skyhop.state.cost import DEFAULT_WORKSPACE, cost_lines
 from skyhop.state.errors import ClusterExistsError, ClusterNotFoundError, RequestNotFoundError, StateError
 from skyhop.state.models import Cluster, ClusterEventRow, Job, Request
 from skyhop.state.records import (
@@ -239,11 +239,21 @@ class StateStore:
             session.delete(row)
             return True
 
-    def list_events(self, cluster: str | None = None) -> list[ClusterEvent]:
-        """Cluster history, oldest first (all clusters, or one name)."""
+    def list_events(
+        self, cluster: str | None = None, *, users: list[str] | None = None, workspace: str | None = None, before: float | None = None,
+    ) -> list[ClusterEvent]:
+        """Cluster history, oldest first (all clusters, or one name); `users`/`workspace` keep one owner's events
+        (workspace "default" includes rows without one), `before` the events earlier than that time."""
         query = select(ClusterEventRow).order_by(ClusterEventRow.id)
         if cluster is not None:
             query = query.where(ClusterEventRow.cluster == cluster)
+        if users is not None:
+            query = query.where(ClusterEventRow.user.in_(users))
+        if workspace is not None:
+            column = ClusterEventRow.workspace
+            query = query.where(or_(column == workspace, column.is_(None)) if workspace == DEFAULT_WORKSPACE else column == workspace)
+        if before is not None:
+            query = query.where(ClusterEventRow.at < before)
         with self._read() as session:
             return [_event_record(row) for row in session.scalars(query)]
 
@@ -503,6 +513,7 @@ def _event_row(cluster: Cluster, kind: str, at: float) -> ClusterEventRow:
         num_nodes=cluster.num_nodes,
         resources=dict(cluster.resources),
         user=cluster.user,
+        workspace=cluster.workspace,
     )
 
 

@@ -9,14 +9,15 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from skyhop.server import schemas
-from skyhop.server.deps import Store
-from skyhop.server.services import managed_jobs
+from skyhop.server.deps import Caller, Store
+from skyhop.server.services import budgets, managed_jobs
 
 router = APIRouter(prefix="/api/v1/managed-jobs", tags=["managed-jobs"])
 
 
 @router.post("")
-def launch(store: Store, request: Request, payload: schemas.ManagedJobsLaunchBody) -> schemas.ManagedJobsSubmitted:
+def launch(store: Store, caller: Caller, request: Request, payload: schemas.ManagedJobsLaunchBody) -> schemas.ManagedJobsSubmitted:
+    budgets.check_budget(store, caller, what=payload.name or "")
     controller = getattr(request.app.state, "jobs_controller", None)
     return schemas.ManagedJobsSubmitted(job_ids=managed_jobs.submit(store, controller, payload))
 

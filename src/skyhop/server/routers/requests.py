@@ -10,14 +10,15 @@ from fastapi.responses import StreamingResponse
 
 from skyhop.errors import NotFoundError
 from skyhop.server import schemas
-from skyhop.server.deps import RequestExecutor, Store
-from skyhop.server.services import request_events, submissions
+from skyhop.server.deps import Caller, RequestExecutor, Store
+from skyhop.server.services import budgets, request_events, submissions
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 
 
 @router.post("")
-def submit(executor: RequestExecutor, payload: schemas.SubmitRequest) -> schemas.Submitted:
+def submit(store: Store, caller: Caller, executor: RequestExecutor, payload: schemas.SubmitRequest) -> schemas.Submitted:
+    budgets.check_submission(store, caller, payload.name, getattr(payload.body, "cluster", None))
     return schemas.Submitted(request_id=submissions.submit(executor, payload))
 
 

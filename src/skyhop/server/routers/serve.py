@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from skyhop.server import schemas
-from skyhop.server.deps import Store
-from skyhop.server.services import serve
+from skyhop.server.deps import Caller, Store
+from skyhop.server.services import budgets, serve
 
 router = APIRouter(prefix="/api/v1/serve", tags=["serve"])
 
@@ -20,7 +20,8 @@ def _controller(request: Request):
 
 
 @router.post("/up")
-def up(store: Store, request: Request, payload: schemas.ServeUpBody) -> dict[str, Any]:
+def up(store: Store, caller: Caller, request: Request, payload: schemas.ServeUpBody) -> dict[str, Any]:
+    budgets.check_budget(store, caller, what=payload.service_name or "")
     return serve.up(store, _controller(request), payload.task, payload.service_name)
 
 
@@ -30,7 +31,8 @@ def status(store: Store, name: Annotated[list[str] | None, Query(max_length=1000
 
 
 @router.post("/update")
-def update(store: Store, request: Request, payload: schemas.ServeUpdateBody) -> dict[str, Any]:
+def update(store: Store, caller: Caller, request: Request, payload: schemas.ServeUpdateBody) -> dict[str, Any]:
+    budgets.check_budget(store, caller, what=payload.name)  # an update launches new replicas
     return serve.update(store, _controller(request), payload.name, payload.task, payload.mode)
 
 
