@@ -325,6 +325,11 @@ def jobs_cancel(*, job_ids: list[int] | None = None, name: str | None = None, al
     return _sent(_argument, "POST", "/api/v1/managed-jobs/cancel", body)
 
 
+def jobs_resume(job_id: int) -> dict[str, Any]:
+    """A PAUSED managed job (its budget was reached) back to PENDING, if the budget allows a launch now."""
+    return http.call(_server(), "POST", f"/api/v1/managed-jobs/{arguments.job_id(job_id)}/resume", expect="record")
+
+
 def jobs_logs(job_id: int, *, follow: bool = True, controller: bool = False) -> Iterator[bytes]:
     """A managed job's output across its recoveries (or, with `controller`, the controller's events for it)."""
     job_id = arguments.job_id(job_id)

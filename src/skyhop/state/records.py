@@ -100,6 +100,7 @@ class ClusterRecord:
     user: str | None = None
     launched_at: float | None = None
     status_updated_at: float | None = None
+    workspace: str | None = None  # the owner's workspace; NULL: "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +221,7 @@ class ManagedJobRecord:
     ended_at: float | None = None
     failure_reason: str | None = None
     pool: str | None = None
+    workspace: str | None = None  # NULL: "default"
 
 
 @dataclass(frozen=True, slots=True)

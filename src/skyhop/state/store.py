@@ -145,6 +145,7 @@ class StateStore:
             autostop_down=record.autostop_down,
             setup_hash=record.setup_hash,
             user=record.user,
+            workspace=record.workspace,
             launched_at=launched_at,
             status_updated_at=record.status_updated_at if record.status_updated_at is not None else launched_at,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from skyhop.server import schemas
 from skyhop.server.deps import Caller, Store
@@ -14,9 +14,13 @@ router = APIRouter(prefix="/api/v1/budgets", tags=["budgets"])
 
 
 @router.post("")
-def set_budget(store: Store, caller: Caller, payload: schemas.BudgetSetBody) -> dict[str, Any]:
+def set_budget(store: Store, caller: Caller, request: Request, payload: schemas.BudgetSetBody) -> dict[str, Any]:
     """Create or replace the budget of one user or workspace (admin only)."""
-    return budgets.set_budget(store, caller, payload)
+    answer = budgets.set_budget(store, caller, payload)
+    controller = getattr(request.app.state, "budgets_controller", None)
+    if controller is not None:
+        controller.wake()  # a new budget is claimed at once, not at the idle loop's next look
+    return answer
 
 
 @router.get("")

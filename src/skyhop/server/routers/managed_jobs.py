@@ -40,6 +40,12 @@ def cancel(store: Store, payload: schemas.ManagedJobsCancelBody) -> dict[str, An
     return managed_jobs.cancel(store, payload)
 
 
+@router.post("/{job_id}/resume")
+def resume(store: Store, caller: Caller, request: Request, job_id: schemas.ManagedJobIdPath) -> dict[str, Any]:
+    """A PAUSED job (its budget was reached) back to PENDING when the budget allows it (402 otherwise)."""
+    return managed_jobs.resume(store, getattr(request.app.state, "jobs_controller", None), caller, job_id)
+
+
 @router.get("/{job_id}/logs")
 def logs(store: Store, job_id: schemas.ManagedJobIdPath, follow: bool = True, controller: bool = False) -> StreamingResponse:
     managed_jobs.get(store, job_id)  # an unknown id is a 404 before streaming starts
