@@ -18,7 +18,7 @@ from skyhop.errors import SkyhopError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "api": ("skyhop.cli.api_cmd", "api", "Manage the API server every cluster command goes through."),
     "autostop": ("skyhop.cli.cluster_cmds", "autostop", "Stop (or tear down) a cluster once it has been idle for a while."),
-    "budgets": ("skyhop.cli.budgets_cmd", "budgets", "Monthly budgets per user or workspace: warn, refuse launches, stop clusters."),
+    "budgets": ("skyhop.cli.budgets_cmd", "budgets", "Monthly budgets: warned at a fraction, launches refused at 100% (and clusters stopped, jobs paused, if asked)."),
     "cancel": ("skyhop.cli.job_cmds", "cancel", "Cancel jobs: their processes on every node are ended, with all their children."),
     "catalog": ("skyhop.cli.catalog_cmd", "catalog", "Show where the price catalogs come from, and download them again."),
     "chaos": ("skyhop.cli.chaos_cmd", "chaos", "Break your own clusters on purpose (preempt a node) to test recovery and checkpointing."),
