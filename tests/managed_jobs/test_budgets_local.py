@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -88,6 +89,14 @@ def test_a_budget_warns_then_stops_the_cluster_pauses_the_job_and_refuses_launch
     row = _job(sky, job_id)
     assert [a["outcome"] for a in row["attempts"]] == ["paused"] and f"budget for user {me}" in row["failure_reason"]
     assert "exceeded" in [r["kind"] for r in received]
+
+    # Nothing runs any more, so the spend stands still: per day it adds up to the month, all of it this user's.
+    month = time.strftime("%Y-%m", time.gmtime())
+    lines = sky.json("cost-report", "--month", month, "--user", me)
+    days = sky.json("cost-report", "--daily", "--month", month)
+    assert {d["user"] for d in days} == {me} and sum(d["cost"] for d in days) == pytest.approx(sum(line["cost"] for line in lines), abs=0.01)
+    assert sum(line["cost"] for line in lines) >= float(sky.json("budgets", "list")[0]["monthly_limit"])
+    assert "2026-13" in sky("cost-report", "--month", "2026-13").err
 
     # The next launch is refused with the budget's name and numbers, and so is a resume.
     refused = sky("launch", "-y", "-d", "-c", "another", "echo hi", timeout=60)
