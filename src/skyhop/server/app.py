@@ -36,7 +36,7 @@ def create_app(store, authenticator: Authenticator, settings: ServerSettings | N
     if controllers:
         from skyhop.server.controllers import hosting
 
-        hosting.install(app, store)
+        hosting.install(app, store, only_user=authenticator.local_user)
     from skyhop.server.budget_notices import NoticeHeader
 
     app.add_middleware(NoticeHeader)  # inside the token check: it reads the caller the check resolved

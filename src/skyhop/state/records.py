@@ -165,6 +165,7 @@ class RequestRecord:
     finished_at: float | None = None
     server_pid: int | None = None
     error_code: str | None = None
+    workspace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

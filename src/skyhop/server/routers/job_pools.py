@@ -16,15 +16,14 @@ router = APIRouter(prefix="/api/v1/managed-jobs/pools", tags=["managed-jobs"])
 @router.post("")
 def apply(store: Store, caller: Caller, request: Request, payload: schemas.PoolApplyBody) -> dict[str, Any]:
     budgets.check_budget(store, caller, what=payload.name)  # a pool's workers are clusters
-    return job_pools.apply(store, getattr(request.app.state, "pools_controller", None), payload)
+    return job_pools.apply(store, getattr(request.app.state, "pools_controller", None), caller, payload)
 
 
 @router.get("")
-def status(store: Store, name: str | None = None) -> list[dict[str, Any]]:
-    return job_pools.status(store, name)
+def status(store: Store, caller: Caller, name: str | None = None, all_users: bool = False) -> list[dict[str, Any]]:
+    return job_pools.status(store, caller, name, all_users=all_users)
 
 
 @router.post("/down")
-def down(store: Store, request: Request, payload: schemas.PoolDownBody) -> dict[str, Any]:
-    names = [p["name"] for p in job_pools.status(store)] if payload.all else list(payload.names)
-    return job_pools.down(store, getattr(request.app.state, "pools_controller", None), names)
+def down(store: Store, caller: Caller, request: Request, payload: schemas.PoolDownBody) -> dict[str, Any]:
+    return job_pools.down(store, getattr(request.app.state, "pools_controller", None), caller, None if payload.all else list(payload.names))

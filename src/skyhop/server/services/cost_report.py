@@ -51,7 +51,7 @@ def lines(
 
     users = visible(principal, user, workspace)
     start, end = period(month, since, until)
-    lifecycle.status(store)  # reconcile local clusters first (an autostop is a STOP)
+    lifecycle.status(store, owners=users)  # reconcile local clusters first (an autostop is a STOP)
     events = store.list_events(users=users, workspace=workspace, before=end)
     now = time.time()
     if end is not None:
@@ -71,7 +71,7 @@ def daily(
 
     users = visible(principal, user, workspace)
     start, end = period(month, since, until)
-    lifecycle.status(store)
+    lifecycle.status(store, owners=users)
     now = time.time()
     events = store.list_events(users=users, workspace=workspace, before=end)
     days = daily_spend(events, now, start=start if start is not None else 0.0, end=end if end is not None else now, by=by)
