@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import cluster
+from state.conftest import cluster
 
 from skyhop.state.budgets import EXCEEDED, KIND, STOPPED_CLUSTER, WARNED, Budgets
 from skyhop.state.controller_leases import ControllerLeases
@@ -55,3 +55,18 @@ def test_spend_of_a_user_and_of_a_workspace_where_no_workspace_is_default(store)
     assert {b.name for b in budgets.covering("bob", "team-a")} == {"workspace team-a"}
     budgets.record(team.id, month, EXCEEDED, 1.0)
     assert [e.kind for e in budgets.events(team.id)] == [EXCEEDED]
+
+
+def test_paused_is_sticky_against_the_controllers_moves_and_only_a_paused_job_resumes(store):
+    from skyhop.state.managed import ManagedJobs
+
+    jobs = ManagedJobs(store)
+    (job,) = jobs.create([{"name": "j", "user": "alice", "tasks": [{"run": "true"}]}])
+    assert not jobs.resume(job.id)  # PENDING: nothing to resume
+    assert jobs.pause(job.id, "budget reached") and not jobs.pause(job.id, "again")
+    moved = jobs.update(job.id, status="RUNNING", cluster="j-1", agent_job_id=3)  # a launch that was finishing
+    assert (moved.status, moved.cluster, moved.agent_job_id, moved.failure_reason) == ("PAUSED", "j-1", 3, "budget reached")
+    assert jobs.resume(job.id) and jobs.get(job.id).status == "PENDING" and jobs.get(job.id).failure_reason is None
+    jobs.pause(job.id, "budget reached")
+    assert jobs.update(job.id, status="CANCELLING").status == "CANCELLING"  # a cancel moves it on
+    assert not jobs.pause(job.id, "budget reached")
