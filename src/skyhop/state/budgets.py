@@ -162,7 +162,7 @@ class Budgets:
         now = time.time() if now is None else now
         start, end = month_bounds(month)
         if budget.scope == WORKSPACE:
-            events = self._store.list_events(workspace=budget.subject, before=end)
+            events = self._store.billing_events(workspace=budget.subject, before=end)
         else:
-            events = self._store.list_events(users=[budget.subject], before=end)
+            events = self._store.billing_events(users=[budget.subject], before=end)
         return spend(events, now, start=start, end=end, by=budget.by).get(budget.subject, 0.0)

@@ -73,6 +73,6 @@ def daily(
     start, end = period(month, since, until)
     lifecycle.status(store, owners=users)
     now = time.time()
-    events = store.list_events(users=users, workspace=workspace, before=end)
+    events = store.billing_events(users=users, workspace=workspace, before=end)
     days = daily_spend(events, now, start=start if start is not None else 0.0, end=end if end is not None else now, by=by)
     return [{"day": day, by: subject, "cost": round(money, 6)} for (day, subject), money in sorted(days.items())]
