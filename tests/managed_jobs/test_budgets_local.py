@@ -104,6 +104,10 @@ def test_a_budget_warns_then_stops_the_cluster_pauses_the_job_and_refuses_launch
     assert "$" in refused.err and "skyhop budgets set --user" in refused.err and "another" not in sky.clusters()
     assert "Budget for user" in sky("jobs", "resume", str(job_id), timeout=60).err
     assert "Budget for user" in sky("start", "-y", "dev", timeout=60).err
+    service = sky.task("svc.yaml", "run: sleep 100\nservice:\n  readiness_probe: /\n  replicas: 1\n")
+    assert "Budget for user" in sky("serve", "up", "-y", "-n", "svc", service, timeout=60).err
+    pool = sky.task("pool.yaml", "run: sleep 100\npool:\n  workers: 1\n")
+    assert "Budget for user" in sky("jobs", "pool", "apply", "-y", "-p", "workers", pool, timeout=60).err
 
     # Raised again: the paused job resumes from PENDING.
     sky("budgets", "set", "--user", me, "--monthly", "100000", check=True)
