@@ -94,7 +94,10 @@ def test_only_admins_set_and_delete_and_users_list_their_own(store):
     for principal in (ALICE, VIEWER):
         with pytest.raises(ForbiddenError, match="needs the admin role"):
             budgets.set_budget(store, principal, _body())
-    budgets.set_budget(store, ADMIN, _body())
+    secret = "https://hooks.example.com/services/T000/B000/s3cr3t"
+    answer = budgets.set_budget(store, ADMIN, _body(webhook_url=secret))
+    assert answer["webhook_url"] == "https://hooks.example.com/..." and "s3cr3t" not in str(budgets.list_budgets(store, ADMIN))
+    assert Budgets(store).find("user", "alice").webhook_url == secret  # kept for the enforcer
     budgets.set_budget(store, ADMIN, _body(subject="bob"))
     budgets.set_budget(store, ADMIN, _body(scope="workspace", subject="team-a"))
     assert {b["subject"] for b in budgets.list_budgets(store, ALICE)} == {"alice", "team-a"}

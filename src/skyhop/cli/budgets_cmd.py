@@ -13,7 +13,7 @@ from skyhop.errors import SkyhopError
 Examples:
   skyhop budgets set --user alice --monthly 500
   skyhop budgets set --workspace team-a --monthly 2000 --warn-at 0.9 --action refuse_and_stop \\
-      --webhook https://hooks.slack.com/services/...
+      --webhook - < slack-webhook-url.txt
   skyhop budgets list
   skyhop budgets delete --user alice
 """
@@ -37,13 +37,19 @@ def _scope(user: str | None, workspace: str | None) -> tuple[str, str]:
     "--action", type=click.Choice(["refuse", "refuse_and_stop"]), default="refuse", show_default=True,
     help="At 100%: refuse new launches; refuse_and_stop also stops running clusters (never removes them) and pauses managed jobs.",
 )
-@click.option("--webhook", metavar="URL", help="POST the warning and the 100% notice here as JSON (https://; http only to loopback).")
+@click.option(
+    "--webhook", metavar="URL",
+    help="POST the warning and the 100% notice here as JSON (https://; http only to loopback). `-` reads the URL from stdin, "
+    "so a URL whose path is a credential (Slack's) stays out of the process list and shell history.",
+)
 @OUTPUT_OPTION
 def set_(user: str | None, workspace: str | None, monthly: float, warn_at: float, action: str, webhook: str | None, output: str) -> None:
     """Set (or replace) the monthly budget of a user or a workspace (admin only)."""
     from skyhop.client import api
 
     scope, subject = _scope(user, workspace)
+    if webhook == "-":
+        webhook = click.get_text_stream("stdin").readline().strip() or None
     body = {"scope": scope, "subject": subject, "monthly_limit": monthly, "warn_fraction": warn_at, "action": action, "webhook_url": webhook}
     result = api.budgets_set(body)
     if output == "json":

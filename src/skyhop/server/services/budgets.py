@@ -240,10 +240,19 @@ def budget_json(store, budget: BudgetRecord) -> dict[str, Any]:
     kinds = sorted({e.kind for e in Budgets(store).events(budget.id, month)})
     return {
         "id": budget.id, "scope": budget.scope, "subject": budget.subject, "monthly_limit": budget.monthly_limit,
-        "warn_fraction": budget.warn_fraction, "action": budget.action, "webhook_url": budget.webhook_url,
+        "warn_fraction": budget.warn_fraction, "action": budget.action, "webhook_url": _shown(budget.webhook_url),
         "created_by": budget.created_by, "created_at": budget.created_at, "month": month, "spent": round(money, 6),
         "fraction": round(money / budget.monthly_limit, 6) if budget.monthly_limit > 0 else None, "events": kinds,
     }
+
+
+def _shown(url: str | None) -> str | None:
+    """A webhook URL as answers show it: scheme and host only. Its path often is the credential (a Slack
+    incoming webhook's is), so it is stored for the enforcer and never sent back, not even to admins."""
+    if not url:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/..."
 
 
 def check_webhook_url(url: str) -> None:
