@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from skyhop.cli.output import OUTPUT_OPTION, emit_json, money, table
@@ -49,7 +51,7 @@ def set_(user: str | None, workspace: str | None, monthly: float, warn_at: float
 
     scope, subject = _scope(user, workspace)
     if webhook == "-":
-        webhook = click.get_text_stream("stdin").readline().strip() or None
+        webhook = sys.stdin.readline().strip() or None
     body = {"scope": scope, "subject": subject, "monthly_limit": monthly, "warn_fraction": warn_at, "action": action, "webhook_url": webhook}
     result = api.budgets_set(body)
     if output == "json":
