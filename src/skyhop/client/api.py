@@ -237,7 +237,7 @@ def cost_report(
     *, user: str | None = None, workspace: str | None = None, month: str | None = None, since: float | None = None,
 ) -> list[dict[str, Any]]:
     """One line per cluster lifetime; `month` (YYYY-MM) clips each to the month, `since` keeps those up after it."""
-    params = {"user": user, "workspace": workspace, "month": month, "since": since}
+    params = {"user": arguments.name(user, "user"), "workspace": arguments.name(workspace, "workspace"), "month": arguments.name(month, "month"), "since": since}
     return http.call(_server(), "GET", "/api/v1/cost-report", params=params, expect="records")
 
 
@@ -245,7 +245,7 @@ def cost_daily(
     *, by: str = "user", user: str | None = None, workspace: str | None = None, month: str | None = None, since: float | None = None,
 ) -> list[dict[str, Any]]:
     """Spend per UTC day and per user (or workspace): `[{day, user|workspace, cost}]`."""
-    params = {"by": by, "user": user, "workspace": workspace, "month": month, "since": since}
+    params = {"by": by, "user": arguments.name(user, "user"), "workspace": arguments.name(workspace, "workspace"), "month": arguments.name(month, "month"), "since": since}
     return http.call(_server(), "GET", "/api/v1/cost-report/daily", params=params, expect="records")
 
 
