@@ -109,7 +109,16 @@ def test_a_budget_warns_then_stops_the_cluster_pauses_the_job_and_refuses_launch
     pool = sky.task("pool.yaml", "run: sleep 100\npool:\n  workers: 1\n")
     assert "Budget for user" in sky("jobs", "pool", "apply", "-y", "-p", "workers", pool, timeout=60).err
 
-    # Raised again: the paused job resumes from PENDING.
+    # Raised again: the paused job resumes from PENDING and runs a new attempt.
     sky("budgets", "set", "--user", me, "--monthly", "100000", check=True)
     sky("jobs", "resume", str(job_id), check=True)
-    assert _job(sky, job_id)["status"] in ("PENDING", "STARTING", "RUNNING")
+    wait_for(lambda: _job(sky, job_id)["status"] == "RUNNING", 60, "the resumed job running")
+
+    # Reached again with `refuse` (nothing is stopped), then the job is preempted: its recovery is a launch the
+    # budget refuses, so the job is paused instead of relaunched.
+    sky("budgets", "set", "--user", me, "--monthly", str(round(_spent(sky) + 0.2, 2)), check=True)
+    wait_for(lambda: sky.json("budgets", "list")[0]["fraction"] >= 1, 30, "the budget reached")
+    sky("chaos", "preempt", _job(sky, job_id)["cluster"], check=True)
+    wait_for(lambda: _job(sky, job_id)["status"] == "PAUSED", 60, "the refused recovery paused the job")
+    row = _job(sky, job_id)
+    assert [a["outcome"] for a in row["attempts"]] == ["paused", "preempted"] and "Budget for user" in row["failure_reason"]
