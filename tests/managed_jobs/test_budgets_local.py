@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import http.server
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -63,7 +65,9 @@ def test_a_budget_warns_then_stops_the_cluster_pauses_the_job_and_refuses_launch
 
     # 85% of the budget: warned once (webhook, CLI notice), nothing refused.
     limit = round(_spent(sky) / 0.85, 2)
-    sky("budgets", "set", "--user", me, "--monthly", str(limit), "--action", "refuse_and_stop", "--webhook", url, check=True)
+    command = [sys.executable, "-m", "skyhop.cli.main", "budgets", "set", "--user", me, "--monthly", str(limit), "--action", "refuse_and_stop", "--webhook", "-"]
+    given = subprocess.run(command, input=url + "\n", env=sky.env, cwd=sky.cwd, capture_output=True, text=True, timeout=60)  # the URL on stdin
+    assert given.returncode == 0 and url not in given.stdout + given.stderr, given.stderr
     wait_for(lambda: [r["kind"] for r in received] == ["warned"], 30, "the 80% webhook")
     hook = received[0]
     assert hook["budget"] == f"user {me}" and hook["limit"] == limit and 0.8 <= hook["fraction"] < 1 and "spent (8" in hook["text"]
