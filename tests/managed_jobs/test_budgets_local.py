@@ -74,6 +74,7 @@ def test_a_budget_warns_then_stops_the_cluster_pauses_the_job_and_refuses_launch
     notice = sky("status", check=True).err
     assert f"Budget notice: Budget for user {me}" in notice and f"of ${limit:,.2f} spent (8" in notice
     assert "Budget notice" not in sky("status", check=True).err  # once an hour, not on every call
+    assert (sky.skyhop_home / "budget_notices.json").stat().st_mode & 0o777 == 0o600
     (listed,) = sky.json("budgets", "list")
     assert listed["events"] == ["warned"] and listed["action"] == "refuse_and_stop"
 
