@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from skyhop.errors import (
+    BudgetExceeded,
     CatalogError,
     ConfigError,
     ConflictError,
@@ -59,6 +60,9 @@ _TABLE: tuple[ErrorCode, ...] = (
     ErrorCode("not_found", 404, NotFoundError),
     ErrorCode("conflict", 409, ConflictError),
     ErrorCode("forbidden", 403, ForbiddenError),
+    # 402, not 403: nothing is wrong with who asks (their role allows it), the money is spent; a script tells them apart by
+    # the status alone, and no HTTP client or proxy treats 402 specially.
+    ErrorCode("budget_exceeded", 402, BudgetExceeded),
     ErrorCode("infeasible", 400, InfeasibleError),
     ErrorCode("catalog", 503, CatalogError),
     ErrorCode("config", 400, ConfigError),
