@@ -113,9 +113,12 @@ class Api:
 
     def __init__(self, app, client, alice: dict[str, Any]) -> None:
         self.app, self.client, self.alice = app, client, alice
-        self.examples = 0
 
     def call(self, case, token: str | None):
+        if "follow" in {p.name for p in case.operation.query}:
+            # A stream that follows a live object (a seeded job never ends here) would hold the call until the client's
+            # timeout; following is tested where the objects run (tests/managed_jobs, tests/serve).
+            case.query = {**(case.query or {}), "follow": False}
         return case.call(session=self.client, headers={} if token is None else {"Authorization": f"Bearer {token}"})
 
 
@@ -171,25 +174,27 @@ def _wait_for_requests(store, seeded: str, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-#: Examples per operation that are also sent without a token, with a wrong one, and as bob (each a few calls more).
-AUTH_EXAMPLES = 2
-BOB_EXAMPLES = 3
+def _sampled(case, one_in: int) -> bool:
+    """One case in `one_in`, chosen by the case's own data: Hypothesis replays a failing case, and a check chosen by
+    a counter would not run again (a "flaky" failure instead of the real one)."""
+    import zlib
+
+    return zlib.crc32(repr((case.path_parameters, case.query, case.body)).encode()) % one_in == 0
 
 
 @POSITIVE.parametrize()
 @FUZZ
-def test_positive_cases(case, api):
+def test_positive_cases(case, api, request):
     """As alice: answered as described. Without a token or with a wrong one: 401. As bob: nothing of alice's."""
-    api.examples += 1
-    if case.path not in OPEN_PATHS and api.examples <= AUTH_EXAMPLES:
+    if case.path not in OPEN_PATHS:
         for token in (None, "wrong-token"):
             refused = api.call(case, token)
             assert refused.status_code == 401, (case.method, case.path, token, refused.status_code, refused.text[:300])
             assert refused.json()["code"] == "unauthorized"
     response = api.call(case, ALICE_TOKEN)
     case.validate_response(response, checks=CHECKS)
-    if api.examples <= BOB_EXAMPLES:
-        _bob_sees_nothing_of_alice(case, api)
+    if _sampled(case, 2):  # about half the cases: bob's calls cost as much as alice's
+        _bob_sees_nothing_of_alice(case, api, request.node)
 
 
 @NEGATIVE.parametrize()
@@ -208,18 +213,27 @@ def _aimed_at_alice(case, alice: dict[str, Any]) -> bool:
     case.path_parameters = {**case.path_parameters, **aimed}
     if case.path.startswith("/api/v1/clusters/") and "job_id" in aimed:
         case.path_parameters["job_id"] = 1
-    if "follow" in {p.name for p in case.operation.query}:
-        case.query = {**(case.query or {}), "follow": False}
     return True
 
 
-def _bob_sees_nothing_of_alice(case, api: Api) -> None:
-    """The same case as bob, then aimed at alice's objects: no answer holds her names."""
-    seen = [api.call(case, BOB_TOKEN)]
+class Leak(AssertionError):
+    """An answer to bob that holds alice's data."""
+
+
+def _bob_sees_nothing_of_alice(case, api: Api, item: pytest.Item) -> None:
+    """The same case as bob: no answer holds alice's names. Aimed at her objects by name or id: refused as a
+    missing one is (the answer may repeat the name bob sent, nothing more of hers)."""
+    leaks = []
+    answer = api.call(case, BOB_TOKEN)
+    assert answer.status_code != 500, answer.text[:300]
+    if SECRET in answer.text:
+        leaks.append(f"{case.method} {case.formatted_path} -> {answer.status_code} {answer.text[:200]}")
     if _aimed_at_alice(case, api.alice):
-        seen.append(api.call(case, BOB_TOKEN))
-    for response in seen:
-        assert response.status_code != 500, response.text[:300]
-        if SECRET in response.text:
-            # The only check allowed to fail for now: remove this once owner filtering is in.
-            pytest.xfail(f"owner filtering lands with the Principal threading (lead): {case.method} {case.formatted_path} showed bob alice's data")
+        aimed = api.call(case, BOB_TOKEN)
+        assert aimed.status_code != 500, aimed.text[:300]
+        if aimed.status_code < 400:
+            leaks.append(f"{case.method} {case.formatted_path} (alice's) -> {aimed.status_code} {aimed.text[:200]}")
+    if leaks:
+        # The only check allowed to fail for now, and only with this exception: remove once owner filtering is in.
+        item.add_marker(pytest.mark.xfail(raises=Leak, strict=False, reason="owner filtering lands with the Principal threading (lead)"))
+        raise Leak("; ".join(leaks))

@@ -39,7 +39,7 @@ def test_every_path_parameter_says_what_it_accepts(described):
             if parameter["in"] != "path":
                 continue
             schema = parameter["schema"]
-            assert schema.get("type") == "integer" and "maximum" in schema or "pattern" in schema, (method, path, parameter)
+            assert schema.get("type") == "integer" and "maximum" in schema or "pattern" in schema or "enum" in schema, (method, path, parameter)
 
 
 def test_every_error_answer_is_documented_with_the_error_body(described):

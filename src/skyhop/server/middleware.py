@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from typing import Any, Awaitable, Callable, Protocol
 
 import anyio
@@ -22,7 +23,9 @@ from fastapi import FastAPI
 from skyhop import __version__
 from skyhop.server import api_version
 from skyhop.server.auth.principal import Principal
-from skyhop.server.error_codes import CLIENT_TOO_OLD, PAYLOAD_TOO_LARGE, UNAUTHORIZED
+from skyhop.server.error_codes import CLIENT_TOO_OLD, PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNAVAILABLE
+
+log = logging.getLogger("skyhop.server")
 
 OPEN_PATHS = frozenset({"/api/v1/health", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
 
@@ -52,6 +55,8 @@ class Authenticator(Protocol):
     """Turns a presented bearer token into its caller, or None for a token the server does not accept."""
 
     blocking: bool  # True: it reads the database, so it runs off the event loop
+    #: The one user a local server acts for (its controllers take only that user's work); None: a team server.
+    local_user: str | None
 
     def principal(self, token: str) -> Principal | None: ...
 
@@ -64,6 +69,7 @@ class LocalToken:
     def __init__(self, token: str, principal: Principal) -> None:
         self._token = token.encode()
         self._principal = principal
+        self.local_user: str | None = principal.user
 
     def principal(self, token: str) -> Principal | None:
         return self._principal if hmac.compare_digest(token.encode(), self._token) else None
@@ -91,7 +97,12 @@ class Auth:
             principal = None
             if token is not None:
                 resolve = self.authenticator.principal
-                principal = await anyio.to_thread.run_sync(resolve, token) if self.authenticator.blocking else resolve(token)
+                try:
+                    principal = await anyio.to_thread.run_sync(resolve, token) if self.authenticator.blocking else resolve(token)
+                except Exception:  # the users store is unreachable (database down): no answer on who this is
+                    log.exception("authenticating a request failed")
+                    await _answer(send, 503, UNAVAILABLE, "The API server cannot check tokens right now (its database does not answer); try again shortly.")
+                    return
             if principal is None:
                 await _answer(send, 401, UNAUTHORIZED, "Not authenticated: a valid API token is required.")
                 return

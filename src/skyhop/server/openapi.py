@@ -3,8 +3,8 @@
 FastAPI describes what routes return when they succeed and a 422 of its own
 shape. The server answers every error with `ErrorBody` and, for every route
 but the open ones, may answer 401 (no valid token), 426 (a client too old)
-and, for a body, 413 (too large); writes and `all_users` may be 403 (a
-role that does not allow it, team mode). Those follow from the middleware
+and, for a body, 413 (too large), and 403 (a role that does not allow it,
+team mode) or 503 (a team server whose database does not answer). Those follow from the middleware
 and the policy, so they are added here for every operation; what depends on
 the route (404 for an unknown name, 409 for a taken one, 400 for a task that
 does not parse) is declared on the route with `errors(...)`.
@@ -27,6 +27,7 @@ from skyhop.server.middleware import OPEN_PATHS
 #: What each error status means here (its `code`s are in docs/json-output.md).
 DESCRIPTIONS: dict[int, str] = {
     400: "Refused: the task or a setting does not hold (`code` invalid_request, infeasible, config, error)",
+    402: "The caller's budget is spent (`code` budget_exceeded; the detail names the budget and the numbers)",
     401: "Not authenticated: no valid API token (`code` unauthorized)",
     403: "The caller's role does not allow this (`code` forbidden), or a cloud refused it (auth, quota)",
     404: "No such object, or one the caller may not see (`code` not_found)",
@@ -36,11 +37,10 @@ DESCRIPTIONS: dict[int, str] = {
     426: "The client speaks an older API than the server answers (`code` client_too_old; the detail says what to install)",
     501: "The provider cannot do this (`code` not_supported)",
     502: "The provider or the cluster's agent failed (`code` provider)",
-    503: "No capacity now, or the price catalog is unavailable (`code` capacity, catalog)",
+    503: "No capacity now, the price catalog is unavailable, or the server's database does not answer (`code` capacity, catalog, unavailable)",
 }
 
 _ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-_WRITES = frozenset({"post", "put", "patch", "delete"})
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -76,9 +76,9 @@ def _complete(path: str, method: str, operation: dict[str, Any]) -> None:
     responses = operation.setdefault("responses", {})
     added: list[int] = []
     if path not in OPEN_PATHS:
-        added += [401, 426]
-        if method in _WRITES or any(p.get("name") == "all_users" for p in operation.get("parameters", ())):
-            added.append(403)
+        # 503: a team server whose database does not answer cannot check the token. 403: a role may be refused
+        # anything but the open paths (a viewer writing, a user asking for all users, others' costs, admin routes).
+        added += [401, 403, 426, 503]
         operation["security"] = [{"bearer": []}]
     if "requestBody" in operation:
         added.append(413)

@@ -303,6 +303,8 @@ class JobPool(Base):
     created_at: Mapped[float] = mapped_column(TIME)
     updated_at: Mapped[float] = mapped_column(TIME)
     version: Mapped[int | None] = mapped_column(Integer, default=1)
+    user: Mapped[str | None] = mapped_column(NAME)
+    workspace: Mapped[str | None] = mapped_column(NAME)
 
 
 class PoolWorker(Base):
@@ -429,7 +431,7 @@ class Membership(Base):
     __tablename__ = "memberships"
 
     workspace: Mapped[str] = mapped_column(NAME, ForeignKey("workspaces.name", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[str] = mapped_column(NAME, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(NAME, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(STATUS)
 
 

@@ -9,9 +9,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import Field
 
 from skyhop.server import schemas
-from skyhop.server.deps import Store
+from skyhop.server.deps import Caller, Store
 from skyhop.server.openapi import errors
-from skyhop.server.services import serve
+from skyhop.server.services import budgets, serve
 
 router = APIRouter(prefix="/api/v1/serve", tags=["serve"])
 
@@ -21,29 +21,33 @@ def _controller(request: Request):
     return getattr(request.app.state, "serve_controller", None)
 
 
-@router.post("/up", responses=errors(400, 409))
-def up(store: Store, request: Request, payload: schemas.ServeUpBody) -> dict[str, Any]:
-    return serve.up(store, _controller(request), payload.task, payload.service_name)
+@router.post("/up", responses=errors(400, 402, 409))
+def up(store: Store, caller: Caller, request: Request, payload: schemas.ServeUpBody) -> dict[str, Any]:
+    budgets.check_budget(store, caller, what=payload.service_name or "")
+    return serve.up(store, _controller(request), caller, payload.task, payload.service_name)
 
 
 @router.get("", responses=errors(404))
-def status(store: Store, name: Annotated[list[Annotated[str, Field(pattern=schemas.PLAIN_NAME_PATTERN)]] | None, Query(max_length=1000)] = None) -> list[dict[str, Any]]:
-    return serve.status(store, name or None)
+def status(
+    store: Store, caller: Caller, name: Annotated[list[Annotated[str, Field(pattern=schemas.PLAIN_NAME_PATTERN)]] | None, Query(max_length=1000)] = None, all_users: bool = False
+) -> list[dict[str, Any]]:
+    return serve.status(store, caller, name or None, all_users=all_users)
 
 
-@router.post("/update", responses=errors(400, 404, 409))
-def update(store: Store, request: Request, payload: schemas.ServeUpdateBody) -> dict[str, Any]:
-    return serve.update(store, _controller(request), payload.name, payload.task, payload.mode)
+@router.post("/update", responses=errors(400, 402, 404, 409))
+def update(store: Store, caller: Caller, request: Request, payload: schemas.ServeUpdateBody) -> dict[str, Any]:
+    budgets.check_budget(store, caller, what=payload.name)  # an update launches new replicas
+    return serve.update(store, _controller(request), caller, payload.name, payload.task, payload.mode)
 
 
 @router.post("/down", responses=errors(404))
-def down(store: Store, request: Request, payload: schemas.ServeDownBody) -> dict[str, Any]:
-    return serve.down(store, _controller(request), None if payload.all else list(payload.names), purge=payload.purge)
+def down(store: Store, caller: Caller, request: Request, payload: schemas.ServeDownBody) -> dict[str, Any]:
+    return serve.down(store, _controller(request), caller, None if payload.all else list(payload.names), purge=payload.purge)
 
 
 @router.get("/{name}/logs", responses={**errors(400, 404), 200: {"content": {"text/plain": {}}}})
 def logs(
-    store: Store, name: schemas.ServiceNamePath, target: Literal["controller", "load_balancer", "replica"] = "replica",
+    store: Store, caller: Caller, name: schemas.ServiceNamePath, target: Literal["controller", "load_balancer", "replica"] = "replica",
     replica_id: schemas.ReplicaIdQuery = None, follow: bool = True,
 ) -> StreamingResponse:
-    return StreamingResponse(serve.logs(store, name, target, replica_id, follow=follow), media_type="text/plain")
+    return StreamingResponse(serve.logs(store, caller, name, target, replica_id, follow=follow), media_type="text/plain")
