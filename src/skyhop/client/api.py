@@ -37,10 +37,10 @@ def _server():
     return found
 
 
-def _sent(rename: Callable[[str], str], method: str, path: str, body: Any) -> Any:
+def _sent(rename: Callable[[str], str], method: str, path: str, body: Any, *, retry: bool | None = None) -> Any:
     """`http.call`, with a 422's fields named as the caller wrote them (`rename`) rather than as the body spells them."""
     try:
-        return http.call(_server(), method, path, body=body)
+        return http.call(_server(), method, path, body=body, retry=retry)
     except http.InvalidRequest as error:
         raise error.renamed(rename) from None
 
@@ -52,8 +52,13 @@ def _argument(field: str) -> str:
 
 def submit(name: str, body: dict[str, Any]) -> str:
     """Start a long operation (launch, exec, stop, start, down); returns its request id."""
+    import uuid
+
     inside = f"body.{name}.body."  # where FastAPI places the fields of a request's body (its type is `name`)
-    answer = _sent(lambda field: task_field(field.replace(inside, "body.", 1), 1), "POST", "/api/v1/requests", {"name": name, "body": body})
+    # The request id is chosen here: it makes the submission idempotent, so a call cut off by a server process
+    # that died is sent again (to a sibling) without the risk of starting the operation twice.
+    submission = {"name": name, "body": body, "request_id": uuid.uuid4().hex}
+    answer = _sent(lambda field: task_field(field.replace(inside, "body.", 1), 1), "POST", "/api/v1/requests", submission, retry=True)
     return answer["request_id"]
 
 

@@ -2,6 +2,8 @@
 
 Binds first, then publishes `server.json` (url, pid, token; mode 0600) so a
 client that sees the file can connect at once; removes it on a clean exit.
+With `--workers N`, N such servers share the port (server/workers.py); SIGTERM
+drains (server/drain.py): work in flight is handed to the other processes.
 Requests that a previous, dead server left unfinished are resumed under their
 ids (or failed, saying why: services/resume.py) before the first client is
 served; finished requests past their retention are deleted now and every hour.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import secrets
 import signal
@@ -47,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m skyhop.server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT), each with its own controllers")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers' processes (server/workers.py)
+    parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     # Everything the server writes (state DB and its WAL, request logs, its own log,
@@ -55,39 +61,78 @@ def main(argv: list[str] | None = None) -> None:
     start = os.environ.pop("SKYHOP_API_SERVER_START", None)  # not handed on to the processes the server starts
     paths.private_dir(paths.api_dir())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.workers > 1:
+        sys.exit(_supervise(args, start))
     import uvicorn
 
     from skyhop.config import load_config
     from skyhop.identity import current_user
+    from skyhop.server import drain, workers
     from skyhop.server import settings as server_settings
     from skyhop.server.app import create_app
     from skyhop.server.auth import principal
     from skyhop.server.middleware import LocalToken
-    from skyhop.server.services import resume, retention
+    from skyhop.server.services import adoption, resume, retention
     from skyhop.state.store import StateStore
 
     settings = server_settings.from_config(load_config().get("api_server"))
     store = StateStore()
-    token = secrets.token_urlsafe(24)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.listen(128)
-    sock.set_inheritable(False)
+    if args.worker:
+        workers.die_with_parent()
+        token = sys.stdin.readline().strip()  # from the parent, on a pipe: never in argv or the environment
+        sock = workers.reuse_port_socket(args.host, args.port, listen=True)
+    else:
+        token = secrets.token_urlsafe(24)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+        sock.listen(128)
+        sock.set_inheritable(False)
     app = create_app(store, LocalToken(token, principal.local(current_user())), settings, controllers=True)
-    resume.resume_orphans(store, app.state.executor)
+    ttl = adoption.lease_ttl_s()
+    adoption.join(store, ttl)
+    resume.resume_orphans(store, app.state.executor, adoption.own_user)
     stop_sweeping = threading.Event()
     retention.start(store, settings.request_retention_s, stop_sweeping)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    adoption.start(store, app.state.executor, ttl, stop_sweeping, adoption.own_user)
+    # A process one of several (or reachable from elsewhere) turns unready before it closes its port, and gives
+    # calls in flight `drain_s`; a laptop's own server keeps its quick stop (its clients are the CLI, which re-attaches).
+    shared = args.worker or args.host not in ("127.0.0.1", "localhost", "::1")
+    drain_s = settings.drain_s if shared else min(settings.drain_s, 2.0)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=math.ceil(drain_s))
     server = uvicorn.Server(config)
-    write_info(args.host, sock.getsockname()[1], token, start)
+    drainer = drain.Drain(
+        app, store, app.state.executor, drain_s=drain_s, notice_s=settings.drain_notice_s if shared else 0.0, ttl_s=ttl, stop_sweeping=stop_sweeping,
+    )
+    if args.ready_fd is not None:
+        os.write(args.ready_fd, b"1")
+        os.close(args.ready_fd)
+    if not args.worker:
+        write_info(args.host, sock.getsockname()[1], token, start)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    handed_over = False
     try:
-        server.run(sockets=[sock])
+        handed_over = drain.serve(server, [sock], drainer)
     finally:
-        remove_info()
+        if not args.worker:
+            remove_info()
         stop_sweeping.set()
         app.state.executor.shutdown()
+    if handed_over:  # requests released to the other processes may still run in threads here: end now
+        logging.shutdown()
+        os._exit(0)
+
+
+def _supervise(args: argparse.Namespace, start: str | None) -> int:
+    """`--workers N`: the parent of N worker processes (server/workers.py); publishes server.json in its own name."""
+    from skyhop.server import workers
+
+    token = secrets.token_urlsafe(24)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        return workers.supervise(args.host, args.port, args.workers, token, lambda port: write_info(args.host, port, token, start))
+    finally:
+        remove_info()
 
 
 if __name__ == "__main__":

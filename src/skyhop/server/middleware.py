@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from skyhop.server.auth.principal import Principal
 from skyhop.server.error_codes import PAYLOAD_TOO_LARGE, UNAUTHORIZED
 
-OPEN_PATHS = frozenset({"/api/v1/health", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+OPEN_PATHS = frozenset({"/api/v1/health", "/api/v1/ready", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

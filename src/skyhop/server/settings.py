@@ -4,6 +4,8 @@
       max_body_mb: 8                # request bodies above this get 413
       request_log_max_mb: 64        # a request's event log stops taking job output here
       request_retention_days: 14    # finished requests older than this are deleted, logs too
+      drain_seconds: 10             # on SIGTERM: how long calls and requests in flight may finish before hand-over
+      drain_notice_seconds: 2       # on SIGTERM: how long /api/v1/ready says 503 before the port closes (team servers)
 
 Bounds keep one careless or hostile client from filling the server's memory
 or disk; the job's full output always stays on the cluster (`skyhop logs`).
@@ -19,6 +21,8 @@ _LIMITS = {  # key: (default, lowest allowed)
     "max_body_mb": (8.0, 0.001),
     "request_log_max_mb": (64.0, 0.001),
     "request_retention_days": (14.0, 0.0),
+    "drain_seconds": (10.0, 0.0),
+    "drain_notice_seconds": (2.0, 0.0),
 }
 
 
@@ -27,6 +31,8 @@ class ServerSettings:
     max_body_bytes: int = int(_LIMITS["max_body_mb"][0] * MIB)
     request_log_max_bytes: int = int(_LIMITS["request_log_max_mb"][0] * MIB)
     request_retention_s: float = _LIMITS["request_retention_days"][0] * 86400
+    drain_s: float = _LIMITS["drain_seconds"][0]
+    drain_notice_s: float = _LIMITS["drain_notice_seconds"][0]
 
 
 def from_config(section: Any) -> ServerSettings:
@@ -38,4 +44,6 @@ def from_config(section: Any) -> ServerSettings:
         max_body_bytes=int(values["max_body_mb"] * MIB),
         request_log_max_bytes=int(values["request_log_max_mb"] * MIB),
         request_retention_s=values["request_retention_days"] * 86400,
+        drain_s=values["drain_seconds"],
+        drain_notice_s=values["drain_notice_seconds"],
     )

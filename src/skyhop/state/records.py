@@ -145,8 +145,11 @@ class JobRecord:
 class RequestRecord:
     """One API server request (a verb run in the background, e.g. "launch").
 
-    `server_pid` is the process that owns the request (creator, then runner): a
-    request whose owner died is failed at the next server start.
+    `server_owner` (`host:pid:start`, as controller owners are named) and
+    `server_pid` name the server process that owns the request (creator, then
+    runner); a request whose owner died or expired is adopted by another
+    server process (server/services/resume.py), and one with no owner (its
+    server drained) is adopted at once.
     """
 
     request_id: str
@@ -163,6 +166,7 @@ class RequestRecord:
     finished_at: float | None = None
     server_pid: int | None = None
     error_code: str | None = None
+    server_owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

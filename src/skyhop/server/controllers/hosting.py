@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -32,6 +33,8 @@ def install(app: FastAPI, store) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        # A draining server (server/drain.py) stops its controllers at the signal, not after its calls in flight.
+        app.state.stop_controllers = functools.partial(asyncio.get_running_loop().call_soon_threadsafe, stop.set)
         hosting = asyncio.create_task(host([jobs.controller, pools.controller, serve.controller], stop), name="controllers")
         try:
             yield

@@ -25,7 +25,9 @@ def submit(executor: Executor, payload: schemas.AnyRequest) -> str:
         from skyhop.spec.task import Task
 
         Task.from_dict(body["task"], env_overrides=body.get("envs") or None)  # raises a SpecError naming the field
-    return executor.submit(payload.name, body, stored_body=redacted(body), cluster=body.get("cluster"), user=requester())
+    return executor.submit(
+        payload.name, body, stored_body=redacted(body), cluster=body.get("cluster"), user=requester(), request_id=payload.request_id,
+    )
 
 
 def requester() -> str:
