@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("skyhop.server")
 
@@ -50,13 +51,17 @@ def reuse_port_socket(host: str, port: int, *, listen: bool) -> socket.socket:
 
 
 class Worker:
-    def __init__(self, host: str, port: int, token: str) -> None:
+    """One worker process; `output` takes its stdout and stderr (default: the parent's)."""
+
+    def __init__(self, host: str, port: int, token: str, output: Any = None) -> None:
         ready_read, ready_write = os.pipe()
         command = [sys.executable, "-m", "skyhop.server", "--host", host, "--port", str(port), "--worker", "--ready-fd", str(ready_write)]
         self.started_at = time.monotonic()
         # A session of its own: a terminal's Ctrl-C (sent to the whole foreground group) reaches the parent only,
         # which passes one SIGTERM on; a second signal would cut the worker's drain short.
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, pass_fds=(ready_write,), close_fds=True, start_new_session=True)
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=output, stderr=output, pass_fds=(ready_write,), close_fds=True, start_new_session=True,
+        )
         os.close(ready_write)
         self.ready_fd = ready_read
         assert self.process.stdin is not None

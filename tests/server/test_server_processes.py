@@ -1,0 +1,232 @@
+"""Several API server processes on one database and one port: what one leaves, another carries on.
+
+Real parts: worker processes of `python -m skyhop.server` (each a full
+server: controllers, executor, adoption sweep) bound to one port with
+SO_REUSEPORT, the real CLI, the local provider, a PostgreSQL database of its
+own. Which process holds what is read from the database and the test chooses
+whom to kill, so every step is deterministic: workers are started one at a
+time, and work is submitted while only the intended owner runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import postgres_db
+import pytest
+from e2e_support import Sky, wait_for
+
+from skyhop.client import http
+from skyhop.client.server_process import Endpoint
+from skyhop.server import workers
+from skyhop.state.controller_leases import OwnerId
+from skyhop.state.managed import KIND as JOB_KIND
+from skyhop.state.models import ControllerLease
+from skyhop.state.store import StateStore
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """\
+jobs:
+  poll_seconds: 0.5
+  controller_tick_seconds: 0.2
+  lease_seconds: 6
+api_server:
+  drain_seconds: 1
+  drain_notice_seconds: 1
+"""
+#: Runs until the test opens its gate (a file), so the launch is surely still following it when its server goes.
+GATED_JOB = "resources:\n  cpus: 0.25\nrun: until [ -e {gate} ]; do sleep 0.1; done; echo finished {n}\n"
+LONG_JOB = "name: held\nresources:\n  cpus: 0.25\nrun: sleep 600\n"
+
+
+class Fleet:
+    """Worker processes on one port, started and stopped by the test (no supervisor: nothing restarts them)."""
+
+    def __init__(self, home: Path, url: str) -> None:
+        self.token = secrets.token_urlsafe(24)
+        self.holder = workers.reuse_port_socket("127.0.0.1", 0, listen=False)
+        self.port = self.holder.getsockname()[1]
+        self.endpoint = Endpoint(f"http://127.0.0.1:{self.port}", self.token)
+        self.env = {"SKYHOP_DB_URL": url, "SKYHOP_API_SERVER_URL": self.endpoint.url, "SKYHOP_API_TOKEN": self.token}
+        self.procs: dict[int, subprocess.Popen] = {}
+        self.log = home / "workers.log"
+
+    def start(self) -> int:
+        with open(self.log, "ab") as log, _env(self.env):
+            worker = workers.Worker("127.0.0.1", self.port, self.token, output=log)
+        workers.wait_ready([worker], timeout_s=60)
+        self.procs[worker.process.pid] = worker.process
+        return worker.process.pid
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.holder.close()
+
+
+class _env:
+    """The workers inherit this process's environment (isolated_home's), plus the database URL."""
+
+    def __init__(self, extra: dict[str, str]) -> None:
+        self.extra = extra
+
+    def __enter__(self) -> None:
+        self.saved = {k: os.environ.get(k) for k in self.extra}
+        os.environ.update(self.extra)
+
+    def __exit__(self, *_exc: object) -> None:
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def fleet(isolated_home: Path, tmp_path: Path):
+    skyhop_home = isolated_home / ".skyhop"
+    skyhop_home.mkdir(mode=0o700, exist_ok=True)
+    (skyhop_home / "config.yaml").write_text(CONFIG)
+    for url in postgres_db.fresh_database():
+        work = tmp_path / "work"
+        work.mkdir()
+        fleet = Fleet(isolated_home, url)
+        sky = Sky(isolated_home, work)
+        sky.env.update(fleet.env)
+        store = StateStore(url)
+        try:
+            yield fleet, sky, store
+        finally:
+            try:
+                if any(p.poll() is None for p in fleet.procs.values()):
+                    sky("jobs", "cancel", "-a", "-y", timeout=60)
+                    sky("down", "--all", "-y", timeout=120)
+            finally:
+                fleet.stop()
+                store.close()
+                print((isolated_home / "workers.log").read_text(errors="replace")[-20000:])
+
+
+def _pid(owner: str | None) -> int | None:
+    parsed = OwnerId.parse(owner) if owner else None
+    return parsed.pid if parsed else None
+
+
+def _lease_pid(store: StateStore, job_id: int) -> int | None:
+    with store._read() as session:
+        lease = session.get(ControllerLease, (JOB_KIND, str(job_id)))
+        return _pid(lease.owner) if lease is not None else None
+
+
+def _submit(sky: Sky, n: int) -> str:
+    path = sky.task(f"gated{n}.yaml", GATED_JOB.format(n=n, gate=sky.cwd / f"gate{n}"))
+    return json.loads(sky("launch", "-y", "--async", "--output", "json", "-c", "shared", path, check=True).out)["request_id"]
+
+
+def _job_submitted(store: StateStore, request_id: str) -> bool:
+    """The launch recorded its job (it is following it now): the moment to take its server away."""
+    record = store.get_request(request_id)
+    return record.status == "RUNNING" and any('"job"' in line for line in Path(record.log_path).read_text().splitlines())
+
+
+def _finished(store: StateStore, request_id: str):
+    record = store.get_request(request_id)
+    return record if record.status not in ("PENDING", "RUNNING") else None
+
+
+def test_kill_9_and_sigterm_hand_requests_and_leases_to_the_other_process(fleet):
+    fleet, sky, store = fleet
+    first = fleet.start()
+    held = json.loads(sky("jobs", "launch", "-y", "-d", "--output", "json", sky.task("held.yaml", LONG_JOB), check=True).out)["job_ids"][0]
+    launch = _submit(sky, 1)
+    assert _pid(store.get_request(launch).server_owner) == first  # only one process runs: it owns both
+    second = fleet.start()
+    wait_for(lambda: _job_submitted(store, launch), 120, "the launch following its job")
+    wait_for(lambda: _lease_pid(store, held) == first, 60, "the managed job driven by the first process")
+
+    # kill -9 of the process running the launch and the managed job, while a client keeps reading.
+    failures: list[str] = []
+    reads = 0
+    stop_reading = threading.Event()
+
+    def read() -> None:
+        nonlocal reads
+        while not stop_reading.is_set():
+            try:
+                http.call(fleet.endpoint, "GET", f"/api/v1/requests/{launch}", timeout=30, expect="record")
+                reads += 1
+            except Exception as error:  # noqa: BLE001 (any failure is what the test reports)
+                failures.append(repr(error))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(0.3)
+    killed_at = time.monotonic()
+    os.kill(first, signal.SIGKILL)
+    fleet.procs[first].wait()
+    wait_for(lambda: _pid(store.get_request(launch).server_owner) == second, 60, "the launch adopted by the second process")
+    adopted_after = time.monotonic() - killed_at
+    wait_for(lambda: _lease_pid(store, held) == second, 60, "the managed job's lease claimed by the second process")
+    claimed_after = time.monotonic() - killed_at
+    time.sleep(0.5)
+    stop_reading.set()
+    reader.join()
+    assert failures == [] and reads > 0, failures
+    (sky.cwd / "gate1").touch()
+    done = wait_for(lambda: _finished(store, launch), 120, "the adopted launch finished")
+    assert (done.status, done.error) == ("SUCCEEDED", None)
+    log = Path(done.log_path).read_text()
+    assert "Resumed after an API server restart" in log and "finished 1" in log
+    print(f"kill -9 -> request adopted in {adopted_after:.2f} s, managed-job lease claimed in {claimed_after:.2f} s")
+
+    # SIGTERM: the draining process says so on /ready, then hands its launch and lease over before the TTL.
+    second_launch = _submit(sky, 2)  # only the second process runs: it owns it
+    third = fleet.start()
+    wait_for(lambda: _job_submitted(store, second_launch), 120, "the second launch following its job")
+    termed_at = time.monotonic()
+    fleet.procs[second].send_signal(signal.SIGTERM)
+    # New connections reach either process (the kernel picks one per connection): ask until the draining one answers.
+    seen: list[tuple[int, dict]] = []
+    while fleet.procs[second].poll() is None and not any(body["pid"] == second for _, body in seen):
+        seen.append(http1_get(fleet.endpoint, "/api/v1/ready"))
+    from_draining = [body for status, body in seen if body["pid"] == second]
+    assert from_draining, f"the draining process exited before it answered /ready: {seen[-5:]}"
+    assert from_draining[0]["ready"] is False and from_draining[0]["reason"].startswith("draining"), from_draining
+    assert fleet.procs[second].wait(timeout=60) == 0
+    wait_for(lambda: _pid(store.get_request(second_launch).server_owner) == third, 60, "the launch adopted by the third process")
+    wait_for(lambda: _lease_pid(store, held) == third, 60, "the managed job's lease claimed by the third process")
+    print(f"SIGTERM -> request and lease with the third process after {time.monotonic() - termed_at:.2f} s")
+    (sky.cwd / "gate2").touch()
+    done = wait_for(lambda: _finished(store, second_launch), 120, "the handed-over launch finished")
+    assert (done.status, done.error) == ("SUCCEEDED", None)
+    assert "finished 2" in Path(done.log_path).read_text()
+    assert {r["id"]: r["status"] for r in sky.json("jobs", "queue")}[held] in ("STARTING", "RUNNING")
+
+
+def http1_get(endpoint: Endpoint, path: str) -> tuple[int, dict]:
+    """Status and JSON body of a GET, whatever the status (the client raises on 503)."""
+    from urllib.parse import urlsplit
+
+    from skyhop.client import http1
+
+    parts = urlsplit(endpoint.url)
+    response = http1.exchange("http", parts.hostname or "127.0.0.1", parts.port, "GET", path, {}, None, 10)
+    try:
+        return response.status, json.loads(response.read())
+    finally:
+        response.close()
