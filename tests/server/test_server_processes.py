@@ -14,7 +14,9 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -230,3 +232,61 @@ def http1_get(endpoint: Endpoint, path: str) -> tuple[int, dict]:
         return response.status, json.loads(response.read())
     finally:
         response.close()
+
+
+def test_workers_share_one_port_on_sqlite_and_sweep_up_what_dead_or_lapsed_owners_left(migrated_home: Path) -> None:
+    """`--workers 2` on the laptop's SQLite file (WAL): both answer on the one port, and the periodic sweep (not the
+    start-up pass) adopts requests of an owner dead on this host and of one whose row lapsed elsewhere, not of a live one."""
+    from helpers import subprocess_env
+
+    from skyhop.state.controller_leases import ControllerLeases
+
+    isolated_home = migrated_home
+    skyhop_home = isolated_home / ".skyhop"
+    skyhop_home.mkdir(mode=0o700, exist_ok=True)
+    (skyhop_home / "config.yaml").write_text("jobs:\n  lease_seconds: 3\napi_server:\n  drain_notice_seconds: 0\n")
+    parent = subprocess.Popen([sys.executable, "-m", "skyhop.server", "--workers", "2"], env=subprocess_env(isolated_home),
+                              stdout=subprocess.DEVNULL, stderr=open(isolated_home / "server.log", "ab"))
+    info_file = skyhop_home / "api" / "server.json"
+    try:
+        wait_for(info_file.exists, 60, "server.json")
+        info = json.loads(info_file.read_text())
+        assert info["pid"] == parent.pid
+        endpoint = Endpoint(info["url"], info["token"])
+        pids: set[int] = set()
+        for _ in range(200):  # the kernel spreads new connections over both (by a hash of each connection's ports)
+            pids.add(http.call(endpoint, "GET", "/api/v1/health")["pid"])
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2 and parent.pid not in pids, "two workers answer on the one port, the parent holds it only"
+
+        with StateStore() as store:
+            alive_elsewhere = OwnerId("elsewhere", 1, "1")
+            ControllerLeases(store, alive_elsewhere).rejoin(600)
+            owners = {"held": str(alive_elsewhere), "dead-here": f"{socket.gethostname()}:{_reaped_pid()}:1", "lapsed": "elsewhere:2:1"}
+            for request_id, owner in owners.items():  # the live owner's first: every sweep that sees the others sees it
+                log = skyhop_home / f"{request_id}.log"
+                log.touch()
+                store.create_request("down", {"cluster": "nothing-here", "purge": False}, cluster="nothing-here", log_path=str(log),
+                                     request_id=request_id, server_owner=owner, server_pid=None)
+                store.start_request(request_id, 0)
+            for request_id in ("dead-here", "lapsed"):
+                done = wait_for(lambda request_id=request_id: _finished(store, request_id), 60, f"{request_id} adopted and ended")
+                assert _pid(done.server_owner) in pids
+                assert "Resumed after an API server restart." in Path(done.log_path).read_text()
+            held = store.get_request("held")
+            assert (held.status, held.server_owner) == ("RUNNING", str(alive_elsewhere))
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 0
+        assert not info_file.exists()
+        assert all(not Path(f"/proc/{pid}").exists() for pid in pids), "the workers ended with their parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def _reaped_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid

@@ -78,9 +78,14 @@ class Drain:
         deadline = self.deadline if self.deadline is not None else time.monotonic()
         while self.executor.active() and time.monotonic() < deadline:
             time.sleep(0.05)
-        released = self.store.release_requests(self.executor.owner) if self.executor.active() else []
-        self._beating.set()
-        ControllerLeases(self.store).leave()
+        released: list[str] = []
+        try:
+            released = self.store.release_requests(self.executor.owner) if self.executor.active() else []
+            self._beating.set()
+            ControllerLeases(self.store).leave()
+        except Exception:  # the database is gone: what this process held lapses with its row, and is adopted then
+            log.exception("draining: could not hand the requests over; they are adopted once this process's row lapses")
+            return self.executor.active()
         if released:
             log.warning("drained: %d request(s) handed over to the other server processes: %s", len(released), ", ".join(released))
         return released
