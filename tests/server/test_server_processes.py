@@ -10,13 +10,13 @@ time, and work is submitted while only the intended owner runs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -237,7 +237,7 @@ def http1_get(endpoint: Endpoint, path: str) -> tuple[int, dict]:
 def test_workers_share_one_port_on_sqlite_and_sweep_up_what_dead_or_lapsed_owners_left(migrated_home: Path) -> None:
     """`--workers 2` on the laptop's SQLite file (WAL): both answer on the one port, and the periodic sweep (not the
     start-up pass) adopts requests of an owner dead on this host and of one whose row lapsed elsewhere, not of a live one."""
-    from helpers import subprocess_env
+    from helpers import run_cli
 
     from skyhop.state.controller_leases import ControllerLeases
 
@@ -245,20 +245,19 @@ def test_workers_share_one_port_on_sqlite_and_sweep_up_what_dead_or_lapsed_owner
     skyhop_home = isolated_home / ".skyhop"
     skyhop_home.mkdir(mode=0o700, exist_ok=True)
     (skyhop_home / "config.yaml").write_text("jobs:\n  lease_seconds: 3\napi_server:\n  drain_notice_seconds: 0\n")
-    parent = subprocess.Popen([sys.executable, "-m", "skyhop.server", "--workers", "2"], env=subprocess_env(isolated_home),
-                              stdout=subprocess.DEVNULL, stderr=open(isolated_home / "server.log", "ab"))
+    started = run_cli(isolated_home, "api", "start", "--workers", "2")
+    assert started.returncode == 0, started.stderr
     info_file = skyhop_home / "api" / "server.json"
+    info = json.loads(info_file.read_text())
+    parent = info["pid"]
     try:
-        wait_for(info_file.exists, 60, "server.json")
-        info = json.loads(info_file.read_text())
-        assert info["pid"] == parent.pid
         endpoint = Endpoint(info["url"], info["token"])
         pids: set[int] = set()
         for _ in range(200):  # the kernel spreads new connections over both (by a hash of each connection's ports)
             pids.add(http.call(endpoint, "GET", "/api/v1/health")["pid"])
             if len(pids) == 2:
                 break
-        assert len(pids) == 2 and parent.pid not in pids, "two workers answer on the one port, the parent holds it only"
+        assert len(pids) == 2 and parent not in pids, "two workers answer on the one port, the parent holds it only"
 
         with StateStore() as store:
             alive_elsewhere = OwnerId("elsewhere", 1, "1")
@@ -276,14 +275,14 @@ def test_workers_share_one_port_on_sqlite_and_sweep_up_what_dead_or_lapsed_owner
                 assert "Resumed after an API server restart." in Path(done.log_path).read_text()
             held = store.get_request("held")
             assert (held.status, held.server_owner) == ("RUNNING", str(alive_elsewhere))
-        parent.send_signal(signal.SIGTERM)
-        assert parent.wait(timeout=60) == 0
-        assert not info_file.exists()
+        stopped = run_cli(isolated_home, "api", "stop")  # SIGTERM to the parent, which passes it on and waits
+        assert stopped.returncode == 0 and "API server stopped." in stopped.stdout, stopped.stderr
         assert all(not Path(f"/proc/{pid}").exists() for pid in pids), "the workers ended with their parent"
+        assert "exited (code" not in (skyhop_home / "api" / "server.log").read_text(), "no worker died or was restarted"
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
+        for pid in (parent, *pids):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _reaped_pid() -> int:

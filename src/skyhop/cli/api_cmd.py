@@ -26,12 +26,14 @@ def api() -> None:
 
 
 @api.command()
-def start() -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes sharing the port, each with its own controllers; one that dies loses nothing.")
+def start(workers: int) -> None:
     """Start the local API server (if it is not running)."""
     from skyhop.client.server_process import running_local, start_local
 
     running = running_local()
-    info = running or start_local()
+    info = running or start_local(["--workers", str(workers)] if workers > 1 else [])
     click.echo(f"API server {'already running' if running else 'started'} at {info.url} (pid {info.pid}).")
 
 

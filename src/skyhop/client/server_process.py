@@ -112,8 +112,8 @@ def _configured_command() -> str:
     return os.environ.get(COMMAND_ENV, "").strip()
 
 
-def start_local() -> Endpoint:
-    """Start a local server (unless one runs) and wait until it answers."""
+def start_local(arguments: list[str] | None = None) -> Endpoint:
+    """Start a local server (unless one runs) and wait until it answers; `arguments` go to the server command."""
     import secrets  # a start only: with subprocess, ~8 ms that every other command would pay
     import shlex
     import subprocess
@@ -130,7 +130,7 @@ def start_local() -> Endpoint:
             # In skyhop's own directory, not the caller's: `python -m` puts the working
             # directory first on sys.path, so a `json.py` or `re.py` in the user's project
             # would replace the stdlib module in the server (and the agents it starts).
-            command = server_command()
+            command = [*server_command(), *(arguments or [])]
             try:
                 child = subprocess.Popen(
                     command, cwd=paths.api_dir(), env={**os.environ, START_ENV: start},
