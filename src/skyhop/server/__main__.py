@@ -91,10 +91,11 @@ def main(argv: list[str] | None = None) -> None:
     app = create_app(store, LocalToken(token, principal.local(current_user())), settings, controllers=True)
     ttl = adoption.lease_ttl_s()
     adoption.join(store, ttl)
-    resume.resume_orphans(store, app.state.executor, adoption.own_user)
+    accepts = adoption.accepting(app.state.authenticator.local_user)
+    resume.resume_orphans(store, app.state.executor, accepts)
     stop_sweeping = threading.Event()
     retention.start(store, settings.request_retention_s, stop_sweeping)
-    adoption.start(store, app.state.executor, ttl, stop_sweeping, adoption.own_user)
+    adoption.start(store, app.state.executor, ttl, stop_sweeping, accepts)
     # A process one of several (or reachable from elsewhere) turns unready before it closes its port, and gives
     # calls in flight `drain_s`; a laptop's own server keeps its quick stop (its clients are the CLI, which re-attaches).
     shared = args.worker or args.host not in ("127.0.0.1", "localhost", "::1")

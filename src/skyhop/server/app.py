@@ -36,7 +36,7 @@ def create_app(store, authenticator: Authenticator, settings: ServerSettings | N
     if controllers:
         from skyhop.server.controllers import hosting
 
-        hosting.install(app, store)
+        hosting.install(app, store, only_user=authenticator.local_user)
     middleware.install(app, authenticator=authenticator, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
     for router in routers.ALL:

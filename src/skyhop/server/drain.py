@@ -80,7 +80,7 @@ class Drain:
             time.sleep(0.05)
         released: list[str] = []
         try:
-            released = self.store.release_requests(self.executor.owner) if self.executor.active() else []
+            released = self.store.release_requests(self.executor.server_owner) if self.executor.active() else []
             self._beating.set()
             ControllerLeases(self.store).leave()
         except Exception:  # the database is gone: what this process held lapses with its row, and is adopted then

@@ -14,6 +14,7 @@ import threading
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +26,17 @@ from skyhop.state.errors import RequestExistsError
 
 log = logging.getLogger("skyhop.server")
 
-Operation = Callable[[dict[str, Any], Progress], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Whom a request acts for: its caller when submitted, read back from the request's row when resumed."""
+
+    user: str
+    workspace: str | None = None
+
+
+Operation = Callable[[dict[str, Any], Progress, Owner], Any]
 
 # Requests that may follow a job for hours get their own pool, so they can never
 # leave `stop`/`down` waiting for a free thread.
@@ -35,13 +46,13 @@ FOLLOWING = frozenset({"launch", "exec"})
 class Executor:
     def __init__(
         self, store, operations: dict[str, Operation], workers: int = 64, lifecycle_workers: int = 16, log_max_bytes: int | None = None,
-        owner: str | None = None,
+        server_owner: str | None = None,
     ) -> None:
         from skyhop.state.controller_leases import OwnerId
 
         self.store = store
         #: This process as the owner of the requests it runs (`host:pid:start`, the name of its controllers' owner row).
-        self.owner = owner or str(OwnerId.of_this_process())
+        self.server_owner = server_owner or str(OwnerId.of_this_process())
         self.operations = operations
         self.log_max_bytes = log_max_bytes
         self._following = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="request")
@@ -50,8 +61,7 @@ class Executor:
         self._lock = threading.Lock()
 
     def submit(
-        self, name: str, body: dict[str, Any], *, stored_body: dict[str, Any], cluster: str | None, user: str | None,
-        request_id: str | None = None,
+        self, name: str, body: dict[str, Any], *, stored_body: dict[str, Any], cluster: str | None, owner: Owner, request_id: str | None = None,
     ) -> str:
         """Record and start a request; returns its id.
 
@@ -65,21 +75,22 @@ class Executor:
         if request_id is not None:
             existing = self.store.get_request(request_id)
             if existing is not None:
-                return _same(existing, name, stored_body, user)
+                return _same(existing, name, stored_body, owner)
         request_id = request_id or uuid.uuid4().hex
         log_path = paths.api_dir() / "requests" / f"{request_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.touch()
         try:
             self.store.create_request(
-                name, stored_body, cluster=cluster, user=user, log_path=str(log_path), request_id=request_id, server_owner=self.owner,
+                name, stored_body, cluster=cluster, user=owner.user, workspace=owner.workspace, log_path=str(log_path), request_id=request_id,
+                server_owner=self.server_owner,
             )
         except RequestExistsError:  # the same key submitted twice at once: the other submission runs it
             existing = self.store.get_request(request_id)
             if existing is None:
                 raise
-            return _same(existing, name, stored_body, user)
-        self._start(request_id, name, body, Progress(log_path, max_bytes=self.log_max_bytes), self.operations[name])
+            return _same(existing, name, stored_body, owner)
+        self._start(request_id, name, body, owner, Progress(log_path, max_bytes=self.log_max_bytes), self.operations[name])
         return request_id
 
     def resume(self, record, operation: Operation, note: str) -> None:
@@ -92,21 +103,22 @@ class Executor:
         """
         progress = Progress(Path(record.log_path), max_bytes=self.log_max_bytes)
         progress.info(note)
-        self._start(record.request_id, record.name, record.body, progress, operation)
+        owner = Owner(record.user or "unknown", record.workspace)
+        self._start(record.request_id, record.name, record.body, owner, progress, operation)
 
-    def _start(self, request_id: str, name: str, body: dict[str, Any], progress: Progress, operation: Operation) -> None:
+    def _start(self, request_id: str, name: str, body: dict[str, Any], owner: Owner, progress: Progress, operation: Operation) -> None:
         with self._lock:
             self._running[request_id] = progress
         pool = self._following if name in FOLLOWING else self._lifecycle
-        pool.submit(self._run, request_id, name, body, progress, operation)
+        pool.submit(self._run, request_id, name, body, owner, progress, operation)
 
-    def _run(self, request_id: str, name: str, body: dict[str, Any], progress: Progress, operation: Operation) -> None:
-        started = self.store.start_request(request_id, os.getpid(), self.owner)  # a resumed RUNNING request stays as it is
+    def _run(self, request_id: str, name: str, body: dict[str, Any], owner: Owner, progress: Progress, operation: Operation) -> None:
+        started = self.store.start_request(request_id, os.getpid(), self.server_owner)  # a resumed RUNNING request stays as it is
         try:
             if started.status != "RUNNING":
                 return  # ended while queued (e.g. cancelled)
             progress.check_cancelled()
-            result = operation(body, progress)
+            result = operation(body, progress, owner)
         except RequestCancelled as error:
             self.store.finish_request(request_id, "CANCELLED", error=str(error), error_code=code_of(error))
         except SkyhopError as error:
@@ -159,9 +171,9 @@ class Executor:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _same(existing, name: str, stored_body: dict[str, Any], user: str | None) -> str:
-    """The id of `existing` if it is the request submitted again (same type, body and user), else a conflict."""
-    if (existing.name, existing.body, existing.user) != (name, stored_body, user):
+def _same(existing, name: str, stored_body: dict[str, Any], owner: Owner) -> str:
+    """The id of `existing` if it is the request submitted again (same type, body and caller), else a conflict."""
+    if (existing.name, existing.body, existing.user, existing.workspace) != (name, stored_body, owner.user, owner.workspace):
         raise ConflictError(
             f"Request id {existing.request_id} is taken by another request; a client sends a fresh id with each new submission."
         )

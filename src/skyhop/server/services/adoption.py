@@ -66,8 +66,10 @@ def start(store: Any, executor: Executor, ttl_s: float, stop: threading.Event, a
     return thread
 
 
-def own_user(record: Any) -> bool:
-    """A local server adopts only its own user's requests (as its jobs controller takes only its own user's jobs)."""
-    from skyhop.server.services.submissions import requester
-
-    return record.user in (None, requester())
+def accepting(local_user: str | None) -> Callable[[Any], bool] | None:
+    """Which requests this process may adopt: a local server only its own user's (as its jobs controller takes only
+    its user's jobs: another user's server on a shared database could neither reach nor remove their clusters); a
+    team server (`local_user` None) everyone's."""
+    if local_user is None:
+        return None
+    return lambda record: record.user in (None, local_user)
