@@ -61,12 +61,20 @@ class Fleet:
         self.procs: dict[int, subprocess.Popen] = {}
         self.log = home / "workers.log"
 
-    def start(self) -> int:
+    def spawn(self) -> workers.Worker:
+        """A worker started; it takes connections once `ready` returns (it may already start up while the test goes on)."""
         with open(self.log, "ab") as log, _env(self.env):
             worker = workers.Worker("127.0.0.1", self.port, self.token, output=log)
-        workers.wait_ready([worker], timeout_s=60)
         self.procs[worker.process.pid] = worker.process
+        return worker
+
+    @staticmethod
+    def ready(worker: workers.Worker) -> int:
+        workers.wait_ready([worker], timeout_s=60)
         return worker.process.pid
+
+    def start(self) -> int:
+        return self.ready(self.spawn())
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -157,8 +165,9 @@ def test_kill_9_and_sigterm_hand_requests_and_leases_to_the_other_process(fleet)
     held = json.loads(sky("jobs", "launch", "-y", "-d", "--output", "json", sky.task("held.yaml", LONG_JOB), check=True).out)["job_ids"][0]
     launch = _submit(sky, 1)
     assert _pid(store.get_request(launch).server_owner) == first  # only one process runs: it owns both
-    second = fleet.start()
+    starting = fleet.spawn()
     wait_for(lambda: _job_submitted(store, launch), 120, "the launch following its job")
+    second = fleet.ready(starting)
     wait_for(lambda: _lease_pid(store, held) == first, 60, "the managed job driven by the first process")
 
     # kill -9 of the process running the launch and the managed job, while a client keeps reading.
@@ -198,8 +207,9 @@ def test_kill_9_and_sigterm_hand_requests_and_leases_to_the_other_process(fleet)
 
     # SIGTERM: the draining process says so on /ready, then hands its launch and lease over before the TTL.
     second_launch = _submit(sky, 2)  # only the second process runs: it owns it
-    third = fleet.start()
+    starting = fleet.spawn()
     wait_for(lambda: _job_submitted(store, second_launch), 120, "the second launch following its job")
+    third = fleet.ready(starting)
     termed_at = time.monotonic()
     fleet.procs[second].send_signal(signal.SIGTERM)
     # New connections reach either process (the kernel picks one per connection): ask until the draining one answers.
