@@ -111,15 +111,17 @@ def main(argv: list[str] | None = None) -> None:
     if not args.worker:
         write_info(args.host, sock.getsockname()[1], token, start)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    handed_over = False
     try:
-        handed_over = drain.serve(server, [sock], drainer)
+        drain.serve(server, [sock], drainer)
     finally:
         if not args.worker:
             remove_info()
         stop_sweeping.set()
         app.state.executor.shutdown()
-    if handed_over:  # requests released to the other processes may still run in threads here: end now
+    if drainer.started:
+        # Everything is handed over and recorded: end now. Requests released to the other processes may still run
+        # in threads here (they must not run beside their new owner), and the interpreter's own shutdown (joining
+        # threads, collecting a large heap) took seconds that a stopping server has no use for.
         logging.shutdown()
         os._exit(0)
 

@@ -91,12 +91,12 @@ class Drain:
         return released
 
 
-def serve(server: Any, sockets: list[Any], drain: Drain) -> bool:
-    """Run uvicorn's `server` until SIGTERM/SIGINT, then drain (see the module doc).
+def serve(server: Any, sockets: list[Any], drain: Drain) -> list[str]:
+    """Run uvicorn's `server` until SIGTERM/SIGINT, then drain (see the module doc); returns the requests handed over.
 
-    True when requests were handed over: they may still run in this process's
-    threads, so the caller must end the process at once (`os._exit`), never
-    running them beside their new owner.
+    Those may still run in this process's threads: once `drain.started`, the
+    caller ends the process at once (`os._exit`), never running them beside
+    their new owner.
     """
 
     def handle_exit(sig: int, frame: FrameType | None) -> None:
@@ -120,4 +120,4 @@ def serve(server: Any, sockets: list[Any], drain: Drain) -> bool:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return drain.started and bool(drain.finish())
+    return drain.finish() if drain.started else []
