@@ -246,7 +246,8 @@ def http1_get(endpoint: Endpoint, path: str) -> tuple[int, dict]:
 
 def test_workers_share_one_port_on_sqlite_and_sweep_up_what_dead_or_lapsed_owners_left(migrated_home: Path) -> None:
     """`--workers 2` on the laptop's SQLite file (WAL): both answer on the one port, and the periodic sweep (not the
-    start-up pass) adopts requests of an owner dead on this host and of one whose row lapsed elsewhere, not of a live one."""
+    start-up pass) adopts requests of an owner dead on this host and of one whose row lapsed elsewhere, not those of a
+    live owner elsewhere nor of a running process here (whatever its row says)."""
     from helpers import run_cli
 
     from skyhop.state.controller_leases import ControllerLeases
@@ -272,8 +273,13 @@ def test_workers_share_one_port_on_sqlite_and_sweep_up_what_dead_or_lapsed_owner
         with StateStore() as store:
             alive_elsewhere = OwnerId("elsewhere", 1, "1")
             ControllerLeases(store, alive_elsewhere).rejoin(600)
-            owners = {"held": str(alive_elsewhere), "dead-here": f"{socket.gethostname()}:{_reaped_pid()}:1", "lapsed": "elsewhere:2:1"}
-            for request_id, owner in owners.items():  # the live owner's first: every sweep that sees the others sees it
+            owners = {
+                "held": str(alive_elsewhere),
+                "alive-here": str(OwnerId.of_this_process()),  # no owner row at all, but its process runs: it keeps it
+                "dead-here": f"{socket.gethostname()}:{_reaped_pid()}:1",
+                "lapsed": "elsewhere:2:1",
+            }
+            for request_id, owner in owners.items():  # the live owners' first: every sweep that sees the others sees them
                 log = skyhop_home / f"{request_id}.log"
                 log.touch()
                 store.create_request("down", {"cluster": "nothing-here", "purge": False}, cluster="nothing-here", log_path=str(log),
@@ -283,8 +289,9 @@ def test_workers_share_one_port_on_sqlite_and_sweep_up_what_dead_or_lapsed_owner
                 done = wait_for(lambda request_id=request_id: _finished(store, request_id), 60, f"{request_id} adopted and ended")
                 assert _pid(done.server_owner) in pids
                 assert "Resumed after an API server restart." in Path(done.log_path).read_text()
-            held = store.get_request("held")
-            assert (held.status, held.server_owner) == ("RUNNING", str(alive_elsewhere))
+            for request_id in ("held", "alive-here"):
+                kept = store.get_request(request_id)
+                assert (kept.status, kept.server_owner) == ("RUNNING", owners[request_id])
         stopped = run_cli(isolated_home, "api", "stop")  # SIGTERM to the parent, which passes it on and waits
         assert stopped.returncode == 0 and "API server stopped." in stopped.stdout, stopped.stderr
         assert all(not Path(f"/proc/{pid}").exists() for pid in pids), "the workers ended with their parent"

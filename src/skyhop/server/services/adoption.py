@@ -5,11 +5,13 @@ proxy). A request belongs to the process that created or adopted it
 (`requests.server_owner`, `host:pid:start`), which is alive while its row in
 `controller_owners` is (the row its controllers renew every third of the
 lease TTL). Every process sweeps every `period_s` (a third of the lease TTL,
-at most 5 s): PENDING/RUNNING requests whose owner's row lapsed or went, whose
-owner is provably dead on this host (pid gone or reused: no waiting for the
-TTL after a `kill -9`), or that a draining process released, are adopted with
-one conditional UPDATE (of two sweeping processes, one wins) and resumed
-through services/resume.py, which decides resume-or-fail-saying-why.
+at most 5 s): PENDING/RUNNING requests whose owner is dead on this host (pid
+gone or reused: no waiting for the TTL after a `kill -9`), whose owner on
+another host let its row lapse, or that a draining process released, are
+adopted with one conditional UPDATE (of two sweeping processes, one wins) and
+resumed through services/resume.py, which decides resume-or-fail-saying-why.
+A process that still runs on this host keeps its requests even if its row
+lapsed (a database stall must not make two processes run one request).
 """
 
 from __future__ import annotations

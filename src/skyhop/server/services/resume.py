@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -89,14 +90,16 @@ def resume_orphans(store: Any, executor: Executor, accepts: Callable[[Any], bool
 
 
 def _owner_dead(record: Any, live: set[str]) -> bool | None:
-    """None while the request's owner lives; else whether it is provably dead (False: expired, gone or released).
+    """None while the request's owner lives; else whether it is provably dead (False: lapsed, gone or released).
 
-    An owner is `host:pid:start` with a row in `controller_owners` that its
-    controllers renew. A row that lapsed or was removed means the process is
-    gone (or so stuck that its leases went too); on this host a pid that is
-    gone, or now another process, is dead at once, without waiting for the
-    row to lapse. A request without owner name comes from an older server
-    (its pid alone tells) or was released by a draining one.
+    An owner is `host:pid:start`. On this host the process itself is the
+    truth: a pid that is gone, or is now another process, is dead at once
+    (no waiting for its row to lapse after a `kill -9`), and one that still
+    runs keeps its requests even if its row lapsed (a database stall must not
+    have two processes run one request). On another host only the owner's row
+    in `controller_owners`, which its controllers renew, can tell: lapsed or
+    removed means gone. A request without owner name comes from an older
+    server (its pid alone tells) or was released by a draining one.
     """
     from skyhop.state.controller_leases import OwnerId
 
@@ -105,8 +108,8 @@ def _owner_dead(record: Any, live: set[str]) -> bool | None:
             return None
         return False
     parsed = OwnerId.parse(record.server_owner)
-    if parsed is not None and parsed.provably_dead():
-        return True
+    if parsed is not None and parsed.host == socket.gethostname():
+        return True if parsed.provably_dead() else None
     return None if record.server_owner in live else False
 
 
