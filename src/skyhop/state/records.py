@@ -173,6 +173,16 @@ class RequestRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestOwnership:
+    """Who holds an active request: what a server's adoption sweep reads of each (not the body, which may be large)."""
+
+    request_id: str
+    user: str | None
+    server_owner: str | None
+    server_pid: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class CostLine:
     """The cost of one lifetime of a cluster (one LAUNCH up to its TERMINATE).
 

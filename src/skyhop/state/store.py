@@ -47,6 +47,7 @@ from skyhop.state.records import (
     ClusterRecord,
     CostLine,
     JobRecord,
+    RequestOwnership,
     RequestRecord,
 )
 
@@ -421,24 +422,26 @@ class StateStore:
                 )
             return records
 
-    def orphaned_requests(self, owner: str) -> list[RequestRecord]:
-        """PENDING/RUNNING requests not owned by `owner` (`host:pid:start`), oldest first.
+    def orphaned_requests(self, owner: str) -> list[RequestOwnership]:
+        """Who holds each PENDING/RUNNING request not owned by `owner` (`host:pid:start`), oldest first.
 
-        Read at API server start-up and by each server's periodic sweep: whoever
-        owns them is another server process, alive (leave them alone) or dead
-        or gone (resume or fail them); the caller tells which and claims each
-        with `adopt_request`.
+        Read at API server start-up and by each server's periodic sweep (so
+        without bodies): whoever owns them is another server process, alive
+        (leave them alone) or dead or gone (resume or fail them); the caller
+        tells which and claims each with `adopt_request`.
         """
         mine = Request.server_owner
         query = (
-            select(Request)
+            select(Request.request_id, Request.user, Request.server_owner, Request.server_pid)
             .where(Request.status.in_(REQUEST_ACTIVE), (mine != owner) | mine.is_(None))
             .order_by(Request.created_at, Request.request_id)
         )
         with self._read() as session:
-            return [_request_record(row) for row in session.scalars(query)]
+            return [RequestOwnership(*row) for row in session.execute(query)]
 
-    def adopt_request(self, seen: RequestRecord, *, owner: str, pid: int, owner_dead: bool = False) -> RequestRecord | None:
+    def adopt_request(
+        self, seen: RequestRecord | RequestOwnership, *, owner: str, pid: int, owner_dead: bool = False,
+    ) -> RequestRecord | None:
         """Make `owner` (process `pid`) the owner of a still-active request as it was `seen`; None if it changed meanwhile.
 
         One conditional UPDATE: the request must still be active and owned as
