@@ -32,8 +32,9 @@ from typing import Any
 log = logging.getLogger("skyhop.server")
 
 START_TIMEOUT_S = 120.0
-#: A worker that dies sooner than this after its start is restarted only after `RESTART_PAUSE_S` (a crash loop).
-QUICK_DEATH_S = 10.0
+#: A worker that dies before it listened, or sooner than this after its start, is restarted only after
+#: `RESTART_PAUSE_S` (a crash loop must not spin); one that served a while is replaced at once.
+QUICK_DEATH_S = 3.0
 RESTART_PAUSE_S = 5.0
 
 
@@ -64,9 +65,19 @@ class Worker:
         )
         os.close(ready_write)
         self.ready_fd = ready_read
+        self.ready = False
         assert self.process.stdin is not None
         self.process.stdin.write(token.encode() + b"\n")
         self.process.stdin.close()
+
+    def poll_ready(self) -> None:
+        """Note, without waiting, whether the worker has said it listens."""
+        if self.ready or self.ready_fd < 0:
+            return
+        readable, _, _ = select.select([self.ready_fd], [], [], 0)
+        if readable:
+            self.ready = bool(os.read(self.ready_fd, 1))
+            self.close_ready()
 
     def close_ready(self) -> None:
         if self.ready_fd >= 0:
@@ -86,6 +97,7 @@ def wait_ready(workers: list[Worker], timeout_s: float = START_TIMEOUT_S) -> Non
         for fd in readable:
             worker = waiting.pop(fd)
             got = os.read(fd, 1)
+            worker.ready = bool(got)
             worker.close_ready()
             if not got:
                 raise RuntimeError(f"API server worker {worker.process.pid} exited before it listened (code {worker.process.wait()})")
@@ -116,10 +128,12 @@ def supervise(host: str, port: int, count: int, token: str, publish: Callable[[i
     while not stopping:
         time.sleep(0.2)
         for index, worker in enumerate(workers):
+            worker.poll_ready()
             if worker.process.poll() is None or stopping:
                 continue
-            quick = time.monotonic() - worker.started_at < QUICK_DEATH_S
-            when = restart_at.setdefault(index, time.monotonic() + (RESTART_PAUSE_S if quick else 0.0))
+            # One that never listened is failing at start (a bad config, the database away): not at once again.
+            crashing = not worker.ready or time.monotonic() - worker.started_at < QUICK_DEATH_S
+            when = restart_at.setdefault(index, time.monotonic() + (RESTART_PAUSE_S if crashing else 0.0))
             if time.monotonic() >= when:
                 log.warning("API server worker %d exited (code %s); starting another", worker.process.pid, worker.process.returncode)
                 restart_at.pop(index)
