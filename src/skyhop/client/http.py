@@ -17,6 +17,10 @@ class ServerUnreachable(SkyhopError):
     """The API server did not answer."""
 
 
+class Unauthorized(SkyhopError):
+    """The server refused the token (HTTP 401): missing, wrong, revoked, expired, or its user disabled."""
+
+
 class InvalidRequest(SkyhopError):
     """The server refused the request's shape (a 422): `fields` are the offending fields as the API spells them.
 
@@ -109,7 +113,8 @@ def _error(endpoint, status: int, raw: bytes) -> SkyhopError:
         return SkyhopError(f"The API server at {endpoint.url} answered HTTP {status}: {raw.decode(errors='replace')[:500]}")
     detail, code = str(body.get("detail")), body.get("code")
     if code == error_codes.UNAUTHORIZED:
-        return SkyhopError(f"The API server at {endpoint.url} refused the request: {detail} (check SKYHOP_API_TOKEN).")
+        return Unauthorized(f"The API server at {endpoint.url} refused the request: {detail} (check SKYHOP_API_TOKEN, "
+                            "or log in again with `skyhop api login URL`).")
     fields = body.get("fields")
     if code == error_codes.INVALID_REQUEST and isinstance(fields, list) and all(isinstance(f, str) for f in fields) and fields:
         return InvalidRequest(detail, tuple(fields))

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 log = logging.getLogger("skyhop.server")
@@ -40,10 +40,19 @@ RESTART_PAUSE_S = 5.0
 
 def reuse_port_socket(host: str, port: int, *, listen: bool) -> socket.socket:
     """A TCP socket bound to `host:port` with SO_REUSEPORT (and listening, when `listen`)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    return _bound(host, port, reuse_port=True, listen=listen)
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """The server's listening socket; with `reuse_port`, one of several processes' on the same port."""
+    return _bound(host, port, reuse_port=reuse_port, listen=True)
+
+
+def _bound(host: str, port: int, *, reuse_port: bool, listen: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     if listen:
         sock.listen(128)
@@ -52,16 +61,19 @@ def reuse_port_socket(host: str, port: int, *, listen: bool) -> socket.socket:
 
 
 class Worker:
-    """One worker process; `output` takes its stdout and stderr (default: the parent's)."""
+    """One worker process; `output` takes its stdout and stderr (default: the parent's); `token` is a single-user
+    server's (empty for a team server's), `extra` more arguments (`--team`)."""
 
-    def __init__(self, host: str, port: int, token: str, output: Any = None) -> None:
+    def __init__(self, host: str, port: int, token: str, output: Any = None, extra: Sequence[str] = ()) -> None:
         ready_read, ready_write = os.pipe()
-        command = [sys.executable, "-m", "skyhop.server", "--host", host, "--port", str(port), "--worker", "--ready-fd", str(ready_write)]
+        command = [sys.executable, "-m", "skyhop.server", "--host", host, "--port", str(port), *extra, "--worker", "--ready-fd", str(ready_write)]
         self.started_at = time.monotonic()
         # A session of its own: a terminal's Ctrl-C (sent to the whole foreground group) reaches the parent only,
         # which passes one SIGTERM on; a second signal would cut the worker's drain short.
         self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=output, stderr=output, pass_fds=(ready_write,), close_fds=True, start_new_session=True,
+            # Nothing on the parent's stdout: a team server's stdout is read by `api start` up to its ready line only.
+            command, stdin=subprocess.PIPE, stdout=output if output is not None else sys.stderr.fileno(), stderr=output,
+            pass_fds=(ready_write,), close_fds=True, start_new_session=True,
         )
         os.close(ready_write)
         self.ready_fd = ready_read
@@ -103,7 +115,7 @@ def wait_ready(workers: list[Worker], timeout_s: float = START_TIMEOUT_S) -> Non
                 raise RuntimeError(f"API server worker {worker.process.pid} exited before it listened (code {worker.process.wait()})")
 
 
-def supervise(host: str, port: int, count: int, token: str, publish: Callable[[int], None]) -> int:
+def supervise(host: str, port: int, count: int, token: str, publish: Callable[[int], None], extra: Sequence[str] = ()) -> int:
     """Run `count` workers on `host:port` until SIGTERM/SIGINT; `publish(port)` once all listen. Returns the exit code."""
     holder = reuse_port_socket(host, port, listen=False)
     port = holder.getsockname()[1]
@@ -115,7 +127,7 @@ def supervise(host: str, port: int, count: int, token: str, publish: Callable[[i
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    workers = [Worker(host, port, token) for _ in range(count)]
+    workers = [Worker(host, port, token, extra=extra) for _ in range(count)]
     try:
         wait_ready(workers)
     except (TimeoutError, RuntimeError) as error:
@@ -138,7 +150,7 @@ def supervise(host: str, port: int, count: int, token: str, publish: Callable[[i
                 log.warning("API server worker %d exited (code %s); starting another", worker.process.pid, worker.process.returncode)
                 restart_at.pop(index)
                 worker.close_ready()
-                workers[index] = Worker(host, port, token)
+                workers[index] = Worker(host, port, token, extra=extra)
     _stop_all(workers)
     holder.close()
     return 0
