@@ -245,7 +245,8 @@ def http1_get(endpoint: Endpoint, path: str) -> tuple[int, dict]:
 
 
 def test_workers_share_one_port_on_sqlite_and_sweep_up_what_dead_or_lapsed_owners_left(migrated_home: Path) -> None:
-    """`--workers 2` on the laptop's SQLite file (WAL): both answer on the one port, and the periodic sweep (not the
+    """A team server with `--workers 2` on an SQLite file (WAL): both answer on the one port, the parent replaces one
+    killed, and the periodic sweep (not the
     start-up pass) adopts requests of an owner dead on this host and of one whose row lapsed elsewhere, not those of a
     live owner elsewhere nor of a running process here (whatever its row says)."""
     from helpers import run_cli
@@ -256,13 +257,14 @@ def test_workers_share_one_port_on_sqlite_and_sweep_up_what_dead_or_lapsed_owner
     skyhop_home = isolated_home / ".skyhop"
     skyhop_home.mkdir(mode=0o700, exist_ok=True)
     (skyhop_home / "config.yaml").write_text("jobs:\n  lease_seconds: 3\napi_server:\n  drain_notice_seconds: 0\n")
-    started = run_cli(isolated_home, "api", "start", "--workers", "2")
+    started = run_cli(isolated_home, "api", "start", "--team", "--port", "0", "--workers", "2")
     assert started.returncode == 0, started.stderr
+    assert started.stdout.count("shp_") == 1 and "Team API server started" in started.stdout, "the parent made the one admin"
     info_file = skyhop_home / "api" / "server.json"
     info = json.loads(info_file.read_text())
     parent = info["pid"]
     try:
-        endpoint = Endpoint(info["url"], info["token"])
+        endpoint = Endpoint(info["url"], None)  # health is open
         pids: set[int] = set()
         for _ in range(200):  # the kernel spreads new connections over both (by a hash of each connection's ports)
             pids.add(http.call(endpoint, "GET", "/api/v1/health")["pid"])
