@@ -98,7 +98,24 @@ def open_response(
             raw = b""
         response.close()
         raise _error(endpoint, response.status, raw)
+    notice = response.headers.get("x-skyhop-notice")
+    if notice:
+        _keep_notices(notice)
     return response
+
+
+#: Budget notices the server sent with its answers in this process (`X-Skyhop-Notice`), for the CLI to show once.
+NOTICES: list[dict[str, Any]] = []
+
+
+def _keep_notices(raw: str) -> None:
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return
+    for notice in found if isinstance(found, list) else ():
+        if isinstance(notice, dict) and isinstance(notice.get("text"), str) and notice not in NOTICES:
+            NOTICES.append(notice)
 
 
 def _error(endpoint, status: int, raw: bytes) -> SkyhopError:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from typing import Any, Awaitable, Callable, Protocol
 
 import anyio
 from fastapi import FastAPI
 
 from skyhop.server.auth.principal import Principal
-from skyhop.server.error_codes import PAYLOAD_TOO_LARGE, UNAUTHORIZED
+from skyhop.server.error_codes import PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNAVAILABLE
+
+log = logging.getLogger("skyhop.server")
 
 OPEN_PATHS = frozenset({"/api/v1/health", "/api/v1/ready", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
 
@@ -86,7 +89,12 @@ class Auth:
             principal = None
             if token is not None:
                 resolve = self.authenticator.principal
-                principal = await anyio.to_thread.run_sync(resolve, token) if self.authenticator.blocking else resolve(token)
+                try:
+                    principal = await anyio.to_thread.run_sync(resolve, token) if self.authenticator.blocking else resolve(token)
+                except Exception:  # the users store is unreachable (database down): no answer on who this is
+                    log.exception("authenticating a request failed")
+                    await _answer(send, 503, UNAVAILABLE, "The API server cannot check tokens right now (its database does not answer); try again shortly.")
+                    return
             if principal is None:
                 await _answer(send, 401, UNAUTHORIZED, "Not authenticated: a valid API token is required.")
                 return
