@@ -94,3 +94,33 @@ def test_a_post_is_sent_again_only_with_an_idempotency_key(flaky_server) -> None
         http.call(endpoint, "POST", "/x", body={})
     assert http.call(endpoint, "POST", "/x", body={"request_id": KEY}, retry=True) == {"ok": True}
     assert seen == ["POST", "POST"]
+
+
+def test_a_follower_whose_stream_broke_off_re_attaches_and_shows_each_event_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process serving a log stream died (another one still answers): the client opens the stream again,
+    which replays the log from its start, and skips what it showed already."""
+    from skyhop.client import api
+
+    events = [{"msg": f"event {n}"} for n in range(3)]
+    done = {"done": {"request_id": "r", "status": "SUCCEEDED", "result": 7}}
+    listener = socket.create_server(("127.0.0.1", 0))
+    served: list[int] = []
+
+    def serve() -> None:
+        for lines in (events[:2], [*events, done]):  # the first stream breaks off after two events
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                served.append(len(lines))
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nConnection: close\r\n\r\n")
+                conn.sendall(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+
+    threading.Thread(target=serve, daemon=True).start()
+    monkeypatch.setenv("SKYHOP_API_SERVER_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    monkeypatch.setenv("SKYHOP_API_TOKEN", "t")
+    shown: list[dict] = []
+    try:
+        record = api.follow("r", shown.append)
+    finally:
+        listener.close()
+    assert (record["result"], shown, served) == (7, events, [2, 4])

@@ -17,6 +17,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -186,6 +187,9 @@ def test_kill_9_and_sigterm_hand_requests_and_leases_to_the_other_process(fleet)
 
     reader = threading.Thread(target=read)
     reader.start()
+    # A client following the launch: if its stream ran through the killed process, it re-attaches by itself.
+    follower = subprocess.Popen([sys.executable, "-m", "skyhop.cli.main", "api", "logs", launch], env=sky.env, cwd=sky.cwd,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(0.3)
     killed_at = time.monotonic()
     os.kill(first, signal.SIGKILL)
@@ -203,6 +207,9 @@ def test_kill_9_and_sigterm_hand_requests_and_leases_to_the_other_process(fleet)
     assert (done.status, done.error) == ("SUCCEEDED", None)
     log = Path(done.log_path).read_text()
     assert "Resumed after an API server restart" in log and "finished 1" in log
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    assert out.count("finished 1") == 1, (out, err)  # every event shown once, re-attached or not
     print(f"kill -9 -> request adopted in {adopted_after:.2f} s, managed-job lease claimed in {claimed_after:.2f} s")
 
     # SIGTERM: the draining process says so on /ready, then hands its launch and lease over before the TTL.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any, Callable, Iterator
 
 from skyhop.client import arguments, http
@@ -62,9 +63,11 @@ def submit(name: str, body: dict[str, Any]) -> str:
     return answer["request_id"]
 
 
-def events(request_id: str, *, follow: bool = True) -> Iterator[Event]:
-    """The request's events as they happen; the last one is `{"done": record}`."""
-    response = http.open_response(_server(), "GET", f"/api/v1/requests/{_segment(request_id)}/events", params={"follow": follow}, timeout=None)
+def events(request_id: str, *, follow: bool = True, server: Any = None) -> Iterator[Event]:
+    """The request's events as they happen; the last one is `{"done": record}`. `server`: the endpoint (default: found
+    or started)."""
+    server = server or _server()
+    response = http.open_response(server, "GET", f"/api/v1/requests/{_segment(request_id)}/events", params={"follow": follow}, timeout=None)
     try:
         for line in iter(response.readline, b""):
             if line.strip():
@@ -79,14 +82,42 @@ def events(request_id: str, *, follow: bool = True) -> Iterator[Event]:
         response.close()
 
 
+#: How often a follower re-attaches after its stream broke off (the server process serving it died or drained).
+REATTACH = 3
+
+
 def follow(request_id: str, on_event: Callable[[Event], None] | None = None) -> dict[str, Any]:
-    """Stream a request to its end; raise its error if it failed; return its record."""
+    """Stream a request to its end; raise its error if it failed; return its record.
+
+    A stream that breaks off before the end (its server process died or
+    drained, while a sibling process or the proxy's other upstreams still
+    answer) is opened again, up to `REATTACH` times, skipping the events
+    already shown (the log is replayed from its start, in the same order).
+    Only to a server that is there: a follower never starts a local server.
+    """
+    from skyhop.client.server_process import endpoint
+
     record: dict[str, Any] | None = None
-    for event in events(request_id):
-        if "done" in event:
-            record = event["done"]
-        elif on_event is not None:
-            on_event(event)
+    shown = 0
+    server = _server()
+    for attempt in range(REATTACH + 1):
+        if attempt:
+            time.sleep(0.5)
+            server = endpoint(autostart=False)
+            if server is None:
+                break
+        skip = shown
+        for event in events(request_id, server=server):
+            if "done" in event:
+                record = event["done"]
+            elif skip:
+                skip -= 1
+            else:
+                shown += 1
+                if on_event is not None:
+                    on_event(event)
+        if record is not None:
+            break
     if record is None:
         raise SkyhopError(f"The API server stopped streaming request {request_id}; re-attach with `skyhop api logs {request_id}`.")
     if record["status"] != "SUCCEEDED":
