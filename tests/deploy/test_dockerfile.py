@@ -55,13 +55,12 @@ def test_the_image_runs_as_a_user_from_the_slim_base_with_the_postgres_extra() -
 
 
 def test_the_health_check_asks_the_open_readiness_route_on_the_published_port() -> None:
-    from skyhop.server.app import create_app
     from skyhop.server.middleware import OPEN_PATHS
+    from skyhop.server.routers import ALL
 
     url = re.search(r"http://[^'\"]+", _one("HEALTHCHECK")).group(0)
     path, port = urlsplit(url).path, urlsplit(url).port
-    app = create_app(store=None, authenticator=None)  # routes only: nothing is served
-    assert path in app.openapi()["paths"]
+    assert path in {route.path for router in ALL for route in router.routes}, "a route the app mounts"
     assert path in OPEN_PATHS, "an orchestrator has no token"
     assert path == "/api/v1/ready", "readiness, not liveness: a process without its database must not get traffic"
     command = _command()
