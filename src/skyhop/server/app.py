@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from skyhop import __version__
+from skyhop import __version__, paths
 from skyhop.server import errors, middleware, routers
+from skyhop.server.dashboard.sessions import Sessions
 from skyhop.server.executor import Executor
 from skyhop.server.middleware import Authenticator
 from skyhop.server.operations import make_operations
@@ -37,8 +38,12 @@ def create_app(store, authenticator: Authenticator, settings: ServerSettings | N
         from skyhop.server.controllers import hosting
 
         hosting.install(app, store)
-    middleware.install(app, authenticator=authenticator, max_body_bytes=settings.max_body_bytes)
+    app.state.dashboard_sessions = Sessions(paths.api_dir())
+    middleware.install(app, authenticator=authenticator, sessions=app.state.dashboard_sessions, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
     for router in routers.ALL:
         app.include_router(router)
+    from skyhop.server.dashboard.router import router as dashboard
+
+    app.include_router(dashboard)
     return app

@@ -17,6 +17,8 @@ import anyio
 from fastapi import FastAPI
 
 from skyhop.server.auth.principal import Principal
+from skyhop.server.dashboard import gate
+from skyhop.server.dashboard.sessions import Sessions
 from skyhop.server.error_codes import PAYLOAD_TOO_LARGE, UNAUTHORIZED
 
 OPEN_PATHS = frozenset({"/api/v1/health", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
@@ -73,12 +75,24 @@ def _bearer(scope: Scope) -> str | None:
 
 
 class Auth:
-    def __init__(self, app: Any, authenticator: Authenticator) -> None:
+    """The bearer token for the API; the session cookie for the dashboard's pages (but its login page and static files)."""
+
+    def __init__(self, app: Any, authenticator: Authenticator, sessions: Sessions) -> None:
         self.app = app
         self.authenticator = authenticator
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+        if scope["type"] == "http" and gate.is_dashboard(scope["path"]):
+            if not gate.is_open(scope["path"]):
+                session = await gate.admit(scope, self.sessions, self.authenticator)
+                if session is None:
+                    await gate.to_login(send, scope["method"])
+                    return
+                state = scope.setdefault("state", {})
+                state["principal"] = session.principal
+                state["dashboard_session"] = session
+        elif scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
             token = _bearer(scope)
             principal = None
             if token is not None:
@@ -138,7 +152,7 @@ class BodyLimit:
         await self.app(scope, replayed, send)
 
 
-def install(app: FastAPI, *, authenticator: Authenticator, max_body_bytes: int) -> None:
+def install(app: FastAPI, *, authenticator: Authenticator, sessions: Sessions, max_body_bytes: int) -> None:
     """Body cap inside, token outside: the token is checked first."""
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_middleware(Auth, authenticator=authenticator)
+    app.add_middleware(Auth, authenticator=authenticator, sessions=sessions)
