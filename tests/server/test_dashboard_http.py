@@ -1,0 +1,258 @@
+"""The dashboard's pages over real HTTP, without a browser: who gets in, what they see, what they may change.
+
+The server is the real app (`create_app`) on a real port and a real SQLite
+store, with a token table for three callers (alice a user, bob a user, vera a
+viewer, root an admin) in place of team mode's users store, so each rule is
+checked for a caller who may not do it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+from skyhop.server.auth.principal import Principal, Role
+from skyhop.state.records import STOPPED, UP, ClusterRecord, JobRecord
+
+HOSTILE = "<script>"  # the page's own script tags all have a src: a bare `<script>` in a page is an escaping bug
+TOKENS = {
+    "tok-alice": Principal("alice", Role.USER),
+    "tok-bob": Principal("bob", Role.USER),
+    "tok-vera": Principal("vera", Role.VIEWER),
+    "tok-root": Principal("root", Role.ADMIN),
+}
+
+
+class TableAuth:
+    """Tokens to callers; a revoked user's sessions end on their next page (the `session_principal` hook)."""
+
+    blocking = False
+
+    def __init__(self) -> None:
+        self.revoked: set[str] = set()
+
+    def principal(self, token: str) -> Principal | None:
+        found = TOKENS.get(token)
+        return None if found is None or found.user in self.revoked else found
+
+    def session_principal(self, principal: Principal) -> Principal | None:
+        return None if principal.user in self.revoked else principal
+
+
+@dataclass
+class Site:
+    host: str
+    port: int
+    store: object
+    auth: TableAuth
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def send(self, method: str, path: str, *, who: str | None = None, form: dict[str, str] | None = None, headers: dict[str, str] | None = None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        sent = dict(headers or {})
+        if who is not None:
+            sent["Cookie"] = f"skyhop_session={self.cookies[who]}"
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            conn.request(method, path, body=body, headers=sent)
+            response = conn.getresponse()
+            return response.status, response.read().decode(), {k.lower(): v for k, v in response.getheaders()}
+        finally:
+            conn.close()
+
+    def login(self, who: str) -> str:
+        status, _, headers = self.send("POST", "/dashboard/login", form={"token": f"tok-{who}"})
+        assert status == 303, status
+        self.cookies[who] = re.search(r"skyhop_session=([^;]+)", headers["set-cookie"]).group(1)
+        return headers["set-cookie"]
+
+    def page(self, path: str, who: str) -> str:
+        status, text, _ = self.send("GET", path, who=who)
+        assert status == 200, (status, text[:500])
+        return text
+
+    def csrf(self, who: str) -> str:
+        return re.search(r'name="csrf" value="([^"]+)"', self.page("/dashboard/", who)).group(1)
+
+
+@pytest.fixture
+def site(isolated_home: Path, tmp_path: Path):
+    import uvicorn
+
+    from skyhop.server.app import create_app
+    from skyhop.state.store import StateStore
+
+    store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    auth = TableAuth()
+    app = create_app(store, auth)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the dashboard's server did not start"
+        time.sleep(0.01)
+    try:
+        yield Site("127.0.0.1", sock.getsockname()[1], store, auth)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        store.close()
+
+
+def seed_cluster(store, name: str, user: str, *, price: float = 0.0, up_at: float | None = None, stop_at: float | None = None, job: str = "train") -> None:
+    """A stopped cluster of `user` (no agent to ask) with one RUNNING job row, billed from `up_at` to `stop_at`."""
+    up_at = up_at or time.time() - 60
+    store.add_cluster(ClusterRecord(name=name, provider="nowhere", region="r1", user=user, hourly_price=price, launched_at=up_at))
+    store.set_cluster_status(name, UP, at=up_at)
+    store.set_cluster_status(name, STOPPED, at=stop_at or time.time())
+    store.upsert_jobs(name, [JobRecord(job_id=1, status="RUNNING", submitted_at=up_at, name=job, user=user)])
+
+
+def test_every_page_but_login_and_static_needs_a_session(site):
+    for path in ("/dashboard/", "/dashboard/costs", "/dashboard/requests", "/dashboard/admin", "/dashboard/clusters/x/jobs/1/log/stream"):
+        status, _, headers = site.send("GET", path)
+        assert (status, headers.get("location")) == (303, "/dashboard/login"), path
+    status, _, _ = site.send("POST", "/dashboard/clusters/x/jobs/1/cancel", form={"csrf": "x"})
+    assert status == 401
+    # A bearer token is the API's door, not the dashboard's: it opens no page.
+    assert site.send("GET", "/dashboard/", headers={"Authorization": "Bearer tok-root"})[0] == 303
+    assert site.send("GET", "/dashboard/login")[0] == 200
+    status, text, headers = site.send("GET", "/dashboard/static/htmx.min.js")
+    assert status == 200 and "htmx" in text and headers["content-type"].startswith("text/javascript")
+    assert site.send("GET", "/dashboard/static/..%2Fsessions.py")[0] == 404
+    assert site.send("POST", "/api/v1/dashboard/code")[0] == 401
+
+
+def test_login_gives_a_strict_httponly_cookie_without_the_token(site):
+    status, text, headers = site.send("POST", "/dashboard/login", form={"token": "tok-nobody"})
+    assert status == 401 and "set-cookie" not in headers and "not valid" in text
+    set_cookie = site.login("alice")
+    assert "HttpOnly" in set_cookie and "SameSite=strict" in set_cookie and "Path=/dashboard" in set_cookie
+    assert "tok-alice" not in set_cookie
+    assert "alice (user)" in site.page("/dashboard/", "alice")
+    # A cookie altered by its holder (say, to claim the admin role) is refused.
+    payload, signature = site.cookies["alice"].split(".")
+    import base64
+    import json
+
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({**claims, "r": "admin"}).encode()).rstrip(b"=").decode()
+    site.cookies["forged"] = f"{forged}.{signature}"
+    assert site.send("GET", "/dashboard/", who="forged")[0] == 303
+    # A login from another site's page is refused even with a good token.
+    status, _, headers = site.send("POST", "/dashboard/login", form={"token": "tok-alice"}, headers={"Origin": "http://evil.example"})
+    assert status == 401 and "set-cookie" not in headers
+
+
+def test_a_revoked_callers_session_ends_at_once(site):
+    site.login("bob")
+    site.page("/dashboard/", "bob")
+    site.auth.revoked.add("bob")
+    assert site.send("GET", "/dashboard/", who="bob")[0] == 303
+
+
+def test_names_are_escaped_everywhere(site):
+    seed_cluster(site.store, HOSTILE, "alice", job=HOSTILE)
+    site.store.create_request("launch", {}, cluster=HOSTILE, user="alice", log_path="/dev/null")
+    site.login("alice")
+    quoted = "%3Cscript%3E"
+    for path in ("/dashboard/", "/dashboard/requests", "/dashboard/costs", f"/dashboard/clusters/{quoted}"):
+        text = site.page(path, "alice")
+        assert "&lt;script&gt;" in text, path
+        assert HOSTILE not in text, path
+
+
+def test_another_users_rows_never_show(site):
+    seed_cluster(site.store, "alice-dev", "alice")
+    seed_cluster(site.store, "bob-secret", "bob")
+    site.store.create_request("launch", {}, cluster="bob-secret", user="bob", log_path="/dev/null")
+    for who in ("alice", "vera", "root"):
+        site.login(who)
+    for path in ("/dashboard/", "/dashboard/requests", "/dashboard/costs", "/dashboard/managed-jobs", "/dashboard/services"):
+        text = site.page(path, "alice")
+        assert "bob-secret" not in text, path
+    assert "alice-dev" in site.page("/dashboard/", "alice")
+    status, text, _ = site.send("GET", "/dashboard/clusters/bob-secret", who="alice")
+    assert status == 404 and "does not exist" in text  # the same answer as a missing cluster
+    assert site.send("GET", "/dashboard/clusters/bob-secret/jobs/1/log/stream", who="alice")[1].count("event: failed") == 1
+    for who in ("vera", "root"):  # the viewer and the admin see everyone's
+        assert "bob-secret" in site.page("/dashboard/", who) and "alice-dev" in site.page("/dashboard/", who)
+    assert "Cancel</button>" in site.page("/dashboard/clusters/alice-dev", "alice")
+    assert "Cancel</button>" not in site.page("/dashboard/clusters/bob-secret", "vera")  # a viewer gets no write buttons
+    assert "Users &amp; tokens" not in site.page("/dashboard/", "alice")
+    assert site.send("GET", "/dashboard/admin", who="alice")[0] == 403
+    assert "single-user mode" in site.page("/dashboard/admin", "root")
+
+
+def test_posts_need_the_sessions_csrf_value_and_a_writer(site):
+    seed_cluster(site.store, "bob-secret", "bob")
+    for who in ("alice", "bob", "vera"):
+        site.login(who)
+    cancel = "/dashboard/clusters/bob-secret/jobs/1/cancel"
+    status, text, _ = site.send("POST", cancel, who="bob", form={})
+    assert status == 403 and "CSRF" in text
+    status, text, _ = site.send("POST", cancel, who="bob", form={"csrf": site.csrf("alice")})  # another session's value
+    assert status == 403 and "CSRF" in text
+    status, text, _ = site.send("POST", cancel, who="bob", form={"csrf": site.csrf("bob")}, headers={"Origin": "http://evil.example"})
+    assert status == 403 and "CSRF" in text
+    status, text, _ = site.send("POST", cancel, who="vera", form={"csrf": site.csrf("vera")})
+    assert status == 403 and "viewer" in text
+    status, text, _ = site.send("POST", cancel, who="alice", form={"csrf": site.csrf("alice")})
+    assert status == 404
+    status, text, _ = site.send("POST", cancel, who="bob", headers={"X-CSRF-Token": site.csrf("bob")}, form={})
+    assert status == 400 and "nowhere" in text, (status, text)  # past every check: the cluster itself (of no installed provider) answers
+    status, _, headers = site.send("POST", "/dashboard/logout", who="bob", form={"csrf": site.csrf("bob")})
+    assert status == 303 and 'skyhop_session=""' in headers["set-cookie"]
+
+
+def test_a_one_time_code_logs_in_once(site):
+    status, text, _ = site.send("POST", "/api/v1/dashboard/code", headers={"Authorization": "Bearer tok-alice"})
+    assert status == 200
+    path = re.search(r'"path":"([^"]+)"', text).group(1)
+    status, _, headers = site.send("GET", path)
+    assert status == 303 and headers["location"] == "/dashboard/" and "skyhop_session=" in headers["set-cookie"]
+    site.cookies["alice"] = re.search(r"skyhop_session=([^;]+)", headers["set-cookie"]).group(1)
+    assert "alice (user)" in site.page("/dashboard/", "alice")
+    status, text, headers = site.send("GET", path)
+    assert status == 400 and "set-cookie" not in headers and "already used or has expired" in text
+
+
+def test_the_cost_chart_has_a_bar_per_day_with_that_days_spend(site):
+    today = dt.datetime.now(dt.timezone.utc).date()
+    noon = dt.datetime.combine(today - dt.timedelta(days=2), dt.time(10), dt.timezone.utc).timestamp()
+    seed_cluster(site.store, "train", "alice", price=3.0, up_at=noon, stop_at=noon + 2 * 3600)  # $6, two days ago
+    seed_cluster(site.store, "bob-secret", "bob", price=100.0, up_at=noon, stop_at=noon + 3600)
+    site.login("alice")
+    text = site.page("/dashboard/costs", "alice")
+    bars = dict(re.findall(r'data-day="([0-9-]+)" data-cost="([0-9.]+)"', text))
+    assert len(bars) == 30
+    assert float(bars[(today - dt.timedelta(days=2)).isoformat()]) == pytest.approx(6.0)
+    assert sum(map(float, bars.values())) == pytest.approx(6.0)  # bob's $100 is not alice's
+    assert "$6.0000" in text
+
+
+def test_daily_spend_splits_an_interval_at_midnight():
+    from skyhop.server.dashboard.chart import daily
+    from skyhop.state.records import LAUNCH, STOP, ClusterEvent
+
+    day = dt.datetime(2026, 3, 1, 23, 0, tzinfo=dt.timezone.utc).timestamp()
+    events = [ClusterEvent(1, "c", LAUNCH, day, 1.0, "p", "r", 1, {}), ClusterEvent(2, "c", STOP, day + 2 * 3600, 1.0, "p", "r", 1, {})]
+    spend = daily(events, now=day + 5 * 86400, days=7)
+    by_day = {d.day.isoformat(): round(d.cost, 6) for d in spend}
+    assert by_day["2026-03-01"] == 1.0 and by_day["2026-03-02"] == 1.0 and sum(by_day.values()) == 2.0
