@@ -147,7 +147,7 @@ def _logged_in(request: Request, principal: Principal) -> Response:
     response = _back(PREFIX + "/")
     response.set_cookie(COOKIE, value, max_age=SESSION_S, path=PREFIX, httponly=True, samesite="strict", secure=request.url.scheme == "https")
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
