@@ -256,3 +256,44 @@ def test_daily_spend_splits_an_interval_at_midnight():
     spend = daily(events, now=day + 5 * 86400, days=7)
     by_day = {d.day.isoformat(): round(d.cost, 6) for d in spend}
     assert by_day["2026-03-01"] == 1.0 and by_day["2026-03-02"] == 1.0 and sum(by_day.values()) == 2.0
+
+
+def test_managed_jobs_with_attempts_and_services_with_replicas_are_the_callers_own(site):
+    from skyhop.state.controller_leases import ControllerLeases
+    from skyhop.state.managed import KIND, ManagedJobs
+    from skyhop.state.services import Services
+
+    managed = ManagedJobs(site.store)
+    mine, theirs = managed.create([{"name": "alice-train", "user": "alice", "tasks": [{}]}, {"name": "bob-train", "user": "bob", "tasks": [{}]}])
+    managed.add_attempt(mine.id, 0, "alice-train-1", True)
+    services = Services(site.store)
+    task = {"run": "python3 -m http.server 8080", "service": {"readiness_probe": "/", "replicas": 1}, "resources": {"ports": 8080}}
+    services.create("alice-svc", task, "alice")
+    services.add_replica("alice-svc", 1, False, "READY")
+    services.create("bob-svc", task, "bob")
+    for who in ("alice", "vera"):
+        site.login(who)
+    text = site.page("/dashboard/managed-jobs", "alice")
+    assert "alice-train" in text and "alice-train-1" in text and "bob-train" not in text
+    text = site.page("/dashboard/services", "alice")
+    assert "alice-svc" in text and "READY" in text and "bob-svc" not in text
+    assert "bob-svc" in site.page("/dashboard/services", "vera")
+    assert "Cancel</button>" not in site.page("/dashboard/managed-jobs", "vera")
+    status, _, _ = site.send("POST", f"/dashboard/managed-jobs/{theirs.id}/cancel", who="alice", form={"csrf": site.csrf("alice")})
+    assert status == 404
+    status, _, headers = site.send("POST", f"/dashboard/managed-jobs/{mine.id}/cancel", who="alice", form={"csrf": site.csrf("alice")})
+    assert (status, headers["location"]) == (303, "/dashboard/managed-jobs")
+    leases = ControllerLeases(site.store)
+    assert leases.cancel_requested(KIND, str(mine.id)) and not leases.cancel_requested(KIND, str(theirs.id))
+
+
+def test_a_request_page_shows_its_output_escaped_to_its_owner_only(site, tmp_path):
+    log = tmp_path / "req.log"
+    log.write_text('{"phase": "provisioning"}\n{"out": "hello <b>there</b>\\n"}\n{"msg": "done"}\n')
+    mine = site.store.create_request("launch", {}, cluster="c", user="alice", log_path=str(log))
+    theirs = site.store.create_request("launch", {}, cluster="d", user="bob", log_path=str(log))
+    site.login("alice")
+    assert f"/dashboard/requests/{mine.request_id}" in site.page("/dashboard/requests", "alice")
+    text = site.page(f"/dashboard/requests/{mine.request_id}", "alice")
+    assert "[skyhop] provisioning..." in text and "hello &lt;b&gt;there&lt;/b&gt;" in text and "done" in text
+    assert site.send("GET", f"/dashboard/requests/{theirs.request_id}", who="alice")[0] == 404

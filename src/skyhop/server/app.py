@@ -5,7 +5,8 @@ models in `server/schemas.py`, logic in `server/services/` and
 `skyhop.execution`. Every route but `/api/v1/health` and the OpenAPI pages
 needs a bearer token: the one in the server's info file (local mode) or
 a user's token (team mode); the middleware resolves it to the caller's
-`Principal`, which routes pass to the services. Every error answer is `{"code", "detail"}`
+`Principal`, which routes pass to the services. The dashboard (`/dashboard/`,
+server/dashboard/) is served by the same app, behind a session cookie. Every error answer is `{"code", "detail"}`
 (see `server/errors.py`); the client raises the matching exception.
 """
 

@@ -1,4 +1,5 @@
-"""ASGI middleware: the bearer token (resolved to the caller's `Principal`), then the request body cap.
+"""ASGI middleware: the bearer token (resolved to the caller's `Principal`; for dashboard pages, the session
+cookie: server/dashboard/gate.py), then the request body cap.
 
 Both answer before the body is read: a client without a valid token gets 401
 without the server reading what it sent, and a body over the cap gets 413

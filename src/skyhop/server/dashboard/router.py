@@ -265,6 +265,15 @@ def requests_page(request: Request, store: Store, caller: Caller) -> Response:
     return _guarded(request, lambda: page("requests.html", _context(request, store, "requests", requests=views.requests(store, caller))))
 
 
+@router.get(PREFIX + "/requests/{request_id}")
+def request_page(request: Request, store: Store, caller: Caller, request_id: str) -> Response:
+    def build() -> Response:
+        record = views.request(store, caller, request_id)
+        return page("request.html", _context(request, store, "requests", record=record, log=views.request_log(record)))
+
+    return _guarded(request, build)
+
+
 # --- costs and admin -----------------------------------------------------------------------
 
 

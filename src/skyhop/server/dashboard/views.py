@@ -93,6 +93,51 @@ def requests(store, principal: Principal, limit: int = 200) -> list:
     return [r for r in store.list_requests(limit=limit) if policy.can_read(principal, r.user)]
 
 
+def request(store, principal: Principal, request_id: str):
+    from skyhop.errors import NotFoundError
+
+    record = store.get_request(request_id)
+    if record is None or not policy.can_read(principal, record.user):
+        raise NotFoundError(f"Request {request_id} does not exist.")
+    return record
+
+
+#: The end of a request's log shown on its page (`skyhop api logs ID` has all of it).
+REQUEST_LOG_TAIL = 256 * 1024
+
+
+def request_log(record) -> str:
+    """The request's events as the CLI prints them: output as it came, messages and phases on their own lines."""
+    import json
+
+    try:
+        with open(record.log_path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - REQUEST_LOG_TAIL))
+            raw = f.read()
+    except OSError:
+        return ""
+    lines = raw.split(b"\n")
+    if size > REQUEST_LOG_TAIL:
+        lines = lines[1:]  # the first one is cut
+    out = []
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(event, dict):
+            continue
+        if "out" in event:
+            out.append(str(event["out"]))
+        elif "msg" in event:
+            out.append(f"{event['msg']}\n")
+        elif "phase" in event:
+            out.append(f"[skyhop] {event['phase']}...\n")
+    return "".join(out)
+
+
 def cost_events(store, principal: Principal) -> list:
     return [e for e in store.list_events() if policy.can_read(principal, e.user)]
 
