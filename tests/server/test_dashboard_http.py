@@ -88,12 +88,15 @@ class Site:
 
 
 @pytest.fixture
-def site(isolated_home: Path, tmp_path: Path):
+def site(isolated_home: Path, tmp_path: Path, migrated_state_db: Path):
+    import shutil
+
     import uvicorn
 
     from skyhop.server.app import create_app
     from skyhop.state.store import StateStore
 
+    shutil.copyfile(migrated_state_db, tmp_path / "state.db")  # migrating each test's database would cost ~1 CPU s
     store = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
     auth = TableAuth()
     app = create_app(store, auth)
