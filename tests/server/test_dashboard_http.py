@@ -36,6 +36,7 @@ class TableAuth:
     """Tokens to callers; a revoked user's sessions end on their next page (the `session_principal` hook)."""
 
     blocking = False
+    local_user = None  # a team server: its controllers take every user's work
 
     def __init__(self) -> None:
         self.revoked: set[str] = set()

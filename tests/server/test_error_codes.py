@@ -73,12 +73,12 @@ def test_a_request_that_fails_later_keeps_its_error_type(client_of, api_server):
 
 def test_the_executor_stores_the_code_of_what_an_operation_raised(isolated_home):
     from skyhop.execution.progress import Progress
-    from skyhop.server.executor import Executor
+    from skyhop.server.executor import Executor, Owner
     from skyhop.state.store import StateStore
 
     done = threading.Event()
 
-    def no_room(body: dict, progress: Progress) -> None:
+    def no_room(body: dict, progress: Progress, owner: Owner) -> None:
         try:
             raise CapacityError("no H100 left in us-east-1a")
         finally:
@@ -86,7 +86,7 @@ def test_the_executor_stores_the_code_of_what_an_operation_raised(isolated_home)
 
     store = StateStore()
     executor = Executor(store, {"launch": no_room})
-    request_id = executor.submit("launch", {}, stored_body={}, cluster=None, user=None)
+    request_id = executor.submit("launch", {}, stored_body={}, cluster=None, owner=Owner("me"))
     assert done.wait(30)
     while executor.is_active(request_id):
         threading.Event().wait(0.01)

@@ -13,7 +13,7 @@ import pytest
 from skyhop.errors import ConfigError
 from skyhop.execution.progress import Progress
 from skyhop.server import settings
-from skyhop.server.executor import Executor
+from skyhop.server.executor import Executor, Owner
 from skyhop.server.services import request_events, retention
 
 
@@ -86,7 +86,7 @@ def test_a_follower_reads_the_record_once_not_every_poll(store):
     counting = CountingStore(store)
     release = threading.Event()
 
-    def slow(body: dict, progress: Progress) -> str:
+    def slow(body: dict, progress: Progress, owner: Owner) -> str:
         for i in range(10):
             progress.out(f"tick {i}\n")
             time.sleep(0.1)
@@ -94,7 +94,7 @@ def test_a_follower_reads_the_record_once_not_every_poll(store):
         return "ok"
 
     executor = Executor(counting, {"launch": slow})
-    request_id = executor.submit("launch", {}, stored_body={}, cluster=None, user=None)
+    request_id = executor.submit("launch", {}, stored_body={}, cluster=None, owner=Owner("me"))
     threading.Timer(1.5, release.set).start()
 
     async def collect() -> bytes:
@@ -125,14 +125,14 @@ def test_a_follower_is_woken_by_the_request_not_by_a_timer(store, monkeypatch):
     monkeypatch.setattr(request_events, "WAKE_BACKSTOP_S", 3600)
     steps = [threading.Event() for _ in range(3)]
 
-    def stepwise(body: dict, progress: Progress) -> str:
+    def stepwise(body: dict, progress: Progress, owner: Owner) -> str:
         for i, step in enumerate(steps):
             assert step.wait(30)
             progress.out(f"step {i}\n")
         return "ok"
 
     executor = Executor(store, {"launch": stepwise})
-    request_id = executor.submit("launch", {}, stored_body={}, cluster=None, user=None)
+    request_id = executor.submit("launch", {}, stored_body={}, cluster=None, owner=Owner("me"))
     assert executor.listen("no-such-request", lambda: None) is None
 
     async def collect() -> list[bytes]:

@@ -20,6 +20,8 @@ import pytest
 from helpers import run_cli
 from providers.conftest import plugin_site  # noqa: F401  (the installed test plugin: shadeform, primeintellect)
 
+from skyhop.identity import current_user
+
 pytestmark = pytest.mark.slow
 
 TASK = textwrap.dedent(
@@ -191,7 +193,9 @@ def test_a_down_whose_server_died_is_resumed_and_removes_the_cluster(isolated_ho
     log_path = home / ".skyhop" / "api" / "requests" / "downreq.log"
     log_path.write_text(json.dumps({"phase": "tearing down"}) + "\n")
     with StateStore() as store:
-        store.create_request("down", {"cluster": "dn", "purge": False}, cluster="dn", log_path=str(log_path), request_id="downreq", server_pid=dead)
+        store.create_request(
+            "down", {"cluster": "dn", "purge": False}, cluster="dn", user=current_user(), log_path=str(log_path), request_id="downreq", server_pid=dead
+        )
         store.start_request("downreq", dead)
     followed = _cli(home, plugin_site, "api", "logs", "downreq")
     assert followed.returncode == 0, followed.stderr

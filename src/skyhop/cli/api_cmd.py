@@ -44,9 +44,10 @@ def stop() -> None:
 
 
 @api.command()
+@click.option("-u", "--all-users", is_flag=True, help="Include other users' requests (admin or viewer role).")
 @OUTPUT_OPTION
-def status(output: str) -> None:
-    """The server's address, and its recent requests."""
+def status(all_users: bool, output: str) -> None:
+    """The server's address, and your recent requests."""
     from skyhop.client import api
     from skyhop.client.server_process import endpoint
 
@@ -57,7 +58,7 @@ def status(output: str) -> None:
         else:
             click.echo("API server: not running (it starts on the next command that needs it).")
         return
-    rows = api.requests()
+    rows = api.requests(all_users=all_users)
     if output == "json":
         emit_json({"running": True, "url": info.url, "pid": info.pid, "requests": rows})
         return

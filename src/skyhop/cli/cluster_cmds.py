@@ -14,16 +14,6 @@ YES = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmatio
 ALL_USERS = click.option("-u", "--all-users", is_flag=True, help="Include other users' clusters (default: only yours).")
 
 
-def mine(rows: list[dict], all_users: bool) -> list[dict]:
-    """Rows owned by the current user (or by nobody), unless every user's are wanted."""
-    if all_users:
-        return rows
-    from skyhop.identity import current_user
-
-    me = current_user()
-    return [r for r in rows if r.get("user") in (None, me)]
-
-
 @click.command(
     epilog="""\b
 Examples:
@@ -61,9 +51,7 @@ def status(
     if orphans_only:
         orphans_view.listing(output)
         return
-    rows = api.status(list(clusters), refresh=refresh)
-    if not clusters:
-        rows = mine(rows, all_users)
+    rows = api.status(list(clusters), refresh=refresh, all_users=all_users)
     if head_ip or endpoints or endpoint is not None:
         _print_address(rows, clusters, head_ip, endpoint)
         return

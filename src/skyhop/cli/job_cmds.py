@@ -39,13 +39,12 @@ Examples:
 def queue(clusters: tuple[str, ...], skip_finished: bool, all_users: bool, output: str) -> None:
     """Show the job queue of clusters (all of them by default).
 
-    Only your own jobs are listed unless -u is given.
+    Only your own clusters' jobs are listed unless -u is given (a role that sees every user's).
     """
-    from skyhop.cli.cluster_cmds import mine
     from skyhop.client import api
 
-    names = list(clusters) or [r["name"] for r in api.status()]
-    rows = mine([job for name in names for job in api.queue(name)], all_users)
+    names = list(clusters) or [r["name"] for r in api.status(all_users=all_users)]
+    rows = [job for name in names for job in api.queue(name)]
     if skip_finished:
         rows = [job for job in rows if job["status"] not in FINISHED]
     if output == "json":
@@ -128,9 +127,7 @@ def cancel(cluster: str, job_ids: tuple[int, ...], all_: bool, all_users: bool, 
     if (all_ or all_users) and job_ids:
         raise SkyhopError("Give job ids or --all/--all-users, not both.")
     if all_ and not all_users:
-        from skyhop.cli.cluster_cmds import mine
-
-        job_ids = tuple(j["job_id"] for j in mine(api.queue(cluster), False) if j["status"] not in FINISHED)
+        job_ids = tuple(j["job_id"] for j in api.queue(cluster) if j["status"] not in FINISHED)
         if not job_ids:
             click.echo(f"No running or pending jobs of yours on '{cluster}'.")
             return

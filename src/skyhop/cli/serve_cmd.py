@@ -99,19 +99,21 @@ Examples:
   skyhop serve status web -a                  # more columns: policy, spot, accelerator, price, why
   skyhop serve status web --endpoint          # only the endpoint: curl $(skyhop serve status web --endpoint)
   skyhop serve status --output json
+  skyhop serve status -u                      # every user's services (admin or viewer role)
 """
 )
 @click.argument("names", nargs=-1)
 @click.option("--endpoint", is_flag=True, help="Print only the endpoint of the one service named (for scripts).")
 @click.option("-a", "--all", "all_", is_flag=True, help="Show more columns: policy, status reasons, spot, accelerator, price.")
+@click.option("-u", "--all-users", is_flag=True, help="Include other users' services (default: only yours).")
 @OUTPUT_OPTION
-def status(names: tuple[str, ...], endpoint: bool, all_: bool, output: str) -> None:
+def status(names: tuple[str, ...], endpoint: bool, all_: bool, all_users: bool, output: str) -> None:
     """Show services (version, uptime, status, ready replicas, endpoint) and their replicas."""
     from skyhop.client import serve as client
 
     if endpoint and len(names) != 1:
         raise SkyhopError("--endpoint prints the endpoint of one service: name it, e.g. skyhop serve status web --endpoint.")
-    services = client.serve_status(list(names) or None)
+    services = client.serve_status(list(names) or None, all_users=all_users)
     if endpoint:
         service = services[0]
         if not service["endpoint"]:

@@ -159,8 +159,10 @@ def orphans() -> dict[str, Any]:
     return http.call(_server(), "GET", "/api/v1/orphans", timeout=300, expect="record")
 
 
-def status(names: list[str] | None = None, *, refresh: bool = False) -> list[dict[str, Any]]:
-    return http.call(_server(), "GET", "/api/v1/clusters", params={"refresh": refresh, "name": arguments.names(names, "names")}, expect="records")
+def status(names: list[str] | None = None, *, refresh: bool = False, all_users: bool = False) -> list[dict[str, Any]]:
+    """The caller's clusters (every user's with `all_users`: a role that sees all), or those named."""
+    params = {"refresh": refresh, "name": arguments.names(names, "names"), "all_users": all_users or None}
+    return http.call(_server(), "GET", "/api/v1/clusters", params=params, expect="records")
 
 
 def queue(cluster: str) -> list[dict[str, Any]]:
@@ -235,8 +237,8 @@ def cost_report() -> list[dict[str, Any]]:
     return http.call(_server(), "GET", "/api/v1/cost-report", expect="records")
 
 
-def requests(*, active: bool = False) -> list[dict[str, Any]]:
-    return http.call(_server(), "GET", "/api/v1/requests", params={"active": active}, expect="records")
+def requests(*, active: bool = False, all_users: bool = False) -> list[dict[str, Any]]:
+    return http.call(_server(), "GET", "/api/v1/requests", params={"active": active, "all_users": all_users or None}, expect="records")
 
 
 def cancel_request(request_id: str) -> dict[str, Any]:

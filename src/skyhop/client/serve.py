@@ -35,9 +35,11 @@ def serve_up(task, service_name: str | None = None) -> dict[str, Any]:
     return _sent(lambda field: task_field(field, 1), "POST", "/api/v1/serve/up", body)
 
 
-def serve_status(names: list[str] | str | None = None) -> list[dict[str, Any]]:
-    """Services (the named ones, or all) with their replicas; see docs/json-output.md for the fields."""
-    return http.call(_server(), "GET", "/api/v1/serve", params={"name": arguments.names(names, "names")}, expect="records")
+def serve_status(names: list[str] | str | None = None, *, all_users: bool = False) -> list[dict[str, Any]]:
+    """Services (the named ones, or the caller's: every user's with `all_users`) with their replicas; see
+    docs/json-output.md for the fields."""
+    params = {"name": arguments.names(names, "names"), "all_users": all_users or None}
+    return http.call(_server(), "GET", "/api/v1/serve", params=params, expect="records")
 
 
 def serve_update(name: str, task, mode: str = "rolling") -> dict[str, Any]:

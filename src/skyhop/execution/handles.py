@@ -59,6 +59,11 @@ def describe_resources(resources: Mapping[str, Any], num_nodes: int) -> str:
     return f"{prefix}{resources.get('instance_type')} ({', '.join(parts)})"
 
 
+def owner_of(record) -> str:
+    """The cluster's owner, as its jobs are labelled ("unknown" for a row that never had one)."""
+    return record.user or "unknown"
+
+
 def agent_config(info: ClusterInfo, resources: Mapping[str, Any], user: str) -> dict[str, Any]:
     """The agent's cluster.json: nodes, per-node capacity, and what autodown removes."""
     measured = info.measured  # what the provider found on the machines (pools that do not say their size)

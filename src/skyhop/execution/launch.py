@@ -20,7 +20,6 @@ from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.execution.retry import until_up
 from skyhop.execution.sync import check_sources, sync_task_files
 from skyhop.execution.unsupported import check_supported
-from skyhop.identity import current_user
 from skyhop.optimizer import gating
 from skyhop.providers.base import DEFAULT_CAPABILITIES, Capabilities, ClusterInfo, LaunchRequest, PortOpener, capabilities_of
 from skyhop.providers.errors import LaunchCancelled, ProviderError
@@ -31,6 +30,9 @@ from skyhop.state.records import JOB_FINISHED
 @dataclass(frozen=True)
 class LaunchOptions:
     cluster_name: str
+    #: Whom the cluster and its jobs belong to: the request's caller (never this server process's user).
+    owner: str
+    workspace: str | None = None
     detach_run: bool = False
     dryrun: bool = False
     down: bool = False
@@ -64,7 +66,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
         if record is None:
             passes = itertools.count()
             info, placement = until_up(
-                lambda: _provision(task, name, progress, store, again=next(passes) > 0, blocked=options.blocked), progress, retry=options.retry_until_up
+                lambda: _provision(task, options, progress, store, again=next(passes) > 0), progress, retry=options.retry_until_up
             )
             progress.info(f"New cluster '{name}' is up.")  # a generated name is what logs/exec/down need
         else:
@@ -76,7 +78,7 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
             agent = handles.agent_of(info)
             with_setup = bool(task.setup) and not options.no_setup and (created or _setup_needed(record.setup_hash, fingerprint, agent))
             progress.phase("setup" if with_setup else "running")
-            spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or current_user(), task_id=options.task_id)
+            spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or options.owner, task_id=options.task_id)
             job = agent.submit(spec)
             job_id = job["job_id"]
             progress.submitted(job_id)
@@ -166,7 +168,7 @@ def exec_task(task: Task, name: str, detach: bool, progress: Progress, store, *,
         info = handles.cluster_info(record)
         _check_fits(task, record)
         sync_task_files(task, info, progress)
-        spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=record.user or current_user(), task_id=task_id)
+        spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=handles.owner_of(record), task_id=task_id)
         job = handles.agent_of(info).submit(spec)
         progress.submitted(job["job_id"])
     return _run_job(store, name, info, job, progress, detach)
@@ -231,7 +233,7 @@ def _dryrun(task: Task, record, progress: Progress) -> dict[str, Any]:
     return {"dryrun": True, "reuse": None, "plan": plan.to_json()}
 
 
-def _provision(task: Task, name: str, progress: Progress, store, *, again: bool = False, blocked: tuple = ()) -> tuple[ClusterInfo, dict[str, Any]]:
+def _provision(task: Task, options: LaunchOptions, progress: Progress, store, *, again: bool = False) -> tuple[ClusterInfo, dict[str, Any]]:
     """Launch the cheapest offer; each typed provider failure blocks what it names, then plan again.
 
     Capacity blocks that zone, quota that region, auth that cloud (the error
@@ -243,7 +245,7 @@ def _provision(task: Task, name: str, progress: Progress, store, *, again: bool 
     first plan's candidates with their outcome. `again`: a later pass of
     `--retry-until-up`, which tries every offer anew (capacity comes back),
     where a resumed first pass keeps what its log already ruled out.
-    `blocked`: entries ruled out before the first try (a managed job's preempted region).
+    `options.blocked`: entries ruled out before the first try (a managed job's preempted region).
     """
     from skyhop.errors import InfeasibleError
     from skyhop.planning import failover
@@ -264,7 +266,7 @@ def _provision(task: Task, name: str, progress: Progress, store, *, again: bool 
 
     while True:
         try:
-            plan = plan_task(task, space, tuple(blocked) + failover.blocked_by(attempts))
+            plan = plan_task(task, space, tuple(options.blocked) + failover.blocked_by(attempts))
         except InfeasibleError as error:
             if not attempts:
                 raise
@@ -282,7 +284,7 @@ def _provision(task: Task, name: str, progress: Progress, store, *, again: bool 
             failed(candidate, str(error), "cloud")
             continue
         try:
-            info = _bring_up(provider, candidate, task, name, store, progress)
+            info = _bring_up(provider, candidate, task, options, store, progress)
         except ProviderError as error:
             if error.scope is None:
                 raise
@@ -300,7 +302,7 @@ def _provision(task: Task, name: str, progress: Progress, store, *, again: bool 
         }
 
 
-def _bring_up(provider, candidate, task: Task, name: str, store, progress: Progress) -> ClusterInfo:
+def _bring_up(provider, candidate, task: Task, options: LaunchOptions, store, progress: Progress) -> ClusterInfo:
     """Create the candidate's machines under a write-ahead INIT record, then open ports and install the agent.
 
     A provider failure leaves no record (failover tries elsewhere); a failure
@@ -311,7 +313,7 @@ def _bring_up(provider, candidate, task: Task, name: str, store, progress: Progr
 
     offer = candidate.offer
     where = where_of(offer)
-    user = current_user()
+    name, user = options.cluster_name, options.owner
     progress.phase("provisioning")
     progress.info(f"Provisioning {task.num_nodes}x {offer.instance_type} on {where} (${candidate.cluster_hourly_price:.4g}/h).")
     request = _launch_request(candidate, task, name, user, progress)
@@ -322,7 +324,7 @@ def _bring_up(provider, candidate, task: Task, name: str, store, progress: Progr
     store.add_cluster(
         ClusterRecord(
             name=name, provider=offer.cloud, region=offer.region, zone=offer.zone, num_nodes=task.num_nodes,
-            resources=resources, hourly_price=candidate.cluster_hourly_price, user=user,
+            resources=resources, hourly_price=candidate.cluster_hourly_price, user=user, workspace=options.workspace,
         )
     )
     try:

@@ -16,7 +16,6 @@ from skyhop.errors import NotFoundError, SkyhopError
 from skyhop.execution import channel, handles, jobs
 from skyhop.execution.agent import AgentError
 from skyhop.execution.locks import cluster_lock, is_busy
-from skyhop.identity import current_user
 from skyhop.providers import base
 from skyhop.providers.base import ClusterInfo
 from skyhop.state.records import JOB_FINISHED
@@ -90,10 +89,15 @@ def refreshed(store, name: str, *, have_lock: bool = True):
     return refresh(store, record, have_lock=have_lock) if record is not None else None
 
 
+def missing(name: str) -> NotFoundError:
+    """What an unknown cluster (or another user's, which a caller may not know of) answers."""
+    return NotFoundError(f"Cluster '{name}' does not exist. See `skyhop status` for your clusters.")
+
+
 def require(store, name: str, *, have_lock: bool = True):
     record = refreshed(store, name, have_lock=have_lock)
     if record is None:
-        raise NotFoundError(f"Cluster '{name}' does not exist. See `skyhop status` for your clusters.")
+        raise missing(name)
     return record
 
 
@@ -133,11 +137,12 @@ def _readable(record) -> bool:
     return record.status == "UP" or (record.status == "INIT" and bool(record.status_reason))
 
 
-def status(store, names: list[str] | None = None, *, refresh_all: bool = False) -> list:
-    """Clusters, reconciled with the infra (always for cheap local checks, for all with `refresh_all`)."""
+def status(store, names: list[str] | None = None, *, refresh_all: bool = False, owners: list[str] | None = None) -> list:
+    """Clusters (of `owners` only, when given), reconciled with the infra (always for cheap local checks, for
+    all with `refresh_all`)."""
     out = []
     cheap: dict[str, bool] = {}  # asked once per provider, not per cluster (a protocol check costs ~50 us)
-    for record in store.list_clusters():
+    for record in store.list_clusters(owners=owners):
         if names and record.name not in names:
             continue
         if record.provider not in cheap:
@@ -168,7 +173,7 @@ def start_cluster(store, record) -> ClusterInfo:
     info = provider.start(info)
     resources = record.resources or {}
     try:
-        handles.agent_of(info).install(handles.agent_config(info, resources, record.user or current_user()))
+        handles.agent_of(info).install(handles.agent_config(info, resources, handles.owner_of(record)))
     except BaseException:
         provider.stop(info)  # back to a consistent STOPPED (for ssh pools: the hosts go back too)
         raise
@@ -186,7 +191,7 @@ def start(store, name: str, *, force: bool = False) -> dict[str, Any]:
         if record.status == "UP":
             info = handles.cluster_info(record)
             agent = handles.agent_of(info)
-            agent.install(handles.agent_config(info, record.resources or {}, record.user or current_user()))
+            agent.install(handles.agent_config(info, record.resources or {}, handles.owner_of(record)))
             if record.autostop_minutes is not None:  # the re-installed agent starts without it: keep what was set
                 agent.autostop(record.autostop_minutes, record.autostop_down)
             return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is up; its agent was re-installed (--force)."}

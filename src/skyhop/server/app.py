@@ -38,7 +38,7 @@ def create_app(store, authenticator: Authenticator, settings: ServerSettings | N
     if controllers:
         from skyhop.server.controllers import hosting
 
-        hosting.install(app, store)
+        hosting.install(app, store, only_user=authenticator.local_user)
     app.state.dashboard_sessions = Sessions(paths.api_dir())
     middleware.install(app, authenticator=authenticator, sessions=app.state.dashboard_sessions, max_body_bytes=settings.max_body_bytes)
     errors.install(app)

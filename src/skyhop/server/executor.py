@@ -14,6 +14,7 @@ import threading
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,7 +25,17 @@ from skyhop.server.error_codes import INTERNAL, code_of
 
 log = logging.getLogger("skyhop.server")
 
-Operation = Callable[[dict[str, Any], Progress], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Whom a request acts for: its caller when submitted, read back from the request's row when resumed."""
+
+    user: str
+    workspace: str | None = None
+
+
+Operation = Callable[[dict[str, Any], Progress, Owner], Any]
 
 # Requests that may follow a job for hours get their own pool, so they can never
 # leave `stop`/`down` waiting for a free thread.
@@ -41,15 +52,17 @@ class Executor:
         self._running: dict[str, Progress] = {}
         self._lock = threading.Lock()
 
-    def submit(self, name: str, body: dict[str, Any], *, stored_body: dict[str, Any], cluster: str | None, user: str | None) -> str:
+    def submit(self, name: str, body: dict[str, Any], *, stored_body: dict[str, Any], cluster: str | None, owner: Owner) -> str:
         if name not in self.operations:
             raise SkyhopError(f"Unknown request type '{name}'. Known: {', '.join(sorted(self.operations))}.")
         request_id = uuid.uuid4().hex
         log_path = paths.api_dir() / "requests" / f"{request_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.touch()
-        self.store.create_request(name, stored_body, cluster=cluster, user=user, log_path=str(log_path), request_id=request_id)
-        self._start(request_id, name, body, Progress(log_path, max_bytes=self.log_max_bytes), self.operations[name])
+        self.store.create_request(
+            name, stored_body, cluster=cluster, user=owner.user, workspace=owner.workspace, log_path=str(log_path), request_id=request_id
+        )
+        self._start(request_id, name, body, owner, Progress(log_path, max_bytes=self.log_max_bytes), self.operations[name])
         return request_id
 
     def resume(self, record, operation: Operation, note: str) -> None:
@@ -62,21 +75,22 @@ class Executor:
         """
         progress = Progress(Path(record.log_path), max_bytes=self.log_max_bytes)
         progress.info(note)
-        self._start(record.request_id, record.name, record.body, progress, operation)
+        owner = Owner(record.user or "unknown", record.workspace)
+        self._start(record.request_id, record.name, record.body, owner, progress, operation)
 
-    def _start(self, request_id: str, name: str, body: dict[str, Any], progress: Progress, operation: Operation) -> None:
+    def _start(self, request_id: str, name: str, body: dict[str, Any], owner: Owner, progress: Progress, operation: Operation) -> None:
         with self._lock:
             self._running[request_id] = progress
         pool = self._following if name in FOLLOWING else self._lifecycle
-        pool.submit(self._run, request_id, name, body, progress, operation)
+        pool.submit(self._run, request_id, name, body, owner, progress, operation)
 
-    def _run(self, request_id: str, name: str, body: dict[str, Any], progress: Progress, operation: Operation) -> None:
+    def _run(self, request_id: str, name: str, body: dict[str, Any], owner: Owner, progress: Progress, operation: Operation) -> None:
         started = self.store.start_request(request_id, os.getpid())  # a resumed RUNNING request stays as it is
         try:
             if started.status != "RUNNING":
                 return  # ended while queued (e.g. cancelled)
             progress.check_cancelled()
-            result = operation(body, progress)
+            result = operation(body, progress, owner)
         except RequestCancelled as error:
             self.store.finish_request(request_id, "CANCELLED", error=str(error), error_code=code_of(error))
         except SkyhopError as error:

@@ -47,6 +47,8 @@ class Authenticator(Protocol):
     """Turns a presented bearer token into its caller, or None for a token the server does not accept."""
 
     blocking: bool  # True: it reads the database, so it runs off the event loop
+    #: The one user a local server acts for (its controllers take only that user's work); None: a team server.
+    local_user: str | None
 
     def principal(self, token: str) -> Principal | None: ...
 
@@ -59,6 +61,7 @@ class LocalToken:
     def __init__(self, token: str, principal: Principal) -> None:
         self._token = token.encode()
         self._principal = principal
+        self.local_user: str | None = principal.user
 
     def principal(self, token: str) -> Principal | None:
         return self._principal if hmac.compare_digest(token.encode(), self._token) else None

@@ -6,6 +6,7 @@ from typing import Any
 
 from skyhop.errors import SkyhopError
 from skyhop.execution.progress import Progress
+from skyhop.server.executor import Owner
 
 
 def _task(body: dict[str, Any]):
@@ -28,9 +29,11 @@ def make_operations(store) -> dict[str, Any]:
     from skyhop.execution import lifecycle
     from skyhop.execution.retry import until_up
 
-    def launch(body: dict[str, Any], progress: Progress) -> Any:
+    def launch(body: dict[str, Any], progress: Progress, owner: Owner) -> Any:
         options = launching.LaunchOptions(
             cluster_name=_cluster_name(body),
+            owner=owner.user,
+            workspace=owner.workspace,
             detach_run=bool(body.get("detach_run")),
             dryrun=bool(body.get("dryrun")),
             down=bool(body.get("down")),
@@ -40,23 +43,23 @@ def make_operations(store) -> dict[str, Any]:
         )
         return launching.launch(_task(body), options, progress, store)
 
-    def exec_(body: dict[str, Any], progress: Progress) -> Any:
+    def exec_(body: dict[str, Any], progress: Progress, owner: Owner) -> Any:
         return launching.exec_task(_task(body), _cluster_name(body), bool(body.get("detach_run")), progress, store)
 
-    def stop(body: dict[str, Any], progress: Progress) -> Any:
+    def stop(body: dict[str, Any], progress: Progress, owner: Owner) -> Any:
         progress.phase("stopping")
         return lifecycle.stop(store, _cluster_name(body))
 
-    def start(body: dict[str, Any], progress: Progress) -> Any:
+    def start(body: dict[str, Any], progress: Progress, owner: Owner) -> Any:
         progress.phase("starting")
         name, force = _cluster_name(body), bool(body.get("force"))
         return until_up(lambda: lifecycle.start(store, name, force=force), progress, retry=bool(body.get("retry_until_up")))
 
-    def down(body: dict[str, Any], progress: Progress) -> Any:
+    def down(body: dict[str, Any], progress: Progress, owner: Owner) -> Any:
         progress.phase("tearing down")
         return lifecycle.down(store, _cluster_name(body), purge=bool(body.get("purge")))
 
-    def down_orphans(body: dict[str, Any], progress: Progress) -> Any:
+    def down_orphans(body: dict[str, Any], progress: Progress, owner: Owner) -> Any:
         from skyhop.execution import orphans
 
         progress.phase("tearing down")

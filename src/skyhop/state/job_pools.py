@@ -50,6 +50,8 @@ class PoolRecord:
     updated_at: float
     #: Grows each time `apply` changed what a worker is made of (None: a row made before revision 0007, version 1).
     version: int | None = 1
+    user: str | None = None  # who created it (None: a row made before revision 0009)
+    workspace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +81,25 @@ class JobPools:
     def __init__(self, store: StateStore) -> None:
         self._store = store
 
-    def apply(self, name: str, task: dict[str, Any], workers: int, *, bounds: tuple[int, int] | None = None) -> tuple[PoolRecord, bool]:
+    def apply(
+        self, name: str, task: dict[str, Any], workers: int, *, bounds: tuple[int, int] | None = None, user: str | None = None,
+        workspace: str | None = None,
+    ) -> tuple[PoolRecord, bool]:
         """Create the pool (with its lease) or update its task and size; (record, created).
 
         `bounds` (an autoscaled pool's min and max): an existing pool keeps its current
         target, moved into the bounds, instead of `workers`. The version grows when the
         workers' part of the task changed, or on every update of a task with a workdir
-        or file_mounts (as SkyPilot does), so the controller rolls the workers over."""
+        or file_mounts (as SkyPilot does), so the controller rolls the workers over. `user` and
+        `workspace` are the creator's, kept by later updates."""
         now = time.time()
         with self._store._write() as session:
             row = session.scalars(select(JobPool).where(JobPool.name == name).with_for_update()).one_or_none()
             created = row is None
             if row is None:
-                row = JobPool(name=name, task=task, workers=workers, status=POOL_READY, created_at=now, updated_at=now)
+                row = JobPool(
+                    name=name, task=task, workers=workers, status=POOL_READY, created_at=now, updated_at=now, user=user, workspace=workspace
+                )
                 session.add(row)
                 if session.get(ControllerLease, (KIND, name)) is None:
                     session.add(ControllerLease(kind=KIND, object_id=name, owner=None, cancel_requested=False, claimed_at=None))

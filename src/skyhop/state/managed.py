@@ -38,12 +38,12 @@ class ManagedJobs:
         self._store = store
 
     def create(self, entries: Sequence[Mapping[str, Any]]) -> list[ManagedJobRecord]:
-        """New PENDING jobs, each with its unowned lease: `name`, `user`, `tasks`, `resources`, `envs`, `withheld`, `pool` per entry."""
+        """New PENDING jobs, each with its unowned lease: `name`, `user`, `workspace`, `tasks`, `resources`, `envs`, `withheld`, `pool` per entry."""
         now = time.time()
         with self._store._write() as session:
             rows = [
                 ManagedJob(
-                    name=e.get("name"), user=e.get("user"), status="PENDING", tasks=list(e["tasks"]), resources=list(e.get("resources") or []),
+                    name=e.get("name"), user=e.get("user"), workspace=e.get("workspace"), status="PENDING", tasks=list(e["tasks"]), resources=list(e.get("resources") or []),
                     envs=dict(e.get("envs") or {}),
                     withheld=list(e.get("withheld") or []), current_task=0, recovery_count=0, restarts_on_errors=0, cluster=None,
                     agent_job_id=None, submitted_at=now, started_at=None, ended_at=None, updated_at=now, failure_reason=None,

@@ -303,6 +303,8 @@ class JobPool(Base):
     created_at: Mapped[float] = mapped_column(TIME)
     updated_at: Mapped[float] = mapped_column(TIME)
     version: Mapped[int | None] = mapped_column(Integer, default=1)
+    user: Mapped[str | None] = mapped_column(NAME)
+    workspace: Mapped[str | None] = mapped_column(NAME)
 
 
 class PoolWorker(Base):

@@ -100,6 +100,7 @@ class ClusterRecord:
     user: str | None = None
     launched_at: float | None = None
     status_updated_at: float | None = None
+    workspace: str | None = None  # the owner's workspace (None: "default")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,7 @@ class ClusterEvent:
     num_nodes: int
     resources: dict[str, Any]
     user: str | None = None
+    workspace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,7 @@ class RequestRecord:
     finished_at: float | None = None
     server_pid: int | None = None
     error_code: str | None = None
+    workspace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +221,7 @@ class ManagedJobRecord:
     ended_at: float | None = None
     failure_reason: str | None = None
     pool: str | None = None
+    workspace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ class ServiceRecord:
     next_replica_id: int
     created_at: float
     updated_at: float
+    workspace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +75,14 @@ class Services:
     def __init__(self, store: StateStore) -> None:
         self._store = store
 
-    def create(self, name: str, task: dict[str, Any], user: str | None) -> ServiceRecord:
+    def create(self, name: str, task: dict[str, Any], user: str | None, workspace: str | None = None) -> ServiceRecord:
         """A new service (version 1) with its controller lease; StateError if the name is taken."""
         now = time.time()
         with self._store._write() as session:
             if session.get(Service, name) is not None:
                 raise StateError(f"Service {name!r} already exists; change it with `skyhop serve update {name} TASK.yaml`, or pick another name.")
             row = Service(
-                name=name, user=user, task=task, version=1, update_mode="rolling", status=CONTROLLER_INIT, status_reason=None,
+                name=name, user=user, workspace=workspace, task=task, version=1, update_mode="rolling", status=CONTROLLER_INIT, status_reason=None,
                 target=None, lb_pid=None, lb_port=None, endpoint=None, next_replica_id=1, created_at=now, updated_at=now,
             )
             session.add(row)

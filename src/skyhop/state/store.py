@@ -145,6 +145,7 @@ class StateStore:
             autostop_down=record.autostop_down,
             setup_hash=record.setup_hash,
             user=record.user,
+            workspace=record.workspace,
             launched_at=launched_at,
             status_updated_at=record.status_updated_at if record.status_updated_at is not None else launched_at,
         )
@@ -164,12 +165,14 @@ class StateStore:
             row = session.get(Cluster, name)
             return None if row is None else _cluster_record(row)
 
-    def list_clusters(self) -> list[ClusterRecord]:
-        """All live clusters, by name. Read as plain rows, not ORM objects: `status` is the most frequent call
-        there is, and the identity map plus a deep copy of each row's JSON cost more than the query itself
-        (each plain row's JSON is decoded afresh, so the records share nothing)."""
+    def list_clusters(self, *, owners: Sequence[str] | None = None) -> list[ClusterRecord]:
+        """All live clusters (of `owners` only, when given), by name. Read as plain rows, not ORM objects:
+        `status` is the most frequent call there is, and the identity map plus a deep copy of each row's JSON
+        cost more than the query itself (each plain row's JSON is decoded afresh, so the records share nothing)."""
         names = [f.name for f in fields(ClusterRecord)]
         query = select(*(Cluster.__table__.c[name] for name in names)).order_by(Cluster.name)
+        if owners is not None:
+            query = query.where(Cluster.user.in_(list(owners)))
         with self._read() as session:
             return [ClusterRecord(**dict(zip(names, row), autostop_down=bool(row.autostop_down))) for row in session.execute(query)]
 
@@ -304,6 +307,7 @@ class StateStore:
         *,
         cluster: str | None = None,
         user: str | None = None,
+        workspace: str | None = None,
         log_path: str,
         request_id: str | None = None,
         server_pid: int | None = None,
@@ -319,6 +323,7 @@ class StateStore:
             status=PENDING,
             cluster=cluster,
             user=user,
+            workspace=workspace,
             body=dict(body),
             result=None,
             error=None,
@@ -375,9 +380,11 @@ class StateStore:
             row = session.get(Request, request_id)
             return None if row is None else _request_record(row)
 
-    def list_requests(self, limit: int = 50, active_only: bool = False) -> list[RequestRecord]:
-        """The latest requests, newest first; only PENDING/RUNNING ones if `active_only`."""
+    def list_requests(self, limit: int = 50, active_only: bool = False, *, owners: Sequence[str] | None = None) -> list[RequestRecord]:
+        """The latest requests (of `owners` only, when given), newest first; only PENDING/RUNNING ones if `active_only`."""
         query = select(Request).order_by(Request.created_at.desc(), Request.request_id.desc()).limit(limit)
+        if owners is not None:
+            query = query.where(Request.user.in_(list(owners)))
         if active_only:
             query = query.where(Request.status.in_(REQUEST_ACTIVE))
         with self._read() as session:
@@ -503,6 +510,7 @@ def _event_row(cluster: Cluster, kind: str, at: float) -> ClusterEventRow:
         num_nodes=cluster.num_nodes,
         resources=dict(cluster.resources),
         user=cluster.user,
+        workspace=cluster.workspace,
     )
 
 

@@ -45,3 +45,9 @@ def require_writer(principal: Principal) -> None:
     """Creating anything needs a role that writes."""
     if principal.role.value == "viewer":
         raise ForbiddenError(f"Your role ({principal.role.value}) can read but not create or change anything.")
+
+
+def require_admin(principal: Principal, what: str) -> None:
+    """Shared infrastructure (SSH node pools, orphaned cloud resources) is the admins' to change."""
+    if not principal.is_admin:
+        raise ForbiddenError(f"{what} needs the admin role; you ({principal.user}) are {principal.role.value}.")

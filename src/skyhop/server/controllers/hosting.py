@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 
-def install(app: FastAPI, store) -> None:
+def install(app: FastAPI, store, *, only_user: str | None) -> None:
     """Host the managed-jobs, pool and serve controllers in `app`'s event loop (`app.state.jobs_controller`,
-    `.pools_controller`, `.serve_controller`)."""
+    `.pools_controller`, `.serve_controller`); `only_user`: a local server's user, whose jobs alone it takes."""
     from skyhop.config import load_config
     from skyhop.jobs.settings import from_config
     from skyhop.serve.settings import from_config as serve_settings
@@ -22,7 +22,7 @@ def install(app: FastAPI, store) -> None:
 
     config = load_config()
     settings = from_config(config.get("jobs"))
-    jobs = JobsController(store, settings)
+    jobs = JobsController(store, settings, only_user=only_user)
     pools = PoolsController(store, settings)
     serve = ServeController(store, serve_settings(config.get("serve")), settings)
     app.state.jobs_controller = jobs

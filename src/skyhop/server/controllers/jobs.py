@@ -91,9 +91,10 @@ def attempt_log(job_id: int, attempt: AttemptRecord) -> Path:
 class JobsController:
     """Hosts every managed job of this server process (see the module doc)."""
 
-    def __init__(self, store, settings: JobsSettings | None = None) -> None:
+    def __init__(self, store, settings: JobsSettings | None = None, *, only_user: str | None = None) -> None:
         self.store = store
         self.settings = settings or JobsSettings()
+        self.only_user = only_user
         self.jobs = ManagedJobs(store)
         base = ControllerSettings(tick_s=self.settings.tick_s, lease_ttl_s=self.settings.lease_s)
         self.controller = Controller(store, KIND, self._drive, base, accepts=self._own_jobs)
@@ -105,13 +106,13 @@ class JobsController:
         self.dispatcher = PoolDispatcher(store, self.settings.tick_s)
 
     def _own_jobs(self, object_ids: list[str]) -> list[str]:
-        """The jobs of the user this server acts for: its clusters live in this user's home, so a server of
-        another user on a shared database must never take them over (it could neither reach nor remove them)."""
-        from skyhop.server.services.submissions import requester
-
-        me = requester()
+        """A local server takes only the jobs of the user it acts for: their clusters live in that user's home,
+        so a server of another user on a shared database must never take them over (it could neither reach nor
+        remove them). A team server (`only_user` None) drives everyone's."""
+        if self.only_user is None:
+            return object_ids
         ids = [int(i) for i in object_ids if i.isdigit()]
-        return [str(j.id) for j in self.jobs.find(ids=ids) if j.user in (None, me)]
+        return [str(j.id) for j in self.jobs.find(ids=ids) if j.user in (None, self.only_user)]
 
     def remember(self, job_id: int, tasks: list[dict[str, Any]]) -> None:
         """Keep the full task mappings (secrets included) of a job submitted here, in memory only."""
@@ -260,7 +261,7 @@ class JobRun:
         progress = Progress(attempt_log(self.job_id, attempt))
         progress.cancel_event = self.ctx.cancelled  # a cancel stops the launch between phases and removes what it made
         options = launching.LaunchOptions(
-            cluster_name=attempt.cluster, detach_run=True, blocked=tuple(blocked),
+            cluster_name=attempt.cluster, owner=job.user or "unknown", workspace=job.workspace, detach_run=True, blocked=tuple(blocked),
             task_id=names.task_id(job.id, attempt.task_index, len(job.tasks)),
         )
         try:

@@ -225,7 +225,7 @@ class PoolRun:
         progress = Progress(log_path)
         progress.cancel_event = self.ctx.cancelled
         try:
-            return launching.launch(task, launching.LaunchOptions(cluster_name=worker.cluster), progress, self.store)
+            return launching.launch(task, launching.LaunchOptions(cluster_name=worker.cluster, owner=pool.user or "unknown", workspace=pool.workspace), progress, self.store)
         finally:
             progress.close()
 

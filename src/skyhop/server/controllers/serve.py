@@ -460,7 +460,7 @@ class ServiceRun:
         progress = Progress(log_path)
         progress.cancel_event = self.ctx.cancelled
         try:
-            launching.launch(replace(task, run=None, service=None), launching.LaunchOptions(cluster_name=replica.cluster), progress, self.store)
+            launching.launch(replace(task, run=None, service=None), launching.LaunchOptions(cluster_name=replica.cluster, owner=service.user or "unknown", workspace=service.workspace), progress, self.store)
             record = self.store.get_cluster(replica.cluster)
             if record is None:
                 raise SkyhopError(f"Cluster '{replica.cluster}' vanished right after its launch.")

@@ -1,37 +1,36 @@
 """What each dashboard page shows, read for one caller: another user's rows never reach a template.
 
-Every listing is filtered by `policy.can_read` on the row's owner, and every
-object named in a URL is checked with `policy.require_read` (404 for another
-user's, the same answer as for a missing one), exactly as the API does.
-HOOK(lead): when the service functions take the `Principal` and filter in SQL
-(`StateStore.list_clusters(owner=...)`, `ManagedJobs.listing(users=...)`),
-call those here instead of filtering after reading.
+The pages call the API's own service functions with the caller's `Principal`:
+listings filter by owner in SQL, and an object named in a URL that is another
+user's is the same 404 as a missing one. Where the API shows a caller's own rows
+unless asked for everyone's (`-u`), a page shows everyone's to a role that sees
+all (admin, viewer): the dashboard is where a team looks at the whole server.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from skyhop.server.auth import policy
 from skyhop.server.auth.principal import Principal
 
 
+def owners(principal: Principal) -> list[str] | None:
+    """Whose rows a page lists: everyone's for a role that sees all, else the caller's."""
+    return policy.owners(principal, principal.sees_all)
+
+
 def clusters(store, principal: Principal) -> list[dict[str, Any]]:
     from skyhop.execution import lifecycle
     from skyhop.server.routers.clusters import cluster_json
 
-    return [cluster_json(r) for r in lifecycle.status(store) if policy.can_read(principal, r.user)]
+    return [cluster_json(r) for r in lifecycle.status(store, owners=owners(principal))]
 
 
-def cluster(store, principal: Principal, name: str):
-    from skyhop.errors import NotFoundError
+def cluster(store, principal: Principal, name: str, *, write: bool = False):
+    from skyhop.server.services import clusters as owned
 
-    record = store.get_cluster(name)
-    if record is None:
-        raise NotFoundError(f"Cluster '{name}' does not exist.")
-    policy.require_read(principal, record.user, f"Cluster '{name}'")
-    return record
+    return owned.visible(store, principal, name, write=write)
 
 
 def jobs(store, principal: Principal, name: str) -> list:
@@ -50,47 +49,33 @@ def jobs(store, principal: Principal, name: str) -> list:
 def cancel_job(store, principal: Principal, name: str, job_id: int) -> dict[str, Any]:
     from skyhop.execution import lifecycle
 
-    record = cluster(store, principal, name)
-    policy.require_write(principal, record.user, f"Cluster '{name}'")
+    cluster(store, principal, name, write=True)
     return lifecycle.cancel(store, name, [job_id], all_jobs=False)
 
 
 def managed_jobs(store, principal: Principal, limit: int = 200) -> list[dict[str, Any]]:
-    from skyhop.server.services.managed_jobs import job_json
-    from skyhop.state.managed import ManagedJobs
+    from skyhop.server.services import managed_jobs
 
-    users = None if principal.sees_all else [principal.user]
-    listed, attempts = ManagedJobs(store).listing(users=users, limit=limit)
-    by_job: dict[int, list] = {}
-    for attempt in attempts:
-        by_job.setdefault(attempt["job_id"], []).append(attempt)
-    now = time.time()
-    return [job_json(j, by_job.get(j["id"], []), now) for j in listed if policy.can_read(principal, j["user"])]
+    return managed_jobs.rows(store, principal, all_users=principal.sees_all, limit=limit)
 
 
-def cancel_managed_job(store, principal: Principal, job_id: int) -> bool:
-    """Ask the job's controller (in whichever server process holds it) to wind it down; False when it already ended."""
-    from skyhop.errors import NotFoundError
-    from skyhop.jobs.states import TERMINAL_NAMES
-    from skyhop.state.controller_leases import ControllerLeases
-    from skyhop.state.managed import KIND, ManagedJobs
+def cancel_managed_job(store, principal: Principal, job_id: int) -> dict[str, Any]:
+    """Ask the job's controller (in whichever server process holds it) to wind it down."""
+    from skyhop.server import schemas
+    from skyhop.server.services import managed_jobs
 
-    found = ManagedJobs(store).find(ids=[job_id])
-    if not found:
-        raise NotFoundError(f"Managed job {job_id} does not exist.")
-    job = found[0]
-    policy.require_write(principal, job.user, f"Managed job {job_id}")
-    return job.status not in TERMINAL_NAMES and ControllerLeases(store).request_cancel(KIND, str(job.id))
+    managed_jobs.get(store, principal, job_id)  # another user's job: 404 (cancel by id alone would say 403)
+    return managed_jobs.cancel(store, principal, schemas.ManagedJobsCancelBody(job_ids=[job_id]))
 
 
 def services(store, principal: Principal) -> list[dict[str, Any]]:
     from skyhop.server.services import serve
 
-    return [s for s in serve.status(store) if policy.can_read(principal, s["user"])]
+    return serve.status(store, principal, all_users=principal.sees_all)
 
 
 def requests(store, principal: Principal, limit: int = 200) -> list:
-    return [r for r in store.list_requests(limit=limit) if policy.can_read(principal, r.user)]
+    return store.list_requests(limit=limit, owners=owners(principal))
 
 
 def request(store, principal: Principal, request_id: str):
@@ -156,19 +141,12 @@ def users_and_tokens(store, principal: Principal) -> tuple[list[dict[str, Any]],
 
     from skyhop.state.models import Token, User
 
-    _require_admin(principal)
+    policy.require_admin(principal, "The users and tokens pages")
     with store._read() as session:
         users = [dict(row._mapping) for row in session.execute(select(User.id, User.display_name, User.role, User.kind, User.created_at, User.disabled_at))]
         tokens = [dict(row._mapping) for row in session.execute(
             select(Token.id, Token.user_id, Token.kind, Token.name, Token.created_at, Token.last_used_at, Token.expires_at, Token.revoked_at))]
     return users, tokens
-
-
-def _require_admin(principal: Principal) -> None:
-    from skyhop.errors import ForbiddenError
-
-    if not principal.is_admin:
-        raise ForbiddenError(f"The admin pages need the admin role; you ({principal.user}) are {principal.role.value}.")
 
 
 def notices(store, principal: Principal) -> list[str]:

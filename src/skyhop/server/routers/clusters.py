@@ -10,7 +10,10 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
 from skyhop.server import schemas
-from skyhop.server.deps import Store
+from skyhop.server.auth import policy
+from skyhop.server.auth.principal import Principal
+from skyhop.server.deps import Caller, Store
+from skyhop.server.services import clusters as owned
 
 router = APIRouter(prefix="/api/v1/clusters", tags=["clusters"])
 
@@ -37,41 +40,56 @@ _STATUS_THREADS = anyio.CapacityLimiter(2)
 
 
 @router.get("", response_class=Response, responses={200: {"content": {"application/json": {}}}})
-async def clusters(store: Store, refresh: bool = False, name: Annotated[list[str] | None, Query(max_length=1000)] = None) -> Response:
+async def clusters(
+    store: Store, caller: Caller, refresh: bool = False, name: Annotated[list[str] | None, Query(max_length=1000)] = None,
+    all_users: bool = False,
+) -> Response:
     """The rows as JSON text, written straight out: FastAPI's validation and encoding of a returned list cost
-    as much as building it (the most frequent call of all; see benchmarks/status_load.py)."""
+    as much as building it (the most frequent call of all; see benchmarks/status_load.py).
+
+    The caller's clusters, or every user's with `all_users` (a role that sees all); named clusters are
+    shown when the caller may see them, whoever owns them."""
+    owners = None if name else policy.owners(caller, all_users)
     # A refresh waits on clouds (seconds): it must not hold one of the two threads plain calls share.
     limiter = None if refresh else _STATUS_THREADS
-    body = await anyio.to_thread.run_sync(functools.partial(_status_json, store, name or None, refresh), limiter=limiter)
+    body = await anyio.to_thread.run_sync(functools.partial(_status_json, store, caller, name or None, owners, refresh), limiter=limiter)
     return Response(body, media_type="application/json")
 
 
-def _status_json(store, names: list[str] | None, refresh: bool) -> str:
+def _status_json(store, caller: Principal, names: list[str] | None, owners: list[str] | None, refresh: bool) -> str:
     import json
 
     from skyhop.execution import lifecycle
 
-    rows = [cluster_json(r) for r in lifecycle.status(store, names, refresh_all=refresh)]
+    records = lifecycle.status(store, names, refresh_all=refresh, owners=owners)
+    rows = [cluster_json(r) for r in records if names is None or policy.can_read(caller, r.user)]
     return json.dumps(rows, separators=(",", ":"), allow_nan=False)
 
 
 @router.post("/{name}/cancel")
-def cancel(store: Store, name: schemas.ClusterPath, payload: Annotated[schemas.CancelJobsBody | None, Body()] = None) -> dict[str, Any]:
+def cancel(
+    store: Store, caller: Caller, name: schemas.ClusterPath, payload: Annotated[schemas.CancelJobsBody | None, Body()] = None
+) -> dict[str, Any]:
     from skyhop.execution import lifecycle
 
+    owned.visible(store, caller, name, write=True)
     payload = payload or schemas.CancelJobsBody()
     return lifecycle.cancel(store, name, list(payload.job_ids), all_jobs=payload.all)
 
 
 @router.post("/{name}/autostop")
-def autostop(store: Store, name: schemas.ClusterPath, payload: schemas.AutostopBody) -> dict[str, Any]:
+def autostop(store: Store, caller: Caller, name: schemas.ClusterPath, payload: schemas.AutostopBody) -> dict[str, Any]:
     from skyhop.execution import lifecycle
 
+    owned.visible(store, caller, name, write=True)
     return lifecycle.autostop(store, name, None if payload.cancel else payload.idle_minutes, payload.down)
 
 
 @router.post("/{name}/chaos/preempt")
-def chaos_preempt(store: Store, name: schemas.ClusterPath, payload: Annotated[schemas.ChaosPreemptBody | None, Body()] = None) -> dict[str, Any]:
+def chaos_preempt(
+    store: Store, caller: Caller, name: schemas.ClusterPath, payload: Annotated[schemas.ChaosPreemptBody | None, Body()] = None
+) -> dict[str, Any]:
     from skyhop.execution import chaos
 
+    owned.visible(store, caller, name, write=True)
     return chaos.preempt(store, name, (payload or schemas.ChaosPreemptBody()).node)

@@ -7,23 +7,22 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from skyhop.server import schemas
-from skyhop.server.deps import Store
+from skyhop.server.deps import Caller, Store
 from skyhop.server.services import job_pools
 
 router = APIRouter(prefix="/api/v1/managed-jobs/pools", tags=["managed-jobs"])
 
 
 @router.post("")
-def apply(store: Store, request: Request, payload: schemas.PoolApplyBody) -> dict[str, Any]:
-    return job_pools.apply(store, getattr(request.app.state, "pools_controller", None), payload)
+def apply(store: Store, caller: Caller, request: Request, payload: schemas.PoolApplyBody) -> dict[str, Any]:
+    return job_pools.apply(store, getattr(request.app.state, "pools_controller", None), caller, payload)
 
 
 @router.get("")
-def status(store: Store, name: str | None = None) -> list[dict[str, Any]]:
-    return job_pools.status(store, name)
+def status(store: Store, caller: Caller, name: str | None = None, all_users: bool = False) -> list[dict[str, Any]]:
+    return job_pools.status(store, caller, name, all_users=all_users)
 
 
 @router.post("/down")
-def down(store: Store, request: Request, payload: schemas.PoolDownBody) -> dict[str, Any]:
-    names = [p["name"] for p in job_pools.status(store)] if payload.all else list(payload.names)
-    return job_pools.down(store, getattr(request.app.state, "pools_controller", None), names)
+def down(store: Store, caller: Caller, request: Request, payload: schemas.PoolDownBody) -> dict[str, Any]:
+    return job_pools.down(store, getattr(request.app.state, "pools_controller", None), caller, None if payload.all else list(payload.names))

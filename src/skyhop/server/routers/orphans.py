@@ -12,14 +12,18 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from skyhop.server.deps import Store
+from skyhop.server.auth import policy
+from skyhop.server.deps import Caller, Store
 
 router = APIRouter(tags=["orphans"])
 
 
 @router.get("/api/v1/orphans")
-def orphans(store: Store) -> dict[str, Any]:
-    """`{"orphans": [{key, provider, kind, id, region, cluster, created_at}], "unchecked": [{provider, reason}]}`."""
+def orphans(store: Store, caller: Caller) -> dict[str, Any]:
+    """`{"orphans": [{key, provider, kind, id, region, cluster, created_at}], "unchecked": [{provider, reason}]}`.
+
+    Orphans belong to no cluster, hence to no user: only a role that sees every user's resources lists them."""
     from skyhop.execution import orphans as found
 
+    policy.owners(caller, all_users=True)
     return found.find(store).to_json()

@@ -13,6 +13,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from skyhop.server.auth import policy
+from skyhop.server.deps import Caller
+
 router = APIRouter(prefix="/api/v1/pools", tags=["pools"])
 
 #: A pool name as config.yaml allows it (providers.ssh.pools.POOL_NAME): a 422 names the field.
@@ -50,16 +53,18 @@ def list_pools(check: bool = False) -> list[dict[str, Any]]:
 
 
 @router.post("/{pool}/hosts")
-def add_hosts(pool: PoolName, body: AddHosts) -> dict[str, Any]:
+def add_hosts(caller: Caller, pool: PoolName, body: AddHosts) -> dict[str, Any]:
     from skyhop.providers.ssh.pool_config import add_hosts as add
 
+    policy.require_admin(caller, "Adding hosts to a node pool")
     return {"pool": pool, "added": add(pool, body.hosts, body.settings.model_dump())}
 
 
 @router.delete("/{pool}")
-def remove_hosts(pool: PoolName, host: Annotated[list[str] | None, Query(max_length=1000)] = None) -> dict[str, Any]:
+def remove_hosts(caller: Caller, pool: PoolName, host: Annotated[list[str] | None, Query(max_length=1000)] = None) -> dict[str, Any]:
     from skyhop.providers.ssh.pool_config import remove
 
+    policy.require_admin(caller, "Removing hosts from a node pool")
     return {"pool": pool, "removed": remove(pool, host or [])}
 
 

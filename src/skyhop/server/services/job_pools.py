@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from skyhop.errors import NotFoundError, SkyhopError
 from skyhop.server import schemas
+from skyhop.server.auth import policy
+from skyhop.server.auth.principal import Principal
 
 if TYPE_CHECKING:
     from skyhop.jobs.pool_sizing import Scaling
@@ -29,8 +31,9 @@ def check_name(name: str) -> str:
     return name
 
 
-def apply(store, controller, body: schemas.PoolApplyBody) -> dict[str, Any]:
-    """Create or update the pool from a task mapping with a `pool:` section (a 400 naming the field if it is wrong)."""
+def apply(store, controller, caller: Principal, body: schemas.PoolApplyBody) -> dict[str, Any]:
+    """Create or update the pool from a task mapping with a `pool:` section (a 400 naming the field if it is wrong).
+    The pool is its creator's: another user neither sees nor changes it (an admin may change it)."""
     from dataclasses import replace
 
     from skyhop.execution.unsupported import check_supported
@@ -39,19 +42,24 @@ def apply(store, controller, body: schemas.PoolApplyBody) -> dict[str, Any]:
     from skyhop.state.errors import StateError
     from skyhop.state.job_pools import JobPools, version_of
 
+    policy.require_writer(caller)
     name = check_name(body.name)
+    pools = JobPools(store)
+    before = pools.get(name)
+    if before is not None:
+        _owned(caller, name, before, write=True)
     task = Task.from_dict(body.task)
     if task.pool is None:
         raise SpecError("pool", "is missing: a pool file needs a pool section", expected="pool: {workers: 2}")
     scaling = _check_size(task.pool)
     check_supported(replace(task, pool=None))
     task.require_envs()
-    pools = JobPools(store)
-    before = pools.get(name)
     bounds = None if scaling is None else (scaling.min_workers, scaling.max_workers)
     workers = task.pool.workers if scaling is None else scaling.min_workers
     try:
-        pool, created = pools.apply(name, task.to_dict(redact_secrets=True), workers or 0, bounds=bounds)
+        pool, created = pools.apply(
+            name, task.to_dict(redact_secrets=True), workers or 0, bounds=bounds, user=caller.user, workspace=caller.workspace
+        )
     except StateError as error:
         raise SkyhopError(str(error)) from None
     if controller is not None:
@@ -84,18 +92,28 @@ def _check_size(spec: PoolSpec) -> Scaling | None:
     return scaling
 
 
-def status(store, name: str | None = None) -> list[dict[str, Any]]:
-    """`jobs pool status`: each pool with its target and current size and its workers (docs/json-output.md)."""
+def _owned(caller: Principal, name: str, pool, *, write: bool = False):
+    """The pool if the caller may see it (and change it: `write`); another user's is as missing as none.
+    A pool made before owners were recorded (revision 0009) is everyone's."""
+    if pool is None or (pool.user is not None and not policy.can_read(caller, pool.user)):
+        raise NotFoundError(f"No pool named {name!r}; `skyhop jobs pool status` lists them.")
+    if write and pool.user is not None:
+        policy.require_write(caller, pool.user, f"Pool {name!r}")
+    return pool
+
+
+def status(store, caller: Principal, name: str | None = None, *, all_users: bool = False) -> list[dict[str, Any]]:
+    """`jobs pool status`: each pool (the caller's, or every user's with `all_users`) with its target and current
+    size and its workers (docs/json-output.md)."""
     from skyhop.jobs.pool_sizing import Scaling
     from skyhop.spec.pool import PoolSpec
     from skyhop.state.job_pools import RETIRING, JobPools, version_of
 
     pools = JobPools(store)
-    selected = pools.all()
+    owners = policy.owners(caller, all_users)
+    selected = [p for p in pools.all() if p.user is None or owners is None or p.user in owners]
     if name is not None:
-        selected = [p for p in selected if p.name == name]
-        if not selected:
-            raise NotFoundError(f"No pool named {name!r}; `skyhop jobs pool status` lists them.")
+        selected = [_owned(caller, name, next((p for p in pools.all() if p.name == name), None))]
     workers = pools.workers()
     clusters = {c.name: c for c in store.list_clusters()}
     out = []
@@ -118,15 +136,21 @@ def status(store, name: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def down(store, controller, names: list[str]) -> dict[str, Any]:
-    """Ask each pool's controller to take it down (its unfinished jobs are cancelled, its workers removed)."""
+def down(store, controller, caller: Principal, names: list[str] | None) -> dict[str, Any]:
+    """Ask each pool's controller (of the named pools, or every pool of the caller: `names` None) to take it
+    down (its unfinished jobs are cancelled, its workers removed)."""
     from skyhop.state.controller_leases import ControllerLeases
     from skyhop.state.job_pools import KIND, JobPools
 
     pools = JobPools(store)
-    missing = [n for n in names if pools.get(n) is None]
+    if names is None:
+        names = [p.name for p in pools.all() if p.user in (None, caller.user)]
+    records = {name: pools.get(name) for name in names}
+    missing = [n for n, p in records.items() if p is None or (p.user is not None and not policy.can_read(caller, p.user))]
     if missing:
         raise NotFoundError(f"No pool(s) named {', '.join(map(repr, missing))}; `skyhop jobs pool status` lists them.")
+    for name, pool in records.items():
+        _owned(caller, name, pool, write=True)
     leases = ControllerLeases(store)
     for name in names:
         pools.mark_down(name)
@@ -136,11 +160,11 @@ def down(store, controller, names: list[str]) -> dict[str, Any]:
     return {"shutting_down": names}
 
 
-def require_usable(store, name: str) -> None:
-    """`jobs launch --pool NAME`: the pool exists and is not being taken down (a 404 otherwise)."""
+def require_usable(store, caller: Principal, name: str) -> None:
+    """`jobs launch --pool NAME`: the pool exists, is the caller's to use, and is not being taken down (a 404 otherwise)."""
     from skyhop.state.job_pools import SHUTTING_DOWN, JobPools
 
     check_name(name)
     pool = JobPools(store).get(name)
-    if pool is None or pool.status == SHUTTING_DOWN:
+    if pool is None or pool.status == SHUTTING_DOWN or not policy.can_write(caller, pool.user or caller.user):
         raise NotFoundError(f"No pool named {name!r} to run on; create it with `skyhop jobs pool apply -p {name} POOL.yaml`.")

@@ -16,23 +16,26 @@ from typing import Any, AsyncIterator
 
 from skyhop.errors import NotFoundError, SkyhopError
 from skyhop.server import schemas
-from skyhop.server.services.submissions import REDACTED, requester
+from skyhop.server.auth import policy
+from skyhop.server.auth.principal import Principal
+from skyhop.server.services.submissions import REDACTED
 
 #: How often a log follower looks for the next attempt or the end of the job.
 FOLLOW_POLL_S = 1.0
 
 
-def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[int]:
+def submit(store, controller, caller: Principal, payload: schemas.ManagedJobsLaunchBody) -> list[int]:
     """Validate every task (a 400 naming the field), store the jobs, hand the secret values to the controller."""
     from skyhop.execution.names import check_job_name
     from skyhop.execution.unsupported import check_supported
     from skyhop.spec.task import Task
     from skyhop.state.managed import ManagedJobs
 
+    policy.require_writer(caller)
     if payload.pool is not None:
         from skyhop.server.services.job_pools import require_usable
 
-        require_usable(store, payload.pool)
+        require_usable(store, caller, payload.pool)
     tasks = [Task.from_dict(t) for t in payload.tasks]  # raises a SpecError naming the field
     for task in tasks:
         check_supported(task)
@@ -44,9 +47,8 @@ def submit(store, controller, payload: schemas.ManagedJobsLaunchBody) -> list[in
     stored = [t.to_dict(redact_secrets=True) for t in tasks]
     withheld = sorted({f"secret {name}" for t in stored for name, v in (t.get("secrets") or {}).items() if v == REDACTED})
     name = check_job_name(payload.name or tasks[0].name)  # --name too: it is shown in `jobs queue` and stored
-    user = requester()
     entries = [
-        {"name": name, "user": user, "tasks": stored, "resources": [resources_text(t) for t in tasks], "withheld": withheld,
+        {"name": name, "user": caller.user, "workspace": caller.workspace, "tasks": stored, "resources": [resources_text(t) for t in tasks], "withheld": withheld,
          "envs": _rank_envs(rank, payload.num_jobs) if payload.num_jobs > 1 or payload.pool else {}, "pool": payload.pool}
         for rank in range(payload.num_jobs)
     ]
@@ -82,13 +84,15 @@ def _rank_envs(rank: int, num_jobs: int) -> dict[str, str]:
     return {f"{prefix}{key}": value for prefix in ("SKYPILOT_", "SKYHOP_") for key, value in (("JOB_RANK", str(rank)), ("NUM_JOBS", str(num_jobs)))}
 
 
-def rows(store, *, ids: list[int] | None = None, skip_finished: bool = False, all_users: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+def rows(
+    store, caller: Principal, *, ids: list[int] | None = None, skip_finished: bool = False, all_users: bool = False, limit: int | None = None
+) -> list[dict[str, Any]]:
     """`jobs queue`: one row per job, newest first, the `limit` newest when given (docs/json-output.md)."""
     from skyhop.jobs.states import TERMINAL_NAMES
     from skyhop.state.managed import ManagedJobs
 
     exclude = sorted(TERMINAL_NAMES) if skip_finished else ()
-    jobs, attempts = ManagedJobs(store).listing(ids=ids, exclude=exclude, users=None if all_users else [requester()], limit=limit)
+    jobs, attempts = ManagedJobs(store).listing(ids=ids, exclude=exclude, users=policy.owners(caller, all_users), limit=limit)
     by_job: dict[int, list] = {}
     for attempt in attempts:
         by_job.setdefault(attempt["job_id"], []).append(attempt)
@@ -128,11 +132,19 @@ def resources_text(task) -> str:
     return f"{task.num_nodes}x {task.resources.describe() or 'default'}"
 
 
-def get(store, job_id: int):
+def get(store, caller: Principal, job_id: int):
+    """The job if the caller may see it: another user's job is not there for this one (as in `jobs queue`)."""
+    job = _job(store, job_id)
+    if job.user is not None and not policy.can_read(caller, job.user):
+        raise NotFoundError(f"No managed job {job_id}; `skyhop jobs queue` lists them.")
+    return job
+
+
+def _job(store, job_id: int):
     from skyhop.state.managed import ManagedJobs
 
     job = ManagedJobs(store).get(job_id)
-    if job is None or not _mine(job.user):  # another user's job is not there for this one (as in `jobs queue`)
+    if job is None:
         raise NotFoundError(f"No managed job {job_id}; `skyhop jobs queue` lists them.")
     return job
 
@@ -143,12 +155,12 @@ def _pool_exists(store, name: str) -> bool:
     return JobPools(store).get(name) is not None
 
 
-def _mine(user: str | None) -> bool:
-    """Whether a job belongs to whoever asks: until team mode (roles, tokens), users see and change their own."""
-    return user in (None, requester())
+def _mine(caller: Principal, user: str | None) -> bool:
+    """What cancel acts on without ids: the caller's own jobs (and those made before owners were recorded)."""
+    return user in (None, caller.user)
 
 
-def cancel(store, body: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
+def cancel(store, caller: Principal, body: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
     """Set the cancel flag of each named unfinished job; its controller (in any server process) winds it down."""
     from skyhop.jobs.states import TERMINAL_NAMES
     from skyhop.state.controller_leases import ControllerLeases
@@ -156,20 +168,23 @@ def cancel(store, body: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
 
     managed = ManagedJobs(store)
     if body.job_ids:
-        jobs = [j for j in managed.find(ids=list(body.job_ids)) if _mine(j.user)]
+        jobs = [j for j in managed.find(ids=list(body.job_ids)) if j.user is None or policy.can_read(caller, j.user)]
         missing = sorted(set(body.job_ids) - {j.id for j in jobs})
         if missing:
             raise NotFoundError(f"No managed job(s) {', '.join(map(str, missing))}; `skyhop jobs queue` lists them.")
     elif body.name is not None:
-        jobs = [j for j in managed.find(name=body.name) if _mine(j.user)]
+        jobs = [j for j in managed.find(name=body.name) if _mine(caller, j.user)]
         if not jobs:
             raise NotFoundError(f"No managed job named {body.name!r}; `skyhop jobs queue` lists them.")
     elif body.pool is not None:
-        jobs = [j for j in managed.find(pool=body.pool) if _mine(j.user) and j.status not in TERMINAL_NAMES]
+        jobs = [j for j in managed.find(pool=body.pool) if _mine(caller, j.user) and j.status not in TERMINAL_NAMES]
         if not jobs and not _pool_exists(store, body.pool):
             raise NotFoundError(f"No pool named {body.pool!r}; `skyhop jobs pool status` lists them.")
     else:
-        jobs = [j for j in managed.find() if _mine(j.user) and j.status not in TERMINAL_NAMES]
+        jobs = [j for j in managed.find() if _mine(caller, j.user) and j.status not in TERMINAL_NAMES]
+    for job in jobs:
+        if job.user is not None:
+            policy.require_write(caller, job.user, f"Managed job {job.id}")
     leases = ControllerLeases(store)
     cancelled, done = [], []
     for job in sorted(jobs, key=lambda j: j.id):
@@ -191,7 +206,7 @@ async def follow_logs(store, job_id: int, *, follow: bool) -> AsyncIterator[byte
     streamed: set[int] = set()  # attempts followed live (their end comes from the saved copy)
     finished: set[int] = set()
     while True:
-        job = await asyncio.to_thread(get, store, job_id)
+        job = await asyncio.to_thread(_job, store, job_id)
         ended = job.status in TERMINAL_NAMES
         attempts = await asyncio.to_thread(ManagedJobs(store).attempts, job_id)
         for attempt in attempts:
@@ -253,7 +268,7 @@ async def follow_controller_log(store, job_id: int, *, follow: bool) -> AsyncIte
     from skyhop.server.controllers.jobs import controller_log
     from skyhop.server.services.log_pipe import follow_file
 
-    async for chunk in follow_file(controller_log(job_id), lambda: get(store, job_id).status in TERMINAL_NAMES, follow=follow, poll_s=FOLLOW_POLL_S):
+    async for chunk in follow_file(controller_log(job_id), lambda: _job(store, job_id).status in TERMINAL_NAMES, follow=follow, poll_s=FOLLOW_POLL_S):
         yield chunk
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from skyhop.execution.progress import Progress, RequestInterrupted
-from skyhop.server.executor import Executor, Operation
+from skyhop.server.executor import Executor, Operation, Owner
 from skyhop.server.services.submissions import withheld
 
 log = logging.getLogger("skyhop.server")
@@ -145,16 +145,16 @@ def _recorded(record: Any, key: str) -> list:
 def _launch_again(store: Any, record: Any, launch: Operation) -> Operation:
     """The launch operation, after removing what the interrupted one left half-created."""
 
-    def run(body: dict[str, Any], progress: Progress) -> Any:
+    def run(body: dict[str, Any], progress: Progress, owner: Owner) -> Any:
         if not progress.recorded("job"):  # with a job submitted, the cluster is up and the job is followed
             _remove_leftover(store, record, progress)
-        return launch(body, progress)
+        return launch(body, progress, owner)
 
     return run
 
 
 def _cleanup_then_fail(store: Any, record: Any, why: str) -> Operation:
-    def run(body: dict[str, Any], progress: Progress) -> Any:
+    def run(body: dict[str, Any], progress: Progress, owner: Owner) -> Any:
         removed = record.name == "launch" and not progress.recorded("job") and _remove_leftover(store, record, progress)
         raise RequestInterrupted(f"{why} The half-created cluster '{body.get('cluster')}' was removed." if removed else why)
 

@@ -14,7 +14,9 @@ import time
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from skyhop.errors import ConflictError, NotFoundError, SkyhopError
-from skyhop.server.services.submissions import REDACTED, requester
+from skyhop.server.auth import policy
+from skyhop.server.auth.principal import Principal
+from skyhop.server.services.submissions import REDACTED
 
 if TYPE_CHECKING:
     from skyhop.spec.service import ServiceSpec
@@ -44,40 +46,49 @@ def check_name(name: str) -> str:
     return name
 
 
-def up(store, controller, mapping: dict[str, Any], service_name: str | None) -> dict[str, Any]:
+def up(store, controller, caller: Principal, mapping: dict[str, Any], service_name: str | None) -> dict[str, Any]:
     """A new service (version 1) from a task mapping with a `service:` section (a 400 naming the field if it is wrong)."""
     from skyhop.state.errors import StateError
     from skyhop.state.services import Services
 
+    policy.require_writer(caller)
     task, stored, withheld = _validated(mapping)
     services = Services(store)
     name = check_name(service_name or task.name or _new_name(services))
     if services.get(name) is not None:
         raise ConflictError(f"Service {name!r} already exists; change it with `skyhop serve update {name} TASK.yaml`, or pick another name (-n).")
     try:
-        record = services.create(name, stored, requester())
+        record = services.create(name, stored, caller.user, caller.workspace)
     except StateError as error:  # created by another request meanwhile
         raise ConflictError(str(error)) from None
     _hand_over(controller, name, record.version, task, withheld)
     return {"name": record.name, "endpoint": record.endpoint, "version": record.version}
 
 
-def update(store, controller, name: str, mapping: dict[str, Any], mode: str) -> dict[str, Any]:
+def update(store, controller, caller: Principal, name: str, mapping: dict[str, Any], mode: str) -> dict[str, Any]:
     """The service's next version: the controller moves the replicas over (`rolling` or `blue_green`)."""
     from skyhop.state.errors import StateError
     from skyhop.state.services import Services
 
     check_name(name)
-    task, stored, withheld = _validated(mapping)
     services = Services(store)
-    if services.get(name) is None:
-        raise NotFoundError(f"No service named {name!r}; `skyhop serve status` lists them, `skyhop serve up` starts one.")
+    _owned(caller, name, services.get(name), write=True)
+    task, stored, withheld = _validated(mapping)
     try:
         record = services.update(name, stored, mode)
     except StateError as error:  # being taken down
         raise ConflictError(str(error)) from None
     _hand_over(controller, name, record.version, task, withheld)
     return {"name": record.name, "version": record.version, "mode": record.update_mode}
+
+
+def _owned(caller: Principal, name: str, record: ServiceRecord | None, *, write: bool = False) -> ServiceRecord:
+    """The service if the caller may see it (and change it: `write`); another user's is as missing as none."""
+    if record is None or not policy.can_read(caller, record.user):
+        raise NotFoundError(f"No service named {name!r}; `skyhop serve status` lists them, `skyhop serve up` starts one.")
+    if write:
+        policy.require_write(caller, record.user, f"Service {name!r}")
+    return record
 
 
 def _validated(mapping: dict[str, Any]) -> tuple[Task, dict[str, Any], bool]:
@@ -172,14 +183,16 @@ def _new_name(services) -> str:
 # --- status -------------------------------------------------------------------------------
 
 
-def status(store, names: list[str] | None = None) -> list[dict[str, Any]]:
-    """`serve status`: each service (those named, or all) with its replicas (docs/json-output.md)."""
+def status(store, caller: Principal, names: list[str] | None = None, *, all_users: bool = False) -> list[dict[str, Any]]:
+    """`serve status`: each service (those named, or the caller's: every user's with `all_users`) with its
+    replicas (docs/json-output.md)."""
     from skyhop.serve.lb.ledger import DEFAULT_POLICY
     from skyhop.serve.states import ALIVE_STATUSES
     from skyhop.state.services import Services
 
     services = Services(store)
-    selected = services.all()
+    owners = policy.owners(caller, all_users)
+    selected = [s for s in services.all() if (policy.can_read(caller, s.user) if names is not None or owners is None else s.user in owners)]
     if names is not None:
         missing = sorted(set(names) - {s.name for s in selected})
         if missing:
@@ -224,8 +237,8 @@ def _replica_row(replica: ReplicaRecord, cluster) -> dict[str, Any]:
 # --- down ---------------------------------------------------------------------------------
 
 
-def down(store, controller, names: list[str] | None, *, purge: bool) -> dict[str, Any]:
-    """Ask each service's controller (of every service: `names` None) to take it down; a failed one is left
+def down(store, controller, caller: Principal, names: list[str] | None, *, purge: bool) -> dict[str, Any]:
+    """Ask each service's controller (of every service of the caller: `names` None) to take it down; a failed one is left
     alone (see FAILED_STATES) or, with `purge`, forgotten here and now after its replica clusters are removed
     as far as they can be."""
     from skyhop.state.controller_leases import ControllerLeases
@@ -234,14 +247,17 @@ def down(store, controller, names: list[str] | None, *, purge: bool) -> dict[str
     services = Services(store)
     records: dict[str, ServiceRecord | None]
     if names is None:
-        records = {s.name: s for s in services.all()}
+        records = {s.name: s for s in services.all() if s.user == caller.user}
     else:
         records = {name: services.get(name) for name in dict.fromkeys(names)}
-    missing = [n for n, r in records.items() if r is None]
+    missing = [n for n, r in records.items() if r is None or not policy.can_read(caller, r.user)]
     if missing:
         raise NotFoundError(f"No service(s) named {', '.join(map(repr, missing))}; `skyhop serve status` lists them.")
     leases = ControllerLeases(store)
     out: dict[str, list[str]] = {"shutting_down": [], "purged": [], "skipped": []}
+    for record in records.values():
+        assert record is not None
+        policy.require_write(caller, record.user, f"Service {record.name!r}")
     for name, record in records.items():
         assert record is not None
         if record.status in FAILED_STATES:
@@ -276,7 +292,7 @@ def _purge(store, services, name: str) -> None:
 # --- logs ---------------------------------------------------------------------------------
 
 
-def logs(store, name: str, target: str, replica_id: int | None, *, follow: bool) -> AsyncIterator[bytes]:
+def logs(store, caller: Principal, name: str, target: str, replica_id: int | None, *, follow: bool) -> AsyncIterator[bytes]:
     """The controller's log, the load balancer's, or a replica's (its launch, then its job's output); checked
     before streaming starts, so that an unknown service or replica is a 404 and not an empty stream."""
     from skyhop.serve import files
@@ -284,8 +300,7 @@ def logs(store, name: str, target: str, replica_id: int | None, *, follow: bool)
     from skyhop.state.services import Services
 
     services = Services(store)
-    if services.get(check_name(name)) is None:
-        raise NotFoundError(f"No service named {name!r}; `skyhop serve status` lists them.")
+    _owned(caller, name, services.get(check_name(name)))
     if target != "replica":
         if replica_id is not None:
             raise SkyhopError(f"A replica id goes with the replica's log, not the {target.replace('_', ' ')}'s.")

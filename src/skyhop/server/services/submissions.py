@@ -14,26 +14,25 @@ from __future__ import annotations
 from typing import Any
 
 from skyhop.server import schemas
-from skyhop.server.executor import Executor
+from skyhop.server.auth.principal import Principal
+from skyhop.server.executor import Executor, Owner
 
 REDACTED = "<redacted>"
 
 
-def submit(executor: Executor, payload: schemas.AnyRequest) -> str:
+def submit(executor: Executor, caller: Principal, payload: schemas.AnyRequest) -> str:
+    """The request's id; it acts for `caller` (from the token: never a field of the body)."""
+    from skyhop.server.services import clusters
+
     body = payload.body.model_dump()
     if isinstance(payload.body, schemas.TaskBody):
         from skyhop.spec.task import Task
 
         Task.from_dict(body["task"], env_overrides=body.get("envs") or None)  # raises a SpecError naming the field
-    return executor.submit(payload.name, body, stored_body=redacted(body), cluster=body.get("cluster"), user=requester())
-
-
-def requester() -> str:
-    """Who asks: never a field of the request body. A local server acts for the user it runs as;
-    a team server (a later issue) takes the identity from the token."""
-    from skyhop.identity import current_user
-
-    return current_user()
+    cluster = body.get("cluster")
+    clusters.check_request(executor.store, caller, payload.name, cluster if isinstance(cluster, str) else None)
+    owner = Owner(caller.user, caller.workspace)
+    return executor.submit(payload.name, body, stored_body=redacted(body), cluster=cluster, owner=owner)
 
 
 def redacted(body: dict[str, Any]) -> dict[str, Any]:

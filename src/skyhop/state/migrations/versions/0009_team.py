@@ -1,4 +1,4 @@
-"""users, tokens, workspaces, memberships, budgets, budget_events; owners' workspaces; request owners.
+"""users, tokens, workspaces, memberships, budgets, budget_events; owners' workspaces; job pools' owners; request owners.
 
 Team mode (issue 13): who may call the API server (users and their hashed
 tokens, grouped in workspaces), what they may spend (budgets, with one row
@@ -30,7 +30,7 @@ NAME = sa.String(255)
 STATUS = sa.String(32)
 TIME: sa.Double[float] = sa.Double()
 
-OWNED = ("clusters", "cluster_events", "managed_jobs", "services", "requests")
+OWNED = ("clusters", "cluster_events", "managed_jobs", "services", "requests", "job_pools")
 
 
 def upgrade() -> None:
@@ -112,6 +112,8 @@ def upgrade() -> None:
             batch.add_column(sa.Column("workspace", NAME, nullable=True))  # NULL (rows made before): "default"
     with op.batch_alter_table("requests") as batch:
         batch.add_column(sa.Column("server_owner", NAME, nullable=True))
+    with op.batch_alter_table("job_pools") as batch:
+        batch.add_column(sa.Column("user", NAME, nullable=True))  # NULL (rows made before): anyone's
     op.create_index(op.f("ix_clusters_user"), "clusters", ["user"])
     op.create_index(op.f("ix_managed_jobs_user"), "managed_jobs", ["user"])
     op.create_index(op.f("ix_requests_user_created_at"), "requests", ["user", "created_at"])
@@ -125,6 +127,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_requests_user_created_at"), table_name="requests")
     op.drop_index(op.f("ix_managed_jobs_user"), table_name="managed_jobs")
     op.drop_index(op.f("ix_clusters_user"), table_name="clusters")
+    with op.batch_alter_table("job_pools") as batch:
+        batch.drop_column("user")
     with op.batch_alter_table("requests") as batch:
         batch.drop_column("server_owner")
     for table in OWNED:
