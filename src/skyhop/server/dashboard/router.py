@@ -72,6 +72,22 @@ def _guarded(request: Request, build: Callable[[], Response]) -> Response:
         return _error_page(request, error)
 
 
+def _listing(request: Request, store, caller: Principal, template: str, active: str, **read: Callable[[Any, Principal], Any]) -> Response:
+    """A page of listings: each keyword names a template variable and the view that reads it for the caller."""
+    return _guarded(request, lambda: page(template, _context(request, store, active, **{key: view(store, caller) for key, view in read.items()})))
+
+
+async def _action(request: Request, act: Callable[[], Any], back: str) -> Response:
+    """A form's POST: the CSRF check, then `act` (off the event loop), then back to `back`; an error is its page."""
+    form = await _form(request)
+    try:
+        _require_csrf(request, form)
+        await anyio.to_thread.run_sync(act)
+    except SkyhopError as error:
+        return _error_page(request, error)
+    return _back(back)
+
+
 async def _form(request: Request) -> dict[str, str]:
     """An urlencoded form body (all the dashboard's forms are), first value of each field."""
     body = await request.body()
@@ -153,13 +169,9 @@ def _logged_in(request: Request, principal: Principal) -> Response:
 
 @router.post(PREFIX + "/logout")
 async def logout(request: Request) -> Response:
-    form = await _form(request)
-    try:
-        _require_csrf(request, form)
-    except SkyhopError as error:
-        return _error_page(request, error)
-    response = _back(PREFIX + "/login")
-    response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
+    response = await _action(request, lambda: None, PREFIX + "/login")
+    if response.status_code == 303:
+        response.delete_cookie(COOKIE, path=PREFIX, httponly=True, samesite="strict")
     return response
 
 
@@ -180,14 +192,17 @@ def static(name: str) -> Response:
 # --- clusters and jobs ---------------------------------------------------------------------
 
 
-@router.get(PREFIX + "/")
-def clusters_page(request: Request, store: Store, caller: Caller) -> Response:
-    return _guarded(request, lambda: page("clusters.html", _context(request, store, "clusters", clusters=views.clusters(store, caller))))
+def _listing_page(path: str, template: str, active: str, **read: Callable[[Any, Principal], Any]) -> None:
+    """A GET route rendering `template` from views read for the caller (see `_listing`)."""
+
+    def route(request: Request, store: Store, caller: Caller) -> Response:
+        return _listing(request, store, caller, template, active, **read)
+
+    router.add_api_route(path, route, methods=["GET"], name=template)
 
 
-@router.get(PREFIX + "/partials/clusters")
-def clusters_table(request: Request, store: Store, caller: Caller) -> Response:
-    return _guarded(request, lambda: page("_clusters_table.html", _context(request, store, "clusters", clusters=views.clusters(store, caller))))
+_listing_page(PREFIX + "/", "clusters.html", "clusters", clusters=views.clusters)
+_listing_page(PREFIX + "/partials/clusters", "_clusters_table.html", "clusters", clusters=views.clusters)
 
 
 def _cluster_context(request: Request, store, caller: Principal, name: str, job: int | None) -> dict[str, Any]:
@@ -209,13 +224,7 @@ def jobs_table(request: Request, store: Store, caller: Caller, name: str, job: i
 
 @router.post(PREFIX + "/clusters/{name}/jobs/{job_id}/cancel")
 async def cancel_job(request: Request, store: Store, caller: Caller, name: str, job_id: int) -> Response:
-    form = await _form(request)
-    try:
-        _require_csrf(request, form)
-        await anyio.to_thread.run_sync(views.cancel_job, store, caller, name, job_id)
-    except SkyhopError as error:
-        return _error_page(request, error)
-    return _back(f"{PREFIX}/clusters/{_quoted(name)}?job={job_id}")
+    return await _action(request, lambda: views.cancel_job(store, caller, name, job_id), f"{PREFIX}/clusters/{_quoted(name)}?job={job_id}")
 
 
 @router.get(PREFIX + "/clusters/{name}/jobs/{job_id}/log/stream")
@@ -237,32 +246,16 @@ async def log_stream(request: Request, store: Store, caller: Caller, name: str, 
 # --- managed jobs, services, requests ------------------------------------------------------
 
 
-@router.get(PREFIX + "/managed-jobs")
-def managed_jobs_page(request: Request, store: Store, caller: Caller) -> Response:
-    from skyhop.jobs.states import TERMINAL_NAMES
-
-    return _guarded(request, lambda: page("managed_jobs.html", _context(request, store, "managed", jobs=views.managed_jobs(store, caller), terminal=TERMINAL_NAMES)))
+_listing_page(PREFIX + "/managed-jobs", "managed_jobs.html", "managed", jobs=views.managed_jobs)
 
 
 @router.post(PREFIX + "/managed-jobs/{job_id}/cancel")
 async def cancel_managed_job(request: Request, store: Store, caller: Caller, job_id: int) -> Response:
-    form = await _form(request)
-    try:
-        _require_csrf(request, form)
-        await anyio.to_thread.run_sync(views.cancel_managed_job, store, caller, job_id)
-    except SkyhopError as error:
-        return _error_page(request, error)
-    return _back(f"{PREFIX}/managed-jobs")
+    return await _action(request, lambda: views.cancel_managed_job(store, caller, job_id), f"{PREFIX}/managed-jobs")
 
 
-@router.get(PREFIX + "/services")
-def services_page(request: Request, store: Store, caller: Caller) -> Response:
-    return _guarded(request, lambda: page("services.html", _context(request, store, "services", services=views.services(store, caller))))
-
-
-@router.get(PREFIX + "/requests")
-def requests_page(request: Request, store: Store, caller: Caller) -> Response:
-    return _guarded(request, lambda: page("requests.html", _context(request, store, "requests", requests=views.requests(store, caller))))
+_listing_page(PREFIX + "/services", "services.html", "services", services=views.services)
+_listing_page(PREFIX + "/requests", "requests.html", "requests", requests=views.requests)
 
 
 @router.get(PREFIX + "/requests/{request_id}")

@@ -54,9 +54,11 @@ def cancel_job(store, principal: Principal, name: str, job_id: int) -> dict[str,
 
 
 def managed_jobs(store, principal: Principal, limit: int = 200) -> list[dict[str, Any]]:
+    from skyhop.jobs.states import TERMINAL_NAMES
     from skyhop.server.services import managed_jobs
 
-    return managed_jobs.rows(store, principal, all_users=principal.sees_all, limit=limit)
+    rows = managed_jobs.rows(store, principal, all_users=principal.sees_all, limit=limit)
+    return [{**row, "finished": row["status"] in TERMINAL_NAMES} for row in rows]
 
 
 def cancel_managed_job(store, principal: Principal, job_id: int) -> dict[str, Any]:
