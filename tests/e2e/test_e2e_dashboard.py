@@ -119,6 +119,9 @@ def test_log_in_watch_a_live_log_cancel_the_job_and_see_costs(sky, browser):
         expect(page.locator("#log-state")).to_have_text("the job has ended")
         shot("03-cancelled")
         assert sky.jobs("web")[1]["status"] == "CANCELLED"
+        # A browser that reconnects says which line it had: the stream goes on after it, not from the start.
+        resumed = page.request.get(f"{server['url']}/dashboard/clusters/web/jobs/1/log/stream", headers={"Last-Event-ID": "5"}).text()
+        assert "id: 6\ndata: tick-6\n" in resumed and "data: tick-5\n" not in resumed and resumed.endswith("event: end\ndata: \n\n")
 
         page.get_by_role("link", name="Costs").click()
         bars = page.locator("#cost-chart rect.bar")

@@ -301,3 +301,20 @@ def test_a_request_page_shows_its_output_escaped_to_its_owner_only(site, tmp_pat
     text = site.page(f"/dashboard/requests/{mine.request_id}", "alice")
     assert "[skyhop] provisioning..." in text and "hello &lt;b&gt;there&lt;/b&gt;" in text and "done" in text
     assert site.send("GET", f"/dashboard/requests/{theirs.request_id}", who="alice")[0] == 404
+
+
+def test_budget_notices_show_as_a_banner_on_every_page(site, monkeypatch):
+    """The budgets service's notices (its `cached_notices` hook) become the banner, escaped, for that caller only."""
+    import sys
+    import types
+
+    fake = types.ModuleType("skyhop.server.services.budgets")
+    fake.cached_notices = lambda store, principal: (  # type: ignore[attr-defined]
+        [{"kind": "exceeded", "text": "Budget <team> reached: $12.00 of $10.00"}] if principal.user == "alice" else []
+    )
+    monkeypatch.setitem(sys.modules, "skyhop.server.services.budgets", fake)
+    site.login("alice")
+    site.login("bob")
+    for path in ("/dashboard/", "/dashboard/costs"):
+        assert 'class="banner b-exceeded" role="alert">Budget &lt;team&gt; reached: $12.00 of $10.00<' in site.page(path, "alice")
+        assert "banner" not in site.page(path, "bob").split("<main>")[0].split("</header>")[1]

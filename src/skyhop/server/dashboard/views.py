@@ -151,14 +151,24 @@ def users_and_tokens(store, principal: Principal) -> tuple[list[dict[str, Any]],
     return users, tokens
 
 
-def notices(store, principal: Principal) -> list[str]:
-    """Lines for the banner on every page (budgets at 80% and over).
-    HOOK(budgets): the budgets helper's `notices(store, principal)`; none until it is merged."""
+def notices(store, principal: Principal) -> list[dict[str, str]]:
+    """The banner lines on every page: `{text, kind}` with kind `warned` (80%) or `exceeded` (100%).
+
+    From the budgets service's `cached_notices` (or `notices`) when it is installed, which reads what the
+    enforcer recorded (two small queries, memoized per caller); none without it."""
     import importlib
 
     try:
         budgets = importlib.import_module("skyhop.server.services.budgets")
     except ImportError:
         return []
-    hook = getattr(budgets, "notices", None)
-    return [str(line) for line in hook(store, principal)] if hook is not None else []
+    hook = getattr(budgets, "cached_notices", None) or getattr(budgets, "notices", None)
+    if hook is None:
+        return []
+    out = []
+    for notice in hook(store, principal):
+        if isinstance(notice, dict):
+            out.append({"text": str(notice.get("text", "")), "kind": str(notice.get("kind", "warned"))})
+        else:
+            out.append({"text": str(notice), "kind": "warned"})
+    return out
