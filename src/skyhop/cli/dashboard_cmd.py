@@ -5,10 +5,16 @@ from __future__ import annotations
 import click
 
 
-@click.command()
+@click.command(
+    epilog="""\b
+Examples:
+  skyhop dashboard             # opens it, logged in (local server)
+  skyhop dashboard --no-open   # prints the one-time link instead
+"""
+)
 @click.option("--no-open", is_flag=True, help="Print the address instead of opening a browser.")
 def dashboard(no_open: bool) -> None:
-    """Open the dashboard (clusters, jobs and their live logs, managed jobs, services, requests, costs).
+    """Open the web dashboard: clusters, live logs, managed jobs, services, requests, costs.
 
     For the local server you are logged in by a one-time link (valid a minute,
     usable once), so the server's token never appears in an address or the
