@@ -29,6 +29,7 @@ TOKENS = {
     "tok-bob": Principal("bob", Role.USER),
     "tok-vera": Principal("vera", Role.VIEWER),
     "tok-root": Principal("root", Role.ADMIN),
+    "tok-tia": Principal("tia", Role.USER, token_id="tid-tia"),  # a stored token (team mode's kind)
 }
 
 
@@ -169,6 +170,26 @@ def test_a_revoked_callers_session_ends_at_once(site):
     site.page("/dashboard/", "bob")
     site.auth.revoked.add("bob")
     assert site.send("GET", "/dashboard/", who="bob")[0] == 303
+
+
+def test_without_the_hook_a_stored_tokens_sessions_follow_its_row(site):
+    """An authenticator without `session_principal`: the token's row decides (revoked, expired, user disabled, role)."""
+    from skyhop.state.models import Token, User
+
+    site.auth.session_principal = None  # type: ignore[method-assign]  # this authenticator has no hook
+    now = time.time()
+    with site.store._write() as session:
+        session.add(User(id="tia", role="user", kind="human", created_at=now))
+        session.flush()  # the user's row first: the token's foreign key names it
+        session.add(Token(id="tid-tia", user_id="tia", kind="personal", hash=b"h" * 32, created_at=now))
+    site.login("tia")
+    assert "tia (user)" in site.page("/dashboard/", "tia")
+    with site.store._write() as session:
+        session.get(User, "tia").role = "viewer"
+    assert "tia (viewer)" in site.page("/dashboard/", "tia")  # a demotion counts on the next page
+    with site.store._write() as session:
+        session.get(Token, "tid-tia").revoked_at = time.time()
+    assert site.send("GET", "/dashboard/", who="tia")[0] == 303
 
 
 def test_names_are_escaped_everywhere(site):

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from skyhop.server.auth.principal import Principal, Role
 from skyhop.server.dashboard.sessions import COOKIE, Session, Sessions
 
 PREFIX = "/dashboard"
@@ -41,19 +42,46 @@ def _cookie(scope: dict[str, Any]) -> str | None:
 
 
 async def admit(scope: dict[str, Any], sessions: Sessions, authenticator: Any) -> Session | None:
-    """The request's session, or None. An authenticator with `session_principal(principal) -> Principal | None`
-    (team mode: it re-reads the token by `principal.token_id`) decides whether the session still stands and
-    with which role; without one the signed claims hold until the cookie expires."""
+    """The request's session, or None.
+
+    An authenticator with `session_principal(principal) -> Principal | None` decides whether the session
+    still stands and with which role. Without one, a session that logged in with a stored token
+    (`token_id`: team mode) is checked against the tokens and users tables (`token_standing`), so a
+    revoked or expired token, or a disabled user, ends its sessions at once; the local server's own
+    token (no id) has nothing to re-check: its signed claims hold until the cookie expires."""
     session = sessions.verify(_cookie(scope))
     if session is None:
         return None
     refresh = getattr(authenticator, "session_principal", None)
     if refresh is not None:
-        principal = await anyio.to_thread.run_sync(refresh, session.principal) if authenticator.blocking else refresh(session.principal)
-        if principal is None:
-            return None
-        session = dataclasses.replace(session, principal=principal)
-    return session
+        blocking = authenticator.blocking
+    elif session.principal.token_id is not None:
+        store = scope["app"].state.store
+        refresh, blocking = (lambda p: token_standing(store, p)), True
+    else:
+        return session
+    principal = await anyio.to_thread.run_sync(refresh, session.principal) if blocking else refresh(session.principal)
+    return None if principal is None else dataclasses.replace(session, principal=principal)
+
+
+def token_standing(store, principal: Principal) -> Principal | None:
+    """The principal with its user's current role, or None when its token is gone, revoked or expired, or its user disabled."""
+    import time
+
+    from sqlalchemy import select
+
+    from skyhop.state.models import Token, User
+
+    query = (select(Token.revoked_at, Token.expires_at, User.role, User.disabled_at)
+             .join(User, User.id == Token.user_id).where(Token.id == principal.token_id))
+    with store._read() as session:
+        row = session.execute(query).one_or_none()
+    if row is None or row.revoked_at is not None or row.disabled_at is not None or (row.expires_at is not None and row.expires_at <= time.time()):
+        return None
+    try:
+        return dataclasses.replace(principal, role=Role(row.role))
+    except ValueError:
+        return None
 
 
 async def to_login(send: Any, method: str) -> None:
