@@ -11,7 +11,7 @@ or that cannot start (a stopped cluster), is a single `failed` event.
 
 from __future__ import annotations
 
-from typing import AsyncIterator
+from typing import AsyncGenerator, AsyncIterator, cast
 
 import anyio
 
@@ -47,20 +47,24 @@ async def events(store, principal: Principal, name: str, job_id: int, skip: int)
         return
     number = 0
     pending = b""
-    async for chunk in pipe(stream):
-        pending += chunk
-        lines = pending.split(b"\n")
-        pending = lines.pop()
-        if len(pending) > LINE_MAX:
-            lines.append(pending[:LINE_MAX])
-            pending = b""
-        out = []
-        for raw in lines:
-            number += 1
-            if number > skip:
-                out.append(_event(_line(raw), number=number))
-        if out:
-            yield b"".join(out)
+    chunks = cast("AsyncGenerator[bytes, None]", pipe(stream))  # an async generator: it can be closed
+    try:
+        async for chunk in chunks:
+            pending += chunk
+            lines = pending.split(b"\n")
+            pending = lines.pop()
+            if len(pending) > LINE_MAX:
+                lines.append(pending[:LINE_MAX])
+                pending = b""
+            out = []
+            for raw in lines:
+                number += 1
+                if number > skip:
+                    out.append(_event(_line(raw), number=number))
+            if out:
+                yield b"".join(out)
+    finally:
+        await chunks.aclose()  # the browser went away: end the agent's follower now, not when the generator is collected
     if pending:
         number += 1
         if number > skip:
