@@ -53,14 +53,19 @@ def browser():
 
 
 @contextmanager
-def recording(browser, name: str) -> Iterator:
-    """A fresh page whose steps `shot` saves; on a failure the page as it was is saved too."""
+def recording(browser, name: str, allow: tuple[str, ...] = ()) -> Iterator:
+    """A fresh page whose steps `shot` saves; on a failure the page as it was is saved too. The browser's
+    console errors fail the test, but those containing a string of `allow` (an answer the test asks for)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport={"width": 1200, "height": 800})
     context.set_default_timeout(30_000)
     page = context.new_page()
+    problems: list[str] = []  # script errors and console errors (a CSP refusal, a failed load) fail the test
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(f"console: {message.text}") if message.type == "error" else None)
     try:
         yield page, lambda step: page.screenshot(path=str(ARTIFACTS / f"{name}-{step}.png"), full_page=True)
+        assert not [p for p in problems if not any(a in p for a in allow)], problems
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / f"failure-{name}.png"), full_page=True)
         raise
@@ -143,7 +148,7 @@ def test_skyhop_dashboard_logs_the_browser_in_once(sky, browser, tmp_path):
     url = opened.read_text().strip()
     assert url.startswith(f"{server['url']}/dashboard/login?code=") and server["token"] not in url
     assert "code=" not in result.out and f"{server['url']}/dashboard/" in result.out  # the link went to the browser only
-    with recording(browser, "dashboard-cli") as (page, shot):
+    with recording(browser, "dashboard-cli", allow=("status of 400",)) as (page, shot):  # the used code's page is a 400
         page.goto(url)
         from playwright.sync_api import expect
 
