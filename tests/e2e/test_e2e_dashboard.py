@@ -95,6 +95,22 @@ def _seed_spend(sky) -> str:
     return day.isoformat()
 
 
+def _add_stopped_cluster(sky, name: str, *, remove: bool = False) -> None:
+    from skyhop.state.records import STOPPED, UP, ClusterRecord
+    from skyhop.state.store import StateStore
+
+    store = StateStore(f"sqlite:///{sky.skyhop_home / 'state.db'}")
+    try:
+        if remove:
+            store.remove_cluster(name)
+        else:
+            store.add_cluster(ClusterRecord(name=name, provider="gone", region="r", user="tester"))
+            store.set_cluster_status(name, UP)
+            store.set_cluster_status(name, STOPPED)
+    finally:
+        store.close()
+
+
 def test_log_in_watch_a_live_log_cancel_the_job_and_see_costs(sky, browser):
     from playwright.sync_api import expect
 
@@ -155,6 +171,11 @@ def test_skyhop_dashboard_logs_the_browser_in_once(sky, browser, tmp_path):
         expect(page).to_have_url(re.compile(r"/dashboard/$"))  # the code left the address bar
         expect(page.locator("#who")).to_contain_text("(admin)")
         shot("01-logged-in")
+        _add_stopped_cluster(sky, "appears")  # htmx refreshes the table in place: the row shows without a reload
+        try:
+            expect(page.locator("tr.cluster", has_text="appears")).to_contain_text("STOPPED", timeout=15_000)
+        finally:
+            _add_stopped_cluster(sky, "appears", remove=True)
         page.context.clear_cookies()
         page.goto(url)
         expect(page.locator("#message")).to_contain_text("already used or has expired")
