@@ -19,6 +19,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skyhop.server.auth.principal import Principal, Role
 from skyhop.state.records import STOPPED, UP, ClusterRecord, JobRecord
@@ -339,3 +341,38 @@ def test_budget_notices_show_as_a_banner_on_every_page(site, monkeypatch):
     for path in ("/dashboard/", "/dashboard/costs"):
         assert 'class="banner b-exceeded" role="alert">Budget &lt;team&gt; reached: $12.00 of $10.00<' in site.page(path, "alice")
         assert "banner" not in site.page(path, "bob").split("<main>")[0].split("</header>")[1]
+
+
+def _naive_daily(events, now: float, days: int) -> list[float]:
+    """The definition: billed up to each UTC day's end minus billed up to its start, over the whole history."""
+    from skyhop.server.dashboard.chart import billed_until
+
+    today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
+    out = []
+    for back in range(days - 1, -1, -1):
+        start = dt.datetime.combine(today - dt.timedelta(days=back), dt.time(), dt.timezone.utc).timestamp()
+        out.append(max(0.0, billed_until(events, min(start + 86400, now)) - billed_until(events, start)))
+    return out
+
+
+def _histories():
+    from skyhop.state.records import LAUNCH, START, STOP, TERMINATE
+
+    step = st.tuples(st.sampled_from([LAUNCH, START, STOP, TERMINATE]), st.floats(0, 2 * 86400), st.sampled_from([0.5, 2.0, 7.0]))
+    return st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), step), max_size=14)
+
+
+@settings(max_examples=50, deadline=None, derandomize=True)
+@given(_histories())
+def test_daily_spend_is_the_difference_of_cumulative_totals(steps):
+    """The per-cluster replay gives each day exactly what the definition gives, for any history."""
+    from skyhop.server.dashboard.chart import daily
+    from skyhop.state.records import ClusterEvent
+
+    now = dt.datetime(2026, 3, 10, 15, 0, tzinfo=dt.timezone.utc).timestamp()
+    at, events = now - 9 * 86400, []
+    for number, (cluster, (kind, gap, price)) in enumerate(steps, 1):
+        at = min(at + gap, now)
+        events.append(ClusterEvent(number, cluster, kind, at, price, "p", "r", 1, {}))
+    got = [d.cost for d in daily(events, now, 7)]
+    assert got == pytest.approx(_naive_daily(events, now, 7), abs=1e-9)

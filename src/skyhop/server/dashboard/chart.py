@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from skyhop.state.cost import cost_lines
-from skyhop.state.records import ClusterEvent
+from skyhop.state.records import LAUNCH, START, TERMINATE, ClusterEvent
 
 DAY_S = 86400
 
@@ -31,16 +31,47 @@ def billed_until(events: Sequence[ClusterEvent], at: float) -> float:
     return sum(line.cost for line in cost_lines((e for e in events if e.at <= at), at))
 
 
-def daily(events: Sequence[ClusterEvent], now: float, days: int) -> list[DaySpend]:
-    """The last `days` UTC days up to today, oldest first, with what each cost."""
-    today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
-    out = []
-    for back in range(days - 1, -1, -1):
-        day = today - dt.timedelta(days=back)
-        start = dt.datetime.combine(day, dt.time(), dt.timezone.utc).timestamp()
-        end = min(start + DAY_S, now)
-        out.append(DaySpend(day, max(0.0, billed_until(events, end) - billed_until(events, start))))
+def lifetimes(history: Sequence[ClusterEvent]) -> list[tuple[list[ClusterEvent], float | None]]:
+    """One name's history cut where `cost_lines` opens a new lifetime (a LAUNCH; a START after a
+    TERMINATE), each piece with the time its billing is over: its TERMINATE, or the next piece's first
+    event (a LAUNCH while open closes the lifetime there), or None while it may still run."""
+    pieces: list[list[ClusterEvent]] = []
+    for event in history:
+        opens = event.event == LAUNCH or (event.event == START and (not pieces or pieces[-1][-1].event == TERMINATE))
+        if opens or not pieces:
+            pieces.append([event])
+        else:
+            pieces[-1].append(event)
+    out: list[tuple[list[ClusterEvent], float | None]] = []
+    for i, piece in enumerate(pieces):
+        over = piece[-1].at if piece[-1].event == TERMINATE else (pieces[i + 1][0].at if i + 1 < len(pieces) else None)
+        out.append((piece, over))
     return out
+
+
+def daily(events: Sequence[ClusterEvent], now: float, days: int) -> list[DaySpend]:
+    """The last `days` UTC days up to today, oldest first, with what each cost.
+
+    Replayed per lifetime and only at the day boundaries it spans (once over, its total is fixed): a
+    month of 10,000 short lifetimes is one small replay each, not one replay of the whole history per day."""
+    today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
+    first_day = today - dt.timedelta(days=days - 1)
+    start = dt.datetime.combine(first_day, dt.time(), dt.timezone.utc).timestamp()
+    bounds = [min(start + k * DAY_S, now) for k in range(days + 1)]
+    by_cluster: dict[str, list[ClusterEvent]] = {}
+    for event in events:
+        by_cluster.setdefault(event.cluster, []).append(event)
+    totals = [0.0] * len(bounds)
+    for history in by_cluster.values():
+        for piece, over in lifetimes(history):
+            if over is not None and over <= bounds[0]:
+                continue  # over before the window: the same amount at every bound, nothing on any day
+            final = billed_until(piece, over) if over is not None else 0.0
+            for k, bound in enumerate(bounds):
+                if bound < piece[0].at:
+                    continue
+                totals[k] += final if over is not None and bound >= over else billed_until(piece, bound)
+    return [DaySpend(first_day + dt.timedelta(days=k), max(0.0, totals[k + 1] - totals[k])) for k in range(days)]
 
 
 def svg(spend: Sequence[DaySpend], width: int = 760, height: int = 220) -> str:
