@@ -132,7 +132,7 @@ def cost_events(store, principal: Principal) -> list:
 def cost_lines(store, principal: Principal) -> list:
     from skyhop.execution import lifecycle
 
-    lifecycle.status(store)  # reconcile local clusters first (an autostop is a STOP), as `cost-report` does
+    lifecycle.status(store, owners=owners(principal))  # reconcile local clusters first (an autostop is a STOP), as `cost-report` does
     return [line for line in store.cost_report() if policy.can_read(principal, line.user)]
 
 
