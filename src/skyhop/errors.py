@@ -36,3 +36,9 @@ class ConflictError(SkyhopError):
 
 class ForbiddenError(SkyhopError):
     """The caller is known but their role does not allow the action (HTTP 403)."""
+
+
+class BudgetExceeded(SkyhopError):
+    """A budget of the caller (theirs or their workspace's) is spent: new launches are refused (HTTP 402).
+
+    The message names the budget and its numbers and says how it ends (next month, or an admin raising it)."""

@@ -69,3 +69,8 @@ def api_dir() -> Path:
 
 def server_info_file() -> Path:
     return api_dir() / "server.json"
+
+
+def remote_file() -> Path:
+    """The remote API server this user logged in to (`skyhop api login`): url, token, user; mode 0600."""
+    return api_dir() / "remote.json"

@@ -101,6 +101,7 @@ def test_preempted_job_is_detected_recovered_and_resumes_from_its_checkpoint(sky
     lines = [line for line in sky.json("cost-report") if line["cluster"] == cluster]
     assert len(lines) == 2 and all(line["status"] == "TERMINATED" for line in lines)
     assert [line["managed_job"]["attempt"] for line in lines] == [1, 2] and {line["managed_job"]["id"] for line in lines} == {job_id}
+    assert {line["user"] for line in lines} == {row["user"]}  # the preempted attempt too is billed to the job's owner
     report = sky("cost-report", check=True).out
     assert f"#{job_id} task 0 attempt 2" in report and f"Managed job #{job_id} (ckpt): 2 attempt(s)" in report
 

@@ -10,6 +10,7 @@ import pytest
 from skyhop.errors import NotFoundError
 from skyhop.identity import current_user
 from skyhop.server import schemas
+from skyhop.server.auth.principal import Principal, Role
 from skyhop.server.controllers.jobs import JobsController
 from skyhop.server.services import managed_jobs
 from skyhop.spec.task import Task
@@ -29,9 +30,19 @@ def _jobs(store: StateStore) -> dict[str, int]:
 def test_a_server_claims_only_its_own_users_jobs(migrated_home):
     store = StateStore()
     ids = _jobs(store)
-    controller = JobsController(store)
+    controller = JobsController(store, only_user=current_user())
     try:
         assert controller._own_jobs([str(ids["mine"]), str(ids["theirs"]), "junk"]) == [str(ids["mine"])]
+    finally:
+        controller.shutdown()
+
+
+def test_a_team_server_drives_every_users_jobs(migrated_home):
+    store = StateStore()
+    ids = _jobs(store)
+    controller = JobsController(store, only_user=None)
+    try:
+        assert controller._own_jobs([str(ids["mine"]), str(ids["theirs"])]) == [str(ids["mine"]), str(ids["theirs"])]
     finally:
         controller.shutdown()
 
@@ -39,15 +50,16 @@ def test_a_server_claims_only_its_own_users_jobs(migrated_home):
 def test_another_users_job_cannot_be_seen_followed_or_cancelled(migrated_home):
     store = StateStore()
     ids = _jobs(store)
-    assert managed_jobs.get(store, ids["mine"]).name == "mine"
+    me = Principal(user=current_user(), role=Role.USER)
+    assert managed_jobs.get(store, me, ids["mine"]).name == "mine"
     with pytest.raises(NotFoundError):
-        managed_jobs.get(store, ids["theirs"])  # the logs route asks this first: a 404
+        managed_jobs.get(store, me, ids["theirs"])  # the logs route asks this first: a 404
     for body in (schemas.ManagedJobsCancelBody(job_ids=[ids["theirs"]]), schemas.ManagedJobsCancelBody(name="theirs")):
         with pytest.raises(NotFoundError):
-            managed_jobs.cancel(store, body)
-    cancelled = managed_jobs.cancel(store, schemas.ManagedJobsCancelBody(all=True))
+            managed_jobs.cancel(store, me, body)
+    cancelled = managed_jobs.cancel(store, me, schemas.ManagedJobsCancelBody(all=True))
     assert cancelled == {"cancelled": [ids["mine"]], "already_done": []}
-    assert [row["name"] for row in managed_jobs.rows(store)] == ["mine"]
+    assert [row["name"] for row in managed_jobs.rows(store, me)] == ["mine"]
 
 
 @pytest.mark.parametrize("name", ["a\x1b[2Jb", "two\nlines"])
@@ -62,7 +74,7 @@ def test_a_job_name_given_apart_from_the_task_is_checked_like_a_task_name(migrat
         schemas.ManagedJobsLaunchBody(tasks=[Task(run="true").to_dict()], name="n" * 256)
     payload = schemas.ManagedJobsLaunchBody(tasks=[Task(run="true").to_dict()], name=name)
     with pytest.raises(SkyhopError, match="printable"):
-        managed_jobs.submit(StateStore(), None, payload)
+        managed_jobs.submit(StateStore(), None, Principal(user=current_user(), role=Role.USER), payload)
     assert ManagedJobs(StateStore()).find() == []
 
 
@@ -81,7 +93,7 @@ def test_an_attempt_that_ends_under_a_cancel_is_cancelled_not_failed(migrated_ho
     managed = ManagedJobs(store)
     attempt = managed.add_attempt(ids["mine"], 0, "mine-1", False)
     assert ControllerLeases(store).request_cancel(KIND, str(ids["mine"]))
-    controller = JobsController(store)
+    controller = JobsController(store, only_user=current_user())
     try:
         async def end() -> None:
             run = JobRun(controller, ids["mine"], ObjectContext(str(ids["mine"])))

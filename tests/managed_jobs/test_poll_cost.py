@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 def test_refreshing_a_healthy_cluster_reads_nothing_more_and_a_changed_one_is_read_again(migrated_home, monkeypatch):
     store = StateStore()
-    launching.launch(Task(run="sleep 120"), launching.LaunchOptions(cluster_name="polled", detach_run=True), Progress(), store)
+    launching.launch(Task(run="sleep 120"), launching.LaunchOptions(cluster_name="polled", owner="me", detach_run=True), Progress(), store)
     try:
         record = store.get_cluster("polled")
         assert record is not None and record.status == "UP"

@@ -9,6 +9,7 @@ import pytest
 from skyhop.errors import NotFoundError
 from skyhop.identity import current_user
 from skyhop.server import schemas
+from skyhop.server.auth.principal import Principal, Role
 from skyhop.server.services import managed_jobs
 from skyhop.spec.task import Task
 from skyhop.state import job_pools
@@ -60,6 +61,10 @@ def test_retire_never_takes_a_worker_a_job_holds_and_no_job_claims_a_retiring_on
         assert version_of(pools.set_worker("wp", 1, "wp-w1-b", job_pools.STARTING, version=2)) == 2
 
 
+def _me() -> Principal:
+    return Principal(user=current_user(), role=Role.USER)
+
+
 def _jobs(store: StateStore, *entries: tuple[str, str | None]) -> list[int]:
     task = Task(run="true").to_dict()
     made = ManagedJobs(store).create([
@@ -80,8 +85,8 @@ def test_cancel_pool_cancels_only_the_callers_unfinished_jobs_of_that_pool(migra
     JobPools(store).apply("wp", V1, 2)
     mine, theirs, elsewhere, done = _jobs(store, (current_user(), "wp"), ("mallory", "wp"), (current_user(), "other"), (current_user(), "wp"))
     ManagedJobs(store).update(done, status="SUCCEEDED")
-    assert managed_jobs.cancel(store, schemas.ManagedJobsCancelBody(pool="wp")) == {"cancelled": [mine], "already_done": []}
+    assert managed_jobs.cancel(store, _me(), schemas.ManagedJobsCancelBody(pool="wp")) == {"cancelled": [mine], "already_done": []}
     leases = ControllerLeases(store)
     assert [leases.cancel_requested(KIND, str(i)) for i in (mine, theirs, elsewhere)] == [True, False, False]
     with pytest.raises(NotFoundError, match="No pool named 'gone'"):
-        managed_jobs.cancel(store, schemas.ManagedJobsCancelBody(pool="gone"))
+        managed_jobs.cancel(store, _me(), schemas.ManagedJobsCancelBody(pool="gone"))

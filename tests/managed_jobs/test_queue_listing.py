@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from skyhop.server.auth.principal import Principal, Role
 from skyhop.server.services import managed_jobs
 from skyhop.state.managed import ManagedJobs
 from skyhop.state.store import StateStore
@@ -23,15 +24,15 @@ def _made(store: StateStore) -> list[int]:
     return [j.id for j in made]
 
 
-def test_limit_keeps_the_newest_after_the_filters_and_reads_only_their_attempts(db_url, monkeypatch):
+def test_limit_keeps_the_newest_after_the_filters_and_reads_only_their_attempts(db_url):
     with StateStore(db_url) as store:
         ids = _made(store)
-        monkeypatch.setattr(managed_jobs, "requester", lambda: "ann")
-        everyone = managed_jobs.rows(store, all_users=True)
+        ann = Principal(user="ann", role=Role.ADMIN)
+        everyone = managed_jobs.rows(store, ann, all_users=True)
         assert [r["id"] for r in everyone] == ids[::-1] and all(len(r["attempts"]) == 1 for r in everyone)
-        newest = managed_jobs.rows(store, all_users=True, limit=2)
+        newest = managed_jobs.rows(store, ann, all_users=True, limit=2)
         assert [r["id"] for r in newest] == ids[:-3:-1]
-        ann_unfinished = managed_jobs.rows(store, skip_finished=True, limit=2)  # ann's: the 2nd, 4th, 6th; the 2nd and 4th ended
+        ann_unfinished = managed_jobs.rows(store, ann, skip_finished=True, limit=2)  # ann's: the 2nd, 4th, 6th; the 2nd and 4th ended
         assert [r["id"] for r in ann_unfinished] == [ids[5]]
         jobs, attempts = ManagedJobs(store).listing(limit=2)
         assert {a["job_id"] for a in attempts} == {j["id"] for j in jobs} == set(ids[-2:])

@@ -43,7 +43,7 @@ def test_a_terminal_row_whose_teardown_never_ran_is_cleaned_up(migrated_home):
     job = _job(store, "left")
     assert drive_until_ended(store, job.id) == "SUCCEEDED"
     # Pretend the server died between writing SUCCEEDED and the teardown: the cluster is back, the lease too.
-    launching.launch(Task(run="true"), launching.LaunchOptions(cluster_name="left-1", detach_run=True), Progress(), store)
+    launching.launch(Task(run="true"), launching.LaunchOptions(cluster_name="left-1", owner="me", detach_run=True), Progress(), store)
     ControllerLeases(store).register(KIND, str(job.id))
     assert drive_until_ended(store, job.id) == "SUCCEEDED"
     assert store.list_clusters() == []

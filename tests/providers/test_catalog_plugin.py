@@ -165,7 +165,7 @@ def test_a_resumed_launch_starts_from_the_blocked_set_in_its_request_log(isolate
     with StateStore() as store:
         progress = Progress(log)
         try:
-            info, plan = launch._provision(task, "resumed", progress, store)
+            info, plan = launch._provision(task, launch.LaunchOptions("resumed", "me"), progress, store)
             assert (info.provider, info.region) == ("shadeform", "saltlakecity-usa-1")
             assert _calls(isolated_home) == ["shadeform/saltlakecity-usa-1 launched"]
             assert [a["outcome"] for a in plan["attempts"]] == ["failed", "failed", "launched"]
@@ -195,7 +195,7 @@ def test_each_retry_until_up_pass_tries_again_what_the_last_pass_ruled_out(isola
     task = Task.from_dict({"resources": {"accelerators": "H100:8", "any_of": [{"infra": "primeintellect/FI"}, {"infra": "shadeform/saltlakecity-usa-1"}]}, "run": "true"})
     with StateStore() as store:
         try:
-            result = launch.launch(task, launch.LaunchOptions("again", detach_run=True, retry_until_up=True), progress, store)
+            result = launch.launch(task, launch.LaunchOptions("again", "me", detach_run=True, retry_until_up=True), progress, store)
             assert [c.split()[0] for c in _calls(isolated_home)] == [
                 "primeintellect/FI/FIN-02", "primeintellect/FI/eu-north1", "shadeform/saltlakecity-usa-1",  # pass 1: all full
                 "primeintellect/FI/FIN-02",  # pass 2 starts from the cheapest again, not from what pass 1 left

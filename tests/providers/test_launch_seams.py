@@ -67,7 +67,7 @@ def test_the_launch_id_is_in_the_write_ahead_record_before_the_provider_is_calle
     task = Task.from_dict({"resources": {"cpus": 2}, "run": "true"})
     with StateStore() as store:
         with pytest.raises(CapacityError):
-            launch._bring_up(Cloud(), _candidate(), task, "crashy", store, Progress(tmp_path / "log"))
+            launch._bring_up(Cloud(), _candidate(), task, launch.LaunchOptions("crashy", "me"), store, Progress(tmp_path / "log"))
         assert store.get_cluster("crashy") is None  # a launch failure leaves no record (failover goes on)
     assert seen["record"].status == "INIT"
     assert seen["record"].resources["launch_id"] == seen["request"].launch_id != ""

@@ -117,6 +117,11 @@ def _scenario(sky, task: Callable[[int], str], after_down: Callable[[], None]) -
     load.check()
     wait_for(lambda: {r["replica_id"] for r in ready(sky, "web", 1)} == {2, 3}, 180, "replica 1 replaced by replica 3")
     assert "Replica 1 was preempted or lost" in sky("serve", "logs", "web", "--controller", "--no-follow", check=True).out
+    # Every replica's cluster, the preempted one included, is billed to the service's owner and shown as its replica.
+    owner = service(sky, "web")["user"]
+    lines = [line for line in sky.json("cost-report") if line["cluster"].startswith("web-")]
+    assert {line["service"]["replica_id"] for line in lines} == {1, 2, 3}, lines
+    assert all(line["service"]["name"] == "web" and line["user"] == owner for line in lines), lines
 
     # A rolling update under load: every request answered, by version 1 until version 2 is READY.
     load = Load(f"{endpoint}/id", 10)

@@ -60,6 +60,7 @@ def test_the_secret_reaches_the_replica_and_not_the_database(fast, tmp_path):
 
 
 def test_a_service_whose_secret_values_are_gone_says_so_and_launches_nothing(fast, tmp_path):
+    from skyhop.identity import current_user
     from skyhop.state.services import Services
     from skyhop.state.store import StateStore
 
@@ -69,7 +70,7 @@ def test_a_service_whose_secret_values_are_gone_says_so_and_launches_nothing(fas
             "service": {"readiness_probe": "/", "replicas": 1}}
     # As a server that received the values, then stopped, left it: the row, but no values anywhere.
     with StateStore(f"sqlite:///{sky.skyhop_home / 'state.db'}") as store:
-        Services(store).create("orphan", task, None)
+        Services(store).create("orphan", task, current_user())
     row = wait_for(lambda: next((s for s in sky.json("serve", "status") if s["status"] == "CONTROLLER_FAILED"), None), 60, "CONTROLLER_FAILED")
     assert "secret(s) TOKEN" in row["status_reason"] and "skyhop serve update orphan" in row["status_reason"]
     assert row["replicas"] == [] and sky.clusters() == {}

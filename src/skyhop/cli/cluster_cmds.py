@@ -277,42 +277,67 @@ def autostop(cluster: str, idle_minutes: float | None, down: bool, cancel: bool)
     epilog="""\b
 Examples:
   skyhop cost-report
-  skyhop cost-report --days 7      # clusters up in the last week
-  skyhop cost-report --all         # every cluster ever launched
-  skyhop cost-report --output json
+  skyhop cost-report --days 7              # clusters up in the last week
+  skyhop cost-report --all                 # every cluster ever launched
+  skyhop cost-report --month 2026-11       # what each cluster cost in November (UTC)
+  skyhop cost-report --month 2026-11 --daily --workspace team-a
+  skyhop cost-report --user alice --output json   # another user's: admin or viewer
 """,
 )
 @click.option("-a", "--all", "all_", is_flag=True, help="Every cluster ever launched, however long ago it was removed.")
 @click.option("--days", type=click.IntRange(min=1), default=30, show_default=True, help="Clusters up at some point in the last N days.")
+@click.option("--month", metavar="YYYY-MM", help="A calendar month (UTC): each line's time and cost within it.")
+@click.option("--user", metavar="USER", help="This user's clusters (another user's needs the admin or viewer role).")
+@click.option("--workspace", metavar="NAME", help="This workspace's clusters.")
+@click.option("--daily", is_flag=True, help="Spend per day and per user (per workspace with --workspace) instead of per cluster.")
 @OUTPUT_OPTION
-def cost_report(all_: bool, days: int, output: str) -> None:
+def cost_report(all_: bool, days: int, month: str | None, user: str | None, workspace: str | None, daily: bool, output: str) -> None:
     """What each cluster cost: time up (stopped time is free) x hourly price, including removed clusters.
 
     Computed from the cluster history (every launch, stop, start and teardown).
-    Clusters removed more than --days days ago are left out unless --all is given.
+    Clusters removed more than --days days ago are left out unless --all or --month is given.
+    You see your own clusters; admins and viewers see everyone's.
     """
     from skyhop.client import api
 
-    rows = api.cost_report()
-    if not all_:
-        since = time.time() - days * 86400
-        rows = [r for r in rows if r.get("ended_at") is None or r["ended_at"] >= since]
+    since = None if all_ or month else time.time() - days * 86400
+    if daily:
+        by = "workspace" if workspace else "user"
+        day_rows = api.cost_daily(by=by, user=user, workspace=workspace, month=month, since=since)
+        if output == "json":
+            emit_json(day_rows)
+            return
+        if not day_rows:
+            click.echo("Nothing spent in that period.")
+            return
+        table(("DAY", by.upper(), "COST"), [(r["day"], r[by], money(r["cost"])) for r in day_rows])
+        click.echo(f"Total: {money(sum(r['cost'] for r in day_rows))}")
+        return
+    rows = api.cost_report(user=user, workspace=workspace, month=month, since=since)
     if output == "json":
         emit_json(rows)
         return
     if not rows:
-        click.echo("No clusters launched yet.")
+        click.echo("No clusters launched yet." if since is None and month is None else "No cluster was up in that period.")
         return
     table(
-        ("CLUSTER", "STATUS", "INFRA", "NODES", "DURATION", "$/H", "COST", "MANAGED JOB"),
+        ("CLUSTER", "STATUS", "INFRA", "NODES", "DURATION", "$/H", "COST", "OWNER", "PART OF"),
         [
             (r["cluster"], r["status"], f"{r['provider']}/{r['region']}", r["num_nodes"], duration(r["duration_s"]), money(r["hourly_price"]), money(r["cost"]),
-             _attempt_of(r.get("managed_job")))
+             r.get("user") or "-", _part_of(r))
             for r in rows
         ],
     )
     click.echo(f"Total: {money(sum(r['cost'] for r in rows))}")
     _managed_job_totals(rows)
+
+
+def _part_of(row: dict) -> str:
+    """The managed-job attempt or service replica the line was, if any."""
+    if row.get("managed_job"):
+        return _attempt_of(row["managed_job"])
+    service = row.get("service")
+    return f"service {service['name']} replica {service['replica_id']}" if service else "-"
 
 
 def _attempt_of(job: dict | None) -> str:

@@ -18,6 +18,7 @@ from skyhop.errors import SkyhopError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "api": ("skyhop.cli.api_cmd", "api", "Manage the API server every cluster command goes through."),
     "autostop": ("skyhop.cli.cluster_cmds", "autostop", "Stop (or tear down) a cluster once it has been idle for a while."),
+    "budgets": ("skyhop.cli.budgets_cmd", "budgets", "Monthly budgets: warned at a fraction, launches refused at 100% (and clusters stopped, jobs paused, if asked)."),
     "cancel": ("skyhop.cli.job_cmds", "cancel", "Cancel jobs: their processes on every node are ended, with all their children."),
     "catalog": ("skyhop.cli.catalog_cmd", "catalog", "Show where the price catalogs come from, and download them again."),
     "chaos": ("skyhop.cli.chaos_cmd", "chaos", "Break your own clusters on purpose (preempt a node) to test recovery and checkpointing."),
@@ -38,6 +39,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "start": ("skyhop.cli.cluster_cmds", "start", "Start stopped clusters again; their job history is kept."),
     "status": ("skyhop.cli.cluster_cmds", "status", "Show clusters: status, resources, price, autostop."),
     "stop": ("skyhop.cli.cluster_cmds", "stop", "Stop clusters: end their jobs and stop the machines, keeping disks and job history."),
+    "tokens": ("skyhop.cli.tokens_cmd", "tokens", "API tokens of a team server: make (shown once), list, revoke."),
+    "users": ("skyhop.cli.users_cmd", "users", "Users of a team server (admin only): create, list, set a role, disable."),
+    "workspaces": ("skyhop.cli.workspaces_cmd", "workspaces", "Workspaces (groups of users) of a team server."),
 }
 
 
@@ -101,6 +105,19 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    finally:
+        _budget_notices()
+
+
+def _budget_notices() -> None:
+    """The budget warnings the server sent with this command's answers (`launch`, `jobs launch`, `status`)."""
+    http = sys.modules.get("skyhop.client.http")
+    notices = getattr(http, "NOTICES", None)
+    if notices:
+        from skyhop.cli.budget_notice import show
+
+        show(notices)
+        notices.clear()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -294,4 +294,19 @@ def cancel(job_ids: tuple[int, ...], name: str | None, all_: bool, pool: str | N
     if not result["cancelled"] and not result["already_done"]:
         click.echo("No managed jobs to cancel.")
 
+
+@jobs.command(
+    epilog="""\b
+Examples:
+  skyhop jobs resume 7     # a job PAUSED by its budget, once an admin raised the budget (or a new month began)
+"""
+)
+@click.argument("job_id", type=int)
+def resume(job_id: int) -> None:
+    """Resume a managed job that a budget paused: it launches again from the task it was on."""
+    from skyhop.client import api
+
+    api.jobs_resume(job_id)
+    click.echo(f"Managed job {job_id} is PENDING again; its controller launches it.")
+
 jobs.add_command(pool)

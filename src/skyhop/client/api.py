@@ -233,8 +233,32 @@ def optimize(pipeline, *, all_clouds: bool = False, hours: float = 1.0) -> dict[
     return http.call(_server(), "POST", "/api/v1/optimize", body=body, timeout=600, expect="record")
 
 
-def cost_report() -> list[dict[str, Any]]:
-    return http.call(_server(), "GET", "/api/v1/cost-report", expect="records")
+def cost_report(
+    *, user: str | None = None, workspace: str | None = None, month: str | None = None, since: float | None = None,
+) -> list[dict[str, Any]]:
+    """One line per cluster lifetime; `month` (YYYY-MM) clips each to the month, `since` keeps those up after it."""
+    params = {"user": arguments.name(user, "user"), "workspace": arguments.name(workspace, "workspace"), "month": arguments.name(month, "month"), "since": since}
+    return http.call(_server(), "GET", "/api/v1/cost-report", params=params, expect="records")
+
+
+def cost_daily(
+    *, by: str = "user", user: str | None = None, workspace: str | None = None, month: str | None = None, since: float | None = None,
+) -> list[dict[str, Any]]:
+    """Spend per UTC day and per user (or workspace): `[{day, user|workspace, cost}]`."""
+    params = {"by": by, "user": arguments.name(user, "user"), "workspace": arguments.name(workspace, "workspace"), "month": arguments.name(month, "month"), "since": since}
+    return http.call(_server(), "GET", "/api/v1/cost-report/daily", params=params, expect="records")
+
+
+def budgets_set(body: dict[str, Any]) -> dict[str, Any]:
+    return http.call(_server(), "POST", "/api/v1/budgets", body=body, expect="record")
+
+
+def budgets_list() -> list[dict[str, Any]]:
+    return http.call(_server(), "GET", "/api/v1/budgets", expect="records")
+
+
+def budgets_delete(scope: str, subject: str) -> dict[str, Any]:
+    return http.call(_server(), "DELETE", f"/api/v1/budgets/{scope}/{subject}", expect="record")
 
 
 def requests(*, active: bool = False, all_users: bool = False) -> list[dict[str, Any]]:
@@ -301,6 +325,11 @@ def jobs_cancel(*, job_ids: list[int] | None = None, name: str | None = None, al
     """Cancel managed jobs: by ids, by name, all your unfinished ones, or the unfinished ones of a pool."""
     body = {"job_ids": arguments.job_ids(job_ids), "name": arguments.name(name, "name"), "all": all_jobs, "pool": arguments.name(pool, "pool")}
     return _sent(_argument, "POST", "/api/v1/managed-jobs/cancel", body)
+
+
+def jobs_resume(job_id: int) -> dict[str, Any]:
+    """A PAUSED managed job (its budget was reached) back to PENDING, if the budget allows a launch now."""
+    return http.call(_server(), "POST", f"/api/v1/managed-jobs/{arguments.job_id(job_id)}/resume", expect="record")
 
 
 def jobs_logs(job_id: int, *, follow: bool = True, controller: bool = False) -> Iterator[bytes]:

@@ -17,6 +17,10 @@ class ServerUnreachable(SkyhopError):
     """The API server did not answer."""
 
 
+class Unauthorized(SkyhopError):
+    """The server refused the token (HTTP 401): missing, wrong, revoked, expired, or its user disabled."""
+
+
 class InvalidRequest(SkyhopError):
     """The server refused the request's shape (a 422): `fields` are the offending fields as the API spells them.
 
@@ -63,7 +67,24 @@ def open_response(endpoint, method: str, path: str, *, params: dict[str, Any] | 
             raw = b""
         response.close()
         raise _error(endpoint, response.status, raw)
+    notice = response.headers.get("x-skyhop-notice")
+    if notice:
+        _keep_notices(notice)
     return response
+
+
+#: Budget notices the server sent with its answers in this process (`X-Skyhop-Notice`), for the CLI to show once.
+NOTICES: list[dict[str, Any]] = []
+
+
+def _keep_notices(raw: str) -> None:
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return
+    for notice in found if isinstance(found, list) else ():
+        if isinstance(notice, dict) and isinstance(notice.get("text"), str) and notice not in NOTICES:
+            NOTICES.append(notice)
 
 
 def _error(endpoint, status: int, raw: bytes) -> SkyhopError:
@@ -78,7 +99,8 @@ def _error(endpoint, status: int, raw: bytes) -> SkyhopError:
         return SkyhopError(f"The API server at {endpoint.url} answered HTTP {status}: {raw.decode(errors='replace')[:500]}")
     detail, code = str(body.get("detail")), body.get("code")
     if code == error_codes.UNAUTHORIZED:
-        return SkyhopError(f"The API server at {endpoint.url} refused the request: {detail} (check SKYHOP_API_TOKEN).")
+        return Unauthorized(f"The API server at {endpoint.url} refused the request: {detail} (check SKYHOP_API_TOKEN, "
+                            "or log in again with `skyhop api login URL`).")
     fields = body.get("fields")
     if code == error_codes.INVALID_REQUEST and isinstance(fields, list) and all(isinstance(f, str) for f in fields) and fields:
         return InvalidRequest(detail, tuple(fields))

@@ -2,8 +2,10 @@
 
 The local server publishes `SKYHOP_HOME/api/server.json` (url, pid, token).
 A file lock makes concurrent first uses start exactly one server; the others
-wait for it and reuse it. `SKYHOP_API_SERVER_URL` (with `SKYHOP_API_TOKEN`)
-points the client at a remote server instead (team mode).
+wait for it and reuse it. A remote server (team mode) is named by
+`SKYHOP_API_SERVER_URL` (with `SKYHOP_API_TOKEN`), else by the login that
+`skyhop api login` stored (client/remote.py); only without either is the
+local server used.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import IO, Callable, Iterator, Sequence
 
 from skyhop import paths
 from skyhop.errors import SkyhopError
@@ -112,8 +114,12 @@ def _configured_command() -> str:
     return os.environ.get(COMMAND_ENV, "").strip()
 
 
-def start_local() -> Endpoint:
-    """Start a local server (unless one runs) and wait until it answers."""
+def start_local(argv: Sequence[str] = (), on_output: Callable[[str], None] | None = None) -> Endpoint:
+    """Start a local server (unless one runs) and wait until it answers.
+
+    `argv` goes to the server (`--team --host ... --port ...`). With `on_output`, the server's stdout comes to this
+    process and each line it prints before it serves is handed over (a team server's one-time admin token, which must
+    never reach its log); the rest of its output goes to the log."""
     import secrets  # a start only: with subprocess, ~8 ms that every other command would pay
     import shlex
     import subprocess
@@ -130,25 +136,33 @@ def start_local() -> Endpoint:
             # In skyhop's own directory, not the caller's: `python -m` puts the working
             # directory first on sys.path, so a `json.py` or `re.py` in the user's project
             # would replace the stdlib module in the server (and the agents it starts).
-            command = server_command()
+            command = [*server_command(), *argv]
             try:
                 child = subprocess.Popen(
                     command, cwd=paths.api_dir(), env={**os.environ, START_ENV: start},
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+                    stdin=subprocess.DEVNULL, stdout=log if on_output is None else subprocess.PIPE, stderr=log, start_new_session=True,
+                    close_fds=True,
                 )
             except OSError as error:
                 raise SkyhopError(f"Could not start the API server with {shlex.join(command)!r}: {error.strerror or error}.") from None
+        output = _Lines(child.stdout, on_output) if on_output is not None and child.stdout is not None else None
         deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            info = read_info()
-            if info is not None and info.start == start and healthy(info):
-                return info
-            # Exit code 0 of a configured command is a wrapper that handed the server on (`systemd-run`, `cmd &`):
-            # the server of this start may still come. The server itself never ends a start with 0.
-            if child.poll() is not None and (child.returncode or not _configured_command()):
-                tail = log_path.read_text(errors="replace")[-2000:]
-                raise SkyhopError(f"The API server failed to start (exit code {child.returncode}). Its log ({log_path}) ends with:\n{tail}")
-            time.sleep(0.02)
+        try:
+            while time.monotonic() < deadline:
+                if output is not None:
+                    output.take()
+                info = read_info()
+                if info is not None and info.start == start and healthy(info) and (output is None or output.done(deadline)):
+                    return info
+                # Exit code 0 of a configured command is a wrapper that handed the server on (`systemd-run`, `cmd &`):
+                # the server of this start may still come. The server itself never ends a start with 0.
+                if child.poll() is not None and (child.returncode or not _configured_command()):
+                    tail = log_path.read_text(errors="replace")[-2000:]
+                    raise SkyhopError(f"The API server failed to start (exit code {child.returncode}). Its log ({log_path}) ends with:\n{tail}")
+                time.sleep(0.02)
+        finally:
+            if child.stdout is not None:
+                child.stdout.close()
         try:
             os.killpg(child.pid, signal.SIGKILL)  # the command's session: with a wrapper, the server it started too
         except ProcessLookupError:
@@ -158,12 +172,65 @@ def start_local() -> Endpoint:
         raise SkyhopError(f"The API server did not answer within {START_TIMEOUT_S:g} s{ended}; see {log_path}.")
 
 
+#: The line a team server prints once it serves (server/__main__.py TEAM_READY): what came before is for the user.
+_READY = "skyhop API server (team mode) listening on"
+
+
+class _Lines:
+    """A starting server's stdout, read without blocking, up to its ready line."""
+
+    def __init__(self, stream: IO[bytes], on_line: Callable[[str], None]) -> None:
+        self._fd = stream.fileno()
+        os.set_blocking(self._fd, False)
+        self._buffer = b""
+        self._on_line = on_line
+        self.ready = False
+
+    def take(self) -> None:
+        while not self.ready:
+            try:
+                data = os.read(self._fd, 65536)
+            except BlockingIOError:
+                return
+            if not data:
+                self.ready = True  # the server closed its stdout: nothing more will come
+                return
+            self._buffer += data
+            while b"\n" in self._buffer and not self.ready:
+                line, self._buffer = self._buffer.split(b"\n", 1)
+                text = line.decode(errors="replace")
+                if text.startswith(_READY):
+                    self.ready = True
+                else:
+                    self._on_line(text)
+
+    def done(self, deadline: float) -> bool:
+        """The ready line seen (it follows server.json by a moment: wait for it, not past `deadline`)."""
+        import select
+
+        while not self.ready and time.monotonic() < deadline:
+            select.select([self._fd], [], [], 0.2)
+            self.take()
+        return self.ready
+
+
 def endpoint(*, autostart: bool = True) -> Endpoint | None:
-    """The server to talk to: remote if configured, else the local one (started if needed)."""
+    """The server to talk to: the environment's, else the one logged in to, else the local one (started if needed)."""
     url = os.environ.get("SKYHOP_API_SERVER_URL")
     if url:
         return Endpoint(url.rstrip("/"), os.environ.get("SKYHOP_API_TOKEN"))
+    from skyhop.client import remote
+
+    login = remote.read()
+    if login is not None:
+        return Endpoint(login.url, login.token)
     running = running_local()
+    if running is not None and running.token is None:
+        raise SkyhopError(
+            f"The API server of this SKYHOP_HOME ({running.url}, pid {running.pid}) runs in team mode: it takes users' tokens, "
+            f"not its server.json. Log in with `skyhop api login {running.url}` (an admin makes your token with "
+            "`skyhop tokens create --user YOU`)."
+        )
     if running is not None or not autostart:
         return running
     return start_local()

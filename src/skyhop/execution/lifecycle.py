@@ -199,7 +199,8 @@ def start(store, name: str, *, force: bool = False) -> dict[str, Any]:
     return {"cluster": name, "status": "UP", "message": f"Cluster '{name}' is up."}
 
 
-def stop(store, name: str) -> dict[str, Any]:
+def stop(store, name: str, *, reason: str | None = None) -> dict[str, Any]:
+    """`reason` is kept as the cluster's status_reason (e.g. the budget that stopped it)."""
     with cluster_lock(name):
         record = require(store, name)
         if record.status == "STOPPED":
@@ -211,7 +212,7 @@ def stop(store, name: str) -> dict[str, Any]:
         _stop_jobs(store, name, info)
         channel.drop(name)
         provider.stop(info)
-        store.set_cluster_status(name, "STOPPED")
+        store.set_cluster_status(name, "STOPPED", reason=reason)
     return {"cluster": name, "status": "STOPPED", "message": f"Cluster '{name}' is stopped."}
 
 

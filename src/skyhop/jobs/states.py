@@ -11,6 +11,9 @@ class ManagedJobStatus(str, enum.Enum):
     RUNNING = "RUNNING"
     RECOVERING = "RECOVERING"
     CANCELLING = "CANCELLING"
+    #: Not SkyPilot's: a budget was reached (issue 13). The job keeps its attempts and logs, its cluster is torn
+    #: down, and it waits, not terminal, until `jobs resume` (when the budget allows) or a cancel.
+    PAUSED = "PAUSED"
     CANCELLED = "CANCELLED"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
@@ -48,3 +51,5 @@ CANCELLED = "cancelled"
 NO_RESOURCE = "no_resource"
 #: The market policy (skyhop.jobs.market) moved the job to another market.
 SWITCHED = "switched"
+#: The job was paused (a budget reached) while this attempt ran: its cluster was torn down; a resume starts another.
+PAUSED = "paused"

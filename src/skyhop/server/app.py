@@ -39,6 +39,9 @@ def create_app(store, authenticator: Authenticator, settings: ServerSettings | N
         from skyhop.server.controllers import hosting
 
         hosting.install(app, store, only_user=authenticator.local_user)
+    from skyhop.server.budget_notices import NoticeHeader
+
+    app.add_middleware(NoticeHeader)  # inside the token check: it reads the caller the check resolved
     app.state.dashboard_sessions = Sessions(paths.api_dir())
     middleware.install(app, authenticator=authenticator, sessions=app.state.dashboard_sessions, max_body_bytes=settings.max_body_bytes)
     errors.install(app)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from skyhop.errors import (
+    BudgetExceeded,
     CatalogError,
     ConfigError,
     ConflictError,
@@ -34,6 +35,7 @@ from skyhop.spec.errors import SpecError
 INVALID_REQUEST = "invalid_request"
 UNAUTHORIZED = "unauthorized"
 PAYLOAD_TOO_LARGE = "payload_too_large"
+UNAVAILABLE = "unavailable"  # the server cannot answer now (its database is down): 503, try again
 CANCELLED = "cancelled"
 INTERNAL = "internal"
 ERROR = "error"
@@ -58,6 +60,9 @@ _TABLE: tuple[ErrorCode, ...] = (
     ErrorCode("not_found", 404, NotFoundError),
     ErrorCode("conflict", 409, ConflictError),
     ErrorCode("forbidden", 403, ForbiddenError),
+    # 402, not 403: nothing is wrong with who asks (their role allows it), the money is spent; a script tells them apart by
+    # the status alone, and no HTTP client or proxy treats 402 specially.
+    ErrorCode("budget_exceeded", 402, BudgetExceeded),
     ErrorCode("infeasible", 400, InfeasibleError),
     ErrorCode("catalog", 503, CatalogError),
     ErrorCode("config", 400, ConfigError),
@@ -79,7 +84,7 @@ def code_of(error: BaseException) -> str:
 
 def status_of(code: str) -> int:
     entry = _BY_CODE.get(code)
-    return entry.status if entry is not None else {INTERNAL: 500}.get(code, 400)
+    return entry.status if entry is not None else {INTERNAL: 500, UNAVAILABLE: 503}.get(code, 400)
 
 
 def error_for(code: str | None, message: str) -> SkyhopError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from typing import Any, Awaitable, Callable, Protocol
 
 import anyio
@@ -20,7 +21,9 @@ from fastapi import FastAPI
 from skyhop.server.auth.principal import Principal
 from skyhop.server.dashboard import gate
 from skyhop.server.dashboard.sessions import Sessions
-from skyhop.server.error_codes import PAYLOAD_TOO_LARGE, UNAUTHORIZED
+from skyhop.server.error_codes import PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNAVAILABLE
+
+log = logging.getLogger("skyhop.server")
 
 OPEN_PATHS = frozenset({"/api/v1/health", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
 
@@ -89,7 +92,12 @@ class Auth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and gate.is_dashboard(scope["path"]):
             if not gate.is_open(scope["path"]):
-                session = await gate.admit(scope, self.sessions, self.authenticator)
+                try:
+                    session = await gate.admit(scope, self.sessions, self.authenticator)
+                except Exception:  # the users store is unreachable: the session cannot be re-checked
+                    log.exception("checking a dashboard session failed")
+                    await _answer(send, 503, UNAVAILABLE, "The API server cannot check sessions right now (its database does not answer); try again shortly.")
+                    return
                 if session is None:
                     await gate.to_login(send, scope["method"])
                     return
@@ -101,7 +109,12 @@ class Auth:
             principal = None
             if token is not None:
                 resolve = self.authenticator.principal
-                principal = await anyio.to_thread.run_sync(resolve, token) if self.authenticator.blocking else resolve(token)
+                try:
+                    principal = await anyio.to_thread.run_sync(resolve, token) if self.authenticator.blocking else resolve(token)
+                except Exception:  # the users store is unreachable (database down): no answer on who this is
+                    log.exception("authenticating a request failed")
+                    await _answer(send, 503, UNAVAILABLE, "The API server cannot check tokens right now (its database does not answer); try again shortly.")
+                    return
             if principal is None:
                 await _answer(send, 401, UNAUTHORIZED, "Not authenticated: a valid API token is required.")
                 return

@@ -314,3 +314,21 @@ class ServeDownBody(_NamesOrAll):
     names: list[ServiceName] = Field(default_factory=list, max_length=1000)
     all: StrictBool = False
     purge: StrictBool = False
+
+
+# --- budgets (`/api/v1/budgets`) ----------------------------------------------------------
+
+#: A user or workspace name as budgets hold it (the naming rule of users and workspaces).
+BudgetSubject = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
+class BudgetSetBody(_Body):
+    """`budgets set`: the monthly limit (USD) of one user or one workspace, and what reaching it does."""
+
+    scope: Literal["user", "workspace"]
+    subject: BudgetSubject
+    monthly_limit: float = Field(gt=0, le=1e9, allow_inf_nan=False)
+    warn_fraction: float = Field(default=0.8, gt=0, le=1, allow_inf_nan=False)
+    action: Literal["refuse", "refuse_and_stop"] = "refuse"
+    webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
+BudgetSubjectPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]

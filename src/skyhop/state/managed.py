@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from skyhop.state.errors import StateError
 from skyhop.state.models import ControllerLease, ManagedJob, ManagedJobAttempt
@@ -22,6 +22,9 @@ from skyhop.state.store import StateStore, _record
 
 #: The controller kind of managed jobs (controller_leases.kind).
 KIND = "managed_job"
+PAUSED = "PAUSED"
+#: The controller's own moves, which never take a job out of PAUSED (see `update`).
+_FORWARD = frozenset({"STARTING", "RUNNING", "RECOVERING"})
 
 _JOB_FIELDS = frozenset(
     {"status", "current_task", "recovery_count", "restarts_on_errors", "cluster", "agent_job_id", "started_at", "ended_at", "failure_reason"}
@@ -74,7 +77,11 @@ class ManagedJobs:
             return [_job(r) for r in session.scalars(query)]
 
     def update(self, job_id: int, **fields: Any) -> ManagedJobRecord:
-        """Change fields of a job (its status included); `updated_at` is set to now."""
+        """Change fields of a job (its status included); `updated_at` is set to now.
+
+        PAUSED is sticky: a controller's forward move (STARTING, RUNNING, RECOVERING) written while a budget
+        paused the job, under the same row lock, leaves the status PAUSED (its other fields are written), so
+        a pause never loses a race with a launch that was finishing; only `resume`, a cancel or an end moves it on."""
         unknown = sorted(set(fields) - _JOB_FIELDS)
         if unknown:
             raise ValueError(f"Cannot update managed job field(s) {', '.join(unknown)}.")
@@ -82,11 +89,34 @@ class ManagedJobs:
             row = session.scalars(select(ManagedJob).where(ManagedJob.id == job_id).with_for_update()).one_or_none()
             if row is None:
                 raise StateError(f"No managed job {job_id}.")
+            if row.status == PAUSED and fields.get("status") in _FORWARD:
+                fields = {k: v for k, v in fields.items() if k != "status"}
             for key, value in fields.items():
                 setattr(row, key, value)
             row.updated_at = time.time()
             session.flush()
             return _job(row)
+
+    def pause(self, job_id: int, reason: str) -> bool:
+        """PAUSED (a budget reached), unless the job ended, is being cancelled or is paused already; whether it was paused."""
+        from skyhop.jobs.states import TERMINAL_NAMES
+
+        with self._store._write() as session:
+            changed = session.execute(
+                update(ManagedJob)
+                .where(ManagedJob.id == job_id, ManagedJob.status.not_in([*TERMINAL_NAMES, PAUSED, "CANCELLING"]))
+                .values(status=PAUSED, failure_reason=reason, updated_at=time.time())
+            )
+        return bool(getattr(changed, "rowcount", 0))
+
+    def resume(self, job_id: int) -> bool:
+        """PAUSED -> PENDING (its controller starts a new attempt); False when the job was not PAUSED."""
+        with self._store._write() as session:
+            changed = session.execute(
+                update(ManagedJob).where(ManagedJob.id == job_id, ManagedJob.status == PAUSED)
+                .values(status="PENDING", failure_reason=None, updated_at=time.time())
+            )
+        return bool(getattr(changed, "rowcount", 0))
 
     def listing(
         self, *, ids: Sequence[int] | None = None, exclude: Sequence[str] = (), users: Sequence[str] | None = None, limit: int | None = None,

@@ -431,7 +431,7 @@ class Membership(Base):
     __tablename__ = "memberships"
 
     workspace: Mapped[str] = mapped_column(NAME, ForeignKey("workspaces.name", ondelete="CASCADE"), primary_key=True)
-    user_id: Mapped[str] = mapped_column(NAME, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(NAME, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
     role: Mapped[str] = mapped_column(STATUS)
 
 

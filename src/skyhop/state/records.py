@@ -100,7 +100,7 @@ class ClusterRecord:
     user: str | None = None
     launched_at: float | None = None
     status_updated_at: float | None = None
-    workspace: str | None = None  # the owner's workspace (None: "default")
+    workspace: str | None = None  # the owner's workspace; NULL: "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,7 @@ class ClusterEvent:
     num_nodes: int
     resources: dict[str, Any]
     user: str | None = None
-    workspace: str | None = None
+    workspace: str | None = None  # NULL: "default" (rows older than workspaces, single-user servers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +190,7 @@ class CostLine:
     cost: float
     user: str | None = None
     ended_at: float | None = None
+    workspace: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +222,7 @@ class ManagedJobRecord:
     ended_at: float | None = None
     failure_reason: str | None = None
     pool: str | None = None
-    workspace: str | None = None
+    workspace: str | None = None  # NULL: "default"
 
 
 @dataclass(frozen=True, slots=True)

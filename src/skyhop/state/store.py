@@ -20,12 +20,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields, replace
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyhop.state import db
-from skyhop.state.cost import cost_lines
+from skyhop.state.cost import DEFAULT_WORKSPACE, cost_lines
 from skyhop.state.errors import ClusterExistsError, ClusterNotFoundError, RequestNotFoundError, StateError
 from skyhop.state.models import Cluster, ClusterEventRow, Job, Request
 from skyhop.state.records import (
@@ -242,13 +242,23 @@ class StateStore:
             session.delete(row)
             return True
 
-    def list_events(self, cluster: str | None = None) -> list[ClusterEvent]:
-        """Cluster history, oldest first (all clusters, or one name)."""
-        query = select(ClusterEventRow).order_by(ClusterEventRow.id)
-        if cluster is not None:
-            query = query.where(ClusterEventRow.cluster == cluster)
+    def list_events(
+        self, cluster: str | None = None, *, users: list[str] | None = None, workspace: str | None = None, before: float | None = None,
+    ) -> list[ClusterEvent]:
+        """Cluster history, oldest first (all clusters, or one name); `users`/`workspace` keep one owner's events
+        (workspace "default" includes rows without one), `before` the events earlier than that time."""
+        query = _events_where(select(ClusterEventRow), cluster, users, workspace, before)
         with self._read() as session:
             return [_event_record(row) for row in session.scalars(query)]
+
+    def billing_events(self, *, users: list[str] | None = None, workspace: str | None = None, before: float | None = None) -> list[ClusterEvent]:
+        """`list_events` without what spending does not need (`resources` is empty), read as plain rows: a
+        budget's month is thousands of events, and ORM objects with a deep copy of each one's JSON cost ten
+        times the query (benchmarks/README.md, "Budgets")."""
+        names = [f.name for f in fields(ClusterEvent) if f.name != "resources"]
+        query = _events_where(select(*(ClusterEventRow.__table__.c[name] for name in names)), None, users, workspace, before)
+        with self._read() as session:
+            return [ClusterEvent(**dict(zip(names, row)), resources={}) for row in session.execute(query)]
 
     # --- jobs -----------------------------------------------------------------
 
@@ -526,6 +536,21 @@ def _record(row: Any, record_type: type[R]) -> R:
 
 def _cluster_record(row: Cluster) -> ClusterRecord:
     return replace(_record(row, ClusterRecord), autostop_down=bool(row.autostop_down))
+
+
+def _events_where(query: Any, cluster: str | None, users: list[str] | None, workspace: str | None, before: float | None) -> Any:
+    """The filters of `list_events`/`billing_events`, oldest first."""
+    query = query.order_by(ClusterEventRow.id)
+    if cluster is not None:
+        query = query.where(ClusterEventRow.cluster == cluster)
+    if users is not None:
+        query = query.where(ClusterEventRow.user.in_(users))
+    if workspace is not None:
+        column = ClusterEventRow.workspace
+        query = query.where(or_(column == workspace, column.is_(None)) if workspace == DEFAULT_WORKSPACE else column == workspace)
+    if before is not None:
+        query = query.where(ClusterEventRow.at < before)
+    return query
 
 
 def _event_record(row: ClusterEventRow) -> ClusterEvent:

@@ -1,6 +1,8 @@
 """`local`: a cluster is `SKYHOP_HOME/clusters/<name>/node-<rank>/` plus processes.
 
-Always available and free. Every node is this machine (IP 127.0.0.1), so a
+Always available and free, unless config.yaml says otherwise (`local: {hourly_price: 3600}`: what
+one node costs per hour, for demonstrating budgets and cost reports; tests trip a $5 budget in
+seconds with it). Every node is this machine (IP 127.0.0.1), so a
 node may ask for at most what the machine has; several nodes or clusters
 share it the way containers without limits would. Stop = end the cluster's
 processes and leave a marker; start = remove the marker (the execution layer
@@ -62,9 +64,10 @@ class LocalProvider:
     def offers(self) -> Iterable[Offer]:
         """This machine as it is, plus each smaller GPU count so `H100:1` lands on an 8-GPU box."""
         m = this_machine()
-        yield Offer(NAME, INSTANCE_TYPE, None, 0.0, float(m.cpus), m.memory_gib, REGION, None, 0.0, None, None)
+        price = _hourly_price()
+        yield Offer(NAME, INSTANCE_TYPE, None, 0.0, float(m.cpus), m.memory_gib, REGION, None, price, None, None)
         for count in range(1, len(m.gpu_ids) + 1):
-            yield Offer(NAME, INSTANCE_TYPE, m.gpu_name, float(count), float(m.cpus), m.memory_gib, REGION, None, 0.0, None, m.gpu_memory_gib)
+            yield Offer(NAME, INSTANCE_TYPE, m.gpu_name, float(count), float(m.cpus), m.memory_gib, REGION, None, price, None, m.gpu_memory_gib)
 
     def _check_capacity(self, request: LaunchRequest) -> None:
         m = this_machine()
@@ -152,6 +155,13 @@ class LocalProvider:
 
     def runner(self, cluster: ClusterInfo, node: NodeInfo) -> LocalRunner:
         return LocalRunner({MARKER: cluster.data["root"]})
+
+
+def _hourly_price() -> float:
+    """`local.hourly_price` of config.yaml (default 0: this machine is already paid for)."""
+    from skyhop.config import cloud_section, number_settings
+
+    return number_settings(cloud_section(NAME), NAME, {"hourly_price": (0.0, 0.0)})["hourly_price"]
 
 
 def _preempted_reason(node: NodeInfo) -> str:

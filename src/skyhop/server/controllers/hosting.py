@@ -10,12 +10,13 @@ from fastapi import FastAPI
 
 
 def install(app: FastAPI, store, *, only_user: str | None) -> None:
-    """Host the managed-jobs, pool and serve controllers in `app`'s event loop (`app.state.jobs_controller`,
-    `.pools_controller`, `.serve_controller`); `only_user`: a local server's user, whose jobs alone it takes."""
+    """Host the managed-jobs, pool, serve and budget controllers in `app`'s event loop (`app.state.jobs_controller`,
+    `.pools_controller`, `.serve_controller`, `.budgets_controller`); `only_user`: a local server's user, whose jobs alone it takes."""
     from skyhop.config import load_config
     from skyhop.jobs.settings import from_config
     from skyhop.serve.settings import from_config as serve_settings
     from skyhop.server.controllers.base import host
+    from skyhop.server.controllers.budgets import BudgetsController
     from skyhop.server.controllers.jobs import JobsController
     from skyhop.server.controllers.pools import PoolsController
     from skyhop.server.controllers.serve import ServeController
@@ -25,6 +26,10 @@ def install(app: FastAPI, store, *, only_user: str | None) -> None:
     jobs = JobsController(store, settings, only_user=only_user)
     pools = PoolsController(store, settings)
     serve = ServeController(store, serve_settings(config.get("serve")), settings)
+    from skyhop.server.services.budgets import settings_from_config
+
+    budgets = BudgetsController(store, settings_from_config(config.get("budgets")), loop_tick_s=settings.tick_s, lease_s=settings.lease_s)
+    app.state.budgets_controller = budgets
     app.state.jobs_controller = jobs
     app.state.pools_controller = pools
     app.state.serve_controller = serve
@@ -32,7 +37,7 @@ def install(app: FastAPI, store, *, only_user: str | None) -> None:
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        hosting = asyncio.create_task(host([jobs.controller, pools.controller, serve.controller], stop), name="controllers")
+        hosting = asyncio.create_task(host([jobs.controller, pools.controller, serve.controller, budgets.controller], stop), name="controllers")
         try:
             yield
         finally:

@@ -9,6 +9,7 @@ continues from:
                   ^           |  preempted / restartable failure
                   |           v
                   +------ RECOVERING          any state -> CANCELLING -> CANCELLED
+                                              any unfinished state -> PAUSED -> (jobs resume) PENDING
 
 - STARTING/RECOVERING: first every cluster of the job that is not the current
   attempt's launched one is torn down (a previous attempt's, a previous task's,
@@ -23,6 +24,11 @@ continues from:
   view of the cluster (`refresh`: the loss of any node, workers included, is
   a preemption); a finished job is checked for lost nodes before it counts as
   a failure of the program.
+- PAUSED (a budget reached, issue 13; not SkyPilot's): the open attempt ends
+  (`paused`), its output is saved and its cluster torn down; the job, its
+  attempts and logs stay, and it waits until `jobs resume` or a cancel. A new
+  attempt (a recovery, the next task) asks the budget first: a refused one
+  pauses the job instead of launching.
 - Every terminal state tears the job's clusters down (again after a restart:
   terminal rows are checked once more before the lease ends).
 
@@ -50,7 +56,7 @@ from skyhop.errors import InfeasibleError, SkyhopError
 from skyhop.jobs import names, recovery
 from skyhop.jobs.market import Market, MarketPolicy, MarketView, policy_for
 from skyhop.jobs.settings import JobsSettings
-from skyhop.jobs.states import CANCELLED, FAILED, NO_RESOURCE, PREEMPTED, SUCCEEDED, SWITCHED, TERMINAL_NAMES, ManagedJobStatus
+from skyhop.jobs.states import CANCELLED, FAILED, NO_RESOURCE, PAUSED, PREEMPTED, SUCCEEDED, SWITCHED, TERMINAL_NAMES, ManagedJobStatus
 from skyhop.server.controllers import cluster_ops, pool_jobs
 from skyhop.server.controllers.base import Controller, ControllerSettings, ObjectContext
 from skyhop.server.controllers.pool_dispatch import PoolDispatcher
@@ -178,6 +184,8 @@ class JobRun:
                 await self._running(job)
             elif status is S.CANCELLING:
                 await self._cancelling(job)
+            elif status is S.PAUSED:
+                await self._paused(job)
 
     async def _pending(self, job: ManagedJobRecord) -> None:
         if job.pool is not None and not await pool_jobs.acquire(self, job):
@@ -218,6 +226,11 @@ class JobRun:
             await self.ctx.sleep(self.owner.settings.poll_s)
             return
         if current is None:
+            refused = await self._io(lambda: self._over_budget(job))
+            if refused is not None:
+                await self._io(lambda: self.jobs.pause(self.job_id, refused))
+                self._note(f"Task {job.current_task}: not launching another attempt: {refused}")
+                return
             cluster = names.cluster_name(job.name, job.id, job.current_task, len(job.tasks))
             use_spot = market is Market.SPOT
             current = await self._io(lambda: self.jobs.add_attempt(self.job_id, job.current_task, cluster, use_spot))
@@ -370,11 +383,33 @@ class JobRun:
             if seen is not None:
                 await self._attempt_ended(job, attempt, *seen)
                 return
+            fresh = await self._io(lambda: self.jobs.get(self.job_id))
+            if fresh is None or fresh.status != job.status:
+                return  # paused (a budget) or changed by another writer: the state machine takes it from there
             move = self._policy(job, task).on_poll(self._view(job, attempts, task, market))
             if move is not None and move is not market:
                 await self._switch_market(attempt, market, move)
                 return
             await self.ctx.sleep(self.owner.settings.poll_s)
+
+    async def _paused(self, job: ManagedJobRecord) -> None:
+        """A budget paused the job: end the open attempt, keep its output, take its cluster down, then wait."""
+        if job.pool is None:
+            attempts = await self._io(lambda: self.jobs.attempts(self.job_id))
+            attempt = _open_attempt(attempts, job.current_task)
+            if attempt is not None:
+                why = job.failure_reason or "paused"
+                await self._io(lambda: self.jobs.update_attempt(attempt.id, outcome=PAUSED, ended_at=time.time(), failure_reason=why))
+                self._note(f"Task {attempt.task_index} attempt {attempt.attempt}: paused ({why}); tearing its cluster down, keeping the job.")
+            await self._teardown_all()
+        await self.ctx.sleep(self.owner.settings.poll_s)
+
+    def _over_budget(self, job: ManagedJobRecord) -> str | None:
+        """Why a new attempt of the job may not launch (a budget of its owner reached), or None."""
+        from skyhop.server.services import budgets
+
+        found = budgets.over_budget(self.store, job.user, job.workspace)
+        return None if found is None else budgets.refusal_text(*found)
 
     async def _switch_market(self, attempt: AttemptRecord, current: Market, move: Market) -> None:
         """The market policy wants another market now: end this attempt and start one there (not a recovery)."""

@@ -134,6 +134,8 @@ class ServiceRun:
         self._secrets_wait: dict[int, float] = {}
         #: Why the service cannot launch replicas (CONTROLLER_FAILED), or None.
         self._blocked: str | None = None
+        #: The budget refusal last noted in the controller log (a reached budget launches no replica; noted once).
+        self._budget_note: str | None = None
         #: SpotHedge's zones for spot replicas (`spot_placer: dynamic_fallback`), in memory: rebuilt after a restart.
         self._spot: spot_zones.SpotPlacement | None = None
 
@@ -230,8 +232,21 @@ class ServiceRun:
                                  f"`skyhop serve update {self.name} TASK.yaml` with them again")
             return
         self._blocked = None
+        if await asyncio.to_thread(self._over_budget, service):
+            return  # a reached budget: the current replicas keep serving, no new one is launched
         for use_spot in [None] * decision.launch + [False] * decision.launch_ondemand:
             await self._launch(service, use_spot)
+
+    def _over_budget(self, service: ServiceRecord) -> bool:
+        """Whether a budget of the service's owner is spent this month (issue 13): then nothing new is launched."""
+        from skyhop.server.services import budgets
+
+        found = budgets.over_budget(self.store, service.user, service.workspace)
+        note = None if found is None else budgets.refusal_text(*found)
+        if note is not None and note.split(":")[0] != (self._budget_note or "").split(":")[0]:
+            self._note(f"Not launching replicas: {note}")
+        self._budget_note = note
+        return found is not None
 
     # --- the load balancer --------------------------------------------------------------
 

@@ -5,7 +5,44 @@ Adding an area is one module here plus one import and one entry below.
 
 from __future__ import annotations
 
-from skyhop.server.routers import availability, check, clusters, cost, health, job_pools, jobs, managed_jobs, optimize, orphans, pools, requests, serve
+from skyhop.server.routers import (
+    availability,
+    budgets,
+    check,
+    clusters,
+    cost,
+    health,
+    job_pools,
+    jobs,
+    managed_jobs,
+    optimize,
+    orphans,
+    pools,
+    requests,
+    serve,
+    tokens,
+    users,
+    whoami,
+    workspaces,
+)
 
-ALL = (health.router, requests.router, clusters.router, jobs.router, cost.router, pools.router, check.router, optimize.router,
-       availability.router, orphans.router, job_pools.router, managed_jobs.router, serve.router)
+ALL = (
+    health.router,
+    requests.router,
+    clusters.router,
+    jobs.router,
+    cost.router,
+    pools.router,
+    check.router,
+    optimize.router,
+    availability.router,
+    orphans.router,
+    job_pools.router,
+    managed_jobs.router,
+    serve.router,
+    whoami.router,
+    users.router,
+    tokens.router,
+    workspaces.router,
+    budgets.router,
+)

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Request
 
 from skyhop.server import schemas
 from skyhop.server.deps import Caller, Store
-from skyhop.server.services import job_pools
+from skyhop.server.services import budgets, job_pools
 
 router = APIRouter(prefix="/api/v1/managed-jobs/pools", tags=["managed-jobs"])
 
 
 @router.post("")
 def apply(store: Store, caller: Caller, request: Request, payload: schemas.PoolApplyBody) -> dict[str, Any]:
+    budgets.check_budget(store, caller, what=payload.name)  # a pool's workers are clusters
     return job_pools.apply(store, getattr(request.app.state, "pools_controller", None), caller, payload)
 
 

@@ -10,13 +10,14 @@ from fastapi.responses import Response, StreamingResponse
 
 from skyhop.server import schemas
 from skyhop.server.deps import Caller, Store
-from skyhop.server.services import managed_jobs
+from skyhop.server.services import budgets, managed_jobs
 
 router = APIRouter(prefix="/api/v1/managed-jobs", tags=["managed-jobs"])
 
 
 @router.post("")
 def launch(store: Store, caller: Caller, request: Request, payload: schemas.ManagedJobsLaunchBody) -> schemas.ManagedJobsSubmitted:
+    budgets.check_budget(store, caller, what=payload.name or "")
     controller = getattr(request.app.state, "jobs_controller", None)
     return schemas.ManagedJobsSubmitted(job_ids=managed_jobs.submit(store, controller, caller, payload))
 
@@ -37,6 +38,12 @@ def queue(
 @router.post("/cancel")
 def cancel(store: Store, caller: Caller, payload: schemas.ManagedJobsCancelBody) -> dict[str, Any]:
     return managed_jobs.cancel(store, caller, payload)
+
+
+@router.post("/{job_id}/resume")
+def resume(store: Store, caller: Caller, request: Request, job_id: schemas.ManagedJobIdPath) -> dict[str, Any]:
+    """A PAUSED job (its budget was reached) back to PENDING when the budget allows it (402 otherwise)."""
+    return managed_jobs.resume(store, getattr(request.app.state, "jobs_controller", None), caller, job_id)
 
 
 @router.get("/{job_id}/logs")

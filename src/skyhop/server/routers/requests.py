@@ -13,13 +13,14 @@ from skyhop.server import schemas
 from skyhop.server.auth import policy
 from skyhop.server.auth.principal import Principal
 from skyhop.server.deps import Caller, RequestExecutor, Store
-from skyhop.server.services import request_events, submissions
+from skyhop.server.services import budgets, request_events, submissions
 
 router = APIRouter(prefix="/api/v1/requests", tags=["requests"])
 
 
 @router.post("")
-def submit(executor: RequestExecutor, caller: Caller, payload: schemas.SubmitRequest) -> schemas.Submitted:
+def submit(store: Store, executor: RequestExecutor, caller: Caller, payload: schemas.SubmitRequest) -> schemas.Submitted:
+    budgets.check_submission(store, caller, payload.name, getattr(payload.body, "cluster", None))
     return schemas.Submitted(request_id=submissions.submit(executor, caller, payload))
 
 

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from skyhop.server import schemas
 from skyhop.server.deps import Caller, Store
-from skyhop.server.services import serve
+from skyhop.server.services import budgets, serve
 
 router = APIRouter(prefix="/api/v1/serve", tags=["serve"])
 
@@ -21,6 +21,7 @@ def _controller(request: Request):
 
 @router.post("/up")
 def up(store: Store, caller: Caller, request: Request, payload: schemas.ServeUpBody) -> dict[str, Any]:
+    budgets.check_budget(store, caller, what=payload.service_name or "")
     return serve.up(store, _controller(request), caller, payload.task, payload.service_name)
 
 
@@ -33,6 +34,7 @@ def status(
 
 @router.post("/update")
 def update(store: Store, caller: Caller, request: Request, payload: schemas.ServeUpdateBody) -> dict[str, Any]:
+    budgets.check_budget(store, caller, what=payload.name)  # an update launches new replicas
     return serve.update(store, _controller(request), caller, payload.name, payload.task, payload.mode)
 
 

@@ -195,6 +195,25 @@ def cancel(store, caller: Principal, body: schemas.ManagedJobsCancelBody) -> dic
     return {"cancelled": cancelled, "already_done": done}
 
 
+def resume(store, controller, principal, job_id: int) -> dict[str, Any]:
+    """`jobs resume`: a PAUSED job (a budget reached) back to PENDING, if its owner's budgets allow a launch now."""
+    from skyhop.errors import ConflictError
+    from skyhop.server.auth import policy
+    from skyhop.server.services.budgets import check_budget
+    from skyhop.state.managed import ManagedJobs
+
+    job = get(store, principal, job_id)
+    policy.require_write(principal, job.user, f"Managed job {job_id}")
+    if job.status != "PAUSED":
+        raise ConflictError(f"Managed job {job_id} is {job.status}, not PAUSED; only a paused job can be resumed.")
+    check_budget(store, job.user or principal.user, job.workspace, what=f"job {job_id}", fresh=True)
+    if not ManagedJobs(store).resume(job_id):
+        raise ConflictError(f"Managed job {job_id} is no longer PAUSED (cancelled meanwhile?); see `skyhop jobs queue`.")
+    if controller is not None:
+        controller.wake()
+    return {"job_id": job_id, "status": "PENDING"}
+
+
 async def follow_logs(store, job_id: int, *, follow: bool) -> AsyncIterator[bytes]:
     """The job's output across its attempts, in order, each once: the running attempt live, the others from
     the copy the controller saves before their cluster goes (from where the live stream stopped, if it did)."""

@@ -218,6 +218,35 @@ def status(store, caller: Principal, names: list[str] | None = None, *, all_user
     return out
 
 
+def annotate_replicas(store, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cost-report lines with `service` ({name, replica_id}) on those that were a service's replica.
+
+    A replica row names its cluster exactly while the replica lives; once removed, a line of an existing
+    service's owner whose cluster is named `<service>-<id>` and launched after the service was made is its
+    replica (a replica takes that name unless another cluster held it then). Lines of services already taken
+    down stay plain: nothing left says which clusters were theirs."""
+    from skyhop.state.services import Services
+
+    services = Services(store)
+    known = services.all()
+    if not known:
+        return lines
+    live = {r.cluster: (r.service, r.replica_id) for r in services.replicas()}
+    pattern = {s.name: s for s in known}
+    out = []
+    for line in lines:
+        found = live.get(line["cluster"])
+        if found is None:
+            base, _, number = line["cluster"].rpartition("-")
+            service = pattern.get(base)
+            if service is not None and number.isdigit() and line.get("user") == service.user and line["launched_at"] >= service.created_at:
+                found = (service.name, int(number))
+        if found is not None:
+            line = dict(line, service={"name": found[0], "replica_id": found[1]})
+        out.append(line)
+    return out
+
+
 def _spec_of(service: ServiceRecord) -> ServiceSpec:
     from skyhop.spec.service import ServiceSpec
 

@@ -79,6 +79,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_memberships_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("workspace", "user_id", name=op.f("pk_memberships")),
     )
+    op.create_index(op.f("ix_memberships_user_id"), "memberships", ["user_id"])  # a token's lookup reads its user's
     op.create_table(
         "budgets",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -136,6 +137,7 @@ def downgrade() -> None:
             batch.drop_column("workspace")
     op.drop_table("budget_events")
     op.drop_table("budgets")
+    op.drop_index(op.f("ix_memberships_user_id"), table_name="memberships")
     op.drop_table("memberships")
     op.drop_table("workspaces")
     op.drop_index(op.f("ix_tokens_user_id"), table_name="tokens")

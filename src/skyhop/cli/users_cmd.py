@@ -1,0 +1,76 @@
+"""`skyhop users create|list|set-role|disable`: a team server's users (admin only)."""
+
+from __future__ import annotations
+
+import click
+
+from skyhop.cli.output import OUTPUT_OPTION, age, emit_json, table
+
+ROLES = click.Choice(["admin", "user", "viewer"])
+
+
+@click.group(epilog="""\b
+Examples:
+  skyhop users create alice
+  skyhop users create finance --role viewer
+  skyhop users list --output json
+  skyhop users set-role alice admin
+  skyhop users disable bob       # bob's tokens are refused from now on
+""")
+def users() -> None:
+    """Users of a team server (admin only): create, list, set a role, disable.
+
+    They are the users of the team API server you are logged in to.
+
+    Roles: admin (everything), user (their own clusters and jobs), viewer
+    (reads everything, changes nothing). Give a new user a token with
+    `skyhop tokens create --user NAME`.
+    """
+
+
+@users.command()
+@click.argument("user_id")
+@click.option("--role", type=ROLES, default="user", show_default=True)
+@click.option("--service", is_flag=True, help="A service account (for automation), not a person.")
+@click.option("--display-name", default=None, help="A readable name (`Alice Liddell`).")
+def create(user_id: str, role: str, service: bool, display_name: str | None) -> None:
+    """Create a user (a member of the `default` workspace)."""
+    from skyhop.client import team
+
+    made = team.create_user(user_id, role=role, kind="service" if service else "human", display_name=display_name)
+    click.echo(f"Created user {made['id']} (role {made['role']}). Make its token: skyhop tokens create --user {made['id']}")
+
+
+@users.command(name="list")
+@OUTPUT_OPTION
+def list_(output: str) -> None:
+    """Every user, with role and state."""
+    from skyhop.client import team
+
+    rows = team.list_users()
+    if output == "json":
+        emit_json(rows)
+        return
+    table(("USER", "ROLE", "KIND", "CREATED", "STATE"),
+          [(r["id"], r["role"], r["kind"], age(r["created_at"]), "disabled" if r["disabled_at"] else "enabled") for r in rows])
+
+
+@users.command(name="set-role")
+@click.argument("user_id")
+@click.argument("role", type=ROLES)
+def set_role(user_id: str, role: str) -> None:
+    """Change a user's role (the last enabled admin stays one)."""
+    from skyhop.client import team
+
+    changed = team.set_role(user_id, role)
+    click.echo(f"{changed['id']} is now {changed['role']}.")
+
+
+@users.command()
+@click.argument("user_id")
+def disable(user_id: str) -> None:
+    """Disable a user: their tokens are refused from the next request on; what they own stays theirs."""
+    from skyhop.client import team
+
+    team.disable_user(user_id)
+    click.echo(f"Disabled {user_id}: their tokens are refused from now on.")
