@@ -293,9 +293,32 @@ def costs_page(request: Request, store: Store, caller: Caller) -> Response:
 
 @router.get(PREFIX + "/admin")
 def admin_page(request: Request, store: Store, caller: Caller) -> Response:
-    def build() -> Response:
-        users, tokens = views.users_and_tokens(store, caller)
-        return page("admin.html", _context(request, store, "admin", users=users, tokens=tokens))
+    return _guarded(request, lambda: _admin(request, store, caller, None))
 
-    return _guarded(request, build)
 
+def _admin(request: Request, store, caller: Principal, secret: str | None) -> Response:
+    users, tokens = views.users_and_tokens(store, caller)
+    team = hasattr(request.app.state.authenticator, "users")  # a team server's TeamTokens: tokens can be made here
+    return page("admin.html", _context(request, store, "admin", users=users, tokens=tokens, team=team, secret=secret))
+
+
+@router.post(PREFIX + "/admin/tokens")
+async def admin_mint(request: Request, store: Store, caller: Caller) -> Response:
+    """A token for a user, made by an admin: the answer is the page itself (not a redirect), the secret on it once."""
+    from skyhop.server.auth.tokens import team_users
+
+    form = await _form(request)
+    try:
+        _require_csrf(request, form)
+        users = team_users(request)
+        secret = await anyio.to_thread.run_sync(views.mint_token, users, caller, form.get("user", ""), form.get("name", "").strip())
+        return await anyio.to_thread.run_sync(_admin, request, store, caller, secret)
+    except SkyhopError as error:
+        return _error_page(request, error)
+
+
+@router.post(PREFIX + "/admin/tokens/{token_id}/revoke")
+async def admin_revoke(request: Request, caller: Caller, token_id: str) -> Response:
+    from skyhop.server.auth.tokens import team_users
+
+    return await _action(request, lambda: views.revoke_token(team_users(request), caller, token_id), PREFIX + "/admin")

@@ -136,19 +136,28 @@ def cost_lines(store, principal: Principal) -> list:
     return [line for line in store.cost_report() if policy.can_read(principal, line.user)]
 
 
-def users_and_tokens(store, principal: Principal) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Admins only: the users and tokens tables as they are (never a token's hash).
-    HOOK(auth): switch to the users store's listing (and add create/revoke forms) once it is merged."""
-    from sqlalchemy import select
-
-    from skyhop.state.models import Token, User
+def users_and_tokens(store, principal: Principal) -> tuple[list, list]:
+    """Admins only: every user and every token (ids, names, times; never a hash nor a secret)."""
+    from skyhop.state.users import Users
 
     policy.require_admin(principal, "The users and tokens pages")
-    with store._read() as session:
-        users = [dict(row._mapping) for row in session.execute(select(User.id, User.display_name, User.role, User.kind, User.created_at, User.disabled_at))]
-        tokens = [dict(row._mapping) for row in session.execute(
-            select(Token.id, Token.user_id, Token.kind, Token.name, Token.created_at, Token.last_used_at, Token.expires_at, Token.revoked_at))]
-    return users, tokens
+    users = Users(store)
+    return users.list_users(), sorted(users.list_tokens(), key=lambda t: (t.revoked_at is not None, -t.created_at))
+
+
+def mint_token(users, principal: Principal, owner: str, name: str | None) -> str:
+    """A new personal token for `owner` (an admin's form); its secret, shown once on the page that answers."""
+    policy.require_admin(principal, "Making tokens from the dashboard")
+    return users.mint(owner, name=name or None).secret
+
+
+def revoke_token(users, principal: Principal, token_id: str) -> None:
+    from skyhop.errors import NotFoundError
+
+    policy.require_admin(principal, "Revoking tokens from the dashboard")
+    if users.get_token(token_id) is None:
+        raise NotFoundError(f"Token {token_id!r} does not exist.")
+    users.revoke(token_id)
 
 
 def notices(store, principal: Principal) -> list[dict[str, str]]:
