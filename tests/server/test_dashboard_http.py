@@ -376,3 +376,18 @@ def test_daily_spend_is_the_difference_of_cumulative_totals(steps):
         events.append(ClusterEvent(number, cluster, kind, at, price, "p", "r", 1, {}))
     got = [d.cost for d in daily(events, now, 7)]
     assert got == pytest.approx(_naive_daily(events, now, 7), abs=1e-9)
+
+
+def test_a_budget_at_80_percent_shows_its_warning_to_its_user(site):
+    """The real budgets service: a warning the enforcer recorded this month is the banner of alice's pages, not bob's."""
+    from skyhop.state.budgets import WARNED, Budgets
+    from skyhop.state.cost import month_name
+
+    budgets = Budgets(site.store)
+    budget, _ = budgets.set("user", "alice", 10.0)
+    budgets.record(budget.id, month_name(time.time()), WARNED, 8.5)
+    site.login("alice")
+    site.login("bob")
+    text = site.page("/dashboard/costs", "alice")
+    assert 'class="banner b-warned" role="alert">Budget for' in text and "$8.50 of $10.00" in text
+    assert 'role="alert"' not in site.page("/dashboard/costs", "bob")
