@@ -32,6 +32,7 @@ TOKENS = {
     "tok-vera": Principal("vera", Role.VIEWER),
     "tok-root": Principal("root", Role.ADMIN),
     "tok-tia": Principal("tia", Role.USER, token_id="tid-tia"),  # a stored token (team mode's kind)
+    "tok-bea": Principal("bea", Role.USER),  # only the budget test's: the budgets service memoizes notices per user
 }
 
 
@@ -379,15 +380,15 @@ def test_daily_spend_is_the_difference_of_cumulative_totals(steps):
 
 
 def test_a_budget_at_80_percent_shows_its_warning_to_its_user(site):
-    """The real budgets service: a warning the enforcer recorded this month is the banner of alice's pages, not bob's."""
+    """The real budgets service: a warning the enforcer recorded this month is the banner of bea's pages, not bob's."""
     from skyhop.state.budgets import WARNED, Budgets
     from skyhop.state.cost import month_name
 
     budgets = Budgets(site.store)
-    budget, _ = budgets.set("user", "alice", 10.0)
+    budget, _ = budgets.set("user", "bea", 10.0)
     budgets.record(budget.id, month_name(time.time()), WARNED, 8.5)
-    site.login("alice")
+    site.login("bea")
     site.login("bob")
-    text = site.page("/dashboard/costs", "alice")
+    text = site.page("/dashboard/costs", "bea")
     assert 'class="banner b-warned" role="alert">Budget for' in text and "$8.50 of $10.00" in text
     assert 'role="alert"' not in site.page("/dashboard/costs", "bob")

@@ -11,6 +11,7 @@ status the API would give).
 from __future__ import annotations
 
 import hmac
+import logging
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +30,7 @@ from skyhop.server.dashboard.sessions import COOKIE, SESSION_S, Session, Session
 from skyhop.server.deps import Caller, Store
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("skyhop.server")
 
 STATIC = Path(__file__).with_name("static")
 _STATIC_TYPES = {"htmx.min.js": "text/javascript", "dashboard.js": "text/javascript", "dashboard.css": "text/css", "htmx.LICENSE": "text/plain"}
@@ -51,7 +53,7 @@ def _context(request: Request, store, active: str, **values: Any) -> dict[str, A
     session = _session(request)
     principal = session.principal
     return {"me": principal, "csrf": session.csrf, "active": active, "notices": views.notices(store, principal),
-            "writer": principal.role.value != "viewer", "can_write": lambda owner: policy.can_write(principal, owner), **values}
+            "can_write": lambda owner: policy.can_write(principal, owner), **values}
 
 
 def _error_page(request: Request, error: SkyhopError) -> Response:
@@ -60,7 +62,7 @@ def _error_page(request: Request, error: SkyhopError) -> Response:
     state = request.scope.get("state") or {}
     session = state.get("dashboard_session")
     context: dict[str, Any] = {"me": session.principal if session else None, "csrf": session.csrf if session else "", "active": "", "notices": [],
-               "writer": False, "message": str(error)}
+                               "message": str(error)}
     return page("error.html", context, status=status_of(code_of(error)))
 
 
@@ -97,11 +99,14 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _same_origin(request: Request) -> bool:
-    """A browser's POST names where its page came from; another site's page is refused even before the CSRF value."""
+    """A browser's POST names where its page came from; another site's page is refused even before the CSRF value.
+    Behind a reverse proxy that rewrites Host, the public name is in X-Forwarded-Host (a cross-site form
+    cannot set that header, so accepting it loosens nothing an attacker controls)."""
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host")
+    netloc = urlsplit(origin).netloc
+    return netloc in (request.headers.get("host"), request.headers.get("x-forwarded-host"))
 
 
 def _require_csrf(request: Request, form: dict[str, str]) -> None:
@@ -140,7 +145,7 @@ def login_page(request: Request, code: str | None = None) -> Response:
 
 
 def _login_form(message: str | None, status: int = 200) -> Response:
-    return page("login.html", {"me": None, "csrf": "", "active": "login", "notices": [], "writer": False, "message": message}, status=status)
+    return page("login.html", {"me": None, "csrf": "", "active": "login", "notices": [], "message": message}, status=status)
 
 
 @router.post(PREFIX + "/login")
@@ -152,7 +157,11 @@ async def login(request: Request) -> Response:
     principal = None
     if token and _same_origin(request):
         resolve = authenticator.principal
-        principal = await anyio.to_thread.run_sync(resolve, token) if authenticator.blocking else resolve(token)
+        try:
+            principal = await anyio.to_thread.run_sync(resolve, token) if authenticator.blocking else resolve(token)
+        except Exception:  # the users store is unreachable (database down): as the token door answers, 503
+            log.exception("checking a dashboard login failed")
+            return _login_form("The server cannot check tokens right now (its database does not answer); try again shortly.", 503)
     if principal is None:
         return _login_form("That token is not valid on this server. Use the token `skyhop api info` shows, or one an admin made for you.", 401)
     return _logged_in(request, principal)
