@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/status_load.py                        # SQLite and PostgreSQL, 100 clusters, 50 clients, 1,000 calls
     .venv/bin/python benchmarks/status_load.py --db sqlite --calls 5000
     .venv/bin/python benchmarks/status_load.py --json                 # ...and benchmarks/out/status-load.json
+    .venv/bin/python benchmarks/status_load.py --mode team            # a team server: a user's token, looked up at every call
 
 Issue 13's benchmark (SkyPilot #6079 reported 30 GB of server memory for 1,000 status calls):
 a fresh SKYHOP_HOME whose state database holds `--clusters` UP clusters (written straight into
@@ -12,7 +13,9 @@ sending `--calls` `GET /api/v1/clusters` in all over keep-alive connections (eac
 as fast as they are answered. It reports the calls' p50/p99 latency, errors, calls per second and
 the server process's peak RSS (sampled from /proc every 20 ms). PostgreSQL runs in a database of
 its own on the server tests/setup_system.sh starts (`SKYHOP_TEST_PG_URL` to use another), dropped
-afterwards.
+afterwards. `--mode team` starts a team server (`api start --team`) and calls with a user's token,
+which the server looks up in the database at every call; the clusters are that user's, and as many
+again belong to another user (each caller's listing is filtered in SQL).
 
 Nothing here is a unit test: numbers move with the machine's load (benchmarks/README.md).
 """
@@ -46,18 +49,20 @@ PG_ADMIN = "postgresql+psycopg:///postgres?host=/var/run/postgresql"
 PROVIDER = "aws"
 
 
-def seed(url: str, clusters: int) -> None:
+def seed(url: str, clusters: int, owners: tuple[str, ...]) -> None:
+    """`clusters` UP clusters for each of `owners` (the caller first)."""
     from skyhop.state.records import ClusterRecord
     from skyhop.state.store import StateStore
 
     with StateStore(url) as store:
-        for i in range(clusters):
-            record = ClusterRecord(
-                name=f"bench-{i}", provider=PROVIDER, region="us-east-1", zone="us-east-1a", num_nodes=1 + i % 4,
-                resources={"cloud": PROVIDER, "instance_type": "m6i.large", "cpus": 2, "memory_gib": 8, "use_spot": i % 3 == 0},
-                hourly_price=0.096, user="bench",
-            )
-            store.add_cluster(record)
+        for owner in owners:
+            for i in range(clusters):
+                record = ClusterRecord(
+                    name=f"{owner}-{i}", provider=PROVIDER, region="us-east-1", zone="us-east-1a", num_nodes=1 + i % 4,
+                    resources={"cloud": PROVIDER, "instance_type": "m6i.large", "cpus": 2, "memory_gib": 8, "use_spot": i % 3 == 0},
+                    hourly_price=0.096, user=owner,
+                )
+                store.add_cluster(record)
             store.set_cluster_status(record.name, "UP")
 
 
@@ -126,11 +131,26 @@ def load(url: str, token: str, clients: int, calls: int) -> tuple[list[float], i
     return latencies, errors[0], time.perf_counter() - t0
 
 
-def bench(db: str, clusters: int, clients: int, calls: int) -> dict[str, Any]:
+def team_token(url: str) -> str:
+    """A token of user `bench` (role user), minted straight into the store with the pepper the server will read."""
+    from skyhop.state.store import StateStore
+    from skyhop.state.users import Users
+
+    with StateStore(url) as store:
+        users = Users(store)
+        users.create_user("bench")
+        return users.mint("bench", name="status-load").secret
+
+
+def bench(db: str, clusters: int, clients: int, calls: int, mode: str = "single") -> dict[str, Any]:
+    from skyhop.identity import current_user
+
     scratch = Path(tempfile.mkdtemp(prefix="skyhop-status-load-"))
     home = scratch / "home" / ".skyhop"
     home.mkdir(parents=True, mode=0o700)
     env = scratch_env((REPO.parent / "shared" / "catalogs" / "v8").resolve(), scratch / "home")
+    pepper = os.urandom(24).hex()
+    env["SKYHOP_TOKEN_PEPPER"] = os.environ["SKYHOP_TOKEN_PEPPER"] = pepper
     admin = None
     if db == "postgresql":
         admin, url = pg_database()
@@ -139,9 +159,16 @@ def bench(db: str, clusters: int, clients: int, calls: int) -> dict[str, Any]:
         url = f"sqlite:///{home / 'state.db'}"
     sky = skyhop_command()
     try:
-        seed(url, clusters)
-        subprocess.run(sky + ["api", "start"], env=env, check=True, capture_output=True)
-        info = json.loads((home / "api" / "server.json").read_text())
+        if mode == "team":
+            seed(url, clusters, ("bench", "other"))
+            token = team_token(url)
+            subprocess.run(sky + ["api", "start", "--team", "--port", "0", "--db", url], env=env, check=True, capture_output=True)
+            info = json.loads((home / "api" / "server.json").read_text())
+        else:
+            seed(url, clusters, (current_user(),))  # a single-user server lists its user's clusters
+            subprocess.run(sky + ["api", "start"], env=env, check=True, capture_output=True)
+            info = json.loads((home / "api" / "server.json").read_text())
+            token = info["token"]
         pid = int(info["pid"])
         idle_rss = rss_mib(pid)
         peak = [idle_rss]
@@ -153,7 +180,7 @@ def bench(db: str, clusters: int, clients: int, calls: int) -> dict[str, Any]:
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        latencies, errors, wall = load(info["url"], info["token"], clients, calls)
+        latencies, errors, wall = load(info["url"], token, clients, calls)
         done.set()
         sampler.join()
         after_rss = rss_mib(pid)
@@ -163,7 +190,7 @@ def bench(db: str, clusters: int, clients: int, calls: int) -> dict[str, Any]:
             drop_database(admin, url)
         shutil.rmtree(scratch, ignore_errors=True)
     return {
-        "db": db, "clusters": clusters, "clients": clients, "calls": calls, "errors": errors,
+        "db": db, "mode": mode, "clusters": clusters, "clients": clients, "calls": calls, "errors": errors,
         "p50_ms": round(statistics.median(latencies), 1), "p99_ms": round(percentile(latencies, 0.99), 1),
         "calls_per_s": round(calls / wall, 1), "rss_idle_mib": round(idle_rss, 1), "rss_peak_mib": round(peak[0], 1),
         "rss_after_mib": round(after_rss, 1),
@@ -176,14 +203,17 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--clusters", type=int, default=100)
     cli.add_argument("--clients", type=int, default=50)
     cli.add_argument("--calls", type=int, default=1000)
+    cli.add_argument("--mode", choices=("single", "team", "both"), default="both", help="single-user server, team server, or both")
     cli.add_argument("--json", action="store_true", help="also write benchmarks/out/status-load.json")
     args = cli.parse_args(argv)
-    rows = [bench(db, args.clusters, args.clients, args.calls) for db in (("sqlite", "postgresql") if args.db == "both" else (args.db,))]
-    print(f"{os.cpu_count()} CPUs; {args.clusters} clusters, {args.clients} clients, {args.calls} status calls")
-    print("| db | calls/s | p50 | p99 | errors | server RSS idle / peak / after |")
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    dbs = ("sqlite", "postgresql") if args.db == "both" else (args.db,)
+    modes = ("single", "team") if args.mode == "both" else (args.mode,)
+    rows = [bench(db, args.clusters, args.clients, args.calls, mode) for mode in modes for db in dbs]
+    print(f"{os.cpu_count()} CPUs; {args.clusters} clusters of the caller's, {args.clients} clients, {args.calls} status calls")
+    print("| server | db | calls/s | p50 | p99 | errors | server RSS idle / peak / after |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
-        print(f"| {r['db']} | {r['calls_per_s']:,.0f} | {r['p50_ms']} ms | {r['p99_ms']} ms | {r['errors']} | "
+        print(f"| {r['mode']} | {r['db']} | {r['calls_per_s']:,.0f} | {r['p50_ms']} ms | {r['p99_ms']} ms | {r['errors']} | "
               f"{r['rss_idle_mib']} / {r['rss_peak_mib']} / {r['rss_after_mib']} MiB |")
     if args.json:
         out = HERE / "out"
