@@ -272,7 +272,11 @@ def test_the_cost_chart_has_a_bar_per_day_with_that_days_spend(site):
     assert len(bars) == 30
     assert float(bars[(today - dt.timedelta(days=2)).isoformat()]) == pytest.approx(6.0)
     assert sum(map(float, bars.values())) == pytest.approx(6.0)  # bob's $100 is not alice's
-    assert "$6.0000" in text
+    assert "$6.0000" in text and "by-user" not in text  # per-user totals are for roles that see all
+    site.login("vera")
+    totals = site.page("/dashboard/costs", "vera")
+    assert re.search(r'<td>alice</td><td>\$6\.0000</td>', totals) and re.search(r'<td>bob</td><td>\$100\.0000</td>', totals)
+    assert re.search(r'id="by-workspace">.*<td>default</td><td>\$106\.0000</td>', totals, re.S)
 
 
 def test_daily_spend_splits_an_interval_at_midnight():

@@ -290,14 +290,19 @@ def costs_page(request: Request, store: Store, caller: Caller) -> Response:
 
         lines = views.cost_lines(store, caller)
         spend = chart.daily(views.cost_events(store, caller), time.time(), COST_DAYS)
-        by_user: dict[str, float] = {}
-        for line in lines:
-            by_user[line.user or "-"] = by_user.get(line.user or "-", 0.0) + line.cost
         context = _context(request, store, "costs", lines=sorted(lines, key=lambda x: -x.launched_at), spend=spend,
-                           chart=Markup(chart.svg(spend)), total=sum(d.cost for d in spend), days=COST_DAYS, by_user=sorted(by_user.items()))
+                           chart=Markup(chart.svg(spend)), total=sum(d.cost for d in spend), days=COST_DAYS,
+                           by_user=_totals(lines, lambda x: x.user or "-"), by_workspace=_totals(lines, lambda x: x.workspace or "default"))
         return page("costs.html", context)
 
     return _guarded(request, build)
+
+
+def _totals(lines: list, key: Callable[[Any], str]) -> list[tuple[str, float]]:
+    totals: dict[str, float] = {}
+    for line in lines:
+        totals[key(line)] = totals.get(key(line), 0.0) + line.cost
+    return sorted(totals.items())
 
 
 @router.get(PREFIX + "/admin")
