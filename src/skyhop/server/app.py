@@ -5,7 +5,8 @@ models in `server/schemas.py`, logic in `server/services/` and
 `skyhop.execution`. Every route but `/api/v1/health` and the OpenAPI pages
 needs a bearer token: the one in the server's info file (local mode) or
 a user's token (team mode); the middleware resolves it to the caller's
-`Principal`, which routes pass to the services. Every error answer is `{"code", "detail"}`
+`Principal`, which routes pass to the services. The dashboard (`/dashboard/`,
+server/dashboard/) is served by the same app, behind a session cookie. Every error answer is `{"code", "detail"}`
 (see `server/errors.py`); the client raises the matching exception.
 """
 
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from skyhop import __version__
+from skyhop import __version__, paths
 from skyhop.server import errors, middleware, routers
+from skyhop.server.dashboard.sessions import Sessions
 from skyhop.server.executor import Executor
 from skyhop.server.middleware import Authenticator
 from skyhop.server.operations import make_operations
@@ -40,8 +42,12 @@ def create_app(store, authenticator: Authenticator, settings: ServerSettings | N
     from skyhop.server.budget_notices import NoticeHeader
 
     app.add_middleware(NoticeHeader)  # inside the token check: it reads the caller the check resolved
-    middleware.install(app, authenticator=authenticator, max_body_bytes=settings.max_body_bytes)
+    app.state.dashboard_sessions = Sessions(paths.api_dir())
+    middleware.install(app, authenticator=authenticator, sessions=app.state.dashboard_sessions, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
     for router in routers.ALL:
         app.include_router(router)
+    from skyhop.server.dashboard.router import router as dashboard
+
+    app.include_router(dashboard)
     return app

@@ -1,4 +1,5 @@
-"""ASGI middleware: the bearer token (resolved to the caller's `Principal`), then the request body cap.
+"""ASGI middleware: the bearer token (resolved to the caller's `Principal`; for dashboard pages, the session
+cookie: server/dashboard/gate.py), then the request body cap.
 
 Both answer before the body is read: a client without a valid token gets 401
 without the server reading what it sent, and a body over the cap gets 413
@@ -18,6 +19,8 @@ import anyio
 from fastapi import FastAPI
 
 from skyhop.server.auth.principal import Principal
+from skyhop.server.dashboard import gate
+from skyhop.server.dashboard.sessions import Sessions
 from skyhop.server.error_codes import PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNAVAILABLE
 
 log = logging.getLogger("skyhop.server")
@@ -79,12 +82,29 @@ def _bearer(scope: Scope) -> str | None:
 
 
 class Auth:
-    def __init__(self, app: Any, authenticator: Authenticator) -> None:
+    """The bearer token for the API; the session cookie for the dashboard's pages (but its login page and static files)."""
+
+    def __init__(self, app: Any, authenticator: Authenticator, sessions: Sessions) -> None:
         self.app = app
         self.authenticator = authenticator
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+        if scope["type"] == "http" and gate.is_dashboard(scope["path"]):
+            if not gate.is_open(scope["path"]):
+                try:
+                    session = await gate.admit(scope, self.sessions, self.authenticator)
+                except Exception:  # the users store is unreachable: the session cannot be re-checked
+                    log.exception("checking a dashboard session failed")
+                    await _answer(send, 503, UNAVAILABLE, "The API server cannot check sessions right now (its database does not answer); try again shortly.")
+                    return
+                if session is None:
+                    await gate.to_login(send, scope["method"])
+                    return
+                state = scope.setdefault("state", {})
+                state["principal"] = session.principal
+                state["dashboard_session"] = session
+        elif scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
             token = _bearer(scope)
             principal = None
             if token is not None:
@@ -149,7 +169,7 @@ class BodyLimit:
         await self.app(scope, replayed, send)
 
 
-def install(app: FastAPI, *, authenticator: Authenticator, max_body_bytes: int) -> None:
+def install(app: FastAPI, *, authenticator: Authenticator, sessions: Sessions, max_body_bytes: int) -> None:
     """Body cap inside, token outside: the token is checked first."""
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_middleware(Auth, authenticator=authenticator)
+    app.add_middleware(Auth, authenticator=authenticator, sessions=sessions)
