@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     sock.listen(128)
     sock.set_inheritable(False)
     app = create_app(store, authenticator, settings, controllers=True)
+    app.state.job_access.bind(args.host, sock.getsockname()[1])  # before resumed launches hand it to jobs
     resume.resume_orphans(store, app.state.executor)
     stop_sweeping = threading.Event()
     retention.start(store, settings.request_retention_s, stop_sweeping)
@@ -184,7 +185,7 @@ def _team_authenticator(store: StateStore, *, new_admin_token: bool) -> Authenti
             "Log in with `skyhop api login URL` and make users with `skyhop users create NAME`.",
             flush=True,
         )
-    return TeamTokens(users)
+    return TeamTokens(users, store)
 
 
 if __name__ == "__main__":
