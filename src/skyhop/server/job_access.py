@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable
 
-from skyhop.errors import SkyhopError
+from skyhop.execution.unsupported import NotSupportedYet
 
 if TYPE_CHECKING:
     from skyhop.server.middleware import Authenticator
@@ -35,8 +35,10 @@ LAUNCHED_AT_KEY = "launched_at"
 Grant = Callable[["ClusterRecord"], dict[str, str]]
 
 
-class NoAccessForJobs(SkyhopError):
-    """`api_server_access: true` asked of a server that cannot hand its jobs a token or an address."""
+class NoAccessForJobs(NotSupportedYet):
+    """`api_server_access: true` asked of a server that cannot hand its jobs a token or an address.
+
+    A `NotSupportedYet`: a managed job fails at once (FAILED_PRECHECKS) instead of retrying the launch."""
 
 
 class JobAccess:
