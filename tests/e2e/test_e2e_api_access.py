@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import stat
 import sys
 
 NESTING = """\
@@ -26,6 +27,10 @@ def test_a_job_lists_and_launches_through_the_server_as_its_owner(sky, tmp_path)
     clusters = sky.clusters()
     assert set(clusters) == {"parent", "nested"}
     assert clusters["nested"]["user"] == clusters["parent"]["user"] == seen_inside["parent"]["user"]
+    token = json.loads((sky.skyhop_home / "api" / "server.json").read_text())["token"].encode()
+    holding = [p for p in (sky.skyhop_home / "clusters" / "parent").rglob("*") if p.is_file() and token in p.read_bytes()]
+    assert holding, "the agent keeps the job's environment (its job table)"
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in holding), [(p, oct(p.stat().st_mode)) for p in holding]
     sky("down", "-y", "parent", "nested", check=True)
     assert sky.clusters() == {}
 
