@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
         authenticator = LocalToken(token, principal.local(current_user()))
     sock = workers.listening_socket(args.host, args.port, reuse_port=args.worker)
     app = create_app(store, authenticator, settings, controllers=True)
+    app.state.job_access.bind(args.host, sock.getsockname()[1])  # before resumed launches hand it to jobs
     ttl = adoption.lease_ttl_s()
     adoption.join(store, ttl)
     accepts = adoption.accepting(authenticator.local_user)
@@ -254,7 +255,7 @@ def _team_authenticator(store: StateStore, *, new_admin_token: bool) -> Authenti
             "Log in with `skyhop api login URL` and make users with `skyhop users create NAME`.",
             flush=True,
         )
-    return TeamTokens(users)
+    return TeamTokens(users, store)
 
 
 if __name__ == "__main__":

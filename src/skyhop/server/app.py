@@ -18,6 +18,7 @@ from skyhop import __version__, paths
 from skyhop.server import errors, middleware, routers
 from skyhop.server.dashboard.sessions import Sessions
 from skyhop.server.executor import Executor
+from skyhop.server.job_access import for_authenticator
 from skyhop.server.middleware import Authenticator
 from skyhop.server.operations import make_operations
 from skyhop.server.settings import ServerSettings
@@ -33,12 +34,14 @@ def create_app(store, authenticator: Authenticator, settings: ServerSettings | N
     app.state.store = store
     app.state.settings = settings
     app.state.authenticator = authenticator  # the dashboard's login checks a pasted token with it
-    app.state.executor = Executor(store, make_operations(store), log_max_bytes=settings.request_log_max_bytes)
+    # What jobs with `api_server_access` get; the server's address is added once it is bound (`JobAccess.bind`).
+    app.state.job_access = job_access = for_authenticator(authenticator, settings.public_url)
+    app.state.executor = Executor(store, make_operations(store, job_access), log_max_bytes=settings.request_log_max_bytes)
     app.state.jobs_controller = None
     if controllers:
         from skyhop.server.controllers import hosting
 
-        hosting.install(app, store, only_user=authenticator.local_user)
+        hosting.install(app, store, only_user=authenticator.local_user, job_access=job_access)
     from skyhop.server.budget_notices import NoticeHeader
 
     app.add_middleware(NoticeHeader)  # inside the token check: it reads the caller the check resolved

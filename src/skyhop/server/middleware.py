@@ -69,6 +69,11 @@ class LocalToken:
     def principal(self, token: str) -> Principal | None:
         return self._principal if hmac.compare_digest(token.encode(), self._token) else None
 
+    @property
+    def secret(self) -> str:
+        """The token itself: what a job with `api_server_access` is handed (server/job_access.py)."""
+        return self._token.decode()
+
 
 def _bearer(scope: Scope) -> str | None:
     raw = _header(scope, b"authorization") or b""
