@@ -10,6 +10,8 @@
 #   visiting the test database, or the drop is refused), reached over the
 #   Unix socket with peer authentication (no password anywhere). Each test then
 #   creates and drops its own database (tests/state/conftest.py).
+# - Debian's chromium: the dashboard's browser tests drive /usr/bin/chromium headless through
+#   Playwright (tests/e2e/test_e2e_dashboard.py); no browser download of Playwright's own.
 # Without root (a developer's laptop) it only reports: those tests skip with a reason.
 set -euo pipefail
 need=()
@@ -19,10 +21,11 @@ command -v rsync >/dev/null 2>&1 || need+=(rsync)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # wrk: the load generator of the serve load-balancer benchmark and end-to-end serve tests.
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 command -v pg_ctlcluster >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     if [ ${#need[@]} -ne 0 ]; then
-        echo "setup_system.sh: missing ${need[*]}; install them (as root, apt-get) to run the SSH host and PostgreSQL tests." >&2
+        echo "setup_system.sh: missing ${need[*]}; install them (as root, apt-get) to run the SSH host, PostgreSQL and browser tests." >&2
     fi
     exit 0
 fi

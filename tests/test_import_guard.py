@@ -17,6 +17,7 @@ HEAVY = (
     # Cloud SDKs and what they pull in: loaded only inside the provider that uses them.
     "boto3", "botocore", "moto", "google", "grpc", "requests", "urllib3", "cryptography", "httpx",
     "pyasn1", "pyasn1_modules",  # google-auth's
+    "jinja2", "markupsafe",  # the dashboard's templates: loaded on the first page the server renders
 )
 
 IMPORT_ONLY = "import skyhop"

@@ -11,7 +11,6 @@ CASES = {
         "file_mounts./in.source: uploading a list of local paths into a bucket is not supported yet",
     ),
     "empty-bucket-name": ("envs:\n  B: ''\nfile_mounts:\n  /out:\n    name: $B\n    mode: MOUNT\nrun: echo hi\n", "file_mounts./out: the bucket name is empty"),
-    "api-server-access": ("api_server_access: true\nrun: echo hi\n", "api_server_access: giving jobs access"),
 }
 
 

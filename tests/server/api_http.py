@@ -31,8 +31,8 @@ class Server:
         return host, int(port)
 
 
-def start_server(home: Path, config: str | None = None) -> tuple[subprocess.Popen, Server]:
-    env = subprocess_env(home)
+def start_server(home: Path, config: str | None = None, **extra_env: str) -> tuple[subprocess.Popen, Server]:
+    env = subprocess_env(home, **extra_env)
     skyhop_home = Path(env["SKYHOP_HOME"])
     skyhop_home.mkdir(parents=True, exist_ok=True)
     if config is not None:

@@ -47,7 +47,9 @@ Examples:
 @click.option("--new-admin-token", is_flag=True, help="Team mode: print a new token for user admin (re-enabled as an admin), "
               "when the first one was lost. Revoke the old one after.")
 @click.option("--foreground", is_flag=True, help="Team mode: run the server in this process until stopped (containers, systemd).")
-def start(team: bool, host: str | None, port: int | None, db: str | None, new_admin_token: bool, foreground: bool) -> None:
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes sharing the port, each with its own controllers: one that dies loses nothing.")
+def start(team: bool, host: str | None, port: int | None, db: str | None, new_admin_token: bool, foreground: bool, workers: int) -> None:
     """Start the API server (if it is not running): single-user by default, shared with --team."""
     from skyhop.client.server_process import local, running_local, start_local
 
@@ -56,7 +58,7 @@ def start(team: bool, host: str | None, port: int | None, db: str | None, new_ad
             raise click.UsageError("--host, --port, --db, --new-admin-token and --foreground are for a team server (--team): a single-user server "
                                    "listens on a free 127.0.0.1 port that only its server.json tells.")
         running = running_local()
-        info = local()  # one of an older skyhop is replaced when idle
+        info = local(argv=["--workers", str(workers)] if workers > 1 else [])  # one of an older skyhop is replaced when idle
         assert info is not None
         state = "started" if running is None else "already running" if running.pid == info.pid else "restarted (it ran an older skyhop)"
         click.echo(f"API server {state} at {info.url} (pid {info.pid}).")
@@ -66,6 +68,8 @@ def start(team: bool, host: str | None, port: int | None, db: str | None, new_ad
         argv += ["--db", db]
     if new_admin_token:
         argv.append("--new-admin-token")
+    if workers > 1:
+        argv += ["--workers", str(workers)]
     if foreground:
         from skyhop.server.__main__ import main as serve
 

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "chaos": ("skyhop.cli.chaos_cmd", "chaos", "Break your own clusters on purpose (preempt a node) to test recovery and checkpointing."),
     "check": ("skyhop.cli.check_cmd", "check", "Show which clouds and infra are enabled, and why not."),
     "cost-report": ("skyhop.cli.cluster_cmds", "cost_report", "What each cluster cost: time up (stopped time is free) x hourly price, including removed clusters."),
+    "dashboard": ("skyhop.cli.dashboard_cmd", "dashboard", "Open the web dashboard: clusters, live logs, managed jobs, services, requests, costs."),
     "down": ("skyhop.cli.cluster_cmds", "down", "Tear clusters down: end their jobs, remove their machines and files."),
     "exec": ("skyhop.cli.launch_cmd", "exec_", "Run a command or task on an existing cluster (no setup; the workdir is synced)."),
     "jobs": ("skyhop.cli.managed_jobs_cmd", "jobs", "Managed jobs: relaunched after a preemption (and on errors, if asked) until they finish."),

@@ -248,7 +248,9 @@ def _exit_unless_succeeded(job_id: int, *, only_if_ended: bool = False) -> None:
     from skyhop.client import api
     from skyhop.jobs.states import TERMINAL_NAMES
 
-    row = api.jobs_queue(job_ids=[job_id], all_users=True)[0]
+    # The caller's own job first: -u needs a role that sees all (team mode); an admin may follow another's.
+    rows = api.jobs_queue(job_ids=[job_id]) or api.jobs_queue(job_ids=[job_id], all_users=True)
+    row = rows[0]
     if row["status"] != "SUCCEEDED" and (row["status"] in TERMINAL_NAMES or not only_if_ended):
         raise SystemExit(1)
 

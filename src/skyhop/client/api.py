@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any, Callable, Iterator
 
 from skyhop.client import arguments, http
@@ -37,10 +38,10 @@ def _server():
     return found
 
 
-def _sent(rename: Callable[[str], str], method: str, path: str, body: Any) -> Any:
+def _sent(rename: Callable[[str], str], method: str, path: str, body: Any, *, retry: bool | None = None) -> Any:
     """`http.call`, with a 422's fields named as the caller wrote them (`rename`) rather than as the body spells them."""
     try:
-        return http.call(_server(), method, path, body=body)
+        return http.call(_server(), method, path, body=body, retry=retry)
     except http.InvalidRequest as error:
         raise error.renamed(rename) from None
 
@@ -52,14 +53,21 @@ def _argument(field: str) -> str:
 
 def submit(name: str, body: dict[str, Any]) -> str:
     """Start a long operation (launch, exec, stop, start, down); returns its request id."""
+    import uuid
+
     inside = f"body.{name}.body."  # where FastAPI places the fields of a request's body (its type is `name`)
-    answer = _sent(lambda field: task_field(field.replace(inside, "body.", 1), 1), "POST", "/api/v1/requests", {"name": name, "body": body})
+    # The request id is chosen here: it makes the submission idempotent, so a call cut off by a server process
+    # that died is sent again (to a sibling) without the risk of starting the operation twice.
+    submission = {"name": name, "body": body, "request_id": uuid.uuid4().hex}
+    answer = _sent(lambda field: task_field(field.replace(inside, "body.", 1), 1), "POST", "/api/v1/requests", submission, retry=True)
     return answer["request_id"]
 
 
-def events(request_id: str, *, follow: bool = True) -> Iterator[Event]:
-    """The request's events as they happen; the last one is `{"done": record}`."""
-    response = http.open_response(_server(), "GET", f"/api/v1/requests/{_segment(request_id)}/events", params={"follow": follow}, timeout=None)
+def events(request_id: str, *, follow: bool = True, server: Any = None) -> Iterator[Event]:
+    """The request's events as they happen; the last one is `{"done": record}`. `server`: the endpoint (default: found
+    or started)."""
+    server = server or _server()
+    response = http.open_response(server, "GET", f"/api/v1/requests/{_segment(request_id)}/events", params={"follow": follow}, timeout=None)
     try:
         for line in iter(response.readline, b""):
             if line.strip():
@@ -74,14 +82,42 @@ def events(request_id: str, *, follow: bool = True) -> Iterator[Event]:
         response.close()
 
 
+#: How often a follower re-attaches after its stream broke off (the server process serving it died or drained).
+REATTACH = 3
+
+
 def follow(request_id: str, on_event: Callable[[Event], None] | None = None) -> dict[str, Any]:
-    """Stream a request to its end; raise its error if it failed; return its record."""
+    """Stream a request to its end; raise its error if it failed; return its record.
+
+    A stream that breaks off before the end (its server process died or
+    drained, while a sibling process or the proxy's other upstreams still
+    answer) is opened again, up to `REATTACH` times, skipping the events
+    already shown (the log is replayed from its start, in the same order).
+    Only to a server that is there: a follower never starts a local server.
+    """
+    from skyhop.client.server_process import endpoint
+
     record: dict[str, Any] | None = None
-    for event in events(request_id):
-        if "done" in event:
-            record = event["done"]
-        elif on_event is not None:
-            on_event(event)
+    shown = 0
+    server = _server()
+    for attempt in range(REATTACH + 1):
+        if attempt:
+            time.sleep(0.5)
+            server = endpoint(autostart=False)
+            if server is None:
+                break
+        skip = shown
+        for event in events(request_id, server=server):
+            if "done" in event:
+                record = event["done"]
+            elif skip:
+                skip -= 1
+            else:
+                shown += 1
+                if on_event is not None:
+                    on_event(event)
+        if record is not None:
+            break
     if record is None:
         raise SkyhopError(f"The API server stopped streaming request {request_id}; re-attach with `skyhop api logs {request_id}`.")
     if record["status"] != "SUCCEEDED":

@@ -49,18 +49,49 @@ def _headers(endpoint) -> dict[str, str]:
     return headers
 
 
-def open_response(endpoint, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, timeout: float | None = None) -> http1.Response:
+#: How long a retried call waits first: a restarting or draining server's socket is gone, a sibling's answers.
+RETRY_PAUSE_S = 0.3
+
+
+def _unanswered(error: OSError) -> bool:
+    """Whether the call surely never reached a server that acted on it: refused, reset or closed before any answer."""
+    return isinstance(error, (ConnectionRefusedError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http1.NoAnswer))
+
+
+def open_response(
+    endpoint, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, timeout: float | None = None,
+    retry: bool | None = None,
+) -> http1.Response:
+    """Send one call and read the answer's head (an error answer raises its exception).
+
+    A call the server never answered (connection refused or reset, closed
+    before a byte came back: a server process killed or draining, with a
+    sibling on the same port or behind the same proxy) is sent once more when
+    `retry` (default: GET calls only). A POST is retried only when it carries
+    an idempotency key (the submission's `request_id`), so a retry can never
+    start a second request; a call that timed out is never retried.
+    """
     parts = urlsplit(endpoint.url)
     query = "?" + urlencode([(k, v) for k, v in _flatten(params or {})]) if params else ""
-    try:
-        response = http1.exchange(
-            parts.scheme, parts.hostname or "127.0.0.1", parts.port, method, parts.path.rstrip("/") + path + query, _headers(endpoint),
-            None if body is None else json.dumps(body).encode(), timeout,
-        )
-    except OSError as error:
-        raise ServerUnreachable(f"Cannot reach the skyhop API server at {endpoint.url}: {error}.") from None
-    except ValueError as error:
-        raise SkyhopError(f"Could not send the request to the API server: {error}.") from None
+    retries = 1 if (method == "GET" if retry is None else retry) else 0
+    response = None
+    for attempt in range(retries + 1):
+        try:
+            response = http1.exchange(
+                parts.scheme, parts.hostname or "127.0.0.1", parts.port, method, parts.path.rstrip("/") + path + query, _headers(endpoint),
+                None if body is None else json.dumps(body).encode(), timeout,
+            )
+            break
+        except OSError as error:
+            if attempt < retries and _unanswered(error):
+                import time
+
+                time.sleep(RETRY_PAUSE_S)
+                continue
+            raise ServerUnreachable(f"Cannot reach the skyhop API server at {endpoint.url}: {error}.") from None
+        except ValueError as error:
+            raise SkyhopError(f"Could not send the request to the API server: {error}.") from None
+    assert response is not None
     if response.status >= 400:
         try:
             raw = response.read(_ERROR_BODY_MAX)
@@ -123,13 +154,13 @@ def _flatten(params: dict[str, Any]) -> Iterator[tuple[str, Any]]:
 
 def call(
     endpoint, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None, timeout: float | None = 120,
-    expect: str | None = None,
+    expect: str | None = None, retry: bool | None = None,
 ) -> Any:
     """One JSON exchange. An answer that breaks off, is not JSON or is larger than any of the server's
     (`_ANSWER_MAX`: a hostile or broken server would otherwise fill the memory) is one sentence, and so is
     one whose top level is not what `expect` says (`records`: a list of objects; `record`: an object),
     which the callers would otherwise trip over in the middle of printing it."""
-    response = open_response(endpoint, method, path, params=params, body=body, timeout=timeout)
+    response = open_response(endpoint, method, path, params=params, body=body, timeout=timeout, retry=retry)
     try:
         raw = response.read(_ANSWER_MAX + 1)
     except OSError as error:

@@ -25,6 +25,10 @@ class ProtocolError(ConnectionError):
     """The answer was not HTTP/1.x as framed above. A `ConnectionError`: callers treat a garbled answer as a broken connection."""
 
 
+class NoAnswer(ProtocolError):
+    """The server closed the connection before it sent a single byte of an answer."""
+
+
 class Response:
     """A response's status and headers, and its body as a stream (`read`, `read1`, `readline`)."""
 
@@ -75,7 +79,7 @@ class Response:
     def _status_line(self) -> tuple[int, str]:
         line = self._line()
         if not line:
-            raise ProtocolError("the server closed the connection without answering")
+            raise NoAnswer("the server closed the connection without answering")
         version, _, rest = line.decode("latin-1").strip().partition(" ")
         code, _, reason = rest.partition(" ")
         if not version.startswith("HTTP/1.") or not code.isdigit() or len(code) != 3:

@@ -255,11 +255,12 @@ def endpoint(*, autostart: bool = True) -> Endpoint | None:
     return start_local() if autostart else None
 
 
-def local(*, autostart: bool = True) -> Endpoint | None:
-    """The local server this client can use: started if none runs (`autostart`), replaced first if older and idle."""
+def local(*, autostart: bool = True, argv: Sequence[str] = ()) -> Endpoint | None:
+    """The local server this client can use: started (with `argv`) if none runs (`autostart`), replaced first if
+    older and idle (with this client's defaults)."""
     found = _running_local()
     if found is None:
-        return start_local() if autostart else None
+        return start_local(argv) if autostart else None
     return _fitting_local(*found, replace=autostart)
 
 

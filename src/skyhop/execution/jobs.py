@@ -7,7 +7,7 @@ import hashlib
 import json
 import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from skyhop.errors import SkyhopError
 from skyhop.execution.agent import AgentClient
@@ -30,9 +30,13 @@ def setup_fingerprint(task: Task) -> str | None:
     return hashlib.sha256(json.dumps([task.setup, _job_envs(task)], sort_keys=True).encode()).hexdigest()
 
 
-def job_spec(task: Task, *, with_setup: bool, cluster_name: str, user: str, task_id: str | None = None) -> dict[str, Any]:
-    """What the agent queues; `task_id` (SKYPILOT_TASK_ID) defaults to one unique to this submission."""
-    envs = _job_envs(task)
+def job_spec(task: Task, *, with_setup: bool, cluster_name: str, user: str, task_id: str | None = None,
+             secrets: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What the agent queues; `task_id` (SKYPILOT_TASK_ID) defaults to one unique to this submission.
+
+    `secrets`: values given by the server, not the task (an API token): the job sees them like the task's
+    secrets, and they stay out of the setup fingerprint (a new token must not re-run setup)."""
+    envs = {**_job_envs(task), **(secrets or {})}
     cpus = task.resources.cpus.value if task.resources.cpus is not None else None
     acc = task.resources.accelerator
     return {

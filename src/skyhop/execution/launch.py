@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from skyhop.errors import SkyhopError
 from skyhop.execution import handles, jobs
@@ -19,7 +19,7 @@ from skyhop.execution.names import check_job_name
 from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.execution.retry import until_up
 from skyhop.execution.sync import check_sources, sync_task_files
-from skyhop.execution.unsupported import check_supported
+from skyhop.execution.unsupported import NotSupportedYet, check_supported
 from skyhop.optimizer import gating
 from skyhop.providers.base import DEFAULT_CAPABILITIES, Capabilities, ClusterInfo, LaunchRequest, PortOpener, capabilities_of
 from skyhop.providers.errors import LaunchCancelled, ProviderError
@@ -43,12 +43,36 @@ class LaunchOptions:
     # failures (EAGER_NEXT_REGION's preempted region), and the SKYPILOT_TASK_ID that stays across attempts.
     blocked: tuple = ()
     task_id: str | None = None
+    #: For a task with `api_server_access`: the job's API address and token, given its cluster's record
+    #: (server/job_access.py); None where this launch cannot give any (the task is then refused).
+    api_access: ApiAccess | None = field(default=None, compare=False)
+
+
+#: The environment a job with `api_server_access` gets, given its cluster's record.
+ApiAccess = Callable[[Any], dict[str, str]]
+
+
+def _require_access(task: Task, api_access: ApiAccess | None) -> None:
+    if task.api_server_access and api_access is None:
+        raise NotSupportedYet("api_server_access: this launch cannot give its job access to the API server (only launches "
+                              "made through the API server can); remove it or set it to false.")
+
+
+def _job_secrets(task: Task, api_access: ApiAccess | None, record) -> dict[str, str] | None:
+    """What the server hands the job on top of the task's own secrets: API access when the task asks for it."""
+    if not task.api_server_access:
+        return None
+    _require_access(task, api_access)
+    assert api_access is not None
+    return api_access(record)
 
 
 def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dict[str, Any]:
     from skyhop.execution import lifecycle
 
     check_supported(task)
+    if not options.dryrun:
+        _require_access(task, options.api_access)  # before any machine exists
     check_job_name(task.name)  # before anything is created: the name becomes the job's
     if not options.dryrun:  # a plan needs no values; running does
         task.require_envs()
@@ -78,7 +102,8 @@ def launch(task: Task, options: LaunchOptions, progress: Progress, store) -> dic
             agent = handles.agent_of(info)
             with_setup = bool(task.setup) and not options.no_setup and (created or _setup_needed(record.setup_hash, fingerprint, agent))
             progress.phase("setup" if with_setup else "running")
-            spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or options.owner, task_id=options.task_id)
+            spec = jobs.job_spec(task, with_setup=with_setup, cluster_name=name, user=record.user or options.owner, task_id=options.task_id,
+                                 secrets=_job_secrets(task, options.api_access, record))
             job = agent.submit(spec)
             job_id = job["job_id"]
             progress.submitted(job_id)
@@ -154,12 +179,14 @@ def _lost_job(store, name: str, job_id: int, error: SkyhopError) -> dict[str, An
     }
 
 
-def exec_task(task: Task, name: str, detach: bool, progress: Progress, store, *, task_id: str | None = None) -> dict[str, Any]:
+def exec_task(task: Task, name: str, detach: bool, progress: Progress, store, *, task_id: str | None = None,
+              api_access: ApiAccess | None = None) -> dict[str, Any]:
     """Run a task's `run` on an existing cluster (never setup), syncing its workdir first; `task_id`: a managed job's
-    SKYPILOT_TASK_ID (a job on a pool worker)."""
+    SKYPILOT_TASK_ID (a job on a pool worker); `api_access`: as `LaunchOptions.api_access`."""
     from skyhop.execution import lifecycle
 
     check_supported(task)
+    _require_access(task, api_access)
     check_job_name(task.name)  # before anything is created: the name becomes the job's
     task.require_envs()
     check_sources(task)
@@ -168,7 +195,8 @@ def exec_task(task: Task, name: str, detach: bool, progress: Progress, store, *,
         info = handles.cluster_info(record)
         _check_fits(task, record)
         sync_task_files(task, info, progress)
-        spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=handles.owner_of(record), task_id=task_id)
+        spec = jobs.job_spec(task, with_setup=False, cluster_name=name, user=handles.owner_of(record), task_id=task_id,
+                             secrets=_job_secrets(task, api_access, record))
         job = handles.agent_of(info).submit(spec)
         progress.submitted(job["job_id"])
     return _run_job(store, name, info, job, progress, detach)

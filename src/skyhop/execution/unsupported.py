@@ -24,17 +24,22 @@ class NotSupportedYet(SkyhopError):
     """A valid task asks for a feature that skyhop does not run yet."""
 
 
-def check_supported(task: Task) -> None:
-    """Raise `NotSupportedYet` for the first feature of `task` skyhop cannot run yet."""
-    for problem in _task_problems(task):
+def check_supported(task: Task, *, hosted: str | None = None) -> None:
+    """Raise `NotSupportedYet` for the first feature of `task` skyhop cannot run yet.
+
+    `hosted`: what the task is for when the server launches it again and again on its own ("services",
+    "pools"): such replicas and workers do not get API access yet (their tokens would need the
+    controller's own lifecycle), so it is refused when the service or pool is made, not in a launch loop.
+    """
+    for problem in _task_problems(task, hosted):
         raise NotSupportedYet(problem)
 
 
-def _task_problems(task: Task) -> Iterator[str]:
+def _task_problems(task: Task, hosted: str | None) -> Iterator[str]:
     if task.pool is not None:
         yield "pool: a pool file is not launched: create the pool with `skyhop jobs pool apply -p NAME FILE`, then run jobs on it with `skyhop jobs launch --pool NAME`."
-    if task.api_server_access:
-        yield "api_server_access: giving jobs access to the API server is not supported yet; remove it or set it to false."
+    if task.api_server_access and hosted is not None:
+        yield f"api_server_access: giving jobs access to the API server is not supported for {hosted} yet; remove it or set it to false."
     if task.volumes:
         path = next(iter(task.volumes))
         yield f"volumes.{path}: mounting volumes is not supported yet; use file_mounts for the data instead."

@@ -11,7 +11,11 @@ server starts beside it on the same home). A team server with no enabled admin
 makes user `admin` and prints its token once, on stdout, never to the log.
 Requests that a previous, dead server left unfinished are resumed under their
 ids (or failed, saying why: services/resume.py) before the first client is
-served; finished requests past their retention are deleted now and every hour.
+served, and any that another server process on the same database leaves are
+adopted while this one runs (services/adoption.py); finished requests past
+their retention are deleted now and every hour. With `--workers N`, N such
+servers share the port (server/workers.py); SIGTERM drains (server/drain.py):
+work in flight is handed to the other processes.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ import argparse
 import ipaddress
 import json
 import logging
+import math
 import os
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
@@ -111,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--new-admin-token", action="store_true", help="team mode: mint a token for user admin (re-enabled as an admin) "
                         "and print it once, e.g. when the first one was lost")
     parser.add_argument("--db", default=None, help="the state database URL (team mode; default SKYHOP_DB_URL, else SQLite in SKYHOP_HOME)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT), each with its own controllers")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of --workers' processes (server/workers.py)
+    parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if not args.team and not loopback(args.host):
         _refuse(f"A single-user API server listens on loopback only, not {args.host}: it trusts whoever holds its server.json, "
@@ -127,48 +134,112 @@ def main(argv: list[str] | None = None) -> None:
     start = os.environ.pop("SKYHOP_API_SERVER_START", None)  # not handed on to the processes the server starts
     paths.private_dir(paths.api_dir())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.workers > 1:
+        sys.exit(_supervise(args, start))
     import uvicorn
 
     from skyhop.config import load_config
     from skyhop.identity import current_user
+    from skyhop.server import drain, workers
     from skyhop.server import settings as server_settings
     from skyhop.server.app import create_app
     from skyhop.server.auth import principal
     from skyhop.server.middleware import LocalToken
-    from skyhop.server.services import resume, retention
+    from skyhop.server.services import adoption, resume, retention
     from skyhop.state.store import StateStore
 
     settings = server_settings.from_config(load_config().get("api_server"))
     store = StateStore()
     token: str | None = None
-    if args.team:
-        authenticator: Authenticator = _team_authenticator(store, new_admin_token=args.new_admin_token)
-    else:
+    if args.worker:
+        workers.die_with_parent()
+        token = sys.stdin.readline().strip() or None  # from the parent, on a pipe: never in argv or the environment
+    elif not args.team:
         token = secrets.token_urlsafe(24)
+    if args.team:  # a worker's parent made the admin already (server/workers.py): it finds one
+        authenticator: Authenticator = _team_authenticator(store, new_admin_token=args.new_admin_token and not args.worker)
+    else:
+        assert token is not None
         authenticator = LocalToken(token, principal.local(current_user()))
-    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    sock.listen(128)
-    sock.set_inheritable(False)
+    sock = workers.listening_socket(args.host, args.port, reuse_port=args.worker)
     app = create_app(store, authenticator, settings, controllers=True)
-    resume.resume_orphans(store, app.state.executor)
+    app.state.job_access.bind(args.host, sock.getsockname()[1])  # before resumed launches hand it to jobs
+    ttl = adoption.lease_ttl_s()
+    adoption.join(store, ttl)
+    accepts = adoption.accepting(authenticator.local_user)
+    resume.resume_orphans(store, app.state.executor, accepts)
     stop_sweeping = threading.Event()
     retention.start(store, settings.request_retention_s, stop_sweeping)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    adoption.start(store, app.state.executor, ttl, stop_sweeping, accepts)
+    # A process one of several (or reachable from elsewhere) turns unready before it closes its port, and gives
+    # calls in flight `drain_s`; a laptop's own server keeps its quick stop (its clients are the CLI, which re-attaches).
+    shared = args.worker or args.team or not loopback(args.host)
+    drain_s = settings.drain_s if shared else min(settings.drain_s, 2.0)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=math.ceil(drain_s))
     server = uvicorn.Server(config)
-    write_info(args.host, sock.getsockname()[1], token, start)
-    if args.team:
-        print(f"{TEAM_READY} http://{_url_host(args.host)}:{sock.getsockname()[1]}", flush=True)
-        if start is not None:  # started by `skyhop api start`, which read stdout up to here: the rest goes to the log
-            os.dup2(2, 1)
+    drainer = drain.Drain(
+        app, store, app.state.executor, drain_s=drain_s, notice_s=settings.drain_notice_s if shared else 0.0, ttl_s=ttl, stop_sweeping=stop_sweeping,
+    )
+    if args.worker:
+        if args.ready_fd is not None:
+            os.write(args.ready_fd, b"1")
+            os.close(args.ready_fd)
+    else:
+        write_info(args.host, sock.getsockname()[1], token, start)
+        if args.team:
+            _say_ready(args.host, sock.getsockname()[1], start)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        server.run(sockets=[sock])
+        drain.serve(server, [sock], drainer)
     finally:
-        remove_info()
+        if not args.worker:
+            remove_info()
         stop_sweeping.set()
         app.state.executor.shutdown()
+    if drainer.started:
+        # Everything is handed over and recorded: end now. Requests released to the other processes may still run
+        # in threads here (they must not run beside their new owner), and the interpreter's own shutdown (joining
+        # threads, collecting a large heap) took seconds that a stopping server has no use for.
+        logging.shutdown()
+        os._exit(0)
+
+
+def _say_ready(host: str, port: int, start: str | None) -> None:
+    """A team server's ready line on stdout (`skyhop api start --team` reads up to it); the rest goes to the log."""
+    print(f"{TEAM_READY} http://{_url_host(host)}:{port}", flush=True)
+    if start is not None:  # started by `skyhop api start`, which read stdout up to here
+        os.dup2(2, 1)
+
+
+def _supervise(args: argparse.Namespace, start: str | None) -> int:
+    """`--workers N`: the parent of N worker processes (server/workers.py); publishes server.json in its own name.
+
+    A team server's parent makes the first admin (and prints its token) before any worker starts, so two workers
+    never both make one; a single-user server's parent picks the token the workers share.
+    """
+    from skyhop.server import workers
+
+    token: str | None = None
+    extra: list[str] = []
+    if args.team:
+        from skyhop.state.store import StateStore
+
+        with StateStore() as store:
+            _team_authenticator(store, new_admin_token=args.new_admin_token)
+        extra.append("--team")
+    else:
+        token = secrets.token_urlsafe(24)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def publish(port: int) -> None:
+        write_info(args.host, port, token, start)
+        if args.team:
+            _say_ready(args.host, port, start)
+
+    try:
+        return workers.supervise(args.host, args.port, args.workers, token or "", publish, extra)
+    finally:
+        remove_info()
 
 
 def _team_authenticator(store: StateStore, *, new_admin_token: bool) -> Authenticator:
@@ -187,7 +258,7 @@ def _team_authenticator(store: StateStore, *, new_admin_token: bool) -> Authenti
             "Log in with `skyhop api login URL` and make users with `skyhop users create NAME`.",
             flush=True,
         )
-    return TeamTokens(users)
+    return TeamTokens(users, store)
 
 
 if __name__ == "__main__":

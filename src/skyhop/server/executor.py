@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from skyhop import paths
-from skyhop.errors import SkyhopError
+from skyhop.errors import ConflictError, SkyhopError
 from skyhop.execution.progress import Progress, RequestCancelled
 from skyhop.server.error_codes import INTERNAL, code_of
+from skyhop.state.errors import RequestExistsError
 
 log = logging.getLogger("skyhop.server")
 
@@ -43,8 +44,15 @@ FOLLOWING = frozenset({"launch", "exec"})
 
 
 class Executor:
-    def __init__(self, store, operations: dict[str, Operation], workers: int = 64, lifecycle_workers: int = 16, log_max_bytes: int | None = None) -> None:
+    def __init__(
+        self, store, operations: dict[str, Operation], workers: int = 64, lifecycle_workers: int = 16, log_max_bytes: int | None = None,
+        server_owner: str | None = None,
+    ) -> None:
+        from skyhop.state.controller_leases import OwnerId
+
         self.store = store
+        #: This process as the owner of the requests it runs (`host:pid:start`, the name of its controllers' owner row).
+        self.server_owner = server_owner or str(OwnerId.of_this_process())
         self.operations = operations
         self.log_max_bytes = log_max_bytes
         self._following = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="request")
@@ -52,16 +60,36 @@ class Executor:
         self._running: dict[str, Progress] = {}
         self._lock = threading.Lock()
 
-    def submit(self, name: str, body: dict[str, Any], *, stored_body: dict[str, Any], cluster: str | None, owner: Owner) -> str:
+    def submit(
+        self, name: str, body: dict[str, Any], *, stored_body: dict[str, Any], cluster: str | None, owner: Owner, request_id: str | None = None,
+    ) -> str:
+        """Record and start a request; returns its id.
+
+        `request_id` is the client's idempotency key: a retried submission
+        (the first one's answer was lost with a server process) finds its
+        request and gets its id back instead of starting it twice; the same id
+        with another request is a conflict.
+        """
         if name not in self.operations:
             raise SkyhopError(f"Unknown request type '{name}'. Known: {', '.join(sorted(self.operations))}.")
-        request_id = uuid.uuid4().hex
+        if request_id is not None:
+            existing = self.store.get_request(request_id)
+            if existing is not None:
+                return _same(existing, name, stored_body, owner)
+        request_id = request_id or uuid.uuid4().hex
         log_path = paths.api_dir() / "requests" / f"{request_id}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log_path.touch()
-        self.store.create_request(
-            name, stored_body, cluster=cluster, user=owner.user, workspace=owner.workspace, log_path=str(log_path), request_id=request_id
-        )
+        try:
+            self.store.create_request(
+                name, stored_body, cluster=cluster, user=owner.user, workspace=owner.workspace, log_path=str(log_path), request_id=request_id,
+                server_owner=self.server_owner,
+            )
+        except RequestExistsError:  # the same key submitted twice at once: the other submission runs it
+            existing = self.store.get_request(request_id)
+            if existing is None:
+                raise
+            return _same(existing, name, stored_body, owner)
         self._start(request_id, name, body, owner, Progress(log_path, max_bytes=self.log_max_bytes), self.operations[name])
         return request_id
 
@@ -85,7 +113,7 @@ class Executor:
         pool.submit(self._run, request_id, name, body, owner, progress, operation)
 
     def _run(self, request_id: str, name: str, body: dict[str, Any], owner: Owner, progress: Progress, operation: Operation) -> None:
-        started = self.store.start_request(request_id, os.getpid())  # a resumed RUNNING request stays as it is
+        started = self.store.start_request(request_id, os.getpid(), self.server_owner)  # a resumed RUNNING request stays as it is
         try:
             if started.status != "RUNNING":
                 return  # ended while queued (e.g. cancelled)
@@ -133,6 +161,20 @@ class Executor:
         progress.cancel_event.set()
         return True
 
+    def active(self) -> list[str]:
+        """Ids of the requests queued or running in this process now."""
+        with self._lock:
+            return list(self._running)
+
     def shutdown(self) -> None:
         for pool in (self._following, self._lifecycle):
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _same(existing, name: str, stored_body: dict[str, Any], owner: Owner) -> str:
+    """The id of `existing` if it is the request submitted again (same type, body and caller), else a conflict."""
+    if (existing.name, existing.body, existing.user, existing.workspace) != (name, stored_body, owner.user, owner.workspace):
+        raise ConflictError(
+            f"Request id {existing.request_id} is taken by another request; a client sends a fresh id with each new submission."
+        )
+    return existing.request_id

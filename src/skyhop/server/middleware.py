@@ -1,4 +1,5 @@
-"""ASGI middleware: the API version, the bearer token (resolved to the caller's `Principal`), then the request body cap.
+"""ASGI middleware: the API version, the bearer token (resolved to the caller's `Principal`; for dashboard pages,
+the session cookie: server/dashboard/gate.py), then the request body cap.
 
 Every answer carries the API version the server speaks (`X-Skyhop-API-Version`),
 and a client that says it speaks an older API than the server accepts gets
@@ -23,11 +24,13 @@ from fastapi import FastAPI
 from skyhop import __version__
 from skyhop.server import api_version
 from skyhop.server.auth.principal import Principal
+from skyhop.server.dashboard import gate
+from skyhop.server.dashboard.sessions import Sessions
 from skyhop.server.error_codes import CLIENT_TOO_OLD, PAYLOAD_TOO_LARGE, UNAUTHORIZED, UNAVAILABLE
 
 log = logging.getLogger("skyhop.server")
 
-OPEN_PATHS = frozenset({"/api/v1/health", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
+OPEN_PATHS = frozenset({"/api/v1/health", "/api/v1/ready", "/docs", "/openapi.json", "/docs/oauth2-redirect"})
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -74,6 +77,11 @@ class LocalToken:
     def principal(self, token: str) -> Principal | None:
         return self._principal if hmac.compare_digest(token.encode(), self._token) else None
 
+    @property
+    def secret(self) -> str:
+        """The token itself: what a job with `api_server_access` is handed (server/job_access.py)."""
+        return self._token.decode()
+
 
 def _bearer(scope: Scope) -> str | None:
     raw = _header(scope, b"authorization") or b""
@@ -87,12 +95,29 @@ def _bearer(scope: Scope) -> str | None:
 
 
 class Auth:
-    def __init__(self, app: Any, authenticator: Authenticator) -> None:
+    """The bearer token for the API; the session cookie for the dashboard's pages (but its login page and static files)."""
+
+    def __init__(self, app: Any, authenticator: Authenticator, sessions: Sessions) -> None:
         self.app = app
         self.authenticator = authenticator
+        self.sessions = sessions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+        if scope["type"] == "http" and gate.is_dashboard(scope["path"]):
+            if not gate.is_open(scope["path"]):
+                try:
+                    session = await gate.admit(scope, self.sessions, self.authenticator)
+                except Exception:  # the users store is unreachable: the session cannot be re-checked
+                    log.exception("checking a dashboard session failed")
+                    await _answer(send, 503, UNAVAILABLE, "The API server cannot check sessions right now (its database does not answer); try again shortly.")
+                    return
+                if session is None:
+                    await gate.to_login(send, scope["method"])
+                    return
+                state = scope.setdefault("state", {})
+                state["principal"] = session.principal
+                state["dashboard_session"] = session
+        elif scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
             token = _bearer(scope)
             principal = None
             if token is not None:
@@ -190,8 +215,8 @@ class BodyLimit:
         await self.app(scope, replayed, send)
 
 
-def install(app: FastAPI, *, authenticator: Authenticator, max_body_bytes: int) -> None:
+def install(app: FastAPI, *, authenticator: Authenticator, sessions: Sessions, max_body_bytes: int) -> None:
     """Body cap inside, token outside it, the API version outermost (the last added runs first)."""
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
-    app.add_middleware(Auth, authenticator=authenticator)
+    app.add_middleware(Auth, authenticator=authenticator, sessions=sessions)
     app.add_middleware(ApiVersion)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from skyhop.errors import SkyhopError
 from skyhop.execution.progress import Progress
 from skyhop.server.executor import Owner
+
+if TYPE_CHECKING:
+    from skyhop.server.job_access import JobAccess
 
 
 def _task(body: dict[str, Any]):
@@ -24,10 +27,13 @@ def _cluster_name(body: dict[str, Any]) -> str:
     return check_cluster_name(name)
 
 
-def make_operations(store) -> dict[str, Any]:
+def make_operations(store, job_access: JobAccess | None = None) -> dict[str, Any]:
+    """`job_access`: what jobs with `api_server_access` are given (None: such tasks are refused)."""
     from skyhop.execution import launch as launching
     from skyhop.execution import lifecycle
     from skyhop.execution.retry import until_up
+
+    grant = None if job_access is None else job_access.grant
 
     def launch(body: dict[str, Any], progress: Progress, owner: Owner) -> Any:
         options = launching.LaunchOptions(
@@ -40,11 +46,12 @@ def make_operations(store) -> dict[str, Any]:
             idle_minutes=body.get("idle_minutes"),
             no_setup=bool(body.get("no_setup")),
             retry_until_up=bool(body.get("retry_until_up")),
+            api_access=grant,
         )
         return launching.launch(_task(body), options, progress, store)
 
     def exec_(body: dict[str, Any], progress: Progress, owner: Owner) -> Any:
-        return launching.exec_task(_task(body), _cluster_name(body), bool(body.get("detach_run")), progress, store)
+        return launching.exec_task(_task(body), _cluster_name(body), bool(body.get("detach_run")), progress, store, api_access=grant)
 
     def stop(body: dict[str, Any], progress: Progress, owner: Owner) -> Any:
         progress.phase("stopping")

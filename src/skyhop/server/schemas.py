@@ -136,17 +136,27 @@ class LifecycleBody(_Body):
     retry_until_up: bool = Field(default=False, description="start only: keep retrying while capacity is short")
 
 
-class LaunchRequest(_Body):
+#: A client-chosen request id (the idempotency key of a submission): a retried POST finds its request instead of making another.
+ClientRequestId = Annotated[str, Field(min_length=16, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
+
+
+class _Submission(_Body):
+    request_id: ClientRequestId | None = Field(
+        default=None, description="chosen by the client (e.g. a uuid4 hex): sending the same submission again returns the same request",
+    )
+
+
+class LaunchRequest(_Submission):
     name: Literal["launch"]
     body: LaunchBody
 
 
-class ExecRequest(_Body):
+class ExecRequest(_Submission):
     name: Literal["exec"]
     body: TaskBody
 
 
-class LifecycleRequest(_Body):
+class LifecycleRequest(_Submission):
     name: Literal["stop", "start", "down"]
     body: LifecycleBody
 
@@ -165,7 +175,7 @@ class OrphansBody(_Body):
     keys: list[OrphanKey] = Field(min_length=1, max_length=10_000)
 
 
-class OrphansRequest(_Body):
+class OrphansRequest(_Submission):
     """Remove the listed orphans (those that are still orphans when the request runs)."""
 
     name: Literal["down-orphans"]

@@ -30,10 +30,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy import CursorResult, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from skyhop.state.models import ControllerLease, ControllerOwner
+from skyhop.state.models import ControllerLease, ControllerOwner, Request
+from skyhop.state.records import REQUEST_ACTIVE
 from skyhop.state.store import StateStore
 
 
@@ -135,10 +136,16 @@ class ControllerLeases:
                     raise
 
     def leave(self) -> None:
-        """A clean stop: give every lease back and remove the owner's row, so another process takes over at once."""
+        """A clean stop: give every lease back and remove the owner's row, so another process takes over at once.
+
+        The row stays while this process still owns active API requests (the
+        row is what tells siblings they are in hands: server/services/adoption.py);
+        a draining server releases them, then leaves again.
+        """
+        held = select(Request.request_id).where(Request.server_owner == self._me, Request.status.in_(REQUEST_ACTIVE))
         with self._store._write() as session:
             session.execute(update(ControllerLease).where(ControllerLease.owner == self._me).values(owner=None, claimed_at=None))
-            session.execute(delete(ControllerOwner).where(ControllerOwner.owner == self._me))
+            session.execute(delete(ControllerOwner).where(ControllerOwner.owner == self._me, ~exists(held)))
 
     # --- objects ----------------------------------------------------------------
 
@@ -240,6 +247,12 @@ class ControllerLeases:
                     ControllerLease.kind == kind, ControllerLease.object_id == object_id, ControllerLease.owner == self._me
                 )
             )
+
+
+def live_owners(store: StateStore) -> set[str]:
+    """The owners whose row has not expired: the server processes that still answer for what they hold."""
+    with store._read() as session:
+        return set(session.scalars(select(ControllerOwner.owner).where(ControllerOwner.expires_at >= time.time())))
 
 
 def _rows(result: Any) -> int:

@@ -29,5 +29,9 @@ class RequestNotFoundError(StateError, _NotFound):  # type: ignore[misc,valid-ty
     """No API request with this id is recorded."""
 
 
+class RequestExistsError(StateError, ConflictError):
+    """An API request with this id is recorded already (a client's idempotency key used twice)."""
+
+
 class SchemaError(StateError):
     """The database schema is unknown to this version of skyhop (e.g. newer)."""

@@ -147,8 +147,11 @@ class JobRecord:
 class RequestRecord:
     """One API server request (a verb run in the background, e.g. "launch").
 
-    `server_pid` is the process that owns the request (creator, then runner): a
-    request whose owner died is failed at the next server start.
+    `server_owner` (`host:pid:start`, as controller owners are named) and
+    `server_pid` name the server process that owns the request (creator, then
+    runner); a request whose owner died or expired is adopted by another
+    server process (server/services/resume.py), and one with no owner (its
+    server drained) is adopted at once.
     """
 
     request_id: str
@@ -166,6 +169,17 @@ class RequestRecord:
     server_pid: int | None = None
     error_code: str | None = None
     workspace: str | None = None
+    server_owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOwnership:
+    """Who holds an active request: what a server's adoption sweep reads of each (not the body, which may be large)."""
+
+    request_id: str
+    user: str | None
+    server_owner: str | None
+    server_pid: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,15 +18,15 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import fields, replace
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import CursorResult, delete, literal, or_, select, true, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from skyhop.state import db
 from skyhop.state.cost import DEFAULT_WORKSPACE, cost_lines
-from skyhop.state.errors import ClusterExistsError, ClusterNotFoundError, RequestNotFoundError, StateError
+from skyhop.state.errors import ClusterExistsError, ClusterNotFoundError, RequestExistsError, RequestNotFoundError, StateError
 from skyhop.state.models import Cluster, ClusterEventRow, Job, Request
 from skyhop.state.records import (
     BILLING_EVENTS,
@@ -47,6 +47,7 @@ from skyhop.state.records import (
     ClusterRecord,
     CostLine,
     JobRecord,
+    RequestOwnership,
     RequestRecord,
 )
 
@@ -321,11 +322,15 @@ class StateStore:
         log_path: str,
         request_id: str | None = None,
         server_pid: int | None = None,
+        server_owner: str | None = None,
     ) -> RequestRecord:
         """Record a new PENDING request; `request_id` defaults to a fresh uuid4 hex.
 
-        `server_pid` (default: this process) owns the request until a worker
-        starts it, so a starting server (`orphaned_requests`) can tell live from dead owners.
+        `server_owner` (`host:pid:start`, as controller owners are named) and
+        `server_pid` (default: this process) own the request until a worker
+        starts it, so other server processes (`orphaned_requests`) can tell live
+        from dead owners. An id already taken raises `RequestExistsError`
+        (a client's retried submission: the caller compares the two).
         """
         row = Request(
             request_id=request_id or uuid.uuid4().hex,
@@ -341,15 +346,21 @@ class StateStore:
             started_at=None,
             finished_at=None,
             server_pid=os.getpid() if server_pid is None else server_pid,
+            server_owner=server_owner,
             log_path=str(log_path),
         )
-        with self._write() as session:
-            session.add(row)
-            session.flush()
-            return _request_record(row)
+        try:
+            with self._write() as session:
+                if request_id is not None and session.get(Request, request_id) is not None:
+                    raise RequestExistsError(f"A request with id {request_id!r} exists already.")
+                session.add(row)
+                session.flush()
+                return _request_record(row)
+        except IntegrityError as error:  # PostgreSQL: the same id created concurrently
+            raise RequestExistsError(f"A request with id {request_id!r} exists already.") from error
 
-    def start_request(self, request_id: str, server_pid: int) -> RequestRecord:
-        """PENDING -> RUNNING, owned by `server_pid`.
+    def start_request(self, request_id: str, server_pid: int, server_owner: str | None = None) -> RequestRecord:
+        """PENDING -> RUNNING, owned by `server_pid` (and `server_owner`, when given).
 
         A request that is no longer PENDING (e.g. cancelled while queued) is
         returned unchanged: the caller must check `status == RUNNING` before
@@ -361,6 +372,8 @@ class StateStore:
                 row.status = RUNNING
                 row.started_at = time.time()
                 row.server_pid = server_pid
+                if server_owner is not None:
+                    row.server_owner = server_owner
                 session.flush()
             return _request_record(row)
 
@@ -419,36 +432,81 @@ class StateStore:
                 )
             return records
 
-    def orphaned_requests(self, alive_pid: int) -> list[RequestRecord]:
-        """PENDING/RUNNING requests not owned by `alive_pid`, oldest first.
+    def orphaned_requests(self, owner: str) -> list[RequestOwnership]:
+        """Who holds each PENDING/RUNNING request not owned by `owner` (`host:pid:start`), oldest first.
 
-        Read at API server start-up: whoever owns them is another server
-        process, alive (leave them alone) or dead (resume or fail them); the
-        caller tells which and claims each with `adopt_request`.
+        Read at API server start-up and by each server's periodic sweep (so
+        without bodies): whoever owns them is another server process, alive
+        (leave them alone) or dead or gone (resume or fail them); the caller
+        tells which and claims each with `adopt_request`.
         """
-        owner = Request.server_pid
+        mine = Request.server_owner
         query = (
-            select(Request)
-            .where(Request.status.in_(REQUEST_ACTIVE), (owner != alive_pid) | owner.is_(None))
+            select(Request.request_id, Request.user, Request.server_owner, Request.server_pid)
+            .where(Request.status.in_(REQUEST_ACTIVE), (mine != owner) | mine.is_(None))
             .order_by(Request.created_at, Request.request_id)
         )
         with self._read() as session:
-            return [_request_record(row) for row in session.scalars(query)]
+            return [RequestOwnership(*row) for row in session.execute(query)]
 
-    def adopt_request(self, request_id: str, from_pid: int | None, to_pid: int) -> RequestRecord | None:
-        """Make `to_pid` the owner of a still-active request that `from_pid` owned; None if it changed meanwhile.
+    def adopt_request(
+        self, seen: RequestRecord | RequestOwnership, *, owner: str, pid: int, owner_dead: bool = False,
+    ) -> RequestRecord | None:
+        """Make `owner` (process `pid`) the owner of a still-active request as it was `seen`; None if it changed meanwhile.
 
-        A compare-and-set: of two servers starting on one database, one adopts
-        a dead server's request and the other leaves it alone. The status is
-        kept (a PENDING request is started by its new owner as usual).
+        One conditional UPDATE: the request must still be active and owned as
+        seen, and its owner gone (none: released or never set), expired (its
+        `controller_owners` row lapsed or was removed) or `owner_dead` (the
+        caller proved the process dead on this host). Of two server processes
+        sweeping at once, one adopts and the other leaves it alone. The status
+        is kept (a PENDING request is started by its new owner as usual).
         """
+        from skyhop.state.models import ControllerOwner
+
+        now = time.time()
+        live = select(ControllerOwner.owner).where(ControllerOwner.expires_at >= now)
+        gone = Request.server_owner.is_(None) | Request.server_owner.not_in(live)
         with self._write() as session:
-            row = _locked_request(session, request_id)
-            if row.status not in REQUEST_ACTIVE or row.server_pid != from_pid:
+            changed = session.execute(
+                update(Request)
+                .where(
+                    Request.request_id == seen.request_id,
+                    Request.status.in_(REQUEST_ACTIVE),
+                    Request.server_owner.is_not_distinct_from(seen.server_owner),
+                    Request.server_pid.is_not_distinct_from(seen.server_pid),
+                    true() if owner_dead else gone,
+                )
+                .values(server_owner=owner, server_pid=pid)
+                .execution_options(synchronize_session=False)
+            )
+            if not cast(CursorResult, changed).rowcount:
                 return None
-            row.server_pid = to_pid
-            session.flush()
-            return _request_record(row)
+            row = session.get(Request, seen.request_id)
+            return None if row is None else _request_record(row)
+
+    def release_requests(self, owner: str) -> list[str]:
+        """Give up `owner`'s active requests (a draining server): no owner, so another process adopts them at its next sweep."""
+        with self._write() as session:
+            ids = list(session.scalars(
+                select(Request.request_id).where(Request.server_owner == owner, Request.status.in_(REQUEST_ACTIVE)).with_for_update()
+            ))
+            if ids:
+                session.execute(
+                    update(Request)
+                    .where(Request.request_id.in_(ids), Request.server_owner == owner)
+                    .values(server_owner=None, server_pid=None)
+                    .execution_options(synchronize_session=False)
+                )
+            return ids
+
+    def ping(self) -> None:
+        """One round trip to the database (`SELECT 1`): raises when it does not answer."""
+        with self._read() as session:
+            session.execute(select(literal(1)))
+
+    def schema_revision(self) -> str | None:
+        """The schema revision the database records now (None: none)."""
+        return db.current_revision(self._engine)
 
     # --- cost -----------------------------------------------------------------
 

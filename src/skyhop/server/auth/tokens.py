@@ -7,6 +7,7 @@ next call, by every server process sharing the database.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from fastapi import Request  # at run time: FastAPI reads the dependency's annotation
@@ -15,7 +16,9 @@ from skyhop.errors import ConflictError
 from skyhop.server.auth.principal import DEFAULT_WORKSPACE, Principal, Role
 
 if TYPE_CHECKING:
-    from skyhop.state.users import Authenticated, Users
+    from skyhop.state.records import ClusterRecord
+    from skyhop.state.store import StateStore
+    from skyhop.state.users import Authenticated, TokenRecord, Users
 
 #: What `/api/v1/whoami` calls each mode.
 TEAM = "team"
@@ -27,18 +30,54 @@ class TeamModeOff(ConflictError):
 
 
 class TeamTokens:
-    """Authenticator (server/middleware.py) of a team server: blocking, since it reads the database."""
+    """Authenticator (server/middleware.py) of a team server: blocking, since it reads the database.
+
+    A job's token (server/job_access.py) names its cluster and that cluster's
+    `launched_at`: it is refused, and revoked, at its first use once the
+    cluster is gone or is another launch of the same name (one more read, for
+    such tokens only), so a torn-down cluster's token is dead at once.
+    """
 
     blocking = True
     mode = TEAM
     local_user: str | None = None  # every user's work is this server's (controllers take all)
 
-    def __init__(self, users: Users) -> None:
+    def __init__(self, users: Users, clusters: StateStore) -> None:
         self.users = users
+        self.clusters = clusters
 
     def principal(self, token: str) -> Principal | None:
         found = self.users.authenticate(token)
-        return None if found is None else principal_of(found)
+        if found is None:
+            return None
+        if not self._cluster_alive(found.token):
+            from sqlalchemy.exc import DBAPIError
+
+            with contextlib.suppress(DBAPIError):  # refused either way; the revocation spares later calls the read
+                self.users.revoke(found.token.id)
+            return None
+        return principal_of(found)
+
+    def _cluster_alive(self, token: TokenRecord) -> bool:
+        """False for a job token whose launch of its cluster is over; True for every other token."""
+        from skyhop.server.job_access import CLUSTER_KEY, LAUNCHED_AT_KEY
+
+        scope = token.scope if token.kind == "service" and isinstance(token.scope, dict) else {}
+        name = scope.get(CLUSTER_KEY)
+        if name is None:
+            return True
+        record = self.clusters.get_cluster(name) if isinstance(name, str) else None
+        return record is not None and record.launched_at == scope.get(LAUNCHED_AT_KEY)
+
+    def mint_for_job(self, record: ClusterRecord) -> str:
+        """A service token of the cluster's owner, acting for them, alive while this launch of the cluster is."""
+        from skyhop.server.job_access import CLUSTER_KEY, LAUNCHED_AT_KEY, NoAccessForJobs
+
+        if record.user is None or record.launched_at is None:
+            raise NoAccessForJobs(f"api_server_access: cluster '{record.name}' has no owner on record, so its job cannot be given a token.")
+        scope = {"acts_for": record.user, "workspace": record.workspace or DEFAULT_WORKSPACE, CLUSTER_KEY: record.name,
+                 LAUNCHED_AT_KEY: record.launched_at}
+        return self.users.mint(record.user, kind="service", name=f"job on {record.name}", scope=scope).secret
 
 
 def principal_of(found: Authenticated) -> Principal:

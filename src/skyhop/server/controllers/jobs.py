@@ -47,7 +47,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from sqlalchemy.exc import OperationalError
 
@@ -62,6 +62,9 @@ from skyhop.server.controllers.base import Controller, ControllerSettings, Objec
 from skyhop.server.controllers.pool_dispatch import PoolDispatcher
 from skyhop.state.managed import KIND, ManagedJobs
 from skyhop.state.records import AttemptRecord, ManagedJobRecord
+
+if TYPE_CHECKING:
+    from skyhop.server.job_access import JobAccess
 
 log = logging.getLogger("skyhop.controllers.jobs")
 S = ManagedJobStatus
@@ -97,10 +100,12 @@ def attempt_log(job_id: int, attempt: AttemptRecord) -> Path:
 class JobsController:
     """Hosts every managed job of this server process (see the module doc)."""
 
-    def __init__(self, store, settings: JobsSettings | None = None, *, only_user: str | None = None) -> None:
+    def __init__(self, store, settings: JobsSettings | None = None, *, only_user: str | None = None, job_access: JobAccess | None = None) -> None:
         self.store = store
         self.settings = settings or JobsSettings()
         self.only_user = only_user
+        #: Each attempt of a job with `api_server_access` gets a token of its own (its cluster is its own).
+        self.job_access = job_access
         self.jobs = ManagedJobs(store)
         base = ControllerSettings(tick_s=self.settings.tick_s, lease_ttl_s=self.settings.lease_s)
         self.controller = Controller(store, KIND, self._drive, base, accepts=self._own_jobs)
@@ -276,6 +281,7 @@ class JobRun:
         options = launching.LaunchOptions(
             cluster_name=attempt.cluster, owner=job.user or "unknown", workspace=job.workspace, detach_run=True, blocked=tuple(blocked),
             task_id=names.task_id(job.id, attempt.task_index, len(job.tasks)),
+            api_access=None if self.owner.job_access is None else self.owner.job_access.grant,
         )
         try:
             launching.launch(task, options, progress, self.store)

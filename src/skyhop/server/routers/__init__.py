@@ -18,6 +18,7 @@ from skyhop.server.routers import (
     optimize,
     orphans,
     pools,
+    ready,
     requests,
     serve,
     tokens,
@@ -28,6 +29,7 @@ from skyhop.server.routers import (
 
 ALL = (
     health.router,
+    ready.router,
     requests.router,
     clusters.router,
     jobs.router,

@@ -52,7 +52,7 @@ def apply(store, controller, caller: Principal, body: schemas.PoolApplyBody) -> 
     if task.pool is None:
         raise SpecError("pool", "is missing: a pool file needs a pool section", expected="pool: {workers: 2}")
     scaling = _check_size(task.pool)
-    check_supported(replace(task, pool=None))
+    check_supported(replace(task, pool=None), hosted="pools")
     task.require_envs()
     bounds = None if scaling is None else (scaling.min_workers, scaling.max_workers)
     workers = task.pool.workers if scaling is None else scaling.min_workers

@@ -38,7 +38,7 @@ def submit(store, controller, caller: Principal, payload: schemas.ManagedJobsLau
         require_usable(store, caller, payload.pool)
     tasks = [Task.from_dict(t) for t in payload.tasks]  # raises a SpecError naming the field
     for task in tasks:
-        check_supported(task)
+        check_supported(task, hosted=None if payload.pool is None else "jobs on pools")
         check_job_name(task.name)
         task.require_envs()
     if payload.pool is None:  # a pool job runs on the pool's workers, whatever the optimizer would say

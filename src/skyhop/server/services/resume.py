@@ -19,16 +19,19 @@ sees it through to its end:
   They end FAILED with the `interrupted` code and a message saying what to run.
 
 Requests of a server that still lives (another process on the same state
-database) are left alone.
+database) are left alone; each server process sweeps every few seconds for
+requests whose owner died, expired or let them go (services/adoption.py),
+so a request outlives the process that ran it, not only a restart.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from skyhop.execution.progress import Progress, RequestInterrupted
 from skyhop.server.executor import Executor, Operation, Owner
@@ -49,20 +52,32 @@ class Outcome:
     alive: tuple[str, ...] = ()
 
 
-def resume_orphans(store: Any, executor: Executor) -> Outcome:
-    """Resume (or fail, saying why) every request whose server died; call before serving."""
+def resume_orphans(store: Any, executor: Executor, accepts: Callable[[Any], bool] | None = None) -> Outcome:
+    """Resume (or fail, saying why) every request whose server process died, expired or let it go.
+
+    Called before serving, then by the periodic sweep (services/adoption.py).
+    `accepts` limits which requests this process may take at all (a local
+    server only its own user's: another user's server on a shared database
+    must not run them). A request whose owner still lives is left alone.
+    """
+    from skyhop.state.controller_leases import live_owners
+
     resumed: list[str] = []
     failed: list[str] = []
     alive: list[str] = []
-    me = os.getpid()
-    for orphan in store.orphaned_requests(me):
-        if orphan.server_pid is not None and server_alive(orphan.server_pid):
+    orphans = store.orphaned_requests(executor.server_owner)
+    live = live_owners(store) if orphans else set()
+    for orphan in orphans:
+        if accepts is not None and not accepts(orphan):
+            continue
+        dead = _owner_dead(orphan, live)
+        if dead is None:
             alive.append(orphan.request_id)
             continue
         try:
-            record = store.adopt_request(orphan.request_id, orphan.server_pid, me)
+            record = store.adopt_request(orphan, owner=executor.server_owner, pid=os.getpid(), owner_dead=dead)
             if record is None:
-                continue  # finished, or another starting server took it
+                continue  # finished, or another server process took it
             operation, note, resumable = _plan(store, executor, record)
             executor.resume(record, operation, note)
         except Exception:  # a bug here must not keep the server from starting; the request stays for the next one
@@ -70,8 +85,32 @@ def resume_orphans(store: Any, executor: Executor) -> Outcome:
             continue
         (resumed if resumable else failed).append(record.request_id)
     if resumed or failed:
-        log.warning("previous API server's requests: %d resumed, %d ended as interrupted", len(resumed), len(failed))
+        log.warning("requests of stopped API server processes: %d resumed, %d ended as interrupted", len(resumed), len(failed))
     return Outcome(tuple(resumed), tuple(failed), tuple(alive))
+
+
+def _owner_dead(record: Any, live: set[str]) -> bool | None:
+    """None while the request's owner lives; else whether it is provably dead (False: lapsed, gone or released).
+
+    An owner is `host:pid:start`. On this host the process itself is the
+    truth: a pid that is gone, or is now another process, is dead at once
+    (no waiting for its row to lapse after a `kill -9`), and one that still
+    runs keeps its requests even if its row lapsed (a database stall must not
+    have two processes run one request). On another host only the owner's row
+    in `controller_owners`, which its controllers renew, can tell: lapsed or
+    removed means gone. A request without owner name comes from an older
+    server (its pid alone tells) or was released by a draining one.
+    """
+    from skyhop.state.controller_leases import OwnerId
+
+    if record.server_owner is None:
+        if record.server_pid is not None and server_alive(record.server_pid):
+            return None
+        return False
+    parsed = OwnerId.parse(record.server_owner)
+    if parsed is not None and parsed.host == socket.gethostname():
+        return True if parsed.provably_dead() else None
+    return None if record.server_owner in live else False
 
 
 def server_alive(pid: int) -> bool:

@@ -103,7 +103,7 @@ def _validated(mapping: dict[str, Any]) -> tuple[Task, dict[str, Any], bool]:
         raise SpecError("service", "is missing: a service file needs a service section", expected="service: {readiness_probe: /, replicas: 2}")
     _check_size(task.service, fixed="replicas" in mapping["service"])
     _check_tls(task.service)
-    check_supported(task)
+    check_supported(task, hosted="services")
     task.require_envs()
     _feasible(task)
     stored = task.to_dict(redact_secrets=True)

@@ -32,7 +32,7 @@ def submit(executor: Executor, caller: Principal, payload: schemas.AnyRequest) -
     cluster = body.get("cluster")
     clusters.check_request(executor.store, caller, payload.name, cluster if isinstance(cluster, str) else None)
     owner = Owner(caller.user, caller.workspace)
-    return executor.submit(payload.name, body, stored_body=redacted(body), cluster=cluster, owner=owner)
+    return executor.submit(payload.name, body, stored_body=redacted(body), cluster=cluster, owner=owner, request_id=payload.request_id)
 
 
 def redacted(body: dict[str, Any]) -> dict[str, Any]:

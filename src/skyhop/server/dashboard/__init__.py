@@ -1,0 +1,1 @@
+"""The web dashboard under `/dashboard/`: server-rendered pages, a session cookie, live logs (docs/architecture.md)."""
