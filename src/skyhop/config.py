@@ -13,7 +13,7 @@ from typing import Any
 from skyhop import paths
 from skyhop.errors import ConfigError
 
-KNOWN_SECTIONS = ("optimizer", "catalog", "infra", "ssh_node_pools", "api_server", "defaults", "jobs", "serve", "budgets")
+KNOWN_SECTIONS = ("optimizer", "catalog", "infra", "ssh_node_pools", "api_server", "defaults", "jobs", "serve", "budgets", "active_workspace")
 
 
 def load_config() -> dict[str, Any]:

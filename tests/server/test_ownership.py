@@ -27,6 +27,7 @@ TOKENS = {
     "tok-bob": Principal(user="bob", role=Role.USER),
     "tok-fin": Principal(user="fin", role=Role.VIEWER),
     "tok-root": Principal(user="root", role=Role.ADMIN),
+    "tok-carol": Principal(user="carol", role=Role.USER, workspaces=frozenset({"default", "team-a"})),
 }
 
 
@@ -42,10 +43,12 @@ class Caller:
     def __init__(self, url: str, token: str) -> None:
         self.url, self.token = url, token
 
-    def __call__(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def __call__(self, method: str, path: str, body: Any = None, workspace: str | None = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method)
         request.add_header("Authorization", f"Bearer {self.token}")
+        if workspace is not None:
+            request.add_header("X-Skyhop-Workspace", workspace)
         request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:
@@ -169,3 +172,18 @@ def test_an_admin_acts_on_another_users_cluster(server):
     status, request = root("GET", f"/api/v1/requests/{answer['request_id']}")
     assert (status, request["user"]) == (200, "root")  # the request is the admin's; the cluster stays alice's
     assert Caller(server, "tok-alice")("GET", f"/api/v1/requests/{answer['request_id']}")[0] == 404
+
+
+def test_new_objects_go_to_the_workspace_the_client_picks_among_the_callers(server):
+    from skyhop.state.managed import ManagedJobs
+    from skyhop.state.store import StateStore
+
+    job = {"tasks": [{"run": "true", "resources": {"cpus": 0.25}}], "name": "in-team-a"}
+    status, answer = Caller(server, "tok-carol")("POST", "/api/v1/managed-jobs", job, workspace="team-a")
+    assert status == 200, answer
+    with StateStore() as store:
+        [made] = ManagedJobs(store).find(ids=answer["job_ids"])
+    assert (made.user, made.workspace) == ("carol", "team-a")
+    status, answer = Caller(server, "tok-alice")("POST", "/api/v1/managed-jobs", job, workspace="team-a")
+    assert (status, answer["code"]) == (403, "forbidden")
+    assert "not a member of workspace 'team-a'" in answer["detail"] and "yours: default" in answer["detail"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 from typing import Any, Callable, Iterator
 from urllib.parse import urlencode, urlsplit
 
@@ -46,7 +48,31 @@ def _headers(endpoint) -> dict[str, str]:
     headers = {"Content-Type": "application/json", "Accept": "application/json", api_version.CLIENT_HEADER: str(api_version.API_VERSION)}
     if endpoint.token:
         headers["Authorization"] = f"Bearer {endpoint.token}"
+    workspace = active_workspace()
+    if workspace:
+        headers[WORKSPACE_HEADER] = workspace
     return headers
+
+
+#: Which of the caller's workspaces new clusters, jobs and services go to (a team server checks membership).
+WORKSPACE_HEADER = "X-Skyhop-Workspace"
+
+
+@functools.cache
+def active_workspace() -> str | None:
+    """`SKYHOP_WORKSPACE`, else config.yaml's `active_workspace` (SkyPilot's key), else None: the server's default for the
+    caller. Read once per process."""
+    chosen = os.environ.get("SKYHOP_WORKSPACE")
+    if chosen is None:
+        from skyhop import paths
+
+        if paths.config_file().is_file():
+            from skyhop.config import load_config
+
+            chosen = load_config().get("active_workspace")
+    if chosen is not None and not (isinstance(chosen, str) and chosen.isprintable() and 0 < len(chosen) <= 255):
+        raise SkyhopError(f"The active workspace must be a workspace name, got {chosen!r} (SKYHOP_WORKSPACE or config.yaml's active_workspace).")
+    return chosen or None
 
 
 #: How long a retried call waits first: a restarting or draining server's socket is gone, a sibling's answers.
