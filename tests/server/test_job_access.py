@@ -55,6 +55,10 @@ NESTING = HEAD + """\
   wait $! && echo nested-done
 """
 
+KEEP_TOKEN = HEAD + """\
+  printf %s "$SKYHOP_API_TOKEN" > "$OUT/token"
+"""
+
 WHOAMI = HEAD + """\
   "$PY" -m skyhop.cli.main api info --output json > "$OUT/whoami.json"
 """
@@ -96,6 +100,32 @@ def test_a_job_acts_for_its_launcher_and_its_token_dies_with_the_cluster(team: T
         assert as_(team, alice_token, "GET", "/api/v1/whoami").status == 200, "the user's own token is untouched"
     finally:
         as_user(team, alice_token, "down", "-y", parent, nested)
+
+
+def test_a_job_token_opens_no_dashboard_session(team: TeamServer, tmp_path: Path):
+    """A session is re-checked for revocation only, not for its job's cluster: one made from a job's token would outlive
+    the job (12 hours), and an admin's job could then make lasting tokens on the admin page."""
+    from urllib.parse import urlencode
+
+    from server.api_http import send
+
+    _, alice_token = make_user(team)
+    cluster = f"d{uuid.uuid4().hex[:6]}"
+    task = tmp_path / "keep.yaml"
+    task.write_text(KEEP_TOKEN.format(python=sys.executable, out=tmp_path))
+    try:
+        launched = as_user(team, alice_token, "launch", "-y", "-c", cluster, str(task))
+        assert launched.returncode == 0, launched.stdout + launched.stderr
+        job_token = (tmp_path / "token").read_text()
+        assert as_(team, job_token, "GET", "/api/v1/whoami").status == 200, "alive while its cluster is"
+        code = as_(team, job_token, "POST", "/api/v1/dashboard/code")
+        assert code.status == 403 and "job's service token" in code.json["detail"], code.text
+        login = send(team, "POST", "/dashboard/login", urlencode({"token": job_token}),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"}, auth=False)
+        assert login.status == 403 and "set-cookie" not in login.headers, login.text
+        assert as_(team, alice_token, "POST", "/api/v1/dashboard/code").status == 200, "the user's own token still may"
+    finally:
+        as_user(team, alice_token, "down", "-y", cluster)
 
 
 def _assert_token_nowhere(team: TeamServer, *tokens: str) -> None:
