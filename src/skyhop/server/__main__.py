@@ -105,6 +105,18 @@ def _team_db(url: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The server; a start the operator can fix (a database it cannot open or migrate, ...) ends with one paragraph on
+    stderr (the log the CLI quotes), not a traceback."""
+    from skyhop.errors import SkyhopError
+
+    try:
+        _main(argv)
+    except SkyhopError as error:
+        print(f"Error: {error}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def _main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(prog="python -m skyhop.server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
