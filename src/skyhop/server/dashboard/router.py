@@ -175,10 +175,18 @@ async def login(request: Request) -> Response:
 def _logged_in(request: Request, principal: Principal) -> Response:
     value, _ = _sessions(request).issue(principal)
     response = _back(PREFIX + "/")
-    response.set_cookie(COOKIE, value, max_age=SESSION_S, path=PREFIX, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(COOKIE, value, max_age=SESSION_S, path=PREFIX, httponly=True, samesite="strict", secure=_over_https(request))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "same-origin"
     return response
+
+
+def _over_https(request: Request) -> bool:
+    """Whether the browser reached us over TLS: our own scheme, or the one a TLS-terminating proxy says it served.
+    The proxy's X-Forwarded-Proto counts here even from a peer uvicorn does not trust (a container sees its host's
+    nginx from the bridge address): it can only make the cookie stricter, never give anyone access."""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
 
 
 @router.post(PREFIX + "/logout")
