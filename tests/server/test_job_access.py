@@ -102,7 +102,7 @@ def test_a_job_acts_for_its_launcher_and_its_token_dies_with_the_cluster(team: T
         as_user(team, alice_token, "down", "-y", parent, nested)
 
 
-def test_a_job_token_opens_no_dashboard_session(team: TeamServer, tmp_path: Path):
+def test_a_job_token_opens_no_dashboard_session_and_revokes_only_itself(team: TeamServer, tmp_path: Path):
     """A session is re-checked for revocation only, not for its job's cluster: one made from a job's token would outlive
     the job (12 hours), and an admin's job could then make lasting tokens on the admin page."""
     from urllib.parse import urlencode
@@ -124,6 +124,10 @@ def test_a_job_token_opens_no_dashboard_session(team: TeamServer, tmp_path: Path
                      headers={"Content-Type": "application/x-www-form-urlencoded"}, auth=False)
         assert login.status == 403 and "set-cookie" not in login.headers, login.text
         assert as_(team, alice_token, "POST", "/api/v1/dashboard/code").status == 200, "the user's own token still may"
+        personal = as_(team, job_token, "DELETE", f"/api/v1/admin/tokens/{alice_token[5:17]}")
+        assert personal.status == 404, "a job revokes none of its launcher's tokens"
+        assert as_(team, alice_token, "GET", "/api/v1/whoami").status == 200
+        assert as_(team, job_token, "DELETE", f"/api/v1/admin/tokens/{job_token[5:17]}").status == 200, "but may end its own"
     finally:
         as_user(team, alice_token, "down", "-y", cluster)
 
