@@ -132,6 +132,32 @@ def test_a_job_token_opens_no_dashboard_session_and_revokes_only_itself(team: Te
         as_user(team, alice_token, "down", "-y", cluster)
 
 
+def test_an_admins_job_does_not_wield_the_admin_role(team: TeamServer, tmp_path: Path):
+    """The job acts for its admin on clusters, but changes nothing that would outlive it: roles, users, budgets."""
+    bob, _ = make_user(team)
+    cluster = f"a{uuid.uuid4().hex[:6]}"
+    task = tmp_path / "keep.yaml"
+    task.write_text(KEEP_TOKEN.format(python=sys.executable, out=tmp_path))
+    try:
+        launched = as_user(team, team.token, "launch", "-y", "-c", cluster, str(task))
+        assert launched.returncode == 0, launched.stdout + launched.stderr
+        job_token = (tmp_path / "token").read_text()
+        for method, path, body in (
+            ("PUT", f"/api/v1/admin/users/{bob}/role", {"role": "admin"}),
+            ("POST", "/api/v1/admin/users", {"id": f"m{uuid.uuid4().hex[:6]}", "role": "admin"}),
+            ("POST", f"/api/v1/admin/users/{bob}/disable", {}),
+            ("POST", "/api/v1/budgets", {"scope": "user", "subject": bob, "monthly_limit": 5}),
+            ("POST", "/api/v1/admin/workspaces", {"name": f"w{uuid.uuid4().hex[:6]}"}),
+        ):
+            answer = as_(team, job_token, method, path, body)
+            assert answer.status == 403 and "admin's own token" in answer.json["detail"], (path, answer.text)
+        assert as_(team, job_token, "GET", "/api/v1/clusters?all_users=true").status == 200, "it still reads as its admin"
+        roles = {u["id"]: u for u in as_(team, team.token, "GET", "/api/v1/admin/users").json}
+        assert roles[bob]["role"] == "user" and roles[bob]["disabled_at"] is None
+    finally:
+        as_user(team, team.token, "down", "-y", cluster)
+
+
 def _assert_token_nowhere(team: TeamServer, *tokens: str) -> None:
     """Not in the stored requests (the listing and the state database's bytes), the API's answers, the logs or any argv."""
     home = Path(team.env["SKYHOP_HOME"])
