@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         _main(argv)
     except SkyhopError as error:
-        print(f"Error: {error}", file=sys.stderr, flush=True)
+        print("Error: " + " ".join(str(error).split()), file=sys.stderr, flush=True)  # one line (a driver's message may have several)
         sys.exit(1)
 
 
