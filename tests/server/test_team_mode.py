@@ -101,6 +101,11 @@ def test_a_disabled_user_is_refused(team: TeamServer):
     listed = {u["id"]: u for u in as_(team, team.token, "GET", "/api/v1/admin/users").json}
     assert listed[bob]["disabled_at"] is not None, "the user stays, disabled"
     assert as_(team, team.token, "POST", "/api/v1/admin/tokens", {"user": bob}).status == 409
+    assert as_(team, bob_token, "POST", f"/api/v1/admin/users/{bob}/enable").status == 401, "not by the disabled user"
+    assert as_(team, team.token, "POST", f"/api/v1/admin/users/{bob}/enable").json["disabled_at"] is None
+    assert whoami(team, bob_token).status == 200, "enabled again: the token works"
+    _, carol_token = make_user(team)
+    assert as_(team, carol_token, "POST", f"/api/v1/admin/users/{bob}/enable").status == 403
 
 
 def test_secrets_stay_out_of_files_and_listings(team: TeamServer):

@@ -1,4 +1,4 @@
-"""`skyhop users create|list|set-role|disable`: a team server's users (admin only)."""
+"""`skyhop users create|list|set-role|disable|enable`: a team server's users (admin only)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ Examples:
   skyhop users list --output json
   skyhop users set-role alice admin
   skyhop users disable bob       # bob's tokens are refused from now on
+  skyhop users enable bob        # ... and accepted again
 """)
 def users() -> None:
-    """Users of a team server (admin only): create, list, set a role, disable.
+    """Users of a team server (admin only): create, list, set a role, disable, enable.
 
     They are the users of the team API server you are logged in to.
 
@@ -73,4 +74,14 @@ def disable(user_id: str) -> None:
     from skyhop.client import team
 
     team.disable_user(user_id)
-    click.echo(f"Disabled {user_id}: their tokens are refused from now on.")
+    click.echo(f"Disabled {user_id}: their tokens are refused from now on. `skyhop users enable {user_id}` undoes it.")
+
+
+@users.command()
+@click.argument("user_id")
+def enable(user_id: str) -> None:
+    """Enable a disabled user again: their tokens that are not revoked or expired work again."""
+    from skyhop.client import team
+
+    team.enable_user(user_id)
+    click.echo(f"Enabled {user_id}: their tokens (not revoked, not expired) are accepted again; `skyhop tokens list --user {user_id}` lists them.")
