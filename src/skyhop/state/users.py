@@ -231,6 +231,8 @@ class Users:
                                      created_by=None, disabled_at=None))
                     session.flush()
                     session.add(Membership(workspace=DEFAULT_WORKSPACE, user_id=BOOTSTRAP_ADMIN, role="admin"))
+                elif not force and row.role == "admin" and row.disabled_at is None:
+                    return None  # made by another process between the two reads (PostgreSQL reads committed rows per statement)
                 else:
                     row.role, row.disabled_at = "admin", None
         except IntegrityError:  # another server process bootstrapped at the same moment
