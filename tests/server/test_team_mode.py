@@ -190,3 +190,39 @@ def test_team_server_on_postgresql(tmp_path: Path):
 def test_a_password_in_db_is_refused(isolated_home: Path):
     done = run_cli(isolated_home, "api", "start", "--team", "--foreground", "--db", "postgresql+psycopg://u:hunter2@db/x")
     assert done.returncode == 2 and "SKYHOP_DB_URL" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_second_host_with_a_pepper_of_its_own_refuses_to_start(tmp_path: Path):
+    """Another host (another SKYHOP_HOME) on the same database: with a fresh pepper it would refuse every token
+    made through the first, silently. It says so and starts once it has the first host's pepper."""
+    import shutil
+
+    from helpers import subprocess_env
+
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    proc, server = start_team_server(first, SKYHOP_DB_URL=db)
+    try:
+        refused = subprocess.run([sys.executable, "-m", "skyhop.server", "--team", "--port", "0"], env=subprocess_env(second, SKYHOP_DB_URL=db),
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert "already holds tokens keyed by another one" in refused.stderr and "token_pepper" in refused.stderr
+        made = second / ".skyhop" / "api" / "token_pepper"
+        assert not made.exists(), "its own pepper is not kept: the next start would take it as the database's"
+        shutil.copy2(first / ".skyhop" / "api" / "token_pepper", made)
+        proc_b = subprocess.Popen([sys.executable, "-m", "skyhop.server", "--team", "--port", "0"], env=subprocess_env(second, SKYHOP_DB_URL=db),
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert proc_b.stdout is not None
+            line = proc_b.stdout.readline()  # an admin exists: no bootstrap token, the ready line first
+            assert "listening on http://" in line, line
+            url = line.split("listening on ")[1].strip()
+            second_server = TeamServer(url, server.token, proc_b.pid, second, {}, second / "out")
+            assert as_(second_server, server.token, "GET", "/api/v1/whoami").status == 200, "the first host's token works on the second"
+        finally:
+            proc_b.terminate()
+            proc_b.wait(timeout=60)
+    finally:
+        stop_team_server(proc, server)

@@ -256,9 +256,18 @@ def _team_authenticator(store: StateStore, *, new_admin_token: bool) -> Authenti
     its, printed once on stdout."""
     from skyhop.server.auth.tokens import TeamTokens
     from skyhop.state import pepper
+    from skyhop.state.errors import StateError
     from skyhop.state.users import Users
 
+    fresh = os.environ.get(pepper.ENV) is None and not pepper.pepper_file().exists()
     users = Users(store, pepper.load())
+    if fresh and not new_admin_token and any(t.revoked_at is None for t in users.list_tokens()):
+        pepper.pepper_file().unlink(missing_ok=True)  # else the next start would take it as this database's
+        raise StateError(
+            f"This server made a new token pepper ({pepper.pepper_file()}), but the database already holds tokens keyed by "
+            "another one: every token would be refused here. Copy the token_pepper file of the host that made them into "
+            f"{pepper.pepper_file().parent} (mode 0600), or give every host the same {pepper.ENV}; if that pepper is lost for "
+            "good, start with --new-admin-token (every earlier token stays refused; re-issue them).")
     new = users.bootstrap_admin(force=new_admin_token)
     if new is not None:
         why = "As asked (--new-admin-token): a new token for user 'admin'." if new_admin_token else "No admin user yet: made user 'admin'."
