@@ -226,3 +226,17 @@ def test_a_second_host_with_a_pepper_of_its_own_refuses_to_start(tmp_path: Path)
             proc_b.wait(timeout=60)
     finally:
         stop_team_server(proc, server)
+
+
+def test_a_budget_for_a_user_or_workspace_that_does_not_exist_is_refused(team: TeamServer):
+    """`budgets set --user alcie` would otherwise be a budget on nobody while alice spends without a limit."""
+    alice, alice_token = make_user(team)
+    for scope, subject in (("user", f"x{alice}"), ("workspace", f"nows{uuid.uuid4().hex[:6]}")):
+        answer = as_(team, team.token, "POST", "/api/v1/budgets", {"scope": scope, "subject": subject, "monthly_limit": 5})
+        assert answer.status == 404 and "would limit nobody" in answer.json["detail"], answer.text
+    assert as_(team, team.token, "POST", "/api/v1/budgets", {"scope": "user", "subject": alice, "monthly_limit": 5}).status == 200
+    assert as_(team, team.token, "POST", "/api/v1/budgets", {"scope": "workspace", "subject": "default", "monthly_limit": 5000}).status == 200
+    refused = as_(team, alice_token, "POST", "/api/v1/budgets", {"scope": "user", "subject": "nobody-at-all", "monthly_limit": 5})
+    assert refused.status == 403, "a non-admin learns nothing about which users exist"
+    assert as_(team, team.token, "DELETE", "/api/v1/budgets/workspace/default").status == 200
+
