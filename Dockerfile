@@ -1,8 +1,9 @@
 # skyhop team API server: N processes on one port, state on PostgreSQL (docs/team-server.md).
 #
 #   docker build -t skyhop-server .
+#   # /etc/skyhop/server.env (0600): SKYHOP_DB_URL=postgresql+psycopg://skyhop:...@db.internal/skyhop
 #   docker run -d --name skyhop -p 127.0.0.1:46580:46580 --stop-timeout 30 \
-#     -e SKYHOP_DB_URL='postgresql+psycopg://skyhop:...@db.internal/skyhop' \
+#     --env-file /etc/skyhop/server.env \
 #     -v skyhop-home:/home/skyhop/.skyhop skyhop-server --workers 4
 #
 # TLS is the reverse proxy's job (nginx or Caddy in front: docs/team-server.md); the container speaks

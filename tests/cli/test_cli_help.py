@@ -74,3 +74,25 @@ def test_unknown_command_with_nothing_close(isolated_home):
 def test_unknown_option_is_a_usage_error(skyhop):
     result = skyhop("show-gpus", "--all-regons")
     assert result.code == 2 and "No such option" in result.err and "'--all-regions'" in result.err and "Did you mean" in result.err
+
+
+def _leaves(group: click.Group, ctx: click.Context, prefix: str):
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if isinstance(command, click.Group):
+            yield from _leaves(command, click.Context(command, parent=ctx, info_name=name), f"{prefix} {name}")
+        elif command is not None:
+            yield f"{prefix} {name}", command
+
+
+TEAM_GROUPS = ("users", "tokens", "workspaces", "budgets")
+
+
+@pytest.mark.parametrize("group", TEAM_GROUPS)
+def test_every_team_subcommand_has_its_own_examples(group):
+    """A user reaches `skyhop budgets set --help` directly: the examples are there, not only on `skyhop budgets --help`."""
+    root = click.Context(cli, info_name="skyhop")
+    command = cli.get_command(root, group)
+    assert isinstance(command, click.Group)
+    for path, leaf in _leaves(command, click.Context(command, parent=root, info_name=group), group):
+        assert "Examples:" in (leaf.epilog or "") and f"skyhop {path}" in leaf.epilog, path

@@ -81,6 +81,9 @@ def test_start_login_at_a_terminal_info_and_admin_verbs(isolated_home: Path):
     assert run_cli(isolated_home, "users", "disable", "alice").returncode == 0
     gone = run_cli(other, "api", "info")
     assert gone.returncode == 1 and "refused" in gone.stderr and "Traceback" not in gone.stderr
+    assert "users enable alice" in run_cli(isolated_home, "users", "disable", "alice").stdout, "says how to undo it"
+    assert run_cli(isolated_home, "users", "enable", "alice").returncode == 0
+    assert run_cli(other, "api", "info").returncode == 0, "her token works again"
 
     assert "Logged out" in run_cli(isolated_home, "api", "logout").stdout
     assert not remote.exists()

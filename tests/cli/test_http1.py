@@ -158,6 +158,18 @@ def test_a_json_call_with_an_answer_too_large_broken_or_not_json_is_one_sentence
         http.call(Endpoint(f"http://127.0.0.1:{port}", None), "GET", "/api/v1/health", timeout=10)
 
 
+def test_a_redirect_is_not_followed_and_says_where_it_points():
+    """nginx's port 80 answers 301 to https://: the token is not sent there, and the user learns the URL to use."""
+    from skyhop.client import http
+    from skyhop.client.server_process import Endpoint
+    from skyhop.errors import SkyhopError
+
+    raw = b"HTTP/1.1 301 Moved Permanently\r\nLocation: https://skyhop.example.com/api/v1/whoami\r\nContent-Length: 0\r\n\r\n"
+    with answering(raw) as (port, received), pytest.raises(SkyhopError, match="redirects to https://skyhop.example.com/api/v1/whoami"):
+        http.call(Endpoint(f"http://127.0.0.1:{port}", "shp_token"), "GET", "/api/v1/whoami", timeout=10)
+    assert len(received) == 1
+
+
 def test_the_timeout_bounds_the_whole_answer_not_each_read():
     """A peer that sends a header line now and then never lets one read time out; the answer's timeout still ends it."""
     listener = socket.create_server(("127.0.0.1", 0))

@@ -118,6 +118,26 @@ def test_a_server_command_that_cannot_start_a_server_is_one_clear_error(sky, com
     assert result.code == 1 and said in result.err, result.err
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_state_database_the_server_cannot_open_is_one_paragraph_not_a_traceback(sky, tmp_path, workers):
+    """The server's own error (here: the file is not a database) is what the user reads, not its traceback."""
+    bad = tmp_path / "not-a-db"
+    bad.write_text("plain text\n")
+    sky.env["SKYHOP_DB_URL"] = f"sqlite:///{bad}"
+    result = sky("api", "start", "--team", "--port", "0", "--workers", workers)
+    assert result.code == 1, result.err
+    assert "Traceback" not in result.err and "failed to start: Cannot open the state database" in result.err, result.err
+    assert "file is not a database" in result.err
+
+
+def test_a_database_that_does_not_answer_is_one_paragraph_too(sky):
+    """psycopg's message has several lines ("connection refused" then a hint): still the server's own error, whole."""
+    sky.env["SKYHOP_DB_URL"] = "postgresql+psycopg://nobody:SECRETPW@127.0.0.1:9/nowhere"
+    result = sky("api", "start", "--team", "--port", "0")
+    assert result.code == 1 and "failed to start: Cannot open the state database" in result.err, result.err
+    assert "INFO" not in result.err and "SECRETPW" not in result.err and "Is the server running" in result.err, result.err
+
+
 def test_a_server_command_that_hands_the_server_on_and_exits_is_waited_for(sky):
     """A wrapper that starts the server and exits 0 at once (`systemd-run`, `cmd &`) is not a failed start: the
     client waits for the server.json that names its start."""

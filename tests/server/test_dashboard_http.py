@@ -93,7 +93,7 @@ class Site:
 
 
 @pytest.fixture
-def site(isolated_home: Path, tmp_path: Path, migrated_state_db: Path):
+def site(isolated_home: Path, tmp_path: Path, migrated_state_db: Path, request: pytest.FixtureRequest):
     import shutil
 
     import uvicorn
@@ -108,7 +108,10 @@ def site(isolated_home: Path, tmp_path: Path, migrated_state_db: Path):
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    # Which peers' X-Forwarded-* headers uvicorn believes (its default: 127.0.0.1). A test sets another address to be a
+    # proxy the server does not trust, as a containerized server sees its host's proxy (from the bridge's address).
+    trusted = getattr(request, "param", "127.0.0.1")
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, forwarded_allow_ips=trusted))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -166,6 +169,16 @@ def test_login_gives_a_strict_httponly_cookie_without_the_token(site):
     # A login from another site's page is refused even with a good token.
     status, _, headers = site.send("POST", "/dashboard/login", form={"token": "tok-alice"}, headers={"Origin": "http://evil.example"})
     assert status == 401 and "set-cookie" not in headers
+
+
+@pytest.mark.parametrize("site", ["127.0.0.1", "192.0.2.77"], indirect=True)
+def test_behind_a_tls_proxy_the_cookie_is_secure_even_when_the_proxy_is_not_trusted(site):
+    """nginx in front of a container reaches it from the bridge's address, which uvicorn does not trust for
+    X-Forwarded-*: the cookie must still be Secure (else a browser sends it on a plain http:// visit of the host)."""
+    _, _, headers = site.send("POST", "/dashboard/login", form={"token": "tok-alice"}, headers={"X-Forwarded-Proto": "https"})
+    assert "; Secure" in headers["set-cookie"], headers["set-cookie"]
+    _, _, headers = site.send("POST", "/dashboard/login", form={"token": "tok-alice"})
+    assert "Secure" not in headers["set-cookie"], "plain http without a proxy: a Secure cookie would never come back"
 
 
 def test_a_revoked_callers_session_ends_at_once(site):

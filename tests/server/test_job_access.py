@@ -55,6 +55,10 @@ NESTING = HEAD + """\
   wait $! && echo nested-done
 """
 
+KEEP_TOKEN = HEAD + """\
+  printf %s "$SKYHOP_API_TOKEN" > "$OUT/token"
+"""
+
 WHOAMI = HEAD + """\
   "$PY" -m skyhop.cli.main api info --output json > "$OUT/whoami.json"
 """
@@ -96,6 +100,62 @@ def test_a_job_acts_for_its_launcher_and_its_token_dies_with_the_cluster(team: T
         assert as_(team, alice_token, "GET", "/api/v1/whoami").status == 200, "the user's own token is untouched"
     finally:
         as_user(team, alice_token, "down", "-y", parent, nested)
+
+
+def test_a_job_token_opens_no_dashboard_session_and_revokes_only_itself(team: TeamServer, tmp_path: Path):
+    """A session is re-checked for revocation only, not for its job's cluster: one made from a job's token would outlive
+    the job (12 hours), and an admin's job could then make lasting tokens on the admin page."""
+    from urllib.parse import urlencode
+
+    from server.api_http import send
+
+    _, alice_token = make_user(team)
+    cluster = f"d{uuid.uuid4().hex[:6]}"
+    task = tmp_path / "keep.yaml"
+    task.write_text(KEEP_TOKEN.format(python=sys.executable, out=tmp_path))
+    try:
+        launched = as_user(team, alice_token, "launch", "-y", "-c", cluster, str(task))
+        assert launched.returncode == 0, launched.stdout + launched.stderr
+        job_token = (tmp_path / "token").read_text()
+        assert as_(team, job_token, "GET", "/api/v1/whoami").status == 200, "alive while its cluster is"
+        code = as_(team, job_token, "POST", "/api/v1/dashboard/code")
+        assert code.status == 403 and "job's service token" in code.json["detail"], code.text
+        login = send(team, "POST", "/dashboard/login", urlencode({"token": job_token}),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"}, auth=False)
+        assert login.status == 403 and "set-cookie" not in login.headers, login.text
+        assert as_(team, alice_token, "POST", "/api/v1/dashboard/code").status == 200, "the user's own token still may"
+        personal = as_(team, job_token, "DELETE", f"/api/v1/admin/tokens/{alice_token[5:17]}")
+        assert personal.status == 404, "a job revokes none of its launcher's tokens"
+        assert as_(team, alice_token, "GET", "/api/v1/whoami").status == 200
+        assert as_(team, job_token, "DELETE", f"/api/v1/admin/tokens/{job_token[5:17]}").status == 200, "but may end its own"
+    finally:
+        as_user(team, alice_token, "down", "-y", cluster)
+
+
+def test_an_admins_job_does_not_wield_the_admin_role(team: TeamServer, tmp_path: Path):
+    """The job acts for its admin on clusters, but changes nothing that would outlive it: roles, users, budgets."""
+    bob, _ = make_user(team)
+    cluster = f"a{uuid.uuid4().hex[:6]}"
+    task = tmp_path / "keep.yaml"
+    task.write_text(KEEP_TOKEN.format(python=sys.executable, out=tmp_path))
+    try:
+        launched = as_user(team, team.token, "launch", "-y", "-c", cluster, str(task))
+        assert launched.returncode == 0, launched.stdout + launched.stderr
+        job_token = (tmp_path / "token").read_text()
+        for method, path, body in (
+            ("PUT", f"/api/v1/admin/users/{bob}/role", {"role": "admin"}),
+            ("POST", "/api/v1/admin/users", {"id": f"m{uuid.uuid4().hex[:6]}", "role": "admin"}),
+            ("POST", f"/api/v1/admin/users/{bob}/disable", {}),
+            ("POST", "/api/v1/budgets", {"scope": "user", "subject": bob, "monthly_limit": 5}),
+            ("POST", "/api/v1/admin/workspaces", {"name": f"w{uuid.uuid4().hex[:6]}"}),
+        ):
+            answer = as_(team, job_token, method, path, body)
+            assert answer.status == 403 and "admin's own token" in answer.json["detail"], (path, answer.text)
+        assert as_(team, job_token, "GET", "/api/v1/clusters?all_users=true").status == 200, "it still reads as its admin"
+        roles = {u["id"]: u for u in as_(team, team.token, "GET", "/api/v1/admin/users").json}
+        assert roles[bob]["role"] == "user" and roles[bob]["disabled_at"] is None
+    finally:
+        as_user(team, team.token, "down", "-y", cluster)
 
 
 def _assert_token_nowhere(team: TeamServer, *tokens: str) -> None:

@@ -101,6 +101,11 @@ def test_a_disabled_user_is_refused(team: TeamServer):
     listed = {u["id"]: u for u in as_(team, team.token, "GET", "/api/v1/admin/users").json}
     assert listed[bob]["disabled_at"] is not None, "the user stays, disabled"
     assert as_(team, team.token, "POST", "/api/v1/admin/tokens", {"user": bob}).status == 409
+    assert as_(team, bob_token, "POST", f"/api/v1/admin/users/{bob}/enable").status == 401, "not by the disabled user"
+    assert as_(team, team.token, "POST", f"/api/v1/admin/users/{bob}/enable").json["disabled_at"] is None
+    assert whoami(team, bob_token).status == 200, "enabled again: the token works"
+    _, carol_token = make_user(team)
+    assert as_(team, carol_token, "POST", f"/api/v1/admin/users/{bob}/enable").status == 403
 
 
 def test_secrets_stay_out_of_files_and_listings(team: TeamServer):
@@ -185,3 +190,53 @@ def test_team_server_on_postgresql(tmp_path: Path):
 def test_a_password_in_db_is_refused(isolated_home: Path):
     done = run_cli(isolated_home, "api", "start", "--team", "--foreground", "--db", "postgresql+psycopg://u:hunter2@db/x")
     assert done.returncode == 2 and "SKYHOP_DB_URL" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_second_host_with_a_pepper_of_its_own_refuses_to_start(tmp_path: Path):
+    """Another host (another SKYHOP_HOME) on the same database: with a fresh pepper it would refuse every token
+    made through the first, silently. It says so and starts once it has the first host's pepper."""
+    import shutil
+
+    from helpers import subprocess_env
+
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    proc, server = start_team_server(first, SKYHOP_DB_URL=db)
+    try:
+        refused = subprocess.run([sys.executable, "-m", "skyhop.server", "--team", "--port", "0"], env=subprocess_env(second, SKYHOP_DB_URL=db),
+                                 capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert "already holds tokens keyed by another one" in refused.stderr and "token_pepper" in refused.stderr
+        made = second / ".skyhop" / "api" / "token_pepper"
+        assert not made.exists(), "its own pepper is not kept: the next start would take it as the database's"
+        shutil.copy2(first / ".skyhop" / "api" / "token_pepper", made)
+        proc_b = subprocess.Popen([sys.executable, "-m", "skyhop.server", "--team", "--port", "0"], env=subprocess_env(second, SKYHOP_DB_URL=db),
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert proc_b.stdout is not None
+            line = proc_b.stdout.readline()  # an admin exists: no bootstrap token, the ready line first
+            assert "listening on http://" in line, line
+            url = line.split("listening on ")[1].strip()
+            second_server = TeamServer(url, server.token, proc_b.pid, second, {}, second / "out")
+            assert as_(second_server, server.token, "GET", "/api/v1/whoami").status == 200, "the first host's token works on the second"
+        finally:
+            proc_b.terminate()
+            proc_b.wait(timeout=60)
+    finally:
+        stop_team_server(proc, server)
+
+
+def test_a_budget_for_a_user_or_workspace_that_does_not_exist_is_refused(team: TeamServer):
+    """`budgets set --user alcie` would otherwise be a budget on nobody while alice spends without a limit."""
+    alice, alice_token = make_user(team)
+    for scope, subject in (("user", f"x{alice}"), ("workspace", f"nows{uuid.uuid4().hex[:6]}")):
+        answer = as_(team, team.token, "POST", "/api/v1/budgets", {"scope": scope, "subject": subject, "monthly_limit": 5})
+        assert answer.status == 404 and "would limit nobody" in answer.json["detail"], answer.text
+    assert as_(team, team.token, "POST", "/api/v1/budgets", {"scope": "user", "subject": alice, "monthly_limit": 5}).status == 200
+    assert as_(team, team.token, "POST", "/api/v1/budgets", {"scope": "workspace", "subject": "default", "monthly_limit": 5000}).status == 200
+    refused = as_(team, alice_token, "POST", "/api/v1/budgets", {"scope": "user", "subject": "nobody-at-all", "monthly_limit": 5})
+    assert refused.status == 403, "a non-admin learns nothing about which users exist"
+    assert as_(team, team.token, "DELETE", "/api/v1/budgets/workspace/default").status == 200
+

@@ -186,7 +186,10 @@ def _plain_http_elsewhere(url: str) -> bool:
         return True
 
 
-@api.command()
+@api.command(epilog="""\b
+Examples:
+  skyhop api logout    # back to the local server
+""")
 def logout() -> None:
     """Forget the stored login; commands go to the local server again."""
     from skyhop.client import remote

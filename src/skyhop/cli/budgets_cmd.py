@@ -30,7 +30,11 @@ def _scope(user: str | None, workspace: str | None) -> tuple[str, str]:
     return ("user", user) if user is not None else ("workspace", workspace)  # type: ignore[return-value]
 
 
-@budgets.command("set")
+@budgets.command("set", epilog="""\b
+Examples:
+  skyhop budgets set --user alice --monthly 500
+  skyhop budgets set --workspace ml --monthly 2000 --action refuse_and_stop --webhook - < url.txt
+""")
 @click.option("--user", metavar="USER", help="The user the budget is for.")
 @click.option("--workspace", metavar="NAME", help="The workspace the budget is for.")
 @click.option("--monthly", type=click.FloatRange(min=0, min_open=True), required=True, metavar="USD", help="The limit per calendar month (UTC), in USD.")
@@ -64,7 +68,11 @@ def set_(user: str | None, workspace: str | None, monthly: float, warn_at: float
     )
 
 
-@budgets.command("list")
+@budgets.command("list", epilog="""\b
+Examples:
+  skyhop budgets list
+  skyhop budgets list --output json
+""")
 @OUTPUT_OPTION
 def list_(output: str) -> None:
     """The budgets you may see (admins and viewers: all), with this month's spend."""
@@ -87,7 +95,11 @@ def list_(output: str) -> None:
     )
 
 
-@budgets.command("delete")
+@budgets.command("delete", epilog="""\b
+Examples:
+  skyhop budgets delete --user alice
+  skyhop budgets delete --workspace ml
+""")
 @click.option("--user", metavar="USER")
 @click.option("--workspace", metavar="NAME")
 def delete(user: str | None, workspace: str | None) -> None:

@@ -40,7 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("skyhop.cli.cluster_cmds", "status", "Show clusters: status, resources, price, autostop."),
     "stop": ("skyhop.cli.cluster_cmds", "stop", "Stop clusters: end their jobs and stop the machines, keeping disks and job history."),
     "tokens": ("skyhop.cli.tokens_cmd", "tokens", "API tokens of a team server: make (shown once), list, revoke."),
-    "users": ("skyhop.cli.users_cmd", "users", "Users of a team server (admin only): create, list, set a role, disable."),
+    "users": ("skyhop.cli.users_cmd", "users", "Users of a team server (admin only): create, list, set a role, disable, enable."),
     "workspaces": ("skyhop.cli.workspaces_cmd", "workspaces", "Workspaces (groups of users) of a team server."),
 }
 

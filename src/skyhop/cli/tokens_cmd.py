@@ -26,7 +26,12 @@ def tokens() -> None:
     """
 
 
-@tokens.command()
+@tokens.command(epilog="""\b
+Examples:
+  skyhop tokens create --name laptop
+  skyhop tokens create --user alice --name onboarding    # admin
+  skyhop tokens create --name ci --expires-in-days 30 --output json
+""")
 @click.option("--name", default=None, help="What the token is for (`laptop`, `ci`).")
 @click.option("--user", default=None, help="Admin: make the token for this user.")
 @click.option("--expires-in-days", type=click.FloatRange(min=0.001, max=3650), default=None, help="Refused after this many days (default: never).")
@@ -43,7 +48,11 @@ def create(name: str | None, user: str | None, expires_in_days: float | None, ou
     click.echo("Store it now: it is not shown again (the server keeps only a hash). Use it with `skyhop api login URL`.", err=True)
 
 
-@tokens.command(name="list")
+@tokens.command(name="list", epilog="""\b
+Examples:
+  skyhop tokens list
+  skyhop tokens list --all-users --output json    # admin
+""")
 @click.option("--user", default=None, help="Admin: this user's tokens.")
 @click.option("--all-users", "-u", is_flag=True, help="Admin: everyone's tokens.")
 @OUTPUT_OPTION
@@ -67,7 +76,10 @@ def list_(user: str | None, all_users: bool, output: str) -> None:
           [(r["id"], r["user"], r["name"] or "-", r["kind"], age(r["created_at"]), age(r["last_used_at"]), state(r)) for r in rows])
 
 
-@tokens.command()
+@tokens.command(epilog="""\b
+Examples:
+  skyhop tokens revoke 3kq9x0c2m1ab    # the id `tokens list` shows
+""")
 @click.argument("token_id")
 def revoke(token_id: str) -> None:
     """Revoke a token by its id (`tokens list`): refused from the next request on."""

@@ -1,4 +1,4 @@
-"""`skyhop users create|list|set-role|disable`: a team server's users (admin only)."""
+"""`skyhop users create|list|set-role|disable|enable`: a team server's users (admin only)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ Examples:
   skyhop users list --output json
   skyhop users set-role alice admin
   skyhop users disable bob       # bob's tokens are refused from now on
+  skyhop users enable bob        # ... and accepted again
 """)
 def users() -> None:
-    """Users of a team server (admin only): create, list, set a role, disable.
+    """Users of a team server (admin only): create, list, set a role, disable, enable.
 
     They are the users of the team API server you are logged in to.
 
@@ -28,7 +29,12 @@ def users() -> None:
     """
 
 
-@users.command()
+@users.command(epilog="""\b
+Examples:
+  skyhop users create alice
+  skyhop users create finance --role viewer
+  skyhop users create ci-bot --service --display-name 'CI'
+""")
 @click.argument("user_id")
 @click.option("--role", type=ROLES, default="user", show_default=True)
 @click.option("--service", is_flag=True, help="A service account (for automation), not a person.")
@@ -41,7 +47,11 @@ def create(user_id: str, role: str, service: bool, display_name: str | None) -> 
     click.echo(f"Created user {made['id']} (role {made['role']}). Make its token: skyhop tokens create --user {made['id']}")
 
 
-@users.command(name="list")
+@users.command(name="list", epilog="""\b
+Examples:
+  skyhop users list
+  skyhop users list --output json
+""")
 @OUTPUT_OPTION
 def list_(output: str) -> None:
     """Every user, with role and state."""
@@ -55,7 +65,11 @@ def list_(output: str) -> None:
           [(r["id"], r["role"], r["kind"], age(r["created_at"]), "disabled" if r["disabled_at"] else "enabled") for r in rows])
 
 
-@users.command(name="set-role")
+@users.command(name="set-role", epilog="""\b
+Examples:
+  skyhop users set-role alice admin
+  skyhop users set-role finance viewer
+""")
 @click.argument("user_id")
 @click.argument("role", type=ROLES)
 def set_role(user_id: str, role: str) -> None:
@@ -66,11 +80,27 @@ def set_role(user_id: str, role: str) -> None:
     click.echo(f"{changed['id']} is now {changed['role']}.")
 
 
-@users.command()
+@users.command(epilog="""\b
+Examples:
+  skyhop users disable bob
+""")
 @click.argument("user_id")
 def disable(user_id: str) -> None:
     """Disable a user: their tokens are refused from the next request on; what they own stays theirs."""
     from skyhop.client import team
 
     team.disable_user(user_id)
-    click.echo(f"Disabled {user_id}: their tokens are refused from now on.")
+    click.echo(f"Disabled {user_id}: their tokens are refused from now on. `skyhop users enable {user_id}` undoes it.")
+
+
+@users.command(epilog="""\b
+Examples:
+  skyhop users enable bob
+""")
+@click.argument("user_id")
+def enable(user_id: str) -> None:
+    """Enable a disabled user again: their tokens that are not revoked or expired work again."""
+    from skyhop.client import team
+
+    team.enable_user(user_id)
+    click.echo(f"Enabled {user_id}: their tokens (not revoked, not expired) are accepted again; `skyhop tokens list --user {user_id}` lists them.")

@@ -21,7 +21,10 @@ def workspaces() -> None:
     """
 
 
-@workspaces.command()
+@workspaces.command(epilog="""\b
+Examples:
+  skyhop workspaces create ml --description 'ML team'
+""")
 @click.argument("name")
 @click.option("--description", default=None)
 def create(name: str, description: str | None) -> None:
@@ -32,7 +35,11 @@ def create(name: str, description: str | None) -> None:
     click.echo(f"Created workspace {name}.")
 
 
-@workspaces.command(name="list")
+@workspaces.command(name="list", epilog="""\b
+Examples:
+  skyhop workspaces list
+  skyhop workspaces list --output json
+""")
 @OUTPUT_OPTION
 def list_(output: str) -> None:
     """Workspaces and their members (an admin sees all, others their own)."""
@@ -46,7 +53,10 @@ def list_(output: str) -> None:
           [(r["name"], ", ".join(f"{m['user']} ({m['role']})" for m in r["members"]) or "-", r["description"] or "-") for r in rows])
 
 
-@workspaces.command()
+@workspaces.command(epilog="""\b
+Examples:
+  skyhop workspaces delete ml
+""")
 @click.argument("name")
 def delete(name: str) -> None:
     """Delete a workspace (not `default`)."""
@@ -56,7 +66,11 @@ def delete(name: str) -> None:
     click.echo(f"Deleted workspace {name}.")
 
 
-@workspaces.command(name="add-member")
+@workspaces.command(name="add-member", epilog="""\b
+Examples:
+  skyhop workspaces add-member ml alice
+  skyhop workspaces add-member ml bob --role viewer
+""")
 @click.argument("name")
 @click.argument("user")
 @click.option("--role", type=click.Choice(["admin", "member", "viewer"]), default="member", show_default=True)
@@ -68,7 +82,10 @@ def add_member(name: str, user: str, role: str) -> None:
     click.echo(f"{user} is a {role} of {name}.")
 
 
-@workspaces.command(name="remove-member")
+@workspaces.command(name="remove-member", epilog="""\b
+Examples:
+  skyhop workspaces remove-member ml bob
+""")
 @click.argument("name")
 @click.argument("user")
 def remove_member(name: str, user: str) -> None:

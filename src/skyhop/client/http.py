@@ -118,6 +118,11 @@ def open_response(
         except ValueError as error:
             raise SkyhopError(f"Could not send the request to the API server: {error}.") from None
     assert response is not None
+    if 300 <= response.status < 400:  # never followed: the Authorization header would go wherever Location says
+        response.close()
+        where = response.headers.get("location", "elsewhere")
+        raise SkyhopError(f"The API server at {endpoint.url} redirects to {where[:300]} (HTTP {response.status}), and skyhop does not follow "
+                          "redirects with your token: use the address it redirects to (e.g. the https:// one) as the server URL.")
     if response.status >= 400:
         try:
             raw = response.read(_ERROR_BODY_MAX)

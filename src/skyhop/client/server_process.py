@@ -24,11 +24,14 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from skyhop import paths
 from skyhop.errors import SkyhopError
 from skyhop_agent.proctree import pid_alive as alive
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 START_TIMEOUT_S = 60.0
 
@@ -175,8 +178,7 @@ def _start_locked(argv: Sequence[str] = (), on_output: Callable[[str], None] | N
             # Exit code 0 of a configured command is a wrapper that handed the server on (`systemd-run`, `cmd &`):
             # the server of this start may still come. The server itself never ends a start with 0.
             if child.poll() is not None and (child.returncode or not _configured_command()):
-                tail = log_path.read_text(errors="replace")[-2000:]
-                raise SkyhopError(f"The API server failed to start (exit code {child.returncode}). Its log ({log_path}) ends with:\n{tail}")
+                raise SkyhopError(_start_failure(child.returncode, log_path))
             time.sleep(0.02)
     finally:
         if child.stdout is not None:
@@ -341,3 +343,12 @@ def stop_local(timeout: float = 15.0) -> bool:
         os.kill(info.pid, signal.SIGKILL)
     paths.server_info_file().unlink(missing_ok=True)
     return True
+
+
+def _start_failure(code: int | None, log_path: Path) -> str:
+    """Why a start failed: the server's own one-paragraph error when it wrote one last (server/__main__.py), else the log's tail."""
+    tail = log_path.read_text(errors="replace")[-2000:]
+    last = tail.rstrip("\n").rpartition("\n")[2]
+    if last.startswith("Error: "):
+        return f"The API server failed to start: {last.removeprefix('Error: ')} (its log: {log_path})"
+    return f"The API server failed to start (exit code {code}). Its log ({log_path}) ends with:\n{tail}"

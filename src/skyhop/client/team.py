@@ -57,6 +57,10 @@ def disable_user(user_id: str) -> dict[str, Any]:
     return http.call(_server(), "POST", f"{_ADMIN}/users/{_segment(user_id)}/disable", expect="record")
 
 
+def enable_user(user_id: str) -> dict[str, Any]:
+    return http.call(_server(), "POST", f"{_ADMIN}/users/{_segment(user_id)}/enable", expect="record")
+
+
 def create_token(*, name: str | None = None, user: str | None = None, expires_in_s: float | None = None) -> dict[str, Any]:
     """A new token; the answer's `token` is the only time the server shows it."""
     body = {"name": name, "user": user, "expires_in_s": expires_in_s}

@@ -108,6 +108,18 @@ def _team_db(url: str | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The server; a start the operator can fix (a database it cannot open or migrate, ...) ends with one paragraph on
+    stderr (the log the CLI quotes), not a traceback."""
+    from skyhop.errors import SkyhopError
+
+    try:
+        _main(argv)
+    except SkyhopError as error:
+        print("Error: " + " ".join(str(error).split()), file=sys.stderr, flush=True)  # one line (a driver's message may have several)
+        sys.exit(1)
+
+
+def _main(argv: list[str] | None) -> None:
     parser = argparse.ArgumentParser(prog="python -m skyhop.server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
@@ -247,9 +259,18 @@ def _team_authenticator(store: StateStore, *, new_admin_token: bool) -> Authenti
     its, printed once on stdout."""
     from skyhop.server.auth.tokens import TeamTokens
     from skyhop.state import pepper
+    from skyhop.state.errors import StateError
     from skyhop.state.users import Users
 
+    fresh = os.environ.get(pepper.ENV) is None and not pepper.pepper_file().exists()
     users = Users(store, pepper.load())
+    if fresh and not new_admin_token and any(t.revoked_at is None for t in users.list_tokens()):
+        pepper.pepper_file().unlink(missing_ok=True)  # else the next start would take it as this database's
+        raise StateError(
+            f"This server made a new token pepper ({pepper.pepper_file()}), but the database already holds tokens keyed by "
+            "another one: every token would be refused here. Copy the token_pepper file of the host that made them into "
+            f"{pepper.pepper_file().parent} (mode 0600), or give every host the same {pepper.ENV}; if that pepper is lost for "
+            "good, start with --new-admin-token (every earlier token stays refused; re-issue them).")
     new = users.bootstrap_admin(force=new_admin_token)
     if new is not None:
         why = "As asked (--new-admin-token): a new token for user 'admin'." if new_admin_token else "No admin user yet: made user 'admin'."

@@ -190,6 +190,13 @@ class Users:
 
         return self._change_user(user_id, disable_row, demotes=True)
 
+    def enable(self, user_id: str) -> UserRecord:
+        """Undo `disable` (idempotent): the user's unrevoked, unexpired tokens are accepted again."""
+        def enable_row(row: User) -> None:
+            row.disabled_at = None
+
+        return self._change_user(user_id, enable_row, demotes=False)
+
     def _change_user(self, user_id: str, change: Callable[[User], None], *, demotes: bool) -> UserRecord:
         with self._store._write() as session:
             row = session.get(User, user_id, with_for_update=True)
@@ -224,6 +231,8 @@ class Users:
                                      created_by=None, disabled_at=None))
                     session.flush()
                     session.add(Membership(workspace=DEFAULT_WORKSPACE, user_id=BOOTSTRAP_ADMIN, role="admin"))
+                elif not force and row.role == "admin" and row.disabled_at is None:
+                    return None  # made by another process between the two reads (PostgreSQL reads committed rows per statement)
                 else:
                     row.role, row.disabled_at = "admin", None
         except IntegrityError:  # another server process bootstrapped at the same moment

@@ -48,6 +48,11 @@ def require_writer(principal: Principal) -> None:
 
 
 def require_admin(principal: Principal, what: str) -> None:
-    """Shared infrastructure (SSH node pools, orphaned cloud resources) is the admins' to change."""
+    """Shared infrastructure (SSH node pools, orphaned cloud resources), users, roles, workspaces and budgets are the
+    admins' to change. Not through a job's service token, though its launcher is an admin: what these change outlives
+    the job (a user made admin by a job stays one), as a token it made would (routers/tokens.py)."""
     if not principal.is_admin:
         raise ForbiddenError(f"{what} needs the admin role; you ({principal.user}) are {principal.role.value}.")
+    if principal.acts_for is not None:
+        raise ForbiddenError(f"{what} needs an admin's own token: a job's service token does not carry its launcher's admin role "
+                             "(the change would outlive the job).")

@@ -36,6 +36,9 @@ STATIC = Path(__file__).with_name("static")
 _STATIC_TYPES = {"htmx.min.js": "text/javascript", "dashboard.js": "text/javascript", "dashboard.css": "text/css", "htmx.LICENSE": "text/plain"}
 COST_DAYS = 30
 _FORM_MAX = 64 * 1024
+#: A job's service token dies with its cluster's launch, but a session is checked only for revocation (gate.py):
+#: a session made from one would outlive the job (and, for an admin's job, mint tokens on the admin page).
+JOB_TOKEN_REFUSED = "A job's service token cannot open a dashboard session: it would outlive the job. Use a personal token."
 
 
 # --- plumbing ------------------------------------------------------------------------------
@@ -164,16 +167,26 @@ async def login(request: Request) -> Response:
             return _login_form("The server cannot check tokens right now (its database does not answer); try again shortly.", 503)
     if principal is None:
         return _login_form("That token is not valid on this server. Use the token `skyhop api info` shows, or one an admin made for you.", 401)
+    if principal.acts_for is not None:
+        return _login_form(JOB_TOKEN_REFUSED, 403)
     return _logged_in(request, principal)
 
 
 def _logged_in(request: Request, principal: Principal) -> Response:
     value, _ = _sessions(request).issue(principal)
     response = _back(PREFIX + "/")
-    response.set_cookie(COOKIE, value, max_age=SESSION_S, path=PREFIX, httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(COOKIE, value, max_age=SESSION_S, path=PREFIX, httponly=True, samesite="strict", secure=_over_https(request))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "same-origin"
     return response
+
+
+def _over_https(request: Request) -> bool:
+    """Whether the browser reached us over TLS: our own scheme, or the one a TLS-terminating proxy says it served.
+    The proxy's X-Forwarded-Proto counts here even from a peer uvicorn does not trust (a container sees its host's
+    nginx from the bridge address): it can only make the cookie stricter, never give anyone access."""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
 
 
 @router.post(PREFIX + "/logout")
@@ -187,6 +200,8 @@ async def logout(request: Request) -> Response:
 @router.post("/api/v1/dashboard/code")
 def login_code(request: Request, caller: Caller) -> dict[str, str]:
     """A one-time login link for the caller's own browser (`skyhop dashboard`): valid a minute, usable once."""
+    if caller.acts_for is not None:
+        raise ForbiddenError(JOB_TOKEN_REFUSED)
     return {"path": f"{PREFIX}/login?code={_sessions(request).new_code(caller)}"}
 
 

@@ -3,7 +3,8 @@
 The token itself is in the answer of its creation only (the server keeps a
 keyed hash); listings show ids, names and times. Another user's token is
 answered as missing to a non-admin, so ids do not leak. A service token (a
-job's API access) cannot make tokens: they would outlive the job that holds it.
+job's API access) cannot make tokens: they would outlive the job that holds it; it
+revokes none but itself.
 """
 
 from __future__ import annotations
@@ -76,4 +77,8 @@ def revoke_token(token_id: TokenIdPath, caller: Caller, users: TeamUsers) -> dic
 
 
 def _may_revoke(caller: Principal, token: TokenRecord) -> bool:
+    """An admin any token, a user their own; a job's service token only itself: the job acts for its launcher on
+    clusters and jobs, not on the credentials that launcher (or an admin launcher, anyone) logs in with."""
+    if caller.acts_for is not None:
+        return token.id == caller.token_id
     return caller.is_admin or token.user_id == caller.user

@@ -1,4 +1,4 @@
-"""`/api/v1/admin/users`: team mode's users (admin only): create, list, set a role, disable.
+"""`/api/v1/admin/users`: team mode's users (admin only): create, list, set a role, disable, enable.
 
 A disabled user's tokens are refused from the next request on; the row stays,
 so what they launched keeps its owner. On a single-user server these routes
@@ -63,3 +63,9 @@ def set_role(user_id: UserIdPath, body: RoleChange, caller: Caller, users: TeamU
 def disable(user_id: UserIdPath, caller: Caller, users: TeamUsers) -> dict[str, Any]:
     require_admin(caller, "Disabling a user")
     return asdict(users.disable(user_id))
+
+
+@router.post("/{user_id}/enable")
+def enable(user_id: UserIdPath, caller: Caller, users: TeamUsers) -> dict[str, Any]:
+    require_admin(caller, "Enabling a user")
+    return asdict(users.enable(user_id))

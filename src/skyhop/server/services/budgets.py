@@ -26,7 +26,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from skyhop.errors import BudgetExceeded, ConfigError, ForbiddenError, NotFoundError
+from skyhop.errors import BudgetExceeded, ConfigError, NotFoundError
+from skyhop.server.auth import policy
 from skyhop.server.auth.principal import Principal
 from skyhop.state.budgets import ACTIONS, EXCEEDED, REFUSED_LAUNCH, SCOPES, USER, WARNED, WORKSPACE, BudgetRecord, Budgets
 from skyhop.state.cost import month_bounds, month_label, month_name
@@ -201,8 +202,7 @@ def cached_notices(store, principal: Principal) -> list[dict[str, Any]]:
 
 
 def set_budget(store, principal: Principal, body) -> dict[str, Any]:
-    if not principal.is_admin:
-        raise ForbiddenError(f"Setting a budget needs the admin role; you ({principal.user}) are {principal.role.value}.")
+    policy.require_admin(principal, "Setting a budget")
     if body.scope not in SCOPES or body.action not in ACTIONS:
         raise ConfigError(f"scope must be one of {', '.join(SCOPES)} and action one of {', '.join(ACTIONS)}.")
     if body.webhook_url:
@@ -225,8 +225,7 @@ def list_budgets(store, principal: Principal) -> list[dict[str, Any]]:
 
 
 def delete_budget(store, principal: Principal, scope: str, subject: str) -> dict[str, Any]:
-    if not principal.is_admin:
-        raise ForbiddenError(f"Deleting a budget needs the admin role; you ({principal.user}) are {principal.role.value}.")
+    policy.require_admin(principal, "Deleting a budget")
     if not Budgets(store).delete(scope, subject):
         raise NotFoundError(f"No budget for {scope} {subject}; `skyhop budgets list` lists them.")
     forget_memo()
