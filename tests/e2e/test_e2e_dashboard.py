@@ -36,9 +36,13 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium per worker; each test gets its own context (cookies)."""
+    """One headless Chromium for this module's tests; each test gets its own context (cookies).
+
+    Module, not session: while Playwright's sync API is open, its event loop runs in the worker's main
+    thread, and every later test on that xdist worker calling `asyncio.run` failed ("cannot be called
+    from a running event loop": eight pool-dispatch tests in one full run)."""
     problem = _missing()
     if problem:
         if os.environ.get("SKYHOP_TEST_REQUIRE_BROWSER") == "1":
