@@ -140,10 +140,12 @@ def seed_state(skyhop_home: Path, template: Path) -> None:
 
 
 def stop_api_server(skyhop_home: Path) -> None:
-    """Stop the API server of `skyhop_home`, if one runs (SIGTERM, then SIGKILL after 5 s)."""
+    """Stop the API server of `skyhop_home`, if one runs (SIGTERM, then SIGKILL after 5 s), and the load balancers
+    it left (they outlive their server by design, and a test's home outlives the test until pytest rotates it)."""
     import os
     import signal
 
+    _stop_load_balancers(skyhop_home)
     try:
         pid = int(json.loads((skyhop_home / "api" / "server.json").read_text())["pid"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -160,6 +162,25 @@ def stop_api_server(skyhop_home: Path) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def _stop_load_balancers(skyhop_home: Path) -> None:
+    import os
+    import signal
+
+    folder = str(skyhop_home / "services").encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"skyhop.serve.lb" in argv and any(arg.startswith(folder) for arg in argv):
+            try:
+                os.kill(int(entry.name), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "condition") -> object:

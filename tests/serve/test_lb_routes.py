@@ -75,3 +75,15 @@ def test_the_file_is_read_again_only_when_replaced(tmp_path: Path) -> None:
     assert watched.changed() is None  # reported once, not on every poll
     replace([])
     assert watched.changed() == []
+
+
+def test_a_load_balancer_whose_folder_is_removed_stops_itself(tmp_path: Path) -> None:
+    """Its folder goes with the service; a load balancer left without it (its server and home gone) once ran for ever."""
+    import shutil
+
+    from serve.lb_support import LoadBalancer
+
+    lb = LoadBalancer(tmp_path / "svc", routes=[])
+    shutil.rmtree(lb.dir)
+    assert lb.process.wait(30) == 0
+    assert "is gone; stopping" in lb.stderr()

@@ -47,7 +47,7 @@ async def run(options: Options) -> int:
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    ticker = loop.create_task(_tick(routes, balancer, options.directory))
+    ticker = loop.create_task(_tick(routes, balancer, options.directory, stop))
     try:
         await stop.wait()
         server.close()
@@ -56,15 +56,22 @@ async def run(options: Options) -> int:
         await _drain(balancer)
     finally:
         ticker.cancel()
-        write_stats(options.directory, balancer.stats, balancer.ledger)
+        if options.directory.is_dir():  # not when it stops because its folder is gone
+            write_stats(options.directory, balancer.stats, balancer.ledger)
         with contextlib.suppress(FileNotFoundError):
             (options.directory / METRICS_SOCKET).unlink()
     return 0
 
 
-async def _tick(routes: RoutesFile, balancer: Balancer, directory: Path) -> None:
+async def _tick(routes: RoutesFile, balancer: Balancer, directory: Path, stop: asyncio.Event) -> None:
     polls = 0
     while True:
+        if not directory.is_dir():
+            # The service's folder goes with the service (`serve down`, `--purge`, a removed SKYHOP_HOME): nobody
+            # is left to stop this process or read what it writes, so it stops itself rather than run on for ever.
+            print(f"skyhop lb: {directory} is gone; stopping", file=sys.stderr)
+            stop.set()
+            return
         _reload(routes, balancer)
         if polls % STATS_EVERY_POLLS == 0:
             try:
