@@ -187,3 +187,28 @@ def test_new_objects_go_to_the_workspace_the_client_picks_among_the_callers(serv
     status, answer = Caller(server, "tok-alice")("POST", "/api/v1/managed-jobs", job, workspace="team-a")
     assert (status, answer["code"]) == (403, "forbidden")
     assert "not a member of workspace 'team-a'" in answer["detail"] and "yours: default" in answer["detail"]
+
+
+def test_the_client_reads_the_active_workspace_from_the_environment_or_config(isolated_home, monkeypatch):
+    """SkyPilot's `active_workspace` key in config.yaml, or SKYHOP_WORKSPACE first; a config without the key is not
+    parsed for it (YAML costs ~35 ms on every CLI call)."""
+    import sys
+
+    from skyhop.client import http
+
+    config = isolated_home / ".skyhop" / "config.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        config.write_text("jobs:\n  lease_seconds: 30\n")
+        http.active_workspace.cache_clear()
+        monkeypatch.delitem(sys.modules, "skyhop.config", raising=False)
+        assert http.active_workspace() is None
+        assert "skyhop.config" not in sys.modules
+        config.write_text("active_workspace: team-a\n")
+        http.active_workspace.cache_clear()
+        assert http.active_workspace() == "team-a"
+        monkeypatch.setenv("SKYHOP_WORKSPACE", "team-b")
+        http.active_workspace.cache_clear()
+        assert http.active_workspace() == "team-b"
+    finally:
+        http.active_workspace.cache_clear()

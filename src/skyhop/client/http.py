@@ -66,7 +66,11 @@ def active_workspace() -> str | None:
     if chosen is None:
         from skyhop import paths
 
-        if paths.config_file().is_file():
+        try:
+            text = paths.config_file().read_bytes()
+        except OSError:
+            text = b""
+        if b"active_workspace" in text:  # parsing YAML costs ~35 ms: only for a file that can hold the key
             from skyhop.config import load_config
 
             chosen = load_config().get("active_workspace")
