@@ -15,7 +15,10 @@ from skyhop.server.auth.principal import Principal
 
 def visible(store, caller: Principal, name: str, *, write: bool = False):
     """The cluster if the caller may see it (and change it: `write`); otherwise the same 404 as a missing one."""
-    record = store.get_cluster(name)
+    return _checked(caller, name, store.get_cluster(name), write=write)
+
+
+def _checked(caller: Principal, name: str, record, *, write: bool):
     if record is None or not policy.can_read(caller, record.user):
         from skyhop.execution.lifecycle import missing
 
@@ -40,4 +43,4 @@ def check_request(store, caller: Principal, verb: str, name: str | None) -> None
         return
     if verb == "launch" and not policy.can_read(caller, record.user):
         raise ConflictError(f"The cluster name '{name}' is taken by another user; choose another name (-c NAME).")
-    visible(store, caller, name, write=True)
+    _checked(caller, name, record, write=True)

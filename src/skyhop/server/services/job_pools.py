@@ -110,10 +110,11 @@ def status(store, caller: Principal, name: str | None = None, *, all_users: bool
     from skyhop.state.job_pools import RETIRING, JobPools, version_of
 
     pools = JobPools(store)
-    owners = policy.owners(caller, all_users)
-    selected = [p for p in pools.all() if p.user is None or owners is None or p.user in owners]
     if name is not None:
-        selected = [_owned(caller, name, next((p for p in pools.all() if p.name == name), None))]
+        selected = [_owned(caller, name, pools.get(name))]
+    else:
+        owners = policy.owners(caller, all_users)
+        selected = [p for p in pools.all() if p.user is None or owners is None or p.user in owners]
     workers = pools.workers()
     clusters = {c.name: c for c in store.list_clusters()}
     out = []
