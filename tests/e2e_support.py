@@ -169,18 +169,26 @@ def _stop_load_balancers(skyhop_home: Path) -> None:
     import signal
 
     folder = str(skyhop_home / "services").encode()
+    for pid in _processes("cmdline", lambda argv: b"skyhop.serve.lb" in argv and any(arg.startswith(folder) for arg in argv)):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+
+def _processes(what: str, match: Callable[[list[bytes]], bool]) -> list[int]:
+    """Live processes whose /proc/PID/`what` (cmdline, environ: NUL-separated) satisfies `match`."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            items = (entry / what).read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"skyhop.serve.lb" in argv and any(arg.startswith(folder) for arg in argv):
-            try:
-                os.kill(int(entry.name), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+        if match(items) and not pid_gone(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 60, what: str = "condition") -> object:
@@ -206,14 +214,4 @@ def pid_gone(pid: int) -> bool:
 def cluster_processes(skyhop_home: Path) -> list[int]:
     """Live processes carrying the local-cluster marker of any cluster under this home."""
     prefix = f"{MARKER}={skyhop_home / 'clusters'}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(item.startswith(prefix) for item in environ) and not pid_gone(int(entry.name)):
-            found.append(int(entry.name))
-    return found
+    return _processes("environ", lambda environ: any(item.startswith(prefix) for item in environ))
