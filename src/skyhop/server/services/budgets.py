@@ -188,21 +188,24 @@ def remembered_notices(principal: Principal) -> list[dict[str, Any]] | None:
     """The caller's notices if computed within `budgets.memo_seconds`, else None; reads no database (so the
     event loop may ask it before deciding to spend a worker thread on `cached_notices`)."""
     with _memo_lock:
-        hit = _notice_memo.get((principal.user, principal.workspace, principal.workspaces))
+        hit = _notice_memo.get(_notice_key(principal))
     return hit[1] if hit is not None and time.monotonic() - hit[0] < _settings().memo_s else None
 
 
 def cached_notices(store, principal: Principal) -> list[dict[str, Any]]:
     """`notices`, reused for `budgets.memo_seconds` per caller (the `X-Skyhop-Notice` header of every `status`)."""
-    key = (principal.user, principal.workspace, principal.workspaces)
     clock = time.monotonic()
     hit = remembered_notices(principal)
     if hit is not None:
         return hit
     found = notices(store, principal)
     with _memo_lock:
-        _notice_memo[key] = (clock, found)
+        _notice_memo[_notice_key(principal)] = (clock, found)
     return found
+
+
+def _notice_key(principal: Principal) -> tuple[str, str, frozenset[str]]:
+    return principal.user, principal.workspace, principal.workspaces
 
 
 # --- the routes' work ------------------------------------------------------------------------------
