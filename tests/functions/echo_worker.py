@@ -1,8 +1,8 @@
 """A stand-in function worker for the relay's tests: the frame protocol, none of the pickling.
 
 `python -u -m echo_worker --rank R [--slots N]`: HELLO first, then for each CALL a RESULT
-whose payload says what the call asked (`env:NAME` the variable's value, `exit:N` exits
-with N at once, anything else is echoed), PONG for PING; exits 0 at EOF of stdin.
+whose payload says what the call asked (`env:NAME` the variable's value, `out:TEXT` prints TEXT
+(an OUT frame), `exit:N` exits with N at once, anything else is echoed), PONG for PING; exits 0 at EOF of stdin.
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def main() -> None:
         elif frame.kind == fnwire.CALL:
             if frame.payload.startswith(b"env:"):
                 send(fnwire.RESULT, frame.call_id, os.environ.get(frame.payload[4:].decode(), "").encode())
+            elif frame.payload.startswith(b"out:"):
+                send(fnwire.OUT, 0, bytes([fnwire.STDOUT]) + frame.payload[4:])
+                send(fnwire.RESULT, frame.call_id)
             elif frame.payload.startswith(b"exit:"):
                 sys.stderr.write("exiting as asked\n")
                 sys.stderr.flush()

@@ -1,8 +1,6 @@
 """The relay on its own: real worker processes (a stand-in worker), a socketpair for the caller.
 
-Rank 0 is a local node; rank 1 a "remote" one, reached through an exec prefix
-(`sh -c`, which runs its last argument as ssh does), so its worker gets the
-agent shipped in its script and its stdin over the prefix, as on a real worker.
+The cluster is relay_support's: rank 0 local, rank 1 behind an exec prefix as a worker node is.
 """
 
 from __future__ import annotations
@@ -15,29 +13,12 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from relay_support import STAND_IN, marked, stand_in_env, two_node_cluster
 
 from skyhop_agent import fnwire
-from skyhop_agent.config import Cluster, validate
 from skyhop_agent.errors import AgentError
 from skyhop_agent.fnrelay import Relay, parse_input
-from skyhop_agent.marked import marked_pids
-from skyhop_agent.nodeexec import NODE_MARKER
 from skyhop_agent.paths import Layout
-
-HERE = str(Path(__file__).resolve().parent)  # where echo_worker lives
-
-
-def _cluster(tmp_path: Path) -> Cluster:
-    nodes = []
-    for rank in range(2):
-        base = tmp_path / f"node-{rank}"
-        base.mkdir()
-        nodes.append({"rank": rank, "ip": f"10.0.0.{rank + 1}", "base": str(base), "home": str(base),
-                      "exec_prefix": ["sh", "-c"] if rank else None})
-    (tmp_path / "node-0" / ".bashrc").write_text("echo a chatty bashrc on stdout\n")
-    raw = {"cluster_name": "c", "provider": "local", "user": "alice", "nodes": nodes,
-           "resources": {"cpus": 2, "gpu_ids": {}}, "remove_on_down": [], "autostop_hooks": None}
-    return Cluster(validate(raw))
 
 
 class Caller:
@@ -72,10 +53,8 @@ class Caller:
 
 @pytest.fixture
 def session(tmp_path: Path) -> Iterator[tuple[Relay, Caller, list[dict]]]:
-    cluster = _cluster(tmp_path)
-    (tmp_path / "head").mkdir()
-    env = {rank: {"PYTHONPATH": HERE, "MINE": f"mine-{rank}"} for rank in range(2)}
-    relay = Relay(Layout(str(tmp_path / "head")), cluster, 3, env, worker_module="echo_worker")
+    env = {rank: {**variables, "MINE": f"mine-{rank}"} for rank, variables in stand_in_env().items()}
+    relay = Relay(Layout(str(tmp_path / "head")), two_node_cluster(tmp_path), 3, env, worker_module=STAND_IN)
     workers = relay.start(timeout=60)
     ours, theirs = socket.socketpair()
     serving = threading.Thread(target=relay.serve, args=(theirs,), daemon=True)
@@ -89,10 +68,6 @@ def session(tmp_path: Path) -> Iterator[tuple[Relay, Caller, list[dict]]]:
         assert not serving.is_alive()
         relay.close()
         theirs.close()
-
-
-def _marked(cluster_dir: Path) -> list[int]:
-    return [pid for rank in range(2) for pid in marked_pids(NODE_MARKER, str(cluster_dir / f"node-{rank}"))]
 
 
 def test_workers_start_on_every_node_with_the_job_variables_and_frames_go_both_ways(session, tmp_path) -> None:
@@ -134,29 +109,25 @@ def test_a_worker_that_dies_is_lost_once_and_later_frames_for_it_are_answered_lo
 
 
 def test_closing_the_session_leaves_no_process_and_no_file(tmp_path) -> None:
-    cluster = _cluster(tmp_path)
-    (tmp_path / "head").mkdir()
-    relay = Relay(Layout(str(tmp_path / "head")), cluster, None, {0: {"PYTHONPATH": HERE}, 1: {"PYTHONPATH": HERE}}, worker_module="echo_worker")
+    relay = Relay(Layout(str(tmp_path / "head")), two_node_cluster(tmp_path), None, stand_in_env(), worker_module=STAND_IN)
     relay.start(timeout=60)
-    assert len(_marked(tmp_path)) >= 2
+    assert len(marked(tmp_path)) >= 2
     ours, theirs = socket.socketpair()
     ours.close()
     relay.serve(theirs)  # the caller hung up at once
     relay.close()
-    assert _marked(tmp_path) == []
+    assert marked(tmp_path) == []
     assert os.listdir(tmp_path / "head" / "functions") == []
 
 
 def test_a_worker_that_cannot_start_names_its_rank_host_and_stderr(tmp_path) -> None:
-    cluster = _cluster(tmp_path)
-    (tmp_path / "head").mkdir()
-    relay = Relay(Layout(str(tmp_path / "head")), cluster, None, {0: {"PYTHONPATH": HERE}}, worker_module="echo_worker")
+    relay = Relay(Layout(str(tmp_path / "head")), two_node_cluster(tmp_path), None, stand_in_env(range(1)), worker_module=STAND_IN)
     with pytest.raises(AgentError) as failed:
         relay.start(timeout=60)  # rank 1 has no PYTHONPATH to the stand-in worker
     message = str(failed.value)
     assert "rank 1 (10.0.0.2) did not start" in message and "No module named echo_worker" in message
     assert "\n" not in message
-    assert _marked(tmp_path) == []
+    assert marked(tmp_path) == []
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -174,5 +145,5 @@ def test_bad_input_is_refused(text: str, problem: str) -> None:
 
 def test_env_for_a_rank_the_cluster_lacks_is_refused(tmp_path) -> None:
     with pytest.raises(AgentError, match="names rank 2, but the cluster has ranks 0..1"):
-        Relay(Layout(str(tmp_path)), _cluster(tmp_path), None, {2: {}})
+        Relay(Layout(str(tmp_path)), two_node_cluster(tmp_path), None, {2: {}})
     assert parse_input(None) == (None, {})
