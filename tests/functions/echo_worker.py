@@ -2,7 +2,7 @@
 
 `python -u -m echo_worker --rank R [--slots N]`: HELLO first, then for each CALL a RESULT
 whose payload says what the call asked (`env:NAME` the variable's value, `out:TEXT` prints TEXT
-(an OUT frame), `exit:N` exits with N at once, anything else is echoed), PONG for PING; exits 0 at EOF of stdin.
+(an OUT frame), `sleep:S` answers after S seconds, `exit:N` exits with N at once, anything else is echoed), PONG for PING; exits 0 at EOF of stdin.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import os
 import socket
 import sys
+import time
 
 from skyhop_agent import fnwire
 
@@ -35,6 +36,9 @@ def main() -> None:
                 send(fnwire.RESULT, frame.call_id, os.environ.get(frame.payload[4:].decode(), "").encode())
             elif frame.payload.startswith(b"out:"):
                 send(fnwire.OUT, 0, bytes([fnwire.STDOUT]) + frame.payload[4:])
+                send(fnwire.RESULT, frame.call_id)
+            elif frame.payload.startswith(b"sleep:"):
+                time.sleep(float(frame.payload[6:]))
                 send(fnwire.RESULT, frame.call_id)
             elif frame.payload.startswith(b"exit:"):
                 sys.stderr.write("exiting as asked\n")

@@ -38,6 +38,16 @@ def two_node_cluster(tmp_path: Path) -> Cluster:
     return Cluster(validate(raw))
 
 
+def with_this_python(env: dict[int, dict[str, str]] | None = None, ranks: range = range(2)) -> dict[int, dict[str, str]]:
+    """Per-rank variables that make `python` on the nodes this test run's (with its cloudpickle), as a pool's
+    setup would install it."""
+    import os
+    import sys
+
+    path = f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"
+    return {rank: {"PATH": path, **(env or {}).get(rank, {})} for rank in ranks}
+
+
 def stand_in_env(ranks: range = range(2), **extra: str) -> dict[int, dict[str, str]]:
     """Per-rank variables that let each node's python find the stand-in worker."""
     return {rank: {"PYTHONPATH": HERE, **extra} for rank in ranks}
@@ -116,3 +126,52 @@ class StandInDaemon:
         self.drop_connections()
         for relay in self.relays:
             relay.close()
+
+
+def remote_call(session, rank: int, fn, *args, timeout: float = 60):
+    """`fn(*args)` on the worker of `rank`, as the pool's client sends it (a PUT of the function, a CALL); its value."""
+    import hashlib
+    import pickle
+    import queue
+
+    import cloudpickle
+
+    from skyhop_agent import fnwire
+
+    data = cloudpickle.dumps(fn)
+    digest = hashlib.blake2b(data, digest_size=fnwire.DIGEST_SIZE).digest()
+    answers: queue.Queue = queue.Queue()
+    call_id = session.next_call_id()
+    session.register(call_id, answers.put)
+    on_lost = session.on_lost
+    session.on_lost = lambda lost, reason: (on_lost(lost, reason), lost == rank and answers.put(fnwire.Frame(fnwire.LOST, lost, 0, reason.encode())))
+    try:
+        session.send(fnwire.PUT, rank, call_id, digest + data)
+        session.send(fnwire.CALL, rank, call_id, pickle.dumps((digest.hex(), fnwire.MODE_CALL, args, {}, {"name": "f", "timeout": None})))
+        frame = answers.get(timeout=timeout)
+    finally:
+        session.unregister(call_id)
+        session.on_lost = on_lost
+    assert frame.kind == fnwire.RESULT, (frame, frame.payload[:2000])
+    return pickle.loads(frame.payload)
+
+
+def worker_processes(marker_value_prefix: str) -> list[int]:
+    """Live function workers (and the shells that start them) whose node marker starts with `marker_value_prefix`."""
+    import os
+
+    found = []
+    needle = f"{NODE_MARKER}={marker_value_prefix}".encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if any(item.startswith(needle) for item in environ) and (b"fnworker" in cmdline or b"skyhop-node" in cmdline):
+            found.append(int(entry))
+    return found

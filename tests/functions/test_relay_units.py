@@ -9,13 +9,15 @@ import json
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from e2e_support import wait_for
 from relay_support import STAND_IN, marked, stand_in_env, two_node_cluster
 
-from skyhop_agent import fnwire
+from skyhop_agent import autostop, fnwire
 from skyhop_agent.errors import AgentError
 from skyhop_agent.fnrelay import Relay, parse_input
 from skyhop_agent.paths import Layout
@@ -106,6 +108,17 @@ def test_a_worker_that_dies_is_lost_once_and_later_frames_for_it_are_answered_lo
     caller.send(fnwire.CALL, 0, 11, b"still here")  # the other rank goes on
     assert caller.wait(fnwire.RESULT, 11).payload == b"still here"
     assert not relay.in_flight.calls
+
+
+def test_autostop_waits_while_a_call_runs_and_counts_idle_time_from_its_end(session) -> None:
+    relay, caller, _ = session
+    assert not autostop.followed(relay.layout)
+    caller.send(fnwire.CALL, 1, 5, b"sleep:1")
+    wait_for(lambda: autostop.followed(relay.layout), 10, "the autostop hold")
+    started = time.time()
+    caller.wait(fnwire.RESULT, 5)
+    wait_for(lambda: not autostop.followed(relay.layout), 10, "the hold to go")
+    assert os.stat(relay.layout.functions_activity).st_mtime >= started - 1
 
 
 def test_closing_the_session_leaves_no_process_and_no_file(tmp_path) -> None:
