@@ -249,6 +249,8 @@ class _Worker:
             what = f"it was killed by signal {-code}"
         elif code == 255 and self.node.exec_prefix is not None:
             what = "the connection to its node ended (ssh exit code 255)"
+        elif code > 128:  # a shell's (the node's bash, over ssh) way of saying its child got a signal
+            what = f"it exited with code {code} (signal {code - 128})"
         else:
             what = f"it exited with code {code}"
         tail = self.stderr_tail()
