@@ -1,0 +1,111 @@
+"""A functions session's transport (issue 14, F2): PING/PONG round trips through the head's relay.
+
+    .venv/bin/python benchmarks/fn_relay.py                # local provider and two SSH namespace hosts (root)
+    .venv/bin/python benchmarks/fn_relay.py --only local
+
+On a fresh SKYHOP_HOME and API server per case, a 2-node cluster is launched, a session opened
+(`skyhop.functions.session.open_session`; its time is reported), and 50 warm-up then N PINGs are sent
+to each rank one at a time: rank 0 is the head's own worker (caller -> agent socket -> relay -> pipe),
+rank 1 adds the head's ssh to the worker node. The PONG comes from the worker itself, so this is the
+floor of a no-op call without any pickling. For SSH the caller reaches the head's socket through the
+ControlMaster's forward; `ssh host true` through that same master is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from run import DEFAULT_CATALOG, run_process, scratch_env, skyhop_command, summary
+
+HERE = Path(__file__).resolve().parent
+PINGS = 1000
+
+
+def pings(cluster: str, env: dict[str, str], count: int) -> dict[str, object]:
+    os.environ.update(HOME=env["HOME"], SKYHOP_HOME=env["SKYHOP_HOME"], SKYHOP_CATALOG_DIR=env["SKYHOP_CATALOG_DIR"])
+    from skyhop.functions.session import open_session
+
+    started = time.perf_counter()
+    session = open_session(cluster)
+    opened = time.perf_counter() - started
+    try:
+        result: dict[str, object] = {"open_s": opened}
+        for worker in session.workers:
+            for _ in range(50):
+                session.ping(worker.rank)
+            result[f"rank{worker.rank}"] = summary([session.ping(worker.rank) for _ in range(count)])
+        return result
+    finally:
+        session.close()
+
+
+def local_case(count: int) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="fnbench-") as tmp:
+        env = scratch_env(DEFAULT_CATALOG, Path(tmp))
+        sky = skyhop_command()
+        try:
+            run_process(sky + ["launch", "-y", "-c", "fn", "--num-nodes", "2", "--cpus", "0.5", "echo hi"], env)
+            return pings("fn", env, count)
+        finally:
+            subprocess.run(sky + ["down", "-y", "fn"], env=env, capture_output=True)
+            subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
+
+
+def ssh_case(count: int) -> dict[str, object]:
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    import netns_hosts
+
+    with tempfile.TemporaryDirectory(prefix="fnbench-") as tmp:
+        home = Path(tmp)
+        hosts = netns_hosts.up(2, home / "hosts")
+        env = scratch_env(DEFAULT_CATALOG, home)
+        (home / ".skyhop").mkdir()
+        listed = ", ".join(f"{{ip: {h.ip}, base_dir: {h.base_dir}}}" for h in hosts)
+        (home / ".skyhop" / "config.yaml").write_text(
+            f"ssh_node_pools:\n  bench:\n    user: root\n    identity_file: {hosts[0].identity_file}\n    cpus: 2\n    hosts: [{listed}]\n"
+        )
+        sky = skyhop_command()
+        try:
+            run_process(sky + ["launch", "-y", "-c", "fn", "--infra", "ssh", "--num-nodes", "2", "echo hi"], env)
+            result = pings("fn", env, count)
+            from skyhop.providers.ssh.runner import SSHRunner, SSHTarget
+
+            runner = SSHRunner(SSHTarget(hosts[0].ip, user="root", identity_file=hosts[0].identity_file))
+            runner.run(["true"])
+            floor: list[float] = []
+            for _ in range(100):
+                started = time.perf_counter()
+                runner.run(["true"])
+                floor.append(time.perf_counter() - started)
+            result["ssh_true"] = summary(floor)
+            return result
+        finally:
+            subprocess.run(sky + ["down", "-y", "fn"], env=env, capture_output=True)
+            subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
+            netns_hosts.down(home / "hosts")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=("local", "ssh"))
+    parser.add_argument("--pings", type=int, default=PINGS)
+    args = parser.parse_args()
+    print("| provider | session open s | rank 0 PING p50 ms | p90 ms | rank 1 PING p50 ms | p90 ms | `ssh head true` (ControlMaster) p50 ms |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for provider, case in {"local": local_case, "ssh": ssh_case}.items():
+        if args.only and provider != args.only:
+            continue
+        r = case(args.pings)
+        r0, r1 = r["rank0"], r["rank1"]
+        floor = f"{r['ssh_true']['median_ms']:.2f}" if "ssh_true" in r else "-"  # type: ignore[index]
+        print(f"| {provider} | {r['open_s']:.2f} | {r0['median_ms']:.3f} | {r0['p90_ms']:.3f} | {r1['median_ms']:.3f} | {r1['p90_ms']:.3f} | {floor} |", flush=True)  # type: ignore[index]
+
+
+if __name__ == "__main__":
+    main()
