@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from run import DEFAULT_CATALOG, run_process, scratch_env, skyhop_command, summary
+from run import DEFAULT_CATALOG, launched, scratch_env, summary
 
 HERE = Path(__file__).resolve().parent
 PINGS = 1000
@@ -48,13 +47,8 @@ def pings(cluster: str, env: dict[str, str], count: int) -> dict[str, object]:
 def local_case(count: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="fnbench-") as tmp:
         env = scratch_env(DEFAULT_CATALOG, Path(tmp))
-        sky = skyhop_command()
-        try:
-            run_process(sky + ["launch", "-y", "-c", "fn", "--num-nodes", "2", "--cpus", "0.5", "echo hi"], env)
+        with launched(env, "fn", "--num-nodes", "2", "--cpus", "0.5", "echo hi"):
             return pings("fn", env, count)
-        finally:
-            subprocess.run(sky + ["down", "-y", "fn"], env=env, capture_output=True)
-            subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
 
 
 def ssh_case(count: int) -> dict[str, object]:
@@ -70,25 +64,28 @@ def ssh_case(count: int) -> dict[str, object]:
         (home / ".skyhop" / "config.yaml").write_text(
             f"ssh_node_pools:\n  bench:\n    user: root\n    identity_file: {hosts[0].identity_file}\n    cpus: 2\n    hosts: [{listed}]\n"
         )
-        sky = skyhop_command()
         try:
-            run_process(sky + ["launch", "-y", "-c", "fn", "--infra", "ssh", "--num-nodes", "2", "echo hi"], env)
-            result = pings("fn", env, count)
-            from skyhop.providers.ssh.runner import SSHRunner, SSHTarget
-
-            runner = SSHRunner(SSHTarget(hosts[0].ip, user="root", identity_file=hosts[0].identity_file))
-            runner.run(["true"])
-            floor: list[float] = []
-            for _ in range(100):
-                started = time.perf_counter()
-                runner.run(["true"])
-                floor.append(time.perf_counter() - started)
-            result["ssh_true"] = summary(floor)
-            return result
+            with launched(env, "fn", "--infra", "ssh", "--num-nodes", "2", "echo hi"):
+                result = pings("fn", env, count)
+                result["ssh_true"] = summary(_ssh_true(hosts[0]))
+                return result
         finally:
-            subprocess.run(sky + ["down", "-y", "fn"], env=env, capture_output=True)
-            subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
             netns_hosts.down(home / "hosts")
+
+
+def _ssh_true(host) -> list[float]:
+    """Seconds of `ssh host true` through skyhop's ControlMaster to the head, 100 times (after one that opens it)."""
+    from skyhop.providers.ssh.runner import SSHRunner, SSHTarget
+
+    runner = SSHRunner(SSHTarget(host.ip, user="root", identity_file=host.identity_file))
+    runner.run(["true"])
+    samples = []
+    for _ in range(100):
+        started = time.perf_counter()
+        runner.run(["true"])
+        samples.append(time.perf_counter() - started)
+    runner.close()
+    return samples
 
 
 def main() -> None:

@@ -32,13 +32,7 @@ def fn_sky(tmp_path_factory, migrated_state_db) -> Iterator[Sky]:
     sky.seed_state(migrated_state_db)
     sky("launch", "-y", "-c", "fn", "--num-nodes", "2", "--cpus", "0.5", "echo up", check=True)
     yield sky
-    try:
-        sky.teardown()
-    finally:
-        left = cluster_processes(sky.skyhop_home)
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-        assert not left, f"processes left behind: {left}"
+    sky.teardown_leaving_nothing()
 
 
 @pytest.fixture(autouse=True)

@@ -250,11 +250,10 @@ def attach(cluster: str, sock: socket.socket, *, slots: int | None = None, env: 
         sock.settimeout(OPEN_TIMEOUT_S)
         workers = _header(cluster, stream)
         sock.settimeout(None)
-    except OSError as error:
+    except BaseException as error:
         sock.close()
-        raise SkyhopError(f"The connection to the node agent of '{cluster}' broke while its workers started: {error}.") from None
-    except BaseException:
-        sock.close()
+        if isinstance(error, OSError):
+            raise SkyhopError(f"The connection to the node agent of '{cluster}' broke while its workers started: {error}.") from None
         raise
     return Session(cluster, sock, stream, workers)
 
