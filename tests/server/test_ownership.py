@@ -212,3 +212,19 @@ def test_the_client_reads_the_active_workspace_from_the_environment_or_config(is
         assert http.active_workspace() == "team-b"
     finally:
         http.active_workspace.cache_clear()
+
+
+def test_functions_need_the_callers_own_cluster_and_the_servers_own_user(server):
+    """A functions session connects to the agent socket itself, which only the server's Unix user can reach."""
+    import getpass
+
+    assert getpass.getuser() == "root"  # these tests run as root: only the admin token's user is the server's
+    alice = Caller(server, "tok-alice")
+    status, answer = alice("POST", "/api/v1/clusters/alice-dev/functions", {})
+    assert (status, answer["code"]) == (409, "conflict")
+    assert "API server on this machine, as the same user" in answer["detail"] and "you are alice" in answer["detail"]
+    assert alice("POST", "/api/v1/clusters/bob-dev/functions", {})[0] == 404
+    assert Caller(server, "tok-fin")("POST", "/api/v1/clusters/alice-dev/functions", {})[0] == 403
+    status, answer = Caller(server, "tok-root")("POST", "/api/v1/clusters/alice-dev/functions", {"renew": True})
+    # The server's own user gets past both checks, to the cluster itself (a seeded row of a provider nothing loads).
+    assert status == 400 and "'seeded'" in answer["detail"], answer
