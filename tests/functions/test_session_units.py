@@ -56,6 +56,7 @@ def test_workers_calls_output_and_pings(session: Session) -> None:
         assert _call(session, rank, b"out:hello\n").kind == fnwire.RESULT
         assert printed.get(timeout=10) == (rank, fnwire.STDOUT, b"hello\n")
         assert session.ping(rank) > 0
+        assert _call(session, rank, b"y" * 300_000).payload == b"y" * 300_000  # header and payload sent apart
     ids = {session.next_call_id() for _ in range(1000)}
     assert len(ids) == 1000 and 0 not in ids
 

@@ -31,6 +31,7 @@ CONNECT_TIMEOUT_S = 10.0
 OPEN_TIMEOUT_S = 180.0
 _LINE_MAX = 16 * 1024 * 1024
 _CALL_IDS = (1 << 32) - 1
+_COPY_MAX = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -93,17 +94,27 @@ class Session:
         lost = self._lost_rank(rank)
         if lost is not None:
             raise lost
-        data = fnwire.encode(Frame(kind, rank, call_id, payload))
+        if len(payload) < _COPY_MAX:
+            parts = [fnwire.encode(Frame(kind, rank, call_id, payload))]
+        else:  # a large payload goes after its header rather than copied behind it
+            if len(payload) > fnwire.MAX_PAYLOAD:
+                raise fnwire.FrameError(f"a frame payload of {len(payload)} bytes is over the {fnwire.MAX_PAYLOAD}-byte limit")
+            fnwire.encode(Frame(kind, rank, call_id))  # the kind's check
+            parts = [fnwire.HEADER.pack(len(payload), kind, rank, call_id), payload]
         try:
             with self._send_lock:
-                self._sock.sendall(data)
+                for part in parts:
+                    self._sock.sendall(part)
         except OSError as error:
             self._connection_ended(f"the connection to the head of '{self.cluster}' broke ({error})")
             lost = self._lost_rank(rank)
             raise lost or NodeLost(rank, None, f"the connection to the head of '{self.cluster}' broke ({error})") from None
 
     def register(self, call_id: int, handler: Callable[[Frame], None]) -> None:
-        """Frames of call `call_id` go to `handler`, on the reader thread, until `unregister`."""
+        """Frames of call `call_id` go to `handler`, on the reader thread, until `unregister`.
+
+        The handler must not block: every frame of the session waits for it (hand the frame to a queue or a future).
+        """
         with self._state_lock:
             self._handlers[call_id] = handler
 
