@@ -372,7 +372,7 @@ class Worker:
             try:
                 value = fn(*args, **kwargs)
                 if inspect.isgenerator(value):
-                    self._stream(call, value)
+                    self._stream(call, value.__next__, value.close)
                     return
                 if inspect.isasyncgen(value):
                     self._stream_async(call, value)
@@ -382,28 +382,34 @@ class Worker:
             except BaseException as exc:  # a function's SystemExit is its error too
                 self._send_error(call, exc)
                 return
-            data = self._pickle(call, value, "the return value")
+            data = self._pickle(call, value, f"the return value of {call.name}")
             if data is not None:
                 self._finish(call, fnwire.RESULT, data)
         finally:
             self._calls.pop(call.call_id, None)
 
-    def _stream(self, call: _Call, gen: Any) -> None:
+    def _stream(self, call: _Call, step: Callable[[], Any], close: Callable[[], Any]) -> None:
+        """Send a generator's values as YIELDs within the call's credit, then RESULT(None).
+
+        `step` gives the next value (StopIteration/StopAsyncIteration at the end),
+        `close` closes the generator: on CANCEL (its `finally:` runs here) or a
+        value that will not pickle.
+        """
         try:
             while True:
                 if not call.take_credit():
-                    gen.close()
+                    close()
                     return
                 try:
-                    value = next(gen)
-                except StopIteration:
+                    value = step()
+                except (StopIteration, StopAsyncIteration):
                     break
                 if call.cancelled:
-                    gen.close()
+                    close()
                     return
-                data = self._pickle(call, value, "a value yielded")
+                data = self._pickle(call, value, f"a value yielded by {call.name}")
                 if data is None:
-                    gen.close()
+                    close()
                     return
                 self._send_live(call, fnwire.YIELD, data)
         except BaseException as exc:  # reported to the caller
@@ -412,33 +418,15 @@ class Worker:
         self._finish(call, fnwire.RESULT, _NONE)
 
     def _stream_async(self, call: _Call, agen: Any) -> None:
+        """An async generator streamed on an event loop of this thread's own."""
         loop = asyncio.new_event_loop()
         try:
-            while True:
-                if not call.take_credit():
-                    loop.run_until_complete(agen.aclose())
-                    return
-                try:
-                    value = loop.run_until_complete(agen.__anext__())
-                except StopAsyncIteration:
-                    break
-                if call.cancelled:
-                    loop.run_until_complete(agen.aclose())
-                    return
-                data = self._pickle(call, value, "a value yielded")
-                if data is None:
-                    loop.run_until_complete(agen.aclose())
-                    return
-                self._send_live(call, fnwire.YIELD, data)
-        except BaseException as exc:  # reported to the caller
-            self._send_error(call, exc)
-            return
+            self._stream(call, lambda: loop.run_until_complete(agen.__anext__()), lambda: loop.run_until_complete(agen.aclose()))
         finally:
             try:
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
-        self._finish(call, fnwire.RESULT, _NONE)
 
     def _run_batch(self, call: _Call, fn: Callable[[Any], Any], items: Any) -> None:
         try:
@@ -471,7 +459,7 @@ class Worker:
                 try:
                     self._dumps(value)
                 except Exception as exc:
-                    ok, value = False, self._record(call, _unpicklable(call.name, f"the return value for item {index}", value, exc), cut=False)
+                    ok, value = False, self._record(call, _unpicklable(f"the return value for item {index} of {call.name}", value, exc), cut=False)
             fixed.append((ok, value))
         return self._dumps(fixed)
 
@@ -490,10 +478,10 @@ class Worker:
         try:
             data = self._dumps(value)
         except Exception as exc:
-            self._send_error(call, _unpicklable(call.name, what, value, exc), cut=False)
+            self._send_error(call, _unpicklable(what, value, exc), cut=False)
             return None
         if len(data) > fnwire.MAX_PAYLOAD:
-            self._send_error(call, pickle.PicklingError(f"{what} of {call.name} pickles to {len(data)} bytes, over the {fnwire.MAX_PAYLOAD}-byte frame limit"), cut=False)
+            self._send_error(call, pickle.PicklingError(f"{what} pickles to {len(data)} bytes, over the {fnwire.MAX_PAYLOAD}-byte frame limit"), cut=False)
             return None
         return data
 
@@ -567,8 +555,9 @@ def _type_name(value: object) -> str:
     return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _unpicklable(name: str, what: str, value: object, exc: BaseException) -> pickle.PicklingError:
-    return pickle.PicklingError(f"{what} of {name} (a {_type_name(value)}) cannot be pickled: {exc}")
+def _unpicklable(what: str, value: object, exc: BaseException) -> pickle.PicklingError:
+    """`what` (e.g. "the return value of f") names the value; the error says its type and why."""
+    return pickle.PicklingError(f"{what} (a {_type_name(value)}) cannot be pickled: {exc}")
 
 
 def _user_frames(tb: Any) -> Any:

@@ -176,6 +176,13 @@ def test_an_async_generator_streams_too(worker: WorkerProcess) -> None:
     assert [cloudpickle.loads(f.payload) for f in frames] == [0, 1, 2, None]
 
 
+def test_a_yielded_value_that_will_not_pickle_ends_the_stream_with_an_error(worker: WorkerProcess) -> None:
+    call_id = worker.call(lambda: (yield from (1, sqlite3.connect(":memory:"), 3)))
+    assert cloudpickle.loads(worker.next_frame(call_id).payload) == 1
+    record = worker.error(call_id)
+    assert "a value yielded by" in record["message"] and "(a sqlite3.Connection) cannot be pickled" in record["message"]
+
+
 def test_cancel_closes_a_generator_so_its_finally_runs_remotely(worker: WorkerProcess) -> None:
     call_id = worker.call(forever)
     for _ in range(fnwire.INITIAL_CREDIT):
