@@ -206,6 +206,7 @@ class _FailedPut:
 
     def __init__(self, error: BaseException) -> None:
         self.error = error
+        self.traceback = error.__traceback__  # each raise starts from it (a raise adds its frames)
 
 
 class _Call:
@@ -325,7 +326,7 @@ class Worker:
         try:
             obj = pickle.loads(memoryview(payload)[fnwire.DIGEST_SIZE :])
         except BaseException as exc:  # kept for the call that uses it
-            obj = _FailedPut(exc)
+            obj = _FailedPut(self._unpickling_note(exc))
         self._cache.put(digest, obj, len(payload))
 
     # -- one call ----------------------------------------------------------------------
@@ -336,7 +337,11 @@ class Worker:
             self._send_error(call, _missing_cloudpickle(self.host))
             return
         try:
-            fn_digest, mode, args, kwargs, opts = pickle.loads(payload)
+            try:
+                fn_digest, mode, args, kwargs, opts = pickle.loads(payload)
+            except BaseException as exc:
+                self._unpickling_note(exc)
+                raise
             call.name = str((opts or {}).get("name") or "?")
             fn = self._lookup(fn_digest)
             args = tuple(self._lookup(a.digest) if isinstance(a, fnwire.Cached) else a for a in args)
@@ -356,13 +361,22 @@ class Worker:
         self._calls[call_id] = call
         self._executor.submit(*job)
 
+    def _unpickling_note(self, exc: BaseException) -> BaseException:
+        """`exc` (raised by unpickling what the caller sent) with a note of where and what usually causes it."""
+        if hasattr(exc, "add_note"):  # Python >= 3.11; the note travels in the exception's pickle and its traceback text
+            exc.add_note(
+                f"(raised while unpickling a function or arguments on rank {self.rank}, {self.host}: modules the caller imports from "
+                "installed packages are pickled by reference and must be installed on the node too)"
+            )
+        return exc
+
     def _lookup(self, digest: str) -> object:
         try:
             obj = self._cache.get(digest)
         except KeyError:
             raise LookupError(f"no object under digest {digest} on rank {self.rank} ({self.host}): it was never PUT to this worker or was evicted from its cache") from None
         if isinstance(obj, _FailedPut):
-            raise obj.error
+            raise obj.error.with_traceback(obj.traceback)
         return obj
 
     def _run_call(self, call: _Call, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:

@@ -121,6 +121,13 @@ def sleeper() -> None:
     time.sleep(60)
 
 
+class _Unloadable:
+    """Pickles as a reference to a module no node has (an installed package the node lacks)."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (__import__, ("not_installed_anywhere",))
+
+
 # -- tests ---------------------------------------------------------------------------------
 
 
@@ -154,6 +161,19 @@ def test_cached_arguments_are_the_put_objects(worker: WorkerProcess) -> None:
     assert worker.run(lambda xs, *, ys: (len(xs), sum(ys)), fnwire.Cached(digest), ys=fnwire.Cached(digest)) == (10_000, sum(big))
     record = worker.error(worker.call(len, fnwire.Cached("00" * fnwire.DIGEST_SIZE)))
     assert record["type"] == "LookupError" and "never PUT" in record["message"]
+
+
+def test_a_function_that_will_not_unpickle_fails_each_call_that_uses_it(worker: WorkerProcess) -> None:
+    digest = worker.put(_Unloadable())
+    opts = {"name": "ghost", "timeout": None}
+    for call_id in (880001, 880002):
+        worker.send(fnwire.CALL, call_id, cloudpickle.dumps((digest, fnwire.MODE_CALL, (), {}, opts)))
+        record = worker.error(call_id)
+        assert (record["type"], record["function"], type(pickle.loads(record["exception"]))) == ("ModuleNotFoundError", "ghost", ModuleNotFoundError)
+        assert "No module named 'not_installed_anywhere'" in record["message"]
+        assert record["traceback"].startswith("ModuleNotFoundError: ")  # no frame of the user's ran; none of the worker's is shown
+        if sys.version_info >= (3, 11):
+            assert record["traceback"].count("must be installed on the node too") == 1
 
 
 def test_a_generator_streams_in_order_within_its_credit(worker: WorkerProcess) -> None:
