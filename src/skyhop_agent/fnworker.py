@@ -259,16 +259,12 @@ class Worker:
     # -- the frame loop ---------------------------------------------------------------
 
     def hello(self) -> None:
-        try:
-            cpus = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            cpus = os.cpu_count() or 1
         body = {
             "python": list(sys.version_info[:3]),
             "implementation": sys.implementation.name,
             "cloudpickle": getattr(self._cloudpickle, "__version__", None) if self._cloudpickle is not None else None,
             "pid": os.getpid(),
-            "cpus": cpus,
+            "cpus": _cpus(),
             "slots": self.slots,
             "host": self.host,
         }
@@ -633,6 +629,14 @@ def _missing_cloudpickle(host: str) -> ModuleNotFoundError:
     )
 
 
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity, which a container or `taskset` narrows)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS has no sched_getaffinity
+        return os.cpu_count() or 1
+
+
 def _flush_std() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -690,13 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     pumps = (OutputPump(1, fnwire.STDOUT, writer), OutputPump(2, fnwire.STDERR, writer))
     _reopen_std()
     cloudpickle = _import_cloudpickle()
-    slots = args.slots
-    if slots == 0:
-        try:
-            slots = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            slots = os.cpu_count() or 1
-    worker = Worker(args.rank, slots, writer, pumps, args.cache_bytes, cloudpickle)
+    worker = Worker(args.rank, args.slots or _cpus(), writer, pumps, args.cache_bytes, cloudpickle)
     worker.hello()
     code = worker.serve(os.fdopen(frames_in, "rb", buffering=_READ_CHUNK))
     writer.closing = True
