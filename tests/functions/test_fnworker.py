@@ -72,6 +72,14 @@ class BadInit(Exception):
         super().__init__(f"{a}/{b}")
 
 
+class Custom(Exception):
+    """Defined in the caller (pickled by value): it comes back as this very class."""
+
+
+def raise_custom() -> None:
+    raise Custom("mine")
+
+
 def raise_bad_init() -> None:
     raise BadInit("left", "right")
 
@@ -225,6 +233,13 @@ def test_a_value_error_arrives_with_its_type_and_the_users_frames(worker: Worker
     frames = [line for line in text.splitlines() if line.startswith('  File "')]
     assert frames == [f'  File "{__file__}", line {raise_line}, in raise_value_error'], text  # the worker's own frames are cut
     assert text.endswith("ValueError: bad x: 5\n")
+
+
+def test_an_exception_class_of_the_callers_own_comes_back_as_itself(worker: WorkerProcess) -> None:
+    record = worker.error(worker.call(raise_custom))
+    exc = pickle.loads(record["exception"])
+    assert type(exc) is Custom and exc.args == ("mine",)
+    assert (record["type"], record["module"]) == ("Custom", __name__)
 
 
 def test_an_exception_that_will_not_unpickle_is_sent_as_text(worker: WorkerProcess) -> None:
