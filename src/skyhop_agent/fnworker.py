@@ -38,8 +38,9 @@ Why the pieces are as they are:
   (values of classes that were themselves pickled by value); a value that
   neither pickles is an ERROR naming the function and the value's type.
 - **End.** EOF on stdin closes every generator, gives running calls a grace
-  period (2 s) and exits 0 with `os._exit`; a malformed frame says why on the
-  caller's stderr (an OUT frame) and exits 2.
+  period (2 s), ends the processes the calls started (SIGTERM, then SIGKILL
+  after 1 s) and exits 0 with `os._exit`; a malformed frame says why on the
+  caller's stderr (an OUT frame) and exits 2 the same way.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from skyhop_agent import fnwire
+from skyhop_agent import fnwire, proctree
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,6 +73,8 @@ if TYPE_CHECKING:
 DEFAULT_CACHE_BYTES = 2 << 30
 #: How long EOF waits for running calls before the worker exits anyway.
 DEFAULT_GRACE_S = 2.0
+#: How long the processes calls started get after SIGTERM, when the worker ends, before SIGKILL.
+CHILD_GRACE_S = 1.0
 #: How long a RESULT waits for the call's output to be sent first.
 OUTPUT_SETTLE_S = 0.05
 _READ_CHUNK = 1 << 16
@@ -699,6 +702,8 @@ def main(argv: list[str] | None = None) -> int:
     code = worker.serve(os.fdopen(frames_in, "rb", buffering=_READ_CHUNK))
     writer.closing = True
     worker.shutdown(args.grace if code == 0 else 0.0)
+    # What the calls started (subprocesses, their children) goes with the worker.
+    proctree.kill_tree([os.getpid()], grace=min(args.grace, CHILD_GRACE_S))
     # Close this process's ends of fds 1/2 so the pumps see EOF (a child that kept them open ends the wait).
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)

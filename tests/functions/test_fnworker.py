@@ -14,6 +14,7 @@ import pickle
 import queue
 import socket
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ import cloudpickle
 import pytest
 from fnworker_harness import WAIT_S, WorkerProcess
 
-from skyhop_agent import fnwire
+from skyhop_agent import fnwire, proctree
 from skyhop_agent.fnworker import ObjectCache
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -127,6 +128,10 @@ async def async_count(n: int) -> AsyncIterator[int]:
 
 def sleeper() -> None:
     time.sleep(60)
+
+
+def start_sleep() -> int:
+    return subprocess.Popen(["sleep", "60"]).pid
 
 
 class _Unloadable:
@@ -295,15 +300,20 @@ def test_the_environment_is_the_callers() -> None:
         process.kill()
 
 
-def test_eof_closes_generators_and_exits_zero_past_running_calls() -> None:
-    process = WorkerProcess("--grace", "0.5", slots=2)
+def test_eof_closes_generators_and_exits_zero_past_running_calls_and_their_processes() -> None:
+    process = WorkerProcess("--grace", "0.5", slots=3)
     try:
+        child = process.run(start_sleep)
         generator = process.call(forever)
         for _ in range(fnwire.INITIAL_CREDIT):
             assert process.next_frame(generator).kind == fnwire.YIELD
         process.call(sleeper)  # runs for a minute: the grace period ends it
         assert process.close() == 0
         process.wait_output(b"finally ran after 63\n")
+        deadline = time.monotonic() + WAIT_S
+        while proctree.pid_alive(child) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not proctree.pid_alive(child), "the worker ends the processes its calls started"
     finally:
         process.kill()
 
