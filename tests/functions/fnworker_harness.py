@@ -43,7 +43,14 @@ class WorkerProcess:
         self.foreign_ranks: list[int] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        first = self.next_frame(0)
+        try:
+            first = self.next_frame(0)
+        except queue.Empty:
+            self.proc.kill()
+            self.proc.wait()
+            stderr = self.proc.stderr.read() if self.proc.stderr else b""
+            self.kill()
+            raise AssertionError(f"the worker sent no HELLO; its stderr: {stderr!r}") from None
         assert first.kind == fnwire.HELLO, first
         self.hello: dict[str, Any] = json.loads(first.payload)
 
