@@ -41,7 +41,7 @@ import time
 from skyhop_agent import fnwire, proctree
 from skyhop_agent.errors import AgentError
 from skyhop_agent.fnwire import Frame
-from skyhop_agent.nodeexec import node_command, write_script
+from skyhop_agent.nodeexec import NODE_MARKER, node_command, write_script
 
 TYPE_CHECKING = False  # typing's constant without importing typing (see cli.py)
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def worker_script(node: Node, module: str, rank: int, slots: int | None, marker:
         lines = [f"export PYTHONPATH={shlex.quote(_agent_root())}${{PYTHONPATH:+:$PYTHONPATH}}"]
     else:
         version, files = _agent_files()
-        root = f'"$SKYHOP_NODE_BASE/agent/fn-{version}"'
+        root = f'"${NODE_MARKER}/agent/fn-{version}"'
         lines = [
             f"python3 -S -c {shlex.quote(_UNPACK)} {root} <<'SKYHOP_AGENT_FILES' || exit 1",
             files,
@@ -423,6 +423,8 @@ class Relay:
             return
         if frame.kind == fnwire.CALL:
             self.in_flight.add(frame.rank, frame.call_id)
+        elif frame.kind == fnwire.CANCEL:  # the worker sends nothing more of a cancelled call
+            self.in_flight.done(frame.rank, frame.call_id)
         header = fnwire.HEADER.pack(len(frame.payload), frame.kind, frame.rank, frame.call_id)
         if not worker.outbox.put(*((header, frame.payload) if frame.payload else (header,))):
             self.in_flight.lost(frame.rank)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -111,14 +112,20 @@ def test_a_worker_that_dies_is_lost_once_and_later_frames_for_it_are_answered_lo
 
 
 def test_autostop_waits_while_a_call_runs_and_counts_idle_time_from_its_end(session) -> None:
-    relay, caller, _ = session
+    relay, caller, workers = session
     assert not autostop.followed(relay.layout)
-    caller.send(fnwire.CALL, 1, 5, b"sleep:1")
-    wait_for(lambda: autostop.followed(relay.layout), 10, "the autostop hold")
     started = time.time()
-    caller.wait(fnwire.RESULT, 5)
-    wait_for(lambda: not autostop.followed(relay.layout), 10, "the hold to go")
+    caller.send(fnwire.CALL, 0, 5, b"sleep:600")
+    wait_for(lambda: autostop.followed(relay.layout), 10, "the autostop hold")
+    caller.send(fnwire.CALL, 1, 6, b"quick")
+    caller.wait(fnwire.RESULT, 6)
+    assert autostop.followed(relay.layout)  # rank 0's call still runs
+    # A cancelled call is over for autostop (the worker sends nothing more of it), even while it still runs.
+    caller.send(fnwire.CANCEL, 0, 5)
+    wait_for(lambda: not autostop.followed(relay.layout), 10, "the hold to go at the CANCEL")
     assert os.stat(relay.layout.functions_activity).st_mtime >= started - 1
+    os.kill(workers[0]["pid"], signal.SIGKILL)  # the stand-in does not stop a running call
+    caller.wait(fnwire.LOST, 0)
 
 
 def test_closing_the_session_leaves_no_process_and_no_file(tmp_path) -> None:
