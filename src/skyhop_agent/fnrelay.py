@@ -390,11 +390,13 @@ class Relay:
         if worker.stderr_reader is not None:
             worker.stderr_reader.join(2.0)  # the end of its stderr belongs in the reason
         reason = worker.exit_reason() if why is None else f"{why}; {worker.exit_reason()}"
-        worker.ended = reason
+        with self._send_lock:  # exactly one of this and `serve` (before the caller came) tells the caller
+            worker.ended = reason
+            tell = self.conn is not None
         self.in_flight.lost(worker.rank)
         started = worker.started.is_set()
         worker.started.set()
-        if started and not self._closing:
+        if started and tell and not self._closing:
             self._lost(worker, 0)
 
     def _from_worker(self, worker: _Worker, frame: Frame) -> None:
@@ -406,7 +408,11 @@ class Relay:
 
     def serve(self, conn: socket.socket) -> None:
         """Route the caller's frames until it hangs up (or breaks the format); `close` afterwards."""
-        self.conn = conn
+        with self._send_lock:
+            self.conn = conn
+            gone = [worker for worker in self.workers if worker.ended is not None]
+        for worker in gone:  # ended between its HELLO and now, when there was no one to tell
+            self._lost(worker, 0)
         stream = conn.makefile("rb")
         try:
             while (frame := fnwire.read_frame(stream)) is not None:

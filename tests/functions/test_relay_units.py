@@ -128,6 +128,25 @@ def test_autostop_waits_while_a_call_runs_and_counts_idle_time_from_its_end(sess
     caller.wait(fnwire.LOST, 0)
 
 
+def test_a_worker_lost_before_the_caller_came_is_reported_when_it_does(tmp_path) -> None:
+    relay = Relay(Layout(str(tmp_path / "head")), two_node_cluster(tmp_path), None, stand_in_env(), worker_module=STAND_IN)
+    workers = relay.start(timeout=60)
+    os.kill(workers[1]["pid"], signal.SIGKILL)
+    wait_for(lambda: relay.workers[1].ended, 30, "rank 1 to end")
+    ours, theirs = socket.socketpair()
+    serving = threading.Thread(target=relay.serve, args=(theirs,), daemon=True)
+    serving.start()
+    try:
+        caller = Caller(ours)
+        assert "signal 9" in json.loads(caller.wait(fnwire.LOST, 0).payload)["reason"]
+        assert [f.kind for f in caller.frames] == [fnwire.LOST]
+    finally:
+        ours.shutdown(socket.SHUT_RDWR)
+        ours.close()
+        serving.join(30)
+        relay.close()
+
+
 def test_closing_the_session_leaves_no_process_and_no_file(tmp_path) -> None:
     relay = Relay(Layout(str(tmp_path / "head")), two_node_cluster(tmp_path), None, stand_in_env(), worker_module=STAND_IN)
     relay.start(timeout=60)
