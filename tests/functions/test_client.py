@@ -220,7 +220,7 @@ def test_a_lost_node_fails_a_call_without_retries_and_retries_on_another_with_th
     calls = Calls(session)
     future = Call(calls, square, (3,), {}, retries=0).start(1)
     session.lose(1, "preempted")
-    with pytest.raises(NodeLost, match="Node 1 .host1. of the pool was lost: preempted"):
+    with pytest.raises(NodeLost, match="Node 1 .host1. of the pool is lost: preempted"):
         future.result(timeout=10)
 
     session = FakeSession(ranks=2, auto=False)
@@ -305,3 +305,93 @@ def test_the_version_check_names_the_node_and_the_fix() -> None:
 def test_the_install_line_checks_before_installing() -> None:
     line = install_line("3.1.3")
     assert line.startswith("python -c ") and "cloudpickle==3.1.3" in line and line.endswith("|| true")
+
+
+class Lifecycle:
+    """launch/down of the API client, recorded instead of done."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, session: FakeSession) -> None:
+        from skyhop.client import api
+
+        self.launched: list[tuple] = []
+        self.downed: list[str] = []
+        monkeypatch.setattr(api, "launch", lambda task, name, **options: self.launched.append((task, name, options)))
+        monkeypatch.setattr(api, "down", lambda name: self.downed.append(name))
+        monkeypatch.setattr(pool_module, "connect", lambda cluster, slots: session)
+
+
+def test_a_pool_launches_its_task_and_downs_it_on_the_way_out_even_after_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    life = Lifecycle(monkeypatch, FakeSession())
+    with pytest.raises(KeyError), Pool(accelerators="H100:1", nodes=2, use_spot=True, cpus="4+", setup="echo hi", envs={"A": "1"}) as pool:
+        assert pool.retries == 3  # spot: retries by default
+        raise KeyError("body")
+    ((task, name, options),) = life.launched
+    assert name.startswith("pool-") and len(name) == len("pool-") + 4 and life.downed == [name]
+    assert options == {"idle_minutes": 10.0, "down": True, "stream": True}
+    assert task.num_nodes == 2 and task.resources.use_spot and str(task.resources.accelerator) == "H100:1"
+    assert task.run is None and task.envs == {"A": "1"}
+    assert "cloudpickle==" in task.setup and task.setup.endswith("\necho hi")
+
+
+def test_a_kept_pool_stays_and_an_attached_one_is_left_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    life = Lifecycle(monkeypatch, FakeSession())
+    with Pool(name="mine", keep=True, install_cloudpickle=False) as pool:
+        assert pool.retries == 0
+    assert life.launched[0][2] == {"idle_minutes": None, "down": False, "stream": True} and life.launched[0][0].setup is None
+    with Pool(cluster="mine"):
+        pass
+    assert len(life.launched) == 1 and life.downed == []
+    with pytest.raises(skyhop.SkyhopError, match="attaches to that cluster as it is"):
+        Pool(cluster="mine", accelerators="H100:1")
+
+
+def test_a_pool_whose_nodes_cannot_take_pickles_is_downed_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    session = FakeSession(pickle_version=None)
+    life = Lifecycle(monkeypatch, session)
+    with pytest.raises(PickleMismatch), Pool(name="p"):
+        raise AssertionError("not reached")
+    assert life.downed == ["p"] and session.closed
+
+
+def test_a_pool_must_be_open_to_take_calls() -> None:
+    with pytest.raises(skyhop.SkyhopError, match="is not open"):
+        Pool(cluster="c").run(square, 1)
+
+
+def test_the_callers_own_modules_go_by_value_and_installed_ones_by_reference(tmp_path) -> None:
+    import types
+
+    from skyhop.functions.pickling import _library_roots, is_own_module
+
+    root = str(tmp_path) + "/"
+    def module(name: str, path: str) -> types.ModuleType:
+        made = types.ModuleType(name)
+        made.__file__ = path
+        return made
+
+    libraries = _library_roots()
+    assert is_own_module(module("mine.util", f"{tmp_path}/mine/util.py"), [root], libraries)
+    assert not is_own_module(module("theirs", f"{tmp_path}/venv/lib/python3.11/site-packages/theirs.py"), [root], libraries)
+    assert not is_own_module(module("elsewhere", "/opt/code/elsewhere.py"), [root], libraries)
+    assert not is_own_module(module("skyhop.spec", f"{tmp_path}/src/skyhop/spec.py"), [root], libraries)
+    assert not is_own_module(module("json", f"{libraries[0]}json/__init__.py"), [libraries[0]], libraries)
+
+
+def test_remote_frames_get_their_source_lines_from_the_callers_files() -> None:
+    from skyhop.functions.remote import with_sources
+
+    line = fail.__wrapped__.__code__.co_firstlineno + 1
+    text = (
+        "Traceback (most recent call last):\n"
+        f'  File "<dynamic-code>", line {line}, in fail\n'
+        f'  File "{__file__}", line {line}, in fail\n'
+        "ValueError: x\n"
+    )
+    assert with_sources(text, fail.__wrapped__) == (
+        "Traceback (most recent call last):\n"
+        f'  File "{__file__}", line {line}, in fail\n'
+        "    raise ValueError(message)\n"
+        f'  File "{__file__}", line {line}, in fail\n'
+        "    raise ValueError(message)\n"
+        "ValueError: x\n"
+    )

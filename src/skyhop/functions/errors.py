@@ -13,16 +13,14 @@ from skyhop.errors import SkyhopError
 
 
 class NodeLost(SkyhopError):
-    """A node's worker went away (preempted, killed, its connection cut) while calls were on it."""
+    """A node's worker is gone (the node was preempted or lost, its worker died, or the connection to the
+    cluster ended): calls on it cannot be sent, and calls in flight there get no answer."""
 
-    def __init__(self, rank: int, host: str, reason: str) -> None:
+    def __init__(self, rank: int, host: str | None, reason: str) -> None:
+        super().__init__(f"Node {rank}{f' ({host})' if host else ''} of the pool is lost: {reason}.")
         self.rank = rank
         self.host = host
         self.reason = reason
-        super().__init__(f"Node {rank} ({host}) of the pool was lost: {reason}")
-
-    def __reduce__(self) -> tuple[type[NodeLost], tuple[int, str, str]]:
-        return (NodeLost, (self.rank, self.host, self.reason))
 
 
 class RemoteTraceback(Exception):

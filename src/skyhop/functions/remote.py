@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import CodeType
 
-#: cloudpickle (3.x) names the file of code it pickles by value "<dynamic-code>": the node has no source for it.
-DYNAMIC_FRAME = re.compile(r'^(  File )"<dynamic-code>", line (\d+), in (\S+)$')
+#: A frame's line in a formatted traceback (its source line, when the node had it, follows indented by four).
+FRAME = re.compile(r'^(  File )"([^"]+)", line (\d+), in (\S+)$')
 
 
 def rebuild(record: dict[str, Any], rank: int, fn: Callable[..., Any] | None = None) -> BaseException:
@@ -65,29 +65,40 @@ def add_note(exception: BaseException, note: str) -> None:
 
 
 def with_sources(text: str, fn: Callable[..., Any]) -> str:
-    """The remote traceback with the frames of code sent by value pointed back at their files and lines here.
+    """The remote traceback with the source lines the node lacked, from the caller's files.
 
-    The caller has the source the node lacks: each `File "<dynamic-code>", line N, in NAME` frame is
-    matched to a code object of `fn` (nested ones included) or of a function of its module that is
-    named NAME and spans line N, and gets that file's name and source line.
+    The caller has the source the node may not: a frame of a file that is not on
+    the node comes without its line, and cloudpickle (3.x) names code it pickles
+    by value `<dynamic-code>` (the worker renames what it can). Such a frame is
+    matched to a code object of `fn` (nested ones included) or of a function of
+    its module that is named NAME and spans line N; a named frame without its line
+    gets it from the file here, when this machine has that file.
     """
-    if "<dynamic-code>" not in text:
-        return text
     import linecache
 
-    codes = list(_codes(fn))
+    codes: list[CodeType] | None = None
+    lines = text.splitlines(keepends=True)
     out: list[str] = []
-    for line in text.splitlines(keepends=True):
-        match = DYNAMIC_FRAME.match(line.rstrip("\n"))
-        code = match and _spanning(codes, match.group(3), int(match.group(2)))
-        if not match or not code:
+    for position, line in enumerate(lines):
+        match = FRAME.match(line.rstrip("\n"))
+        if not match:
             out.append(line)
             continue
-        number = int(match.group(2))
-        out.append(f'{match.group(1)}"{code.co_filename}", line {number}, in {match.group(3)}\n')
-        source = linecache.getline(code.co_filename, number).strip()
-        if source:
-            out.append(f"    {source}\n")
+        filename, number, name = match.group(2), int(match.group(3)), match.group(4)
+        if filename == "<dynamic-code>":
+            codes = list(_codes(fn)) if codes is None else codes
+            code = _spanning(codes, name, number)
+            if code is None:
+                out.append(line)
+                continue
+            filename = code.co_filename
+            line = f'{match.group(1)}"{filename}", line {number}, in {name}\n'
+        out.append(line)
+        following = lines[position + 1] if position + 1 < len(lines) else ""
+        if not following.startswith("    ") or FRAME.match(following.rstrip("\n")):
+            source = linecache.getline(filename, number).strip()
+            if source:
+                out.append(f"    {source}\n")
     return "".join(out)
 
 
