@@ -380,7 +380,7 @@ def test_the_callers_own_modules_go_by_value_and_installed_ones_by_reference(tmp
 def test_remote_frames_get_their_source_lines_from_the_callers_files() -> None:
     from skyhop.functions.remote import with_sources
 
-    line = fail.__wrapped__.__code__.co_firstlineno + 1
+    line = fail.__wrapped__.__code__.co_firstlineno + 2  # the decorator, the def, the raise
     text = (
         "Traceback (most recent call last):\n"
         f'  File "<dynamic-code>", line {line}, in fail\n'
