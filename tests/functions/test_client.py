@@ -395,3 +395,11 @@ def test_remote_frames_get_their_source_lines_from_the_callers_files() -> None:
         "    raise ValueError(message)\n"
         "ValueError: x\n"
     )
+
+
+def test_a_decorated_helper_is_a_plain_function_on_the_node(pool: Pool) -> None:
+    def outer(x: int) -> int:
+        return square(x) + 1  # `square` is decorated: pickled, it is the plain function
+
+    assert pool.run(outer, 3) == 10
+    assert pickle.loads(pickle.dumps(square))(4) == 16

@@ -57,6 +57,12 @@ class Function(Generic[R]):
         """Run the function here, in this process, as if it were not decorated."""
         return self.__wrapped__(*args, **kwargs)
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled, it is the plain function: a node has no skyhop, and there a decorated helper is called directly."""
+        import operator
+
+        return (operator.itemgetter(0), ((self.__wrapped__,),))
+
     def __repr__(self) -> str:
         return f"<skyhop.function {self.name}>"
 
