@@ -13,6 +13,7 @@ import pickle
 import sqlite3
 import threading
 
+import cloudpickle
 import pytest
 from fn_session_fake import FakeSession, error_record
 
@@ -402,4 +403,4 @@ def test_a_decorated_helper_is_a_plain_function_on_the_node(pool: Pool) -> None:
         return square(x) + 1  # `square` is decorated: pickled, it is the plain function
 
     assert pool.run(outer, 3) == 10
-    assert pickle.loads(pickle.dumps(square))(4) == 16
+    assert pickle.loads(cloudpickle.dumps(square))(4) == 16
