@@ -78,10 +78,10 @@ def test_start_login_at_a_terminal_info_and_admin_verbs(isolated_home: Path):
     assert login.returncode == 0, login.stderr
     denied = run_cli(other, "users", "create", "eve")
     assert denied.returncode == 1 and "admin role" in denied.stderr and "Traceback" not in denied.stderr
-    assert run_cli(isolated_home, "users", "disable", "alice").returncode == 0
+    assert run_cli(isolated_home, "users", "disable", "alice", "-y").returncode == 0
     gone = run_cli(other, "api", "info")
     assert gone.returncode == 1 and "refused" in gone.stderr and "Traceback" not in gone.stderr
-    assert "users enable alice" in run_cli(isolated_home, "users", "disable", "alice").stdout, "says how to undo it"
+    assert "users enable alice" in run_cli(isolated_home, "users", "disable", "alice", "-y").stdout, "says how to undo it"
     assert run_cli(isolated_home, "users", "enable", "alice").returncode == 0
     assert run_cli(other, "api", "info").returncode == 0, "her token works again"
 
@@ -161,3 +161,53 @@ def test_endpoint_order_env_then_login_then_local(isolated_home: Path, monkeypat
     with pytest.raises(SkyhopError, match="api logout"):
         endpoint()
     assert remote.remove() is None and not path.exists()
+
+
+def test_destructive_team_verbs_ask_at_a_terminal_and_obey(isolated_home: Path):
+    """`tokens revoke`, `users disable`, `budgets delete`, `workspaces delete` without -y: "no", Enter (the
+    default is no) and Ctrl-C change nothing; "y" does it; none ends in a traceback."""
+    from pty_terminal import CTRL_C
+
+    url, admin = start_team(isolated_home)
+    assert login_from_stdin(isolated_home, url, admin).returncode == 0
+    env = subprocess_env(isolated_home)
+    assert run_cli(isolated_home, "users", "create", "carol").returncode == 0
+    made = json.loads(run_cli(isolated_home, "tokens", "create", "--user", "carol", "--output", "json").stdout)
+    assert run_cli(isolated_home, "workspaces", "create", "ml").returncode == 0
+    assert run_cli(isolated_home, "budgets", "set", "--user", "carol", "--monthly", "5").returncode == 0
+
+    def tokens_live() -> bool:
+        rows = json.loads(run_cli(isolated_home, "tokens", "list", "--all-users", "--output", "json").stdout)
+        return not next(r for r in rows if r["id"] == made["id"])["revoked_at"]
+
+    def carol_enabled() -> bool:
+        return next(u for u in json.loads(run_cli(isolated_home, "users", "list", "-o", "json").stdout) if u["id"] == "carol")["disabled_at"] is None
+
+    def has_budget() -> bool:
+        return bool(json.loads(run_cli(isolated_home, "budgets", "list", "-o", "json").stdout))
+
+    def has_workspace() -> bool:
+        return "ml" in {w["name"] for w in json.loads(run_cli(isolated_home, "workspaces", "list", "-o", "json").stdout)}
+
+    cases = [
+        (("tokens", "revoke", made["id"]), "Revoke token", tokens_live),
+        (("users", "disable", "carol"), "Disable carol?", carol_enabled),
+        (("budgets", "delete", "--user", "carol"), "Remove the budget for user carol?", has_budget),
+        (("workspaces", "delete", "ml"), "Delete workspace ml?", has_workspace),
+    ]
+    for args, prompt, still_there in cases:
+        for answer in ("n\n", "\n", CTRL_C):
+            terminal = Terminal(env, isolated_home, *args)
+            terminal.expect(prompt)
+            terminal.type(answer)
+            assert terminal.finish(timeout=60) != 0
+            assert "Traceback" not in terminal.screen
+            assert still_there(), f"{args} with {answer!r} changed something"
+        terminal = Terminal(env, isolated_home, *args)
+        terminal.expect(prompt)
+        terminal.type("y\n")
+        assert terminal.finish(timeout=60) == 0, terminal.screen
+        assert not still_there(), f"{args} confirmed did nothing"
+    no_terminal = run_cli(isolated_home, "users", "disable", "admin")
+    assert no_terminal.returncode == 1 and "Traceback" not in no_terminal.stderr, "no terminal to answer on: nothing happens"
+    assert run_cli(isolated_home, "api", "stop").returncode == 0

@@ -127,7 +127,7 @@ def test_two_users_two_processes_one_port_on_postgresql(isolated_home: Path, pg_
         assert store.get_request(request_id.group(1)).status == "SUCCEEDED"
 
     # Bob's token revoked: refused at his very next call, by whichever process answers.
-    assert as_(admin, "tokens", "revoke", tokens["bob"]["id"]).returncode == 0
+    assert as_(admin, "tokens", "revoke", tokens["bob"]["id"], "-y").returncode == 0
     for _ in range(4):
         gone = as_(bob, "status")
         assert gone.returncode != 0 and "Traceback" not in gone.stderr, gone.stdout

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from skyhop.cli.output import OUTPUT_OPTION, emit_json, money, table
+from skyhop.cli.output import OUTPUT_OPTION, YES_OPTION, confirmed, emit_json, money, table
 from skyhop.errors import SkyhopError
 
 
@@ -98,14 +98,16 @@ def list_(output: str) -> None:
 @budgets.command("delete", epilog="""\b
 Examples:
   skyhop budgets delete --user alice
-  skyhop budgets delete --workspace ml
+  skyhop budgets delete --workspace ml -y   # no question (scripts)
 """)
 @click.option("--user", metavar="USER")
 @click.option("--workspace", metavar="NAME")
-def delete(user: str | None, workspace: str | None) -> None:
-    """Remove the budget of a user or a workspace (admin only)."""
+@YES_OPTION
+def delete(user: str | None, workspace: str | None, yes: bool) -> None:
+    """Remove the budget of a user or a workspace (admin only): their spending is then unlimited. Asks first unless -y."""
     from skyhop.client import api
 
     scope, subject = _scope(user, workspace)
+    confirmed(yes, f"Remove the budget for {scope} {subject}? Their spending is then unlimited.", default=False)
     api.budgets_delete(scope, subject)
     click.echo(f"Removed the budget for {scope} {subject}.")

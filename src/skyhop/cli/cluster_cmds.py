@@ -7,10 +7,10 @@ import time
 import click
 
 from skyhop.cli.async_request import ASYNC_OPTION, submit_async
-from skyhop.cli.output import OUTPUT_OPTION, age, duration, emit_json, money, table
+from skyhop.cli.output import OUTPUT_OPTION, YES_OPTION, age, duration, emit_json, money, table
 from skyhop.errors import SkyhopError
 
-YES = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+YES = YES_OPTION
 ALL_USERS = click.option("-u", "--all-users", is_flag=True, help="Include other users' clusters (default: only yours).")
 
 

@@ -8,6 +8,15 @@ from typing import Any, Iterable, Sequence
 
 import click
 
+YES_OPTION = click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+
+
+def confirmed(yes: bool, question: str, *, default: bool) -> None:
+    """Ask `question` unless `yes`; "no" (or no terminal to answer on) ends the command with status 1, changing nothing."""
+    if not yes and not click.confirm(question, default=default, err=True):
+        raise SystemExit(1)
+
+
 OUTPUT_OPTION = click.option(
     "--output",
     "-o",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from skyhop.cli.output import OUTPUT_OPTION, age, emit_json, table
+from skyhop.cli.output import OUTPUT_OPTION, YES_OPTION, age, confirmed, emit_json, table
 
 
 @click.group(epilog="""\b
@@ -79,11 +79,14 @@ def list_(user: str | None, all_users: bool, output: str) -> None:
 @tokens.command(epilog="""\b
 Examples:
   skyhop tokens revoke 3kq9x0c2m1ab    # the id `tokens list` shows
+  skyhop tokens revoke 3kq9x0c2m1ab -y # no question (scripts)
 """)
 @click.argument("token_id")
-def revoke(token_id: str) -> None:
-    """Revoke a token by its id (`tokens list`): refused from the next request on."""
+@YES_OPTION
+def revoke(token_id: str, yes: bool) -> None:
+    """Revoke a token by its id (`tokens list`): refused from the next request on. Asks first unless -y."""
     from skyhop.client import team
 
+    confirmed(yes, f"Revoke token {token_id}? Whoever uses it is refused from the next request on; this cannot be undone.", default=False)
     revoked = team.revoke_token(token_id)
     click.echo(f"Revoked token {revoked['id']} of {revoked['user']}.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from skyhop.cli.output import OUTPUT_OPTION, age, emit_json, table
+from skyhop.cli.output import OUTPUT_OPTION, YES_OPTION, age, confirmed, emit_json, table
 
 ROLES = click.Choice(["admin", "user", "viewer"])
 
@@ -83,12 +83,15 @@ def set_role(user_id: str, role: str) -> None:
 @users.command(epilog="""\b
 Examples:
   skyhop users disable bob
+  skyhop users disable bob -y   # no question (scripts)
 """)
 @click.argument("user_id")
-def disable(user_id: str) -> None:
-    """Disable a user: their tokens are refused from the next request on; what they own stays theirs."""
+@YES_OPTION
+def disable(user_id: str, yes: bool) -> None:
+    """Disable a user: their tokens are refused from the next request on; what they own stays theirs. Asks first unless -y."""
     from skyhop.client import team
 
+    confirmed(yes, f"Disable {user_id}? Their tokens are refused from the next request on (`skyhop users enable {user_id}` undoes it).", default=False)
     team.disable_user(user_id)
     click.echo(f"Disabled {user_id}: their tokens are refused from now on. `skyhop users enable {user_id}` undoes it.")
 

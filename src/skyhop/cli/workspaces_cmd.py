@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from skyhop.cli.output import OUTPUT_OPTION, emit_json, table
+from skyhop.cli.output import OUTPUT_OPTION, YES_OPTION, confirmed, emit_json, table
 
 
 @click.group(epilog="""\b
@@ -56,12 +56,15 @@ def list_(output: str) -> None:
 @workspaces.command(epilog="""\b
 Examples:
   skyhop workspaces delete ml
+  skyhop workspaces delete ml -y   # no question (scripts)
 """)
 @click.argument("name")
-def delete(name: str) -> None:
-    """Delete a workspace (not `default`)."""
+@YES_OPTION
+def delete(name: str, yes: bool) -> None:
+    """Delete a workspace (not `default`). Asks first unless -y."""
     from skyhop.client import team
 
+    confirmed(yes, f"Delete workspace {name}? Its memberships are removed; this cannot be undone.", default=False)
     team.delete_workspace(name)
     click.echo(f"Deleted workspace {name}.")
 
