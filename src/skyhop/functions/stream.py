@@ -77,7 +77,10 @@ class RemoteGenerator:
                 frame = self._frames.get()
             else:
                 try:
-                    frame = self._frames.get(timeout=max(0.0, self._deadline - time.monotonic()))
+                    left = self._deadline - time.monotonic()
+                    if left <= 0:  # checked first: a producer that never pauses must time out too
+                        raise queue.Empty
+                    frame = self._frames.get(timeout=left)
                 except queue.Empty:
                     self.close()
                     raise FunctionTimeout(
