@@ -52,7 +52,7 @@ def count(n: int):
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeSession:
     session = FakeSession(ranks=2, slots=2)
-    monkeypatch.setattr(pool_module, "connect", lambda cluster, slots: session)
+    monkeypatch.setattr(pool_module, "connect", lambda cluster, **options: session)
     return session
 
 
@@ -318,7 +318,7 @@ class Lifecycle:
         self.downed: list[str] = []
         monkeypatch.setattr(api, "launch", lambda task, name, **options: self.launched.append((task, name, options)))
         monkeypatch.setattr(api, "down", lambda name: self.downed.append(name))
-        monkeypatch.setattr(pool_module, "connect", lambda cluster, slots: session)
+        monkeypatch.setattr(pool_module, "connect", lambda cluster, **options: session)
 
 
 def test_a_pool_launches_its_task_and_downs_it_on_the_way_out_even_after_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -404,3 +404,12 @@ def test_a_decorated_helper_is_a_plain_function_on_the_node(pool: Pool) -> None:
 
     assert pool.run(outer, 3) == 10
     assert pickle.loads(cloudpickle.dumps(square))(4) == 16
+
+
+def test_the_pools_envs_and_secrets_reach_every_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[dict] = []
+    Lifecycle(monkeypatch, FakeSession())
+    monkeypatch.setattr(pool_module, "connect", lambda cluster, **options: (opened.append(options), FakeSession())[1])
+    with Pool(nodes=2, envs={"A": "1"}, secrets={"TOKEN": "s3cret"}, install_cloudpickle=False, slots=3):
+        pass
+    assert opened == [{"slots": 3, "env": {0: {"A": "1", "TOKEN": "s3cret"}, 1: {"A": "1", "TOKEN": "s3cret"}}}]

@@ -72,7 +72,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PipeSession]:
 @pytest.fixture(scope="module")
 def pool(session: PipeSession) -> Iterator[Pool]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pool_module, "connect", lambda cluster, slots: session)
+        patch.setattr(pool_module, "connect", lambda cluster, **options: session)
         with Pool(cluster="pipes", by_value=[__name__]) as pool:
             yield pool
 
@@ -161,7 +161,7 @@ def test_async_against_real_workers(pool: Pool) -> None:
 
 def test_a_killed_worker_hands_its_items_to_the_other_exactly_once(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     session = PipeSession(2, slots=1, cwd=tmp_path)
-    monkeypatch.setattr(pool_module, "connect", lambda cluster, slots: session)
+    monkeypatch.setattr(pool_module, "connect", lambda cluster, **options: session)
     with Pool(cluster="pipes", retries=2, by_value=[__name__]) as pool:
         slow = skyhop.function(lambda x: (time.sleep(0.005), x)[1])
         results = []

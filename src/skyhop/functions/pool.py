@@ -40,12 +40,12 @@ TASK_FIELDS = ("setup", "envs", "secrets", "workdir", "file_mounts", "volumes", 
 DEFAULT_IDLE_MINUTES = 10.0
 
 
-def connect(cluster: str, *, slots: int | None) -> Session:
+def connect(cluster: str, *, slots: int | None, env: dict[int, dict[str, str]]) -> Session:
     """Open the functions session on `cluster`'s head (a seam the unit tests replace with a fake session)."""
     import importlib
 
     session_module = importlib.import_module("skyhop.functions.session")
-    session: Session = session_module.open_session(cluster, slots=slots)
+    session: Session = session_module.open_session(cluster, slots=slots, env=env)
     return session
 
 
@@ -176,7 +176,7 @@ class Pool:
 
                 self._launched = True
                 launch(self.task, self.name, idle_minutes=self.idle_minutes, down=not self.keep, stream=not self.quiet)
-            session = connect(self.name, slots=self.slots)
+            session = connect(self.name, slots=self.slots, env=self._worker_env())
             self._session = session
             check_workers(session.workers)
         except BaseException:
@@ -186,6 +186,18 @@ class Pool:
         session.on_output = self._output
         self._calls = Calls(session, roots=self._roots(), by_value=self.by_value)
         return self
+
+    def _worker_env(self) -> dict[int, dict[str, str]]:
+        """The task's `envs` and `secrets` for every node's worker, as a job of the task would have them.
+
+        The relay gives each worker the job variables (SKYPILOT_NODE_RANK, ...); what the pool was
+        launched with is the pool's to pass (it goes over the agent socket, never on a command line).
+        An attached pool has no task: its workers get the job variables only.
+        """
+        if self.task is None:
+            return {}
+        variables = {name: value for name, value in {**self.task.envs, **self.task.secrets}.items() if value is not None}
+        return {rank: dict(variables) for rank in range(self.task.num_nodes)} if variables else {}
 
     def _roots(self) -> list[str]:
         roots = [os.getcwd()]
