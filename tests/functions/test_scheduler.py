@@ -16,7 +16,7 @@ from fn_session_fake import FakeSession
 
 import skyhop
 from skyhop.functions.calls import Calls
-from skyhop.functions.errors import NodeLost
+from skyhop.functions.errors import FunctionTimeout, NodeLost
 from skyhop.functions.scheduler import MapRun
 from skyhop_agent import fnwire
 
@@ -172,3 +172,12 @@ def test_window_and_batch_are_checked() -> None:
         MapRun(Calls(fake), square, [], window=0)
     with pytest.raises(ValueError, match="batch"):
         MapRun(Calls(fake), square, [], batch=0)
+
+
+def test_an_item_past_the_functions_timeout_ends_the_map() -> None:
+    fake = FakeSession(ranks=1, slots=1, auto=False)
+    hurried = skyhop.function(timeout=0.05)(square.__wrapped__)
+    consumer = Consumer(MapRun(Calls(fake), hurried, range(3), batch=1))
+    consumer.join()
+    assert isinstance(consumer.error, FunctionTimeout) and "Item 0 of the map over square ran past its timeout of 0.05 s" in str(consumer.error)
+    assert {frame.call_id for frame in fake.kinds(fnwire.CANCEL)} == {frame.call_id for frame in fake.calls()}  # every call out was cancelled

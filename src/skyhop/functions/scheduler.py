@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from skyhop.functions import pickling
 from skyhop.functions.calls import call_options, error_of, lost_reason
-from skyhop.functions.errors import NodeLost, NotPicklable
+from skyhop.functions.errors import FunctionTimeout, NodeLost, NotPicklable
 from skyhop.functions.remote import rebuild
 from skyhop_agent import fnwire
 
@@ -89,7 +89,7 @@ class MapRun:
                 yield from self._ready()
                 if not self._flight:
                     return  # _fill sends whenever nothing is out and items remain (or raises NodeLost)
-                self._handle(self._frames.get())
+                self._handle(self._next_frame())
                 yield from self._ready()
         finally:
             for call_id, (rank, _, _) in list(self._flight.items()):
@@ -173,6 +173,25 @@ class MapRun:
         return NotPicklable(f"The items of the map over {self.fn.name} cannot be pickled to send them to the pool's nodes.")
 
     # -- receiving ---------------------------------------------------------
+    def _next_frame(self) -> fnwire.Frame:
+        """The next frame; FunctionTimeout when a call outlives `timeout` x its items (a batch runs them in turn)."""
+        timeout = self.fn.timeout
+        if timeout is None:
+            return self._frames.get()
+        while True:
+            call_id, (rank, items, sent) = min(self._flight.items(), key=lambda entry: entry[1][2] + timeout * len(entry[1][1]))
+            left = sent + timeout * len(items) - time.monotonic()
+            try:
+                if left <= 0:
+                    raise queue.Empty
+                return self._frames.get(timeout=left)
+            except queue.Empty:
+                if call_id in self._flight:
+                    raise FunctionTimeout(
+                        f"Item {items[0][0]} of the map over {self.fn.name} ran past its timeout of {timeout:g} s on node {rank} "
+                        f"({self.calls.host(rank)}); the map was cancelled."
+                    ) from None
+
     def _handle(self, frame: fnwire.Frame) -> None:
         if frame.kind not in (fnwire.RESULT, fnwire.ERROR, fnwire.LOST):
             return
