@@ -18,6 +18,7 @@ HEAVY = (
     "boto3", "botocore", "moto", "google", "grpc", "requests", "urllib3", "cryptography", "httpx",
     "pyasn1", "pyasn1_modules",  # google-auth's
     "jinja2", "markupsafe",  # the dashboard's templates: loaded on the first page the server renders
+    "cloudpickle",  # skyhop.function: loaded on the first call that goes to a pool (34 ms)
 )
 
 IMPORT_ONLY = "import skyhop"
@@ -77,6 +78,14 @@ def test_cloud_provider_modules_load_their_sdk_only_when_called(isolated_home):
 
 def test_the_gcp_provider_loads_google_auth_only_when_it_calls_gcp(isolated_home):
     assert heavy_in(modules_after("import skyhop.providers.gcp.provider, skyhop.providers.registry as r; r.get('gcp')", isolated_home)) == []
+
+
+def test_decorating_a_function_loads_no_pickler(isolated_home):
+    """`@skyhop.function` is free: cloudpickle and the pool's machinery load on the first call."""
+    code = "import skyhop\n@skyhop.function(timeout=5)\ndef f(x):\n    return x\nassert f.local(2) == 2\nskyhop.shard\n"
+    modules = modules_after(code, isolated_home)
+    assert heavy_in(modules) == []
+    assert not {"skyhop.functions.calls", "skyhop.functions.session", "skyhop.client.api"} & set(modules)
 
 
 def test_the_guard_can_see_a_heavy_import(isolated_home):

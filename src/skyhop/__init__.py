@@ -50,6 +50,12 @@ _LAZY = {
     "serve_update": "skyhop.client.serve",
     "serve_down": "skyhop.client.serve",
     "serve_logs": "skyhop.client.serve",
+    # Python functions on a pool's nodes; cloudpickle loads on the first call, not here.
+    "Pool": "skyhop.functions.pool",
+    "function": "skyhop.functions",
+    "shard": "skyhop.functions",
+    "NodeLost": "skyhop.functions.errors",
+    "RemoteError": "skyhop.functions.errors",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -80,6 +86,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from skyhop.client.serve import serve_down, serve_logs, serve_status, serve_up, serve_update
     from skyhop.errors import SkyhopError
+    from skyhop.functions import function, shard
+    from skyhop.functions.errors import NodeLost, RemoteError
+    from skyhop.functions.pool import Pool
     from skyhop.sdk import check, load_catalog, optimize, optimize_pipeline, show_gpus
     from skyhop.spec.errors import SpecError
     from skyhop.spec.infra import Infra

@@ -1,0 +1,342 @@
+"""`skyhop.Pool`: a cluster whose nodes run Python functions for this process.
+
+`with skyhop.Pool(accelerators="H100:1", nodes=2) as pool:` launches a cluster
+through the normal launch path (the API server: optimizer, failover, cost
+records, autostop), opens one functions session to its head, and downs the
+cluster on the way out, also when the body raised, unless `keep=True`.
+`Pool(cluster="dev")` attaches to an existing cluster instead and leaves it as
+it found it. A pool that is not kept launches with `idle_minutes=10, down=True`
+unless told otherwise, so a notebook kernel killed mid-session cannot leave
+machines running for long (plan §4.1, §10.7).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from typing import TYPE_CHECKING, Any
+
+from skyhop.errors import SkyhopError
+from skyhop.functions.calls import Call, Calls, wait_all
+from skyhop.functions.decorator import as_function
+from skyhop.functions.errors import PickleMismatch
+from skyhop.functions.output import Output
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from concurrent.futures import Future
+    from types import ModuleType, TracebackType
+
+    from skyhop.functions.aio import AsyncIterator
+    from skyhop.functions.calls import Session, Worker
+    from skyhop.functions.scheduler import MapRun
+    from skyhop.functions.stream import RemoteGenerator
+    from skyhop.spec.task import Task
+
+#: Task fields a Pool takes as keywords; every other keyword is a resources field.
+TASK_FIELDS = ("setup", "envs", "secrets", "workdir", "file_mounts", "volumes", "config")
+#: How long a pool that is not kept may sit idle before autostop downs it, unless `idle_minutes=` says otherwise.
+DEFAULT_IDLE_MINUTES = 10.0
+
+
+def connect(cluster: str, *, slots: int | None, env: dict[int, dict[str, str]]) -> Session:
+    """Open the functions session on `cluster`'s head (a seam the unit tests replace with a fake session)."""
+    import importlib
+
+    session_module = importlib.import_module("skyhop.functions.session")
+    session: Session = session_module.open_session(cluster, slots=slots, env=env)
+    return session
+
+
+def install_line(version: str) -> str:
+    """The setup line that gives the nodes' `python` this cloudpickle major version when it lacks it.
+
+    Only when missing or of another major (a `python -c` check first: no pip run on a node that has it);
+    `--user` outside a virtual environment, so a system Python is not modified; a failure is not the
+    setup's (the worker's HELLO then says cloudpickle is missing, and the pool says what to do).
+    """
+    import shlex
+
+    major = version.split(".")[0]
+    check = f"import cloudpickle, sys; sys.exit(cloudpickle.__version__.split('.')[0] != {major!r})"
+    where = "import sys; print('' if sys.prefix != sys.base_prefix else '--user')"
+    return (f"python -c {shlex.quote(check)} 2>/dev/null || "
+            f"python -m pip install -q $(python -c {shlex.quote(where)}) {shlex.quote(f'cloudpickle=={version}')} || true")
+
+
+def check_workers(workers: Sequence[Worker]) -> None:
+    """PickleMismatch unless every node's Python and cloudpickle can exchange pickles with this process.
+
+    Code objects change with every minor Python version, so major.minor must match (patch may differ);
+    cloudpickle's major version must match too.
+    """
+    from skyhop.functions.pickling import cloudpickle
+
+    here_python = sys.version_info[:2]
+    here_pickle = str(cloudpickle().__version__)
+    for worker in workers:
+        python = ".".join(map(str, worker.python))
+        if tuple(worker.python[:2]) != here_python:
+            raise PickleMismatch(
+                f"Node {worker.rank} ({worker.host}) runs Python {python} and this process runs {sys.version.split()[0]}: "
+                "functions cannot be exchanged between them (bytecode differs between minor versions). Give the pool a "
+                f"Python {here_python[0]}.{here_python[1]} on the nodes (an `image_id` that has it, or a `setup` that installs "
+                "it and puts it first on PATH), or run this program with the nodes' Python."
+            )
+        if worker.cloudpickle is None:
+            raise PickleMismatch(
+                f"Node {worker.rank} ({worker.host}) has no cloudpickle in its Python {python}, so it cannot run functions. "
+                f"Install it there (`python -m pip install cloudpickle=={here_pickle}` in the pool's `setup`; a pool launched "
+                "with install_cloudpickle=True, the default, tries that itself), or use an image that has it."
+            )
+        if worker.cloudpickle.split(".")[0] != here_pickle.split(".")[0]:
+            raise PickleMismatch(
+                f"Node {worker.rank} ({worker.host}) has cloudpickle {worker.cloudpickle} and this process {here_pickle}: "
+                "pickles of functions do not cross major versions. Install the same major version on both sides "
+                f"(`python -m pip install cloudpickle=={here_pickle}` in the pool's `setup`)."
+            )
+
+
+class Pool:
+    """A cluster running Python functions: `run`/`>>`, `broadcast`/`@`, `map`, generators, async forms.
+
+    Keywords are the task's (`setup`, `envs`, `secrets`, `workdir`, `file_mounts`,
+    `volumes`, `config`), `nodes` (the task's `num_nodes`), and any resources
+    field (`accelerators`, `cpus`, `memory`, `use_spot`, `infra`, `image_id`, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        cluster: str | None = None,
+        name: str | None = None,
+        nodes: int = 1,
+        keep: bool = False,
+        idle_minutes: float | None = None,
+        retries: int | None = None,
+        slots: int | None = None,
+        quiet: bool = False,
+        by_value: Iterable[ModuleType | str] = (),
+        install_cloudpickle: bool = True,
+        **fields: Any,
+    ) -> None:
+        if cluster is not None and (name is not None or nodes != 1 or fields or idle_minutes is not None):
+            raise SkyhopError(
+                f"Pool(cluster={cluster!r}) attaches to that cluster as it is: it takes no name, nodes, idle_minutes or "
+                "resources. Drop them, or leave out cluster= to launch a new pool."
+            )
+        if retries is not None and retries < 0:
+            raise ValueError(f"retries must be 0 or more, not {retries}")
+        self.attached = cluster is not None
+        self.name = cluster or name or f"pool-{secrets.token_hex(2)}"
+        self.keep = keep or self.attached
+        self.quiet = quiet
+        self.slots = slots
+        self.by_value = tuple(by_value)
+        self.task: Task | None = None if self.attached else self._task(nodes, fields, install_cloudpickle)
+        use_spot = bool(self.task and self.task.resources.use_spot)
+        self.retries = retries if retries is not None else (3 if use_spot else 0)
+        if not keep and idle_minutes is None and not self.attached:
+            idle_minutes = DEFAULT_IDLE_MINUTES
+        self.idle_minutes = idle_minutes
+        self._session: Session | None = None
+        self._calls: Calls | None = None
+        self._output: Output | None = None
+        self._launched = False
+
+    def _task(self, nodes: int, fields: dict[str, Any], install_cloudpickle: bool) -> Task:
+        from skyhop.spec.task import Task
+
+        data: dict[str, Any] = {key: fields.pop(key) for key in TASK_FIELDS if fields.get(key) is not None}
+        for key in TASK_FIELDS:
+            fields.pop(key, None)
+        if install_cloudpickle:
+            from skyhop.functions.pickling import cloudpickle
+
+            line = install_line(str(cloudpickle().__version__))
+            data["setup"] = f"{line}\n{data['setup']}" if data.get("setup") else line
+        data.update(name=self.name, num_nodes=nodes, resources=fields)
+        return Task.from_dict(data)
+
+    # -- lifetime ----------------------------------------------------------
+    def __enter__(self) -> Pool:
+        return self.open()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close(raising=error is None)
+
+    def open(self) -> Pool:
+        """Launch (or attach), open the session, check the nodes' Python; on any failure, tear down what was launched."""
+        if self._session is not None:
+            return self
+        try:
+            if not self.attached:
+                from skyhop.client.api import launch
+
+                self._launched = True
+                launch(self.task, self.name, idle_minutes=self.idle_minutes, down=not self.keep, stream=not self.quiet)
+            session = connect(self.name, slots=self.slots, env=self._worker_env())
+            self._session = session
+            check_workers(session.workers)
+        except BaseException:
+            self.close(raising=False)
+            raise
+        self._output = Output(prefixed=len(session.workers) > 1, quiet=self.quiet)
+        session.on_output = self._output
+        self._calls = Calls(session, roots=self._roots(), by_value=self.by_value)
+        return self
+
+    def _worker_env(self) -> dict[int, dict[str, str]]:
+        """The task's `envs` and `secrets` for every node's worker, as a job of the task would have them.
+
+        The relay gives each worker the job variables (SKYPILOT_NODE_RANK, ...); what the pool was
+        launched with is the pool's to pass (it goes over the agent socket, never on a command line).
+        An attached pool has no task: its workers get the job variables only.
+        """
+        if self.task is None:
+            return {}
+        variables = {name: value for name, value in {**self.task.envs, **self.task.secrets}.items() if value is not None}
+        return {rank: dict(variables) for rank in range(self.task.num_nodes)} if variables else {}
+
+    def _roots(self) -> list[str]:
+        roots = [os.getcwd()]
+        workdir = self.task.workdir if self.task is not None else None
+        if isinstance(workdir, str):
+            roots.append(os.path.abspath(os.path.expanduser(workdir)))
+        return roots
+
+    def close(self, *, raising: bool = True) -> None:
+        """End the session (the workers exit) and down the cluster unless kept or attached. Idempotent.
+
+        With `raising=False` (the `with` body raised) a failed teardown is reported on stderr, not raised
+        over the body's own error.
+        """
+        session, self._session, self._calls = self._session, None, None
+        if session is not None:
+            session.close()
+        if self._output is not None:
+            self._output.flush()
+        if not self._launched or self.keep:
+            return
+        self._launched = False
+        from skyhop.client.api import down
+
+        try:
+            down(self.name)
+        except Exception as error:
+            if raising:
+                raise
+            print(f"skyhop: the pool's cluster {self.name} could not be taken down: {error}. Run `skyhop down {self.name}`.", file=sys.stderr)
+
+    # -- what the pool has -------------------------------------------------
+    @property
+    def calls(self) -> Calls:
+        if self._calls is None:
+            raise SkyhopError(f"The pool {self.name} is not open: use it as `with skyhop.Pool(...) as pool:` (or call pool.open()).")
+        return self._calls
+
+    @property
+    def workers(self) -> list[Worker]:
+        """The live nodes' workers (rank, host, Python, cloudpickle, pid, cpus, slots), in rank order."""
+        return self.calls.workers()
+
+    @property
+    def nodes(self) -> int:
+        return len(self.workers)
+
+    def _retries(self, fn: Any) -> int:
+        return fn.retries if fn.retries is not None else self.retries
+
+    # -- single calls ------------------------------------------------------
+    def submit(self, fn: Callable[..., Any], *args: Any, node: int | None = None, **kwargs: Any) -> Future[Any]:
+        """Start `fn(*args, **kwargs)` on one node (round robin, or `node`); a Future of its value."""
+        function = as_function(fn)
+        if function.is_generator:
+            raise TypeError(f"{function.name} is a generator function: pool.run returns its stream (pool.stream_async for asyncio)")
+        call = Call(self.calls, function, args, kwargs, retries=self._retries(function))
+        return call.start(self.calls.pick(node))
+
+    def run(self, fn: Callable[..., Any], *args: Any, node: int | None = None, **kwargs: Any) -> Any:
+        """`fn(*args, **kwargs)` on one node; its value, or its stream of values when `fn` is a generator function."""
+        function = as_function(fn)
+        if function.is_generator:
+            return self.stream(function, *args, node=node, **kwargs)
+        call = Call(self.calls, function, args, kwargs, retries=self._retries(function))
+        future = call.start(self.calls.pick(node))
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            self.calls.cancel(call.rank, call.call_id)
+            raise
+
+    def stream(self, fn: Callable[..., Any], *args: Any, node: int | None = None, **kwargs: Any) -> RemoteGenerator:
+        """A generator function's values as the node produces them (`pool.run` does this for generator functions)."""
+        from skyhop.functions.stream import RemoteGenerator
+
+        return RemoteGenerator(self.calls, as_function(fn), args, kwargs, self.calls.pick(node))
+
+    def broadcast(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+        """`fn(*args, **kwargs)` once on every node; the values in rank order (SKYPILOT_NODE_RANK tells a call its node).
+
+        A failure is raised once every node has finished, the other nodes' failures as its notes.
+        """
+        futures, ranks = self._broadcast(fn, args, kwargs)
+        return wait_all(futures, ranks)
+
+    def _broadcast(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Future[Any]], list[int]]:
+        function = as_function(fn)
+        if function.is_generator:
+            raise TypeError(f"{function.name} is a generator function: broadcast runs functions that return (stream each node with pool.run(fn, node=R))")
+        ranks = [worker.rank for worker in self.calls.workers()]
+        calls = [Call(self.calls, function, args, kwargs, retries=0) for _ in ranks]
+        return [call.start(rank) for call, rank in zip(calls, ranks)], ranks
+
+    def map(self, fn: Callable[..., Any], items: Iterable[Any], *, ordered: bool = True, window: int | None = None,
+            batch: int | None = None) -> Iterator[Any]:
+        """`fn(item)` for every item, over every node's slots; an iterator of the values (input order unless `ordered=False`).
+
+        Work starts when you iterate. `items` is read lazily; `window` bounds the items in flight (default two calls
+        per slot); `batch` fixes how many items go per call (default: adaptive, larger for tiny items). A node lost
+        mid-map hands its items to the others (each at most `retries` times): every value comes back exactly once.
+        """
+        return iter(self.map_run(fn, items, ordered=ordered, window=window, batch=batch))
+
+    def map_run(self, fn: Callable[..., Any], items: Iterable[Any], *, ordered: bool = True, window: int | None = None,
+                batch: int | None = None) -> MapRun:
+        """`map` as its scheduler object (iterate it; its `high_water` says how many items were ever in flight at once)."""
+        from skyhop.functions.scheduler import MapRun
+
+        function = as_function(fn)
+        return MapRun(self.calls, function, items, ordered=ordered, window=window, batch=batch, retries=self._retries(function))
+
+    # -- asyncio -----------------------------------------------------------
+    async def run_async(self, fn: Callable[..., Any], *args: Any, node: int | None = None, **kwargs: Any) -> Any:
+        """`await pool.run_async(fn, ...)`: `run` for asyncio code (generator functions: `stream_async`)."""
+        import asyncio
+
+        return await asyncio.wrap_future(self.submit(fn, *args, node=node, **kwargs))
+
+    async def broadcast_async(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+        import asyncio
+
+        futures, ranks = self._broadcast(fn, args, kwargs)
+        await asyncio.wait([asyncio.wrap_future(future) for future in futures])
+        return wait_all(futures, ranks)
+
+    def map_async(self, fn: Callable[..., Any], items: Iterable[Any], *, ordered: bool = True, window: int | None = None,
+                  batch: int | None = None) -> AsyncIterator:
+        """`async for value in pool.map_async(fn, items)`."""
+        from skyhop.functions.aio import AsyncIterator
+
+        return AsyncIterator(self.map(fn, items, ordered=ordered, window=window, batch=batch))
+
+    def stream_async(self, fn: Callable[..., Any], *args: Any, node: int | None = None, **kwargs: Any) -> AsyncIterator:
+        """`async for value in pool.stream_async(gen_fn, ...)`."""
+        from skyhop.functions.aio import AsyncIterator
+
+        return AsyncIterator(self.stream(fn, *args, node=node, **kwargs))
+
+    def __repr__(self) -> str:
+        state = f"{self.nodes} nodes" if self._calls is not None else "not open"
+        return f"<skyhop.Pool {self.name}: {state}>"
