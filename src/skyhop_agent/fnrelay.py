@@ -100,16 +100,19 @@ def _agent_root() -> str:
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-# Unpacks the agent package (JSON of name -> text on stdin, base64) into $1, once per version:
-# nodes other than the head have no agent, and a worker needs fnwire and fnworker there.
+# Unpacks the packages (JSON of relative path -> text on stdin, base64) into $1, once per version:
+# nodes other than the head have no agent, and a worker needs fnwire and fnworker there (and the
+# caller's cloudpickle, when the broker shipped one to the head: see `_SHIPPED`).
 _UNPACK = """import base64, json, os, shutil, sys
 root = sys.argv[1]
 files = json.loads(base64.b64decode(sys.stdin.read()))
 if not os.path.isdir(root):
     tmp = "%s.tmp.%d" % (root, os.getpid())
-    os.makedirs(os.path.join(tmp, "skyhop_agent"), mode=0o700)
+    os.makedirs(tmp, mode=0o700)
     for name, text in files.items():
-        with open(os.path.join(tmp, "skyhop_agent", name), "w") as f:
+        path = os.path.join(tmp, name)
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, "w") as f:
             f.write(text)
     try:
         os.rename(tmp, root)
@@ -118,14 +121,22 @@ if not os.path.isdir(root):
 """
 
 
+#: The packages the worker's nodes get from the head: the agent, and cloudpickle when the broker shipped
+#: the caller's beside it (execution/agent.py `ship_cloudpickle`), so every node pickles as the caller does.
+_SHIPPED = ("skyhop_agent", "cloudpickle")
+
+
 def _agent_files() -> tuple[str, str]:
-    """`(version digest, base64 JSON of the package's modules)`, for nodes that have no agent."""
-    package = os.path.join(_agent_root(), "skyhop_agent")
+    """`(version digest, base64 JSON of the packages' modules)`, for nodes that have no agent."""
     files = {}
-    for name in sorted(os.listdir(package)):
-        if name.endswith(".py"):
-            with open(os.path.join(package, name), encoding="utf-8") as f:
-                files[name] = f.read()
+    for package in _SHIPPED:
+        directory = os.path.join(_agent_root(), package)
+        if not os.path.isdir(directory):
+            continue
+        for name in sorted(os.listdir(directory)):
+            if name.endswith(".py"):
+                with open(os.path.join(directory, name), encoding="utf-8") as f:
+                    files[f"{package}/{name}"] = f.read()
     data = json.dumps(files, sort_keys=True).encode()
     import base64
 

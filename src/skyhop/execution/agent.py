@@ -25,6 +25,8 @@ from skyhop_agent.nodeexec import NODE_MARKER
 AGENT_DIR = "agent"  # under the head's base directory
 #: Verbs safe to repeat on the process path when the channel broke after sending them.
 _IDEMPOTENT = frozenset({"health", "queue", "status", "autostop"})
+#: (cluster, head address, base, cloudpickle version) this process put cloudpickle on (`ship_cloudpickle`).
+_SHIPPED: set[tuple[str, str, str, str]] = set()
 #: The agent's stderr after a log is one JSON record: more than this is not one.
 STDERR_MAX = 4 * 1024 * 1024
 
@@ -93,6 +95,27 @@ class AgentClient:
         # With its bytecode where there is some: `--compile` then only checks it (0.05 CPU s instead of 0.12).
         self.runner.sync_up(str(agent_package()), f"{self.base}/{AGENT_DIR}/skyhop_agent", delete=True, bytecode=True)
         self.call("init", "--config", "-", "--compile", "--start-daemon", input=json.dumps(dict(config)))
+
+    def ship_cloudpickle(self) -> str | None:
+        """Put this process's cloudpickle beside the agent on the head; its version, or None without one here.
+
+        Function calls (skyhop/functions) pickle with cloudpickle on both ends, and pickles of
+        functions do not cross its major versions: the nodes' own (if any) may be another, and a
+        node may have no network to install one. The worker finds this copy first on its path
+        (the relay hands it to the other nodes with the agent). Once per cluster and process:
+        an rsync of three files that did not change would still be a round trip per session.
+        """
+        try:
+            import cloudpickle
+        except ImportError:
+            return None
+        version = str(cloudpickle.__version__)
+        key = (self.cluster.cluster_name, self.cluster.head.ip, self.base, version)
+        if key not in _SHIPPED:
+            source = str(Path(cloudpickle.__file__).resolve().parent)
+            self.runner.sync_up(source, f"{self.base}/{AGENT_DIR}/cloudpickle", delete=True)
+            _SHIPPED.add(key)
+        return version
 
     def submit(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Queue a job; its record as the agent stored it (job id, status, times)."""

@@ -23,6 +23,7 @@ def socket_for(store, caller: Principal, name: str, *, renew: bool = False) -> d
     """`{"socket": PATH, "nodes": N}` for an UP cluster of the caller's; ConflictError for a caller the socket would refuse."""
     from skyhop.execution import channel as channels
     from skyhop.execution import handles, lifecycle
+    from skyhop.execution.agent import AgentClient
     from skyhop.identity import current_user
     from skyhop.providers import registry
 
@@ -37,10 +38,12 @@ def socket_for(store, caller: Principal, name: str, *, renew: bool = False) -> d
         )
     record = lifecycle.require_up(store, name, have_lock=False)
     info = handles.cluster_info(record)
-    channel = channels.for_cluster(info, registry.get(info.provider).runner(info, info.head))
+    runner = registry.get(info.provider).runner(info, info.head)
+    channel = channels.for_cluster(info, runner)
     if channel is None:
         raise SkyhopError(
             f"Cluster '{name}' cannot take function calls: its agent's socket is not reachable from here "
             f"({channels.DISABLE_VAR}=off on the API server, or a provider whose connection cannot forward it)."
         )
+    AgentClient(info, runner).ship_cloudpickle()
     return {"socket": channel.local_path(renew=renew), "nodes": len(info.nodes)}
