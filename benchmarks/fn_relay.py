@@ -19,7 +19,9 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 from run import DEFAULT_CATALOG, launched, scratch_env, summary
 
@@ -82,7 +84,9 @@ def local_case(count: int) -> dict[str, object]:
             return pings("fn", env, count)
 
 
-def ssh_case(count: int) -> dict[str, object]:
+@contextmanager
+def ssh_pool_home() -> Iterator[tuple[dict[str, str], list[Any]]]:
+    """A scratch home whose config has two fresh SSH namespace hosts as the node pool `bench` (needs root)."""
     sys.path.insert(0, str(HERE.parent / "tests"))
     import netns_hosts
 
@@ -96,12 +100,16 @@ def ssh_case(count: int) -> dict[str, object]:
             f"ssh_node_pools:\n  bench:\n    user: root\n    identity_file: {hosts[0].identity_file}\n    cpus: 2\n    hosts: [{listed}]\n"
         )
         try:
-            with launched(env, "fn", "--infra", "ssh", "--num-nodes", "2", "echo hi"):
-                result = pings("fn", env, count)
-                result["ssh_true"] = summary(_ssh_true(hosts[0]))
-                return result
+            yield env, hosts
         finally:
             netns_hosts.down(home / "hosts")
+
+
+def ssh_case(count: int) -> dict[str, object]:
+    with ssh_pool_home() as (env, hosts), launched(env, "fn", "--infra", "ssh", "--num-nodes", "2", "echo hi"):
+        result = pings("fn", env, count)
+        result["ssh_true"] = summary(_ssh_true(hosts[0]))
+        return result
 
 
 def _ssh_true(host) -> list[float]:

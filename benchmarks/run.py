@@ -76,7 +76,8 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
 def summary(samples_s: list[float]) -> dict[str, float]:
     ms = sorted(s * 1000 for s in samples_s)
     p90 = ms[max(0, math.ceil(0.9 * len(ms)) - 1)]  # nearest rank
-    return {"runs": len(ms), "median_ms": statistics.median(ms), "p90_ms": p90, "min_ms": ms[0]}
+    p99 = ms[max(0, math.ceil(0.99 * len(ms)) - 1)]
+    return {"runs": len(ms), "median_ms": statistics.median(ms), "p90_ms": p90, "p99_ms": p99, "min_ms": ms[0]}
 
 
 def timed(func: Callable[[], Any], repeat: int, warmup: int = 1, setup: Callable[[], Any] | None = None) -> list[float]:
