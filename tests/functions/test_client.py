@@ -413,3 +413,23 @@ def test_the_pools_envs_and_secrets_reach_every_worker(monkeypatch: pytest.Monke
     with Pool(nodes=2, envs={"A": "1"}, secrets={"TOKEN": "s3cret"}, install_cloudpickle=False, slots=3):
         pass
     assert opened == [{"slots": 3, "env": {0: {"A": "1", "TOKEN": "s3cret"}, 1: {"A": "1", "TOKEN": "s3cret"}}}]
+
+
+def test_a_failed_launch_downs_what_it_may_have_left_and_raises_its_own_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from skyhop.client import api
+    from skyhop.errors import InfeasibleError, NotFoundError
+
+    downed: list[str] = []
+
+    def launch(task, name, **options):
+        raise InfeasibleError("no offer has 9 H100s")
+
+    def down(name):
+        downed.append(name)
+        raise NotFoundError(f"no cluster {name}")
+
+    monkeypatch.setattr(api, "launch", launch)
+    monkeypatch.setattr(api, "down", down)
+    with pytest.raises(InfeasibleError, match="no offer"), Pool(name="p9", accelerators="H100:9"):
+        raise AssertionError("not reached")
+    assert downed == ["p9"] and capsys.readouterr().err == ""

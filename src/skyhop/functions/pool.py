@@ -221,9 +221,12 @@ class Pool:
             return
         self._launched = False
         from skyhop.client.api import down
+        from skyhop.errors import NotFoundError
 
         try:
             down(self.name)
+        except NotFoundError:
+            pass  # the launch failed before the cluster existed: nothing to take down
         except Exception as error:
             if raising:
                 raise
