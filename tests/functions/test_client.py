@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import pickle
 import sqlite3
+import sys
 import threading
 
 import cloudpickle
@@ -433,3 +434,16 @@ def test_a_failed_launch_downs_what_it_may_have_left_and_raises_its_own_error(mo
     with pytest.raises(InfeasibleError, match="no offer"), Pool(name="p9", accelerators="H100:9"):
         raise AssertionError("not reached")
     assert downed == ["p9"] and capsys.readouterr().err == ""
+
+
+def test_output_goes_to_the_stdout_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Jupyter kernel swaps sys.stdout per cell: output must land in the one current when it arrives."""
+    import io
+
+    output = Output(prefixed=False)
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", first)
+    output(0, fnwire.STDOUT, b"one ")
+    monkeypatch.setattr(sys, "stdout", second)
+    output(0, fnwire.STDOUT, b"two")
+    assert (first.getvalue(), second.getvalue()) == ("one ", "two")
