@@ -311,6 +311,8 @@ class Pool:
         from skyhop.functions.scheduler import MapRun
 
         function = as_function(fn)
+        if function.is_generator:
+            raise TypeError(f"{function.name} is a generator function: map takes functions that return (stream one call with pool.run)")
         return MapRun(self.calls, function, items, ordered=ordered, window=window, batch=batch, retries=self._retries(function))
 
     # -- asyncio -----------------------------------------------------------
