@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import pickle
 import sqlite3
+import sys
 import threading
 
 import cloudpickle
@@ -413,3 +414,36 @@ def test_the_pools_envs_and_secrets_reach_every_worker(monkeypatch: pytest.Monke
     with Pool(nodes=2, envs={"A": "1"}, secrets={"TOKEN": "s3cret"}, install_cloudpickle=False, slots=3):
         pass
     assert opened == [{"slots": 3, "env": {0: {"A": "1", "TOKEN": "s3cret"}, 1: {"A": "1", "TOKEN": "s3cret"}}}]
+
+
+def test_a_failed_launch_downs_what_it_may_have_left_and_raises_its_own_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from skyhop.client import api
+    from skyhop.errors import InfeasibleError, NotFoundError
+
+    downed: list[str] = []
+
+    def launch(task, name, **options):
+        raise InfeasibleError("no offer has 9 H100s")
+
+    def down(name):
+        downed.append(name)
+        raise NotFoundError(f"no cluster {name}")
+
+    monkeypatch.setattr(api, "launch", launch)
+    monkeypatch.setattr(api, "down", down)
+    with pytest.raises(InfeasibleError, match="no offer"), Pool(name="p9", accelerators="H100:9"):
+        raise AssertionError("not reached")
+    assert downed == ["p9"] and capsys.readouterr().err == ""
+
+
+def test_output_goes_to_the_stdout_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Jupyter kernel swaps sys.stdout per cell: output must land in the one current when it arrives."""
+    import io
+
+    output = Output(prefixed=False)
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", first)
+    output(0, fnwire.STDOUT, b"one ")
+    monkeypatch.setattr(sys, "stdout", second)
+    output(0, fnwire.STDOUT, b"two")
+    assert (first.getvalue(), second.getvalue()) == ("one ", "two")

@@ -221,9 +221,12 @@ class Pool:
             return
         self._launched = False
         from skyhop.client.api import down
+        from skyhop.errors import NotFoundError
 
         try:
             down(self.name)
+        except NotFoundError:
+            pass  # the launch failed before the cluster existed: nothing to take down
         except Exception as error:
             if raising:
                 raise
@@ -308,6 +311,8 @@ class Pool:
         from skyhop.functions.scheduler import MapRun
 
         function = as_function(fn)
+        if function.is_generator:
+            raise TypeError(f"{function.name} is a generator function: map takes functions that return (stream one call with pool.run)")
         return MapRun(self.calls, function, items, ordered=ordered, window=window, batch=batch, retries=self._retries(function))
 
     # -- asyncio -----------------------------------------------------------
