@@ -1,6 +1,7 @@
 """Issue 14's acceptance on SSH namespace hosts: a user's plain script runs `>>`, `@`, `map` over 1,000 items,
 a streaming generator and remote exceptions on a 2-node pool, and the pool leaves nothing on the hosts;
-`skyhop chaos preempt` of a node during `map` on a pool with retries still gives every item exactly once.
+`skyhop chaos preempt` of a node during `map` on a pool with retries still gives every item exactly once, and a
+third host takes the lost node's place.
 
 The hosts' own python has no cloudpickle (as a bare machine would not): the broker ships the caller's to the
 head with the agent, and the relay hands it to the other node, so nothing here installs anything.
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from e2e_support import Sky
+from e2e_support import Sky, wait_for
 from ssh.conftest import namespace_hosts
 from ssh.test_ssh_pools import assert_clean, on_host
 
@@ -28,7 +29,8 @@ SCRIPT = Path(__file__).with_name("pool_script.py")
 
 @pytest.fixture(scope="module")
 def fn_hosts(tmp_path_factory):
-    yield from namespace_hosts(tmp_path_factory, 2)
+    # Three hosts for two-node pools: the third takes a preempted node's place.
+    yield from namespace_hosts(tmp_path_factory, 3)
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +85,12 @@ def test_a_node_preempted_during_map_loses_no_item_and_repeats_none(lab: Sky, fn
     monkeypatch.setenv("SKYHOP_HOME", str(lab.skyhop_home))
 
     @skyhop.function
+    def where():
+        import os
+
+        return os.environ["SKYPILOT_NODE_RANK"], os.environ["SKYHOP_NODE_BASE"]
+
+    @skyhop.function
     def slow_identity(x):
         time.sleep(0.02)
         return x
@@ -101,8 +109,11 @@ def test_a_node_preempted_during_map_loses_no_item_and_repeats_none(lab: Sky, fn
             if len(results) == 40:
                 threading.Thread(target=preempt, daemon=True).start()
         assert preempted.wait(60), "the preemption was made during the map"
-        assert pool.nodes == 1, "the map went on without the lost node"
-    assert results == list(range(400)), "every item exactly once, in order"
+        assert results == list(range(400)), "every item exactly once, in order"
+        # The third host replaces the lost one, under its rank.
+        wait_for(lambda: pool.nodes == 2, timeout=120, what="the replacement node")
+        assert [rank for rank, _ in where() @ pool] == ["0", "1"]
+        assert sorted(c["name"] for c in lab.json("status")) == [pool.name, f"{pool.name}-r1"]
     _nothing_left(lab, fn_hosts)
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 
 class Replacer:
-    def __init__(self, *, name: str, task: Task, fleet: Fleet, calls: Calls, budget: int, idle_minutes: float | None, keep: bool,
+    def __init__(self, *, name: str, task: Task, size: int, fleet: Fleet, calls: Calls, budget: int, idle_minutes: float | None, keep: bool,
                  quiet: bool, env: dict[str, str], slots: int | None, check: Callable[[Any], None]) -> None:
         self.name = name
         self.task = task
@@ -41,7 +41,7 @@ class Replacer:
         self.env = env
         self.slots = slots
         self.check = check
-        self.size = task.num_nodes
+        self.size = size  # the pool's: the replacements' task is one node
         #: The clusters this launched (or was launching when the pool closed): the pool takes them down.
         self.launched: list[str] = []
         self._lock = threading.Lock()
