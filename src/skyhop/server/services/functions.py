@@ -6,8 +6,10 @@ itself, and the server only says where that is on its machine. That is the
 socket itself for a cluster on this machine, and the forward through the
 cluster's SSH ControlMaster for the others (the same one the server's own
 agent verbs use, execution/channel.py), in the server user's private control
-directory. So the caller must be that user on that machine: a team server's
-other users are refused with a 409 until the server relays sessions itself.
+directory. So the caller must be that user on that machine: the caller of a
+local server (its token is in the user's own server.json). A team token's
+holder may be anyone anywhere, so team servers answer 409 until the server
+relays sessions itself.
 """
 
 from __future__ import annotations
@@ -24,17 +26,15 @@ def socket_for(store, caller: Principal, name: str, *, renew: bool = False) -> d
     from skyhop.execution import channel as channels
     from skyhop.execution import handles, lifecycle
     from skyhop.execution.agent import AgentClient
-    from skyhop.identity import current_user
     from skyhop.providers import registry
 
     visible(store, caller, name, write=True)
-    server_user = current_user()
-    if caller.user != server_user:
+    if caller.token_id is not None:  # a team token: its holder may be anywhere, as anyone
         raise ConflictError(
-            f"Functions need the API server on this machine, as the same user: a session connects to the cluster's agent "
-            f"socket directly, which only the server's user ({server_user}) can reach, and you are {caller.user}. Run "
-            f"`skyhop.Pool` against an API server of your own (the local one skyhop starts by itself), or use jobs "
-            f"(`skyhop launch`/`exec`) through this one."
+            "Functions need the API server on this machine, as the same user: a session connects to the cluster's agent "
+            f"socket directly, which only the server's own Unix user can reach, and {caller.user} calls a team server. Run "
+            "`skyhop.Pool` against an API server of your own (the local one skyhop starts by itself), or use jobs "
+            "(`skyhop launch`/`exec`) through this one."
         )
     record = lifecycle.require_up(store, name, have_lock=False)
     info = handles.cluster_info(record)
