@@ -81,7 +81,7 @@ def parse_input(text: str | None) -> tuple[int | None, dict[int, dict[str, str]]
         raise AgentError('"env" must be an object {RANK: {VAR: VALUE}}.')
     by_rank: dict[int, dict[str, str]] = {}
     for rank, variables in env.items():
-        if not (isinstance(rank, str) and rank.isdigit()) or not isinstance(variables, dict):
+        if not (isinstance(rank, str) and rank.isascii() and rank.isdigit()) or not isinstance(variables, dict):
             raise AgentError(f'"env" maps ranks ("0", "1", ...) to objects of variables; got {rank!r}.')
         for name, value in variables.items():
             if not isinstance(value, str) or not name or "=" in name or "\0" in name or "\0" in value:

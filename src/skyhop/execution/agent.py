@@ -25,8 +25,6 @@ from skyhop_agent.nodeexec import NODE_MARKER
 AGENT_DIR = "agent"  # under the head's base directory
 #: Verbs safe to repeat on the process path when the channel broke after sending them.
 _IDEMPOTENT = frozenset({"health", "queue", "status", "autostop"})
-#: (cluster, head address, base, cloudpickle version) this process put cloudpickle on (`ship_cloudpickle`).
-_SHIPPED: set[tuple[str, str, str, str]] = set()
 #: The agent's stderr after a log is one JSON record: more than this is not one.
 STDERR_MAX = 4 * 1024 * 1024
 
@@ -102,20 +100,17 @@ class AgentClient:
         Function calls (skyhop/functions) pickle with cloudpickle on both ends, and pickles of
         functions do not cross its major versions: the nodes' own (if any) may be another, and a
         node may have no network to install one. The worker finds this copy first on its path
-        (the relay hands it to the other nodes with the agent). Once per cluster and process:
-        an rsync of three files that did not change would still be a round trip per session.
+        (the relay hands it to the other nodes with the agent). At every session's open, not
+        once per cluster: a relaunch under the same name and address is a new machine, which no
+        memo here could tell from the old one (an rsync of unchanged files is one round trip).
         """
         try:
             import cloudpickle
         except ImportError:
             return None
-        version = str(cloudpickle.__version__)
-        key = (self.cluster.cluster_name, self.cluster.head.ip, self.base, version)
-        if key not in _SHIPPED:
-            source = str(Path(cloudpickle.__file__).resolve().parent)
-            self.runner.sync_up(source, f"{self.base}/{AGENT_DIR}/cloudpickle", delete=True)
-            _SHIPPED.add(key)
-        return version
+        source = str(Path(cloudpickle.__file__).resolve().parent)
+        self.runner.sync_up(source, f"{self.base}/{AGENT_DIR}/cloudpickle", delete=True)
+        return str(cloudpickle.__version__)
 
     def submit(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Queue a job; its record as the agent stored it (job id, status, times)."""

@@ -80,6 +80,7 @@ class Session:
         self._lost: dict[int, tuple[str | None, str]] = {}  # rank -> (host, reason)
         self._call_id = 0
         self._closed = False
+        self._cut: str | None = None
         self._reader = threading.Thread(target=self._read, name=f"skyhop-session-{cluster}", daemon=True)
         self._reader.start()
 
@@ -109,6 +110,16 @@ class Session:
             self._connection_ended(f"the connection to the head of '{self.cluster}' broke ({error})")
             lost = self._lost_rank(rank)
             raise lost or NodeLost(rank, None, f"the connection to the head of '{self.cluster}' broke ({error})") from None
+        except BaseException:
+            # Interrupted inside a frame (Ctrl-C during a large send): the head would read whatever comes next
+            # as the rest of that frame, and every later call would hang. End the connection instead: every
+            # node is lost, and a new session (pool.close(), then open) starts clean.
+            self._cut = f"a send to the head of '{self.cluster}' was interrupted mid-frame, so the session was ended"
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            raise
 
     def register(self, call_id: int, handler: Callable[[Frame], None]) -> None:
         """Frames of call `call_id` go to `handler`, on the reader thread, until `unregister`.
@@ -173,7 +184,8 @@ class Session:
         return None
 
     def _read(self) -> None:
-        why = f"the connection to the head of '{self.cluster}' ended"
+        why = (f"the connection to the head of '{self.cluster}' ended (the cluster was stopped or taken down: by its "
+               "autostop after idle_minutes without calls, by `skyhop stop`/`down`, or its head was lost)")
         try:
             while (frame := fnwire.read_frame(self._stream)) is not None:
                 self._dispatch(frame)
@@ -181,7 +193,7 @@ class Session:
             why = f"the head of '{self.cluster}' sent a broken frame ({error})"
         except OSError as error:
             why = f"the connection to the head of '{self.cluster}' broke ({error})"
-        self._connection_ended(why)
+        self._connection_ended(self._cut or why)
 
     def _dispatch(self, frame: Frame) -> None:
         if frame.kind == fnwire.OUT:
