@@ -222,7 +222,7 @@ class Call:
         self._timer: threading.Timer | None = None
         self._settled = threading.Lock()
         key, blob = calls.function(fn)
-        args, puts = pickling.large_arguments(args, fn.name)
+        args, kwargs, puts = pickling.large_arguments(args, kwargs, fn.name)
         self._puts = [(key, blob), *puts]
         self._payload = pickling.call_payload(key, fnwire.MODE_CALL, args, kwargs, call_options(fn), fn.name)
 

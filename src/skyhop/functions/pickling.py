@@ -152,38 +152,51 @@ def check_each(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], error: 
 
 
 def call_payload(fn_digest: bytes, mode: str, args: tuple[Any, ...], kwargs: dict[str, Any], opts: dict[str, Any], name: str) -> bytes:
-    """The CALL pickle; NotPicklable naming the argument that would not go."""
+    """The CALL pickle; NotPicklable naming the argument that would not go, or saying the call is over a frame's limit."""
     try:
-        return dumps((fn_digest.hex(), mode, args, kwargs, opts))
+        data = dumps((fn_digest.hex(), mode, args, kwargs, opts))
     except Exception as error:  # noqa: BLE001
         raise check_each(name, args, kwargs, error) from None
+    if len(data) > fnwire.MAX_PAYLOAD:
+        raise _too_large(f"The arguments of {name}", len(data))
+    return data
 
 
-def large_arguments(args: tuple[Any, ...], name: str) -> tuple[tuple[Any, ...], list[tuple[bytes, bytes]]]:
-    """Arguments with every one whose pickle is over CACHE_ARGUMENT_BYTES replaced by `fnwire.Cached`, and the PUTs they need.
+def large_arguments(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> tuple[tuple[Any, ...], dict[str, Any], list[tuple[bytes, bytes]]]:
+    """Arguments (positional and keyword) with every one whose pickle is over CACHE_ARGUMENT_BYTES replaced by
+    `fnwire.Cached`, and the PUTs they need.
 
     Small ones stay as they are (pickled again inside the CALL: a few µs); a
     large one is pickled once here and sent once per node however often it is used.
     """
-    if not args:
-        return args, []
-    out: list[Any] = []
     puts: list[tuple[bytes, bytes]] = []
-    for position, value in enumerate(args):
-        if isinstance(value, (int, float, bool, type(None))) or (isinstance(value, (str, bytes)) and len(value) < CACHE_ARGUMENT_BYTES // 4):
-            out.append(value)
-            continue
-        try:
-            data = dumps(value)
-        except Exception as failure:  # noqa: BLE001
-            raise NotPicklable(f"Argument {position} of {name} ({_describe(value)}) cannot be pickled to send it to the pool's nodes: {_reason(failure)}") from None
-        if len(data) > CACHE_ARGUMENT_BYTES:
-            key = digest(data)
-            puts.append((key, data))
-            out.append(fnwire.Cached(key.hex()))
-        else:
-            out.append(value)
-    return tuple(out), puts
+    out = tuple(_cached(value, f"Argument {position} of {name}", puts) for position, value in enumerate(args))
+    named = {key: _cached(value, f"Keyword argument {key!r} of {name}", puts) for key, value in kwargs.items()}
+    return out, named, puts
+
+
+def _cached(value: Any, what: str, puts: list[tuple[bytes, bytes]]) -> Any:
+    """`value`, or a `fnwire.Cached` standing for it (its PUT appended to `puts`) when its pickle is large."""
+    if isinstance(value, (int, float, bool, type(None))) or (isinstance(value, (str, bytes)) and len(value) < CACHE_ARGUMENT_BYTES // 4):
+        return value
+    try:
+        data = dumps(value)
+    except Exception as failure:  # noqa: BLE001
+        raise NotPicklable(f"{what} ({_describe(value)}) cannot be pickled to send it to the pool's nodes: {_reason(failure)}") from None
+    if len(data) <= CACHE_ARGUMENT_BYTES:
+        return value
+    if len(data) + fnwire.DIGEST_SIZE > fnwire.MAX_PAYLOAD:
+        raise _too_large(f"{what} ({_describe(value)})", len(data))
+    key = digest(data)
+    puts.append((key, data))
+    return fnwire.Cached(key.hex())
+
+
+def _too_large(what: str, size: int) -> NotPicklable:
+    return NotPicklable(
+        f"{what} is {size / 2**30:.2f} GiB pickled, over the {fnwire.MAX_PAYLOAD / 2**30:g} GiB one call can carry to a node. "
+        "Put large data where the nodes can read it (the pool's file_mounts or workdir, a bucket) and pass its path."
+    )
 
 
 def loads(payload: bytes, what: str) -> Any:

@@ -44,7 +44,7 @@ class RemoteGenerator:
         self._done = False
         self._deadline = None if fn.timeout is None else time.monotonic() + fn.timeout
         key, blob = calls.function(fn)
-        args, puts = pickling.large_arguments(args, fn.name)
+        args, kwargs, puts = pickling.large_arguments(args, kwargs, fn.name)
         payload = pickling.call_payload(key, fnwire.MODE_CALL, args, kwargs, call_options(fn), fn.name)
         self.call_id = calls.start(rank, payload, [(key, blob), *puts], self._frames.put)
 
