@@ -171,7 +171,7 @@ def large_arguments(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) ->
     """
     puts: list[tuple[bytes, bytes]] = []
     out = tuple(_cached(value, f"Argument {position} of {name}", puts) for position, value in enumerate(args))
-    named = {key: _cached(value, f"Keyword argument {key!r} of {name}", puts) for key, value in kwargs.items()}
+    named = {key: _cached(value, f"Argument {key}= of {name}", puts) for key, value in kwargs.items()}
     return out, named, puts
 
 
