@@ -26,8 +26,13 @@ def test_failed_setup_runs_again_on_relaunch(sky, tmp_path):
 
 @pytest.mark.slow
 def test_launch_down_survives_the_server_dying(sky):
+    # The agent's backstop: 2 s after the job instead of 30 (what is tested is that it acts, not how long it waits).
+    sky.skyhop_home.mkdir(mode=0o700, exist_ok=True)
+    (sky.skyhop_home / "config.yaml").write_text("api_server:\n  down_backstop_seconds: 2\n")
     client = sky.popen("launch", "-y", "-c", "dn", "--down", "sleep 3; echo done")
     wait_for(lambda: (sky.node_dir("dn") / "autostop.json").exists(), what="the autodown backstop to be set")
+    backstop = json.loads((sky.node_dir("dn") / "autostop.json").read_text())
+    assert backstop["down"] and backstop["idle_minutes"] * 60 == pytest.approx(2), backstop
     pid = sky.server_pid()
     os.kill(pid, signal.SIGKILL)
     client.wait(timeout=60)

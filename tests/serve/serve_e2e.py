@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import threading
+import time
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import pytest
 from e2e_support import wait_for
@@ -53,21 +55,43 @@ def get(url: str) -> str:
 
 
 class Load:
-    """`wrk` against a URL in the background; `check()` asserts that every request succeeded."""
+    """`wrk` against a URL in the background, from now until `check()`, which stops it and asserts that every
+    request succeeded.
 
-    def __init__(self, url: str, seconds: int) -> None:
+    The load lasts exactly as long as the change it is there for (a preemption and the replacement, an update):
+    a fixed `wrk -d` was either shorter than the change (the end of it went unloaded) or longer (the test
+    waited for wrk: about 18 of the scenario's 33 s).
+    """
+
+    #: Loads not checked yet: stopped when the scenario fails (see `preempt_update_and_down`).
+    running: ClassVar[list[Load]] = []
+
+    def __init__(self, url: str) -> None:
+        self.started = time.monotonic()
         self.process = subprocess.Popen(
-            ["wrk", "-t1", "-c8", f"-d{seconds}s", "--timeout", "10s", url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            ["wrk", "-t1", "-c8", "-d600s", "--timeout", "10s", url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
+        Load.running.append(self)
 
     def check(self) -> int:
+        # At least a few seconds of traffic, so the count below shows that load really ran.
+        time.sleep(max(0.0, self.started + LEAST_LOAD_SECONDS - time.monotonic()))
+        self.process.send_signal(signal.SIGINT)  # wrk stops and prints its summary
         out, _ = self.process.communicate(timeout=120)
+        Load.running.remove(self)
         found = re.search(r"(\d+) requests in", out)
         assert found is not None, out
         total = int(found.group(1))
         assert total > 200, out
         assert "Socket errors" not in out and "Non-2xx" not in out, out
         return total
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+LEAST_LOAD_SECONDS = 3
 
 
 def show_logs(home: Path) -> None:
@@ -101,6 +125,9 @@ def preempt_update_and_down(sky, task: Callable[[int], str], after_down: Callabl
     except BaseException:
         show_logs(sky.skyhop_home)
         raise
+    finally:
+        while Load.running:
+            Load.running.pop().kill()
 
 
 def _scenario(sky, task: Callable[[int], str], after_down: Callable[[], None]) -> None:
@@ -110,12 +137,13 @@ def _scenario(sky, task: Callable[[int], str], after_down: Callable[[], None]) -
     # Both replicas serve, each with its own id (the load balancer reads new routes within a moment).
     wait_for(lambda: {get(f"{endpoint}/id") for _ in range(8)} == {"replica 1 v1", "replica 2 v1"}, 10, "both replicas behind the endpoint")
 
-    # A replica preempted under load: the load balancer retries elsewhere, the controller replaces it.
-    load = Load(f"{endpoint}/id", 8)
+    # A replica preempted under load: the load balancer retries elsewhere, the controller replaces it; the
+    # load lasts until the replacement is READY.
+    load = Load(f"{endpoint}/id")
     wait_for(lambda: service(sky, "web")["status"] == "READY", 10, "load running")
     sky("chaos", "preempt", "web-1", check=True)
-    load.check()
     wait_for(lambda: {r["replica_id"] for r in ready(sky, "web", 1)} == {2, 3}, 180, "replica 1 replaced by replica 3")
+    load.check()
     assert "Replica 1 was preempted or lost" in sky("serve", "logs", "web", "--controller", "--no-follow", check=True).out
     # Every replica's cluster, the preempted one included, is billed to the service's owner and shown as its replica.
     owner = service(sky, "web")["user"]
@@ -124,7 +152,7 @@ def _scenario(sky, task: Callable[[int], str], after_down: Callable[[], None]) -
     assert all(line["service"]["name"] == "web" and line["user"] == owner for line in lines), lines
 
     # A rolling update under load: every request answered, by version 1 until version 2 is READY.
-    load = Load(f"{endpoint}/id", 10)
+    load = Load(f"{endpoint}/id")
     sky("serve", "update", "-y", "web", sky.task("web2.yaml", task(2)), "--mode", "rolling", check=True)
     wait_for(lambda: len(ready(sky, "web", 2)) == 2 and len(service(sky, "web")["replicas"]) == 2, 180, "two READY replicas of version 2, nothing else")
     load.check()
@@ -132,7 +160,7 @@ def _scenario(sky, task: Callable[[int], str], after_down: Callable[[], None]) -
 
     # A blue-green update under load: every request answered, and traffic moves from version 2 to version 3
     # at once (never back and forth), once version 3 has its replicas READY.
-    load, seen = Load(f"{endpoint}/id", 10), Versions(f"{endpoint}/id")
+    load, seen = Load(f"{endpoint}/id"), Versions(f"{endpoint}/id")
     sky("serve", "update", "-y", "web", sky.task("web3.yaml", task(3)), "--mode", "blue_green", check=True)
     wait_for(lambda: len(ready(sky, "web", 3)) == 2 and len(service(sky, "web")["replicas"]) == 2, 180, "two READY replicas of version 3, nothing else")
     load.check()

@@ -230,18 +230,26 @@ def _setup_needed(stored: str | None, fingerprint: str | None, agent) -> bool:
     return job["status"] == "FAILED_SETUP" or (job["status"] == "CANCELLED" and not job.get("started_at"))
 
 
-#: With `--down` and a server that follows the job, the server tears the cluster
-#: down itself right after the job; the agent's autodown is only the backstop for a
-#: server that died, so it waits this long after the job (and after the last log
-#: follower) instead of racing the server's own follow-then-teardown.
-DOWN_BACKSTOP_MINUTES = 0.5
+def _down_backstop_minutes() -> float:
+    """The agent's autodown idle time for `launch --down` with a server that follows the job.
+
+    The server tears the cluster down itself right after the job; the agent's autodown
+    is only the backstop for a server that died, so it waits this long after the job
+    (and after the last log follower) instead of racing the server's own
+    follow-then-teardown: 30 s, or config.yaml's `api_server: down_backstop_seconds`
+    (tests that kill the server set a few seconds).
+    """
+    from skyhop.config import load_config
+    from skyhop.server import settings
+
+    return settings.from_config(load_config().get("api_server")).down_backstop_s / 60
 
 
 def _autostop_wanted(task: Task, options: LaunchOptions) -> tuple[float | None, bool]:
     if options.down:
         if options.idle_minutes is not None:
             return options.idle_minutes, True
-        return (0.0 if options.detach_run else DOWN_BACKSTOP_MINUTES), True
+        return (0.0 if options.detach_run else _down_backstop_minutes()), True
     if options.idle_minutes is not None:
         return options.idle_minutes, False
     autostop = task.resources.autostop

@@ -6,6 +6,8 @@
       request_retention_days: 14    # finished requests older than this are deleted, logs too
       drain_seconds: 10             # on SIGTERM: how long calls and requests in flight may finish before hand-over
       drain_notice_seconds: 2       # on SIGTERM: how long /api/v1/ready says 503 before the port closes (team servers)
+      down_backstop_seconds: 30     # launch --down: a cluster whose server died while following its job is
+                                    # taken down by its own agent this long after the job (see execution/launch.py)
       public_url: https://skyhop.example.com  # how jobs with api_server_access reach this server
                                     # (default: the address it listens on; jobs on remote hosts need this)
 
@@ -25,6 +27,7 @@ _LIMITS = {  # key: (default, lowest allowed)
     "request_retention_days": (14.0, 0.0),
     "drain_seconds": (10.0, 0.0),
     "drain_notice_seconds": (2.0, 0.0),
+    "down_backstop_seconds": (30.0, 1.0),
 }
 
 
@@ -35,6 +38,7 @@ class ServerSettings:
     request_retention_s: float = _LIMITS["request_retention_days"][0] * 86400
     drain_s: float = _LIMITS["drain_seconds"][0]
     drain_notice_s: float = _LIMITS["drain_notice_seconds"][0]
+    down_backstop_s: float = _LIMITS["down_backstop_seconds"][0]
     public_url: str | None = None
 
 
@@ -49,6 +53,7 @@ def from_config(section: Any) -> ServerSettings:
         request_retention_s=values["request_retention_days"] * 86400,
         drain_s=values["drain_seconds"],
         drain_notice_s=values["drain_notice_seconds"],
+        down_backstop_s=values["down_backstop_seconds"],
         public_url=_public_url((section or {}).get("public_url")),
     )
 
