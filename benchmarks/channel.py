@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from run import DEFAULT_CATALOG, run_process, scratch_env, skyhop_command
+from run import DEFAULT_CATALOG, launched, run_process, scratch_env
 
 HERE = Path(__file__).resolve().parent
 EXECS = 50
@@ -140,14 +140,9 @@ def measure(sky: list[str], env: dict[str, str], name: str, base: str) -> dict[s
 def local_case(channel: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="chbench-") as tmp:
         env = {**scratch_env(DEFAULT_CATALOG, Path(tmp)), "SKYHOP_AGENT_CHANNEL": channel}
-        sky = skyhop_command()
-        try:
-            run_process(sky + ["launch", "-y", "-c", "ch", "echo hi"], env)
+        with launched(env, "ch", "echo hi") as sky:
             base = str(Path(tmp) / ".skyhop" / "clusters" / "ch" / "node-0")
             return measure(sky, env, "ch", base)
-        finally:
-            subprocess.run(sky + ["down", "-y", "ch"], env=env, capture_output=True)
-            subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
 
 
 def ssh_case(channel: str) -> dict[str, float]:
@@ -162,13 +157,10 @@ def ssh_case(channel: str) -> dict[str, float]:
         (home / ".skyhop" / "config.yaml").write_text(
             f"ssh_node_pools:\n  bench:\n    user: root\n    identity_file: {hosts[0].identity_file}\n    cpus: 2\n    hosts: [{hosts[0].ip}]\n"
         )
-        sky = skyhop_command()
         try:
-            run_process(sky + ["launch", "-y", "-c", "ch", "--infra", "ssh", "echo hi"], env)
-            return measure(sky, env, "ch", "/ch")  # the cluster's directory on the host ends in /ch
+            with launched(env, "ch", "--infra", "ssh", "echo hi") as sky:
+                return measure(sky, env, "ch", "/ch")  # the cluster's directory on the host ends in /ch
         finally:
-            subprocess.run(sky + ["down", "-y", "ch"], env=env, capture_output=True)
-            subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
             netns_hosts.down(home / "hosts")
 
 

@@ -18,6 +18,7 @@ always points at the synthetic catalog and SKYHOP_HOME at a scratch directory.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -29,7 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -75,7 +76,8 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
 def summary(samples_s: list[float]) -> dict[str, float]:
     ms = sorted(s * 1000 for s in samples_s)
     p90 = ms[max(0, math.ceil(0.9 * len(ms)) - 1)]  # nearest rank
-    return {"runs": len(ms), "median_ms": statistics.median(ms), "p90_ms": p90, "min_ms": ms[0]}
+    p99 = ms[max(0, math.ceil(0.99 * len(ms)) - 1)]
+    return {"runs": len(ms), "median_ms": statistics.median(ms), "p90_ms": p90, "p99_ms": p99, "min_ms": ms[0]}
 
 
 def timed(func: Callable[[], Any], repeat: int, warmup: int = 1, setup: Callable[[], Any] | None = None) -> list[float]:
@@ -107,6 +109,19 @@ def run_process(argv: list[str], env: dict[str, str]) -> None:
     result = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr.strip()}")
+
+
+@contextlib.contextmanager
+def launched(env: dict[str, str], name: str, *launch_args: str) -> Iterator[list[str]]:
+    """A cluster launched on a scratch home for the block (the CLI's argv is yielded); taken down after
+    it, with the home's API server."""
+    sky = skyhop_command()
+    try:
+        run_process(sky + ["launch", "-y", "-c", name, *launch_args], env)
+        yield sky
+    finally:
+        subprocess.run(sky + ["down", "-y", name], env=env, capture_output=True)
+        subprocess.run(sky + ["api", "stop"], env=env, capture_output=True)
 
 
 def bench_startup(catalog: Path, home: Path, repeat: int) -> list[dict[str, Any]]:

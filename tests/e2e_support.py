@@ -91,6 +91,21 @@ class Sky:
         finally:
             stop_api_server(self.skyhop_home)
 
+    def teardown_leaving_nothing(self) -> None:
+        """`teardown`, then fail if any process started for one of this home's clusters is still alive (killed first)."""
+        import os
+
+        try:
+            self.teardown()
+        finally:
+            leftovers = cluster_processes(self.skyhop_home)
+            for pid in leftovers:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            assert not leftovers, f"processes left behind after the test's teardown: {leftovers}"
+
     def anything_up(self) -> bool:
         if "SKYHOP_DB_URL" in self.env:
             return True  # the records live elsewhere: ask the server

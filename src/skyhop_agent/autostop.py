@@ -55,14 +55,33 @@ def idle_since(layout: Layout, conn: sqlite3.Connection, floor: float, setting: 
     """When the cluster became idle, or None while a job is queued or running or a log is followed.
 
     Idle time counts from the latest of `floor` (the daemon's start, or its
-    last failed attempt), the setting's time, and any job's submission or end.
+    last failed attempt), the setting's time, any job's submission or end, and
+    the end of the last call of a functions session.
     A follower still copying a finished job's log counts as activity: taking
     the cluster down under it would lose the output it has not read yet (that
     is how `launch --down` lost short jobs' output).
     """
     if followed(layout) or jobtable.in_states(conn, (jobtable.PENDING, jobtable.SETTING_UP, jobtable.RUNNING)):
         return None
-    return max(t for t in (floor, setting["set_at"], jobtable.last_activity(conn)) if t is not None)
+    return max(t for t in (floor, setting["set_at"], jobtable.last_activity(conn), _last_call(layout)) if t is not None)
+
+
+def touch_activity(layout: Layout) -> None:
+    """A functions session's last call in flight just ended: idle time counts from now.
+
+    (While calls run, the session holds the followers lock, so no time counts at all.)
+    """
+    os.makedirs(layout.functions_dir, mode=0o700, exist_ok=True)
+    with open(layout.functions_activity, "a"):
+        pass
+    os.utime(layout.functions_activity)
+
+
+def _last_call(layout: Layout) -> float | None:
+    try:
+        return os.stat(layout.functions_activity).st_mtime
+    except OSError:
+        return None
 
 
 def hold_while_following(layout: Layout):

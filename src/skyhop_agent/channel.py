@@ -14,7 +14,9 @@ Protocol (version 1), one request per connection:
 - the daemon answers one line: `{"ok": RESULT}` (RESULT is what the CLI verb prints)
   or `{"error": MESSAGE}` (what the CLI verb prints on stderr with exit code 2),
   and closes; for `logs` the `{"ok": ...}` line is followed by the raw log bytes
-  until the log ends (or the client hangs up).
+  until the log ends (or the client hangs up); for `functions` (no CLI verb: a
+  session of function calls, skyhop_agent/fnrelay.py) by frames both ways until
+  the client hangs up.
 
 Only the owner can connect: the base directory is 0700, the socket 0600, and
 the peer's uid (SO_PEERCRED) must be the daemon's. Requests are bounded
@@ -51,7 +53,7 @@ REQUEST_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 512
 #: The verbs the socket answers; the rest (init, daemon-start/stop, self-stop/down, ...)
 #: stay CLI-only: they start or end the daemon itself.
-VERBS = ("health", "submit", "queue", "status", "cancel", "logs", "autostop", "stop-jobs")
+VERBS = ("health", "submit", "queue", "status", "cancel", "logs", "autostop", "stop-jobs", "functions")
 # sun_path holds 108 bytes; longer paths are reached through /proc/self/fd/N/NAME.
 _SUN_PATH_MAX = 100
 _UCRED = struct.Struct("3i")
@@ -215,6 +217,9 @@ class Dispatcher:
         try:
             if verb not in VERBS:
                 raise AgentError(f"Unknown verb {verb[:80]!r} on the agent socket (it answers {', '.join(VERBS)}).")
+            if verb == "functions":
+                self._functions(conn, request.get("input"))
+                return
             args = self._parse(verb, request["args"])
             if verb == "logs":
                 self._logs(conn, args)
@@ -266,6 +271,23 @@ class Dispatcher:
         with autostop.hold_while_following(self.layout) if args.follow else contextlib.nullcontext():
             # A client that hung up ends the follow (its thread would poll until the job ends).
             logs.stream(path, _SocketOut(conn), args.follow, args.tail, lambda: _hung_up(conn) or finished())
+
+
+    def _functions(self, conn: socket.socket, text: str | None) -> None:
+        """A functions session: the workers started, the header line, then frames until the client hangs up."""
+        from skyhop_agent import config, fnrelay
+
+        slots, env = fnrelay.parse_input(text)
+        if os.path.exists(self.layout.stopped):
+            raise AgentError("The cluster is stopped; start it again before calling functions on it.")
+        relay = fnrelay.Relay(self.layout, config.load(self.layout), slots, env)
+        try:
+            workers = relay.start()
+            conn.settimeout(None)
+            _reply(conn, {"ok": {"workers": workers}})
+            relay.serve(conn)
+        finally:
+            relay.close()
 
 
 class _SocketOut:

@@ -56,10 +56,17 @@ head -c "$1" > "$script_file"
 # interactive bash of PRELUDE, with stderr muted until the prelude gives it back.
 # `python3 -S`: it needs the standard library alone, so the node's site-packages
 # and .pth files (the larger part of a bare start) are skipped.
+# With a second argument `data` (a data_stdin command) the script's stdin is the
+# rest of the wrapper's stdin (fd 3) instead of /dev/null, and its real stderr waits
+# on fd 4 for DATA_PRELUDE to take back.
 _START = (
     "import base64, json, os, signal, sys\n"
     "os.environ.update(json.loads(base64.b64decode(sys.stdin.buffer.read())))\n"
-    "os.dup2(os.open(os.devnull, os.O_RDONLY), 0)\n"
+    "data = sys.argv[2:] == ['data']\n"
+    "os.dup2(3 if data else os.open(os.devnull, os.O_RDONLY), 0)\n"
+    "if data:\n"
+    "    os.close(3)\n"
+    "    os.dup2(2, 4)\n"
     "for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ):\n"
     "    signal.signal(sig, signal.SIG_DFL)\n"
     "os.setsid()\n"
@@ -79,6 +86,22 @@ kill -TERM -- "-$job" 2>/dev/null
 kill "$watch" 2>/dev/null
 exit "$code"
 """
+# A data_stdin command: the script reads the rest of stdin itself (fd 3, kept open for
+# it), so no watcher shares it. The script is expected to end at EOF of its stdin (the
+# function worker does); the wrapper then ends whatever it left in its process group.
+_REMOTE_DATA_WRAPPER = """exec 3<&0
+printf '%s' "$env_block" | python3 -S -c "$START" "$script_file" data &
+job=$!
+unset env_block
+exec 3<&-
+wait "$job"
+code=$?
+kill -TERM -- "-$job" 2>/dev/null
+exit "$code"
+"""
+# A local data_stdin command: bash -i starts with stderr muted (its "no job control"
+# complaint) and the real stderr on fd 4, as on a remote node.
+_LOCAL_DATA_START = 'exec 4>&2 2>/dev/null; exec bash -i "$1"'
 
 
 # The user's script runs as SkyPilot runs it: `bash -i FILE`, an interactive bash
@@ -92,17 +115,21 @@ exit "$code"
 # cancel relies on) and survives SIGINT: all of that is undone before the user's
 # lines. One line, so bash's line numbers in errors are off by one only.
 PRELUDE = 'exec 2>&1; set +H +m +o history; trap "exit 143" TERM; trap "exit 130" INT\n'
+#: The same for a data_stdin script: stdout is data (frames), so stderr goes back to where
+#: the process's own stderr went (kept on fd 4), not into stdout.
+DATA_PRELUDE = 'exec 2>&4 4>&-; set +H +m +o history; trap "exit 143" TERM; trap "exit 130" INT\n'
 
 
-def write_script(path: str, script: str) -> None:
-    """Write the file `node_command` runs: PRELUDE, then the script; private (0600) to the node's owner.
+def write_script(path: str, script: str, *, data_stdin: bool = False) -> None:
+    """Write the file `node_command` runs: PRELUDE (DATA_PRELUDE for a `data_stdin` command), then the
+    script; private (0600) to the node's owner.
 
     A file, not an argv: scripts over the kernel's 128 KiB per-argument cap
     run, and nothing of them shows in `ps`.
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(PRELUDE)
+        f.write(DATA_PRELUDE if data_stdin else PRELUDE)
         f.write(script)
 
 
@@ -128,16 +155,24 @@ class NodeCommand:
         self.preamble = preamble
 
 
-def node_command(node: Node, script_file: str, env: dict[str, str]) -> NodeCommand:
+def node_command(node: Node, script_file: str, env: dict[str, str], *, data_stdin: bool = False) -> NodeCommand:
     """How to run `script_file` (on this machine, made by `write_script`) on `node` with the job variables `env`.
 
     Jobs start in the node's workdir once the broker has synced one, else in
-    its base directory.
+    its base directory. With `data_stdin` (a script written with the same flag) the
+    caller's pipe is the script's own after the preamble: what follows it on stdin is
+    the script's stdin, its stdout is the script's stdout and nothing else (the shell's
+    own complaints go to stderr), and the script ends when stdin does. Such a
+    command always wants a stdin pipe (`watch_stdin`) and a stderr of its own
+    (`mute_stderr` False: the caller keeps it apart from stdout).
     """
     env = {**env, NODE_MARKER: node.base}
     if node.exec_prefix is None:
         cwd = node.workdir if node.workdir and os.path.isdir(node.workdir) else node.base
         home = {"HOME": node.home} if node.home else {}
+        if data_stdin:
+            argv = ["bash", "-c", _LOCAL_DATA_START, "skyhop-node", script_file]
+            return NodeCommand(argv, cwd, {**os.environ, **home, **env}, watch_stdin=True, mute_stderr=False)
         return NodeCommand(["bash", "-i", script_file], cwd, {**os.environ, **home, **env}, watch_stdin=False, mute_stderr=True)
     import base64  # only a remote node's command needs these
     import shlex
@@ -147,7 +182,8 @@ def node_command(node: Node, script_file: str, env: dict[str, str]) -> NodeComma
     block = base64.b64encode(json.dumps(env).encode()).decode()
     end = f"#skyhop-env-end-{os.urandom(8).hex()}"  # what secrets.token_hex(8) is, without importing secrets
     goto = f"cd {shlex.quote(node.workdir)} 2>/dev/null || " if node.workdir else ""
-    wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\nSTART={shlex.quote(_START)}\n{_REMOTE_WRAPPER}"
+    tail = _REMOTE_DATA_WRAPPER if data_stdin else _REMOTE_WRAPPER
+    wrapper = f"{_REMOTE_WRAPPER_HEAD}{goto}cd {shlex.quote(node.base)} || exit 1\nSTART={shlex.quote(_START)}\n{tail}"
     command_line = shlex.join(["bash", "-c", wrapper, "skyhop-node", str(len(script)), end])
     preamble = f"{block}\n{end}\n".encode() + script
     return NodeCommand(list(node.exec_prefix) + [command_line], None, dict(os.environ), watch_stdin=True, mute_stderr=False, preamble=preamble)

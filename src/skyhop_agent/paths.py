@@ -19,7 +19,7 @@ class Layout:
     RESERVED = (
         "agent", "cluster.json", "cluster.init.json", "jobs", "jobs.db", "jobs.db-wal", "jobs.db-shm",
         "jobs.db-journal", "daemon.pid", "daemon.log", "daemon.lock", "stopped", "autostop.json", "followers.lock",
-        "agent.sock",
+        "agent.sock", "functions",
     )
 
     def __init__(self, base: str) -> None:
@@ -36,6 +36,9 @@ class Layout:
         self.followers_lock = os.path.join(self.base, "followers.lock")
         # The daemon's Unix socket (skyhop_agent.channel): verbs without a process per call.
         self.channel_socket = os.path.join(self.base, "agent.sock")
+        # Functions sessions (skyhop_agent.fnrelay): their workers' scripts, and the time the last call ended.
+        self.functions_dir = os.path.join(self.base, "functions")
+        self.functions_activity = os.path.join(self.functions_dir, "activity")
 
     def job_dir(self, job_id: int) -> str:
         return os.path.join(self.jobs_dir, str(job_id))

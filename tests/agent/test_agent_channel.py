@@ -267,3 +267,24 @@ def test_many_requests_leave_no_open_files_in_the_daemon(cluster: Agent) -> None
             assert log_bytes(cluster, str(job_id)) == b"x\n"
     # A few for whatever the daemon's tick has open at the moment; without closing, ~+200.
     assert len(os.listdir(f"/proc/{pid}/fd")) <= before + 4
+
+
+def test_a_functions_session_on_the_socket_and_its_refusals(cluster: Agent) -> None:
+    from skyhop_agent import fnwire
+    from skyhop_agent.marked import marked_pids
+    from skyhop_agent.nodeexec import NODE_MARKER
+
+    cluster.ok("daemon-start")
+    assert '"slots" must be' in ask(cluster, "functions", input='{"slots": 0}')["error"]
+    with _connect(cluster) as sock:
+        sock.sendall(json.dumps({"verb": "functions", "args": [], "input": json.dumps({"slots": 2})}).encode() + b"\n")
+        [worker] = json.loads(_line(sock))["ok"]["workers"]
+        assert worker["rank"] == 0 and worker["slots"] == 2
+        sock.sendall(fnwire.encode(fnwire.Frame(fnwire.PING, 0, 77)))
+        pong = fnwire.read_frame(sock.makefile("rb"))
+        assert pong is not None and (pong.kind, pong.rank, pong.call_id) == (fnwire.PONG, 0, 77)
+        assert marked_pids(NODE_MARKER, str(cluster.base)) != []
+    poll(lambda: not [pid for pid in marked_pids(NODE_MARKER, str(cluster.base)) if b"fnworker" in Path(f"/proc/{pid}/cmdline").read_bytes()],
+         what="the worker to end with the session")
+    (cluster.base / "stopped").write_text("{}")
+    assert "is stopped" in ask(cluster, "functions", input="{}")["error"]

@@ -8,12 +8,10 @@ fails the test if any process started for one of its clusters is still alive.
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import pytest
-from e2e_support import Sky, cluster_processes
+from e2e_support import Sky
 from helpers import REPO
 
 
@@ -27,16 +25,7 @@ def sky(isolated_home: Path, tmp_path: Path, request: pytest.FixtureRequest):
     else:  # a first run as a user makes it: the server starts as `python -m skyhop.server`, not from the suite's zygote
         runner.env.pop("SKYHOP_API_SERVER_COMMAND", None)
     yield runner
-    try:
-        runner.teardown()
-    finally:
-        leftovers = cluster_processes(runner.skyhop_home)
-        for pid in leftovers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        assert not leftovers, f"processes left behind after the test's teardown: {leftovers}"
+    runner.teardown_leaving_nothing()
 
 
 @pytest.fixture

@@ -19,15 +19,17 @@ from typing import Any
 
 import pytest
 
-from skyhop.server.auth.principal import Principal, Role
+from skyhop.server.auth.principal import Principal, Role, local
 from skyhop.state.records import ClusterRecord
 
 TOKENS = {
-    "tok-alice": Principal(user="alice", role=Role.USER),
-    "tok-bob": Principal(user="bob", role=Role.USER),
-    "tok-fin": Principal(user="fin", role=Role.VIEWER),
-    "tok-root": Principal(user="root", role=Role.ADMIN),
-    "tok-carol": Principal(user="carol", role=Role.USER, workspaces=frozenset({"default", "team-a"})),
+    # Team tokens, with the ids a team server's tokens have; tok-local is a local server's own caller.
+    "tok-alice": Principal(user="alice", role=Role.USER, token_id="ta"),
+    "tok-bob": Principal(user="bob", role=Role.USER, token_id="tb"),
+    "tok-fin": Principal(user="fin", role=Role.VIEWER, token_id="tf"),
+    "tok-root": Principal(user="root", role=Role.ADMIN, token_id="tr"),
+    "tok-carol": Principal(user="carol", role=Role.USER, workspaces=frozenset({"default", "team-a"}), token_id="tc"),
+    "tok-local": local("root"),
 }
 
 
@@ -212,3 +214,18 @@ def test_the_client_reads_the_active_workspace_from_the_environment_or_config(is
         assert http.active_workspace() == "team-b"
     finally:
         http.active_workspace.cache_clear()
+
+
+def test_functions_need_the_callers_own_cluster_and_a_local_server(server):
+    """A functions session connects to the agent socket itself, which only the server's own Unix user can reach:
+    the caller of a local server (who could read its server.json), never a team token, an admin's included."""
+    alice = Caller(server, "tok-alice")
+    status, answer = alice("POST", "/api/v1/clusters/alice-dev/functions", {})
+    assert (status, answer["code"]) == (409, "conflict")
+    assert "API server on this machine, as the same user" in answer["detail"] and "team server" in answer["detail"]
+    assert alice("POST", "/api/v1/clusters/bob-dev/functions", {})[0] == 404
+    assert Caller(server, "tok-fin")("POST", "/api/v1/clusters/alice-dev/functions", {})[0] == 403
+    assert Caller(server, "tok-root")("POST", "/api/v1/clusters/alice-dev/functions", {})[0] == 409, "a team admin is no Unix user of the server"
+    status, answer = Caller(server, "tok-local")("POST", "/api/v1/clusters/alice-dev/functions", {"renew": True})
+    # The local server's own caller gets past both checks, to the cluster itself (a seeded row of a provider nothing loads).
+    assert status == 400 and "'seeded'" in answer["detail"], answer

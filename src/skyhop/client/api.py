@@ -242,6 +242,11 @@ def chaos_preempt(cluster: str, node: int = 0) -> dict[str, Any]:
     return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/chaos/preempt", body={"node": node}, expect="record")
 
 
+def functions_socket(cluster: str, *, renew: bool = False) -> dict[str, Any]:
+    """Where a functions session on the cluster connects: `{"socket": PATH, "nodes": N}` (skyhop/functions/session.py)."""
+    return http.call(_server(), "POST", f"/api/v1/clusters/{_cluster(cluster)}/functions", body={"renew": renew}, expect="record")
+
+
 def check(*, reach: bool = True) -> list[dict[str, Any]]:
     """`skyhop check` as the API server sees it: its credentials, its pools' hosts reached now."""
     return http.call(_server(), "GET", "/api/v1/check", params={"reach": reach}, expect="records")

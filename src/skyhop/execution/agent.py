@@ -94,6 +94,24 @@ class AgentClient:
         self.runner.sync_up(str(agent_package()), f"{self.base}/{AGENT_DIR}/skyhop_agent", delete=True, bytecode=True)
         self.call("init", "--config", "-", "--compile", "--start-daemon", input=json.dumps(dict(config)))
 
+    def ship_cloudpickle(self) -> str | None:
+        """Put this process's cloudpickle beside the agent on the head; its version, or None without one here.
+
+        Function calls (skyhop/functions) pickle with cloudpickle on both ends, and pickles of
+        functions do not cross its major versions: the nodes' own (if any) may be another, and a
+        node may have no network to install one. The worker finds this copy first on its path
+        (the relay hands it to the other nodes with the agent). At every session's open, not
+        once per cluster: a relaunch under the same name and address is a new machine, which no
+        memo here could tell from the old one (an rsync of unchanged files is one round trip).
+        """
+        try:
+            import cloudpickle
+        except ImportError:
+            return None
+        source = str(Path(cloudpickle.__file__).resolve().parent)
+        self.runner.sync_up(source, f"{self.base}/{AGENT_DIR}/cloudpickle", delete=True)
+        return str(cloudpickle.__version__)
+
     def submit(self, spec: Mapping[str, Any]) -> dict[str, Any]:
         """Queue a job; its record as the agent stored it (job id, status, times)."""
         reply = self.call("submit", "--spec", "-", input=json.dumps(dict(spec)))

@@ -131,6 +131,13 @@ class Channel:
         log.info("the agent of %s did not answer on its socket; agent verbs run as processes for %g s", self.name, RETRY_S)
         raise ChannelDown(f"{self.name}: the agent did not answer on its socket")
 
+    def local_path(self, *, renew: bool = False) -> str:
+        """The path on this machine whose connections reach the daemon's socket (for a functions
+        session, which connects itself); `renew` sets the forward up again first."""
+        with self._lock:
+            failed = self._generation
+        return self._path(renew, failed)[0]
+
     def _path(self, renew: bool, failed: int) -> tuple[str, int]:
         """The local socket path and its generation; `renew` sets it up again unless another
         caller did since generation `failed` (a burst of failures renews once, not once each)."""

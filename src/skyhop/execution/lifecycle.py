@@ -49,8 +49,6 @@ def refresh(store, record, *, have_lock: bool, deep: bool = False):
         reason = reason or "some of its nodes are gone"
         if record.status != "INIT" or record.status_reason != reason:
             store.set_cluster_status(record.name, "INIT", reason=reason)
-            if _head_lost(reason):
-                _forget_connections(provider, info)
         return store.get_cluster(record.name)
     if state == base.STOPPED and record.status != "STOPPED":
         # It stopped itself (autostop): let the provider finish the job (release hosts, end stragglers).
@@ -77,29 +75,6 @@ def observe(provider, info: ClusterInfo) -> tuple[str, str | None]:
     if isinstance(observed, str):
         return observed, None
     return observed.state, observed.reason
-
-
-def _head_lost(reason: str) -> bool:
-    """Whether the provider's account of lost nodes names the head ("node 0: ..." or "node 0 (...): ...",
-    as every provider words it, `base.preempted` included)."""
-    return any(part.strip().startswith(("node 0:", "node 0 (")) for part in reason.split(";"))
-
-
-def _forget_connections(provider, info: ClusterInfo) -> None:
-    """The head was lost: end the process's channel and shared SSH connection to it.
-
-    A machine that vanished without a word (a reclaimed instance's address goes silent) leaves an
-    established connection that hangs every call multiplexed over it until SSH's keepalives give up,
-    about a minute: saving the output of a preempted attempt and tearing its cluster down took over
-    a minute in the managed-jobs controller, a delay the deadline policies pay for. A fresh connection
-    to such a head fails within its connect timeout; to a head still there (a provider that counts an
-    unreachable head as lost), it costs one handshake. Only for the head: a lost worker leaves the head's
-    connection, and the log streams multiplexed over it, alone.
-    """
-    channel.drop(info.cluster_name)
-    close = getattr(provider.runner(info, info.head), "close", None)  # SSH runners: `ssh -O exit`, answered by the local master
-    if close is not None:
-        close()
 
 
 def _agent_alive(info: ClusterInfo) -> bool:

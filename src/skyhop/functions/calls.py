@@ -44,7 +44,10 @@ class Session(Protocol):
     """The client end of a functions session (session.py, §11 of the plan)."""
 
     cluster: str
-    workers: tuple[Any, ...]
+
+    @property
+    def workers(self) -> tuple[Any, ...]: ...
+
     on_output: Callable[[int, int, bytes], None]
     on_lost: Callable[[int, str], None]
 
@@ -116,6 +119,13 @@ class Calls:
         with self._lock:
             self._turn += 1
             return live[self._turn % len(live)]
+
+    def revive(self, rank: int, host: str) -> None:
+        """`rank` is live again: a replacement node took it over (replace.py); it has none of the PUTs yet."""
+        with self._lock:
+            self._lost.pop(rank, None)
+            self._sent.pop(rank, None)
+            self._hosts[rank] = host
 
     def last_lost(self) -> tuple[int, str]:
         """`(rank, reason)` of the latest loss (for the error when no node is left)."""

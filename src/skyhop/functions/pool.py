@@ -12,6 +12,7 @@ machines running for long (plan §4.1, §10.7).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import sys
@@ -21,7 +22,9 @@ from skyhop.errors import SkyhopError
 from skyhop.functions.calls import Call, Calls, wait_all
 from skyhop.functions.decorator import as_function
 from skyhop.functions.errors import PickleMismatch
+from skyhop.functions.fleet import Fleet
 from skyhop.functions.output import Output
+from skyhop.functions.replace import Replacer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -144,6 +147,7 @@ class Pool:
         self._calls: Calls | None = None
         self._output: Output | None = None
         self._launched = False
+        self._replacer: Replacer | None = None
 
     def _task(self, nodes: int, fields: dict[str, Any], install_cloudpickle: bool) -> Task:
         from skyhop.spec.task import Task
@@ -182,10 +186,22 @@ class Pool:
         except BaseException:
             self.close(raising=False)
             raise
+        if self._replaces():
+            session = self._session = Fleet(session)
         self._output = Output(prefixed=len(session.workers) > 1, quiet=self.quiet)
         session.on_output = self._output
         self._calls = Calls(session, roots=self._roots(), by_value=self.by_value)
+        if isinstance(session, Fleet) and self.task is not None:
+            self._replacer = Replacer(
+                name=self.name, task=dataclasses.replace(self.task, num_nodes=1), size=self.task.num_nodes, fleet=session, calls=self._calls,
+                budget=self.retries * self.task.num_nodes, idle_minutes=self.idle_minutes, keep=self.keep, quiet=self.quiet,
+                env=self._worker_env().get(0, {}), slots=self.slots, check=check_workers,
+            )
         return self
+
+    def _replaces(self) -> bool:
+        """Lost nodes get replacements (replace.py) in a pool this launched, with retries (spot pools' default)."""
+        return self.task is not None and not self.attached and self.retries > 0
 
     def _worker_env(self) -> dict[int, dict[str, str]]:
         """The task's `envs` and `secrets` for every node's worker, as a job of the task would have them.
@@ -212,6 +228,8 @@ class Pool:
         With `raising=False` (the `with` body raised) a failed teardown is reported on stderr, not raised
         over the body's own error.
         """
+        replacer, self._replacer = self._replacer, None
+        replacements = replacer.close() if replacer is not None else []
         session, self._session, self._calls = self._session, None, None
         if session is not None:
             session.close()
@@ -223,14 +241,19 @@ class Pool:
         from skyhop.client.api import down
         from skyhop.errors import NotFoundError
 
-        try:
-            down(self.name)
-        except NotFoundError:
-            pass  # the launch failed before the cluster existed: nothing to take down
-        except Exception as error:
-            if raising:
-                raise
-            print(f"skyhop: the pool's cluster {self.name} could not be taken down: {error}. Run `skyhop down {self.name}`.", file=sys.stderr)
+        failed: Exception | None = None
+        for name in [self.name, *replacements]:
+            try:
+                down(name)
+            except NotFoundError:
+                pass  # the launch failed before the cluster existed: nothing to take down
+            except Exception as error:
+                if raising and failed is None:
+                    failed = error  # raised once the others were tried
+                    continue
+                print(f"skyhop: the pool's cluster {name} could not be taken down: {error}. Run `skyhop down {name}`.", file=sys.stderr)
+        if failed is not None and raising:
+            raise failed
 
     # -- what the pool has -------------------------------------------------
     @property

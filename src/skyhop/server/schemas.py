@@ -220,6 +220,19 @@ class ChaosPreemptBody(_Body):
     node: int = Field(default=0, ge=0, le=MAX_ID)
 
 
+class FunctionsBody(_Body):
+    """`renew`: the socket path given before did not answer (a restarted SSH connection); set the forward up again."""
+
+    renew: bool = False
+
+
+class FunctionsAnswer(BaseModel):
+    """Where a functions session connects: the cluster's agent socket as reachable on the server's machine."""
+
+    socket: str
+    nodes: int
+
+
 class RequestCancelAnswer(BaseModel):
     request_id: str
     cancelled: bool

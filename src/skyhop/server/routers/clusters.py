@@ -94,3 +94,16 @@ def chaos_preempt(
 
     owned.visible(store, caller, name, write=True)
     return chaos.preempt(store, name, (payload or schemas.ChaosPreemptBody()).node)
+
+
+@router.post("/{name}/functions", response_model=schemas.FunctionsAnswer, responses=errors(400, 404, 409, 502))
+def functions(
+    store: Store, caller: Caller, name: schemas.ClusterPath, payload: Annotated[schemas.FunctionsBody | None, Body()] = None
+) -> dict[str, Any]:
+    """The local path of the cluster's agent socket, for a functions session (`skyhop.Pool`) to connect to.
+
+    The calls of a session do not pass through the server: the caller connects to the socket itself.
+    """
+    from skyhop.server.services import functions
+
+    return functions.socket_for(store, caller, name, renew=(payload or schemas.FunctionsBody()).renew)
