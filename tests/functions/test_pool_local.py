@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator
 
@@ -19,8 +18,6 @@ import skyhop
 from skyhop.functions.errors import RemoteTraceback
 
 pytestmark = pytest.mark.slow
-# Until the relay's session (branch fn-relay) is merged beside this client; then this line goes.
-pytest.importorskip("skyhop.functions.session")
 
 NAME = "fnpool"
 
@@ -68,9 +65,7 @@ def pool(tmp_path_factory: pytest.TempPathFactory, migrated_state_db) -> Iterato
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("HOME", str(home))
             patch.setenv("SKYHOP_HOME", str(sky.skyhop_home))
-            # The nodes' `python` is this test run's (with its cloudpickle), as an image or setup would provide.
-            path = f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"
-            with skyhop.Pool(name=NAME, nodes=2, cpus=0.5, envs={"PATH": path}, quiet=True, by_value=[__name__]) as pool:
+            with skyhop.Pool(name=NAME, nodes=2, cpus=0.5, quiet=True, by_value=[__name__]) as pool:
                 yield pool
             assert NAME not in sky.clusters()
             assert cluster_processes(sky.skyhop_home) == []
