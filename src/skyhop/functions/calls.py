@@ -86,6 +86,7 @@ class Calls:
         self.roots = tuple(roots)
         self.by_value = tuple(by_value)
         self._lock = threading.Lock()
+        self._put_lock = threading.Lock()
         self._sent: dict[int, set[bytes]] = {}
         self._flight: dict[int, dict[int, Callable[[fnwire.Frame], None]]] = {}
         self._lost: dict[int, str] = {}
@@ -160,9 +161,12 @@ class Calls:
         return call_id
 
     def _put(self, rank: int, puts: Sequence[tuple[bytes, bytes]]) -> None:
-        # Under the lock: a second thread's CALL must not overtake the PUT it relies on.
-        with self._lock:
-            sent = self._sent.setdefault(rank, set())
+        # Under a lock of its own across check, send and mark: a second thread's CALL must not overtake
+        # the PUT it relies on. Not `_lock`: the reader thread takes that, and must never wait on a
+        # large PUT (the relay may be waiting for the reader to make room before it reads the PUT).
+        with self._put_lock:
+            with self._lock:
+                sent = self._sent.setdefault(rank, set())
             for key, data in puts:
                 if key not in sent:
                     self.session.send(fnwire.PUT, rank, 0, key + data)

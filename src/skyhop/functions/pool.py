@@ -45,30 +45,12 @@ DEFAULT_IDLE_MINUTES = 10.0
 
 def connect(cluster: str, *, slots: int | None, env: dict[int, dict[str, str]]) -> Session:
     """Open the functions session on `cluster`'s head (a seam the unit tests replace with a fake session)."""
-    import importlib
+    from skyhop.functions.session import open_session
 
-    session_module = importlib.import_module("skyhop.functions.session")
-    session: Session = session_module.open_session(cluster, slots=slots, env=env)
-    return session
+    return open_session(cluster, slots=slots, env=env)
 
 
-def install_line(version: str) -> str:
-    """The setup line that gives the nodes' `python` this cloudpickle major version when it lacks it.
-
-    Only when missing or of another major (a `python -c` check first: no pip run on a node that has it);
-    `--user` outside a virtual environment, so a system Python is not modified; a failure is not the
-    setup's (the worker's HELLO then says cloudpickle is missing, and the pool says what to do).
-    """
-    import shlex
-
-    major = version.split(".")[0]
-    check = f"import cloudpickle, sys; sys.exit(cloudpickle.__version__.split('.')[0] != {major!r})"
-    where = "import sys; print('' if sys.prefix != sys.base_prefix else '--user')"
-    return (f"python -c {shlex.quote(check)} 2>/dev/null || "
-            f"python -m pip install -q $(python -c {shlex.quote(where)}) {shlex.quote(f'cloudpickle=={version}')} || true")
-
-
-def check_workers(workers: Sequence[Worker]) -> None:
+def check_workers(workers: Sequence[Worker], cluster: str = "NAME") -> None:
     """PickleMismatch unless every node's Python and cloudpickle can exchange pickles with this process.
 
     Code objects change with every minor Python version, so major.minor must match (patch may differ);
@@ -89,9 +71,10 @@ def check_workers(workers: Sequence[Worker]) -> None:
             )
         if worker.cloudpickle is None:
             raise PickleMismatch(
-                f"Node {worker.rank} ({worker.host}) has no cloudpickle in its Python {python}, so it cannot run functions. "
-                f"Install it there (`python -m pip install cloudpickle=={here_pickle}` in the pool's `setup`; a pool launched "
-                "with install_cloudpickle=True, the default, tries that itself), or use an image that has it."
+                f"Node {worker.rank} ({worker.host}) has no cloudpickle for its Python {python}, so it cannot run functions. "
+                "The agent skyhop installs on a cluster brings one; an agent older than this skyhop does not: restart the "
+                f"cluster (`skyhop stop {cluster}` then `skyhop start {cluster}`) or launch it again, or install "
+                f"cloudpickle=={here_pickle} in that Python."
             )
         if worker.cloudpickle.split(".")[0] != here_pickle.split(".")[0]:
             raise PickleMismatch(
@@ -121,7 +104,6 @@ class Pool:
         slots: int | None = None,
         quiet: bool = False,
         by_value: Iterable[ModuleType | str] = (),
-        install_cloudpickle: bool = True,
         **fields: Any,
     ) -> None:
         if cluster is not None and (name is not None or nodes != 1 or fields or idle_minutes is not None):
@@ -137,7 +119,7 @@ class Pool:
         self.quiet = quiet
         self.slots = slots
         self.by_value = tuple(by_value)
-        self.task: Task | None = None if self.attached else self._task(nodes, fields, install_cloudpickle)
+        self.task: Task | None = None if self.attached else self._task(nodes, fields)
         use_spot = bool(self.task and self.task.resources.use_spot)
         self.retries = retries if retries is not None else (3 if use_spot else 0)
         if not keep and idle_minutes is None and not self.attached:
@@ -149,17 +131,12 @@ class Pool:
         self._launched = False
         self._replacer: Replacer | None = None
 
-    def _task(self, nodes: int, fields: dict[str, Any], install_cloudpickle: bool) -> Task:
+    def _task(self, nodes: int, fields: dict[str, Any]) -> Task:
         from skyhop.spec.task import Task
 
         data: dict[str, Any] = {key: fields.pop(key) for key in TASK_FIELDS if fields.get(key) is not None}
         for key in TASK_FIELDS:
             fields.pop(key, None)
-        if install_cloudpickle:
-            from skyhop.functions.pickling import cloudpickle
-
-            line = install_line(str(cloudpickle().__version__))
-            data["setup"] = f"{line}\n{data['setup']}" if data.get("setup") else line
         data.update(name=self.name, num_nodes=nodes, resources=fields)
         return Task.from_dict(data)
 
@@ -182,7 +159,7 @@ class Pool:
                 launch(self.task, self.name, idle_minutes=self.idle_minutes, down=not self.keep, stream=not self.quiet)
             session = connect(self.name, slots=self.slots, env=self._worker_env())
             self._session = session
-            check_workers(session.workers)
+            check_workers(session.workers, self.name)
         except BaseException:
             self.close(raising=False)
             raise
