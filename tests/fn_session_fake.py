@@ -156,6 +156,7 @@ class FakeSession:
         cache = self._cache[rank]
         fn = cache[digest]
         args = tuple(cache[a.digest] if isinstance(a, fnwire.Cached) else a for a in args)
+        kwargs = {k: cache[v.digest] if isinstance(v, fnwire.Cached) else v for k, v in kwargs.items()}
         host = f"host{rank}"
         try:
             if mode == fnwire.MODE_BATCH:

@@ -314,6 +314,7 @@ class Lifecycle:
         self.downed: list[str] = []
         monkeypatch.setattr(api, "launch", lambda task, name, **options: self.launched.append((task, name, options)))
         monkeypatch.setattr(api, "down", lambda name: self.downed.append(name))
+        monkeypatch.setattr(api, "status", lambda names=None, **options: [])
         monkeypatch.setattr(pool_module, "connect", lambda cluster, **options: session)
 
 
@@ -323,7 +324,7 @@ def test_a_pool_launches_its_task_and_downs_it_on_the_way_out_even_after_an_erro
         assert pool.retries == 3  # spot: retries by default
         raise KeyError("body")
     ((task, name, options),) = life.launched
-    assert name.startswith("pool-") and len(name) == len("pool-") + 4 and life.downed == [name]
+    assert name.startswith("pool-") and len(name) == len("pool-") + 8 and life.downed == [name]
     assert options == {"idle_minutes": 10.0, "down": True, "stream": True}
     assert task.num_nodes == 2 and task.resources.use_spot and str(task.resources.accelerator) == "H100:1"
     assert task.run is None and task.envs == {"A": "1"}

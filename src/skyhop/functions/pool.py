@@ -19,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from skyhop.errors import SkyhopError
+from skyhop.execution.names import check_cluster_name
 from skyhop.functions.calls import Call, Calls, wait_all
 from skyhop.functions.decorator import as_function
 from skyhop.functions.errors import PickleMismatch
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
 TASK_FIELDS = ("setup", "envs", "secrets", "workdir", "file_mounts", "volumes", "config")
 #: How long a pool that is not kept may sit idle before autostop downs it, unless `idle_minutes=` says otherwise.
 DEFAULT_IDLE_MINUTES = 10.0
+#: The relay's bound on a worker's slots (skyhop_agent/fnrelay.py parse_input), checked before anything is launched.
+MAX_SLOTS = 4096
+#: Variables the relay sets for every worker (the job variables): a task's own of these names are not passed.
+JOB_VARIABLE_PREFIXES = ("SKYPILOT_", "CUDA_VISIBLE_DEVICES")
 
 
 def connect(cluster: str, *, slots: int | None, env: dict[int, dict[str, str]]) -> Session:
@@ -113,8 +118,11 @@ class Pool:
             )
         if retries is not None and retries < 0:
             raise ValueError(f"retries must be 0 or more, not {retries}")
+        if slots is not None and (isinstance(slots, bool) or not isinstance(slots, int) or not 1 <= slots <= MAX_SLOTS):
+            raise ValueError(f"slots must be a whole number from 1 to {MAX_SLOTS} (calls each node runs at once), not {slots!r}")
         self.attached = cluster is not None
-        self.name = cluster or name or f"pool-{secrets.token_hex(2)}"
+        # 8 hex digits: a new pool's name must not meet a kept one's by chance (open refuses a name in use).
+        self.name = check_cluster_name(cluster or name or f"pool-{secrets.token_hex(4)}")
         self.keep = keep or self.attached
         self.quiet = quiet
         self.slots = slots
@@ -153,10 +161,7 @@ class Pool:
             return self
         try:
             if not self.attached:
-                from skyhop.client.api import launch
-
-                self._launched = True
-                launch(self.task, self.name, idle_minutes=self.idle_minutes, down=not self.keep, stream=not self.quiet)
+                self._launch()
             session = connect(self.name, slots=self.slots, env=self._worker_env())
             self._session = session
             check_workers(session.workers, self.name)
@@ -176,6 +181,24 @@ class Pool:
             )
         return self
 
+    def _launch(self) -> None:
+        """Launch the pool's cluster: refused if the name is taken (a pool downs what it launched, and must not take
+        over someone's cluster), and undone if the setup failed (calls would fail on what it did not install)."""
+        from skyhop.client.api import launch, status
+
+        if status([self.name]):
+            raise SkyhopError(
+                f"A cluster named {self.name!r} already exists. Attach the pool to it with Pool(cluster={self.name!r}) "
+                "(it is then neither launched nor taken down by the pool), or give the pool another name."
+            )
+        self._launched = True
+        answer = launch(self.task, self.name, idle_minutes=self.idle_minutes, down=not self.keep, stream=not self.quiet)
+        state = str(answer.get("job_status") or "") if isinstance(answer, dict) else ""
+        if state.startswith("FAILED"):
+            why = answer.get("failure_reason") or f"exit code {answer.get('exit_code')}"
+            raise SkyhopError(f"The setup of pool {self.name} failed ({state}: {why}); its cluster is taken down. "
+                              f"`skyhop logs {self.name} {answer.get('job_id')}` showed its output while it was up.")
+
     def _replaces(self) -> bool:
         """Lost nodes get replacements (replace.py) in a pool this launched, with retries (spot pools' default)."""
         return self.task is not None and not self.attached and self.retries > 0
@@ -189,7 +212,9 @@ class Pool:
         """
         if self.task is None:
             return {}
-        variables = {name: value for name, value in {**self.task.envs, **self.task.secrets}.items() if value is not None}
+        # The job variables win, as in jobs (envvars.job_env): a task's SKYPILOT_NODE_RANK must not make two nodes rank 0.
+        variables = {name: value for name, value in {**self.task.envs, **self.task.secrets}.items()
+                     if value is not None and not name.startswith(JOB_VARIABLE_PREFIXES)}
         return {rank: dict(variables) for rank in range(self.task.num_nodes)} if variables else {}
 
     def _roots(self) -> list[str]:

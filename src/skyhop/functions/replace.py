@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 class Replacer:
     def __init__(self, *, name: str, task: Task, size: int, fleet: Fleet, calls: Calls, budget: int, idle_minutes: float | None, keep: bool,
-                 quiet: bool, env: dict[str, str], slots: int | None, check: Callable[[Any], None]) -> None:
+                 quiet: bool, env: dict[str, str], slots: int | None, check: Callable[[Any, str], None]) -> None:
         self.name = name
         self.task = task
         self.fleet = fleet
@@ -79,7 +79,7 @@ class Replacer:
             self._say(f"the replacement {name} for node {rank} failed: {error}. The pool goes on with {len(self.calls.workers())} node(s).")
             return
         try:
-            self.check(session.workers)
+            self.check(session.workers, name)
         except Exception as error:  # noqa: BLE001
             session.close()
             self._say(f"the replacement {name} for node {rank} cannot take calls: {error}")
