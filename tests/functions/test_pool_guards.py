@@ -157,3 +157,12 @@ def test_a_tasks_own_job_variables_do_not_reach_the_workers(monkeypatch: pytest.
     """As in jobs, SKYPILOT_* (and the GPU placement) are the job's: a task's own must not make two nodes rank 0."""
     pool = Pool(name="p", nodes=2, envs={"SKYPILOT_NODE_RANK": "0", "CUDA_VISIBLE_DEVICES": "7", "MINE": "1"})
     assert pool._worker_env() == {0: {"MINE": "1"}, 1: {"MINE": "1"}}
+
+
+def test_only_a_launched_pool_with_retries_replaces_lost_nodes() -> None:
+    """Replacement (replace.py) is for pools with retries (spot pools by default); a pool without them goes on
+    with the nodes it has left, and an attached cluster is never added to."""
+    assert Pool(name="p", nodes=2, retries=1)._replaces()
+    assert Pool(name="p", nodes=2, use_spot=True)._replaces(), "spot: 3 retries by default"
+    assert not Pool(name="p", nodes=2)._replaces()
+    assert not Pool(cluster="theirs", retries=2)._replaces()

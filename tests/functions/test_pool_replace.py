@@ -42,11 +42,11 @@ def home(tmp_path, migrated_state_db, monkeypatch) -> Iterator[Sky]:
 def test_a_lost_node_is_replaced_under_its_rank_and_the_map_loses_nothing(home: Sky, capfd) -> None:
     results: list[int] = []
     with skyhop.Pool(infra="local", nodes=2, retries=1, name="rp") as pool:
-        for value in pool.map(slow_identity, range(300)):
+        for value in pool.map(slow_identity, range(200)):
             results.append(value)
             if len(results) == 30:
                 threading.Thread(target=api.chaos_preempt, args=("rp",), kwargs={"node": 1}, daemon=True).start()
-        assert results == list(range(300)), "every item exactly once, in order"
+        assert results == list(range(200)), "every item exactly once, in order"
         wait_for(lambda: pool.nodes == 2 and "rp-r1" in str(pool.run(where, node=1)[2]), timeout=120, what="the replacement node")
         ranks = where() @ pool
         assert [(r[0], r[1]) for r in ranks] == [("0", "2"), ("1", "2")], "the replacement has the lost node's rank and the pool's size"
@@ -56,13 +56,3 @@ def test_a_lost_node_is_replaced_under_its_rank_and_the_map_loses_nothing(home: 
     assert "node 1 of pool rp was lost" in err and "node 1 of pool rp runs on rp-r1 now" in err
     assert home.json("status") == [], "the pool took down its cluster and the replacement"
     assert cluster_processes(home.skyhop_home) == []
-
-
-def test_without_retries_a_lost_node_is_not_replaced(home: Sky) -> None:
-    with skyhop.Pool(infra="local", nodes=2, name="nr", quiet=True) as pool:
-        api.chaos_preempt("nr", node=1)
-        wait_for(lambda: pool.nodes == 1, timeout=60, what="the loss seen")
-        assert pool.run(where)[0] == "0"
-        time.sleep(0.5)
-        assert [c["name"] for c in home.json("status")] == ["nr"]
-    assert home.json("status") == []

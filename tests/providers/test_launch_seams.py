@@ -158,12 +158,3 @@ def test_the_launch_down_backstop_is_30_s_unless_the_server_is_configured_otherw
     (isolated_home / ".skyhop").mkdir()
     (isolated_home / ".skyhop" / "config.yaml").write_text("api_server:\n  down_backstop_seconds: 3\n")
     assert launch._autostop_wanted(task, following) == (0.05, True)
-
-
-def test_a_lost_head_is_told_from_lost_workers_in_each_providers_wording():
-    from skyhop.execution.lifecycle import _head_lost
-
-    assert _head_lost(base.preempted({0: "Server.SpotInstanceTermination: Spot instance termination"}).reason or "")
-    assert _head_lost("node 1 (i-1): terminated; node 0 (i-0): shutting-down")
-    assert not _head_lost(base.preempted({1: "reclaimed"}).reason or "")
-    assert not _head_lost("node 10: its directory /n10 is gone")
