@@ -7,7 +7,9 @@ when the module ends: the cluster is gone and no process of it is left.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -29,6 +31,11 @@ class Theirs(Exception):
 @skyhop.function
 def whoami() -> tuple[int, int]:
     return int(os.environ["SKYPILOT_NODE_RANK"]), int(os.environ["SKYPILOT_NUM_NODES"])
+
+
+@skyhop.function
+def node_base() -> str:
+    return os.environ["SKYHOP_NODE_BASE"]
 
 
 @skyhop.function
@@ -109,3 +116,40 @@ def test_an_unpicklable_return_value_names_the_function(pool: skyhop.Pool) -> No
 
     with pytest.raises(pickle.PicklingError, match="unpicklable"):
         pool.run(unpicklable)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser") or not os.access("/usr/bin/python3", os.X_OK),
+                    reason="needs root (to act as user nobody), runuser and the system python3")
+def test_another_unix_user_reaches_neither_the_socket_nor_the_shipped_files(pool: skyhop.Pool) -> None:
+    """What a session uses on the head (the agent socket, the agent and the cloudpickle shipped beside it) is the
+    owner's alone: with every directory above the head's base opened to others, the base's own mode still stops them."""
+    base = pool.run(node_base, node=0)
+    socket_path = os.path.join(base, "agent.sock")
+    shipped = os.path.join(base, "agent", "cloudpickle", "__init__.py")
+    assert os.path.isfile(shipped), "the session's open shipped cloudpickle next to the agent"
+    opened = []
+    directory = os.path.dirname(base)
+    while directory != os.sep:
+        mode = os.stat(directory).st_mode & 0o7777
+        if not mode & 0o001:
+            os.chmod(directory, mode | 0o001)
+            opened.append((directory, mode))
+        directory = os.path.dirname(directory)
+    probe = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "try:\n    s.connect(sys.argv[1]); print('connected')\n"
+        "except OSError as e:\n    print('refused', e.errno)\n"
+        "for path in sys.argv[2:]:\n"
+        "    try:\n        open(path).read(1); print('read', path)\n"
+        "    except OSError as e:\n        print('denied', e.errno)\n"
+    )
+    try:
+        done = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-S", "-c", probe, socket_path, shipped,
+                               os.path.join(base, "agent", "skyhop_agent", "fnworker.py")], capture_output=True, text=True, timeout=60)
+    finally:
+        for directory, mode in opened:
+            os.chmod(directory, mode)
+    lines = done.stdout.split("\n")
+    assert lines[0].startswith("refused") and all(line.startswith("denied") for line in lines[1:3]), done.stdout + done.stderr
+    assert os.stat(base).st_mode & 0o077 == 0 and os.stat(socket_path).st_mode & 0o077 == 0
