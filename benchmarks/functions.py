@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fn_relay import ssh_pool_home
-from run import DEFAULT_CATALOG, scratch_env, summary
+from run import DEFAULT_CATALOG, scratch_env, skyhop_command, summary
 
 CALLS = 1000
 ITEMS = 10_000
@@ -38,7 +38,15 @@ def identity(x: int) -> int:
 
 
 def measure(infra: str, env: dict[str, str], calls: int) -> dict[str, Any]:
+    """The case's numbers; the API server the pool started on the scratch home is stopped afterwards."""
     os.environ.update(HOME=env["HOME"], SKYHOP_HOME=env["SKYHOP_HOME"], SKYHOP_CATALOG_DIR=env["SKYHOP_CATALOG_DIR"])
+    try:
+        return _measure(infra, calls)
+    finally:
+        subprocess.run(skyhop_command() + ["api", "stop"], env=env, capture_output=True)
+
+
+def _measure(infra: str, calls: int) -> dict[str, Any]:
     import skyhop
 
     started = time.perf_counter()
