@@ -20,14 +20,10 @@ from pathlib import Path
 from typing import Callable
 
 from skyhop.functions.errors import NodeLost
+from skyhop.functions.session import WorkerInfo
 from skyhop_agent import fnwire
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-class PipeWorker:
-    def __init__(self, rank: int, host: str, python: tuple[int, int, int], cloudpickle: str | None, pid: int, cpus: int, slots: int) -> None:
-        self.rank, self.host, self.python, self.cloudpickle, self.pid, self.cpus, self.slots = rank, host, python, cloudpickle, pid, cpus, slots
 
 
 class PipeSession:
@@ -51,8 +47,7 @@ class PipeSession:
             assert proc.stdout is not None
             hello = fnwire.read_frame(proc.stdout)  # type: ignore[arg-type]
             assert hello is not None and hello.kind == fnwire.HELLO, hello
-            body = json.loads(hello.payload)
-            workers.append(PipeWorker(rank, f"pipe{rank}", tuple(body["python"]), body["cloudpickle"], body["pid"], body["cpus"], body["slots"]))  # type: ignore[arg-type]
+            workers.append(WorkerInfo.from_hello({**json.loads(hello.payload), "rank": rank, "host": f"pipe{rank}"}))
         self.workers = tuple(workers)
         self._readers = [threading.Thread(target=self._read, args=(rank,), daemon=True) for rank in self.procs]
         for reader in self._readers:

@@ -16,24 +16,13 @@ import pickle
 import queue
 import threading
 import traceback
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import cloudpickle
 
 from skyhop.functions.errors import NodeLost
+from skyhop.functions.session import WorkerInfo
 from skyhop_agent import fnwire
-
-
-@dataclass(frozen=True)
-class FakeWorkerInfo:
-    rank: int
-    host: str
-    python: tuple[int, int, int]
-    cloudpickle: str | None
-    pid: int
-    cpus: int
-    slots: int
 
 
 def error_record(error: BaseException, function: str, host: str) -> dict[str, Any]:
@@ -53,8 +42,8 @@ class FakeSession:
 
         version = python or tuple(sys.version_info[:3])
         self.cluster = "fake"
-        self.workers: tuple[FakeWorkerInfo, ...] = tuple(
-            FakeWorkerInfo(rank, f"host{rank}", version, pickle_version, 1000 + rank, 4, slots) for rank in range(ranks)  # type: ignore[arg-type]
+        self.workers: tuple[WorkerInfo, ...] = tuple(
+            WorkerInfo(rank, f"host{rank}", version, pickle_version, 1000 + rank, 4, slots) for rank in range(ranks)  # type: ignore[arg-type]
         )
         self.on_output: Callable[[int, int, bytes], None] = lambda rank, stream, data: None
         self.on_lost: Callable[[int, str], None] = lambda rank, reason: None

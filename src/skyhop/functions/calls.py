@@ -27,18 +27,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from skyhop.functions.decorator import Function
-
-class Worker(Protocol):
-    """What the client reads of a session's WorkerInfo (the HELLO of one rank)."""
-
-    rank: int
-    host: str
-    python: tuple[int, int, int]
-    cloudpickle: str | None
-    pid: int
-    cpus: int
-    slots: int
-
+    from skyhop.functions.session import WorkerInfo
 
 class Session(Protocol):
     """The client end of a functions session (session.py, §11 of the plan)."""
@@ -95,7 +84,7 @@ class Calls:
         session.on_lost = self._on_lost
 
     # -- ranks -------------------------------------------------------------
-    def workers(self) -> list[Worker]:
+    def workers(self) -> list[WorkerInfo]:
         """The live workers, rank order."""
         return [worker for worker in self.session.workers if worker.rank not in self._lost]
 

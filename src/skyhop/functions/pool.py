@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from types import ModuleType, TracebackType
 
     from skyhop.functions.aio import AsyncIterator
-    from skyhop.functions.calls import Session, Worker
+    from skyhop.functions.calls import Session
     from skyhop.functions.scheduler import MapRun
+    from skyhop.functions.session import WorkerInfo
     from skyhop.functions.stream import RemoteGenerator
     from skyhop.spec.task import Task
 
@@ -55,7 +56,7 @@ def connect(cluster: str, *, slots: int | None, env: dict[int, dict[str, str]]) 
     return open_session(cluster, slots=slots, env=env)
 
 
-def check_workers(workers: Sequence[Worker], cluster: str = "NAME") -> None:
+def check_workers(workers: Sequence[WorkerInfo], cluster: str = "NAME") -> None:
     """PickleMismatch unless every node's Python and cloudpickle can exchange pickles with this process.
 
     Code objects change with every minor Python version, so major.minor must match (patch may differ);
@@ -265,7 +266,7 @@ class Pool:
         return self._calls
 
     @property
-    def workers(self) -> list[Worker]:
+    def workers(self) -> list[WorkerInfo]:
         """The live nodes' workers (rank, host, Python, cloudpickle, pid, cpus, slots), in rank order."""
         return self.calls.workers()
 
