@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fn_relay import ssh_pool_home
+from fn_relay import ssh_pool_home, ssh_true
 from run import DEFAULT_CATALOG, scratch_env, skyhop_command, summary
 
 CALLS = 1000
@@ -79,29 +79,6 @@ def ssh_case(calls: int) -> dict[str, Any]:
         result["ssh_master"] = summary(ssh_true(hosts[0], master=True))
         result["ssh_fresh"] = summary(ssh_true(hosts[0], master=False))
         return result
-
-
-def ssh_true(host, *, master: bool) -> list[float]:
-    """Seconds of `ssh head true`, 100 times: through skyhop's ControlMaster (after one that opens it), or each a new connection."""
-    from skyhop.providers.ssh.runner import SSHRunner, SSHTarget
-
-    samples = []
-    if master:
-        runner = SSHRunner(SSHTarget(host.ip, user="root", identity_file=host.identity_file))
-        runner.run(["true"])
-        for _ in range(100):
-            began = time.perf_counter()
-            runner.run(["true"])
-            samples.append(time.perf_counter() - began)
-        runner.close()
-        return samples
-    argv = ["ssh", "-i", host.identity_file, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "ControlPath=none", f"root@{host.ip}", "true"]
-    for _ in range(100):
-        began = time.perf_counter()
-        subprocess.run(argv, check=True)
-        samples.append(time.perf_counter() - began)
-    return samples
 
 
 def main() -> None:

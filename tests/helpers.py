@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CATALOG = (REPO.parent / "shared" / "catalogs" / "v8").resolve()
@@ -36,3 +39,20 @@ def examples(thorough: int) -> int:
     if os.environ.get("SKYHOP_TEST_THOROUGH") == "1":
         return thorough
     return max(25, thorough // 2)
+
+
+@contextlib.contextmanager
+def reachable_for_others(path: Path) -> Iterator[None]:
+    """Within the block, other users may traverse every directory above `path`, so what guards `path` is its own
+    mode alone (the test of a second Unix user then checks that mode, not a home's); the modes are put back after."""
+    changed = []
+    try:
+        for parent in path.parents:
+            mode = stat.S_IMODE(parent.stat().st_mode)
+            if not mode & 0o001:
+                parent.chmod(mode | 0o001)
+                changed.append((parent, mode))
+        yield
+    finally:
+        for parent, mode in reversed(changed):
+            parent.chmod(mode)

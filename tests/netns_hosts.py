@@ -55,6 +55,17 @@ class Host:
     home: str  # this host's home directory, as seen from the root namespace
 
 
+def node_pool_config(hosts: list[Host], pool: str, extra: str = "") -> str:
+    """`~/.skyhop/config.yaml` text with `hosts` as the SSH node pool `pool` (`extra`: more of its keys, indented lines).
+
+    Each host gets a base directory of its own: the test hosts share one process table, and what ends a
+    node's processes (`chaos preempt`, `down`) finds them by their node marker (the base directory), which
+    would otherwise be the same on every host.
+    """
+    listed = ", ".join(f"{{ip: {h.ip}, base_dir: {h.base_dir}}}" for h in hosts)
+    return f"ssh_node_pools:\n  {pool}:\n    user: {hosts[0].user}\n    identity_file: {hosts[0].identity_file}\n{extra}    hosts: [{listed}]\n"
+
+
 def missing_requirements() -> str | None:
     """Why hosts cannot be made here, or None."""
     if os.geteuid() != 0:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import run_cli, subprocess_env
+from helpers import reachable_for_others, run_cli, subprocess_env
 from pty_terminal import Terminal
 
 
@@ -105,17 +105,6 @@ def test_a_wrong_token_at_login_is_one_paragraph(isolated_home: Path):
     assert flags.returncode == 2 and "--team" in flags.stderr
 
 
-def _reachable_for_others(path: Path) -> list[tuple[Path, int]]:
-    """Let other users traverse the directories above `path` (the file's own mode is then all that guards it); what to undo."""
-    changed = []
-    for parent in path.parents:
-        mode = stat.S_IMODE(parent.stat().st_mode)
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
-            changed.append((parent, mode))
-    return changed
-
-
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("runuser"), reason="needs root (to act as user nobody) and runuser")
 def test_another_unix_user_cannot_read_the_login_or_the_pepper(isolated_home: Path):
     url, admin = start_team(isolated_home)
@@ -125,8 +114,7 @@ def test_another_unix_user_cannot_read_the_login_or_the_pepper(isolated_home: Pa
     control = api_dir / "readable-control"
     control.write_text("anyone")
     control.chmod(0o644)
-    undo = _reachable_for_others(control)
-    try:
+    with reachable_for_others(control):
         def read_as_nobody(path: Path) -> subprocess.CompletedProcess[str]:
             return subprocess.run(["runuser", "-u", "nobody", "--", "cat", str(path)], capture_output=True, text=True, timeout=30)
 
@@ -134,9 +122,6 @@ def test_another_unix_user_cannot_read_the_login_or_the_pepper(isolated_home: Pa
         for secret in (api_dir / "remote.json", api_dir / "token_pepper"):
             denied = read_as_nobody(secret)
             assert denied.returncode != 0 and "Permission denied" in denied.stderr and not denied.stdout
-    finally:
-        for path, mode in reversed(undo):
-            path.chmod(mode)
 
 
 def test_endpoint_order_env_then_login_then_local(isolated_home: Path, monkeypatch: pytest.MonkeyPatch):

@@ -19,6 +19,7 @@ from typing import Iterator
 
 import pytest
 from e2e_support import Sky, wait_for
+from netns_hosts import node_pool_config
 from ssh.conftest import namespace_hosts
 from ssh.test_ssh_pools import assert_clean, on_host
 
@@ -40,13 +41,7 @@ def lab(fn_hosts, tmp_path_factory, migrated_state_db) -> Iterator[Sky]:
     (home / "work").mkdir()
     sky = Sky(home, home / "work")
     sky.seed_state(migrated_state_db)
-    head = fn_hosts[0]
-    # A base directory of its own per host: the test hosts share one process table, and `chaos preempt` ends a
-    # node's processes by their node marker (its base directory), which would otherwise be the same on both.
-    hosts = ", ".join(f"{{ip: {h.ip}, base_dir: {h.base_dir}}}" for h in fn_hosts)
-    (sky.skyhop_home / "config.yaml").write_text(
-        f"ssh_node_pools:\n  lab:\n    user: {head.user}\n    identity_file: {head.identity_file}\n    hosts: [{hosts}]\n"
-    )
+    (sky.skyhop_home / "config.yaml").write_text(node_pool_config(fn_hosts, "lab"))
     yield sky
     sky.teardown()
 

@@ -12,9 +12,11 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from e2e_support import Sky, cluster_processes
+from helpers import reachable_for_others
 
 import skyhop
 from skyhop.functions.errors import RemoteTraceback
@@ -127,14 +129,6 @@ def test_another_unix_user_reaches_neither_the_socket_nor_the_shipped_files(pool
     socket_path = os.path.join(base, "agent.sock")
     shipped = os.path.join(base, "agent", "cloudpickle", "__init__.py")
     assert os.path.isfile(shipped), "the session's open shipped cloudpickle next to the agent"
-    opened = []
-    directory = os.path.dirname(base)
-    while directory != os.sep:
-        mode = os.stat(directory).st_mode & 0o7777
-        if not mode & 0o001:
-            os.chmod(directory, mode | 0o001)
-            opened.append((directory, mode))
-        directory = os.path.dirname(directory)
     probe = (
         "import socket, sys\n"
         "s = socket.socket(socket.AF_UNIX)\n"
@@ -144,12 +138,9 @@ def test_another_unix_user_reaches_neither_the_socket_nor_the_shipped_files(pool
         "    try:\n        open(path).read(1); print('read', path)\n"
         "    except OSError as e:\n        print('denied', e.errno)\n"
     )
-    try:
+    with reachable_for_others(Path(base)):
         done = subprocess.run(["runuser", "-u", "nobody", "--", "/usr/bin/python3", "-S", "-c", probe, socket_path, shipped,
                                os.path.join(base, "agent", "skyhop_agent", "fnworker.py")], capture_output=True, text=True, timeout=60)
-    finally:
-        for directory, mode in opened:
-            os.chmod(directory, mode)
     lines = done.stdout.split("\n")
     assert lines[0].startswith("refused") and all(line.startswith("denied") for line in lines[1:3]), done.stdout + done.stderr
     assert os.stat(base).st_mode & 0o077 == 0 and os.stat(socket_path).st_mode & 0o077 == 0

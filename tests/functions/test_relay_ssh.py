@@ -1,20 +1,19 @@
 """Functions sessions on SSH namespace hosts: a two-node pool cluster, the relay on its head reaching rank 1
 over the head's own ssh, chaos, and nothing left on the hosts after `down`.
 
-The hosts' python (/usr/bin/python3) has no cloudpickle, as a bare machine would not; the workers get a copy
-of this run's on their PYTHONPATH (what a pool's setup would install).
+The hosts' python (/usr/bin/python3) has no cloudpickle, as a bare machine would not: the workers use the one
+the session's opening shipped to the head with the agent, which the relay hands on to rank 1.
 """
 
 from __future__ import annotations
 
 import queue
-import shutil
 from pathlib import Path
 from typing import Iterator
 
-import cloudpickle
 import pytest
 from e2e_support import Sky, wait_for
+from netns_hosts import node_pool_config
 from relay_support import remote_call
 from ssh.conftest import namespace_hosts
 from ssh.test_ssh_pools import assert_clean, processes
@@ -36,13 +35,7 @@ def pool_sky(fn_hosts, tmp_path_factory, migrated_state_db) -> Iterator[Sky]:
     (home / "work").mkdir()
     sky = Sky(home, home / "work")
     sky.seed_state(migrated_state_db)
-    head = fn_hosts[0]
-    # A base directory of its own per host: the test hosts share one process table, and `chaos preempt` ends a
-    # node's processes by their node marker (its base directory), which would otherwise be the same on both.
-    hosts = ", ".join(f"{{ip: {h.ip}, base_dir: {h.base_dir}}}" for h in fn_hosts)
-    (sky.skyhop_home / "config.yaml").write_text(
-        f"ssh_node_pools:\n  fn:\n    user: {head.user}\n    identity_file: {head.identity_file}\n    hosts: [{hosts}]\n"
-    )
+    (sky.skyhop_home / "config.yaml").write_text(node_pool_config(fn_hosts, "fn"))
     sky("launch", "-y", "-c", "fnssh", "--infra", "ssh/fn", "--num-nodes", "2", "echo up", check=True)
     yield sky
     try:
@@ -50,14 +43,6 @@ def pool_sky(fn_hosts, tmp_path_factory, migrated_state_db) -> Iterator[Sky]:
     finally:
         for host in fn_hosts:
             assert_clean(host)
-
-
-@pytest.fixture(scope="module")
-def pickles(tmp_path_factory) -> dict[int, dict[str, str]]:
-    """Per-rank variables giving the hosts' python this run's cloudpickle."""
-    where: Path = tmp_path_factory.mktemp("site")
-    shutil.copytree(Path(cloudpickle.__file__).parent, where / "cloudpickle")
-    return {rank: {"PYTHONPATH": str(where)} for rank in range(2)}
 
 
 @pytest.fixture(autouse=True)
@@ -70,10 +55,10 @@ def _workers_on(host) -> bool:
     return "fnworker" in processes(host)
 
 
-def test_a_pool_session_reaches_both_hosts_with_their_ranks(pool_sky: Sky, fn_hosts, pickles) -> None:
+def test_a_pool_session_reaches_both_hosts_with_their_ranks(pool_sky: Sky, fn_hosts) -> None:
     import os
 
-    with open_session("fnssh", env=pickles) as session:
+    with open_session("fnssh") as session:
         assert [w.rank for w in session.workers] == [0, 1]
         for rank, host in enumerate(fn_hosts):
             facts = remote_call(session, rank, lambda: (os.environ["SKYPILOT_NODE_RANK"], os.environ["SKYPILOT_NODE_IPS"].split()))
@@ -85,9 +70,9 @@ def test_a_pool_session_reaches_both_hosts_with_their_ranks(pool_sky: Sky, fn_ho
         wait_for(lambda host=host: not _workers_on(host), 30, f"the worker on {host.ip} to end")
 
 
-def test_preempting_rank_1_loses_it_and_down_leaves_nothing(pool_sky: Sky, fn_hosts, pickles) -> None:
+def test_preempting_rank_1_loses_it_and_down_leaves_nothing(pool_sky: Sky, fn_hosts) -> None:
     lost: queue.Queue[tuple[int, str]] = queue.Queue()
-    session = open_session("fnssh", env=pickles)
+    session = open_session("fnssh")
     session.on_lost = lambda rank, reason: lost.put((rank, reason))
     try:
         pool_sky("chaos", "preempt", "fnssh", "--node", "1", check=True)
