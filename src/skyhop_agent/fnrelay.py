@@ -65,6 +65,7 @@ STDERR_TAIL = 2048
 NOISE_MAX = 1024 * 1024
 
 
+
 def parse_input(text: str | None) -> tuple[int | None, dict[int, dict[str, str]]]:
     """`(slots, env by rank)` of the verb's input `{"slots": N | null, "env": {RANK: {VAR: VALUE}}}`; AgentError otherwise."""
     try:
@@ -74,8 +75,8 @@ def parse_input(text: str | None) -> tuple[int | None, dict[int, dict[str, str]]
     if not isinstance(raw, dict):
         raise AgentError('The functions request must be an object {"slots": N | null, "env": {RANK: {VAR: VALUE}}}.')
     slots = raw.get("slots")
-    if slots is not None and (not isinstance(slots, int) or isinstance(slots, bool) or not 1 <= slots <= 4096):
-        raise AgentError(f'"slots" must be null or a whole number from 1 to 4096, got {slots!r}.')
+    if slots is not None and (not isinstance(slots, int) or isinstance(slots, bool) or not 1 <= slots <= fnwire.MAX_SLOTS):
+        raise AgentError(f'"slots" must be null or a whole number from 1 to {fnwire.MAX_SLOTS}, got {slots!r}.')
     env = raw.get("env") or {}
     if not isinstance(env, dict):
         raise AgentError('"env" must be an object {RANK: {VAR: VALUE}}.')

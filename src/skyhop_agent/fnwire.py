@@ -51,6 +51,8 @@ HEADER = struct.Struct(">IBHI")
 MAX_PAYLOAD = 1 << 30
 DIGEST_SIZE = 16
 INITIAL_CREDIT = 64
+#: The most calls one worker runs at once (`--slots`; the relay refuses more, the caller checks before it launches).
+MAX_SLOTS = 4096
 
 HELLO = 1
 PUT = 2

@@ -26,6 +26,7 @@ from skyhop.functions.errors import PickleMismatch
 from skyhop.functions.fleet import Fleet
 from skyhop.functions.output import Output
 from skyhop.functions.replace import Replacer
+from skyhop_agent.fnwire import MAX_SLOTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 TASK_FIELDS = ("setup", "envs", "secrets", "workdir", "file_mounts", "volumes", "config")
 #: How long a pool that is not kept may sit idle before autostop downs it, unless `idle_minutes=` says otherwise.
 DEFAULT_IDLE_MINUTES = 10.0
-#: The relay's bound on a worker's slots (skyhop_agent/fnrelay.py parse_input), checked before anything is launched.
-MAX_SLOTS = 4096
 #: Variables the relay sets for every worker (the job variables): a task's own of these names are not passed.
 JOB_VARIABLE_PREFIXES = ("SKYPILOT_", "CUDA_VISIBLE_DEVICES")
 
