@@ -171,3 +171,14 @@ def test_a_killed_worker_hands_its_items_to_the_other_exactly_once(tmp_path, mon
                 session.kill(1)  # with two of its items in flight
         assert results == list(range(60))
         assert pool.nodes == 1
+
+
+@skyhop.function
+def lazy_squares(n: int) -> Iterator[int]:
+    """A plain function (no `yield` of its own) returning a generator: the node streams it, the call collects it."""
+    return (x * x for x in range(n))
+
+
+def test_a_returned_generator_past_the_first_credit_comes_back_whole(pool: Pool) -> None:
+    # 200 values: the node stops at each grant's end (64, then 32 at a time) unless credit keeps coming.
+    assert pool.run(lazy_squares, 200, node=1) == [x * x for x in range(200)]

@@ -67,6 +67,10 @@ def error_of(frame: fnwire.Frame, fn: Function[Any]) -> BaseException:
     return rebuild(pickle.loads(frame.payload), frame.rank, fn.__wrapped__)
 
 
+#: Credit a plain call that streams back (a function returning a generator) grants at a time: half the first grant.
+CREDIT_BATCH = fnwire.INITIAL_CREDIT // 2
+
+
 class Calls:
     """The session's calls in flight, by rank; the PUTs each rank has; round robin over the live ranks."""
 
@@ -235,8 +239,12 @@ class Call:
         if self.future.done():
             return
         if kind == fnwire.YIELD:
+            # A plain function that returned a generator: its values are collected into a list. Credit goes
+            # back half a grant at a time, and not from here: this is the reader thread, and a send could wait
+            # behind another thread's large PUT while nobody drains the socket.
             self._yields.append(frame.payload)
-            self.calls.credit(frame.rank, frame.call_id, 1)
+            if len(self._yields) % CREDIT_BATCH == 0:
+                threading.Thread(target=self.calls.credit, args=(frame.rank, frame.call_id, CREDIT_BATCH), name="skyhop-credit", daemon=True).start()
             return
         if kind not in (fnwire.RESULT, fnwire.ERROR, fnwire.LOST) or not self.calls.finish(frame.rank, frame.call_id):
             return
