@@ -71,10 +71,12 @@ def touch_activity(layout: Layout) -> None:
 
     (While calls run, the session holds the followers lock, so no time counts at all.)
     """
-    os.makedirs(layout.functions_dir, mode=0o700, exist_ok=True)
-    with open(layout.functions_activity, "a"):
-        pass
-    os.utime(layout.functions_activity)
+    try:
+        os.utime(layout.functions_activity)  # once per call: one syscall when the file is there (the usual case)
+    except FileNotFoundError:
+        os.makedirs(layout.functions_dir, mode=0o700, exist_ok=True)
+        with open(layout.functions_activity, "a"):
+            pass
 
 
 def _last_call(layout: Layout) -> float | None:

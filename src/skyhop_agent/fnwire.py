@@ -35,7 +35,7 @@ of the call a frame belongs to. Payloads by kind:
 - CREDIT (caller -> worker): 4-byte unsigned count of further yields the caller takes.
 - LOST (relay -> caller): JSON `{"rank": N, "host": NAME, "reason": TEXT}`: that
   rank's worker is gone (its pipe ended); no frame of it follows.
-- PING / PONG: liveness; PONG echoes PING's call id. Either end may ping.
+- PING / PONG: liveness; the caller pings a worker, whose PONG echoes the PING's call id.
 """
 
 from __future__ import annotations

@@ -112,3 +112,23 @@ def test_a_worker_that_does_not_start_is_one_paragraph(daemon: StandInDaemon) ->
     with pytest.raises(SkyhopError, match="Could not start the function workers on 'c': The function worker of rank 0") as refused:
         attach("c", daemon.connect())  # no PYTHONPATH to the stand-in worker
     assert "No module named echo_worker" in str(refused.value)
+
+
+def test_a_closed_session_gives_back_its_file_descriptor(daemon: StandInDaemon) -> None:
+    """The socket's fd is freed only when its `makefile` reader is closed too: a notebook reopening pools must not leak."""
+    import os
+
+    def open_sockets() -> set[str]:
+        found = set()
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                found.add(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                pass
+        return found
+
+    sock = daemon.connect()
+    ours = f"socket:[{os.fstat(sock.fileno()).st_ino}]"
+    session = attach("c", sock, env=stand_in_env())
+    session.close()
+    assert ours not in open_sockets(), "closed, though the session object is still referenced"

@@ -165,6 +165,8 @@ class Session:
         self._sock.close()
         if self._reader is not threading.current_thread():
             self._reader.join(10)
+        if not self._reader.is_alive():  # (the reader may be the caller: a callback closed the session)
+            self._stream.close()  # the socket's fd is freed only once its makefile() reader is closed too
 
     def __enter__(self) -> Session:
         return self
@@ -199,12 +201,6 @@ class Session:
         if frame.kind == fnwire.OUT:
             if frame.payload:
                 self._call(self.on_output, frame.rank, frame.payload[0], frame.payload[1:])
-            return
-        if frame.kind == fnwire.PING:  # a worker checks on us
-            try:
-                self.send(fnwire.PONG, frame.rank, frame.call_id)
-            except NodeLost:
-                pass
             return
         if frame.kind == fnwire.LOST:
             try:
@@ -265,6 +261,7 @@ def open_session(cluster: str, *, slots: int | None = None, env: dict[int, dict[
 def attach(cluster: str, sock: socket.socket, *, slots: int | None = None, env: dict[int, dict[str, str]] | None = None) -> Session:
     """The session over `sock`, a fresh connection to the agent socket of `cluster` (its greeting not read yet)."""
     request = json.dumps({"slots": slots, "env": {str(rank): dict(variables) for rank, variables in (env or {}).items()}})
+    stream: BinaryIO | None = None
     try:
         sock.settimeout(CONNECT_TIMEOUT_S)
         stream = sock.makefile("rb")
@@ -274,6 +271,8 @@ def attach(cluster: str, sock: socket.socket, *, slots: int | None = None, env: 
         workers = _header(cluster, stream)
         sock.settimeout(None)
     except BaseException as error:
+        if stream is not None:
+            stream.close()
         sock.close()
         if isinstance(error, OSError):
             raise SkyhopError(f"The connection to the node agent of '{cluster}' broke while its workers started: {error}.") from None
