@@ -93,6 +93,10 @@ class _Stop(Exception):
         self.code = code
 
 
+#: Payloads from this size on are written after their header rather than copied into one buffer with it.
+_COPY_MAX = 1 << 16
+
+
 class FrameWriter:
     """Writes whole frames to the caller's pipe; one lock, so frames of many threads never interleave."""
 
@@ -104,10 +108,16 @@ class FrameWriter:
         self.closing = False
 
     def send(self, kind: int, call_id: int, payload: bytes = b"") -> None:
-        data = fnwire.encode(fnwire.Frame(kind, self._rank, call_id, payload))
+        if len(payload) < _COPY_MAX:
+            parts = [fnwire.encode(fnwire.Frame(kind, self._rank, call_id, payload))]
+        else:  # a large result goes after its header, not copied behind it (a 1 GB value would need 2 GB)
+            if len(payload) > fnwire.MAX_PAYLOAD:
+                raise fnwire.FrameError(f"a frame payload of {len(payload)} bytes is over the {fnwire.MAX_PAYLOAD}-byte limit")
+            parts = [fnwire.HEADER.pack(len(payload), kind, self._rank, call_id), payload]
         with self._lock:
             try:
-                _write_all(self._fd, data)
+                for part in parts:
+                    _write_all(self._fd, part)
             except OSError:
                 # The caller (relay) is gone: nobody can hear anything this worker says.
                 os._exit(0 if self.closing else 1)

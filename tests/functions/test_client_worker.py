@@ -182,3 +182,13 @@ def lazy_squares(n: int) -> Iterator[int]:
 def test_a_returned_generator_past_the_first_credit_comes_back_whole(pool: Pool) -> None:
     # 200 values: the node stops at each grant's end (64, then 32 at a time) unless credit keeps coming.
     assert pool.run(lazy_squares, 200, node=1) == [x * x for x in range(200)]
+
+
+@skyhop.function
+def blob(size: int) -> bytes:
+    return bytes(range(256)) * (size // 256)
+
+
+def test_a_large_result_comes_back_whole(pool: Pool) -> None:
+    # Over the worker's copy threshold: written after its header, not copied behind it.
+    assert pool.run(blob, 3 << 20, node=1) == bytes(range(256)) * ((3 << 20) // 256)
